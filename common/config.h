@@ -1,0 +1,53 @@
+/* config: an instance's configuration, one INI file (/etc/ustack/<instance>.conf), parsed with
+ * libinih. Every server reads the same file and takes the sections it needs; ustackctl up writes
+ * it. Unknown keys are errors (a typo must not silently fall back to a default). */
+#ifndef USTACK_CONFIG_H
+#define USTACK_CONFIG_H
+
+#include <net/if.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "paths.h"
+
+struct ustack_config {
+	char instance[USTACK_INSTANCE_MAX + 1];
+	/* [stack] */
+	char netns[64];           /* namespace nicd's device lives in ("" = the caller's) */
+	unsigned pool_buffers;    /* buffers in the pool */
+	/* [nic] */
+	char nic_backend[16];     /* "tap" */
+	char nic_ifname[IFNAMSIZ];
+	uint16_t mtu;
+	uint8_t mac[6];           /* the stack's own Ethernet address */
+	unsigned rx_inflight;
+	unsigned tx_inflight;
+	/* [ip] (addresses in network byte order) */
+	uint32_t ip_addr;
+	uint8_t ip_prefix;
+	uint32_t ip_gateway;      /* 0 = none */
+	uint32_t ip_peer;         /* the kernel side of the TAP, 0 = none */
+	/* [systemd] */
+	unsigned watchdog_ms;     /* informational: the units' WatchdogSec */
+};
+
+/* Defaults for instance: TAP "ust-<instance>" (shortened to fit), MTU 1500, a locally
+ * administered MAC derived from the instance name, 8192 buffers, 256 reads/writes in flight. */
+void config_defaults(struct ustack_config *c, const char *instance);
+
+/* Parse path into c (which should hold defaults). 0; -ENOENT / -EACCES; -EINVAL with a message
+ * naming the line in err. */
+int config_load(const char *path, struct ustack_config *c, char *err, size_t err_size);
+
+/* config_defaults + config_load of the instance's config path. */
+int config_load_instance(const char *instance, struct ustack_config *c, char *err, size_t err_size);
+
+/* Write c as an INI file (atomically: temp file + rename). 0 or negative errno. */
+int config_write(const char *path, const struct ustack_config *c);
+
+/* "A.B.C.D/P" → addr (network order) and prefix. 0 or -EINVAL. */
+int config_parse_cidr(const char *s, uint32_t *addr, uint8_t *prefix);
+int config_parse_ipv4(const char *s, uint32_t *addr);
+int config_parse_mac(const char *s, uint8_t mac[6]);
+
+#endif

@@ -1,0 +1,296 @@
+/* ctl: control socket of a server (ZeroMQ ROUTER) and the one-shot client call of ustackctl.
+ *
+ * A request is a two-frame ROUTER message [identity][CtlRequest]. Anything else (more frames, a
+ * body that does not unpack, a body above CTL_MAX_REQUEST bytes) is answered with -EBADMSG when
+ * an identity is known, and otherwise dropped; the server never trusts a request's contents
+ * beyond what protobuf-c validated.
+ *
+ * Memory for a reply (counter names, arrays) comes from a per-request scratch list freed before
+ * the next request, so handlers never leak and never keep pointers into old replies.
+ */
+#include "ctl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "log.h"
+#include "paths.h"
+
+#define CTL_MAX_REQUEST 4096
+#define CTL_MAX_IDENTITY 256
+
+struct ctl_scratch {
+	struct ctl_scratch *next;
+	max_align_t data[];
+};
+
+struct ctl_server {
+	void *sock;
+	ctl_handler_fn fn;
+	void *arg;
+	char layer[16];
+	struct ctl_scratch *scratch;
+	uint64_t requests;
+	uint64_t bad_requests;
+};
+
+static int ctl_endpoint(const char *instance, const char *layer, char *out, size_t size)
+{
+	char path[256];
+	char file[64];
+	snprintf(file, sizeof(file), "%s.ctl", layer);
+	int rc = ustack_runtime_path(instance, file, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	if (snprintf(out, size, "ipc://%s", path) >= (int)size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int ctl_server_open(void *zctx, const char *instance, const char *layer, ctl_handler_fn fn,
+		    void *arg, struct ctl_server **out)
+{
+	char ep[300];
+	char path[256];
+	char file[64];
+	int rc = ctl_endpoint(instance, layer, ep, sizeof(ep));
+	if (rc < 0)
+		return rc;
+	rc = ustack_runtime_dir_create(instance);
+	if (rc < 0)
+		return rc;
+	snprintf(file, sizeof(file), "%s.ctl", layer);
+	ustack_runtime_path(instance, file, path, sizeof(path));
+	unlink(path); /* a socket file left by a killed predecessor would make bind fail */
+
+	struct ctl_server *srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return -ENOMEM;
+	srv->sock = zmq_socket(zctx, ZMQ_ROUTER);
+	if (!srv->sock) {
+		rc = -errno;
+		free(srv);
+		return rc;
+	}
+	int linger = 0;
+	int64_t maxmsg = CTL_MAX_REQUEST; /* bigger frames drop the peer's connection */
+	zmq_setsockopt(srv->sock, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(srv->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+	if (zmq_bind(srv->sock, ep) < 0) {
+		rc = -errno;
+		zmq_close(srv->sock);
+		free(srv);
+		return rc;
+	}
+	srv->fn = fn;
+	srv->arg = arg;
+	snprintf(srv->layer, sizeof(srv->layer), "%s", layer);
+	*out = srv;
+	return 0;
+}
+
+static void ctl_scratch_release(struct ctl_server *srv)
+{
+	while (srv->scratch) {
+		struct ctl_scratch *s = srv->scratch;
+		srv->scratch = s->next;
+		free(s);
+	}
+}
+
+void ctl_server_close(struct ctl_server **srvp)
+{
+	struct ctl_server *srv = *srvp;
+	if (!srv)
+		return;
+	ctl_scratch_release(srv);
+	zmq_close(srv->sock);
+	free(srv);
+	*srvp = NULL;
+}
+
+void *ctl_server_socket(struct ctl_server *srv) { return srv->sock; }
+
+void *ctl_reply_alloc(struct ctl_server *srv, size_t size)
+{
+	struct ctl_scratch *s = calloc(1, sizeof(*s) + size);
+	if (!s)
+		return NULL;
+	s->next = srv->scratch;
+	srv->scratch = s;
+	return s->data;
+}
+
+int ctl_reply_add_counter(struct ctl_server *srv, Ustack__CtlReply *reply, const char *name,
+			  uint64_t value)
+{
+	/* Grow by doubling inside scratch memory: old arrays are simply left for the release. */
+	size_t n = reply->n_counters;
+	if ((n & (n - 1)) == 0) {
+		size_t cap = n ? n * 2 : 16;
+		Ustack__Counter **arr = ctl_reply_alloc(srv, cap * sizeof(*arr));
+		if (!arr)
+			return -ENOMEM;
+		if (n)
+			memcpy(arr, reply->counters, n * sizeof(*arr));
+		reply->counters = arr;
+	}
+	Ustack__Counter *c = ctl_reply_alloc(srv, sizeof(*c));
+	char *nm = ctl_reply_alloc(srv, strlen(name) + 1);
+	if (!c || !nm)
+		return -ENOMEM;
+	ustack__counter__init(c);
+	strcpy(nm, name);
+	c->name = nm;
+	c->value = value;
+	reply->counters[n] = c;
+	reply->n_counters = n + 1;
+	return 0;
+}
+
+int ctl_reply_add_counters(struct ctl_server *srv, Ustack__CtlReply *reply, const char *prefix,
+			   const struct stat_field *fields, unsigned n, const void *stats)
+{
+	char name[128];
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%s%s", prefix, fields[i].name);
+		int rc = ctl_reply_add_counter(srv, reply, name, stat_value(stats, &fields[i]));
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void ctl_send_reply(struct ctl_server *srv, const void *ident, size_t ident_len,
+			   const Ustack__CtlReply *reply)
+{
+	size_t len = ustack__ctl_reply__get_packed_size(reply);
+	uint8_t *body = malloc(len ? len : 1);
+	if (!body)
+		return;
+	ustack__ctl_reply__pack(reply, body);
+	/* DONTWAIT: a client that stopped reading must not wedge the server's loop. */
+	if (zmq_send(srv->sock, ident, ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+		zmq_send(srv->sock, body, len, ZMQ_DONTWAIT);
+	free(body);
+}
+
+/* Read the remaining frames of a multipart message so the next recv starts a new one. */
+static void ctl_drain_frames(void *sock)
+{
+	int more = 1;
+	size_t sz = sizeof(more);
+	while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz) == 0 && more) {
+		char sink[64];
+		if (zmq_recv(sock, sink, sizeof(sink), ZMQ_DONTWAIT) < 0)
+			break;
+	}
+}
+
+unsigned ctl_server_poll(struct ctl_server *srv, unsigned budget)
+{
+	unsigned served = 0;
+	while (served < budget) {
+		uint8_t ident[CTL_MAX_IDENTITY];
+		uint8_t body[CTL_MAX_REQUEST];
+		int ilen = zmq_recv(srv->sock, ident, sizeof(ident), ZMQ_DONTWAIT);
+		if (ilen < 0)
+			break;
+		served++;
+		int more = 0;
+		size_t sz = sizeof(more);
+		zmq_getsockopt(srv->sock, ZMQ_RCVMORE, &more, &sz);
+		if (!more || ilen > (int)sizeof(ident)) {
+			srv->bad_requests++;
+			ctl_drain_frames(srv->sock);
+			continue; /* no usable identity: nobody to answer */
+		}
+		int blen = zmq_recv(srv->sock, body, sizeof(body), ZMQ_DONTWAIT);
+		zmq_getsockopt(srv->sock, ZMQ_RCVMORE, &more, &sz);
+		Ustack__CtlReply reply;
+		ustack__ctl_reply__init(&reply);
+		reply.layer = srv->layer;
+		Ustack__CtlRequest *req = NULL;
+		if (blen >= 0 && blen <= (int)sizeof(body) && !more)
+			req = ustack__ctl_request__unpack(NULL, (size_t)blen, body);
+		if (more)
+			ctl_drain_frames(srv->sock);
+		if (!req) {
+			srv->bad_requests++;
+			reply.status = -EBADMSG;
+			ctl_send_reply(srv, ident, (size_t)ilen, &reply);
+			continue;
+		}
+		srv->requests++;
+		reply.id = req->id;
+		reply.pid = (uint32_t)getpid();
+		int rc = srv->fn(srv->arg, req, &reply, srv);
+		if (rc < 0)
+			reply.status = rc;
+		ctl_send_reply(srv, ident, (size_t)ilen, &reply);
+		ustack__ctl_request__free_unpacked(req, NULL);
+		ctl_scratch_release(srv);
+	}
+	return served;
+}
+
+int ctl_call(void *zctx, const char *instance, const char *layer, Ustack__CtlRequest__Type type,
+	     int timeout_ms, Ustack__CtlReply **out)
+{
+	char ep[300];
+	int rc = ctl_endpoint(instance, layer, ep, sizeof(ep));
+	if (rc < 0)
+		return rc;
+	void *s = zmq_socket(zctx, ZMQ_DEALER);
+	if (!s)
+		return -errno;
+	int linger = 0;
+	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout_ms, sizeof(timeout_ms));
+	zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout_ms, sizeof(timeout_ms));
+	if (zmq_connect(s, ep) < 0) {
+		rc = -errno;
+		zmq_close(s);
+		return rc;
+	}
+	Ustack__CtlRequest req;
+	ustack__ctl_request__init(&req);
+	uint64_t id = ((uint64_t)getpid() << 32) ^ (uint64_t)rand();
+	req.id = id;
+	req.type = type;
+	uint8_t buf[64];
+	size_t len = ustack__ctl_request__pack(&req, buf);
+	if (zmq_send(s, buf, len, 0) < 0) {
+		rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
+		zmq_close(s);
+		return rc;
+	}
+	zmq_msg_t msg;
+	zmq_msg_init(&msg);
+	for (;;) {
+		if (zmq_msg_recv(&msg, s, 0) < 0) {
+			rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			break;
+		}
+		Ustack__CtlReply *r =
+			ustack__ctl_reply__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+		if (!r) {
+			rc = -EBADMSG;
+			break;
+		}
+		if (r->id != id) { /* a late answer to somebody's earlier request: skip it */
+			ustack__ctl_reply__free_unpacked(r, NULL);
+			continue;
+		}
+		*out = r;
+		rc = 0;
+		break;
+	}
+	zmq_msg_close(&msg);
+	zmq_close(s);
+	return rc;
+}

@@ -1,0 +1,45 @@
+/* ctl: the control socket every server serves (`<runtime dir>/<layer>.ctl`, a ZeroMQ ROUTER) and
+ * the client call ustackctl uses (a DEALER per call).
+ *
+ * Requests are ustack.CtlRequest, replies ustack.CtlReply (proto/ctl.proto). A request that does
+ * not parse gets a reply with status -EBADMSG and id 0; the server never crashes on one. */
+#ifndef USTACK_CTL_H
+#define USTACK_CTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctl.pb-c.h"
+#include "stats.h"
+
+struct ctl_server;
+
+/* Fill `reply` for `req`; strings and arrays it points to must live until the handler is called
+ * again (use ctl_reply_* helpers, which keep them in the server). Return 0 or negative errno (put
+ * in reply->status). */
+typedef int (*ctl_handler_fn)(void *arg, const Ustack__CtlRequest *req, Ustack__CtlReply *reply,
+			      struct ctl_server *srv);
+
+/* Bind <runtime dir>/<layer>.ctl (removing a stale socket file). */
+int ctl_server_open(void *zctx, const char *instance, const char *layer, ctl_handler_fn fn,
+		    void *arg, struct ctl_server **out);
+void ctl_server_close(struct ctl_server **srv);
+void *ctl_server_socket(struct ctl_server *srv);
+/* Serve up to `budget` waiting requests without blocking. Returns how many were served. */
+unsigned ctl_server_poll(struct ctl_server *srv, unsigned budget);
+
+/* Append counters named by fields[0..n) of stats, each name prefixed by prefix (may be ""). */
+int ctl_reply_add_counters(struct ctl_server *srv, Ustack__CtlReply *reply, const char *prefix,
+			   const struct stat_field *fields, unsigned n, const void *stats);
+int ctl_reply_add_counter(struct ctl_server *srv, Ustack__CtlReply *reply, const char *name,
+			  uint64_t value);
+/* Scratch memory that lives until the next request (freed by the server). NULL on ENOMEM. */
+void *ctl_reply_alloc(struct ctl_server *srv, size_t size);
+
+/* Client: one request to `layer` of `instance`, waiting at most timeout_ms. On success *reply is
+ * the unpacked reply (free with ustack__ctl_reply__free_unpacked(reply, NULL)) and the return is
+ * 0; -ETIMEDOUT if nothing answered, -EBADMSG if the reply did not parse, -errno otherwise. */
+int ctl_call(void *zctx, const char *instance, const char *layer, Ustack__CtlRequest__Type type,
+	     int timeout_ms, Ustack__CtlReply **reply);
+
+#endif

@@ -1,0 +1,81 @@
+/* desc: packet descriptors and the batch that carries up to DESC_BATCH_MAX of them in one
+ * ZeroMQ message.
+ *
+ * A descriptor names a chain in the pool by (index, generation) and says how long it is, where
+ * its headers start and what offload work is done or owed. Between ipd and a transport it also
+ * carries the IPv4 addressing (so the transport need not parse the IP header and ipd need not be
+ * handed one to build).
+ *
+ * On the wire a batch is the protobuf message ustack.DescBatch (proto/desc.proto): one packed
+ * repeated fixed32 array per field. desc_batch_decode unpacks through an arena allocator owned by
+ * the caller's struct desc_codec, so decoding allocates nothing per packet and nothing from the
+ * heap after desc_codec_init.
+ */
+#ifndef USTACK_DESC_H
+#define USTACK_DESC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DESC_BATCH_MAX 64u /* the NAPI budget */
+
+/* desc.flags */
+#define DESC_F_CSUM_VERIFIED 0x1u /* the L4 checksum was checked (or is trusted, e.g. local) */
+#define DESC_F_CSUM_NEEDED   0x2u /* L4 checksum to be filled at [csum_start + csum_offset] */
+#define DESC_F_IP_DF         0x4u /* transport → ipd: set Don't Fragment */
+#define DESC_F_BCAST         0x8u /* ipd → transport: arrived as a link-layer/IP broadcast */
+
+/* desc.gso_type */
+#define DESC_GSO_NONE 0u
+#define DESC_GSO_TCPV4 1u
+#define DESC_GSO_UDP 3u
+
+struct desc {
+	uint32_t buf;         /* head buffer index */
+	uint32_t gen;         /* its generation when handed over */
+	uint32_t len;         /* total data bytes of the chain */
+	uint16_t l3_off;      /* network header, from the data start (0 if none) */
+	uint16_t l4_off;      /* transport header, from the data start */
+	uint32_t flags;       /* DESC_F_* */
+	uint16_t gso_type;    /* DESC_GSO_* */
+	uint16_t gso_size;    /* MSS of each segment when gso_type != NONE */
+	uint16_t csum_start;  /* from the data start */
+	uint16_t csum_offset; /* from csum_start */
+	uint32_t saddr;       /* IPv4 source, network byte order (0 when not used) */
+	uint32_t daddr;       /* IPv4 destination, network byte order */
+	uint8_t proto;        /* IP protocol number */
+	uint8_t ttl;          /* 0: ipd's default */
+	uint8_t tos;
+	uint8_t reserved;
+};
+
+struct desc_batch {
+	uint32_t sender; /* enum pool_holder of the sending layer */
+	uint32_t seq;    /* per-link sequence number, for loss accounting */
+	uint32_t count;
+	struct desc d[DESC_BATCH_MAX];
+};
+
+/* Decoder state: a fixed arena that protobuf-c allocates from while unpacking. */
+struct desc_codec {
+	unsigned char arena[32768];
+	size_t used;
+	uint64_t decode_errors;
+};
+
+void desc_codec_init(struct desc_codec *codec);
+
+/* Bytes that desc_batch_encode needs at most for a batch of `count` descriptors. */
+size_t desc_batch_max_size(uint32_t count);
+
+/* Encode batch into out (out_size from desc_batch_max_size). Returns bytes written, or -EINVAL
+ * (count above DESC_BATCH_MAX) / -ENOSPC. */
+int desc_batch_encode(const struct desc_batch *batch, uint8_t *out, size_t out_size);
+
+/* Decode a message into batch. 0; -EBADMSG if it does not parse, if its arrays differ in length
+ * or if it carries more than DESC_BATCH_MAX descriptors, or a field is out of its range (then
+ * batch->count is 0). Never allocates from the heap. */
+int desc_batch_decode(struct desc_codec *codec, const uint8_t *msg, size_t len,
+		      struct desc_batch *batch);
+
+#endif

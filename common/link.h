@@ -1,0 +1,76 @@
+/* link: one direction of descriptor traffic between two layers, a ZeroMQ PUSH→PULL pair over
+ * ipc:// in the instance's runtime directory. The receiver binds, the sender connects.
+ *
+ * Endpoint of the link from layer A to layer B: ipc://<runtime dir>/<A>-to-<B>.desc, e.g.
+ * /run/ustack/demo/nicd-to-ipd.desc.
+ *
+ * Sending never blocks: ZMQ_DONTWAIT with ZMQ_IMMEDIATE, so when the receiver is down or its
+ * queue is full the batch is dropped and counted, as a NIC drops when its ring is full. The
+ * sender hands buffers to the receiver (pool_transfer) before the message leaves; if the send
+ * fails it takes them back and frees them, so a dropped batch never leaks.
+ */
+#ifndef USTACK_LINK_H
+#define USTACK_LINK_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "desc.h"
+#include "pool.h"
+#include "stats.h"
+
+struct link_stats {
+	uint64_t tx_batches;
+	uint64_t tx_descs;
+	uint64_t tx_drop_full;    /* descriptors dropped: receiver absent or its queue full */
+	uint64_t rx_batches;
+	uint64_t rx_descs;
+	uint64_t rx_drop_badmsg;  /* messages that did not decode */
+	uint64_t rx_drop_stale;   /* descriptors naming a buffer that is not ours (stale/corrupt) */
+	uint64_t rx_seq_gaps;     /* batches missing between two received sequence numbers */
+};
+
+struct link;
+
+/* Field names of struct link_stats (link_stats.c). */
+extern const struct stat_field link_stat_fields[];
+extern const unsigned link_stat_field_count;
+
+/* Name of a layer as used in endpoints and logs: "nicd", "ipd", "tcpd", "udpd", "tool". */
+const char *link_layer_name(enum pool_holder layer);
+
+/* Endpoint string for the link from -> to of instance. 0, -ENAMETOOLONG, or -EINVAL (bad
+ * instance name, or from/to not a layer). */
+int link_endpoint(const char *instance, enum pool_holder from, enum pool_holder to, char *out,
+		  size_t out_size);
+
+/* Open the receiving end (binds a PULL; removes a stale socket file first) of from -> self,
+ * where self is pool_self(pool). zctx is the process's ZeroMQ context. */
+int link_open_rx(void *zctx, struct pool *pool, const char *instance, enum pool_holder from,
+		 struct link **out);
+
+/* Open the sending end (connects a PUSH) of self -> to. */
+int link_open_tx(void *zctx, struct pool *pool, const char *instance, enum pool_holder to,
+		 struct link **out);
+
+void link_close(struct link **l);
+
+/* The ZeroMQ socket, for zmq_poll. */
+void *link_socket(struct link *l);
+
+/* Send n (<= DESC_BATCH_MAX) chains with their descriptors (buf, gen and len are filled in from
+ * bufs). Always consumes the chains: on success they belong to the receiver, on failure they
+ * were freed. Every entry of bufs is set to NULL. Returns n sent, or -EAGAIN (dropped, counted
+ * in tx_drop_full) or another negative errno. Exception, for caller bugs only: -EINVAL (n above
+ * DESC_BATCH_MAX, a NULL entry) and -EPERM (a chain not held by self) change nothing. */
+int link_send(struct link *l, struct buf **bufs, struct desc *descs, unsigned n);
+
+/* Receive at most one batch without blocking. Each valid descriptor's chain is taken
+ * (pool_take) into bufs[i] with its descriptor in descs[i]; invalid ones are counted and skipped.
+ * Returns the number of chains now owned by the caller (0 if the batch held none valid), or
+ * -EAGAIN when nothing is waiting. max must be >= DESC_BATCH_MAX. */
+int link_recv(struct link *l, struct buf **bufs, struct desc *descs, unsigned max);
+
+const struct link_stats *link_stats(const struct link *l);
+
+#endif

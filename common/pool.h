@@ -1,0 +1,127 @@
+/* pool: the instance-wide packet-buffer pool in one named POSIX shared-memory object.
+ *
+ * Layout of the object (all offsets from its start, never pointers: every process maps it at
+ * its own address):
+ *
+ *   struct pool_shared header  (magic, version, geometry, lock, free-list head, counters)
+ *   struct buf_meta[count]     metadata, kept apart from data so header writes never share a
+ *                              cache line with payload being copied
+ *   slots[count]               POOL_SLOT_SIZE bytes each: POOL_HEADROOM + POOL_DATA_ROOM
+ *
+ * Ownership: every buffer has exactly one holder (a enum pool_holder layer id) recorded in its
+ * metadata. Allocation, free, transfer and reclaim change the holder under one process-shared
+ * robust mutex, so the free list and the holder tags are always consistent with each other; if
+ * a process dies holding the lock, the next locker rebuilds the free list from the holder tags.
+ *
+ * Generations: every buffer carries a generation bumped each time it returns to the free list.
+ * A descriptor names (index, generation); a receiver that finds a different generation or a
+ * holder other than itself drops the descriptor as stale. That is what makes reclaim safe while
+ * descriptors of a dead process may still sit in a ZeroMQ queue.
+ *
+ * The pool outlives every process; `ustackctl down` (pool_unlink) removes it.
+ */
+#ifndef USTACK_POOL_H
+#define USTACK_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define POOL_MAGIC 0x55535450u /* "USTP" */
+#define POOL_VERSION 1u
+#define POOL_HEADROOM 192u   /* vnet header + Ethernet + IPv4 with options + TCP with options */
+#define POOL_DATA_ROOM 2048u /* one MTU-sized frame fits in one buffer */
+#define POOL_SLOT_SIZE (POOL_HEADROOM + POOL_DATA_ROOM)
+#define POOL_DEFAULT_COUNT 8192u
+#define POOL_MAX_COUNT (1u << 20)
+#define POOL_INDEX_NONE UINT32_MAX
+#define POOL_NAME_MAX 96
+
+/* Who holds a buffer. Values are stored in shared memory: never renumber. */
+enum pool_holder {
+	POOL_HOLDER_FREE = 0,
+	POOL_HOLDER_NICD = 1,
+	POOL_HOLDER_IPD = 2,
+	POOL_HOLDER_TCPD = 3,
+	POOL_HOLDER_UDPD = 4,
+	POOL_HOLDER_TOOL = 5, /* ustackctl, tests, benchmarks */
+	POOL_HOLDER_COUNT
+};
+
+struct pool; /* process-local view of an attached pool */
+struct buf;  /* process-local handle of one buffer, see buf.h */
+
+struct pool_geometry {
+	uint32_t count; /* number of buffers */
+};
+
+/* Shared-memory name of an instance's pool: "/ustack-<instance>-pool". Returns 0 or -ENAMETOOLONG
+ * / -EINVAL (instance empty or containing '/'). */
+int pool_shm_name(const char *instance, char *out, size_t out_size);
+
+/* Attach to the instance's pool, creating it with `geo` if it does not exist (the O_EXCL race
+ * between two creators is handled: the loser attaches). On attach the magic, version and
+ * geometry are checked: a mismatch fails with -EPROTO (wrong magic/version) or -EINVAL
+ * (geometry differs from `geo`). Acts as `self` for every later call. On failure nothing is
+ * left mapped and *out is untouched. */
+int pool_open(const char *instance, const struct pool_geometry *geo, enum pool_holder self,
+	      struct pool **out);
+
+/* Attach to an existing pool, never creating it; geometry is read from the header.
+ * -ENOENT if there is none. Used by tools. */
+int pool_attach(const char *instance, enum pool_holder self, struct pool **out);
+
+/* A private pool in anonymous memory, for unit tests and benchmarks: same semantics, no name. */
+int pool_create_anon(const struct pool_geometry *geo, enum pool_holder self, struct pool **out);
+
+/* Unmap (buffers stay with their holders); clears *pool. Safe on NULL. */
+void pool_close(struct pool **pool);
+
+/* Remove the instance's shared-memory object. 0, or -ENOENT if it was not there. */
+int pool_unlink(const char *instance);
+
+/* Return to the free list every buffer whose holder is `holder` (a process restarting as that
+ * layer calls it with its own id before serving). Returns the number reclaimed. */
+uint32_t pool_reclaim(struct pool *pool, enum pool_holder holder);
+
+uint32_t pool_count(const struct pool *pool);
+uint32_t pool_free_count(const struct pool *pool);
+/* Buffers held per holder, for stats; out has POOL_HOLDER_COUNT entries. */
+void pool_holder_counts(const struct pool *pool, uint32_t out[POOL_HOLDER_COUNT]);
+enum pool_holder pool_self(const struct pool *pool);
+
+/* Allocate one buffer, held by self, data empty at offset POOL_HEADROOM. NULL when empty. */
+struct buf *pool_alloc(struct pool *pool);
+
+/* Burst allocation: up to n buffers (as many as are free); returns how many were allocated. */
+unsigned pool_alloc_burst(struct pool *pool, struct buf **out, unsigned n);
+
+/* Free a buffer and its whole chain; clears *b. Safe on *b == NULL. The caller must hold it. */
+void pool_free(struct buf **b);
+
+/* Free many chains under one lock; entries are set to NULL. */
+void pool_free_burst(struct pool *pool, struct buf **bufs, unsigned n);
+
+/* Hand the chains headed by bufs[0..n) from self to `to` (under one lock). After this the caller
+ * must not touch them. Returns 0; -EPERM (and changes nothing) if any buffer is not held by
+ * self. */
+int pool_transfer(struct pool *pool, struct buf *const *bufs, unsigned n, enum pool_holder to);
+
+/* Undo a transfer whose message was never sent: chains held by `from` come back to self. */
+int pool_transfer_back(struct pool *pool, struct buf *const *bufs, unsigned n,
+		       enum pool_holder from);
+
+/* Take the chain that a descriptor names: checks index < count, generation matches, holder is
+ * self, and every buffer of the chain has sane offsets and lengths, the chain is at most
+ * BUF_CHAIN_MAX long and its lengths add up to `total_len`. Returns the handle, or NULL (the
+ * descriptor is stale or corrupt: the caller counts and drops it; nothing is freed, since a
+ * stale buffer belongs to somebody else). */
+struct buf *pool_take(struct pool *pool, uint32_t index, uint32_t gen, uint32_t total_len);
+
+/* Handle of buffer `index` without any check (tools, tests). NULL if out of range. */
+struct buf *pool_buf(struct pool *pool, uint32_t index);
+
+/* Base address and length of the data area (all slots), for io_uring buffer registration. */
+void *pool_data_area(struct pool *pool, size_t *len);
+
+#endif

@@ -1,0 +1,232 @@
+/* nicd_main: the ustack-nicd server shell: moves frames between a NIC backend and ipd.
+ *
+ * init() order:
+ *   1. config      /etc/ustack/<instance>.conf
+ *   2. pool        attach or create, then reclaim what a previous nicd held (posted reads,
+ *                  writes in flight) when it died
+ *   3. backend     open the device (a persistent TAP survives our restart) and post reads
+ *   4. links       bind ipd-to-nicd, connect nicd-to-ipd
+ *   5. ctl         bind nicd.ctl
+ *   6. loop        backend completions, frames from ipd, ctl; READY=1
+ *
+ * NAPI style: each pass takes at most NICD_RX_BUDGET frames from the device and at most
+ * NICD_TX_BUDGET batches from ipd, then yields.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "buf.h"
+#include "clock.h"
+#include "config.h"
+#include "ctl.h"
+#include "link.h"
+#include "log.h"
+#include "loop.h"
+#include "nic_backend.h"
+#include "pool.h"
+#include "sdnotify.h"
+
+#define NICD_RX_BUDGET DESC_BATCH_MAX
+#define NICD_TX_BUDGET 4 /* batches from ipd per pass */
+
+struct nicd {
+	struct ustack_config cfg;
+	struct pool *pool;
+	void *zctx;
+	const struct nic_backend_ops *ops;
+	struct nic_dev *dev;
+	struct link *from_ipd;
+	struct link *to_ipd;
+	struct ctl_server *ctl;
+	struct loop *loop;
+	uint64_t started;
+	uint64_t reclaimed;
+};
+
+static void usage(FILE *f) { fprintf(f, "usage: ustack-nicd --instance NAME [--config PATH]\n"); }
+
+/* rx_batch: completions from the device; received frames go to ipd in one batch. */
+static bool nicd_rx_batch(void *arg, uint64_t now)
+{
+	struct nicd *nd = arg;
+	struct buf *bufs[NICD_RX_BUDGET];
+	struct desc d[NICD_RX_BUDGET];
+	(void)now;
+	int n = nd->ops->rx_poll(nd->dev, bufs, d, NICD_RX_BUDGET);
+	if (n <= 0)
+		return false;
+	link_send(nd->to_ipd, bufs, d, (unsigned)n);
+	return n == NICD_RX_BUDGET;
+}
+
+/* tx_batch: frames from ipd to the device. */
+static bool nicd_tx_batch(void *arg, uint64_t now)
+{
+	struct nicd *nd = arg;
+	struct buf *bufs[DESC_BATCH_MAX];
+	struct desc d[DESC_BATCH_MAX];
+	(void)now;
+	for (int round = 0; round < NICD_TX_BUDGET; round++) {
+		int n = link_recv(nd->from_ipd, bufs, d, DESC_BATCH_MAX);
+		if (n == -EAGAIN)
+			return false;
+		if (n > 0)
+			nd->ops->tx_submit(nd->dev, bufs, d, (unsigned)n);
+	}
+	return true;
+}
+
+static bool nicd_ctl_ready(void *arg, uint64_t now)
+{
+	struct nicd *nd = arg;
+	(void)now;
+	return ctl_server_poll(nd->ctl, 16) == 16;
+}
+
+/* ctl_handle: answers ustackctl. */
+static int nicd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlReply *r,
+			   struct ctl_server *srv)
+{
+	struct nicd *nd = arg;
+	r->state = "serving";
+	r->uptime_ms = (clock_now() - nd->started) / CLOCK_NS_PER_MS;
+	switch (req->type) {
+	case USTACK__CTL_REQUEST__TYPE__STATUS:
+		return 0;
+	case USTACK__CTL_REQUEST__TYPE__STATS: {
+		int rc = ctl_reply_add_counters(srv, r, "", nic_stat_fields, nic_stat_field_count,
+						nd->ops->stats(nd->dev));
+		if (rc == 0)
+			rc = ctl_reply_add_counters(srv, r, "link_from_ipd_", link_stat_fields,
+						    link_stat_field_count, link_stats(nd->from_ipd));
+		if (rc == 0)
+			rc = ctl_reply_add_counters(srv, r, "link_to_ipd_", link_stat_fields,
+						    link_stat_field_count, link_stats(nd->to_ipd));
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "pool_reclaimed_at_start", nd->reclaimed);
+		return rc;
+	}
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+static int nicd_init(struct nicd *nd, const char *instance, const char *config_path)
+{
+	char err[512];
+	int rc;
+	config_defaults(&nd->cfg, instance);
+	if (config_path)
+		rc = config_load(config_path, &nd->cfg, err, sizeof(err));
+	else
+		rc = config_load_instance(instance, &nd->cfg, err, sizeof(err));
+	if (rc < 0) {
+		log_err("config: %s", err);
+		return rc;
+	}
+
+	struct pool_geometry geo = {.count = nd->cfg.pool_buffers};
+	rc = pool_open(instance, &geo, POOL_HOLDER_NICD, &nd->pool);
+	if (rc < 0) {
+		log_err("pool: %s", strerror(-rc));
+		return rc;
+	}
+	nd->reclaimed = pool_reclaim(nd->pool, POOL_HOLDER_NICD);
+	if (nd->reclaimed)
+		log_notice("reclaimed %llu buffers a previous nicd held",
+			   (unsigned long long)nd->reclaimed);
+
+	nd->ops = &nic_tap_ops; /* the only backend so far; config validated "tap" */
+	struct nic_config nc = {
+		.rx_inflight = nd->cfg.rx_inflight,
+		.tx_inflight = nd->cfg.tx_inflight,
+		.mtu = nd->cfg.mtu,
+	};
+	snprintf(nc.ifname, sizeof(nc.ifname), "%s", nd->cfg.nic_ifname);
+	rc = nd->ops->open(&nc, nd->pool, &nd->dev);
+	if (rc < 0) {
+		log_err("%s %s: %s", nd->ops->name, nc.ifname, strerror(-rc));
+		return rc;
+	}
+
+	nd->zctx = zmq_ctx_new();
+	if (!nd->zctx)
+		return -ENOMEM;
+	rc = link_open_rx(nd->zctx, nd->pool, instance, POOL_HOLDER_IPD, &nd->from_ipd);
+	if (rc == 0)
+		rc = link_open_tx(nd->zctx, nd->pool, instance, POOL_HOLDER_IPD, &nd->to_ipd);
+	if (rc < 0) {
+		log_err("links: %s", strerror(-rc));
+		return rc;
+	}
+	rc = ctl_server_open(nd->zctx, instance, "nicd", nicd_ctl_handle, nd, &nd->ctl);
+	if (rc < 0) {
+		log_err("ctl: %s", strerror(-rc));
+		return rc;
+	}
+	rc = loop_create(&nd->loop);
+	if (rc < 0)
+		return rc;
+	loop_add_fd(nd->loop, nd->ops->event_fd(nd->dev), nicd_rx_batch, nd);
+	loop_add_zsock(nd->loop, link_socket(nd->from_ipd), nicd_tx_batch, nd);
+	loop_add_zsock(nd->loop, ctl_server_socket(nd->ctl), nicd_ctl_ready, nd);
+	nd->started = clock_now();
+	return 0;
+}
+
+static void nicd_fini(struct nicd *nd)
+{
+	if (nd->dev)
+		nd->ops->close(&nd->dev);
+	ctl_server_close(&nd->ctl);
+	link_close(&nd->from_ipd);
+	link_close(&nd->to_ipd);
+	loop_destroy(&nd->loop);
+	if (nd->zctx)
+		zmq_ctx_term(nd->zctx);
+	pool_close(&nd->pool);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"instance", required_argument, NULL, 'i'},
+		{"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *instance = NULL, *config_path = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "i:c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i': instance = optarg; break;
+		case 'c': config_path = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!instance || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	log_init("ustack-nicd");
+	struct nicd nd;
+	memset(&nd, 0, sizeof(nd));
+	int rc = nicd_init(&nd, instance, config_path);
+	if (rc < 0) {
+		nicd_fini(&nd);
+		return 1;
+	}
+	char status[128];
+	snprintf(status, sizeof(status), "serving instance %s on %s", instance, nd.cfg.nic_ifname);
+	log_info("%s", status);
+	sdn_ready(status);
+	rc = loop_run(nd.loop);
+	sdn_stopping(NULL);
+	nicd_fini(&nd);
+	return rc < 0 ? 1 : 0;
+}

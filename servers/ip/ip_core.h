@@ -1,0 +1,170 @@
+/* ip_core: the pure IPv4 protocol core of ustack-ipd (Ethernet demux, ARP, IPv4 in/out, ICMP,
+ * routing, fragmentation and reassembly). No I/O and no clock reads: the server shell passes
+ * `now` (CLOCK_MONOTONIC nanoseconds) into every call, hands in frames and transport packets,
+ * and sends whatever the call left in struct ip_out. Timers are absolute deadlines:
+ * ip_next_deadline() says when ip_timer() wants to run next.
+ *
+ * Ownership: every entry point that takes `struct buf **` consumes the chain (clears the
+ * caller's pointer) whatever happens; a drop frees it and bumps a named counter. Buffers put in
+ * struct ip_out belong to the caller once the call returns.
+ */
+#ifndef USTACK_IP_CORE_H
+#define USTACK_IP_CORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "desc.h"
+#include "pool.h"
+#include "stats.h"
+
+#define IP_OUT_MAX 256u /* one 65,535-byte datagram is 45 fragments; room for several */
+
+struct ip_config {
+	uint8_t mac[6];          /* the stack's own Ethernet address */
+	uint32_t addr;           /* the stack's IPv4 address, network byte order */
+	uint8_t prefix_len;      /* of the connected subnet */
+	uint32_t gateway;        /* default gateway, network byte order; 0 = none */
+	uint16_t mtu;            /* link MTU (IP bytes per frame), 68..9000 */
+	uint8_t default_ttl;     /* 64 */
+	uint32_t arp_cache_ttl_ms;   /* lifetime of a resolved entry, 60,000 */
+	uint32_t arp_retry_ms;       /* between requests for an unresolved entry, 1,000 */
+	uint32_t arp_max_retries;    /* then the entry fails and its queue is dropped, 3 */
+	uint32_t arp_queue_max;      /* packets waiting per unresolved entry, 16 */
+	uint32_t reass_timeout_ms;   /* 30,000 (Linux ipfrag_time) */
+	uint32_t reass_max_buffers;  /* buffers held by all reassemblies together, 512 */
+	uint32_t icmp_rate_per_s;    /* ICMP error token bucket refill, 100 */
+	uint32_t icmp_burst;         /* and depth, 50 */
+};
+
+/* Fill cfg with the defaults named above (addresses zero). */
+void ip_config_defaults(struct ip_config *cfg);
+
+/* What one call wants done. The shell drains it after every call (and resets the counts). */
+struct ip_out {
+	struct buf *wire[IP_OUT_MAX];      /* complete Ethernet frames for nicd */
+	unsigned n_wire;
+	struct buf *up[IP_OUT_MAX];        /* packets for a transport server, data at the IP header */
+	struct desc up_desc[IP_OUT_MAX];   /* .proto names the transport; l3_off/l4_off, addrs set */
+	unsigned n_up;
+};
+
+/* Counters in the spirit of /proc/net/snmp; every drop has its own. */
+struct ip_stats {
+	/* Ethernet */
+	uint64_t eth_rx_frames;
+	uint64_t eth_drop_short;         /* < 14 bytes */
+	uint64_t eth_drop_not_for_us;    /* destination neither ours nor broadcast */
+	uint64_t eth_drop_ethertype;     /* not IPv4 or ARP */
+	uint64_t eth_tx_frames;
+	/* ARP (RFC 826) */
+	uint64_t arp_rx;
+	uint64_t arp_drop_short;
+	uint64_t arp_drop_bad_hw;        /* htype != 1 or hlen != 6 */
+	uint64_t arp_drop_bad_proto;     /* ptype != 0x0800 or plen != 4 */
+	uint64_t arp_drop_bad_op;
+	uint64_t arp_drop_bad_sender;    /* broadcast/multicast/zero sender hardware address */
+	uint64_t arp_rx_requests;
+	uint64_t arp_rx_replies;
+	uint64_t arp_tx_requests;
+	uint64_t arp_tx_replies;
+	uint64_t arp_tx_gratuitous;
+	uint64_t arp_queue_drops;        /* packet waiting for resolution dropped: queue full */
+	uint64_t arp_resolve_failed;     /* packets dropped: no reply after all retries */
+	uint64_t arp_table_full;
+	/* IPv4 (RFC 791, 1122) */
+	uint64_t ip_in_receives;
+	uint64_t ip_in_drop_short;       /* no room for a 20-byte header */
+	uint64_t ip_in_drop_version;
+	uint64_t ip_in_drop_ihl;         /* IHL < 5 or options past the frame */
+	uint64_t ip_in_drop_total_len;   /* total length > frame or < IHL*4 */
+	uint64_t ip_in_drop_csum;
+	uint64_t ip_in_drop_options;     /* malformed option (length 0/1, past IHL) */
+	uint64_t ip_in_drop_src;         /* source broadcast/multicast/loopback */
+	uint64_t ip_in_addr_errors;      /* not addressed to us (we do not forward) */
+	uint64_t ip_in_unknown_protos;   /* no transport serves the protocol */
+	uint64_t ip_in_delivers;
+	uint64_t ip_out_requests;
+	uint64_t ip_out_no_routes;
+	uint64_t ip_out_discards;        /* no buffer, IP_OUT_MAX reached */
+	uint64_t ip_out_drop_df;         /* larger than MTU with DF set */
+	uint64_t ip_reasm_reqds;
+	uint64_t ip_reasm_oks;
+	uint64_t ip_reasm_fails;
+	uint64_t ip_reasm_timeouts;
+	uint64_t ip_reasm_overlaps;      /* overlapping fragment: whole datagram dropped */
+	uint64_t ip_reasm_oversize;      /* offset + length past 65,535 */
+	uint64_t ip_reasm_mem_drops;     /* over reass_max_buffers or no free slot */
+	uint64_t ip_frag_oks;
+	uint64_t ip_frag_fails;
+	uint64_t ip_frag_creates;
+	/* ICMP (RFC 792, 1122) */
+	uint64_t icmp_in_msgs;
+	uint64_t icmp_in_drop_short;
+	uint64_t icmp_in_drop_csum;
+	uint64_t icmp_in_echos;
+	uint64_t icmp_in_dest_unreachs;
+	uint64_t icmp_in_other;
+	uint64_t icmp_out_echo_reps;
+	uint64_t icmp_out_dest_unreachs;
+	uint64_t icmp_out_rate_limited;
+	uint64_t icmp_out_drop_nobuf;
+};
+
+extern const struct stat_field ip_stat_fields[];
+extern const unsigned ip_stat_field_count;
+
+struct ip_arp_entry {
+	uint32_t addr;      /* network byte order */
+	uint8_t mac[6];
+	uint8_t state;      /* IP_ARP_INCOMPLETE / IP_ARP_REACHABLE */
+	uint8_t queued;     /* packets waiting */
+	uint64_t expires;   /* ns, CLOCK_MONOTONIC */
+};
+#define IP_ARP_INCOMPLETE 1
+#define IP_ARP_REACHABLE 2
+
+struct ip_route_entry {
+	uint32_t dest;      /* network byte order */
+	uint8_t prefix_len;
+	uint32_t gateway;   /* 0 = directly connected */
+};
+
+struct ip_core;
+
+/* Create a core serving cfg, allocating from pool; gratuitous ARP for cfg->addr goes into out.
+ * 0, -EINVAL (bad config), -ENOMEM. */
+int ip_core_create(const struct ip_config *cfg, struct pool *pool, uint64_t now,
+		   struct ip_out *out, struct ip_core **core);
+/* Free everything the core holds (queued packets, fragments); clears *core. */
+void ip_core_destroy(struct ip_core **core);
+
+/* Declare whether a transport server takes `proto` (IPPROTO_TCP, IPPROTO_UDP). Packets for a
+ * protocol nobody serves are answered with ICMP protocol unreachable (RFC 1122 3.2.2.1). */
+void ip_set_transport(struct ip_core *core, uint8_t proto, bool served);
+
+/* A frame from the wire, data at the Ethernet header. Consumes it. */
+void ip_input(struct ip_core *core, uint64_t now, struct buf **frame, struct ip_out *out);
+
+/* A transport packet to send: data at the L4 header; d->daddr, d->proto, d->ttl (0 = default),
+ * d->tos and DESC_F_IP_DF are read, d->saddr must be 0 or our address. Routes, resolves,
+ * fragments. Consumes pkt. 0, or -EHOSTUNREACH (no route), -EMSGSIZE (DF and too big), -EINVAL
+ * (bad source, more than 65,515 bytes), -ENOBUFS; every failure is counted. */
+int ip_output(struct ip_core *core, uint64_t now, struct buf **pkt, const struct desc *d,
+	      struct ip_out *out);
+
+/* Run expired timers (ARP retries and expiry, reassembly timeouts). */
+void ip_timer(struct ip_core *core, uint64_t now, struct ip_out *out);
+
+/* Earliest deadline ip_timer wants, or UINT64_MAX if none. */
+uint64_t ip_next_deadline(const struct ip_core *core);
+
+const struct ip_stats *ip_core_stats(const struct ip_core *core);
+unsigned ip_arp_dump(const struct ip_core *core, struct ip_arp_entry *out, unsigned max);
+unsigned ip_route_dump(const struct ip_core *core, struct ip_route_entry *out, unsigned max);
+
+/* Free every buffer left in out and zero its counts (for shells that must drop output). */
+void ip_out_discard(struct ip_out *out);
+
+#endif

@@ -1,0 +1,324 @@
+/* ipd_main: the ustack-ipd server shell. It owns every socket, the clock and the timer; the
+ * protocol work is ip_core's.
+ *
+ * init() order (each step needs the previous one):
+ *   1. config      /etc/ustack/<instance>.conf
+ *   2. pool        attach or create, then reclaim whatever a previous ipd held when it died
+ *   3. links       bind nicd-to-ipd, connect ipd-to-nicd
+ *   4. core        ip_core_create (its gratuitous ARP is sent right away)
+ *   5. ctl         bind ipd.ctl
+ *   6. loop        sources and the core's timer; READY=1
+ *
+ * Restart contract (DESIGN.md): routes come from config, ARP is relearned, fragments under
+ * reassembly are lost; there is no state segment to restore.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "buf.h"
+#include "clock.h"
+#include "config.h"
+#include "ctl.h"
+#include "ip_core.h"
+#include "link.h"
+#include "log.h"
+#include "loop.h"
+#include "pool.h"
+#include "sdnotify.h"
+
+#define IPD_RX_BUDGET 4 /* batches per source per loop pass */
+
+struct ipd {
+	struct ustack_config cfg;
+	struct pool *pool;
+	void *zctx;
+	struct link *from_nicd;
+	struct link *to_nicd;
+	struct ip_core *core;
+	struct ip_out out;
+	struct ctl_server *ctl;
+	struct loop *loop;
+	int core_timer;
+	uint64_t started;
+	uint64_t reclaimed;
+	uint64_t up_drop_no_link; /* packets for a transport that has no link yet */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ustack-ipd --instance NAME [--config PATH]\n");
+}
+
+/* Send everything the core left in ipd->out: frames to nicd in batches of DESC_BATCH_MAX. */
+static void ipd_flush(struct ipd *ipd)
+{
+	struct ip_out *out = &ipd->out;
+	struct desc d[DESC_BATCH_MAX];
+	for (unsigned i = 0; i < out->n_wire; i += DESC_BATCH_MAX) {
+		unsigned n = out->n_wire - i < DESC_BATCH_MAX ? out->n_wire - i : DESC_BATCH_MAX;
+		memset(d, 0, sizeof(d[0]) * n);
+		for (unsigned k = 0; k < n; k++)
+			d[k].l3_off = 14;
+		/* link_send consumes the chains whether or not the batch goes out. */
+		link_send(ipd->to_nicd, &out->wire[i], d, n);
+	}
+	out->n_wire = 0;
+	/* Transport links arrive with the TCP and UDP servers; until then the core delivers up
+	 * only to protocols declared served, which is none, so this only guards the invariant. */
+	if (out->n_up) {
+		ipd->up_drop_no_link += out->n_up;
+		pool_free_burst(ipd->pool, out->up, out->n_up);
+		out->n_up = 0;
+	}
+}
+
+static void ipd_rearm(struct ipd *ipd)
+{
+	loop_arm_timer(ipd->loop, ipd->core_timer, ip_next_deadline(ipd->core));
+}
+
+/* rx_batch: frames from the wire, through nicd. */
+static bool ipd_rx_batch(void *arg, uint64_t now)
+{
+	struct ipd *ipd = arg;
+	struct buf *bufs[DESC_BATCH_MAX];
+	struct desc d[DESC_BATCH_MAX];
+	for (int round = 0; round < IPD_RX_BUDGET; round++) {
+		int n = link_recv(ipd->from_nicd, bufs, d, DESC_BATCH_MAX);
+		if (n == -EAGAIN) {
+			ipd_rearm(ipd);
+			return false;
+		}
+		for (int i = 0; i < n; i++) {
+			ip_input(ipd->core, now, &bufs[i], &ipd->out);
+			/* Keep room for the largest single reaction (a 65,535-byte echo reply is
+			 * 45 fragments) so the core never has to discard output. */
+			if (ipd->out.n_wire > IP_OUT_MAX - 64)
+				ipd_flush(ipd);
+		}
+		ipd_flush(ipd);
+	}
+	ipd_rearm(ipd);
+	return true;
+}
+
+static uint64_t ipd_timer(void *arg, uint64_t now)
+{
+	struct ipd *ipd = arg;
+	ip_timer(ipd->core, now, &ipd->out);
+	ipd_flush(ipd);
+	return ip_next_deadline(ipd->core);
+}
+
+static bool ipd_ctl_ready(void *arg, uint64_t now)
+{
+	struct ipd *ipd = arg;
+	(void)now;
+	return ctl_server_poll(ipd->ctl, 16) == 16;
+}
+
+static int ipd_add_link_stats(struct ctl_server *srv, Ustack__CtlReply *r, const char *name,
+			      const struct link *l)
+{
+	char prefix[64];
+	snprintf(prefix, sizeof(prefix), "link_%s_", name);
+	return ctl_reply_add_counters(srv, r, prefix, link_stat_fields, link_stat_field_count,
+				      link_stats(l));
+}
+
+/* ctl_handle: answers ustackctl. */
+static int ipd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlReply *r,
+			  struct ctl_server *srv)
+{
+	struct ipd *ipd = arg;
+	uint64_t now = clock_now();
+	r->state = "serving";
+	r->uptime_ms = (now - ipd->started) / CLOCK_NS_PER_MS;
+	switch (req->type) {
+	case USTACK__CTL_REQUEST__TYPE__STATUS:
+		return 0;
+	case USTACK__CTL_REQUEST__TYPE__STATS: {
+		int rc = ctl_reply_add_counters(srv, r, "", ip_stat_fields, ip_stat_field_count,
+						ip_core_stats(ipd->core));
+		if (rc == 0)
+			rc = ipd_add_link_stats(srv, r, "from_nicd", ipd->from_nicd);
+		if (rc == 0)
+			rc = ipd_add_link_stats(srv, r, "to_nicd", ipd->to_nicd);
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "pool_reclaimed_at_start", ipd->reclaimed);
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "up_drop_no_link", ipd->up_drop_no_link);
+		return rc;
+	}
+	case USTACK__CTL_REQUEST__TYPE__ARP: {
+		enum { MAXE = 1024 };
+		struct ip_arp_entry *e = ctl_reply_alloc(srv, MAXE * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		unsigned n = ip_arp_dump(ipd->core, e, MAXE);
+		Ustack__ArpEntry **arr = ctl_reply_alloc(srv, (n ? n : 1) * sizeof(*arr));
+		Ustack__ArpEntry *ent = ctl_reply_alloc(srv, (n ? n : 1) * sizeof(*ent));
+		if (!arr || !ent)
+			return -ENOMEM;
+		for (unsigned i = 0; i < n; i++) {
+			ustack__arp_entry__init(&ent[i]);
+			ent[i].addr = e[i].addr;
+			ent[i].mac.data = e[i].mac;
+			ent[i].mac.len = 6;
+			ent[i].state = e[i].state;
+			ent[i].queued = e[i].queued;
+			ent[i].expires_in_ms = e[i].expires > now
+				? (int64_t)((e[i].expires - now) / CLOCK_NS_PER_MS) : 0;
+			arr[i] = &ent[i];
+		}
+		r->arp = arr;
+		r->n_arp = n;
+		return 0;
+	}
+	case USTACK__CTL_REQUEST__TYPE__ROUTES: {
+		enum { MAXR = 64 };
+		struct ip_route_entry *e = ctl_reply_alloc(srv, MAXR * sizeof(*e));
+		Ustack__RouteEntry **arr = ctl_reply_alloc(srv, MAXR * sizeof(*arr));
+		Ustack__RouteEntry *ent = ctl_reply_alloc(srv, MAXR * sizeof(*ent));
+		if (!e || !arr || !ent)
+			return -ENOMEM;
+		unsigned n = ip_route_dump(ipd->core, e, MAXR);
+		for (unsigned i = 0; i < n; i++) {
+			ustack__route_entry__init(&ent[i]);
+			ent[i].dest = e[i].dest;
+			ent[i].prefix_len = e[i].prefix_len;
+			ent[i].gateway = e[i].gateway;
+			arr[i] = &ent[i];
+		}
+		r->routes = arr;
+		r->n_routes = n;
+		return 0;
+	}
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+static int ipd_init(struct ipd *ipd, const char *instance, const char *config_path)
+{
+	char err[512];
+	int rc;
+	config_defaults(&ipd->cfg, instance);
+	if (config_path)
+		rc = config_load(config_path, &ipd->cfg, err, sizeof(err));
+	else
+		rc = config_load_instance(instance, &ipd->cfg, err, sizeof(err));
+	if (rc < 0) {
+		log_err("config: %s", err);
+		return rc;
+	}
+
+	struct pool_geometry geo = {.count = ipd->cfg.pool_buffers};
+	rc = pool_open(instance, &geo, POOL_HOLDER_IPD, &ipd->pool);
+	if (rc < 0) {
+		log_err("pool: %s", strerror(-rc));
+		return rc;
+	}
+	ipd->reclaimed = pool_reclaim(ipd->pool, POOL_HOLDER_IPD);
+	if (ipd->reclaimed)
+		log_notice("reclaimed %llu buffers a previous ipd held",
+			   (unsigned long long)ipd->reclaimed);
+
+	ipd->zctx = zmq_ctx_new();
+	if (!ipd->zctx)
+		return -ENOMEM;
+	rc = link_open_rx(ipd->zctx, ipd->pool, instance, POOL_HOLDER_NICD, &ipd->from_nicd);
+	if (rc == 0)
+		rc = link_open_tx(ipd->zctx, ipd->pool, instance, POOL_HOLDER_NICD, &ipd->to_nicd);
+	if (rc < 0) {
+		log_err("links: %s", strerror(-rc));
+		return rc;
+	}
+
+	struct ip_config ipc;
+	ip_config_defaults(&ipc);
+	memcpy(ipc.mac, ipd->cfg.mac, 6);
+	ipc.addr = ipd->cfg.ip_addr;
+	ipc.prefix_len = ipd->cfg.ip_prefix;
+	ipc.gateway = ipd->cfg.ip_gateway;
+	ipc.mtu = ipd->cfg.mtu;
+	ipd->started = clock_now();
+	rc = ip_core_create(&ipc, ipd->pool, ipd->started, &ipd->out, &ipd->core);
+	if (rc < 0) {
+		log_err("ip core: %s", strerror(-rc));
+		return rc;
+	}
+
+	rc = ctl_server_open(ipd->zctx, instance, "ipd", ipd_ctl_handle, ipd, &ipd->ctl);
+	if (rc < 0) {
+		log_err("ctl: %s", strerror(-rc));
+		return rc;
+	}
+
+	rc = loop_create(&ipd->loop);
+	if (rc < 0)
+		return rc;
+	loop_add_zsock(ipd->loop, link_socket(ipd->from_nicd), ipd_rx_batch, ipd);
+	loop_add_zsock(ipd->loop, ctl_server_socket(ipd->ctl), ipd_ctl_ready, ipd);
+	ipd->core_timer = loop_add_timer(ipd->loop, ipd_timer, ipd, ip_next_deadline(ipd->core));
+	/* The gratuitous ARP may be dropped if nicd is not up yet; ARP still resolves on demand. */
+	ipd_flush(ipd);
+	return 0;
+}
+
+static void ipd_fini(struct ipd *ipd)
+{
+	if (ipd->core)
+		ip_out_discard(&ipd->out);
+	ip_core_destroy(&ipd->core);
+	ctl_server_close(&ipd->ctl);
+	link_close(&ipd->from_nicd);
+	link_close(&ipd->to_nicd);
+	loop_destroy(&ipd->loop);
+	if (ipd->zctx)
+		zmq_ctx_term(ipd->zctx);
+	pool_close(&ipd->pool);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"instance", required_argument, NULL, 'i'},
+		{"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *instance = NULL, *config_path = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "i:c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i': instance = optarg; break;
+		case 'c': config_path = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!instance || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	log_init("ustack-ipd");
+	static struct ipd ipd; /* large (struct ip_out); one per process */
+	int rc = ipd_init(&ipd, instance, config_path);
+	if (rc < 0) {
+		ipd_fini(&ipd);
+		return 1;
+	}
+	char status[128];
+	snprintf(status, sizeof(status), "serving instance %s", instance);
+	log_info("%s", status);
+	sdn_ready(status);
+	rc = loop_run(ipd.loop);
+	sdn_stopping(NULL);
+	ipd_fini(&ipd);
+	return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Restart contract: while the kernel pings at 100/s, SIGKILL ipd, then nicd, through systemd.
+# Each is restarted by systemd, replies resume within 1 s of each kill, and the pool's free count
+# returns to its idle value (everything the dead process held was reclaimed).
+source "$(dirname "$0")/../lib/stack.sh"
+
+stack_up
+ping_ok 56 3
+sleep 0.5
+idle_free=$(stat pool.free)
+log "idle pool free count: $idle_free"
+
+PING_LOG="/tmp/ustack-$T_INST-restart.log"
+in_ns ping -n -D -i 0.01 -W 1 -w 12 "$T_ADDR" >"$PING_LOG" 2>&1 &
+T_PIDS+=($!)
+PING_PID=$!
+
+restarts() { "$CTL" status --instance "$T_INST" | awk -v l="$1" '$1==l {for(i=1;i<NF;i++) if($i=="restarts") print $(i+1)}'; }
+
+sleep 2
+declare -A KILLED_AT
+for layer in ipd nicd; do
+	r0=$(restarts "$layer")
+	KILLED_AT[$layer]=$(date +%s.%N)
+	"$CTL" kill --instance "$T_INST" "$layer" SIGKILL || fail "ustackctl kill $layer"
+	log "SIGKILL $layer"
+	for _ in $(seq 100); do
+		"$CTL" status --instance "$T_INST" >/dev/null 2>&1 && break
+		sleep 0.05
+	done
+	"$CTL" status --instance "$T_INST" >/dev/null || fail "$layer did not come back"
+	r1=$(restarts "$layer")
+	((r1 == r0 + 1)) || fail "$layer: systemd restarts $r0 -> $r1"
+	pass "$layer restarted by systemd (restarts $r0 -> $r1)"
+	sleep 3
+done
+wait "$PING_PID" || true
+
+# ping -D prints "[epoch.usec] 64 bytes from ...": the first reply after each kill.
+for layer in ipd nicd; do
+	t=${KILLED_AT[$layer]}
+	first=$(awk -v t="$t" -F'[][]' '/bytes from/ { if ($2 + 0 > t + 0) { print $2; exit } }' "$PING_LOG")
+	[[ -n "$first" ]] || fail "no reply after killing $layer"
+	gap=$(awk -v a="$first" -v b="$t" 'BEGIN { printf "%.3f", a - b }')
+	awk -v g="$gap" 'BEGIN { exit !(g <= 1.0) }' || fail "$layer: replies resumed after ${gap}s"
+	pass "$layer: replies resumed ${gap}s after SIGKILL"
+done
+received=$(grep -c "bytes from" "$PING_LOG")
+log "ping: $(grep transmitted "$PING_LOG")"
+((received > 800)) || fail "only $received replies in 12 s at 100/s"
+rm -f "$PING_LOG"
+
+sleep 0.5
+free=$(stat pool.free)
+((free == idle_free)) || fail "pool free count $free after the restarts, idle was $idle_free"
+pass "pool back to its idle free count ($free) after both restarts"

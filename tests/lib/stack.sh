@@ -1,0 +1,72 @@
+# stack.sh: shared by the integration and fault tests. Source it with the build dir as $1.
+# Brings one ustack instance up in a namespace of its own and guarantees that everything it made
+# (units, manager, TAP, namespace, shared memory, config) is removed when the test exits.
+set -euo pipefail
+
+BUILD=${1:?usage: $0 BUILD_DIR}
+CTL="$BUILD/bin/ustackctl"
+PY=/usr/bin/python3 # Debian's python3, which has scapy (a pyenv python may not)
+T_INST="t$$"
+T_NS="ustk-$T_INST"
+T_NET="10.201.$(($$ % 200 + 1))"
+T_ADDR="$T_NET.2"
+T_PEER="$T_NET.1"
+T_IF=""
+T_PIDS=()
+
+log() { echo "[$(date +%T.%3N)] $*"; }
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+pass() { echo "PASS: $*"; }
+
+t_cleanup() {
+	local rc=$?
+	for p in "${T_PIDS[@]:-}"; do
+		[[ -n "$p" ]] && kill "$p" 2>/dev/null || true
+	done
+	if [[ $rc -ne 0 && -x "$CTL" ]]; then
+		echo "--- diagnostics (exit $rc)"
+		"$CTL" status --instance "$T_INST" 2>&1 || true
+		"$CTL" stats --instance "$T_INST" 2>&1 | grep -v ' 0$' || true
+		local mlog="/run/ustack/$T_INST/manager/manager.log"
+		[[ -f "$mlog" ]] && tail -n 40 "$mlog"
+	fi
+	"$CTL" down --instance "$T_INST" >/dev/null 2>&1 || echo "warning: ustackctl down failed"
+	ip netns del "$T_NS" 2>/dev/null || true
+	exit $rc
+}
+trap t_cleanup EXIT
+
+# Bring the instance up; extra ustackctl up arguments may follow.
+stack_up() {
+	[[ $(id -u) -eq 0 ]] || fail "needs root (network namespaces, TAP)"
+	"$CTL" up --instance "$T_INST" --netns "$T_NS" --addr "$T_ADDR/24" --peer "$T_PEER" \
+		--gateway "$T_PEER" "$@" || fail "ustackctl up"
+	T_IF=$(awk -F' *= *' '$1=="ifname"{print $2}' "/etc/ustack/$T_INST.conf")
+	[[ -n "$T_IF" ]] || fail "no ifname in the instance config"
+}
+
+in_ns() { ip netns exec "$T_NS" "$@"; }
+
+# stat LAYER.NAME → its value from `ustackctl stats` (fails the test if absent).
+stat() {
+	local v
+	v=$("$CTL" stats --instance "$T_INST" | awk -v k="$1" '$1==k {print $2}')
+	[[ -n "$v" ]] || fail "counter $1 not reported"
+	echo "$v"
+}
+
+# ping_ok SIZE COUNT: every echo answered.
+ping_ok() {
+	local out
+	out=$(in_ns ping -n -q -c "$2" -i 0.05 -W 2 -s "$1" "$T_ADDR" 2>&1) || true
+	grep -q " $2 received" <<<"$out" || fail "ping -s $1: $(grep -E 'transmitted|100%' <<<"$out")"
+}
+
+# Our MAC as the kernel learned it.
+stack_mac() {
+	in_ns ping -c 1 -W 2 "$T_ADDR" >/dev/null || true
+	in_ns ip neigh show "$T_ADDR" dev "$T_IF" | awk '{for(i=1;i<=NF;i++) if($i=="lladdr") print $(i+1)}'
+}

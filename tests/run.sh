@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# run: install dependencies, build, run every test.
+#   1. gcc build: unit, integration and fault tests through ctest
+#   2. ASan + UBSan build: the unit tests again
+#   3. clang build: must compile warning-free
+# Build trees live under build/ (USTACK_BUILD_ROOT to move them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BUILD_ROOT=${USTACK_BUILD_ROOT:-$ROOT/build}
+JOBS=$(nproc)
+
+deploy/install-deps.sh
+
+echo "== gcc build"
+cmake -S . -B "$BUILD_ROOT/gcc" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc >/dev/null
+cmake --build "$BUILD_ROOT/gcc" -j"$JOBS"
+
+echo "== clang build"
+cmake -S . -B "$BUILD_ROOT/clang" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang >/dev/null
+cmake --build "$BUILD_ROOT/clang" -j"$JOBS"
+
+echo "== ASan + UBSan build"
+cmake -S . -B "$BUILD_ROOT/asan" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=gcc \
+	-DUSTACK_SANITIZE=ON >/dev/null
+cmake --build "$BUILD_ROOT/asan" -j"$JOBS"
+
+status=0
+echo "== unit tests under ASan + UBSan"
+(cd "$BUILD_ROOT/asan" && ASAN_OPTIONS=detect_leaks=1 ctest -L unit --output-on-failure) || status=1
+
+echo "== all tests (gcc build)"
+(cd "$BUILD_ROOT/gcc" && ctest --output-on-failure) || status=1
+exit $status
