@@ -27,7 +27,7 @@
 struct buf_meta {
 	uint32_t gen;       /* bumped each time the buffer returns to the free list */
 	uint16_t holder;    /* enum pool_holder */
-	uint16_t flags;     /* reserved, 0 */
+	uint16_t flags;     /* BUF_META_F_* (pool_priv.h): in flight; 0 while free */
 	uint32_t next;      /* next buffer of the chain, POOL_INDEX_NONE at the end */
 	uint32_t free_next; /* free-list link while free */
 	uint16_t data_off;  /* first data byte, from the slot start */

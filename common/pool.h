@@ -18,6 +18,11 @@
  * holder other than itself drops the descriptor as stale. That is what makes reclaim safe while
  * descriptors of a dead process may still sit in a ZeroMQ queue.
  *
+ * In flight: pool_transfer also marks every buffer it hands over, and pool_take accepts a chain
+ * only while it carries the mark, clearing it. A descriptor is thus good for one take: a second
+ * one naming the same chain (same batch or a later one) is stale, so a buggy or hostile sender
+ * cannot get one chain accepted, and later freed, twice.
+ *
  * The pool outlives every process; `ustackctl down` (pool_unlink) removes it.
  */
 #ifndef USTACK_POOL_H
@@ -28,7 +33,7 @@
 #include <stdint.h>
 
 #define POOL_MAGIC 0x55535450u /* "USTP" */
-#define POOL_VERSION 1u
+#define POOL_VERSION 2u
 #define POOL_HEADROOM 192u   /* vnet header + Ethernet + IPv4 with options + TCP with options */
 #define POOL_DATA_ROOM 2048u /* one MTU-sized frame fits in one buffer */
 #define POOL_SLOT_SIZE (POOL_HEADROOM + POOL_DATA_ROOM)
@@ -99,23 +104,37 @@ unsigned pool_alloc_burst(struct pool *pool, struct buf **out, unsigned n);
 /* Free a buffer and its whole chain; clears *b. Safe on *b == NULL. The caller must hold it. */
 void pool_free(struct buf **b);
 
-/* Free many chains under one lock; entries are set to NULL. */
+/* Free many chains under one lock; NULL entries are skipped; entries are set to NULL. */
 void pool_free_burst(struct pool *pool, struct buf **bufs, unsigned n);
 
-/* Hand the chains headed by bufs[0..n) from self to `to` (under one lock). After this the caller
- * must not touch them. Returns 0; -EPERM (and changes nothing) if any buffer is not held by
- * self. */
+/* Hand the chains headed by bufs[0..n) from self to `to` (under one lock), marking every buffer
+ * in flight until `to` takes it (pool_take). After this the caller must not touch them, except
+ * to undo with pool_transfer_back if the message never left. All or nothing: returns 0; -EPERM
+ * (and changes nothing) if any buffer is not held by self or is in flight to self (handed to
+ * us, not yet taken); -EINVAL (and changes nothing) if `to` is not a layer id, an entry is NULL
+ * or of another pool view, or a chain is malformed (link out of range, longer than
+ * BUF_CHAIN_MAX). */
 int pool_transfer(struct pool *pool, struct buf *const *bufs, unsigned n, enum pool_holder to);
 
-/* Undo a transfer whose message was never sent: chains held by `from` come back to self. */
-int pool_transfer_back(struct pool *pool, struct buf *const *bufs, unsigned n,
-		       enum pool_holder from);
+/* Undo a transfer whose message was never sent, best effort per chain: each chain bufs[k] that
+ * this view handed to `from` and that is still exactly in flight to it (every buffer held by
+ * `from` and marked, the head's generation unchanged since pool_transfer) comes back to self,
+ * unmarked. Every other entry is set to NULL: the receiver restarted meanwhile and reclaimed
+ * it (its buffers may already be somebody else's), or it is not a chain of ours at all, so the
+ * caller must not free it; NULL entries are skipped. Returns how many chains came back (n when
+ * nothing happened in between), so the caller's pool_free_burst(bufs, n) frees exactly what is
+ * ours; -EINVAL (nothing changed) if `from` is not a layer id, bufs is NULL or n > INT_MAX.
+ * Call it only for a message that did not leave: once the receiver may hold the descriptor it
+ * may take the chain first, and then the chain is its own (the two are arbitrated safely, but
+ * the packet is then the receiver's, not a failed send). */
+int pool_transfer_back(struct pool *pool, struct buf **bufs, unsigned n, enum pool_holder from);
 
 /* Take the chain that a descriptor names: checks index < count, generation matches, holder is
- * self, and every buffer of the chain has sane offsets and lengths, the chain is at most
- * BUF_CHAIN_MAX long and its lengths add up to `total_len`. Returns the handle, or NULL (the
- * descriptor is stale or corrupt: the caller counts and drops it; nothing is freed, since a
- * stale buffer belongs to somebody else). */
+ * self, every buffer of the chain is still marked in flight (not taken before: a duplicate or
+ * replayed descriptor is refused) and has sane offsets and lengths, the chain is at most
+ * BUF_CHAIN_MAX long and its lengths add up to `total_len`; then clears the marks. Returns the
+ * handle, or NULL (the descriptor is stale or corrupt: the caller counts and drops it; nothing
+ * is freed or changed, since a stale buffer belongs to somebody else, or to us already). */
 struct buf *pool_take(struct pool *pool, uint32_t index, uint32_t gen, uint32_t total_len);
 
 /* Handle of buffer `index` without any check (tools, tests). NULL if out of range. */
