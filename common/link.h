@@ -55,6 +55,12 @@ int link_open_tx(void *zctx, struct pool *pool, const char *instance, enum pool_
 
 void link_close(struct link **l);
 
+/* Wait at most timeout_ms until the sending end has a connected receiver (with ZMQ_IMMEDIATE a
+ * PUSH socket is writable exactly then). A shell calls it before it starts serving, so the first
+ * frames after a restart are not dropped while ZeroMQ is still connecting in the background.
+ * 0 once connected, -ETIMEDOUT (the receiver is down: serving starts anyway, drops are counted). */
+int link_wait_connected(struct link *l, int timeout_ms);
+
 /* The ZeroMQ socket, for zmq_poll. */
 void *link_socket(struct link *l);
 

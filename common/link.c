@@ -1,0 +1,394 @@
+/* link: one direction of descriptor traffic, a ZeroMQ PUSH→PULL pair carrying DescBatch messages.
+ *
+ * Ownership across the link. The sender moves its chains to the receiver in the pool
+ * (pool_transfer) before the message leaves, because once zmq_send returns the receiver may
+ * already be using them; if the send fails nothing left, so the sender takes them back
+ * (pool_transfer_back) and frees them. Either way the caller's chains are consumed and never
+ * leak. Buffers whose message is lost after a successful send (receiver killed with a full
+ * queue) are held by the receiver's layer id and come back when it restarts (pool_reclaim).
+ *
+ * Receiving trusts nothing in the message: desc_batch_decode checks the structure, the link
+ * checks that the batch comes from the peer this link belongs to, and pool_take checks that each
+ * descriptor names a live chain now held by us (index, generation, holder, chain shape and
+ * length). Offsets are then checked against the chain length, so a layer can index its head
+ * buffer with l3_off/l4_off/csum_* knowing they lie inside the data. A chain that is ours but
+ * carries nonsense offsets is freed (it is ours, dropping it without a free would leak it).
+ *
+ * Never blocking: ZMQ_DONTWAIT on every send and receive, ZMQ_IMMEDIATE so a PUSH with no
+ * connected receiver refuses at once instead of queueing for a peer that may never come, and
+ * ZMQ_LINGER 0 so closing never waits. Queue depth is LINK_HWM batches on each side of the
+ * socket pair. ZeroMQ returns send credit lazily (every HWM/2 messages, seen by the sender up
+ * to ~1 ms later), so a small HWM drops bursts a receiver would easily absorb; 64 absorbs 4 M
+ * descriptors/s of credit lag. A receiver that stalls with full queues pins up to
+ * 2 * 64 * 64 descriptors, but only until its watchdog (3 s) has it restarted, and the restart
+ * reclaims them.
+ * Reconnection after a receiver restart is retried every LINK_RECONNECT_MS, so traffic resumes
+ * well within the restart contract's one second.
+ *
+ * Sequence numbers: per link, incremented only when a send succeeds, so rx_seq_gaps counts
+ * batches lost after they left (a receiver restart dropping its queue), not those the sender
+ * already counted in tx_drop_full. A sequence number that goes backwards means the sender
+ * restarted: the receiver resynchronises without counting a gap.
+ *
+ * Memory: everything a link needs (encode buffer, decode arena, batch) is allocated once at
+ * open; send and receive allocate nothing.
+ */
+#include "link.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "log.h"
+#include "paths.h"
+
+#define LINK_HWM 64 /* batches queued per socket side */
+#define LINK_RECONNECT_MS 10
+/* Messages above this are refused by ZeroMQ itself (it drops the connection of the peer that
+ * sent one, which then reconnects): the guard against a broken peer making us buffer huge
+ * frames. Smaller oversized messages are received and counted as rx_drop_badmsg. */
+#define LINK_MAX_MSG 65536
+
+struct link {
+	void *sock;
+	struct pool *pool;
+	enum pool_holder self;
+	enum pool_holder peer;
+	bool rx;
+	bool rx_seq_valid;
+	uint32_t tx_seq;
+	uint32_t rx_seq_next;
+	struct link_stats stats;
+	struct desc_batch batch;
+	struct desc_codec codec; /* rx only; 32 KiB, so the link lives on the heap */
+	size_t msg_size;
+	uint8_t msg[]; /* msg_size bytes: desc_batch_max_size(DESC_BATCH_MAX) */
+};
+
+static const char *const link_names[POOL_HOLDER_COUNT] = {
+	[POOL_HOLDER_FREE] = "free", [POOL_HOLDER_NICD] = "nicd", [POOL_HOLDER_IPD] = "ipd",
+	[POOL_HOLDER_TCPD] = "tcpd", [POOL_HOLDER_UDPD] = "udpd", [POOL_HOLDER_TOOL] = "tool",
+};
+
+static bool link_layer_valid(enum pool_holder layer)
+{
+	return layer > POOL_HOLDER_FREE && layer < POOL_HOLDER_COUNT;
+}
+
+const char *link_layer_name(enum pool_holder layer)
+{
+	if ((unsigned)layer >= POOL_HOLDER_COUNT)
+		return "unknown";
+	return link_names[layer];
+}
+
+static int link_path(const char *instance, enum pool_holder from, enum pool_holder to,
+		     char *out, size_t out_size)
+{
+	char file[32];
+
+	if (!link_layer_valid(from) || !link_layer_valid(to))
+		return -EINVAL;
+	snprintf(file, sizeof(file), "%s-to-%s.desc", link_layer_name(from), link_layer_name(to));
+	int rc = ustack_runtime_path(instance, file, out, out_size);
+	if (rc < 0)
+		return rc;
+	/* A path that does not fit sockaddr_un would only fail later, inside zmq_bind, with a
+	 * less telling error. */
+	if (strlen(out) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int link_endpoint(const char *instance, enum pool_holder from, enum pool_holder to, char *out,
+		  size_t out_size)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int rc = link_path(instance, from, to, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	int n = snprintf(out, out_size, "ipc://%s", path);
+	if (n < 0 || (size_t)n >= out_size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int link_new(struct pool *pool, enum pool_holder peer, bool rx, struct link **out)
+{
+	size_t msg_size = desc_batch_max_size(DESC_BATCH_MAX);
+	struct link *l = calloc(1, sizeof(*l) + msg_size);
+	if (!l)
+		return -ENOMEM;
+	l->pool = pool;
+	l->self = pool_self(pool);
+	l->peer = peer;
+	l->rx = rx;
+	l->msg_size = msg_size;
+	desc_codec_init(&l->codec);
+	*out = l;
+	return 0;
+}
+
+static int link_setopt(void *sock, int opt, int value)
+{
+	return zmq_setsockopt(sock, opt, &value, sizeof(value)) < 0 ? -errno : 0;
+}
+
+int link_open_rx(void *zctx, struct pool *pool, const char *instance, enum pool_holder from,
+		 struct link **out)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char ep[sizeof(path) + 8];
+	enum pool_holder self = pool_self(pool);
+	struct link *l = NULL;
+
+	if (from == self)
+		return -EINVAL;
+	int rc = link_path(instance, from, self, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	snprintf(ep, sizeof(ep), "ipc://%s", path);
+	rc = ustack_runtime_dir_create(instance);
+	if (rc < 0)
+		return rc;
+	/* The socket file of a killed predecessor would make bind fail with EADDRINUSE. The
+	 * service manager runs one receiver per link, so a file here is never a live peer's. */
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+
+	rc = link_new(pool, from, true, &l);
+	if (rc < 0)
+		return rc;
+	l->sock = zmq_socket(zctx, ZMQ_PULL);
+	if (!l->sock) {
+		rc = -errno;
+		goto fail;
+	}
+	int64_t maxmsg = LINK_MAX_MSG;
+	if ((rc = link_setopt(l->sock, ZMQ_RCVHWM, LINK_HWM)) < 0 ||
+	    (rc = link_setopt(l->sock, ZMQ_LINGER, 0)) < 0)
+		goto fail;
+	if (zmq_setsockopt(l->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0 ||
+	    zmq_bind(l->sock, ep) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	log_debug("link %s-to-%s: bound %s", link_layer_name(from), link_layer_name(self), ep);
+	*out = l;
+	return 0;
+fail:
+	if (l->sock)
+		zmq_close(l->sock);
+	free(l);
+	return rc;
+}
+
+int link_open_tx(void *zctx, struct pool *pool, const char *instance, enum pool_holder to,
+		 struct link **out)
+{
+	char ep[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+	enum pool_holder self = pool_self(pool);
+	struct link *l = NULL;
+
+	if (to == self)
+		return -EINVAL;
+	int rc = link_endpoint(instance, self, to, ep, sizeof(ep));
+	if (rc < 0)
+		return rc;
+	rc = link_new(pool, to, false, &l);
+	if (rc < 0)
+		return rc;
+	l->sock = zmq_socket(zctx, ZMQ_PUSH);
+	if (!l->sock) {
+		rc = -errno;
+		goto fail;
+	}
+	if ((rc = link_setopt(l->sock, ZMQ_SNDHWM, LINK_HWM)) < 0 ||
+	    (rc = link_setopt(l->sock, ZMQ_IMMEDIATE, 1)) < 0 ||
+	    (rc = link_setopt(l->sock, ZMQ_RECONNECT_IVL, LINK_RECONNECT_MS)) < 0 ||
+	    (rc = link_setopt(l->sock, ZMQ_LINGER, 0)) < 0)
+		goto fail;
+	/* Connecting to an ipc path nobody has bound yet is fine: ZeroMQ retries in the
+	 * background, and ZMQ_IMMEDIATE makes sends fail fast until it succeeds. */
+	if (zmq_connect(l->sock, ep) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	log_debug("link %s-to-%s: connecting %s", link_layer_name(self), link_layer_name(to), ep);
+	*out = l;
+	return 0;
+fail:
+	if (l->sock)
+		zmq_close(l->sock);
+	free(l);
+	return rc;
+}
+
+void link_close(struct link **lp)
+{
+	struct link *l = *lp;
+	if (!l)
+		return;
+	zmq_close(l->sock);
+	free(l);
+	*lp = NULL;
+}
+
+void *link_socket(struct link *l) { return l->sock; }
+
+const struct link_stats *link_stats(const struct link *l) { return &l->stats; }
+
+/* Consume chains the caller still holds after a send that did not happen. */
+static void link_drop_tx(struct link *l, struct buf **bufs, unsigned n)
+{
+	l->stats.tx_drop_full += n;
+	pool_free_burst(l->pool, bufs, n);
+}
+
+int link_send(struct link *l, struct buf **bufs, struct desc *descs, unsigned n)
+{
+	if (l->rx)
+		return -EOPNOTSUPP;
+	if (n > DESC_BATCH_MAX)
+		return -EINVAL; /* caller bugs: leave its chains untouched rather than guess */
+	for (unsigned i = 0; i < n; i++)
+		if (!bufs[i])
+			return -EINVAL;
+	if (n == 0)
+		return 0;
+
+	struct desc_batch *b = &l->batch;
+	b->sender = l->self;
+	b->seq = l->tx_seq;
+	b->count = n;
+	for (unsigned i = 0; i < n; i++) {
+		descs[i].buf = buf_index(bufs[i]);
+		descs[i].gen = buf_gen(bufs[i]);
+		descs[i].len = buf_chain_len(bufs[i]);
+		b->d[i] = descs[i];
+	}
+	int size = desc_batch_encode(b, l->msg, l->msg_size);
+	if (size < 0) {
+		/* Cannot happen with msg sized for DESC_BATCH_MAX; still, never leak. */
+		link_drop_tx(l, bufs, n);
+		return size;
+	}
+
+	/* Hand over first: the receiver may look at the buffers the moment the message lands. */
+	int rc = pool_transfer(l->pool, bufs, n, l->peer);
+	if (rc < 0)
+		return rc; /* -EPERM: some chain was not ours; nothing changed, caller's bug */
+	if (zmq_send(l->sock, l->msg, (size_t)size, ZMQ_DONTWAIT) < 0) {
+		rc = -errno;
+		/* Best effort per chain: a chain the receiver reclaimed in between (it restarted)
+		 * comes back as a NULL entry, which link_drop_tx's free skips: it is not ours. */
+		int back = pool_transfer_back(l->pool, bufs, n, l->peer);
+		if (back != (int)n) {
+			log_warn("link %s-to-%s: %u of %u chains not taken back after a failed send",
+				 link_layer_name(l->self), link_layer_name(l->peer),
+				 back < 0 ? n : n - (unsigned)back, n);
+			if (back < 0) /* cannot happen (peer and bufs checked); never free theirs */
+				for (unsigned i = 0; i < n; i++)
+					bufs[i] = NULL;
+		}
+		link_drop_tx(l, bufs, n);
+		return rc;
+	}
+	l->tx_seq++;
+	l->stats.tx_batches++;
+	l->stats.tx_descs += n;
+	for (unsigned i = 0; i < n; i++)
+		bufs[i] = NULL;
+	return (int)n;
+}
+
+/* The offsets a layer will index the head buffer with must lie inside the chain's data. */
+static bool link_desc_sane(const struct desc *d)
+{
+	if (d->l3_off > d->len || d->l4_off > d->len)
+		return false;
+	if ((d->flags & DESC_F_CSUM_NEEDED) &&
+	    (uint32_t)d->csum_start + d->csum_offset + 2 > d->len)
+		return false;
+	if (d->gso_type != DESC_GSO_NONE && d->gso_type != DESC_GSO_TCPV4 &&
+	    d->gso_type != DESC_GSO_UDP)
+		return false;
+	return true;
+}
+
+static void link_seq_account(struct link *l, uint32_t seq)
+{
+	if (l->rx_seq_valid && seq != l->rx_seq_next) {
+		uint32_t gap = seq - l->rx_seq_next;
+		/* Forward by less than half the space: batches went missing. Otherwise the sender
+		 * restarted from 0 (or a stray batch): resynchronise silently. */
+		if (gap < UINT32_C(0x80000000))
+			l->stats.rx_seq_gaps += gap;
+	}
+	l->rx_seq_valid = true;
+	l->rx_seq_next = seq + 1;
+}
+
+int link_recv(struct link *l, struct buf **bufs, struct desc *descs, unsigned max)
+{
+	if (!l->rx)
+		return -EOPNOTSUPP;
+	if (max < DESC_BATCH_MAX)
+		return -EINVAL;
+
+	int size = zmq_recv(l->sock, l->msg, l->msg_size, ZMQ_DONTWAIT);
+	if (size < 0)
+		return -errno;
+	/* zmq_recv reports the full length of a message it truncated. */
+	if ((size_t)size > l->msg_size) {
+		l->stats.rx_drop_badmsg++;
+		return 0;
+	}
+	struct desc_batch *b = &l->batch;
+	if (desc_batch_decode(&l->codec, l->msg, (size_t)size, b) < 0) {
+		l->stats.rx_drop_badmsg++;
+		return 0;
+	}
+	/* Only the peer ever connects to this path; a batch claiming another sender is corrupt,
+	 * and its descriptors would name buffers handed to somebody else's link. */
+	if (b->sender != (uint32_t)l->peer) {
+		l->stats.rx_drop_badmsg++;
+		return 0;
+	}
+	link_seq_account(l, b->seq);
+	l->stats.rx_batches++;
+
+	unsigned got = 0;
+	for (uint32_t i = 0; i < b->count; i++) {
+		const struct desc *d = &b->d[i];
+		struct buf *chain = pool_take(l->pool, d->buf, d->gen, d->len);
+		if (!chain) {
+			l->stats.rx_drop_stale++;
+			continue;
+		}
+		if (!link_desc_sane(d)) {
+			l->stats.rx_drop_stale++;
+			pool_free(&chain);
+			continue;
+		}
+		bufs[got] = chain;
+		descs[got] = *d;
+		got++;
+	}
+	l->stats.rx_descs += got;
+	return (int)got;
+}
+
+int link_wait_connected(struct link *l, int timeout_ms)
+{
+	zmq_pollitem_t item = {.socket = l->sock, .events = ZMQ_POLLOUT};
+	int rc = zmq_poll(&item, 1, timeout_ms);
+	if (rc < 0)
+		return -errno;
+	return (item.revents & ZMQ_POLLOUT) ? 0 : -ETIMEDOUT;
+}
