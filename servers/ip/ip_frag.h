@@ -75,9 +75,12 @@ void ip_reass_flush(struct ip_reass *r);
  * checksum fields as for sending; the payload may be a chain) into packets of at most mtu bytes
  * each, every fragment a fresh single buffer from pool with POOL_HEADROOM headroom, its own
  * header (options copied per RFC 791 copy flag only into non-first fragments), checksum set.
- * On success consumes *dgram, stores the fragments in frags[0..n) and returns n. Fails with
- * -EMSGSIZE if DF is set, -ENOBUFS if the pool or `max` runs out (then *dgram is untouched and
- * no fragment is left allocated). Counts ip_frag_oks / ip_frag_fails / ip_frag_creates. */
+ * On success consumes *dgram, stores the fragments in frags[0..n) and returns n. Fragments are
+ * capped at POOL_DATA_ROOM bytes whatever the mtu. A datagram of at most mtu bytes needs no
+ * fragmenting: it is moved to frags[0] as it is and 1 returned (not counted). Fails with
+ * -EMSGSIZE if DF is set, -ENOBUFS if the pool or `max` runs out, -EINVAL on a malformed header
+ * or an mtu too small for it (on any failure *dgram is untouched and no fragment is left
+ * allocated). Counts ip_frag_oks / ip_frag_fails / ip_frag_creates. */
 int ip_fragment(struct pool *pool, struct buf **dgram, uint16_t mtu, struct buf **frags,
 		unsigned max, struct ip_stats *st);
 
