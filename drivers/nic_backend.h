@@ -2,9 +2,10 @@
  * like sDDF drivers). The shell (nicd_main.c) owns the loop and the descriptor links; a backend
  * only moves frames between pool buffers and its device.
  *
- * Frames cross this interface as single pool buffers, data at the Ethernet header. A backend
- * that uses a virtio-net header strips it on receive and writes one on transmit from the
- * descriptor's offload fields.
+ * Frames cross this interface as pool buffers, data at the Ethernet header: rx_poll yields
+ * single buffers, tx_submit takes chains of up to BUF_CHAIN_MAX buffers. A backend that uses a
+ * virtio-net header strips it on receive and writes one on transmit from the descriptor's
+ * offload fields.
  */
 #ifndef USTACK_NIC_BACKEND_H
 #define USTACK_NIC_BACKEND_H
@@ -49,7 +50,9 @@ struct nic_backend_ops {
 	const char *name;
 	/* Open the device and post the receive requests. 0 or negative errno. */
 	int (*open)(const struct nic_config *cfg, struct pool *pool, struct nic_dev **dev);
-	/* File descriptor that becomes readable when completions are waiting (poll it). */
+	/* File descriptor that becomes readable when completions are waiting (poll it). The
+	 * backend makes it fire again while it has work left (frames past the budget, receive
+	 * slots waiting for buffers), so calling rx_poll only when it is readable suffices. */
 	int (*event_fd)(struct nic_dev *dev);
 	/* Reap completions: transmitted buffers are freed, received frames are stored in
 	 * out[0..n) (owned by the caller) with descriptors in d[0..n); at most `budget`. Re-posts

@@ -1,0 +1,792 @@
+/* nic_tap: the TAP backend of ustack-nicd, frames moved between pool buffers and a persistent
+ * Linux TAP device through io_uring.
+ *
+ * Device. /dev/net/tun with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR (the 10-byte struct
+ * virtio_net_hdr, its size also set explicitly with TUNSETVNETHDRSZ so a device left behind by
+ * someone else with another size cannot surprise us). TUNSETPERSIST 1: the device and the
+ * addresses configured on its kernel side survive a restart of nicd (DESIGN.md, restart
+ * contract); opening an existing device is the same TUNSETIFF call and re-attaches it. close
+ * never clears persist. Offloads are off (TUNSETOFFLOAD 0), so the kernel hands us plain frames
+ * of at most mtu + 14 bytes with fully computed checksums.
+ *
+ * Ring. One io_uring of depth rx_inflight + tx_inflight + 2 (the refill timer below, close's
+ * cancel request): every slot has at most one request queued or in flight, so the submission
+ * queue is never full and the completion queue (twice the depth) never overflows. Every call
+ * ends with one submit. The TAP fd is fixed file 0; the
+ * pool's whole data area is fixed buffer 0, so single-buffer frames move with READ_FIXED /
+ * WRITE_FIXED and no per-I/O page pinning. If the area cannot be registered (above the
+ * kernel's 1 GiB per-buffer limit, or RLIMIT_MEMLOCK without CAP_IPC_LOCK) plain READ/WRITE are
+ * used: slower, same behaviour. An eventfd registered with the ring is what the shell polls.
+ *
+ * Receive. rx_inflight read slots, each owning one pool buffer while its read is posted. A read
+ * lands at slot offset POOL_HEADROOM - 10, so the virtio-net header falls into the headroom and
+ * the frame starts exactly at POOL_HEADROOM: no copy, no memmove. Completions are reaped from
+ * the ring in order into a FIFO of finished slots; rx_poll hands out at most `budget` frames
+ * from that FIFO. Reaping everything (not just `budget` rx completions) keeps transmit
+ * completions from waiting behind a receive backlog; when frames stay queued past the budget,
+ * the eventfd is re-armed so the shell's poll returns at once (the NAPI "budget exhausted, poll
+ * again" rule without asking the shell to know it). A delivered slot gets a fresh buffer (one
+ * burst allocation per call); a dropped frame's buffer is posted again as it is. When the pool
+ * is empty the slot stays empty, is counted once in rx_drop_nobuf, and is retried on every
+ * rx_poll. The shell calls rx_poll only when the eventfd fires, and with every read slot empty
+ * nothing would ever fire it again: so while slots are empty a 1 ms IORING_OP_TIMEOUT is kept
+ * in the ring, whose completion wakes the shell to retry (the refill timer of NIC drivers; the
+ * TAP's own queue of txqueuelen frames absorbs that 1 ms at up to ~1 Mframes/s).
+ *
+ * Transmit. tx_inflight slots; a frame takes one until its write completes and its chain is
+ * freed. The virtio-net header is pushed into the head buffer's headroom (into the slot's own
+ * copy when there is no headroom), then a single buffer goes out with WRITE_FIXED and a chain
+ * with WRITEV over an iovec array kept in the slot (it must outlive the call). One submit per
+ * tx_submit call, not per frame.
+ *
+ * user_data carries (op, slot, buffer index): no pointers, so nothing in the ring can dangle.
+ *
+ * Ownership and crashes. Buffers posted for reads or writes are held by nicd in the pool. close
+ * cancels every request and waits for each to complete before freeing its buffer: a buffer is
+ * never returned to the pool while the kernel may still write into it (one whose cancellation
+ * does not complete in time is deliberately leaked to the next pool_reclaim). If nicd dies
+ * instead, the kernel cancels the dead task's requests during exit, before the process is
+ * reaped, and the next nicd's pool_reclaim(POOL_HOLDER_NICD) returns the buffers: nothing else
+ * is needed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/if_tun.h>
+#include <linux/virtio_net.h>
+#include <liburing.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "nic_backend.h"
+
+#define TAP_VNET_HDR_LEN ((unsigned)sizeof(struct virtio_net_hdr))
+#define TAP_ETH_HDR_LEN 14u
+#define TAP_MTU_MIN 68u                                 /* RFC 791: every IPv4 link carries 68 */
+#define TAP_MTU_MAX (POOL_DATA_ROOM - TAP_ETH_HDR_LEN) /* a frame fits one buffer */
+#define TAP_GSO_FRAME_MAX (TAP_ETH_HDR_LEN + 65535u)   /* an IPv4 datagram at most */
+#define TAP_RING_MAX 32768u                             /* IORING_MAX_ENTRIES */
+#define TAP_CLOSE_WAIT_MS 2000
+#define TAP_ATTACH_WAIT_MS 2000 /* for a dead owner's ring to let go of the device */
+#define TAP_ATTACH_RETRY_MS 10
+#define TAP_REFILL_RETRY_NS (1000 * 1000) /* empty read slots retried after 1 ms */
+#define TAP_FIXED_FD 0 /* index of the TAP fd in the ring's file table */
+#define TAP_FIXED_BUF 0
+
+_Static_assert(sizeof(struct virtio_net_hdr) == 10, "legacy virtio-net header is 10 bytes");
+_Static_assert(POOL_HEADROOM >= sizeof(struct virtio_net_hdr), "vnet header goes in headroom");
+
+/* user_data: op in bits 56..63, slot in 32..55, buffer index in 0..31. */
+enum tap_op { TAP_OP_RX = 1, TAP_OP_TX = 2, TAP_OP_CANCEL = 3, TAP_OP_REFILL = 4 };
+
+static inline uint64_t tap_ud(enum tap_op op, uint32_t slot, uint32_t index)
+{
+	return (uint64_t)op << 56 | (uint64_t)slot << 32 | index;
+}
+static inline enum tap_op tap_ud_op(uint64_t ud) { return (enum tap_op)(ud >> 56); }
+static inline uint32_t tap_ud_slot(uint64_t ud) { return (uint32_t)(ud >> 32) & 0xffffffu; }
+static inline uint32_t tap_ud_index(uint64_t ud) { return (uint32_t)ud; }
+
+enum tap_rx_state {
+	TAP_RX_EMPTY,  /* no buffer: waiting for the pool (on the empty stack) */
+	TAP_RX_POSTED, /* read in the kernel's hands */
+	TAP_RX_DONE,   /* read completed, queued in the done FIFO with its result */
+};
+
+struct tap_rx_slot {
+	struct buf *b;
+	int32_t res;
+	uint8_t state; /* enum tap_rx_state */
+};
+
+struct tap_tx_slot {
+	struct buf *head;   /* chain being written; NULL while the slot is free */
+	uint32_t expect;    /* bytes the write must report: vnet header + frame */
+	uint32_t frame_len; /* frame bytes, for tx_bytes */
+	struct virtio_net_hdr vh; /* the header when the head buffer has no headroom for it */
+	struct iovec iov[BUF_CHAIN_MAX + 1]; /* for WRITEV: must outlive the call that queues it */
+};
+
+struct nic_dev {
+	struct pool *pool;
+	int fd;
+	int efd;
+	bool ring_ready;
+	bool fixed_buf;  /* the pool data area is registered */
+	bool dead;       /* the device went away (-EBADFD): stop posting */
+	bool refill_armed; /* a TAP_OP_REFILL timeout is in the ring */
+	struct __kernel_timespec refill_ts;
+	struct io_uring ring;
+	uint8_t *area;   /* pool data area, registered as fixed buffer 0 */
+	size_t area_len;
+	char ifname[IFNAMSIZ];
+	uint8_t mac[6];
+	unsigned mtu;
+
+	unsigned rx_n;
+	struct tap_rx_slot *rx;
+	uint32_t *rx_done;   /* FIFO of finished slots, capacity rx_n */
+	unsigned rx_done_head, rx_done_count;
+	uint32_t *rx_empty;  /* stack of empty slots */
+	unsigned rx_empty_n;
+	unsigned rx_empty_counted; /* empty slots already counted in rx_drop_nobuf */
+	unsigned rx_posted;  /* slots in TAP_RX_POSTED */
+	struct buf **rx_scratch; /* burst allocation, capacity rx_n */
+
+	unsigned tx_n;
+	struct tap_tx_slot *tx;
+	uint32_t *tx_free;   /* stack of free slots */
+	unsigned tx_free_n;
+	struct buf **tx_done; /* chains to free after a reap, capacity tx_n */
+	unsigned tx_done_n;
+
+	struct nic_stats stats;
+};
+
+static uint64_t tap_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- completions ---------------------------------------------------------------------- */
+
+static void tap_mark_dead(struct nic_dev *dev, int err)
+{
+	if (!dev->dead)
+		log_err("tap %s: device detached (%s): nicd must reopen it", dev->ifname,
+			strerror(-err));
+	dev->dead = true;
+}
+
+/* A read finished: queue the slot in the done FIFO; rx_poll looks at the result. */
+static void tap_rx_complete(struct nic_dev *dev, uint32_t slot, uint32_t index, int32_t res)
+{
+	if (slot >= dev->rx_n || dev->rx[slot].state != TAP_RX_POSTED ||
+	    buf_index(dev->rx[slot].b) != index) {
+		log_err("tap %s: stray rx completion (slot %u, buffer %u)", dev->ifname, slot, index);
+		return;
+	}
+	struct tap_rx_slot *s = &dev->rx[slot];
+	s->state = TAP_RX_DONE;
+	s->res = res;
+	dev->rx_posted--;
+	dev->rx_done[(dev->rx_done_head + dev->rx_done_count) % dev->rx_n] = slot;
+	dev->rx_done_count++;
+}
+
+/* A write finished: count it, queue its chain for freeing, free the slot. */
+static void tap_tx_complete(struct nic_dev *dev, uint32_t slot, uint32_t index, int32_t res)
+{
+	if (slot >= dev->tx_n || !dev->tx[slot].head || buf_index(dev->tx[slot].head) != index) {
+		log_err("tap %s: stray tx completion (slot %u, buffer %u)", dev->ifname, slot, index);
+		return;
+	}
+	struct tap_tx_slot *t = &dev->tx[slot];
+	if (res >= 0 && (uint32_t)res == t->expect) {
+		dev->stats.tx_frames++;
+		dev->stats.tx_bytes += t->frame_len;
+	} else {
+		/* A TAP write is all or nothing in practice; a short count means the kernel took
+		 * a truncated frame, which is as bad as a failed one. */
+		dev->stats.tx_errors++;
+		if (res == -EBADFD)
+			tap_mark_dead(dev, res);
+		log_debug("tap %s: write of %u bytes: %d", dev->ifname, t->expect, res);
+	}
+	dev->tx_done[dev->tx_done_n++] = t->head;
+	t->head = NULL;
+	dev->tx_free[dev->tx_free_n++] = slot;
+}
+
+/* Reap every completion in the ring (in order: the CQ cannot be consumed out of order, so rx
+ * completions are parked in the done FIFO rather than left in the ring), then free the
+ * transmitted chains under one pool lock. */
+static void tap_reap(struct nic_dev *dev)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+
+	io_uring_for_each_cqe(&dev->ring, head, cqe) {
+		uint64_t ud = io_uring_cqe_get_data64(cqe);
+		switch (tap_ud_op(ud)) {
+		case TAP_OP_RX:
+			tap_rx_complete(dev, tap_ud_slot(ud), tap_ud_index(ud), cqe->res);
+			break;
+		case TAP_OP_TX:
+			tap_tx_complete(dev, tap_ud_slot(ud), tap_ud_index(ud), cqe->res);
+			break;
+		case TAP_OP_CANCEL:
+			break;
+		case TAP_OP_REFILL: /* -ETIME: the wake-up itself is the point */
+			dev->refill_armed = false;
+			break;
+		default:
+			log_err("tap %s: unknown completion %#llx", dev->ifname,
+				(unsigned long long)ud);
+			break;
+		}
+		seen++;
+	}
+	io_uring_cq_advance(&dev->ring, seen);
+	if (dev->tx_done_n) {
+		pool_free_burst(dev->pool, dev->tx_done, dev->tx_done_n);
+		dev->tx_done_n = 0;
+	}
+}
+
+/* ---- receive -------------------------------------------------------------------------- */
+
+/* Post the read of slot `slot` into its buffer. The SQ always has room: each slot (and the
+ * refill timer) has at most one request queued or in flight and the ring is deeper than the
+ * number of slots. */
+static void tap_rx_post(struct nic_dev *dev, uint32_t slot)
+{
+	struct tap_rx_slot *s = &dev->rx[slot];
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&dev->ring);
+	uint8_t *dst = s->b->slot + POOL_HEADROOM - TAP_VNET_HDR_LEN;
+	unsigned len = TAP_VNET_HDR_LEN + POOL_DATA_ROOM;
+
+	if (dev->fixed_buf)
+		io_uring_prep_read_fixed(sqe, TAP_FIXED_FD, dst, len, 0, TAP_FIXED_BUF);
+	else
+		io_uring_prep_read(sqe, TAP_FIXED_FD, dst, len, 0);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, tap_ud(TAP_OP_RX, slot, buf_index(s->b)));
+	s->state = TAP_RX_POSTED;
+	dev->rx_posted++;
+}
+
+/* Give every empty slot a fresh buffer (one burst allocation) and post its read. Slots left
+ * empty for lack of buffers are counted in rx_drop_nobuf once each, not on every retry, so
+ * the counter does not grow with the poll rate. */
+static void tap_rx_refill(struct nic_dev *dev)
+{
+	if (!dev->rx_empty_n || dev->dead)
+		return;
+	unsigned k = pool_alloc_burst(dev->pool, dev->rx_scratch, dev->rx_empty_n);
+	for (unsigned i = 0; i < k; i++) {
+		uint32_t slot = dev->rx_empty[--dev->rx_empty_n];
+		dev->rx[slot].b = dev->rx_scratch[i];
+		dev->rx_scratch[i] = NULL;
+		tap_rx_post(dev, slot);
+	}
+	if (dev->rx_empty_counted > dev->rx_empty_n)
+		dev->rx_empty_counted = dev->rx_empty_n;
+	dev->stats.rx_drop_nobuf += dev->rx_empty_n - dev->rx_empty_counted;
+	dev->rx_empty_counted = dev->rx_empty_n;
+	if (dev->rx_empty_n && !dev->refill_armed) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&dev->ring);
+		dev->refill_ts = (struct __kernel_timespec){.tv_nsec = TAP_REFILL_RETRY_NS};
+		io_uring_prep_timeout(sqe, &dev->refill_ts, 0, 0);
+		io_uring_sqe_set_data64(sqe, tap_ud(TAP_OP_REFILL, 0, 0));
+		dev->refill_armed = true;
+	}
+}
+
+/* Check a finished read. True: the frame is good and its buffer now holds exactly the frame
+ * (data at POOL_HEADROOM). False: dropped and counted; the buffer is untouched. */
+static bool tap_rx_frame(struct nic_dev *dev, struct tap_rx_slot *s, uint32_t *flags)
+{
+	struct virtio_net_hdr vh;
+
+	if (s->res < 0) {
+		if (s->res == -EBADFD) {
+			tap_mark_dead(dev, s->res);
+		} else if (s->res != -EAGAIN && s->res != -EINTR) {
+			dev->stats.rx_errors++;
+			log_debug("tap %s: read: %s", dev->ifname, strerror(-s->res));
+		}
+		return false;
+	}
+	if ((uint32_t)s->res < TAP_VNET_HDR_LEN + TAP_ETH_HDR_LEN) {
+		dev->stats.rx_drop_short++;
+		return false;
+	}
+	memcpy(&vh, s->b->slot + POOL_HEADROOM - TAP_VNET_HDR_LEN, sizeof(vh));
+	/* Offloads are off: the kernel finishes every checksum and never merges frames, so a
+	 * partial checksum, a GSO frame or an unknown flag means the device is not in the state
+	 * we set; DATA_VALID (checksum already verified, e.g. a forwarded packet) is fine. */
+	if (vh.gso_type != VIRTIO_NET_HDR_GSO_NONE || (vh.flags & ~VIRTIO_NET_HDR_F_DATA_VALID)) {
+		dev->stats.rx_drop_vnet_hdr++;
+		return false;
+	}
+	uint32_t len = (uint32_t)s->res - TAP_VNET_HDR_LEN;
+	/* The read was at most POOL_DATA_ROOM + header bytes, so this fits the tailroom of a
+	 * buffer that pool_alloc left empty at POOL_HEADROOM. */
+	if (!buf_put(s->b, len)) {
+		dev->stats.rx_errors++;
+		return false;
+	}
+	*flags = (vh.flags & VIRTIO_NET_HDR_F_DATA_VALID) ? DESC_F_CSUM_VERIFIED : 0;
+	dev->stats.rx_frames++;
+	dev->stats.rx_bytes += len;
+	return true;
+}
+
+static void tap_submit(struct nic_dev *dev)
+{
+	if (!io_uring_sq_ready(&dev->ring))
+		return;
+	int err = io_uring_submit(&dev->ring);
+	/* On failure the entries stay in the SQ and go with the next submit. */
+	if (err < 0)
+		log_warn("tap %s: io_uring_submit: %s", dev->ifname, strerror(-err));
+}
+
+static int tap_rx_poll(struct nic_dev *dev, struct buf **out, struct desc *d, unsigned budget)
+{
+	uint64_t count;
+	unsigned n = 0;
+
+	/* Drain the counter before reaping: a completion posted after this read signals again,
+	 * so none is missed. Non-blocking: EAGAIN just means nothing was signalled. */
+	if (read(dev->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_debug("tap %s: eventfd read: %s", dev->ifname, strerror(errno));
+	tap_reap(dev);
+
+	while (n < budget && dev->rx_done_count) {
+		uint32_t slot = dev->rx_done[dev->rx_done_head];
+		struct tap_rx_slot *s = &dev->rx[slot];
+		uint32_t flags = 0;
+
+		dev->rx_done_head = (dev->rx_done_head + 1) % dev->rx_n;
+		dev->rx_done_count--;
+		if (tap_rx_frame(dev, s, &flags)) {
+			out[n] = s->b;
+			d[n] = (struct desc){
+				.buf = buf_index(s->b),
+				.gen = buf_gen(s->b),
+				.len = buf_len(s->b),
+				.flags = flags,
+			};
+			n++;
+			s->b = NULL;
+			s->state = TAP_RX_EMPTY;
+			dev->rx_empty[dev->rx_empty_n++] = slot;
+		} else if (dev->dead) {
+			pool_free(&s->b);
+			s->state = TAP_RX_EMPTY;
+			dev->rx_empty[dev->rx_empty_n++] = slot;
+		} else {
+			tap_rx_post(dev, slot); /* dropped: read into the same buffer again */
+		}
+	}
+	tap_rx_refill(dev);
+	tap_submit(dev);
+	/* Budget exhausted with frames still waiting: keep the eventfd readable so the shell
+	 * comes straight back instead of sleeping on work that is already here. */
+	if (dev->rx_done_count)
+		(void)eventfd_write(dev->efd, 1);
+	if (n == 0 && dev->dead)
+		return -EBADFD;
+	return (int)n;
+}
+
+/* ---- transmit ------------------------------------------------------------------------- */
+
+/* Queue one chain, or say why not (the caller frees it). 0 when queued. */
+static int tap_tx_one(struct nic_dev *dev, struct buf *b, const struct desc *d)
+{
+	unsigned nbuf = buf_chain_count(b);
+	uint32_t len = buf_chain_len(b);
+	uint32_t max = dev->mtu + TAP_ETH_HDR_LEN;
+	struct virtio_net_hdr vh = {.gso_type = VIRTIO_NET_HDR_GSO_NONE};
+
+	if (dev->dead) {
+		dev->stats.tx_errors++;
+		return -EBADFD;
+	}
+	if (nbuf > BUF_CHAIN_MAX) {
+		dev->stats.tx_drop_chain++;
+		return -E2BIG;
+	}
+	/* The virtio-net header is filled from the descriptor already, so segmentation and
+	 * checksum offload only need TUNSETOFFLOAD and the TCP server to start asking for them:
+	 * the kernel accepts GSO frames written to a TAP whatever the offload setting. */
+	if (d->gso_type != DESC_GSO_NONE) {
+		switch (d->gso_type) {
+		case DESC_GSO_TCPV4:
+			vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+			break;
+		case DESC_GSO_UDP:
+			vh.gso_type = VIRTIO_NET_HDR_GSO_UDP;
+			break;
+		default: /* desc_batch_decode rejects other values: not reachable from the wire */
+			dev->stats.tx_errors++;
+			return -EINVAL;
+		}
+		vh.gso_size = d->gso_size;
+		max = TAP_GSO_FRAME_MAX;
+	}
+	if (len > max) {
+		dev->stats.tx_drop_oversize++;
+		return -EMSGSIZE;
+	}
+	if (len < TAP_ETH_HDR_LEN) { /* the TAP would refuse it with -EINVAL */
+		dev->stats.tx_errors++;
+		return -EINVAL;
+	}
+	if (d->flags & DESC_F_CSUM_NEEDED) {
+		/* csum_start counts from the data start, which is the Ethernet header here: the
+		 * virtio-net header's convention exactly (it counts from the frame after it). */
+		vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+		vh.csum_start = d->csum_start;
+		vh.csum_offset = d->csum_offset;
+	}
+	if (vh.gso_type != VIRTIO_NET_HDR_GSO_NONE && (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+		vh.hdr_len = (uint16_t)(vh.csum_start + vh.csum_offset + 2); /* the kernel's minimum */
+	if (!dev->tx_free_n) {
+		dev->stats.tx_drop_full++;
+		return -ENOBUFS;
+	}
+
+	uint32_t slot = dev->tx_free[--dev->tx_free_n];
+	struct tap_tx_slot *t = &dev->tx[slot];
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&dev->ring);
+	uint8_t *hdr = buf_headroom(b) >= TAP_VNET_HDR_LEN ? buf_push(b, TAP_VNET_HDR_LEN) : NULL;
+
+	if (hdr)
+		memcpy(hdr, &vh, sizeof(vh));
+	if (nbuf == 1 && hdr) {
+		if (dev->fixed_buf)
+			io_uring_prep_write_fixed(sqe, TAP_FIXED_FD, buf_data(b), buf_len(b), 0,
+						  TAP_FIXED_BUF);
+		else
+			io_uring_prep_write(sqe, TAP_FIXED_FD, buf_data(b), buf_len(b), 0);
+	} else {
+		unsigned k = 0;
+		if (!hdr) {
+			t->vh = vh;
+			t->iov[k++] = (struct iovec){.iov_base = &t->vh, .iov_len = sizeof(t->vh)};
+		}
+		for (struct buf *c = b; c; c = buf_next(c))
+			t->iov[k++] = (struct iovec){.iov_base = buf_data(c), .iov_len = buf_len(c)};
+		io_uring_prep_writev(sqe, TAP_FIXED_FD, t->iov, k, 0);
+	}
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, tap_ud(TAP_OP_TX, slot, buf_index(b)));
+	t->head = b;
+	t->expect = len + TAP_VNET_HDR_LEN;
+	t->frame_len = len;
+	return 0;
+}
+
+static unsigned tap_tx_submit(struct nic_dev *dev, struct buf **frames, const struct desc *d,
+			      unsigned n)
+{
+	struct buf *drop[DESC_BATCH_MAX];
+	unsigned ndrop = 0, queued = 0;
+
+	tap_reap(dev); /* free the slots of writes finished since the last rx_poll */
+	for (unsigned i = 0; i < n; i++) {
+		struct buf *b = frames[i];
+		frames[i] = NULL;
+		if (!b)
+			continue;
+		if (tap_tx_one(dev, b, &d[i]) == 0) {
+			queued++;
+			continue;
+		}
+		drop[ndrop++] = b;
+		if (ndrop == DESC_BATCH_MAX) {
+			pool_free_burst(dev->pool, drop, ndrop);
+			ndrop = 0;
+		}
+	}
+	if (ndrop)
+		pool_free_burst(dev->pool, drop, ndrop);
+	tap_submit(dev);
+	return queued;
+}
+
+/* ---- open / close --------------------------------------------------------------------- */
+
+static int tap_ioctl_sock(void)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0 && errno == EAFNOSUPPORT) /* a kernel without IPv4 still has packet sockets */
+		s = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	return s < 0 ? -errno : s;
+}
+
+/* Create or re-attach the persistent TAP, then configure its link: MTU, up, and read the
+ * kernel side's MAC. */
+static int tap_attach(struct nic_dev *dev, const char *ifname)
+{
+	struct ifreq ifr = {0};
+	int vnet_hdr_sz = (int)TAP_VNET_HDR_LEN;
+
+	dev->fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (dev->fd < 0)
+		return -errno;
+	/* -EBUSY: the device is attached to another file. That is a live nicd, or (after a
+	 * crash) the io_uring of the dead one: the kernel tears a ring down asynchronously after
+	 * its process has died and only then drops the ring's reference to the TAP. Its requests
+	 * are already cancelled by then (at task exit), so waiting is safe; a live owner still
+	 * gets -EBUSY once the wait is over. */
+	uint64_t deadline = tap_now_ms() + TAP_ATTACH_WAIT_MS;
+	unsigned tries = 0;
+	for (;;) {
+		memset(&ifr, 0, sizeof(ifr));
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+		ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+		tries++;
+		if (ioctl(dev->fd, TUNSETIFF, &ifr) == 0)
+			break;
+		int err = -errno;
+		if (err != -EBUSY || tap_now_ms() >= deadline) {
+			log_err("tap %s: TUNSETIFF: %s", ifname, strerror(-err));
+			return err;
+		}
+		nanosleep(&(struct timespec){.tv_nsec = TAP_ATTACH_RETRY_MS * 1000000L}, NULL);
+	}
+	if (tries > 1)
+		log_notice("tap %s: attached after waiting for the previous owner (%u tries)",
+			   ifname, tries);
+	snprintf(dev->ifname, sizeof(dev->ifname), "%s", ifr.ifr_name);
+	if (ioctl(dev->fd, TUNSETVNETHDRSZ, &vnet_hdr_sz) < 0)
+		return -errno;
+	/* No offloads yet: received frames are plain (<= mtu + 14). TSO/CSUM offload (TUN_F_CSUM
+	 * | TUN_F_TSO4, PERF-FACTS: ~11x TCP throughput) arrives with the TCP server. */
+	if (ioctl(dev->fd, TUNSETOFFLOAD, 0UL) < 0)
+		return -errno;
+	if (ioctl(dev->fd, TUNSETPERSIST, 1UL) < 0)
+		return -errno;
+	return 0;
+}
+
+static int tap_link_config(struct nic_dev *dev)
+{
+	struct ifreq ifr = {0};
+	int err = 0;
+	int s = tap_ioctl_sock();
+
+	if (s < 0)
+		return s;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev->ifname);
+	ifr.ifr_mtu = (int)dev->mtu;
+	if (ioctl(s, SIOCSIFMTU, &ifr) < 0) {
+		err = -errno;
+		log_err("tap %s: SIOCSIFMTU %u: %s", dev->ifname, dev->mtu, strerror(-err));
+		goto out;
+	}
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) {
+		err = -errno;
+		goto out;
+	}
+	if (!(ifr.ifr_flags & IFF_UP)) {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) {
+			err = -errno;
+			log_err("tap %s: SIOCSIFFLAGS: %s", dev->ifname, strerror(-err));
+			goto out;
+		}
+	}
+	if (ioctl(s, SIOCGIFHWADDR, &ifr) < 0) {
+		err = -errno;
+		goto out;
+	}
+	memcpy(dev->mac, ifr.ifr_hwaddr.sa_data, sizeof(dev->mac));
+out:
+	close(s);
+	return err;
+}
+
+static int tap_ring_setup(struct nic_dev *dev)
+{
+	/* +1 for the refill timeout, +1 for the cancel request of close. */
+	unsigned depth = dev->rx_n + dev->tx_n + 2;
+	struct io_uring_params p = {.flags = IORING_SETUP_SUBMIT_ALL};
+	int err = io_uring_queue_init_params(depth, &dev->ring, &p);
+
+	if (err == -EINVAL) { /* a kernel before 5.18 has no SUBMIT_ALL */
+		memset(&p, 0, sizeof(p));
+		err = io_uring_queue_init_params(depth, &dev->ring, &p);
+	}
+	if (err < 0)
+		return err;
+	dev->ring_ready = true;
+	err = io_uring_register_files(&dev->ring, &dev->fd, 1);
+	if (err < 0)
+		return err;
+	struct iovec area = {.iov_base = dev->area, .iov_len = dev->area_len};
+	err = io_uring_register_buffers(&dev->ring, &area, 1);
+	if (err < 0)
+		log_warn("tap %s: cannot register the pool (%zu bytes) with io_uring (%s): "
+			 "using unregistered reads and writes", dev->ifname, dev->area_len,
+			 strerror(-err));
+	dev->fixed_buf = err == 0;
+	return io_uring_register_eventfd(&dev->ring, dev->efd);
+}
+
+static void tap_close(struct nic_dev **devp);
+
+static int tap_open(const struct nic_config *cfg, struct pool *pool, struct nic_dev **out)
+{
+	if (!cfg || !pool || !out || !cfg->ifname[0] || !memchr(cfg->ifname, 0, IFNAMSIZ) ||
+	    cfg->rx_inflight == 0 || cfg->tx_inflight == 0 || cfg->tx_inflight > TAP_RING_MAX - 3 ||
+	    cfg->rx_inflight > TAP_RING_MAX - 2 - cfg->tx_inflight ||
+	    cfg->mtu < TAP_MTU_MIN || cfg->mtu > TAP_MTU_MAX)
+		return -EINVAL;
+
+	struct nic_dev *dev = calloc(1, sizeof(*dev));
+	int err;
+
+	if (!dev)
+		return -ENOMEM;
+	dev->fd = -1;
+	dev->efd = -1;
+	dev->pool = pool;
+	dev->mtu = cfg->mtu;
+	dev->rx_n = cfg->rx_inflight;
+	dev->tx_n = cfg->tx_inflight;
+	snprintf(dev->ifname, sizeof(dev->ifname), "%s", cfg->ifname);
+	dev->area = pool_data_area(pool, &dev->area_len);
+	dev->rx = calloc(dev->rx_n, sizeof(*dev->rx));
+	dev->rx_done = calloc(dev->rx_n, sizeof(*dev->rx_done));
+	dev->rx_empty = calloc(dev->rx_n, sizeof(*dev->rx_empty));
+	dev->rx_scratch = calloc(dev->rx_n, sizeof(*dev->rx_scratch));
+	dev->tx = calloc(dev->tx_n, sizeof(*dev->tx));
+	dev->tx_free = calloc(dev->tx_n, sizeof(*dev->tx_free));
+	dev->tx_done = calloc(dev->tx_n, sizeof(*dev->tx_done));
+	if (!dev->rx || !dev->rx_done || !dev->rx_empty || !dev->rx_scratch || !dev->tx ||
+	    !dev->tx_free || !dev->tx_done) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	/* Pushed in reverse so slot 0 is used first: easier to read in a debugger, nothing more. */
+	for (unsigned i = 0; i < dev->rx_n; i++)
+		dev->rx_empty[dev->rx_empty_n++] = dev->rx_n - 1 - i;
+	for (unsigned i = 0; i < dev->tx_n; i++)
+		dev->tx_free[dev->tx_free_n++] = dev->tx_n - 1 - i;
+
+	err = tap_attach(dev, cfg->ifname);
+	if (err)
+		goto fail;
+	err = tap_link_config(dev);
+	if (err)
+		goto fail;
+	dev->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (dev->efd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	err = tap_ring_setup(dev);
+	if (err) {
+		log_err("tap %s: io_uring setup: %s", dev->ifname, strerror(-err));
+		goto fail;
+	}
+	tap_rx_refill(dev);
+	tap_submit(dev);
+	log_info("tap %s: attached, mtu %u, %u reads + %u writes in flight, %s buffers",
+		 dev->ifname, dev->mtu, dev->rx_n, dev->tx_n,
+		 dev->fixed_buf ? "registered" : "unregistered");
+	*out = dev;
+	return 0;
+fail:
+	tap_close(&dev);
+	return err;
+}
+
+/* Cancel every request and wait until each has completed: only then may its buffer go back
+ * to the pool, since until its completion the kernel may still write into it. */
+static void tap_cancel_all(struct nic_dev *dev)
+{
+	uint64_t deadline = tap_now_ms() + TAP_CLOSE_WAIT_MS;
+
+	tap_submit(dev);
+	if (dev->rx_posted + (dev->tx_n - dev->tx_free_n) == 0)
+		return;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&dev->ring);
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+		io_uring_sqe_set_data64(sqe, tap_ud(TAP_OP_CANCEL, 0, 0));
+		tap_submit(dev);
+	}
+	while (dev->rx_posted + (dev->tx_n - dev->tx_free_n) > 0) {
+		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
+		struct io_uring_cqe *cqe;
+		int err = io_uring_wait_cqe_timeout(&dev->ring, &cqe, &ts);
+
+		if (err < 0 && err != -ETIME && err != -EINTR)
+			break;
+		tap_reap(dev);
+		if (tap_now_ms() > deadline)
+			break;
+	}
+}
+
+static void tap_close(struct nic_dev **devp)
+{
+	struct nic_dev *dev = *devp;
+
+	if (!dev)
+		return;
+	*devp = NULL;
+	if (dev->ring_ready)
+		tap_cancel_all(dev);
+	unsigned nfree = 0, leaked = 0;
+	for (unsigned i = 0; dev->rx && dev->rx_scratch && i < dev->rx_n; i++) {
+		struct tap_rx_slot *s = &dev->rx[i];
+		if (s->state == TAP_RX_POSTED)
+			leaked++; /* the kernel may still own it: left to pool_reclaim */
+		else if (s->b)
+			dev->rx_scratch[nfree++] = s->b;
+		s->b = NULL;
+	}
+	if (nfree)
+		pool_free_burst(dev->pool, dev->rx_scratch, nfree);
+	for (unsigned i = 0; dev->tx && i < dev->tx_n; i++)
+		if (dev->tx[i].head)
+			leaked++;
+	if (leaked)
+		log_err("tap %s: %u requests did not complete on close; their buffers stay with "
+			"nicd until pool_reclaim", dev->ifname, leaked);
+	if (dev->ring_ready) {
+		/* The ring's file table holds a reference to the TAP, and a ring is torn down
+		 * asynchronously after its fd is closed: without this the device would stay
+		 * attached (-EBUSY for the next open) for a while after close returns. */
+		io_uring_unregister_files(&dev->ring);
+		io_uring_queue_exit(&dev->ring);
+	}
+	if (dev->efd >= 0)
+		close(dev->efd);
+	if (dev->fd >= 0)
+		close(dev->fd); /* TUNSETPERSIST stays: the device outlives nicd */
+	free(dev->rx);
+	free(dev->rx_done);
+	free(dev->rx_empty);
+	free(dev->rx_scratch);
+	free(dev->tx);
+	free(dev->tx_free);
+	free(dev->tx_done);
+	free(dev);
+}
+
+static int tap_event_fd(struct nic_dev *dev) { return dev->efd; }
+
+static void tap_kernel_mac(struct nic_dev *dev, uint8_t mac[6]) { memcpy(mac, dev->mac, 6); }
+
+static const struct nic_stats *tap_stats(struct nic_dev *dev) { return &dev->stats; }
+
+const struct nic_backend_ops nic_tap_ops = {
+	.name = "tap",
+	.open = tap_open,
+	.event_fd = tap_event_fd,
+	.rx_poll = tap_rx_poll,
+	.tx_submit = tap_tx_submit,
+	.kernel_mac = tap_kernel_mac,
+	.stats = tap_stats,
+	.close = tap_close,
+};

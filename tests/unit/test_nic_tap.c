@@ -1,0 +1,615 @@
+/* test_nic_tap: the TAP backend (nic_tap_ops) against the real Linux kernel as its peer.
+ *
+ * main() first moves the whole test into a private network namespace (unshare CLONE_NEWNET):
+ * every device, address and neighbour entry made here lives only there and vanishes with the
+ * process; the root namespace is never touched. IPv6 is switched off in that namespace so the
+ * kernel sends no unsolicited ND/MLD frames that would make frame counts vary.
+ *
+ * Each test uses its own device name, deletes its device at the end and checks that the pool is
+ * idle (every posted read and every transmitted chain came back). Every wait is a poll() on the
+ * backend's event fd with a deadline: a broken backend fails the test, it never hangs it.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "helper_pool.h"
+#include "nic_backend.h"
+#include "pool.h"
+#include "wire/arp.h"
+#include "wire/eth.h"
+#include "wire/ipv4.h"
+
+#define T_POOL_COUNT 256u
+#define T_MTU 1500u
+#define T_KERNEL_IP "10.99.0.1"
+#define T_PEER_IP "10.99.0.2"
+#define T_PEER_PORT 5000
+#define T_WAIT_MS 3000
+
+static const uint8_t t_peer_mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x02};
+
+struct t_udp_hdr { /* no wire/udp.h yet */
+	uint16_t sport, dport, len, csum;
+} __attribute__((packed));
+
+/* ---- helpers -------------------------------------------------------------------------- */
+
+static void t_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void t_run(const char *fmt, ...)
+{
+	char cmd[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	int rc = system(cmd);
+	ck_assert_msg(rc == 0, "`%s` failed: %d", cmd, rc);
+}
+
+static uint64_t t_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct nic_dev *t_open(struct pool *pool, const char *name, unsigned rx, unsigned tx)
+{
+	struct nic_config cfg = {.rx_inflight = rx, .tx_inflight = tx, .mtu = T_MTU};
+	struct nic_dev *dev = NULL;
+
+	snprintf(cfg.ifname, sizeof(cfg.ifname), "%s", name);
+	int rc = nic_tap_ops.open(&cfg, pool, &dev);
+	ck_assert_msg(rc == 0, "open %s: %s", name, strerror(-rc));
+	ck_assert_ptr_nonnull(dev);
+	ck_assert_int_ge(nic_tap_ops.event_fd(dev), 0);
+	return dev;
+}
+
+/* Delete a persistent TAP the way an operator's tool would: attach, clear persist, close. */
+static void t_delete(const char *name)
+{
+	struct ifreq ifr = {0};
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+
+	ck_assert_int_ge(fd, 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	ck_assert_msg(ioctl(fd, TUNSETIFF, &ifr) == 0, "TUNSETIFF %s: %s", name, strerror(errno));
+	ck_assert_msg(ioctl(fd, TUNSETPERSIST, 0UL) == 0, "TUNSETPERSIST 0: %s", strerror(errno));
+	close(fd);
+	ck_assert_uint_eq(if_nametoindex(name), 0);
+}
+
+typedef bool (*t_match_fn)(const struct buf *b, const struct desc *d, void *ctx);
+
+/* Poll and rx_poll until `match` accepts a received frame or the deadline passes. Every frame
+ * is checked against its descriptor and freed (or kept in *keep when keep is given). Returns
+ * whether a frame matched. match may be NULL: then this just pumps completions for `ms`. */
+static bool t_pump(struct nic_dev *dev, unsigned ms, t_match_fn match, void *ctx,
+		   struct buf **keep, unsigned *nkeep)
+{
+	uint64_t deadline = t_now_ms() + ms;
+	bool found = false;
+
+	for (;;) {
+		struct buf *out[DESC_BATCH_MAX];
+		struct desc d[DESC_BATCH_MAX];
+		int n = nic_tap_ops.rx_poll(dev, out, d, DESC_BATCH_MAX);
+
+		ck_assert_int_ge(n, 0);
+		for (int i = 0; i < n; i++) {
+			ck_assert_uint_eq(buf_headroom(out[i]), POOL_HEADROOM);
+			ck_assert_uint_eq(d[i].len, buf_len(out[i]));
+			ck_assert_uint_eq(d[i].buf, buf_index(out[i]));
+			ck_assert_uint_eq(d[i].gen, buf_gen(out[i]));
+			ck_assert_uint_ge(buf_len(out[i]), ETH_HDR_LEN);
+			if (match && !found && match(out[i], &d[i], ctx))
+				found = true;
+			if (keep)
+				keep[(*nkeep)++] = out[i];
+			else
+				pool_free(&out[i]);
+		}
+		uint64_t now = t_now_ms();
+		if (found || now >= deadline)
+			return found;
+		struct pollfd pfd = {.fd = nic_tap_ops.event_fd(dev), .events = POLLIN};
+		ck_assert_int_ge(poll(&pfd, 1, (int)(deadline - now)), 0);
+	}
+}
+
+/* Pump until the backend reports `frames` transmitted frames (completions reaped). */
+static void t_wait_tx(struct nic_dev *dev, uint64_t frames)
+{
+	uint64_t deadline = t_now_ms() + T_WAIT_MS;
+
+	while (nic_tap_ops.stats(dev)->tx_frames < frames && t_now_ms() < deadline)
+		t_pump(dev, 50, NULL, NULL, NULL, NULL);
+	ck_assert_uint_eq(nic_tap_ops.stats(dev)->tx_frames, frames);
+}
+
+/* RFC 1071 sum, kept local so the test does not depend on the checksum module. */
+static uint32_t t_sum(const void *data, size_t len, uint32_t sum)
+{
+	const uint8_t *p = data;
+	for (; len > 1; p += 2, len -= 2)
+		sum += (uint32_t)p[0] << 8 | p[1];
+	if (len)
+		sum += (uint32_t)p[0] << 8;
+	return sum;
+}
+
+static uint16_t t_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* Ethernet + IPv4 + UDP from the peer (T_PEER_IP:T_PEER_PORT) to the kernel side, with correct
+ * checksums. Returns the frame length. */
+static size_t t_udp_frame(uint8_t *f, const uint8_t kmac[6], uint16_t dport, const void *payload,
+			  size_t plen)
+{
+	struct eth_hdr *eth = (struct eth_hdr *)f;
+	struct ipv4_hdr *ip = (struct ipv4_hdr *)(f + ETH_HDR_LEN);
+	struct t_udp_hdr *udp = (struct t_udp_hdr *)(f + ETH_HDR_LEN + IPV4_HDR_MIN);
+	uint16_t ulen = (uint16_t)(sizeof(*udp) + plen);
+
+	memcpy(eth->dst, kmac, 6);
+	memcpy(eth->src, t_peer_mac, 6);
+	eth->type = htons(ETH_TYPE_IPV4);
+	*ip = (struct ipv4_hdr){
+		.ver_ihl = 0x45,
+		.tot_len = htons((uint16_t)(IPV4_HDR_MIN + ulen)),
+		.id = htons(1),
+		.frag_off = htons(IPV4_FLAG_DF),
+		.ttl = 64,
+		.proto = IPV4_PROTO_UDP,
+		.saddr = inet_addr(T_PEER_IP),
+		.daddr = inet_addr(T_KERNEL_IP),
+	};
+	ip->csum = htons(t_fold(t_sum(ip, IPV4_HDR_MIN, 0)));
+	*udp = (struct t_udp_hdr){.sport = htons(T_PEER_PORT), .dport = htons(dport),
+				  .len = htons(ulen)};
+	memcpy(udp + 1, payload, plen);
+	uint32_t sum = t_sum(&ip->saddr, 8, 0) + IPV4_PROTO_UDP + ulen;
+	uint16_t c = t_fold(t_sum(udp, ulen, sum));
+	udp->csum = htons(c ? c : 0xffff);
+	return ETH_HDR_LEN + IPV4_HDR_MIN + ulen;
+}
+
+/* A kernel UDP socket bound to T_KERNEL_IP; its port in *port. */
+static int t_udp_socket(uint16_t *port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = inet_addr(T_KERNEL_IP)};
+	socklen_t sl = sizeof(sa);
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(s, 0);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &sl), 0);
+	*port = ntohs(sa.sin_port);
+	return s;
+}
+
+/* Receive one datagram within T_WAIT_MS (pumping the backend meanwhile) and compare it. */
+static void t_expect_datagram(struct nic_dev *dev, int s, const void *payload, size_t plen)
+{
+	uint64_t deadline = t_now_ms() + T_WAIT_MS;
+	uint8_t got[4096];
+
+	for (;;) {
+		struct pollfd pfd = {.fd = s, .events = POLLIN};
+		ck_assert_int_ge(poll(&pfd, 1, 20), 0);
+		if (pfd.revents & POLLIN)
+			break;
+		ck_assert_msg(t_now_ms() < deadline, "kernel socket got nothing");
+		t_pump(dev, 0, NULL, NULL, NULL, NULL);
+	}
+	struct sockaddr_in from;
+	socklen_t fl = sizeof(from);
+	ssize_t n = recvfrom(s, got, sizeof(got), 0, (struct sockaddr *)&from, &fl);
+	ck_assert_int_eq(n, (ssize_t)plen);
+	ck_assert_mem_eq(got, payload, plen);
+	ck_assert_uint_eq(from.sin_addr.s_addr, inet_addr(T_PEER_IP));
+	ck_assert_uint_eq(ntohs(from.sin_port), T_PEER_PORT);
+}
+
+/* Make the kernel ARP for T_PEER_IP: a datagram to an unresolved on-link address. */
+static void t_send_to_peer(void)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9),
+				 .sin_addr.s_addr = inet_addr(T_PEER_IP)};
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(s, 0);
+	ck_assert_int_eq(sendto(s, "ping", 4, 0, (struct sockaddr *)&to, sizeof(to)), 4);
+	close(s);
+}
+
+struct t_arp_ctx {
+	uint8_t kmac[6];
+};
+
+static bool t_is_arp_request(const struct buf *b, const struct desc *d, void *ctx)
+{
+	const struct t_arp_ctx *c = ctx;
+	const uint8_t *p = buf_data(b);
+	struct eth_hdr eth;
+	struct arp_eth_ipv4 arp;
+
+	if (buf_len(b) < ETH_HDR_LEN + ARP_ETH_IPV4_LEN)
+		return false;
+	memcpy(&eth, p, sizeof(eth));
+	memcpy(&arp, p + ETH_HDR_LEN, sizeof(arp));
+	return ntohs(eth.type) == ETH_TYPE_ARP && memcmp(eth.dst, eth_broadcast_addr, 6) == 0 &&
+	       memcmp(eth.src, c->kmac, 6) == 0 && ntohs(arp.op) == ARP_OP_REQUEST &&
+	       memcmp(arp.sha, c->kmac, 6) == 0 && arp.spa == inet_addr(T_KERNEL_IP) &&
+	       arp.tpa == inet_addr(T_PEER_IP);
+}
+
+/* A frame the kernel accepts and quietly discards (local experimental EtherType). */
+static struct buf *t_junk_frame(struct pool *pool, const uint8_t kmac[6], size_t len)
+{
+	uint8_t f[POOL_DATA_ROOM] = {0};
+
+	memcpy(f, kmac, 6);
+	memcpy(f + 6, t_peer_mac, 6);
+	f[12] = 0x88;
+	f[13] = 0xb5;
+	return tpool_frame(pool, f, len);
+}
+
+/* ---- tests ---------------------------------------------------------------------------- */
+
+START_TEST(test_open_config)
+{
+	struct pool *pool = tpool_new(T_POOL_COUNT, POOL_HOLDER_NICD);
+	struct nic_dev *dev = t_open(pool, "ustap-cfg", 32, 16);
+	struct ifreq ifr = {0};
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	uint8_t kmac[6];
+
+	ck_assert_int_ge(s, 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "ustap-cfg");
+	ck_assert_int_eq(ioctl(s, SIOCGIFFLAGS, &ifr), 0);
+	ck_assert(ifr.ifr_flags & IFF_UP);
+	ck_assert_int_eq(ioctl(s, SIOCGIFMTU, &ifr), 0);
+	ck_assert_int_eq(ifr.ifr_mtu, T_MTU);
+	ck_assert_int_eq(ioctl(s, SIOCGIFHWADDR, &ifr), 0);
+	nic_tap_ops.kernel_mac(dev, kmac);
+	ck_assert_mem_eq(kmac, ifr.ifr_hwaddr.sa_data, 6);
+	close(s);
+	/* Every read is posted, each holding one buffer of ours. */
+	ck_assert_uint_eq(pool_free_count(pool), T_POOL_COUNT - 32);
+
+	/* A second open of the same device while attached is refused, nothing leaks. */
+	struct nic_config cfg = {.ifname = "ustap-cfg", .rx_inflight = 8, .tx_inflight = 8,
+				 .mtu = T_MTU};
+	struct nic_dev *dev2 = NULL;
+	ck_assert_int_eq(nic_tap_ops.open(&cfg, pool, &dev2), -EBUSY);
+	ck_assert_ptr_null(dev2);
+	cfg.mtu = POOL_DATA_ROOM; /* a frame of mtu + 14 would not fit one buffer */
+	ck_assert_int_eq(nic_tap_ops.open(&cfg, pool, &dev2), -EINVAL);
+	ck_assert_uint_eq(pool_free_count(pool), T_POOL_COUNT - 32);
+
+	nic_tap_ops.close(&dev);
+	ck_assert_ptr_null(dev);
+	nic_tap_ops.close(&dev); /* safe on NULL */
+	tpool_destroy(&pool);
+	t_delete("ustap-cfg");
+}
+END_TEST
+
+/* (a) The kernel ARPs for an unresolved neighbour: the request reaches us intact. */
+START_TEST(test_rx_arp_request)
+{
+	struct pool *pool = tpool_new(T_POOL_COUNT, POOL_HOLDER_NICD);
+	struct nic_dev *dev = t_open(pool, "ustap-rx", 32, 32);
+	struct t_arp_ctx ctx;
+
+	nic_tap_ops.kernel_mac(dev, ctx.kmac);
+	ck_assert(!eth_addr_is_zero(ctx.kmac));
+	t_run("ip addr add " T_KERNEL_IP "/24 dev ustap-rx");
+	t_send_to_peer();
+	ck_assert_msg(t_pump(dev, T_WAIT_MS, t_is_arp_request, &ctx, NULL, NULL),
+		      "no ARP request for " T_PEER_IP " received");
+
+	const struct nic_stats *st = nic_tap_ops.stats(dev);
+	ck_assert_uint_ge(st->rx_frames, 1);
+	ck_assert_uint_ge(st->rx_bytes, ETH_HDR_LEN + ARP_ETH_IPV4_LEN);
+	ck_assert_uint_eq(st->rx_errors + st->rx_drop_short + st->rx_drop_vnet_hdr +
+				  st->rx_drop_nobuf, 0);
+	/* Delivered slots were refilled: all reads are posted again. */
+	ck_assert_uint_eq(pool_free_count(pool), T_POOL_COUNT - 32);
+	nic_tap_ops.close(&dev);
+	tpool_destroy(&pool);
+	t_delete("ustap-rx");
+}
+END_TEST
+
+/* (b) Frames we write reach a kernel socket: one buffer, a two-buffer chain, and a buffer with
+ * no headroom (the virtio-net header then travels in its own iovec). */
+START_TEST(test_tx_udp)
+{
+	struct pool *pool = tpool_new(T_POOL_COUNT, POOL_HOLDER_NICD);
+	struct nic_dev *dev = t_open(pool, "ustap-tx", 32, 32);
+	uint8_t kmac[6], frame[POOL_DATA_ROOM], payload[1200];
+	uint16_t port;
+
+	nic_tap_ops.kernel_mac(dev, kmac);
+	t_run("ip addr add " T_KERNEL_IP "/24 dev ustap-tx");
+	t_run("ip neigh add " T_PEER_IP " lladdr 02:00:00:00:00:02 dev ustap-tx");
+	int s = t_udp_socket(&port);
+	for (size_t i = 0; i < sizeof(payload); i++)
+		payload[i] = (uint8_t)(i * 7u + 3u);
+
+	/* One buffer: WRITE_FIXED. */
+	size_t len = t_udp_frame(frame, kmac, port, "hello, kernel", 13);
+	struct buf *b = tpool_frame(pool, frame, len);
+	struct desc d = {.buf = buf_index(b), .gen = buf_gen(b), .len = (uint32_t)len};
+	ck_assert_uint_eq(nic_tap_ops.tx_submit(dev, &b, &d, 1), 1);
+	ck_assert_ptr_null(b);
+	t_expect_datagram(dev, s, "hello, kernel", 13);
+	t_wait_tx(dev, 1);
+	ck_assert_uint_eq(nic_tap_ops.stats(dev)->tx_bytes, len);
+
+	/* A chain: headers plus 100 payload bytes in the head, the rest in a second buffer. */
+	size_t len2 = t_udp_frame(frame, kmac, port, payload, sizeof(payload));
+	size_t cut = ETH_HDR_LEN + IPV4_HDR_MIN + 8 + 100;
+	struct buf *head = tpool_frame(pool, frame, cut);
+	struct buf *tail = tpool_frame(pool, frame + cut, len2 - cut);
+	ck_assert_int_eq(buf_chain_append(head, &tail), 0);
+	ck_assert_uint_eq(buf_chain_count(head), 2);
+	d = (struct desc){.buf = buf_index(head), .gen = buf_gen(head), .len = (uint32_t)len2};
+	ck_assert_uint_eq(nic_tap_ops.tx_submit(dev, &head, &d, 1), 1);
+	t_expect_datagram(dev, s, payload, sizeof(payload));
+	t_wait_tx(dev, 2);
+	ck_assert_uint_eq(nic_tap_ops.stats(dev)->tx_bytes, len + len2);
+
+	/* No headroom: the frame starts at the very beginning of its slot. */
+	size_t len3 = t_udp_frame(frame, kmac, port, payload, 300);
+	struct buf *bare = pool_alloc(pool);
+	ck_assert_ptr_nonnull(bare);
+	uint8_t *p = buf_push(bare, POOL_HEADROOM);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_nonnull(buf_put(bare, len3 - POOL_HEADROOM));
+	memcpy(p, frame, len3);
+	ck_assert_uint_eq(buf_headroom(bare), 0);
+	d = (struct desc){.buf = buf_index(bare), .gen = buf_gen(bare), .len = (uint32_t)len3};
+	ck_assert_uint_eq(nic_tap_ops.tx_submit(dev, &bare, &d, 1), 1);
+	t_expect_datagram(dev, s, payload, 300);
+	t_wait_tx(dev, 3);
+
+	const struct nic_stats *st = nic_tap_ops.stats(dev);
+	ck_assert_uint_eq(st->tx_errors + st->tx_drop_full + st->tx_drop_oversize +
+				  st->tx_drop_chain, 0);
+	close(s);
+	nic_tap_ops.close(&dev);
+	tpool_destroy(&pool);
+	t_delete("ustap-tx");
+}
+END_TEST
+
+/* (c) Oversize frames and frames beyond the transmit slots are dropped, counted and freed. */
+START_TEST(test_tx_drops)
+{
+	struct pool *pool = tpool_new(T_POOL_COUNT, POOL_HOLDER_NICD);
+	struct nic_dev *dev = t_open(pool, "ustap-drop", 8, 2);
+	uint8_t kmac[6];
+
+	nic_tap_ops.kernel_mac(dev, kmac);
+	/* mtu + 15 in one buffer, and as a chain. */
+	struct buf *big[2] = {t_junk_frame(pool, kmac, T_MTU + ETH_HDR_LEN + 1),
+			      t_junk_frame(pool, kmac, 1000)};
+	struct buf *more = t_junk_frame(pool, kmac, T_MTU + ETH_HDR_LEN + 1 - 1000);
+	ck_assert_int_eq(buf_chain_append(big[1], &more), 0);
+	struct desc d[4] = {0};
+	ck_assert_uint_eq(nic_tap_ops.tx_submit(dev, big, d, 2), 0);
+	ck_assert_ptr_null(big[0]);
+	ck_assert_ptr_null(big[1]);
+	ck_assert_uint_eq(nic_tap_ops.stats(dev)->tx_drop_oversize, 2);
+	/* Exactly mtu + 14 goes out. */
+	struct buf *fit = t_junk_frame(pool, kmac, T_MTU + ETH_HDR_LEN);
+	ck_assert_uint_eq(nic_tap_ops.tx_submit(dev, &fit, d, 1), 1);
+	t_wait_tx(dev, 1);
+
+	/* Four frames, two transmit slots: two go, two are dropped. */
+	struct buf *four[4];
+	for (int i = 0; i < 4; i++)
+		four[i] = t_junk_frame(pool, kmac, 60);
+	ck_assert_uint_eq(nic_tap_ops.tx_submit(dev, four, d, 4), 2);
+	ck_assert_uint_eq(nic_tap_ops.stats(dev)->tx_drop_full, 2);
+	t_wait_tx(dev, 3);
+	ck_assert_uint_eq(nic_tap_ops.stats(dev)->tx_errors, 0);
+	ck_assert_uint_eq(pool_free_count(pool), T_POOL_COUNT - 8);
+
+	nic_tap_ops.close(&dev);
+	tpool_destroy(&pool);
+	t_delete("ustap-drop");
+}
+END_TEST
+
+/* (d) close returns every buffer, even with writes in flight; the device stays (persistent)
+ * with its configuration and can be reopened. */
+START_TEST(test_close_persist)
+{
+	struct pool *pool = tpool_new(T_POOL_COUNT, POOL_HOLDER_NICD);
+	struct nic_dev *dev = t_open(pool, "ustap-per", 64, 16);
+	uint8_t kmac[6], kmac2[6];
+
+	nic_tap_ops.kernel_mac(dev, kmac);
+	t_run("ip addr add " T_KERNEL_IP "/24 dev ustap-per");
+	struct buf *frames[3];
+	struct desc d[3] = {0};
+	for (int i = 0; i < 3; i++)
+		frames[i] = t_junk_frame(pool, kmac, 100);
+	ck_assert_uint_eq(nic_tap_ops.tx_submit(dev, frames, d, 3), 3);
+	nic_tap_ops.close(&dev); /* no rx_poll: the writes' completions are reaped by close */
+	ck_assert_ptr_null(dev);
+	tpool_assert_idle(pool);
+	ck_assert_uint_ne(if_nametoindex("ustap-per"), 0);
+
+	/* Reopen: same device, same kernel MAC, the address survived. */
+	dev = t_open(pool, "ustap-per", 64, 16);
+	nic_tap_ops.kernel_mac(dev, kmac2);
+	ck_assert_mem_eq(kmac, kmac2, 6);
+	ck_assert_int_eq(system("ip -4 addr show dev ustap-per | grep -q " T_KERNEL_IP "/24"), 0);
+	struct t_arp_ctx ctx;
+	memcpy(ctx.kmac, kmac, 6);
+	t_send_to_peer();
+	ck_assert(t_pump(dev, T_WAIT_MS, t_is_arp_request, &ctx, NULL, NULL));
+	nic_tap_ops.close(&dev);
+	tpool_destroy(&pool);
+	t_delete("ustap-per");
+}
+END_TEST
+
+/* (e) With the pool empty a delivered read slot stays empty, is counted once, and is refilled
+ * once buffers are back, woken by the refill timer (nothing else would fire the event fd). */
+START_TEST(test_rx_nobuf)
+{
+	enum { RX = 8 };
+	struct pool *pool = tpool_new(RX, POOL_HOLDER_NICD);
+	struct nic_dev *dev = t_open(pool, "ustap-nobuf", RX, 4);
+	struct t_arp_ctx ctx;
+	struct buf *kept[RX];
+	unsigned nkept = 0;
+
+	ck_assert_uint_eq(pool_free_count(pool), 0);
+	nic_tap_ops.kernel_mac(dev, ctx.kmac);
+	t_run("ip addr add " T_KERNEL_IP "/24 dev ustap-nobuf");
+	t_send_to_peer();
+	ck_assert(t_pump(dev, T_WAIT_MS, t_is_arp_request, &ctx, kept, &nkept));
+	const struct nic_stats *st = nic_tap_ops.stats(dev);
+	ck_assert_uint_ge(nkept, 1);
+	ck_assert_uint_eq(st->rx_drop_nobuf, nkept);
+	/* Retries with the pool still empty do not count again. */
+	t_pump(dev, 10, NULL, NULL, kept, &nkept);
+	ck_assert_uint_eq(st->rx_drop_nobuf, nkept);
+
+	/* Buffers come back; with no read completing, the backend's refill timer must still
+	 * wake the event fd so that the shell polls and the slots get refilled. The wait is well
+	 * under the kernel's 1 s ARP retransmission, whose frame would also wake it. */
+	uint64_t nobuf = st->rx_drop_nobuf;
+	pool_free_burst(pool, kept, nkept);
+	struct buf *out[RX];
+	struct desc d[RX];
+	uint64_t deadline = t_now_ms() + 300;
+	while (pool_free_count(pool) != 0 && t_now_ms() < deadline) {
+		struct pollfd pfd = {.fd = nic_tap_ops.event_fd(dev), .events = POLLIN};
+		ck_assert_int_eq(poll(&pfd, 1, 300), 1);
+		ck_assert_int_ge(nic_tap_ops.rx_poll(dev, out, d, 0), 0); /* budget 0: refill */
+	}
+	ck_assert_uint_eq(pool_free_count(pool), 0);
+	ck_assert_uint_eq(st->rx_drop_nobuf, nobuf);
+	nic_tap_ops.close(&dev);
+	tpool_destroy(&pool);
+	t_delete("ustap-nobuf");
+}
+END_TEST
+
+/* (f) nicd SIGKILLed with reads posted: the kernel cancels them as the process dies, the
+ * restarted nicd reclaims the buffers and re-attaches the device at once. */
+START_TEST(test_kill_restart)
+{
+	struct pool *pool = tpool_new(T_POOL_COUNT, POOL_HOLDER_NICD);
+	int ready[2];
+
+	ck_assert_int_eq(pipe(ready), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct nic_config cfg = {.ifname = "ustap-kill", .rx_inflight = 64,
+					 .tx_inflight = 8, .mtu = T_MTU};
+		struct nic_dev *dev = NULL;
+		char c = nic_tap_ops.open(&cfg, pool, &dev) == 0 ? 'y' : 'n';
+		if (write(ready[1], &c, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	char c = 0;
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	ck_assert_int_eq(c, 'y');
+	ck_assert_uint_eq(pool_free_count(pool), T_POOL_COUNT - 64);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	close(ready[0]);
+	close(ready[1]);
+
+	ck_assert_uint_eq(pool_reclaim(pool, POOL_HOLDER_NICD), 64);
+	tpool_assert_idle(pool);
+	struct nic_dev *dev = t_open(pool, "ustap-kill", 64, 8);
+	nic_tap_ops.close(&dev);
+	tpool_destroy(&pool);
+	t_delete("ustap-kill");
+}
+END_TEST
+
+/* Each test in a namespace of its own (Check runs it in a forked child): what one test leaves
+ * behind when it fails (a device, an address, a route) cannot disturb the next. */
+static void t_netns_setup(void)
+{
+	ck_assert_msg(unshare(CLONE_NEWNET) == 0, "unshare: %s", strerror(errno));
+	FILE *f = fopen("/proc/sys/net/ipv6/conf/default/disable_ipv6", "w");
+	if (f) { /* no IPv6 ND/MLD chatter on the new devices */
+		fputs("1\n", f);
+		fclose(f);
+	}
+}
+
+static Suite *nic_tap_suite(void)
+{
+	Suite *s = suite_create("nic_tap");
+	TCase *tc = tcase_create("tap");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, t_netns_setup, NULL);
+	tcase_add_test(tc, test_open_config);
+	tcase_add_test(tc, test_rx_arp_request);
+	tcase_add_test(tc, test_tx_udp);
+	tcase_add_test(tc, test_tx_drops);
+	tcase_add_test(tc, test_close_persist);
+	tcase_add_test(tc, test_rx_nobuf);
+	tcase_add_test(tc, test_kill_restart);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	/* Everything happens in namespaces of our own, gone when this process exits; each test
+	 * gets a fresh one too (t_netns_setup). This first one covers CK_FORK=no runs. */
+	if (unshare(CLONE_NEWNET) != 0) {
+		fprintf(stderr, "test_nic_tap: unshare(CLONE_NEWNET): %s (needs CAP_SYS_ADMIN)\n",
+			strerror(errno));
+		return EXIT_FAILURE;
+	}
+	SRunner *sr = srunner_create(nic_tap_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
