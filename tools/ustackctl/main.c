@@ -1,0 +1,329 @@
+/* main: ustackctl's command line: parse and validate everything, then dispatch one command.
+ *
+ *   ustackctl up     --instance NAME [--netns NS] --addr A.B.C.D/P [--peer A.B.C.D]
+ *                    [--gateway A.B.C.D] [--mtu N]
+ *   ustackctl down   --instance NAME
+ *   ustackctl status --instance NAME
+ *   ustackctl stats  --instance NAME [--json]
+ *   ustackctl arp    --instance NAME
+ *   ustackctl route  --instance NAME
+ *   ustackctl kill   --instance NAME LAYER [SIGNAL]
+ *
+ * Exit status: 0 success, 1 failure, 2 usage error (bad option, bad value, missing argument).
+ * All input is validated here, before anything on the system is touched.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "ustackctl.h"
+
+#define MAIN_MTU_MIN CONFIG_MTU_MIN
+#define MAIN_MTU_MAX CONFIG_MTU_MAX
+
+void uctl_err(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("ustackctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+void uctl_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("ustackctl: warning: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void main_usage(FILE *f)
+{
+	fputs("usage: ustackctl COMMAND --instance NAME [options]\n"
+	      "\n"
+	      "  up     --instance NAME [--netns NS] --addr A.B.C.D/P [--peer A.B.C.D]\n"
+	      "         [--gateway A.B.C.D] [--mtu N]\n"
+	      "                 create the TAP (in NS, created if missing), write the config and\n"
+	      "                 start every layer under systemd; waits until all serve\n"
+	      "  down   --instance NAME\n"
+	      "                 stop the layers and remove everything up created\n"
+	      "  status --instance NAME\n"
+	      "                 a line per layer; exit 0 only when every layer serves\n"
+	      "  stats  --instance NAME [--json]\n"
+	      "                 every layer's counters and the buffer pool's\n"
+	      "  arp    --instance NAME      the ARP cache of ipd\n"
+	      "  route  --instance NAME      the routing table of ipd\n"
+	      "  kill   --instance NAME LAYER [SIGNAL]\n"
+	      "                 signal a layer's main process through systemd\n"
+	      "                 (LAYER: nicd|ipd|tcpd|udpd; SIGNAL: KILL, SIGTERM, 9, ...;\n"
+	      "                 default KILL)\n"
+	      "\n"
+	      "Environment: USTACK_RUNTIME_DIR (default /run/ustack), USTACK_CONF_DIR (default\n"
+	      "/etc/ustack), USTACK_LOG_LEVEL (passed to the layers), USTACK_UNIT_DIR (unit files).\n"
+	      "Exit status: 0 success, 1 failure, 2 usage error.\n",
+	      f);
+}
+
+static int main_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int main_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("ustackctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs(" (try 'ustackctl --help')\n", stderr);
+	va_end(ap);
+	return UCTL_EXIT_USAGE;
+}
+
+struct main_cmd_info {
+	const char *name;
+	enum uctl_cmd cmd;
+};
+
+static const struct main_cmd_info main_cmds[] = {
+	{"up", UCTL_CMD_UP},         {"down", UCTL_CMD_DOWN}, {"status", UCTL_CMD_STATUS},
+	{"stats", UCTL_CMD_STATS},   {"arp", UCTL_CMD_ARP},   {"route", UCTL_CMD_ROUTE},
+	{"kill", UCTL_CMD_KILL},
+};
+
+enum main_opt {
+	MAIN_OPT_INSTANCE = 'i',
+	MAIN_OPT_HELP = 'h',
+	MAIN_OPT_NETNS = 256,
+	MAIN_OPT_ADDR,
+	MAIN_OPT_PEER,
+	MAIN_OPT_GATEWAY,
+	MAIN_OPT_MTU,
+	MAIN_OPT_JSON,
+};
+
+static bool main_in_subnet(uint32_t a, uint32_t net, uint8_t prefix)
+{
+	uint32_t mask = prefix == 0 ? 0 : htonl(~0u << (32 - prefix));
+	return (a & mask) == (net & mask);
+}
+
+/* A host address of the subnet: not its network or broadcast address (RFC 3021 /31 and /32
+ * have neither). */
+static bool main_host_addr(uint32_t a, uint8_t prefix)
+{
+	if (prefix >= 31)
+		return true;
+	uint32_t host = ntohl(a) & (~0u >> prefix);
+	return host != 0 && host != (~0u >> prefix);
+}
+
+static int main_parse_ip(const char *what, const char *s, uint32_t *out)
+{
+	if (config_parse_ipv4(s, out) < 0)
+		return main_usage_error("%s: '%s' is not an IPv4 address (A.B.C.D)", what, s);
+	return 0;
+}
+
+static int main_validate_up(struct uctl_opts *o, const char *addr, const char *peer,
+			    const char *gateway, const char *mtu)
+{
+	if (!addr)
+		return main_usage_error("up: --addr A.B.C.D/P is required");
+	if (config_parse_cidr(addr, &o->addr, &o->prefix) < 0)
+		return main_usage_error("up: --addr: '%s' is not A.B.C.D/P with P in 1..32", addr);
+	uint32_t h = ntohl(o->addr);
+	if (h == 0 || (h >> 24) == 127 || (h >> 28) >= 14)
+		return main_usage_error("up: --addr: %s is not a unicast host address", addr);
+	if (!main_host_addr(o->addr, o->prefix))
+		return main_usage_error("up: --addr: %s is the subnet's network or broadcast address",
+					addr);
+	o->has_addr = true;
+	if (peer) {
+		if (main_parse_ip("up: --peer", peer, &o->peer) != 0)
+			return UCTL_EXIT_USAGE;
+		if (o->peer == o->addr)
+			return main_usage_error("up: --peer %s equals the stack's own address", peer);
+		if (!main_in_subnet(o->peer, o->addr, o->prefix) || !main_host_addr(o->peer, o->prefix))
+			return main_usage_error("up: --peer %s is not a host of the subnet %s", peer,
+						addr);
+	}
+	if (gateway) {
+		if (main_parse_ip("up: --gateway", gateway, &o->gateway) != 0)
+			return UCTL_EXIT_USAGE;
+		if (o->gateway == o->addr)
+			return main_usage_error("up: --gateway %s equals the stack's own address",
+						gateway);
+		if (!main_in_subnet(o->gateway, o->addr, o->prefix) ||
+		    !main_host_addr(o->gateway, o->prefix))
+			return main_usage_error("up: --gateway %s is not a host of the subnet %s",
+						gateway, addr);
+	}
+	if (mtu) {
+		char *end;
+		errno = 0;
+		unsigned long v = strtoul(mtu, &end, 10);
+		if (errno || *end || end == mtu || mtu[0] == '-' || v < MAIN_MTU_MIN ||
+		    v > MAIN_MTU_MAX)
+			return main_usage_error("up: --mtu '%s' is not a number in %u..%u", mtu,
+						MAIN_MTU_MIN, MAIN_MTU_MAX);
+		o->mtu = (unsigned)v;
+	}
+	if (o->netns && !netdev_netns_name_valid(o->netns))
+		return main_usage_error("up: --netns '%s' is not a valid namespace name (1..%d "
+					"characters of [A-Za-z0-9_.-])",
+					o->netns, UCTL_NETNS_MAX);
+	return 0;
+}
+
+/* Parse argv into o. Returns -1 to go on, or the exit status to end with. */
+static int main_parse(int argc, char **argv, struct uctl_opts *o)
+{
+	if (argc < 2)
+		return main_usage_error("missing command");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		main_usage(stdout);
+		return UCTL_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(main_cmds) / sizeof(main_cmds[0]); i++)
+		if (strcmp(argv[1], main_cmds[i].name) == 0)
+			o->cmd = main_cmds[i].cmd;
+	if (o->cmd == UCTL_CMD_NONE)
+		return main_usage_error("unknown command '%s'", argv[1]);
+	const char *cmd = argv[1];
+
+	static const struct option longopts[] = {
+		{"instance", required_argument, NULL, MAIN_OPT_INSTANCE},
+		{"netns", required_argument, NULL, MAIN_OPT_NETNS},
+		{"addr", required_argument, NULL, MAIN_OPT_ADDR},
+		{"peer", required_argument, NULL, MAIN_OPT_PEER},
+		{"gateway", required_argument, NULL, MAIN_OPT_GATEWAY},
+		{"mtu", required_argument, NULL, MAIN_OPT_MTU},
+		{"json", no_argument, NULL, MAIN_OPT_JSON},
+		{"help", no_argument, NULL, MAIN_OPT_HELP},
+		{NULL, 0, NULL, 0},
+	};
+	const char *addr = NULL, *peer = NULL, *gateway = NULL, *mtu = NULL;
+	int sub_argc = argc - 1;
+	char **sub_argv = argv + 1;
+	optind = 1;
+	opterr = 0;
+	for (;;) {
+		int prev = optind;
+		int c = getopt_long(sub_argc, sub_argv, ":hi:", longopts, NULL);
+		if (c == -1)
+			break;
+		bool up_only = c == MAIN_OPT_NETNS || c == MAIN_OPT_ADDR || c == MAIN_OPT_PEER ||
+			       c == MAIN_OPT_GATEWAY || c == MAIN_OPT_MTU;
+		if (up_only && o->cmd != UCTL_CMD_UP)
+			return main_usage_error("%s: option '%s' is only valid with 'up'", cmd,
+						sub_argv[prev]);
+		if (c == MAIN_OPT_JSON && o->cmd != UCTL_CMD_STATS)
+			return main_usage_error("%s: option '--json' is only valid with 'stats'", cmd);
+		switch (c) {
+		case MAIN_OPT_HELP:
+			main_usage(stdout);
+			return UCTL_EXIT_OK;
+		case MAIN_OPT_INSTANCE:
+			o->instance = optarg;
+			break;
+		case MAIN_OPT_NETNS:
+			o->netns = optarg;
+			break;
+		case MAIN_OPT_ADDR:
+			addr = optarg;
+			break;
+		case MAIN_OPT_PEER:
+			peer = optarg;
+			break;
+		case MAIN_OPT_GATEWAY:
+			gateway = optarg;
+			break;
+		case MAIN_OPT_MTU:
+			mtu = optarg;
+			break;
+		case MAIN_OPT_JSON:
+			o->json = true;
+			break;
+		case ':':
+			if (strncmp(sub_argv[optind - 1], "--", 2) != 0 && optopt > 0 && optopt < 256)
+				return main_usage_error("%s: option '-%c' needs a value", cmd, optopt);
+			return main_usage_error("%s: option '%s' needs a value", cmd,
+						sub_argv[optind - 1]);
+		default:
+			if (strncmp(sub_argv[optind - 1], "--", 2) != 0 && optopt > 0 && optopt < 256)
+				return main_usage_error("%s: unknown option '-%c'", cmd, optopt);
+			return main_usage_error("%s: unknown option '%s'", cmd, sub_argv[optind - 1]);
+		}
+	}
+	int npos = sub_argc - optind;
+	char **pos = sub_argv + optind;
+
+	if (!o->instance)
+		return main_usage_error("%s: --instance NAME is required", cmd);
+	if (!ustack_instance_valid(o->instance))
+		return main_usage_error("%s: invalid instance name '%s' (1..%d characters of "
+					"[A-Za-z0-9_-])",
+					cmd, o->instance, USTACK_INSTANCE_MAX);
+
+	if (o->cmd == UCTL_CMD_KILL) {
+		if (npos < 1)
+			return main_usage_error("kill: LAYER is required (nicd|ipd|tcpd|udpd)");
+		if (npos > 2)
+			return main_usage_error("kill: unexpected argument '%s'", pos[2]);
+		if (!layer_find(pos[0]))
+			return main_usage_error("kill: unknown layer '%s' (nicd|ipd|tcpd|udpd)",
+						pos[0]);
+		o->layer = pos[0];
+		o->signal = 9;
+		if (npos == 2) {
+			int sig = kill_parse_signal(pos[1]);
+			if (sig < 0)
+				return main_usage_error("kill: unknown signal '%s'", pos[1]);
+			o->signal = sig;
+		}
+		return -1;
+	}
+	if (npos > 0)
+		return main_usage_error("%s: unexpected argument '%s'", cmd, pos[0]);
+	if (o->cmd == UCTL_CMD_UP) {
+		int rc = main_validate_up(o, addr, peer, gateway, mtu);
+		if (rc != 0)
+			return rc;
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct uctl_opts o = {0};
+	int rc = main_parse(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	/* Our output is read by scripts through pipes: keep lines whole and in order. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	switch (o.cmd) {
+	case UCTL_CMD_UP:
+		return up_cmd(&o);
+	case UCTL_CMD_DOWN:
+		return down_cmd(&o);
+	case UCTL_CMD_STATUS:
+		return status_cmd(&o);
+	case UCTL_CMD_STATS:
+		return stats_cmd(&o);
+	case UCTL_CMD_ARP:
+		return tables_arp_cmd(&o);
+	case UCTL_CMD_ROUTE:
+		return tables_route_cmd(&o);
+	case UCTL_CMD_KILL:
+		return kill_cmd(&o);
+	default:
+		return UCTL_EXIT_USAGE;
+	}
+}

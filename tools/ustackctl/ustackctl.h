@@ -1,0 +1,196 @@
+/* ustackctl: shared declarations of the admin tool's modules.
+ *
+ * Modules, one file each: main (argument parsing, dispatch), run (external commands through
+ * posix_spawnp), layer (the table of layers), state (the up.state file and the tool's own
+ * directories), netdev (namespace and TAP), manager (the systemd manager: system or private),
+ * up, down, status, stats, tables (arp, route), kill.
+ *
+ * Conventions: every function returns 0 or a negative errno and prints its own one-line error to
+ * stderr (prefixed "ustackctl: "), so a command only decides the exit status. The only mutable
+ * data is the parsed options struct, passed down explicitly.
+ */
+#ifndef USTACKCTL_H
+#define USTACKCTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "paths.h"
+
+#define UCTL_EXIT_OK 0
+#define UCTL_EXIT_FAIL 1
+#define UCTL_EXIT_USAGE 2
+
+#define UCTL_PATH_MAX 512
+#define UCTL_NETNS_MAX 63 /* struct ustack_config.netns holds 64 bytes */
+
+enum uctl_cmd {
+	UCTL_CMD_NONE = 0,
+	UCTL_CMD_UP,
+	UCTL_CMD_DOWN,
+	UCTL_CMD_STATUS,
+	UCTL_CMD_STATS,
+	UCTL_CMD_ARP,
+	UCTL_CMD_ROUTE,
+	UCTL_CMD_KILL,
+	UCTL_CMD_COUNT
+};
+
+/* The parsed command line; addresses are in network byte order. */
+struct uctl_opts {
+	enum uctl_cmd cmd;
+	const char *instance;
+	const char *netns;   /* NULL: the caller's namespace */
+	uint32_t addr;
+	uint8_t prefix;
+	bool has_addr;
+	uint32_t peer;       /* 0 = none */
+	uint32_t gateway;    /* 0 = none */
+	unsigned mtu;        /* 0 = default */
+	bool json;
+	const char *layer;   /* kill */
+	int signal;          /* kill: signal number */
+};
+
+void uctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void uctl_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- layer: the stack's layers, in start order. Adding tcpd/udpd is flipping `present`. */
+struct layer_info {
+	const char *name;     /* "nicd": ctl socket <name>.ctl, unit ustack-<name>@I.service */
+	int pool_holder;      /* enum pool_holder */
+	bool present;         /* built and started by ustack@.target */
+};
+extern const struct layer_info layer_table[];
+extern const unsigned layer_table_len;
+const struct layer_info *layer_find(const char *name);
+/* "ustack-<layer>@<instance>.service" */
+int layer_unit(const struct layer_info *l, const char *instance, char *out, size_t size);
+int layer_target(const char *instance, char *out, size_t size);
+
+/* ---- run: external commands. */
+struct run_spec {
+	const char *const *argv;       /* argv[0] looked up in PATH */
+	const char *const *env_set;    /* "NAME=value" entries replacing/adding to our environ */
+	const char *const *env_unset;  /* names removed from the environment */
+	int timeout_ms;                /* 0: 30 s; the child is SIGKILLed after it */
+	char *out;                     /* captured stdout (NUL-terminated, truncated) or NULL */
+	size_t out_size;
+	char *err;                     /* captured stderr or NULL (then it goes to /dev/null) */
+	size_t err_size;
+};
+/* Run and wait. Returns the exit status (>= 0), or -ETIMEDOUT, -EINTR (killed by a signal),
+ * -ENOENT (no such program) or another negative errno. */
+int run_cmd(const struct run_spec *spec);
+/* Last non-empty line of captured stderr, trimmed, for one-line error messages. */
+const char *run_last_line(char *text);
+/* Format argv as "a b c" into out (for messages). */
+void run_format_argv(const char *const *argv, char *out, size_t size);
+
+/* ---- state: <runtime dir>/up.state and where the tool's files are. */
+enum state_mode { STATE_MODE_NONE = 0, STATE_MODE_PRIVATE, STATE_MODE_SYSTEM };
+struct uctl_state {
+	enum state_mode mode;
+	pid_t manager_pid;    /* private manager; 0 for the system manager */
+	char netns[UCTL_NETNS_MAX + 1];
+	bool netns_created;
+	char ifname[16];
+};
+/* 0, -ENOENT (no state file: not up) or -EINVAL (unreadable). */
+int state_read(const char *instance, struct uctl_state *st);
+/* Atomic write (temp file + rename); the runtime dir must exist. */
+int state_write(const char *instance, const struct uctl_state *st);
+int state_path(const char *instance, char *out, size_t size);
+/* Directory holding ustack@.target etc.: $USTACK_UNIT_DIR or <exe dir>/../lib/systemd/system. */
+int state_unit_dir(char *out, size_t size);
+/* Stub targets of the private manager: $USTACK_PRIVATE_MANAGER_DIR or
+ * <exe dir>/../lib/ustack/private-manager. */
+int state_private_manager_dir(char *out, size_t size);
+/* mkdir -p with `mode` for every component created. */
+int state_mkdir_p(const char *path, mode_t mode);
+/* rm -r of path, refusing anything not equal to or below `root`. */
+int state_remove_tree(const char *path, const char *root);
+
+/* ---- netdev: network namespace and TAP device through ip(8). */
+bool netdev_netns_name_valid(const char *ns);
+bool netdev_netns_exists(const char *ns);
+int netdev_netns_add(const char *ns);
+int netdev_netns_del(const char *ns);
+/* How many devices other than lo are in ns (their names, space-separated, in names), or a
+ * negative errno. */
+int netdev_netns_other_links(const char *ns, char *names, size_t size);
+/* TAP with a virtio-net header, persistent, in ns (NULL/"" = ours), MTU set, up; then the
+ * kernel-side address peer/prefix if peer != 0 (an existing identical address is fine). */
+int netdev_tap_create(const char *ns, const char *ifname, unsigned mtu, uint32_t peer,
+		      uint8_t prefix);
+bool netdev_link_exists(const char *ns, const char *ifname);
+int netdev_link_del(const char *ns, const char *ifname);
+
+/* ---- manager: the systemd manager the instance's units run under. */
+struct manager {
+	enum state_mode mode;
+	pid_t pid;                          /* private manager */
+	char xdg_dir[UCTL_PATH_MAX];        /* private: <runtime dir>/manager */
+	char xdg_env[UCTL_PATH_MAX + 32];   /* "XDG_RUNTIME_DIR=..." */
+	char log_path[UCTL_PATH_MAX];       /* private: manager.log */
+	char instance[USTACK_INSTANCE_MAX + 1];
+};
+/* True when PID 1 is systemd: use the system manager. */
+bool manager_system_available(void);
+/* Describe the manager of an instance from its state (no processes started). */
+int manager_init(struct manager *m, const char *instance, enum state_mode mode, pid_t pid);
+/* Before up touches anything: are the unit files (and for private mode the manager's targets)
+ * there, and do the paths fit? Prints why not. */
+int manager_preflight(const char *instance, enum state_mode mode);
+/* Private mode: start `systemd --user` for the instance and wait until it answers. */
+int manager_private_start(struct manager *m);
+/* True when the recorded private manager still runs (and is ours, not a reused PID). */
+bool manager_private_alive(const struct manager *m);
+/* SIGKILL the private manager and wait (bounded) until it is gone. */
+int manager_private_stop(struct manager *m);
+/* System mode: make our unit templates visible in /run/systemd/system. */
+int manager_system_link_units(void);
+/* Write the per-instance drop-ins of every present layer. */
+int manager_write_dropins(const struct manager *m, const char *netns);
+int manager_remove_dropins(const struct manager *m);
+/* `systemctl [--user] ARGS...` (args NULL-terminated, at most 8). Returns the exit status or a
+ * negative errno; out/err capture as in run_spec (may be NULL). */
+int manager_systemctl(const struct manager *m, const char *const *args, int timeout_ms, char *out,
+		      size_t out_size, char *err, size_t err_size);
+/* `systemctl show -p PROP --value UNIT` into out; 0 or negative errno. */
+int manager_show(const struct manager *m, const char *unit, const char *prop, char *out,
+		 size_t size);
+/* True when the instance's target is active or activating. */
+bool manager_target_active(const struct manager *m);
+/* Print where to look when a unit misbehaves. */
+void manager_print_hint(const struct manager *m, const char *unit);
+/* Print `systemctl status` of unit to stderr. */
+void manager_print_unit_status(const struct manager *m, const char *unit);
+
+/* ---- commands: each returns an exit status (UCTL_EXIT_*). */
+int up_cmd(const struct uctl_opts *o);
+int down_cmd(const struct uctl_opts *o);
+/* Everything down does, without the final report: stop the units and the private manager,
+ * remove drop-ins, TAP, our namespace, pool, config and runtime dir. 0 when everything went;
+ * a negative errno (after printing why) when something could not be removed. */
+int down_teardown(const char *instance);
+int status_cmd(const struct uctl_opts *o);
+int stats_cmd(const struct uctl_opts *o);
+int tables_arp_cmd(const struct uctl_opts *o);
+int tables_route_cmd(const struct uctl_opts *o);
+int kill_cmd(const struct uctl_opts *o);
+/* "KILL", "SIGKILL", "kill", "9" → 9; -EINVAL otherwise. */
+int kill_parse_signal(const char *s);
+
+/* ---- status helpers shared by up, status, stats, tables and down. */
+/* 0 if the layer's control socket file exists, else -ENOENT with a reason in why (a missing
+ * ipc:// socket would otherwise only show as a timeout). */
+int status_ctl_check(const char *instance, const char *layer, char *why, size_t why_size);
+/* One STATUS call: 0 when the layer answers "serving" (pid/uptime filled), else a negative
+ * errno with a reason in `why`. */
+int status_probe(void *zctx, const char *instance, const struct layer_info *l, int timeout_ms,
+		 uint32_t *pid, uint64_t *uptime_ms, char *why, size_t why_size);
+
+#endif
