@@ -116,7 +116,7 @@ static int config_handler(void *user, const char *section, const char *name, con
 		if (rc == 0)
 			snprintf(c->nic_ifname, sizeof(c->nic_ifname), "%s", value);
 	} else if (KEY("nic", "mtu")) {
-		rc = parse_uint(value, 576, 9000, &u);
+		rc = parse_uint(value, CONFIG_MTU_MIN, CONFIG_MTU_MAX, &u);
 		if (rc == 0)
 			c->mtu = (uint16_t)u;
 	} else if (KEY("nic", "mac")) {

@@ -9,6 +9,12 @@
 #include <stdint.h>
 
 #include "paths.h"
+#include "pool.h"
+
+/* Link MTU range. The top is what one pool buffer holds with its Ethernet header: jumbo frames
+ * need receive into buffer chains, which the TAP backend does not do yet. */
+#define CONFIG_MTU_MIN 576u
+#define CONFIG_MTU_MAX (POOL_DATA_ROOM - 14u)
 
 struct ustack_config {
 	char instance[USTACK_INSTANCE_MAX + 1];

@@ -4,8 +4,8 @@
  *   1. config      /etc/ustack/<instance>.conf
  *   2. pool        attach or create, then reclaim what a previous nicd held (posted reads,
  *                  writes in flight) when it died
- *   3. backend     open the device (a persistent TAP survives our restart) and post reads
- *   4. links       bind ipd-to-nicd, connect nicd-to-ipd
+ *   3. links       bind ipd-to-nicd, connect nicd-to-ipd, wait (bounded) for the connection
+ *   4. backend     open the device (a persistent TAP survives our restart) and post reads
  *   5. ctl         bind nicd.ctl
  *   6. loop        backend completions, frames from ipd, ctl; READY=1
  *
@@ -140,6 +140,20 @@ static int nicd_init(struct nicd *nd, const char *instance, const char *config_p
 		log_notice("reclaimed %llu buffers a previous nicd held",
 			   (unsigned long long)nd->reclaimed);
 
+	nd->zctx = zmq_ctx_new();
+	if (!nd->zctx)
+		return -ENOMEM;
+	rc = link_open_rx(nd->zctx, nd->pool, instance, POOL_HOLDER_IPD, &nd->from_ipd);
+	if (rc == 0)
+		rc = link_open_tx(nd->zctx, nd->pool, instance, POOL_HOLDER_IPD, &nd->to_ipd);
+	if (rc < 0) {
+		log_err("links: %s", strerror(-rc));
+		return rc;
+	}
+	/* ipd is normally up: wait for the connection so the first frames the device gives us
+	 * (the kernel re-resolving us after the carrier came back) are not dropped. */
+	if (link_wait_connected(nd->to_ipd, 500) < 0)
+		log_notice("ipd is not connected yet: frames are dropped until it is");
 	nd->ops = &nic_tap_ops; /* the only backend so far; config validated "tap" */
 	struct nic_config nc = {
 		.rx_inflight = nd->cfg.rx_inflight,
@@ -153,16 +167,6 @@ static int nicd_init(struct nicd *nd, const char *instance, const char *config_p
 		return rc;
 	}
 
-	nd->zctx = zmq_ctx_new();
-	if (!nd->zctx)
-		return -ENOMEM;
-	rc = link_open_rx(nd->zctx, nd->pool, instance, POOL_HOLDER_IPD, &nd->from_ipd);
-	if (rc == 0)
-		rc = link_open_tx(nd->zctx, nd->pool, instance, POOL_HOLDER_IPD, &nd->to_ipd);
-	if (rc < 0) {
-		log_err("links: %s", strerror(-rc));
-		return rc;
-	}
 	rc = ctl_server_open(nd->zctx, instance, "nicd", nicd_ctl_handle, nd, &nd->ctl);
 	if (rc < 0) {
 		log_err("ctl: %s", strerror(-rc));

@@ -4,7 +4,7 @@
  * init() order (each step needs the previous one):
  *   1. config      /etc/ustack/<instance>.conf
  *   2. pool        attach or create, then reclaim whatever a previous ipd held when it died
- *   3. links       bind nicd-to-ipd, connect ipd-to-nicd
+ *   3. links       bind nicd-to-ipd, connect ipd-to-nicd, wait (bounded) for the connection
  *   4. core        ip_core_create (its gratuitous ARP is sent right away)
  *   5. ctl         bind ipd.ctl
  *   6. loop        sources and the core's timer; READY=1
@@ -238,6 +238,9 @@ static int ipd_init(struct ipd *ipd, const char *instance, const char *config_pa
 		log_err("links: %s", strerror(-rc));
 		return rc;
 	}
+	/* So the gratuitous ARP below reaches the wire when nicd is up. */
+	if (link_wait_connected(ipd->to_nicd, 500) < 0)
+		log_notice("nicd is not connected yet: frames are dropped until it is");
 
 	struct ip_config ipc;
 	ip_config_defaults(&ipc);
@@ -265,7 +268,7 @@ static int ipd_init(struct ipd *ipd, const char *instance, const char *config_pa
 	loop_add_zsock(ipd->loop, link_socket(ipd->from_nicd), ipd_rx_batch, ipd);
 	loop_add_zsock(ipd->loop, ctl_server_socket(ipd->ctl), ipd_ctl_ready, ipd);
 	ipd->core_timer = loop_add_timer(ipd->loop, ipd_timer, ipd, ip_next_deadline(ipd->core));
-	/* The gratuitous ARP may be dropped if nicd is not up yet; ARP still resolves on demand. */
+	/* Without nicd the gratuitous ARP is dropped (counted); ARP still resolves on demand. */
 	ipd_flush(ipd);
 	return 0;
 }
