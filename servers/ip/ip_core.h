@@ -89,6 +89,7 @@ struct ip_stats {
 	uint64_t ip_out_no_routes;
 	uint64_t ip_out_discards;        /* no buffer, IP_OUT_MAX reached */
 	uint64_t ip_out_drop_df;         /* larger than MTU with DF set */
+	uint64_t ip_out_drop_invalid;    /* -EINVAL: bad source/destination, over 65,515 bytes */
 	uint64_t ip_reasm_reqds;
 	uint64_t ip_reasm_oks;
 	uint64_t ip_reasm_fails;
@@ -103,11 +104,13 @@ struct ip_stats {
 	uint64_t icmp_in_msgs;
 	uint64_t icmp_in_drop_short;
 	uint64_t icmp_in_drop_csum;
+	uint64_t icmp_in_drop_bcast;     /* echo request to a broadcast (RFC 1122 3.2.2.6) */
 	uint64_t icmp_in_echos;
 	uint64_t icmp_in_dest_unreachs;
 	uint64_t icmp_in_other;
 	uint64_t icmp_out_echo_reps;
 	uint64_t icmp_out_dest_unreachs;
+	uint64_t icmp_out_time_excds;    /* reassembly timeouts (RFC 1122 3.3.2) */
 	uint64_t icmp_out_rate_limited;
 	uint64_t icmp_out_drop_nobuf;
 };
@@ -148,7 +151,9 @@ void ip_set_transport(struct ip_core *core, uint8_t proto, bool served);
 void ip_input(struct ip_core *core, uint64_t now, struct buf **frame, struct ip_out *out);
 
 /* A transport packet to send: data at the L4 header; d->daddr, d->proto, d->ttl (0 = default),
- * d->tos and DESC_F_IP_DF are read, d->saddr must be 0 or our address. Routes, resolves,
+ * d->tos and DESC_F_IP_DF are read, d->saddr must be 0 or our address. DESC_F_CSUM_NEEDED is
+ * completed here in software, with Linux's CHECKSUM_PARTIAL meaning (the field at
+ * csum_start + csum_offset holds the pseudo-header sum, folded, not inverted). Routes, resolves,
  * fragments. Consumes pkt. 0, or -EHOSTUNREACH (no route), -EMSGSIZE (DF and too big), -EINVAL
  * (bad source, more than 65,515 bytes), -ENOBUFS; every failure is counted. */
 int ip_output(struct ip_core *core, uint64_t now, struct buf **pkt, const struct desc *d,

@@ -1,0 +1,333 @@
+/* arp: the ARP cache for IPv4 over Ethernet (RFC 826, RFC 1122 §2.3.2), with a bounded queue of
+ * datagrams waiting on each unresolved entry.
+ *
+ * Table: IP_ARP_TABLE_SIZE slots inside struct ip_core, searched linearly (a host's neighbours
+ * on one link are few). A slot is FREE, INCOMPLETE (requests going out, datagrams queued) or
+ * REACHABLE (address known until `deadline`). A new entry takes a free slot, else evicts the
+ * REACHABLE entry closest to expiry among those with nothing queued; when there is none (every
+ * slot INCOMPLETE) the new one fails (arp_table_full) — INCOMPLETE entries all end within
+ * arp_retry_ms * (arp_max_retries + 1).
+ *
+ * Resolution: the first datagram for an unknown neighbour sends a broadcast request and waits in
+ * the entry's queue; a request is retried every arp_retry_ms, arp_max_retries times after the
+ * first, and one interval after the last one the entry fails: its queue is dropped (counted per
+ * datagram in arp_resolve_failed) and the slot freed, so the next datagram starts over. The
+ * queue is bounded by arp_queue_max datagrams per entry and IP_ARP_HELD_MAX buffers in all; a
+ * datagram that does not fit is the one dropped (tail drop), so ip_output can say -ENOBUFS to
+ * the transport that sent it. Queued datagrams are whole (not yet fragmented); the reply sends
+ * them in order through ipv4_xmit, as many as struct ip_out has room for; the rest follow from
+ * ip_timer, which arp_next_deadline then asks for at once (deadline 0).
+ *
+ * Expiry: a REACHABLE entry lives arp_cache_ttl_ms from its last confirmation by an ARP packet
+ * (RFC 1122 §2.3.2.1 "timeout" validation) and is then removed; the next datagram resolves
+ * again. An entry found past its deadline before the timer ran is treated as expired.
+ *
+ * Input follows RFC 826's packet reception algorithm, with input checks first (each with its
+ * counter): the hardware and protocol types and lengths, the opcode (RFC 826 would merge before
+ * looking at it; we drop unknown opcodes outright, nothing legitimate sends them), and the
+ * sender hardware address, which must be unicast (a broadcast sender is the classic cache
+ * poisoning trick). Then the merge rule: an entry for the sender protocol address is updated
+ * from ANY ARP packet; a new entry is created only when we are the target. A sender protocol
+ * address that names no single host (0.0.0.0 of an RFC 5227 probe, broadcast, multicast,
+ * loopback) or claims our own address is never cached, but a probe for our address is still
+ * answered.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+#include "ip_priv.h"
+#include "wire/arp.h"
+#include "wire/eth.h"
+
+static const uint8_t arp_zero_mac[ETH_ADDR_LEN];
+
+struct ip_arp_slot *arp_lookup(struct ip_core *core, uint32_t addr)
+{
+	for (unsigned i = 0; i < IP_ARP_TABLE_SIZE; i++)
+		if (core->arp[i].state != IP_ARP_FREE && core->arp[i].addr == addr)
+			return &core->arp[i];
+	return NULL;
+}
+
+/* Drop every datagram queued on s, counting each as a resolution failure. */
+static void arp_drop_queue(struct ip_core *core, struct ip_arp_slot *s, uint64_t *counter)
+{
+	for (unsigned i = 0; i < s->qlen; i++) {
+		pool_free(&s->q[i]);
+		if (counter)
+			(*counter)++;
+	}
+	core->arp_held -= s->qbufs;
+	s->qlen = 0;
+	s->qbufs = 0;
+}
+
+static void arp_slot_free(struct ip_core *core, struct ip_arp_slot *s)
+{
+	arp_drop_queue(core, s, NULL);
+	memset(s, 0, sizeof(*s));
+}
+
+/* A slot for a new entry, or NULL when every slot is waiting on a reply. */
+static struct ip_arp_slot *arp_slot_new(struct ip_core *core)
+{
+	struct ip_arp_slot *victim = NULL;
+
+	for (unsigned i = 0; i < IP_ARP_TABLE_SIZE; i++) {
+		struct ip_arp_slot *s = &core->arp[i];
+
+		if (s->state == IP_ARP_FREE)
+			return s;
+		if (s->state == IP_ARP_REACHABLE && s->qlen == 0 &&
+		    (!victim || s->deadline < victim->deadline))
+			victim = s;
+	}
+	if (victim)
+		arp_slot_free(core, victim);
+	return victim;
+}
+
+/* Build and send an ARP packet from us. Counted by the caller on success. */
+static int arp_send(struct ip_core *core, uint16_t op, const uint8_t eth_dst[6],
+		    const uint8_t tha[6], uint32_t tpa, struct ip_out *out)
+{
+	struct buf *b = pool_alloc(core->pool);
+	struct arp_eth_ipv4 a = {
+		.htype = htons(ARP_HTYPE_ETHER),
+		.ptype = htons(ARP_PTYPE_IPV4),
+		.hlen = ETH_ADDR_LEN,
+		.plen = 4,
+		.op = htons(op),
+		.spa = core->cfg.addr,
+		.tpa = tpa,
+	};
+
+	if (!b) {
+		core->stats.ip_out_discards++;
+		return -ENOBUFS;
+	}
+	memcpy(a.sha, core->cfg.mac, ETH_ADDR_LEN);
+	memcpy(a.tha, tha, ETH_ADDR_LEN);
+	memcpy(buf_put(b, sizeof(a)), &a, sizeof(a)); /* fresh: POOL_HEADROOM, room for 28 */
+	return eth_output(core, &b, eth_dst, ETH_TYPE_ARP, out);
+}
+
+static void arp_request(struct ip_core *core, uint64_t now, struct ip_arp_slot *s,
+			struct ip_out *out)
+{
+	if (arp_send(core, ARP_OP_REQUEST, eth_broadcast_addr, arp_zero_mac, s->addr, out) == 0)
+		core->stats.arp_tx_requests++;
+	/* A request that could not go out still counts as a try: the retry timer is the only
+	 * thing that bounds how long datagrams wait. */
+	s->requests++;
+	s->deadline = now + (uint64_t)core->cfg.arp_retry_ms * IP_NS_PER_MS;
+}
+
+int arp_announce(struct ip_core *core, struct ip_out *out)
+{
+	/* RFC 5227 §2.3: an announcement is a request with our address as both sender and
+	 * target, broadcast, so neighbours refresh a stale entry for us (RFC 826 merge). */
+	int rc = arp_send(core, ARP_OP_REQUEST, eth_broadcast_addr, arp_zero_mac, core->cfg.addr,
+			  out);
+
+	if (rc == 0)
+		core->stats.arp_tx_gratuitous++;
+	return rc;
+}
+
+/* Send what waits on the resolved entry s, oldest first, as long as struct ip_out has room for
+ * every frame of the next datagram. What does not fit stays queued, in order, and
+ * arp_next_deadline asks for ip_timer at once to go on: sixteen 64 KiB datagrams are 720
+ * frames, more than one call may emit (IP_OUT_MAX), and dropping them would waste the wait. */
+static void arp_send_queue(struct ip_core *core, struct ip_arp_slot *s, struct ip_out *out)
+{
+	unsigned i;
+
+	for (i = 0; i < s->qlen; i++) {
+		struct buf *d = s->q[i];
+		unsigned need = ipv4_frames(core, d), nb;
+
+		/* A datagram that can never fit is sent anyway: ipv4_xmit drops and counts it. */
+		if (need > IP_OUT_MAX - out->n_wire && need <= IP_OUT_MAX)
+			break;
+		nb = buf_chain_count(d);
+		s->qbufs -= nb;
+		core->arp_held -= nb;
+		s->q[i] = NULL;
+		ipv4_xmit(core, &d, s->mac, out);
+	}
+	memmove(s->q, s->q + i, (s->qlen - i) * sizeof(s->q[0]));
+	memset(s->q + (s->qlen - i), 0, i * sizeof(s->q[0]));
+	s->qlen -= i;
+}
+
+/* The neighbour's address is known (again): remember it and send what waited for it. */
+static void arp_resolved(struct ip_core *core, uint64_t now, struct ip_arp_slot *s,
+			 const uint8_t mac[6], struct ip_out *out)
+{
+	memcpy(s->mac, mac, ETH_ADDR_LEN);
+	s->state = IP_ARP_REACHABLE;
+	s->requests = 0;
+	s->deadline = now + (uint64_t)core->cfg.arp_cache_ttl_ms * IP_NS_PER_MS;
+	arp_send_queue(core, s, out);
+}
+
+void arp_input(struct ip_core *core, uint64_t now, struct buf **pkt, struct ip_out *out)
+{
+	struct buf *b = *pkt;
+	struct arp_eth_ipv4 a;
+	struct ip_arp_slot *s;
+	uint16_t op;
+	bool for_us, cacheable;
+
+	*pkt = NULL;
+	core->stats.arp_rx++;
+	if (buf_len(b) < ARP_ETH_IPV4_LEN) {
+		core->stats.arp_drop_short++;
+		goto drop;
+	}
+	memcpy(&a, buf_data(b), sizeof(a));
+	if (ntohs(a.htype) != ARP_HTYPE_ETHER || a.hlen != ETH_ADDR_LEN) {
+		core->stats.arp_drop_bad_hw++;
+		goto drop;
+	}
+	if (ntohs(a.ptype) != ARP_PTYPE_IPV4 || a.plen != 4) {
+		core->stats.arp_drop_bad_proto++;
+		goto drop;
+	}
+	op = ntohs(a.op);
+	if (op != ARP_OP_REQUEST && op != ARP_OP_REPLY) {
+		core->stats.arp_drop_bad_op++;
+		goto drop;
+	}
+	if (eth_addr_is_multicast(a.sha) || eth_addr_is_zero(a.sha)) {
+		core->stats.arp_drop_bad_sender++;
+		goto drop;
+	}
+	if (op == ARP_OP_REQUEST)
+		core->stats.arp_rx_requests++;
+	else
+		core->stats.arp_rx_replies++;
+
+	/* RFC 826 merge: update an existing entry from any packet; create one only if the
+	 * packet is for us (so we learn only neighbours that talk to us). */
+	for_us = a.tpa == core->cfg.addr;
+	cacheable = !route_is_bad_src(core, a.spa);
+	s = cacheable ? arp_lookup(core, a.spa) : NULL;
+	if (s) {
+		arp_resolved(core, now, s, a.sha, out);
+	} else if (cacheable && for_us) {
+		s = arp_slot_new(core);
+		if (s) {
+			s->addr = a.spa;
+			arp_resolved(core, now, s, a.sha, out);
+		} else {
+			core->stats.arp_table_full++;
+		}
+	}
+
+	/* A request claiming our own address as its sender is our announcement reflected back,
+	 * or a host in conflict with us (RFC 5227 §2.4 defence is not done): never answered. */
+	if (!for_us || op != ARP_OP_REQUEST || a.spa == core->cfg.addr)
+		goto drop;
+	/* The reply reuses the request's buffer: swap the addresses in place, cut any Ethernet
+	 * padding, and send it back to the asker only. */
+	a.op = htons(ARP_OP_REPLY);
+	memcpy(a.tha, a.sha, ETH_ADDR_LEN);
+	a.tpa = a.spa;
+	memcpy(a.sha, core->cfg.mac, ETH_ADDR_LEN);
+	a.spa = core->cfg.addr;
+	buf_trim(b, ARP_ETH_IPV4_LEN);
+	memcpy(buf_data(b), &a, sizeof(a));
+	if (eth_output(core, &b, a.tha, ETH_TYPE_ARP, out) == 0)
+		core->stats.arp_tx_replies++;
+	return;
+drop:
+	pool_free(&b);
+}
+
+int arp_output(struct ip_core *core, uint64_t now, uint32_t nexthop, struct buf **dgram,
+	       struct ip_out *out)
+{
+	struct ip_arp_slot *s = arp_lookup(core, nexthop);
+	struct buf *d = *dgram;
+	unsigned nbufs;
+
+	*dgram = NULL;
+	if (s && s->state == IP_ARP_REACHABLE && now < s->deadline && s->qlen == 0)
+		return ipv4_xmit(core, &d, s->mac, out);
+	if (s && s->state == IP_ARP_REACHABLE && now >= s->deadline) {
+		/* Past its lifetime but the timer has not run yet: resolve afresh. */
+		s->state = IP_ARP_INCOMPLETE;
+		s->requests = 0;
+		arp_request(core, now, s, out);
+	}
+	if (!s) {
+		s = arp_slot_new(core);
+		if (!s) {
+			core->stats.arp_table_full++;
+			pool_free(&d);
+			return -ENOBUFS;
+		}
+		s->addr = nexthop;
+		s->state = IP_ARP_INCOMPLETE;
+		arp_request(core, now, s, out);
+	}
+	nbufs = buf_chain_count(d);
+	if (s->qlen >= core->cfg.arp_queue_max || core->arp_held + nbufs > IP_ARP_HELD_MAX) {
+		core->stats.arp_queue_drops++;
+		pool_free(&d);
+		return -ENOBUFS;
+	}
+	s->q[s->qlen++] = d;
+	s->qbufs += nbufs;
+	core->arp_held += nbufs;
+	/* Resolved, but older datagrams still wait for room in out: keep the order. */
+	if (s->state == IP_ARP_REACHABLE)
+		arp_send_queue(core, s, out);
+	return 0;
+}
+
+void arp_timer(struct ip_core *core, uint64_t now, struct ip_out *out)
+{
+	for (unsigned i = 0; i < IP_ARP_TABLE_SIZE; i++) {
+		struct ip_arp_slot *s = &core->arp[i];
+
+		if (s->state == IP_ARP_REACHABLE && s->qlen)
+			arp_send_queue(core, s, out);
+		if (s->state == IP_ARP_FREE || now < s->deadline)
+			continue;
+		if (s->state == IP_ARP_REACHABLE) {
+			if (s->qlen == 0) /* else it expires once its queue is out */
+				arp_slot_free(core, s);
+		} else if (s->requests > core->cfg.arp_max_retries) {
+			arp_drop_queue(core, s, &core->stats.arp_resolve_failed);
+			arp_slot_free(core, s);
+		} else {
+			arp_request(core, now, s, out);
+		}
+	}
+}
+
+uint64_t arp_next_deadline(const struct ip_core *core)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (unsigned i = 0; i < IP_ARP_TABLE_SIZE; i++) {
+		const struct ip_arp_slot *s = &core->arp[i];
+
+		if (s->state == IP_ARP_REACHABLE && s->qlen)
+			return 0; /* datagrams left over for lack of room in out: at once */
+		if (s->state != IP_ARP_FREE && s->deadline < next)
+			next = s->deadline;
+	}
+	return next;
+}
+
+void arp_flush(struct ip_core *core)
+{
+	for (unsigned i = 0; i < IP_ARP_TABLE_SIZE; i++)
+		if (core->arp[i].state != IP_ARP_FREE)
+			arp_slot_free(core, &core->arp[i]);
+}

@@ -1,0 +1,184 @@
+/* ip_priv: the inside of the IPv4 core: struct ip_core and the prototypes its files share.
+ * Tests may include it to build state directly and look at tables (STYLE rule 1, 17).
+ *
+ * Files and what each owns (one concern each):
+ *   ip_core.c      create/destroy, config, transport table, stats table, dumps, timers
+ *   eth.c          ip_input (Ethernet demux) and eth_output (push the header, queue to out)
+ *   arp.c          the RFC 826 cache with its per-entry packet queues
+ *   route.c        the routing table and address classification
+ *   ipv4_input.c   validation and local delivery (RFC 791, RFC 1122 §3.2.1)
+ *   ipv4_output.c  ip_output, header building, fragmentation and the last hop
+ *   icmp.c         echo and error messages (RFC 792, RFC 1122 §3.2.2)
+ *   ip_frag.c, ip_reass.c   fragmentation and reassembly (ip_frag.h)
+ *
+ * Invariants:
+ *   - every buffer the core holds between calls is in an ARP queue (counted in arp_held) or in
+ *     the reassembly table (counted in reass.held); ip_core_destroy frees both;
+ *   - a packet in an ARP queue is a complete IPv4 datagram (header built, checksum set, not yet
+ *     fragmented), data at its IPv4 header;
+ *   - no file-scope mutable state anywhere: everything lives here (STYLE rule 11).
+ */
+#ifndef USTACK_IP_PRIV_H
+#define USTACK_IP_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "ip_core.h"
+#include "ip_frag.h"
+#include "pool.h"
+
+#define IP_NS_PER_MS 1000000ull
+#define IP_NS_PER_S 1000000000ull
+
+#define IP_ARP_TABLE_SIZE 128u /* entries; a host's neighbours on one link */
+#define IP_ARP_QUEUE_CAP 64u   /* upper bound accepted for cfg.arp_queue_max */
+/* Buffers all ARP queues together may hold. Each queued datagram can be up to 64 KiB (a
+ * reassembled echo request's reply), so a per-entry packet bound alone would let anyone able
+ * to make us answer many unresolved neighbours pin most of the pool; Linux bounds its
+ * unresolved queues by bytes (unres_qlen_bytes) for the same reason. */
+#define IP_ARP_HELD_MAX 1024u
+#define IP_ROUTE_MAX 4u /* connected subnet, default route */
+
+#define IP_ARP_FREE 0 /* slot state besides IP_ARP_INCOMPLETE / IP_ARP_REACHABLE */
+
+struct ip_arp_slot {
+	uint32_t addr;      /* network order */
+	uint8_t mac[6];     /* valid when REACHABLE */
+	uint8_t state;      /* IP_ARP_FREE / IP_ARP_INCOMPLETE / IP_ARP_REACHABLE */
+	uint8_t requests;   /* requests sent while INCOMPLETE */
+	uint64_t deadline;  /* REACHABLE: expiry; INCOMPLETE: next retry (or failure) */
+	unsigned qlen;      /* datagrams in q[0..qlen), oldest first; REACHABLE with qlen > 0:
+			     * left over when struct ip_out was full, sent by the next ip_timer */
+	unsigned qbufs;     /* buffers they hold */
+	struct buf *q[IP_ARP_QUEUE_CAP];
+};
+
+struct ip_core {
+	struct ip_config cfg;
+	struct pool *pool;
+	struct ip_stats stats;
+	uint32_t netmask;      /* network order */
+	uint32_t subnet_bcast; /* network order; 0 if the prefix has none (/31, /32: RFC 3021) */
+	uint16_t next_id;      /* IPv4 identification counter */
+	uint8_t served[32];    /* bitmap of protocols declared with ip_set_transport */
+	struct ip_route_entry routes[IP_ROUTE_MAX]; /* longest prefix first */
+	unsigned n_routes;
+	struct ip_arp_slot arp[IP_ARP_TABLE_SIZE];
+	unsigned arp_held;     /* buffers in all ARP queues */
+	uint64_t icmp_credit;  /* ICMP error token bucket, in ns of credit (see icmp.c) */
+	uint64_t icmp_last;    /* when the credit was last brought up to date */
+	struct ip_reass reass;
+};
+
+/* --- ip_core.c --- */
+
+/* Prepend len header bytes to the chain *b: in place when the head buffer has the headroom,
+ * else by linking a fresh buffer (with POOL_HEADROOM) in front of it. Borrows *b and may
+ * replace it. Returns where the header goes, or NULL (nothing changed) when no buffer is free
+ * or the chain is at BUF_CHAIN_MAX. */
+uint8_t *ip_push(struct ip_core *core, struct buf **b, size_t len);
+
+/* Make sure the first len bytes (len <= POOL_DATA_ROOM) of the chain *b sit in its head
+ * buffer, moving them into a fresh head buffer if they do not. Borrows *b and may replace it.
+ * 0; -EINVAL if the chain is shorter than len; -ENOMEM if no buffer was free (then *b is as it
+ * was). */
+int ip_pullup(struct ip_core *core, struct buf **b, uint32_t len);
+
+/* --- eth.c --- */
+
+/* Push an Ethernet header (dst, our address, type) onto the datagram *pkt and put the frame in
+ * out->wire. Consumes *pkt. 0, or -ENOBUFS (counted) when there is no headroom and no buffer to
+ * prepend, or out is full. */
+int eth_output(struct ip_core *core, struct buf **pkt, const uint8_t dst[6], uint16_t type,
+	       struct ip_out *out);
+
+/* --- arp.c --- */
+
+/* An ARP packet, data at the ARP header (Ethernet header pulled). Consumes it. */
+void arp_input(struct ip_core *core, uint64_t now, struct buf **pkt, struct ip_out *out);
+
+/* Send the datagram *dgram (data at its IPv4 header) to on-link neighbour nexthop: at once if
+ * its address is known, else queued behind an ARP request. Consumes *dgram. 0 (sent or
+ * queued), -ENOBUFS (queue or table full, or no buffer; counted). */
+int arp_output(struct ip_core *core, uint64_t now, uint32_t nexthop, struct buf **dgram,
+	       struct ip_out *out);
+
+/* The gratuitous ARP announcing our address (RFC 5227 §2.3 announcement form). */
+int arp_announce(struct ip_core *core, struct ip_out *out);
+
+/* Retries, failures and expiry due at `now`. */
+void arp_timer(struct ip_core *core, uint64_t now, struct ip_out *out);
+uint64_t arp_next_deadline(const struct ip_core *core);
+
+/* Free every queued packet and empty the table. */
+void arp_flush(struct ip_core *core);
+
+/* Find the slot of addr, or NULL. */
+struct ip_arp_slot *arp_lookup(struct ip_core *core, uint32_t addr);
+
+/* --- route.c --- */
+
+/* Fill the table from cfg (connected subnet, default route via cfg.gateway). */
+void route_init(struct ip_core *core);
+
+/* Longest-prefix match for daddr. 0 and *nexthop (daddr itself when on-link, else the gateway),
+ * or -EHOSTUNREACH. The limited broadcast 255.255.255.255 goes out on the connected link. */
+int route_lookup(const struct ip_core *core, uint32_t daddr, uint32_t *nexthop);
+
+/* 255.255.255.255 or our subnet's directed broadcast. */
+bool route_is_bcast(const struct ip_core *core, uint32_t addr);
+/* 224.0.0.0/4. */
+bool route_is_mcast(uint32_t addr);
+/* Not usable as the source of a datagram (RFC 1122 §3.2.1.3): 0.0.0.0, broadcasts, multicast,
+ * 127.0.0.0/8, or our own address (we never receive our own datagrams from the wire). */
+bool route_is_bad_src(const struct ip_core *core, uint32_t addr);
+
+/* --- ipv4_input.c --- */
+
+/* An IPv4 datagram, data at its header; link_bcast says the frame was sent to the Ethernet
+ * broadcast address. Consumes it. */
+void ipv4_input(struct ip_core *core, uint64_t now, struct buf **pkt, bool link_bcast,
+		struct ip_out *out);
+
+/* --- ipv4_output.c --- */
+
+/* What ipv4_send needs besides the payload. */
+struct ipv4_send_args {
+	uint32_t daddr; /* network order */
+	uint8_t proto;
+	uint8_t ttl;    /* 0: cfg.default_ttl */
+	uint8_t tos;
+	bool df;
+};
+
+/* Prepend a 20-byte header to the payload *pkt (data at the L4 header) and send it: route,
+ * resolve, fragment. Consumes *pkt. The same results and counters as ip_output, which is this
+ * plus the checks on what a transport asked for. */
+int ipv4_send(struct ip_core *core, uint64_t now, struct buf **pkt,
+	      const struct ipv4_send_args *a, struct ip_out *out);
+
+/* The last hop of a complete datagram (data at its IPv4 header) whose next hop's Ethernet
+ * address is dst: fragment to the MTU, push Ethernet headers, put the frames in out->wire.
+ * Consumes *dgram. 0, -ENOBUFS (counted). */
+int ipv4_xmit(struct ip_core *core, struct buf **dgram, const uint8_t dst[6],
+	      struct ip_out *out);
+
+/* How many frames ipv4_xmit will make of the datagram d (data at its IPv4 header). */
+unsigned ipv4_frames(const struct ip_core *core, const struct buf *d);
+
+/* --- icmp.c --- */
+
+/* An ICMP message, data at its (validated, reassembled) IPv4 header. Consumes it. */
+void icmp_input(struct ip_core *core, uint64_t now, struct buf **pkt, bool bcast,
+		struct ip_out *out);
+
+/* Send an ICMP error of type/code about the datagram orig (data at its validated IPv4 header;
+ * borrowed, never consumed). Nothing is sent, and 0 returned, when RFC 1122 §3.2.2 forbids an
+ * error about orig; -EAGAIN when the rate limit holds it back (counted), else what ipv4_send
+ * returns. */
+int icmp_send_error(struct ip_core *core, uint64_t now, const struct buf *orig, uint8_t type,
+		    uint8_t code, struct ip_out *out);
+
+#endif

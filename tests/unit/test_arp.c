@@ -1,0 +1,523 @@
+/* test_arp: the ARP cache of the IPv4 core (servers/ip/arp.c) — replies, the RFC 826 merge
+ * rule, resolution with queued datagrams, retries and failure, expiry, table limits, the
+ * gratuitous ARP, and malformed packets (each dropped, counted, nothing sent, pool idle). */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helper_ip.h"
+#include "helper_pool.h"
+#include "ip_core.h"
+#include "ip_priv.h"
+#include "wire/arp.h"
+#include "wire/eth.h"
+
+static struct tip_fx fx;
+static const uint8_t zero6[6];
+
+static void setup(void)
+{
+	tip_fx_setup(&fx, NULL);
+}
+
+static void teardown(void)
+{
+	tip_fx_teardown(&fx);
+}
+
+static const struct ip_stats *st(void)
+{
+	return ip_core_stats(fx.core);
+}
+
+static void arp_in(const struct tip_arp *a)
+{
+	uint8_t f[128];
+	size_t len = tip_arp_frame(f, a);
+
+	tip_input(&fx, f, len);
+}
+
+/* Check that wire frame i is our broadcast request for tpa. */
+static void expect_request(unsigned i, uint32_t tpa)
+{
+	uint8_t f[TIP_FRAME_MAX];
+	size_t len = tip_wire_copy(&fx.out, i, f, sizeof(f));
+
+	tip_expect_arp(f, len, tip_bcast_mac, ARP_OP_REQUEST, tip_our_mac, TIP_OUR_IP, zero6, tpa);
+}
+
+START_TEST(request_for_us_is_answered)
+{
+	uint8_t f[TIP_FRAME_MAX];
+	size_t len;
+	struct ip_arp_entry e;
+
+	arp_in(&(struct tip_arp){0});
+	tip_expect_wire_frames(&fx.out, 1);
+	len = tip_wire_copy(&fx.out, 0, f, sizeof(f));
+	tip_expect_arp(f, len, tip_peer_mac, ARP_OP_REPLY, tip_our_mac, TIP_OUR_IP, tip_peer_mac,
+		       TIP_PEER_IP);
+	ck_assert_uint_eq(st()->arp_rx, 1);
+	ck_assert_uint_eq(st()->arp_rx_requests, 1);
+	ck_assert_uint_eq(st()->arp_tx_replies, 1);
+	/* We are the target: the asker is now in the cache. */
+	ck_assert(tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(e.state, IP_ARP_REACHABLE);
+	ck_assert_mem_eq(e.mac, tip_peer_mac, 6);
+	ck_assert_uint_eq(e.expires, fx.now + 60 * TIP_SEC);
+}
+END_TEST
+
+START_TEST(padded_request_gets_exact_reply)
+{
+	uint8_t f[TIP_FRAME_MAX];
+	size_t len;
+
+	/* A 60-byte (padded) request to our unicast address: the reply is 42 bytes. */
+	arp_in(&(struct tip_arp){.frame_len = 60, .eth_dst = {0x02, 0, 0, 0, 0, 0x02}});
+	tip_expect_wire_frames(&fx.out, 1);
+	len = tip_wire_copy(&fx.out, 0, f, sizeof(f));
+	tip_expect_arp(f, len, tip_peer_mac, ARP_OP_REPLY, tip_our_mac, TIP_OUR_IP, tip_peer_mac,
+		       TIP_PEER_IP);
+}
+END_TEST
+
+START_TEST(request_for_other_updates_but_never_creates)
+{
+	struct ip_arp_entry e;
+	struct tip_arp a = {.tpa = TIP_OTHER_IP};
+
+	/* Unknown sender, not for us: nothing learnt, nothing sent. */
+	arp_in(&a);
+	tip_expect_no_tx(&fx.out);
+	ck_assert(!tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(st()->arp_rx_requests, 1);
+
+	/* Known sender, not for us: its entry takes the new MAC (RFC 826 merge). */
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	fx.now += 10 * TIP_SEC;
+	memcpy(a.sha, tip_other_mac, 6);
+	memcpy(a.eth_src, tip_other_mac, 6);
+	arp_in(&a);
+	tip_expect_no_tx(&fx.out);
+	ck_assert(tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_mem_eq(e.mac, tip_other_mac, 6);
+	ck_assert_uint_eq(e.expires, fx.now + 60 * TIP_SEC);
+	ck_assert(!tip_arp_find(&fx, TIP_OTHER_IP, &e));
+}
+END_TEST
+
+START_TEST(reply_not_for_us_from_unknown_is_ignored)
+{
+	struct ip_arp_entry e;
+
+	arp_in(&(struct tip_arp){.op = ARP_OP_REPLY, .tpa = TIP_OTHER_IP});
+	tip_expect_no_tx(&fx.out);
+	ck_assert(!tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(st()->arp_rx_replies, 1);
+}
+END_TEST
+
+START_TEST(probe_is_answered_not_cached)
+{
+	uint8_t f[TIP_FRAME_MAX];
+	size_t len = tip_arp_frame(f, &(struct tip_arp){0});
+	struct arp_eth_ipv4 a;
+	struct ip_arp_entry e;
+
+	/* RFC 5227 probe for our address: sender IP 0.0.0.0. Answered, never cached. */
+	memcpy(&a, f + ETH_HDR_LEN, sizeof(a));
+	a.spa = 0;
+	memcpy(f + ETH_HDR_LEN, &a, sizeof(a));
+	tip_input(&fx, f, len);
+	tip_expect_wire_frames(&fx.out, 1);
+	len = tip_wire_copy(&fx.out, 0, f, sizeof(f));
+	tip_expect_arp(f, len, tip_peer_mac, ARP_OP_REPLY, tip_our_mac, TIP_OUR_IP, tip_peer_mac, 0);
+	ck_assert(!tip_arp_find(&fx, 0, &e));
+	ck_assert(!tip_arp_find(&fx, TIP_PEER_IP, &e));
+}
+END_TEST
+
+START_TEST(own_announcement_reflected_is_ignored)
+{
+	struct ip_arp_entry e;
+
+	/* Our gratuitous ARP coming back (a reflecting bridge), or a conflicting host. */
+	arp_in(&(struct tip_arp){.spa = TIP_OUR_IP, .tpa = TIP_OUR_IP});
+	tip_expect_no_tx(&fx.out);
+	ck_assert(!tip_arp_find(&fx, TIP_OUR_IP, &e));
+	tpool_assert_idle(fx.pool);
+}
+END_TEST
+
+START_TEST(reply_resolves_and_flushes_in_order)
+{
+	uint8_t f[TIP_FRAME_MAX];
+	size_t len;
+	struct ip_arp_entry e;
+	uint16_t id0 = 0;
+
+	for (unsigned i = 0; i < 3; i++)
+		ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 100, (uint8_t)(i * 10)), 0);
+	/* One request, for the first datagram only. */
+	tip_expect_wire_frames(&fx.out, 1);
+	expect_request(0, TIP_PEER_IP);
+	ck_assert_uint_eq(st()->arp_tx_requests, 1);
+	ck_assert(tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(e.state, IP_ARP_INCOMPLETE);
+	ck_assert_uint_eq(e.queued, 3);
+	tip_out_reset(&fx.out);
+
+	fx.now += 5 * TIP_MS;
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	tip_expect_wire_frames(&fx.out, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		const struct ipv4_hdr *h;
+
+		len = tip_wire_copy(&fx.out, i, f, sizeof(f));
+		ck_assert_uint_eq(len, 14 + 20 + 100);
+		h = tip_expect_ipv4(f, len, tip_peer_mac, IPV4_PROTO_UDP, TIP_OUR_IP, TIP_PEER_IP);
+		ck_assert_uint_eq(f[34], i * 10); /* the order they were sent in */
+		if (i == 0)
+			id0 = ntohs(h->id);
+		else
+			ck_assert_uint_eq(ntohs(h->id), (uint16_t)(id0 + i));
+	}
+	ck_assert(tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(e.state, IP_ARP_REACHABLE);
+	ck_assert_uint_eq(e.queued, 0);
+	tip_out_reset(&fx.out);
+
+	/* Resolved: the next datagram goes out at once. */
+	ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 10, 0), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	ck_assert_uint_eq(st()->arp_tx_requests, 1);
+}
+END_TEST
+
+START_TEST(queue_is_bounded)
+{
+	struct ip_config c;
+	struct ip_arp_entry e;
+
+	tip_fx_teardown(&fx);
+	tip_config(&c);
+	c.arp_queue_max = 4;
+	tip_fx_setup(&fx, &c);
+
+	for (unsigned i = 0; i < 6; i++)
+		ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 50, (uint8_t)i),
+				 i < 4 ? 0 : -ENOBUFS);
+	ck_assert_uint_eq(st()->arp_queue_drops, 2);
+	ck_assert(tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(e.queued, 4);
+	ck_assert_uint_eq(pool_count(fx.pool) - pool_free_count(fx.pool), 4 + 1); /* + request */
+	tip_out_reset(&fx.out);
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	tip_expect_wire_frames(&fx.out, 4);
+}
+END_TEST
+
+START_TEST(big_queue_drains_over_several_calls)
+{
+	/* 16 datagrams of 30,000 bytes are 16 x 21 = 336 frames: more than one call may emit. */
+	struct ip_arp_entry e;
+	uint8_t f[TIP_FRAME_MAX];
+	unsigned sent = 0, k;
+	size_t len;
+	uint8_t expect_marker = 0;
+
+	for (k = 0; k < 16; k++)
+		ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 30000, (uint8_t)k), 0);
+	tip_out_reset(&fx.out);
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	ck_assert_uint_eq(fx.out.n_wire, 12 * 21); /* whole datagrams only */
+	ck_assert_uint_eq(ip_next_deadline(fx.core), 0);
+	ck_assert(tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(e.state, IP_ARP_REACHABLE);
+	ck_assert_uint_eq(e.queued, 4);
+	/* Frames go out in datagram order: the first fragment of each carries its marker. */
+	for (k = 0; k < fx.out.n_wire; k += 21, expect_marker++) {
+		len = tip_wire_copy(&fx.out, k, f, sizeof(f));
+		ck_assert_uint_gt(len, 34);
+		ck_assert_uint_eq(f[34], expect_marker);
+	}
+	sent += fx.out.n_wire;
+	tip_out_reset(&fx.out);
+
+	/* A new datagram meanwhile waits behind the old ones. */
+	ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 10, 99), 0);
+	tip_expect_wire_frames(&fx.out, 4 * 21 + 1);
+	len = tip_wire_copy(&fx.out, 0, f, sizeof(f));
+	ck_assert_uint_eq(f[34], 12);
+	len = tip_wire_copy(&fx.out, 4 * 21, f, sizeof(f));
+	ck_assert_uint_eq(f[34], 99);
+	sent += fx.out.n_wire;
+	ck_assert_uint_eq(sent, 16 * 21 + 1);
+	ck_assert_uint_eq(ip_next_deadline(fx.core), fx.now + 60 * TIP_SEC);
+	ck_assert_uint_eq(st()->ip_out_discards, 0);
+}
+END_TEST
+
+START_TEST(big_queue_drains_from_timer)
+{
+	for (unsigned k = 0; k < 16; k++)
+		ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 30000, (uint8_t)k), 0);
+	tip_out_reset(&fx.out);
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	ck_assert_uint_eq(fx.out.n_wire, 12 * 21);
+	tip_out_reset(&fx.out);
+	ip_timer(fx.core, fx.now, &fx.out);
+	tip_expect_wire_frames(&fx.out, 4 * 21);
+	ck_assert_uint_eq(ip_next_deadline(fx.core), fx.now + 60 * TIP_SEC);
+	ck_assert_uint_eq(st()->ip_out_discards, 0);
+}
+END_TEST
+
+START_TEST(retries_then_failure)
+{
+	uint64_t t0 = fx.now;
+	struct ip_arp_entry e;
+
+	ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 60, 1), 0);
+	ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 60, 2), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	tip_out_reset(&fx.out);
+	ck_assert_uint_eq(ip_next_deadline(fx.core), t0 + 1 * TIP_SEC);
+
+	/* Nothing before the deadline. */
+	fx.now = t0 + TIP_SEC - 1;
+	ip_timer(fx.core, fx.now, &fx.out);
+	tip_expect_no_tx(&fx.out);
+
+	/* arp_max_retries = 3 retries, one every arp_retry_ms. */
+	for (unsigned k = 1; k <= 3; k++) {
+		fx.now = t0 + k * TIP_SEC;
+		ip_timer(fx.core, fx.now, &fx.out);
+		tip_expect_wire_frames(&fx.out, 1);
+		expect_request(0, TIP_PEER_IP);
+		tip_out_reset(&fx.out);
+		ck_assert_uint_eq(ip_next_deadline(fx.core), t0 + (k + 1) * TIP_SEC);
+	}
+	ck_assert_uint_eq(st()->arp_tx_requests, 4);
+
+	/* One interval after the last retry: failure, queue dropped and counted. */
+	fx.now = t0 + 4 * TIP_SEC;
+	ip_timer(fx.core, fx.now, &fx.out);
+	tip_expect_no_tx(&fx.out);
+	ck_assert_uint_eq(st()->arp_resolve_failed, 2);
+	ck_assert(!tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(ip_next_deadline(fx.core), UINT64_MAX);
+	tpool_assert_idle(fx.pool);
+
+	/* The next datagram starts over. */
+	ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 60, 3), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	expect_request(0, TIP_PEER_IP);
+}
+END_TEST
+
+START_TEST(entries_expire)
+{
+	struct ip_arp_entry e;
+	uint64_t t0 = fx.now;
+
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	ck_assert_uint_eq(ip_next_deadline(fx.core), t0 + 60 * TIP_SEC);
+	fx.now = t0 + 60 * TIP_SEC - 1;
+	ip_timer(fx.core, fx.now, &fx.out);
+	ck_assert(tip_arp_find(&fx, TIP_PEER_IP, &e));
+	fx.now = t0 + 60 * TIP_SEC;
+	ip_timer(fx.core, fx.now, &fx.out);
+	tip_expect_no_tx(&fx.out);
+	ck_assert(!tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(ip_next_deadline(fx.core), UINT64_MAX);
+	/* Expired: a datagram resolves again. */
+	ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 10, 0), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	expect_request(0, TIP_PEER_IP);
+}
+END_TEST
+
+START_TEST(expired_entry_not_used_before_timer)
+{
+	struct ip_arp_entry e;
+
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	fx.now += 61 * TIP_SEC; /* the timer has not run */
+	ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 10, 0), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	expect_request(0, TIP_PEER_IP);
+	ck_assert(tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(e.state, IP_ARP_INCOMPLETE);
+	ck_assert_uint_eq(e.queued, 1);
+}
+END_TEST
+
+START_TEST(table_full_of_incomplete_entries)
+{
+	unsigned i;
+
+	for (i = 0; i < IP_ARP_TABLE_SIZE; i++) {
+		ck_assert_int_eq(tip_output(&fx, TIP_IP(10, 0, 0, 10 + i), 0, 0, 8, 0), 0);
+		if (fx.out.n_wire > 200)
+			tip_out_reset(&fx.out);
+	}
+	tip_out_reset(&fx.out);
+	ck_assert_int_eq(tip_output(&fx, TIP_IP(10, 0, 0, 250), 0, 0, 8, 0), -ENOBUFS);
+	ck_assert_uint_eq(st()->arp_table_full, 1);
+	tip_expect_no_tx(&fx.out);
+	/* A resolved entry can be evicted for a new one; waiting ones cannot. */
+	tip_learn(&fx, TIP_IP(10, 0, 0, 10), tip_peer_mac);
+	tip_expect_wire_frames(&fx.out, 1);
+	tip_out_reset(&fx.out);
+	ck_assert_int_eq(tip_output(&fx, TIP_IP(10, 0, 0, 250), 0, 0, 8, 0), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	expect_request(0, TIP_IP(10, 0, 0, 250));
+}
+END_TEST
+
+START_TEST(gratuitous_arp_at_create)
+{
+	struct ip_config c;
+	struct ip_core *core2 = NULL;
+	uint8_t f[TIP_FRAME_MAX];
+	size_t len;
+	static const uint8_t mac2[6] = {0x02, 0, 0, 0, 0, 0x42};
+
+	tip_config(&c);
+	memcpy(c.mac, mac2, 6);
+	c.addr = TIP_IP(10, 0, 0, 42);
+	ck_assert_int_eq(ip_core_create(&c, fx.pool, fx.now, &fx.out, &core2), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	len = tip_wire_copy(&fx.out, 0, f, sizeof(f));
+	ck_assert_uint_eq(len, 42);
+	ck_assert_mem_eq(f, tip_bcast_mac, 6);
+	ck_assert_mem_eq(f + 6, mac2, 6);
+	ck_assert_uint_eq(f[12], 0x08);
+	ck_assert_uint_eq(f[13], 0x06);
+	{
+		struct arp_eth_ipv4 a;
+
+		memcpy(&a, f + 14, sizeof(a));
+		ck_assert_uint_eq(ntohs(a.op), ARP_OP_REQUEST);
+		ck_assert_mem_eq(a.sha, mac2, 6);
+		ck_assert_uint_eq(a.spa, c.addr);
+		ck_assert_uint_eq(a.tpa, c.addr);
+		ck_assert_mem_eq(a.tha, zero6, 6);
+	}
+	ck_assert_uint_eq(ip_core_stats(core2)->arp_tx_gratuitous, 1);
+	tip_out_reset(&fx.out);
+	ip_core_destroy(&core2);
+	ck_assert_ptr_null(core2);
+}
+END_TEST
+
+/* Malformed packets: each one dropped, counted in its own counter, nothing sent, nothing
+ * learnt, pool idle. */
+struct bad_arp {
+	const char *name;
+	struct tip_arp a;
+	size_t counter; /* offsetof(struct ip_stats, ...) */
+};
+
+static const struct bad_arp bad_arps[] = {
+	{"short", {.frame_len = 14 + 27}, offsetof(struct ip_stats, arp_drop_short)},
+	{"header only", {.frame_len = 14 + 8}, offsetof(struct ip_stats, arp_drop_short)},
+	{"htype 6", {.htype = 6}, offsetof(struct ip_stats, arp_drop_bad_hw)},
+	{"hlen 8", {.hlen = 8}, offsetof(struct ip_stats, arp_drop_bad_hw)},
+	{"htype 0", {.zero_fields = true, .htype = 0, .ptype = 0x0800, .hlen = 6, .plen = 4, .op = 1},
+	 offsetof(struct ip_stats, arp_drop_bad_hw)},
+	{"ptype ipv6", {.ptype = 0x86dd}, offsetof(struct ip_stats, arp_drop_bad_proto)},
+	{"plen 16", {.plen = 16}, offsetof(struct ip_stats, arp_drop_bad_proto)},
+	{"op 3", {.op = 3}, offsetof(struct ip_stats, arp_drop_bad_op)},
+	{"op 0", {.zero_fields = true, .htype = 1, .ptype = 0x0800, .hlen = 6, .plen = 4, .op = 0},
+	 offsetof(struct ip_stats, arp_drop_bad_op)},
+	{"sender broadcast", {.sha = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+	 offsetof(struct ip_stats, arp_drop_bad_sender)},
+	{"sender multicast", {.sha = {0x01, 0x00, 0x5e, 0x00, 0x00, 0x01}},
+	 offsetof(struct ip_stats, arp_drop_bad_sender)},
+};
+
+START_TEST(malformed_dropped)
+{
+	const struct bad_arp *t = &bad_arps[_i];
+	uint8_t f[128];
+	size_t len = tip_arp_frame(f, &t->a);
+	struct ip_arp_entry e;
+
+	tip_input(&fx, f, len);
+	tip_expect_no_tx(&fx.out);
+	ck_assert_msg(stat_value(st(), &(struct stat_field){t->name, t->counter}) == 1,
+		      "%s: counter not bumped", t->name);
+	ck_assert_uint_eq(st()->arp_rx, 1);
+	ck_assert_uint_eq(st()->arp_rx_requests + st()->arp_rx_replies, 0);
+	ck_assert(!tip_arp_find(&fx, TIP_PEER_IP, &e));
+	tpool_assert_idle(fx.pool);
+}
+END_TEST
+
+START_TEST(zero_sender_mac_dropped)
+{
+	uint8_t f[128];
+	size_t len = tip_arp_frame(f, &(struct tip_arp){0});
+	struct ip_arp_entry e;
+
+	memset(f + 14 + 8, 0, 6); /* sha = 00:00:00:00:00:00 */
+	tip_input(&fx, f, len);
+	tip_expect_no_tx(&fx.out);
+	ck_assert_uint_eq(st()->arp_drop_bad_sender, 1);
+	ck_assert(!tip_arp_find(&fx, TIP_PEER_IP, &e));
+	tpool_assert_idle(fx.pool);
+}
+END_TEST
+
+START_TEST(bad_sender_does_not_poison_existing_entry)
+{
+	struct ip_arp_entry e;
+
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	arp_in(&(struct tip_arp){.sha = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff}});
+	tip_expect_no_tx(&fx.out);
+	ck_assert(tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_mem_eq(e.mac, tip_peer_mac, 6);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("arp");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, request_for_us_is_answered);
+	tcase_add_test(tc, padded_request_gets_exact_reply);
+	tcase_add_test(tc, request_for_other_updates_but_never_creates);
+	tcase_add_test(tc, reply_not_for_us_from_unknown_is_ignored);
+	tcase_add_test(tc, probe_is_answered_not_cached);
+	tcase_add_test(tc, own_announcement_reflected_is_ignored);
+	tcase_add_test(tc, reply_resolves_and_flushes_in_order);
+	tcase_add_test(tc, queue_is_bounded);
+	tcase_add_test(tc, big_queue_drains_over_several_calls);
+	tcase_add_test(tc, big_queue_drains_from_timer);
+	tcase_add_test(tc, retries_then_failure);
+	tcase_add_test(tc, entries_expire);
+	tcase_add_test(tc, expired_entry_not_used_before_timer);
+	tcase_add_test(tc, table_full_of_incomplete_entries);
+	tcase_add_test(tc, gratuitous_arp_at_create);
+	tcase_add_loop_test(tc, malformed_dropped, 0, sizeof(bad_arps) / sizeof(bad_arps[0]));
+	tcase_add_test(tc, zero_sender_mac_dropped);
+	tcase_add_test(tc, bad_sender_does_not_poison_existing_entry);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
