@@ -13,7 +13,6 @@
  * NICD_TX_BUDGET batches from ipd, then yields.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,7 @@
 #include "nic_backend.h"
 #include "pool.h"
 #include "sdnotify.h"
+#include "server.h"
 
 #define NICD_RX_BUDGET DESC_BATCH_MAX
 #define NICD_TX_BUDGET 4 /* batches from ipd per pass */
@@ -46,8 +46,6 @@ struct nicd {
 	uint64_t started;
 	uint64_t reclaimed;
 };
-
-static void usage(FILE *f) { fprintf(f, "usage: ustack-nicd --instance NAME [--config PATH]\n"); }
 
 /* rx_batch: completions from the device; received frames go to ipd in one batch. */
 static bool nicd_rx_batch(void *arg, uint64_t now)
@@ -115,30 +113,14 @@ static int nicd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 	}
 }
 
-static int nicd_init(struct nicd *nd, const char *instance, const char *config_path)
+static int nicd_init(struct nicd *nd, const struct server_args *args)
 {
-	char err[512];
-	int rc;
-	config_defaults(&nd->cfg, instance);
-	if (config_path)
-		rc = config_load(config_path, &nd->cfg, err, sizeof(err));
-	else
-		rc = config_load_instance(instance, &nd->cfg, err, sizeof(err));
-	if (rc < 0) {
-		log_err("config: %s", err);
+	const char *instance = args->instance;
+	int rc = server_load_config(args, &nd->cfg);
+	if (rc == 0)
+		rc = server_open_pool(&nd->cfg, POOL_HOLDER_NICD, &nd->pool, &nd->reclaimed);
+	if (rc < 0)
 		return rc;
-	}
-
-	struct pool_geometry geo = {.count = nd->cfg.pool_buffers};
-	rc = pool_open(instance, &geo, POOL_HOLDER_NICD, &nd->pool);
-	if (rc < 0) {
-		log_err("pool: %s", strerror(-rc));
-		return rc;
-	}
-	nd->reclaimed = pool_reclaim(nd->pool, POOL_HOLDER_NICD);
-	if (nd->reclaimed)
-		log_notice("reclaimed %llu buffers a previous nicd held",
-			   (unsigned long long)nd->reclaimed);
 
 	nd->zctx = zmq_ctx_new();
 	if (!nd->zctx)
@@ -197,36 +179,21 @@ static void nicd_fini(struct nicd *nd)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"instance", required_argument, NULL, 'i'},
-		{"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *instance = NULL, *config_path = NULL;
-	int c;
-	while ((c = getopt_long(argc, argv, "i:c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'i': instance = optarg; break;
-		case 'c': config_path = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (!instance || optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	struct server_args args;
+	int rc = server_parse_args(argc, argv, "ustack-nicd", &args);
+	if (rc)
+		return rc == SERVER_ARGS_HELP ? 0 : rc;
 	log_init("ustack-nicd");
 	struct nicd nd;
 	memset(&nd, 0, sizeof(nd));
-	int rc = nicd_init(&nd, instance, config_path);
+	rc = nicd_init(&nd, &args);
 	if (rc < 0) {
 		nicd_fini(&nd);
 		return 1;
 	}
 	char status[128];
-	snprintf(status, sizeof(status), "serving instance %s on %s", instance, nd.cfg.nic_ifname);
+	snprintf(status, sizeof(status), "serving instance %s on %s", args.instance,
+		 nd.cfg.nic_ifname);
 	log_info("%s", status);
 	sdn_ready(status);
 	rc = loop_run(nd.loop);

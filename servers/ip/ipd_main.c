@@ -13,7 +13,6 @@
  * reassembly are lost; there is no state segment to restore.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,7 @@
 #include "loop.h"
 #include "pool.h"
 #include "sdnotify.h"
+#include "server.h"
 
 #define IPD_RX_BUDGET 4 /* batches per source per loop pass */
 
@@ -47,11 +47,6 @@ struct ipd {
 	uint64_t reclaimed;
 	uint64_t up_drop_no_link; /* packets for a transport that has no link yet */
 };
-
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: ustack-ipd --instance NAME [--config PATH]\n");
-}
 
 /* Send everything the core left in ipd->out: frames to nicd in batches of DESC_BATCH_MAX. */
 static void ipd_flush(struct ipd *ipd)
@@ -203,30 +198,14 @@ static int ipd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlR
 	}
 }
 
-static int ipd_init(struct ipd *ipd, const char *instance, const char *config_path)
+static int ipd_init(struct ipd *ipd, const struct server_args *args)
 {
-	char err[512];
-	int rc;
-	config_defaults(&ipd->cfg, instance);
-	if (config_path)
-		rc = config_load(config_path, &ipd->cfg, err, sizeof(err));
-	else
-		rc = config_load_instance(instance, &ipd->cfg, err, sizeof(err));
-	if (rc < 0) {
-		log_err("config: %s", err);
+	const char *instance = args->instance;
+	int rc = server_load_config(args, &ipd->cfg);
+	if (rc == 0)
+		rc = server_open_pool(&ipd->cfg, POOL_HOLDER_IPD, &ipd->pool, &ipd->reclaimed);
+	if (rc < 0)
 		return rc;
-	}
-
-	struct pool_geometry geo = {.count = ipd->cfg.pool_buffers};
-	rc = pool_open(instance, &geo, POOL_HOLDER_IPD, &ipd->pool);
-	if (rc < 0) {
-		log_err("pool: %s", strerror(-rc));
-		return rc;
-	}
-	ipd->reclaimed = pool_reclaim(ipd->pool, POOL_HOLDER_IPD);
-	if (ipd->reclaimed)
-		log_notice("reclaimed %llu buffers a previous ipd held",
-			   (unsigned long long)ipd->reclaimed);
 
 	ipd->zctx = zmq_ctx_new();
 	if (!ipd->zctx)
@@ -289,35 +268,19 @@ static void ipd_fini(struct ipd *ipd)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"instance", required_argument, NULL, 'i'},
-		{"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *instance = NULL, *config_path = NULL;
-	int c;
-	while ((c = getopt_long(argc, argv, "i:c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'i': instance = optarg; break;
-		case 'c': config_path = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (!instance || optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	struct server_args args;
+	int rc = server_parse_args(argc, argv, "ustack-ipd", &args);
+	if (rc)
+		return rc == SERVER_ARGS_HELP ? 0 : rc;
 	log_init("ustack-ipd");
 	static struct ipd ipd; /* large (struct ip_out); one per process */
-	int rc = ipd_init(&ipd, instance, config_path);
+	rc = ipd_init(&ipd, &args);
 	if (rc < 0) {
 		ipd_fini(&ipd);
 		return 1;
 	}
 	char status[128];
-	snprintf(status, sizeof(status), "serving instance %s", instance);
+	snprintf(status, sizeof(status), "serving instance %s", args.instance);
 	log_info("%s", status);
 	sdn_ready(status);
 	rc = loop_run(ipd.loop);

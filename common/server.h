@@ -1,0 +1,30 @@
+/* server: the start-up steps every server shell shares, so each shell's init() reads as the
+ * list of what is particular to its layer: arguments, the instance's config, and attaching the
+ * pool with a reclaim of what this layer's dead predecessor held. */
+#ifndef USTACK_SERVER_H
+#define USTACK_SERVER_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "pool.h"
+
+struct server_args {
+	const char *instance;
+	const char *config_path; /* NULL: the instance's default config path */
+};
+
+/* Parse "--instance NAME [--config PATH] | --help" for program `prog`. Returns 0 to go on,
+ * SERVER_ARGS_HELP after printing the help (exit 0), or 2 after a usage error (exit 2). */
+#define SERVER_ARGS_HELP 1
+int server_parse_args(int argc, char **argv, const char *prog, struct server_args *out);
+
+/* Defaults, then the config file. 0, or a negative errno after logging why. */
+int server_load_config(const struct server_args *args, struct ustack_config *cfg);
+
+/* Attach or create the instance's pool as `self` and reclaim every buffer still held by `self`
+ * (a previous process of this layer died holding it). 0 or a negative errno, logged. */
+int server_open_pool(const struct ustack_config *cfg, enum pool_holder self, struct pool **pool,
+		     uint64_t *reclaimed);
+
+#endif
