@@ -44,6 +44,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "log.h"
 #include "paths.h"
 
@@ -67,6 +68,8 @@ struct link {
 	struct desc_batch batch;
 	struct desc_codec codec; /* rx only; 32 KiB, so the link lives on the heap */
 	size_t msg_size;
+	void *monitor; /* PAIR fed by zmq_socket_monitor, or NULL */
+	uint64_t peers_seen; /* handshakes completed with a peer since open */
 	uint8_t msg[]; /* msg_size bytes: desc_batch_max_size(DESC_BATCH_MAX) */
 };
 
@@ -139,6 +142,31 @@ static int link_setopt(void *sock, int opt, int value)
 	return zmq_setsockopt(sock, opt, &value, sizeof(value)) < 0 ? -errno : 0;
 }
 
+/* Install the peer monitor before bind/connect, so no handshake can happen unseen. */
+static int link_monitor_start(struct link *l, void *zctx)
+{
+	char ep[64];
+	/* inproc names are per context; the link's address makes it unique within a process. */
+	snprintf(ep, sizeof(ep), "inproc://link-monitor-%p", (void *)l);
+	if (zmq_socket_monitor(l->sock, ep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED) < 0)
+		return -errno;
+	l->monitor = zmq_socket(zctx, ZMQ_PAIR);
+	if (!l->monitor)
+		return -errno;
+	if (link_setopt(l->monitor, ZMQ_LINGER, 0) < 0 || zmq_connect(l->monitor, ep) < 0)
+		return -errno;
+	return 0;
+}
+
+static void link_monitor_stop(struct link *l)
+{
+	if (!l->monitor)
+		return;
+	zmq_socket_monitor(l->sock, NULL, 0);
+	zmq_close(l->monitor);
+	l->monitor = NULL;
+}
+
 int link_open_rx(void *zctx, struct pool *pool, const char *instance, enum pool_holder from,
 		 struct link **out)
 {
@@ -173,6 +201,8 @@ int link_open_rx(void *zctx, struct pool *pool, const char *instance, enum pool_
 	if ((rc = link_setopt(l->sock, ZMQ_RCVHWM, LINK_HWM)) < 0 ||
 	    (rc = link_setopt(l->sock, ZMQ_LINGER, 0)) < 0)
 		goto fail;
+	if ((rc = link_monitor_start(l, zctx)) < 0)
+		goto fail;
 	if (zmq_setsockopt(l->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0 ||
 	    zmq_bind(l->sock, ep) < 0) {
 		rc = -errno;
@@ -182,8 +212,10 @@ int link_open_rx(void *zctx, struct pool *pool, const char *instance, enum pool_
 	*out = l;
 	return 0;
 fail:
-	if (l->sock)
+	if (l->sock) {
+		link_monitor_stop(l);
 		zmq_close(l->sock);
+	}
 	free(l);
 	return rc;
 }
@@ -213,6 +245,8 @@ int link_open_tx(void *zctx, struct pool *pool, const char *instance, enum pool_
 	    (rc = link_setopt(l->sock, ZMQ_RECONNECT_IVL, LINK_RECONNECT_MS)) < 0 ||
 	    (rc = link_setopt(l->sock, ZMQ_LINGER, 0)) < 0)
 		goto fail;
+	if ((rc = link_monitor_start(l, zctx)) < 0)
+		goto fail;
 	/* Connecting to an ipc path nobody has bound yet is fine: ZeroMQ retries in the
 	 * background, and ZMQ_IMMEDIATE makes sends fail fast until it succeeds. */
 	if (zmq_connect(l->sock, ep) < 0) {
@@ -223,8 +257,10 @@ int link_open_tx(void *zctx, struct pool *pool, const char *instance, enum pool_
 	*out = l;
 	return 0;
 fail:
-	if (l->sock)
+	if (l->sock) {
+		link_monitor_stop(l);
 		zmq_close(l->sock);
+	}
 	free(l);
 	return rc;
 }
@@ -234,6 +270,7 @@ void link_close(struct link **lp)
 	struct link *l = *lp;
 	if (!l)
 		return;
+	link_monitor_stop(l);
 	zmq_close(l->sock);
 	free(l);
 	*lp = NULL;
@@ -384,11 +421,46 @@ int link_recv(struct link *l, struct buf **bufs, struct desc *descs, unsigned ma
 	return (int)got;
 }
 
-int link_wait_connected(struct link *l, int timeout_ms)
+
+void *link_peer_events(struct link *l) { return l->monitor; }
+
+unsigned link_peer_events_drain(struct link *l)
 {
-	zmq_pollitem_t item = {.socket = l->sock, .events = ZMQ_POLLOUT};
-	int rc = zmq_poll(&item, 1, timeout_ms);
-	if (rc < 0)
-		return -errno;
-	return (item.revents & ZMQ_POLLOUT) ? 0 : -ETIMEDOUT;
+	unsigned n = 0;
+	for (;;) {
+		/* Each event is two frames: 6 bytes (event id, value), then the endpoint. */
+		uint8_t ev[6];
+		int rc = zmq_recv(l->monitor, ev, sizeof(ev), ZMQ_DONTWAIT);
+		if (rc < 0)
+			break;
+		unsigned event = rc >= 2 ? (unsigned)(ev[0] | ev[1] << 8) : 0u;
+		int more = 0;
+		size_t sz = sizeof(more);
+		while (zmq_getsockopt(l->monitor, ZMQ_RCVMORE, &more, &sz) == 0 && more) {
+			uint8_t sink[256];
+			if (zmq_recv(l->monitor, sink, sizeof(sink), ZMQ_DONTWAIT) < 0)
+				break;
+		}
+		if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+			n++;
+	}
+	l->peers_seen += n;
+	return n;
+}
+
+int link_wait_peer(struct link *l, int timeout_ms)
+{
+	uint64_t deadline = clock_now() + (uint64_t)timeout_ms * CLOCK_NS_PER_MS;
+	for (;;) {
+		link_peer_events_drain(l);
+		if (l->peers_seen > 0)
+			return 0;
+		uint64_t now = clock_now();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		zmq_pollitem_t item = {.socket = l->monitor, .events = ZMQ_POLLIN};
+		if (zmq_poll(&item, 1, (long)((deadline - now) / CLOCK_NS_PER_MS) + 1) < 0 &&
+		    errno != EINTR)
+			return -errno;
+	}
 }

@@ -55,11 +55,19 @@ int link_open_tx(void *zctx, struct pool *pool, const char *instance, enum pool_
 
 void link_close(struct link **l);
 
-/* Wait at most timeout_ms until the sending end has a connected receiver (with ZMQ_IMMEDIATE a
- * PUSH socket is writable exactly then). A shell calls it before it starts serving, so the first
- * frames after a restart are not dropped while ZeroMQ is still connecting in the background.
- * 0 once connected, -ETIMEDOUT (the receiver is down: serving starts anyway, drops are counted). */
-int link_wait_connected(struct link *l, int timeout_ms);
+/* Peer handshakes. Every link watches its ZeroMQ socket (a monitor installed before bind or
+ * connect, so none is missed) for completed handshakes with the layer at the other end: only
+ * then do messages flow, in either direction of a PUSH/PULL pair.
+ *   link_peer_events: a socket that becomes readable after each handshake (zmq_poll it);
+ *   link_peer_events_drain: consume those events, return how many there were;
+ *   link_wait_peer: wait at most timeout_ms until at least one handshake has happened since
+ *     open; 0, or -ETIMEDOUT (the peer is down: serve anyway, drops are counted).
+ * Shells use them so nothing is sent into a link that is still connecting after a restart:
+ * nicd attaches its device only once ipd's link to it is up (otherwise ipd's answers to the
+ * first frames are dropped), and ipd announces itself whenever nicd comes back. */
+void *link_peer_events(struct link *l);
+unsigned link_peer_events_drain(struct link *l);
+int link_wait_peer(struct link *l, int timeout_ms);
 
 /* The ZeroMQ socket, for zmq_poll. */
 void *link_socket(struct link *l);

@@ -4,7 +4,7 @@
  *   1. config      /etc/ustack/<instance>.conf
  *   2. pool        attach or create, then reclaim what a previous nicd held (posted reads,
  *                  writes in flight) when it died
- *   3. links       bind ipd-to-nicd, connect nicd-to-ipd, wait (bounded) for the connection
+ *   3. links       bind ipd-to-nicd, connect nicd-to-ipd, wait (bounded) for both to be up
  *   4. backend     open the device (a persistent TAP survives our restart) and post reads
  *   5. ctl         bind nicd.ctl
  *   6. loop        backend completions, frames from ipd, ctl; READY=1
@@ -132,9 +132,11 @@ static int nicd_init(struct nicd *nd, const struct server_args *args)
 		log_err("links: %s", strerror(-rc));
 		return rc;
 	}
-	/* ipd is normally up: wait for the connection so the first frames the device gives us
-	 * (the kernel re-resolving us after the carrier came back) are not dropped. */
-	if (link_wait_connected(nd->to_ipd, 500) < 0)
+	/* ipd is normally up: wait until both directions are connected before the device is
+	 * attached, or the first frames it gives us (the kernel re-resolving us after the
+	 * carrier came back) and ipd's answers to them are dropped, and the kernel retries
+	 * only after a second. */
+	if (link_wait_peer(nd->to_ipd, 500) < 0 || link_wait_peer(nd->from_ipd, 500) < 0)
 		log_notice("ipd is not connected yet: frames are dropped until it is");
 	nd->ops = &nic_tap_ops; /* the only backend so far; config validated "tap" */
 	struct nic_config nc = {

@@ -267,3 +267,8 @@ _Static_assert(sizeof(ip_stat_fields) / sizeof(ip_stat_fields[0]) ==
 		       sizeof(struct ip_stats) / sizeof(uint64_t),
 	       "ip_stat_fields must name every field of struct ip_stats");
 const unsigned ip_stat_field_count = sizeof(ip_stat_fields) / sizeof(ip_stat_fields[0]);
+
+int ip_announce(struct ip_core *core, struct ip_out *out)
+{
+	return arp_announce(core, out);
+}

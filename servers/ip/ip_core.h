@@ -159,6 +159,12 @@ void ip_input(struct ip_core *core, uint64_t now, struct buf **frame, struct ip_
 int ip_output(struct ip_core *core, uint64_t now, struct buf **pkt, const struct desc *d,
 	      struct ip_out *out);
 
+/* Announce our address with a gratuitous ARP (RFC 5227 §2.3), as a host does when its link
+ * comes up: the shell calls it whenever the link to nicd (re)connects, so a neighbour whose ARP
+ * probe was lost during a driver restart resolves us at once instead of after its retry timer.
+ * 0 or -ENOBUFS. */
+int ip_announce(struct ip_core *core, struct ip_out *out);
+
 /* Run expired timers (ARP retries and expiry, reassembly timeouts). */
 void ip_timer(struct ip_core *core, uint64_t now, struct ip_out *out);
 

@@ -109,6 +109,20 @@ static uint64_t ipd_timer(void *arg, uint64_t now)
 	return ip_next_deadline(ipd->core);
 }
 
+/* nicd (re)connected: its TAP's carrier just came back, so announce ourselves as a host does
+ * on link up; a neighbour whose ARP probe was lost meanwhile resolves us now, not after its
+ * 1 s retry. */
+static bool ipd_nicd_connected(void *arg, uint64_t now)
+{
+	struct ipd *ipd = arg;
+	(void)now;
+	if (link_peer_events_drain(ipd->to_nicd) > 0) {
+		ip_announce(ipd->core, &ipd->out);
+		ipd_flush(ipd);
+	}
+	return false;
+}
+
 static bool ipd_ctl_ready(void *arg, uint64_t now)
 {
 	struct ipd *ipd = arg;
@@ -218,7 +232,7 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 		return rc;
 	}
 	/* So the gratuitous ARP below reaches the wire when nicd is up. */
-	if (link_wait_connected(ipd->to_nicd, 500) < 0)
+	if (link_wait_peer(ipd->to_nicd, 500) < 0)
 		log_notice("nicd is not connected yet: frames are dropped until it is");
 
 	struct ip_config ipc;
@@ -246,6 +260,7 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 		return rc;
 	loop_add_zsock(ipd->loop, link_socket(ipd->from_nicd), ipd_rx_batch, ipd);
 	loop_add_zsock(ipd->loop, ctl_server_socket(ipd->ctl), ipd_ctl_ready, ipd);
+	loop_add_zsock(ipd->loop, link_peer_events(ipd->to_nicd), ipd_nicd_connected, ipd);
 	ipd->core_timer = loop_add_timer(ipd->loop, ipd_timer, ipd, ip_next_deadline(ipd->core));
 	/* Without nicd the gratuitous ARP is dropped (counted); ARP still resolves on demand. */
 	ipd_flush(ipd);
