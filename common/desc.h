@@ -24,6 +24,12 @@
 #define DESC_F_CSUM_NEEDED   0x2u /* L4 checksum to be filled at [csum_start + csum_offset] */
 #define DESC_F_IP_DF         0x4u /* transport → ipd: set Don't Fragment */
 #define DESC_F_BCAST         0x8u /* ipd → transport: arrived as a link-layer/IP broadcast */
+/* ipd → transport: an ICMP error about a datagram of this protocol. Data at the outer IPv4
+ * header, l4_off at the ICMP header (type, code, then the quoted IPv4 header + 8 bytes). */
+#define DESC_F_ICMP_ERROR    0x10u
+/* transport → ipd: no socket wants this datagram (data at its IPv4 header, as ipd delivered
+ * it): answer with ICMP port unreachable under ipd's rules (rate limit, never for broadcasts). */
+#define DESC_F_PORT_UNREACH  0x20u
 
 /* desc.gso_type */
 #define DESC_GSO_NONE 0u

@@ -159,6 +159,31 @@ static void icmp_echo_reply(struct ip_core *core, uint64_t now, struct buf *b,
 		core->stats.icmp_out_echo_reps++;
 }
 
+/* An ICMP error quotes the IPv4 header and at least 8 bytes of the datagram that caused it
+ * (RFC 792). If a transport serves the quoted protocol it gets the error, to report it on the
+ * socket that sent the datagram (RFC 1122 §3.2.2.1: ICMP errors MUST be passed to the
+ * transport). Consumes *pkt. */
+static void icmp_error_up(struct ip_core *core, struct buf **pkt, unsigned ihl, uint32_t len,
+			  struct ip_out *out)
+{
+	struct ipv4_hdr q;
+
+	if (len < ICMP_HDR_LEN + IPV4_HDR_MIN + 8u ||
+	    buf_copy_out(*pkt, ihl + ICMP_HDR_LEN, &q, sizeof(q)) != 0 || ipv4_version(&q) != 4 ||
+	    ipv4_hdr_len(&q) < IPV4_HDR_MIN ||
+	    len < ICMP_HDR_LEN + ipv4_hdr_len(&q) + 8u) {
+		core->stats.icmp_in_drop_short++;
+		pool_free(pkt);
+		return;
+	}
+	if (!(core->served[q.proto / 8] & (1u << (q.proto % 8)))) {
+		pool_free(pkt); /* nobody to tell: counted as received above */
+		return;
+	}
+	core->stats.icmp_in_errors_up++;
+	ip_deliver_up(core, pkt, q.proto, DESC_F_ICMP_ERROR, out);
+}
+
 void icmp_input(struct ip_core *core, uint64_t now, struct buf **pkt, bool bcast,
 		struct ip_out *out)
 {
@@ -189,7 +214,13 @@ void icmp_input(struct ip_core *core, uint64_t now, struct buf **pkt, bool bcast
 		return;
 	case ICMP_DEST_UNREACH:
 		core->stats.icmp_in_dest_unreachs++;
-		goto drop;
+		icmp_error_up(core, &b, ihl, len, out);
+		return;
+	case ICMP_TIME_EXCEEDED:
+	case ICMP_PARAM_PROBLEM:
+		core->stats.icmp_in_other++;
+		icmp_error_up(core, &b, ihl, len, out);
+		return;
 	default:
 		core->stats.icmp_in_other++;
 		goto drop;

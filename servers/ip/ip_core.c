@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ip_priv.h"
+#include "wire/ipv4.h"
 #include "wire/eth.h"
 #include "wire/icmp.h"
 
@@ -257,7 +258,8 @@ const struct stat_field ip_stat_fields[] = {
 	F(ip_reasm_overlaps), F(ip_reasm_oversize), F(ip_reasm_mem_drops), F(ip_frag_oks),
 	F(ip_frag_fails), F(ip_frag_creates),
 	F(icmp_in_msgs), F(icmp_in_drop_short), F(icmp_in_drop_csum), F(icmp_in_drop_bcast),
-	F(icmp_in_echos), F(icmp_in_dest_unreachs), F(icmp_in_other), F(icmp_out_echo_reps),
+	F(icmp_in_echos), F(icmp_in_dest_unreachs), F(icmp_in_other), F(icmp_in_errors_up),
+	F(icmp_out_echo_reps),
 	F(icmp_out_dest_unreachs), F(icmp_out_time_excds), F(icmp_out_rate_limited),
 	F(icmp_out_drop_nobuf),
 };
@@ -271,4 +273,22 @@ const unsigned ip_stat_field_count = sizeof(ip_stat_fields) / sizeof(ip_stat_fie
 int ip_announce(struct ip_core *core, struct ip_out *out)
 {
 	return arp_announce(core, out);
+}
+
+void ip_port_unreachable(struct ip_core *core, uint64_t now, struct buf **dgram,
+			 struct ip_out *out)
+{
+	struct buf *b = *dgram;
+	const struct ipv4_hdr *h;
+
+	*dgram = NULL;
+	/* The transport is trusted but its descriptor is checked like any input: the header
+	 * must be there before icmp_send_error reads it. */
+	if (buf_len(b) >= IPV4_HDR_MIN) {
+		h = (const struct ipv4_hdr *)buf_data(b);
+		if (ipv4_version(h) == 4 && ipv4_hdr_len(h) >= IPV4_HDR_MIN &&
+		    ipv4_hdr_len(h) <= buf_len(b))
+			icmp_send_error(core, now, b, ICMP_DEST_UNREACH, ICMP_UNREACH_PORT, out);
+	}
+	pool_free(&b);
 }

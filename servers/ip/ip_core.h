@@ -108,6 +108,7 @@ struct ip_stats {
 	uint64_t icmp_in_echos;
 	uint64_t icmp_in_dest_unreachs;
 	uint64_t icmp_in_other;
+	uint64_t icmp_in_errors_up;      /* ICMP errors passed to the transport they quote */
 	uint64_t icmp_out_echo_reps;
 	uint64_t icmp_out_dest_unreachs;
 	uint64_t icmp_out_time_excds;    /* reassembly timeouts (RFC 1122 3.3.2) */
@@ -164,6 +165,12 @@ int ip_output(struct ip_core *core, uint64_t now, struct buf **pkt, const struct
  * probe was lost during a driver restart resolves us at once instead of after its retry timer.
  * 0 or -ENOBUFS. */
 int ip_announce(struct ip_core *core, struct ip_out *out);
+
+/* A transport found no socket for the datagram *dgram (data at its IPv4 header, as delivered):
+ * answer with ICMP port unreachable (RFC 1122 §4.1.3.1) under the usual rules (rate limit,
+ * never about broadcasts or non-first fragments). Consumes *dgram. */
+void ip_port_unreachable(struct ip_core *core, uint64_t now, struct buf **dgram,
+			 struct ip_out *out);
 
 /* Run expired timers (ARP retries and expiry, reassembly timeouts). */
 void ip_timer(struct ip_core *core, uint64_t now, struct ip_out *out);

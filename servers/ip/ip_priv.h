@@ -168,6 +168,11 @@ int ipv4_xmit(struct ip_core *core, struct buf **dgram, const uint8_t dst[6],
 /* How many frames ipv4_xmit will make of the datagram d (data at its IPv4 header). */
 unsigned ipv4_frames(const struct ip_core *core, const struct buf *d);
 
+/* Hand the datagram *pkt (data at its IPv4 header) to the transport serving `proto` through
+ * out->up, with desc flags (DESC_F_BCAST, DESC_F_ICMP_ERROR). Consumes it. */
+void ip_deliver_up(struct ip_core *core, struct buf **pkt, uint8_t proto, uint32_t flags,
+		   struct ip_out *out);
+
 /* --- icmp.c --- */
 
 /* An ICMP message, data at its (validated, reassembled) IPv4 header. Consumes it. */

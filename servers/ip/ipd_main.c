@@ -4,7 +4,7 @@
  * init() order (each step needs the previous one):
  *   1. config      /etc/ustack/<instance>.conf
  *   2. pool        attach or create, then reclaim whatever a previous ipd held when it died
- *   3. links       bind nicd-to-ipd, connect ipd-to-nicd, wait (bounded) for the connection
+ *   3. links       nicd-to-ipd, ipd-to-nicd (wait, bounded, for nicd), udpd-to-ipd, ipd-to-udpd
  *   4. core        ip_core_create (its gratuitous ARP is sent right away)
  *   5. ctl         bind ipd.ctl
  *   6. loop        sources and the core's timer; READY=1
@@ -28,6 +28,7 @@
 #include "loop.h"
 #include "pool.h"
 #include "sdnotify.h"
+#include "wire/ipv4.h"
 #include "server.h"
 
 #define IPD_RX_BUDGET 4 /* batches per source per loop pass */
@@ -38,6 +39,8 @@ struct ipd {
 	void *zctx;
 	struct link *from_nicd;
 	struct link *to_nicd;
+	struct link *from_udpd; /* datagrams to send, port-unreachable requests */
+	struct link *to_udpd;   /* UDP datagrams and ICMP errors about them */
 	struct ip_core *core;
 	struct ip_out out;
 	struct ctl_server *ctl;
@@ -45,7 +48,7 @@ struct ipd {
 	int core_timer;
 	uint64_t started;
 	uint64_t reclaimed;
-	uint64_t up_drop_no_link; /* packets for a transport that has no link yet */
+	uint64_t up_drop_no_link; /* packets for a transport that has no link */
 };
 
 /* Send everything the core left in ipd->out: frames to nicd in batches of DESC_BATCH_MAX. */
@@ -62,13 +65,27 @@ static void ipd_flush(struct ipd *ipd)
 		link_send(ipd->to_nicd, &out->wire[i], d, n);
 	}
 	out->n_wire = 0;
-	/* Transport links arrive with the TCP and UDP servers; until then the core delivers up
-	 * only to protocols declared served, which is none, so this only guards the invariant. */
-	if (out->n_up) {
-		ipd->up_drop_no_link += out->n_up;
-		pool_free_burst(ipd->pool, out->up, out->n_up);
-		out->n_up = 0;
+	/* Up to the transports, in batches per protocol; a protocol without a link (TCP until
+	 * its server exists) is counted and dropped. */
+	struct buf *batch[DESC_BATCH_MAX];
+	unsigned n = 0;
+	for (unsigned i = 0; i < out->n_up; i++) {
+		if (out->up_desc[i].proto != IPV4_PROTO_UDP) {
+			ipd->up_drop_no_link++;
+			pool_free(&out->up[i]);
+			continue;
+		}
+		d[n] = out->up_desc[i];
+		batch[n++] = out->up[i];
+		out->up[i] = NULL;
+		if (n == DESC_BATCH_MAX) {
+			link_send(ipd->to_udpd, batch, d, n);
+			n = 0;
+		}
 	}
+	if (n)
+		link_send(ipd->to_udpd, batch, d, n);
+	out->n_up = 0;
 }
 
 static void ipd_rearm(struct ipd *ipd)
@@ -92,6 +109,34 @@ static bool ipd_rx_batch(void *arg, uint64_t now)
 			ip_input(ipd->core, now, &bufs[i], &ipd->out);
 			/* Keep room for the largest single reaction (a 65,535-byte echo reply is
 			 * 45 fragments) so the core never has to discard output. */
+			if (ipd->out.n_wire > IP_OUT_MAX - 64)
+				ipd_flush(ipd);
+		}
+		ipd_flush(ipd);
+	}
+	ipd_rearm(ipd);
+	return true;
+}
+
+/* tx_batch: datagrams from udpd to send, and datagrams it found no socket for. */
+static bool ipd_udpd_batch(void *arg, uint64_t now)
+{
+	struct ipd *ipd = arg;
+	struct buf *bufs[DESC_BATCH_MAX];
+	struct desc d[DESC_BATCH_MAX];
+	for (int round = 0; round < IPD_RX_BUDGET; round++) {
+		int n = link_recv(ipd->from_udpd, bufs, d, DESC_BATCH_MAX);
+		if (n == -EAGAIN) {
+			ipd_rearm(ipd);
+			return false;
+		}
+		for (int i = 0; i < n; i++) {
+			if (d[i].flags & DESC_F_PORT_UNREACH) {
+				ip_port_unreachable(ipd->core, now, &bufs[i], &ipd->out);
+			} else {
+				d[i].proto = IPV4_PROTO_UDP; /* udpd speaks for UDP only */
+				ip_output(ipd->core, now, &bufs[i], &d[i], &ipd->out);
+			}
 			if (ipd->out.n_wire > IP_OUT_MAX - 64)
 				ipd_flush(ipd);
 		}
@@ -157,6 +202,10 @@ static int ipd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlR
 			rc = ipd_add_link_stats(srv, r, "from_nicd", ipd->from_nicd);
 		if (rc == 0)
 			rc = ipd_add_link_stats(srv, r, "to_nicd", ipd->to_nicd);
+		if (rc == 0)
+			rc = ipd_add_link_stats(srv, r, "from_udpd", ipd->from_udpd);
+		if (rc == 0)
+			rc = ipd_add_link_stats(srv, r, "to_udpd", ipd->to_udpd);
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "pool_reclaimed_at_start", ipd->reclaimed);
 		if (rc == 0)
@@ -227,6 +276,10 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 	rc = link_open_rx(ipd->zctx, ipd->pool, instance, POOL_HOLDER_NICD, &ipd->from_nicd);
 	if (rc == 0)
 		rc = link_open_tx(ipd->zctx, ipd->pool, instance, POOL_HOLDER_NICD, &ipd->to_nicd);
+	if (rc == 0)
+		rc = link_open_rx(ipd->zctx, ipd->pool, instance, POOL_HOLDER_UDPD, &ipd->from_udpd);
+	if (rc == 0)
+		rc = link_open_tx(ipd->zctx, ipd->pool, instance, POOL_HOLDER_UDPD, &ipd->to_udpd);
 	if (rc < 0) {
 		log_err("links: %s", strerror(-rc));
 		return rc;
@@ -249,6 +302,11 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 		return rc;
 	}
 
+	/* UDP is served by udpd whether or not it is up at this moment: while it restarts,
+	 * datagrams are dropped and counted on the link, not answered with ICMP errors that
+	 * would make peers give up on sockets that are about to work again. */
+	ip_set_transport(ipd->core, IPV4_PROTO_UDP, true);
+
 	rc = ctl_server_open(ipd->zctx, instance, "ipd", ipd_ctl_handle, ipd, &ipd->ctl);
 	if (rc < 0) {
 		log_err("ctl: %s", strerror(-rc));
@@ -259,6 +317,7 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 	if (rc < 0)
 		return rc;
 	loop_add_zsock(ipd->loop, link_socket(ipd->from_nicd), ipd_rx_batch, ipd);
+	loop_add_zsock(ipd->loop, link_socket(ipd->from_udpd), ipd_udpd_batch, ipd);
 	loop_add_zsock(ipd->loop, ctl_server_socket(ipd->ctl), ipd_ctl_ready, ipd);
 	loop_add_zsock(ipd->loop, link_peer_events(ipd->to_nicd), ipd_nicd_connected, ipd);
 	ipd->core_timer = loop_add_timer(ipd->loop, ipd_timer, ipd, ip_next_deadline(ipd->core));
@@ -275,6 +334,8 @@ static void ipd_fini(struct ipd *ipd)
 	ctl_server_close(&ipd->ctl);
 	link_close(&ipd->from_nicd);
 	link_close(&ipd->to_nicd);
+	link_close(&ipd->from_udpd);
+	link_close(&ipd->to_udpd);
 	loop_destroy(&ipd->loop);
 	if (ipd->zctx)
 		zmq_ctx_term(ipd->zctx);

@@ -51,8 +51,6 @@ static void ipv4_deliver(struct ip_core *core, uint64_t now, struct buf *b, bool
 			 struct ip_out *out)
 {
 	const struct ipv4_hdr *h = (const struct ipv4_hdr *)buf_data(b);
-	unsigned ihl = ipv4_hdr_len(h);
-	struct desc *d;
 
 	/* TTL: RFC 1122 §3.2.1.7 — a host MUST NOT discard a datagram just because it arrived
 	 * with a TTL below 2; TTL only bounds forwarding, which we never do. So any TTL,
@@ -71,6 +69,17 @@ static void ipv4_deliver(struct ip_core *core, uint64_t now, struct buf *b, bool
 		pool_free(&b);
 		return;
 	}
+	ip_deliver_up(core, &b, h->proto, bcast ? DESC_F_BCAST : 0, out);
+}
+
+void ip_deliver_up(struct ip_core *core, struct buf **pkt, uint8_t proto, uint32_t flags,
+		   struct ip_out *out)
+{
+	struct buf *b = *pkt;
+	const struct ipv4_hdr *h = (const struct ipv4_hdr *)buf_data(b);
+	struct desc *d;
+
+	*pkt = NULL;
 	if (out->n_up >= IP_OUT_MAX) {
 		core->stats.ip_out_discards++;
 		pool_free(&b);
@@ -82,11 +91,11 @@ static void ipv4_deliver(struct ip_core *core, uint64_t now, struct buf *b, bool
 	d->gen = buf_gen(b);
 	d->len = buf_chain_len(b);
 	d->l3_off = 0;
-	d->l4_off = (uint16_t)ihl;
-	d->flags = bcast ? DESC_F_BCAST : 0;
+	d->l4_off = (uint16_t)ipv4_hdr_len(h);
+	d->flags = flags;
 	d->saddr = h->saddr;
 	d->daddr = h->daddr;
-	d->proto = h->proto;
+	d->proto = proto;
 	d->ttl = h->ttl;
 	d->tos = h->tos;
 	out->up[out->n_up++] = b;

@@ -458,6 +458,95 @@ END_TEST
 
 /* A 65,000-byte ICMP message (8 + 64,992) from the peer, in 1,480-byte fragments, last first
  * to make the reassembly work; the reply must be the same size, fragmented to the MTU again. */
+/* RFC 1122 §3.2.2.1: an ICMP error is passed to the transport of the datagram it quotes. */
+START_TEST(icmp_error_reaches_transport)
+{
+	uint8_t udp[8] = {0x30, 0x39, 0x00, 0x35, 0x00, 0x08, 0x00, 0x00};
+	uint8_t quoted[TIP_FRAME_MAX], icmp[128], f[TIP_FRAME_MAX];
+	size_t qlen, ilen, len;
+	const struct desc *d;
+
+	/* The datagram we sent: us -> peer, UDP 12345 -> 53; the peer quotes it back. */
+	qlen = tip_ip_frame(quoted, sizeof(quoted), &(struct tip_ip){.saddr = TIP_OUR_IP,
+								   .daddr = TIP_PEER_IP,
+								   .payload = udp,
+								   .payload_len = sizeof(udp)});
+	ilen = tip_icmp_msg(icmp, ICMP_DEST_UNREACH, ICMP_UNREACH_PORT, 0, 0, quoted + 14,
+			    qlen - 14);
+	len = tip_ip_frame(f, sizeof(f), &(struct tip_ip){.proto = IPV4_PROTO_ICMP, .payload = icmp,
+							  .payload_len = ilen});
+
+	/* Nobody serves UDP: counted, dropped, nothing sent. */
+	tip_input(&fx, f, len);
+	tip_expect_no_tx(&fx.out);
+	ck_assert_uint_eq(fx.out.n_up, 0);
+	ck_assert_uint_eq(st()->icmp_in_dest_unreachs, 1);
+
+	ip_set_transport(fx.core, IPV4_PROTO_UDP, true);
+	tip_input(&fx, f, len);
+	ck_assert_uint_eq(fx.out.n_wire, 0);
+	ck_assert_uint_eq(fx.out.n_up, 1);
+	d = &fx.out.up_desc[0];
+	ck_assert_uint_eq(d->proto, IPV4_PROTO_UDP);
+	ck_assert_uint_eq(d->flags & DESC_F_ICMP_ERROR, DESC_F_ICMP_ERROR);
+	ck_assert_uint_eq(d->l4_off, 20);
+	ck_assert_uint_eq(d->saddr, TIP_PEER_IP);
+	ck_assert_uint_eq(st()->icmp_in_errors_up, 1);
+	tip_out_reset(&fx.out);
+
+	/* A quote shorter than header + 8 bytes is dropped, not passed on. */
+	ilen = tip_icmp_msg(icmp, ICMP_DEST_UNREACH, ICMP_UNREACH_PORT, 0, 0, quoted + 14, 24);
+	len = tip_ip_frame(f, sizeof(f), &(struct tip_ip){.proto = IPV4_PROTO_ICMP, .payload = icmp,
+							  .payload_len = ilen});
+	tip_input(&fx, f, len);
+	ck_assert_uint_eq(fx.out.n_up, 0);
+	ck_assert_uint_eq(st()->icmp_in_errors_up, 1);
+}
+END_TEST
+
+/* A transport that found no socket hands the datagram back: ICMP port unreachable, quoting it;
+ * never for a broadcast. */
+START_TEST(port_unreachable_for_transport)
+{
+	uint8_t data[16], f[TIP_FRAME_MAX], g[TIP_FRAME_MAX];
+	size_t len, glen;
+	struct buf *b;
+
+	fill(data, sizeof(data), 9);
+	ip_set_transport(fx.core, IPV4_PROTO_UDP, true);
+	len = tip_ip_frame(f, sizeof(f), &(struct tip_ip){.payload = data,
+							  .payload_len = sizeof(data)});
+	tip_input(&fx, f, len);
+	ck_assert_uint_eq(fx.out.n_up, 1);
+	b = fx.out.up[0];
+	fx.out.up[0] = NULL;
+	fx.out.n_up = 0;
+	ip_port_unreachable(fx.core, fx.now, &b, &fx.out);
+	ck_assert_ptr_null(b);
+	tip_expect_wire_frames(&fx.out, 1);
+	glen = tip_wire_copy(&fx.out, 0, g, sizeof(g));
+	tip_expect_ipv4(g, glen, tip_peer_mac, IPV4_PROTO_ICMP, TIP_OUR_IP, TIP_PEER_IP);
+	ck_assert_uint_eq(g[34], ICMP_DEST_UNREACH);
+	ck_assert_uint_eq(g[35], ICMP_UNREACH_PORT);
+	ck_assert_mem_eq(g + 42, f + 14, 28);
+	tip_out_reset(&fx.out);
+
+	/* Broadcast destination: no error (RFC 1122 §4.1.3.1). */
+	len = tip_ip_frame(f, sizeof(f), &(struct tip_ip){.eth_dst = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+							  .daddr = 0xffffffffu,
+							  .payload = data,
+							  .payload_len = sizeof(data)});
+	tip_input(&fx, f, len);
+	ck_assert_uint_eq(fx.out.n_up, 1);
+	b = fx.out.up[0];
+	fx.out.up[0] = NULL;
+	fx.out.n_up = 0;
+	ip_port_unreachable(fx.core, fx.now, &b, &fx.out);
+	tip_expect_no_tx(&fx.out);
+	ck_assert_uint_eq(st()->icmp_out_dest_unreachs, 1);
+}
+END_TEST
+
 START_TEST(huge_echo_reassembled_and_fragmented)
 {
 	enum { MLEN = 65000, FRAG = 1480 };
@@ -579,6 +668,8 @@ int main(void)
 	tcase_add_test(tc, rate_limited);
 	tcase_add_test(tc, echo_replies_not_rate_limited);
 	tcase_add_test(tc, served_transport_gets_packet);
+	tcase_add_test(tc, icmp_error_reaches_transport);
+	tcase_add_test(tc, port_unreachable_for_transport);
 	tcase_add_test(tc, huge_echo_reassembled_and_fragmented);
 	tcase_add_test(tc, reassembly_timeout_time_exceeded);
 	suite_add_tcase(s, tc);
