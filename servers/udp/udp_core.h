@@ -1,0 +1,353 @@
+/* udp_core: the pure UDP protocol core of ustack-udpd (RFC 768, RFC 1122 §4.1): the socket
+ * table, bind/connect rules, socket options, datagram validation and demultiplexing, the
+ * sending rules with corking, and ICMP error reporting. No I/O, no clock reads, no file-scope
+ * mutable state: the server shell owns the receive queues, the corked payload bytes and every
+ * buffer; the core owns the socket state and the counters.
+ *
+ * The socket table is plain data: fixed size, indices and network-order numbers only, never a
+ * pointer, with a magic/version/size header. The shell places the WHOLE struct udp_table in its
+ * named shared-memory state segment, so the sockets survive a udpd restart (DESIGN.md, restart
+ * contract). A fresh segment gets udp_table_init(); a segment left by a previous udpd gets
+ * udp_table_recover(), which validates it (udp_table_check) and rebuilds what was process-local.
+ *
+ * Conventions:
+ *   - addresses and ports are in network byte order everywhere (as in struct sockaddr_in), so
+ *     the shell copies them to and from sockaddrs untouched; only the ephemeral port range is in
+ *     host order, like the ip_local_port_range sysctl;
+ *   - a socket is named by a sid (slot index | generation << 16): a sid of a closed socket stays
+ *     invalid after its slot is reused, so a stale or replayed request cannot reach a new socket;
+ *   - every call that takes a sid also takes the caller's owner (the session id the shell gave
+ *     the application) and fails with -EBADF unless the socket is open and that owner's: one
+ *     application can never touch another's sockets (DESIGN.md, security);
+ *   - 0 or a negative errno (Linux's, so libsock hands it straight to the caller); a call that
+ *     fails has changed nothing, except where Linux itself discards a corked datagram on a
+ *     failed send (udp_output says so in struct udp_tx).
+ *
+ * Behaviour follows Linux (net/ipv4/udp.c, af_inet.c, datagram.c) unless a comment says why not.
+ */
+#ifndef USTACK_UDP_CORE_H
+#define USTACK_UDP_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "desc.h"
+#include "stats.h"
+
+#define UDP_SOCKETS_MAX 1024u       /* slots in the table: all of udpd's sockets */
+#define UDP_HASH_BUCKETS 256u       /* local-port hash (power of two) */
+#define UDP_IDX_NONE 0xffffu        /* end of a hash chain */
+#define UDP_TABLE_MAGIC 0x55445054u /* "UDPT" */
+#define UDP_TABLE_VERSION 1u
+
+/* Ephemeral ports, host order: Linux's net.ipv4.ip_local_port_range default. */
+#define UDP_PORT_EPH_LO 32768u
+#define UDP_PORT_EPH_HI 60999u
+
+/* Buffer sizes in bytes, as Linux accounts them (SO_RCVBUF/SO_SNDBUF report these). Defaults
+ * are net.core.{r,w}mem_default. A requested size is capped at UDP_{R,W}MEM_MAX (our
+ * net.core.{r,w}mem_max: 4 MiB rather than Linux's 212,992, because an unprivileged
+ * application cannot raise the sysctl here and a 4 MiB queue is what busy UDP servers ask
+ * for), then doubled for bookkeeping overhead as Linux does, and floored at Linux's
+ * SOCK_MIN_RCVBUF / SOCK_MIN_SNDBUF (x86-64 values). */
+#define UDP_RMEM_DEFAULT 212992u
+#define UDP_WMEM_DEFAULT 212992u
+#define UDP_RMEM_MAX (4u << 20)
+#define UDP_WMEM_MAX (4u << 20)
+#define UDP_RCVBUF_MIN 2304u
+#define UDP_SNDBUF_MIN 4608u
+
+/* struct udp_sock.flags */
+#define UDP_SOCK_F_BOUND 0x001u        /* has a local port (lport != 0) */
+#define UDP_SOCK_F_CONNECTED 0x002u    /* has a default peer (raddr != 0) */
+#define UDP_SOCK_F_REUSEADDR 0x004u    /* SO_REUSEADDR */
+#define UDP_SOCK_F_BROADCAST 0x008u    /* SO_BROADCAST: may send to a broadcast address */
+#define UDP_SOCK_F_BINDADDR_LOCK 0x010u /* laddr chosen by bind() (Linux SOCK_BINDADDR_LOCK) */
+#define UDP_SOCK_F_BINDPORT_LOCK 0x020u /* port chosen by bind() (Linux SOCK_BINDPORT_LOCK) */
+#define UDP_SOCK_F_CORK 0x040u         /* UDP_CORK option set */
+#define UDP_SOCK_F_CORK_PENDING 0x080u /* a datagram is being corked (cork_* fields valid) */
+#define UDP_SOCK_F_MASK 0x0ffu
+
+/* One socket: plain shared data, 64 bytes. Read-only outside the core (the shell may read any
+ * field, e.g. for `ss`; it changes them only through the calls below). */
+struct udp_sock {
+	uint8_t in_use;          /* 0 free, 1 open */
+	uint8_t reserved0;
+	uint16_t gen;            /* bumped at every open, never 0 once used: the sid's high half */
+	uint32_t owner;          /* session id of the application, from the shell */
+	uint32_t flags;          /* UDP_SOCK_F_* */
+	uint32_t laddr;          /* bound/receive address; 0 = INADDR_ANY */
+	uint32_t raddr;          /* peer when CONNECTED, else 0 */
+	uint16_t lport;          /* 0 = not bound */
+	uint16_t rport;          /* peer port when CONNECTED (0 is a legal peer port, as in Linux) */
+	uint32_t rcvbuf;         /* bytes the shell may queue for reception */
+	uint32_t sndbuf;         /* bytes the shell may hold unsent */
+	uint16_t pending_error;  /* positive errno reported once, then cleared (Linux sk_err) */
+	uint16_t cork_sport;     /* corked datagram: source port, */
+	uint16_t cork_dport;     /* destination port, */
+	uint16_t hnext;          /* (port-hash chain: next slot, UDP_IDX_NONE at the end) */
+	uint32_t cork_saddr;     /* source address, */
+	uint32_t cork_daddr;     /* destination address, fixed by the first corked send */
+	uint32_t cork_len;       /* payload bytes corked so far (the shell holds them) */
+	uint32_t drops;          /* datagrams dropped for this socket (the `ss`/procfs column) */
+	uint64_t bind_seq;       /* when it got its port: the newest wins ties in demux */
+};
+_Static_assert(sizeof(struct udp_sock) == 64, "udp_sock is shared state: its size is ABI");
+
+/* The Linux `Udp:` line of /proc/net/snmp, then a named counter for every other drop. */
+struct udp_stats {
+	uint64_t in_datagrams;       /* delivered to a socket (udp_rx_delivered) */
+	uint64_t no_ports;           /* unicast for a port nobody has: ICMP port unreachable */
+	uint64_t in_errors;          /* every malformed datagram, bad checksum, full rcvbuf */
+	uint64_t out_datagrams;      /* datagrams udp_output/udp_push_pending emitted */
+	uint64_t rcvbuf_errors;      /* receive queue full (udp_rx_rcvbuf_drop) */
+	uint64_t sndbuf_errors;      /* could not be sent for lack of buffers (udp_tx_sndbuf_drop) */
+	uint64_t in_csum_errors;     /* checksum wrong (also in in_errors) */
+	uint64_t ignored_multi;      /* broadcast/multicast for a port nobody has: no ICMP */
+	/* our own; each malformed datagram also counts in in_errors */
+	uint64_t in_drop_short;      /* fewer than 8 bytes at l4_off (or l4_off past the data) */
+	uint64_t in_drop_len_small;  /* UDP length field < 8 */
+	uint64_t in_drop_len_big;    /* UDP length field > bytes present */
+	uint64_t in_trimmed;         /* bytes past the UDP length ignored (not a drop) */
+	uint64_t in_no_csum;         /* sent without checksum (0): accepted unverified */
+	uint64_t icmp_err_in;        /* udp_icmp_error calls */
+	uint64_t icmp_err_bad;       /* quoted datagram malformed or not UDP */
+	uint64_t icmp_err_no_sock;   /* no socket sent the quoted datagram */
+	uint64_t icmp_err_ignored;   /* soft error, or the socket is not connected */
+	uint64_t icmp_err_reported;  /* set as a socket's pending error */
+	uint64_t cork_lost_restart;  /* corked datagrams discarded by udp_table_recover */
+};
+
+extern const struct stat_field udp_stat_fields[];
+extern const unsigned udp_stat_field_count;
+
+/* The whole table: what the shell maps as its state segment. */
+struct udp_table {
+	uint32_t magic;          /* UDP_TABLE_MAGIC */
+	uint32_t version;        /* UDP_TABLE_VERSION */
+	uint32_t size;           /* sizeof(struct udp_table) */
+	uint32_t sockets_max;    /* UDP_SOCKETS_MAX */
+	uint16_t port_lo;        /* ephemeral range, host order, inclusive */
+	uint16_t port_hi;
+	uint16_t port_next;      /* cursor: the next ephemeral port tried */
+	uint16_t reserved0;
+	uint64_t bind_seq;       /* last bind_seq handed out */
+	struct udp_stats stats;
+	uint16_t hash[UDP_HASH_BUCKETS]; /* first slot of each local-port chain */
+	struct udp_sock sock[UDP_SOCKETS_MAX];
+};
+_Static_assert(sizeof(struct udp_table) ==
+		       32 + sizeof(struct udp_stats) + 2 * UDP_HASH_BUCKETS + 64 * UDP_SOCKETS_MAX,
+	       "udp_table is shared state: no hidden padding");
+_Static_assert(sizeof(struct udp_stats) % 8 == 0 && (2 * UDP_HASH_BUCKETS) % 8 == 0,
+	       "udp_table: sock[] stays 8-byte aligned");
+
+/* Our own address, as the shell has it from config: what bind accepts and where broadcasts go. */
+struct udp_host {
+	uint32_t addr;       /* network order; 0 while unconfigured */
+	uint8_t prefix_len;  /* of the connected subnet, 0..32 */
+};
+
+/* --- the table (udp_table.c) --- */
+
+/* Make t an empty table (any previous content is overwritten). */
+void udp_table_init(struct udp_table *t);
+
+/* Validate a table found in an existing segment: 0, -EPROTO (magic or version differ: a
+ * different program or layout), -EINVAL (size, geometry or a field of some socket is out of
+ * range). Reads only: safe on garbage. */
+int udp_table_check(const struct udp_table *t);
+
+/* Take over a table a previous udpd left: udp_table_check, then rebuild the port hash (never
+ * trusted across processes) and drop every corked datagram (its bytes were in that process's
+ * pool buffers, reclaimed at restart), counting them in cork_lost_restart. Sockets, options,
+ * bindings, peers, pending errors and counters carry on. 0 or udp_table_check's error (then t
+ * is untouched and the shell starts a fresh table). */
+int udp_table_recover(struct udp_table *t);
+
+/* Set the ephemeral range (host order, inclusive, 1 <= lo <= hi); the cursor moves to lo.
+ * 0 or -EINVAL. */
+int udp_set_port_range(struct udp_table *t, uint16_t lo, uint16_t hi);
+
+/* Start the ephemeral cursor at a point chosen by seed (the shell passes getrandom() bytes), so
+ * port choice is not predictable from a fresh start (RFC 6056 §3.3.1's concern). */
+void udp_port_seed(struct udp_table *t, uint32_t seed);
+
+/* --- socket lifecycle (udp_table.c) --- */
+
+/* Open an unbound socket for owner; *sid names it. 0 or -EMFILE (table full). */
+int udp_socket_open(struct udp_table *t, uint32_t owner, uint32_t *sid);
+
+/* Close it; its port is free at once. The shell discards its queues and corked bytes. 0 or
+ * -EBADF. */
+int udp_socket_close(struct udp_table *t, uint32_t owner, uint32_t sid);
+
+/* Close every socket of owner (its session went away). Returns how many were closed. */
+unsigned udp_close_owner(struct udp_table *t, uint32_t owner);
+
+/* The socket sid if it is open and owner's, else NULL (the -EBADF case). */
+const struct udp_sock *udp_sock_get(const struct udp_table *t, uint32_t owner, uint32_t sid);
+
+/* The sid of slot idx if it is open, else 0 (no valid sid is 0): to walk the table for `ss`. */
+uint32_t udp_sock_sid(const struct udp_table *t, unsigned idx);
+
+/* Take the pending error: returns it negated and clears it, or 0 (Linux sock_error(): the
+ * shell calls it on recvmsg paths). -EBADF for a bad sid. */
+int udp_take_error(struct udp_table *t, uint32_t owner, uint32_t sid);
+
+/* --- addresses (udp_bind.c) --- */
+
+/* bind(): addr must be INADDR_ANY, h->addr, 255.255.255.255 or the subnet broadcast (Linux
+ * accepts local and broadcast addresses; a socket bound to a broadcast address receives only
+ * datagrams sent to it and sends from h->addr) else -EADDRNOTAVAIL; -EINVAL if the socket already
+ * has a port (also one from an autobind); port 0 takes an ephemeral port (-EADDRINUSE when the
+ * range is exhausted, as Linux's bind); -EADDRINUSE if another socket has the port on an
+ * overlapping address (equal, or either is ANY) unless both set SO_REUSEADDR. Whether the caller
+ * may bind a port below 1024 is the shell's policy (it knows the caller's credentials). */
+int udp_bind(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
+	     uint32_t addr, uint16_t port);
+
+/* connect() to addr:port (port 0 is accepted, as Linux does: it then matches any source port).
+ * Autobinds an unbound socket to an ephemeral port (-EAGAIN when exhausted, as Linux's
+ * inet_autobind); a socket bound to ANY gets laddr = h->addr (Linux: the routed source).
+ * -ENETUNREACH for 0.0.0.0, 127/8 and our own address (no loopback interface in this stack);
+ * -EACCES for a broadcast address without SO_BROADCAST. Reconnecting replaces the peer. On
+ * failure the socket is untouched (Linux would keep the autobound port: see udp_bind.c). */
+int udp_connect(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
+		uint32_t addr, uint16_t port);
+
+/* connect() with AF_UNSPEC (Linux __udp_disconnect): forget the peer; laddr goes back to ANY
+ * unless bind() chose it; the port is released (the socket is unbound again) unless bind()
+ * chose a non-zero port. Always 0 for a valid sid, connected or not; -EBADF. */
+int udp_disconnect(struct udp_table *t, uint32_t owner, uint32_t sid);
+
+/* getsockname (peer false: laddr/lport, zeros when unbound) or getpeername (peer true;
+ * -ENOTCONN unless connected). */
+int udp_getname(const struct udp_table *t, uint32_t owner, uint32_t sid, bool peer,
+		uint32_t *addr, uint16_t *port);
+
+/* --- options (udp_opt.c) --- */
+
+/* setsockopt. SOL_SOCKET: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF (capped, doubled,
+ * floored as above); SO_RCVBUFFORCE/SO_SNDBUFFORCE -EPERM (no CAP_NET_ADMIN here); SOL_UDP:
+ * UDP_CORK (clearing it does not send: the shell then calls udp_push_pending, as Linux pushes
+ * the pending frames). -EINVAL if len < sizeof(int); -ENOPROTOOPT for anything else (SO_ERROR
+ * and SO_TYPE are read-only). Socket-layer options the core keeps no state for (SO_RCVTIMEO,
+ * SO_LINGER, ...) are the shell's or libsock's to handle before calling. */
+int udp_setopt(struct udp_table *t, uint32_t owner, uint32_t sid, int level, int name,
+	       const void *val, size_t len);
+
+/* getsockopt: the options above plus SO_ERROR (takes and clears the pending error), SO_TYPE
+ * (SOCK_DGRAM), SO_DOMAIN, SO_PROTOCOL, SO_ACCEPTCONN. The value is an int; as Linux, a shorter
+ * *len gets that many bytes of it and *len says how many were written. -ENOPROTOOPT. */
+int udp_getopt(struct udp_table *t, uint32_t owner, uint32_t sid, int level, int name,
+	       void *val, size_t *len);
+
+/* --- input (udp_input.c) --- */
+
+/* Where one received datagram goes. About 4 KiB (room for a broadcast to every socket): the
+ * shell keeps one in its context rather than on the stack per packet. */
+struct udp_rx {
+	uint32_t saddr;          /* network order, from the descriptor */
+	uint32_t daddr;
+	uint16_t sport;
+	uint16_t dport;
+	uint32_t payload_off;    /* from the data start of the chain */
+	uint32_t payload_len;    /* UDP length - 8 */
+	uint32_t trailing;       /* bytes past the UDP length, ignored (Linux trims them) */
+	uint32_t n_sids;
+	uint32_t sids[UDP_SOCKETS_MAX]; /* every socket that gets a copy */
+};
+
+/* A datagram from ipd: pkt's data starts at the IPv4 header, d->l4_off is the UDP header,
+ * d->saddr/daddr are set; DESC_F_BCAST says it was sent to a broadcast address and
+ * DESC_F_CSUM_VERIFIED that the checksum need not be checked. Borrows pkt (read only).
+ *   0        deliver a copy of [payload_off, +payload_len) to each of rx->sids[0..n_sids):
+ *            one socket for unicast (the best match: a connected socket's exact 4-tuple, then a
+ *            socket bound to daddr, then one bound to ANY; the most recently bound wins a tie),
+ *            every matching socket for broadcast and multicast (Linux delivers to all bound to
+ *            the port, SO_BROADCAST only gates sending). n_sids is 0 for a broadcast/multicast
+ *            nobody takes: counted in ignored_multi and never answered (RFC 1122 §4.1.3.1).
+ *            The shell then calls udp_rx_delivered or udp_rx_rcvbuf_drop per socket.
+ *   -ENOENT  unicast to a port nobody has (counted in no_ports): the shell asks ipd for an ICMP
+ *            port unreachable (RFC 1122 §4.1.3.1).
+ *   -EBADMSG malformed or bad checksum, counted: drop silently.
+ * The header may straddle buffers (a reassembled datagram); the checksum is verified across the
+ * chain. */
+int udp_input(struct udp_table *t, const struct desc *d, const struct buf *pkt,
+	      struct udp_rx *rx);
+
+/* The shell queued a datagram for sid (in_datagrams) / dropped it because the socket's queue
+ * held rcvbuf bytes already (rcvbuf_errors, in_errors, the socket's drops). A sid that is no
+ * longer open only counts the global counters. */
+void udp_rx_delivered(struct udp_table *t, uint32_t sid);
+void udp_rx_rcvbuf_drop(struct udp_table *t, uint32_t sid);
+
+/* An ICMP error about a datagram we sent (RFC 1122 §4.1.3.3): type/code from the ICMP header,
+ * quoted = the quoted IPv4 header and at least 8 bytes of UDP header. The socket that sent it
+ * is looked up as a reply would be (laddr/lport = quoted source, a connected socket's peer =
+ * quoted destination). As Linux without IP_RECVERR, only a connected socket is told and only of
+ * hard errors (icmp_err_convert): port unreachable ECONNREFUSED, protocol unreachable
+ * ENOPROTOOPT, frag needed EMSGSIZE, parameter problem EPROTO, administratively prohibited
+ * EHOSTUNREACH/ENETUNREACH, ...; net/host unreachable and time exceeded are transient (RFC 1122
+ * §3.2.2.1) and ignored. 0 and *sid set when an error was recorded (the shell wakes the
+ * socket's waiters); -ENOENT when no socket takes it; -EBADMSG when the quote is malformed. */
+int udp_icmp_error(struct udp_table *t, uint8_t type, uint8_t code, const uint8_t *quoted,
+		   size_t quoted_len, uint32_t *sid);
+
+/* --- output (udp_output.c) --- */
+
+/* One sendmsg() call. */
+struct udp_send {
+	bool has_addr;           /* msg_name given (sendto) */
+	uint32_t daddr;          /* network order, when has_addr */
+	uint16_t dport;
+	uint32_t payload_len;    /* bytes of this call */
+	int flags;               /* MSG_* of the call: MSG_MORE corks, MSG_OOB is refused */
+};
+
+/* What the shell does after udp_output / udp_push_pending. Exactly one of the first three
+ * things may be asked, plus cork_drop on failure. */
+struct udp_tx {
+	bool emit;               /* send one datagram now: */
+	uint32_t saddr;          /*   addresses and ports for the IPv4 descriptor and header */
+	uint32_t daddr;
+	uint16_t sport;
+	uint16_t dport;
+	uint32_t len;            /*   its total payload: corked_len bytes first, then this call's */
+	uint32_t corked_len;     /*   how many of len are the shell's corked bytes (0: none) */
+	bool cork_append;        /* keep this call's payload at the end of the corked bytes */
+	bool cork_drop;          /* free the corked bytes: the pending datagram is gone */
+};
+
+/* sendmsg() (Linux udp_sendmsg). Checks, in Linux's order: -EOPNOTSUPP (MSG_OOB), -EMSGSIZE
+ * (over 65,535 bytes); then, unless a datagram is being corked (its destination was fixed by the
+ * first send, and Linux ignores the address of later ones): -EINVAL (sendto port 0),
+ * -EDESTADDRREQ (no address and not connected; an address on a connected socket is used, as
+ * Linux), -ENETUNREACH (0.0.0.0, 127/8, our address), -EACCES (broadcast without SO_BROADCAST);
+ * -EMSGSIZE (corked + this payload over 65,507); the pending error, taken; -EAGAIN (autobind
+ * found no port). An unbound socket is autobound. With MSG_MORE or UDP_CORK the payload is
+ * corked (tx->cork_append), else the datagram is emitted (tx->emit, out_datagrams counted).
+ * A failure while corking discards the whole pending datagram, as Linux's
+ * udp_flush_pending_frames: tx->cork_drop tells the shell to free its corked bytes. */
+int udp_output(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
+	       const struct udp_send *s, struct udp_tx *tx);
+
+/* Emit the corked datagram now, if any (UDP_CORK cleared): 0 with tx->emit set or not; -EBADF. */
+int udp_push_pending(struct udp_table *t, uint32_t owner, uint32_t sid, struct udp_tx *tx);
+
+/* The shell could not send a datagram udp_output emitted (no pool buffer, link full): moves it
+ * from out_datagrams to sndbuf_errors, as Linux counts ENOBUFS. */
+void udp_tx_sndbuf_drop(struct udp_table *t, uint32_t sid);
+
+/* Fill the 8-byte UDP header for payload_len bytes at [payload_off, +payload_len) of the chain
+ * payload (NULL when payload_len is 0), with the full checksum over pseudo-header, header and
+ * payload; a computed 0 is sent as 0xffff (RFC 768). The caller guarantees the chain holds the
+ * bytes and payload_len <= 65,527. */
+void udp_header_fill(uint8_t hdr[8], uint32_t saddr, uint32_t daddr, uint16_t sport,
+		     uint16_t dport, const struct buf *payload, size_t payload_off,
+		     size_t payload_len);
+
+#endif

@@ -1,0 +1,164 @@
+/* udp_input: validation, checksum and demultiplexing of received datagrams (RFC 768, RFC 1122
+ * §4.1.3; Linux __udp4_lib_rcv, udp4_lib_lookup, __udp4_lib_mcast_deliver).
+ *
+ * Validation, each failure counted on its own and in in_errors (STYLE rule 13):
+ *   - 8 header bytes must be present at l4_off. They are copied out of the chain rather than
+ *     read in place, so a reassembled datagram whose first buffer ends inside the header is
+ *     still taken;
+ *   - the length field must be at least 8 and at most the bytes present; bytes past it are
+ *     ignored (Linux trims them: an IPv4 datagram may be longer than the UDP datagram inside);
+ *   - a checksum of 0 means the sender computed none (RFC 768) and is accepted; any other value
+ *     is verified over pseudo-header, header and payload across the chain, unless ipd or the
+ *     driver already did (DESC_F_CSUM_VERIFIED). The check comes before the lookup, so a
+ *     corrupted datagram never draws an ICMP error (Linux checks it before answering too).
+ *
+ * Demultiplexing is Linux's compute_score: a socket matches if its port equals the destination
+ * port and each of its bound address, peer address and peer port that is set equals the
+ * datagram's; each one set scores. Unicast goes to the single best (a connected socket's exact
+ * 4-tuple beats a socket bound to the destination address, which beats one bound to ANY; among
+ * equals, e.g. SO_REUSEADDR twins, the most recently bound, as Linux's head-inserted hash
+ * chains make it). Broadcast and multicast go to every matching socket.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+
+#include "checksum.h"
+#include "udp_priv.h"
+#include "wire/ipv4.h"
+#include "wire/udp.h"
+
+int udp_lookup(const struct udp_table *t, uint32_t laddr, uint16_t lport, uint32_t raddr,
+	       uint16_t rport)
+{
+	int best = -1, best_score = -1;
+	uint64_t best_seq = 0;
+	unsigned i, steps;
+
+	UDP_HASH_FOR_EACH(t, lport, i, steps) {
+		const struct udp_sock *s = &t->sock[i];
+		int score = 0;
+
+		if (!s->in_use || s->lport != lport)
+			continue;
+		if (s->laddr) {
+			if (s->laddr != laddr)
+				continue;
+			score += 4;
+		}
+		if (s->raddr) {
+			if (s->raddr != raddr)
+				continue;
+			score += 4;
+		}
+		if (s->rport) {
+			if (s->rport != rport)
+				continue;
+			score += 4;
+		}
+		if (score > best_score || (score == best_score && s->bind_seq > best_seq)) {
+			best = (int)i;
+			best_score = score;
+			best_seq = s->bind_seq;
+		}
+	}
+	return best;
+}
+
+/* Linux __udp_is_mcast_sock without devices and group filters (we join no groups, and
+ * IP_MULTICAST_ALL is on by default). */
+static bool udp_multi_match(const struct udp_sock *s, const struct udp_rx *rx)
+{
+	return s->in_use && s->lport == rx->dport && (!s->laddr || s->laddr == rx->daddr) &&
+	       (!s->raddr || s->raddr == rx->saddr) && (!s->rport || s->rport == rx->sport);
+}
+
+int udp_input(struct udp_table *t, const struct desc *d, const struct buf *pkt,
+	      struct udp_rx *rx)
+{
+	uint32_t total = buf_chain_len(pkt), avail, ulen;
+	struct udp_hdr uh;
+	unsigned i, steps;
+	bool multi;
+
+	rx->n_sids = 0;
+	rx->payload_off = rx->payload_len = rx->trailing = 0;
+	rx->saddr = d->saddr;
+	rx->daddr = d->daddr;
+	rx->sport = rx->dport = 0;
+	if (d->len < total)
+		total = d->len; /* never read past what the descriptor claims */
+	if (d->l4_off > total || total - d->l4_off < UDP_HDR_LEN) {
+		t->stats.in_drop_short++;
+		t->stats.in_errors++;
+		return -EBADMSG;
+	}
+	avail = total - d->l4_off;
+	buf_copy_out(pkt, d->l4_off, &uh, sizeof(uh)); /* cannot fail: checked above */
+	ulen = ntohs(uh.len);
+	if (ulen < UDP_HDR_LEN) {
+		t->stats.in_drop_len_small++;
+		t->stats.in_errors++;
+		return -EBADMSG;
+	}
+	if (ulen > avail) {
+		t->stats.in_drop_len_big++;
+		t->stats.in_errors++;
+		return -EBADMSG;
+	}
+	if (ulen < avail)
+		t->stats.in_trimmed++;
+	if (uh.csum == 0) {
+		t->stats.in_no_csum++;
+	} else if (!(d->flags & DESC_F_CSUM_VERIFIED)) {
+		uint32_t sum = csum_pseudo_ipv4(d->saddr, d->daddr, IPV4_PROTO_UDP, (uint16_t)ulen);
+
+		if (csum_fold(csum_chain(pkt, d->l4_off, ulen, sum)) != 0) {
+			t->stats.in_csum_errors++;
+			t->stats.in_errors++;
+			return -EBADMSG;
+		}
+	}
+	rx->sport = uh.sport;
+	rx->dport = uh.dport;
+	rx->payload_off = d->l4_off + UDP_HDR_LEN;
+	rx->payload_len = ulen - UDP_HDR_LEN;
+	rx->trailing = avail - ulen;
+
+	multi = (d->flags & DESC_F_BCAST) || d->daddr == INADDR_BROADCAST ||
+		udp_addr_is_mcast(d->daddr);
+	if (!multi) {
+		int idx = udp_lookup(t, d->daddr, uh.dport, d->saddr, uh.sport);
+
+		if (idx < 0) {
+			t->stats.no_ports++;
+			return -ENOENT;
+		}
+		rx->sids[rx->n_sids++] = udp_sid_make((unsigned)idx, t->sock[idx].gen);
+		return 0;
+	}
+	UDP_HASH_FOR_EACH(t, uh.dport, i, steps)
+		if (udp_multi_match(&t->sock[i], rx))
+			rx->sids[rx->n_sids++] = udp_sid_make(i, t->sock[i].gen);
+	/* RFC 1122 §4.1.3.1: never an ICMP error about a broadcast or multicast. Linux counts
+	 * these as IgnoredMulti. */
+	if (rx->n_sids == 0)
+		t->stats.ignored_multi++;
+	return 0;
+}
+
+void udp_rx_delivered(struct udp_table *t, uint32_t sid)
+{
+	(void)sid; /* the count is global, as Linux's InDatagrams */
+	t->stats.in_datagrams++;
+}
+
+void udp_rx_rcvbuf_drop(struct udp_table *t, uint32_t sid)
+{
+	struct udp_sock *s = udp_sock_any(t, sid);
+
+	/* Linux __udp_queue_rcv_skb on -ENOMEM: RcvbufErrors and InErrors both, and sk_drops. */
+	t->stats.rcvbuf_errors++;
+	t->stats.in_errors++;
+	if (s)
+		s->drops++;
+}

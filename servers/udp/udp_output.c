@@ -1,0 +1,179 @@
+/* udp_output: the sendmsg rules, corking and the header (RFC 768; Linux udp_sendmsg,
+ * udp_push_pending_frames, udp_send_skb).
+ *
+ * The core decides, the shell moves bytes: udp_output answers with struct udp_tx whether this
+ * call's payload is emitted now (behind any corked bytes), appended to the corked datagram, or
+ * refused, and whether the corked bytes the shell holds must be freed. The core keeps only the
+ * corked datagram's length and endpoints.
+ *
+ * Corking (MSG_MORE on the call, or UDP_CORK on the socket): the first corked send fixes the
+ * datagram's source and destination; later sends only append, and Linux ignores their address
+ * (udp_sendmsg jumps straight to do_append_data while up->pending), as we do. The datagram
+ * goes out with the first send that asks for no more, or when UDP_CORK is cleared
+ * (udp_push_pending). The total is bounded by the IPv4 maximum, 65,507 payload bytes; a send
+ * that would pass it, like any failure while a datagram is corked, discards the whole pending
+ * datagram (Linux udp_flush_pending_frames): an application that gets an error back cannot
+ * know which part of its corked data survived, so none does.
+ *
+ * The pending error (Linux sk_err, set from ICMP) is taken by the first send that passes the
+ * argument checks, as Linux reports it from the allocation in ip_append_data.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "checksum.h"
+#include "udp_priv.h"
+#include "wire/ipv4.h"
+#include "wire/udp.h"
+
+/* The source address of s's datagrams: its bound address, unless that is ANY or a broadcast
+ * address (Linux clears inet_saddr for a broadcast bind and lets the route pick ours). */
+static uint32_t udp_source(const struct udp_sock *s, const struct udp_host *h)
+{
+	if (s->laddr != 0 && !udp_addr_is_bcast(h, s->laddr))
+		return s->laddr;
+	return h->addr;
+}
+
+static void udp_emit(struct udp_table *t, struct udp_tx *tx, uint32_t saddr, uint32_t daddr,
+		     uint16_t sport, uint16_t dport, uint32_t corked, uint32_t len)
+{
+	tx->emit = true;
+	tx->saddr = saddr;
+	tx->daddr = daddr;
+	tx->sport = sport;
+	tx->dport = dport;
+	tx->corked_len = corked;
+	tx->len = corked + len;
+	t->stats.out_datagrams++;
+}
+
+/* A send while a datagram is corked: append, and emit unless more is to come. */
+static int udp_output_append(struct udp_table *t, struct udp_sock *s, uint32_t len,
+			     bool corkreq, struct udp_tx *tx)
+{
+	int err = 0;
+
+	if ((uint64_t)s->cork_len + len > UDP_MAX_PAYLOAD) {
+		err = EMSGSIZE;
+	} else if (s->pending_error) {
+		err = s->pending_error;
+		s->pending_error = 0;
+	}
+	if (err) {
+		udp_cork_clear(s);
+		tx->cork_drop = true;
+		return -err;
+	}
+	if (corkreq) {
+		s->cork_len += len;
+		tx->cork_append = true;
+		return 0;
+	}
+	udp_emit(t, tx, s->cork_saddr, s->cork_daddr, s->cork_sport, s->cork_dport, s->cork_len,
+		 len);
+	udp_cork_clear(s);
+	return 0;
+}
+
+int udp_output(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
+	       const struct udp_send *snd, struct udp_tx *tx)
+{
+	struct udp_sock *s = udp_sock_find(t, owner, sid);
+	uint32_t daddr, saddr;
+	uint16_t dport;
+	bool corkreq;
+
+	memset(tx, 0, sizeof(*tx));
+	if (!s)
+		return -EBADF;
+	if (snd->flags & MSG_OOB)
+		return -EOPNOTSUPP;
+	if (snd->payload_len > 0xffffu)
+		return -EMSGSIZE;
+	corkreq = (s->flags & UDP_SOCK_F_CORK) || (snd->flags & MSG_MORE);
+	if (s->flags & UDP_SOCK_F_CORK_PENDING)
+		return udp_output_append(t, s, snd->payload_len, corkreq, tx);
+
+	if (snd->has_addr) {
+		if (snd->dport == 0)
+			return -EINVAL;
+		daddr = snd->daddr;
+		dport = snd->dport;
+	} else {
+		if (!(s->flags & UDP_SOCK_F_CONNECTED))
+			return -EDESTADDRREQ;
+		daddr = s->raddr;
+		dport = s->rport;
+	}
+	if (udp_addr_unroutable(h, daddr))
+		return -ENETUNREACH;
+	if (udp_addr_is_bcast(h, daddr) && !(s->flags & UDP_SOCK_F_BROADCAST))
+		return -EACCES;
+	if (snd->payload_len > UDP_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	if (s->pending_error) {
+		int err = s->pending_error;
+
+		s->pending_error = 0;
+		return -err;
+	}
+	if (!(s->flags & UDP_SOCK_F_BOUND) && udp_autobind(t, udp_sid_idx(sid)) != 0)
+		return -EAGAIN;
+	saddr = udp_source(s, h);
+	if (corkreq) {
+		s->flags |= UDP_SOCK_F_CORK_PENDING;
+		s->cork_saddr = saddr;
+		s->cork_daddr = daddr;
+		s->cork_sport = s->lport;
+		s->cork_dport = dport;
+		s->cork_len = snd->payload_len;
+		tx->cork_append = true;
+		return 0;
+	}
+	udp_emit(t, tx, saddr, daddr, s->lport, dport, 0, snd->payload_len);
+	return 0;
+}
+
+int udp_push_pending(struct udp_table *t, uint32_t owner, uint32_t sid, struct udp_tx *tx)
+{
+	struct udp_sock *s = udp_sock_find(t, owner, sid);
+
+	memset(tx, 0, sizeof(*tx));
+	if (!s)
+		return -EBADF;
+	if (s->flags & UDP_SOCK_F_CORK_PENDING) {
+		udp_emit(t, tx, s->cork_saddr, s->cork_daddr, s->cork_sport, s->cork_dport,
+			 s->cork_len, 0);
+		udp_cork_clear(s);
+	}
+	return 0;
+}
+
+void udp_tx_sndbuf_drop(struct udp_table *t, uint32_t sid)
+{
+	(void)sid;
+	if (t->stats.out_datagrams > 0)
+		t->stats.out_datagrams--;
+	t->stats.sndbuf_errors++;
+}
+
+void udp_header_fill(uint8_t hdr[8], uint32_t saddr, uint32_t daddr, uint16_t sport,
+		     uint16_t dport, const struct buf *payload, size_t payload_off,
+		     size_t payload_len)
+{
+	uint16_t ulen = (uint16_t)(UDP_HDR_LEN + payload_len);
+	struct udp_hdr uh = {.sport = sport, .dport = dport, .len = htons(ulen), .csum = 0};
+	uint32_t sum = csum_pseudo_ipv4(saddr, daddr, IPV4_PROTO_UDP, ulen);
+	uint16_t c;
+
+	sum = csum_partial(&uh, sizeof(uh), sum);
+	if (payload_len > 0)
+		sum = csum_chain(payload, payload_off, payload_len, sum);
+	c = csum_fold(sum);
+	/* RFC 768: a computed 0 is sent as all ones; 0 on the wire means "no checksum". */
+	uh.csum = htons(c == 0 ? 0xffff : c);
+	memcpy(hdr, &uh, sizeof(uh));
+}

@@ -1,0 +1,85 @@
+/* udp_priv: the inside of the UDP core: the prototypes its files share. Tests may include it to
+ * build state directly and look at the hash (STYLE rules 1, 17).
+ *
+ * Files and what each owns (one concern each):
+ *   udp_table.c   init/check/recover, open/close, sids and owners, the port hash, stats names
+ *   udp_bind.c    bind, connect, disconnect, names; address classes; ephemeral ports
+ *   udp_opt.c     setsockopt/getsockopt
+ *   udp_input.c   validation, checksum and demultiplexing of received datagrams; rx accounting
+ *   udp_icmp.c    ICMP errors about datagrams we sent
+ *   udp_output.c  the sendmsg rules, corking, the header and its checksum
+ *
+ * Invariants of an open socket (udp_table_check enforces them on a segment from elsewhere):
+ *   - BOUND <=> lport != 0 <=> the socket is on the hash chain of its port, exactly once;
+ *   - laddr != 0, CONNECTED, BINDADDR_LOCK and BINDPORT_LOCK all imply BOUND;
+ *   - CONNECTED <=> raddr != 0; rport != 0 implies CONNECTED;
+ *   - CORK_PENDING <=> the cork_* fields describe a datagram (cork_len <= UDP_MAX_PAYLOAD);
+ *     without it they are all zero;
+ *   - rcvbuf/sndbuf lie within [UDP_*_MIN, 2 * UDP_*MEM_MAX];
+ *   - no file-scope mutable state anywhere: everything lives in struct udp_table (STYLE 11).
+ */
+#ifndef USTACK_UDP_PRIV_H
+#define USTACK_UDP_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "udp_core.h"
+
+static inline unsigned udp_sid_idx(uint32_t sid) { return sid & 0xffffu; }
+static inline uint16_t udp_sid_gen(uint32_t sid) { return (uint16_t)(sid >> 16); }
+static inline uint32_t udp_sid_make(unsigned idx, uint16_t gen)
+{
+	return (uint32_t)gen << 16 | idx;
+}
+
+/* --- udp_table.c --- */
+
+/* The open socket sid, if owner's; NULL otherwise. */
+struct udp_sock *udp_sock_find(struct udp_table *t, uint32_t owner, uint32_t sid);
+/* The open socket sid whoever owns it (shell-side accounting); NULL if not open. */
+struct udp_sock *udp_sock_any(struct udp_table *t, uint32_t sid);
+
+static inline unsigned udp_hash_bucket(uint16_t port_be)
+{
+	return ((unsigned)port_be >> 8 ^ (unsigned)port_be) & (UDP_HASH_BUCKETS - 1);
+}
+/* Put slot idx (lport set) on its port's chain / take it off. */
+void udp_hash_insert(struct udp_table *t, unsigned idx);
+void udp_hash_remove(struct udp_table *t, unsigned idx);
+/* Rebuild every chain from the sockets' lport fields. */
+void udp_hash_rebuild(struct udp_table *t);
+
+/* Walk the chain of port's bucket: for (i = first; i != UDP_IDX_NONE; i = next) with a step
+ * bound, so a chain can never loop even if the table were corrupted under us. */
+#define UDP_HASH_FOR_EACH(t, port_be, i, steps)                                             \
+	for ((i) = (t)->hash[udp_hash_bucket(port_be)], (steps) = 0;                         \
+	     (i) < UDP_SOCKETS_MAX && (steps) < UDP_SOCKETS_MAX;                             \
+	     (i) = (t)->sock[(i)].hnext, (steps)++)
+
+/* Forget a corked datagram (the shell frees its bytes). */
+void udp_cork_clear(struct udp_sock *s);
+
+/* --- udp_bind.c --- */
+
+/* 255.255.255.255, or the subnet broadcast of h (none for /31 and /32: RFC 3021). */
+bool udp_addr_is_bcast(const struct udp_host *h, uint32_t addr);
+bool udp_addr_is_mcast(uint32_t addr);
+/* Destinations this stack has no route to: 0.0.0.0, 127/8, our own address. */
+bool udp_addr_unroutable(const struct udp_host *h, uint32_t addr);
+
+/* Give the unbound slot idx an ephemeral port with laddr unchanged (not locked: a disconnect
+ * releases it). 0 or -EAGAIN when every port of the range is taken. */
+int udp_autobind(struct udp_table *t, unsigned idx);
+/* Release slot idx's port (it becomes unbound: laddr, lport, locks cleared). */
+void udp_unbind(struct udp_table *t, unsigned idx);
+
+/* --- udp_input.c --- */
+
+/* Best socket for a datagram from raddr:rport to laddr:lport (Linux compute_score: each of a
+ * socket's bound address, peer address and peer port that is set must match and scores; the
+ * highest score wins, then the newest bind). Slot index, or -1. */
+int udp_lookup(const struct udp_table *t, uint32_t laddr, uint16_t lport, uint32_t raddr,
+	       uint16_t rport);
+
+#endif

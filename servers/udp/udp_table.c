@@ -1,0 +1,300 @@
+/* udp_table: the socket table that lives in udpd's state segment: init, validation and recovery
+ * after a restart, socket open/close with owner checks, and the local-port hash.
+ *
+ * Slots and sids: a socket is a slot of t->sock[]; its sid is the slot index plus the slot's
+ * generation, bumped at every open. Slots are taken lowest first (like file descriptors); the
+ * generation keeps a sid of a closed socket from naming the slot's next socket.
+ *
+ * The port hash: every bound socket is on the chain of its local port's bucket, linked by slot
+ * index (t->hash[] heads, sock.hnext links), so demultiplexing and port-conflict checks look at
+ * the sockets of one bucket, not all 1,024. The chains are derived data: udp_table_recover
+ * rebuilds them from the lport fields rather than trust links written by another process, and
+ * every walk is bounded (UDP_HASH_FOR_EACH), so no table content can make the core loop.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "udp_priv.h"
+#include "wire/udp.h"
+
+#define F(x) STAT_FIELD(struct udp_stats, x)
+const struct stat_field udp_stat_fields[] = {
+	F(in_datagrams), F(no_ports), F(in_errors), F(out_datagrams), F(rcvbuf_errors),
+	F(sndbuf_errors), F(in_csum_errors), F(ignored_multi),
+	F(in_drop_short), F(in_drop_len_small), F(in_drop_len_big), F(in_trimmed), F(in_no_csum),
+	F(icmp_err_in), F(icmp_err_bad), F(icmp_err_no_sock), F(icmp_err_ignored),
+	F(icmp_err_reported), F(cork_lost_restart),
+};
+#undef F
+/* Every counter is named: adding a field without a name here fails the build. */
+_Static_assert(sizeof(udp_stat_fields) / sizeof(udp_stat_fields[0]) ==
+		       sizeof(struct udp_stats) / sizeof(uint64_t),
+	       "udp_stat_fields must name every field of struct udp_stats");
+const unsigned udp_stat_field_count = sizeof(udp_stat_fields) / sizeof(udp_stat_fields[0]);
+
+static void udp_sock_reset(struct udp_sock *s)
+{
+	uint16_t gen = s->gen;
+
+	memset(s, 0, sizeof(*s));
+	s->gen = gen;
+	s->hnext = UDP_IDX_NONE;
+}
+
+void udp_table_init(struct udp_table *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->magic = UDP_TABLE_MAGIC;
+	t->version = UDP_TABLE_VERSION;
+	t->size = sizeof(*t);
+	t->sockets_max = UDP_SOCKETS_MAX;
+	t->port_lo = UDP_PORT_EPH_LO;
+	t->port_hi = UDP_PORT_EPH_HI;
+	t->port_next = UDP_PORT_EPH_LO;
+	for (unsigned b = 0; b < UDP_HASH_BUCKETS; b++)
+		t->hash[b] = UDP_IDX_NONE;
+	for (unsigned i = 0; i < UDP_SOCKETS_MAX; i++)
+		t->sock[i].hnext = UDP_IDX_NONE;
+}
+
+static int udp_sock_check(const struct udp_table *t, const struct udp_sock *s)
+{
+	uint32_t f = s->flags;
+	bool bound = f & UDP_SOCK_F_BOUND;
+
+	if (s->gen == 0 || (f & ~UDP_SOCK_F_MASK))
+		return -EINVAL;
+	if (bound != (s->lport != 0))
+		return -EINVAL;
+	if (!bound && (s->laddr != 0 || (f & (UDP_SOCK_F_CONNECTED | UDP_SOCK_F_BINDADDR_LOCK |
+					      UDP_SOCK_F_BINDPORT_LOCK))))
+		return -EINVAL;
+	if ((f & UDP_SOCK_F_BINDADDR_LOCK) && s->laddr == 0)
+		return -EINVAL;
+	if (!!(f & UDP_SOCK_F_CONNECTED) != (s->raddr != 0))
+		return -EINVAL;
+	if (!(f & UDP_SOCK_F_CONNECTED) && s->rport != 0)
+		return -EINVAL;
+	if (bound ? (s->bind_seq == 0 || s->bind_seq > t->bind_seq) : s->bind_seq != 0)
+		return -EINVAL;
+	if (s->rcvbuf < UDP_RCVBUF_MIN || s->rcvbuf > 2 * UDP_RMEM_MAX ||
+	    s->sndbuf < UDP_SNDBUF_MIN || s->sndbuf > 2 * UDP_WMEM_MAX)
+		return -EINVAL;
+	if (s->pending_error >= 4096) /* MAX_ERRNO */
+		return -EINVAL;
+	if (f & UDP_SOCK_F_CORK_PENDING) {
+		if (s->cork_len > UDP_MAX_PAYLOAD || s->cork_sport == 0)
+			return -EINVAL;
+	} else if (s->cork_len || s->cork_sport || s->cork_dport || s->cork_saddr ||
+		   s->cork_daddr) {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int udp_table_check(const struct udp_table *t)
+{
+	if (t->magic != UDP_TABLE_MAGIC || t->version != UDP_TABLE_VERSION)
+		return -EPROTO;
+	if (t->size != sizeof(*t) || t->sockets_max != UDP_SOCKETS_MAX)
+		return -EINVAL;
+	if (t->port_lo == 0 || t->port_lo > t->port_hi || t->port_next < t->port_lo ||
+	    t->port_next > t->port_hi)
+		return -EINVAL;
+	for (unsigned i = 0; i < UDP_SOCKETS_MAX; i++) {
+		const struct udp_sock *s = &t->sock[i];
+		int rc;
+
+		if (s->in_use > 1)
+			return -EINVAL;
+		if (!s->in_use)
+			continue;
+		rc = udp_sock_check(t, s);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int udp_table_recover(struct udp_table *t)
+{
+	int rc = udp_table_check(t);
+
+	if (rc != 0)
+		return rc;
+	for (unsigned i = 0; i < UDP_SOCKETS_MAX; i++) {
+		struct udp_sock *s = &t->sock[i];
+
+		if (!s->in_use) {
+			udp_sock_reset(s); /* free slots may hold anything but their generation */
+			continue;
+		}
+		if (s->flags & UDP_SOCK_F_CORK_PENDING) {
+			udp_cork_clear(s);
+			t->stats.cork_lost_restart++;
+		}
+	}
+	udp_hash_rebuild(t);
+	return 0;
+}
+
+int udp_set_port_range(struct udp_table *t, uint16_t lo, uint16_t hi)
+{
+	if (lo == 0 || lo > hi)
+		return -EINVAL;
+	t->port_lo = lo;
+	t->port_hi = hi;
+	t->port_next = lo;
+	return 0;
+}
+
+void udp_port_seed(struct udp_table *t, uint32_t seed)
+{
+	uint32_t n = (uint32_t)t->port_hi - t->port_lo + 1;
+
+	t->port_next = (uint16_t)(t->port_lo + seed % n);
+}
+
+/* --- sockets --- */
+
+int udp_socket_open(struct udp_table *t, uint32_t owner, uint32_t *sid)
+{
+	for (unsigned i = 0; i < UDP_SOCKETS_MAX; i++) {
+		struct udp_sock *s = &t->sock[i];
+
+		if (s->in_use)
+			continue;
+		udp_sock_reset(s);
+		s->gen = (uint16_t)(s->gen + 1);
+		if (s->gen == 0)
+			s->gen = 1;
+		s->in_use = 1;
+		s->owner = owner;
+		s->rcvbuf = UDP_RMEM_DEFAULT;
+		s->sndbuf = UDP_WMEM_DEFAULT;
+		*sid = udp_sid_make(i, s->gen);
+		return 0;
+	}
+	return -EMFILE;
+}
+
+struct udp_sock *udp_sock_any(struct udp_table *t, uint32_t sid)
+{
+	unsigned idx = udp_sid_idx(sid);
+	struct udp_sock *s;
+
+	if (idx >= UDP_SOCKETS_MAX)
+		return NULL;
+	s = &t->sock[idx];
+	if (!s->in_use || s->gen != udp_sid_gen(sid))
+		return NULL;
+	return s;
+}
+
+struct udp_sock *udp_sock_find(struct udp_table *t, uint32_t owner, uint32_t sid)
+{
+	struct udp_sock *s = udp_sock_any(t, sid);
+
+	return s && s->owner == owner ? s : NULL;
+}
+
+const struct udp_sock *udp_sock_get(const struct udp_table *t, uint32_t owner, uint32_t sid)
+{
+	/* The const is restored on return; udp_sock_find changes nothing. */
+	return udp_sock_find((struct udp_table *)t, owner, sid);
+}
+
+uint32_t udp_sock_sid(const struct udp_table *t, unsigned idx)
+{
+	if (idx >= UDP_SOCKETS_MAX || !t->sock[idx].in_use)
+		return 0;
+	return udp_sid_make(idx, t->sock[idx].gen);
+}
+
+static void udp_sock_free(struct udp_table *t, unsigned idx)
+{
+	struct udp_sock *s = &t->sock[idx];
+
+	if (s->flags & UDP_SOCK_F_BOUND)
+		udp_hash_remove(t, idx);
+	udp_sock_reset(s);
+}
+
+int udp_socket_close(struct udp_table *t, uint32_t owner, uint32_t sid)
+{
+	if (!udp_sock_find(t, owner, sid))
+		return -EBADF;
+	udp_sock_free(t, udp_sid_idx(sid));
+	return 0;
+}
+
+unsigned udp_close_owner(struct udp_table *t, uint32_t owner)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < UDP_SOCKETS_MAX; i++) {
+		if (t->sock[i].in_use && t->sock[i].owner == owner) {
+			udp_sock_free(t, i);
+			n++;
+		}
+	}
+	return n;
+}
+
+int udp_take_error(struct udp_table *t, uint32_t owner, uint32_t sid)
+{
+	struct udp_sock *s = udp_sock_find(t, owner, sid);
+	int err;
+
+	if (!s)
+		return -EBADF;
+	err = s->pending_error;
+	s->pending_error = 0;
+	return -err;
+}
+
+void udp_cork_clear(struct udp_sock *s)
+{
+	s->flags &= ~UDP_SOCK_F_CORK_PENDING;
+	s->cork_len = 0;
+	s->cork_saddr = 0;
+	s->cork_daddr = 0;
+	s->cork_sport = 0;
+	s->cork_dport = 0;
+}
+
+/* --- the port hash --- */
+
+void udp_hash_insert(struct udp_table *t, unsigned idx)
+{
+	unsigned b = udp_hash_bucket(t->sock[idx].lport);
+
+	t->sock[idx].hnext = t->hash[b];
+	t->hash[b] = (uint16_t)idx;
+}
+
+void udp_hash_remove(struct udp_table *t, unsigned idx)
+{
+	uint16_t *link = &t->hash[udp_hash_bucket(t->sock[idx].lport)];
+
+	for (unsigned steps = 0; *link < UDP_SOCKETS_MAX && steps < UDP_SOCKETS_MAX; steps++) {
+		if (*link == idx) {
+			*link = t->sock[idx].hnext;
+			break;
+		}
+		link = &t->sock[*link].hnext;
+	}
+	t->sock[idx].hnext = UDP_IDX_NONE;
+}
+
+void udp_hash_rebuild(struct udp_table *t)
+{
+	for (unsigned b = 0; b < UDP_HASH_BUCKETS; b++)
+		t->hash[b] = UDP_IDX_NONE;
+	/* Backwards so that each chain comes out in slot order (insert puts at the head). */
+	for (unsigned i = UDP_SOCKETS_MAX; i-- > 0;) {
+		t->sock[i].hnext = UDP_IDX_NONE;
+		if (t->sock[i].in_use && (t->sock[i].flags & UDP_SOCK_F_BOUND))
+			udp_hash_insert(t, i);
+	}
+}
