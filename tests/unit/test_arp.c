@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "helper_check.h"
 #include "helper_ip.h"
 #include "helper_pool.h"
 #include "ip_core.h"
@@ -492,8 +493,6 @@ int main(void)
 {
 	Suite *s = suite_create("arp");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, request_for_us_is_answered);
@@ -515,9 +514,5 @@ int main(void)
 	tcase_add_test(tc, zero_sender_mac_dropped);
 	tcase_add_test(tc, bad_sender_does_not_poison_existing_entry);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tcheck_run(s);
 }

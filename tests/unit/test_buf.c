@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "helper_check.h"
 #include "helper_pool.h"
 #include "pool.h"
 #include "pool_priv.h"
@@ -480,10 +481,5 @@ static Suite *buf_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(buf_suite());
-
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tcheck_run(buf_suite());
 }

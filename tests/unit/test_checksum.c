@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "checksum.h"
+#include "helper_check.h"
 #include "helper_pool.h"
 #include "pool.h"
 
@@ -261,8 +262,6 @@ int main(void)
 {
 	Suite *s = suite_create("checksum");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, rfc1071_example);
@@ -277,9 +276,5 @@ int main(void)
 	tcase_add_test(tc, incremental_update_equals_recompute);
 	tcase_add_test(tc, incremental_update_minus_zero);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tcheck_run(s);
 }

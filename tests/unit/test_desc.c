@@ -17,6 +17,7 @@
 
 #include "desc.h"
 #include "desc.pb-c.h"
+#include "helper_check.h"
 #include "pool.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -532,9 +533,5 @@ static Suite *desc_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(desc_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tcheck_run(desc_suite());
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "helper_check.h"
 #include "helper_ip.h"
 #include "helper_pool.h"
 #include "ip_core.h"
@@ -649,8 +650,6 @@ int main(void)
 {
 	Suite *s = suite_create("icmp");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, echo_request_answered);
@@ -673,9 +672,5 @@ int main(void)
 	tcase_add_test(tc, huge_echo_reassembled_and_fragmented);
 	tcase_add_test(tc, reassembly_timeout_time_exceeded);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tcheck_run(s);
 }

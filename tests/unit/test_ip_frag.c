@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "helper_check.h"
 #include "helper_pool.h"
 #include "ip_frag.h"
 #include "pool.h"
@@ -1014,11 +1015,5 @@ static Suite *ip_frag_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(ip_frag_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_ENV); /* CK_VERBOSITY=verbose lists every test */
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tcheck_run(ip_frag_suite());
 }

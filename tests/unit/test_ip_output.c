@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "checksum.h"
+#include "helper_check.h"
 #include "helper_ip.h"
 #include "helper_pool.h"
 #include "ip_core.h"
@@ -423,8 +424,6 @@ int main(void)
 {
 	Suite *s = suite_create("ip_output");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, on_link_unknown_mac_queues_then_flushes);
@@ -444,9 +443,5 @@ int main(void)
 	tcase_add_test(tc, full_out_discards);
 	tcase_add_test(tc, bad_configs_rejected);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tcheck_run(s);
 }

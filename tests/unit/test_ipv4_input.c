@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "helper_check.h"
 #include "helper_ip.h"
 #include "helper_pool.h"
 #include "ip_core.h"
@@ -357,8 +358,6 @@ int main(void)
 {
 	Suite *s = suite_create("ipv4_input");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, malformed_ip_dropped, 0, sizeof(bad_ips) / sizeof(bad_ips[0]));
@@ -374,9 +373,5 @@ int main(void)
 	tcase_add_test(tc, unserved_transport_not_delivered);
 	tcase_add_test(tc, up_queue_full_is_counted);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tcheck_run(s);
 }

@@ -24,6 +24,7 @@
 
 #include "buf.h"
 #include "desc.h"
+#include "helper_check.h"
 #include "helper_pool.h"
 #include "link.h"
 #include "paths.h"
@@ -635,9 +636,5 @@ static Suite *link_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(link_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tcheck_run(link_suite());
 }

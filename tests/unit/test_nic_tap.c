@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "helper_check.h"
 #include "helper_pool.h"
 #include "nic_backend.h"
 #include "pool.h"
@@ -607,9 +608,5 @@ int main(void)
 			strerror(errno));
 		return EXIT_FAILURE;
 	}
-	SRunner *sr = srunner_create(nic_tap_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tcheck_run(nic_tap_suite());
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "helper_check.h"
 #include "helper_pool.h"
 #include "pool.h"
 #include "pool_priv.h"
@@ -1020,10 +1021,5 @@ static Suite *pool_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(pool_suite());
-
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tcheck_run(pool_suite());
 }
