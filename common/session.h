@@ -74,7 +74,7 @@ int session_client_open(const char *instance, const char *layer, const struct se
 /* Server: receive one hello with its fds from a freshly accepted connection, without blocking
  * for longer than timeout_ms. Fills *hello, fds[0..*n_fds) and the peer's credentials. Any
  * malformed message (wrong size, magic, version, fd count not 2 + n_slots, non-fd ancillary
- * data) → -EBADMSG, and every fd received is closed. */
+ * data) → -EBADMSG, and every fd received is closed. fds must have room for SESSION_FDS_MAX. */
 int session_server_recv(int conn_fd, int timeout_ms, struct session_hello *hello, int *fds,
 			unsigned *n_fds, pid_t *pid, uid_t *uid);
 

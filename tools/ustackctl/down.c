@@ -21,6 +21,7 @@
 #include <zmq.h>
 
 #include "pool.h"
+#include "state_segment.h"
 #include "ustackctl.h"
 
 #define DOWN_STOP_TIMEOUT_MS 60000
@@ -211,6 +212,12 @@ int down_teardown(const char *instance)
 	rc = pool_unlink(instance);
 	if (rc < 0 && rc != -ENOENT) {
 		uctl_err("cannot remove the buffer pool: %s", strerror(-rc));
+		ret = rc;
+	}
+	/* The transports' state segments outlive their servers on purpose; down ends them. */
+	rc = state_segment_unlink(instance, "udp");
+	if (rc < 0 && rc != -ENOENT) {
+		uctl_err("cannot remove udpd's state segment: %s", strerror(-rc));
 		ret = rc;
 	}
 	char path[UCTL_PATH_MAX];

@@ -1,8 +1,8 @@
 /* layer: the table of the stack's layers, the single place that says which ones exist.
  *
- * Order is the data path from the wire up (the start order of ustack@.target). tcpd and udpd
- * are listed but not yet present: when their servers and units land, flipping `present` makes
- * up/down/status/stats/kill handle them.
+ * Order is the data path from the wire up (the start order of ustack@.target). tcpd is listed
+ * but not yet present: when its server and unit land, flipping `present` makes
+ * up/down/status/stats/kill handle it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,7 +15,7 @@ const struct layer_info layer_table[] = {
 	{.name = "nicd", .pool_holder = POOL_HOLDER_NICD, .present = true},
 	{.name = "ipd", .pool_holder = POOL_HOLDER_IPD, .present = true},
 	{.name = "tcpd", .pool_holder = POOL_HOLDER_TCPD, .present = false},
-	{.name = "udpd", .pool_holder = POOL_HOLDER_UDPD, .present = false},
+	{.name = "udpd", .pool_holder = POOL_HOLDER_UDPD, .present = true},
 };
 const unsigned layer_table_len = sizeof(layer_table) / sizeof(layer_table[0]);
 

@@ -1,0 +1,445 @@
+/* udpd_data: datagrams between ipd and the applications' regions (udp_rcv / udp_sendmsg of the
+ * kernel, cut at the process boundary).
+ *
+ * RX (rx_batch): batches from ipd, at most UDPD_RX_BUDGET per pass. udp_input decides which
+ * sockets get a datagram; for each, the payload is copied ONCE from the pool chain into the
+ * socket's slot ring as one record (struct region_rx_dgram + payload), committed, and the slot
+ * is marked for a wake-up. Wake-ups are written after the whole batch, one per slot (not one
+ * per datagram: an eventfd write costs as much as the copy of a small datagram). A datagram is
+ * dropped (udp_rx_rcvbuf_drop: rcvbuf_errors, the socket's drops) when the bytes already queued
+ * in the ring exceed the socket's SO_RCVBUF, as Linux checks sk_rmem_alloc against sk_rcvbuf
+ * before queueing, or when the ring has no room for the record. A datagram larger than the ring
+ * can ever hold is cut to the ring's largest record and flagged REGION_RX_TRUNC. A datagram no
+ * socket wants goes back to ipd as it came, flagged DESC_F_PORT_UNREACH (ipd answers with ICMP
+ * port unreachable under its rate limit). ICMP errors (DESC_F_ICMP_ERROR) go to udp_icmp_error;
+ * if a socket gets a pending error, its slot is woken so a blocked reader returns. Every buffer
+ * received is freed or handed back: the pool's idle count is an invariant.
+ *
+ * TX (tx_session): a session's TX ring, at most UDPD_TX_BUDGET records per pass. Each record's
+ * fixed part is copied out of the ring and checked (type, size, known flags, slot in range and
+ * holding an open socket of this session) before use; a bad record is counted and skipped, a
+ * broken ring (-EBADMSG: the application wrote what the ring rules forbid) ends the session.
+ * udp_output decides; the payload is copied once from the ring into pool buffers (a chain for
+ * large payloads; the head keeps POOL_HEADROOM for UDP, IPv4 and Ethernet headers), the UDP
+ * header is pushed with its checksum, and the datagram joins the batch to ipd (flushed at
+ * DESC_BATCH_MAX and at the end of every pass).
+ * A send refused here (udp_output's error, no pool buffer, the link to ipd full) is only
+ * counted: sends are asynchronous, libsock made Linux's argument checks before producing the
+ * record and reported those errors itself; what can still fail here is what Linux would also
+ * lose silently after a successful sendmsg (a full qdisc, an ICMP error arriving later, which
+ * is then reported as the pending error on the next call).
+ *
+ * Corking keeps the corked payload as a pool chain per socket in process memory: a restart
+ * loses it, and udp_table_recover drops the corked state accordingly (cork_lost_restart), so
+ * the application sees a corked datagram vanish as it would on a flush.
+ *
+ * Eventfd writes: the slot eventfds are the application's, and it can clear O_NONBLOCK on the
+ * shared file description and raise the counter to its maximum, where write() blocks. So a
+ * write goes through a zero-timeout poll first: POLLIN means the counter is already non-zero
+ * (the reader will wake anyway; no write needed), no POLLOUT means it is saturated (counted, not
+ * written). Only an application racing its own counter up between the two calls could still
+ * stall the loop, until the watchdog restarts udpd.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "udpd_priv.h"
+#include "wire/icmp.h"
+#include "wire/ipv4.h"
+#include "wire/udp.h"
+
+#define UDPD_ICMP_QUOTE_MAX (IPV4_HDR_MAX + UDP_HDR_LEN)
+
+/* ---- the batch to ipd ---------------------------------------------------------------------- */
+
+void udpd_out_flush(struct udpd *u)
+{
+	if (!u->n_out)
+		return;
+	unsigned n = u->n_out;
+	u->n_out = 0;
+	/* link_send consumes the chains whether or not the batch goes out, except on a caller
+	 * bug: -EINVAL changes nothing, so free them then (consumed entries are NULL and
+	 * skipped); -EPERM means a chain is not ours, and freeing it would be the worse bug. */
+	int rc = link_send(u->to_ipd, u->out, u->out_desc, n);
+	if (rc == -EINVAL)
+		pool_free_burst(u->pool, u->out, n);
+	if (rc < 0) {
+		for (unsigned i = 0; i < n; i++) {
+			if (u->out_sid[i]) {
+				udp_tx_sndbuf_drop(u->t, u->out_sid[i]);
+				u->stats.tx_drop_link++;
+			}
+		}
+	}
+}
+
+/* Queue *b (consumed) for ipd with descriptor d; sid is the sending socket, or 0. */
+static void udpd_out_add(struct udpd *u, struct buf **b, const struct desc *d, uint32_t sid)
+{
+	u->out[u->n_out] = *b;
+	u->out_desc[u->n_out] = *d;
+	u->out_sid[u->n_out] = sid;
+	*b = NULL;
+	if (++u->n_out == DESC_BATCH_MAX)
+		udpd_out_flush(u);
+}
+
+/* ---- wake-ups ------------------------------------------------------------------------------ */
+
+static void udpd_wake_fd(struct udpd *u, int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN | POLLOUT};
+	if (poll(&p, 1, 0) < 0 || (p.revents & POLLIN))
+		return;
+	if (!(p.revents & POLLOUT)) {
+		u->stats.rx_wake_saturated++;
+		return;
+	}
+	uint64_t one = 1;
+	ssize_t n = write(fd, &one, sizeof(one));
+	(void)n; /* EAGAIN: saturated meanwhile, and then the reader wakes anyway */
+}
+
+void udpd_wake_mark(struct udpd *u, unsigned si, unsigned slot)
+{
+	struct udpd_session *s = &u->sess[si];
+	if (!s->wake_mask) {
+		if (u->n_wake == UDPD_SESSIONS_MAX)
+			udpd_wake_flush(u);
+		u->wake_list[u->n_wake++] = (uint16_t)si;
+	}
+	s->wake_mask |= 1ull << slot;
+}
+
+void udpd_wake_flush(struct udpd *u)
+{
+	for (unsigned i = 0; i < u->n_wake; i++) {
+		struct udpd_session *s = &u->sess[u->wake_list[i]];
+		uint64_t mask = s->wake_mask;
+		s->wake_mask = 0;
+		if (s->state != UDPD_SESS_ATTACHED)
+			continue;
+		while (mask) {
+			unsigned slot = (unsigned)__builtin_ctzll(mask);
+			mask &= mask - 1;
+			if (slot < REGION_SLOTS_MAX && s->slot_fd[slot] >= 0)
+				udpd_wake_fd(u, s->slot_fd[slot]);
+		}
+	}
+	u->n_wake = 0;
+}
+
+/* Session index and slot of socket sid, or -1 if it has none (closed meanwhile). */
+static int udpd_sock_place(const struct udpd *u, uint32_t sid, unsigned *slot)
+{
+	unsigned k = sid & 0xffffu;
+	if (k >= UDP_SOCKETS_MAX || !u->t->sock[k].in_use)
+		return -1;
+	int si = udpd_session_of_owner(u, u->t->sock[k].owner);
+	if (si < 0)
+		return -1;
+	unsigned sl = u->sock_slot[k];
+	if (sl >= REGION_SLOTS_MAX || u->st->sessions[si].slot_sid[sl] != sid)
+		return -1;
+	*slot = sl;
+	return si;
+}
+
+void udpd_wake_sid(struct udpd *u, uint32_t sid)
+{
+	unsigned slot;
+	int si = udpd_sock_place(u, sid, &slot);
+	if (si >= 0 && u->sess[si].state == UDPD_SESS_ATTACHED)
+		udpd_wake_mark(u, (unsigned)si, slot);
+}
+
+/* ---- RX ------------------------------------------------------------------------------------ */
+
+/* Copy the datagram described by u->rx into socket sid's slot ring. */
+static void udpd_deliver(struct udpd *u, uint32_t sid, const struct buf *pkt)
+{
+	const struct udp_rx *rx = &u->rx;
+	unsigned slot;
+	int si = udpd_sock_place(u, sid, &slot);
+	if (si < 0) {
+		u->stats.rx_drop_orphan++;
+		udp_rx_rcvbuf_drop(u->t, sid);
+		return;
+	}
+	struct udpd_session *s = &u->sess[si];
+	if (s->state != UDPD_SESS_ATTACHED) {
+		/* Restarted, the application has not resumed yet: its region is not mapped. */
+		u->stats.rx_drop_detached++;
+		udp_rx_rcvbuf_drop(u->t, sid);
+		return;
+	}
+	struct ring *ring = region_rx(&s->region, slot);
+	if (!ring || ring_broken(ring)) {
+		u->stats.sessions_closed_hostile++;
+		udp_rx_rcvbuf_drop(u->t, sid);
+		udpd_session_end(u, (unsigned)si, "its RX ring is broken");
+		return;
+	}
+	uint32_t len = rx->payload_len;
+	uint16_t flags = 0;
+	if (len > ring->max_body - sizeof(struct region_rx_dgram)) {
+		len = ring->max_body - (uint32_t)sizeof(struct region_rx_dgram);
+		flags |= REGION_RX_TRUNC;
+		u->stats.rx_truncated++;
+	}
+	size_t queued = ring->size - ring_free_bytes(ring);
+	if (queued > u->t->sock[sid & 0xffffu].rcvbuf) {
+		udp_rx_rcvbuf_drop(u->t, sid);
+		return;
+	}
+	uint8_t *body = ring_reserve(ring, REGION_REC_DGRAM,
+				     (uint32_t)sizeof(struct region_rx_dgram) + len);
+	if (!body) {
+		udp_rx_rcvbuf_drop(u->t, sid);
+		if (errno == EBADMSG) {
+			u->stats.sessions_closed_hostile++;
+			udpd_session_end(u, (unsigned)si, "its RX ring is broken");
+		}
+		return;
+	}
+	struct region_rx_dgram h = {.saddr = rx->saddr, .sport = rx->sport, .flags = flags};
+	memcpy(body, &h, sizeof(h));
+	if (len && buf_copy_out(pkt, rx->payload_off, body + sizeof(h), len) < 0) {
+		/* udp_input guarantees the bytes; never expected. */
+		ring_cancel(ring);
+		u->stats.rx_drop_orphan++;
+		udp_rx_rcvbuf_drop(u->t, sid);
+		return;
+	}
+	ring_commit(ring);
+	udp_rx_delivered(u->t, sid);
+	udpd_wake_mark(u, (unsigned)si, slot);
+}
+
+static void udpd_icmp_error(struct udpd *u, const struct buf *pkt, const struct desc *d)
+{
+	struct icmp_hdr ih;
+	if ((uint32_t)d->l4_off + ICMP_HDR_LEN > d->len ||
+	    buf_copy_out(pkt, d->l4_off, &ih, sizeof(ih)) < 0) {
+		u->stats.icmp_drop_short++;
+		return;
+	}
+	uint8_t quoted[UDPD_ICMP_QUOTE_MAX];
+	size_t qlen = d->len - d->l4_off - ICMP_HDR_LEN;
+	if (qlen > sizeof(quoted))
+		qlen = sizeof(quoted);
+	if (buf_copy_out(pkt, d->l4_off + ICMP_HDR_LEN, quoted, qlen) < 0) {
+		u->stats.icmp_drop_short++;
+		return;
+	}
+	uint32_t sid = 0;
+	if (udp_icmp_error(u->t, ih.type, ih.code, quoted, qlen, &sid) == 0) {
+		u->stats.icmp_woken++;
+		udpd_wake_sid(u, sid);
+	}
+}
+
+static void udpd_rx_one(struct udpd *u, struct buf **pkt, const struct desc *d)
+{
+	if (d->proto != IPV4_PROTO_UDP) {
+		u->stats.rx_drop_not_udp++;
+		pool_free(pkt);
+		return;
+	}
+	if (d->flags & DESC_F_ICMP_ERROR) {
+		udpd_icmp_error(u, *pkt, d);
+		pool_free(pkt);
+		return;
+	}
+	int rc = udp_input(u->t, d, *pkt, &u->rx);
+	if (rc == -ENOENT) {
+		/* Back to ipd as delivered (data at the IPv4 header) for ICMP port unreachable. */
+		struct desc back = *d;
+		back.flags = DESC_F_PORT_UNREACH;
+		u->stats.rx_port_unreach++;
+		udpd_out_add(u, pkt, &back, 0);
+		return;
+	}
+	if (rc == 0) {
+		for (uint32_t i = 0; i < u->rx.n_sids && i < UDP_SOCKETS_MAX; i++)
+			udpd_deliver(u, u->rx.sids[i], *pkt);
+	}
+	pool_free(pkt);
+}
+
+bool udpd_rx_batch(void *arg, uint64_t now)
+{
+	struct udpd *u = arg;
+	struct buf *bufs[DESC_BATCH_MAX];
+	struct desc d[DESC_BATCH_MAX];
+	bool more = true;
+	(void)now;
+	for (unsigned round = 0; round < UDPD_RX_BUDGET; round++) {
+		int n = link_recv(u->from_ipd, bufs, d, DESC_BATCH_MAX);
+		if (n == -EAGAIN) {
+			more = false;
+			break;
+		}
+		for (int i = 0; i < n; i++)
+			udpd_rx_one(u, &bufs[i], &d[i]);
+	}
+	udpd_out_flush(u);
+	udpd_wake_flush(u);
+	return more;
+}
+
+/* ---- TX ------------------------------------------------------------------------------------ */
+
+void udpd_cork_free(struct udpd *u, unsigned idx)
+{
+	if (idx >= UDP_SOCKETS_MAX)
+		return;
+	pool_free(&u->cork[idx]);
+	u->cork_broken[idx] = false;
+}
+
+/* Append len bytes to the chain *head (allocated if NULL). 0 or -ENOMEM/-E2BIG (chain as
+ * before). */
+static int udpd_chain_append(struct udpd *u, struct buf **head, const void *data, uint32_t len)
+{
+	bool fresh = false;
+	if (!*head) {
+		*head = pool_alloc(u->pool); /* data at POOL_HEADROOM: room for every header */
+		if (!*head)
+			return -ENOMEM;
+		fresh = true;
+	}
+	int rc = len ? buf_append_data(*head, data, len) : 0;
+	if (rc < 0 && fresh)
+		pool_free(head);
+	return rc;
+}
+
+void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const void *payload,
+		   uint32_t payload_len)
+{
+	unsigned k = sid & 0xffffu;
+	if (k >= UDP_SOCKETS_MAX)
+		return;
+	if (tx->cork_drop)
+		udpd_cork_free(u, k);
+	if (tx->cork_append) {
+		if (!u->cork_broken[k] &&
+		    udpd_chain_append(u, &u->cork[k], payload, payload_len) < 0) {
+			/* The core counts the bytes as corked; the datagram is lost when it goes
+			 * out (Linux: ENOBUFS while appending flushes the pending frames). */
+			pool_free(&u->cork[k]);
+			u->cork_broken[k] = true;
+		}
+		return;
+	}
+	if (!tx->emit)
+		return;
+
+	struct buf *head = NULL;
+	if (tx->corked_len) {
+		head = u->cork[k];
+		u->cork[k] = NULL;
+		bool broken = u->cork_broken[k];
+		u->cork_broken[k] = false;
+		if (broken || !head || buf_chain_len(head) != tx->corked_len) {
+			pool_free(&head);
+			u->stats.tx_drop_cork++;
+			udp_tx_sndbuf_drop(u->t, sid);
+			return;
+		}
+	}
+	if (tx->len != tx->corked_len + payload_len ||
+	    udpd_chain_append(u, &head, payload, payload_len) < 0) {
+		pool_free(&head);
+		u->stats.tx_drop_nobuf++;
+		udp_tx_sndbuf_drop(u->t, sid);
+		return;
+	}
+	uint8_t *uh = buf_push(head, UDP_HDR_LEN);
+	if (!uh) { /* a head without headroom: never for pool_alloc'd heads */
+		pool_free(&head);
+		u->stats.tx_drop_nobuf++;
+		udp_tx_sndbuf_drop(u->t, sid);
+		return;
+	}
+	udp_header_fill(uh, tx->saddr, tx->daddr, tx->sport, tx->dport, head, UDP_HDR_LEN, tx->len);
+	struct desc d = {
+		.l3_off = 0,
+		.l4_off = 0,
+		.saddr = tx->saddr,
+		.daddr = tx->daddr,
+		.proto = IPV4_PROTO_UDP,
+	};
+	udpd_out_add(u, &head, &d, sid);
+}
+
+/* One TX record of session si (its fixed part already copied and type-checked). */
+static void udpd_tx_record(struct udpd *u, unsigned si, const struct region_tx_dgram *h,
+			   const uint8_t *payload, uint32_t plen)
+{
+	struct udpd_session_rec *rec = &u->st->sessions[si];
+	if (h->flags & ~(uint32_t)REGION_TX_FLAGS_KNOWN) {
+		u->stats.tx_drop_bad_record++;
+		return;
+	}
+	uint32_t sid = h->slot < rec->n_slots && h->slot < REGION_SLOTS_MAX
+		? rec->slot_sid[h->slot] : 0;
+	if (!sid) {
+		u->stats.tx_drop_no_socket++; /* closed meanwhile, or a slot never opened */
+		return;
+	}
+	struct udp_send snd = {
+		.has_addr = h->has_addr != 0,
+		.daddr = h->daddr,
+		.dport = h->dport,
+		.payload_len = plen,
+		.flags = (h->flags & REGION_TX_MORE) ? MSG_MORE : 0,
+	};
+	struct udp_tx tx;
+	int rc = udp_output(u->t, rec->owner, sid, &u->host, &snd, &tx);
+	if (rc < 0) {
+		u->stats.tx_errors++;
+		if (tx.cork_drop)
+			udpd_cork_free(u, sid & 0xffffu);
+		log_debug("session %u slot %u: send refused: %s", si, h->slot, strerror(-rc));
+		return;
+	}
+	udpd_tx_apply(u, sid, &tx, payload, plen);
+}
+
+bool udpd_tx_session(struct udpd *u, unsigned si)
+{
+	struct udpd_session *s = &u->sess[si];
+	for (unsigned n = 0; n < UDPD_TX_BUDGET; n++) {
+		if (s->state != UDPD_SESS_ATTACHED)
+			return false;
+		struct ring_rec rec;
+		int rc = ring_peek(&s->region.tx, &rec);
+		if (rc == -EAGAIN)
+			return false;
+		if (rc < 0) {
+			u->stats.sessions_closed_hostile++;
+			log_warn("session %u (pid %ld): TX ring broken: closing it", si, (long)s->pid);
+			udpd_session_end(u, si, "its TX ring is broken");
+			return false;
+		}
+		u->stats.tx_records++;
+		if (rec.type != REGION_REC_DGRAM || rec.len < sizeof(struct region_tx_dgram)) {
+			u->stats.tx_drop_bad_record++;
+		} else {
+			/* Copy the fixed part once; decide on the copy only (TOCTOU). */
+			struct region_tx_dgram h;
+			memcpy(&h, rec.body, sizeof(h));
+			udpd_tx_record(u, si, &h, (const uint8_t *)rec.body + sizeof(h),
+				       rec.len - (uint32_t)sizeof(h));
+		}
+		ring_release(&s->region.tx);
+	}
+	return true;
+}

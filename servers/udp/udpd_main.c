@@ -1,0 +1,238 @@
+/* udpd_main: the ustack-udpd server shell. It owns every socket, descriptor, mapping and the
+ * clock; the protocol work is udp_core's.
+ *
+ * init() order (each step needs the previous one):
+ *   1. config      /etc/ustack/<instance>.conf (our address and prefix)
+ *   2. pool        attach or create, then reclaim what a previous udpd held when it died
+ *                  (batches it had received, corked payload)
+ *   3. state       the state segment /ustack-<instance>-udp-state: the socket table and the
+ *                  sessions survive us; what a predecessor left is validated and restored,
+ *                  its sessions DETACHED until their applications resume (udpd_state.c)
+ *   4. links       bind ipd-to-udpd, connect udpd-to-ipd, wait (bounded) for ipd
+ *   5. requests    bind the udpd.sock ROUTER (socket requests)
+ *   6. sessions    the epoll set and the udpd.session listening socket: applications (and
+ *                  the resuming ones) may come from here on
+ *   7. ctl         bind udpd.ctl
+ *   8. loop        sources (ipd's link, requests, the epoll set, ctl) and the sessions' timer;
+ *                  READY=1
+ *
+ * Restart contract (DESIGN.md): sockets survive in the state segment; an application resumes
+ * its session over a new connection (its region and eventfds come with it again) and its
+ * sockets carry on; datagrams in flight and corked ones are lost (udpd_priv.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <zmq.h>
+
+#include "clock.h"
+#include "log.h"
+#include "sdnotify.h"
+#include "server.h"
+#include "udpd_priv.h"
+
+#define UDPD_NOFILE_WANT 65536u /* 128 sessions x 66 descriptors, with room to spare */
+
+const struct stat_field udpd_stat_fields[] = {
+#define F(x) STAT_FIELD(struct udpd_stats, x)
+	F(sessions_opened), F(sessions_resumed), F(sessions_closed), F(sessions_expired),
+	F(sessions_closed_hostile), F(session_accept_errors), F(session_refused_busy),
+	F(session_refused_malformed), F(session_refused_timeout), F(session_refused_full),
+	F(session_refused_region), F(session_refused_fds), F(session_refused_auth),
+	F(session_refused_busy_resume), F(req_total), F(req_malformed), F(req_eperm),
+	F(req_detached), F(req_replayed), F(req_reply_drops), F(rx_drop_not_udp),
+	F(rx_drop_detached), F(rx_drop_orphan), F(rx_truncated), F(rx_port_unreach),
+	F(rx_wake_saturated), F(icmp_drop_short), F(icmp_woken), F(tx_records),
+	F(tx_drop_bad_record), F(tx_drop_no_socket), F(tx_errors), F(tx_drop_nobuf),
+	F(tx_drop_cork), F(tx_drop_link), F(doorbell_reads),
+#undef F
+};
+const unsigned udpd_stat_field_count = sizeof(udpd_stat_fields) / sizeof(udpd_stat_fields[0]);
+_Static_assert(sizeof(udpd_stat_fields) / sizeof(udpd_stat_fields[0]) ==
+		       sizeof(struct udpd_stats) / sizeof(uint64_t),
+	       "every udpd counter is named");
+
+static bool udpd_ctl_ready(void *arg, uint64_t now)
+{
+	struct udpd *u = arg;
+	(void)now;
+	return ctl_server_poll(u->ctl, 16) == 16;
+}
+
+static unsigned udpd_sockets_in_use(const struct udpd *u)
+{
+	unsigned n = 0;
+	for (unsigned k = 0; k < UDP_SOCKETS_MAX; k++)
+		n += udp_sock_sid(u->t, k) != 0;
+	return n;
+}
+
+/* ctl_handle: answers ustackctl. */
+static int udpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlReply *r,
+			   struct ctl_server *srv)
+{
+	struct udpd *u = arg;
+	r->state = "serving";
+	r->uptime_ms = (clock_now() - u->started) / CLOCK_NS_PER_MS;
+	switch (req->type) {
+	case USTACK__CTL_REQUEST__TYPE__STATUS:
+		return 0;
+	case USTACK__CTL_REQUEST__TYPE__STATS: {
+		unsigned attached = udpd_sessions_count(u, UDPD_SESS_ATTACHED);
+		unsigned detached = udpd_sessions_count(u, UDPD_SESS_DETACHED);
+		int rc = ctl_reply_add_counters(srv, r, "", udp_stat_fields, udp_stat_field_count,
+						&u->t->stats);
+		if (rc == 0)
+			rc = ctl_reply_add_counters(srv, r, "", udpd_stat_fields,
+						    udpd_stat_field_count, &u->stats);
+		if (rc == 0)
+			rc = ctl_reply_add_counters(srv, r, "link_from_ipd_", link_stat_fields,
+						    link_stat_field_count, link_stats(u->from_ipd));
+		if (rc == 0)
+			rc = ctl_reply_add_counters(srv, r, "link_to_ipd_", link_stat_fields,
+						    link_stat_field_count, link_stats(u->to_ipd));
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "sessions_in_use", attached + detached);
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "sessions_detached", detached);
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "sockets_in_use", udpd_sockets_in_use(u));
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "restored_sockets", u->restored_sockets);
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "restored_sessions", u->restored_sessions);
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "state_generation", u->generation);
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "pool_reclaimed_at_start", u->reclaimed);
+		return rc;
+	}
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+/* Sessions bring 2 + n_slots descriptors each: lift the soft limit towards the hard one. */
+static void udpd_raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= UDPD_NOFILE_WANT)
+		return;
+	rlim_t want = rl.rlim_max < UDPD_NOFILE_WANT ? rl.rlim_max : UDPD_NOFILE_WANT;
+	if (want > rl.rlim_cur) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_notice("RLIMIT_NOFILE stays at its soft limit: %s", strerror(errno));
+	}
+}
+
+static int udpd_init(struct udpd *u, const struct server_args *args)
+{
+	u->instance = args->instance;
+	udpd_sessions_preinit(u);
+	int rc = server_load_config(args, &u->cfg);
+	if (rc == 0)
+		rc = server_open_pool(&u->cfg, POOL_HOLDER_UDPD, &u->pool, &u->reclaimed);
+	if (rc < 0)
+		return rc;
+	u->host.addr = u->cfg.ip_addr;
+	u->host.prefix_len = u->cfg.ip_prefix;
+	udpd_raise_nofile();
+	u->started = clock_now();
+
+	rc = udpd_state_open(u, u->started);
+	if (rc < 0)
+		return rc;
+
+	u->zctx = zmq_ctx_new();
+	if (!u->zctx)
+		return -ENOMEM;
+	rc = link_open_rx(u->zctx, u->pool, u->instance, POOL_HOLDER_IPD, &u->from_ipd);
+	if (rc == 0)
+		rc = link_open_tx(u->zctx, u->pool, u->instance, POOL_HOLDER_IPD, &u->to_ipd);
+	if (rc < 0) {
+		log_err("links: %s", strerror(-rc));
+		return rc;
+	}
+	if (link_wait_peer(u->to_ipd, 500) < 0)
+		log_notice("ipd is not connected yet: datagrams are dropped until it is");
+
+	rc = udpd_requests_open(u);
+	if (rc < 0) {
+		log_err("requests socket: %s", strerror(-rc));
+		return rc;
+	}
+	rc = udpd_sessions_open(u);
+	if (rc < 0) {
+		log_err("session socket: %s", strerror(-rc));
+		return rc;
+	}
+	rc = ctl_server_open(u->zctx, u->instance, UDPD_LAYER, udpd_ctl_handle, u, &u->ctl);
+	if (rc < 0) {
+		log_err("ctl: %s", strerror(-rc));
+		return rc;
+	}
+
+	rc = loop_create(&u->loop);
+	if (rc < 0)
+		return rc;
+	if (loop_add_zsock(u->loop, link_socket(u->from_ipd), udpd_rx_batch, u) < 0 ||
+	    loop_add_zsock(u->loop, u->router, udpd_requests_ready, u) < 0 ||
+	    loop_add_fd(u->loop, u->epfd, udpd_sessions_ready, u) < 0 ||
+	    loop_add_zsock(u->loop, ctl_server_socket(u->ctl), udpd_ctl_ready, u) < 0)
+		return -ENOSPC;
+	u->timer_id = loop_add_timer(u->loop, udpd_sessions_timer, u,
+				     udpd_sessions_next_deadline(u));
+	if (u->timer_id < 0)
+		return u->timer_id;
+	return 0;
+}
+
+static void udpd_fini(struct udpd *u)
+{
+	if (u->pool) {
+		for (unsigned k = 0; k < UDP_SOCKETS_MAX; k++)
+			pool_free(&u->cork[k]);
+		if (u->n_out && u->to_ipd)
+			udpd_out_flush(u);
+		pool_free_burst(u->pool, u->out, u->n_out);
+		u->n_out = 0;
+	}
+	udpd_sessions_close(u); /* the records stay: the next udpd resumes them */
+	udpd_requests_close(u);
+	ctl_server_close(&u->ctl);
+	link_close(&u->from_ipd);
+	link_close(&u->to_ipd);
+	loop_destroy(&u->loop);
+	if (u->zctx)
+		zmq_ctx_term(u->zctx);
+	udpd_state_close(u);
+	pool_close(&u->pool);
+}
+
+int main(int argc, char **argv)
+{
+	struct server_args args;
+	int rc = server_parse_args(argc, argv, "ustack-udpd", &args);
+	if (rc)
+		return rc == SERVER_ARGS_HELP ? 0 : rc;
+	log_init("ustack-udpd");
+	static struct udpd udpd; /* large (sessions, regions' views); one per process */
+	rc = udpd_init(&udpd, &args);
+	if (rc < 0) {
+		udpd_fini(&udpd);
+		return 1;
+	}
+	char status[160];
+	snprintf(status, sizeof(status), "serving instance %s: %llu sockets, %llu sessions restored",
+		 args.instance, (unsigned long long)udpd.restored_sockets,
+		 (unsigned long long)udpd.restored_sessions);
+	log_info("%s", status);
+	sdn_ready(status);
+	rc = loop_run(udpd.loop);
+	sdn_stopping(NULL);
+	udpd_fini(&udpd);
+	return rc < 0 ? 1 : 0;
+}
