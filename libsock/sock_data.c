@@ -1,0 +1,438 @@
+/* sock_data: send*() and recv*() through the region's rings, and pending errors.
+ *
+ * Send: local checks first, in Linux's order and with its errnos (udp_sendmsg): EMSGSIZE over
+ * 65,535, EOPNOTSUPP for MSG_OOB, then the address (EINVAL short or port 0, EAFNOSUPPORT, or
+ * EDESTADDRREQ without one on an unconnected socket; an address on a connected socket is used,
+ * never EISCONN), ENETUNREACH for destinations this stack cannot reach (0.0.0.0 and 127/8: no
+ * loopback here, udp_core says the same), EACCES for 255.255.255.255 without SO_BROADCAST,
+ * EMSGSIZE over 65,507 payload bytes. They have to be here: the server takes TX records
+ * asynchronously and has no way to fail the call that produced one. Then a pending error (below).
+ * Then one TX record (struct region_tx_dgram + the gathered payload) is reserved, filled and
+ * committed under tx_lock (the TX ring has one producer side, shared by all our sockets), and
+ * the doorbell written. MSG_MORE travels as REGION_TX_MORE (the server corks) and skips the
+ * doorbell: the datagram cannot leave before its last part anyway. A full TX ring: EAGAIN when
+ * non-blocking, else short sleeps (the server does not signal freed room) up to SO_SNDTIMEO.
+ *
+ * Receive: ring_peek on the socket's RX ring, copy, ring_release (not with MSG_PEEK). Receivers
+ * of one socket take turns on its rx_lock, which is never held while waiting: a non-blocking
+ * call never waits behind a blocking one. Empty ring: EAGAIN when non-blocking, else poll() on
+ * the slot's eventfd up to SO_RCVTIMEO (EAGAIN on timeout, as Linux), then look again.
+ *
+ * The eventfd protocol keeps "RX ring non-empty => counter > 0", which is what makes native
+ * poll/epoll on the socket descriptor truthful: the server writes the eventfd after publishing
+ * records; whoever sees the ring empty may drain the counter (read), but must then look at the
+ * ring again and write 1 back if a record slipped in between. A counter left > 0 over an empty
+ * ring is at worst a spurious wakeup, which POSIX allows (a recv then says EAGAIN).
+ *
+ * Pending errors (Linux sk_err: an ICMP error on a connected socket) stay in the server, which
+ * wakes the socket's eventfd when it records one. So a wakeup over an empty ring is the hint:
+ * the call that sees it asks the server for SO_ERROR (which takes and clears it) and returns it.
+ * recv looks whenever its ring is empty; send looks on connected sockets only (the only ones
+ * the server ever gives an error) and only when the RX ring is empty, which costs one read() of
+ * the eventfd. An error found by us_poll is kept in the socket's entry (err) until a call takes
+ * it. Known gap: an error whose wakeup merges with one for data still queued is reported only
+ * once the ring is empty and another wakeup comes (Linux reports it before the data); closing it
+ * needs the server to mark error wakeups (an error record, or a distinct eventfd increment).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "sock_priv.h"
+
+#define SOCK_MAX_LEN 0xffffu /* Linux's first check in udp_sendmsg */
+
+static struct ring *sock_rx_ring(unsigned slot)
+{
+	return &sock_lib.region.rx[slot];
+}
+
+/* Non-empty, seen from any thread: the shared indices are atomics (head written by the server,
+ * tail by our consumer), so this needs no lock, unlike ring_empty() on the consumer's view. */
+static bool sock_rx_nonempty(unsigned slot)
+{
+	struct ring_shared *sh = sock_rx_ring(slot)->shared;
+	return atomic_load_explicit(&sh->head, memory_order_acquire) !=
+	       atomic_load_explicit(&sh->tail, memory_order_acquire);
+}
+
+static void sock_signal(unsigned slot)
+{
+	uint64_t one = 1;
+	if (write(sock_lib.slot_fd[slot], &one, sizeof(one)) < 0) {
+		/* saturated: readable anyway */
+	}
+}
+
+/* Drain the counter. true if it was > 0. */
+static bool sock_drain(unsigned slot)
+{
+	uint64_t v;
+	return read(sock_lib.slot_fd[slot], &v, sizeof(v)) == (ssize_t)sizeof(v);
+}
+
+void sock_data_settle(unsigned slot)
+{
+	if (sock_rx_nonempty(slot))
+		return;
+	if (sock_drain(slot) && sock_rx_nonempty(slot))
+		sock_signal(slot);
+}
+
+void sock_data_reset_slot(unsigned slot)
+{
+	struct ring *rx = sock_rx_ring(slot);
+	struct ring_rec rec;
+	while (ring_peek(rx, &rec) == 0)
+		ring_release(rx);
+	sock_drain(slot);
+}
+
+/* Take the error kept locally for ref's socket: ECONNABORTED (for good) once its session is
+ * lost, else what us_poll found. Positive errno or 0. */
+static int sock_take_local_error(const struct sock_ref *ref)
+{
+	int err = 0;
+	sock_tab_lock();
+	struct sock_entry *e = sock_table_entry_locked(ref);
+	if (e && sock_table_lost_locked(e)) {
+		err = ECONNABORTED;
+	} else if (e) {
+		err = e->err;
+		e->err = 0;
+	}
+	sock_tab_unlock();
+	return err;
+}
+
+/* SO_ERROR from the server (taken and cleared there). 0, the pending error negated, or the
+ * request's failure. */
+static int sock_data_server_error(const struct sock_ref *ref, unsigned bound_ms)
+{
+	Ustack__SockRequest req = USTACK__SOCK_REQUEST__INIT;
+	req.op = USTACK__SOCK_REQUEST__OP__GETOPT;
+	req.sid = ref->sid;
+	req.slot = ref->slot;
+	req.level = SOL_SOCKET;
+	req.optname = SO_ERROR;
+	struct sock_reply rep;
+	int rc = sock_req_call_bounded(&req, &rep, bound_ms);
+	if (rc < 0)
+		return rc;
+	if (rep.status < 0)
+		return rep.status;
+	int v = 0;
+	memcpy(&v, rep.optval, rep.optlen < sizeof(v) ? rep.optlen : sizeof(v));
+	return v > 0 && v < 4096 ? -v : 0;
+}
+
+/* The pending-error check of send and of an empty-ring recv: the local one, else (ask_server) if
+ * the eventfd was signalled and the ring is still empty, the server's. 0 or negative errno. */
+static int sock_pending_error(const struct sock_ref *ref, bool ask_server)
+{
+	int err = sock_take_local_error(ref);
+	if (err)
+		return -err;
+	if (!ask_server || sock_rx_nonempty(ref->slot) || !sock_drain(ref->slot))
+		return 0;
+	if (sock_rx_nonempty(ref->slot)) {
+		sock_signal(ref->slot); /* data came after all: keep the invariant */
+		return 0;
+	}
+	/* Bounded: during an outage nobody writes the eventfd, so a hint then is stale, and a data
+	 * call must not wait out the whole restart bound for it. */
+	return sock_data_server_error(ref, SOCK_HINT_BOUND_MS);
+}
+
+short sock_data_ready(const struct sock_ref *ref, short events)
+{
+	short rev = 0;
+	sock_tab_lock();
+	const struct sock_entry *e = sock_table_entry_locked(ref);
+	bool err = e && (e->err || sock_table_lost_locked(e));
+	sock_tab_unlock();
+	if (!e)
+		return POLLNVAL;
+	if (err)
+		rev |= POLLERR;
+	if ((events & (POLLIN | POLLRDNORM)) && sock_rx_nonempty(ref->slot))
+		rev |= events & (POLLIN | POLLRDNORM);
+	if (events & (POLLOUT | POLLWRNORM)) {
+		/* Linux's sock_writeable(): half the send buffer free. Half our TX ring always takes
+		 * the largest record plus the PAD a wrap may need. */
+		pthread_mutex_lock(&sock_lib.tx_lock);
+		size_t free_bytes = ring_free_bytes(&sock_lib.region.tx);
+		uint32_t size = sock_lib.region.tx.size;
+		pthread_mutex_unlock(&sock_lib.tx_lock);
+		if (free_bytes >= size / 2)
+			rev |= events & (POLLOUT | POLLWRNORM);
+	}
+	return rev;
+}
+
+/* us_poll saw the eventfd readable over an empty ring: find out whether an error is pending, and
+ * keep it for the next call. true if one is. */
+bool sock_data_probe_error(const struct sock_ref *ref)
+{
+	int rc = sock_pending_error(ref, true);
+	if (rc == 0 || rc == -ENETDOWN || rc == -ETIMEDOUT)
+		return false; /* no error, or the server is away: nothing known to be pending */
+	sock_tab_lock();
+	struct sock_entry *e = sock_table_entry_locked(ref);
+	if (e && !e->err && !sock_table_lost_locked(e))
+		e->err = -rc;
+	sock_tab_unlock();
+	sock_signal(ref->slot); /* other waiters on this socket should see it too */
+	return true;
+}
+
+/* --- send --- */
+
+/* Linux's import_iovec: too many entries EMSGSIZE, the array unreadable EFAULT, a total beyond
+ * ssize_t EINVAL. A NULL base with a length is only found when the bytes are copied (*bad), which
+ * in udp_sendmsg comes after the address checks. */
+static int sock_iov_total(const struct iovec *iov, size_t n, size_t *total, bool *bad)
+{
+	if (n > IOV_MAX)
+		return -EMSGSIZE;
+	if (n && !iov)
+		return -EFAULT;
+	size_t sum = 0;
+	*bad = false;
+	for (size_t i = 0; i < n; i++) {
+		if (iov[i].iov_len && !iov[i].iov_base)
+			*bad = true;
+		if (iov[i].iov_len > (size_t)SSIZE_MAX - sum)
+			return -EINVAL;
+		sum += iov[i].iov_len;
+	}
+	*total = sum;
+	return 0;
+}
+
+/* Wait a little for the server to free TX room; false when the send timeout passed. */
+static int sock_tx_backoff(uint64_t deadline, unsigned *round)
+{
+	if (deadline != UINT64_MAX && sock_now_ms() >= deadline)
+		return -EAGAIN;
+	uint64_t one = 1;
+	if (write(sock_lib.doorbell_fd, &one, sizeof(one)) < 0) {
+		/* saturated: the server has plenty to read */
+	}
+	struct timespec ts = {0, (long)(50000u << (*round < 5 ? *round : 5))}; /* 50 us .. 1.6 ms */
+	(*round)++;
+	if (nanosleep(&ts, NULL) < 0 && errno == EINTR)
+		return -EINTR;
+	return 0;
+}
+
+ssize_t sock_data_send(int fd, const struct msghdr *msg, int flags)
+{
+	struct sock_ref ref;
+	if (sock_table_get(fd, &ref) < 0)
+		return -EBADF;
+	size_t total = 0;
+	bool bad;
+	int rc = sock_iov_total(msg->msg_iov, msg->msg_iovlen, &total, &bad);
+	if (rc < 0)
+		return rc;
+	if (total > SOCK_MAX_LEN)
+		return -EMSGSIZE;
+	if (flags & MSG_OOB)
+		return -EOPNOTSUPP;
+
+	struct region_tx_dgram d = {.slot = ref.slot, .flags = (flags & MSG_MORE) ? REGION_TX_MORE : 0};
+	uint32_t daddr;
+	if (msg->msg_name) {
+		struct sockaddr_in sin;
+		if (msg->msg_namelen < sizeof(sin))
+			return -EINVAL;
+		memcpy(&sin, msg->msg_name, sizeof(sin));
+		if (sin.sin_family != AF_INET && sin.sin_family != AF_UNSPEC)
+			return -EAFNOSUPPORT; /* AF_UNSPEC: as AF_INET, Linux's old-binary leniency */
+		if (sin.sin_port == 0)
+			return -EINVAL;
+		d.has_addr = 1;
+		d.daddr = daddr = sin.sin_addr.s_addr;
+		d.dport = sin.sin_port;
+	} else {
+		if (!ref.connected)
+			return -EDESTADDRREQ;
+		daddr = ref.peer.sin_addr.s_addr;
+	}
+	if (ref.lost)
+		return -ECONNABORTED;
+	uint32_t h = ntohl(daddr);
+	if (d.has_addr && (h == INADDR_ANY || (h >> 24) == 127))
+		return -ENETUNREACH;
+	if (h == INADDR_BROADCAST && !ref.broadcast)
+		return -EACCES;
+	if (total > SOCK_UDP_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	if (bad)
+		return -EFAULT;
+	rc = sock_pending_error(&ref, ref.connected);
+	if (rc < 0 && rc != -ENETDOWN && rc != -ETIMEDOUT)
+		return rc; /* (a server away has no error to report; the datagram can queue) */
+
+	bool nonblock = ref.nonblock || (flags & MSG_DONTWAIT);
+	uint64_t deadline = UINT64_MAX;
+	if (!nonblock && ref.sndtimeo_ms >= 0)
+		deadline = sock_now_ms() + (uint64_t)ref.sndtimeo_ms;
+	unsigned round = 0;
+	for (;;) {
+		pthread_mutex_lock(&sock_lib.tx_lock);
+		sock_tab_lock();
+		bool current = sock_table_current_locked(&ref);
+		sock_tab_unlock();
+		if (!current) {
+			pthread_mutex_unlock(&sock_lib.tx_lock);
+			return -EBADF;
+		}
+		uint8_t *p = ring_reserve(&sock_lib.region.tx, REGION_REC_DGRAM,
+					  (uint32_t)(sizeof(d) + total));
+		if (p) {
+			memcpy(p, &d, sizeof(d));
+			p += sizeof(d);
+			for (size_t i = 0; i < msg->msg_iovlen; i++) {
+				if (msg->msg_iov[i].iov_len)
+					memcpy(p, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
+				p += msg->msg_iov[i].iov_len;
+			}
+			ring_commit(&sock_lib.region.tx);
+			pthread_mutex_unlock(&sock_lib.tx_lock);
+			break;
+		}
+		int err = errno;
+		pthread_mutex_unlock(&sock_lib.tx_lock);
+		if (err != ENOSPC)
+			return -ENETDOWN; /* the server broke the ring: this stack is unusable */
+		if (nonblock)
+			return -EAGAIN;
+		rc = sock_tx_backoff(deadline, &round);
+		if (rc < 0)
+			return rc;
+	}
+	if (!(flags & MSG_MORE)) {
+		uint64_t one = 1;
+		if (write(sock_lib.doorbell_fd, &one, sizeof(one)) < 0) {
+			/* saturated: the server will read it anyway */
+		}
+	}
+	return (ssize_t)total;
+}
+
+/* --- receive --- */
+
+/* Copy one record out to msg. Returns the length to report. */
+static ssize_t sock_rx_copy(const struct ring_rec *rec, struct msghdr *msg, int flags)
+{
+	struct region_rx_dgram h;
+	memcpy(&h, rec->body, sizeof(h));
+	const uint8_t *payload = (const uint8_t *)rec->body + sizeof(h);
+	size_t plen = rec->len - sizeof(h);
+	size_t off = 0;
+	for (size_t i = 0; i < msg->msg_iovlen && off < plen; i++) {
+		size_t n = msg->msg_iov[i].iov_len;
+		if (n > plen - off)
+			n = plen - off;
+		if (n)
+			memcpy(msg->msg_iov[i].iov_base, payload + off, n);
+		off += n;
+	}
+	if (msg->msg_name) {
+		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = h.sport};
+		sin.sin_addr.s_addr = h.saddr;
+		size_t n = msg->msg_namelen < sizeof(sin) ? msg->msg_namelen : sizeof(sin);
+		memcpy(msg->msg_name, &sin, n);
+		msg->msg_namelen = sizeof(sin);
+	}
+	msg->msg_controllen = 0;
+	msg->msg_flags = (off < plen || (h.flags & REGION_RX_TRUNC)) ? MSG_TRUNC : 0;
+	return (ssize_t)((flags & MSG_TRUNC) ? plen : off);
+}
+
+ssize_t sock_data_recv(int fd, struct msghdr *msg, int flags)
+{
+	struct sock_ref ref;
+	if (sock_table_get(fd, &ref) < 0)
+		return -EBADF;
+	size_t total;
+	bool bad;
+	int rc = sock_iov_total(msg->msg_iov, msg->msg_iovlen, &total, &bad);
+	if (rc < 0)
+		return rc;
+	if (bad)
+		return -EFAULT; /* found before a datagram is taken: Linux would drop it */
+	if (ref.lost)
+		return -ECONNABORTED;
+	if (flags & MSG_ERRQUEUE)
+		return -EAGAIN; /* no IP_RECVERR: the error queue is always empty */
+
+	bool nonblock = ref.nonblock || (flags & MSG_DONTWAIT);
+	int timeout = nonblock ? 0 : ref.rcvtimeo_ms;
+	uint64_t deadline = timeout > 0 ? sock_now_ms() + (uint64_t)timeout : 0;
+	struct sock_entry *e = &sock_lib.ent[ref.slot];
+	struct ring *rx = sock_rx_ring(ref.slot);
+	for (;;) {
+		pthread_mutex_lock(&e->rx_lock);
+		sock_tab_lock();
+		bool current = sock_table_current_locked(&ref);
+		sock_tab_unlock();
+		if (!current) {
+			pthread_mutex_unlock(&e->rx_lock);
+			return -EBADF;
+		}
+		/* Linux's __skb_recv_udp: a pending error comes before queued data. */
+		int err = sock_take_local_error(&ref);
+		if (err) {
+			pthread_mutex_unlock(&e->rx_lock);
+			return -err;
+		}
+		struct ring_rec rec;
+		rc = ring_peek(rx, &rec);
+		if (rc == 0 && (rec.type != REGION_REC_DGRAM || rec.len < sizeof(struct region_rx_dgram))) {
+			ring_release(rx); /* not a datagram: nothing the application could be given */
+			pthread_mutex_unlock(&e->rx_lock);
+			continue;
+		}
+		if (rc == 0) {
+			ssize_t n = sock_rx_copy(&rec, msg, flags);
+			if (!(flags & MSG_PEEK)) {
+				ring_release(rx);
+				sock_data_settle(ref.slot);
+			}
+			pthread_mutex_unlock(&e->rx_lock);
+			return n;
+		}
+		if (rc != -EAGAIN) {
+			pthread_mutex_unlock(&e->rx_lock);
+			return -ECONNABORTED; /* the server broke this socket's ring */
+		}
+		rc = sock_pending_error(&ref, true);
+		pthread_mutex_unlock(&e->rx_lock);
+		/* A server away (restarting) has nothing to say about errors; the data path goes on
+		 * without it. */
+		if (rc < 0 && rc != -ENETDOWN && rc != -ETIMEDOUT)
+			return rc;
+		if (sock_rx_nonempty(ref.slot))
+			continue;
+		if (timeout == 0)
+			return -EAGAIN;
+		int wait = -1;
+		if (timeout > 0) {
+			uint64_t now = sock_now_ms();
+			if (now >= deadline)
+				return -EAGAIN;
+			wait = (int)(deadline - now);
+		}
+		struct pollfd p = {.fd = sock_lib.slot_fd[ref.slot], .events = POLLIN};
+		if (poll(&p, 1, wait) < 0 && errno == EINTR)
+			return -EINTR;
+	}
+}

@@ -1,0 +1,168 @@
+/* sock_req: the request channel to the transport server (proto/sock.proto over a ZeroMQ DEALER
+ * connected to <runtime dir>/udpd.sock).
+ *
+ * One request at a time per process (req_lock): requests are short, and a DEALER is not
+ * thread-safe anyway. Every request gets the next id of a per-process counter; a reply whose id
+ * is not the one we wait for is a late answer to a request we already gave up on, or a second
+ * answer to one we re-sent, and is skipped.
+ *
+ * Restart (DESIGN.md, restart contract): the server keeps its sockets in its state segment and
+ * answers a repeated (session, id) from its record instead of acting twice, so re-sending the
+ * SAME request is always safe. We re-send when no reply came within SOCK_REQ_TIMEOUT_MS, first
+ * resuming the session if its connection died (the server restarted), and give up after
+ * SOCK_RESTART_BOUND_MS with the errno that says what went wrong:
+ *   -ENETDOWN      the server could not be reached at all (no session connection possible);
+ *   -ETIMEDOUT     it was connected but did not answer;
+ *   -ECONNABORTED  it came back without our session: the sockets' state is really lost.
+ * EIO would be the lazy choice; Linux never returns it from a socket call, so no application
+ * handles it.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "sock_priv.h"
+
+#define SOCK_REQ_BUF 256 /* a packed SockRequest: ids, addresses and <= SOCK_OPTVAL_MAX bytes */
+
+static int sock_req_send(const Ustack__SockRequest *req)
+{
+	uint8_t buf[SOCK_REQ_BUF];
+	size_t len = ustack__sock_request__get_packed_size(req);
+	if (len > sizeof(buf))
+		return -EMSGSIZE;
+	ustack__sock_request__pack(req, buf);
+	/* DONTWAIT: when the pipe is full (the server is gone and we keep re-sending) the message
+	 * is simply not queued; the next attempt tries again. */
+	if (zmq_send(sock_lib.dealer, buf, len, ZMQ_DONTWAIT) < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	return 0;
+}
+
+static void sock_req_copy_reply(const Ustack__SockReply *r, struct sock_reply *rep)
+{
+	rep->status = r->status;
+	rep->sid = r->sid;
+	rep->addr = r->addr;
+	rep->port = (uint16_t)r->port;
+	rep->optlen = r->optval.len < sizeof(rep->optval) ? r->optval.len : sizeof(rep->optval);
+	if (rep->optlen)
+		memcpy(rep->optval, r->optval.data, rep->optlen);
+}
+
+/* Wait up to timeout_ms for the reply to id. 0 (rep filled), -ETIMEDOUT, or -errno. */
+static int sock_req_wait(uint64_t id, int timeout_ms, struct sock_reply *rep)
+{
+	uint64_t deadline = sock_now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		uint64_t now = sock_now_ms();
+		long left = now >= deadline ? 0 : (long)(deadline - now);
+		zmq_pollitem_t it = {.socket = sock_lib.dealer, .events = ZMQ_POLLIN};
+		int n = zmq_poll(&it, 1, left);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue; /* a signal must not cut a control call short */
+			return -errno;
+		}
+		if (n == 0)
+			return -ETIMEDOUT;
+		zmq_msg_t msg;
+		zmq_msg_init(&msg);
+		if (zmq_msg_recv(&msg, sock_lib.dealer, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&msg);
+			continue;
+		}
+		Ustack__SockReply *r =
+			ustack__sock_reply__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+		zmq_msg_close(&msg);
+		if (!r)
+			continue; /* garbage from the server: not an answer to anything */
+		bool match = r->id == id;
+		if (match)
+			sock_req_copy_reply(r, rep);
+		ustack__sock_reply__free_unpacked(r, NULL);
+		if (match)
+			return 0;
+	}
+}
+
+static void sock_req_pause_ms(int ms)
+{
+	poll(NULL, 0, ms);
+}
+
+static int sock_req_call_bound_locked(Ustack__SockRequest *req, struct sock_reply *rep,
+				      unsigned bound_ms)
+{
+	struct sock_lib *L = &sock_lib;
+	uint64_t deadline = sock_now_ms() + bound_ms;
+	int fail = -ETIMEDOUT;
+
+	memset(rep, 0, sizeof(*rep));
+	req->id = ++L->next_id;
+	for (;;) {
+		if (!sock_session_alive_locked()) {
+			int rc = sock_session_resume_locked();
+			if (rc == -ECONNABORTED)
+				return rc;
+			if (rc < 0) {
+				fail = -ENETDOWN;
+				if (sock_now_ms() >= deadline)
+					return fail;
+				sock_req_pause_ms(20);
+				continue;
+			}
+		}
+		req->session = L->session;
+		req->secret.len = SESSION_SECRET_LEN;
+		req->secret.data = L->secret;
+		int rc = sock_req_send(req);
+		if (rc < 0)
+			return rc == -EMSGSIZE ? -EINVAL : -ENETDOWN;
+
+		uint64_t now = sock_now_ms();
+		uint64_t left = deadline > now ? deadline - now : 0;
+		int wait = left < SOCK_REQ_TIMEOUT_MS ? (int)left : SOCK_REQ_TIMEOUT_MS;
+		rc = sock_req_wait(req->id, wait, rep);
+		if (rc == 0) {
+			/* -ENOTCONN on anything but GETPEERNAME: a restarted server that has our
+			 * session in its state but not attached yet. Our connection to the old
+			 * process hung up the moment it died, before the new one could answer, so
+			 * the liveness check tells the cases apart: dead -> resume and re-send;
+			 * alive -> the answer is genuine. (Never close a live session connection:
+			 * the server would close every socket of the session.) */
+			if (rep->status != -ENOTCONN ||
+			    req->op == USTACK__SOCK_REQUEST__OP__GETPEERNAME ||
+			    sock_session_alive_locked())
+				return 0;
+			fail = -ETIMEDOUT;
+		} else if (rc != -ETIMEDOUT) {
+			return -ENETDOWN;
+		} else {
+			fail = -ETIMEDOUT;
+		}
+		if (sock_now_ms() >= deadline)
+			return fail;
+	}
+}
+
+int sock_req_call_locked(Ustack__SockRequest *req, struct sock_reply *rep)
+{
+	return sock_req_call_bound_locked(req, rep, SOCK_RESTART_BOUND_MS);
+}
+
+int sock_req_call_bounded(Ustack__SockRequest *req, struct sock_reply *rep, unsigned bound_ms)
+{
+	pthread_mutex_lock(&sock_lib.req_lock);
+	int rc = sock_req_call_bound_locked(req, rep, bound_ms);
+	pthread_mutex_unlock(&sock_lib.req_lock);
+	return rc;
+}
+
+int sock_req_call(Ustack__SockRequest *req, struct sock_reply *rep)
+{
+	return sock_req_call_bounded(req, rep, SOCK_RESTART_BOUND_MS);
+}
