@@ -11,8 +11,8 @@ PACKAGES=(
 	# run: systemd for the units (a private manager where PID 1 is not systemd), iproute2 for
 	# namespaces and the TAP
 	systemd iproute2 procps
-	# test: the Linux kernel as the peer
-	iputils-ping arping netcat-openbsd python3 python3-scapy
+	# test: the Linux kernel as the peer; clang's sanitizer and libFuzzer runtime
+	iputils-ping arping netcat-openbsd python3 python3-scapy libclang-rt-14-dev
 )
 
 missing=()
