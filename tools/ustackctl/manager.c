@@ -385,6 +385,35 @@ static bool manager_unit_safe(const char *v)
 	return true;
 }
 
+/* The directory our programs run from: the units' ExecStart= points there (the build tree's bin/
+ * or the install prefix's). Under /tmp, /var/tmp, /home or /root the units' PrivateTmp= and
+ * ProtectHome= would hide the binaries (status 203/EXEC), as with a checkout in /tmp: such a
+ * directory is bound read-only into the sandbox, and ProtectHome= becomes "tmpfs" so a mount
+ * point below /home or /root can be made. Returns true and fills dir when that is needed. */
+static bool manager_hidden_bindir(char *dir, size_t size, bool *under_home)
+{
+	char exe[UCTL_PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (!slash || slash == exe)
+		return false;
+	*slash = '\0';
+	static const char *const hidden[] = {"/tmp/", "/var/tmp/", "/home/", "/root/"};
+	for (unsigned i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++) {
+		if (strncmp(exe, hidden[i], strlen(hidden[i])) == 0) {
+			if (!manager_unit_safe(exe) || strlen(exe) >= size)
+				return false;
+			snprintf(dir, size, "%s", exe);
+			*under_home = i >= 2;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* The variables the drop-ins pass on to every layer. */
 static const char *const manager_pass_env[] = {"USTACK_RUNTIME_DIR", "USTACK_CONF_DIR",
 					       "USTACK_LOG_LEVEL"};
@@ -646,6 +675,13 @@ int manager_write_dropins(const struct manager *m, const char *netns)
 			fprintf(f, "ReadWritePaths=%s\nBindPaths=%s\n", rt, rt);
 		if (conf && *conf)
 			fprintf(f, "BindReadOnlyPaths=%s\n", conf);
+		char bindir[UCTL_PATH_MAX];
+		bool under_home = false;
+		if (manager_hidden_bindir(bindir, sizeof(bindir), &under_home)) {
+			fprintf(f, "BindReadOnlyPaths=%s\n", bindir);
+			if (under_home)
+				fprintf(f, "ProtectHome=tmpfs\n");
+		}
 		if (fflush(f) != 0 || ferror(f)) {
 			rc = -errno;
 			fclose(f);
