@@ -487,6 +487,24 @@ int manager_preflight(const char *instance, enum state_mode mode)
 	return 0;
 }
 
+static int manager_private_wait(struct manager *m);
+
+/* The last lines of the private manager's log, to stderr. */
+static void manager_print_log_tail(const struct manager *m)
+{
+	FILE *f = fopen(m->log_path, "r");
+	if (!f)
+		return;
+	char line[512];
+	char tail[8][512];
+	unsigned n = 0;
+	while (fgets(line, sizeof(line), f))
+		snprintf(tail[n++ % 8], sizeof(tail[0]), "%s", line);
+	fclose(f);
+	for (unsigned k = n > 8 ? n - 8 : 0; k < n; k++)
+		fprintf(stderr, "  manager log: %s", tail[k % 8]);
+}
+
 int manager_private_start(struct manager *m)
 {
 	char unit_dir[UCTL_PATH_MAX], pm_dir[UCTL_PATH_MAX], units[UCTL_PATH_MAX];
@@ -513,17 +531,33 @@ int manager_private_start(struct manager *m)
 	if (snprintf(unit_path, sizeof(unit_path), "%s:%s:%s", units, unit_dir, pm_dir) >=
 	    (int)sizeof(unit_path))
 		return -ENAMETOOLONG;
-	rc = manager_spawn(m, unit_path);
-	if (rc < 0)
-		return rc;
+	/* A user manager has been seen to exit right at start, once in many runs, leaving
+	 * nothing in its log: show what it did say, and try once more before giving up. */
+	for (int attempt = 1;; attempt++) {
+		rc = manager_spawn(m, unit_path);
+		if (rc < 0)
+			return rc;
+		rc = manager_private_wait(m);
+		if (rc != -ECHILD || attempt == 2)
+			break;
+		uctl_warn("the private systemd manager exited at start; starting it again");
+		manager_print_log_tail(m);
+	}
+	if (rc == -ECHILD) {
+		uctl_err("the private systemd manager exited at start; see %s", m->log_path);
+		manager_print_log_tail(m);
+	}
+	return rc;
+}
 
+/* Wait until the freshly spawned manager answers: 0, -ECHILD if it exited, -ETIMEDOUT. */
+static int manager_private_wait(struct manager *m)
+{
 	int64_t deadline = manager_now_ms() + MANAGER_START_WAIT_MS;
 	const char *args[] = {"show-environment", NULL};
 	for (;;) {
-		if (!manager_private_alive(m)) {
-			uctl_err("the private systemd manager exited at start; see %s", m->log_path);
+		if (!manager_private_alive(m))
 			return -ECHILD;
-		}
 		if (manager_systemctl(m, args, 1000, NULL, 0, NULL, 0) == 0)
 			return 0;
 		if (manager_now_ms() >= deadline)
