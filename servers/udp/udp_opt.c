@@ -119,7 +119,9 @@ int udp_getopt(struct udp_table *t, uint32_t owner, uint32_t sid, int level, int
 			return -ENOPROTOOPT;
 		}
 	} else {
-		return -ENOPROTOOPT;
+		/* Linux's ip_getsockopt: EOPNOTSUPP for a level that is not IP's; IP-level options
+		 * are not implemented here, which Linux would report as ENOPROTOOPT. */
+		return level == SOL_IP ? -ENOPROTOOPT : -EOPNOTSUPP;
 	}
 	if (*len > sizeof(v))
 		*len = sizeof(v);

@@ -597,6 +597,8 @@ START_TEST(opt_flags_and_errors)
 	len = sizeof(v);
 	ck_assert_int_eq(udp_getopt(t, OWNER, s, SOL_SOCKET, 9999, &v, &len), -ENOPROTOOPT);
 	ck_assert_int_eq(udp_getopt(t, OWNER, s, IPPROTO_IP, 1, &v, &len), -ENOPROTOOPT);
+	/* Linux ip_getsockopt: a level that is neither socket, UDP nor IP is EOPNOTSUPP. */
+	ck_assert_int_eq(udp_getopt(t, OWNER, s, 12345, 1, &v, &len), -EOPNOTSUPP);
 }
 END_TEST
 
