@@ -28,6 +28,16 @@ out=$(echo "hello over nc" | in_ns nc -u -w 1 "$T_ADDR" 8) || true
 [[ "$out" == "hello over nc" ]] || fail "nc -u to the second application: '$out'"
 pass "nc -u: the second application (port 8) answers at the same time"
 
+NC_OUT="/tmp/ustack-$T_INST-nc.out"
+in_ns timeout 5 nc -u -l -W 1 -p 9100 >"$NC_OUT" &
+NC=$!
+sleep 0.3
+"$PROBE" send "$T_PEER" 9100 "hello from libsock" || fail "send to nc"
+wait "$NC" || true
+[[ "$(cat "$NC_OUT")" == "hello from libsock" ]] || fail "nc -u -l received '$(cat "$NC_OUT")'"
+rm -f "$NC_OUT"
+pass "nc -u -l in the kernel receives a libsock application's datagram"
+
 in_ns "$PY" "$PEER_PY" echo-server 9000 60 &
 T_PIDS+=($!)
 sleep 0.3

@@ -9,6 +9,7 @@
  *   udp_probe errors PEER                  Linux errnos for bad arguments and misuse
  *   udp_probe poll PEER PORT               poll over a stack socket and a pipe, non-blocking
  *                                          EAGAIN, SO_RCVTIMEO timeout
+ *   udp_probe send PEER PORT TEXT          one datagram carrying TEXT (to nc -u -l)
  *   udp_probe sink PORT COUNT SECONDS      count datagrams arriving (for the 10,000 run)
  *   udp_probe restart-client PEER PORT SECONDS  exchange with a kernel echo server for SECONDS
  *                                          without reopening the socket; prints sent/answered
@@ -317,8 +318,22 @@ static int mode_restart_client(const char *peer_ip, int port, double seconds)
 	return send_errors ? 1 : 0;
 }
 
+static int mode_send(const char *peer_ip, int port, const char *text)
+{
+	struct sockaddr_in peer = addr_of(peer_ip, port);
+	int s = udp_socket();
+	size_t len = strlen(text);
+	CHECK(us_sendto(s, text, len, 0, (const struct sockaddr *)&peer, sizeof(peer)) ==
+		      (ssize_t)len,
+	      "sendto: %s", strerror(errno));
+	us_close(s);
+	return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 5 && strcmp(argv[1], "send") == 0)
+		return mode_send(argv[2], atoi(argv[3]), argv[4]);
 	if (argc >= 4 && strcmp(argv[1], "echo-client") == 0)
 		return mode_echo_client(argv[2], atoi(argv[3]));
 	if (argc >= 4 && strcmp(argv[1], "refused") == 0)
