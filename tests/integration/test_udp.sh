@@ -56,6 +56,8 @@ pass "kernel: closed stack port -> ICMP port unreachable (ConnectionRefusedError
 pass "Linux errnos for bad arguments"
 "$PROBE" poll "$T_PEER" 9000 || fail "poll/non-blocking/timeouts"
 pass "poll over stack and ordinary fds, non-blocking, SO_RCVTIMEO, MSG_PEEK, MSG_TRUNC"
+"$PROBE" threads "$T_PEER" 9000 || fail "threads"
+pass "4 threads on their own sockets at once"
 
 # 10,000 datagrams: what the application received plus what the stack counted as dropped
 # must be exactly what the kernel sent.

@@ -10,6 +10,7 @@
  *   udp_probe poll PEER PORT               poll over a stack socket and a pipe, non-blocking
  *                                          EAGAIN, SO_RCVTIMEO timeout
  *   udp_probe send PEER PORT TEXT          one datagram carrying TEXT (to nc -u -l)
+ *   udp_probe threads PEER PORT            4 threads, a socket each, 300 echoes each at once
  *   udp_probe sink PORT COUNT SECONDS      count datagrams arriving (for the 10,000 run)
  *   udp_probe restart-client PEER PORT SECONDS  exchange with a kernel echo server for SECONDS
  *                                          without reopening the socket; prints sent/answered
@@ -19,6 +20,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,6 +320,50 @@ static int mode_restart_client(const char *peer_ip, int port, double seconds)
 	return send_errors ? 1 : 0;
 }
 
+struct thread_job {
+	struct sockaddr_in peer;
+	int id;
+	int ok;
+};
+
+/* One socket per thread, all exchanging at once: every echo must come back to its own socket
+ * with its own contents. */
+static void *thread_echo(void *arg)
+{
+	struct thread_job *j = arg;
+	int s = udp_socket();
+	char out[64], in[64];
+	for (int i = 0; i < 300; i++) {
+		int len = snprintf(out, sizeof(out), "thread %d seq %d", j->id, i);
+		if (us_sendto(s, out, (size_t)len, 0, (const struct sockaddr *)&j->peer,
+			      sizeof(j->peer)) != len)
+			continue;
+		ssize_t n = us_recv(s, in, sizeof(in), 0);
+		if (n == len && memcmp(in, out, (size_t)len) == 0)
+			j->ok++;
+	}
+	us_close(s);
+	return NULL;
+}
+
+static int mode_threads(const char *peer_ip, int port)
+{
+	enum { N = 4 };
+	pthread_t th[N];
+	struct thread_job job[N];
+	for (int i = 0; i < N; i++) {
+		job[i] = (struct thread_job){.peer = addr_of(peer_ip, port), .id = i};
+		pthread_create(&th[i], NULL, thread_echo, &job[i]);
+	}
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		/* A datagram may be lost on the wire now and then, never mixed up. */
+		CHECK(job[i].ok >= 295, "thread %d: %d of 300 echoes came back right", i, job[i].ok);
+	}
+	printf("4 threads x 300 echoes on their own sockets: %s\n", failures ? "FAILED" : "ok");
+	return failures ? 1 : 0;
+}
+
 static int mode_send(const char *peer_ip, int port, const char *text)
 {
 	struct sockaddr_in peer = addr_of(peer_ip, port);
@@ -332,6 +378,8 @@ static int mode_send(const char *peer_ip, int port, const char *text)
 
 int main(int argc, char **argv)
 {
+	if (argc >= 4 && strcmp(argv[1], "threads") == 0)
+		return mode_threads(argv[2], atoi(argv[3]));
 	if (argc >= 5 && strcmp(argv[1], "send") == 0)
 		return mode_send(argv[2], atoi(argv[3]), argv[4]);
 	if (argc >= 4 && strcmp(argv[1], "echo-client") == 0)
