@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# udp_bench: UDP through ustack (a libsock application, udpd, ipd, nicd, the TAP) against the
+# same between two kernel namespaces over a veth, measured in one run with the two alternating:
+# a 64-byte request/response round trip (p50, p99) and the one-way datagram rate delivered at the
+# receiver (64 and 1472 bytes), printed with the ratios ustack/kernel. A benchmark, not a test:
+# it asserts nothing about speed.
+#
+# Both sides run the same program, tools/bench/udp_rr.c: ustack-udp-rr on libsock for the stack's
+# end, kernel-udp-rr (the same source on kernel sockets) for every kernel end. The stack's peer is
+# the kernel inside the stack's namespace (behind the TAP); the baseline runs between namespaces
+# A and B. The one-way rate through the stack is measured both ways: kernel -> stack is the
+# stack's receive path, stack -> kernel its transmit path (one kernel baseline serves both: the
+# veth is symmetric). Senders are blocking sockets sending as fast as they are let; the rate
+# counted is what the sink received, and every datagram sent but not received is looked for in
+# the stack's drop counters and the kernel's (TAP queue, UDP receive buffer of the namespace):
+# "unaccounted" is what neither counted.
+#
+# Nothing is pinned, as an application would not be. On these 2-vCPU guests that makes the
+# kernel's round trip bimodal: ~5 us when the scheduler keeps client and echo server on one CPU,
+# ~70 us when each wakes the other across CPUs (an idle vCPU is slow to wake). The per-round p50s
+# are printed so that a ratio taken from a lucky or unlucky round can be seen as such.
+#
+# usage: tools/bench/udp_bench.sh BUILD_DIR [ROUNDS]
+#   UDP_BENCH_SECONDS (default 2): length of each one-way run
+#   UDP_BENCH_RR_N (default 3000): round trips per request/response run
+set -euo pipefail
+BUILD=${1:?usage: $0 BUILD_DIR [ROUNDS]}
+ROUNDS=${2:-3}
+SECS=${UDP_BENCH_SECONDS:-2}
+RR_N=${UDP_BENCH_RR_N:-3000}
+CTL="$BUILD/bin/ustackctl"
+US="$BUILD/bin/ustack-udp-rr"
+KS="$BUILD/bin/kernel-udp-rr"
+INST="ubench$$"
+NS_STACK="ustk-$INST"
+NS_A="ustk-$INST-a"
+NS_B="ustk-$INST-b"
+NET="10.205.$(($$ % 200 + 1))"
+ADDR_A=10.206.0.1
+ADDR_B=10.206.0.2
+ECHO_PORT=9000
+SINK_PORT=9100
+TMP=""
+PIDS=()   # the echo servers, alive for the whole run
+SINK_PID= # the sink of the run in progress
+for f in "$CTL" "$US" "$KS"; do
+	[[ -x "$f" ]] || { echo "udp_bench: $f missing (build targets ustackctl, ustack-udp-rr, kernel-udp-rr)" >&2; exit 1; }
+done
+[[ $(id -u) -eq 0 ]] || { echo "udp_bench: needs root (namespaces, TAP)" >&2; exit 1; }
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]:-}"; do
+		[[ -n "$p" ]] && kill "$p" 2>/dev/null || true
+	done
+	[[ -n "$SINK_PID" ]] && kill "$SINK_PID" 2>/dev/null || true
+	"$CTL" down --instance "$INST" >/dev/null 2>&1 || true
+	ip netns del "$NS_STACK" 2>/dev/null || true
+	ip netns del "$NS_A" 2>/dev/null || true
+	ip netns del "$NS_B" 2>/dev/null || true
+	[[ -n "$TMP" ]] && rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+TMP=$(mktemp -d /tmp/udp_bench.XXXXXX)
+export USTACK_INSTANCE="$INST"
+
+# The private systemd manager has been seen to exit at start on a first `up` (empty log); one
+# retry after a `down` gets past it, and the run says so.
+up() { "$CTL" up --instance "$INST" --netns "$NS_STACK" --addr "$NET.2/24" --peer "$NET.1" >/dev/null; }
+if ! up; then
+	echo "udp_bench: ustackctl up failed once, retrying" >&2
+	"$CTL" down --instance "$INST" >/dev/null 2>&1 || true
+	up
+fi
+IF=$(awk -F' *= *' '$1=="ifname"{print $2}' "/etc/ustack/$INST.conf")
+ip netns add "$NS_A"
+ip netns add "$NS_B"
+ip -n "$NS_A" link add veth0 type veth peer name veth1 netns "$NS_B"
+ip -n "$NS_A" addr add "$ADDR_A/24" dev veth0
+ip -n "$NS_B" addr add "$ADDR_B/24" dev veth1
+ip -n "$NS_A" link set veth0 up
+ip -n "$NS_B" link set veth1 up
+ip netns exec "$NS_STACK" ping -c 2 -W 2 "$NET.2" >/dev/null
+ip netns exec "$NS_A" ping -c 2 -W 2 "$ADDR_B" >/dev/null
+
+# wait_ready FILE: until a sink or echo server has printed "ready" (bound).
+wait_ready() {
+	for _ in $(seq 100); do
+		grep -q ready "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "udp_bench: no 'ready' in $1" >&2
+	return 1
+}
+# kv FILE KEY: the value of KEY=... on the result line in FILE.
+kv() { awk -v k="$2" '{ for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2) }' "$1" | tail -n 1; }
+
+# Echo servers for the round trips, alive for the whole run.
+ip netns exec "$NS_STACK" "$KS" echo "$ECHO_PORT" 3600 >"$TMP/echo.stack" &
+PIDS+=($!)
+ip netns exec "$NS_B" "$KS" echo "$ECHO_PORT" 3600 >"$TMP/echo.kernel" &
+PIDS+=($!)
+wait_ready "$TMP/echo.stack"
+wait_ready "$TMP/echo.kernel"
+# Warm-up: ARP on both sides, libsock's session, caches.
+"$US" rr "$NET.1" "$ECHO_PORT" 200 64 >/dev/null
+ip netns exec "$NS_A" "$KS" rr "$ADDR_B" "$ECHO_PORT" 200 64 >/dev/null
+
+# snap OUT: every stack counter, then the kernel's in the stack namespace, as "name value".
+snap() {
+	{
+		"$CTL" stats --instance "$INST"
+		local c
+		for c in tx_dropped rx_dropped; do
+			echo "kernel.tap_$c $(ip netns exec "$NS_STACK" cat "/sys/class/net/$IF/statistics/$c")"
+		done
+		ip netns exec "$NS_STACK" awk '/^Udp:/ { if (!h) { for (i = 2; i <= NF; i++) n[i] = $i; h = 1 }
+			else for (i = 2; i <= NF; i++) print "kernel.udp_" n[i], $i }' /proc/net/snmp
+	} >"$1"
+}
+# drops BEFORE AFTER: the deltas of the counters that each count a datagram lost, one per line.
+# Left out: counters that repeat others (udpd.in_errors and udpd.sndbuf_errors are sums,
+# udpd.tx_drop_link is udpd.link_to_ipd_tx_drop_full under the UDP layer's name, the kernel's
+# InErrors sums RcvbufErrors and InCsumErrors), nicd.rx_drop_nobuf (a read slot left empty, not a frame: the frame waits in the TAP
+# queue and is counted there if it overflows) and ipd.eth_drop_not_for_us (the kernel's own
+# multicast chatter, not our datagrams).
+drops() {
+	awk 'NR == FNR { a[$1] = $2; next }
+	     ($1 ~ /(_drop_|_drops$|_errors$|_discards$|_fails$|_dropped$|Errors$)/ &&
+	      $1 !~ /^(udpd\.in_errors|udpd\.sndbuf_errors|udpd\.tx_drop_link|nicd\.rx_drop_nobuf|ipd\.eth_drop_not_for_us|kernel\.udp_InErrors|kernel\.udp_InCsumErrors)$/) {
+		d = $2 - a[$1]; if (d) print $1, d }' "$1" "$2"
+}
+
+# oneway NAME SIZE: one run, appending "sent received errors window pps unaccounted" to
+# $TMP/NAME.SIZE (and the drop counters of stack runs to $TMP/NAME.SIZE.drops).
+oneway() {
+	local name=$1 size=$2 out="$TMP/run"
+	rm -f "$out".*
+	case $name in
+	rx) # kernel -> stack: kernel sender in the stack's namespace, libsock sink
+		snap "$out.before"
+		"$US" sink "$SINK_PORT" $((SECS + 5)) >"$out.sink" &
+		SINK_PID=$!
+		wait_ready "$out.sink"
+		ip netns exec "$NS_STACK" "$KS" send "$NET.2" "$SINK_PORT" "$SECS" "$size" >"$out.send"
+		;;
+	tx) # stack -> kernel: libsock sender, kernel sink in the stack's namespace
+		snap "$out.before"
+		ip netns exec "$NS_STACK" "$KS" sink "$SINK_PORT" $((SECS + 5)) >"$out.sink" &
+		SINK_PID=$!
+		wait_ready "$out.sink"
+		"$US" send "$NET.1" "$SINK_PORT" "$SECS" "$size" >"$out.send"
+		;;
+	kernel) # namespace A -> namespace B over the veth
+		ip netns exec "$NS_B" "$KS" sink "$SINK_PORT" $((SECS + 5)) >"$out.sink" &
+		SINK_PID=$!
+		wait_ready "$out.sink"
+		ip netns exec "$NS_A" "$KS" send "$ADDR_B" "$SINK_PORT" "$SECS" "$size" >"$out.send"
+		;;
+	esac
+	wait "$SINK_PID" || echo "udp_bench: $name $size: sink exited with $?" >&2
+	SINK_PID=
+	local sent recv counted=0
+	sent=$(kv "$out.send" sent)
+	recv=$(kv "$out.sink" received)
+	if [[ $name != kernel ]]; then
+		snap "$out.after"
+		drops "$out.before" "$out.after" >"$out.drops"
+		cat "$out.drops" >>"$TMP/$name.$size.drops"
+		counted=$(awk '{ s += $2 } END { print s + 0 }' "$out.drops")
+	fi
+	echo "$sent $recv $(kv "$out.send" errors) $(kv "$out.sink" window_s) $(kv "$out.sink" pps)" \
+		"$((sent - recv - counted))" >>"$TMP/$name.$size"
+}
+
+rr() { # NAME: one request/response run, "p50 p99 mean lost" in µs appended to $TMP/rr.NAME
+	local out="$TMP/run.rr"
+	if [[ $1 == stack ]]; then
+		"$US" rr "$NET.1" "$ECHO_PORT" "$RR_N" 64 >"$out"
+	else
+		ip netns exec "$NS_A" "$KS" rr "$ADDR_B" "$ECHO_PORT" "$RR_N" 64 >"$out"
+	fi
+	awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+	     END { printf "%.1f %.1f %.1f %d\n", v["p50_ns"] / 1e3, v["p99_ns"] / 1e3, v["mean_ns"] / 1e3, v["lost"] }' \
+		"$out" >>"$TMP/rr.$1"
+}
+
+t0=$SECONDS
+for ((r = 0; r < ROUNDS; r++)); do
+	# Alternate, and swap who goes first every other round so that neither side always runs
+	# right after the other's load.
+	if ((r % 2 == 0)); then
+		rr stack; rr kernel
+		for size in 64 1472; do oneway rx $size; oneway tx $size; oneway kernel $size; done
+	else
+		rr kernel; rr stack
+		for size in 64 1472; do oneway kernel $size; oneway tx $size; oneway rx $size; done
+	fi
+done
+elapsed=$((SECONDS - t0))
+
+med() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+col() { awk -v c="$2" '{ print $c }' "$1"; }
+rounds() { awk -v c="$2" -v d="$3" '{ printf "%s%.0f", (NR > 1 ? " " : ""), $c / d }' "$1"; } # FILE COL DIV
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+
+printf "UDP through ustack (libsock app, udpd, ipd, nicd, TAP) vs kernel<->kernel over a veth\n"
+printf "%d rounds alternating, %d round trips and %d s per one-way run; medians over rounds (%d s)\n\n" \
+	"$ROUNDS" "$RR_N" "$SECS" "$elapsed"
+printf "%-34s %9s %9s %9s %6s   %s\n" "request/response, 64 B" "p50 us" "p99 us" "mean us" "lost" \
+	"p50 us per round"
+for side in stack kernel; do
+	f="$TMP/rr.$side"
+	label=$([[ $side == stack ]] && echo "ustack (app on libsock)" || echo "kernel (veth, 2 netns)")
+	printf "%-34s %9.1f %9.1f %9.1f %6d   %s\n" "$label" "$(col "$f" 1 | med)" "$(col "$f" 2 | med)" \
+		"$(col "$f" 3 | med)" "$(awk '{ s += $4 } END { print s + 0 }' "$f")" "$(rounds "$f" 1 1)"
+done
+printf "%-34s %9s %9s %9s\n\n" "ratio ustack/kernel" \
+	"$(ratio "$(col "$TMP/rr.stack" 1 | med)" "$(col "$TMP/rr.kernel" 1 | med)")" \
+	"$(ratio "$(col "$TMP/rr.stack" 2 | med)" "$(col "$TMP/rr.kernel" 2 | med)")" \
+	"$(ratio "$(col "$TMP/rr.stack" 3 | med)" "$(col "$TMP/rr.kernel" 3 | med)")"
+
+printf "%-34s %5s %10s %10s %8s %7s %11s %7s   %s\n" "one-way, delivered at the sink" "size" \
+	"sent/s" "recv/s" "Mbit/s" "loss" "unaccounted" "ratio" "recv k/s per round"
+for size in 64 1472; do
+	kpps=$(col "$TMP/kernel.$size" 5 | med)
+	for name in rx tx kernel; do
+		f="$TMP/$name.$size"
+		case $name in
+		rx) label="ustack rx (kernel -> stack app)" ;;
+		tx) label="ustack tx (stack app -> kernel)" ;;
+		kernel) label="kernel (veth, 2 netns)" ;;
+		esac
+		pps=$(col "$f" 5 | med)
+		sent_rate=$(awk -v s="$SECS" '{ print $1 / s }' "$f" | med)
+		loss=$(awk '{ s += $1; r += $2 } END { printf "%.1f%%", s ? 100 * (s - r) / s : 0 }' "$f")
+		unacc=$([[ $name == kernel ]] && echo - || awk '{ s += $6 } END { print s + 0 }' "$f")
+		printf "%-34s %5d %10.0f %10.0f %8.1f %7s %11s %7s   %s\n" "$label" "$size" "$sent_rate" \
+			"$pps" "$(awk -v p="$pps" -v n="$size" 'BEGIN { print p * n * 8 / 1e6 }')" "$loss" \
+			"$unacc" "$([[ $name == kernel ]] && echo 1.00x || ratio "$pps" "$kpps")" \
+			"$(rounds "$f" 5 1000)"
+	done
+done
+printf "(ratio: recv/s ustack/kernel; sent/s is what the sender's socket accepted; send errors: %s)\n\n" \
+	"$(cat "$TMP"/{rx,tx,kernel}.{64,1472} | awk '{ s += $3 } END { print s + 0 }')"
+
+printf "where the stack paths lost datagrams (counter deltas summed over rounds)\n"
+for size in 64 1472; do
+	for name in rx tx; do
+		f="$TMP/$name.$size.drops"
+		printf "  %s %4d B:" "$name" "$size"
+		if [[ -s "$f" ]]; then
+			awk '{ s[$1] += $2 } END { for (k in s) printf " %s %d\n", k, s[k] }' "$f" | sort -k2,2nr |
+				awk '{ printf " %s %d", $1, $2 }'
+		fi
+		echo
+	done
+done
