@@ -443,3 +443,12 @@ bool udpd_tx_session(struct udpd *u, unsigned si)
 	}
 	return true;
 }
+
+void udpd_tx_flush(struct udpd *u, unsigned si)
+{
+	/* What send() accepted goes out, as in Linux, even when the socket or the application
+	 * goes away right after: drain the ring without a budget (it is bounded by its size).
+	 * A broken ring ends the session inside udpd_tx_session and stops the loop. */
+	while (udpd_tx_session(u, si)) {
+	}
+}

@@ -261,6 +261,9 @@ bool udpd_requests_ready(void *arg, uint64_t now);
 bool udpd_rx_batch(void *arg, uint64_t now);
 /* Take up to UDPD_TX_BUDGET records from session si's TX ring; true if some were left. */
 bool udpd_tx_session(struct udpd *u, unsigned si);
+/* Drain everything the session's application has queued in its TX ring (before a CLOSE, and
+ * before a session ends), so datagrams send() accepted are not lost. */
+void udpd_tx_flush(struct udpd *u, unsigned si);
 /* Emit what tx asks for (udp_output / udp_push_pending) for socket sid, with this call's
  * payload (may be NULL when its length is 0). */
 void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const void *payload,

@@ -261,6 +261,9 @@ static int udpd_req_dispatch(struct udpd *u, unsigned si, const Ustack__SockRequ
 	case USTACK__SOCK_REQUEST__OP__DISCONNECT:
 		return udp_disconnect(u->t, owner, q->sid);
 	case USTACK__SOCK_REQUEST__OP__CLOSE:
+		/* Datagrams sent before close() must still go out: they are ahead of it in the
+		 * TX ring, which the request channel does not order against. */
+		udpd_tx_flush(u, si);
 		return udpd_req_close(u, si, q);
 	case USTACK__SOCK_REQUEST__OP__SETOPT:
 		return udpd_req_setopt(u, si, q);

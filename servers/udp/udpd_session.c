@@ -141,6 +141,13 @@ void udpd_session_end(struct udpd *u, unsigned si, const char *why)
 	if (s->state == UDPD_SESS_FREE)
 		return;
 	log_info("session %u (pid %ld): %s", si, (long)s->pid, why);
+	/* The application may have exited right after sending: its datagrams are still in the
+	 * ring it handed us, and send() told it they were sent. */
+	if (s->state == UDPD_SESS_ATTACHED && !ring_broken(&s->region.tx)) {
+		udpd_tx_flush(u, si);
+		if (s->state == UDPD_SESS_FREE)
+			return; /* the drain found the ring broken and ended the session itself */
+	}
 	for (unsigned slot = 0; slot < REGION_SLOTS_MAX; slot++) {
 		uint32_t sid = rec->slot_sid[slot];
 		if (!sid)

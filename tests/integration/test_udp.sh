@@ -59,6 +59,18 @@ pass "poll over stack and ordinary fds, non-blocking, SO_RCVTIMEO, MSG_PEEK, MSG
 "$PROBE" threads "$T_PEER" 9000 || fail "threads"
 pass "4 threads on their own sockets at once"
 
+# An application that sends and exits at once: udpd still sends what send() accepted.
+COUNT_LOG="/tmp/ustack-$T_INST-count.log"
+in_ns "$PY" "$PEER_PY" count 9200 4 >"$COUNT_LOG" &
+COUNTER=$!
+for _ in $(seq 50); do grep -q ready "$COUNT_LOG" && break; sleep 0.1; done
+"$PROBE" burst "$T_PEER" 9200 3000 || fail "burst"
+wait "$COUNTER" || true
+counted=$(awk '$1=="counted" {print $2}' "$COUNT_LOG")
+rm -f "$COUNT_LOG"
+((counted == 3000)) || fail "an application sent 3000 datagrams and exited: the kernel got $counted"
+pass "an application that exits right after sending: all 3000 datagrams delivered"
+
 # 10,000 datagrams: what the application received plus what the stack counted as dropped
 # must be exactly what the kernel sent.
 drops() {

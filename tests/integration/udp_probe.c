@@ -11,6 +11,8 @@
  *                                          EAGAIN, SO_RCVTIMEO timeout
  *   udp_probe send PEER PORT TEXT          one datagram carrying TEXT (to nc -u -l)
  *   udp_probe threads PEER PORT            4 threads, a socket each, 300 echoes each at once
+ *   udp_probe burst PEER PORT COUNT        COUNT datagrams as fast as possible, then exit at
+ *                                          once without closing: every one must still go out
  *   udp_probe sink PORT COUNT SECONDS      count datagrams arriving (for the 10,000 run)
  *   udp_probe restart-client PEER PORT SECONDS  exchange with a kernel echo server for SECONDS
  *                                          without reopening the socket; prints sent/answered
@@ -364,6 +366,20 @@ static int mode_threads(const char *peer_ip, int port)
 	return failures ? 1 : 0;
 }
 
+static int mode_burst(const char *peer_ip, int port, long count)
+{
+	struct sockaddr_in peer = addr_of(peer_ip, port);
+	int s = udp_socket();
+	char buf[64];
+	for (long i = 0; i < count; i++) {
+		int len = snprintf(buf, sizeof(buf), "burst %ld", i);
+		CHECK(us_sendto(s, buf, (size_t)len, 0, (const struct sockaddr *)&peer,
+				sizeof(peer)) == len,
+		      "sendto %ld: %s", i, strerror(errno));
+	}
+	_exit(failures ? 1 : 0); /* no us_close, no exit handlers: as abrupt as a crash */
+}
+
 static int mode_send(const char *peer_ip, int port, const char *text)
 {
 	struct sockaddr_in peer = addr_of(peer_ip, port);
@@ -378,6 +394,8 @@ static int mode_send(const char *peer_ip, int port, const char *text)
 
 int main(int argc, char **argv)
 {
+	if (argc >= 5 && strcmp(argv[1], "burst") == 0)
+		return mode_burst(argv[2], atoi(argv[3]), atol(argv[4]));
 	if (argc >= 4 && strcmp(argv[1], "threads") == 0)
 		return mode_threads(argv[2], atoi(argv[3]));
 	if (argc >= 5 && strcmp(argv[1], "send") == 0)

@@ -7,6 +7,7 @@
   udp_peer.py refused HOST PORT                 a connected socket to a closed port gets
                                                 ConnectionRefusedError (ICMP port unreachable)
   udp_peer.py blast HOST PORT COUNT RATE        COUNT 64-byte datagrams at RATE per second
+  udp_peer.py count PORT SECONDS                print how many datagrams arrived in SECONDS
 Exit status 0 only when every check held.
 """
 import socket
@@ -84,6 +85,22 @@ def blast(host, port, count, rate):
     print(f"sent {count}")
 
 
+def count(port, seconds):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE (root): the kernel must not drop
+    s.bind(("0.0.0.0", port))
+    s.settimeout(0.1)
+    n, end = 0, time.monotonic() + seconds
+    print("ready", flush=True)
+    while time.monotonic() < end:
+        try:
+            s.recv(65535)
+            n += 1
+        except socket.timeout:
+            pass
+    print(f"counted {n}")
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "echo-server":
@@ -92,6 +109,8 @@ def main():
         sizes(sys.argv[2], int(sys.argv[3]))
     elif cmd == "refused":
         refused(sys.argv[2], int(sys.argv[3]))
+    elif cmd == "count":
+        count(int(sys.argv[2]), float(sys.argv[3]))
     elif cmd == "blast":
         blast(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
     else:
