@@ -2,11 +2,12 @@
  * datagrams waiting on each unresolved entry.
  *
  * Table: IP_ARP_TABLE_SIZE slots inside struct ip_core, searched linearly (a host's neighbours
- * on one link are few). A slot is FREE, INCOMPLETE (requests going out, datagrams queued) or
- * REACHABLE (address known until `deadline`). A new entry takes a free slot, else evicts the
- * REACHABLE entry closest to expiry among those with nothing queued; when there is none (every
- * slot INCOMPLETE) the new one fails (arp_table_full) — INCOMPLETE entries all end within
- * arp_retry_ms * (arp_max_retries + 1).
+ * on one link are few). A slot is FREE, INCOMPLETE (requests going out, datagrams queued),
+ * REACHABLE (address known until `deadline`) or PROBE (lifetime over, address still used while
+ * it is re-confirmed). A new entry takes a free slot, else evicts, among the entries with
+ * nothing queued, a PROBE entry (already in doubt) or failing that the REACHABLE entry closest
+ * to expiry; when there is none (every slot INCOMPLETE) the new one fails (arp_table_full) —
+ * INCOMPLETE and PROBE entries all end within arp_retry_ms * (arp_max_retries + 1).
  *
  * Resolution: the first datagram for an unknown neighbour sends a broadcast request and waits in
  * the entry's queue; a request is retried every arp_retry_ms, arp_max_retries times after the
@@ -19,8 +20,22 @@
  * ip_timer, which arp_next_deadline then asks for at once (deadline 0).
  *
  * Expiry: a REACHABLE entry lives arp_cache_ttl_ms from its last confirmation by an ARP packet
- * (RFC 1122 §2.3.2.1 "timeout" validation) and is then removed; the next datagram resolves
- * again. An entry found past its deadline before the timer ran is treated as expired.
+ * (RFC 1122 §2.3.2.1 "timeout" validation), then goes to PROBE rather than away. Removing it
+ * would make every datagram to a busy neighbour wait on a fresh broadcast resolution — and if
+ * that one request is lost (the link to nicd full under exactly that load), wait arp_retry_ms
+ * for the retry while the bounded queue overflows and drops everything else (a benchmark saw
+ * a ~1 s blackout). The address was right a moment ago
+ * and almost always still is, so, like Linux's NUD_STALE → DELAY → PROBE (and RFC 4861 §7.3's
+ * unreachability detection, which it follows), a PROBE entry keeps sending straight to the
+ * known MAC while we re-confirm it with requests unicast to that MAC — RFC 1122 §2.3.2.1's
+ * "unicast poll", which costs other hosts nothing and which a host answers like any request.
+ * Probes follow the resolution schedule (one at once, arp_max_retries more every
+ * arp_retry_ms); any ARP packet from the neighbour (reply or request, the RFC 826 merge)
+ * makes the entry REACHABLE again with a new lifetime; one interval after the last unanswered
+ * probe the entry is removed (arp_probe_failed) and the next datagram resolves by broadcast
+ * again. The cost is at most arp_retry_ms * (arp_max_retries + 1) of frames sent to a MAC that
+ * has gone — the same window Linux accepts. An entry found past its deadline before the timer
+ * ran is moved on first, as the timer would have done.
  *
  * Input follows RFC 826's packet reception algorithm, with input checks first (each with its
  * counter): the hardware and protocol types and lengths, the opcode (RFC 826 would merge before
@@ -79,8 +94,10 @@ static struct ip_arp_slot *arp_slot_new(struct ip_core *core)
 
 		if (s->state == IP_ARP_FREE)
 			return s;
-		if (s->state == IP_ARP_REACHABLE && s->qlen == 0 &&
-		    (!victim || s->deadline < victim->deadline))
+		if (s->qlen || s->state == IP_ARP_INCOMPLETE)
+			continue;
+		if (!victim || (s->state == IP_ARP_PROBE && victim->state != IP_ARP_PROBE) ||
+		    (s->state == victim->state && s->deadline < victim->deadline))
 			victim = s;
 	}
 	if (victim)
@@ -122,6 +139,58 @@ static void arp_request(struct ip_core *core, uint64_t now, struct ip_arp_slot *
 	 * thing that bounds how long datagrams wait. */
 	s->requests++;
 	s->deadline = now + (uint64_t)core->cfg.arp_retry_ms * IP_NS_PER_MS;
+}
+
+/* Re-confirm the expired entry s (PROBE): a request unicast to the address we know (RFC 1122
+ * §2.3.2.1), so only that neighbour sees it. Like arp_request, a probe that could not go out
+ * still counts as one: the probe schedule alone bounds how long a dead MAC is used. */
+static void arp_probe(struct ip_core *core, uint64_t now, struct ip_arp_slot *s,
+		      struct ip_out *out)
+{
+	if (arp_send(core, ARP_OP_REQUEST, s->mac, arp_zero_mac, s->addr, out) == 0)
+		core->stats.arp_tx_probes++;
+	s->requests++;
+	s->deadline = now + (uint64_t)core->cfg.arp_retry_ms * IP_NS_PER_MS;
+}
+
+/* The address of s is known (REACHABLE or PROBE): datagrams go straight to it. */
+static bool arp_has_mac(const struct ip_arp_slot *s)
+{
+	return s->state == IP_ARP_REACHABLE || s->state == IP_ARP_PROBE;
+}
+
+/* Run the timer of s if its deadline has come: a REACHABLE entry starts probing, an
+ * INCOMPLETE or PROBE one sends its next request or fails. False when s was freed. */
+static bool arp_slot_timer(struct ip_core *core, uint64_t now, struct ip_arp_slot *s,
+			   struct ip_out *out)
+{
+	if (s->state == IP_ARP_FREE || now < s->deadline)
+		return s->state != IP_ARP_FREE;
+	switch (s->state) {
+	case IP_ARP_REACHABLE:
+		s->state = IP_ARP_PROBE;
+		s->requests = 0;
+		arp_probe(core, now, s, out);
+		return true;
+	case IP_ARP_PROBE:
+		if (s->requests <= core->cfg.arp_max_retries) {
+			arp_probe(core, now, s, out);
+			return true;
+		}
+		if (s->qlen) /* it goes once its queue is out (arp_next_deadline says at once) */
+			return true;
+		core->stats.arp_probe_failed++;
+		arp_slot_free(core, s);
+		return false;
+	default: /* IP_ARP_INCOMPLETE */
+		if (s->requests <= core->cfg.arp_max_retries) {
+			arp_request(core, now, s, out);
+			return true;
+		}
+		arp_drop_queue(core, s, &core->stats.arp_resolve_failed);
+		arp_slot_free(core, s);
+		return false;
+	}
 }
 
 int arp_announce(struct ip_core *core, struct ip_out *out)
@@ -255,14 +324,11 @@ int arp_output(struct ip_core *core, uint64_t now, uint32_t nexthop, struct buf 
 	unsigned nbufs;
 
 	*dgram = NULL;
-	if (s && s->state == IP_ARP_REACHABLE && now < s->deadline && s->qlen == 0)
+	/* Past its deadline but the timer has not run yet: do what it would have done. */
+	if (s && !arp_slot_timer(core, now, s, out))
+		s = NULL;
+	if (s && arp_has_mac(s) && s->qlen == 0)
 		return ipv4_xmit(core, &d, s->mac, out);
-	if (s && s->state == IP_ARP_REACHABLE && now >= s->deadline) {
-		/* Past its lifetime but the timer has not run yet: resolve afresh. */
-		s->state = IP_ARP_INCOMPLETE;
-		s->requests = 0;
-		arp_request(core, now, s, out);
-	}
 	if (!s) {
 		s = arp_slot_new(core);
 		if (!s) {
@@ -284,7 +350,7 @@ int arp_output(struct ip_core *core, uint64_t now, uint32_t nexthop, struct buf 
 	s->qbufs += nbufs;
 	core->arp_held += nbufs;
 	/* Resolved, but older datagrams still wait for room in out: keep the order. */
-	if (s->state == IP_ARP_REACHABLE)
+	if (arp_has_mac(s))
 		arp_send_queue(core, s, out);
 	return 0;
 }
@@ -294,19 +360,9 @@ void arp_timer(struct ip_core *core, uint64_t now, struct ip_out *out)
 	for (unsigned i = 0; i < IP_ARP_TABLE_SIZE; i++) {
 		struct ip_arp_slot *s = &core->arp[i];
 
-		if (s->state == IP_ARP_REACHABLE && s->qlen)
+		if (arp_has_mac(s) && s->qlen)
 			arp_send_queue(core, s, out);
-		if (s->state == IP_ARP_FREE || now < s->deadline)
-			continue;
-		if (s->state == IP_ARP_REACHABLE) {
-			if (s->qlen == 0) /* else it expires once its queue is out */
-				arp_slot_free(core, s);
-		} else if (s->requests > core->cfg.arp_max_retries) {
-			arp_drop_queue(core, s, &core->stats.arp_resolve_failed);
-			arp_slot_free(core, s);
-		} else {
-			arp_request(core, now, s, out);
-		}
+		arp_slot_timer(core, now, s, out);
 	}
 }
 
@@ -317,7 +373,7 @@ uint64_t arp_next_deadline(const struct ip_core *core)
 	for (unsigned i = 0; i < IP_ARP_TABLE_SIZE; i++) {
 		const struct ip_arp_slot *s = &core->arp[i];
 
-		if (s->state == IP_ARP_REACHABLE && s->qlen)
+		if (arp_has_mac(s) && s->qlen)
 			return 0; /* datagrams left over for lack of room in out: at once */
 		if (s->state != IP_ARP_FREE && s->deadline < next)
 			next = s->deadline;

@@ -158,7 +158,7 @@ unsigned ip_arp_dump(const struct ip_core *core, struct ip_arp_entry *out, unsig
 			continue;
 		memset(&out[n], 0, sizeof(out[n]));
 		out[n].addr = s->addr;
-		if (s->state == IP_ARP_REACHABLE)
+		if (s->state == IP_ARP_REACHABLE || s->state == IP_ARP_PROBE)
 			memcpy(out[n].mac, s->mac, sizeof(out[n].mac));
 		out[n].state = s->state;
 		out[n].queued = (uint8_t)(s->qlen > UINT8_MAX ? UINT8_MAX : s->qlen);
@@ -249,7 +249,7 @@ const struct stat_field ip_stat_fields[] = {
 	F(arp_rx), F(arp_drop_short), F(arp_drop_bad_hw), F(arp_drop_bad_proto), F(arp_drop_bad_op),
 	F(arp_drop_bad_sender), F(arp_rx_requests), F(arp_rx_replies), F(arp_tx_requests),
 	F(arp_tx_replies), F(arp_tx_gratuitous), F(arp_queue_drops), F(arp_resolve_failed),
-	F(arp_table_full),
+	F(arp_table_full), F(arp_tx_probes), F(arp_probe_failed),
 	F(ip_in_receives), F(ip_in_drop_short), F(ip_in_drop_version), F(ip_in_drop_ihl),
 	F(ip_in_drop_total_len), F(ip_in_drop_csum), F(ip_in_drop_options), F(ip_in_drop_src),
 	F(ip_in_addr_errors), F(ip_in_unknown_protos), F(ip_in_delivers), F(ip_out_requests),

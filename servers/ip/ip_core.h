@@ -29,7 +29,7 @@ struct ip_config {
 	uint16_t mtu;            /* link MTU (IP bytes per frame), 68..9000 */
 	uint8_t default_ttl;     /* 64 */
 	uint32_t arp_cache_ttl_ms;   /* lifetime of a resolved entry, 60,000 */
-	uint32_t arp_retry_ms;       /* between requests for an unresolved entry, 1,000 */
+	uint32_t arp_retry_ms;       /* between requests (unresolved) or probes (expired), 1,000 */
 	uint32_t arp_max_retries;    /* then the entry fails and its queue is dropped, 3 */
 	uint32_t arp_queue_max;      /* packets waiting per unresolved entry, 16 */
 	uint32_t reass_timeout_ms;   /* 30,000 (Linux ipfrag_time) */
@@ -73,6 +73,8 @@ struct ip_stats {
 	uint64_t arp_queue_drops;        /* packet waiting for resolution dropped: queue full */
 	uint64_t arp_resolve_failed;     /* packets dropped: no reply after all retries */
 	uint64_t arp_table_full;
+	uint64_t arp_tx_probes;          /* unicast requests re-confirming an expired entry */
+	uint64_t arp_probe_failed;       /* entries removed: no answer to any probe */
 	/* IPv4 (RFC 791, 1122) */
 	uint64_t ip_in_receives;
 	uint64_t ip_in_drop_short;       /* no room for a 20-byte header */
@@ -122,12 +124,13 @@ extern const unsigned ip_stat_field_count;
 struct ip_arp_entry {
 	uint32_t addr;      /* network byte order */
 	uint8_t mac[6];
-	uint8_t state;      /* IP_ARP_INCOMPLETE / IP_ARP_REACHABLE */
+	uint8_t state;      /* IP_ARP_INCOMPLETE / IP_ARP_REACHABLE / IP_ARP_PROBE */
 	uint8_t queued;     /* packets waiting */
 	uint64_t expires;   /* ns, CLOCK_MONOTONIC */
 };
 #define IP_ARP_INCOMPLETE 1
 #define IP_ARP_REACHABLE 2
+#define IP_ARP_PROBE 3 /* lifetime over: still used while unicast probes re-confirm it */
 
 struct ip_route_entry {
 	uint32_t dest;      /* network byte order */

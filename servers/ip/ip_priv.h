@@ -41,16 +41,17 @@
 #define IP_ARP_HELD_MAX 1024u
 #define IP_ROUTE_MAX 4u /* connected subnet, default route */
 
-#define IP_ARP_FREE 0 /* slot state besides IP_ARP_INCOMPLETE / IP_ARP_REACHABLE */
+#define IP_ARP_FREE 0 /* slot state besides IP_ARP_INCOMPLETE / REACHABLE / PROBE */
 
 struct ip_arp_slot {
 	uint32_t addr;      /* network order */
-	uint8_t mac[6];     /* valid when REACHABLE */
-	uint8_t state;      /* IP_ARP_FREE / IP_ARP_INCOMPLETE / IP_ARP_REACHABLE */
-	uint8_t requests;   /* requests sent while INCOMPLETE */
-	uint64_t deadline;  /* REACHABLE: expiry; INCOMPLETE: next retry (or failure) */
-	unsigned qlen;      /* datagrams in q[0..qlen), oldest first; REACHABLE with qlen > 0:
-			     * left over when struct ip_out was full, sent by the next ip_timer */
+	uint8_t mac[6];     /* valid when REACHABLE or PROBE */
+	uint8_t state;      /* IP_ARP_FREE / INCOMPLETE / REACHABLE / PROBE */
+	uint8_t requests;   /* requests (INCOMPLETE) or probes (PROBE) sent */
+	uint64_t deadline;  /* REACHABLE: expiry; INCOMPLETE, PROBE: next retry (or failure) */
+	unsigned qlen;      /* datagrams in q[0..qlen), oldest first; REACHABLE or PROBE with
+			     * qlen > 0: left over when struct ip_out was full, sent by the next
+			     * ip_timer */
 	unsigned qbufs;     /* buffers they hold */
 	struct buf *q[IP_ARP_QUEUE_CAP];
 };

@@ -1,5 +1,6 @@
 /* test_arp: the ARP cache of the IPv4 core (servers/ip/arp.c) — replies, the RFC 826 merge
- * rule, resolution with queued datagrams, retries and failure, expiry, table limits, the
+ * rule, resolution with queued datagrams, retries and failure, expiry and re-confirmation by
+ * unicast probes (RFC 1122 §2.3.2.1), table limits, the
  * gratuitous ARP, and malformed packets (each dropped, counted, nothing sent, pool idle). */
 #include <arpa/inet.h>
 #include <check.h>
@@ -49,6 +50,25 @@ static void expect_request(unsigned i, uint32_t tpa)
 	size_t len = tip_wire_copy(&fx.out, i, f, sizeof(f));
 
 	tip_expect_arp(f, len, tip_bcast_mac, ARP_OP_REQUEST, tip_our_mac, TIP_OUR_IP, zero6, tpa);
+}
+
+/* Check that wire frame i is our unicast probe (RFC 1122 §2.3.2.1 poll) for tpa to mac. */
+static void expect_probe(unsigned i, const uint8_t mac[6], uint32_t tpa)
+{
+	uint8_t f[TIP_FRAME_MAX];
+	size_t len = tip_wire_copy(&fx.out, i, f, sizeof(f));
+
+	tip_expect_arp(f, len, mac, ARP_OP_REQUEST, tip_our_mac, TIP_OUR_IP, zero6, tpa);
+}
+
+/* Check that wire frame i is a 10-byte UDP datagram from us to the peer's MAC. */
+static void expect_datagram_to_peer(unsigned i)
+{
+	uint8_t f[TIP_FRAME_MAX];
+	size_t len = tip_wire_copy(&fx.out, i, f, sizeof(f));
+
+	ck_assert_uint_eq(len, 14 + 20 + 10);
+	tip_expect_ipv4(f, len, tip_peer_mac, IPV4_PROTO_UDP, TIP_OUR_IP, TIP_PEER_IP);
 }
 
 START_TEST(request_for_us_is_answered)
@@ -322,7 +342,9 @@ START_TEST(retries_then_failure)
 }
 END_TEST
 
-START_TEST(entries_expire)
+/* At the end of its lifetime an entry used to be removed, so the next datagram waited on a
+ * broadcast resolution; now it goes to PROBE: still used, re-confirmed by unicast requests. */
+START_TEST(expired_entry_is_probed_and_still_used)
 {
 	struct ip_arp_entry e;
 	uint64_t t0 = fx.now;
@@ -331,31 +353,150 @@ START_TEST(entries_expire)
 	ck_assert_uint_eq(ip_next_deadline(fx.core), t0 + 60 * TIP_SEC);
 	fx.now = t0 + 60 * TIP_SEC - 1;
 	ip_timer(fx.core, fx.now, &fx.out);
+	tip_expect_no_tx(&fx.out);
 	ck_assert(tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(e.state, IP_ARP_REACHABLE);
+
+	/* Lifetime over: one request unicast to the MAC we know, no broadcast. */
 	fx.now = t0 + 60 * TIP_SEC;
 	ip_timer(fx.core, fx.now, &fx.out);
-	tip_expect_no_tx(&fx.out);
-	ck_assert(!tip_arp_find(&fx, TIP_PEER_IP, &e));
-	ck_assert_uint_eq(ip_next_deadline(fx.core), UINT64_MAX);
-	/* Expired: a datagram resolves again. */
+	tip_expect_wire_frames(&fx.out, 1);
+	expect_probe(0, tip_peer_mac, TIP_PEER_IP);
+	tip_out_reset(&fx.out);
+	ck_assert_uint_eq(st()->arp_tx_probes, 1);
+	ck_assert_uint_eq(st()->arp_tx_requests, 0);
+	ck_assert(tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(e.state, IP_ARP_PROBE);
+	ck_assert_uint_eq(e.expires, fx.now + 1 * TIP_SEC);
+	ck_assert_uint_eq(ip_next_deadline(fx.core), fx.now + 1 * TIP_SEC);
+
+	/* Meanwhile a datagram goes out at once to the old MAC: nothing queued, no request. */
+	fx.now += 300 * TIP_MS;
 	ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 10, 0), 0);
 	tip_expect_wire_frames(&fx.out, 1);
-	expect_request(0, TIP_PEER_IP);
+	expect_datagram_to_peer(0);
+	tip_out_reset(&fx.out);
+	ck_assert(tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(e.queued, 0);
+	ck_assert_uint_eq(st()->arp_tx_requests, 0);
+	ck_assert_uint_eq(st()->arp_queue_drops, 0);
+
+	/* The reply confirms it: REACHABLE with a new lifetime, no more probes. */
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	tip_expect_no_tx(&fx.out);
+	ck_assert(tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(e.state, IP_ARP_REACHABLE);
+	ck_assert_mem_eq(e.mac, tip_peer_mac, 6);
+	ck_assert_uint_eq(e.expires, fx.now + 60 * TIP_SEC);
+	ck_assert_uint_eq(ip_next_deadline(fx.core), fx.now + 60 * TIP_SEC);
+	ip_timer(fx.core, fx.now + 59 * TIP_SEC, &fx.out);
+	tip_expect_no_tx(&fx.out);
+	ck_assert_uint_eq(st()->arp_tx_probes, 1);
+	ck_assert_uint_eq(st()->arp_probe_failed, 0);
 }
 END_TEST
 
-START_TEST(expired_entry_not_used_before_timer)
+START_TEST(probing_entry_refreshed_by_any_arp_from_it)
 {
 	struct ip_arp_entry e;
 
 	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
-	fx.now += 61 * TIP_SEC; /* the timer has not run */
+	fx.now += 60 * TIP_SEC;
+	ip_timer(fx.core, fx.now, &fx.out);
+	tip_out_reset(&fx.out);
+	/* RFC 826 merge: a broadcast request from the neighbour for someone else confirms it too. */
+	fx.now += 10 * TIP_MS;
+	arp_in(&(struct tip_arp){.tpa = TIP_OTHER_IP});
+	tip_expect_no_tx(&fx.out);
+	ck_assert(tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(e.state, IP_ARP_REACHABLE);
+	ck_assert_uint_eq(e.expires, fx.now + 60 * TIP_SEC);
+}
+END_TEST
+
+START_TEST(unanswered_probes_remove_entry)
+{
+	struct ip_arp_entry e;
+	uint64_t t1;
+
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	t1 = fx.now + 60 * TIP_SEC;
+	/* A probe at once, then arp_max_retries = 3 more, one every arp_retry_ms; the MAC is
+	 * used all along. */
+	for (unsigned k = 0; k <= 3; k++) {
+		fx.now = t1 + k * TIP_SEC;
+		ip_timer(fx.core, fx.now, &fx.out);
+		tip_expect_wire_frames(&fx.out, 1);
+		expect_probe(0, tip_peer_mac, TIP_PEER_IP);
+		tip_out_reset(&fx.out);
+		ck_assert_uint_eq(ip_next_deadline(fx.core), t1 + (k + 1) * TIP_SEC);
+		ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 10, 0), 0);
+		tip_expect_wire_frames(&fx.out, 1);
+		expect_datagram_to_peer(0);
+		tip_out_reset(&fx.out);
+	}
+	ck_assert_uint_eq(st()->arp_tx_probes, 4);
+	ck_assert_uint_eq(st()->arp_tx_requests, 0);
+
+	/* One interval after the last probe: the entry is gone, nothing was queued to drop. */
+	fx.now = t1 + 4 * TIP_SEC;
+	ip_timer(fx.core, fx.now, &fx.out);
+	tip_expect_no_tx(&fx.out);
+	ck_assert_uint_eq(st()->arp_probe_failed, 1);
+	ck_assert_uint_eq(st()->arp_resolve_failed, 0);
+	ck_assert(!tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(ip_next_deadline(fx.core), UINT64_MAX);
+	tpool_assert_idle(fx.pool);
+
+	/* The next datagram queues behind a broadcast resolution. */
 	ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 10, 0), 0);
 	tip_expect_wire_frames(&fx.out, 1);
 	expect_request(0, TIP_PEER_IP);
 	ck_assert(tip_arp_find(&fx, TIP_PEER_IP, &e));
 	ck_assert_uint_eq(e.state, IP_ARP_INCOMPLETE);
 	ck_assert_uint_eq(e.queued, 1);
+}
+END_TEST
+
+/* This test used to expect an expired entry to be dropped for a new broadcast resolution with
+ * the datagram queued; an expired entry now starts probing and keeps being used. */
+START_TEST(expired_entry_probed_before_timer)
+{
+	struct ip_arp_entry e;
+
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	fx.now += 61 * TIP_SEC; /* the timer has not run */
+	ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 10, 0), 0);
+	tip_expect_wire_frames(&fx.out, 2);
+	expect_probe(0, tip_peer_mac, TIP_PEER_IP);
+	expect_datagram_to_peer(1);
+	ck_assert_uint_eq(st()->arp_tx_requests, 0);
+	ck_assert(tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(e.state, IP_ARP_PROBE);
+	ck_assert_uint_eq(e.queued, 0);
+	ck_assert_uint_eq(ip_next_deadline(fx.core), fx.now + 1 * TIP_SEC);
+}
+END_TEST
+
+/* An entry in doubt is the first to give way to a new neighbour, before a confirmed one. */
+START_TEST(probing_entry_evicted_first)
+{
+	unsigned i;
+	struct ip_arp_entry e;
+
+	tip_learn(&fx, TIP_GW_IP, tip_gw_mac);
+	fx.now += 30 * TIP_SEC;
+	for (i = 0; i < IP_ARP_TABLE_SIZE - 1; i++)
+		tip_learn(&fx, TIP_IP(10, 0, 0, 10 + i), tip_peer_mac);
+	fx.now += 30 * TIP_SEC; /* the gateway's lifetime is over, the others' is not */
+	ip_timer(fx.core, fx.now, &fx.out);
+	tip_expect_wire_frames(&fx.out, 1);
+	expect_probe(0, tip_gw_mac, TIP_GW_IP);
+	tip_out_reset(&fx.out);
+	ck_assert_int_eq(tip_output(&fx, TIP_IP(10, 0, 0, 250), 0, 0, 8, 0), 0);
+	ck_assert(!tip_arp_find(&fx, TIP_GW_IP, &e));
+	ck_assert(tip_arp_find(&fx, TIP_IP(10, 0, 0, 10), &e));
+	ck_assert_uint_eq(st()->arp_table_full, 0);
 }
 END_TEST
 
@@ -506,8 +647,11 @@ int main(void)
 	tcase_add_test(tc, big_queue_drains_over_several_calls);
 	tcase_add_test(tc, big_queue_drains_from_timer);
 	tcase_add_test(tc, retries_then_failure);
-	tcase_add_test(tc, entries_expire);
-	tcase_add_test(tc, expired_entry_not_used_before_timer);
+	tcase_add_test(tc, expired_entry_is_probed_and_still_used);
+	tcase_add_test(tc, probing_entry_refreshed_by_any_arp_from_it);
+	tcase_add_test(tc, unanswered_probes_remove_entry);
+	tcase_add_test(tc, expired_entry_probed_before_timer);
+	tcase_add_test(tc, probing_entry_evicted_first);
 	tcase_add_test(tc, table_full_of_incomplete_entries);
 	tcase_add_test(tc, gratuitous_arp_at_create);
 	tcase_add_loop_test(tc, malformed_dropped, 0, sizeof(bad_arps) / sizeof(bad_arps[0]));

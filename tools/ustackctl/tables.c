@@ -22,6 +22,7 @@
 /* ArpEntry.state values (proto/ctl.proto; the same as ipd's IP_ARP_*). */
 #define TABLES_ARP_INCOMPLETE 1u
 #define TABLES_ARP_REACHABLE 2u
+#define TABLES_ARP_PROBE 3u /* expired, still used while unicast probes re-confirm it */
 
 static int tables_call(const char *instance, Ustack__CtlRequest__Type type, void **zctx,
 		       Ustack__CtlReply **out)
@@ -89,7 +90,10 @@ int tables_arp_cmd(const struct uctl_opts *o)
 		/* Round up: "expires 0s" would read as already gone. */
 		int64_t s = e->expires_in_ms > 0 ? (e->expires_in_ms + 999) / 1000 : 0;
 		printf("%s lladdr %s %s expires %" PRId64 "s", a, mac,
-		       e->state == TABLES_ARP_REACHABLE ? "REACHABLE" : "STALE", s);
+		       e->state == TABLES_ARP_REACHABLE ? "REACHABLE"
+		       : e->state == TABLES_ARP_PROBE ? "PROBE"
+						    : "STALE",
+		       s);
 		if (e->queued)
 			printf(" queued %" PRIu32, e->queued);
 		printf("\n");
