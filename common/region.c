@@ -22,7 +22,9 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #define REGION_AREAS_MAX (1 + 2 * (1 + REGION_SLOTS_MAX))
@@ -217,6 +219,14 @@ int region_attach(int fd, struct region *out)
 	if (seals < 0 && errno == EBADF)
 		return -EBADF;
 	if (seals < 0 || (seals & need) != need) /* EINVAL: not a file that can be sealed */
+		return -EPERM;
+	/* Only plain shmem (a memfd without MFD_HUGETLB): a hugetlbfs file can be sealed against
+	 * shrinking yet still have a hole punched into it, and the server's next read of the
+	 * missing page would be a SIGBUS. Shmem refills a punched hole with zeroes instead. */
+	struct statfs sfs;
+	if (fstatfs(fd, &sfs) < 0)
+		return -errno;
+	if (sfs.f_type != TMPFS_MAGIC)
 		return -EPERM;
 	struct stat st;
 	if (fstat(fd, &st) < 0)
