@@ -320,6 +320,27 @@ static int udpd_chain_append(struct udpd *u, struct buf **head, const void *data
 	return rc;
 }
 
+/* Corked payload waits in pool buffers, and the pool is every layer's. Like Linux's udp_mem
+ * limit, corking may hold at most a quarter of the pool in all, and one application at most a
+ * sixteenth, so no application can starve the others (or the wire) of buffers by corking on
+ * many sockets. Scanning the cork table costs a few microseconds, paid only by MSG_MORE. */
+static bool udpd_cork_over_limit(struct udpd *u, unsigned k, uint32_t add_len)
+{
+	uint32_t owner = u->t->sock[k].owner;
+	unsigned all = 0, mine = 0;
+	for (unsigned i = 0; i < UDP_SOCKETS_MAX; i++) {
+		if (!u->cork[i])
+			continue;
+		unsigned n = buf_chain_count(u->cork[i]);
+		all += n;
+		if (u->t->sock[i].owner == owner)
+			mine += n;
+	}
+	unsigned add = add_len / POOL_DATA_ROOM + 2;
+	unsigned total = pool_count(u->pool);
+	return all + add > total / 4 || mine + add > total / 16;
+}
+
 void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const void *payload,
 		   uint32_t payload_len)
 {
@@ -329,6 +350,14 @@ void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const 
 	if (tx->cork_drop)
 		udpd_cork_free(u, k);
 	if (tx->cork_append) {
+		if (!u->cork_broken[k] && udpd_cork_over_limit(u, k, payload_len)) {
+			/* Over the share: the corked datagram is lost when it goes out, as
+			 * on a failed append (Linux drops at its udp_mem limit too). */
+			u->stats.tx_drop_cork_limit++;
+			pool_free(&u->cork[k]);
+			u->cork_broken[k] = true;
+			return;
+		}
 		if (!u->cork_broken[k] &&
 		    udpd_chain_append(u, &u->cork[k], payload, payload_len) < 0) {
 			/* The core counts the bytes as corked; the datagram is lost when it goes

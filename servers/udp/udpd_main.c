@@ -46,7 +46,7 @@ const struct stat_field udpd_stat_fields[] = {
 	F(rx_drop_detached), F(rx_drop_orphan), F(rx_truncated), F(rx_port_unreach),
 	F(rx_wake_saturated), F(icmp_drop_short), F(icmp_woken), F(tx_records),
 	F(tx_drop_bad_record), F(tx_drop_no_socket), F(tx_errors), F(tx_drop_nobuf),
-	F(tx_drop_cork), F(tx_drop_link), F(doorbell_reads),
+	F(tx_drop_cork), F(tx_drop_cork_limit), F(tx_drop_link), F(doorbell_reads),
 #undef F
 };
 const unsigned udpd_stat_field_count = sizeof(udpd_stat_fields) / sizeof(udpd_stat_fields[0]);

@@ -163,6 +163,7 @@ struct udpd_stats {
 	uint64_t tx_errors;                /* udp_output refused it (libsock checks first) */
 	uint64_t tx_drop_nobuf;            /* pool empty (also sndbuf_errors) */
 	uint64_t tx_drop_cork;             /* corked bytes lost to an earlier failure */
+	uint64_t tx_drop_cork_limit;       /* corked datagrams dropped: over the cork share */
 	uint64_t tx_drop_link;             /* batch to ipd dropped (also sndbuf_errors) */
 	uint64_t doorbell_reads;
 };
