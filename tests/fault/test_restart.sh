@@ -11,7 +11,7 @@ idle_free=$(stat pool.free)
 log "idle pool free count: $idle_free"
 
 PING_LOG="/tmp/ustack-$T_INST-restart.log"
-in_ns "$PY" "$(dirname "$0")/../lib/pinger.py" "$T_ADDR" 100 11 "$PING_LOG" &
+ip netns exec "$T_NS" "$PY" "$(dirname "$0")/../lib/pinger.py" "$T_ADDR" 100 11 "$PING_LOG" &
 T_PIDS+=($!)
 PING_PID=$!
 
@@ -56,6 +56,7 @@ log "pinger: $sent sent, $received answered"
 rm -f "$PING_LOG"
 
 sleep 0.5
-free=$(stat pool.free)
-((free == idle_free)) || fail "pool free count $free after the restarts, idle was $idle_free"
+pool_settles "$idle_free" ||
+	fail "pool free count $(stat pool.free) after the restarts, idle was $idle_free"
+free=$idle_free
 pass "pool back to its idle free count ($free) after both restarts"

@@ -8,7 +8,7 @@ PROBE="$BUILD/bin/udp_probe"
 export USTACK_INSTANCE="$T_INST"
 
 stack_up
-in_ns "$PY" "$PEER_PY" echo-server 9000 30 &
+ip netns exec "$T_NS" "$PY" "$PEER_PY" echo-server 9000 30 &
 T_PIDS+=($!)
 sleep 0.3
 idle_free=$(stat pool.free)
@@ -31,5 +31,5 @@ rm -f "$LOG"
 ((answered >= sent - 20)) || fail "only $answered of $sent answered across the restart"
 pass "the socket kept working across the udpd restart ($answered of $sent answered)"
 sleep 0.5
-(($(stat pool.free) == idle_free)) || fail "pool free $(stat pool.free), idle was $idle_free"
+pool_settles "$idle_free" || fail "pool free $(stat pool.free), idle was $idle_free"
 pass "pool back to its idle free count"

@@ -13,7 +13,7 @@ ping_ok 56 3
 sleep 0.3
 idle_free=$(stat pool.free)
 
-in_ns ping -n -i 0.05 -c 200 -W 2 "$T_ADDR" >"/tmp/ustack-$T_INST-ping.log" 2>&1 &
+ip netns exec "$T_NS" ping -n -i 0.05 -c 200 -W 2 "$T_ADDR" >"/tmp/ustack-$T_INST-ping.log" 2>&1 &
 T_PIDS+=($!)
 PING_PID=$!
 
@@ -58,6 +58,6 @@ rm -f "/tmp/ustack-$T_INST-ping.log"
 pass "200 of 200 pings answered during the injection"
 
 sleep 0.3
-free=$(stat pool.free)
-((free == idle_free)) || fail "pool free count $free, idle was $idle_free"
+pool_settles "$idle_free" || fail "pool free count $(stat pool.free), idle was $idle_free"
+free=$idle_free
 pass "pool back to its idle free count ($free)"

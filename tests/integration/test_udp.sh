@@ -29,7 +29,7 @@ out=$(echo "hello over nc" | in_ns nc -u -w 1 "$T_ADDR" 8) || true
 pass "nc -u: the second application (port 8) answers at the same time"
 
 NC_OUT="/tmp/ustack-$T_INST-nc.out"
-in_ns timeout 5 nc -u -l -W 1 -p 9100 >"$NC_OUT" &
+ip netns exec "$T_NS" timeout 5 nc -u -l -W 1 -p 9100 >"$NC_OUT" &
 NC=$!
 sleep 0.3
 "$PROBE" send "$T_PEER" 9100 "hello from libsock" || fail "send to nc"
@@ -38,7 +38,7 @@ wait "$NC" || true
 rm -f "$NC_OUT"
 pass "nc -u -l in the kernel receives a libsock application's datagram"
 
-in_ns "$PY" "$PEER_PY" echo-server 9000 60 &
+ip netns exec "$T_NS" "$PY" "$PEER_PY" echo-server 9000 60 &
 T_PIDS+=($!)
 sleep 0.3
 "$PROBE" echo-client "$T_PEER" 9000 || fail "stack -> kernel echo"
@@ -73,7 +73,7 @@ tx_drops() {
 }
 t0=$(tx_drops)
 COUNT_LOG="/tmp/ustack-$T_INST-count.log"
-in_ns "$PY" "$PEER_PY" count 9200 4 >"$COUNT_LOG" &
+ip netns exec "$T_NS" "$PY" "$PEER_PY" count 9200 4 >"$COUNT_LOG" &
 COUNTER=$!
 for _ in $(seq 50); do grep -q ready "$COUNT_LOG" && break; sleep 0.1; done
 "$PROBE" burst "$T_PEER" 9200 3000 || fail "burst"
@@ -112,5 +112,5 @@ pass "10,000 datagrams: $got received + $((d1 - d0)) counted drops = sent"
 
 sleep 0.3
 idle=$(($(stat pool.count) - $(stat pool.held.nicd)))
-(($(stat pool.free) == idle)) || fail "pool free $(stat pool.free), idle $idle"
+pool_settles "$idle" || fail "pool free $(stat pool.free), idle $idle"
 pass "pool back to idle"

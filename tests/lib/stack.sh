@@ -48,6 +48,8 @@ stack_up() {
 	[[ -n "$T_IF" ]] || fail "no ifname in the instance config"
 }
 
+# Run a command in the test namespace. Background ones with `ip netns exec "$T_NS" CMD &`
+# instead: a backgrounded shell function is a subshell, and killing its PID would leave CMD running.
 in_ns() { ip netns exec "$T_NS" "$@"; }
 
 # stat LAYER.NAME → its value from `ustackctl stats` (fails the test if absent).
@@ -69,4 +71,14 @@ ping_ok() {
 stack_mac() {
 	in_ns ping -c 1 -W 2 "$T_ADDR" >/dev/null || true
 	in_ns ip neigh show "$T_ADDR" dev "$T_IF" | awk '{for(i=1;i<=NF;i++) if($i=="lladdr") print $(i+1)}'
+}
+
+# pool_settles IDLE: true once pool.free equals IDLE, polling for up to 3 s (a packet may still
+# be on its way or waiting for ARP when traffic has just stopped; a leak never settles).
+pool_settles() {
+	for _ in $(seq 60); do
+		(($(stat pool.free) == $1)) && return 0
+		sleep 0.05
+	done
+	return 1
 }
