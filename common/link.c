@@ -212,11 +212,7 @@ int link_open_rx(void *zctx, struct pool *pool, const char *instance, enum pool_
 	*out = l;
 	return 0;
 fail:
-	if (l->sock) {
-		link_monitor_stop(l);
-		zmq_close(l->sock);
-	}
-	free(l);
+	link_close(&l);
 	return rc;
 }
 
@@ -257,11 +253,7 @@ int link_open_tx(void *zctx, struct pool *pool, const char *instance, enum pool_
 	*out = l;
 	return 0;
 fail:
-	if (l->sock) {
-		link_monitor_stop(l);
-		zmq_close(l->sock);
-	}
-	free(l);
+	link_close(&l);
 	return rc;
 }
 
@@ -270,8 +262,11 @@ void link_close(struct link **lp)
 	struct link *l = *lp;
 	if (!l)
 		return;
-	link_monitor_stop(l);
-	zmq_close(l->sock);
+	/* Also takes down a link that open left half-built (no socket, or no monitor). */
+	if (l->sock) {
+		link_monitor_stop(l);
+		zmq_close(l->sock);
+	}
 	free(l);
 	*lp = NULL;
 }
