@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "paths.h"
+#include "router.h"
 
 #define CTL_MAX_REQUEST 4096
 #define CTL_MAX_IDENTITY 256
@@ -179,50 +180,31 @@ static void ctl_send_reply(struct ctl_server *srv, const void *ident, size_t ide
 	free(body);
 }
 
-/* Read the remaining frames of a multipart message so the next recv starts a new one. */
-static void ctl_drain_frames(void *sock)
-{
-	int more = 1;
-	size_t sz = sizeof(more);
-	while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz) == 0 && more) {
-		char sink[64];
-		if (zmq_recv(sock, sink, sizeof(sink), ZMQ_DONTWAIT) < 0)
-			break;
-	}
-}
-
 unsigned ctl_server_poll(struct ctl_server *srv, unsigned budget)
 {
 	unsigned served = 0;
 	while (served < budget) {
 		uint8_t ident[CTL_MAX_IDENTITY];
 		uint8_t body[CTL_MAX_REQUEST];
-		int ilen = zmq_recv(srv->sock, ident, sizeof(ident), ZMQ_DONTWAIT);
-		if (ilen < 0)
+		size_t ilen = 0;
+		int blen = router_recv(srv->sock, ident, sizeof(ident), &ilen, body, sizeof(body));
+		if (blen == -EAGAIN)
 			break;
 		served++;
-		int more = 0;
-		size_t sz = sizeof(more);
-		zmq_getsockopt(srv->sock, ZMQ_RCVMORE, &more, &sz);
-		if (!more || ilen > (int)sizeof(ident)) {
+		if (blen == -ENOMSG) {
 			srv->bad_requests++;
-			ctl_drain_frames(srv->sock);
 			continue; /* no usable identity: nobody to answer */
 		}
-		int blen = zmq_recv(srv->sock, body, sizeof(body), ZMQ_DONTWAIT);
-		zmq_getsockopt(srv->sock, ZMQ_RCVMORE, &more, &sz);
 		Ustack__CtlReply reply;
 		ustack__ctl_reply__init(&reply);
 		reply.layer = srv->layer;
 		Ustack__CtlRequest *req = NULL;
-		if (blen >= 0 && blen <= (int)sizeof(body) && !more)
+		if (blen >= 0)
 			req = ustack__ctl_request__unpack(NULL, (size_t)blen, body);
-		if (more)
-			ctl_drain_frames(srv->sock);
 		if (!req) {
 			srv->bad_requests++;
 			reply.status = -EBADMSG;
-			ctl_send_reply(srv, ident, (size_t)ilen, &reply);
+			ctl_send_reply(srv, ident, ilen, &reply);
 			continue;
 		}
 		srv->requests++;
@@ -231,7 +213,7 @@ unsigned ctl_server_poll(struct ctl_server *srv, unsigned budget)
 		int rc = srv->fn(srv->arg, req, &reply, srv);
 		if (rc < 0)
 			reply.status = rc;
-		ctl_send_reply(srv, ident, (size_t)ilen, &reply);
+		ctl_send_reply(srv, ident, ilen, &reply);
 		ustack__ctl_request__free_unpacked(req, NULL);
 		ctl_scratch_release(srv);
 	}

@@ -43,6 +43,7 @@
 #include "log.h"
 #include "paths.h"
 #include "sock.pb-c.h"
+#include "router.h"
 #include "udpd_priv.h"
 
 #define UDPD_REQ_MAX 1024     /* a packed SockRequest is ~100 bytes */
@@ -99,17 +100,6 @@ static void udpd_reply_send(struct udpd *u, const void *ident, size_t ident_len,
 	if (zmq_send(u->router, ident, ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
 	    zmq_send(u->router, body, len, ZMQ_DONTWAIT) < 0)
 		u->stats.req_reply_drops++;
-}
-
-static void udpd_drain_frames(void *sock)
-{
-	int more = 1;
-	size_t sz = sizeof(more);
-	while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz) == 0 && more) {
-		char sink[64];
-		if (zmq_recv(sock, sink, sizeof(sink), ZMQ_DONTWAIT) < 0)
-			break;
-	}
 }
 
 static bool udpd_op_mutates(int op)
@@ -340,25 +330,18 @@ bool udpd_requests_ready(void *arg, uint64_t now)
 	while (served < UDPD_REQ_BUDGET) {
 		uint8_t ident[UDPD_IDENTITY_MAX];
 		uint8_t body[UDPD_REQ_MAX];
-		int ilen = zmq_recv(u->router, ident, sizeof(ident), ZMQ_DONTWAIT);
-		if (ilen < 0)
+		size_t ilen = 0;
+		int blen = router_recv(u->router, ident, sizeof(ident), &ilen, body, sizeof(body));
+		if (blen == -EAGAIN)
 			break;
 		served++;
-		int more = 0;
-		size_t sz = sizeof(more);
-		zmq_getsockopt(u->router, ZMQ_RCVMORE, &more, &sz);
-		if (!more || ilen > (int)sizeof(ident)) {
+		if (blen == -ENOMSG) {
 			u->stats.req_malformed++;
-			udpd_drain_frames(u->router);
 			continue; /* no usable identity: nobody to answer */
 		}
-		int blen = zmq_recv(u->router, body, sizeof(body), ZMQ_DONTWAIT);
-		zmq_getsockopt(u->router, ZMQ_RCVMORE, &more, &sz);
 		Ustack__SockRequest *q = NULL;
-		if (blen >= 0 && blen <= (int)sizeof(body) && !more)
+		if (blen >= 0)
 			q = ustack__sock_request__unpack(NULL, (size_t)blen, body);
-		if (more)
-			udpd_drain_frames(u->router);
 		Ustack__SockReply r;
 		ustack__sock_reply__init(&r);
 		uint8_t optbuf[UDPD_OPTVAL_MAX];
@@ -370,7 +353,7 @@ bool udpd_requests_ready(void *arg, uint64_t now)
 			r.id = q->id;
 			udpd_req_handle(u, q, &r, optbuf);
 		}
-		udpd_reply_send(u, ident, (size_t)ilen, &r);
+		udpd_reply_send(u, ident, ilen, &r);
 		if (q)
 			ustack__sock_request__free_unpacked(q, NULL);
 	}
