@@ -287,8 +287,12 @@ void ip_port_unreachable(struct ip_core *core, uint64_t now, struct buf **dgram,
 	if (buf_len(b) >= IPV4_HDR_MIN) {
 		h = (const struct ipv4_hdr *)buf_data(b);
 		if (ipv4_version(h) == 4 && ipv4_hdr_len(h) >= IPV4_HDR_MIN &&
-		    ipv4_hdr_len(h) <= buf_len(b))
+		    ipv4_hdr_len(h) <= buf_len(b)) {
 			icmp_send_error(core, now, b, ICMP_DEST_UNREACH, ICMP_UNREACH_PORT, out);
+			pool_free(&b);
+			return;
+		}
 	}
+	core->stats.ip_out_drop_invalid++; /* a transport's request that is not a datagram */
 	pool_free(&b);
 }
