@@ -91,7 +91,8 @@ struct ip_stats {
 	uint64_t ip_out_no_routes;
 	uint64_t ip_out_discards;        /* no buffer, IP_OUT_MAX reached */
 	uint64_t ip_out_drop_df;         /* larger than MTU with DF set */
-	uint64_t ip_out_drop_invalid;    /* -EINVAL: bad source/destination, over 65,515 bytes */
+	uint64_t ip_out_drop_invalid;    /* bad transport request: bad source/destination, over
+					  * 65,515 bytes, a port-unreachable for a non-datagram */
 	uint64_t ip_reasm_reqds;
 	uint64_t ip_reasm_oks;
 	uint64_t ip_reasm_fails;
