@@ -2,8 +2,12 @@
 #include "server.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include "link.h"
 #include "log.h"
@@ -36,6 +40,23 @@ int server_parse_args(int argc, char **argv, const char *prog, struct server_arg
 		return 2;
 	}
 	return 0;
+}
+
+void server_follow_manager(void)
+{
+	const char *v = getenv("MANAGERPID");
+	if (!v || !*v)
+		return;
+	char *end;
+	long manager = strtol(v, &end, 10);
+	if (*end || manager <= 1 || manager != (long)getppid())
+		return; /* not started by that manager directly (run by hand with the variable set) */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		return;
+	/* The manager may have died between our fork and the prctl: then we were re-parented
+	 * already and the signal will never come. */
+	if ((long)getppid() != manager)
+		_exit(1);
 }
 
 int server_load_config(const struct server_args *args, struct ustack_config *cfg)

@@ -19,6 +19,12 @@ struct server_args {
 #define SERVER_ARGS_HELP 1
 int server_parse_args(int argc, char **argv, const char *prog, struct server_args *out);
 
+/* Under a private `systemd --user` manager (it sets $MANAGERPID for its services), die with it:
+ * without its manager nothing would restart or stop this layer, and `ustackctl down` ends an
+ * instance by ending its manager. Exits at once if the manager is already gone. A no-op under
+ * the system manager (PID 1 never exits). Call first thing in main. */
+void server_follow_manager(void);
+
 /* Defaults, then the config file. 0, or a negative errno after logging why. */
 int server_load_config(const struct server_args *args, struct ustack_config *cfg);
 

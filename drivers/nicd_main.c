@@ -182,6 +182,7 @@ static void nicd_fini(struct nicd *nd)
 int main(int argc, char **argv)
 {
 	struct server_args args;
+	server_follow_manager();
 	int rc = server_parse_args(argc, argv, "ustack-nicd", &args);
 	if (rc)
 		return rc == SERVER_ARGS_HELP ? 0 : rc;

@@ -345,6 +345,7 @@ static void ipd_fini(struct ipd *ipd)
 int main(int argc, char **argv)
 {
 	struct server_args args;
+	server_follow_manager();
 	int rc = server_parse_args(argc, argv, "ustack-ipd", &args);
 	if (rc)
 		return rc == SERVER_ARGS_HELP ? 0 : rc;

@@ -215,6 +215,7 @@ static void udpd_fini(struct udpd *u)
 int main(int argc, char **argv)
 {
 	struct server_args args;
+	server_follow_manager();
 	int rc = server_parse_args(argc, argv, "ustack-udpd", &args);
 	if (rc)
 		return rc == SERVER_ARGS_HELP ? 0 : rc;

@@ -132,7 +132,7 @@ static int down_manager(const char *instance, const struct uctl_state *st)
 		mode = STATE_MODE_SYSTEM;
 	if (mode == STATE_MODE_NONE)
 		return 0;
-	if (manager_init(&m, instance, mode, st->manager_pid) < 0)
+	if (manager_init(&m, instance, mode, st->manager_pid, st->manager_start) < 0)
 		return -EINVAL;
 	if (mode == STATE_MODE_PRIVATE) {
 		if (manager_private_alive(&m)) {
@@ -252,7 +252,7 @@ int down_cmd(const struct uctl_opts *o)
 	}
 	struct manager m;
 	if (was_up && st.mode == STATE_MODE_PRIVATE &&
-	    manager_init(&m, o->instance, st.mode, st.manager_pid) == 0 &&
+	    manager_init(&m, o->instance, st.mode, st.manager_pid, st.manager_start) == 0 &&
 	    manager_private_alive(&m)) {
 		uctl_err("the private manager (pid %d) is still there", (int)st.manager_pid);
 		gone = false;

@@ -55,7 +55,7 @@ int kill_cmd(const struct uctl_opts *o)
 		return UCTL_EXIT_FAIL;
 	}
 	struct manager m;
-	if (manager_init(&m, o->instance, st.mode, st.manager_pid) < 0) {
+	if (manager_init(&m, o->instance, st.mode, st.manager_pid, st.manager_start) < 0) {
 		uctl_err("kill: bad runtime path for instance %s", o->instance);
 		return UCTL_EXIT_FAIL;
 	}

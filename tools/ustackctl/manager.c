@@ -17,8 +17,9 @@
  *
  * Stopping a private manager: a user manager has no exit.target here, so SIGTERM does not make
  * it exit; `down` stops the units first, then SIGKILLs the manager by its recorded PID after
- * checking that PID still is our manager (comm "systemd" and our XDG_RUNTIME_DIR in its
- * environment), never by name.
+ * checking that PID still is our manager (same start time as recorded), never by name. The
+ * layers die with it (they set PR_SET_PDEATHSIG when their parent is a private manager, see
+ * server_follow_manager), so nothing of an instance outlives its manager.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -87,11 +88,13 @@ bool manager_system_available(void)
 	return strcmp(comm, "systemd\n") == 0;
 }
 
-int manager_init(struct manager *m, const char *instance, enum state_mode mode, pid_t pid)
+int manager_init(struct manager *m, const char *instance, enum state_mode mode, pid_t pid,
+		 uint64_t start)
 {
 	memset(m, 0, sizeof(*m));
 	m->mode = mode;
 	m->pid = pid;
+	m->start = start;
 	snprintf(m->instance, sizeof(m->instance), "%s", instance);
 	if (mode != STATE_MODE_PRIVATE)
 		return 0;
@@ -118,28 +121,39 @@ static char manager_proc_state(pid_t pid)
 	return (rp && rp[1] == ' ') ? rp[2] : 0;
 }
 
+/* Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot; 0 if there
+ * is no such process. Set at fork and never changed, so (pid, start) names one process for the
+ * whole boot, even while it is half-way through execve. */
+static uint64_t manager_proc_start(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (manager_read_small(path, buf, sizeof(buf), NULL) < 0)
+		return 0;
+	const char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	/* After "pid (comm)": state is field 3, starttime field 22. */
+	for (int field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return 0;
+	return strtoull(p + 1, NULL, 10);
+}
+
+/* Identity by (pid, start time), never by what the process looks like: a freshly spawned
+ * manager is, for a moment after posix_spawn returns, a process whose new image the kernel is
+ * still loading (vfork releases the parent at exec_mmap, before the ELF loader sets up
+ * argv/environ), so its /proc/PID/environ reads empty and its comm may still be ours. Judging it
+ * by its environment called a live manager dead, and `up` then started a second one. */
 bool manager_private_alive(const struct manager *m)
 {
-	if (m->mode != STATE_MODE_PRIVATE || m->pid <= 1)
+	if (m->mode != STATE_MODE_PRIVATE || m->pid <= 1 || m->start == 0)
 		return false;
 	char st = manager_proc_state(m->pid);
 	if (st == 0 || st == 'Z' || st == 'X')
 		return false;
-	char path[64], comm[64];
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)m->pid);
-	if (manager_read_small(path, comm, sizeof(comm), NULL) < 0 || strcmp(comm, "systemd\n") != 0)
-		return false;
-	/* The PID could have been reused by another systemd: ours has our XDG_RUNTIME_DIR. */
-	const size_t size = 65536;
-	char *env = malloc(size);
-	size_t len = 0;
-	bool ours = false;
-	snprintf(path, sizeof(path), "/proc/%d/environ", (int)m->pid);
-	if (env && manager_read_small(path, env, size, &len) == 0)
-		for (size_t off = 0; off < len && !ours; off += strlen(env + off) + 1)
-			ours = strcmp(env + off, m->xdg_env) == 0;
-	free(env);
-	return ours;
+	return manager_proc_start(m->pid) == m->start;
 }
 
 static bool manager_pid_gone(pid_t pid)
@@ -471,7 +485,7 @@ int manager_preflight(const char *instance, enum state_mode mode)
 	if (rc < 0 || mode != STATE_MODE_PRIVATE)
 		return rc;
 	struct manager m;
-	rc = manager_init(&m, instance, mode, 0);
+	rc = manager_init(&m, instance, mode, 0, 0);
 	if (rc < 0) {
 		uctl_err("runtime directory path too long: %s", strerror(-rc));
 		return rc;
@@ -486,8 +500,6 @@ int manager_preflight(const char *instance, enum state_mode mode)
 	}
 	return 0;
 }
-
-static int manager_private_wait(struct manager *m);
 
 /* The last lines of the private manager's log, to stderr. */
 static void manager_print_log_tail(const struct manager *m)
@@ -505,7 +517,7 @@ static void manager_print_log_tail(const struct manager *m)
 		fprintf(stderr, "  manager log: %s", tail[k % 8]);
 }
 
-int manager_private_start(struct manager *m)
+int manager_private_spawn(struct manager *m)
 {
 	char unit_dir[UCTL_PATH_MAX], pm_dir[UCTL_PATH_MAX], units[UCTL_PATH_MAX];
 	int rc = manager_preflight(m->instance, STATE_MODE_PRIVATE);
@@ -531,41 +543,51 @@ int manager_private_start(struct manager *m)
 	if (snprintf(unit_path, sizeof(unit_path), "%s:%s:%s", units, unit_dir, pm_dir) >=
 	    (int)sizeof(unit_path))
 		return -ENAMETOOLONG;
-	/* A user manager has been seen to exit right at start, once in many runs, leaving
-	 * nothing in its log: show what it did say, and try once more before giving up. */
-	for (int attempt = 1;; attempt++) {
-		rc = manager_spawn(m, unit_path);
-		if (rc < 0)
-			return rc;
-		rc = manager_private_wait(m);
-		if (rc != -ECHILD || attempt == 2)
-			break;
-		uctl_warn("the private systemd manager exited at start; starting it again");
-		manager_print_log_tail(m);
+	rc = manager_spawn(m, unit_path);
+	if (rc < 0)
+		return rc;
+	/* Our unreaped child: its /proc entry stays until we wait for it, so this cannot miss. */
+	m->start = manager_proc_start(m->pid);
+	if (m->start == 0) {
+		uctl_err("cannot read the start time of the private manager (pid %d)", (int)m->pid);
+		kill(m->pid, SIGKILL);
+		waitpid(m->pid, NULL, 0);
+		m->pid = 0;
+		return -ESRCH;
 	}
-	if (rc == -ECHILD) {
-		uctl_err("the private systemd manager exited at start; see %s", m->log_path);
-		manager_print_log_tail(m);
-	}
-	return rc;
+	return 0;
 }
 
-/* Wait until the freshly spawned manager answers: 0, -ECHILD if it exited, -ETIMEDOUT. */
-static int manager_private_wait(struct manager *m)
+int manager_private_wait(struct manager *m)
 {
 	int64_t deadline = manager_now_ms() + MANAGER_START_WAIT_MS;
 	const char *args[] = {"show-environment", NULL};
 	for (;;) {
-		if (!manager_private_alive(m))
+		/* Only the process that spawned the manager calls this: it is our child, and
+		 * waitpid is the one answer to "has it exited" that cannot be wrong. */
+		int status;
+		pid_t w = waitpid(m->pid, &status, WNOHANG);
+		if (w == m->pid) {
+			if (WIFEXITED(status))
+				uctl_err("the private systemd manager (pid %d) exited at start with "
+					 "status %d; see %s",
+					 (int)m->pid, WEXITSTATUS(status), m->log_path);
+			else
+				uctl_err("the private systemd manager (pid %d) was killed at start by "
+					 "signal %d; see %s",
+					 (int)m->pid, WTERMSIG(status), m->log_path);
+			manager_print_log_tail(m);
 			return -ECHILD;
+		}
 		if (manager_systemctl(m, args, 1000, NULL, 0, NULL, 0) == 0)
 			return 0;
 		if (manager_now_ms() >= deadline)
 			break;
-		manager_sleep_ms(100);
+		manager_sleep_ms(20);
 	}
 	uctl_err("the private systemd manager (pid %d) did not answer within %d s; see %s",
 		 (int)m->pid, MANAGER_START_WAIT_MS / 1000, m->log_path);
+	manager_print_log_tail(m);
 	return -ETIMEDOUT;
 }
 

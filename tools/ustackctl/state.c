@@ -5,6 +5,7 @@
  *
  *   mode=private|system
  *   manager_pid=N          (0 for the system manager)
+ *   manager_start=T        (its start time, /proc/PID/stat field 22: pid + start name it)
  *   netns=NS               (empty: the caller's namespace)
  *   netns_created=0|1
  *   ifname=IF
@@ -78,6 +79,14 @@ int state_read(const char *instance, struct uctl_state *st)
 				rc = -EINVAL;
 			else
 				st->manager_pid = (pid_t)p;
+		} else if (strcmp(k, "manager_start") == 0) {
+			char *end;
+			errno = 0;
+			unsigned long long t = strtoull(v, &end, 10);
+			if (*end || errno || v[0] == '-')
+				rc = -EINVAL;
+			else
+				st->manager_start = t;
 		} else if (strcmp(k, "netns") == 0) {
 			if (v[0] && !netdev_netns_name_valid(v))
 				rc = -EINVAL;
@@ -113,9 +122,11 @@ int state_write(const char *instance, const struct uctl_state *st)
 		return -errno;
 	static const char *const modes[] = {"none", "private", "system"};
 	fprintf(f, "# written by ustackctl up; read by ustackctl down\n");
-	fprintf(f, "mode=%s\nmanager_pid=%d\nnetns=%s\nnetns_created=%d\nifname=%s\n",
-		modes[st->mode], (int)st->manager_pid, st->netns, st->netns_created ? 1 : 0,
-		st->ifname);
+	fprintf(f,
+		"mode=%s\nmanager_pid=%d\nmanager_start=%llu\nnetns=%s\nnetns_created=%d\n"
+		"ifname=%s\n",
+		modes[st->mode], (int)st->manager_pid, (unsigned long long)st->manager_start,
+		st->netns, st->netns_created ? 1 : 0, st->ifname);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		rc = -errno;
 		fclose(f);

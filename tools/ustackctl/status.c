@@ -76,7 +76,7 @@ int status_cmd(const struct uctl_opts *o)
 	struct manager m;
 	bool have_manager = false;
 	if (src == 0 && st.mode != STATE_MODE_NONE &&
-	    manager_init(&m, o->instance, st.mode, st.manager_pid) == 0)
+	    manager_init(&m, o->instance, st.mode, st.manager_pid, st.manager_start) == 0)
 		have_manager = st.mode == STATE_MODE_SYSTEM || manager_private_alive(&m);
 	if (src == 0 && st.mode == STATE_MODE_PRIVATE && !have_manager)
 		uctl_warn("the private manager of %s (pid %d) is gone: nothing restarts the layers "

@@ -41,7 +41,7 @@ static int up_check_not_up(const struct uctl_opts *o)
 	int rc = state_read(o->instance, &st);
 	if (rc == 0 && st.mode != STATE_MODE_NONE) {
 		struct manager m;
-		if (manager_init(&m, o->instance, st.mode, st.manager_pid) == 0 &&
+		if (manager_init(&m, o->instance, st.mode, st.manager_pid, st.manager_start) == 0 &&
 		    (m.mode == STATE_MODE_PRIVATE ? manager_private_alive(&m)
 						  : manager_target_active(&m))) {
 			uctl_err("instance %s is already up (run 'ustackctl down --instance %s' first)",
@@ -62,7 +62,7 @@ static int up_check_not_up(const struct uctl_opts *o)
 	}
 	if (manager_system_available()) {
 		struct manager m;
-		manager_init(&m, o->instance, STATE_MODE_SYSTEM, 0);
+		manager_init(&m, o->instance, STATE_MODE_SYSTEM, 0, 0);
 		if (manager_target_active(&m)) {
 			uctl_err("ustack@%s.target is already active under systemd (started without "
 				 "ustackctl?); stop it first",
@@ -106,7 +106,7 @@ static int up_systemd(const struct uctl_opts *o, struct uctl_state *st, struct m
 		st->mode = STATE_MODE_SYSTEM;
 		rc = state_write(o->instance, st);
 		if (rc == 0)
-			rc = manager_init(m, o->instance, STATE_MODE_SYSTEM, 0);
+			rc = manager_init(m, o->instance, STATE_MODE_SYSTEM, 0, 0);
 		if (rc == 0)
 			rc = manager_system_link_units();
 		if (rc == 0)
@@ -115,19 +115,23 @@ static int up_systemd(const struct uctl_opts *o, struct uctl_state *st, struct m
 		st->mode = STATE_MODE_PRIVATE;
 		rc = state_write(o->instance, st);
 		if (rc == 0)
-			rc = manager_init(m, o->instance, STATE_MODE_PRIVATE, 0);
+			rc = manager_init(m, o->instance, STATE_MODE_PRIVATE, 0, 0);
 		/* Drop-ins first: the manager loads them with everything else at start. */
 		if (rc == 0)
 			rc = manager_write_dropins(m, o->netns);
+		if (rc == 0)
+			rc = manager_private_spawn(m);
 		if (rc == 0) {
-			rc = manager_private_start(m);
-			if (m->pid > 0) {
-				st->manager_pid = m->pid;
-				int wrc = state_write(o->instance, st);
-				if (rc == 0)
-					rc = wrc;
-			}
+			/* Recorded before waiting: whatever happens next, down finds and ends it. */
+			st->manager_pid = m->pid;
+			st->manager_start = m->start;
+			rc = state_write(o->instance, st);
+			if (rc < 0)
+				uctl_err("cannot record the private manager (pid %d): %s", (int)m->pid,
+					 strerror(-rc));
 		}
+		if (rc == 0)
+			rc = manager_private_wait(m);
 	}
 	if (rc < 0)
 		return rc;

@@ -94,6 +94,7 @@ enum state_mode { STATE_MODE_NONE = 0, STATE_MODE_PRIVATE, STATE_MODE_SYSTEM };
 struct uctl_state {
 	enum state_mode mode;
 	pid_t manager_pid;    /* private manager; 0 for the system manager */
+	uint64_t manager_start; /* its start time in clock ticks: with the pid, its identity */
 	char netns[UCTL_NETNS_MAX + 1];
 	bool netns_created;
 	char ifname[16];
@@ -132,6 +133,7 @@ int netdev_link_del(const char *ns, const char *ifname);
 struct manager {
 	enum state_mode mode;
 	pid_t pid;                          /* private manager */
+	uint64_t start;                     /* its start time (/proc/PID/stat field 22) */
 	char xdg_dir[UCTL_PATH_MAX];        /* private: <runtime dir>/manager */
 	char xdg_env[UCTL_PATH_MAX + 32];   /* "XDG_RUNTIME_DIR=..." */
 	char log_path[UCTL_PATH_MAX];       /* private: manager.log */
@@ -140,13 +142,18 @@ struct manager {
 /* True when PID 1 is systemd: use the system manager. */
 bool manager_system_available(void);
 /* Describe the manager of an instance from its state (no processes started). */
-int manager_init(struct manager *m, const char *instance, enum state_mode mode, pid_t pid);
+int manager_init(struct manager *m, const char *instance, enum state_mode mode, pid_t pid,
+		 uint64_t start);
 /* Before up touches anything: are the unit files (and for private mode the manager's targets)
  * there, and do the paths fit? Prints why not. */
 int manager_preflight(const char *instance, enum state_mode mode);
-/* Private mode: start `systemd --user` for the instance and wait until it answers. */
-int manager_private_start(struct manager *m);
-/* True when the recorded private manager still runs (and is ours, not a reused PID). */
+/* Private mode: start `systemd --user` for the instance; fills m->pid and m->start, which the
+ * caller records before anything else can fail, so `down` always finds it. */
+int manager_private_spawn(struct manager *m);
+/* Wait until the manager this process spawned answers: 0, -ECHILD if it exited (its status and
+ * log are printed), -ETIMEDOUT. */
+int manager_private_wait(struct manager *m);
+/* True when the recorded private manager (pid and start time) still runs. */
 bool manager_private_alive(const struct manager *m);
 /* SIGKILL the private manager and wait (bounded) until it is gone. */
 int manager_private_stop(struct manager *m);
