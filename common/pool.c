@@ -1,6 +1,9 @@
 /* pool: the instance-wide packet-buffer pool: creation, attach, allocation, ownership changes.
  *
- * Creation. The creator wins shm_open(O_CREAT|O_EXCL), sizes the object, initialises header,
+ * Where. The object is "pool" in the instance's private shared-memory directory (shm_dir.h): no
+ * other local user can create it first or open it, so nobody but the stack reads its packets.
+ *
+ * Creation. The creator wins open(O_CREAT|O_EXCL), sizes the object, initialises header,
  * metadata and free list, and release-stores the magic LAST: an attacher that acquire-loads the
  * magic sees a fully initialised pool. A loser of the O_EXCL race (or any later attacher) that
  * finds the object with no magic yet polls for up to POOL_ATTACH_WAIT_MS and then fails -EAGAIN.
@@ -58,10 +61,13 @@
 
 #include "buf.h"
 #include "log.h"
+#include "paths.h"
 #include "pool_priv.h"
+#include "shm_dir.h"
 
 #define POOL_ATTACH_WAIT_MS 1000
-#define POOL_SHM_MODE 0660 /* all layers of an instance share it; nobody else */
+#define POOL_SHM_MODE 0600 /* every layer of an instance runs as the stack's user; nobody else */
+#define POOL_OBJ_NAME "pool"
 
 /* Byte offsets of the regions of a pool of `count` buffers. */
 struct pool_layout {
@@ -90,14 +96,11 @@ static bool pool_geometry_valid(const struct pool_geometry *geo)
 	return geo && geo->count >= 1 && geo->count <= POOL_MAX_COUNT;
 }
 
-int pool_shm_name(const char *instance, char *out, size_t out_size)
+int pool_path(const char *instance, char *out, size_t out_size)
 {
-	if (!instance || !*instance || strchr(instance, '/'))
+	if (!ustack_instance_valid(instance))
 		return -EINVAL;
-	int n = snprintf(out, out_size, "/ustack-%s-pool", instance);
-	if (n < 0 || (size_t)n >= out_size)
-		return -ENAMETOOLONG;
-	return 0;
+	return shm_obj_path(instance, POOL_OBJ_NAME, out, out_size);
 }
 
 /* ---- lock ---------------------------------------------------------------------------------- */
@@ -388,7 +391,7 @@ static int pool_attach_fd(int fd, const struct pool_geometry *want, enum pool_ho
 }
 
 /* Create the object (we won O_EXCL on fd). On failure the object is unlinked. */
-static int pool_create_fd(int fd, const char *name, uint32_t count, enum pool_holder self,
+static int pool_create_fd(int fd, const char *instance, uint32_t count, enum pool_holder self,
 			  struct pool **out)
 {
 	struct pool_layout l;
@@ -412,39 +415,36 @@ static int pool_create_fd(int fd, const char *name, uint32_t count, enum pool_ho
 		return 0;
 	munmap(map, l.total_size);
 fail:
-	shm_unlink(name);
+	shm_obj_unlink(instance, POOL_OBJ_NAME);
 	return rc;
 }
 
 int pool_open(const char *instance, const struct pool_geometry *geo, enum pool_holder self,
 	      struct pool **out)
 {
-	char name[POOL_NAME_MAX];
-	int rc = pool_shm_name(instance, name, sizeof(name));
-
-	if (rc != 0)
-		return rc;
-	if (!pool_geometry_valid(geo) || !pool_holder_valid(self) || !out)
+	if (!ustack_instance_valid(instance) || !pool_geometry_valid(geo) ||
+	    !pool_holder_valid(self) || !out)
 		return -EINVAL;
 
 	/* The object may vanish between a failed O_EXCL and our open (a failing creator unlinks
 	 * it, or `ustackctl down` runs): retry a few times, then give up. */
 	for (int attempt = 0; attempt < 8; attempt++) {
-		int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, POOL_SHM_MODE);
+		int fd = shm_obj_open(instance, POOL_OBJ_NAME, O_RDWR | O_CREAT | O_EXCL,
+				      POOL_SHM_MODE);
 		if (fd >= 0) {
-			rc = pool_create_fd(fd, name, geo->count, self, out);
+			int rc = pool_create_fd(fd, instance, geo->count, self, out);
 			close(fd);
 			return rc;
 		}
-		if (errno != EEXIST)
-			return -errno;
-		fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+		if (fd != -EEXIST)
+			return fd;
+		fd = shm_obj_open(instance, POOL_OBJ_NAME, O_RDWR, 0);
 		if (fd < 0) {
-			if (errno == ENOENT)
+			if (fd == -ENOENT)
 				continue;
-			return -errno;
+			return fd;
 		}
-		rc = pool_attach_fd(fd, geo, self, out);
+		int rc = pool_attach_fd(fd, geo, self, out);
 		close(fd);
 		return rc;
 	}
@@ -453,17 +453,12 @@ int pool_open(const char *instance, const struct pool_geometry *geo, enum pool_h
 
 int pool_attach(const char *instance, enum pool_holder self, struct pool **out)
 {
-	char name[POOL_NAME_MAX];
-	int rc = pool_shm_name(instance, name, sizeof(name));
-
-	if (rc != 0)
-		return rc;
-	if (!pool_holder_valid(self) || !out)
+	if (!ustack_instance_valid(instance) || !pool_holder_valid(self) || !out)
 		return -EINVAL;
-	int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+	int fd = shm_obj_open(instance, POOL_OBJ_NAME, O_RDWR, 0);
 	if (fd < 0)
-		return -errno;
-	rc = pool_attach_fd(fd, NULL, self, out);
+		return fd;
+	int rc = pool_attach_fd(fd, NULL, self, out);
 	close(fd);
 	return rc;
 }
@@ -504,14 +499,9 @@ void pool_close(struct pool **pool)
 
 int pool_unlink(const char *instance)
 {
-	char name[POOL_NAME_MAX];
-	int rc = pool_shm_name(instance, name, sizeof(name));
-
-	if (rc != 0)
-		return rc;
-	if (shm_unlink(name) != 0)
-		return -errno;
-	return 0;
+	if (!ustack_instance_valid(instance))
+		return -EINVAL;
+	return shm_obj_unlink(instance, POOL_OBJ_NAME);
 }
 
 /* ---- queries ------------------------------------------------------------------------------- */

@@ -60,12 +60,13 @@ struct pool_geometry {
 	uint32_t count; /* number of buffers */
 };
 
-/* Shared-memory name of an instance's pool: "/ustack-<instance>-pool". Returns 0 or -ENAMETOOLONG
- * / -EINVAL (instance empty or containing '/'). */
-int pool_shm_name(const char *instance, char *out, size_t out_size);
+/* Path of an instance's pool ("pool" in its private shared-memory directory, shm_dir.h), for
+ * messages and tools. Returns 0 or -ENAMETOOLONG / -EINVAL (bad instance name). */
+int pool_path(const char *instance, char *out, size_t out_size);
 
 /* Attach to the instance's pool, creating it with `geo` if it does not exist (the O_EXCL race
- * between two creators is handled: the loser attaches). On attach the magic, version and
+ * between two creators is handled: the loser attaches). An object that is not safely ours
+ * (shm_dir.h) is refused with -EPERM, logged with its path. On attach the magic, version and
  * geometry are checked: a mismatch fails with -EPROTO (wrong magic/version) or -EINVAL
  * (geometry differs from `geo`). Acts as `self` for every later call. On failure nothing is
  * left mapped and *out is untouched. */
@@ -82,7 +83,7 @@ int pool_create_anon(const struct pool_geometry *geo, enum pool_holder self, str
 /* Unmap (buffers stay with their holders); clears *pool. Safe on NULL. */
 void pool_close(struct pool **pool);
 
-/* Remove the instance's shared-memory object. 0, or -ENOENT if it was not there. */
+/* Remove the instance's pool object. 0, or -ENOENT if it was not there. */
 int pool_unlink(const char *instance);
 
 /* Return to the free list every buffer whose holder is `holder` (a process restarting as that

@@ -1,6 +1,9 @@
 /* state_segment: create, attach, validate and remove a server's named state segment.
  *
- * Creation follows the pool (pool.c): the creator wins shm_open(O_CREAT|O_EXCL), sizes the
+ * Where: "<layer>-state" in the instance's private shared-memory directory (shm_dir.h), which no
+ * other local user can create things in or read.
+ *
+ * Creation follows the pool (pool.c): the creator wins open(O_CREAT|O_EXCL), sizes the
  * object (ftruncate zero-fills the payload), writes the header and release-stores the magic
  * LAST, so an attacher that acquire-loads the magic sees a complete header. An attacher that
  * finds no magic yet (or an object not yet sized) polls for STATE_SEGMENT_WAIT_MS: a creator
@@ -27,6 +30,7 @@
 
 #include "log.h"
 #include "paths.h"
+#include "shm_dir.h"
 
 #define STATE_SEGMENT_MODE 0600
 #define STATE_SEGMENT_WAIT_MS 500
@@ -56,10 +60,17 @@ int state_segment_name(const char *instance, const char *layer, char *out, size_
 {
 	if (!ustack_instance_valid(instance) || !state_segment_layer_valid(layer) || !out)
 		return -EINVAL;
-	int n = snprintf(out, size, "/ustack-%s-%s-state", instance, layer);
+	int n = snprintf(out, size, "%s-state", layer);
 	if (n < 0 || (size_t)n >= size)
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+int state_segment_path(const char *instance, const char *layer, char *out, size_t size)
+{
+	char name[STATE_SEGMENT_NAME_MAX];
+	int rc = state_segment_name(instance, layer, name, sizeof(name));
+	return rc < 0 ? rc : shm_obj_path(instance, name, out, size);
 }
 
 static void state_segment_sleep_ms(unsigned ms)
@@ -182,29 +193,33 @@ int state_segment_open(const char *instance, const char *layer, uint32_t version
 	if (!out || !fresh || payload_size == 0 || payload_size > STATE_SEGMENT_PAYLOAD_MAX)
 		return -EINVAL;
 
+	char path[STATE_SEGMENT_NAME_MAX + 256];
+	if (shm_obj_path(instance, name, path, sizeof(path)) < 0)
+		snprintf(path, sizeof(path), "%s", name);
+
 	/* The object may vanish between a failed O_EXCL and our open (`ustackctl down`, or a
 	 * stale one we removed): retry a few times, then give up. */
 	for (int attempt = 0; attempt < STATE_SEGMENT_ATTEMPTS; attempt++) {
-		int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, STATE_SEGMENT_MODE);
+		int fd = shm_obj_open(instance, name, O_RDWR | O_CREAT | O_EXCL, STATE_SEGMENT_MODE);
 		if (fd >= 0) {
 			rc = state_segment_create_fd(fd, layer, version, payload_size, out);
 			close(fd);
 			if (rc < 0) {
-				shm_unlink(name); /* nobody must wait on a half-made object */
+				shm_obj_unlink(instance, name); /* nobody must wait on a half-made one */
 				return rc;
 			}
 			*fresh = true;
 			return 0;
 		}
-		if (errno != EEXIST)
-			return -errno;
-		fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+		if (fd != -EEXIST)
+			return fd;
+		fd = shm_obj_open(instance, name, O_RDWR, 0);
 		if (fd < 0) {
-			if (errno == ENOENT)
+			if (fd == -ENOENT)
 				continue;
-			return errno == EACCES ? -EPERM : -errno;
+			return fd == -EACCES ? -EPERM : fd;
 		}
-		rc = state_segment_attach_fd(fd, name, layer, version, payload_size, out);
+		rc = state_segment_attach_fd(fd, path, layer, version, payload_size, out);
 		close(fd);
 		if (rc == 0) {
 			*fresh = false;
@@ -212,8 +227,9 @@ int state_segment_open(const char *instance, const char *layer, uint32_t version
 		}
 		if (rc != STATE_SEGMENT_STALE)
 			return rc;
-		if (shm_unlink(name) < 0 && errno != ENOENT)
-			return -errno;
+		rc = shm_obj_unlink(instance, name);
+		if (rc < 0 && rc != -ENOENT)
+			return rc;
 	}
 	return -EAGAIN;
 }
@@ -234,9 +250,7 @@ int state_segment_unlink(const char *instance, const char *layer)
 	int rc = state_segment_name(instance, layer, name, sizeof(name));
 	if (rc < 0)
 		return rc;
-	if (shm_unlink(name) < 0)
-		return -errno;
-	return 0;
+	return shm_obj_unlink(instance, name);
 }
 
 void *state_segment_payload(struct state_segment *seg)

@@ -1,5 +1,6 @@
 /* state_segment: the named shared-memory object in which a server keeps what must outlive it
- * (DESIGN.md, Restart contract): /ustack-<instance>-<layer>-state.
+ * (DESIGN.md, Restart contract): "<layer>-state" in the instance's private shared-memory
+ * directory (shm_dir.h).
  *
  * Layout: a 64-byte header (magic, header size, the payload's version, layer name, payload size,
  * a generation counter), then the payload: plain data with indices and offsets, never pointers,
@@ -45,9 +46,11 @@ _Static_assert(sizeof(struct state_segment_hdr) == STATE_SEGMENT_HDR_SIZE,
 
 struct state_segment; /* process-local view */
 
-/* "/ustack-<instance>-<layer>-state". 0, -EINVAL (bad instance or layer: layer is 1..15 of
- * [a-z0-9]) or -ENAMETOOLONG. */
+/* The object's name in the instance's directory: "<layer>-state". 0, -EINVAL (bad instance or
+ * layer: layer is 1..15 of [a-z0-9]) or -ENAMETOOLONG. */
 int state_segment_name(const char *instance, const char *layer, char *out, size_t size);
+/* Its full path, for messages and tools. */
+int state_segment_path(const char *instance, const char *layer, char *out, size_t size);
 
 /* Attach to the layer's segment and validate it (magic, header size, version, layer, payload
  * size, the object's real size, its owner and mode), or create a fresh one (zeroed payload) if

@@ -33,7 +33,12 @@ instance_leftovers() {
 		echo "left: device $ifname in the root namespace"
 		left=1
 	fi
-	for p in /dev/shm/*"$inst"*; do
+	for p in /tmp/systemd-private-*-ustack-*@"$inst".service-* /var/tmp/systemd-private-*-ustack-*@"$inst".service-*; do
+		[[ -e "$p" ]] || continue
+		echo "left: a unit's private /tmp $p"
+		left=1
+	done
+	for p in /dev/shm/ustack-"$inst".* /dev/shm/ustack-"$inst"-*; do
 		[[ -e "$p" ]] || continue
 		echo "left: shared memory $p"
 		left=1

@@ -29,6 +29,7 @@
 #include "link.h"
 #include "paths.h"
 #include "pool.h"
+#include "shm_dir.h"
 
 #define TX_SELF POOL_HOLDER_IPD
 #define RX_SELF POOL_HOLDER_TCPD
@@ -54,7 +55,7 @@ static void suite_setup(void)
 static void suite_teardown(void)
 {
 	char cmd[128];
-	pool_unlink(instance);
+	shm_dir_remove(instance);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", rundir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "test_link: could not remove %s\n", rundir);

@@ -3,8 +3,9 @@
  * best-effort transfer back after a receiver restart, reclaim after a killed holder and recovery
  * of the robust lock.
  *
- * Two fixtures: "named" tests use a real POSIX shm object whose instance name carries the test
- * process's pid (Check forks one process per test) and unlink it in teardown; "anon" tests use a
+ * Two fixtures: "named" tests use a real pool object (helper_shm: a private runtime directory and
+ * an instance name that carries the test process's pid, as Check forks one process per test),
+ * removed with everything else in teardown; "anon" tests use a
  * private pool. Both assert the pool idle in teardown (STYLE rule 16). Tests that need a second
  * process fork children that act as another layer and always leave with _exit().
  */
@@ -24,6 +25,8 @@
 #include "buf.h"
 #include "helper_check.h"
 #include "helper_pool.h"
+#include "helper_shm.h"
+#include "paths.h"
 #include "pool.h"
 #include "pool_priv.h"
 
@@ -38,8 +41,7 @@ static void named_setup(void)
 {
 	struct pool_geometry geo = { .count = NAMED_COUNT };
 
-	snprintf(instance, sizeof(instance), "utest-%d", (int)getpid());
-	pool_unlink(instance); /* a leftover of a crashed earlier run */
+	tshm_begin("utest-", instance, sizeof(instance));
 	ck_assert_int_eq(pool_open(instance, &geo, POOL_HOLDER_TOOL, &pool), 0);
 	tpool_assert_idle(pool);
 }
@@ -47,15 +49,16 @@ static void named_setup(void)
 static void named_teardown(void)
 {
 	tpool_destroy(&pool);
-	pool_unlink(instance);
+	tshm_end(instance);
 }
 
 static void anon_setup(void) { pool = tpool_new(ANON_COUNT, POOL_HOLDER_TOOL); }
 static void anon_teardown(void) { tpool_destroy(&pool); }
 
-static void shm_name_of(char *name, size_t size)
+/* The pool object, opened past every check (the test plays a stranger or a corrupter). */
+static int raw_pool_open(int flags, mode_t mode)
 {
-	ck_assert_int_eq(pool_shm_name(instance, name, size), 0);
+	return tshm_raw_open(instance, "pool", flags, mode);
 }
 
 /* Fork a child that runs fn(arg) and _exit()s with its result. */
@@ -96,19 +99,21 @@ static void read_byte(int fd)
 
 /* ---- names, create, attach ----------------------------------------------------------------- */
 
-START_TEST(test_shm_name)
+START_TEST(test_pool_path)
 {
-	char out[POOL_NAME_MAX];
-	char longname[200];
-
-	ck_assert_int_eq(pool_shm_name("lab", out, sizeof(out)), 0);
-	ck_assert_str_eq(out, "/ustack-lab-pool");
-	ck_assert_int_eq(pool_shm_name("", out, sizeof(out)), -EINVAL);
-	ck_assert_int_eq(pool_shm_name("a/b", out, sizeof(out)), -EINVAL);
-	ck_assert_int_eq(pool_shm_name("lab", out, 10), -ENAMETOOLONG);
-	memset(longname, 'x', sizeof(longname) - 1);
-	longname[sizeof(longname) - 1] = '\0';
-	ck_assert_int_eq(pool_shm_name(longname, out, sizeof(out)), -ENAMETOOLONG);
+	char out[512], link[512];
+	ck_assert_int_eq(pool_path(instance, out, sizeof(out)), 0);
+	ck_assert_int_eq(ustack_runtime_path(instance, "shm", link, sizeof(link)), 0);
+	char target[512];
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	ck_assert_int_gt(n, 0);
+	target[n] = '\0';
+	char want[600];
+	snprintf(want, sizeof(want), "%s/pool", target);
+	ck_assert_str_eq(out, want);
+	ck_assert_int_eq(pool_path("", out, sizeof(out)), -EINVAL);
+	ck_assert_int_eq(pool_path("a/b", out, sizeof(out)), -EINVAL);
+	ck_assert_int_eq(pool_path(instance, out, 10), -ENAMETOOLONG);
 }
 END_TEST
 
@@ -270,9 +275,7 @@ START_TEST(test_attach_mismatch)
 	h->slots_off = saved64;
 
 	/* the object's real size must match the header */
-	char name[POOL_NAME_MAX];
-	shm_name_of(name, sizeof(name));
-	int fd = shm_open(name, O_RDWR, 0);
+	int fd = raw_pool_open(O_RDWR, 0);
 	ck_assert_int_ge(fd, 0);
 	struct stat st;
 	ck_assert_int_eq(fstat(fd, &st), 0);
@@ -290,17 +293,15 @@ END_TEST
 
 START_TEST(test_attach_waits_for_magic)
 {
-	char name[POOL_NAME_MAX];
 	struct pool_geometry geo = { .count = NAMED_COUNT };
 	struct pool *x = NULL;
 	struct timespec t0, t1;
 
 	tpool_destroy(&pool);
 	ck_assert_int_eq(pool_unlink(instance), 0);
-	shm_name_of(name, sizeof(name));
 
 	/* an object a creator has not sized yet, then one not yet initialised (no magic) */
-	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	int fd = raw_pool_open(O_RDWR | O_CREAT | O_EXCL, 0600);
 	ck_assert_int_ge(fd, 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ck_assert_int_eq(pool_attach(instance, POOL_HOLDER_IPD, &x), -EAGAIN);
@@ -992,7 +993,7 @@ static Suite *pool_suite(void)
 
 	tcase_add_checked_fixture(named, named_setup, named_teardown);
 	tcase_set_timeout(named, 60);
-	tcase_add_test(named, test_shm_name);
+	tcase_add_test(named, test_pool_path);
 	tcase_add_test(named, test_create_attach);
 	tcase_add_test(named, test_excl_race);
 	tcase_add_test(named, test_attach_mismatch);

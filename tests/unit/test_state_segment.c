@@ -2,7 +2,7 @@
  * when it does not match, refused when it is not ours, and removed.
  *
  * Each test uses an instance name of its own (pid + counter) and removes its segment in the
- * teardown, so a failed test leaves nothing in /dev/shm.
+ * teardown (helper_shm), so a failed test leaves nothing in /dev/shm.
  */
 #include <check.h>
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "helper_check.h"
+#include "helper_shm.h"
 #include "state_segment.h"
 
 #define LAYER "udp"
@@ -25,14 +26,12 @@ static char instance[32];
 
 static void setup(void)
 {
-	static unsigned counter;
-	snprintf(instance, sizeof(instance), "tseg%ld-%u", (long)getpid(), counter++);
-	state_segment_unlink(instance, LAYER);
+	tshm_begin("tseg", instance, sizeof(instance));
 }
 
 static void teardown(void)
 {
-	state_segment_unlink(instance, LAYER);
+	tshm_end(instance);
 }
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -47,7 +46,7 @@ START_TEST(name_rules)
 {
 	char name[STATE_SEGMENT_NAME_MAX];
 	ck_assert_int_eq(state_segment_name("demo", "udp", name, sizeof(name)), 0);
-	ck_assert_str_eq(name, "/ustack-demo-udp-state");
+	ck_assert_str_eq(name, "udp-state");
 	ck_assert_int_eq(state_segment_name("de/mo", "udp", name, sizeof(name)), -EINVAL);
 	ck_assert_int_eq(state_segment_name("demo", "", name, sizeof(name)), -EINVAL);
 	ck_assert_int_eq(state_segment_name("demo", "u/p", name, sizeof(name)), -EINVAL);
@@ -140,7 +139,7 @@ static int raw_open(int flags, mode_t mode)
 {
 	char name[STATE_SEGMENT_NAME_MAX];
 	ck_assert_int_eq(state_segment_name(instance, LAYER, name, sizeof(name)), 0);
-	return shm_open(name, flags, mode);
+	return tshm_raw_open(instance, name, flags, mode);
 }
 
 START_TEST(garbage_and_truncated_recreate)

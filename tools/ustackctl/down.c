@@ -9,8 +9,10 @@
  *      first): SIGKILL it by the PID it reports, after checking that PID runs that layer
  *   4. drop-ins (system mode; private ones live in the runtime dir), TAP, the namespace only if
  *      `up` created it and no other device has moved in since
- *   5. pool, config file, runtime dir (only ever below ustack_runtime_dir(instance))
+ *   5. pool, the shared-memory directory with the state segments, config file, runtime dir
+ *      (only ever below ustack_runtime_dir(instance))
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,7 +23,7 @@
 #include <zmq.h>
 
 #include "pool.h"
-#include "state_segment.h"
+#include "shm_dir.h"
 #include "ustackctl.h"
 
 #define DOWN_STOP_TIMEOUT_MS 60000
@@ -159,12 +161,46 @@ static int down_manager(const char *instance, const struct uctl_state *st)
 
 static bool down_pool_exists(const char *instance)
 {
-	char name[POOL_NAME_MAX], path[POOL_NAME_MAX + 16];
+	char path[UCTL_PATH_MAX];
 	struct stat sb;
-	if (pool_shm_name(instance, name, sizeof(name)) < 0)
-		return false;
-	snprintf(path, sizeof(path), "/dev/shm%s", name);
-	return stat(path, &sb) == 0;
+	return pool_path(instance, path, sizeof(path)) == 0 && stat(path, &sb) == 0;
+}
+
+/* A private manager that died (or was killed by down) leaves its units' PrivateTmp= directories
+ * behind: /tmp/systemd-private-<boot id>-<unit>-<random> and the same in /var/tmp. Only ours: the
+ * unit's name, ending in ".service-", is in the directory's name. */
+static int down_private_tmp(const char *instance)
+{
+	static const char *const bases[] = {"/tmp", "/var/tmp"};
+	int ret = 0;
+	for (size_t b = 0; b < sizeof(bases) / sizeof(bases[0]); b++) {
+		DIR *d = opendir(bases[b]);
+		if (!d)
+			continue;
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL) {
+			if (strncmp(de->d_name, "systemd-private-", 16) != 0)
+				continue;
+			for (unsigned i = 0; i < layer_table_len; i++) {
+				char unit[96], needle[112];
+				if (layer_unit(&layer_table[i], instance, unit, sizeof(unit)) < 0)
+					continue;
+				snprintf(needle, sizeof(needle), "-%s-", unit);
+				if (!strstr(de->d_name, needle))
+					continue;
+				char path[UCTL_PATH_MAX];
+				snprintf(path, sizeof(path), "%s/%s", bases[b], de->d_name);
+				int rc = state_remove_tree(path, path);
+				if (rc < 0) {
+					uctl_err("cannot remove %s: %s", path, strerror(-rc));
+					ret = rc;
+				}
+				break;
+			}
+		}
+		closedir(d);
+	}
+	return ret;
 }
 
 int down_teardown(const char *instance)
@@ -185,6 +221,9 @@ int down_teardown(const char *instance)
 	if (rc < 0)
 		ret = rc;
 	rc = down_kill_orphans(instance);
+	if (rc < 0)
+		ret = rc;
+	rc = down_private_tmp(instance);
 	if (rc < 0)
 		ret = rc;
 
@@ -214,10 +253,11 @@ int down_teardown(const char *instance)
 		uctl_err("cannot remove the buffer pool: %s", strerror(-rc));
 		ret = rc;
 	}
-	/* The transports' state segments outlive their servers on purpose; down ends them. */
-	rc = state_segment_unlink(instance, "udp");
+	/* The transports' state segments outlive their servers on purpose; down ends them, with
+	 * anything else in the instance's shared-memory directory, and the directory. */
+	rc = shm_dir_remove(instance);
 	if (rc < 0 && rc != -ENOENT) {
-		uctl_err("cannot remove udpd's state segment: %s", strerror(-rc));
+		uctl_err("cannot remove the shared-memory directory: %s", strerror(-rc));
 		ret = rc;
 	}
 	char path[UCTL_PATH_MAX];
