@@ -1,16 +1,20 @@
 /* server: argument parsing, config loading and pool attach + reclaim shared by every shell. */
 #include "server.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #include "link.h"
 #include "log.h"
+#include "paths.h"
 
 static void server_usage(FILE *f, const char *prog)
 {
@@ -73,9 +77,56 @@ int server_load_config(const struct server_args *args, struct ustack_config *cfg
 	return rc;
 }
 
+/* One process per layer and instance: a second one would reclaim the live one's buffers (and
+ * fight over its state segment). Whoever holds flock on <runtime dir>/<layer>.lock is that
+ * process; the lock dies with it, so a killed layer never blocks its successor. */
+static int server_claim_layer(const char *instance, const char *layer)
+{
+	char file[64], path[512];
+	snprintf(file, sizeof(file), "%s.lock", layer);
+	int rc = ustack_runtime_dir_create(instance);
+	if (rc == 0)
+		rc = ustack_runtime_path(instance, file, path, sizeof(path));
+	if (rc < 0) {
+		log_err("runtime directory: %s", strerror(-rc));
+		return rc;
+	}
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		log_err("%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		char pid[24] = "?";
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		if (n > 0)
+			pid[strcspn(pid, "\n")] = '\0';
+		if (rc == -EBUSY)
+			log_err("another ustack-%s of instance %s is running (pid %s, holds %s): "
+				"refusing to start beside it",
+				layer, instance, pid, path);
+		else
+			log_err("%s: %s", path, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	char pid[24];
+	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+		log_warn("%s: cannot record our pid: %s", path, strerror(errno));
+	/* Kept open (and locked) for the life of the process, on purpose. */
+	return 0;
+}
+
 int server_open_pool(const struct ustack_config *cfg, enum pool_holder self, struct pool **pool,
 		     uint64_t *reclaimed)
 {
+	int claim = server_claim_layer(cfg->instance, link_layer_name(self));
+	if (claim < 0)
+		return claim;
+
 	struct pool_geometry geo = {.count = cfg->pool_buffers};
 	int rc = pool_open(cfg->instance, &geo, self, pool);
 	if (rc < 0) {

@@ -28,8 +28,11 @@ void server_follow_manager(void);
 /* Defaults, then the config file. 0, or a negative errno after logging why. */
 int server_load_config(const struct server_args *args, struct ustack_config *cfg);
 
-/* Attach or create the instance's pool as `self` and reclaim every buffer still held by `self`
- * (a previous process of this layer died holding it). 0 or a negative errno, logged. */
+/* Claim the layer for this process (flock on <runtime dir>/<layer>.lock, held until exit: a
+ * second process of the same layer and instance gets -EBUSY, logged with the first one's pid,
+ * before it can touch anything), then attach or create the instance's pool as `self` and reclaim
+ * every buffer still held by `self` (a previous process of this layer died holding it). 0 or a
+ * negative errno, logged. */
 int server_open_pool(const struct ustack_config *cfg, enum pool_holder self, struct pool **pool,
 		     uint64_t *reclaimed);
 

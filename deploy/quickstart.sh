@@ -16,6 +16,8 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX="$P
 cmake --build build -j"$(nproc)"
 cmake --install build >/dev/null
 ldconfig
+# The layers' system user (ustackctl up would also make it when missing).
+systemd-sysusers "$PREFIX/lib/sysusers.d/ustack.conf"
 echo "== installed to $PREFIX"
 
 # A previous quickstart's instance is replaced, not duplicated (its echo server ended by PID).

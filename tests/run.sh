@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run: install dependencies, build, run every test.
 #   1. gcc build: unit, integration and fault tests through ctest
-#   2. ASan + UBSan build: the unit tests again
+#   2. ASan + UBSan builds with gcc and with clang: the unit tests again under each
 #   3. clang build: must compile warning-free
 # Build trees live under build/ (USTACK_BUILD_ROOT to move them).
 set -euo pipefail
@@ -20,14 +20,21 @@ echo "== clang build"
 cmake -S . -B "$BUILD_ROOT/clang" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang >/dev/null
 cmake --build "$BUILD_ROOT/clang" -j"$JOBS"
 
-echo "== ASan + UBSan build"
+echo "== ASan + UBSan build (gcc)"
 cmake -S . -B "$BUILD_ROOT/asan" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=gcc \
 	-DUSTACK_SANITIZE=ON >/dev/null
 cmake --build "$BUILD_ROOT/asan" -j"$JOBS"
 
+echo "== ASan + UBSan build (clang)"
+cmake -S . -B "$BUILD_ROOT/clang-asan" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+	-DUSTACK_SANITIZE=ON >/dev/null
+cmake --build "$BUILD_ROOT/clang-asan" -j"$JOBS"
+
 status=0
-echo "== unit tests under ASan + UBSan"
-(cd "$BUILD_ROOT/asan" && ASAN_OPTIONS=detect_leaks=1 ctest -L unit --output-on-failure) || status=1
+for b in asan clang-asan; do
+	echo "== unit tests under ASan + UBSan ($b)"
+	(cd "$BUILD_ROOT/$b" && ASAN_OPTIONS=detect_leaks=1 ctest -L unit --output-on-failure) || status=1
+done
 
 echo "== all tests (gcc build)"
 (cd "$BUILD_ROOT/gcc" && ctest --output-on-failure) || status=1

@@ -530,8 +530,11 @@ int manager_private_spawn(struct manager *m)
 		return rc;
 	rc = manager_prepare_host();
 	if (rc == 0)
-		rc = state_mkdir_p(m->xdg_dir, 0700);
-	if (rc == 0 && chmod(m->xdg_dir, 0700) < 0)
+		rc = state_mkdir_p(m->xdg_dir, 0711);
+	/* 0711: the layers run as the stack's user and must reach the manager's notify socket
+	 * (systemd/notify: READY=1, WATCHDOG=1) inside; listing stays root's, and the private
+	 * bus socket there only accepts root (systemd checks its peer's credentials). */
+	if (rc == 0 && chmod(m->xdg_dir, 0711) < 0)
 		rc = -errno;
 	if (rc == 0)
 		rc = state_mkdir_p(units, 0755);
@@ -558,6 +561,24 @@ int manager_private_spawn(struct manager *m)
 	return 0;
 }
 
+/* The layers run as the stack's user, the manager as root: its notify socket
+ * (<xdg>/systemd/notify, made 0755 for a user manager that expects only its own uid) must let
+ * them send READY=1 and WATCHDOG=1, or every start hangs and the watchdog never gets fed. PID 1's
+ * own notify socket is 0777 for the same reason: the manager takes a message only from a process
+ * of a unit allowed to send it (NotifyAccess=), checked by SCM_CREDENTIALS. */
+static int manager_open_notify(const struct manager *m)
+{
+	char path[UCTL_PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/systemd/notify", m->xdg_dir);
+	if (chmod(path, 0777) < 0) {
+		int e = errno;
+		uctl_err("cannot open the private manager's notify socket %s to the layers: %s",
+			 path, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
 int manager_private_wait(struct manager *m)
 {
 	int64_t deadline = manager_now_ms() + MANAGER_START_WAIT_MS;
@@ -580,7 +601,7 @@ int manager_private_wait(struct manager *m)
 			return -ECHILD;
 		}
 		if (manager_systemctl(m, args, 1000, NULL, 0, NULL, 0) == 0)
-			return 0;
+			return manager_open_notify(m);
 		if (manager_now_ms() >= deadline)
 			break;
 		manager_sleep_ms(20);

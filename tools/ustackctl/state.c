@@ -180,6 +180,17 @@ int state_unit_dir(char *out, size_t size)
 	return state_dir_from("USTACK_UNIT_DIR", "../lib/systemd/system", out, size);
 }
 
+int state_sysusers_file(char *out, size_t size)
+{
+	char dir[UCTL_PATH_MAX];
+	int rc = state_unit_dir(dir, sizeof(dir));
+	if (rc < 0)
+		return rc;
+	if (snprintf(out, size, "%s/../../sysusers.d/ustack.conf", dir) >= (int)size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 int state_private_manager_dir(char *out, size_t size)
 {
 	return state_dir_from("USTACK_PRIVATE_MANAGER_DIR", "../lib/ustack/private-manager", out,

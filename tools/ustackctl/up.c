@@ -15,9 +15,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "config.h"
@@ -156,6 +159,41 @@ static int up_systemd(const struct uctl_opts *o, struct uctl_state *st, struct m
 	return 0;
 }
 
+/* The layers run as USTACK_USER (User= in their units). Made by systemd-sysusers from our
+ * sysusers.d file when missing, as a package's postinst would. */
+static int up_ensure_user(uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw = getpwnam(USTACK_USER);
+	if (!pw) {
+		char file[UCTL_PATH_MAX], err[1024];
+		int rc = state_sysusers_file(file, sizeof(file));
+		if (rc == 0) {
+			fprintf(stderr, "ustackctl: creating the system user %s (systemd-sysusers %s)\n",
+				USTACK_USER, file);
+			const char *argv[] = {"systemd-sysusers", file, NULL};
+			struct run_spec rs = {.argv = argv, .err = err, .err_size = sizeof(err)};
+			rc = run_cmd(&rs);
+			if (rc != 0)
+				uctl_err("systemd-sysusers %s failed: %s", file,
+					 rc > 0 ? run_last_line(err) : strerror(-rc));
+		}
+		pw = getpwnam(USTACK_USER);
+		if (!pw) {
+			uctl_err("no system user %s for the layers to run as (create it: "
+				 "systemd-sysusers <prefix>/lib/sysusers.d/ustack.conf)",
+				 USTACK_USER);
+			return -ENOENT;
+		}
+	}
+	if (pw->pw_uid == 0) {
+		uctl_err("the system user %s is root: the layers must not run as root", USTACK_USER);
+		return -EPERM;
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}
+
 /* Poll STATUS of every present layer until all serve or the deadline passes. */
 static int up_wait_serving(const struct uctl_opts *o, const struct manager *m)
 {
@@ -178,6 +216,19 @@ static int up_wait_serving(const struct uctl_opts *o, const struct manager *m)
 			serving[i] = status_probe(zctx, o->instance, &layer_table[i],
 						  UP_PROBE_TIMEOUT_MS, &pid, &up_ms, why[i],
 						  sizeof(why[i])) == 0;
+			/* Serving on its control socket is half of it: systemd must have had
+			 * READY=1 too (Type=notify), or the start job hangs and the watchdog is
+			 * never fed. */
+			char unit[96], state[32] = "";
+			if (serving[i] &&
+			    (layer_unit(&layer_table[i], o->instance, unit, sizeof(unit)) < 0 ||
+			     manager_show(m, unit, "ActiveState", state, sizeof(state)) < 0 ||
+			     strcmp(state, "active") != 0)) {
+				snprintf(why[i], sizeof(why[i]),
+					 "serving, but systemd has it '%s' (no READY=1 from it?)",
+					 state);
+				serving[i] = false;
+			}
 			all = all && serving[i];
 		}
 		if (all) {
@@ -216,9 +267,21 @@ int up_cmd(const struct uctl_opts *o)
 	/* The units allow writes below /run/ustack (ReadWritePaths=): that path must exist even
 	 * when USTACK_RUNTIME_DIR puts this instance elsewhere, or they fail to set up their
 	 * mount namespace. */
+	uid_t uid;
+	gid_t gid;
+	if (up_ensure_user(&uid, &gid) < 0 || tundev_allow_user(uid) < 0)
+		return UCTL_EXIT_FAIL;
 	int rc = state_mkdir_p("/run/ustack", 0755);
 	if (rc == 0)
 		rc = ustack_runtime_dir_create(o->instance);
+	/* The layers make their sockets and the shared-memory link in it: theirs, writable by
+	 * nobody else (shm_dir.h trusts it for that), open to all for the applications' two
+	 * sockets. up.state and the private manager's files inside stay root's. */
+	char rt[UCTL_PATH_MAX];
+	if (rc == 0)
+		rc = ustack_runtime_dir(o->instance, rt, sizeof(rt));
+	if (rc == 0 && (chown(rt, uid, gid) < 0 || chmod(rt, 0755) < 0))
+		rc = -errno;
 	if (rc < 0) {
 		uctl_err("cannot create the runtime directory: %s", strerror(-rc));
 		return UCTL_EXIT_FAIL;

@@ -2,7 +2,7 @@
  *
  * Modules, one file each: main (argument parsing, dispatch), run (external commands through
  * posix_spawnp), layer (the table of layers), state (the up.state file and the tool's own
- * directories), netdev (namespace and TAP), manager (the systemd manager: system or private),
+ * directories), netdev (namespace and TAP), tundev (/dev/net/tun for the stack's user), manager (the systemd manager: system or private),
  * up, down, status, stats, tables (arp, route), kill.
  *
  * Conventions: every function returns 0 or a negative errno and prints its own one-line error to
@@ -106,6 +106,8 @@ int state_write(const char *instance, const struct uctl_state *st);
 int state_path(const char *instance, char *out, size_t size);
 /* Directory holding ustack@.target etc.: $USTACK_UNIT_DIR or <exe dir>/../lib/systemd/system. */
 int state_unit_dir(char *out, size_t size);
+/* The sysusers.d file of the layers' user: <unit dir>/../../sysusers.d/ustack.conf. */
+int state_sysusers_file(char *out, size_t size);
 /* Stub targets of the private manager: $USTACK_PRIVATE_MANAGER_DIR or
  * <exe dir>/../lib/ustack/private-manager. */
 int state_private_manager_dir(char *out, size_t size);
@@ -128,6 +130,10 @@ int netdev_tap_create(const char *ns, const char *ifname, unsigned mtu, uint32_t
 		      uint8_t prefix);
 bool netdev_link_exists(const char *ns, const char *ifname);
 int netdev_link_del(const char *ns, const char *ifname);
+
+/* ---- tundev: let the stack's user open /dev/net/tun (an ACL entry where udev did not make it
+ * 0666). 0 or a negative errno (printed). */
+int tundev_allow_user(uid_t uid);
 
 /* ---- manager: the systemd manager the instance's units run under. */
 struct manager {
