@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Process-wide settings, written once at start: not per-packet context. */
 static const char *log_ident = "ustack";
@@ -16,10 +18,23 @@ static const char *const log_names[] = {
 	[LOG_LVL_INFO] = "info", [LOG_LVL_DEBUG] = "debug",
 };
 
+/* Is stderr the journal's stream? Only then does "<N>" set the priority (sd-daemon(3)); under a
+ * private manager stderr is a shared log file (StandardError=append:), where each line must say
+ * which layer wrote it. $JOURNAL_STREAM is "device:inode" of that stream (systemd.exec(5)). */
+static int log_stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat sb;
+	if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &sb) < 0)
+		return 0;
+	return (unsigned long long)sb.st_dev == dev && (unsigned long long)sb.st_ino == ino;
+}
+
 void log_init(const char *ident)
 {
 	log_ident = ident;
-	log_journal = getenv("JOURNAL_STREAM") != NULL || getenv("INVOCATION_ID") != NULL;
+	log_journal = log_stderr_is_journal();
 	const char *lvl = getenv("USTACK_LOG_LEVEL");
 	if (lvl) {
 		for (int i = LOG_LVL_ERR; i <= LOG_LVL_DEBUG; i++)
@@ -46,5 +61,6 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (log_journal)
 		fprintf(stderr, "<%d>%s\n", (int)level, line);
 	else
-		fprintf(stderr, "%s: %s: %s\n", log_ident, log_names[level], line);
+		fprintf(stderr, "%s[%ld]: %s: %s\n", log_ident, (long)getpid(), log_names[level],
+			line);
 }

@@ -517,6 +517,24 @@ static void manager_print_log_tail(const struct manager *m)
 		fprintf(stderr, "  manager log: %s", tail[k % 8]);
 }
 
+void manager_print_layer_log(const struct manager *m, const char *layer)
+{
+	if (m->mode != STATE_MODE_PRIVATE)
+		return; /* the system manager's journal has it: manager_print_unit_status shows it */
+	FILE *f = fopen(m->log_path, "r");
+	if (!f)
+		return;
+	char prefix[32], line[512], tail[10][512];
+	int pl = snprintf(prefix, sizeof(prefix), "ustack-%s[", layer);
+	unsigned n = 0;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, prefix, (size_t)pl) == 0)
+			snprintf(tail[n++ % 10], sizeof(tail[0]), "%s", line);
+	fclose(f);
+	for (unsigned k = n > 10 ? n - 10 : 0; k < n; k++)
+		fprintf(stderr, "  %s", tail[k % 10]);
+}
+
 int manager_private_spawn(struct manager *m)
 {
 	char unit_dir[UCTL_PATH_MAX], pm_dir[UCTL_PATH_MAX], units[UCTL_PATH_MAX];

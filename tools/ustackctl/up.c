@@ -18,6 +18,7 @@
 #include <pwd.h>
 #include <sys/stat.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include "ustackctl.h"
 
 #define UP_SERVE_WAIT_MS 15000
+#define UP_RESTARTS_GIVE_UP 5
 #define UP_PROBE_TIMEOUT_MS 500
 #define UP_START_TIMEOUT_MS 90000 /* systemctl start: a unit's TimeoutStartSec plus restarts */
 
@@ -194,6 +196,26 @@ static int up_ensure_user(uid_t *uid, gid_t *gid)
 	return 0;
 }
 
+/* A layer that keeps failing at start (a refused object, a missing device) will not serve by
+ * waiting longer: say so after UP_RESTARTS_GIVE_UP restarts instead of after the full wait. */
+static bool up_restart_looping(const struct uctl_opts *o, const struct manager *m,
+			       const bool *serving)
+{
+	for (unsigned i = 0; i < layer_table_len && i < 16; i++) {
+		char unit[96], restarts[32];
+		if (!layer_table[i].present || serving[i] ||
+		    layer_unit(&layer_table[i], o->instance, unit, sizeof(unit)) < 0 ||
+		    manager_show(m, unit, "NRestarts", restarts, sizeof(restarts)) < 0)
+			continue;
+		if (strtoul(restarts, NULL, 10) >= UP_RESTARTS_GIVE_UP) {
+			uctl_err("%s was restarted %s times while starting: giving up", unit,
+				 restarts);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Poll STATUS of every present layer until all serve or the deadline passes. */
 static int up_wait_serving(const struct uctl_opts *o, const struct manager *m)
 {
@@ -235,7 +257,7 @@ static int up_wait_serving(const struct uctl_opts *o, const struct manager *m)
 			rc = 0;
 			break;
 		}
-		if (up_now_ms() >= deadline)
+		if (up_now_ms() >= deadline || up_restart_looping(o, m, serving))
 			break;
 		struct timespec ts = {0, 100 * 1000 * 1000};
 		nanosleep(&ts, NULL);
@@ -248,8 +270,8 @@ static int up_wait_serving(const struct uctl_opts *o, const struct manager *m)
 			continue;
 		char unit[96];
 		layer_unit(&layer_table[i], o->instance, unit, sizeof(unit));
-		uctl_err("%s is not serving after %d s (%s)", layer_table[i].name,
-			 UP_SERVE_WAIT_MS / 1000, why[i]);
+		uctl_err("%s is not serving (%s)", layer_table[i].name, why[i]);
+		manager_print_layer_log(m, layer_table[i].name);
 		manager_print_unit_status(m, unit);
 		manager_print_hint(m, unit);
 	}

@@ -179,6 +179,8 @@ int manager_show(const struct manager *m, const char *unit, const char *prop, ch
 bool manager_target_active(const struct manager *m);
 /* Print where to look when a unit misbehaves. */
 void manager_print_hint(const struct manager *m, const char *unit);
+/* Private mode: the layer's last lines in the manager's log (its own reason for failing). */
+void manager_print_layer_log(const struct manager *m, const char *layer);
 /* Print `systemctl status` of unit to stderr. */
 void manager_print_unit_status(const struct manager *m, const char *unit);
 
