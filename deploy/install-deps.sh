@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
 	# build
 	cmake gcc clang make pkg-config
-	libzmq3-dev libprotobuf-c-dev protobuf-c-compiler liburing-dev libsystemd-dev libinih-dev
+	libzmq3-dev libprotobuf-c-dev protobuf-c-compiler liburing-dev libsystemd-dev libinih-dev libsodium-dev
 	check
 	# run: systemd for the units (a private manager where PID 1 is not systemd), iproute2 for
 	# namespaces and the TAP

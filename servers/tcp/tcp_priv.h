@@ -1,0 +1,224 @@
+/* tcp_priv: what the TCP core's modules share (tcp_core.h has the module map). Unit tests may
+ * include it; the shell may not.
+ *
+ * The algorithm modules (options, rtt, sack, recovery, cc, assembler, isn, port, syncookie) are
+ * written against these contracts and know nothing of segments' arrival or emission: the
+ * state-machine modules (input, output, timer, user, listen) call them.
+ */
+#ifndef USTACK_TCP_PRIV_H
+#define USTACK_TCP_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tcp_core.h"
+#include "tcp_seq.h"
+
+/* --- per-segment context (STYLE 11: never file-scope statics) ---------------------------- */
+
+/* Options as parsed from, or to be written into, one segment. */
+#define TCP_OPTF_MSS 0x01u
+#define TCP_OPTF_WSCALE 0x02u
+#define TCP_OPTF_SACK_PERM 0x04u
+#define TCP_OPTF_TIMESTAMP 0x08u
+#define TCP_OPTF_SACK 0x10u
+struct tcp_opts {
+	uint8_t present;          /* TCP_OPTF_* */
+	uint8_t wscale;           /* as received (the caller clamps to TCP_WSCALE_MAX) */
+	uint16_t mss;
+	uint32_t tsval;
+	uint32_t tsecr;
+	uint8_t n_sack;
+	uint8_t reserved[3];
+	struct tcp_range sack[4]; /* as received: not yet checked against the window */
+};
+
+/* A segment being processed: the parsed header, host order. */
+struct tcp_seg {
+	uint32_t saddr, daddr;    /* network order */
+	uint16_t sport, dport;    /* network order */
+	uint32_t seq;
+	uint32_t ack;
+	uint32_t wnd;             /* raw header value (unscaled) */
+	uint16_t urp;
+	uint8_t flags;
+	uint8_t hdr_len;
+	uint32_t len;             /* payload bytes (SEG.LEN without SYN/FIN) */
+	uint16_t gso_segs;
+	uint8_t tos;
+	uint8_t reserved;
+	struct tcp_opts opt;
+};
+
+/* --- tcp_options.c (RFC 9293 §3.2, RFC 7323, RFC 2018) ------------------------------------ */
+
+/* Parse the option bytes of a segment (len = hdr_len - 20, 0..40). `syn` says whether the
+ * segment carries SYN: MSS, window scale and SACK-permitted are honoured only there (elsewhere
+ * they are skipped, as Linux). Unknown kinds are skipped by their length. Malformed lists — a
+ * length of 0 or 1, an option running past the end, a known option with a wrong fixed length,
+ * a SACK option of other than 2 + 8n bytes or with more than 4 blocks — return -EINVAL and the
+ * caller counts in_drop_bad_options and drops the segment (Linux drops only some of these; a
+ * malformed list is a malformed segment). EOL ends the list. */
+int tcp_options_parse(const uint8_t *opt, size_t len, bool syn, struct tcp_opts *out);
+
+/* Write the options of `o` into out[TCP_OPT_SPACE] in Linux's order and padding (MSS, then
+ * SACK-permitted+timestamps as NOP-NOP or the combined 12-byte form, window scale, SACK blocks
+ * as many as fit: 4 without timestamps, 3 with). Returns the length, a multiple of 4. */
+size_t tcp_options_build(uint8_t *out, const struct tcp_opts *o);
+
+/* Bytes of options every full-sized data segment of c carries (timestamps: 12), so
+ * snd_mss = min(peer_mss, pmtu - 40) - this (RFC 9293 §3.7.1). */
+unsigned tcp_options_overhead(const struct tcp_conn *c);
+
+/* --- tcp_rtt.c (RFC 6298) ---------------------------------------------------------------- */
+
+void tcp_rtt_init(struct tcp_rtt *r);                     /* RTO = TCP_RTO_INIT_NS, no srtt */
+void tcp_rtt_sample(struct tcp_rtt *r, uint32_t rtt_us);  /* §2.2/2.3, min_rtt too */
+uint64_t tcp_rtt_rto_ns(const struct tcp_rtt *r);         /* with backoff, in [MIN, MAX] */
+void tcp_rtt_backoff(struct tcp_rtt *r);                  /* §5.5 */
+void tcp_rtt_reset_backoff(struct tcp_rtt *r);
+/* Karn's algorithm (no timestamps): time one segment at a time; a retransmission cancels it. */
+void tcp_rtt_start(struct tcp_rtt *r, uint32_t seq, uint64_t now);
+void tcp_rtt_cancel(struct tcp_rtt *r);
+/* An ACK for ack arrived: returns the sample in µs if the timed segment is covered, else 0. */
+uint32_t tcp_rtt_acked(struct tcp_rtt *r, uint32_t ack, uint64_t now);
+
+/* --- tcp_sack.c (RFC 2018, RFC 2883, RFC 6675) -------------------------------------------- */
+
+void tcp_sack_reset(struct tcp_scoreboard *sb);
+/* Take the SACK blocks of an ACK: blocks outside (snd_una, snd_max] are ignored, a block at or
+ * below snd_una (or inside another block already reported, RFC 2883 §4) is a D-SACK: counted,
+ * *dsack set, not added. Ranges merge; the oldest are dropped when TCP_SCOREBOARD_MAX is hit
+ * (conservatively: they become un-SACKed). Returns the bytes newly SACKed. */
+uint32_t tcp_sack_update(struct tcp_scoreboard *sb, uint32_t snd_una, uint32_t snd_max,
+			 const struct tcp_opts *o, bool *dsack);
+/* snd_una advanced: drop what is now cumulatively acknowledged. */
+void tcp_sack_advance(struct tcp_scoreboard *sb, uint32_t snd_una);
+bool tcp_sack_is_sacked(const struct tcp_scoreboard *sb, uint32_t seq);
+/* RFC 6675 §4 IsLost(seq): DupThresh SACKed segments (or DupThresh·SMSS bytes) above it. */
+bool tcp_sack_is_lost(const struct tcp_scoreboard *sb, uint32_t seq, uint32_t smss);
+/* RFC 6675 §4 SetPipe: bytes in flight. */
+uint32_t tcp_sack_pipe(const struct tcp_scoreboard *sb, uint32_t snd_una, uint32_t snd_max,
+		       uint32_t smss);
+/* RFC 6675 §4 NextSeg: the next range to (re)transmit, rules 1-4; false when none.
+ * snd_nxt_new = the first never-sent byte, avail = how much new data may be sent. */
+bool tcp_sack_next_seg(struct tcp_scoreboard *sb, uint32_t snd_una, uint32_t snd_max,
+		       uint32_t write_seq, uint32_t smss, uint32_t *seq, uint32_t *len);
+
+/* --- tcp_recovery.c (RFC 5681, RFC 6582, RFC 6675) ---------------------------------------- */
+
+/* What one incoming ACK tells loss recovery, computed by tcp_input. */
+struct tcp_ack_info {
+	uint32_t acked;          /* bytes newly cumulatively acknowledged (snd_una moved) */
+	uint32_t sacked;         /* bytes newly SACKed */
+	uint32_t rtt_us;         /* a valid RTT sample, or 0 */
+	bool dup;                /* a duplicate ACK by RFC 5681 §2 (or RFC 6675's SACK rule) */
+	bool dsack;
+	bool ece;
+};
+/* Update dupacks/ca_state/cwnd for one ACK (before tcp_output runs): enters fast recovery on
+ * the third duplicate (or IsLost(snd_una) with SACK), handles NewReno partial/full ACKs, exits
+ * recovery when snd_una passes recover, and calls the congestion controller. Marks what must
+ * be retransmitted (snd_nxt pulled back for NewReno; the scoreboard for SACK). Counts
+ * tcp_fast_retrans / tcp_sack_recovery / tcp_reno_recovery. */
+void tcp_recovery_on_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
+			 const struct tcp_ack_info *ai);
+/* The retransmission timer fired: RFC 6298 §5.4-5.7 and RFC 5681 §3.1 (ssthresh, cwnd = 1 MSS,
+ * go-back-N from snd_una, scoreboard kept per RFC 6675 §5.1), ca_state = LOSS. */
+void tcp_recovery_on_rto(struct tcp_table *t, struct tcp_conn *c, uint64_t now);
+/* How many bytes may be put in flight now (cwnd - pipe, never negative), and what to send:
+ * during SACK recovery NextSeg, otherwise snd_nxt onwards. */
+uint32_t tcp_recovery_send_allowance(const struct tcp_conn *c);
+
+/* --- tcp_cc.c, tcp_cc_newreno.c, tcp_cc_cubic.c ------------------------------------------- */
+
+struct tcp_cc_ops {
+	const char *name;        /* "reno", "cubic": TCP_CONGESTION's names */
+	/* cwnd = initial window (RFC 6928: min(10·MSS, max(2·MSS, 14600))), ssthresh = max. */
+	void (*init)(struct tcp_conn *c, uint64_t now);
+	/* acked bytes newly acknowledged in OPEN/DISORDER state: slow start / avoidance. */
+	void (*on_ack)(struct tcp_conn *c, uint64_t now, uint32_t acked, uint32_t rtt_us);
+	/* ssthresh on entering recovery (RFC 5681 eq. 4 for Reno, β_cubic·cwnd for CUBIC). */
+	uint32_t (*ssthresh)(struct tcp_conn *c, uint64_t now);
+	/* an RTO: reset whatever epoch the algorithm keeps. */
+	void (*on_rto)(struct tcp_conn *c, uint64_t now);
+	/* recovery ended (cwnd = ssthresh was set by tcp_recovery). */
+	void (*on_recovery_end)(struct tcp_conn *c, uint64_t now);
+	/* the connection was idle for more than an RTO (RFC 5681 §4.1 / RFC 9438 §5.8). */
+	void (*on_idle_restart)(struct tcp_conn *c, uint64_t now);
+};
+const struct tcp_cc_ops *tcp_cc_get(enum tcp_cc_algo algo);
+/* By TCP_CONGESTION name; -ENOENT (Linux's answer to an unknown name). */
+int tcp_cc_by_name(const char *name, size_t len, enum tcp_cc_algo *algo);
+
+/* --- tcp_assembler.c (the receive buffer, RFC 2018 §4, RFC 2883) ------------------------- */
+
+void tcp_asm_reset(struct tcp_assembler *a);
+/* Data [seq, seq+len) was placed above rcv_nxt: record it (merging), remember it as the most
+ * recent for SACK. false when it needs a new range and all TCP_OOO_MAX are used: the caller
+ * drops the segment (tcp_ofo_drop) and does not place it. */
+bool tcp_asm_add(struct tcp_assembler *a, uint32_t seq, uint32_t len);
+/* rcv_nxt reached `rcv_nxt`: returns the new rcv_nxt after absorbing every range that now
+ * touches it (the bytes are already in the buffer), and drops ranges below it. */
+uint32_t tcp_asm_advance(struct tcp_assembler *a, uint32_t rcv_nxt);
+/* A duplicate [seq, seq+len) arrived: make it the D-SACK block of the next ACK. */
+void tcp_asm_dsack(struct tcp_assembler *a, uint32_t seq, uint32_t len);
+/* The SACK blocks for the next ACK (D-SACK first, then most recent first), at most max. */
+unsigned tcp_asm_sack_blocks(const struct tcp_assembler *a, struct tcp_range *out,
+			     unsigned max);
+/* After sending an ACK: the D-SACK block is reported once. */
+void tcp_asm_sack_sent(struct tcp_assembler *a);
+
+/* --- tcp_isn.c (RFC 6528), tcp_port.c (RFC 6056), tcp_syncookie.c -------------------------- */
+
+/* ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M a 4 µs clock from now,
+ * F SipHash-2-4 keyed with the table's secret (RFC 6528 §3). */
+uint32_t tcp_isn(const struct tcp_table *t, uint64_t now, uint32_t laddr, uint16_t lport,
+		 uint32_t raddr, uint16_t rport);
+/* Per-connection timestamp offset (Linux's tsoffset: a keyed hash of the address pair). */
+uint32_t tcp_ts_offset(const struct tcp_table *t, uint32_t laddr, uint32_t raddr);
+/* Our TSval at now for c: ms clock + ts_offset. */
+uint32_t tcp_ts_now(const struct tcp_conn *c, uint64_t now);
+
+/* RFC 6056 §3.3.3 (Algorithm 3): choose a local port for laddr -> raddr:rport that the
+ * predicate `free` accepts; 0 when the range is exhausted. */
+typedef bool (*tcp_port_free_fn)(const struct tcp_table *t, uint32_t laddr, uint16_t lport,
+				 uint32_t raddr, uint16_t rport);
+uint16_t tcp_port_pick(struct tcp_table *t, uint32_t laddr, uint32_t raddr, uint16_t rport,
+		       tcp_port_free_fn free_fn);
+
+/* SYN cookies (Linux's scheme: ISN = hash(4-tuple, count) + (count << 24) + hash2 + MSS index;
+ * with timestamps, wscale/SACK/ECN carried in the low bits of TSval). */
+uint32_t tcp_cookie_make(const struct tcp_table *t, uint64_t now, const struct tcp_seg *syn,
+			 uint16_t *mss_out, uint32_t *tsval_out);
+/* The ACK that completes a cookie handshake: 0 and the SYN's MSS (and, when timestamps
+ * carried them, wscale / SACK-permitted) if valid and not older than 2 minutes, else -EINVAL. */
+int tcp_cookie_check(const struct tcp_table *t, uint64_t now, const struct tcp_seg *ack,
+		     uint16_t *mss, struct tcp_opts *syn_opts);
+
+/* --- state machine internals (tcp_state.c, tcp_table.c, tcp_output.c, ...) ---------------- */
+
+/* The one way a connection changes state (STYLE 14): logs old => new at debug level via the
+ * shell-independent trace hook (none in the pure core: counted), maintains curr_estab,
+ * estab_resets, attempt_fails. */
+void tcp_set_state(struct tcp_table *t, struct tcp_conn *c, enum tcp_state s);
+
+/* Raise events on c and list it in io->ev once. */
+void tcp_event(struct tcp_conn *c, struct tcp_io *io, uint32_t cid, uint8_t ev);
+
+uint32_t tcp_cid_of(const struct tcp_table *t, const struct tcp_conn *c);
+struct tcp_conn *tcp_conn_find(struct tcp_table *t, uint32_t laddr, uint16_t lport,
+			       uint32_t raddr, uint16_t rport);
+void tcp_conn_free(struct tcp_table *t, struct tcp_conn *c);
+
+/* Send whatever c may send now (data, FIN, ACK owed), within cwnd/rwnd/Nagle/SWS. */
+void tcp_output(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tcp_io *io);
+/* An ACK now (no data), with SACK blocks. */
+void tcp_send_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tcp_io *io);
+/* A reset answering seg (RFC 9293 §3.10.7.1 rules for seq/ack), for no connection. */
+void tcp_send_rst_reply(struct tcp_table *t, const struct tcp_seg *seg, struct tcp_io *io);
+/* A reset of c (abort): seq = snd_nxt. */
+void tcp_send_rst(struct tcp_table *t, struct tcp_conn *c, struct tcp_io *io);
+
+#endif

@@ -1,0 +1,78 @@
+/* tcp_stats: the names of struct tcp_stats' counters, for ustackctl stats (stable: scripts read
+ * them). The build fails if a counter has no name (tcp_stat_field_count vs the struct size). */
+#include <stddef.h>
+
+#include "tcp_core.h"
+
+#define F(x) STAT_FIELD(struct tcp_stats, x)
+const struct stat_field tcp_stat_fields[] = {
+	F(active_opens),
+	F(passive_opens),
+	F(attempt_fails),
+	F(estab_resets),
+	F(curr_estab),
+	F(in_segs),
+	F(out_segs),
+	F(retrans_segs),
+	F(in_errs),
+	F(out_rsts),
+	F(in_csum_errors),
+	F(syncookies_sent),
+	F(syncookies_recv),
+	F(syncookies_failed),
+	F(embryonic_rsts),
+	F(listen_overflows),
+	F(listen_drops),
+	F(paws_estab_rejected),
+	F(delayed_acks),
+	F(tcp_challenge_ack),
+	F(tcp_syn_challenge),
+	F(tcp_fast_retrans),
+	F(tcp_slow_start_retrans),
+	F(tcp_timeouts),
+	F(tcp_loss_probes),
+	F(tcp_sack_recovery),
+	F(tcp_reno_recovery),
+	F(tcp_dsack_recv),
+	F(tcp_dsack_sent),
+	F(tcp_ofo_queue),
+	F(tcp_ofo_drop),
+	F(tcp_rcv_q_drop),
+	F(tcp_zero_window_drop),
+	F(tcp_abort_on_data),
+	F(tcp_abort_on_close),
+	F(tcp_abort_on_timeout),
+	F(tcp_abort_on_linger),
+	F(tcp_time_wait_recycled),
+	F(tw_killed_rst_ignored),
+	F(tcp_keep_alive_probes),
+	F(tcp_win_probe),
+	F(tcp_pmtu_updates),
+	F(in_drop_short),
+	F(in_drop_bad_offset),
+	F(in_drop_bad_options),
+	F(in_drop_bad_flags),
+	F(in_drop_bcast),
+	F(in_drop_no_conn),
+	F(in_drop_bad_seq),
+	F(in_drop_bad_ack),
+	F(in_drop_old_ack),
+	F(in_drop_rst_bad_seq),
+	F(in_drop_syn_queue_full),
+	F(in_drop_acceptq_full),
+	F(io_full),
+	F(icmp_in),
+	F(icmp_bad),
+	F(icmp_no_conn),
+	F(icmp_out_of_window),
+	F(icmp_soft),
+	F(icmp_hard),
+	F(restored_conns),
+	F(dropped_torn),
+};
+#undef F
+
+const unsigned tcp_stat_field_count = sizeof(tcp_stat_fields) / sizeof(tcp_stat_fields[0]);
+_Static_assert(sizeof(tcp_stat_fields) / sizeof(tcp_stat_fields[0]) ==
+		       sizeof(struct tcp_stats) / sizeof(uint64_t),
+	       "every tcp_stats counter needs a name");
