@@ -33,7 +33,8 @@ struct ip_config {
 	uint32_t arp_max_retries;    /* then the entry fails and its queue is dropped, 3 */
 	uint32_t arp_queue_max;      /* packets waiting per unresolved entry, 16 */
 	uint32_t reass_timeout_ms;   /* 30,000 (Linux ipfrag_time) */
-	uint32_t reass_max_buffers;  /* buffers held by all reassemblies together, 512 */
+	uint32_t reass_max_buffers;  /* pool buffers held by all reassemblies together, 512 (1 MiB
+				      * of pool; Linux ipfrag_high_thresh) */
 	uint32_t icmp_rate_per_s;    /* ICMP error token bucket refill, 100 */
 	uint32_t icmp_burst;         /* and depth, 50 */
 };
@@ -99,7 +100,10 @@ struct ip_stats {
 	uint64_t ip_reasm_timeouts;
 	uint64_t ip_reasm_overlaps;      /* overlapping fragment: whole datagram dropped */
 	uint64_t ip_reasm_oversize;      /* offset + length past 65,535 */
-	uint64_t ip_reasm_mem_drops;     /* over reass_max_buffers or no free slot */
+	uint64_t ip_reasm_mem_drops;     /* fragment refused: its datagram alone would pass a
+					  * bound (eviction makes room for everything else) */
+	uint64_t ip_reasm_evicted;       /* incomplete datagrams given up, least recently fed
+					  * first, to make room (also in ip_reasm_fails) */
 	uint64_t ip_frag_oks;
 	uint64_t ip_frag_fails;
 	uint64_t ip_frag_creates;
