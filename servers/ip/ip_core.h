@@ -73,9 +73,12 @@ struct ip_stats {
 	uint64_t arp_tx_gratuitous;
 	uint64_t arp_queue_drops;        /* packet waiting for resolution dropped: queue full */
 	uint64_t arp_resolve_failed;     /* packets dropped: no reply after all retries */
-	uint64_t arp_table_full;
+	uint64_t arp_table_full;         /* new entry refused: nothing may give way (arp.c) */
 	uint64_t arp_tx_probes;          /* unicast requests re-confirming an expired entry */
 	uint64_t arp_probe_failed;       /* entries removed: no answer to any probe */
+	uint64_t arp_evict_incomplete;   /* unresolved entries evicted, oldest first */
+	uint64_t arp_evict_resolved;     /* idle resolved entries evicted for a new one */
+	uint64_t arp_evict_drops;        /* datagrams queued on an evicted entry, dropped */
 	/* IPv4 (RFC 791, 1122) */
 	uint64_t ip_in_receives;
 	uint64_t ip_in_drop_short;       /* no room for a 20-byte header */
