@@ -272,6 +272,36 @@ _Static_assert(sizeof(ip_stat_fields) / sizeof(ip_stat_fields[0]) ==
 	       "ip_stat_fields must name every field of struct ip_stats");
 const unsigned ip_stat_field_count = sizeof(ip_stat_fields) / sizeof(ip_stat_fields[0]);
 
+/* Gauges read as "ipd.arp_table.entries" and so on: a dot sets them apart from the counters. */
+#define G(name, x) {name, offsetof(struct ip_gauges, x)}
+const struct stat_field ip_gauge_fields[] = {
+	G("arp_table.entries", arp_entries), G("arp_table.incomplete", arp_incomplete),
+	G("arp_table.queued_bufs", arp_queued_bufs), G("reasm_table.datagrams", reasm_datagrams),
+	G("reasm_table.bufs", reasm_bufs),
+};
+#undef G
+_Static_assert(sizeof(ip_gauge_fields) / sizeof(ip_gauge_fields[0]) ==
+		       sizeof(struct ip_gauges) / sizeof(uint64_t),
+	       "ip_gauge_fields must name every field of struct ip_gauges");
+const unsigned ip_gauge_field_count = sizeof(ip_gauge_fields) / sizeof(ip_gauge_fields[0]);
+
+void ip_core_gauges(const struct ip_core *core, struct ip_gauges *g)
+{
+	memset(g, 0, sizeof(*g));
+	for (unsigned i = 0; i < IP_ARP_TABLE_SIZE; i++) {
+		if (core->arp[i].state == IP_ARP_FREE)
+			continue;
+		g->arp_entries++;
+		if (core->arp[i].state == IP_ARP_INCOMPLETE)
+			g->arp_incomplete++;
+	}
+	g->arp_queued_bufs = core->arp_held;
+	for (unsigned i = 0; i < IP_REASS_SLOTS; i++)
+		if (core->reass.slot[i].in_use)
+			g->reasm_datagrams++;
+	g->reasm_bufs = core->reass.held;
+}
+
 int ip_announce(struct ip_core *core, struct ip_out *out)
 {
 	return arp_announce(core, out);

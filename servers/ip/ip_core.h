@@ -190,6 +190,20 @@ void ip_timer(struct ip_core *core, uint64_t now, struct ip_out *out);
 uint64_t ip_next_deadline(const struct ip_core *core);
 
 const struct ip_stats *ip_core_stats(const struct ip_core *core);
+
+/* What the bounded tables hold right now (as Linux's /proc/net/sockstat "FRAG: inuse memory"),
+ * for ustackctl stats next to the counters. */
+struct ip_gauges {
+	uint64_t arp_entries;       /* of IP_ARP_TABLE_SIZE */
+	uint64_t arp_incomplete;    /* of IP_ARP_INCOMPLETE_MAX */
+	uint64_t arp_queued_bufs;   /* buffers waiting for resolution */
+	uint64_t reasm_datagrams;   /* of IP_REASS_SLOTS */
+	uint64_t reasm_bufs;        /* of reass_max_buffers */
+};
+extern const struct stat_field ip_gauge_fields[];
+extern const unsigned ip_gauge_field_count;
+void ip_core_gauges(const struct ip_core *core, struct ip_gauges *g);
+
 unsigned ip_arp_dump(const struct ip_core *core, struct ip_arp_entry *out, unsigned max);
 unsigned ip_route_dump(const struct ip_core *core, struct ip_route_entry *out, unsigned max);
 
