@@ -4,10 +4,33 @@
  * Table: IP_ARP_TABLE_SIZE slots inside struct ip_core, searched linearly (a host's neighbours
  * on one link are few). A slot is FREE, INCOMPLETE (requests going out, datagrams queued),
  * REACHABLE (address known until `deadline`) or PROBE (lifetime over, address still used while
- * it is re-confirmed). A new entry takes a free slot, else evicts, among the entries with
- * nothing queued, a PROBE entry (already in doubt) or failing that the REACHABLE entry closest
- * to expiry; when there is none (every slot INCOMPLETE) the new one fails (arp_table_full) —
- * INCOMPLETE and PROBE entries all end within arp_retry_ms * (arp_max_retries + 1).
+ * it is re-confirmed).
+ *
+ * What gives way to a new entry (after Linux's neighbour table, gc_thresh3 and
+ * neigh_forced_gc). Anyone on the link can make us resolve an address: an echo request from a
+ * made-up source needs an answer, and the answer an INCOMPLETE entry that lives
+ * arp_retry_ms * (arp_max_retries + 1) = 4 s. When INCOMPLETE entries could take every slot and
+ * evict resolved ones, 128 such requests evicted the gateway's entry and left no room for it
+ * for 4 s (ip_output said -ENOBUFS; a flood of 32 packets a second kept it so). Now:
+ *  - the entry of a route's gateway is pinned: never evicted, whatever its state;
+ *  - a resolved entry is in use, and never evicted, while datagrams wait on it or for
+ *    IP_ARP_IN_USE_MS after one went through it;
+ *  - at most IP_ARP_INCOMPLETE_MAX entries are INCOMPLETE: one more evicts the oldest unpinned
+ *    INCOMPLETE entry and drops what it queued (arp_evict_incomplete, arp_evict_drops). So
+ *    unresolved entries replace each other, oldest first, and a flood of them holds a quarter
+ *    of the table at most. The oldest has had the most requests go unanswered; if its reply
+ *    still comes, the reply is addressed to us and caches the neighbour anyway (Input);
+ *  - below that bound a new entry takes a free slot, else evicts an idle resolved entry (not
+ *    pinned, not in use): a PROBE one first (already in doubt), else the least recently used
+ *    REACHABLE one (arp_evict_resolved) — what Linux's forced GC does with stale entries; a new
+ *    INCOMPLETE entry may, failing that, evict the oldest INCOMPLETE one. An entry learned from
+ *    an ARP packet never evicts an INCOMPLETE one: a resolution in progress has a datagram
+ *    waiting, a neighbour merely heard from has none. When nothing may give way the new entry
+ *    fails (arp_table_full) and ip_output says -ENOBUFS.
+ * A flood of unresolvable sources thus never costs the gateway or a neighbour in use. Idle
+ * entries it may cost, at most IP_ARP_INCOMPLETE_MAX per resolution lifetime, each resolved
+ * again by its next datagram. The gateway is pinned against eviction only: an entry for it
+ * that stops answering still fails and goes, as any other.
  *
  * Resolution: the first datagram for an unknown neighbour sends a broadcast request and waits in
  * the entry's queue; a request is retried every arp_retry_ms, arp_max_retries times after the
@@ -84,25 +107,77 @@ static void arp_slot_free(struct ip_core *core, struct ip_arp_slot *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* A slot for a new entry, or NULL when every slot is waiting on a reply. */
-static struct ip_arp_slot *arp_slot_new(struct ip_core *core)
+/* s must stay: a route's gateway, or resolved and in use (see the file comment). */
+static bool arp_slot_kept(const struct ip_core *core, uint64_t now, const struct ip_arp_slot *s)
 {
-	struct ip_arp_slot *victim = NULL;
+	if (route_is_gateway(core, s->addr))
+		return true;
+	if (s->state == IP_ARP_INCOMPLETE)
+		return false;
+	return s->qlen > 0 || (s->used != 0 && (now < s->used ||
+						  now - s->used < IP_ARP_IN_USE_MS * IP_NS_PER_MS));
+}
+
+/* Between two idle resolved entries, is a the one to evict first? PROBE before REACHABLE, then
+ * the least recently used, then the one confirmed longest ago. */
+static bool arp_idle_before(const struct ip_arp_slot *a, const struct ip_arp_slot *b)
+{
+	if (a->state != b->state)
+		return a->state == IP_ARP_PROBE;
+	if (a->used != b->used)
+		return a->used < b->used;
+	return a->deadline < b->deadline;
+}
+
+/* Give up the entry s to make room for another: counted, its queue dropped and counted. */
+static void arp_slot_evict(struct ip_core *core, struct ip_arp_slot *s)
+{
+	if (s->state == IP_ARP_INCOMPLETE)
+		core->stats.arp_evict_incomplete++;
+	else
+		core->stats.arp_evict_resolved++;
+	arp_drop_queue(core, s, &core->stats.arp_evict_drops);
+	arp_slot_free(core, s);
+}
+
+/* An empty slot for a new entry, chosen as the file comment says: `resolving` when the entry
+ * will be INCOMPLETE (a datagram waits for it), false when it is learned from an ARP packet.
+ * NULL when nothing may give way. */
+static struct ip_arp_slot *arp_slot_new(struct ip_core *core, uint64_t now, bool resolving)
+{
+	struct ip_arp_slot *free_slot = NULL, *oldest = NULL, *idle = NULL, *s;
+	unsigned incomplete = 0;
 
 	for (unsigned i = 0; i < IP_ARP_TABLE_SIZE; i++) {
-		struct ip_arp_slot *s = &core->arp[i];
-
-		if (s->state == IP_ARP_FREE)
-			return s;
-		if (s->qlen || s->state == IP_ARP_INCOMPLETE)
+		s = &core->arp[i];
+		if (s->state == IP_ARP_FREE) {
+			if (!free_slot)
+				free_slot = s;
 			continue;
-		if (!victim || (s->state == IP_ARP_PROBE && victim->state != IP_ARP_PROBE) ||
-		    (s->state == victim->state && s->deadline < victim->deadline))
-			victim = s;
+		}
+		if (s->state == IP_ARP_INCOMPLETE)
+			incomplete++;
+		if (arp_slot_kept(core, now, s))
+			continue;
+		if (s->state == IP_ARP_INCOMPLETE) {
+			if (!oldest || s->born < oldest->born)
+				oldest = s;
+		} else if (!idle || arp_idle_before(s, idle)) {
+			idle = s;
+		}
 	}
-	if (victim)
-		arp_slot_free(core, victim);
-	return victim;
+	if (resolving && incomplete >= IP_ARP_INCOMPLETE_MAX)
+		s = oldest;
+	else if (free_slot)
+		s = free_slot;
+	else
+		s = idle ? idle : resolving ? oldest : NULL;
+	if (!s)
+		return NULL;
+	if (s->state != IP_ARP_FREE)
+		arp_slot_evict(core, s);
+	s->born = ++core->arp_births;
+	return s;
 }
 
 /* Build and send an ARP packet from us. Counted by the caller on success. */
@@ -287,7 +362,7 @@ void arp_input(struct ip_core *core, uint64_t now, struct buf **pkt, struct ip_o
 	if (s) {
 		arp_resolved(core, now, s, a.sha, out);
 	} else if (cacheable && for_us) {
-		s = arp_slot_new(core);
+		s = arp_slot_new(core, now, false);
 		if (s) {
 			s->addr = a.spa;
 			arp_resolved(core, now, s, a.sha, out);
@@ -327,10 +402,12 @@ int arp_output(struct ip_core *core, uint64_t now, uint32_t nexthop, struct buf 
 	/* Past its deadline but the timer has not run yet: do what it would have done. */
 	if (s && !arp_slot_timer(core, now, s, out))
 		s = NULL;
+	if (s)
+		s->used = now;
 	if (s && arp_has_mac(s) && s->qlen == 0)
 		return ipv4_xmit(core, &d, s->mac, out);
 	if (!s) {
-		s = arp_slot_new(core);
+		s = arp_slot_new(core, now, true);
 		if (!s) {
 			core->stats.arp_table_full++;
 			pool_free(&d);
@@ -338,6 +415,7 @@ int arp_output(struct ip_core *core, uint64_t now, uint32_t nexthop, struct buf 
 		}
 		s->addr = nexthop;
 		s->state = IP_ARP_INCOMPLETE;
+		s->used = now;
 		arp_request(core, now, s, out);
 	}
 	nbufs = buf_chain_count(d);

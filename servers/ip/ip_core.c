@@ -249,13 +249,15 @@ const struct stat_field ip_stat_fields[] = {
 	F(arp_rx), F(arp_drop_short), F(arp_drop_bad_hw), F(arp_drop_bad_proto), F(arp_drop_bad_op),
 	F(arp_drop_bad_sender), F(arp_rx_requests), F(arp_rx_replies), F(arp_tx_requests),
 	F(arp_tx_replies), F(arp_tx_gratuitous), F(arp_queue_drops), F(arp_resolve_failed),
-	F(arp_table_full), F(arp_tx_probes), F(arp_probe_failed),
+	F(arp_table_full), F(arp_tx_probes), F(arp_probe_failed), F(arp_evict_incomplete),
+	F(arp_evict_resolved), F(arp_evict_drops),
 	F(ip_in_receives), F(ip_in_drop_short), F(ip_in_drop_version), F(ip_in_drop_ihl),
 	F(ip_in_drop_total_len), F(ip_in_drop_csum), F(ip_in_drop_options), F(ip_in_drop_src),
 	F(ip_in_addr_errors), F(ip_in_unknown_protos), F(ip_in_delivers), F(ip_out_requests),
 	F(ip_out_no_routes), F(ip_out_discards), F(ip_out_drop_df), F(ip_out_drop_invalid),
 	F(ip_reasm_reqds), F(ip_reasm_oks), F(ip_reasm_fails), F(ip_reasm_timeouts),
-	F(ip_reasm_overlaps), F(ip_reasm_oversize), F(ip_reasm_mem_drops), F(ip_frag_oks),
+	F(ip_reasm_overlaps), F(ip_reasm_oversize), F(ip_reasm_mem_drops), F(ip_reasm_evicted),
+	F(ip_frag_oks),
 	F(ip_frag_fails), F(ip_frag_creates),
 	F(icmp_in_msgs), F(icmp_in_drop_short), F(icmp_in_drop_csum), F(icmp_in_drop_bcast),
 	F(icmp_in_echos), F(icmp_in_dest_unreachs), F(icmp_in_other), F(icmp_in_errors_up),
@@ -269,6 +271,36 @@ _Static_assert(sizeof(ip_stat_fields) / sizeof(ip_stat_fields[0]) ==
 		       sizeof(struct ip_stats) / sizeof(uint64_t),
 	       "ip_stat_fields must name every field of struct ip_stats");
 const unsigned ip_stat_field_count = sizeof(ip_stat_fields) / sizeof(ip_stat_fields[0]);
+
+/* Gauges read as "ipd.arp_table.entries" and so on: a dot sets them apart from the counters. */
+#define G(name, x) {name, offsetof(struct ip_gauges, x)}
+const struct stat_field ip_gauge_fields[] = {
+	G("arp_table.entries", arp_entries), G("arp_table.incomplete", arp_incomplete),
+	G("arp_table.queued_bufs", arp_queued_bufs), G("reasm_table.datagrams", reasm_datagrams),
+	G("reasm_table.bufs", reasm_bufs),
+};
+#undef G
+_Static_assert(sizeof(ip_gauge_fields) / sizeof(ip_gauge_fields[0]) ==
+		       sizeof(struct ip_gauges) / sizeof(uint64_t),
+	       "ip_gauge_fields must name every field of struct ip_gauges");
+const unsigned ip_gauge_field_count = sizeof(ip_gauge_fields) / sizeof(ip_gauge_fields[0]);
+
+void ip_core_gauges(const struct ip_core *core, struct ip_gauges *g)
+{
+	memset(g, 0, sizeof(*g));
+	for (unsigned i = 0; i < IP_ARP_TABLE_SIZE; i++) {
+		if (core->arp[i].state == IP_ARP_FREE)
+			continue;
+		g->arp_entries++;
+		if (core->arp[i].state == IP_ARP_INCOMPLETE)
+			g->arp_incomplete++;
+	}
+	g->arp_queued_bufs = core->arp_held;
+	for (unsigned i = 0; i < IP_REASS_SLOTS; i++)
+		if (core->reass.slot[i].in_use)
+			g->reasm_datagrams++;
+	g->reasm_bufs = core->reass.held;
+}
 
 int ip_announce(struct ip_core *core, struct ip_out *out)
 {

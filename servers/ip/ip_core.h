@@ -33,7 +33,8 @@ struct ip_config {
 	uint32_t arp_max_retries;    /* then the entry fails and its queue is dropped, 3 */
 	uint32_t arp_queue_max;      /* packets waiting per unresolved entry, 16 */
 	uint32_t reass_timeout_ms;   /* 30,000 (Linux ipfrag_time) */
-	uint32_t reass_max_buffers;  /* buffers held by all reassemblies together, 512 */
+	uint32_t reass_max_buffers;  /* pool buffers held by all reassemblies together, 512 (1 MiB
+				      * of pool; Linux ipfrag_high_thresh) */
 	uint32_t icmp_rate_per_s;    /* ICMP error token bucket refill, 100 */
 	uint32_t icmp_burst;         /* and depth, 50 */
 };
@@ -72,9 +73,12 @@ struct ip_stats {
 	uint64_t arp_tx_gratuitous;
 	uint64_t arp_queue_drops;        /* packet waiting for resolution dropped: queue full */
 	uint64_t arp_resolve_failed;     /* packets dropped: no reply after all retries */
-	uint64_t arp_table_full;
+	uint64_t arp_table_full;         /* new entry refused: nothing may give way (arp.c) */
 	uint64_t arp_tx_probes;          /* unicast requests re-confirming an expired entry */
 	uint64_t arp_probe_failed;       /* entries removed: no answer to any probe */
+	uint64_t arp_evict_incomplete;   /* unresolved entries evicted, oldest first */
+	uint64_t arp_evict_resolved;     /* idle resolved entries evicted for a new one */
+	uint64_t arp_evict_drops;        /* datagrams queued on an evicted entry, dropped */
 	/* IPv4 (RFC 791, 1122) */
 	uint64_t ip_in_receives;
 	uint64_t ip_in_drop_short;       /* no room for a 20-byte header */
@@ -99,7 +103,10 @@ struct ip_stats {
 	uint64_t ip_reasm_timeouts;
 	uint64_t ip_reasm_overlaps;      /* overlapping fragment: whole datagram dropped */
 	uint64_t ip_reasm_oversize;      /* offset + length past 65,535 */
-	uint64_t ip_reasm_mem_drops;     /* over reass_max_buffers or no free slot */
+	uint64_t ip_reasm_mem_drops;     /* fragment refused: its datagram alone would pass a
+					  * bound (eviction makes room for everything else) */
+	uint64_t ip_reasm_evicted;       /* incomplete datagrams given up, least recently fed
+					  * first, to make room (also in ip_reasm_fails) */
 	uint64_t ip_frag_oks;
 	uint64_t ip_frag_fails;
 	uint64_t ip_frag_creates;
@@ -183,6 +190,20 @@ void ip_timer(struct ip_core *core, uint64_t now, struct ip_out *out);
 uint64_t ip_next_deadline(const struct ip_core *core);
 
 const struct ip_stats *ip_core_stats(const struct ip_core *core);
+
+/* What the bounded tables hold right now (as Linux's /proc/net/sockstat "FRAG: inuse memory"),
+ * for ustackctl stats next to the counters. */
+struct ip_gauges {
+	uint64_t arp_entries;       /* of IP_ARP_TABLE_SIZE */
+	uint64_t arp_incomplete;    /* of IP_ARP_INCOMPLETE_MAX */
+	uint64_t arp_queued_bufs;   /* buffers waiting for resolution */
+	uint64_t reasm_datagrams;   /* of IP_REASS_SLOTS */
+	uint64_t reasm_bufs;        /* of reass_max_buffers */
+};
+extern const struct stat_field ip_gauge_fields[];
+extern const unsigned ip_gauge_field_count;
+void ip_core_gauges(const struct ip_core *core, struct ip_gauges *g);
+
 unsigned ip_arp_dump(const struct ip_core *core, struct ip_arp_entry *out, unsigned max);
 unsigned ip_route_dump(const struct ip_core *core, struct ip_route_entry *out, unsigned max);
 

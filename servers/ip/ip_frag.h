@@ -1,11 +1,14 @@
 /* ip_frag: IPv4 fragmentation on output and reassembly on input (RFC 791 §2.3 and §3.2,
  * RFC 1122 §3.3.2, RFC 815 for the hole bookkeeping idea).
  *
- * Reassembly is bounded: at most IP_REASS_SLOTS datagrams at once and at most max_buffers
- * buffers held by all of them together; a datagram whose fragments overlap is dropped whole
- * (RFC 5722 makes that the rule for IPv6, and it defeats overlap-based IDS evasion for IPv4 as
- * well); nothing past 65,535 bytes is accepted; an incomplete datagram expires after the
- * timeout. Pure: time comes in as `now`, nothing here does I/O.
+ * Reassembly is bounded by memory: at most IP_REASS_SLOTS datagrams at once and at most
+ * max_buffers pool buffers held by all of them together (Linux: ipfrag_high_thresh); when a new
+ * fragment does not fit, the least recently fed incomplete datagram is evicted to make room, so
+ * a flood of incomplete datagrams cannot keep a legitimate one out (ip_reass.c says why this
+ * beats refusing newcomers). A datagram whose fragments overlap is dropped whole (RFC 5722 makes
+ * that the rule for IPv6, and it defeats overlap-based IDS evasion for IPv4 as well); nothing
+ * past 65,535 bytes is accepted; one datagram holds at most BUF_CHAIN_MAX buffers; an incomplete
+ * datagram expires after the timeout. Pure: time comes in as `now`, nothing here does I/O.
  */
 #ifndef USTACK_IP_FRAG_H
 #define USTACK_IP_FRAG_H
@@ -35,6 +38,7 @@ struct ip_reass_slot {
 	uint32_t total;        /* payload bytes of the whole datagram, once have_last */
 	uint32_t received;     /* payload bytes received so far (no overlaps are ever kept) */
 	uint64_t deadline;     /* ns */
+	uint64_t touched;      /* ip_reass.tick when a fragment was last taken: eviction order */
 	unsigned nbufs;        /* buffers held; never above BUF_CHAIN_MAX */
 	unsigned nfrags;       /* runs in frag[] */
 	struct ip_reass_frag frag[BUF_CHAIN_MAX]; /* sorted by offset, disjoint (owner: ip_reass.c) */
@@ -42,8 +46,9 @@ struct ip_reass_slot {
 
 struct ip_reass {
 	struct ip_reass_slot slot[IP_REASS_SLOTS];
-	unsigned max_buffers;
+	unsigned max_buffers;  /* the memory bound, in pool buffers */
 	unsigned held;         /* buffers held by all slots */
+	uint64_t tick;         /* counts fragments taken: the LRU clock (exact even when `now` is not) */
 	uint64_t timeout_ns;
 };
 
@@ -51,7 +56,9 @@ struct ip_reass {
 void ip_reass_init(struct ip_reass *r, unsigned max_buffers, uint64_t timeout_ns);
 
 /* Feed one fragment (data at a validated IPv4 header whose total length equals the data length,
- * MF set or offset != 0). Consumes it. Returns the reassembled datagram when this fragment
+ * MF set or offset != 0). Consumes it. A fragment that would pass either bound first evicts the
+ * least recently fed other datagrams (counted in ip_reasm_evicted); it is refused
+ * (ip_reasm_mem_drops) only when its own datagram would pass max_buffers alone. Returns the reassembled datagram when this fragment
  * completes one: a chain, data at a rebuilt IPv4 header (first fragment's header, options kept,
  * total length set, MF and offset cleared, checksum recomputed), payload in order. Otherwise
  * NULL (held, or dropped and counted in st). */

@@ -33,6 +33,13 @@
 #define IP_NS_PER_S 1000000000ull
 
 #define IP_ARP_TABLE_SIZE 128u /* entries; a host's neighbours on one link */
+/* INCOMPLETE entries at once, a quarter of the table (arp.c: why, and what gives way). Anyone
+ * on the link makes us resolve an address by sending one datagram from it that needs an
+ * answer, so unresolved entries are bounded apart from the ones that work. */
+#define IP_ARP_INCOMPLETE_MAX 32u
+/* A resolved entry a datagram went through this recently is in use and never evicted (Linux's
+ * forced neighbour GC spares entries updated in the last 5 s likewise). */
+#define IP_ARP_IN_USE_MS 5000u
 #define IP_ARP_QUEUE_CAP 64u   /* upper bound accepted for cfg.arp_queue_max */
 /* Buffers all ARP queues together may hold. Each queued datagram can be up to 64 KiB (a
  * reassembled echo request's reply), so a per-entry packet bound alone would let anyone able
@@ -49,6 +56,9 @@ struct ip_arp_slot {
 	uint8_t state;      /* IP_ARP_FREE / INCOMPLETE / REACHABLE / PROBE */
 	uint8_t requests;   /* requests (INCOMPLETE) or probes (PROBE) sent */
 	uint64_t deadline;  /* REACHABLE: expiry; INCOMPLETE, PROBE: next retry (or failure) */
+	uint64_t born;      /* ip_core.arp_births when the entry was made: INCOMPLETE eviction
+			     * order, oldest first (exact even when `now` is not) */
+	uint64_t used;      /* last `now` a datagram was sent or queued through it; 0: never */
 	unsigned qlen;      /* datagrams in q[0..qlen), oldest first; REACHABLE or PROBE with
 			     * qlen > 0: left over when struct ip_out was full, sent by the next
 			     * ip_timer */
@@ -68,6 +78,7 @@ struct ip_core {
 	unsigned n_routes;
 	struct ip_arp_slot arp[IP_ARP_TABLE_SIZE];
 	unsigned arp_held;     /* buffers in all ARP queues */
+	uint64_t arp_births;   /* entries made so far (struct ip_arp_slot.born) */
 	uint64_t icmp_credit;  /* ICMP error token bucket, in ns of credit (see icmp.c) */
 	uint64_t icmp_last;    /* when the credit was last brought up to date */
 	struct ip_reass reass;
@@ -127,6 +138,9 @@ void route_init(struct ip_core *core);
 /* Longest-prefix match for daddr. 0 and *nexthop (daddr itself when on-link, else the gateway),
  * or -EHOSTUNREACH. The limited broadcast 255.255.255.255 goes out on the connected link. */
 int route_lookup(const struct ip_core *core, uint32_t daddr, uint32_t *nexthop);
+
+/* addr is the gateway of some route: its ARP entry is pinned (arp.c). */
+bool route_is_gateway(const struct ip_core *core, uint32_t addr);
 
 /* 255.255.255.255 or our subnet's directed broadcast. */
 bool route_is_bcast(const struct ip_core *core, uint32_t addr);

@@ -32,11 +32,19 @@
  *  - Chain length: a datagram that would need more than BUF_CHAIN_MAX buffers (tiny fragments
  *    arriving out of order, the classic resource attack) is killed: the result could not be
  *    carried as one chain anyway.
- *  - Memory: at most IP_REASS_SLOTS datagrams and max_buffers buffers in all. When full the NEW
- *    fragment is dropped (ip_reasm_mem_drops) and nothing held is evicted. Evicting the oldest
- *    would let a flood of junk first-fragments (one packet each, any id) cancel every honest
- *    reassembly in progress; refusing newcomers lets those finish, and the flood's slots free
- *    themselves at the timeout. Linux also refuses new queues above high_thresh since 4.17.
+ *  - Memory (Linux: ipfrag_high_thresh): at most IP_REASS_SLOTS datagrams and max_buffers pool
+ *    buffers in all. A fragment that does not fit evicts the least recently fed OTHER datagram,
+ *    again until it fits (ip_reasm_evicted, and ip_reasm_fails like every datagram given up; no
+ *    ICMP, as Linux's evictor sent none). Only a fragment whose own datagram would pass
+ *    max_buffers alone is refused (ip_reasm_mem_drops). "Least recently fed" is a tick bumped by
+ *    every fragment taken, the LRU list Linux's evictor walked before 4.17. This used to refuse
+ *    the newcomer instead (Linux does since 4.17), to keep a flood from cancelling honest
+ *    reassemblies in progress; but then 64 junk first-fragments, one packet each, shut
+ *    reassembly for everyone for the whole 30 s timeout — a denial of service at about 2
+ *    packets a second — and a datagram sent right after a flood was lost. With LRU eviction an
+ *    honest datagram in progress is lost only if a whole table's worth of newer datagrams
+ *    arrives between two of its fragments, which come back to back; a flood must keep that
+ *    rate up, and the moment it stops the next datagram is reassembled.
  *  - Timeout: the deadline is fixed when the first fragment of a datagram (whichever offset)
  *    arrives, never extended (RFC 791 §3.2 timer, RFC 1122 §3.3.2 "reassembly timeout"), so
  *    trickling fragments cannot hold a slot forever.
@@ -112,6 +120,26 @@ static struct ip_reass_slot *reass_free_slot(struct ip_reass *r)
 		if (!r->slot[i].in_use)
 			return &r->slot[i];
 	return NULL;
+}
+
+/* Evict the least recently fed datagram other than keep. False when there is none. */
+static bool reass_evict_lru(struct ip_reass *r, const struct ip_reass_slot *keep,
+			    struct ip_stats *st)
+{
+	struct ip_reass_slot *victim = NULL;
+	unsigned i;
+
+	for (i = 0; i < IP_REASS_SLOTS; i++) {
+		struct ip_reass_slot *s = &r->slot[i];
+
+		if (s->in_use && s != keep && (!victim || s->touched < victim->touched))
+			victim = s;
+	}
+	if (!victim)
+		return false;
+	st->ip_reasm_evicted++;
+	reass_kill(r, victim, st);
+	return true;
 }
 
 /* Do bytes [aoff, aoff+len) of chain a equal bytes [boff, boff+len) of chain b? Both chains are
@@ -279,12 +307,14 @@ struct buf *ip_reass_input(struct ip_reass *r, uint64_t now, struct buf **frag,
 	}
 
 	if (s == NULL) {
-		if (r->held + in.nbufs > r->max_buffers || in.nbufs > BUF_CHAIN_MAX ||
-		    (s = reass_free_slot(r)) == NULL) {
+		if (in.nbufs > BUF_CHAIN_MAX || in.nbufs > r->max_buffers) {
+			/* Would pass a bound with nothing else held: no eviction can help. */
 			st->ip_reasm_mem_drops++;
 			st->ip_reasm_fails++;
 			goto drop;
 		}
+		while ((s = reass_free_slot(r)) == NULL)
+			reass_evict_lru(r, NULL, st); /* every slot in use: one always goes */
 		memset(s, 0, sizeof(*s));
 		s->in_use = 1;
 		s->saddr = h->saddr;
@@ -292,6 +322,7 @@ struct buf *ip_reass_input(struct ip_reass *r, uint64_t now, struct buf **frag,
 		s->id = h->id;
 		s->proto = h->proto;
 		s->deadline = now > UINT64_MAX - r->timeout_ns ? UINT64_MAX : now + r->timeout_ns;
+		s->touched = ++r->tick;
 	} else {
 		uint32_t max_end = 0;
 
@@ -333,7 +364,10 @@ struct buf *ip_reass_input(struct ip_reass *r, uint64_t now, struct buf **frag,
 		reass_kill(r, s, st);
 		goto drop;
 	}
+	while (r->held + cost > r->max_buffers && reass_evict_lru(r, s, st))
+		;
 	if (r->held + cost > r->max_buffers) {
+		/* This datagram alone holds the rest: it is the one that has to stop growing. */
 		st->ip_reasm_mem_drops++;
 		st->ip_reasm_fails++;
 		if (s->nfrags == 0)
@@ -375,6 +409,7 @@ struct buf *ip_reass_input(struct ip_reass *r, uint64_t now, struct buf **frag,
 		r->held += cost;
 	}
 	reass_merge_next(r, s, i);
+	s->touched = ++r->tick;
 
 	s->received += in.len;
 	if (!in.mf) {

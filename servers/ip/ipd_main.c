@@ -196,8 +196,13 @@ static int ipd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlR
 	case USTACK__CTL_REQUEST__TYPE__STATUS:
 		return 0;
 	case USTACK__CTL_REQUEST__TYPE__STATS: {
+		struct ip_gauges g;
+		ip_core_gauges(ipd->core, &g);
 		int rc = ctl_reply_add_counters(srv, r, "", ip_stat_fields, ip_stat_field_count,
 						ip_core_stats(ipd->core));
+		if (rc == 0)
+			rc = ctl_reply_add_counters(srv, r, "", ip_gauge_fields, ip_gauge_field_count,
+						    &g);
 		if (rc == 0)
 			rc = ipd_add_link_stats(srv, r, "from_nicd", ipd->from_nicd);
 		if (rc == 0)

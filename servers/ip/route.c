@@ -45,6 +45,14 @@ bool route_is_bcast(const struct ip_core *core, uint32_t addr)
 	return addr == INADDR_BROADCAST || (core->subnet_bcast && addr == core->subnet_bcast);
 }
 
+bool route_is_gateway(const struct ip_core *core, uint32_t addr)
+{
+	for (unsigned i = 0; i < core->n_routes; i++)
+		if (core->routes[i].gateway && core->routes[i].gateway == addr)
+			return true;
+	return false;
+}
+
 bool route_is_mcast(uint32_t addr)
 {
 	return ntohl(addr) >> 28 == 0xe;

@@ -28,8 +28,9 @@
  * Checks, abort() on failure so that libFuzzer and ctest both see it:
  *  - after every call into the core, every buffer in use is held by the core (ARP queues,
  *    reassembly table: the invariant in ip_priv.h) or sits in struct ip_out, within the
- *    documented bounds (reass_max_buffers, IP_ARP_HELD_MAX); a core with no deadline holds
- *    nothing (else nothing would ever free it); a timer pass that did nothing is not due again;
+ *    documented bounds (reass_max_buffers, IP_ARP_HELD_MAX, IP_ARP_INCOMPLETE_MAX); a core
+ *    with no deadline holds nothing (else nothing would ever free it); a timer pass that did
+ *    nothing is not due again;
  *  - frames for the wire are well-formed Ethernet frames from us: ARP, or IPv4 from our
  *    address to a unicast neighbour, header checksum right, no larger than the MTU;
  *  - datagrams for a transport are exactly what their descriptor says;
@@ -278,7 +279,7 @@ static void fip_check_up(const struct buf *b, const struct desc *d)
 /* Everything the pool has handed out is accounted for, within bounds. */
 static void fip_check_state(void)
 {
-	unsigned in_out = 0, arp = 0, reass = 0, i, k;
+	unsigned in_out = 0, arp = 0, reass = 0, incomplete = 0, i, k;
 
 	for (i = 0; i < fip.out.n_wire; i++) {
 		fip_check_wire(fip.out.wire[i]);
@@ -297,7 +298,9 @@ static void fip_check_state(void)
 			bufs += buf_chain_count(s->q[k]);
 		FIP_CHECK(bufs == s->qbufs, bufs, s->qbufs);
 		arp += bufs;
+		incomplete += s->state == IP_ARP_INCOMPLETE;
 	}
+	FIP_CHECK(incomplete <= IP_ARP_INCOMPLETE_MAX, incomplete, IP_ARP_INCOMPLETE_MAX);
 	for (i = 0; i < IP_REASS_SLOTS; i++) {
 		const struct ip_reass_slot *s = &fip.core->reass.slot[i];
 		unsigned bufs = 0;

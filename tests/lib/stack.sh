@@ -82,3 +82,17 @@ pool_settles() {
 	done
 	return 1
 }
+
+# in_drops: frames sent from the kernel side that never reached ipd, as counted on the way (the
+# TAP's queue, nicd, the nicd->ipd link). A burst may overrun them as it would a NIC's ring; a
+# test that counts what arrived adds these to account for every frame it sent.
+in_drops() {
+	local out sum k v
+	out=$("$CTL" stats --instance "$T_INST")
+	sum=$(in_ns cat "/sys/class/net/$T_IF/statistics/tx_dropped")
+	for k in nicd.link_to_ipd_tx_drop_full ipd.link_from_nicd_rx_drop_stale; do
+		v=$(awk -v k="$k" '$1==k {print $2}' <<<"$out")
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}

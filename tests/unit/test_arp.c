@@ -1,7 +1,9 @@
 /* test_arp: the ARP cache of the IPv4 core (servers/ip/arp.c) — replies, the RFC 826 merge
  * rule, resolution with queued datagrams, retries and failure, expiry and re-confirmation by
- * unicast probes (RFC 1122 §2.3.2.1), table limits, the
- * gratuitous ARP, and malformed packets (each dropped, counted, nothing sent, pool idle). */
+ * unicast probes (RFC 1122 §2.3.2.1), what gives way when the table is full or flooded with
+ * unresolvable neighbours (the gateway pinned, entries in use kept, INCOMPLETE entries bounded
+ * and evicted oldest first), the gratuitous ARP, and malformed packets (each dropped, counted,
+ * nothing sent, pool idle). */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include "ip_priv.h"
 #include "wire/arp.h"
 #include "wire/eth.h"
+#include "wire/icmp.h"
 
 static struct tip_fx fx;
 static const uint8_t zero6[6];
@@ -478,48 +481,295 @@ START_TEST(expired_entry_probed_before_timer)
 }
 END_TEST
 
+/* Echo requests from made-up on-link sources 10.0.0.first.. (n of them): each reply needs an
+ * entry that is never resolved. What the core sends (requests) is discarded. */
+static void echo_flood(unsigned first, unsigned n)
+{
+	uint8_t m[64], f[TIP_FRAME_MAX];
+	size_t mlen = tip_icmp_msg(m, ICMP_ECHO_REQUEST, 0, 0x4242, 1, "flood", 5);
+
+	for (unsigned i = 0; i < n; i++) {
+		size_t len = tip_ip_frame(f, sizeof(f),
+					  &(struct tip_ip){.proto = IPV4_PROTO_ICMP,
+							   .saddr = TIP_IP(10, 0, 0, first + i),
+							   .payload = m, .payload_len = mlen});
+
+		tip_input(&fx, f, len);
+		tip_out_reset(&fx.out);
+	}
+}
+
+/* Entries in the table and how many of them are INCOMPLETE. */
+static unsigned count_entries(unsigned *incomplete)
+{
+	struct ip_arp_entry all[IP_ARP_TABLE_SIZE];
+	unsigned n = ip_arp_dump(fx.core, all, IP_ARP_TABLE_SIZE);
+
+	*incomplete = 0;
+	for (unsigned i = 0; i < n; i++)
+		*incomplete += all[i].state == IP_ARP_INCOMPLETE;
+	return n;
+}
+
+/* Resolved entries 10.0.0.first.. (n), learned from replies and never used. */
+static void learn_range(unsigned first, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		tip_learn(&fx, TIP_IP(10, 0, 0, first + i), tip_other_mac);
+	tip_out_reset(&fx.out);
+}
+
+/* The issue this fixes: 128 echo requests from made-up sources filled the table with
+ * INCOMPLETE entries, evicted the gateway, and sends through it failed with -ENOBUFS for 4 s. */
+START_TEST(echo_flood_keeps_gateway)
+{
+	struct ip_arp_entry e;
+	unsigned incomplete;
+
+	tip_learn(&fx, TIP_GW_IP, tip_gw_mac);
+	fx.now += 10 * TIP_SEC; /* idle for long: only its pin keeps it */
+	echo_flood(10, 200);
+	ck_assert_uint_eq(st()->icmp_in_echos, 200);
+	ck_assert_uint_eq(count_entries(&incomplete), 1 + IP_ARP_INCOMPLETE_MAX);
+	ck_assert_uint_eq(incomplete, IP_ARP_INCOMPLETE_MAX);
+	ck_assert_uint_eq(st()->arp_evict_incomplete, 200 - IP_ARP_INCOMPLETE_MAX);
+	ck_assert_uint_eq(st()->arp_evict_drops, 200 - IP_ARP_INCOMPLETE_MAX);
+	ck_assert_uint_eq(st()->arp_evict_resolved, 0);
+	ck_assert_uint_eq(st()->arp_table_full, 0);
+	ck_assert(tip_arp_find(&fx, TIP_GW_IP, &e));
+	ck_assert_uint_eq(e.state, IP_ARP_REACHABLE);
+	/* Oldest first: the newest 32 sources are the ones still waiting. */
+	ck_assert(!tip_arp_find(&fx, TIP_IP(10, 0, 0, 10 + 200 - IP_ARP_INCOMPLETE_MAX - 1), &e));
+	ck_assert(tip_arp_find(&fx, TIP_IP(10, 0, 0, 10 + 200 - IP_ARP_INCOMPLETE_MAX), &e));
+	ck_assert_uint_eq(e.state, IP_ARP_INCOMPLETE);
+	ck_assert_uint_eq(e.queued, 1);
+	/* Through the gateway, at once: one frame to its MAC, no request. */
+	ck_assert_int_eq(tip_output(&fx, TIP_REMOTE_IP, 0, 0, 10, 0), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	{
+		uint8_t f[TIP_FRAME_MAX];
+		size_t len = tip_wire_copy(&fx.out, 0, f, sizeof(f));
+
+		tip_expect_ipv4(f, len, tip_gw_mac, IPV4_PROTO_UDP, TIP_OUR_IP, TIP_REMOTE_IP);
+	}
+	/* What the flood left held: one queued reply per INCOMPLETE entry, nothing else. */
+	ck_assert_uint_eq(pool_count(fx.pool) - pool_free_count(fx.pool),
+			  IP_ARP_INCOMPLETE_MAX + 1);
+}
+END_TEST
+
+/* Unresolved entries are bounded apart from the rest: past the bound a new one evicts the
+ * oldest (its queue dropped and counted), wherever the free slots are. */
+START_TEST(incomplete_bound_evicts_oldest)
+{
+	struct ip_arp_entry e;
+	unsigned incomplete, i;
+
+	/* The oldest gets three datagrams queued. */
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(tip_output(&fx, TIP_IP(10, 0, 0, 10), 0, 0, 8, 0), 0);
+	for (i = 1; i < IP_ARP_INCOMPLETE_MAX; i++) {
+		fx.now += TIP_MS;
+		ck_assert_int_eq(tip_output(&fx, TIP_IP(10, 0, 0, 10 + i), 0, 0, 8, 0), 0);
+	}
+	tip_out_reset(&fx.out);
+	ck_assert_uint_eq(count_entries(&incomplete), IP_ARP_INCOMPLETE_MAX);
+	ck_assert_uint_eq(st()->arp_evict_incomplete, 0);
+
+	/* One more: the oldest goes with its three datagrams, the new one is requested. */
+	ck_assert_int_eq(tip_output(&fx, TIP_IP(10, 0, 0, 200), 0, 0, 8, 0), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	expect_request(0, TIP_IP(10, 0, 0, 200));
+	tip_out_reset(&fx.out);
+	ck_assert(!tip_arp_find(&fx, TIP_IP(10, 0, 0, 10), &e));
+	ck_assert(tip_arp_find(&fx, TIP_IP(10, 0, 0, 11), &e));
+	ck_assert_uint_eq(count_entries(&incomplete), IP_ARP_INCOMPLETE_MAX);
+	ck_assert_uint_eq(incomplete, IP_ARP_INCOMPLETE_MAX);
+	ck_assert_uint_eq(st()->arp_evict_incomplete, 1);
+	ck_assert_uint_eq(st()->arp_evict_drops, 3);
+	ck_assert_uint_eq(st()->arp_resolve_failed, 0);
+	ck_assert_uint_eq(fx.core->arp_held, IP_ARP_INCOMPLETE_MAX);
+
+	/* Its late reply is addressed to us: the neighbour is cached all the same (RFC 826), in
+	 * a free slot, and nothing else moves. */
+	tip_learn(&fx, TIP_IP(10, 0, 0, 10), tip_peer_mac);
+	tip_expect_no_tx(&fx.out);
+	ck_assert(tip_arp_find(&fx, TIP_IP(10, 0, 0, 10), &e));
+	ck_assert_uint_eq(e.state, IP_ARP_REACHABLE);
+	ck_assert_uint_eq(count_entries(&incomplete), IP_ARP_INCOMPLETE_MAX + 1);
+	ck_assert_uint_eq(st()->arp_evict_incomplete, 1);
+}
+END_TEST
+
+/* The gateway's entry is pinned even while it is being resolved itself. */
+START_TEST(incomplete_gateway_is_pinned)
+{
+	uint8_t f[TIP_FRAME_MAX];
+	struct ip_arp_entry e;
+	unsigned incomplete;
+	size_t len;
+
+	ck_assert_int_eq(tip_output(&fx, TIP_REMOTE_IP, 0, 0, 10, 7), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	expect_request(0, TIP_GW_IP);
+	tip_out_reset(&fx.out);
+	fx.now += TIP_MS;
+	echo_flood(10, 100);
+	ck_assert(tip_arp_find(&fx, TIP_GW_IP, &e));
+	ck_assert_uint_eq(e.state, IP_ARP_INCOMPLETE);
+	ck_assert_uint_eq(e.queued, 1);
+	/* It counts against the bound like any unresolved entry. */
+	count_entries(&incomplete);
+	ck_assert_uint_eq(incomplete, IP_ARP_INCOMPLETE_MAX);
+	ck_assert_uint_eq(st()->arp_evict_incomplete, 100 - (IP_ARP_INCOMPLETE_MAX - 1));
+	/* Its reply sends what waited for it. */
+	tip_learn(&fx, TIP_GW_IP, tip_gw_mac);
+	tip_expect_wire_frames(&fx.out, 1);
+	len = tip_wire_copy(&fx.out, 0, f, sizeof(f));
+	tip_expect_ipv4(f, len, tip_gw_mac, IPV4_PROTO_UDP, TIP_OUR_IP, TIP_REMOTE_IP);
+	ck_assert_uint_eq(f[34], 7);
+}
+END_TEST
+
+/* With the table full, a flood costs idle resolved entries until the INCOMPLETE bound is
+ * reached, PROBE ones first, then least recently used — never the gateway (idle, even in
+ * PROBE) and never a neighbour in use. */
+START_TEST(full_table_flood_spares_what_is_in_use)
+{
+	struct ip_arp_entry e;
+	unsigned incomplete;
+	uint8_t f[TIP_FRAME_MAX];
+	size_t len;
+
+	tip_learn(&fx, TIP_GW_IP, tip_gw_mac);
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	fx.now += 30 * TIP_SEC;
+	learn_range(10, IP_ARP_TABLE_SIZE - 2); /* 10.0.0.10 .. 10.0.0.135: the table is full */
+	fx.now += 30 * TIP_SEC;
+	/* The gateway's and the peer's lifetimes are over: both PROBE, the most evictable kind. */
+	ip_timer(fx.core, fx.now, &fx.out);
+	tip_out_reset(&fx.out);
+	/* 10.0.0.10 .. 10.0.0.17 were used 6 s ago (no longer in use); the rest never. */
+	for (unsigned i = 0; i < 8; i++)
+		ck_assert_int_eq(tip_output(&fx, TIP_IP(10, 0, 0, 10 + i), 0, 0, 10, 0), 0);
+	tip_out_reset(&fx.out);
+	fx.now += 6 * TIP_SEC;
+	/* The peer is in use: a datagram went to it a moment ago. */
+	ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 10, 0), 0);
+	tip_out_reset(&fx.out);
+	fx.now += TIP_MS;
+
+	echo_flood(150, 100);
+	ck_assert_uint_eq(count_entries(&incomplete), IP_ARP_TABLE_SIZE);
+	ck_assert_uint_eq(incomplete, IP_ARP_INCOMPLETE_MAX);
+	ck_assert_uint_eq(st()->arp_evict_resolved, IP_ARP_INCOMPLETE_MAX);
+	ck_assert_uint_eq(st()->arp_evict_incomplete, 100 - IP_ARP_INCOMPLETE_MAX);
+	ck_assert_uint_eq(st()->arp_table_full, 0);
+	ck_assert(tip_arp_find(&fx, TIP_GW_IP, &e));
+	ck_assert_uint_eq(e.state, IP_ARP_PROBE);
+	ck_assert(tip_arp_find(&fx, TIP_PEER_IP, &e));
+	ck_assert_uint_eq(e.state, IP_ARP_PROBE);
+	/* Never-used entries went first (least recently used), the ones used 6 s ago stayed. */
+	ck_assert(!tip_arp_find(&fx, TIP_IP(10, 0, 0, 18), &e));
+	ck_assert(!tip_arp_find(&fx, TIP_IP(10, 0, 0, 18 + IP_ARP_INCOMPLETE_MAX - 1), &e));
+	ck_assert(tip_arp_find(&fx, TIP_IP(10, 0, 0, 18 + IP_ARP_INCOMPLETE_MAX), &e));
+	for (unsigned i = 0; i < 8; i++)
+		ck_assert(tip_arp_find(&fx, TIP_IP(10, 0, 0, 10 + i), &e));
+
+	/* Both still take datagrams at once (the gateway's after a unicast probe: its probe timer
+	 * is due and ip_timer has not run; the peer's went out with its datagram above). */
+	ck_assert_int_eq(tip_output(&fx, TIP_REMOTE_IP, 0, 0, 10, 0), 0);
+	tip_expect_wire_frames(&fx.out, 2);
+	expect_probe(0, tip_gw_mac, TIP_GW_IP);
+	len = tip_wire_copy(&fx.out, 1, f, sizeof(f));
+	tip_expect_ipv4(f, len, tip_gw_mac, IPV4_PROTO_UDP, TIP_OUR_IP, TIP_REMOTE_IP);
+	tip_out_reset(&fx.out);
+	ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 10, 0), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	expect_datagram_to_peer(0);
+	ck_assert_uint_eq(st()->arp_table_full, 0);
+}
+END_TEST
+
 /* An entry in doubt is the first to give way to a new neighbour, before a confirmed one. */
 START_TEST(probing_entry_evicted_first)
 {
 	unsigned i;
 	struct ip_arp_entry e;
 
-	tip_learn(&fx, TIP_GW_IP, tip_gw_mac);
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
 	fx.now += 30 * TIP_SEC;
 	for (i = 0; i < IP_ARP_TABLE_SIZE - 1; i++)
-		tip_learn(&fx, TIP_IP(10, 0, 0, 10 + i), tip_peer_mac);
-	fx.now += 30 * TIP_SEC; /* the gateway's lifetime is over, the others' is not */
+		tip_learn(&fx, TIP_IP(10, 0, 0, 10 + i), tip_other_mac);
+	fx.now += 30 * TIP_SEC; /* the peer's lifetime is over, the others' is not */
 	ip_timer(fx.core, fx.now, &fx.out);
 	tip_expect_wire_frames(&fx.out, 1);
-	expect_probe(0, tip_gw_mac, TIP_GW_IP);
+	expect_probe(0, tip_peer_mac, TIP_PEER_IP);
 	tip_out_reset(&fx.out);
 	ck_assert_int_eq(tip_output(&fx, TIP_IP(10, 0, 0, 250), 0, 0, 8, 0), 0);
-	ck_assert(!tip_arp_find(&fx, TIP_GW_IP, &e));
+	ck_assert(!tip_arp_find(&fx, TIP_PEER_IP, &e));
 	ck_assert(tip_arp_find(&fx, TIP_IP(10, 0, 0, 10), &e));
+	ck_assert_uint_eq(st()->arp_evict_resolved, 1);
 	ck_assert_uint_eq(st()->arp_table_full, 0);
 }
 END_TEST
 
-START_TEST(table_full_of_incomplete_entries)
+/* Nothing may give way when every entry is in use: the new one fails with -ENOBUFS, counted;
+ * once the entries have gone unused for IP_ARP_IN_USE_MS the least recently used one yields. */
+START_TEST(table_of_entries_in_use_refuses)
 {
+	struct ip_arp_entry e;
 	unsigned i;
 
 	for (i = 0; i < IP_ARP_TABLE_SIZE; i++) {
+		tip_learn(&fx, TIP_IP(10, 0, 0, 10 + i), tip_other_mac);
 		ck_assert_int_eq(tip_output(&fx, TIP_IP(10, 0, 0, 10 + i), 0, 0, 8, 0), 0);
-		if (fx.out.n_wire > 200)
-			tip_out_reset(&fx.out);
+		tip_out_reset(&fx.out);
+		fx.now += TIP_MS;
 	}
-	tip_out_reset(&fx.out);
 	ck_assert_int_eq(tip_output(&fx, TIP_IP(10, 0, 0, 250), 0, 0, 8, 0), -ENOBUFS);
-	ck_assert_uint_eq(st()->arp_table_full, 1);
 	tip_expect_no_tx(&fx.out);
-	/* A resolved entry can be evicted for a new one; waiting ones cannot. */
-	tip_learn(&fx, TIP_IP(10, 0, 0, 10), tip_peer_mac);
+	ck_assert_uint_eq(st()->arp_table_full, 1);
+	/* Nor may an ARP request for us add its sender; it is still answered. */
+	arp_in(&(struct tip_arp){.spa = TIP_IP(10, 0, 0, 251)});
 	tip_expect_wire_frames(&fx.out, 1);
 	tip_out_reset(&fx.out);
+	ck_assert(!tip_arp_find(&fx, TIP_IP(10, 0, 0, 251), &e));
+	ck_assert_uint_eq(st()->arp_table_full, 2);
+	ck_assert_uint_eq(st()->arp_evict_resolved, 0);
+
+	fx.now += IP_ARP_IN_USE_MS * TIP_MS;
 	ck_assert_int_eq(tip_output(&fx, TIP_IP(10, 0, 0, 250), 0, 0, 8, 0), 0);
 	tip_expect_wire_frames(&fx.out, 1);
 	expect_request(0, TIP_IP(10, 0, 0, 250));
+	ck_assert(!tip_arp_find(&fx, TIP_IP(10, 0, 0, 10), &e));
+	ck_assert(tip_arp_find(&fx, TIP_IP(10, 0, 0, 11), &e));
+	ck_assert_uint_eq(st()->arp_evict_resolved, 1);
+}
+END_TEST
+
+/* A neighbour merely heard from (an ARP request for us) never evicts a resolution in progress:
+ * with the table full of INCOMPLETE and in-use entries it is not cached. */
+START_TEST(learned_entry_never_evicts_incomplete)
+{
+	struct ip_arp_entry e;
+	unsigned incomplete, i;
+
+	for (i = 0; i < IP_ARP_TABLE_SIZE - IP_ARP_INCOMPLETE_MAX; i++) {
+		tip_learn(&fx, TIP_IP(10, 0, 0, 10 + i), tip_other_mac);
+		ck_assert_int_eq(tip_output(&fx, TIP_IP(10, 0, 0, 10 + i), 0, 0, 8, 0), 0);
+	}
+	for (i = 0; i < IP_ARP_INCOMPLETE_MAX; i++)
+		ck_assert_int_eq(tip_output(&fx, TIP_IP(10, 0, 0, 200 + i), 0, 0, 8, 0), 0);
+	tip_out_reset(&fx.out);
+	ck_assert_uint_eq(count_entries(&incomplete), IP_ARP_TABLE_SIZE);
+	arp_in(&(struct tip_arp){.spa = TIP_IP(10, 0, 0, 190)});
+	tip_expect_wire_frames(&fx.out, 1); /* answered */
+	ck_assert(!tip_arp_find(&fx, TIP_IP(10, 0, 0, 190), &e));
+	ck_assert_uint_eq(count_entries(&incomplete), IP_ARP_TABLE_SIZE);
+	ck_assert_uint_eq(incomplete, IP_ARP_INCOMPLETE_MAX);
+	ck_assert_uint_eq(st()->arp_table_full, 1);
+	ck_assert_uint_eq(st()->arp_evict_incomplete, 0);
 }
 END_TEST
 
@@ -651,8 +901,13 @@ int main(void)
 	tcase_add_test(tc, probing_entry_refreshed_by_any_arp_from_it);
 	tcase_add_test(tc, unanswered_probes_remove_entry);
 	tcase_add_test(tc, expired_entry_probed_before_timer);
+	tcase_add_test(tc, echo_flood_keeps_gateway);
+	tcase_add_test(tc, incomplete_bound_evicts_oldest);
+	tcase_add_test(tc, incomplete_gateway_is_pinned);
+	tcase_add_test(tc, full_table_flood_spares_what_is_in_use);
 	tcase_add_test(tc, probing_entry_evicted_first);
-	tcase_add_test(tc, table_full_of_incomplete_entries);
+	tcase_add_test(tc, table_of_entries_in_use_refuses);
+	tcase_add_test(tc, learned_entry_never_evicts_incomplete);
 	tcase_add_test(tc, gratuitous_arp_at_create);
 	tcase_add_loop_test(tc, malformed_dropped, 0, sizeof(bad_arps) / sizeof(bad_arps[0]));
 	tcase_add_test(tc, zero_sender_mac_dropped);
