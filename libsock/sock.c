@@ -303,7 +303,8 @@ US_API int us_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 	req.port = ntohs(sin.sin_port);
 	int rc = sock_call(&ref, &req, &rep);
 	if (rc < 0) {
-		if (rc != -ETIMEDOUT && rc != -ENETDOWN && rc != -ECONNABORTED)
+		/* The server answered (an errno of the route): it autobound the socket first. */
+		if (rc != -ETIMEDOUT && rc != -ENETDOWN && rc != -ECONNABORTED && rc != -EAGAIN)
 			SOCK_ENTRY_UPDATE(&ref, e_->bound = true);
 		return sock_fail(rc);
 	}
