@@ -5,9 +5,11 @@
  *   ip_core.c      create/destroy, config, transport table, stats table, dumps, timers
  *   eth.c          ip_input (Ethernet demux) and eth_output (push the header, queue to out)
  *   arp.c          the RFC 826 cache with its per-entry packet queues
- *   route.c        the routing table and address classification
+ *   route.c        the routing table from cfg (the table and its lookup are common/route.c,
+ *                  shared with udpd and libsock) and the judgements of wire addresses
  *   ipv4_input.c   validation and local delivery (RFC 791, RFC 1122 §3.2.1)
- *   ipv4_output.c  ip_output, header building, fragmentation and the last hop
+ *   ipv4_output.c  ip_output, header building, the loopback interface, fragmentation and the
+ *                  last hop
  *   icmp.c         echo and error messages (RFC 792, RFC 1122 §3.2.2)
  *   ip_frag.c, ip_reass.c   fragmentation and reassembly (ip_frag.h)
  *
@@ -141,7 +143,7 @@ void ipv4_input(struct ip_core *core, uint64_t now, struct buf **pkt, bool link_
 /* Local delivery of a whole datagram (data at its validated header) to ICMP or the transport
  * serving its protocol; flags are the desc flags it goes up with (DESC_F_BCAST,
  * DESC_F_CSUM_VERIFIED). Consumes it. */
-void ipv4_local_deliver(struct ip_core *core, uint64_t now, struct buf *b, uint32_t flags,
+void ipv4_local_deliver(struct ip_core *core, uint64_t now, struct buf **pkt, uint32_t flags,
 			struct ip_out *out);
 
 /* --- ipv4_output.c --- */

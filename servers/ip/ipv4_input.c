@@ -48,12 +48,14 @@ static bool ipv4_options_ok(const uint8_t *hdr, unsigned ihl)
 
 /* Hand a validated, whole datagram to whoever serves its protocol: from the wire through
  * ipv4_input, from ourselves through the loopback interface (ipv4_output.c). */
-void ipv4_local_deliver(struct ip_core *core, uint64_t now, struct buf *b, uint32_t flags,
+void ipv4_local_deliver(struct ip_core *core, uint64_t now, struct buf **pkt, uint32_t flags,
 			struct ip_out *out)
 {
+	struct buf *b = *pkt;
 	const struct ipv4_hdr *h = (const struct ipv4_hdr *)buf_data(b);
 	bool bcast = (flags & DESC_F_BCAST) != 0;
 
+	*pkt = NULL;
 	/* TTL: RFC 1122 §3.2.1.7 — a host MUST NOT discard a datagram just because it arrived
 	 * with a TTL below 2; TTL only bounds forwarding, which we never do. So any TTL,
 	 * including 0 and 1, is delivered. */
@@ -170,7 +172,7 @@ void ipv4_input(struct ip_core *core, uint64_t now, struct buf **pkt, bool link_
 			return; /* held, or dropped and counted by the reassembly */
 		b = whole;
 	}
-	ipv4_local_deliver(core, now, b, bcast ? DESC_F_BCAST : 0, out);
+	ipv4_local_deliver(core, now, &b, bcast ? DESC_F_BCAST : 0, out);
 	return;
 drop:
 	pool_free(&b);

@@ -97,11 +97,8 @@ static struct buf *ipv4_copy(struct ip_core *core, const struct buf *b)
 static void ipv4_loopback(struct ip_core *core, uint64_t now, struct buf **b, bool bcast,
 			  struct ip_out *out)
 {
-	struct buf *d = *b;
-
-	*b = NULL;
 	core->stats.ip_out_loopback++;
-	ipv4_local_deliver(core, now, d, DESC_F_CSUM_VERIFIED | (bcast ? DESC_F_BCAST : 0), out);
+	ipv4_local_deliver(core, now, b, DESC_F_CSUM_VERIFIED | (bcast ? DESC_F_BCAST : 0), out);
 }
 
 int ipv4_send(struct ip_core *core, uint64_t now, struct buf **pkt,
