@@ -37,7 +37,7 @@
 #include "ring.h"
 
 #define REGION_MAGIC 0x55535247u /* "USRG" */
-#define REGION_VERSION 1u
+#define REGION_VERSION 2u /* 2: RX records carry the datagram's metadata */
 #define REGION_SLOTS_MAX 64u
 #define REGION_ALIGN 4096u                  /* every area starts on its own page */
 #define REGION_SIZE_MAX ((size_t)1 << 30)   /* bounds what one client makes a server map */
@@ -81,14 +81,30 @@ struct region_tx_dgram {
 };
 _Static_assert(sizeof(struct region_tx_dgram) == 16, "region_tx_dgram is shared");
 
-/* RX record body (server -> app, in the socket's slot ring): this, then the payload. */
-#define REGION_RX_TRUNC 0x1u /* payload cut to fit the ring (MSG_TRUNC) */
+/* RX record body (server -> app, in the socket's slot ring): this, then the payload. Besides
+ * the sender it carries what recvmsg's control messages report of the datagram (IP_PKTINFO,
+ * IP_TTL, IP_TOS, SO_TIMESTAMP*), and the REGION_RX_CMSG_* flags say which of them the socket
+ * asked for when the datagram was queued: the server holds the options, the client formats. */
+#define REGION_RX_TRUNC 0x1u          /* payload cut to fit the ring (MSG_TRUNC) */
+#define REGION_RX_CMSG_PKTINFO 0x2u   /* IP_PKTINFO: ifindex, spec_dst, daddr */
+#define REGION_RX_CMSG_TTL 0x4u       /* IP_RECVTTL */
+#define REGION_RX_CMSG_TOS 0x8u       /* IP_RECVTOS */
+#define REGION_RX_CMSG_TSTAMP 0x10u   /* SO_TIMESTAMP: struct timeval */
+#define REGION_RX_CMSG_TSTAMPNS 0x20u /* SO_TIMESTAMPNS: struct timespec */
+#define REGION_RX_CMSG_TSTAMP_NEW 0x40u /* the _NEW timestamp type numbers */
 struct region_rx_dgram {
-	uint32_t saddr; /* network order */
-	uint16_t sport; /* network order */
-	uint16_t flags; /* REGION_RX_* */
+	uint32_t saddr;     /* network order */
+	uint16_t sport;     /* network order */
+	uint16_t flags;     /* REGION_RX_* */
+	uint32_t daddr;     /* the datagram's destination (ipi_addr), network order */
+	uint32_t spec_dst;  /* the local address a reply would come from (ipi_spec_dst) */
+	uint16_t ifindex;   /* the interface it arrived on (ipi_ifindex): 1 lo, 2 the NIC */
+	uint8_t ttl;        /* of its IPv4 header */
+	uint8_t tos;
+	uint32_t reserved;  /* 0 */
+	uint64_t tstamp_ns; /* when it reached the stack's transport, CLOCK_REALTIME ns */
 };
-_Static_assert(sizeof(struct region_rx_dgram) == 8, "region_rx_dgram is shared");
+_Static_assert(sizeof(struct region_rx_dgram) == 32, "region_rx_dgram is shared");
 
 enum region_role {
 	REGION_SERVER = 1, /* TX consumer, RX producers */

@@ -20,8 +20,9 @@
  * (a dup of our master copy, which the server also holds): poll/select/epoll report read
  * readiness natively, and a socket needs no kernel object besides. The fd table (sock_table.c)
  * maps descriptor -> slot, the server's sid and the socket's local state: O_NONBLOCK, bound,
- * connected + peer, SO_BROADCAST as set, SO_RCVTIMEO/SO_SNDTIMEO, a pending error found by
- * us_poll. At most 64 sockets per process (EMFILE beyond), like a small RLIMIT_NOFILE. Native
+ * connected + peer, its source address as the server has it, SO_BROADCAST, IP_MTU_DISCOVER and
+ * IP_RECVERR as set (what a send is judged by at the call), SO_RCVTIMEO/SO_SNDTIMEO, a pending
+ * error found by us_poll. At most 64 sockets per process (EMFILE beyond), like a small RLIMIT_NOFILE. Native
  * poll reports POLLOUT always (an eventfd is always writable); us_poll tells the truth.
  *
  * Control calls (bind, connect, close, options, names) are SockRequests with monotonically
@@ -68,6 +69,7 @@
 
 #include "paths.h"
 #include "sock_priv.h"
+#include "sockopt.h"
 #include "ustack/sock.h"
 
 #define SOCK_TYPE_MASK 0xf
@@ -257,7 +259,7 @@ US_API int us_bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
 	rc = sock_call(&ref, &req, &rep);
 	if (rc < 0)
 		return sock_fail(rc);
-	SOCK_ENTRY_UPDATE(&ref, e_->bound = true);
+	SOCK_ENTRY_UPDATE(&ref, e_->bound = true; e_->saddr = rep.addr);
 	return 0;
 }
 
@@ -282,7 +284,8 @@ US_API int us_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 		int rc = sock_call(&ref, &req, &rep);
 		if (rc < 0)
 			return sock_fail(rc);
-		SOCK_ENTRY_UPDATE(&ref, e_->connected = false; memset(&e_->peer, 0, sizeof(e_->peer)));
+		SOCK_ENTRY_UPDATE(&ref, e_->connected = false; e_->saddr = rep.addr;
+				  memset(&e_->peer, 0, sizeof(e_->peer)));
 		return 0;
 	}
 	struct sockaddr_in sin;
@@ -291,19 +294,28 @@ US_API int us_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 	memcpy(&sin, addr, sizeof(sin));
 	if (sin.sin_family != AF_INET)
 		return sock_fail(-EAFNOSUPPORT);
-	if (sin.sin_addr.s_addr == htonl(INADDR_BROADCAST) && !ref.broadcast)
-		return sock_fail(-EACCES);
 	if (ref.lost)
 		return sock_fail(-ECONNABORTED);
+	/* The route (ENETUNREACH, EINVAL, EACCES) is the server's to judge: it autobinds first,
+	 * as Linux's inet_dgram_connect, so even a failed connect leaves a port behind. */
 	req.op = USTACK__SOCK_REQUEST__OP__CONNECT;
 	req.addr = sin.sin_addr.s_addr;
 	req.port = ntohs(sin.sin_port);
 	int rc = sock_call(&ref, &req, &rep);
-	if (rc < 0)
+	if (rc < 0) {
+		/* The server answered (an errno of the route): it autobound the socket first. */
+		if (rc != -ETIMEDOUT && rc != -ENETDOWN && rc != -ECONNABORTED && rc != -EAGAIN)
+			SOCK_ENTRY_UPDATE(&ref, e_->bound = true);
 		return sock_fail(rc);
+	}
 	struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = sin.sin_port};
 	peer.sin_addr = sin.sin_addr;
-	SOCK_ENTRY_UPDATE(&ref, e_->connected = true; e_->bound = true; e_->peer = peer);
+	/* 0.0.0.0 means this host: the server connected to where the route said (route_output
+	 * turns it into the socket's source, which the reply carries). */
+	if (peer.sin_addr.s_addr == 0)
+		peer.sin_addr.s_addr = rep.addr ? rep.addr : htonl(INADDR_LOOPBACK);
+	SOCK_ENTRY_UPDATE(&ref, e_->connected = true; e_->bound = true; e_->peer = peer;
+			  e_->saddr = rep.addr);
 	return 0;
 }
 
@@ -380,8 +392,9 @@ US_API int us_getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen)
 		return sock_fail(-EFAULT);
 	if ((int)*addrlen < 0)
 		return sock_fail(-EINVAL);
-	/* Only our own connect() changes the peer, so the table knows it: no round trip. */
-	if (!ref.connected)
+	/* Only our own connect() changes the peer, so the table knows it: no round trip. A peer
+	 * without a port names none (inet_getname). */
+	if (!ref.connected || ref.peer.sin_port == 0)
 		return sock_fail(-ENOTCONN);
 	int rc = sock_put_sin(&ref.peer, addr, addrlen);
 	return rc < 0 ? sock_fail(rc) : 0;
@@ -458,10 +471,17 @@ US_API int us_setsockopt(int fd, int level, int optname, const void *optval, soc
 	int rc = sock_call(&ref, &req, &rep);
 	if (rc < 0)
 		return sock_fail(rc);
+	/* What the send path judges locally, read as the server read it. */
 	if (level == SOL_SOCKET && optname == SO_BROADCAST && n >= sizeof(int)) {
 		int on;
 		memcpy(&on, val, sizeof(on));
 		SOCK_ENTRY_UPDATE(&ref, e_->broadcast = on != 0);
+	} else if (level == SOL_IP && optname == IP_MTU_DISCOVER) {
+		int v = sockopt_ip_int(val, n);
+		SOCK_ENTRY_UPDATE(&ref, e_->pmtudisc = (uint8_t)v);
+	} else if (level == SOL_IP && optname == IP_RECVERR) {
+		int v = sockopt_ip_int(val, n);
+		SOCK_ENTRY_UPDATE(&ref, e_->recverr = v != 0);
 	}
 	return 0;
 }
@@ -517,6 +537,11 @@ US_API int us_getsockopt(int fd, int level, int optname, void *optval, socklen_t
 	req.op = USTACK__SOCK_REQUEST__OP__GETOPT;
 	req.level = level;
 	req.optname = optname;
+	/* The server shapes the value by the caller's length (a struct linger, one byte of an IP
+	 * option): it is the length of the optval we send; the bytes are ignored. */
+	static const uint8_t zeros[SOCK_OPTVAL_MAX];
+	req.optval.data = (uint8_t *)zeros;
+	req.optval.len = *optlen < SOCK_OPTVAL_MAX ? *optlen : SOCK_OPTVAL_MAX;
 	struct sock_reply rep;
 	rc = sock_call(&ref, &req, &rep);
 	if (rc < 0)

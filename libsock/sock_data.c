@@ -3,17 +3,27 @@
  * Send: local checks first, in Linux's order and with its errnos (udp_sendmsg): EMSGSIZE over
  * 65,535, EOPNOTSUPP for MSG_OOB, then the address (EINVAL short or port 0, EAFNOSUPPORT, or
  * EDESTADDRREQ without one on an unconnected socket; an address on a connected socket is used,
- * never EISCONN), ENETUNREACH for destinations this stack cannot reach (0.0.0.0 and 127/8: no
- * loopback here, udp_core says the same), EACCES for 255.255.255.255 without SO_BROADCAST,
- * EMSGSIZE over 65,507 payload bytes. They have to be here: the server takes TX records
- * asynchronously and has no way to fail the call that produced one. Then a pending error (below).
+ * never EISCONN), then the route, looked up in the instance's routing table with the same module
+ * udpd and ipd use (common/route.h; the table comes from the server, HOSTCFG): ENETUNREACH
+ * without a route, EINVAL for a 127/8 source leaving by the NIC, EACCES for a broadcast route
+ * without SO_BROADCAST; EMSGSIZE over 65,507 payload bytes, or over the route's MTU with
+ * IP_PMTUDISC_DO/PROBE/INTERFACE. They have to be here: the server takes TX records
+ * asynchronously and has no way to fail the call that produced one (what it refuses anyway is
+ * counted: tx_errors). A send that fails any of them on a socket without a port asks the
+ * server to autobind it (AUTOBIND), as Linux's inet_sendmsg does before udp_sendmsg looks at
+ * anything. Then a pending error (below).
  * Then one TX record (struct region_tx_dgram + the gathered payload) is reserved, filled and
  * committed under tx_lock (the TX ring has one producer side, shared by all our sockets), and
  * the doorbell written. MSG_MORE travels as REGION_TX_MORE (the server corks) and skips the
  * doorbell: the datagram cannot leave before its last part anyway. A full TX ring: EAGAIN when
  * non-blocking, else short sleeps (the server does not signal freed room) up to SO_SNDTIMEO.
  *
- * Receive: ring_peek on the socket's RX ring, copy, ring_release (not with MSG_PEEK). Receivers
+ * Receive: ring_peek on the socket's RX ring, copy, ring_release (not with MSG_PEEK). The
+ * record says which control messages the socket asked for and carries their values (struct
+ * region_rx_dgram); they are written as Linux's put_cmsg writes them (SO_TIMESTAMP* first, then
+ * IP_PKTINFO, IP_TTL, IP_TOS; a control buffer too short for one gets MSG_CTRUNC and as much as
+ * fits). MSG_ERRQUEUE asks the server for the oldest error queue entry (ERRQUEUE) and never
+ * waits, as Linux's ip_recv_error. Receivers
  * of one socket take turns on its rx_lock, which is never held while waiting: a non-blocking
  * call never waits behind a blocking one. Empty ring: EAGAIN when non-blocking, else poll() on
  * the slot's eventfd up to SO_RCVTIMEO (EAGAIN on timeout, as Linux), then look again.
@@ -24,12 +34,12 @@
  * ring again and write 1 back if a record slipped in between. A counter left > 0 over an empty
  * ring is at worst a spurious wakeup, which POSIX allows (a recv then says EAGAIN).
  *
- * Pending errors (Linux sk_err: an ICMP error on a connected socket) stay in the server, which
- * wakes the socket's eventfd when it records one. So a wakeup over an empty ring is the hint:
- * the call that sees it asks the server for SO_ERROR (which takes and clears it) and returns it.
- * recv looks whenever its ring is empty; send looks on connected sockets only (the only ones
- * the server ever gives an error) and only when the RX ring is empty, which costs one read() of
- * the eventfd. An error found by us_poll is kept in the socket's entry (err) until a call takes
+ * Pending errors (Linux sk_err: an ICMP error on a connected socket, or on any socket with
+ * IP_RECVERR) stay in the server, which wakes the socket's eventfd when it records one. So a
+ * wakeup over an empty ring is the hint: the call that sees it asks the server for SO_ERROR
+ * (which takes and clears it) and returns it. recv looks whenever its ring is empty; send looks
+ * on connected or IP_RECVERR sockets only (the only ones the server ever gives an error) and
+ * only when the RX ring is empty, which costs one read() of the eventfd. An error found by us_poll is kept in the socket's entry (err) until a call takes
  * it. Known gap: an error whose wakeup merges with one for data still queued is reported only
  * once the ring is empty and another wakeup comes (Linux reports it before the data); closing it
  * needs the server to mark error wakeups (an error record, or a distinct eventfd increment).
@@ -42,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <linux/errqueue.h>
 
 #include "sock_priv.h"
 
@@ -231,22 +242,52 @@ static int sock_tx_backoff(uint64_t deadline, unsigned *round)
 	return 0;
 }
 
-ssize_t sock_data_send(int fd, const struct msghdr *msg, int flags)
+int sock_data_autobind(const struct sock_ref *ref)
 {
-	struct sock_ref ref;
-	if (sock_table_get(fd, &ref) < 0)
-		return -EBADF;
-	size_t total = 0;
-	bool bad;
-	int rc = sock_iov_total(msg->msg_iov, msg->msg_iovlen, &total, &bad);
-	if (rc < 0)
-		return rc;
+	Ustack__SockRequest req = USTACK__SOCK_REQUEST__INIT;
+	req.op = USTACK__SOCK_REQUEST__OP__AUTOBIND;
+	req.sid = ref->sid;
+	req.slot = ref->slot;
+	struct sock_reply rep;
+	int rc = sock_req_call(&req, &rep);
+	if (rc == 0)
+		rc = rep.status;
+	if (rc == 0) {
+		sock_tab_lock();
+		struct sock_entry *e = sock_table_entry_locked(ref);
+		if (e) {
+			e->bound = true;
+			e->saddr = rep.addr;
+		}
+		sock_tab_unlock();
+	}
+	return rc;
+}
+
+static void sock_mark_bound(const struct sock_ref *ref)
+{
+	sock_tab_lock();
+	struct sock_entry *e = sock_table_entry_locked(ref);
+	if (e)
+		e->bound = true;
+	sock_tab_unlock();
+}
+
+/* IP_MTU_DISCOVER modes that refuse a datagram over the route's MTU (udp_output's rule). */
+static bool sock_pmtu_strict(uint8_t pmtudisc)
+{
+	return pmtudisc >= IP_PMTUDISC_DO && pmtudisc != IP_PMTUDISC_OMIT;
+}
+
+/* udp_sendmsg's checks of one send (file comment); fills the record's addressing. 0 or
+ * negative errno. */
+static int sock_send_check(const struct sock_ref *ref, const struct msghdr *msg, int flags,
+			   size_t total, bool bad, struct region_tx_dgram *d)
+{
 	if (total > SOCK_MAX_LEN)
 		return -EMSGSIZE;
 	if (flags & MSG_OOB)
 		return -EOPNOTSUPP;
-
-	struct region_tx_dgram d = {.slot = ref.slot, .flags = (flags & MSG_MORE) ? REGION_TX_MORE : 0};
 	uint32_t daddr;
 	if (msg->msg_name) {
 		struct sockaddr_in sin;
@@ -257,28 +298,60 @@ ssize_t sock_data_send(int fd, const struct msghdr *msg, int flags)
 			return -EAFNOSUPPORT; /* AF_UNSPEC: as AF_INET, Linux's old-binary leniency */
 		if (sin.sin_port == 0)
 			return -EINVAL;
-		d.has_addr = 1;
-		d.daddr = daddr = sin.sin_addr.s_addr;
-		d.dport = sin.sin_port;
+		d->has_addr = 1;
+		d->daddr = daddr = sin.sin_addr.s_addr;
+		d->dport = sin.sin_port;
 	} else {
-		if (!ref.connected)
+		if (!ref->connected)
 			return -EDESTADDRREQ;
-		daddr = ref.peer.sin_addr.s_addr;
+		daddr = ref->peer.sin_addr.s_addr;
 	}
-	if (ref.lost)
+	if (ref->lost)
 		return -ECONNABORTED;
-	uint32_t h = ntohl(daddr);
-	if (d.has_addr && (h == INADDR_ANY || (h >> 24) == 127))
-		return -ENETUNREACH;
-	if (h == INADDR_BROADCAST && !ref.broadcast)
+	struct route_result r = {.type = ROUTE_UNICAST, .mtu = ROUTE_LO_MTU};
+	int rc = 0;
+	sock_tab_lock();
+	if (sock_lib.rt_valid)
+		rc = route_output(&sock_lib.rt, daddr, ref->saddr, &r);
+	sock_tab_unlock();
+	if (rc < 0)
+		return rc;
+	if (r.type == ROUTE_BROADCAST && !ref->broadcast)
 		return -EACCES;
 	if (total > SOCK_UDP_MAX_PAYLOAD)
 		return -EMSGSIZE;
+	if (sock_pmtu_strict(ref->pmtudisc) && total + 28 > r.mtu)
+		return -EMSGSIZE;
 	if (bad)
 		return -EFAULT;
-	rc = sock_pending_error(&ref, ref.connected);
-	if (rc < 0 && rc != -ENETDOWN && rc != -ETIMEDOUT)
-		return rc; /* (a server away has no error to report; the datagram can queue) */
+	return 0;
+}
+
+ssize_t sock_data_send(int fd, const struct msghdr *msg, int flags)
+{
+	struct sock_ref ref;
+	if (sock_table_get(fd, &ref) < 0)
+		return -EBADF;
+	size_t total = 0;
+	bool bad;
+	int rc = sock_iov_total(msg->msg_iov, msg->msg_iovlen, &total, &bad);
+	if (rc < 0)
+		return rc;
+
+	struct region_tx_dgram d = {.slot = ref.slot, .flags = (flags & MSG_MORE) ? REGION_TX_MORE : 0};
+	rc = sock_send_check(&ref, msg, flags, total, bad, &d);
+	if (rc == 0) {
+		rc = sock_pending_error(&ref, ref.connected || ref.recverr);
+		if (rc == -ENETDOWN || rc == -ETIMEDOUT)
+			rc = 0; /* (a server away has no error to report; the datagram can queue) */
+	}
+	if (rc < 0) {
+		/* Linux autobinds before udp_sendmsg checks anything, so the failed send leaves
+		 * the socket with a port (getsockname shows it); only no port left outranks it. */
+		if (!ref.bound && !ref.lost && sock_data_autobind(&ref) == -EAGAIN)
+			return -EAGAIN;
+		return rc;
+	}
 
 	bool nonblock = ref.nonblock || (flags & MSG_DONTWAIT);
 	uint64_t deadline = UINT64_MAX;
@@ -324,10 +397,125 @@ ssize_t sock_data_send(int fd, const struct msghdr *msg, int flags)
 			/* saturated: the server will read it anyway */
 		}
 	}
+	if (!ref.bound)
+		sock_mark_bound(&ref); /* the server autobinds it as it takes the record */
 	return (ssize_t)total;
 }
 
 /* --- receive --- */
+
+/* Where control messages go: Linux's put_cmsg over msg_control/msg_controllen. */
+struct sock_cmsg {
+	struct msghdr *msg;
+	unsigned char *p;
+	size_t left;
+	int flags;
+};
+
+static void sock_cmsg_init(struct sock_cmsg *c, struct msghdr *msg)
+{
+	c->msg = msg;
+	c->p = msg->msg_control;
+	c->left = msg->msg_control ? msg->msg_controllen : 0;
+	c->flags = 0;
+}
+
+/* Append one control message; a buffer too short gets MSG_CTRUNC and what fits of it (a
+ * cmsg_len that says how much), as Linux's put_cmsg. */
+static void sock_cmsg_put(struct sock_cmsg *c, int level, int type, const void *data, size_t len)
+{
+	size_t cmlen = CMSG_LEN(len);
+	if (!c->p || c->left < sizeof(struct cmsghdr)) {
+		c->flags |= MSG_CTRUNC;
+		return;
+	}
+	if (c->left < cmlen) {
+		c->flags |= MSG_CTRUNC;
+		cmlen = c->left;
+	}
+	struct cmsghdr h = {.cmsg_len = cmlen, .cmsg_level = level, .cmsg_type = type};
+	memcpy(c->p, &h, sizeof(h));
+	if (cmlen > CMSG_LEN(0))
+		memcpy(c->p + CMSG_LEN(0), data, cmlen - CMSG_LEN(0));
+	size_t adv = CMSG_SPACE(len) < c->left ? CMSG_SPACE(len) : c->left;
+	c->p += adv;
+	c->left -= adv;
+}
+
+/* msg_controllen becomes what was written (Linux: the original length minus what is left). */
+static void sock_cmsg_done(struct sock_cmsg *c)
+{
+	c->msg->msg_controllen = c->msg->msg_control ? c->msg->msg_controllen - c->left : 0;
+}
+
+/* The option numbers of the timestamp control messages (asm-generic/socket.h). */
+#define SOCK_SO_TIMESTAMP_OLD 29
+#define SOCK_SO_TIMESTAMPNS_OLD 35
+#define SOCK_SO_TIMESTAMP_NEW 63
+#define SOCK_SO_TIMESTAMPNS_NEW 64
+
+/* The control messages the record asks for, in Linux's order: sock_recv_cmsgs (timestamps),
+ * then ip_cmsg_recv (IP_PKTINFO, IP_TTL, IP_TOS). */
+static void sock_rx_cmsgs(const struct region_rx_dgram *h, struct sock_cmsg *c)
+{
+	if (h->flags & (REGION_RX_CMSG_TSTAMP | REGION_RX_CMSG_TSTAMPNS)) {
+		uint64_t ns = h->tstamp_ns;
+		if (!ns) {
+			struct timespec now;
+			clock_gettime(CLOCK_REALTIME, &now);
+			ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+		}
+		bool new_ = (h->flags & REGION_RX_CMSG_TSTAMP_NEW) != 0;
+		int64_t t[2] = {(int64_t)(ns / 1000000000u), 0};
+		if (h->flags & REGION_RX_CMSG_TSTAMPNS) {
+			t[1] = (int64_t)(ns % 1000000000u);
+			sock_cmsg_put(c, SOL_SOCKET, new_ ? SOCK_SO_TIMESTAMPNS_NEW : SOCK_SO_TIMESTAMPNS_OLD,
+				      t, sizeof(t));
+		} else {
+			t[1] = (int64_t)(ns % 1000000000u / 1000u);
+			sock_cmsg_put(c, SOL_SOCKET, new_ ? SOCK_SO_TIMESTAMP_NEW : SOCK_SO_TIMESTAMP_OLD,
+				      t, sizeof(t));
+		}
+	}
+	if (h->flags & REGION_RX_CMSG_PKTINFO) {
+		struct in_pktinfo pi = {.ipi_ifindex = h->ifindex};
+		pi.ipi_spec_dst.s_addr = h->spec_dst;
+		pi.ipi_addr.s_addr = h->daddr;
+		sock_cmsg_put(c, SOL_IP, IP_PKTINFO, &pi, sizeof(pi));
+	}
+	if (h->flags & REGION_RX_CMSG_TTL) {
+		int ttl = h->ttl;
+		sock_cmsg_put(c, SOL_IP, IP_TTL, &ttl, sizeof(ttl));
+	}
+	if (h->flags & REGION_RX_CMSG_TOS)
+		sock_cmsg_put(c, SOL_IP, IP_TOS, &h->tos, 1);
+}
+
+/* Copy len bytes of payload out to msg's iovecs; returns how many fit. */
+static size_t sock_iov_fill(struct msghdr *msg, const uint8_t *payload, size_t len)
+{
+	size_t off = 0;
+	for (size_t i = 0; i < msg->msg_iovlen && off < len; i++) {
+		size_t n = msg->msg_iov[i].iov_len;
+		if (n > len - off)
+			n = len - off;
+		if (n)
+			memcpy(msg->msg_iov[i].iov_base, payload + off, n);
+		off += n;
+	}
+	return off;
+}
+
+static void sock_put_name(struct msghdr *msg, uint32_t addr, uint16_t port_be)
+{
+	if (!msg->msg_name)
+		return;
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = port_be};
+	sin.sin_addr.s_addr = addr;
+	size_t n = msg->msg_namelen < sizeof(sin) ? msg->msg_namelen : sizeof(sin);
+	memcpy(msg->msg_name, &sin, n);
+	msg->msg_namelen = sizeof(sin);
+}
 
 /* Copy one record out to msg. Returns the length to report. */
 static ssize_t sock_rx_copy(const struct ring_rec *rec, struct msghdr *msg, int flags)
@@ -336,25 +524,55 @@ static ssize_t sock_rx_copy(const struct ring_rec *rec, struct msghdr *msg, int 
 	memcpy(&h, rec->body, sizeof(h));
 	const uint8_t *payload = (const uint8_t *)rec->body + sizeof(h);
 	size_t plen = rec->len - sizeof(h);
-	size_t off = 0;
-	for (size_t i = 0; i < msg->msg_iovlen && off < plen; i++) {
-		size_t n = msg->msg_iov[i].iov_len;
-		if (n > plen - off)
-			n = plen - off;
-		if (n)
-			memcpy(msg->msg_iov[i].iov_base, payload + off, n);
-		off += n;
-	}
-	if (msg->msg_name) {
-		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = h.sport};
-		sin.sin_addr.s_addr = h.saddr;
-		size_t n = msg->msg_namelen < sizeof(sin) ? msg->msg_namelen : sizeof(sin);
-		memcpy(msg->msg_name, &sin, n);
-		msg->msg_namelen = sizeof(sin);
-	}
-	msg->msg_controllen = 0;
-	msg->msg_flags = (off < plen || (h.flags & REGION_RX_TRUNC)) ? MSG_TRUNC : 0;
+	size_t off = sock_iov_fill(msg, payload, plen);
+	sock_put_name(msg, h.saddr, h.sport);
+	struct sock_cmsg c;
+	sock_cmsg_init(&c, msg);
+	sock_rx_cmsgs(&h, &c);
+	sock_cmsg_done(&c);
+	msg->msg_flags = c.flags | ((off < plen || (h.flags & REGION_RX_TRUNC)) ? MSG_TRUNC : 0);
 	return (ssize_t)((flags & MSG_TRUNC) ? plen : off);
+}
+
+/* recvmsg(MSG_ERRQUEUE): the oldest error queue entry, as Linux's ip_recv_error gives it: the
+ * quoted payload as data, where the datagram went as msg_name, one IP_RECVERR control message
+ * (struct sock_extended_err, then the offender's address). Never waits. */
+static ssize_t sock_data_errqueue(const struct sock_ref *ref, struct msghdr *msg)
+{
+	Ustack__SockRequest req = USTACK__SOCK_REQUEST__INIT;
+	req.op = USTACK__SOCK_REQUEST__OP__ERRQUEUE;
+	req.sid = ref->sid;
+	req.slot = ref->slot;
+	struct sock_reply rep;
+	int rc = sock_req_call(&req, &rep);
+	if (rc == 0)
+		rc = rep.status;
+	if (rc < 0)
+		return rc;
+	/* The pending error is now the next entry's (sock_dequeue_err_skb): the server set it;
+	 * one us_poll fetched earlier is the one just dequeued. */
+	sock_tab_lock();
+	struct sock_entry *e = sock_table_entry_locked(ref);
+	if (e)
+		e->err = 0;
+	sock_tab_unlock();
+	size_t off = sock_iov_fill(msg, rep.data, rep.datalen);
+	sock_put_name(msg, rep.addr, htons(rep.port));
+	struct {
+		struct sock_extended_err ee;
+		struct sockaddr_in offender;
+	} errhdr;
+	memset(&errhdr, 0, sizeof(errhdr));
+	memcpy(&errhdr.ee, rep.optval,
+	       rep.optlen < sizeof(errhdr.ee) ? rep.optlen : sizeof(errhdr.ee));
+	errhdr.offender.sin_family = AF_INET;
+	errhdr.offender.sin_addr.s_addr = rep.offender;
+	struct sock_cmsg c;
+	sock_cmsg_init(&c, msg);
+	sock_cmsg_put(&c, SOL_IP, IP_RECVERR, &errhdr, sizeof(errhdr));
+	sock_cmsg_done(&c);
+	msg->msg_flags = c.flags | MSG_ERRQUEUE | (off < rep.datalen ? MSG_TRUNC : 0);
+	return (ssize_t)off;
 }
 
 ssize_t sock_data_recv(int fd, struct msghdr *msg, int flags)
@@ -372,7 +590,7 @@ ssize_t sock_data_recv(int fd, struct msghdr *msg, int flags)
 	if (ref.lost)
 		return -ECONNABORTED;
 	if (flags & MSG_ERRQUEUE)
-		return -EAGAIN; /* no IP_RECVERR: the error queue is always empty */
+		return sock_data_errqueue(&ref, msg);
 
 	bool nonblock = ref.nonblock || (flags & MSG_DONTWAIT);
 	int timeout = nonblock ? 0 : ref.rcvtimeo_ms;

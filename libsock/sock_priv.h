@@ -26,6 +26,7 @@
 
 #include "region.h"
 #include "ring.h"
+#include "route.h"
 #include "session.h"
 #include "sock.pb-c.h"
 
@@ -37,6 +38,7 @@
 #define SOCK_HINT_BOUND_MS 1000        /* SO_ERROR asked because of an eventfd hint */
 #define SOCK_UDP_MAX_PAYLOAD 65507u    /* 65,535 - 20 (IPv4 header) - 8 (UDP header) */
 #define SOCK_OPTVAL_MAX 64u            /* largest option value we carry */
+#define SOCK_ERRQ_DATA_MAX 548u        /* an error queue entry's payload (udpd's bound) */
 
 enum sock_state {
 	SOCK_ST_FREE = 0,
@@ -60,6 +62,10 @@ struct sock_entry {
 	bool bound;           /* bind() succeeded, or the server autobound it (connect) */
 	bool connected;       /* has a default peer */
 	bool broadcast;       /* SO_BROADCAST as set */
+	bool recverr;         /* IP_RECVERR as set: errors reach unconnected sockets too */
+	uint8_t pmtudisc;     /* IP_MTU_DISCOVER as set */
+	uint32_t saddr;       /* the socket's source address as the server has it (Linux
+			       * inet_saddr, from BIND/CONNECT/DISCONNECT/AUTOBIND replies) */
 	int err;              /* pending error found by us_poll, positive errno, 0 = none */
 	struct sockaddr_in peer;
 	int rcvtimeo_ms;      /* SO_RCVTIMEO: -1 forever (0 set), 0 at once (negative set), else ms */
@@ -75,7 +81,11 @@ struct sock_ref {
 	int fd;
 	bool nonblock;
 	bool connected;
+	bool bound;
 	bool broadcast;
+	bool recverr;
+	uint8_t pmtudisc;
+	uint32_t saddr;
 	bool lost;            /* opened in a session the server no longer has: ECONNABORTED */
 	struct sockaddr_in peer;
 	int rcvtimeo_ms;      /* -1 = forever */
@@ -109,6 +119,11 @@ struct sock_lib {
 	uint32_t sess_gen;        /* bumped by every SESSION_NEW: sockets of older ones are lost */
 	bool sess_lost;           /* the server forgot our session: the next us_socket opens anew */
 	uint64_t next_id;
+
+	/* The instance's routing table (HOSTCFG, after every SESSION_NEW; common/route.h, as udpd
+	 * and ipd build it), so a send is judged at the call. Read under tab_lock. */
+	struct route_table rt;
+	bool rt_valid;
 
 	struct sock_entry ent[SOCK_SLOTS];
 };
@@ -160,6 +175,9 @@ void sock_tab_unlock(void);
 int sock_session_ensure(void);
 /* Under req_lock: is the session connection alive? A dead one is closed (session_fd = -1). */
 bool sock_session_alive_locked(void);
+/* Under req_lock: fetch the routing config (HOSTCFG) into sock_lib.rt. 0 or negative errno
+ * (then rt_valid stays false and sends leave route checks to the server). */
+int sock_session_routes_locked(void);
 /* Under req_lock: one RESUME attempt. 0; -EAGAIN: the server is not there yet (try again);
  * -ECONNABORTED: the server no longer knows the session (its sockets are lost). */
 int sock_session_resume_locked(void);
@@ -173,6 +191,13 @@ struct sock_reply {
 	uint16_t port;        /* host order */
 	size_t optlen;
 	uint8_t optval[SOCK_OPTVAL_MAX];
+	uint32_t prefix_len;  /* HOSTCFG */
+	uint32_t gateway;
+	uint32_t mtu;
+	uint32_t offender;    /* ERRQUEUE */
+	uint32_t next_err;
+	size_t datalen;
+	uint8_t data[SOCK_ERRQ_DATA_MAX];
 };
 
 /* One request (its op and arguments set; id, session and secret are filled here), answered by
@@ -196,6 +221,10 @@ ssize_t sock_data_recv(int fd, struct msghdr *msg, int flags);
 void sock_data_reset_slot(unsigned slot);
 /* POLLIN/POLLOUT/POLLERR readiness of a socket for us_poll (no waiting); POLLNVAL if closed. */
 short sock_data_ready(const struct sock_ref *ref, short events);
+/* Linux's inet_autobind, which inet_sendmsg makes before any check of udp_sendmsg: a send
+ * that fails here still leaves the socket with a port. 0, or -EAGAIN (no port left), or the
+ * request's failure. */
+int sock_data_autobind(const struct sock_ref *ref);
 /* us_poll found the eventfd readable over an empty ring: ask the server for a pending error and
  * keep it in the entry. true if one is pending. */
 bool sock_data_probe_error(const struct sock_ref *ref);

@@ -51,6 +51,14 @@ static void sock_req_copy_reply(const Ustack__SockReply *r, struct sock_reply *r
 	rep->optlen = r->optval.len < sizeof(rep->optval) ? r->optval.len : sizeof(rep->optval);
 	if (rep->optlen)
 		memcpy(rep->optval, r->optval.data, rep->optlen);
+	rep->prefix_len = r->prefix_len;
+	rep->gateway = r->gateway;
+	rep->mtu = r->mtu;
+	rep->offender = r->offender;
+	rep->next_err = r->next_err;
+	rep->datalen = r->data.len < sizeof(rep->data) ? r->data.len : sizeof(rep->data);
+	if (rep->datalen)
+		memcpy(rep->data, r->data.data, rep->datalen);
 }
 
 /* Wait up to timeout_ms for the reply to id. 0 (rep filled), -ETIMEDOUT, or -errno. */

@@ -333,6 +333,27 @@ static bool sock_session_instance_up(void)
 	       S_ISDIR(st.st_mode);
 }
 
+int sock_session_routes_locked(void)
+{
+	Ustack__SockRequest req = USTACK__SOCK_REQUEST__INIT;
+	req.op = USTACK__SOCK_REQUEST__OP__HOSTCFG;
+	struct sock_reply rep;
+	struct route_table rt;
+	int rc = sock_req_call_locked(&req, &rep);
+	if (rc == 0)
+		rc = rep.status;
+	if (rc == 0 && rep.prefix_len <= 32)
+		rc = route_table_init(&rt, rep.addr, (uint8_t)rep.prefix_len, rep.gateway, rep.mtu);
+	else if (rc == 0)
+		rc = -EPROTO;
+	sock_tab_lock();
+	if (rc == 0)
+		sock_lib.rt = rt;
+	sock_lib.rt_valid = rc == 0;
+	sock_tab_unlock();
+	return rc;
+}
+
 int sock_session_ensure(void)
 {
 	struct sock_lib *L = &sock_lib;
@@ -358,6 +379,9 @@ int sock_session_ensure(void)
 				L->sess_gen++;
 				L->sess_lost = false;
 				sock_tab_unlock();
+				/* The routes a new session's sends are judged by; without them the
+				 * server still judges (and only counts what it refuses). */
+				sock_session_routes_locked();
 			}
 		} else {
 			rc = sock_session_resume_locked();

@@ -45,7 +45,11 @@ static void sock_table_fill_ref(unsigned slot, struct sock_ref *ref)
 	ref->fd = e->fd;
 	ref->nonblock = e->nonblock;
 	ref->connected = e->connected;
+	ref->bound = e->bound;
 	ref->broadcast = e->broadcast;
+	ref->recverr = e->recverr;
+	ref->pmtudisc = e->pmtudisc;
+	ref->saddr = e->saddr;
 	ref->lost = sock_table_lost_locked(e);
 	ref->peer = e->peer;
 	ref->rcvtimeo_ms = e->rcvtimeo_ms;
@@ -133,7 +137,9 @@ void sock_table_open(unsigned slot, int fd, uint32_t sid, bool nonblock)
 	e->sid = sid;
 	e->sess_gen = sock_lib.sess_gen;
 	e->nonblock = nonblock;
-	e->bound = e->connected = e->broadcast = false;
+	e->bound = e->connected = e->broadcast = e->recverr = false;
+	e->pmtudisc = IP_PMTUDISC_WANT; /* udp_ext_reset's, Linux's default */
+	e->saddr = 0;
 	e->err = 0;
 	memset(&e->peer, 0, sizeof(e->peer));
 	e->rcvtimeo_ms = e->sndtimeo_ms = -1;

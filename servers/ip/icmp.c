@@ -13,13 +13,19 @@
  * Destination unreachable and the other types are counted and dropped: there is no channel yet
  * to pass ICMP errors up to tcpd/udpd (RFC 1122 §3.2.2.1 wants them there).
  *
- * Errors: icmp_send_error quotes the offending datagram's IP header and its first 8 data bytes,
- * exactly what RFC 792 specifies and all a receiver needs to find its socket (RFC 1122 §3.2.2
- * allows more, RFC 1812 §4.3.2.3 asks routers to fill 576 bytes; as a host we keep what one
- * spoofed datagram can make us send small). Never about (RFC 1122 §3.2.2): an ICMP
- * error, a datagram to a broadcast or multicast address, a fragment other than the first, or a
- * datagram whose source names no single host (0.0.0.0, broadcast, multicast, loopback). Errors
- * carry TOS 0 (RFC 1349 §5.1).
+ * Errors: icmp_send_error quotes as much of the offending datagram as keeps the error within
+ * 576 bytes (RFC 1812 §4.3.2.3; RFC 1122 §3.2.2 asks for at least the IP header and 8 data
+ * bytes), as Linux's icmp_send does: the sender's IP_RECVERR error queue hands the quoted
+ * payload back to the application, which then sees the same bytes whichever stack answered.
+ * The error is never larger than the datagram that caused it plus 28 bytes, so a spoofed
+ * datagram gains nothing by it. Its source is the offending datagram's destination (ours,
+ * since we never forward: our address, or a 127/8 address for a datagram that came through
+ * the loopback interface), as Linux's. Never about (RFC 1122 §3.2.2): an ICMP error, a
+ * datagram to a broadcast or multicast address, a fragment other than the first, or a
+ * datagram whose source names no single host (0.0.0.0, broadcast, multicast). A loopback or
+ * our own source is answered: ipv4_input drops those from the wire, so such a datagram came
+ * through our loopback interface and the error goes back the same way. Errors carry TOS 0
+ * (RFC 1349 §5.1).
  *
  * Rate limit (RFC 1122 §3.2.2 SHOULD; RFC 1812 §4.3.2.8): a token bucket refilled at
  * icmp_rate_per_s tokens a second up to icmp_burst, driven by `now`. It is kept as nanoseconds
@@ -35,6 +41,9 @@
 #include "ip_priv.h"
 #include "wire/icmp.h"
 #include "wire/ipv4.h"
+
+/* RFC 1812 §4.3.2.3 / Linux icmp_send: an error is at most 576 bytes with its IP header. */
+#define ICMP_ERROR_QUOTE_MAX (576u - IPV4_HDR_MIN - ICMP_HDR_LEN)
 
 /* RFC 1122 §3.2.2: the query types; everything else, unknown types included, is treated as
  * an error message and never answered with an error. */
@@ -86,6 +95,7 @@ int icmp_send_error(struct ip_core *core, uint64_t now, const struct buf *orig, 
 	uint32_t quote = buf_chain_len(orig);
 	struct ipv4_send_args a = {
 		.daddr = h->saddr,
+		.saddr = h->daddr,
 		.proto = IPV4_PROTO_ICMP,
 		.tos = 0,
 	};
@@ -96,8 +106,8 @@ int icmp_send_error(struct ip_core *core, uint64_t now, const struct buf *orig, 
 
 	if (ntohs(h->frag_off) & IPV4_FRAG_OFF_MASK)
 		return 0;
-	if (route_is_bad_src(core, h->saddr) || route_is_bcast(core, h->daddr) ||
-	    route_is_mcast(h->daddr))
+	if (h->saddr == 0 || route_addr_type(&core->rt, h->saddr) == ROUTE_BROADCAST ||
+	    route_is_mcast(h->saddr) || route_addr_type(&core->rt, h->daddr) != ROUTE_LOCAL)
 		return 0;
 	if (h->proto == IPV4_PROTO_ICMP) {
 		uint8_t t;
@@ -109,14 +119,14 @@ int icmp_send_error(struct ip_core *core, uint64_t now, const struct buf *orig, 
 		core->stats.icmp_out_rate_limited++;
 		return -EAGAIN;
 	}
-	if (quote > ihl + 8u)
-		quote = ihl + 8u;
+	if (quote > ICMP_ERROR_QUOTE_MAX)
+		quote = ICMP_ERROR_QUOTE_MAX;
 	b = pool_alloc(core->pool);
 	if (!b) {
 		core->stats.icmp_out_drop_nobuf++;
 		return -ENOBUFS;
 	}
-	p = buf_put(b, ICMP_HDR_LEN + quote); /* fresh: POOL_HEADROOM before, 8 + 68 fit */
+	p = buf_put(b, ICMP_HDR_LEN + quote); /* fresh: POOL_HEADROOM before, 556 bytes fit */
 	buf_copy_out(orig, 0, p + ICMP_HDR_LEN, quote);
 	memcpy(p, &ih, sizeof(ih));
 	ih.csum = htons(csum_compute(p, ICMP_HDR_LEN + quote));

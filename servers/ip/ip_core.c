@@ -21,7 +21,7 @@ void ip_config_defaults(struct ip_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->prefix_len = 24;
 	cfg->mtu = 1500;
-	cfg->default_ttl = 64; /* RFC 1700 / Linux ip_default_ttl */
+	cfg->default_ttl = ROUTE_TTL_DEFAULT;
 	cfg->arp_cache_ttl_ms = 60000;
 	cfg->arp_retry_ms = 1000;
 	cfg->arp_max_retries = 3;
@@ -82,7 +82,10 @@ int ip_core_create(const struct ip_config *cfg, struct pool *pool, uint64_t now,
 		return -ENOMEM;
 	c->cfg = *cfg;
 	c->pool = pool;
-	route_init(c);
+	if (route_init(c) < 0) {
+		free(c);
+		return -EINVAL;
+	}
 	ip_reass_init(&c->reass, cfg->reass_max_buffers,
 		      (uint64_t)cfg->reass_timeout_ms * IP_NS_PER_MS);
 	if (cfg->icmp_rate_per_s)
@@ -170,10 +173,7 @@ unsigned ip_arp_dump(const struct ip_core *core, struct ip_arp_entry *out, unsig
 
 unsigned ip_route_dump(const struct ip_core *core, struct ip_route_entry *out, unsigned max)
 {
-	unsigned n = core->n_routes < max ? core->n_routes : max;
-
-	memcpy(out, core->routes, n * sizeof(*out));
-	return n;
+	return route_dump(&core->rt, out, max);
 }
 
 void ip_out_discard(struct ip_out *out)
@@ -255,6 +255,7 @@ const struct stat_field ip_stat_fields[] = {
 	F(ip_in_drop_total_len), F(ip_in_drop_csum), F(ip_in_drop_options), F(ip_in_drop_src),
 	F(ip_in_addr_errors), F(ip_in_unknown_protos), F(ip_in_delivers), F(ip_out_requests),
 	F(ip_out_no_routes), F(ip_out_discards), F(ip_out_drop_df), F(ip_out_drop_invalid),
+	F(ip_out_loopback),
 	F(ip_reasm_reqds), F(ip_reasm_oks), F(ip_reasm_fails), F(ip_reasm_timeouts),
 	F(ip_reasm_overlaps), F(ip_reasm_oversize), F(ip_reasm_mem_drops), F(ip_reasm_evicted),
 	F(ip_frag_oks),

@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "desc.h"
 #include "pool.h"
+#include "route.h"
 #include "stats.h"
 
 #define IP_OUT_MAX 256u /* one 65,535-byte datagram is 45 fragments; room for several */
@@ -97,6 +98,8 @@ struct ip_stats {
 	uint64_t ip_out_drop_df;         /* larger than MTU with DF set */
 	uint64_t ip_out_drop_invalid;    /* bad transport request: bad source/destination, over
 					  * 65,515 bytes, a port-unreachable for a non-datagram */
+	uint64_t ip_out_loopback;        /* datagrams the loopback interface took back up (our
+					  * address, 127/8, and the copy of each broadcast) */
 	uint64_t ip_reasm_reqds;
 	uint64_t ip_reasm_oks;
 	uint64_t ip_reasm_fails;
@@ -140,11 +143,8 @@ struct ip_arp_entry {
 #define IP_ARP_REACHABLE 2
 #define IP_ARP_PROBE 3 /* lifetime over: still used while unicast probes re-confirm it */
 
-struct ip_route_entry {
-	uint32_t dest;      /* network byte order */
-	uint8_t prefix_len;
-	uint32_t gateway;   /* 0 = directly connected */
-};
+/* A route as `ustackctl route` shows it: common/route.h's entry (local and main table). */
+#define ip_route_entry route_entry
 
 struct ip_core;
 
@@ -163,11 +163,15 @@ void ip_set_transport(struct ip_core *core, uint8_t proto, bool served);
 void ip_input(struct ip_core *core, uint64_t now, struct buf **frame, struct ip_out *out);
 
 /* A transport packet to send: data at the L4 header; d->daddr, d->proto, d->ttl (0 = default),
- * d->tos and DESC_F_IP_DF are read, d->saddr must be 0 or our address. DESC_F_CSUM_NEEDED is
- * completed here in software, with Linux's CHECKSUM_PARTIAL meaning (the field at
- * csum_start + csum_offset holds the pseudo-header sum, folded, not inverted). Routes, resolves,
- * fragments. Consumes pkt. 0, or -EHOSTUNREACH (no route), -EMSGSIZE (DF and too big), -EINVAL
- * (bad source, more than 65,515 bytes), -ENOBUFS; every failure is counted. */
+ * d->tos and DESC_F_IP_DF are read; d->saddr is 0 (the route's preferred source) or one of our
+ * addresses (127/8 included, for destinations through the loopback interface).
+ * DESC_F_CSUM_NEEDED is completed here in software, with Linux's CHECKSUM_PARTIAL meaning (the
+ * field at csum_start + csum_offset holds the pseudo-header sum, folded, not inverted). Routes
+ * (common/route.h), then: a destination through lo (our address, 127/8) goes straight back up
+ * as received input, never to the wire; a broadcast goes to the wire and, as Linux loops it
+ * back, up to our own transport too; anything else is resolved and fragmented. Consumes pkt.
+ * 0, or -ENETUNREACH (no route), -EMSGSIZE (DF and too big), -EINVAL (bad source or
+ * destination, more than 65,515 bytes), -ENOBUFS; every failure is counted. */
 int ip_output(struct ip_core *core, uint64_t now, struct buf **pkt, const struct desc *d,
 	      struct ip_out *out);
 

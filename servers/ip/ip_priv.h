@@ -5,9 +5,11 @@
  *   ip_core.c      create/destroy, config, transport table, stats table, dumps, timers
  *   eth.c          ip_input (Ethernet demux) and eth_output (push the header, queue to out)
  *   arp.c          the RFC 826 cache with its per-entry packet queues
- *   route.c        the routing table and address classification
+ *   route.c        the routing table from cfg (the table and its lookup are common/route.c,
+ *                  shared with udpd and libsock) and the judgements of wire addresses
  *   ipv4_input.c   validation and local delivery (RFC 791, RFC 1122 §3.2.1)
- *   ipv4_output.c  ip_output, header building, fragmentation and the last hop
+ *   ipv4_output.c  ip_output, header building, the loopback interface, fragmentation and the
+ *                  last hop
  *   icmp.c         echo and error messages (RFC 792, RFC 1122 §3.2.2)
  *   ip_frag.c, ip_reass.c   fragmentation and reassembly (ip_frag.h)
  *
@@ -28,6 +30,7 @@
 #include "ip_core.h"
 #include "ip_frag.h"
 #include "pool.h"
+#include "route.h"
 
 #define IP_NS_PER_MS 1000000ull
 #define IP_NS_PER_S 1000000000ull
@@ -46,7 +49,6 @@
  * to make us answer many unresolved neighbours pin most of the pool; Linux bounds its
  * unresolved queues by bytes (unres_qlen_bytes) for the same reason. */
 #define IP_ARP_HELD_MAX 1024u
-#define IP_ROUTE_MAX 4u /* connected subnet, default route */
 
 #define IP_ARP_FREE 0 /* slot state besides IP_ARP_INCOMPLETE / REACHABLE / PROBE */
 
@@ -70,12 +72,9 @@ struct ip_core {
 	struct ip_config cfg;
 	struct pool *pool;
 	struct ip_stats stats;
-	uint32_t netmask;      /* network order */
-	uint32_t subnet_bcast; /* network order; 0 if the prefix has none (/31, /32: RFC 3021) */
 	uint16_t next_id;      /* IPv4 identification counter */
 	uint8_t served[32];    /* bitmap of protocols declared with ip_set_transport */
-	struct ip_route_entry routes[IP_ROUTE_MAX]; /* longest prefix first */
-	unsigned n_routes;
+	struct route_table rt;  /* from cfg (common/route.h): the NIC's routes and lo's */
 	struct ip_arp_slot arp[IP_ARP_TABLE_SIZE];
 	unsigned arp_held;     /* buffers in all ARP queues */
 	uint64_t arp_births;   /* entries made so far (struct ip_arp_slot.born) */
@@ -132,22 +131,20 @@ struct ip_arp_slot *arp_lookup(struct ip_core *core, uint32_t addr);
 
 /* --- route.c --- */
 
-/* Fill the table from cfg (connected subnet, default route via cfg.gateway). */
-void route_init(struct ip_core *core);
-
-/* Longest-prefix match for daddr. 0 and *nexthop (daddr itself when on-link, else the gateway),
- * or -EHOSTUNREACH. The limited broadcast 255.255.255.255 goes out on the connected link. */
-int route_lookup(const struct ip_core *core, uint32_t daddr, uint32_t *nexthop);
+/* Fill core->rt from cfg (common/route.h: the connected subnet, the default route through
+ * cfg.gateway, our address and 127/8 through the loopback interface). 0 or -EINVAL. */
+int route_init(struct ip_core *core);
 
 /* addr is the gateway of some route: its ARP entry is pinned (arp.c). */
 bool route_is_gateway(const struct ip_core *core, uint32_t addr);
 
-/* 255.255.255.255 or our subnet's directed broadcast. */
+/* 255.255.255.255 or our subnet's directed broadcast: what a datagram from the wire may be
+ * addressed to besides our address (lo's 127.255.255.255 is not: 127/8 never comes from the
+ * wire). */
 bool route_is_bcast(const struct ip_core *core, uint32_t addr);
-/* 224.0.0.0/4. */
-bool route_is_mcast(uint32_t addr);
-/* Not usable as the source of a datagram (RFC 1122 §3.2.1.3): 0.0.0.0, broadcasts, multicast,
- * 127.0.0.0/8, or our own address (we never receive our own datagrams from the wire). */
+/* Not usable as the source of a datagram from the wire (RFC 1122 §3.2.1.3): 0.0.0.0,
+ * broadcasts, multicast, 127.0.0.0/8, or our own address (only our loopback interface sends
+ * from those, and its datagrams never pass ipv4_input). */
 bool route_is_bad_src(const struct ip_core *core, uint32_t addr);
 
 /* --- ipv4_input.c --- */
@@ -157,11 +154,18 @@ bool route_is_bad_src(const struct ip_core *core, uint32_t addr);
 void ipv4_input(struct ip_core *core, uint64_t now, struct buf **pkt, bool link_bcast,
 		struct ip_out *out);
 
+/* Local delivery of a whole datagram (data at its validated header) to ICMP or the transport
+ * serving its protocol; flags are the desc flags it goes up with (DESC_F_BCAST,
+ * DESC_F_CSUM_VERIFIED). Consumes it. */
+void ipv4_local_deliver(struct ip_core *core, uint64_t now, struct buf **pkt, uint32_t flags,
+			struct ip_out *out);
+
 /* --- ipv4_output.c --- */
 
 /* What ipv4_send needs besides the payload. */
 struct ipv4_send_args {
 	uint32_t daddr; /* network order */
+	uint32_t saddr; /* 0: the route's preferred source */
 	uint8_t proto;
 	uint8_t ttl;    /* 0: cfg.default_ttl */
 	uint8_t tos;

@@ -137,7 +137,8 @@ static bool ipd_udpd_batch(void *arg, uint64_t now)
 				d[i].proto = IPV4_PROTO_UDP; /* udpd speaks for UDP only */
 				ip_output(ipd->core, now, &bufs[i], &d[i], &ipd->out);
 			}
-			if (ipd->out.n_wire > IP_OUT_MAX - 64)
+			/* Datagrams through the loopback interface come back up at once. */
+			if (ipd->out.n_wire > IP_OUT_MAX - 64 || ipd->out.n_up > IP_OUT_MAX - 64)
 				ipd_flush(ipd);
 		}
 		ipd_flush(ipd);
@@ -255,6 +256,10 @@ static int ipd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlR
 			ent[i].dest = e[i].dest;
 			ent[i].prefix_len = e[i].prefix_len;
 			ent[i].gateway = e[i].gateway;
+			ent[i].type = e[i].type;
+			ent[i].ifindex = e[i].ifindex;
+			ent[i].prefsrc = e[i].prefsrc;
+			ent[i].table = e[i].table;
 			arr[i] = &ent[i];
 		}
 		r->routes = arr;

@@ -8,7 +8,7 @@
  * buffer (buf.h: nicd puts headers there); one that does not is dropped as short/bad IHL.
  *
  * We are a host, not a router (RFC 1122 §3.3.1): a datagram not addressed to us is dropped, not
- * forwarded, and TTL is not decremented or checked (see ipv4_deliver). Options are checked for
+ * forwarded, and TTL is not decremented or checked (see ipv4_local_deliver). Options are checked for
  * well-formedness and otherwise ignored: no option changes how we deliver, and since no source
  * route is honoured, none is reversed in replies either.
  */
@@ -46,12 +46,16 @@ static bool ipv4_options_ok(const uint8_t *hdr, unsigned ihl)
 	return true;
 }
 
-/* Hand a validated, whole datagram to whoever serves its protocol. */
-static void ipv4_deliver(struct ip_core *core, uint64_t now, struct buf *b, bool bcast,
-			 struct ip_out *out)
+/* Hand a validated, whole datagram to whoever serves its protocol: from the wire through
+ * ipv4_input, from ourselves through the loopback interface (ipv4_output.c). */
+void ipv4_local_deliver(struct ip_core *core, uint64_t now, struct buf **pkt, uint32_t flags,
+			struct ip_out *out)
 {
+	struct buf *b = *pkt;
 	const struct ipv4_hdr *h = (const struct ipv4_hdr *)buf_data(b);
+	bool bcast = (flags & DESC_F_BCAST) != 0;
 
+	*pkt = NULL;
 	/* TTL: RFC 1122 §3.2.1.7 — a host MUST NOT discard a datagram just because it arrived
 	 * with a TTL below 2; TTL only bounds forwarding, which we never do. So any TTL,
 	 * including 0 and 1, is delivered. */
@@ -69,7 +73,7 @@ static void ipv4_deliver(struct ip_core *core, uint64_t now, struct buf *b, bool
 		pool_free(&b);
 		return;
 	}
-	ip_deliver_up(core, &b, h->proto, bcast ? DESC_F_BCAST : 0, out);
+	ip_deliver_up(core, &b, h->proto, flags, out);
 }
 
 void ip_deliver_up(struct ip_core *core, struct buf **pkt, uint8_t proto, uint32_t flags,
@@ -168,7 +172,7 @@ void ipv4_input(struct ip_core *core, uint64_t now, struct buf **pkt, bool link_
 			return; /* held, or dropped and counted by the reassembly */
 		b = whole;
 	}
-	ipv4_deliver(core, now, b, bcast, out);
+	ipv4_local_deliver(core, now, &b, bcast ? DESC_F_BCAST : 0, out);
 	return;
 drop:
 	pool_free(&b);

@@ -1,12 +1,21 @@
 /* ipv4_output: datagrams we originate (RFC 791 §3.2, RFC 1122 §3.3): ip_output for the
  * transports, ipv4_send for ICMP, ipv4_xmit for the last hop.
  *
- * Path: checks on what the transport asked for → route (route.c) → the 20-byte header is pushed
- * in front of the payload in place (a fresh buffer is linked in front only when the headroom is
- * missing) → next hop: broadcast and multicast map straight to an Ethernet address, anything
- * else goes through ARP (arp.c), which sends at once or queues the whole datagram → ipv4_xmit
- * fragments to the MTU (ip_fragment, ip_frag.c) and pushes the Ethernet header on each frame.
- * Fragmenting after resolution keeps an ARP queue entry per datagram, not per fragment.
+ * Path: checks on what the transport asked for → route (common/route.h, Linux's output lookup)
+ * → the 20-byte header is pushed in front of the payload in place (a fresh buffer is linked in
+ * front only when the headroom is missing) → by the route's type:
+ *   LOCAL      (our address, 127/8: the loopback interface) the datagram goes straight back up
+ *              as received input (ipv4_local_deliver), never to the wire, whole: lo's MTU is
+ *              65,536, so nothing is fragmented, and its checksums are ours, so the transport
+ *              need not verify them (DESC_F_CSUM_VERIFIED, as lo's CHECKSUM_UNNECESSARY);
+ *   BROADCAST  the link broadcast address; and, as Linux's ip_mc_output does, a copy goes up
+ *              to our own transport, which delivers it to any socket of ours bound to the port
+ *              (lo's 127.255.255.255 only goes up);
+ *   MULTICAST  RFC 1112 §6.4's Ethernet address (we join no groups, so nothing loops back);
+ *   UNICAST    ARP (arp.c), which sends at once or queues the whole datagram;
+ * then ipv4_xmit fragments to the MTU (ip_fragment, ip_frag.c) and pushes the Ethernet header
+ * on each frame. Fragmenting after resolution keeps an ARP queue entry per datagram, not per
+ * fragment.
  *
  * Options: none are ever sent; transports have no way to ask for any.
  *
@@ -71,20 +80,46 @@ int ipv4_xmit(struct ip_core *core, struct buf **dgram, const uint8_t dst[6],
 	return 0;
 }
 
+/* A copy of the chain b (data at its IPv4 header), or NULL when the pool ran dry. */
+static struct buf *ipv4_copy(struct ip_core *core, const struct buf *b)
+{
+	struct buf *c = pool_alloc(core->pool);
+
+	for (const struct buf *p = b; c && p; p = buf_next(p)) {
+		if (buf_len(p) && buf_append_data(c, buf_data(p), buf_len(p)) < 0)
+			pool_free(&c);
+	}
+	return c;
+}
+
+/* The loopback interface: the datagram b (data at its header, built by ipv4_send) is received
+ * at once. Consumes it. */
+static void ipv4_loopback(struct ip_core *core, uint64_t now, struct buf **b, bool bcast,
+			  struct ip_out *out)
+{
+	core->stats.ip_out_loopback++;
+	ipv4_local_deliver(core, now, b, DESC_F_CSUM_VERIFIED | (bcast ? DESC_F_BCAST : 0), out);
+}
+
 int ipv4_send(struct ip_core *core, uint64_t now, struct buf **pkt,
 	      const struct ipv4_send_args *a, struct ip_out *out)
 {
 	struct buf *b = *pkt;
+	struct route_result r;
 	struct ipv4_hdr *h;
-	uint32_t nexthop;
 	uint32_t tot;
 	uint8_t mac[ETH_ADDR_LEN];
+	int rc;
 
 	*pkt = NULL;
-	if (route_lookup(core, a->daddr, &nexthop) < 0) {
-		core->stats.ip_out_no_routes++;
+	rc = route_output(&core->rt, a->daddr, a->saddr, &r);
+	if (rc < 0) {
+		if (rc == -ENETUNREACH)
+			core->stats.ip_out_no_routes++;
+		else
+			core->stats.ip_out_drop_invalid++;
 		pool_free(&b);
-		return -EHOSTUNREACH;
+		return rc;
 	}
 	tot = buf_chain_len(b) + IPV4_HDR_MIN;
 	if (tot > IPV4_MAX_LEN) {
@@ -92,7 +127,7 @@ int ipv4_send(struct ip_core *core, uint64_t now, struct buf **pkt,
 		pool_free(&b);
 		return -EINVAL;
 	}
-	if (a->df && tot > core->cfg.mtu) {
+	if (a->df && tot > r.mtu) {
 		core->stats.ip_out_drop_df++;
 		pool_free(&b);
 		return -EMSGSIZE;
@@ -112,16 +147,32 @@ int ipv4_send(struct ip_core *core, uint64_t now, struct buf **pkt,
 		.ttl = a->ttl ? a->ttl : core->cfg.default_ttl,
 		.proto = a->proto,
 		.csum = 0,
-		.saddr = core->cfg.addr,
-		.daddr = a->daddr,
+		.saddr = r.saddr,
+		.daddr = r.daddr,
 	};
 	h->csum = htons(csum_compute(h, IPV4_HDR_MIN));
 
-	if (route_is_bcast(core, a->daddr))
+	switch (r.type) {
+	case ROUTE_LOCAL:
+		ipv4_loopback(core, now, &b, false, out);
+		return 0;
+	case ROUTE_BROADCAST:
+		if (r.ifindex == ROUTE_IFINDEX_LO) {
+			ipv4_loopback(core, now, &b, true, out);
+			return 0;
+		}
+		{
+			struct buf *copy = ipv4_copy(core, b);
+
+			if (copy)
+				ipv4_loopback(core, now, &copy, true, out);
+			else
+				core->stats.ip_out_discards++;
+		}
 		return ipv4_xmit(core, &b, eth_broadcast_addr, out);
-	if (route_is_mcast(a->daddr)) {
+	case ROUTE_MULTICAST: {
 		/* RFC 1112 §6.4: 01:00:5e and the low 23 bits of the group. */
-		uint32_t g = ntohl(a->daddr);
+		uint32_t g = ntohl(r.daddr);
 
 		mac[0] = 0x01;
 		mac[1] = 0x00;
@@ -131,7 +182,9 @@ int ipv4_send(struct ip_core *core, uint64_t now, struct buf **pkt,
 		mac[5] = (uint8_t)g;
 		return ipv4_xmit(core, &b, mac, out);
 	}
-	return arp_output(core, now, nexthop, &b, out);
+	default:
+		return arp_output(core, now, r.nexthop, &b, out);
+	}
 }
 
 /* Fill a checksum the transport left to us (see the file comment). false if the offsets do not
@@ -163,8 +216,10 @@ int ip_output(struct ip_core *core, uint64_t now, struct buf **pkt, const struct
 	if (!b)
 		return -EINVAL;
 	len = buf_chain_len(b);
-	if (!d || len > IPV4_MAX_LEN - IPV4_HDR_MIN || (d->saddr && d->saddr != core->cfg.addr) ||
-	    d->daddr == 0 ||
+	/* The source must be one of ours; the route lookup adds that 127/8 only goes through
+	 * lo. A transport resolves 0.0.0.0 itself (route_output). */
+	if (!d || len > IPV4_MAX_LEN - IPV4_HDR_MIN || d->daddr == 0 ||
+	    (d->saddr && route_addr_type(&core->rt, d->saddr) != ROUTE_LOCAL) ||
 	    ((d->flags & DESC_F_CSUM_NEEDED) && !ipv4_fill_l4_csum(b, d, len))) {
 		core->stats.ip_out_drop_invalid++;
 		pool_free(&b);
@@ -172,6 +227,7 @@ int ip_output(struct ip_core *core, uint64_t now, struct buf **pkt, const struct
 	}
 	a = (struct ipv4_send_args){
 		.daddr = d->daddr,
+		.saddr = d->saddr,
 		.proto = d->proto,
 		.ttl = d->ttl,
 		.tos = d->tos,

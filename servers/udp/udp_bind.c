@@ -1,24 +1,30 @@
 /* udp_bind: local and peer addresses of a socket: bind, connect, disconnect, the names, the
  * ephemeral port allocator and the address classes the sending rules need.
  *
- * Linux rules kept (net/ipv4/af_inet.c __inet_bind, udp.c udp_lib_get_port/lport_inuse,
- * datagram.c __ip4_datagram_connect, udp.c __udp_disconnect):
- *   - a port is shared only if BOTH sockets set SO_REUSEADDR, otherwise the addresses must not
- *     overlap (equal, or either is ANY: binding 0.0.0.0:p while a.b.c.d:p is bound needs the
- *     flag on both too);
+ * Linux rules kept (net/ipv4/af_inet.c __inet_bind, inet_dgram_connect, udp.c
+ * udp_lib_get_port/udp_lib_lport_inuse, datagram.c __ip4_datagram_connect, udp.c
+ * __udp_disconnect):
+ *   - bind() takes what inet_addr_type calls ours, a broadcast or a multicast address (the
+ *     routing table decides: common/route.h); a socket bound to a broadcast or multicast
+ *     address sends from the route's source (inet_saddr stays 0);
+ *   - a port is shared only if BOTH sockets set SO_REUSEADDR, or BOTH set SO_REUSEPORT and
+ *     belong to one uid; otherwise the addresses must not overlap (equal, or either is ANY:
+ *     binding 0.0.0.0:p while a.b.c.d:p is bound needs the flag on both too). A socket that
+ *     gets its port with SO_REUSEPORT on joins the group of its port and address (only sockets
+ *     on the same port, address and uid share one);
  *   - bind() on a socket that has a port (explicit, or autobound by connect/send) is -EINVAL;
  *   - explicit bind(port 0) that finds no free port is -EADDRINUSE, an autobind that finds none
  *     is -EAGAIN (inet_autobind);
- *   - connect() sets laddr to the source the route would use (h->addr) when bound to ANY, and
- *     disconnect undoes exactly what bind() did not choose: laddr unless BINDADDR_LOCK, the port
- *     unless BINDPORT_LOCK (so bind(0.0.0.0:0) + connect + disconnect unbinds, as in Linux).
+ *   - connect() autobinds first (inet_dgram_connect), so a connect that fails on its route keeps
+ *     the port, then routes (ip_route_connect): the socket's address becomes the route's source
+ *     when it has none, 0.0.0.0 becomes this host;
+ *   - disconnect undoes exactly what bind() did not choose: the addresses unless BINDADDR_LOCK,
+ *     the port unless BINDPORT_LOCK (so bind(0.0.0.0:0) + connect + disconnect unbinds, as in
+ *     Linux).
  * Where we differ, and why:
  *   - the ephemeral port comes from a cursor walking the range (seeded by the shell), and a port
  *     is taken only if NO socket has it: Linux starts at a random point and may hand two
  *     SO_REUSEADDR sockets the same ephemeral port, which surprises more than it helps;
- *   - connect() checks the destination before autobinding, so a failed connect leaves the socket
- *     unbound (STYLE rule 10; Linux autobinds first and keeps the port);
- *   - multicast addresses are not bindable (-EADDRNOTAVAIL): this stack joins no groups;
  *   - a disconnect that releases the port of a socket bound to addr:0 also forgets addr (Linux
  *     keeps rcv_saddr on an unhashed socket, a state nothing else can reach).
  */
@@ -27,27 +33,15 @@
 
 #include "udp_priv.h"
 
-bool udp_addr_is_bcast(const struct udp_host *h, uint32_t addr)
+int udp_host_init(struct udp_host *h, uint32_t addr, uint8_t prefix_len, uint32_t gateway,
+		  uint32_t mtu)
 {
-	uint32_t mask;
-
-	if (addr == INADDR_BROADCAST)
-		return true;
-	/* RFC 3021: a /31 has no broadcast address, and neither has a /32 (route.c agrees). */
-	if (h->addr == 0 || h->prefix_len > 30)
-		return false;
-	mask = h->prefix_len ? htonl(~0u << (32 - h->prefix_len)) : 0;
-	return addr == ((h->addr & mask) | ~mask);
+	return route_table_init(&h->rt, addr, prefix_len, gateway, mtu);
 }
 
-bool udp_addr_is_mcast(uint32_t addr)
+bool udp_addr_bindable(const struct udp_host *h, uint32_t addr)
 {
-	return ntohl(addr) >> 28 == 0xe;
-}
-
-bool udp_addr_unroutable(const struct udp_host *h, uint32_t addr)
-{
-	return addr == 0 || ntohl(addr) >> 24 == 127 || addr == h->addr;
+	return addr == 0 || route_addr_type(&h->rt, addr) != ROUTE_UNICAST;
 }
 
 /* Some socket has port (any address). */
@@ -83,10 +77,13 @@ static int udp_port_pick(struct udp_table *t, uint16_t *port_be)
 static void udp_port_assign(struct udp_table *t, unsigned idx, uint16_t port_be)
 {
 	struct udp_sock *s = &t->sock[idx];
+	struct udp_sock_ext *x = &t->ext[idx];
 
 	s->lport = port_be;
 	s->flags |= UDP_SOCK_F_BOUND;
 	s->bind_seq = ++t->bind_seq;
+	if (x->flags & UDP_EXT_F_REUSEPORT)
+		x->flags |= UDP_EXT_F_RP_GROUP;
 	udp_hash_insert(t, idx);
 }
 
@@ -109,6 +106,8 @@ void udp_unbind(struct udp_table *t, unsigned idx)
 	s->laddr = 0;
 	s->bind_seq = 0;
 	s->flags &= ~(UDP_SOCK_F_BOUND | UDP_SOCK_F_BINDADDR_LOCK | UDP_SOCK_F_BINDPORT_LOCK);
+	t->ext[idx].saddr = 0;
+	t->ext[idx].flags &= ~UDP_EXT_F_RP_GROUP;
 }
 
 /* Another socket holds port on an address overlapping addr, and they may not share it. */
@@ -116,17 +115,23 @@ static bool udp_port_conflict(const struct udp_table *t, unsigned idx, uint32_t 
 			      uint16_t port_be)
 {
 	const struct udp_sock *s = &t->sock[idx];
+	const struct udp_sock_ext *x = &t->ext[idx];
 	unsigned j, steps;
 
 	UDP_HASH_FOR_EACH(t, port_be, j, steps) {
 		const struct udp_sock *o = &t->sock[j];
+		const struct udp_sock_ext *ox = &t->ext[j];
 
 		if (j == idx || o->lport != port_be)
 			continue;
 		if (s->flags & o->flags & UDP_SOCK_F_REUSEADDR)
 			continue;
-		if (o->laddr == 0 || addr == 0 || o->laddr == addr)
-			return true;
+		if (!(o->laddr == 0 || addr == 0 || o->laddr == addr))
+			continue;
+		/* udp_lib_lport_inuse: both SO_REUSEPORT (as set now), one uid. */
+		if ((x->flags & ox->flags & UDP_EXT_F_REUSEPORT) && x->uid == ox->uid)
+			continue;
+		return true;
 	}
 	return false;
 }
@@ -137,10 +142,11 @@ int udp_bind(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp
 	struct udp_sock *s = udp_sock_find(t, owner, sid);
 	unsigned idx = udp_sid_idx(sid);
 	uint16_t lport = port;
+	enum route_type type;
 
 	if (!s)
 		return -EBADF;
-	if (addr != 0 && !(h->addr != 0 && addr == h->addr) && !udp_addr_is_bcast(h, addr))
+	if (!udp_addr_bindable(h, addr))
 		return -EADDRNOTAVAIL;
 	if (s->flags & UDP_SOCK_F_BOUND)
 		return -EINVAL;
@@ -152,6 +158,9 @@ int udp_bind(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp
 	}
 	s->laddr = addr;
 	udp_port_assign(t, idx, lport);
+	type = addr ? route_addr_type(&h->rt, addr) : ROUTE_UNICAST;
+	/* __inet_bind: a broadcast or multicast bind sends from the route's source. */
+	t->ext[idx].saddr = type == ROUTE_BROADCAST || type == ROUTE_MULTICAST ? 0 : addr;
 	if (addr != 0)
 		s->flags |= UDP_SOCK_F_BINDADDR_LOCK;
 	if (port != 0)
@@ -159,22 +168,41 @@ int udp_bind(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp
 	return 0;
 }
 
-int udp_connect(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
-		uint32_t addr, uint16_t port)
+int udp_autobind_sock(struct udp_table *t, uint32_t owner, uint32_t sid)
 {
 	struct udp_sock *s = udp_sock_find(t, owner, sid);
 
 	if (!s)
 		return -EBADF;
-	if (udp_addr_unroutable(h, addr))
-		return -ENETUNREACH;
-	if (udp_addr_is_bcast(h, addr) && !(s->flags & UDP_SOCK_F_BROADCAST))
-		return -EACCES;
 	if (!(s->flags & UDP_SOCK_F_BOUND) && udp_autobind(t, udp_sid_idx(sid)) != 0)
 		return -EAGAIN;
+	return 0;
+}
+
+int udp_connect(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
+		uint32_t addr, uint16_t port)
+{
+	struct udp_sock *s = udp_sock_find(t, owner, sid);
+	struct udp_sock_ext *x = &t->ext[udp_sid_idx(sid)];
+	struct route_result r;
+	int rc;
+
+	if (!s)
+		return -EBADF;
+	/* inet_dgram_connect autobinds before ip4_datagram_connect looks at the address, and a
+	 * connect that then fails keeps the port: getsockname shows it, as on Linux. */
+	if (!(s->flags & UDP_SOCK_F_BOUND) && udp_autobind(t, udp_sid_idx(sid)) != 0)
+		return -EAGAIN;
+	rc = route_output(&h->rt, addr, x->saddr, &r);
+	if (rc < 0)
+		return rc;
+	if (r.type == ROUTE_BROADCAST && !(s->flags & UDP_SOCK_F_BROADCAST))
+		return -EACCES;
+	if (!x->saddr)
+		x->saddr = r.saddr;
 	if (s->laddr == 0)
-		s->laddr = h->addr;
-	s->raddr = addr;
+		s->laddr = r.saddr;
+	s->raddr = r.daddr;
 	s->rport = port;
 	s->flags |= UDP_SOCK_F_CONNECTED;
 	return 0;
@@ -189,8 +217,10 @@ int udp_disconnect(struct udp_table *t, uint32_t owner, uint32_t sid)
 	s->raddr = 0;
 	s->rport = 0;
 	s->flags &= ~UDP_SOCK_F_CONNECTED;
-	if (!(s->flags & UDP_SOCK_F_BINDADDR_LOCK))
+	if (!(s->flags & UDP_SOCK_F_BINDADDR_LOCK)) {
 		s->laddr = 0;
+		t->ext[udp_sid_idx(sid)].saddr = 0;
+	}
 	if ((s->flags & UDP_SOCK_F_BOUND) && !(s->flags & UDP_SOCK_F_BINDPORT_LOCK))
 		udp_unbind(t, udp_sid_idx(sid));
 	return 0;
@@ -204,7 +234,9 @@ int udp_getname(const struct udp_table *t, uint32_t owner, uint32_t sid, bool pe
 	if (!s)
 		return -EBADF;
 	if (peer) {
-		if (!(s->flags & UDP_SOCK_F_CONNECTED))
+		/* inet_getname: no peer port, no peer (a socket connected to port 0 has one for
+		 * receiving, not for naming). */
+		if (!(s->flags & UDP_SOCK_F_CONNECTED) || s->rport == 0)
 			return -ENOTCONN;
 		*addr = s->raddr;
 		*port = s->rport;
@@ -212,5 +244,13 @@ int udp_getname(const struct udp_table *t, uint32_t owner, uint32_t sid, bool pe
 		*addr = s->laddr;
 		*port = s->lport;
 	}
+	return 0;
+}
+
+int udp_get_saddr(const struct udp_table *t, uint32_t owner, uint32_t sid, uint32_t *saddr)
+{
+	if (!udp_sock_get(t, owner, sid))
+		return -EBADF;
+	*saddr = t->ext[udp_sid_idx(sid)].saddr;
 	return 0;
 }

@@ -23,7 +23,14 @@
  *     fails has changed nothing, except where Linux itself discards a corked datagram on a
  *     failed send (udp_output says so in struct udp_tx).
  *
- * Behaviour follows Linux (net/ipv4/udp.c, af_inet.c, datagram.c) unless a comment says why not.
+ * Routes: every destination is judged by the instance's routing table (common/route.h, the same
+ * module and config ipd routes by), as Linux's ip_route_output in udp_sendmsg and
+ * ip4_datagram_connect: ENETUNREACH without a route, EINVAL for a 127/8 source leaving by the
+ * NIC, EACCES for a broadcast route without SO_BROADCAST, and the route's preferred source as
+ * the socket's address. Our own address and 127/8 are reached through ipd's loopback interface.
+ *
+ * Behaviour follows Linux (net/ipv4/udp.c, af_inet.c, datagram.c, ip_sockglue.c, core/sock.c)
+ * unless a comment says why not.
  */
 #ifndef USTACK_UDP_CORE_H
 #define USTACK_UDP_CORE_H
@@ -34,13 +41,14 @@
 
 #include "buf.h"
 #include "desc.h"
+#include "route.h"
 #include "stats.h"
 
 #define UDP_SOCKETS_MAX 1024u       /* slots in the table: all of udpd's sockets */
 #define UDP_HASH_BUCKETS 256u       /* local-port hash (power of two) */
 #define UDP_IDX_NONE 0xffffu        /* end of a hash chain */
 #define UDP_TABLE_MAGIC 0x55445054u /* "UDPT" */
-#define UDP_TABLE_VERSION 1u
+#define UDP_TABLE_VERSION 2u
 
 /* Ephemeral ports, host order: Linux's net.ipv4.ip_local_port_range default. */
 #define UDP_PORT_EPH_LO 32768u
@@ -69,6 +77,41 @@
 #define UDP_SOCK_F_CORK 0x040u         /* UDP_CORK option set */
 #define UDP_SOCK_F_CORK_PENDING 0x080u /* a datagram is being corked (cork_* fields valid) */
 #define UDP_SOCK_F_MASK 0x0ffu
+
+/* struct udp_sock_ext.flags: options and states Linux keeps as socket flags. */
+#define UDP_EXT_F_REUSEPORT 0x0001u  /* SO_REUSEPORT */
+#define UDP_EXT_F_RP_GROUP 0x0002u   /* joined its port's reuseport group when it got the port */
+#define UDP_EXT_F_KEEPALIVE 0x0004u  /* SO_KEEPALIVE (no effect on UDP, as in Linux) */
+#define UDP_EXT_F_DONTROUTE 0x0008u  /* SO_DONTROUTE (read back only, see udp_opt.c) */
+#define UDP_EXT_F_LINGER 0x0010u     /* SO_LINGER l_onoff */
+#define UDP_EXT_F_TSTAMP 0x0020u     /* SO_TIMESTAMP* on (Linux SOCK_RCVTSTAMP) */
+#define UDP_EXT_F_TSTAMPNS 0x0040u   /* in nanoseconds (SOCK_RCVTSTAMPNS) */
+#define UDP_EXT_F_TSTAMP_NEW 0x0080u /* asked with the _NEW option numbers (SOCK_TSTAMP_NEW) */
+#define UDP_EXT_F_PKTINFO 0x0100u    /* IP_PKTINFO */
+#define UDP_EXT_F_RECVTTL 0x0200u    /* IP_RECVTTL */
+#define UDP_EXT_F_RECVTOS 0x0400u    /* IP_RECVTOS */
+#define UDP_EXT_F_RECVERR 0x0800u    /* IP_RECVERR: ICMP errors go to the error queue */
+#define UDP_EXT_F_MC_LOOP 0x1000u    /* IP_MULTICAST_LOOP (default on) */
+#define UDP_EXT_F_MASK 0x1fffu
+
+/* The rest of a socket's state, same index as its struct udp_sock: plain shared data (in the
+ * table, so options survive a udpd restart), 32 bytes. Read-only outside the core. */
+struct udp_sock_ext {
+	uint32_t saddr;          /* source of its datagrams (Linux inet_saddr): set by bind (not
+				  * for a broadcast/multicast address) and connect; 0 = the
+				  * route's preferred source */
+	uint32_t uid;            /* its creator's uid: a SO_REUSEPORT group is one uid's */
+	uint32_t flags;          /* UDP_EXT_F_* */
+	uint32_t priority;       /* SO_PRIORITY */
+	int32_t rcvlowat;        /* SO_RCVLOWAT, >= 1 */
+	int32_t linger;          /* SO_LINGER l_linger, seconds */
+	uint8_t ttl;             /* IP_TTL; 0 = ROUTE_TTL_DEFAULT */
+	uint8_t tos;             /* IP_TOS, all 8 bits (Linux masks ECN only on stream sockets) */
+	uint8_t mc_ttl;          /* IP_MULTICAST_TTL */
+	uint8_t pmtudisc;        /* IP_MTU_DISCOVER: IP_PMTUDISC_DONT .. IP_PMTUDISC_OMIT */
+	uint32_t reserved;
+};
+_Static_assert(sizeof(struct udp_sock_ext) == 32, "udp_sock_ext is shared state");
 
 /* One socket: plain shared data, 64 bytes. Read-only outside the core (the shell may read any
  * field, e.g. for `ss`; it changes them only through the calls below). */
@@ -118,6 +161,8 @@ struct udp_stats {
 	uint64_t icmp_err_ignored;   /* soft error, or the socket is not connected */
 	uint64_t icmp_err_reported;  /* set as a socket's pending error */
 	uint64_t cork_lost_restart;  /* corked datagrams discarded by udp_table_recover */
+	uint64_t icmp_err_queued;    /* reported to an IP_RECVERR socket's error queue */
+	uint64_t reuseport_selected; /* unicast datagrams demultiplexed to a SO_REUSEPORT group */
 };
 
 extern const struct stat_field udp_stat_fields[];
@@ -137,18 +182,26 @@ struct udp_table {
 	struct udp_stats stats;
 	uint16_t hash[UDP_HASH_BUCKETS]; /* first slot of each local-port chain */
 	struct udp_sock sock[UDP_SOCKETS_MAX];
+	struct udp_sock_ext ext[UDP_SOCKETS_MAX]; /* ext[i] belongs to sock[i] */
+	uint32_t reuseport_secret; /* SO_REUSEPORT flow hash key (udp_reuseport_seed) */
+	uint32_t reserved1;
 };
 _Static_assert(sizeof(struct udp_table) ==
-		       32 + sizeof(struct udp_stats) + 2 * UDP_HASH_BUCKETS + 64 * UDP_SOCKETS_MAX,
+		       32 + sizeof(struct udp_stats) + 2 * UDP_HASH_BUCKETS +
+			       (64 + 32) * UDP_SOCKETS_MAX + 8,
 	       "udp_table is shared state: no hidden padding");
 _Static_assert(sizeof(struct udp_stats) % 8 == 0 && (2 * UDP_HASH_BUCKETS) % 8 == 0,
 	       "udp_table: sock[] stays 8-byte aligned");
 
-/* Our own address, as the shell has it from config: what bind accepts and where broadcasts go. */
+/* What the core knows of the host: the routing table built from the instance config, the same
+ * one ipd routes by (what bind accepts, where a datagram may go, from which source). */
 struct udp_host {
-	uint32_t addr;       /* network order; 0 while unconfigured */
-	uint8_t prefix_len;  /* of the connected subnet, 0..32 */
+	struct route_table rt;
 };
+
+/* route_table_init for addr/prefix_len, gateway (0: none), NIC mtu. 0 or -EINVAL. */
+int udp_host_init(struct udp_host *h, uint32_t addr, uint8_t prefix_len, uint32_t gateway,
+		  uint32_t mtu);
 
 /* --- the table (udp_table.c) --- */
 
@@ -175,10 +228,18 @@ int udp_set_port_range(struct udp_table *t, uint16_t lo, uint16_t hi);
  * port choice is not predictable from a fresh start (RFC 6056 §3.3.1's concern). */
 void udp_port_seed(struct udp_table *t, uint32_t seed);
 
+/* Key the SO_REUSEPORT flow hash with seed (getrandom() bytes), once: a table that has a key
+ * keeps it, so a restarted udpd sends every flow to the same socket as before. */
+void udp_reuseport_seed(struct udp_table *t, uint32_t seed);
+
 /* --- socket lifecycle (udp_table.c) --- */
 
 /* Open an unbound socket for owner; *sid names it. 0 or -EMFILE (table full). */
 int udp_socket_open(struct udp_table *t, uint32_t owner, uint32_t *sid);
+
+/* Record the uid of the socket's creator (Linux sock_i_uid: SO_REUSEPORT groups are per uid);
+ * the shell calls it right after udp_socket_open. 0 or -EBADF. */
+int udp_sock_set_uid(struct udp_table *t, uint32_t owner, uint32_t sid, uint32_t uid);
 
 /* Close it; its port is free at once. The shell discards its queues and corked bytes. 0 or
  * -EBADF. */
@@ -199,51 +260,83 @@ int udp_take_error(struct udp_table *t, uint32_t owner, uint32_t sid);
 
 /* --- addresses (udp_bind.c) --- */
 
-/* bind(): addr must be INADDR_ANY, h->addr, 255.255.255.255 or the subnet broadcast (Linux
- * accepts local and broadcast addresses; a socket bound to a broadcast address receives only
- * datagrams sent to it and sends from h->addr) else -EADDRNOTAVAIL; -EINVAL if the socket already
- * has a port (also one from an autobind); port 0 takes an ephemeral port (-EADDRINUSE when the
- * range is exhausted, as Linux's bind); -EADDRINUSE if another socket has the port on an
- * overlapping address (equal, or either is ANY) unless both set SO_REUSEADDR. Whether the caller
- * may bind a port below 1024 is the shell's policy (it knows the caller's credentials). */
+/* What bind() accepts as a local address (Linux inet_addr_type): INADDR_ANY, one of ours (our
+ * address, 127/8), a broadcast address (ours, 255.255.255.255, 127.255.255.255) or multicast. */
+bool udp_addr_bindable(const struct udp_host *h, uint32_t addr);
+
+/* bind(): addr not bindable: -EADDRNOTAVAIL (a socket bound to a broadcast or multicast address
+ * receives only datagrams sent to it and sends from the route's source); -EINVAL if the socket
+ * already has a port (also one from an autobind); port 0 takes an ephemeral port (-EADDRINUSE
+ * when the range is exhausted, as Linux's bind); -EADDRINUSE if another socket has the port on
+ * an overlapping address (equal, or either is ANY) unless both set SO_REUSEADDR, or both set
+ * SO_REUSEPORT and belong to one uid (then they form a reuseport group when their addresses
+ * are equal). Whether the caller may bind a port below 1024 is the shell's policy (it knows the
+ * caller's credentials). */
 int udp_bind(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
 	     uint32_t addr, uint16_t port);
 
-/* connect() to addr:port (port 0 is accepted, as Linux does: it then matches any source port).
- * Autobinds an unbound socket to an ephemeral port (-EAGAIN when exhausted, as Linux's
- * inet_autobind); a socket bound to ANY gets laddr = h->addr (Linux: the routed source).
- * -ENETUNREACH for 0.0.0.0, 127/8 and our own address (no loopback interface in this stack);
- * -EACCES for a broadcast address without SO_BROADCAST. Reconnecting replaces the peer. On
- * failure the socket is untouched (Linux would keep the autobound port: see udp_bind.c). */
+/* connect() to addr:port (port 0 is accepted, as Linux does: it then matches any source port;
+ * getpeername says ENOTCONN). As Linux's inet_dgram_connect, an unbound socket is autobound
+ * first (-EAGAIN when exhausted), and keeps its port if the rest fails. Then the route:
+ * -ENETUNREACH (none), -EINVAL (bound to 127/8, route by the NIC), -EACCES (a broadcast route
+ * without SO_BROADCAST). The socket's address becomes the route's source unless it has one;
+ * 0.0.0.0 means this host (the peer becomes a loopback address). Reconnecting replaces the
+ * peer. */
 int udp_connect(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
 		uint32_t addr, uint16_t port);
 
-/* connect() with AF_UNSPEC (Linux __udp_disconnect): forget the peer; laddr goes back to ANY
- * unless bind() chose it; the port is released (the socket is unbound again) unless bind()
+/* connect() with AF_UNSPEC (Linux __udp_disconnect): forget the peer; the addresses go back to
+ * ANY unless bind() chose one; the port is released (the socket is unbound again) unless bind()
  * chose a non-zero port. Always 0 for a valid sid, connected or not; -EBADF. */
 int udp_disconnect(struct udp_table *t, uint32_t owner, uint32_t sid);
 
 /* getsockname (peer false: laddr/lport, zeros when unbound) or getpeername (peer true;
- * -ENOTCONN unless connected). */
+ * -ENOTCONN unless connected to a non-zero port, as Linux's inet_getname). */
 int udp_getname(const struct udp_table *t, uint32_t owner, uint32_t sid, bool peer,
 		uint32_t *addr, uint16_t *port);
 
+/* The socket's source address (Linux inet_saddr; 0 = the route's), for libsock to judge routes
+ * as udp_output does. -EBADF. */
+int udp_get_saddr(const struct udp_table *t, uint32_t owner, uint32_t sid, uint32_t *saddr);
+
+/* Autobind an unbound socket (Linux inet_autobind, which inet_sendmsg does before any check of
+ * udp_sendmsg: a send that fails still leaves the socket with a port). 0 (bound now or already),
+ * -EAGAIN (no port left), -EBADF. */
+int udp_autobind_sock(struct udp_table *t, uint32_t owner, uint32_t sid);
+
 /* --- options (udp_opt.c) --- */
 
-/* setsockopt. SOL_SOCKET: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF (capped, doubled,
- * floored as above); SO_RCVBUFFORCE/SO_SNDBUFFORCE -EPERM (no CAP_NET_ADMIN here); SOL_UDP:
- * UDP_CORK (clearing it does not send: the shell then calls udp_push_pending, as Linux pushes
- * the pending frames). -EINVAL if len < sizeof(int); -ENOPROTOOPT for anything else (SO_ERROR
- * and SO_TYPE are read-only). Socket-layer options the core keeps no state for (SO_RCVTIMEO,
- * SO_LINGER, ...) are the shell's or libsock's to handle before calling. */
+/* setsockopt, with Linux's sizes, ranges and errnos (core/sock.c sk_setsockopt, ipv4/
+ * ip_sockglue.c do_ip_setsockopt, udp.c udp_lib_setsockopt):
+ *   SOL_SOCKET  (optlen < sizeof(int): -EINVAL) SO_REUSEADDR, SO_REUSEPORT, SO_BROADCAST,
+ *               SO_RCVBUF, SO_SNDBUF (capped, doubled, floored as above), SO_KEEPALIVE,
+ *               SO_DONTROUTE, SO_PRIORITY (the shell refuses values outside 0..6 to the
+ *               unprivileged, -EPERM), SO_RCVLOWAT (0 means 1, negative INT_MAX),
+ *               SO_TIMESTAMP, SO_TIMESTAMPNS (and their _NEW numbers), SO_LINGER (a struct
+ *               linger: shorter is -EINVAL); SO_RCVBUFFORCE/SO_SNDBUFFORCE -EPERM (no
+ *               CAP_NET_ADMIN here);
+ *   SOL_IP      an int, or one byte when optlen is 1..3, or 0 when optlen is 0: IP_TTL (1..255,
+ *               -1 resets; optlen 0 -EINVAL), IP_TOS (any value, the low 8 bits; sets
+ *               SO_PRIORITY from the TOS as Linux's rt_tos2priority), IP_MULTICAST_TTL (0..255,
+ *               -1 means 1; optlen 0 -EINVAL), IP_MULTICAST_LOOP (optlen 0 -EINVAL),
+ *               IP_PKTINFO, IP_RECVTTL, IP_RECVTOS, IP_RECVERR (turning it off empties the
+ *               error queue: the shell's), IP_MTU_DISCOVER (IP_PMTUDISC_DONT .. _OMIT);
+ *   SOL_UDP     (optlen < sizeof(int): -EINVAL) UDP_CORK (clearing it does not send: the shell
+ *               then calls udp_push_pending, as Linux pushes the pending frames);
+ * -ENOPROTOOPT for any other option or level (SO_ERROR, SO_TYPE, IP_MTU are read-only).
+ * Socket-layer options the core keeps no state for (SO_RCVTIMEO, SO_SNDTIMEO) are libsock's. */
 int udp_setopt(struct udp_table *t, uint32_t owner, uint32_t sid, int level, int name,
 	       const void *val, size_t len);
 
 /* getsockopt: the options above plus SO_ERROR (takes and clears the pending error), SO_TYPE
- * (SOCK_DGRAM), SO_DOMAIN, SO_PROTOCOL, SO_ACCEPTCONN. The value is an int; as Linux, a shorter
- * *len gets that many bytes of it and *len says how many were written. -ENOPROTOOPT. */
-int udp_getopt(struct udp_table *t, uint32_t owner, uint32_t sid, int level, int name,
-	       void *val, size_t *len);
+ * (SOCK_DGRAM), SO_DOMAIN, SO_PROTOCOL, SO_ACCEPTCONN, and IP_MTU (the MTU of the route to the
+ * connected peer, at most 65,535; -ENOTCONN unconnected). As Linux: a SOL_SOCKET value (an int,
+ * or a struct linger) is cut to a shorter *len; an IP value that fits a byte is returned as one
+ * byte when *len is 1..3, else cut to *len; *len says how many bytes were written. -ENOPROTOOPT
+ * for an unknown option, -EOPNOTSUPP for a level that is neither SOL_SOCKET, SOL_UDP nor SOL_IP
+ * (Linux's ip_getsockopt). */
+int udp_getopt(struct udp_table *t, const struct udp_host *h, uint32_t owner, uint32_t sid,
+	       int level, int name, void *val, size_t *len);
 
 /* --- input (udp_input.c) --- */
 
@@ -285,17 +378,38 @@ int udp_input(struct udp_table *t, const struct desc *d, const struct buf *pkt,
 void udp_rx_delivered(struct udp_table *t, uint32_t sid);
 void udp_rx_rcvbuf_drop(struct udp_table *t, uint32_t sid);
 
-/* An ICMP error about a datagram we sent (RFC 1122 §4.1.3.3): type/code from the ICMP header,
- * quoted = the quoted IPv4 header and at least 8 bytes of UDP header. The socket that sent it
- * is looked up as a reply would be (laddr/lport = quoted source, a connected socket's peer =
- * quoted destination). As Linux without IP_RECVERR, only a connected socket is told and only of
- * hard errors (icmp_err_convert): port unreachable ECONNREFUSED, protocol unreachable
- * ENOPROTOOPT, frag needed EMSGSIZE, parameter problem EPROTO, administratively prohibited
- * EHOSTUNREACH/ENETUNREACH, ...; net/host unreachable and time exceeded are transient (RFC 1122
- * §3.2.2.1) and ignored. 0 and *sid set when an error was recorded (the shell wakes the
- * socket's waiters); -ENOENT when no socket takes it; -EBADMSG when the quote is malformed. */
-int udp_icmp_error(struct udp_table *t, uint8_t type, uint8_t code, const uint8_t *quoted,
-		   size_t quoted_len, uint32_t *sid);
+/* What udp_icmp_error found: the socket told, and what its error queue entry says. */
+struct udp_icmp_report {
+	uint32_t sid;            /* the socket that sent the quoted datagram */
+	bool queue;              /* IP_RECVERR is on: queue it (struct sock_extended_err) */
+	uint8_t err;             /* ee_errno */
+	uint8_t type;            /* ee_type, ee_code: the ICMP message's */
+	uint8_t code;
+	uint32_t info;           /* ee_info: the next-hop MTU of "fragmentation needed", the
+				  * pointer of a parameter problem, else 0 */
+	uint32_t daddr;          /* where the quoted datagram went (msg_name of MSG_ERRQUEUE) */
+	uint16_t dport;
+	uint32_t payload_off;    /* its quoted payload starts here in quoted[] */
+};
+
+/* An ICMP error about a datagram we sent (RFC 1122 §4.1.3.3): type/code and the 4 bytes after
+ * the checksum (`rest`, network order) from the ICMP header, quoted = the quoted IPv4 header and
+ * at least 8 bytes of UDP header (and what the sender quoted of the payload). The socket that
+ * sent it is looked up as a reply would be (laddr/lport = quoted source, a connected socket's
+ * peer = quoted destination). The error is Linux's icmp_err_convert: port unreachable
+ * ECONNREFUSED, protocol unreachable ENOPROTOOPT, frag needed EMSGSIZE (ignored altogether with
+ * IP_PMTUDISC_DONT), parameter problem EPROTO, administratively prohibited EHOSTUNREACH /
+ * ENETUNREACH, ...; net/host unreachable and time exceeded are transient (RFC 1122 §3.2.2.1).
+ * As Linux's __udp4_lib_err: without IP_RECVERR only a connected socket is told, and only of a
+ * hard error; with IP_RECVERR every error becomes the pending error and is reported for the
+ * error queue (rep->queue). 0 and *rep filled when the socket was told (the shell wakes its
+ * waiters); -ENOENT when no socket takes it; -EBADMSG when the quote is malformed. */
+int udp_icmp_error(struct udp_table *t, uint8_t type, uint8_t code, uint32_t rest,
+		   const uint8_t *quoted, size_t quoted_len, struct udp_icmp_report *rep);
+
+/* The shell took an entry off sid's error queue: the pending error becomes that of the next
+ * queued entry, or 0 when none is left (Linux sock_dequeue_err_skb). */
+void udp_errq_dequeued(struct udp_table *t, uint32_t sid, uint8_t next_err);
 
 /* --- output (udp_output.c) --- */
 
@@ -318,25 +432,34 @@ struct udp_tx {
 	uint16_t dport;
 	uint32_t len;            /*   its total payload: corked_len bytes first, then this call's */
 	uint32_t corked_len;     /*   how many of len are the shell's corked bytes (0: none) */
+	uint8_t ttl;             /*   IP TTL (0: ipd's default) */
+	uint8_t tos;             /*   IP TOS */
+	bool df;                 /*   set Don't Fragment (IP_MTU_DISCOVER) */
 	bool cork_append;        /* keep this call's payload at the end of the corked bytes */
 	bool cork_drop;          /* free the corked bytes: the pending datagram is gone */
 };
 
-/* sendmsg() (Linux udp_sendmsg). Checks, in Linux's order: -EOPNOTSUPP (MSG_OOB), -EMSGSIZE
- * (over 65,535 bytes); then, unless a datagram is being corked (its destination was fixed by the
- * first send, and Linux ignores the address of later ones): -EINVAL (sendto port 0),
- * -EDESTADDRREQ (no address and not connected; an address on a connected socket is used, as
- * Linux), -ENETUNREACH (0.0.0.0, 127/8, our address), -EACCES (broadcast without SO_BROADCAST);
- * -EMSGSIZE (corked + this payload over 65,507); the pending error, taken; -EAGAIN (autobind
- * found no port). An unbound socket is autobound. With MSG_MORE or UDP_CORK the payload is
- * corked (tx->cork_append), else the datagram is emitted (tx->emit, out_datagrams counted).
- * A failure while corking discards the whole pending datagram, as Linux's
- * udp_flush_pending_frames: tx->cork_drop tells the shell to free its corked bytes. */
+/* sendmsg() (Linux inet_sendmsg + udp_sendmsg). An unbound socket is autobound first, whatever
+ * follows (-EAGAIN when no port is left). Then, in Linux's order: -EMSGSIZE (over 65,535
+ * bytes), -EOPNOTSUPP (MSG_OOB); then, unless a datagram is being corked (its destination was
+ * fixed by the first send, and Linux ignores the address of later ones): -EINVAL (sendto port
+ * 0), -EDESTADDRREQ (no address and not connected; an address on a connected socket is used, as
+ * Linux), the route (-ENETUNREACH, -EINVAL: see route_output; 0.0.0.0 is this host), -EACCES
+ * (a broadcast route without SO_BROADCAST); -EMSGSIZE (corked + this payload over 65,507, or
+ * with IP_PMTUDISC_DO/PROBE/INTERFACE over the route's MTU); the pending error, taken. With
+ * MSG_MORE or UDP_CORK the payload is corked (tx->cork_append), else the datagram is emitted
+ * (tx->emit, out_datagrams counted) with the socket's TTL (IP_MULTICAST_TTL to a multicast
+ * group; a multicast TTL of 0 never leaves the host, and no group of ours takes it: it is
+ * counted as sent and not emitted, as Linux), TOS and Don't Fragment (IP_PMTUDISC_DO and PROBE
+ * always; WANT, the default, when the datagram fits the route's MTU). A failure while corking
+ * discards the whole pending datagram, as Linux's udp_flush_pending_frames: tx->cork_drop tells
+ * the shell to free its corked bytes. */
 int udp_output(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
 	       const struct udp_send *s, struct udp_tx *tx);
 
 /* Emit the corked datagram now, if any (UDP_CORK cleared): 0 with tx->emit set or not; -EBADF. */
-int udp_push_pending(struct udp_table *t, uint32_t owner, uint32_t sid, struct udp_tx *tx);
+int udp_push_pending(struct udp_table *t, const struct udp_host *h, uint32_t owner, uint32_t sid,
+		     struct udp_tx *tx);
 
 /* The shell could not send a datagram udp_output emitted (no pool buffer, link full): moves it
  * from out_datagrams to sndbuf_errors, as Linux counts ENOBUFS. */

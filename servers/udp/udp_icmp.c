@@ -5,15 +5,20 @@
  * byte of the quote came from the wire: the IPv4 header length and the 8 UDP bytes are checked
  * against quoted_len before anything is read.
  *
- * What a socket is told follows Linux without IP_RECVERR: only a connected socket, and only of
- * a hard error. RFC 1122 §3.2.2.1 makes net and host unreachable (and source route failed)
- * transient, so they are not reported, nor is time exceeded; port unreachable is hard
- * (ECONNREFUSED), and so is "fragmentation needed" because UDP sockets do path-MTU discovery
- * by default (Linux IP_PMTUDISC_WANT), which turns it into EMSGSIZE. An unconnected socket hears
- * nothing: it has no single peer the error could be about, and one forged ICMP message must not
- * fail a server's next recvfrom. The table is Linux's icmp_err_convert.
+ * What a socket is told follows Linux's __udp4_lib_err. Without IP_RECVERR: only a connected
+ * socket, and only of a hard error. RFC 1122 §3.2.2.1 makes net and host unreachable (and
+ * source route failed) transient, so they are not reported, nor is time exceeded; port
+ * unreachable is hard (ECONNREFUSED), and so is "fragmentation needed" because UDP sockets do
+ * path-MTU discovery by default (Linux IP_PMTUDISC_WANT), which turns it into EMSGSIZE (with
+ * IP_PMTUDISC_DONT it is ignored). An unconnected socket hears nothing: it has no single peer
+ * the error could be about, and one forged ICMP message must not fail a server's next
+ * recvfrom. With IP_RECVERR the application asked for every error: each one, soft or hard,
+ * connected or not, becomes the pending error and an entry of the socket's error queue (the
+ * shell keeps the queue: udpd_errq.c). The table is Linux's icmp_err_convert.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "udp_priv.h"
@@ -68,16 +73,18 @@ static bool udp_icmp_classify(uint8_t type, uint8_t code, struct udp_icmp_err *e
 	}
 }
 
-int udp_icmp_error(struct udp_table *t, uint8_t type, uint8_t code, const uint8_t *quoted,
-		   size_t quoted_len, uint32_t *sid)
+int udp_icmp_error(struct udp_table *t, uint8_t type, uint8_t code, uint32_t rest,
+		   const uint8_t *quoted, size_t quoted_len, struct udp_icmp_report *rep)
 {
 	struct ipv4_hdr ih;
 	struct udp_hdr uh;
 	struct udp_icmp_err e = {0, 0};
 	struct udp_sock *s;
+	const struct udp_sock_ext *x;
 	unsigned ihl;
 	int idx;
 
+	memset(rep, 0, sizeof(*rep));
 	t->stats.icmp_err_in++;
 	if (!quoted || quoted_len < IPV4_HDR_MIN) {
 		t->stats.icmp_err_bad++;
@@ -97,13 +104,40 @@ int udp_icmp_error(struct udp_table *t, uint8_t type, uint8_t code, const uint8_
 		return -ENOENT;
 	}
 	s = &t->sock[idx];
-	if (!udp_icmp_classify(type, code, &e) || !e.hard ||
-	    !(s->flags & UDP_SOCK_F_CONNECTED)) {
+	x = &t->ext[idx];
+	if (!udp_icmp_classify(type, code, &e) ||
+	    (type == ICMP_DEST_UNREACH && code == ICMP_UNREACH_NEEDFRAG &&
+	     x->pmtudisc == IP_PMTUDISC_DONT) ||
+	    (!(x->flags & UDP_EXT_F_RECVERR) && (!e.hard || !(s->flags & UDP_SOCK_F_CONNECTED)))) {
 		t->stats.icmp_err_ignored++;
 		return -ENOENT;
 	}
 	s->pending_error = e.err;
 	t->stats.icmp_err_reported++;
-	*sid = udp_sid_make((unsigned)idx, s->gen);
+	rep->sid = udp_sid_make((unsigned)idx, s->gen);
+	rep->err = e.err;
+	rep->type = type;
+	rep->code = code;
+	rep->daddr = ih.daddr;
+	rep->dport = uh.dport;
+	rep->payload_off = ihl + UDP_HDR_LEN;
+	/* The ee_info Linux's icmp_unreach hands udp_err: the next-hop MTU (RFC 1191), or the
+	 * parameter problem's pointer (RFC 792). */
+	if (type == ICMP_DEST_UNREACH && code == ICMP_UNREACH_NEEDFRAG)
+		rep->info = ntohl(rest) & 0xffffu;
+	else if (type == ICMP_PARAM_PROBLEM)
+		rep->info = ntohl(rest) >> 24;
+	if (x->flags & UDP_EXT_F_RECVERR) {
+		rep->queue = true;
+		t->stats.icmp_err_queued++;
+	}
 	return 0;
+}
+
+void udp_errq_dequeued(struct udp_table *t, uint32_t sid, uint8_t next_err)
+{
+	struct udp_sock *s = udp_sock_any(t, sid);
+
+	if (s)
+		s->pending_error = next_err;
 }

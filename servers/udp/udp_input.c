@@ -18,6 +18,14 @@
  * 4-tuple beats a socket bound to the destination address, which beats one bound to ANY; among
  * equals, e.g. SO_REUSEADDR twins, the most recently bound, as Linux's head-inserted hash
  * chains make it). Broadcast and multicast go to every matching socket.
+ *
+ * SO_REUSEPORT (Linux reuseport_select_sock without a BPF program): when the best socket is an
+ * unconnected member of a reuseport group (the sockets that got the same port on the same
+ * address with SO_REUSEPORT, of one uid), the datagram goes to the group's member at index
+ * hash * n >> 32 in the order they joined, where hash is Linux's udp_ehashfn (jhash of the
+ * 4-tuple) keyed by a per-table secret: one flow always reaches the same socket, and flows
+ * spread evenly. Which socket a given flow reaches differs from Linux's (its key is random per
+ * boot), as it differs between two Linux hosts.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +34,67 @@
 #include "udp_priv.h"
 #include "wire/ipv4.h"
 #include "wire/udp.h"
+
+static uint32_t udp_rol32(uint32_t w, unsigned s)
+{
+	return w << s | w >> (32 - s);
+}
+
+/* Linux jhash_3words (lookup3's final mix; Bob Jenkins, public domain). */
+static uint32_t udp_jhash_3words(uint32_t a, uint32_t b, uint32_t c, uint32_t initval)
+{
+	initval += 0xdeadbeefu + (3u << 2);
+	a += initval;
+	b += initval;
+	c += initval;
+	c ^= b; c -= udp_rol32(b, 14);
+	a ^= c; a -= udp_rol32(c, 11);
+	b ^= a; b -= udp_rol32(a, 25);
+	c ^= b; c -= udp_rol32(b, 16);
+	a ^= c; a -= udp_rol32(c, 4);
+	b ^= a; b -= udp_rol32(a, 14);
+	c ^= b; c -= udp_rol32(b, 24);
+	return c;
+}
+
+void udp_reuseport_seed(struct udp_table *t, uint32_t seed)
+{
+	if (t->reuseport_secret == 0)
+		t->reuseport_secret = seed ? seed : 1;
+}
+
+/* The member of best's reuseport group that the flow raddr:rport -> laddr:lport hashes to. */
+static int udp_reuseport_pick(const struct udp_table *t, int best, uint32_t laddr,
+			      uint16_t lport, uint32_t raddr, uint16_t rport)
+{
+	const struct udp_sock *b = &t->sock[best];
+	uint32_t uid = t->ext[best].uid;
+	uint16_t member[UDP_SOCKETS_MAX];
+	unsigned n = 0, i, steps;
+	uint32_t hash;
+
+	UDP_HASH_FOR_EACH(t, lport, i, steps) {
+		const struct udp_sock *s = &t->sock[i];
+
+		if (s->in_use && s->lport == b->lport && s->laddr == b->laddr && !s->raddr &&
+		    (t->ext[i].flags & UDP_EXT_F_RP_GROUP) && t->ext[i].uid == uid)
+			member[n++] = (uint16_t)i;
+	}
+	if (n < 2)
+		return best;
+	/* In the order they joined (bind_seq), as Linux's socks[] array. */
+	for (unsigned k = 1; k < n; k++) {
+		uint16_t m = member[k];
+		unsigned j = k;
+
+		for (; j > 0 && t->sock[member[j - 1]].bind_seq > t->sock[m].bind_seq; j--)
+			member[j] = member[j - 1];
+		member[j] = m;
+	}
+	hash = udp_jhash_3words(laddr, raddr, (uint32_t)ntohs(lport) << 16 | rport,
+				t->reuseport_secret);
+	return member[(uint32_t)(((uint64_t)hash * n) >> 32)];
+}
 
 int udp_lookup(const struct udp_table *t, uint32_t laddr, uint16_t lport, uint32_t raddr,
 	       uint16_t rport)
@@ -61,6 +130,8 @@ int udp_lookup(const struct udp_table *t, uint32_t laddr, uint16_t lport, uint32
 			best_seq = s->bind_seq;
 		}
 	}
+	if (best >= 0 && (t->ext[best].flags & UDP_EXT_F_RP_GROUP) && !t->sock[best].raddr)
+		return udp_reuseport_pick(t, best, laddr, lport, raddr, rport);
 	return best;
 }
 
@@ -125,7 +196,7 @@ int udp_input(struct udp_table *t, const struct desc *d, const struct buf *pkt,
 	rx->trailing = avail - ulen;
 
 	multi = (d->flags & DESC_F_BCAST) || d->daddr == INADDR_BROADCAST ||
-		udp_addr_is_mcast(d->daddr);
+		route_is_mcast(d->daddr);
 	if (!multi) {
 		int idx = udp_lookup(t, d->daddr, uh.dport, d->saddr, uh.sport);
 
@@ -133,6 +204,8 @@ int udp_input(struct udp_table *t, const struct desc *d, const struct buf *pkt,
 			t->stats.no_ports++;
 			return -ENOENT;
 		}
+		if (t->ext[idx].flags & UDP_EXT_F_RP_GROUP)
+			t->stats.reuseport_selected++;
 		rx->sids[rx->n_sids++] = udp_sid_make((unsigned)idx, t->sock[idx].gen);
 		return 0;
 	}

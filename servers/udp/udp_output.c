@@ -17,9 +17,18 @@
  *
  * The pending error (Linux sk_err, set from ICMP) is taken by the first send that passes the
  * argument checks, as Linux reports it from the allocation in ip_append_data.
+ *
+ * Routes are looked up per send (common/route.h, a scan of a handful of entries), connected or
+ * not: Linux caches a connected socket's route, but the table here never changes while udpd
+ * runs, so the answer is the same. IP parameters come from the socket at the time the datagram
+ * is emitted: TTL (IP_TTL, or IP_MULTICAST_TTL for a multicast group), TOS, and Don't Fragment
+ * from IP_MTU_DISCOVER (Linux __ip_make_skb: DO and PROBE always, WANT when the datagram fits the
+ * route's MTU, never with DONT, INTERFACE or OMIT; DO, PROBE and INTERFACE refuse what does not
+ * fit with EMSGSIZE, ip_append_data's maxnonfragsize).
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -28,18 +37,28 @@
 #include "wire/ipv4.h"
 #include "wire/udp.h"
 
-/* The source address of s's datagrams: its bound address, unless that is ANY or a broadcast
- * address (Linux clears inet_saddr for a broadcast bind and lets the route pick ours). */
-static uint32_t udp_source(const struct udp_sock *s, const struct udp_host *h)
+/* IP_MTU_DISCOVER modes that refuse a datagram larger than the route's MTU (Linux
+ * ip_sk_ignore_df is false for them). */
+static bool udp_pmtu_strict(uint8_t pmtudisc)
 {
-	if (s->laddr != 0 && !udp_addr_is_bcast(h, s->laddr))
-		return s->laddr;
-	return h->addr;
+	return pmtudisc >= IP_PMTUDISC_DO && pmtudisc != IP_PMTUDISC_OMIT;
 }
 
-static void udp_emit(struct udp_table *t, struct udp_tx *tx, uint32_t saddr, uint32_t daddr,
-		     uint16_t sport, uint16_t dport, uint32_t corked, uint32_t len)
+static void udp_emit(struct udp_table *t, const struct udp_host *h, unsigned idx,
+		     struct udp_tx *tx, uint32_t saddr, uint32_t daddr, uint16_t sport,
+		     uint16_t dport, uint32_t corked, uint32_t len)
 {
+	const struct udp_sock_ext *x = &t->ext[idx];
+	struct route_result r;
+	uint32_t mtu = route_output(&h->rt, daddr, saddr, &r) == 0 ? r.mtu : h->rt.mtu;
+	bool mcast = route_is_mcast(daddr);
+
+	t->stats.out_datagrams++;
+	/* Multicast TTL 0 stays on the host (ip_mc_output), where no group of ours takes it. */
+	if (mcast && x->mc_ttl == 0) {
+		tx->cork_drop = corked > 0;
+		return;
+	}
 	tx->emit = true;
 	tx->saddr = saddr;
 	tx->daddr = daddr;
@@ -47,13 +66,18 @@ static void udp_emit(struct udp_table *t, struct udp_tx *tx, uint32_t saddr, uin
 	tx->dport = dport;
 	tx->corked_len = corked;
 	tx->len = corked + len;
-	t->stats.out_datagrams++;
+	tx->ttl = mcast ? x->mc_ttl : x->ttl;
+	tx->tos = x->tos;
+	tx->df = x->pmtudisc == IP_PMTUDISC_DO || x->pmtudisc == IP_PMTUDISC_PROBE ||
+		 (x->pmtudisc == IP_PMTUDISC_WANT &&
+		  (uint64_t)tx->len + UDP_HDR_LEN + IPV4_HDR_MIN <= mtu);
 }
 
 /* A send while a datagram is corked: append, and emit unless more is to come. */
-static int udp_output_append(struct udp_table *t, struct udp_sock *s, uint32_t len,
-			     bool corkreq, struct udp_tx *tx)
+static int udp_output_append(struct udp_table *t, const struct udp_host *h, unsigned idx,
+			     uint32_t len, bool corkreq, struct udp_tx *tx)
 {
+	struct udp_sock *s = &t->sock[idx];
 	int err = 0;
 
 	if ((uint64_t)s->cork_len + len > UDP_MAX_PAYLOAD) {
@@ -72,8 +96,8 @@ static int udp_output_append(struct udp_table *t, struct udp_sock *s, uint32_t l
 		tx->cork_append = true;
 		return 0;
 	}
-	udp_emit(t, tx, s->cork_saddr, s->cork_daddr, s->cork_sport, s->cork_dport, s->cork_len,
-		 len);
+	udp_emit(t, h, idx, tx, s->cork_saddr, s->cork_daddr, s->cork_sport, s->cork_dport,
+		 s->cork_len, len);
 	udp_cork_clear(s);
 	return 0;
 }
@@ -82,20 +106,27 @@ int udp_output(struct udp_table *t, uint32_t owner, uint32_t sid, const struct u
 	       const struct udp_send *snd, struct udp_tx *tx)
 {
 	struct udp_sock *s = udp_sock_find(t, owner, sid);
-	uint32_t daddr, saddr;
+	unsigned idx = udp_sid_idx(sid);
+	const struct udp_sock_ext *x = &t->ext[idx];
+	struct route_result r;
+	uint32_t daddr;
 	uint16_t dport;
 	bool corkreq;
+	int rc;
 
 	memset(tx, 0, sizeof(*tx));
 	if (!s)
 		return -EBADF;
-	if (snd->flags & MSG_OOB)
-		return -EOPNOTSUPP;
+	/* inet_sendmsg autobinds before udp_sendmsg checks anything. */
+	if (!(s->flags & UDP_SOCK_F_BOUND) && udp_autobind(t, idx) != 0)
+		return -EAGAIN;
 	if (snd->payload_len > 0xffffu)
 		return -EMSGSIZE;
+	if (snd->flags & MSG_OOB)
+		return -EOPNOTSUPP;
 	corkreq = (s->flags & UDP_SOCK_F_CORK) || (snd->flags & MSG_MORE);
 	if (s->flags & UDP_SOCK_F_CORK_PENDING)
-		return udp_output_append(t, s, snd->payload_len, corkreq, tx);
+		return udp_output_append(t, h, idx, snd->payload_len, corkreq, tx);
 
 	if (snd->has_addr) {
 		if (snd->dport == 0)
@@ -108,11 +139,15 @@ int udp_output(struct udp_table *t, uint32_t owner, uint32_t sid, const struct u
 		daddr = s->raddr;
 		dport = s->rport;
 	}
-	if (udp_addr_unroutable(h, daddr))
-		return -ENETUNREACH;
-	if (udp_addr_is_bcast(h, daddr) && !(s->flags & UDP_SOCK_F_BROADCAST))
+	rc = route_output(&h->rt, daddr, x->saddr, &r);
+	if (rc < 0)
+		return rc;
+	if (r.type == ROUTE_BROADCAST && !(s->flags & UDP_SOCK_F_BROADCAST))
 		return -EACCES;
 	if (snd->payload_len > UDP_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	if (udp_pmtu_strict(x->pmtudisc) &&
+	    (uint64_t)snd->payload_len + UDP_HDR_LEN + IPV4_HDR_MIN > r.mtu)
 		return -EMSGSIZE;
 	if (s->pending_error) {
 		int err = s->pending_error;
@@ -120,24 +155,22 @@ int udp_output(struct udp_table *t, uint32_t owner, uint32_t sid, const struct u
 		s->pending_error = 0;
 		return -err;
 	}
-	if (!(s->flags & UDP_SOCK_F_BOUND) && udp_autobind(t, udp_sid_idx(sid)) != 0)
-		return -EAGAIN;
-	saddr = udp_source(s, h);
 	if (corkreq) {
 		s->flags |= UDP_SOCK_F_CORK_PENDING;
-		s->cork_saddr = saddr;
-		s->cork_daddr = daddr;
+		s->cork_saddr = r.saddr;
+		s->cork_daddr = r.daddr;
 		s->cork_sport = s->lport;
 		s->cork_dport = dport;
 		s->cork_len = snd->payload_len;
 		tx->cork_append = true;
 		return 0;
 	}
-	udp_emit(t, tx, saddr, daddr, s->lport, dport, 0, snd->payload_len);
+	udp_emit(t, h, idx, tx, r.saddr, r.daddr, s->lport, dport, 0, snd->payload_len);
 	return 0;
 }
 
-int udp_push_pending(struct udp_table *t, uint32_t owner, uint32_t sid, struct udp_tx *tx)
+int udp_push_pending(struct udp_table *t, const struct udp_host *h, uint32_t owner, uint32_t sid,
+		     struct udp_tx *tx)
 {
 	struct udp_sock *s = udp_sock_find(t, owner, sid);
 
@@ -145,8 +178,8 @@ int udp_push_pending(struct udp_table *t, uint32_t owner, uint32_t sid, struct u
 	if (!s)
 		return -EBADF;
 	if (s->flags & UDP_SOCK_F_CORK_PENDING) {
-		udp_emit(t, tx, s->cork_saddr, s->cork_daddr, s->cork_sport, s->cork_dport,
-			 s->cork_len, 0);
+		udp_emit(t, h, udp_sid_idx(sid), tx, s->cork_saddr, s->cork_daddr, s->cork_sport,
+			 s->cork_dport, s->cork_len, 0);
 		udp_cork_clear(s);
 	}
 	return 0;

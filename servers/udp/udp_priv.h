@@ -4,8 +4,9 @@
  * Files and what each owns (one concern each):
  *   udp_table.c   init/check/recover, open/close, sids and owners, the port hash, stats names
  *   udp_bind.c    bind, connect, disconnect, names; address classes; ephemeral ports
- *   udp_opt.c     setsockopt/getsockopt
- *   udp_input.c   validation, checksum and demultiplexing of received datagrams; rx accounting
+ *   udp_opt.c     setsockopt/getsockopt, the socket extension's defaults and checks
+ *   udp_input.c   validation, checksum and demultiplexing of received datagrams (SO_REUSEPORT
+ *                 groups included); rx accounting
  *   udp_icmp.c    ICMP errors about datagrams we sent
  *   udp_output.c  the sendmsg rules, corking, the header and its checksum
  *
@@ -16,6 +17,8 @@
  *   - CORK_PENDING <=> the cork_* fields describe a datagram (cork_len <= UDP_MAX_PAYLOAD);
  *     without it they are all zero;
  *   - rcvbuf/sndbuf lie within [UDP_*_MIN, 2 * UDP_*MEM_MAX];
+ *   - ext[i] is sock[i]'s; its saddr and RP_GROUP imply BOUND; RP_GROUP is set exactly when the
+ *     socket got its port with SO_REUSEPORT on (Linux joins a reuseport group at bind time);
  *   - no file-scope mutable state anywhere: everything lives in struct udp_table (STYLE 11).
  */
 #ifndef USTACK_UDP_PRIV_H
@@ -62,11 +65,6 @@ void udp_cork_clear(struct udp_sock *s);
 
 /* --- udp_bind.c --- */
 
-/* 255.255.255.255, or the subnet broadcast of h (none for /31 and /32: RFC 3021). */
-bool udp_addr_is_bcast(const struct udp_host *h, uint32_t addr);
-bool udp_addr_is_mcast(uint32_t addr);
-/* Destinations this stack has no route to: 0.0.0.0, 127/8, our own address. */
-bool udp_addr_unroutable(const struct udp_host *h, uint32_t addr);
 
 /* Give the unbound slot idx an ephemeral port with laddr unchanged (not locked: a disconnect
  * releases it). 0 or -EAGAIN when every port of the range is taken. */
@@ -74,11 +72,21 @@ int udp_autobind(struct udp_table *t, unsigned idx);
 /* Release slot idx's port (it becomes unbound: laddr, lport, locks cleared). */
 void udp_unbind(struct udp_table *t, unsigned idx);
 
+/* --- udp_opt.c --- */
+
+/* A freshly opened socket's extension: Linux's defaults (IP_MULTICAST_TTL 1, IP_MULTICAST_LOOP
+ * on, IP_PMTUDISC_WANT, SO_RCVLOWAT 1). */
+void udp_ext_reset(struct udp_sock_ext *x);
+/* udp_table_check's look at the extension of the open socket s: 0 or -EINVAL. */
+int udp_ext_check(const struct udp_sock *s, const struct udp_sock_ext *x);
+
 /* --- udp_input.c --- */
 
 /* Best socket for a datagram from raddr:rport to laddr:lport (Linux compute_score: each of a
  * socket's bound address, peer address and peer port that is set must match and scores; the
- * highest score wins, then the newest bind). Slot index, or -1. */
+ * highest score wins, then the newest bind). If the winner is an unconnected member of a
+ * SO_REUSEPORT group, the group's member for this 4-tuple's hash is chosen instead (Linux
+ * reuseport_select_sock). Slot index, or -1. */
 int udp_lookup(const struct udp_table *t, uint32_t laddr, uint16_t lport, uint32_t raddr,
 	       uint16_t rport);
 

@@ -23,7 +23,7 @@ const struct stat_field udp_stat_fields[] = {
 	F(sndbuf_errors), F(in_csum_errors), F(ignored_multi),
 	F(in_drop_short), F(in_drop_len_small), F(in_drop_len_big), F(in_trimmed), F(in_no_csum),
 	F(icmp_err_in), F(icmp_err_bad), F(icmp_err_no_sock), F(icmp_err_ignored),
-	F(icmp_err_reported), F(cork_lost_restart),
+	F(icmp_err_reported), F(cork_lost_restart), F(icmp_err_queued), F(reuseport_selected),
 };
 #undef F
 /* Every counter is named: adding a field without a name here fails the build. */
@@ -110,6 +110,8 @@ int udp_table_check(const struct udp_table *t)
 		if (!s->in_use)
 			continue;
 		rc = udp_sock_check(t, s);
+		if (rc == 0)
+			rc = udp_ext_check(s, &t->ext[i]);
 		if (rc != 0)
 			return rc;
 	}
@@ -170,6 +172,7 @@ int udp_socket_open(struct udp_table *t, uint32_t owner, uint32_t *sid)
 			s->gen = 1;
 		s->in_use = 1;
 		s->owner = owner;
+		udp_ext_reset(&t->ext[i]);
 		s->rcvbuf = UDP_RMEM_DEFAULT;
 		s->sndbuf = UDP_WMEM_DEFAULT;
 		*sid = udp_sid_make(i, s->gen);

@@ -4,7 +4,10 @@
  * RX (rx_batch): batches from ipd, at most UDPD_RX_BUDGET per pass. udp_input decides which
  * sockets get a datagram; for each, the payload is copied ONCE from the pool chain into the
  * socket's slot ring as one record (struct region_rx_dgram + payload), committed, and the slot
- * is marked for a wake-up. Wake-ups are written after the whole batch, one per slot (not one
+ * is marked for a wake-up. The record carries what recvmsg's control messages need (the
+ * destination, the interface and reply address as route.h derives them, TTL and TOS from the
+ * descriptor, the batch's CLOCK_REALTIME arrival time) and which of them the socket's options
+ * ask for (REGION_RX_CMSG_*); libsock formats them. Wake-ups are written after the whole batch, one per slot (not one
  * per datagram: an eventfd write costs as much as the copy of a small datagram). A datagram is
  * dropped (udp_rx_rcvbuf_drop: rcvbuf_errors, the socket's drops) when the bytes already queued
  * in the ring exceed the socket's SO_RCVBUF, as Linux checks sk_rmem_alloc against sk_rcvbuf
@@ -12,7 +15,8 @@
  * can ever hold is cut to the ring's largest record and flagged REGION_RX_TRUNC. A datagram no
  * socket wants goes back to ipd as it came, flagged DESC_F_PORT_UNREACH (ipd answers with ICMP
  * port unreachable under its rate limit). ICMP errors (DESC_F_ICMP_ERROR) go to udp_icmp_error;
- * if a socket gets a pending error, its slot is woken so a blocked reader returns. Every buffer
+ * if a socket gets a pending error, its slot is woken so a blocked reader returns, and with
+ * IP_RECVERR the error joins the socket's error queue (udpd_errq.c) with its quoted payload. Every buffer
  * received is freed or handed back: the pool's idle count is an invariant.
  *
  * TX (tx_session): a session's TX ring, at most UDPD_TX_BUDGET records per pass. Each record's
@@ -22,12 +26,14 @@
  * udp_output decides; the payload is copied once from the ring into pool buffers (a chain for
  * large payloads; the head keeps POOL_HEADROOM for UDP, IPv4 and Ethernet headers), the UDP
  * header is pushed with its checksum, and the datagram joins the batch to ipd (flushed at
- * DESC_BATCH_MAX and at the end of every pass).
+ * DESC_BATCH_MAX and at the end of every pass) with the socket's TTL, TOS and Don't Fragment
+ * in its descriptor, which ipd puts in the IPv4 header.
  * A send refused here (udp_output's error, no pool buffer, the link to ipd full) is only
- * counted: sends are asynchronous, libsock made Linux's argument checks before producing the
- * record and reported those errors itself; what can still fail here is what Linux would also
- * lose silently after a successful sendmsg (a full qdisc, an ICMP error arriving later, which
- * is then reported as the pending error on the next call).
+ * counted: sends are asynchronous, libsock made Linux's checks (the route lookup included,
+ * with the same table: common/route.h) before producing the record and reported those errors
+ * itself; what can still fail here is what Linux would also lose silently after a successful
+ * sendmsg (a full qdisc, an ICMP error arriving later, which is then reported as the pending
+ * error on the next call).
  *
  * Corking keeps the corked payload as a pool chain per socket in process memory: a restart
  * loses it, and udp_table_recover drops the corked state accordingly (cork_lost_restart), so
@@ -44,6 +50,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -160,8 +167,29 @@ void udpd_wake_sid(struct udpd *u, uint32_t sid)
 
 /* ---- RX ------------------------------------------------------------------------------------ */
 
-/* Copy the datagram described by u->rx into socket sid's slot ring. */
-static void udpd_deliver(struct udpd *u, uint32_t sid, const struct buf *pkt)
+/* The control messages socket slot idx asked for (Linux decides at recvmsg; we decide when the
+ * datagram is queued, the only time the server has it). */
+static uint16_t udpd_cmsg_flags(const struct udpd *u, unsigned idx)
+{
+	uint32_t f = u->t->ext[idx].flags;
+	uint16_t c = 0;
+
+	if (f & UDP_EXT_F_PKTINFO)
+		c |= REGION_RX_CMSG_PKTINFO;
+	if (f & UDP_EXT_F_RECVTTL)
+		c |= REGION_RX_CMSG_TTL;
+	if (f & UDP_EXT_F_RECVTOS)
+		c |= REGION_RX_CMSG_TOS;
+	if (f & UDP_EXT_F_TSTAMP)
+		c |= (f & UDP_EXT_F_TSTAMPNS) ? REGION_RX_CMSG_TSTAMPNS : REGION_RX_CMSG_TSTAMP;
+	if (f & UDP_EXT_F_TSTAMP_NEW)
+		c |= REGION_RX_CMSG_TSTAMP_NEW;
+	return c;
+}
+
+/* Copy the datagram described by u->rx (descriptor d) into socket sid's slot ring. */
+static void udpd_deliver(struct udpd *u, uint32_t sid, const struct buf *pkt,
+			 const struct desc *d)
 {
 	const struct udp_rx *rx = &u->rx;
 	unsigned slot;
@@ -207,7 +235,17 @@ static void udpd_deliver(struct udpd *u, uint32_t sid, const struct buf *pkt)
 		}
 		return;
 	}
-	struct region_rx_dgram h = {.saddr = rx->saddr, .sport = rx->sport, .flags = flags};
+	struct region_rx_dgram h = {
+		.saddr = rx->saddr,
+		.sport = rx->sport,
+		.flags = flags | udpd_cmsg_flags(u, sid & 0xffffu),
+		.daddr = rx->daddr,
+		.spec_dst = route_spec_dst(&u->host.rt, rx->saddr, rx->daddr),
+		.ifindex = (uint16_t)route_rx_ifindex(&u->host.rt, rx->daddr),
+		.ttl = d->ttl,
+		.tos = d->tos,
+		.tstamp_ns = u->rx_realtime_ns,
+	};
 	memcpy(body, &h, sizeof(h));
 	if (len && buf_copy_out(pkt, rx->payload_off, body + sizeof(h), len) < 0) {
 		/* udp_input guarantees the bytes; never expected. */
@@ -237,10 +275,14 @@ static void udpd_icmp_error(struct udpd *u, const struct buf *pkt, const struct 
 		u->stats.icmp_drop_short++;
 		return;
 	}
-	uint32_t sid = 0;
-	if (udp_icmp_error(u->t, ih.type, ih.code, quoted, qlen, &sid) == 0) {
+	struct udp_icmp_report rep;
+	if (udp_icmp_error(u->t, ih.type, ih.code, ih.un.unused, quoted, qlen, &rep) == 0) {
+		if (rep.queue) {
+			uint32_t at = d->l4_off + ICMP_HDR_LEN + rep.payload_off;
+			udpd_errq_push(u, &rep, d->saddr, pkt, at, d->len > at ? d->len - at : 0);
+		}
 		u->stats.icmp_woken++;
-		udpd_wake_sid(u, sid);
+		udpd_wake_sid(u, rep.sid);
 	}
 }
 
@@ -267,7 +309,7 @@ static void udpd_rx_one(struct udpd *u, struct buf **pkt, const struct desc *d)
 	}
 	if (rc == 0) {
 		for (uint32_t i = 0; i < u->rx.n_sids && i < UDP_SOCKETS_MAX; i++)
-			udpd_deliver(u, u->rx.sids[i], *pkt);
+			udpd_deliver(u, u->rx.sids[i], *pkt, d);
 	}
 	pool_free(pkt);
 }
@@ -285,6 +327,10 @@ bool udpd_rx_batch(void *arg, uint64_t now)
 			more = false;
 			break;
 		}
+		/* One clock read per batch: the arrival time SO_TIMESTAMP reports. */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		u->rx_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 		for (int i = 0; i < n; i++)
 			udpd_rx_one(u, &bufs[i], &d[i]);
 	}
@@ -401,9 +447,12 @@ void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const 
 	struct desc d = {
 		.l3_off = 0,
 		.l4_off = 0,
+		.flags = tx->df ? DESC_F_IP_DF : 0,
 		.saddr = tx->saddr,
 		.daddr = tx->daddr,
 		.proto = IPV4_PROTO_UDP,
+		.ttl = tx->ttl,
+		.tos = tx->tos,
 	};
 	udpd_out_add(u, &head, &d, sid);
 }

@@ -2,7 +2,8 @@
  * clock; the protocol work is udp_core's.
  *
  * init() order (each step needs the previous one):
- *   1. config      /etc/ustack/<instance>.conf (our address and prefix)
+ *   1. config      /etc/ustack/<instance>.conf (address, prefix, gateway, MTU: the routing
+ *                  table, common/route.h, the same one ipd builds)
  *   2. pool        attach or create, then reclaim what a previous udpd held when it died
  *                  (batches it had received, corked payload)
  *   3. state       the state segment /ustack-<instance>-udp-state: the socket table and the
@@ -47,6 +48,7 @@ const struct stat_field udpd_stat_fields[] = {
 	F(rx_wake_saturated), F(icmp_drop_short), F(icmp_woken), F(tx_records),
 	F(tx_drop_bad_record), F(tx_drop_no_socket), F(tx_errors), F(tx_drop_nobuf),
 	F(tx_drop_cork), F(tx_drop_cork_limit), F(tx_drop_link), F(doorbell_reads),
+	F(errq_drops),
 #undef F
 };
 const unsigned udpd_stat_field_count = sizeof(udpd_stat_fields) / sizeof(udpd_stat_fields[0]);
@@ -137,8 +139,13 @@ static int udpd_init(struct udpd *u, const struct server_args *args)
 		rc = server_open_pool(&u->cfg, POOL_HOLDER_UDPD, &u->pool, &u->reclaimed);
 	if (rc < 0)
 		return rc;
-	u->host.addr = u->cfg.ip_addr;
-	u->host.prefix_len = u->cfg.ip_prefix;
+	/* The routing table ipd builds from the same config (common/route.h). */
+	rc = udp_host_init(&u->host, u->cfg.ip_addr, u->cfg.ip_prefix, u->cfg.ip_gateway,
+			   u->cfg.mtu);
+	if (rc < 0) {
+		log_err("routes from the config: %s", strerror(-rc));
+		return rc;
+	}
 	udpd_raise_nofile();
 	u->started = clock_now();
 
@@ -195,6 +202,7 @@ static void udpd_fini(struct udpd *u)
 	if (u->pool) {
 		for (unsigned k = 0; k < UDP_SOCKETS_MAX; k++)
 			pool_free(&u->cork[k]);
+		udpd_errq_free_all(u);
 		if (u->n_out && u->to_ipd)
 			udpd_out_flush(u);
 		pool_free_burst(u->pool, u->out, u->n_out);

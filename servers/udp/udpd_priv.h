@@ -8,13 +8,15 @@
  *   udpd_requests.c  socket requests (proto/sock.proto) on the udpd.sock ROUTER
  *   udpd_data.c      datagrams: from ipd into the applications' RX rings, from their TX rings
  *                    (with corking) to ipd, ICMP errors, port unreachable
+ *   udpd_errq.c      each socket's error queue (IP_RECVERR), taken by ERRQUEUE requests
  *
  * What lives where (DESIGN.md, restart contract):
  *   state segment (/ustack-<instance>-udp-state, struct udpd_state): the udp_core socket table
  *     and the session table (id, secret, creator uid, slots -> sockets, the last replies);
  *     plain data, so a restarted udpd finds every socket and every session again;
  *   process memory (struct udpd): everything made of descriptors or mappings (the session
- *     connection, its region, its eventfds, the epoll set) and the corked payload chains. A
+ *     connection, its region, its eventfds, the epoll set), the corked payload chains and the
+ *     error queues (as Linux's sk_error_queue, they hold what arrived, like data in flight). A
  *     restart loses them: sessions come back "detached" until their application resumes (within
  *     UDPD_RESUME_GRACE_NS, else they are closed with their sockets); corked, not yet sent
  *     datagrams are lost, as udp_table_recover counts (cork_lost_restart).
@@ -57,6 +59,10 @@
 #define UDPD_EVENTS_BUDGET 64u     /* epoll events per loop pass */
 #define UDPD_REQ_BUDGET 32u        /* socket requests per loop pass */
 #define UDPD_SLOT_NONE 0xffu
+#define UDPD_ERRQ_MAX 4u           /* entries of one socket's error queue (Linux bounds it by
+				    * SO_RCVBUF; a few is what an application reads at once) */
+#define UDPD_ERRQ_PAYLOAD 548u     /* quoted payload kept per entry: all a 576-byte ICMP error
+				    * can carry (RFC 1812 §4.3.2.3) */
 
 /* The state segment's payload version: ours and the core table's, so either change makes a
  * new udpd start on a fresh segment instead of misreading an old one. */
@@ -99,6 +105,30 @@ struct udpd_state {
 	struct udp_table table;
 };
 _Static_assert(sizeof(struct udpd_session_rec) % 8 == 0, "udpd_state: table stays aligned");
+
+/* One error queue entry: an ICMP error about a datagram the socket sent (Linux's
+ * sock_exterr_skb: the extended error, where the datagram went, who complained, and the quoted
+ * payload). */
+struct udpd_err {
+	uint8_t err;             /* ee_errno */
+	uint8_t type;            /* ee_type, ee_code */
+	uint8_t code;
+	uint8_t reserved;
+	uint32_t info;           /* ee_info */
+	uint32_t daddr;          /* msg_name: the datagram's destination */
+	uint16_t dport;
+	uint16_t len;            /* bytes of payload */
+	uint32_t offender;       /* the ICMP message's source */
+	uint8_t payload[UDPD_ERRQ_PAYLOAD];
+};
+
+/* A socket's error queue; allocated at its first entry and kept for its slot. */
+struct udpd_errq {
+	uint32_t sid;            /* whose: a queue of an earlier socket of the slot is stale */
+	unsigned head;
+	unsigned n;
+	struct udpd_err e[UDPD_ERRQ_MAX];
+};
 
 /* Process-local side of a session. */
 enum udpd_sess_state {
@@ -166,6 +196,7 @@ struct udpd_stats {
 	uint64_t tx_drop_cork_limit;       /* corked datagrams dropped: over the cork share */
 	uint64_t tx_drop_link;             /* batch to ipd dropped (also sndbuf_errors) */
 	uint64_t doorbell_reads;
+	uint64_t errq_drops;               /* ICMP errors not queued: queue full, no memory */
 };
 
 extern const struct stat_field udpd_stat_fields[];
@@ -197,6 +228,10 @@ struct udpd {
 	/* Corked payload of each socket (by sid index): process memory, lost on restart. */
 	struct buf *cork[UDP_SOCKETS_MAX];
 	bool cork_broken[UDP_SOCKETS_MAX];
+	/* Error queues of the sockets (by sid index), allocated on first use. */
+	struct udpd_errq *errq[UDP_SOCKETS_MAX];
+	/* CLOCK_REALTIME of the batch being delivered: the datagrams' SO_TIMESTAMP. */
+	uint64_t rx_realtime_ns;
 	/* Scratch of the data path, here rather than on the stack (struct udp_rx is 4 KiB). */
 	struct udp_rx rx;
 	uint16_t wake_list[UDPD_SESSIONS_MAX];
@@ -278,5 +313,20 @@ void udpd_wake_flush(struct udpd *u);
 void udpd_wake_mark(struct udpd *u, unsigned si, unsigned slot);
 /* Mark the socket sid's slot for waking (pending error set), if it has one. */
 void udpd_wake_sid(struct udpd *u, uint32_t sid);
+
+/* --- udpd_errq.c --- */
+
+/* Queue the ICMP error rep (rep->queue) for its socket: offender sent it, payload[0..len) is
+ * the quoted payload (cut to UDPD_ERRQ_PAYLOAD). A full queue or no memory: counted, dropped
+ * (the pending error is set anyway, as Linux's when sock_queue_err_skb fails). */
+void udpd_errq_push(struct udpd *u, const struct udp_icmp_report *rep, uint32_t offender,
+		    const struct buf *pkt, uint32_t payload_at, uint32_t payload_len);
+/* Take the oldest entry of sid's queue into *out; *next_err is the errno of the entry after it
+ * (0 if none). 0, or -EAGAIN when the queue is empty. */
+int udpd_errq_pop(struct udpd *u, uint32_t sid, struct udpd_err *out, uint8_t *next_err);
+/* Empty sid's queue (IP_RECVERR turned off, the socket closed or opened). */
+void udpd_errq_purge(struct udpd *u, uint32_t sid);
+/* Free every queue (exit). */
+void udpd_errq_free_all(struct udpd *u);
 
 #endif

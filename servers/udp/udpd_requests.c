@@ -15,6 +15,9 @@
  *   3. a mutating request whose id is in the session's reply record is answered from it, not
  *      acted on twice (libsock re-sends across a restart; the record is in the state segment);
  *   4. the socket is the session's (the core checks the owner: -EBADF), then the operation.
+ * Before the operation, the session's TX ring is drained: Linux's sendmsg is synchronous, so
+ * a call made after a send sees what the send did (its autobind, its pending error taken), and
+ * the request channel is not ordered against the ring by itself.
  *
  * Errnos the shell decides (the core's are Linux's already):
  *   SOCKET   slot not in the region: -EINVAL; slot already holds a socket: -EBUSY;
@@ -23,14 +26,20 @@
  *            -EACCES (Linux without CAP_NET_BIND_SERVICE, ip_unprivileged_port_start = 1024;
  *            we cannot see capabilities through SO_PEERCRED, so uid 0 stands for them);
  *   CONNECT  port above 65535: -EINVAL;
- *   SETOPT   no value: -EINVAL (Linux: optlen < sizeof(int));
+ *   SETOPT   SO_PRIORITY outside 0..6 needs a session created by uid 0: -EPERM (Linux without
+ *            CAP_NET_ADMIN); the rest is udp_setopt's (an empty value is a valid IP option);
  *   GETOPT   optval in the request gives the caller's optlen (its bytes are ignored), 4 when
  *            empty; at most UDPD_OPTVAL_MAX;
+ *   ERRQUEUE the oldest error queue entry, or -EAGAIN (never blocks, as MSG_ERRQUEUE); not
+ *            remembered for replay: the queue is process memory, lost with a restart anyway;
  *   unknown op: -EINVAL.
- * Clearing UDP_CORK sends the corked datagram (udp_push_pending), as Linux does.
+ * BIND, CONNECT, DISCONNECT and AUTOBIND answer with the socket's source address afterwards, so
+ * libsock judges routes of later sends as udp_output will. Clearing UDP_CORK sends the corked
+ * datagram (udp_push_pending), as Linux does; turning IP_RECVERR off empties the error queue.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <stdio.h>
@@ -49,6 +58,14 @@
 #define UDPD_REQ_MAX 1024     /* a packed SockRequest is ~100 bytes */
 #define UDPD_IDENTITY_MAX 256
 #define UDPD_OPTVAL_MAX 64
+#define UDPD_REPLY_MAX (256 + UDPD_OPTVAL_MAX + UDPD_ERRQ_PAYLOAD)
+
+/* What a reply may point into while it is packed: per request, on the loop's stack. */
+struct udpd_req_scratch {
+	uint8_t optval[UDPD_OPTVAL_MAX];
+	struct sock_extended_err ee;
+	struct udpd_err err;
+};
 
 static int udpd_router_path(const char *instance, char *path, size_t size)
 {
@@ -90,7 +107,7 @@ void udpd_requests_close(struct udpd *u)
 static void udpd_reply_send(struct udpd *u, const void *ident, size_t ident_len,
 			    const Ustack__SockReply *r)
 {
-	uint8_t body[128 + UDPD_OPTVAL_MAX];
+	uint8_t body[UDPD_REPLY_MAX];
 	size_t len = ustack__sock_reply__get_packed_size(r);
 	if (len > sizeof(body)) {
 		u->stats.req_reply_drops++;
@@ -111,6 +128,7 @@ static bool udpd_op_mutates(int op)
 	case USTACK__SOCK_REQUEST__OP__DISCONNECT:
 	case USTACK__SOCK_REQUEST__OP__CLOSE:
 	case USTACK__SOCK_REQUEST__OP__SETOPT:
+	case USTACK__SOCK_REQUEST__OP__AUTOBIND:
 		return true;
 	default:
 		return false;
@@ -144,17 +162,6 @@ static void udpd_reply_remember(struct udpd_session_rec *rec, uint64_t id, int o
 	rec->reply_next = (uint8_t)((i + 1) % UDPD_REPLY_CACHE);
 }
 
-/* What udp_bind accepts as a local address (udp_core.h): ANY, ours, a broadcast address. */
-static bool udpd_addr_bindable(const struct udp_host *h, uint32_t addr)
-{
-	if (addr == 0 || addr == h->addr || addr == 0xffffffffu)
-		return true;
-	if (h->prefix_len == 0 || h->prefix_len >= 31)
-		return false;
-	uint32_t mask = htonl(0xffffffffu << (32 - h->prefix_len));
-	return addr == (h->addr | ~mask);
-}
-
 static int udpd_req_socket(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
 			   Ustack__SockReply *r)
 {
@@ -169,6 +176,8 @@ static int udpd_req_socket(struct udpd *u, unsigned si, const Ustack__SockReques
 		return rc;
 	unsigned k = sid & 0xffffu;
 	udpd_cork_free(u, k); /* nothing should be there; make sure */
+	udpd_errq_purge(u, sid);
+	udp_sock_set_uid(u->t, rec->owner, sid, rec->creator_uid);
 	rec->slot_sid[q->slot] = sid;
 	u->sock_slot[k] = (uint8_t)q->slot;
 	r->sid = sid;
@@ -193,19 +202,28 @@ static int udpd_req_close(struct udpd *u, unsigned si, const Ustack__SockRequest
 static int udpd_req_setopt(struct udpd *u, unsigned si, const Ustack__SockRequest *q)
 {
 	struct udpd_session_rec *rec = &u->st->sessions[si];
-	if (!q->optval.data || q->optval.len == 0)
-		return -EINVAL;
-	int rc = udp_setopt(u->t, rec->owner, q->sid, q->level, q->optname, q->optval.data,
-			    q->optval.len);
+	static const uint8_t empty[1];
+	const void *val = q->optval.len ? q->optval.data : empty;
+	if (q->level == SOL_SOCKET && q->optname == SO_PRIORITY && q->optval.len >= sizeof(int) &&
+	    rec->creator_uid != 0 && udp_sock_get(u->t, rec->owner, q->sid)) {
+		int v;
+		memcpy(&v, q->optval.data, sizeof(v));
+		if (v < 0 || v > 6)
+			return -EPERM; /* sk_setsockopt: other priorities need CAP_NET_ADMIN */
+	}
+	int rc = udp_setopt(u->t, rec->owner, q->sid, q->level, q->optname, val, q->optval.len);
 	if (rc == 0 && q->level == SOL_UDP && q->optname == UDP_CORK) {
 		/* Clearing UDP_CORK sends what is corked (Linux udp_push_pending_frames). */
 		const struct udp_sock *s = udp_sock_get(u->t, rec->owner, q->sid);
 		if (s && !(s->flags & UDP_SOCK_F_CORK)) {
 			struct udp_tx tx;
-			if (udp_push_pending(u->t, rec->owner, q->sid, &tx) == 0)
+			if (udp_push_pending(u->t, &u->host, rec->owner, q->sid, &tx) == 0)
 				udpd_tx_apply(u, q->sid, &tx, NULL, 0);
 		}
 	}
+	if (rc == 0 && q->level == SOL_IP && q->optname == IP_RECVERR &&
+	    !(u->t->ext[q->sid & 0xffffu].flags & UDP_EXT_F_RECVERR))
+		udpd_errq_purge(u, q->sid); /* Linux: skb_errqueue_purge */
 	return rc;
 }
 
@@ -216,7 +234,7 @@ static int udpd_req_getopt(struct udpd *u, unsigned si, const Ustack__SockReques
 	size_t len = q->optval.len ? q->optval.len : sizeof(int);
 	if (len > UDPD_OPTVAL_MAX)
 		len = UDPD_OPTVAL_MAX;
-	int rc = udp_getopt(u->t, rec->owner, q->sid, q->level, q->optname, val, &len);
+	int rc = udp_getopt(u->t, &u->host, rec->owner, q->sid, q->level, q->optname, val, &len);
 	if (rc < 0)
 		return rc;
 	r->optval.data = val;
@@ -224,8 +242,48 @@ static int udpd_req_getopt(struct udpd *u, unsigned si, const Ustack__SockReques
 	return 0;
 }
 
+/* ERRQUEUE: the oldest entry of the socket's error queue, as Linux's ip_recv_error gives it. */
+static int udpd_req_errqueue(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
+			     Ustack__SockReply *r, struct udpd_req_scratch *sc)
+{
+	struct udpd_session_rec *rec = &u->st->sessions[si];
+	if (!udp_sock_get(u->t, rec->owner, q->sid))
+		return -EBADF;
+	uint8_t next = 0;
+	int rc = udpd_errq_pop(u, q->sid, &sc->err, &next);
+	if (rc < 0)
+		return rc;
+	udp_errq_dequeued(u->t, q->sid, next);
+	sc->ee = (struct sock_extended_err){
+		.ee_errno = sc->err.err,
+		.ee_origin = SO_EE_ORIGIN_ICMP,
+		.ee_type = sc->err.type,
+		.ee_code = sc->err.code,
+		.ee_info = sc->err.info,
+	};
+	r->optval.data = (uint8_t *)&sc->ee;
+	r->optval.len = sizeof(sc->ee);
+	r->data.data = sc->err.payload;
+	r->data.len = sc->err.len;
+	r->addr = sc->err.daddr;
+	r->port = ntohs(sc->err.dport);
+	r->offender = sc->err.offender;
+	r->next_err = next;
+	return 0;
+}
+
+/* The reply of BIND, CONNECT, DISCONNECT, AUTOBIND: the socket's source address afterwards. */
+static int udpd_reply_saddr(struct udpd *u, uint32_t owner, uint32_t sid, int rc,
+			    Ustack__SockReply *r)
+{
+	uint32_t saddr = 0;
+	if (udp_get_saddr(u->t, owner, sid, &saddr) == 0)
+		r->addr = saddr;
+	return rc;
+}
+
 static int udpd_req_dispatch(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
-			     Ustack__SockReply *r, uint8_t *optbuf)
+			     Ustack__SockReply *r, struct udpd_req_scratch *sc)
 {
 	struct udpd_session_rec *rec = &u->st->sessions[si];
 	uint32_t owner = rec->owner;
@@ -240,16 +298,29 @@ static int udpd_req_dispatch(struct udpd *u, unsigned si, const Ustack__SockRequ
 			return -EINVAL;
 		/* Linux's order: a bad fd, then an address that is not ours, then EACCES. */
 		if (q->port != 0 && q->port < 1024 && rec->creator_uid != 0 &&
-		    udp_sock_get(u->t, owner, q->sid) && udpd_addr_bindable(&u->host, q->addr))
+		    udp_sock_get(u->t, owner, q->sid) && udp_addr_bindable(&u->host, q->addr))
 			return -EACCES;
-		return udp_bind(u->t, owner, q->sid, &u->host, q->addr, htons((uint16_t)q->port));
+		rc = udp_bind(u->t, owner, q->sid, &u->host, q->addr, htons((uint16_t)q->port));
+		return udpd_reply_saddr(u, owner, q->sid, rc, r);
 	case USTACK__SOCK_REQUEST__OP__CONNECT:
 		if (q->port > 0xffffu)
 			return -EINVAL;
-		return udp_connect(u->t, owner, q->sid, &u->host, q->addr,
-				   htons((uint16_t)q->port));
+		rc = udp_connect(u->t, owner, q->sid, &u->host, q->addr, htons((uint16_t)q->port));
+		return udpd_reply_saddr(u, owner, q->sid, rc, r);
 	case USTACK__SOCK_REQUEST__OP__DISCONNECT:
-		return udp_disconnect(u->t, owner, q->sid);
+		rc = udp_disconnect(u->t, owner, q->sid);
+		return udpd_reply_saddr(u, owner, q->sid, rc, r);
+	case USTACK__SOCK_REQUEST__OP__AUTOBIND:
+		rc = udp_autobind_sock(u->t, owner, q->sid);
+		return udpd_reply_saddr(u, owner, q->sid, rc, r);
+	case USTACK__SOCK_REQUEST__OP__HOSTCFG:
+		r->addr = u->cfg.ip_addr;
+		r->prefix_len = u->cfg.ip_prefix;
+		r->gateway = u->cfg.ip_gateway;
+		r->mtu = u->cfg.mtu;
+		return 0;
+	case USTACK__SOCK_REQUEST__OP__ERRQUEUE:
+		return udpd_req_errqueue(u, si, q, r, sc);
 	case USTACK__SOCK_REQUEST__OP__CLOSE:
 		/* Datagrams sent before close() must still go out: they are ahead of it in the
 		 * TX ring, which the request channel does not order against. */
@@ -258,7 +329,7 @@ static int udpd_req_dispatch(struct udpd *u, unsigned si, const Ustack__SockRequ
 	case USTACK__SOCK_REQUEST__OP__SETOPT:
 		return udpd_req_setopt(u, si, q);
 	case USTACK__SOCK_REQUEST__OP__GETOPT:
-		return udpd_req_getopt(u, si, q, r, optbuf);
+		return udpd_req_getopt(u, si, q, r, sc->optval);
 	case USTACK__SOCK_REQUEST__OP__GETSOCKNAME:
 	case USTACK__SOCK_REQUEST__OP__GETPEERNAME:
 		rc = udp_getname(u->t, owner, q->sid,
@@ -294,7 +365,7 @@ static int udpd_req_session(struct udpd *u, const Ustack__SockRequest *q)
 }
 
 static void udpd_req_handle(struct udpd *u, const Ustack__SockRequest *q, Ustack__SockReply *r,
-			    uint8_t *optbuf)
+			    struct udpd_req_scratch *sc)
 {
 	int si = udpd_req_session(u, q);
 	if (si < 0) {
@@ -314,7 +385,15 @@ static void udpd_req_handle(struct udpd *u, const Ustack__SockRequest *q, Ustack
 			return;
 		}
 	}
-	int rc = udpd_req_dispatch(u, (unsigned)si, q, r, optbuf);
+	/* What the application sent before this call happens before it (file comment). CLOSE
+	 * drains the ring itself. */
+	if (q->op != USTACK__SOCK_REQUEST__OP__CLOSE)
+		udpd_tx_flush(u, (unsigned)si);
+	if (u->sess[si].state != UDPD_SESS_ATTACHED) {
+		r->status = -ENOTCONN; /* the flush found its ring broken and ended it */
+		return;
+	}
+	int rc = udpd_req_dispatch(u, (unsigned)si, q, r, sc);
 	r->status = rc < 0 ? rc : 0;
 	/* A send the request triggered (UDP_CORK cleared) leaves now. */
 	udpd_out_flush(u);
@@ -344,14 +423,14 @@ bool udpd_requests_ready(void *arg, uint64_t now)
 			q = ustack__sock_request__unpack(NULL, (size_t)blen, body);
 		Ustack__SockReply r;
 		ustack__sock_reply__init(&r);
-		uint8_t optbuf[UDPD_OPTVAL_MAX];
+		struct udpd_req_scratch sc;
 		u->stats.req_total++;
 		if (!q) {
 			u->stats.req_malformed++;
 			r.status = -EBADMSG;
 		} else {
 			r.id = q->id;
-			udpd_req_handle(u, q, &r, optbuf);
+			udpd_req_handle(u, q, &r, &sc);
 		}
 		udpd_reply_send(u, ident, ilen, &r);
 		if (q)

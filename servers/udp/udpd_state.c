@@ -139,6 +139,9 @@ int udpd_state_open(struct udpd *u, uint64_t now)
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
 		seed = (uint32_t)now;
 	udp_port_seed(u->t, seed);
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+		seed = (uint32_t)(now >> 7);
+	udp_reuseport_seed(u->t, seed); /* kept by a recovered table */
 	u->state_fresh = fresh;
 	if (!fresh)
 		udpd_restore(u, now);

@@ -22,7 +22,11 @@ reps=$(stat ipd.icmp_out_echo_reps)
 pass "icmp: $echos echo requests, $reps replies"
 
 "$CTL" arp --instance "$T_INST" | grep -q "$T_PEER" || fail "ustackctl arp does not list the peer"
-"$CTL" route --instance "$T_INST" | grep -q "default via $T_PEER" || fail "no default route shown"
+# Captured first: grep -q stops reading at the match, and the lines after it (lo's routes) would
+# meet a closed pipe.
+routes=$("$CTL" route --instance "$T_INST")
+grep -q "default via $T_PEER" <<<"$routes" || fail "no default route shown"
+grep -q "local 127.0.0.0/8 dev lo" <<<"$routes" || fail "no loopback route shown"
 "$CTL" status --instance "$T_INST" >/dev/null || fail "ustackctl status not serving"
 "$CTL" stats --instance "$T_INST" --json | "$PY" -m json.tool >/dev/null || fail "stats --json is not JSON"
 pass "ustackctl arp, route, status and stats --json"

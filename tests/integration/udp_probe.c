@@ -155,9 +155,18 @@ static int mode_errors(const char *peer_ip)
 	CHECK(us_socket(AF_INET6, SOCK_DGRAM, 0) < 0 && errno == EAFNOSUPPORT, "AF_INET6: %s",
 	      strerror(errno));
 	int s = udp_socket();
-	errno = 0;
-	CHECK(us_send(s, buf, 1, 0) < 0 && errno == EDESTADDRREQ, "unconnected send: %s",
-	      strerror(errno));
+	{
+		/* Linux autobinds before udp_sendmsg refuses: the socket has a port now. */
+		int u = udp_socket();
+		struct sockaddr_in name;
+		socklen_t nl = sizeof(name);
+		errno = 0;
+		CHECK(us_send(u, buf, 1, 0) < 0 && errno == EDESTADDRREQ, "unconnected send: %s",
+		      strerror(errno));
+		CHECK(us_getsockname(u, (struct sockaddr *)&name, &nl) == 0 && name.sin_port != 0,
+		      "no port after a failed send: %s", strerror(errno));
+		us_close(u);
+	}
 	struct sockaddr_in bad = peer;
 	bad.sin_family = AF_INET6;
 	errno = 0;

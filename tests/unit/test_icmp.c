@@ -245,15 +245,16 @@ START_TEST(protocol_unreachable)
 	tip_expect_wire_frames(&fx.out, 1);
 	len = tip_wire_copy(&fx.out, 0, g, sizeof(g));
 	ck_assert_uint_eq(buf_headroom(fx.out.wire[0]), POOL_HEADROOM - 34);
-	/* ICMP header + the original IP header + 8 bytes (RFC 792). */
-	ck_assert_uint_eq(len, 14 + 20 + 8 + 20 + 8);
+	/* ICMP header + the whole original datagram: it fits in 576 bytes (RFC 1812 §4.3.2.3,
+	 * Linux's icmp_send). */
+	ck_assert_uint_eq(len, 14 + 20 + 8 + 20 + 40);
 	h = tip_expect_ipv4(g, len, tip_peer_mac, IPV4_PROTO_ICMP, TIP_OUR_IP, TIP_PEER_IP);
 	ck_assert_uint_eq(h->tos, 0);
 	ck_assert_uint_eq(g[34], ICMP_DEST_UNREACH);
 	ck_assert_uint_eq(g[35], ICMP_UNREACH_PROTOCOL);
 	ck_assert_uint_eq(g[36 + 2] | g[36 + 3] | g[36 + 4] | g[36 + 5], 0); /* unused */
-	ck_assert_uint_eq(tip_csum(g + 34, 8 + 28), 0);
-	ck_assert_mem_eq(g + 42, orig + 14, 28);
+	ck_assert_uint_eq(tip_csum(g + 34, 8 + 60), 0);
+	ck_assert_mem_eq(g + 42, orig + 14, 60);
 	ck_assert_uint_eq(st()->ip_in_unknown_protos, 1);
 	ck_assert_uint_eq(st()->icmp_out_dest_unreachs, 1);
 	ck_assert_uint_eq(st()->ip_in_delivers, 0);
@@ -334,7 +335,10 @@ START_TEST(error_rules)
 	send_error_about(&(struct tip_ip){.saddr_zero = true, .payload = m, .payload_len = 8});
 	send_error_about(&(struct tip_ip){.saddr = TIP_IP(224, 0, 0, 9), .payload = m,
 					  .payload_len = 8});
-	send_error_about(&(struct tip_ip){.saddr = TIP_IP(127, 0, 0, 1), .payload = m,
+	send_error_about(&(struct tip_ip){.saddr = TIP_BCAST_IP, .payload = m, .payload_len = 8});
+	/* Nor about a datagram to lo's broadcast address. */
+	send_error_about(&(struct tip_ip){.saddr = TIP_IP(127, 0, 0, 1),
+					  .daddr = TIP_IP(127, 255, 255, 255), .payload = m,
 					  .payload_len = 8});
 	/* Not about an ICMP error (nor an unknown ICMP type), nor one too short to tell. */
 	mlen = tip_icmp_msg(m, ICMP_DEST_UNREACH, 1, 0, 0, NULL, 0);
@@ -357,6 +361,40 @@ START_TEST(error_rules)
 							   .payload_len = mlen}),
 			 0);
 	tip_expect_wire_frames(&fx.out, 1);
+}
+END_TEST
+
+/* A datagram that came through the loopback interface (127/8 or our own source: ipv4_input
+ * never lets those in from the wire) is answered back through it, from the address it was
+ * sent to, as Linux's icmp_send: the sending socket hears of it. */
+START_TEST(error_about_loopback_datagram_goes_back_up)
+{
+	uint8_t m[16] = "abcdefgh";
+	const struct ipv4_hdr *h;
+
+	ip_set_transport(fx.core, IPV4_PROTO_UDP, true);
+	ck_assert_int_eq(send_error_about(&(struct tip_ip){.saddr = TIP_IP(127, 0, 0, 1),
+							   .daddr = TIP_IP(127, 0, 0, 1),
+							   .payload = m, .payload_len = 8}),
+			 0);
+	ck_assert_int_eq(send_error_about(&(struct tip_ip){.saddr = TIP_OUR_IP,
+							   .daddr = TIP_IP(127, 0, 0, 9),
+							   .payload = m, .payload_len = 8}),
+			 0);
+	ck_assert_uint_eq(fx.out.n_wire, 0);
+	ck_assert_uint_eq(fx.out.n_up, 2);
+	for (unsigned i = 0; i < 2; i++) {
+		ck_assert_uint_eq(fx.out.up_desc[i].proto, IPV4_PROTO_UDP);
+		ck_assert(fx.out.up_desc[i].flags & DESC_F_ICMP_ERROR);
+	}
+	h = (const struct ipv4_hdr *)buf_data(fx.out.up[0]);
+	ck_assert_uint_eq(h->saddr, TIP_IP(127, 0, 0, 1));
+	ck_assert_uint_eq(h->daddr, TIP_IP(127, 0, 0, 1));
+	h = (const struct ipv4_hdr *)buf_data(fx.out.up[1]);
+	ck_assert_uint_eq(h->saddr, TIP_IP(127, 0, 0, 9));
+	ck_assert_uint_eq(h->daddr, TIP_OUR_IP);
+	ck_assert_uint_eq(st()->ip_out_loopback, 2);
+	ck_assert_uint_eq(st()->icmp_in_errors_up, 2);
 }
 END_TEST
 
@@ -633,12 +671,12 @@ START_TEST(reassembly_timeout_time_exceeded)
 	 * fragment arrived. */
 	tip_expect_wire_frames(&fx.out, 1);
 	glen = tip_wire_copy(&fx.out, 0, g, sizeof(g));
-	ck_assert_uint_eq(glen, 14 + 20 + 8 + 28);
+	ck_assert_uint_eq(glen, 14 + 20 + 8 + 84);
 	tip_expect_ipv4(g, glen, tip_peer_mac, IPV4_PROTO_ICMP, TIP_OUR_IP, TIP_PEER_IP);
 	ck_assert_uint_eq(g[34], ICMP_TIME_EXCEEDED);
 	ck_assert_uint_eq(g[35], ICMP_EXC_FRAGTIME);
-	ck_assert_uint_eq(tip_csum(g + 34, 36), 0);
-	ck_assert_mem_eq(g + 42, f + 14, 28);
+	ck_assert_uint_eq(tip_csum(g + 34, 8 + 84), 0);
+	ck_assert_mem_eq(g + 42, f + 14, 84);
 	ck_assert_uint_eq(st()->ip_reasm_timeouts, 2);
 	ck_assert_uint_eq(st()->icmp_out_time_excds, 1);
 	/* Only the ARP entry's expiry is left. */
@@ -664,6 +702,7 @@ int main(void)
 	tcase_add_test(tc, protocol_unreachable_short_datagram);
 	tcase_add_test(tc, no_error_about_broadcast);
 	tcase_add_test(tc, error_rules);
+	tcase_add_test(tc, error_about_loopback_datagram_goes_back_up);
 	tcase_add_test(tc, rate_limited);
 	tcase_add_test(tc, echo_replies_not_rate_limited);
 	tcase_add_test(tc, served_transport_gets_packet);

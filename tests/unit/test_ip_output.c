@@ -132,13 +132,19 @@ START_TEST(no_route_without_gateway)
 	tip_config(&c);
 	c.gateway = 0;
 	tip_fx_setup(&fx, &c);
-	ck_assert_uint_eq(ip_route_dump(fx.core, r, 8), 1);
-	ck_assert_uint_eq(r[0].dest, TIP_IP(10, 0, 0, 0));
-	ck_assert_uint_eq(r[0].prefix_len, 24);
-	ck_assert_uint_eq(r[0].gateway, 0);
-	ck_assert_int_eq(tip_output(&fx, TIP_REMOTE_IP, 0, 0, 20, 1), -EHOSTUNREACH);
+	/* lo's and the NIC's local-table routes, then the connected subnet (common/route.h). */
+	ck_assert_uint_eq(ip_route_dump(fx.core, r, 8), 5);
+	ck_assert_uint_eq(r[4].table, ROUTE_TABLE_MAIN);
+	ck_assert_uint_eq(r[4].dest, TIP_IP(10, 0, 0, 0));
+	ck_assert_uint_eq(r[4].prefix_len, 24);
+	ck_assert_uint_eq(r[4].gateway, 0);
+	ck_assert_uint_eq(r[4].prefsrc, TIP_OUR_IP);
+	ck_assert_int_eq(tip_output(&fx, TIP_REMOTE_IP, 0, 0, 20, 1), -ENETUNREACH);
+	/* Linux: the limited broadcast and multicast need a route too. */
+	ck_assert_int_eq(tip_output(&fx, 0xffffffffu, 0, 0, 20, 1), -ENETUNREACH);
+	ck_assert_int_eq(tip_output(&fx, TIP_IP(224, 0, 0, 1), 0, 0, 20, 1), -ENETUNREACH);
 	tip_expect_no_tx(&fx.out);
-	ck_assert_uint_eq(st()->ip_out_no_routes, 1);
+	ck_assert_uint_eq(st()->ip_out_no_routes, 3);
 	tpool_assert_idle(fx.pool);
 }
 END_TEST
@@ -147,21 +153,68 @@ START_TEST(routes_dumped)
 {
 	struct ip_route_entry r[8];
 
-	ck_assert_uint_eq(ip_route_dump(fx.core, r, 8), 2);
-	ck_assert_uint_eq(r[1].dest, 0);
-	ck_assert_uint_eq(r[1].prefix_len, 0);
-	ck_assert_uint_eq(r[1].gateway, TIP_GW_IP);
+	ck_assert_uint_eq(ip_route_dump(fx.core, r, 8), 6);
+	ck_assert_uint_eq(r[5].dest, 0);
+	ck_assert_uint_eq(r[5].prefix_len, 0);
+	ck_assert_uint_eq(r[5].gateway, TIP_GW_IP);
+	ck_assert_uint_eq(r[0].type, ROUTE_LOCAL);
+	ck_assert_uint_eq(r[0].dest, TIP_OUR_IP);
+	ck_assert_uint_eq(r[0].ifindex, ROUTE_IFINDEX_LO);
 	ck_assert_uint_eq(ip_route_dump(fx.core, r, 1), 1);
 }
 END_TEST
 
-START_TEST(no_route_to_self_or_loopback)
+/* Our own address and 127/8 go through the loopback interface: straight back up, whole,
+ * checksums trusted, never to the wire; 0.0.0.0 is refused (the transport resolves it). */
+START_TEST(loopback_delivers_up)
 {
-	ck_assert_int_eq(tip_output(&fx, TIP_OUR_IP, 0, 0, 20, 1), -EHOSTUNREACH);
-	ck_assert_int_eq(tip_output(&fx, TIP_IP(127, 0, 0, 1), 0, 0, 20, 1), -EHOSTUNREACH);
+	const struct ipv4_hdr *h;
+	struct buf *b;
+	struct desc d = {.daddr = TIP_PEER_IP, .proto = IPV4_PROTO_UDP,
+			 .saddr = TIP_IP(127, 0, 0, 1)};
+
+	ip_set_transport(fx.core, IPV4_PROTO_UDP, true);
+	ck_assert_int_eq(tip_output(&fx, TIP_OUR_IP, 0, 0, 20, 1), 0);
+	ck_assert_int_eq(tip_output(&fx, TIP_IP(127, 0, 0, 1), 0, 0, 20, 1), 0);
+	ck_assert_int_eq(tip_output(&fx, TIP_IP(127, 1, 2, 3), 0, 0, 3000, 1), 0); /* no frags */
+	ck_assert_uint_eq(fx.out.n_wire, 0);
+	ck_assert_uint_eq(fx.out.n_up, 3);
+	h = (const struct ipv4_hdr *)buf_data(fx.out.up[0]);
+	ck_assert_uint_eq(h->saddr, TIP_OUR_IP);
+	ck_assert_uint_eq(fx.out.up_desc[0].daddr, TIP_OUR_IP);
+	ck_assert_uint_eq(fx.out.up_desc[0].ttl, 64);
+	ck_assert_uint_eq(fx.out.up_desc[0].flags, DESC_F_CSUM_VERIFIED);
+	h = (const struct ipv4_hdr *)buf_data(fx.out.up[1]);
+	ck_assert_uint_eq(h->saddr, TIP_IP(127, 0, 0, 1)); /* lo's preferred source */
+	ck_assert_uint_eq(h->daddr, TIP_IP(127, 0, 0, 1));
+	ck_assert_uint_eq(fx.out.up_desc[2].len, 3020);
+	ck_assert_uint_eq(st()->ip_out_loopback, 3);
+	tip_out_reset(&fx.out);
+
+	/* A 127/8 source never leaves by the NIC (Linux: EINVAL). */
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	b = tpool_frame(fx.pool, "x", 1);
+	ck_assert_int_eq(ip_output(fx.core, fx.now, &b, &d, &fx.out), -EINVAL);
 	tip_expect_no_tx(&fx.out);
-	ck_assert_uint_eq(st()->ip_out_no_routes, 2);
 	tpool_assert_idle(fx.pool);
+}
+END_TEST
+
+/* Linux loops every broadcast back to the host's own sockets (ip_mc_output). */
+START_TEST(broadcast_loops_back)
+{
+	ip_set_transport(fx.core, IPV4_PROTO_UDP, true);
+	ck_assert_int_eq(tip_output(&fx, TIP_BCAST_IP, 0, 0, 20, 1), 0);
+	ck_assert_uint_eq(fx.out.n_wire, 1);
+	ck_assert_uint_eq(fx.out.n_up, 1);
+	ck_assert_uint_eq(fx.out.up_desc[0].daddr, TIP_BCAST_IP);
+	ck_assert_uint_eq(fx.out.up_desc[0].flags, DESC_F_BCAST | DESC_F_CSUM_VERIFIED);
+	tip_out_reset(&fx.out);
+	/* lo's broadcast address never reaches the wire. */
+	ck_assert_int_eq(tip_output(&fx, TIP_IP(127, 255, 255, 255), 0, 0, 20, 1), 0);
+	ck_assert_uint_eq(fx.out.n_wire, 0);
+	ck_assert_uint_eq(fx.out.n_up, 1);
+	ck_assert_uint_eq(st()->ip_out_loopback, 2);
 }
 END_TEST
 
@@ -431,7 +484,8 @@ int main(void)
 	tcase_add_test(tc, remote_goes_via_gateway);
 	tcase_add_test(tc, no_route_without_gateway);
 	tcase_add_test(tc, routes_dumped);
-	tcase_add_test(tc, no_route_to_self_or_loopback);
+	tcase_add_test(tc, loopback_delivers_up);
+	tcase_add_test(tc, broadcast_loops_back);
 	tcase_add_test(tc, broadcast_and_multicast_need_no_arp);
 	tcase_add_test(tc, large_datagram_fragmented);
 	tcase_add_test(tc, largest_datagram_fragmented_after_resolution);

@@ -40,6 +40,18 @@ static struct udp_table *t;
 static struct udp_host h;
 static struct pool *pool;
 static struct udp_rx rx;
+
+/* udp_icmp_error with the ICMP header's rest 0; *got is the socket told. */
+static int icmp_err(struct udp_table *tb, uint8_t type, uint8_t code, const uint8_t *q,
+		    size_t qlen, uint32_t *got)
+{
+	struct udp_icmp_report rep;
+	int rc = udp_icmp_error(tb, type, code, 0, q, qlen, &rep);
+
+	if (rc == 0)
+		*got = rep.sid;
+	return rc;
+}
 static uint8_t frame[FRAME_MAX];
 
 static void setup(void)
@@ -47,7 +59,8 @@ static void setup(void)
 	t = malloc(sizeof(*t));
 	ck_assert_ptr_nonnull(t);
 	udp_table_init(t);
-	h = (struct udp_host){.addr = OUR, .prefix_len = 24};
+	/* 192.0.2.10/24 with a default route through 192.0.2.1, MTU 1500. */
+	ck_assert_int_eq(udp_host_init(&h, OUR, 24, ip4(192, 0, 2, 1), 1500), 0);
 	pool = tpool_new(POOL_BUFS, POOL_HOLDER_UDPD);
 }
 
@@ -554,7 +567,7 @@ START_TEST(icmp_port_unreachable_connected)
 	struct udp_send snd = {.payload_len = 4};
 	struct udp_tx tx;
 
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, ICMP_UNREACH_PORT, q, qlen, &got), 0);
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, ICMP_UNREACH_PORT, q, qlen, &got), 0);
 	ck_assert_uint_eq(got, c);
 	ck_assert_uint_eq(t->stats.icmp_err_reported, 1);
 	/* Reported once, by the next send, then cleared (Linux sk_err). */
@@ -563,19 +576,19 @@ START_TEST(icmp_port_unreachable_connected)
 	ck_assert_int_eq(udp_output(t, OWNER, c, &h, &snd, &tx), 0);
 	ck_assert(tx.emit);
 	/* Or by the receive path. */
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, ICMP_UNREACH_PORT, q, qlen, &got), 0);
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, ICMP_UNREACH_PORT, q, qlen, &got), 0);
 	ck_assert_int_eq(udp_take_error(t, OWNER, c), -ECONNREFUSED);
 	ck_assert_int_eq(udp_take_error(t, OWNER, c), 0);
 	/* Hard errors other than port unreachable. */
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, ICMP_UNREACH_NEEDFRAG, q, qlen, &got),
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, ICMP_UNREACH_NEEDFRAG, q, qlen, &got),
 			 0);
 	ck_assert_int_eq(udp_take_error(t, OWNER, c), -EMSGSIZE);
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, ICMP_UNREACH_PROTOCOL, q, qlen, &got),
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, ICMP_UNREACH_PROTOCOL, q, qlen, &got),
 			 0);
 	ck_assert_int_eq(udp_take_error(t, OWNER, c), -ENOPROTOOPT);
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, 13, q, qlen, &got), 0);
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, 13, q, qlen, &got), 0);
 	ck_assert_int_eq(udp_take_error(t, OWNER, c), -EHOSTUNREACH);
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_PARAM_PROBLEM, 0, q, qlen, &got), 0);
+	ck_assert_int_eq(icmp_err(t, ICMP_PARAM_PROBLEM, 0, q, qlen, &got), 0);
 	ck_assert_int_eq(udp_take_error(t, OWNER, c), -EPROTO);
 	ck_assert_uint_eq(t->stats.icmp_err_reported, 6);
 }
@@ -590,25 +603,25 @@ START_TEST(icmp_ignored_when_not_for_a_connected_socket)
 
 	/* Unconnected socket: ignored (Linux without IP_RECVERR). */
 	qlen = quote(q, OUR, 7000, PEER, 9);
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, ICMP_UNREACH_PORT, q, qlen, &got),
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, ICMP_UNREACH_PORT, q, qlen, &got),
 			 -ENOENT);
 	ck_assert_uint_eq(udp_sock_get(t, OWNER, u)->pending_error, 0);
 	ck_assert_int_eq(udp_take_error(t, OWNER, u), 0);
 	/* Soft errors on the connected socket: net/host unreachable, time exceeded, source quench,
 	 * an unknown unreachable code (RFC 1122 §3.2.2.1 transient). */
 	qlen = quote(q, OUR, clport, PEER, 5000);
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, ICMP_UNREACH_NET, q, qlen, &got),
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, ICMP_UNREACH_NET, q, qlen, &got),
 			 -ENOENT);
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, q, qlen, &got),
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, ICMP_UNREACH_HOST, q, qlen, &got),
 			 -ENOENT);
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, 99, q, qlen, &got), -ENOENT);
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_TIME_EXCEEDED, 0, q, qlen, &got), -ENOENT);
-	ck_assert_int_eq(udp_icmp_error(t, 4 /* source quench */, 0, q, qlen, &got), -ENOENT);
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, 99, q, qlen, &got), -ENOENT);
+	ck_assert_int_eq(icmp_err(t, ICMP_TIME_EXCEEDED, 0, q, qlen, &got), -ENOENT);
+	ck_assert_int_eq(icmp_err(t, 4 /* source quench */, 0, q, qlen, &got), -ENOENT);
 	ck_assert_uint_eq(udp_sock_get(t, OWNER, c)->pending_error, 0);
 	ck_assert_uint_eq(t->stats.icmp_err_ignored, 6);
 	/* About a datagram to another peer: not this socket's. */
 	qlen = quote(q, OUR, clport, PEER2, 5000);
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, ICMP_UNREACH_PORT, q, qlen, &got),
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, ICMP_UNREACH_PORT, q, qlen, &got),
 			 -ENOENT);
 	ck_assert_uint_eq(t->stats.icmp_err_no_sock, 1);
 	ck_assert_uint_eq(got, 0xdead);
@@ -623,18 +636,18 @@ START_TEST(icmp_quote_malformed)
 	uint8_t q[80];
 	size_t qlen = quote(q, OUR, lport, PEER, 5000);
 
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, 3, NULL, 0, &got), -EBADMSG);
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, 3, q, 19, &got), -EBADMSG);
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, 3, q, qlen - 1, &got), -EBADMSG);
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, 3, NULL, 0, &got), -EBADMSG);
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, 3, q, 19, &got), -EBADMSG);
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, 3, q, qlen - 1, &got), -EBADMSG);
 	q[0] = 0x65; /* version 6 */
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, 3, q, qlen, &got), -EBADMSG);
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, 3, q, qlen, &got), -EBADMSG);
 	q[0] = 0x44; /* IHL 16 bytes */
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, 3, q, qlen, &got), -EBADMSG);
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, 3, q, qlen, &got), -EBADMSG);
 	q[0] = 0x46; /* IHL 24: the UDP header would run past the quote */
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, 3, q, qlen, &got), -EBADMSG);
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, 3, q, qlen, &got), -EBADMSG);
 	q[0] = 0x45;
 	q[9] = IPV4_PROTO_TCP;
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, 3, q, qlen, &got), -EBADMSG);
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, 3, q, qlen, &got), -EBADMSG);
 	ck_assert_uint_eq(t->stats.icmp_err_bad, 7);
 	ck_assert_uint_eq(udp_sock_get(t, OWNER, c)->pending_error, 0);
 	/* With IP options, the UDP header is found after them. */
@@ -642,7 +655,7 @@ START_TEST(icmp_quote_malformed)
 	memmove(q + 24, q + 20, 8);
 	memset(q + 20, IPV4_OPT_NOP, 4);
 	q[0] = 0x46;
-	ck_assert_int_eq(udp_icmp_error(t, ICMP_DEST_UNREACH, 3, q, 32, &got), 0);
+	ck_assert_int_eq(icmp_err(t, ICMP_DEST_UNREACH, 3, q, 32, &got), 0);
 	ck_assert_uint_eq(got, c);
 	ck_assert_uint_eq(t->stats.icmp_err_in, 8);
 }

@@ -43,7 +43,8 @@ static void setup(void)
 	t = malloc(sizeof(*t));
 	ck_assert_ptr_nonnull(t);
 	udp_table_init(t);
-	h = (struct udp_host){.addr = OUR, .prefix_len = 24};
+	/* 192.0.2.10/24 with a default route through 192.0.2.1, MTU 1500. */
+	ck_assert_int_eq(udp_host_init(&h, OUR, 24, ip4(192, 0, 2, 1), 1500), 0);
 	pool = tpool_new(128, POOL_HOLDER_UDPD);
 }
 
@@ -179,25 +180,29 @@ END_TEST
 START_TEST(send_errors)
 {
 	uint32_t s = sock_open();
+	uint16_t port;
 
 	ck_assert_int_eq(send_(s, 10, 0), -EDESTADDRREQ);
 	expect_nothing();
+	/* inet_sendmsg autobinds before udp_sendmsg checks anything: the failed send kept it. */
+	ck_assert(sk(s)->flags & UDP_SOCK_F_BOUND);
+	port = sk(s)->lport;
 	ck_assert_int_eq(send_to(s, PEER, 0, 10, 0), -EINVAL);
 	ck_assert_int_eq(send_to(s, PEER, 9, 65508, 0), -EMSGSIZE);
 	ck_assert_int_eq(send_to(s, PEER, 9, 70000, 0), -EMSGSIZE);
 	ck_assert_int_eq(send_to(s, BCAST, 9, 10, 0), -EACCES);
 	ck_assert_int_eq(send_to(s, SUBNET_BCAST, 9, 10, 0), -EACCES);
-	ck_assert_int_eq(send_to(s, 0, 9, 10, 0), -ENETUNREACH);
-	ck_assert_int_eq(send_to(s, ip4(127, 0, 0, 1), 9, 10, 0), -ENETUNREACH);
-	ck_assert_int_eq(send_to(s, OUR, 9, 10, 0), -ENETUNREACH);
+	ck_assert_int_eq(send_to(s, ip4(127, 255, 255, 255), 9, 10, 0), -EACCES);
 	ck_assert_int_eq(send_to(s, PEER, 9, 10, MSG_OOB), -EOPNOTSUPP);
-	/* Linux's order: over 65,535 before the address, the 65,507 bound after it. */
+	/* Linux's order: over 65,535 before MSG_OOB and the address, the 65,507 bound after
+	 * the route. */
+	ck_assert_int_eq(send_to(s, PEER, 9, 70000, MSG_OOB), -EMSGSIZE);
 	ck_assert_int_eq(send_to(s, BCAST, 9, 70000, 0), -EMSGSIZE);
 	ck_assert_int_eq(send_to(s, BCAST, 9, 65508, 0), -EACCES);
 	ck_assert_int_eq(send_(s, 70000, 0), -EMSGSIZE);
-	/* Nothing was bound, corked or counted by any of them. */
-	ck_assert_uint_eq(sk(s)->flags, 0);
-	ck_assert_uint_eq(sk(s)->lport, 0);
+	/* Nothing was corked or counted by any of them, and the port stayed. */
+	ck_assert_uint_eq(sk(s)->flags, UDP_SOCK_F_BOUND);
+	ck_assert_uint_eq(sk(s)->lport, port);
 	ck_assert_uint_eq(t->stats.out_datagrams, 0);
 	/* The largest datagram passes; SO_BROADCAST opens broadcast. */
 	ck_assert_int_eq(send_to(s, PEER, 9, 65507, 0), 0);
@@ -206,6 +211,78 @@ START_TEST(send_errors)
 	ck_assert_int_eq(send_to(s, BCAST, 9, 10, 0), 0);
 	ck_assert_int_eq(send_to(s, SUBNET_BCAST, 9, 10, 0), 0);
 	ck_assert_uint_eq(t->stats.out_datagrams, 3);
+}
+END_TEST
+
+/* The route at the call (Linux ip_route_output in udp_sendmsg): no route is ENETUNREACH, a
+ * 127/8 source never leaves by the NIC, our own address and 127/8 go through lo, 0.0.0.0 is
+ * this host. */
+START_TEST(send_routes)
+{
+	struct udp_host nogw;
+	uint32_t s = sock_open(), lo;
+
+	ck_assert_int_eq(udp_host_init(&nogw, OUR, 24, 0, 1500), 0);
+	struct udp_send far = {.has_addr = true, .daddr = FAR, .dport = htons(9), .payload_len = 1};
+	ck_assert_int_eq(udp_output(t, OWNER, s, &nogw, &far, &tx), -ENETUNREACH);
+	far.daddr = BCAST; /* the limited broadcast needs a route, as in Linux */
+	ck_assert_int_eq(udp_output(t, OWNER, s, &nogw, &far, &tx), -ENETUNREACH);
+	far.daddr = MDNS;
+	ck_assert_int_eq(udp_output(t, OWNER, s, &nogw, &far, &tx), -ENETUNREACH);
+	ck_assert_uint_eq(t->stats.out_datagrams, 0);
+	/* Through lo, from lo's or our address. */
+	ck_assert_int_eq(send_to(s, ip4(127, 0, 0, 1), 9, 10, 0), 0);
+	expect_emit(ip4(127, 0, 0, 1), ip4(127, 0, 0, 1), sk(s)->lport, 9, 10, 0);
+	ck_assert_int_eq(send_to(s, OUR, 9, 10, 0), 0);
+	expect_emit(OUR, OUR, sk(s)->lport, 9, 10, 0);
+	ck_assert_int_eq(send_to(s, 0, 9, 10, 0), 0);
+	expect_emit(ip4(127, 0, 0, 1), ip4(127, 0, 0, 1), sk(s)->lport, 9, 10, 0);
+	/* Bound to 127.0.0.1: only lo's destinations. */
+	lo = sock_open();
+	ck_assert_int_eq(udp_bind(t, OWNER, lo, &h, ip4(127, 0, 0, 1), 0), 0);
+	ck_assert_int_eq(send_to(lo, PEER, 9, 10, 0), -EINVAL);
+	ck_assert_int_eq(send_to(lo, OUR, 9, 10, 0), 0);
+	expect_emit(ip4(127, 0, 0, 1), OUR, sk(lo)->lport, 9, 10, 0);
+}
+END_TEST
+
+/* IP_TTL, IP_TOS, IP_MULTICAST_TTL and IP_MTU_DISCOVER reach the datagram (Linux
+ * __ip_make_skb and ip_append_data). */
+START_TEST(send_ip_parameters)
+{
+	uint32_t s = sock_open();
+
+	ck_assert_int_eq(send_to(s, PEER, 9, 1472, 0), 0);
+	ck_assert_uint_eq(tx.ttl, 0); /* ipd's default */
+	ck_assert_uint_eq(tx.tos, 0);
+	ck_assert(tx.df);             /* IP_PMTUDISC_WANT and it fits */
+	ck_assert_int_eq(send_to(s, PEER, 9, 1473, 0), 0);
+	ck_assert(!tx.df);            /* WANT and it does not: fragmented */
+	set_int(s, IPPROTO_IP, IP_TTL, 7);
+	set_int(s, IPPROTO_IP, IP_TOS, 0x2b);
+	ck_assert_int_eq(send_to(s, PEER, 9, 10, 0), 0);
+	ck_assert_uint_eq(tx.ttl, 7);
+	ck_assert_uint_eq(tx.tos, 0x2b);
+	ck_assert_int_eq(send_to(s, MDNS, 9, 10, 0), 0);
+	ck_assert_uint_eq(tx.ttl, 1); /* IP_MULTICAST_TTL */
+	set_int(s, IPPROTO_IP, IP_MULTICAST_TTL, 0);
+	ck_assert_int_eq(send_to(s, MDNS, 9, 10, 0), 0);
+	ck_assert(!tx.emit);          /* TTL 0 never leaves the host */
+	set_int(s, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO);
+	ck_assert_int_eq(send_to(s, PEER, 9, 1473, 0), -EMSGSIZE);
+	ck_assert_int_eq(send_to(s, PEER, 9, 1472, 0), 0);
+	ck_assert(tx.df);
+	ck_assert_int_eq(send_to(s, ip4(127, 0, 0, 1), 9, 60000, 0), 0); /* lo's MTU is 65,536 */
+	set_int(s, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_INTERFACE);
+	ck_assert_int_eq(send_to(s, PEER, 9, 1473, 0), -EMSGSIZE);
+	ck_assert_int_eq(send_to(s, PEER, 9, 1472, 0), 0);
+	ck_assert(!tx.df);
+	set_int(s, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT);
+	ck_assert_int_eq(send_to(s, PEER, 9, 1472, 0), 0);
+	ck_assert(!tx.df);
+	set_int(s, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE);
+	ck_assert_int_eq(send_to(s, PEER, 9, 100, 0), 0);
+	ck_assert(tx.df);
 }
 END_TEST
 
@@ -287,7 +364,8 @@ START_TEST(cork_failed_first_send_corks_nothing)
 
 	ck_assert_int_eq(send_(s, 10, MSG_MORE), -EDESTADDRREQ);
 	ck_assert_int_eq(send_to(s, BCAST, 9, 10, MSG_MORE), -EACCES);
-	ck_assert_uint_eq(sk(s)->flags, 0);
+	ck_assert_uint_eq(sk(s)->flags, UDP_SOCK_F_BOUND); /* autobound, nothing corked */
+	ck_assert_uint_eq(sk(s)->cork_len, 0);
 	ck_assert_int_eq(send_to(s, PEER, 9, 10, 0), 0);
 	expect_emit(OUR, PEER, sk(s)->lport, 9, 10, 0);
 }
@@ -313,7 +391,7 @@ START_TEST(udp_cork_option_and_push)
 
 	ck_assert_int_eq(udp_connect(t, OWNER, s, &h, PEER, htons(9)), 0);
 	/* Nothing pending: push emits nothing. */
-	ck_assert_int_eq(udp_push_pending(t, OWNER, s, &tx), 0);
+	ck_assert_int_eq(udp_push_pending(t, &h, OWNER, s, &tx), 0);
 	expect_nothing();
 	set_int(s, SOL_UDP, UDP_CORK, 1);
 	ck_assert_int_eq(send_(s, 10, 0), 0);
@@ -321,10 +399,10 @@ START_TEST(udp_cork_option_and_push)
 	ck_assert_int_eq(send_(s, 20, 0), 0);
 	expect_corked();
 	set_int(s, SOL_UDP, UDP_CORK, 0);
-	ck_assert_int_eq(udp_push_pending(t, OWNER, s, &tx), 0);
+	ck_assert_int_eq(udp_push_pending(t, &h, OWNER, s, &tx), 0);
 	expect_emit(OUR, PEER, sk(s)->lport, 9, 30, 30);
 	ck_assert_uint_eq(t->stats.out_datagrams, 1);
-	ck_assert_int_eq(udp_push_pending(t, OWNER, s, &tx), 0);
+	ck_assert_int_eq(udp_push_pending(t, &h, OWNER, s, &tx), 0);
 	expect_nothing();
 	ck_assert_uint_eq(t->stats.out_datagrams, 1);
 }
@@ -451,6 +529,8 @@ int main(void)
 	tcase_add_test(tc, send_connected_and_sendto_on_connected);
 	tcase_add_test(tc, send_from_broadcast_bound_socket);
 	tcase_add_test(tc, send_errors);
+	tcase_add_test(tc, send_routes);
+	tcase_add_test(tc, send_ip_parameters);
 	tcase_add_test(tc, pending_error_reported_once);
 	tcase_add_test(tc, cork_msg_more_sums_to_first_destination);
 	tcase_add_test(tc, cork_bounded_by_max_payload);

@@ -35,7 +35,8 @@ static void setup(void)
 	t = malloc(sizeof(*t));
 	ck_assert_ptr_nonnull(t);
 	udp_table_init(t);
-	h = (struct udp_host){.addr = OUR, .prefix_len = 24};
+	/* 192.0.2.10/24 with a default route through 192.0.2.1, MTU 1500. */
+	ck_assert_int_eq(udp_host_init(&h, OUR, 24, ip4(192, 0, 2, 1), 1500), 0);
 }
 
 static void teardown(void)
@@ -71,7 +72,7 @@ static int get_int(uint32_t sid, int level, int name)
 	int v = -12345;
 	size_t len = sizeof(v);
 
-	ck_assert_int_eq(udp_getopt(t, OWNER, sid, level, name, &v, &len), 0);
+	ck_assert_int_eq(udp_getopt(t, &h, OWNER, sid, level, name, &v, &len), 0);
 	ck_assert_uint_eq(len, sizeof(v));
 	return v;
 }
@@ -252,12 +253,12 @@ START_TEST(owner_isolation)
 	ck_assert_int_eq(udp_connect(t, OTHER, mine, &h, PEER, htons(1)), -EBADF);
 	ck_assert_int_eq(udp_disconnect(t, OTHER, mine), -EBADF);
 	ck_assert_int_eq(udp_setopt(t, OTHER, mine, SOL_SOCKET, SO_BROADCAST, &v, len), -EBADF);
-	ck_assert_int_eq(udp_getopt(t, OTHER, mine, SOL_SOCKET, SO_ERROR, &v, &len), -EBADF);
+	ck_assert_int_eq(udp_getopt(t, &h, OTHER, mine, SOL_SOCKET, SO_ERROR, &v, &len), -EBADF);
 	ck_assert_int_eq(udp_getname(t, OTHER, mine, false, &addr, &port), -EBADF);
 	ck_assert_int_eq(udp_take_error(t, OTHER, mine), -EBADF);
 	ck_assert_int_eq(udp_output(t, OTHER, mine, &h, &snd, &tx), -EBADF);
 	ck_assert(!tx.emit);
-	ck_assert_int_eq(udp_push_pending(t, OTHER, mine, &tx), -EBADF);
+	ck_assert_int_eq(udp_push_pending(t, &h, OTHER, mine, &tx), -EBADF);
 	ck_assert_int_eq(udp_socket_close(t, OTHER, mine), -EBADF);
 	/* Untouched by all of that. */
 	ck_assert_uint_eq(sk(mine)->lport, htons(5353));
@@ -409,22 +410,29 @@ END_TEST
 
 START_TEST(bind_addr_not_avail)
 {
-	struct udp_host h31 = {.addr = OUR, .prefix_len = 31};
+	struct udp_host h31;
 
+	ck_assert_int_eq(udp_host_init(&h31, OUR, 31, 0, 1500), 0);
 	ck_assert_int_eq(udp_bind(t, OWNER, sock_open(OWNER), &h, ip4(10, 1, 1, 1), htons(1)),
 			 -EADDRNOTAVAIL);
 	ck_assert_int_eq(udp_bind(t, OWNER, sock_open(OWNER), &h, PEER, htons(1)), -EADDRNOTAVAIL);
-	ck_assert_int_eq(udp_bind(t, OWNER, sock_open(OWNER), &h, ip4(127, 0, 0, 1), htons(1)),
-			 -EADDRNOTAVAIL);
-	ck_assert_int_eq(udp_bind(t, OWNER, sock_open(OWNER), &h, ip4(224, 0, 0, 251), htons(1)),
+	ck_assert_int_eq(udp_bind(t, OWNER, sock_open(OWNER), &h, ip4(0, 1, 2, 3), htons(1)),
 			 -EADDRNOTAVAIL);
 	ck_assert_int_eq(udp_bind(t, OWNER, sock_open(OWNER), &h31, SUBNET_BCAST, htons(1)),
 			 -EADDRNOTAVAIL); /* a /31 has no broadcast address */
-	/* Accepted: ANY, ours, the limited and the subnet broadcast. */
+	/* Accepted (Linux inet_addr_type): ANY, ours (127/8 included), the limited, the subnet and
+	 * lo's broadcast, multicast. */
 	ck_assert_int_eq(udp_bind(t, OWNER, sock_open(OWNER), &h, 0, htons(2)), 0);
 	ck_assert_int_eq(udp_bind(t, OWNER, sock_open(OWNER), &h, OUR, htons(3)), 0);
 	ck_assert_int_eq(udp_bind(t, OWNER, sock_open(OWNER), &h, BCAST, htons(4)), 0);
 	ck_assert_int_eq(udp_bind(t, OWNER, sock_open(OWNER), &h, SUBNET_BCAST, htons(5)), 0);
+	ck_assert_int_eq(udp_bind(t, OWNER, sock_open(OWNER), &h, ip4(127, 0, 0, 1), htons(7)), 0);
+	ck_assert_int_eq(udp_bind(t, OWNER, sock_open(OWNER), &h, ip4(127, 9, 8, 7), htons(7)), 0);
+	ck_assert_int_eq(udp_bind(t, OWNER, sock_open(OWNER), &h, ip4(127, 255, 255, 255),
+				  htons(8)),
+			 0);
+	ck_assert_int_eq(udp_bind(t, OWNER, sock_open(OWNER), &h, ip4(224, 0, 0, 251), htons(9)),
+			 0);
 	/* Address is checked before "already bound", as Linux. */
 	{
 		uint32_t s = sock_open(OWNER);
@@ -463,20 +471,56 @@ START_TEST(connect_autobinds)
 }
 END_TEST
 
-START_TEST(connect_errors_leave_socket_alone)
+/* Linux's inet_dgram_connect autobinds first, so a connect that fails keeps its port. */
+START_TEST(connect_errors_keep_the_port)
 {
-	uint32_t s = sock_open(OWNER);
+	struct udp_host nogw;
+	uint32_t s = sock_open(OWNER), lo = sock_open(OWNER);
+	uint16_t port;
 
-	ck_assert_int_eq(udp_connect(t, OWNER, s, &h, 0, htons(1)), -ENETUNREACH);
-	ck_assert_int_eq(udp_connect(t, OWNER, s, &h, ip4(127, 0, 0, 1), htons(1)), -ENETUNREACH);
-	ck_assert_int_eq(udp_connect(t, OWNER, s, &h, OUR, htons(1)), -ENETUNREACH);
+	ck_assert_int_eq(udp_host_init(&nogw, OUR, 24, 0, 1500), 0);
+	ck_assert_int_eq(udp_connect(t, OWNER, s, &nogw, ip4(198, 51, 100, 7), htons(1)),
+			 -ENETUNREACH);
+	ck_assert_int_eq(udp_connect(t, OWNER, s, &nogw, BCAST, htons(1)), -ENETUNREACH);
 	ck_assert_int_eq(udp_connect(t, OWNER, s, &h, BCAST, htons(1)), -EACCES);
 	ck_assert_int_eq(udp_connect(t, OWNER, s, &h, SUBNET_BCAST, htons(1)), -EACCES);
-	ck_assert_uint_eq(sk(s)->flags, 0);
-	ck_assert_uint_eq(sk(s)->lport, 0);
+	ck_assert_int_eq(udp_connect(t, OWNER, s, &h, ip4(127, 255, 255, 255), htons(1)), -EACCES);
+	ck_assert_uint_eq(sk(s)->flags, UDP_SOCK_F_BOUND);
+	ck_assert_uint_eq(sk(s)->laddr, 0);
+	port = sk(s)->lport;
+	ck_assert_uint_ge(ntohs(port), 32768);
 	set_int(s, SOL_SOCKET, SO_BROADCAST, 1);
 	ck_assert_int_eq(udp_connect(t, OWNER, s, &h, BCAST, htons(1)), 0);
 	ck_assert_uint_eq(sk(s)->raddr, BCAST);
+	ck_assert_uint_eq(sk(s)->lport, port);
+	/* A 127/8 source never leaves by the NIC. */
+	ck_assert_int_eq(udp_bind(t, OWNER, lo, &h, ip4(127, 0, 0, 1), 0), 0);
+	ck_assert_int_eq(udp_connect(t, OWNER, lo, &h, PEER, htons(1)), -EINVAL);
+	ck_assert(!(sk(lo)->flags & UDP_SOCK_F_CONNECTED));
+}
+END_TEST
+
+/* Through lo: our address and 127/8 are connectable; the routed source becomes the socket's
+ * address (127.0.0.1 for 127/8); 0.0.0.0 is this host (Linux: the peer becomes 127.0.0.1). */
+START_TEST(connect_through_loopback)
+{
+	uint32_t a = sock_open(OWNER), b = sock_open(OWNER), c = sock_open(OWNER), addr;
+	uint16_t port;
+
+	ck_assert_int_eq(udp_connect(t, OWNER, a, &h, ip4(127, 0, 0, 9), htons(5)), 0);
+	ck_assert_uint_eq(sk(a)->laddr, ip4(127, 0, 0, 1));
+	ck_assert_uint_eq(sk(a)->raddr, ip4(127, 0, 0, 9));
+	ck_assert_int_eq(udp_connect(t, OWNER, b, &h, OUR, htons(5)), 0);
+	ck_assert_uint_eq(sk(b)->laddr, OUR);
+	ck_assert_int_eq(udp_connect(t, OWNER, c, &h, 0, htons(5)), 0);
+	ck_assert_uint_eq(sk(c)->laddr, ip4(127, 0, 0, 1));
+	ck_assert_int_eq(udp_getname(t, OWNER, c, true, &addr, &port), 0);
+	ck_assert_uint_eq(addr, ip4(127, 0, 0, 1));
+	/* Connected to lo, the socket's source is 127.0.0.1: the NIC is out of reach. */
+	ck_assert_int_eq(udp_connect(t, OWNER, a, &h, PEER, htons(5)), -EINVAL);
+	/* Port 0: connected (it receives from any port), yet getpeername says ENOTCONN. */
+	ck_assert_int_eq(udp_connect(t, OWNER, b, &h, OUR, 0), 0);
+	ck_assert_int_eq(udp_getname(t, OWNER, b, true, &addr, &port), -ENOTCONN);
 }
 END_TEST
 
@@ -580,7 +624,7 @@ START_TEST(opt_flags_and_errors)
 	ck_assert_int_eq(udp_setopt(t, OWNER, s, SOL_SOCKET, 9999, &v, 2), -EINVAL);
 	ck_assert_int_eq(udp_setopt(t, OWNER, s, SOL_UDP, UDP_CORK, &v, 0), -EINVAL);
 	len = 1;
-	ck_assert_int_eq(udp_getopt(t, OWNER, s, SOL_SOCKET, SO_TYPE, small, &len), 0);
+	ck_assert_int_eq(udp_getopt(t, &h, OWNER, s, SOL_SOCKET, SO_TYPE, small, &len), 0);
 	ck_assert_uint_eq(len, 1);
 	ck_assert_uint_eq(small[1], 0xaa);
 	/* Unknown and read-only options. */
@@ -591,14 +635,15 @@ START_TEST(opt_flags_and_errors)
 			 -ENOPROTOOPT);
 	ck_assert_int_eq(udp_setopt(t, OWNER, s, SOL_UDP, UDP_SEGMENT, &v, sizeof(v)),
 			 -ENOPROTOOPT);
-	ck_assert_int_eq(udp_setopt(t, OWNER, s, IPPROTO_IP, 1, &v, sizeof(v)), -ENOPROTOOPT);
+	ck_assert_int_eq(udp_setopt(t, OWNER, s, IPPROTO_IP, 200, &v, sizeof(v)), -ENOPROTOOPT);
 	ck_assert_int_eq(udp_setopt(t, OWNER, s, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)),
 			 -EPERM);
 	len = sizeof(v);
-	ck_assert_int_eq(udp_getopt(t, OWNER, s, SOL_SOCKET, 9999, &v, &len), -ENOPROTOOPT);
-	ck_assert_int_eq(udp_getopt(t, OWNER, s, IPPROTO_IP, 1, &v, &len), -ENOPROTOOPT);
+	ck_assert_int_eq(udp_getopt(t, &h, OWNER, s, SOL_SOCKET, 9999, &v, &len), -ENOPROTOOPT);
+	ck_assert_int_eq(udp_getopt(t, &h, OWNER, s, IPPROTO_IP, 200, &v, &len), -ENOPROTOOPT);
+	ck_assert_int_eq(udp_setopt(t, OWNER, s, 12345, 1, &v, sizeof(v)), -ENOPROTOOPT);
 	/* Linux ip_getsockopt: a level that is neither socket, UDP nor IP is EOPNOTSUPP. */
-	ck_assert_int_eq(udp_getopt(t, OWNER, s, 12345, 1, &v, &len), -EOPNOTSUPP);
+	ck_assert_int_eq(udp_getopt(t, &h, OWNER, s, 12345, 1, &v, &len), -EOPNOTSUPP);
 }
 END_TEST
 
@@ -639,7 +684,8 @@ int main(void)
 	tcase_add_test(tc, bind_reuseaddr_needs_both);
 	tcase_add_test(tc, bind_addr_not_avail);
 	tcase_add_test(tc, connect_autobinds);
-	tcase_add_test(tc, connect_errors_leave_socket_alone);
+	tcase_add_test(tc, connect_errors_keep_the_port);
+	tcase_add_test(tc, connect_through_loopback);
 	tcase_add_test(tc, disconnect_after_autobind_unbinds);
 	tcase_add_test(tc, disconnect_keeps_what_bind_chose);
 	tcase_add_test(tc, opt_rcvbuf_sndbuf);

@@ -2,10 +2,15 @@
  *
  *   arp:    10.0.0.1 lladdr 02:75:9a:10:33:01 REACHABLE expires 41s
  *           10.0.0.9 INCOMPLETE queued 2
- *   route:  10.0.0.0/24 dev ust-demo
- *           default via 10.0.0.1 dev ust-demo
+ *   route:  10.0.0.0/24 dev ust-demo src 10.0.0.2
+ *           default via 10.0.0.1 dev ust-demo src 10.0.0.2
+ *           local 10.0.0.2 dev lo table local src 10.0.0.2
+ *           broadcast 10.0.0.255 dev ust-demo table local src 10.0.0.2
+ *           local 127.0.0.0/8 dev lo table local src 127.0.0.1
+ *           broadcast 127.255.255.255 dev lo table local src 127.0.0.1
  *
- * The device name comes from the instance's config (ipd has one interface, the TAP).
+ * The NIC's name comes from the instance's config (ipd has one interface, the TAP, besides its
+ * loopback interface).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,6 +21,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "route.h"
 #include "ustackctl.h"
 
 #define TABLES_TIMEOUT_MS 1000
@@ -116,18 +122,36 @@ int tables_route_cmd(const struct uctl_opts *o)
 		tables_done(zctx, r);
 		return UCTL_EXIT_FAIL;
 	}
-	for (size_t i = 0; i < r->n_routes; i++) {
-		const Ustack__RouteEntry *e = r->routes[i];
-		char d[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN];
-		if (e->prefix_len == 0)
-			printf("default");
-		else
-			printf("%s/%" PRIu32, tables_ip(e->dest, d), e->prefix_len);
-		if (e->gateway)
-			printf(" via %s", tables_ip(e->gateway, g));
-		if (dev)
-			printf(" dev %s", dev);
-		printf("\n");
+	/* The main table first, as `ip route` shows it, then the local table. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < r->n_routes; i++) {
+			const Ustack__RouteEntry *e = r->routes[i];
+			bool local = e->table == ROUTE_TABLE_LOCAL;
+			char d[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN], s[INET_ADDRSTRLEN];
+			if (local != (pass == 1))
+				continue;
+			if (e->type == ROUTE_LOCAL)
+				printf("local ");
+			else if (e->type == ROUTE_BROADCAST)
+				printf("broadcast ");
+			if (e->prefix_len == 0)
+				printf("default");
+			else if (e->prefix_len == 32)
+				printf("%s", tables_ip(e->dest, d));
+			else
+				printf("%s/%" PRIu32, tables_ip(e->dest, d), e->prefix_len);
+			if (e->gateway)
+				printf(" via %s", tables_ip(e->gateway, g));
+			if (e->ifindex == ROUTE_IFINDEX_LO)
+				printf(" dev lo");
+			else if (dev)
+				printf(" dev %s", dev);
+			if (local)
+				printf(" table local");
+			if (e->prefsrc)
+				printf(" src %s", tables_ip(e->prefsrc, s));
+			printf("\n");
+		}
 	}
 	tables_done(zctx, r);
 	return UCTL_EXIT_OK;

@@ -16,6 +16,15 @@
  * EPROTONOSUPPORT. A descriptor that is not a stack socket gives EBADF, except in us_close(),
  * us_fcntl() and us_poll(), which hand ordinary descriptors to the kernel.
  *
+ * Routes are the stack's (its config, plus a loopback interface for 127.0.0.0/8 and its own
+ * address), judged at the call as Linux does: ENETUNREACH, EACCES for a broadcast without
+ * SO_BROADCAST. Options: SO_REUSEADDR, SO_REUSEPORT, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF,
+ * SO_RCVTIMEO, SO_SNDTIMEO, SO_KEEPALIVE, SO_PRIORITY, SO_RCVLOWAT, SO_LINGER, SO_DONTROUTE,
+ * SO_TIMESTAMP(NS), SO_ERROR and the read-only ones; IP_TTL, IP_TOS, IP_MULTICAST_TTL,
+ * IP_MULTICAST_LOOP, IP_PKTINFO, IP_RECVTTL, IP_RECVTOS, IP_RECVERR (MSG_ERRQUEUE),
+ * IP_MTU_DISCOVER, IP_MTU; UDP_CORK. us_recvmsg() returns their control messages. What still
+ * differs from Linux, and why, is listed in the README ("libsock and Linux, call by call").
+ *
  * Thread safety: every call may be made from any thread. Calls on different sockets run in
  * parallel; two threads receiving on the same socket take turns. Unlike the kernel's send and
  * recv, the calls are not async-signal-safe (they take locks): do not call them from a signal
