@@ -17,8 +17,9 @@
  *   4. the socket is the session's (the core checks the owner: -EBADF), then the operation.
  *
  * Errnos the shell decides (the core's are Linux's already):
- *   SOCKET   slot not in the region: -EINVAL; slot already holds a socket: -EBUSY;
- *            table full: -EMFILE (the core's; Linux says EMFILE/ENFILE for descriptors);
+ *   SOCKET   slot not in the region: -EINVAL; slot already holds a socket: -EBUSY; the
+ *            session's uid has its share of sockets: -EMFILE; the table is full: -ENFILE
+ *            (udpd_quota.c says why these two);
  *   BIND     port above 65535: -EINVAL; a port below 1024 needs a session created by uid 0:
  *            -EACCES (Linux without CAP_NET_BIND_SERVICE, ip_unprivileged_port_start = 1024;
  *            we cannot see capabilities through SO_PEERCRED, so uid 0 stands for them);
@@ -28,6 +29,18 @@
  *            empty; at most UDPD_OPTVAL_MAX;
  *   unknown op: -EINVAL.
  * Clearing UDP_CORK sends the corked datagram (udp_push_pending), as Linux does.
+ *
+ * CLOSE. Datagrams sent before close() must still go out, and they are ahead of it in the TX
+ * ring, which the request channel does not order against. So a CLOSE first reads the ring up
+ * to where the producer's head is now (every record the application made before it asked),
+ * at most UDPD_CLOSE_BUDGET records at once; if more are left, the socket stays open and the
+ * CLOSE waits (at most UDPD_CLOSE_WAITS per session, else -EBUSY, which libsock never meets:
+ * it has one request out at a time): the TX round reads on under its budgets and answers it
+ * once the ring is read that far (udpd_requests_close_ready). A re-send of the same request
+ * (libsock, 300 ms without a reply) only updates whom to answer; the answer is remembered as
+ * any other. An application cannot make a CLOSE cost udpd more than reading its own ring at
+ * the normal pace; records that come after it for the closed socket are dropped
+ * (tx_drop_no_socket), as a socket's ring belongs to it only until it is closed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,8 +60,8 @@
 #include "udpd_priv.h"
 
 #define UDPD_REQ_MAX 1024     /* a packed SockRequest is ~100 bytes */
-#define UDPD_IDENTITY_MAX 256
 #define UDPD_OPTVAL_MAX 64
+#define UDPD_REPLY_LATER 1    /* dispatch: the reply is sent later (a waiting CLOSE) */
 
 static int udpd_router_path(const char *instance, char *path, size_t size)
 {
@@ -163,8 +176,16 @@ static int udpd_req_socket(struct udpd *u, unsigned si, const Ustack__SockReques
 		return -EINVAL;
 	if (rec->slot_sid[q->slot])
 		return -EBUSY;
+	if (udpd_uid_sockets(u, rec->creator_uid) >= u->lim.uid_sockets) {
+		u->stats.sock_refused_uid++;
+		return -EMFILE;
+	}
 	uint32_t sid;
 	int rc = udp_socket_open(u->t, rec->owner, &sid);
+	if (rc == -EMFILE) {
+		u->stats.sock_refused_full++;
+		return -ENFILE;
+	}
 	if (rc < 0)
 		return rc;
 	unsigned k = sid & 0xffffu;
@@ -175,19 +196,68 @@ static int udpd_req_socket(struct udpd *u, unsigned si, const Ustack__SockReques
 	return 0;
 }
 
-static int udpd_req_close(struct udpd *u, unsigned si, const Ustack__SockRequest *q)
+/* Close socket sid of session si now. */
+static int udpd_req_close_now(struct udpd *u, unsigned si, uint32_t sid)
 {
 	struct udpd_session_rec *rec = &u->st->sessions[si];
-	int rc = udp_socket_close(u->t, rec->owner, q->sid);
+	if (!udp_sock_get(u->t, rec->owner, sid))
+		return -EBADF;
+	unsigned k = sid & 0xffffu;
+	udpd_cork_free(u, k); /* while the socket still names its uid and slot */
+	int rc = udp_socket_close(u->t, rec->owner, sid);
 	if (rc < 0)
 		return rc;
-	unsigned k = q->sid & 0xffffu;
 	unsigned slot = u->sock_slot[k];
-	if (slot < REGION_SLOTS_MAX && rec->slot_sid[slot] == q->sid)
+	if (slot < REGION_SLOTS_MAX && rec->slot_sid[slot] == sid)
 		rec->slot_sid[slot] = 0;
 	u->sock_slot[k] = UDPD_SLOT_NONE;
-	udpd_cork_free(u, k);
 	return 0;
+}
+
+static int udpd_req_close(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
+			  const uint8_t *ident, size_t ident_len)
+{
+	struct udpd_session_rec *rec = &u->st->sessions[si];
+	struct udpd_session *s = &u->sess[si];
+	if (!udp_sock_get(u->t, rec->owner, q->sid))
+		return -EBADF;
+	struct udpd_close_wait *w = NULL, *free_w = NULL;
+	for (unsigned i = 0; i < UDPD_CLOSE_WAITS; i++) {
+		if (s->close_wait[i].sid == q->sid)
+			w = &s->close_wait[i];
+		else if (!s->close_wait[i].sid && !free_w)
+			free_w = &s->close_wait[i];
+	}
+	if (!w) {
+		uint64_t until;
+		if (ring_head_now(&s->region.tx, &until) < 0)
+			return udpd_req_close_now(u, si, q->sid); /* broken: nothing will be read */
+		if (ring_read_pos(&s->region.tx) < until) {
+			udpd_tx_session(u, si, UDPD_CLOSE_BUDGET, until);
+			udpd_tx_done(u);
+			if (s->state != UDPD_SESS_ATTACHED)
+				return -ENOTCONN; /* the ring was broken: the session is gone */
+		}
+		if (ring_read_pos(&s->region.tx) >= until)
+			return udpd_req_close_now(u, si, q->sid);
+		if (!free_w || ident_len > UDPD_IDENTITY_MAX) {
+			u->stats.req_close_busy++;
+			return -EBUSY;
+		}
+		w = free_w;
+		w->sid = q->sid;
+		w->until = until;
+		s->tx_pending = true;
+		u->stats.req_close_deferred++;
+	} else if (ident_len > UDPD_IDENTITY_MAX) {
+		return -EBUSY;
+	}
+	/* A first CLOSE, or a re-send (same id, or a new id after the first gave up): the
+	 * latest asker gets the answer. */
+	w->req_id = q->id;
+	memcpy(w->ident, ident, ident_len);
+	w->ident_len = ident_len;
+	return UDPD_REPLY_LATER;
 }
 
 static int udpd_req_setopt(struct udpd *u, unsigned si, const Ustack__SockRequest *q)
@@ -203,7 +273,7 @@ static int udpd_req_setopt(struct udpd *u, unsigned si, const Ustack__SockReques
 		if (s && !(s->flags & UDP_SOCK_F_CORK)) {
 			struct udp_tx tx;
 			if (udp_push_pending(u->t, rec->owner, q->sid, &tx) == 0)
-				udpd_tx_apply(u, q->sid, &tx, NULL, 0);
+				udpd_tx_apply(u, q->sid, &tx, NULL, 0, 0);
 		}
 	}
 	return rc;
@@ -225,7 +295,8 @@ static int udpd_req_getopt(struct udpd *u, unsigned si, const Ustack__SockReques
 }
 
 static int udpd_req_dispatch(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
-			     Ustack__SockReply *r, uint8_t *optbuf)
+			     Ustack__SockReply *r, uint8_t *optbuf, const uint8_t *ident,
+			     size_t ident_len)
 {
 	struct udpd_session_rec *rec = &u->st->sessions[si];
 	uint32_t owner = rec->owner;
@@ -251,10 +322,7 @@ static int udpd_req_dispatch(struct udpd *u, unsigned si, const Ustack__SockRequ
 	case USTACK__SOCK_REQUEST__OP__DISCONNECT:
 		return udp_disconnect(u->t, owner, q->sid);
 	case USTACK__SOCK_REQUEST__OP__CLOSE:
-		/* Datagrams sent before close() must still go out: they are ahead of it in the
-		 * TX ring, which the request channel does not order against. */
-		udpd_tx_flush(u, si);
-		return udpd_req_close(u, si, q);
+		return udpd_req_close(u, si, q, ident, ident_len);
 	case USTACK__SOCK_REQUEST__OP__SETOPT:
 		return udpd_req_setopt(u, si, q);
 	case USTACK__SOCK_REQUEST__OP__GETOPT:
@@ -293,13 +361,14 @@ static int udpd_req_session(struct udpd *u, const Ustack__SockRequest *q)
 	return -EPERM;
 }
 
-static void udpd_req_handle(struct udpd *u, const Ustack__SockRequest *q, Ustack__SockReply *r,
-			    uint8_t *optbuf)
+/* Act on one request: 0 with *r to send now, or UDPD_REPLY_LATER. */
+static int udpd_req_handle(struct udpd *u, const Ustack__SockRequest *q, Ustack__SockReply *r,
+			   uint8_t *optbuf, const uint8_t *ident, size_t ident_len)
 {
 	int si = udpd_req_session(u, q);
 	if (si < 0) {
 		r->status = si;
-		return;
+		return 0;
 	}
 	struct udpd_session_rec *rec = &u->st->sessions[si];
 	bool mutates = udpd_op_mutates(q->op);
@@ -311,15 +380,42 @@ static void udpd_req_handle(struct udpd *u, const Ustack__SockRequest *q, Ustack
 			r->sid = old->sid;
 			r->addr = old->addr;
 			r->port = old->port;
-			return;
+			return 0;
 		}
 	}
-	int rc = udpd_req_dispatch(u, (unsigned)si, q, r, optbuf);
+	int rc = udpd_req_dispatch(u, (unsigned)si, q, r, optbuf, ident, ident_len);
+	if (rc == UDPD_REPLY_LATER)
+		return rc;
 	r->status = rc < 0 ? rc : 0;
 	/* A send the request triggered (UDP_CORK cleared) leaves now. */
-	udpd_out_flush(u);
+	udpd_tx_done(u);
 	if (mutates && u->sess[si].state == UDPD_SESS_ATTACHED)
 		udpd_reply_remember(rec, q->id, q->op, r);
+	return 0;
+}
+
+void udpd_requests_close_ready(struct udpd *u, unsigned si)
+{
+	struct udpd_session *s = &u->sess[si];
+	uint64_t pos = ring_read_pos(&s->region.tx);
+	for (unsigned i = 0; i < UDPD_CLOSE_WAITS && s->state == UDPD_SESS_ATTACHED; i++) {
+		struct udpd_close_wait *w = &s->close_wait[i];
+		if (!w->sid || pos < w->until)
+			continue;
+		Ustack__SockReply r;
+		ustack__sock_reply__init(&r);
+		r.id = w->req_id;
+		r.status = udpd_req_close_now(u, si, w->sid);
+		w->sid = 0;
+		udpd_reply_send(u, w->ident, w->ident_len, &r);
+		udpd_reply_remember(&u->st->sessions[si], w->req_id, USTACK__SOCK_REQUEST__OP__CLOSE,
+				    &r);
+	}
+}
+
+void udpd_requests_close_forget(struct udpd *u, unsigned si)
+{
+	memset(u->sess[si].close_wait, 0, sizeof(u->sess[si].close_wait));
 }
 
 bool udpd_requests_ready(void *arg, uint64_t now)
@@ -351,7 +447,10 @@ bool udpd_requests_ready(void *arg, uint64_t now)
 			r.status = -EBADMSG;
 		} else {
 			r.id = q->id;
-			udpd_req_handle(u, q, &r, optbuf);
+			if (udpd_req_handle(u, q, &r, optbuf, ident, ilen) == UDPD_REPLY_LATER) {
+				ustack__sock_request__free_unpacked(q, NULL);
+				continue;
+			}
 		}
 		udpd_reply_send(u, ident, ilen, &r);
 		if (q)

@@ -1338,7 +1338,8 @@ enum lie_kind {
 	LIE_MAGIC, LIE_VERSION, LIE_TOTAL, LIE_SLOTS0, LIE_SLOTS65, LIE_SLOTS2, LIE_OUTSIDE,
 	LIE_STRADDLE, LIE_WRAP, LIE_OVERLAP, LIE_PARTIAL, LIE_CTL_HDR, LIE_CTL_SAME,
 	LIE_CTL_IN_DATA, LIE_ALIGN, LIE_POW2, LIE_HUGE, LIE_RESERVED, LIE_RING_RESERVED,
-	LIE_UNUSED, LIE_HEAD_UNALIGNED, LIE_HEAD_AHEAD, LIE_COUNT
+	LIE_UNUSED, LIE_HEAD_UNALIGNED, LIE_HEAD_AHEAD, LIE_SLOTCTL_ON_RING, LIE_SLOTCTL_IN_DATA,
+	LIE_SLOTCTL_OUTSIDE, LIE_RESERVED1, LIE_COUNT
 };
 
 struct lie {
@@ -1371,6 +1372,10 @@ static const struct lie lies[LIE_COUNT] = {
 	/* ring_attach's -EBADMSG, which udpd answers as -EINVAL */
 	{LIE_HEAD_UNALIGNED, -EINVAL, "ring: TX head not 8-aligned"},
 	{LIE_HEAD_AHEAD, -EINVAL, "ring: RX head a megabyte past its tail"},
+	{LIE_SLOTCTL_ON_RING, -EINVAL, "header: slot control blocks on a ring's control block"},
+	{LIE_SLOTCTL_IN_DATA, -EINVAL, "header: slot control blocks inside TX data"},
+	{LIE_SLOTCTL_OUTSIDE, -EINVAL, "header: slot control blocks past the end"},
+	{LIE_RESERVED1, -EINVAL, "header: second reserved field"},
 };
 
 /* Apply one lie to the header copy h of the region mapped at base (size bytes). */
@@ -1380,7 +1385,7 @@ static void lie_apply(enum lie_kind k, struct region_hdr *h, uint8_t *base, size
 	struct ring_shared *rx = (struct ring_shared *)(void *)(base + h->rx[0].ctl_off);
 	switch (k) {
 	case LIE_MAGIC: h->magic ^= 1; break;
-	case LIE_VERSION: h->version = 2; break;
+	case LIE_VERSION: h->version = REGION_VERSION + 1; break;
 	case LIE_TOTAL: h->total_size = size + 4096; break;
 	case LIE_SLOTS0: h->n_slots = 0; break;
 	case LIE_SLOTS65: h->n_slots = 65; break;
@@ -1401,6 +1406,10 @@ static void lie_apply(enum lie_kind k, struct region_hdr *h, uint8_t *base, size
 	case LIE_UNUSED: h->rx[5].data_size = 4096; break;
 	case LIE_HEAD_UNALIGNED: atomic_store(&tx->head, 12345); break;
 	case LIE_HEAD_AHEAD: atomic_store(&rx->head, 1u << 20); break; /* > a ring from tail */
+	case LIE_SLOTCTL_ON_RING: h->slot_ctl_off = h->rx[0].ctl_off; break;
+	case LIE_SLOTCTL_IN_DATA: h->slot_ctl_off = h->tx.data_off + 64; break;
+	case LIE_SLOTCTL_OUTSIDE: h->slot_ctl_off = size; break;
+	case LIE_RESERVED1: h->reserved1 = 1; break;
 	default: break;
 	}
 }
