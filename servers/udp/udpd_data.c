@@ -83,6 +83,7 @@ void udpd_out_flush(struct udpd *u)
 	 * bug: -EINVAL changes nothing, so free them then (consumed entries are NULL and
 	 * skipped); -EPERM means a chain is not ours, and freeing it would be the worse bug. */
 	int rc = link_send(u->to_ipd, u->out, u->out_desc, n);
+	u->link_room = false; /* that batch may have been the last the link took */
 	if (rc == -EINVAL)
 		pool_free_burst(u->pool, u->out, n);
 	for (unsigned i = 0; i < n; i++) {
@@ -429,6 +430,7 @@ void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const 
 	if (tx->cork_drop)
 		udpd_cork_free(u, k);
 	if (tx->cork_append) {
+		u->tx_work++;
 		/* The record's send-buffer charge stays with the socket until its datagram goes
 		 * out or is dropped, as Linux keeps corked skbs on sk_wmem_alloc. */
 		u->cork_charge[k] += charge;
@@ -454,6 +456,7 @@ void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const 
 	}
 	if (!tx->emit)
 		return;
+	u->tx_work++;
 
 	struct buf *head = NULL;
 	if (tx->corked_len) {
@@ -516,6 +519,17 @@ static void udpd_tx_record(struct udpd *u, unsigned si, const struct region_tx_d
 		u->stats.tx_drop_no_socket++; /* closed meanwhile, or a slot never opened */
 		return;
 	}
+	unsigned k = sid & 0xffffu;
+	if (k < UDP_SOCKETS_MAX && u->closing[k]) {
+		/* Its CLOSE waits for the records ahead of it; beyond what send() could have
+		 * accepted they are a producer's flood, read and dropped, never sent. */
+		if (u->close_allow[k] < charge) {
+			u->close_allow[k] = 0;
+			u->stats.tx_drop_closing++;
+			return;
+		}
+		u->close_allow[k] -= charge;
+	}
 	struct udp_send snd = {
 		.has_addr = h->has_addr != 0,
 		.daddr = h->daddr,
@@ -563,7 +577,11 @@ static bool udpd_tx_may_take(struct udpd *u, uint32_t rec_len, unsigned uid_ix)
 	if (uid_ix < UDPD_UIDS_MAX && u->n_out &&
 	    u->uids[uid_ix].buffers + need > u->lim.uid_buffers)
 		udpd_out_flush(u);
-	if (u->n_out == 0 && !udpd_link_writable(u)) {
+	if (u->n_out == 0 && !u->link_room) {
+		/* Asked once per batch: records that send nothing (dropped) do not ask again. */
+		u->link_room = udpd_link_writable(u);
+	}
+	if (!u->link_room) {
 		if (!u->tx_wait_link) {
 			u->tx_wait_link = true;
 			u->stats.tx_wait_link++;
@@ -585,7 +603,8 @@ static bool udpd_tx_may_take(struct udpd *u, uint32_t rec_len, unsigned uid_ix)
 enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget, uint64_t limit)
 {
 	struct udpd_session *s = &u->sess[si];
-	for (unsigned n = 0; n < budget; n++) {
+	uint64_t work_end = u->tx_work + budget;
+	for (unsigned n = 0; n < budget * UDPD_TX_READS && u->tx_work < work_end; n++) {
 		if (s->state != UDPD_SESS_ATTACHED && s->state != UDPD_SESS_CLOSING)
 			return UDPD_TX_IDLE;
 		if (ring_read_pos(&s->region.tx) >= limit)

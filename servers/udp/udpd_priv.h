@@ -13,8 +13,9 @@
  *
  * Budgets (DESIGN.md, Security: every loop over work an application controls has one). A loop
  * pass takes at most UDPD_RX_BUDGET batches and UDPD_RX_COPY_BUDGET bytes of copies from ipd,
- * UDPD_REQ_BUDGET requests, UDPD_EVENTS_BUDGET epoll events, UDPD_TX_BUDGET records from each
- * session's TX ring, UDPD_CLOSE_BUDGET records more for a CLOSE; work left over is resumed on
+ * UDPD_REQ_BUDGET requests, UDPD_EVENTS_BUDGET epoll events, UDPD_TX_BUDGET datagrams from
+ * each session's TX ring (and UDPD_TX_READS times as many records read, for records that send
+ * nothing), UDPD_CLOSE_BUDGET more for a CLOSE; work left over is resumed on
  * the next pass, so the loop always comes back to feed the watchdog. Nothing an application
  * does makes udpd drain a ring in one go: a CLOSE whose socket still has records queued waits
  * for them (its reply is deferred), and a session that ends is CLOSING until what its sockets
@@ -67,7 +68,12 @@
 #define UDPD_RX_COPY_BUDGET (4u << 20) /* bytes copied into RX rings per pass (a broadcast to
 				    * many sockets is one copy per socket) */
 #define UDPD_TX_BUDGET 64u         /* TX records per session per loop pass (the NAPI budget) */
+#define UDPD_TX_READS 16u          /* records read per record sent, at most, per pass: a
+				    * record that sends nothing (dropped) costs a read only */
 #define UDPD_CLOSE_BUDGET 1024u    /* TX records a CLOSE drains at once before it waits */
+/* The largest TX record a datagram can come in (the fixed part and 65,507 bytes): what one
+ * send() may add past a full send buffer (Linux starts a send while below it). */
+#define UDPD_TX_REC_MAX ((uint32_t)sizeof(struct region_tx_dgram) + 65507u)
 #define UDPD_CLOSE_WAITS 4u        /* CLOSE requests of one session waiting for its TX ring */
 #define UDPD_EVENTS_BUDGET 64u     /* epoll events per loop pass */
 #define UDPD_REQ_BUDGET 32u        /* socket requests per loop pass */
@@ -233,6 +239,7 @@ struct udpd_stats {
 	uint64_t tx_drop_link;             /* batch to ipd dropped (also sndbuf_errors) */
 	uint64_t tx_drop_closed_bytes;     /* TX ring bytes a CLOSING session had beyond its
 					    * sockets' send buffers: discarded unread */
+	uint64_t tx_drop_closing;          /* records of a closing socket beyond its send buffer */
 	uint64_t tx_wait_link;             /* TX held back: the link to ipd was full */
 	uint64_t tx_wait_pool;             /* TX held back: pool down to the reserve */
 	uint64_t sessions_drained;         /* CLOSING sessions whose last records went out */
@@ -273,9 +280,14 @@ struct udpd {
 	bool cork_broken[UDP_SOCKETS_MAX];
 	uint16_t cork_bufs[UDP_SOCKETS_MAX];
 	uint64_t cork_charge[UDP_SOCKETS_MAX];
+	/* A socket whose CLOSE waits for its records: what they may still send (its send buffer
+	 * and one record more: what send() can have accepted), by sid index. */
+	bool closing[UDP_SOCKETS_MAX];
+	uint64_t close_allow[UDP_SOCKETS_MAX];
 	unsigned corked_all;     /* buffers in all corks */
 	/* The TX round: where it starts next (round robin), and what holds it back. */
 	unsigned tx_next;
+	bool link_room;          /* the link to ipd takes the batch being filled (asked) */
 	bool tx_wait_link;       /* the link to ipd is full: resume on its POLLOUT */
 	bool tx_wait_pool;       /* the pool is down to the reserve: resume on the retry timer */
 	int tx_link_src;         /* loop source of the link's POLLOUT */
@@ -291,6 +303,7 @@ struct udpd {
 	uint16_t out_uid[DESC_BATCH_MAX]; /* its uid's entry, UDPD_UIDS_MAX: none */
 	uint16_t out_bufs[DESC_BATCH_MAX];
 	unsigned n_out;
+	uint64_t tx_work;        /* datagrams emitted or corked: what the TX budget counts */
 	/* start-up facts, for STATS */
 	uint64_t started;
 	uint64_t reclaimed;
@@ -363,9 +376,10 @@ enum udpd_tx_result {
 	UDPD_TX_BLOCKED, /* held back by the link to ipd or the pool (u->tx_wait_*) */
 	UDPD_TX_ENDED,   /* the ring was broken: the session was ended */
 };
-/* Read up to `budget` records of session si's TX ring (ATTACHED or CLOSING) that start before
- * `limit` (UINT64_MAX: no limit). Records are consumed, not yet given back: the TX round
- * publishes the tail once their datagrams are handed to ipd (udpd_tx_done). */
+/* Read records of session si's TX ring (ATTACHED or CLOSING) that start before `limit`
+ * (UINT64_MAX: no limit), until `budget` of them sent or corked a datagram or UDPD_TX_READS
+ * times that many were read. Records are consumed, not yet given back: the TX round publishes
+ * the tail once their datagrams are handed to ipd (udpd_tx_done). */
 enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget, uint64_t limit);
 /* One TX round over every session with records pending (round robin, UDPD_TX_BUDGET each),
  * then udpd_tx_done. True if work was left (budget) and nothing holds it back. */

@@ -39,7 +39,9 @@
  * once the ring is read that far (udpd_requests_close_ready). A re-send of the same request
  * (libsock, 300 ms without a reply) only updates whom to answer; the answer is remembered as
  * any other. An application cannot make a CLOSE cost udpd more than reading its own ring at
- * the normal pace; records that come after it for the closed socket are dropped
+ * the normal pace, and a closing socket's records send only as much as send() can have
+ * accepted (its send buffer and one record: Linux's rule), the rest are read and dropped
+ * (tx_drop_closing); records that come after it for the closed socket are dropped
  * (tx_drop_no_socket), as a socket's ring belongs to it only until it is closed.
  */
 #include <arpa/inet.h>
@@ -190,6 +192,7 @@ static int udpd_req_socket(struct udpd *u, unsigned si, const Ustack__SockReques
 		return rc;
 	unsigned k = sid & 0xffffu;
 	udpd_cork_free(u, k); /* nothing should be there; make sure */
+	u->closing[k] = false;
 	rec->slot_sid[q->slot] = sid;
 	u->sock_slot[k] = (uint8_t)q->slot;
 	r->sid = sid;
@@ -207,6 +210,7 @@ static int udpd_req_close_now(struct udpd *u, unsigned si, uint32_t sid)
 	int rc = udp_socket_close(u->t, rec->owner, sid);
 	if (rc < 0)
 		return rc;
+	u->closing[k] = false;
 	unsigned slot = u->sock_slot[k];
 	if (slot < REGION_SLOTS_MAX && rec->slot_sid[slot] == sid)
 		rec->slot_sid[slot] = 0;
@@ -232,6 +236,10 @@ static int udpd_req_close(struct udpd *u, unsigned si, const Ustack__SockRequest
 		uint64_t until;
 		if (ring_head_now(&s->region.tx, &until) < 0)
 			return udpd_req_close_now(u, si, q->sid); /* broken: nothing will be read */
+		unsigned k = q->sid & 0xffffu;
+		const struct udp_sock *sk = udp_sock_get(u->t, rec->owner, q->sid);
+		u->closing[k] = true;
+		u->close_allow[k] = sk->sndbuf + region_tx_charge(UDPD_TX_REC_MAX);
 		if (ring_read_pos(&s->region.tx) < until) {
 			udpd_tx_session(u, si, UDPD_CLOSE_BUDGET, until);
 			udpd_tx_done(u);

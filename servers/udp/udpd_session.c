@@ -166,7 +166,7 @@ void udpd_session_leave(struct udpd *u, unsigned si, const char *why)
 			? udp_sock_get(u->t, rec->owner, rec->slot_sid[slot]) : NULL;
 		/* Linux lets a send start while less than sndbuf is in flight: one record more. */
 		if (sk)
-			allowance += sk->sndbuf + region_tx_charge(s->region.tx.max_body);
+			allowance += sk->sndbuf + region_tx_charge(UDPD_TX_REC_MAX);
 	}
 	s->drain_until = head - pos > allowance ? pos + allowance : head;
 	if (s->drain_until == pos) {
@@ -208,6 +208,7 @@ void udpd_session_end(struct udpd *u, unsigned si, const char *why)
 		if (k < UDP_SOCKETS_MAX) {
 			udpd_cork_free(u, k);
 			u->sock_slot[k] = UDPD_SLOT_NONE;
+			u->closing[k] = false;
 		}
 	}
 	if (rec->in_use)
