@@ -39,6 +39,7 @@ struct loop {
 	uint64_t armed; /* deadline the timerfd is set to, CLOCK_NEVER if disarmed */
 	uint64_t watchdog_interval;
 	bool stop;
+	bool kicked; /* loop_source_pend during this pass: the next poll must not sleep */
 };
 
 static uint64_t loop_watchdog_fire(void *arg, uint64_t now)
@@ -102,6 +103,14 @@ void loop_source_events(struct loop *l, int id, short events)
 {
 	if (id >= 0 && (unsigned)id < l->nsrc)
 		l->src[id].events = events;
+}
+
+void loop_source_pend(struct loop *l, int id)
+{
+	if (id >= 0 && (unsigned)id < l->nsrc) {
+		l->src[id].pending = true;
+		l->kicked = true;
+	}
 }
 
 int loop_add_zsock(struct loop *l, void *zsock, loop_source_fn fn, void *arg)
@@ -202,6 +211,8 @@ int loop_run(struct loop *l)
 			}
 		}
 		loop_run_timers(l, clock_now());
+		busy |= l->kicked;
+		l->kicked = false;
 	}
 	return 0;
 }

@@ -32,6 +32,9 @@ int loop_add_fd(struct loop *l, int fd, loop_source_fn fn, void *arg);
 /* What source id waits for from the next poll on: ZMQ_POLLIN, ZMQ_POLLOUT, both, or 0 (only
  * its pending work, if any, calls it). */
 void loop_source_events(struct loop *l, int id, short events);
+/* Work for source id was found elsewhere (another source's handler): call it on the next pass,
+ * which does not sleep, as if it had returned true. */
+void loop_source_pend(struct loop *l, int id);
 /* Returns a timer id >= 0, armed at `deadline` (CLOCK_NEVER = disarmed). */
 int loop_add_timer(struct loop *l, loop_timer_fn fn, void *arg, uint64_t deadline);
 void loop_arm_timer(struct loop *l, int id, uint64_t deadline);

@@ -194,7 +194,7 @@ static int udpd_init(struct udpd *u, const struct server_args *args)
 		return rc;
 	if (loop_add_zsock(u->loop, link_socket(u->from_ipd), udpd_rx_batch, u) < 0 ||
 	    loop_add_zsock(u->loop, u->router, udpd_requests_ready, u) < 0 ||
-	    loop_add_fd(u->loop, u->epfd, udpd_sessions_ready, u) < 0 ||
+	    (u->sess_src = loop_add_fd(u->loop, u->epfd, udpd_sessions_ready, u)) < 0 ||
 	    loop_add_zsock(u->loop, ctl_server_socket(u->ctl), udpd_ctl_ready, u) < 0)
 		return -ENOSPC;
 	u->tx_link_src = loop_add_zsock(u->loop, link_socket(u->to_ipd), udpd_tx_link_ready, u);

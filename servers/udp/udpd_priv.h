@@ -291,6 +291,7 @@ struct udpd {
 	bool tx_wait_link;       /* the link to ipd is full: resume on its POLLOUT */
 	bool tx_wait_pool;       /* the pool is down to the reserve: resume on the retry timer */
 	int tx_link_src;         /* loop source of the link's POLLOUT */
+	int sess_src;            /* loop source of the epoll set, which runs the TX round */
 	int tx_timer_id;
 	/* Scratch of the data path, here rather than on the stack (struct udp_rx is 4 KiB). */
 	struct udp_rx rx;

@@ -255,7 +255,9 @@ static int udpd_req_close(struct udpd *u, unsigned si, const Ustack__SockRequest
 		w = free_w;
 		w->sid = q->sid;
 		w->until = until;
+		/* The TX round reads on from the next pass (no doorbell need come). */
 		s->tx_pending = true;
+		loop_source_pend(u->loop, u->sess_src);
 		u->stats.req_close_deferred++;
 	} else if (ident_len > UDPD_IDENTITY_MAX) {
 		return -EBUSY;

@@ -130,6 +130,10 @@ else
 	sed 's/^/    /' "$CLIENT_LOG"
 fi
 
+# With the libsock bystander gone, nothing wakes udpd's TX round but the CLOSE itself.
+log "close-quiet: a CLOSE behind 200,000 records, nothing else going on"
+run_mode close-quiet close-quiet "$T_PEER"
+
 # With the libsock bystander gone (this mode has its own): while the hog holds its corks and
 # floods, the pool is drained, if udpd lets it.
 log "hog: another uid corks on every socket it gets and floods while a bystander exchanges datagrams"
