@@ -26,10 +26,14 @@
  *     and the session table (id, secret, creator uid, slots -> sockets, the last replies);
  *     plain data, so a restarted udpd finds every socket and every session again;
  *   process memory (struct udpd): everything made of descriptors or mappings (the session
- *     connection, its region, its eventfds, the epoll set) and the corked payload chains. A
- *     restart loses them: sessions come back "detached" until their application resumes (within
- *     UDPD_RESUME_GRACE_NS, else they are closed with their sockets); corked, not yet sent
- *     datagrams are lost, as udp_table_recover counts (cork_lost_restart).
+ *     connection, its region, its eventfds, the epoll set), the corked payload chains, the
+ *     waiting CLOSEs, the uid table and what is CLOSING. A restart loses them: sessions come
+ *     back "detached" until their application resumes (within UDPD_RESUME_GRACE_NS, else they
+ *     are closed with their sockets: a CLOSING one never resumes); corked, not yet sent
+ *     datagrams are lost, as udp_table_recover counts (cork_lost_restart); TX records read but
+ *     not yet given back are read again (their datagrams may go twice, as UDP allows); a
+ *     waiting CLOSE is re-sent by libsock and done anew; the uid table is rebuilt from the
+ *     session records (udpd_quota_init).
  *
  * Owners: the core tags each socket with a 32-bit owner. A session's owner is
  * (record generation << 16 | record index + 1): never 0, and different for every use of a
