@@ -250,6 +250,7 @@ static int udpd_req_close(struct udpd *u, unsigned si, const Ustack__SockRequest
 			return udpd_req_close_now(u, si, q->sid);
 		if (!free_w || ident_len > UDPD_IDENTITY_MAX) {
 			u->stats.req_close_busy++;
+			u->closing[k] = false; /* not closing after all: it sends as before */
 			return -EBUSY;
 		}
 		w = free_w;
