@@ -431,6 +431,7 @@ void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const 
 		udpd_cork_free(u, k);
 	if (tx->cork_append) {
 		u->tx_work++;
+		u->tx_bytes += payload_len;
 		/* The record's send-buffer charge stays with the socket until its datagram goes
 		 * out or is dropped, as Linux keeps corked skbs on sk_wmem_alloc. */
 		u->cork_charge[k] += charge;
@@ -457,6 +458,7 @@ void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const 
 	if (!tx->emit)
 		return;
 	u->tx_work++;
+	u->tx_bytes += payload_len;
 
 	struct buf *head = NULL;
 	if (tx->corked_len) {
@@ -604,7 +606,9 @@ enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget
 {
 	struct udpd_session *s = &u->sess[si];
 	uint64_t work_end = u->tx_work + budget;
-	for (unsigned n = 0; n < budget * UDPD_TX_READS && u->tx_work < work_end; n++) {
+	for (unsigned n = 0; n < budget * UDPD_TX_READS && u->tx_work < work_end &&
+			     u->tx_bytes < u->tx_bytes_end;
+	     n++) {
 		if (s->state != UDPD_SESS_ATTACHED && s->state != UDPD_SESS_CLOSING)
 			return UDPD_TX_IDLE;
 		if (ring_read_pos(&s->region.tx) >= limit)
@@ -701,6 +705,7 @@ void udpd_tx_done(struct udpd *u)
 bool udpd_tx_round(struct udpd *u)
 {
 	bool more = false;
+	u->tx_bytes_end = u->tx_bytes + UDPD_TX_ROUND_BYTES;
 	for (unsigned i = 0; i < UDPD_SESSIONS_MAX && !u->tx_wait_link && !u->tx_wait_pool; i++) {
 		unsigned si = (u->tx_next + i) % UDPD_SESSIONS_MAX;
 		struct udpd_session *s = &u->sess[si];

@@ -15,7 +15,8 @@
  * pass takes at most UDPD_RX_BUDGET batches and UDPD_RX_COPY_BUDGET bytes of copies from ipd,
  * UDPD_REQ_BUDGET requests, UDPD_EVENTS_BUDGET epoll events, UDPD_TX_BUDGET datagrams from
  * each session's TX ring (and UDPD_TX_READS times as many records read, for records that send
- * nothing), UDPD_CLOSE_BUDGET more for a CLOSE; work left over is resumed on
+ * nothing) and UDPD_TX_ROUND_BYTES of payload in all, UDPD_CLOSE_BUDGET more for a CLOSE;
+ * work left over is resumed on
  * the next pass, so the loop always comes back to feed the watchdog. Nothing an application
  * does makes udpd drain a ring in one go: a CLOSE whose socket still has records queued waits
  * for them (its reply is deferred), and a session that ends is CLOSING until what its sockets
@@ -74,6 +75,8 @@
 #define UDPD_TX_BUDGET 64u         /* TX records per session per loop pass (the NAPI budget) */
 #define UDPD_TX_READS 16u          /* records read per record sent, at most, per pass: a
 				    * record that sends nothing (dropped) costs a read only */
+#define UDPD_TX_ROUND_BYTES (1u << 20) /* payload a TX round copies, at most: a pass of the
+				    * largest datagrams stays short, and RX is read between */
 #define UDPD_CLOSE_BUDGET 1024u    /* TX records a CLOSE drains at once before it waits */
 /* The largest TX record a datagram can come in (the fixed part and 65,507 bytes): what one
  * send() may add past a full send buffer (Linux starts a send while below it). */
@@ -309,6 +312,8 @@ struct udpd {
 	uint16_t out_bufs[DESC_BATCH_MAX];
 	unsigned n_out;
 	uint64_t tx_work;        /* datagrams emitted or corked: what the TX budget counts */
+	uint64_t tx_bytes;       /* payload bytes emitted or corked, ever */
+	uint64_t tx_bytes_end;   /* where this TX round stops (UDPD_TX_ROUND_BYTES) */
 	/* start-up facts, for STATS */
 	uint64_t started;
 	uint64_t reclaimed;

@@ -241,6 +241,7 @@ static int udpd_req_close(struct udpd *u, unsigned si, const Ustack__SockRequest
 		u->closing[k] = true;
 		u->close_allow[k] = sk->sndbuf + region_tx_charge(UDPD_TX_REC_MAX);
 		if (ring_read_pos(&s->region.tx) < until) {
+			u->tx_bytes_end = u->tx_bytes + UDPD_TX_ROUND_BYTES;
 			udpd_tx_session(u, si, UDPD_CLOSE_BUDGET, until);
 			udpd_tx_done(u);
 			if (s->state != UDPD_SESS_ATTACHED)
