@@ -3,7 +3,8 @@
  * Sources are ZeroMQ sockets and file descriptors; each has a handler that takes at most its own
  * budget of work and returns true if it left work behind, in which case the next poll does not
  * sleep. A source waits for ZMQ_POLLIN unless told otherwise (loop_source_events): a sender
- * held back by a full link waits for the link's ZMQ_POLLOUT, and only while it is held back. Timers are absolute CLOCK_MONOTONIC deadlines in one timerfd, re-armed after every pass
+ * held back by a full link waits for the link's ZMQ_POLLOUT, and only while it is held back.
+ * Timers are absolute CLOCK_MONOTONIC deadlines in one timerfd, re-armed after every pass
  * from the earliest deadline. SIGTERM and SIGINT (via signalfd) end loop_run. When systemd asked
  * for a watchdog, the loop feeds it from its own timer: a wedged loop stops feeding it.
  */

@@ -52,7 +52,8 @@ const struct stat_field udpd_stat_fields[] = {
 	F(rx_truncated), F(rx_port_unreach),
 	F(rx_wake_saturated), F(icmp_drop_short), F(icmp_woken), F(tx_records),
 	F(tx_drop_bad_record), F(tx_drop_no_socket), F(tx_errors), F(tx_drop_nobuf),
-	F(tx_drop_cork), F(tx_drop_cork_limit), F(tx_drop_link), F(tx_drop_closed_bytes), F(tx_drop_closing),
+	F(tx_drop_cork), F(tx_drop_cork_limit), F(tx_drop_link), F(tx_drop_closed_bytes),
+	F(tx_drop_closing),
 	F(tx_wait_link), F(tx_wait_pool), F(sessions_drained), F(doorbell_reads),
 #undef F
 };
