@@ -27,6 +27,7 @@ void config_defaults(struct ustack_config *c, const char *instance)
 	memcpy(c->mac, mac, 6);
 	c->rx_inflight = 256;
 	c->tx_inflight = 256;
+	c->udp_uid_share = CONFIG_UID_SHARE_DEFAULT;
 	c->watchdog_ms = 5000;
 }
 
@@ -135,6 +136,18 @@ static int config_handler(void *user, const char *section, const char *name, con
 		rc = config_parse_ipv4(value, &c->ip_gateway);
 	} else if (KEY("ip", "peer")) {
 		rc = config_parse_ipv4(value, &c->ip_peer);
+	} else if (KEY("udp", "uid_share")) {
+		rc = parse_uint(value, 1, CONFIG_UID_SHARE_MAX, &u);
+		if (rc == 0)
+			c->udp_uid_share = u;
+	} else if (KEY("udp", "uid_handshakes")) {
+		rc = parse_uint(value, 0, 1u << 20, &c->udp_uid_handshakes);
+	} else if (KEY("udp", "uid_sessions")) {
+		rc = parse_uint(value, 0, 1u << 20, &c->udp_uid_sessions);
+	} else if (KEY("udp", "uid_sockets")) {
+		rc = parse_uint(value, 0, 1u << 20, &c->udp_uid_sockets);
+	} else if (KEY("udp", "uid_buffers")) {
+		rc = parse_uint(value, 0, 1u << 20, &c->udp_uid_buffers);
 	} else if (KEY("systemd", "watchdog_ms")) {
 		rc = parse_uint(value, 100, 600000, &u);
 		if (rc == 0)
@@ -224,6 +237,15 @@ int config_write(const char *path, const struct ustack_config *c)
 		fprintf(f, "gateway = %s\n", ip_str(c->ip_gateway, a));
 	if (c->ip_peer)
 		fprintf(f, "peer = %s\n", ip_str(c->ip_peer, a));
+	fprintf(f, "\n[udp]\nuid_share = %u\n", c->udp_uid_share);
+	if (c->udp_uid_handshakes)
+		fprintf(f, "uid_handshakes = %u\n", c->udp_uid_handshakes);
+	if (c->udp_uid_sessions)
+		fprintf(f, "uid_sessions = %u\n", c->udp_uid_sessions);
+	if (c->udp_uid_sockets)
+		fprintf(f, "uid_sockets = %u\n", c->udp_uid_sockets);
+	if (c->udp_uid_buffers)
+		fprintf(f, "uid_buffers = %u\n", c->udp_uid_buffers);
 	fprintf(f, "\n[systemd]\nwatchdog_ms = %u\n", c->watchdog_ms);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		int e = errno;

@@ -33,12 +33,23 @@ struct ustack_config {
 	uint8_t ip_prefix;
 	uint32_t ip_gateway;      /* 0 = none */
 	uint32_t ip_peer;         /* the kernel side of the TAP, 0 = none */
+	/* [udp] per-uid shares of udpd's resources (DESIGN.md, Security): each is a count, or 0
+	 * for uid_share percent of the total (with a floor; udpd_quota.c). None can reach the
+	 * total: one user can never take everything. */
+	unsigned udp_uid_share;       /* percent, 1..50 */
+	unsigned udp_uid_handshakes;  /* session connections whose hello has not come yet */
+	unsigned udp_uid_sessions;    /* sessions (applications) */
+	unsigned udp_uid_sockets;     /* sockets */
+	unsigned udp_uid_buffers;     /* pool buffers in flight in udpd (corked, queued to ipd) */
 	/* [systemd] */
 	unsigned watchdog_ms;     /* informational: the units' WatchdogSec */
 };
 
 /* Defaults for instance: TAP "ust-<instance>" (shortened to fit), MTU 1500, a locally
- * administered MAC derived from the instance name, 8192 buffers, 256 reads/writes in flight. */
+ * administered MAC derived from the instance name, 8192 buffers, 256 reads/writes in flight,
+ * per-uid shares of 25% (CONFIG_UID_SHARE_DEFAULT). */
+#define CONFIG_UID_SHARE_DEFAULT 25u
+#define CONFIG_UID_SHARE_MAX 50u
 void config_defaults(struct ustack_config *c, const char *instance);
 
 /* Parse path into c (which should hold defaults). 0; -ENOENT / -EACCES; -EINVAL with a message

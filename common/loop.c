@@ -19,6 +19,7 @@ struct loop_source {
 	int fd;
 	loop_source_fn fn;
 	void *arg;
+	short events; /* ZMQ_POLLIN and/or ZMQ_POLLOUT */
 	bool pending; /* the handler ran out of budget last time */
 };
 
@@ -38,6 +39,7 @@ struct loop {
 	uint64_t armed; /* deadline the timerfd is set to, CLOCK_NEVER if disarmed */
 	uint64_t watchdog_interval;
 	bool stop;
+	bool kicked; /* loop_source_pend during this pass: the next poll must not sleep */
 };
 
 static uint64_t loop_watchdog_fire(void *arg, uint64_t now)
@@ -92,8 +94,23 @@ static int loop_add_source(struct loop *l, void *zsock, int fd, loop_source_fn f
 {
 	if (l->nsrc == LOOP_MAX_SOURCES)
 		return -ENOSPC;
-	l->src[l->nsrc++] = (struct loop_source){.zsock = zsock, .fd = fd, .fn = fn, .arg = arg};
-	return 0;
+	l->src[l->nsrc] = (struct loop_source){.zsock = zsock, .fd = fd, .fn = fn, .arg = arg,
+					       .events = ZMQ_POLLIN};
+	return (int)l->nsrc++;
+}
+
+void loop_source_events(struct loop *l, int id, short events)
+{
+	if (id >= 0 && (unsigned)id < l->nsrc)
+		l->src[id].events = events;
+}
+
+void loop_source_pend(struct loop *l, int id)
+{
+	if (id >= 0 && (unsigned)id < l->nsrc) {
+		l->src[id].pending = true;
+		l->kicked = true;
+	}
 }
 
 int loop_add_zsock(struct loop *l, void *zsock, loop_source_fn fn, void *arg)
@@ -164,7 +181,7 @@ int loop_run(struct loop *l)
 		unsigned n = 0;
 		for (unsigned i = 0; i < l->nsrc; i++)
 			items[n++] = (zmq_pollitem_t){.socket = l->src[i].zsock, .fd = l->src[i].fd,
-						      .events = ZMQ_POLLIN};
+						      .events = l->src[i].events};
 		items[n++] = (zmq_pollitem_t){.fd = l->timer_fd, .events = ZMQ_POLLIN};
 		items[n++] = (zmq_pollitem_t){.fd = l->signal_fd, .events = ZMQ_POLLIN};
 		loop_rearm(l);
@@ -188,12 +205,14 @@ int loop_run(struct loop *l)
 			 * without new readiness: an eventfd already drained (io_uring completions
 			 * still queued) will not signal again. */
 			struct loop_source *s = &l->src[i];
-			if ((items[i].revents & ZMQ_POLLIN) || s->pending) {
+			if ((items[i].revents & s->events) || s->pending) {
 				s->pending = s->fn(s->arg, now);
 				busy |= s->pending;
 			}
 		}
 		loop_run_timers(l, clock_now());
+		busy |= l->kicked;
+		l->kicked = false;
 	}
 	return 0;
 }

@@ -27,7 +27,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#define REGION_AREAS_MAX (1 + 2 * (1 + REGION_SLOTS_MAX))
+#define REGION_AREAS_MAX (2 + 2 * (1 + REGION_SLOTS_MAX))
 
 struct region_area {
 	uint64_t off;
@@ -51,6 +51,8 @@ static uint64_t region_layout(struct region_hdr *h, unsigned n_slots, uint32_t t
 		h->rx[i].ctl_off = off;
 		off += sizeof(struct ring_shared);
 	}
+	h->slot_ctl_off = off;
+	off += (uint64_t)n_slots * sizeof(struct region_slot_ctl);
 	off = region_align_up(off, REGION_ALIGN);
 	h->tx.data_off = off;
 	h->tx.data_size = tx_ring;
@@ -89,6 +91,7 @@ int region_format(void *base, size_t size, unsigned n_slots, uint32_t tx_ring, u
 	ring_format((struct ring_shared *)(void *)(p + h.tx.ctl_off));
 	for (unsigned i = 0; i < n_slots; i++)
 		ring_format((struct ring_shared *)(void *)(p + h.rx[i].ctl_off));
+	memset(p + h.slot_ctl_off, 0, (size_t)n_slots * sizeof(struct region_slot_ctl));
 	memcpy(p, &h, sizeof(h));
 	return 0;
 }
@@ -156,12 +159,17 @@ int region_validate(const struct region_hdr *h, size_t size)
 		return -EPROTO;
 	if (size < sizeof(*h) || size > REGION_SIZE_MAX || h->total_size != size)
 		return -EINVAL;
-	if (h->n_slots == 0 || h->n_slots > REGION_SLOTS_MAX || h->reserved != 0)
+	if (h->n_slots == 0 || h->n_slots > REGION_SLOTS_MAX || h->reserved != 0 ||
+	    h->reserved1 != 0)
 		return -EINVAL;
 
 	struct region_area areas[REGION_AREAS_MAX];
 	unsigned n = 0;
 	areas[n++] = (struct region_area){ 0, sizeof(*h) };
+	uint64_t slots_len = (uint64_t)h->n_slots * sizeof(struct region_slot_ctl);
+	if (h->slot_ctl_off % RING_CACHELINE != 0 || !region_inside(h->slot_ctl_off, slots_len, size))
+		return -EINVAL;
+	areas[n++] = (struct region_area){ h->slot_ctl_off, slots_len };
 	int err = region_check_ring(&h->tx, size, areas, &n);
 	for (unsigned i = 0; err == 0 && i < h->n_slots; i++)
 		err = region_check_ring(&h->rx[i], size, areas, &n);
@@ -172,7 +180,7 @@ int region_validate(const struct region_hdr *h, size_t size)
 		if (memcmp(&h->rx[i], &zero, sizeof(zero)) != 0)
 			return -EINVAL;
 
-	/* Insertion sort by offset (at most 131 areas, once per attach), then neighbours must not
+	/* Insertion sort by offset (at most 132 areas, once per attach), then neighbours must not
 	 * overlap. Every area has a non-zero length, so equal offsets are an overlap too. */
 	for (unsigned i = 1; i < n; i++) {
 		struct region_area a = areas[i];
@@ -200,6 +208,7 @@ static int region_build(struct region *out, void *base, size_t size, const struc
 	v.size = size;
 	v.n_slots = h->n_slots;
 	v.role = role;
+	v.slot_ctl = (struct region_slot_ctl *)(void *)(p + h->slot_ctl_off);
 	int err = ring_attach(&v.tx, tx_role, (struct ring_shared *)(void *)(p + h->tx.ctl_off),
 			      p + h->tx.data_off, h->tx.data_size);
 	for (unsigned i = 0; err == 0 && i < h->n_slots; i++)

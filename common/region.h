@@ -5,9 +5,12 @@
  * copies payload between the pool and the region. Layout (offsets from the start, never
  * pointers; every area aligned to REGION_ALIGN):
  *
- *   struct region_hdr          magic "USRG", version, total size, n_slots, and one
- *                              {control offset, data offset, data size} per ring
+ *   struct region_hdr          magic "USRG", version, total size, n_slots, one
+ *                              {control offset, data offset, data size} per ring, and where
+ *                              the slot control blocks are
  *   ring control blocks        TX, then RX[0 .. n_slots), struct ring_shared each
+ *   slot control blocks        struct region_slot_ctl [n_slots]: what the server tells the
+ *                              application about each slot's socket beyond the rings
  *   TX data                    app -> server, one ring shared by all the app's sockets:
  *                              records carry the slot (socket id in the region)
  *   RX data [n_slots]          server -> app, one ring per socket slot
@@ -27,6 +30,14 @@
  *     fixed part (region_tx_dgram) out of the ring before looking at it, and checks `slot`
  *     (region_rx) and `flags` (REGION_TX_FLAGS_KNOWN) on the copy.
  * The client trusts its server, but opens its own region through the same validation anyway.
+ *
+ * Send buffer (SO_SNDBUF, as Linux's sk_wmem_alloc against sk_sndbuf): each TX record is charged
+ * region_tx_charge(len) to its slot's socket from the moment the application produces it until
+ * the server is done with it. While the record is in the TX ring the application knows (the
+ * server publishes the TX tail only once the datagrams are handed on, and the ring reports
+ * every released record to its producer: ring_set_reclaim); what the server keeps after that
+ * (corked payload) it tells in the slot's tx_held, and it bumps the TX ring's room_seq
+ * (ring_room_notify) whenever either gives room back.
  */
 #ifndef USTACK_REGION_H
 #define USTACK_REGION_H
@@ -37,7 +48,8 @@
 #include "ring.h"
 
 #define REGION_MAGIC 0x55535247u /* "USRG" */
-#define REGION_VERSION 2u /* 2: RX records carry the datagram's metadata */
+#define REGION_VERSION 3u /* 2: slot blocks (udpd reports what it holds); 3: RX records carry
+                           * the datagram's metadata (both changed the layout) */
 #define REGION_SLOTS_MAX 64u
 #define REGION_ALIGN 4096u                  /* every area starts on its own page */
 #define REGION_SIZE_MAX ((size_t)1 << 30)   /* bounds what one client makes a server map */
@@ -60,9 +72,31 @@ struct region_hdr {
 	uint32_t reserved;   /* 0 */
 	struct region_ring_desc tx;
 	struct region_ring_desc rx[REGION_SLOTS_MAX]; /* entries >= n_slots are all zero */
+	uint64_t slot_ctl_off; /* struct region_slot_ctl [n_slots], RING_CACHELINE-aligned */
+	uint64_t reserved1;    /* 0 */
 };
-_Static_assert(sizeof(struct region_hdr) == 24 + 24 * (1 + REGION_SLOTS_MAX),
+_Static_assert(sizeof(struct region_hdr) == 24 + 24 * (1 + REGION_SLOTS_MAX) + 16,
 	       "region_hdr is shared");
+
+/* One per slot, written by the server only (the application reads). Shared: never reorder. */
+struct region_slot_ctl {
+	/* SO_SNDBUF charge of this slot's TX records that the server holds outside the TX ring
+	 * (its corked payload): the application counts it as in flight. */
+	_Atomic uint64_t tx_held;
+	uint8_t pad[RING_CACHELINE - sizeof(uint64_t)];
+};
+_Static_assert(sizeof(struct region_slot_ctl) == RING_CACHELINE, "region_slot_ctl is shared");
+
+/* What a datagram costs against its socket's SO_SNDBUF: its TX record's bytes in the ring plus
+ * what Linux adds to every datagram's skb->truesize beyond its data (struct sk_buff and
+ * skb_shared_info: SKB_TRUESIZE's 576 bytes on x86-64). The overhead keeps Linux's meaning of a
+ * buffer size (about 300 small datagrams in the default 212,992 bytes) and bounds how many
+ * records a socket can have queued however small they are. */
+#define REGION_TX_OVERHEAD 576u
+static inline uint64_t region_tx_charge(uint32_t rec_len)
+{
+	return ring_record_cost(rec_len) + REGION_TX_OVERHEAD;
+}
 
 /* Record types in a region's rings (ring.h: 0 and 0xffff are taken). */
 enum region_rec_type {
@@ -119,6 +153,7 @@ struct region {
 	enum region_role role;
 	struct ring tx;
 	struct ring rx[REGION_SLOTS_MAX]; /* [0, n_slots) valid */
+	struct region_slot_ctl *slot_ctl; /* [n_slots], in the mapping */
 };
 
 /* Bytes a region with `n_slots` sockets and these ring data sizes takes; 0 if the arguments are
@@ -141,7 +176,8 @@ int region_create_memfd(unsigned n_slots, uint32_t tx_ring, uint32_t rx_ring, in
 
 /* Check a header copy against the region's real size: -EPROTO (magic or version), -EINVAL
  * (total size, n_slots, a ring size, an alignment, an area outside the region, two areas
- * overlapping, a reserved field or unused slot entry not zero), else 0. Pure. */
+ * (rings, control blocks, slot control blocks) overlapping, a reserved field or unused slot
+ * entry not zero), else 0. Pure. */
 int region_validate(const struct region_hdr *h, size_t size);
 
 /* Server side: map the region behind `fd` (not consumed; the caller may close it afterwards)
@@ -164,6 +200,12 @@ void region_detach(struct region *r);
 static inline struct ring *region_rx(struct region *r, uint32_t slot)
 {
 	return slot < r->n_slots ? &r->rx[slot] : NULL;
+}
+
+/* The control block of `slot`, or NULL if the slot is not in the region. */
+static inline struct region_slot_ctl *region_slot(struct region *r, uint32_t slot)
+{
+	return slot < r->n_slots ? &r->slot_ctl[slot] : NULL;
 }
 
 #endif /* USTACK_REGION_H */

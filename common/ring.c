@@ -20,7 +20,12 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 typedef uint64_t __attribute__((__may_alias__)) ring_word;
 
@@ -65,6 +70,7 @@ int ring_attach(struct ring *r, enum ring_role role, struct ring_shared *ctl, vo
 		.head_pub = head,
 		.tail_seen = tail,
 		.tail = tail,
+		.tail_pub = tail,
 		.head_seen = head,
 	};
 	return 0;
@@ -109,6 +115,70 @@ static bool ring_load_head(const struct ring *r, uint64_t *out)
 	return true;
 }
 
+/* Producer: report the records in [tail_seen, t) to the reclaim callback, then take t as the
+ * tail. They are our own records and nothing has overwritten them (we reserve only up to
+ * tail_seen), but they are read as carefully as a consumer would: a span that does not parse
+ * (a consumer that released half a record) ends the reports, never an access outside the data
+ * area. Returns the records reported or -EBADMSG. */
+static int ring_walk_released(struct ring *r, uint64_t t)
+{
+	int n = 0, rc = 0;
+	uint64_t pos = r->tail_seen;
+	while (r->reclaim && pos != t) {
+		uint32_t off = (uint32_t)(pos & r->mask);
+		struct ring_rec_hdr h = ring_read_hdr(r, off);
+		uint64_t cost;
+		if (h.type == RING_TYPE_PAD) {
+			cost = r->size - off;
+			if (h.len != cost - RING_HDR_SIZE) {
+				rc = -EBADMSG;
+				break;
+			}
+		} else {
+			cost = ring_record_cost(h.len);
+			if (h.type == 0 || h.len > r->max_body || off + cost > r->size) {
+				rc = -EBADMSG;
+				break;
+			}
+		}
+		if (cost > t - pos) {
+			rc = -EBADMSG;
+			break;
+		}
+		if (h.type != RING_TYPE_PAD) {
+			struct ring_rec rec = {.body = r->data + off + RING_HDR_SIZE, .len = h.len,
+					       .type = h.type, .flags = h.flags};
+			r->reclaim(r->reclaim_arg, &rec);
+			n++;
+		}
+		pos += cost;
+	}
+	r->tail_seen = t;
+	return rc < 0 ? rc : n;
+}
+
+void ring_set_reclaim(struct ring *r, ring_reclaim_fn fn, void *arg)
+{
+	assert(r->role == RING_PRODUCER);
+	r->reclaim = fn;
+	r->reclaim_arg = arg;
+}
+
+int ring_reclaim(struct ring *r)
+{
+	assert(r->role == RING_PRODUCER);
+	if (r->broken)
+		return -EBADMSG;
+	uint64_t t;
+	if (!ring_load_tail(r, &t)) {
+		r->broken = true;
+		return -EBADMSG;
+	}
+	if (t == r->tail_seen)
+		return 0;
+	return ring_walk_released(r, t);
+}
+
 void *ring_reserve_flags(struct ring *r, uint16_t type, uint16_t flags, uint32_t len)
 {
 	assert(r->role == RING_PRODUCER);
@@ -134,7 +204,7 @@ void *ring_reserve_flags(struct ring *r, uint16_t type, uint16_t flags, uint32_t
 			errno = EBADMSG;
 			return NULL;
 		}
-		r->tail_seen = t;
+		ring_walk_released(r, t); /* sets tail_seen: reported before it is reused */
 		if (gap + cost > r->size - (r->head - t)) {
 			errno = ENOSPC;
 			return NULL;
@@ -237,14 +307,79 @@ int ring_peek(struct ring *r, struct ring_rec *rec)
 	return 0;
 }
 
-void ring_release(struct ring *r)
+void ring_consume(struct ring *r)
 {
 	assert(r->role == RING_CONSUMER);
 	if (r->broken || r->peeked == 0)
 		return;
 	r->tail += r->peeked;
 	r->peeked = 0;
+}
+
+bool ring_publish(struct ring *r)
+{
+	assert(r->role == RING_CONSUMER);
+	if (r->broken || r->tail == r->tail_pub)
+		return false;
+	r->tail_pub = r->tail;
 	atomic_store_explicit(&r->shared->tail, r->tail, memory_order_release);
+	return true;
+}
+
+void ring_release(struct ring *r)
+{
+	ring_consume(r);
+	ring_publish(r);
+}
+
+int ring_head_now(struct ring *r, uint64_t *head)
+{
+	assert(r->role == RING_CONSUMER);
+	if (r->broken)
+		return -EBADMSG;
+	uint64_t h;
+	if (!ring_load_head(r, &h))
+		return ring_break(r);
+	r->head_seen = h;
+	*head = h;
+	return 0;
+}
+
+/* futex(2) on a word of the shared mapping: not FUTEX_PRIVATE_FLAG, the two sides are two
+ * processes. */
+static long ring_futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, (uint32_t *)word, op, val, ts, NULL, 0);
+}
+
+void ring_room_notify(struct ring *r)
+{
+	atomic_fetch_add_explicit(&r->shared->room_seq, 1, memory_order_release);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&r->shared->prod_waiting, memory_order_relaxed) &&
+	    atomic_exchange_explicit(&r->shared->prod_waiting, 0, memory_order_relaxed))
+		ring_futex(&r->shared->room_seq, FUTEX_WAKE, INT_MAX, NULL);
+}
+
+void ring_room_arm(struct ring *r)
+{
+	atomic_store_explicit(&r->shared->prod_waiting, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+int ring_room_wait(struct ring *r, uint32_t seq, int timeout_ms)
+{
+	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+	if (ring_futex(&r->shared->room_seq, FUTEX_WAIT, seq, timeout_ms < 0 ? NULL : &ts) == 0)
+		return 0;
+	switch (errno) {
+	case ETIMEDOUT:
+		return -ETIMEDOUT;
+	case EINTR:
+		return -EINTR;
+	default:
+		return 0; /* EAGAIN: room_seq moved before we slept */
+	}
 }
 
 bool ring_empty(const struct ring *r)

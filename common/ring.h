@@ -41,7 +41,15 @@
  *
  * Batching: several reservations may be made before one ring_commit publishes all of them;
  * ring_cancel drops the ones not yet committed. Commits are whole records, so the consumer never
- * sees a record (or a PAD without the record after it) that is only partly published.
+ * sees a record (or a PAD without the record after it) that is only partly published. The
+ * consumer may batch too: ring_consume moves on without giving space back, ring_publish gives
+ * back everything consumed in one store.
+ *
+ * Flow control (the producer's side of Linux's sk_wmem_alloc): a producer can learn exactly
+ * which records the consumer has released (ring_set_reclaim: each one is reported before its
+ * space is reused), and can sleep until the consumer gives room back (ring_room_wait on a futex
+ * word the consumer bumps, ring_room_notify). Both are only ever advisory for the consumer: it
+ * never waits on the producer and never trusts what the producer wrote there.
  */
 #ifndef USTACK_RING_H
 #define USTACK_RING_H
@@ -61,13 +69,18 @@
 
 /* Shared control block: placed at a RING_CACHELINE-aligned offset. Layout is shared: never
  * reorder. The indices are lock-free 64-bit atomics, which is what makes them usable across
- * processes. */
+ * processes. Each cache line is written by one side only: head and prod_waiting by the
+ * producer, tail and room_seq by the consumer (the consumer clears prod_waiting when it wakes a
+ * waiter: the one exception, an atomic exchange). */
 struct ring_shared {
 	_Alignas(RING_CACHELINE) _Atomic uint64_t head; /* producer: bytes published, ever */
-	uint8_t pad_head[RING_CACHELINE - sizeof(uint64_t)];
+	_Atomic uint32_t prod_waiting; /* producer: non-zero while it may sleep in ring_room_wait */
+	uint8_t pad_head[RING_CACHELINE - sizeof(uint64_t) - sizeof(uint32_t)];
 	_Alignas(RING_CACHELINE) _Atomic uint64_t tail; /* consumer: bytes released, ever */
-	uint8_t pad_tail[RING_CACHELINE - sizeof(uint64_t)];
+	_Atomic uint32_t room_seq; /* consumer: bumped by ring_room_notify; producers sleep on it */
+	uint8_t pad_tail[RING_CACHELINE - sizeof(uint64_t) - sizeof(uint32_t)];
 };
+_Static_assert(sizeof(_Atomic uint32_t) == 4, "room_seq is a futex word");
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "ring indices are plain 64-bit words");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_LONG_LOCK_FREE == 2,
 	       "shared-memory indices need lock-free 64-bit atomics");
@@ -94,6 +107,10 @@ enum ring_role {
 	RING_CONSUMER = 2,
 };
 
+struct ring_rec;
+/* Producer: told of each record the consumer released (ring_set_reclaim). */
+typedef void (*ring_reclaim_fn)(void *arg, const struct ring_rec *rec);
+
 /* Process-local view. Fields are visible so it can be embedded by value; use the functions. */
 struct ring {
 	struct ring_shared *shared;
@@ -106,9 +123,12 @@ struct ring {
 	/* producer */
 	uint64_t head;      /* end of the last reservation, committed or not */
 	uint64_t head_pub;  /* last value stored to shared->head */
-	uint64_t tail_seen; /* last checked value of shared->tail */
+	uint64_t tail_seen; /* last checked value of shared->tail (reclaimed up to here) */
+	ring_reclaim_fn reclaim; /* NULL, or told of every released record (ring_set_reclaim) */
+	void *reclaim_arg;
 	/* consumer */
 	uint64_t tail;      /* start of the next unread record (own index) */
+	uint64_t tail_pub;  /* last value stored to shared->tail */
 	uint64_t head_seen; /* last checked value of shared->head */
 	uint64_t peeked;    /* bytes ring_release will consume (PAD + record), 0 if none */
 };
@@ -172,6 +192,53 @@ int ring_peek(struct ring *r, struct ring_rec *rec);
 /* Consumer. Give the peeked record's space back to the producer (one release store of tail).
  * The body must have been copied out before. No-op if nothing is peeked or the ring is broken. */
 void ring_release(struct ring *r);
+
+/* Consumer. Deferred release: ring_consume moves past the peeked record (the next peek sees
+ * the one after it) without giving its space back; ring_publish gives back everything consumed
+ * so far in one release store, and returns whether tail moved. A consumer that still needs
+ * what the records describe (udpd, until the datagrams are handed on) publishes when done. */
+void ring_consume(struct ring *r);
+bool ring_publish(struct ring *r);
+
+/* Consumer: where the next unread record starts (own index; consumed counts, published or
+ * not). Consumer: the producer's head now, loaded and checked; -EBADMSG (sticky, as ring_peek)
+ * if it is impossible. Every record that starts before it was published by then. */
+static inline uint64_t ring_read_pos(const struct ring *r)
+{
+	return r->tail;
+}
+int ring_head_now(struct ring *r, uint64_t *head);
+
+/* Waiting for room (Linux sock_wait_for_wmem, without a kernel). The consumer bumps room_seq
+ * whenever it gives room back (ring_room_notify: after ring_publish, or when something else the
+ * producer counts as room changed), then wakes the producers that said they wait. A producer
+ * that finds no room:
+ *     seq = ring_room_seq(r); ring_room_arm(r); <look for room again>; ring_room_wait(r, seq, ms)
+ * Arming before looking again (both sides fence) means either the look sees the room or the
+ * consumer sees the flag and wakes: no wake-up is lost. The futex word is in shared memory the
+ * other side can write: a hostile consumer can only wake us early (we look again) or never
+ * (the timeout holds); a hostile producer can only make the consumer issue a wake-up syscall per
+ * notify. ring_room_wait: 0 (woken, or seq had changed already), -ETIMEDOUT (timeout_ms >= 0
+ * passed; -1 waits forever), -EINTR (a signal). */
+void ring_room_notify(struct ring *r);
+static inline uint32_t ring_room_seq(const struct ring *r)
+{
+	return atomic_load_explicit(&r->shared->room_seq, memory_order_acquire);
+}
+void ring_room_arm(struct ring *r);
+int ring_room_wait(struct ring *r, uint32_t seq, int timeout_ms);
+
+/* Producer: ask to be told of every record the consumer releases, oldest first (PADs are not
+ * reported), before its space is ever reused: the records are the producer's own, still intact
+ * when fn runs, and rec->body may be read (never kept). This is how a producer learns what was
+ * consumed of each kind (libsock: bytes per socket) from the single tail index. Reports happen
+ * in ring_reclaim and whenever ring_reserve looks at the tail. */
+void ring_set_reclaim(struct ring *r, ring_reclaim_fn fn, void *arg);
+/* Producer: look at the consumer's tail now and report what it released. The number of records
+ * reported, or -EBADMSG when the tail is impossible (the ring is broken, as ring_reserve) or a
+ * released span does not parse as the records we wrote (then nothing more is reported for
+ * it). */
+int ring_reclaim(struct ring *r);
 
 /* Consumer: nothing to peek. Producer: the consumer has released everything committed.
  * False for a broken ring (so a poller goes on to ring_peek and sees -EBADMSG). */

@@ -22,8 +22,9 @@
  * maps descriptor -> slot, the server's sid and the socket's local state: O_NONBLOCK, bound,
  * connected + peer, its source address as the server has it, SO_BROADCAST, IP_MTU_DISCOVER and
  * IP_RECVERR as set (what a send is judged by at the call), SO_RCVTIMEO/SO_SNDTIMEO, a pending
- * error found by us_poll. At most 64 sockets per process (EMFILE beyond), like a small RLIMIT_NOFILE. Native
- * poll reports POLLOUT always (an eventfd is always writable); us_poll tells the truth.
+ * error found by us_poll. At most 64 sockets per process (EMFILE beyond), like a small
+ * RLIMIT_NOFILE. Native poll reports POLLOUT always (an eventfd is always writable); us_poll
+ * tells the truth (the socket's send buffer, sock_data.c).
  *
  * Control calls (bind, connect, close, options, names) are SockRequests with monotonically
  * increasing ids, answered by a status that is 0 or a Linux errno (sock_req.c). Data never goes
@@ -482,6 +483,20 @@ US_API int us_setsockopt(int fd, int level, int optname, const void *optval, soc
 	} else if (level == SOL_IP && optname == IP_RECVERR) {
 		int v = sockopt_ip_int(val, n);
 		SOCK_ENTRY_UPDATE(&ref, e_->recverr = v != 0);
+	}
+	if (level == SOL_SOCKET && optname == SO_SNDBUF) {
+		/* Sends are limited here (sock_data.c), by the size the server made of the request
+		 * (capped, doubled, floored as Linux): ask it, rather than repeat its rules. */
+		Ustack__SockRequest g = USTACK__SOCK_REQUEST__INIT;
+		g.op = USTACK__SOCK_REQUEST__OP__GETOPT;
+		g.level = SOL_SOCKET;
+		g.optname = SO_SNDBUF;
+		int v = 0;
+		if (sock_call(&ref, &g, &rep) == 0 && rep.optlen >= sizeof(v)) {
+			memcpy(&v, rep.optval, sizeof(v));
+			if (v > 0)
+				SOCK_ENTRY_UPDATE(&ref, e_->sndbuf = (uint32_t)v);
+		}
 	}
 	return 0;
 }

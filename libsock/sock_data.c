@@ -15,8 +15,21 @@
  * Then one TX record (struct region_tx_dgram + the gathered payload) is reserved, filled and
  * committed under tx_lock (the TX ring has one producer side, shared by all our sockets), and
  * the doorbell written. MSG_MORE travels as REGION_TX_MORE (the server corks) and skips the
- * doorbell: the datagram cannot leave before its last part anyway. A full TX ring: EAGAIN when
- * non-blocking, else short sleeps (the server does not signal freed room) up to SO_SNDTIMEO.
+ * doorbell: the datagram cannot leave before its last part anyway.
+ *
+ * Send buffer (SO_SNDBUF), as Linux's sock_alloc_send_skb: a send may start while the socket's
+ * charge in flight is below its sndbuf (so one datagram may take it over, as in Linux), and
+ * otherwise waits: EAGAIN when non-blocking, else until room comes back (sock_wait_for_wmem)
+ * or SO_SNDTIMEO passes (EAGAIN), or a signal (EINTR). In flight is what udpd is not done with
+ * (region.h): each record costs region_tx_charge(len) from the moment we produce it; the ring
+ * tells us of every record udpd released (ring_set_reclaim: udpd publishes its tail only once
+ * the datagrams are handed to ipd), and udpd tells what it still holds past the ring (corked
+ * payload) in the slot's tx_held. No round trip per send: the accounting is ours, and udpd
+ * bumps the TX ring's room_seq whenever room comes back, which a blocked sender sleeps on
+ * (ring_room_wait, a futex in the region). The TX ring is shared by all our sockets, so a send
+ * also waits for room in it. With udpd taking records only as fast as ipd and the pool take
+ * the datagrams (udpd_data.c), a blocking sender is paced by the stack instead of losing
+ * datagrams inside it.
  *
  * Receive: ring_peek on the socket's RX ring, copy, ring_release (not with MSG_PEEK). The
  * record says which control messages the socket asked for and carries their values (struct
@@ -53,6 +66,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <linux/errqueue.h>
+#include <stdatomic.h>
 
 #include "sock_priv.h"
 
@@ -160,6 +174,37 @@ static int sock_pending_error(const struct sock_ref *ref, bool ask_server)
 	return sock_data_server_error(ref, SOCK_HINT_BOUND_MS);
 }
 
+/* --- the send buffer --- */
+
+void sock_data_tx_reclaimed(void *arg, const struct ring_rec *rec)
+{
+	(void)arg;
+	struct region_tx_dgram d;
+	if (rec->type != REGION_REC_DGRAM || rec->len < sizeof(d))
+		return;
+	memcpy(&d, rec->body, sizeof(d));
+	if (d.slot >= SOCK_SLOTS)
+		return;
+	uint64_t c = region_tx_charge(rec->len);
+	uint64_t *have = &sock_lib.tx_charge[d.slot];
+	*have = *have > c ? *have - c : 0;
+}
+
+/* Under tx_lock: slot's send-buffer charge in flight now (what the ring reports released is
+ * taken off first). */
+static uint64_t sock_tx_inflight_locked(unsigned slot)
+{
+	struct ring *tx = &sock_lib.region.tx;
+	ring_reclaim(tx);
+	/* Everything we produced is released: nothing of ours is in the ring, whatever a report
+	 * that could not be parsed may have left in the counts. */
+	if (!ring_broken(tx) && tx->tail_seen == tx->head_pub)
+		memset(sock_lib.tx_charge, 0, sizeof(sock_lib.tx_charge));
+	const struct region_slot_ctl *sc = region_slot(&sock_lib.region, slot);
+	uint64_t held = sc ? atomic_load_explicit(&sc->tx_held, memory_order_acquire) : 0;
+	return sock_lib.tx_charge[slot] + held;
+}
+
 short sock_data_ready(const struct sock_ref *ref, short events)
 {
 	short rev = 0;
@@ -174,13 +219,15 @@ short sock_data_ready(const struct sock_ref *ref, short events)
 	if ((events & (POLLIN | POLLRDNORM)) && sock_rx_nonempty(ref->slot))
 		rev |= events & (POLLIN | POLLRDNORM);
 	if (events & (POLLOUT | POLLWRNORM)) {
-		/* Linux's sock_writeable(): half the send buffer free. Half our TX ring always takes
-		 * the largest record plus the PAD a wrap may need. */
+		/* Linux's sock_writeable(): less than half the send buffer in flight. And the
+		 * shared TX ring half free: that always takes the largest record plus the PAD a
+		 * wrap may need, so a send then never waits for the ring. */
 		pthread_mutex_lock(&sock_lib.tx_lock);
+		uint64_t inflight = sock_tx_inflight_locked(ref->slot);
 		size_t free_bytes = ring_free_bytes(&sock_lib.region.tx);
 		uint32_t size = sock_lib.region.tx.size;
 		pthread_mutex_unlock(&sock_lib.tx_lock);
-		if (free_bytes >= size / 2)
+		if (inflight < ref->sndbuf / 2 && free_bytes >= size / 2)
 			rev |= events & (POLLOUT | POLLWRNORM);
 	}
 	return rev;
@@ -226,20 +273,27 @@ static int sock_iov_total(const struct iovec *iov, size_t n, size_t *total, bool
 	return 0;
 }
 
-/* Wait a little for the server to free TX room; false when the send timeout passed. */
-static int sock_tx_backoff(uint64_t deadline, unsigned *round)
+static void sock_doorbell(void)
 {
-	if (deadline != UINT64_MAX && sock_now_ms() >= deadline)
-		return -EAGAIN;
 	uint64_t one = 1;
 	if (write(sock_lib.doorbell_fd, &one, sizeof(one)) < 0) {
-		/* saturated: the server has plenty to read */
+		/* saturated: the server will read it anyway */
 	}
-	struct timespec ts = {0, (long)(50000u << (*round < 5 ? *round : 5))}; /* 50 us .. 1.6 ms */
-	(*round)++;
-	if (nanosleep(&ts, NULL) < 0 && errno == EINTR)
-		return -EINTR;
-	return 0;
+}
+
+/* Sleep until udpd gives room back (room_seq moves from seq) or the deadline: 0, -EAGAIN
+ * (SO_SNDTIMEO passed, Linux's errno for it), -EINTR. */
+static int sock_tx_wait(uint32_t seq, uint64_t deadline)
+{
+	int ms = -1;
+	if (deadline != UINT64_MAX) {
+		uint64_t now = sock_now_ms();
+		if (now >= deadline)
+			return -EAGAIN;
+		ms = (int)(deadline - now);
+	}
+	int rc = ring_room_wait(&sock_lib.region.tx, seq, ms);
+	return rc == -ETIMEDOUT ? -EAGAIN : rc;
 }
 
 int sock_data_autobind(const struct sock_ref *ref)
@@ -357,18 +411,31 @@ ssize_t sock_data_send(int fd, const struct msghdr *msg, int flags)
 	uint64_t deadline = UINT64_MAX;
 	if (!nonblock && ref.sndtimeo_ms >= 0)
 		deadline = sock_now_ms() + (uint64_t)ref.sndtimeo_ms;
-	unsigned round = 0;
+	uint32_t rec_len = (uint32_t)(sizeof(d) + total);
+	struct ring *tx = &sock_lib.region.tx;
+	bool armed = false;
 	for (;;) {
+		/* Read room_seq, then (when about to sleep) say so, then look: udpd either shows
+		 * us the room or sees the flag and wakes us (ring.h). */
+		uint32_t seq = ring_room_seq(tx);
+		if (armed)
+			ring_room_arm(tx);
 		pthread_mutex_lock(&sock_lib.tx_lock);
 		sock_tab_lock();
 		bool current = sock_table_current_locked(&ref);
+		if (current)
+			ref.sndbuf = sock_lib.ent[ref.slot].sndbuf; /* SO_SNDBUF set meanwhile */
 		sock_tab_unlock();
 		if (!current) {
 			pthread_mutex_unlock(&sock_lib.tx_lock);
 			return -EBADF;
 		}
-		uint8_t *p = ring_reserve(&sock_lib.region.tx, REGION_REC_DGRAM,
-					  (uint32_t)(sizeof(d) + total));
+		uint8_t *p = NULL;
+		int err = ENOBUFS; /* the socket's send buffer is full */
+		if (sock_tx_inflight_locked(ref.slot) < ref.sndbuf) {
+			p = ring_reserve(tx, REGION_REC_DGRAM, rec_len);
+			err = errno;
+		}
 		if (p) {
 			memcpy(p, &d, sizeof(d));
 			p += sizeof(d);
@@ -377,26 +444,28 @@ ssize_t sock_data_send(int fd, const struct msghdr *msg, int flags)
 					memcpy(p, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
 				p += msg->msg_iov[i].iov_len;
 			}
-			ring_commit(&sock_lib.region.tx);
+			ring_commit(tx);
+			sock_lib.tx_charge[ref.slot] += region_tx_charge(rec_len);
 			pthread_mutex_unlock(&sock_lib.tx_lock);
 			break;
 		}
-		int err = errno;
 		pthread_mutex_unlock(&sock_lib.tx_lock);
-		if (err != ENOSPC)
+		if (err != ENOSPC && err != ENOBUFS)
 			return -ENETDOWN; /* the server broke the ring: this stack is unusable */
 		if (nonblock)
 			return -EAGAIN;
-		rc = sock_tx_backoff(deadline, &round);
+		if (!armed) {
+			/* What is queued (MSG_MORE parts too) must reach udpd for room to come. */
+			sock_doorbell();
+			armed = true;
+			continue;
+		}
+		rc = sock_tx_wait(seq, deadline);
 		if (rc < 0)
 			return rc;
 	}
-	if (!(flags & MSG_MORE)) {
-		uint64_t one = 1;
-		if (write(sock_lib.doorbell_fd, &one, sizeof(one)) < 0) {
-			/* saturated: the server will read it anyway */
-		}
-	}
+	if (!(flags & MSG_MORE))
+		sock_doorbell();
 	if (!ref.bound)
 		sock_mark_bound(&ref); /* the server autobinds it as it takes the record */
 	return (ssize_t)total;

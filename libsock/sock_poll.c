@@ -9,8 +9,10 @@
  * over. An eventfd that fired over an empty ring is the server's error hint: the socket's
  * pending error is fetched (sock_data_probe_error) and reported as POLLERR.
  *
- * TX room frees without any signal (the server does not write back), so a socket waiting only
- * for POLLOUT makes the real poll wake every SOCK_POLL_TX_SLICE_MS to look again.
+ * POLLOUT follows the socket's send buffer (sock_data.c): less than half of SO_SNDBUF in flight,
+ * as Linux's sock_writeable. Room comes back as a futex bump in the region, which poll() cannot
+ * wait on, so a socket waiting only for POLLOUT makes the real poll wake every
+ * SOCK_POLL_TX_SLICE_MS to look again.
  */
 #include <errno.h>
 #include <poll.h>

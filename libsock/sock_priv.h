@@ -70,6 +70,7 @@ struct sock_entry {
 	struct sockaddr_in peer;
 	int rcvtimeo_ms;      /* SO_RCVTIMEO: -1 forever (0 set), 0 at once (negative set), else ms */
 	int sndtimeo_ms;
+	uint32_t sndbuf;      /* SO_SNDBUF as the server reports it (bytes, Linux's doubled value) */
 	pthread_mutex_t rx_lock; /* serializes receivers of this socket: the RX ring's consumer */
 };
 
@@ -90,6 +91,7 @@ struct sock_ref {
 	struct sockaddr_in peer;
 	int rcvtimeo_ms;      /* -1 = forever */
 	int sndtimeo_ms;
+	uint32_t sndbuf;
 };
 
 /* The process-wide library state: one instance, `sock_lib`. */
@@ -106,6 +108,10 @@ struct sock_lib {
 	void *zctx;
 	void *dealer;
 	struct region region;     /* our client views: TX producer, RX consumers */
+	/* Send-buffer charge (region_tx_charge) of each slot's records still in the TX ring
+	 * (under tx_lock): added when a record is produced, taken off when the ring reports it
+	 * released (sock_data_tx_reclaimed). */
+	uint64_t tx_charge[SOCK_SLOTS];
 	int region_fd;
 	int doorbell_fd;
 	int slot_fd[SOCK_SLOTS];  /* the master copy of each slot's eventfd (the server has one) */
@@ -230,5 +236,7 @@ int sock_data_autobind(const struct sock_ref *ref);
 bool sock_data_probe_error(const struct sock_ref *ref);
 /* Clear a stale eventfd count (ring empty), keeping "RX ring non-empty => count > 0". */
 void sock_data_settle(unsigned slot);
+/* The TX ring's reclaim callback (ring_set_reclaim): a record udpd is done with. */
+void sock_data_tx_reclaimed(void *arg, const struct ring_rec *rec);
 
 #endif

@@ -296,6 +296,8 @@ static int sock_session_setup(void)
 		rc = region_open_client(&base, size, &L->region);
 		if (rc < 0)
 			munmap(base, size);
+		else
+			ring_set_reclaim(&L->region.tx, sock_data_tx_reclaimed, NULL);
 	}
 	if (rc == 0)
 		rc = sock_session_eventfds();

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "sock_priv.h"
+#include "udp_core.h"
 
 struct sock_lib sock_lib = {
 	.req_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -54,6 +55,7 @@ static void sock_table_fill_ref(unsigned slot, struct sock_ref *ref)
 	ref->peer = e->peer;
 	ref->rcvtimeo_ms = e->rcvtimeo_ms;
 	ref->sndtimeo_ms = e->sndtimeo_ms;
+	ref->sndbuf = e->sndbuf;
 }
 
 int sock_table_get(int fd, struct sock_ref *ref)
@@ -143,6 +145,7 @@ void sock_table_open(unsigned slot, int fd, uint32_t sid, bool nonblock)
 	e->err = 0;
 	memset(&e->peer, 0, sizeof(e->peer));
 	e->rcvtimeo_ms = e->sndtimeo_ms = -1;
+	e->sndbuf = UDP_WMEM_DEFAULT; /* what the server gives a new socket (udp_core.h) */
 	sock_tab_unlock();
 }
 

@@ -11,6 +11,16 @@
  *
  * Restart contract (DESIGN.md): routes come from config, ARP is relearned, fragments under
  * reassembly are lost; there is no state segment to restore.
+ *
+ * Back-pressure towards udpd (a qdisc's stopped queue): frames go to nicd only while its link
+ * takes them (ZeroMQ's credit, ZMQ_POLLOUT); what does not go stays in the core's output and
+ * goes first when the link frees, and while any waits, no more datagrams are taken from udpd:
+ * its link fills, udpd stops taking records from the applications' rings, and their senders
+ * wait for their send buffers (udpd_data.c, libsock). Without it a sender faster than nicd
+ * had its datagrams dropped here (link_to_nicd_tx_drop_full) after send() had accepted them.
+ * A batch from udpd is taken whole and worked through datagram by datagram (ipd_udpd_batch
+ * keeps the rest when the output must wait). Frames of the receive path (ARP, ICMP answers)
+ * queue behind the same output and are dropped by the core, counted, when it is full.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -49,22 +59,61 @@ struct ipd {
 	uint64_t started;
 	uint64_t reclaimed;
 	uint64_t up_drop_no_link; /* packets for a transport that has no link */
+	uint64_t wire_waits;      /* times the output waited for nicd's link (back-pressure) */
+	/* A batch from udpd being worked through, and where. */
+	struct buf *pend[DESC_BATCH_MAX];
+	struct desc pend_desc[DESC_BATCH_MAX];
+	unsigned n_pend, pend_i;
+	/* Loop sources: udpd's link (POLLIN, off while the output waits) and nicd's link (POLLOUT,
+	 * on only while it waits). */
+	int udpd_src;
+	int nicd_out_src;
+	bool wire_wait;
 };
 
-/* Send everything the core left in ipd->out: frames to nicd in batches of DESC_BATCH_MAX. */
-static void ipd_flush(struct ipd *ipd)
+/* Whether nicd's link takes another batch now. */
+static bool ipd_nicd_writable(struct ipd *ipd)
+{
+	int ev = 0;
+	size_t len = sizeof(ev);
+	return zmq_getsockopt(link_socket(ipd->to_nicd), ZMQ_EVENTS, &ev, &len) == 0 &&
+	       (ev & ZMQ_POLLOUT);
+}
+
+/* The output must wait for nicd's link: stop taking from udpd, watch the link's POLLOUT. */
+static void ipd_wire_wait(struct ipd *ipd)
+{
+	if (ipd->wire_wait)
+		return;
+	ipd->wire_wait = true;
+	ipd->wire_waits++;
+	loop_source_events(ipd->loop, ipd->udpd_src, 0);
+	loop_source_events(ipd->loop, ipd->nicd_out_src, ZMQ_POLLOUT);
+}
+
+/* Send what the core left in ipd->out: frames to nicd in batches of DESC_BATCH_MAX, as long as
+ * its link takes them (the rest stays, in order, and the output waits); packets up to udpd.
+ * True when no frame is left waiting. */
+static bool ipd_flush(struct ipd *ipd)
 {
 	struct ip_out *out = &ipd->out;
 	struct desc d[DESC_BATCH_MAX];
-	for (unsigned i = 0; i < out->n_wire; i += DESC_BATCH_MAX) {
-		unsigned n = out->n_wire - i < DESC_BATCH_MAX ? out->n_wire - i : DESC_BATCH_MAX;
+	unsigned sent = 0;
+	while (sent < out->n_wire && ipd_nicd_writable(ipd)) {
+		unsigned n = out->n_wire - sent < DESC_BATCH_MAX ? out->n_wire - sent : DESC_BATCH_MAX;
 		memset(d, 0, sizeof(d[0]) * n);
 		for (unsigned k = 0; k < n; k++)
 			d[k].l3_off = 14;
 		/* link_send consumes the chains whether or not the batch goes out. */
-		link_send(ipd->to_nicd, &out->wire[i], d, n);
+		link_send(ipd->to_nicd, &out->wire[sent], d, n);
+		sent += n;
 	}
-	out->n_wire = 0;
+	if (sent < out->n_wire)
+		memmove(out->wire, out->wire + sent, (out->n_wire - sent) * sizeof(out->wire[0]));
+	out->n_wire -= sent;
+	bool all = out->n_wire == 0;
+	if (!all)
+		ipd_wire_wait(ipd);
 	/* Up to the transports, in batches per protocol; a protocol without a link (TCP until
 	 * its server exists) is counted and dropped. */
 	struct buf *batch[DESC_BATCH_MAX];
@@ -86,6 +135,7 @@ static void ipd_flush(struct ipd *ipd)
 	if (n)
 		link_send(ipd->to_udpd, batch, d, n);
 	out->n_up = 0;
+	return all;
 }
 
 static void ipd_rearm(struct ipd *ipd)
@@ -118,33 +168,60 @@ static bool ipd_rx_batch(void *arg, uint64_t now)
 	return true;
 }
 
-/* tx_batch: datagrams from udpd to send, and datagrams it found no socket for. */
+/* tx_batch: datagrams from udpd to send, and datagrams it found no socket for. A datagram is
+ * worked on only while the output has room for its largest reaction (45 fragments) after a
+ * flush; otherwise the rest of the batch waits in ipd->pend for nicd's link. */
 static bool ipd_udpd_batch(void *arg, uint64_t now)
 {
 	struct ipd *ipd = arg;
-	struct buf *bufs[DESC_BATCH_MAX];
-	struct desc d[DESC_BATCH_MAX];
 	for (int round = 0; round < IPD_RX_BUDGET; round++) {
-		int n = link_recv(ipd->from_udpd, bufs, d, DESC_BATCH_MAX);
-		if (n == -EAGAIN) {
-			ipd_rearm(ipd);
-			return false;
-		}
-		for (int i = 0; i < n; i++) {
-			if (d[i].flags & DESC_F_PORT_UNREACH) {
-				ip_port_unreachable(ipd->core, now, &bufs[i], &ipd->out);
-			} else {
-				d[i].proto = IPV4_PROTO_UDP; /* udpd speaks for UDP only */
-				ip_output(ipd->core, now, &bufs[i], &d[i], &ipd->out);
+		if (ipd->pend_i == ipd->n_pend) {
+			ipd->n_pend = ipd->pend_i = 0;
+			if (ipd->out.n_wire && !ipd_flush(ipd))
+				goto wait;
+			int n = link_recv(ipd->from_udpd, ipd->pend, ipd->pend_desc, DESC_BATCH_MAX);
+			if (n == -EAGAIN) {
+				ipd_rearm(ipd);
+				return false;
 			}
-			/* Datagrams through the loopback interface come back up at once. */
-			if (ipd->out.n_wire > IP_OUT_MAX - 64 || ipd->out.n_up > IP_OUT_MAX - 64)
-				ipd_flush(ipd);
+			ipd->n_pend = n > 0 ? (unsigned)n : 0;
 		}
-		ipd_flush(ipd);
+		while (ipd->pend_i < ipd->n_pend) {
+			if (ipd->out.n_wire > IP_OUT_MAX - 64 && !ipd_flush(ipd))
+				goto wait;
+			/* Datagrams through the loopback interface come back up: those never wait. */
+			if (ipd->out.n_up > IP_OUT_MAX - 64 && !ipd_flush(ipd) &&
+			    ipd->out.n_wire > IP_OUT_MAX - 64)
+				goto wait;
+			unsigned i = ipd->pend_i++;
+			struct desc *d = &ipd->pend_desc[i];
+			if (d->flags & DESC_F_PORT_UNREACH) {
+				ip_port_unreachable(ipd->core, now, &ipd->pend[i], &ipd->out);
+			} else {
+				d->proto = IPV4_PROTO_UDP; /* udpd speaks for UDP only */
+				ip_output(ipd->core, now, &ipd->pend[i], d, &ipd->out);
+			}
+		}
+		if (!ipd_flush(ipd))
+			goto wait;
 	}
 	ipd_rearm(ipd);
 	return true;
+wait:
+	ipd_rearm(ipd);
+	return false;
+}
+
+/* nicd's link takes batches again: send what waits, then take from udpd again. */
+static bool ipd_nicd_writable_cb(void *arg, uint64_t now)
+{
+	struct ipd *ipd = arg;
+	if (ipd->wire_wait) {
+		ipd->wire_wait = false;
+		loop_source_events(ipd->loop, ipd->nicd_out_src, 0);
+		loop_source_events(ipd->loop, ipd->udpd_src, ZMQ_POLLIN);
+	}
+	return ipd_udpd_batch(ipd, now);
 }
 
 static uint64_t ipd_timer(void *arg, uint64_t now)
@@ -216,6 +293,8 @@ static int ipd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlR
 			rc = ctl_reply_add_counter(srv, r, "pool_reclaimed_at_start", ipd->reclaimed);
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "up_drop_no_link", ipd->up_drop_no_link);
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "wire_waits", ipd->wire_waits);
 		return rc;
 	}
 	case USTACK__CTL_REQUEST__TYPE__ARP: {
@@ -327,9 +406,14 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 	if (rc < 0)
 		return rc;
 	loop_add_zsock(ipd->loop, link_socket(ipd->from_nicd), ipd_rx_batch, ipd);
-	loop_add_zsock(ipd->loop, link_socket(ipd->from_udpd), ipd_udpd_batch, ipd);
+	ipd->udpd_src = loop_add_zsock(ipd->loop, link_socket(ipd->from_udpd), ipd_udpd_batch, ipd);
 	loop_add_zsock(ipd->loop, ctl_server_socket(ipd->ctl), ipd_ctl_ready, ipd);
 	loop_add_zsock(ipd->loop, link_peer_events(ipd->to_nicd), ipd_nicd_connected, ipd);
+	ipd->nicd_out_src = loop_add_zsock(ipd->loop, link_socket(ipd->to_nicd),
+					   ipd_nicd_writable_cb, ipd);
+	if (ipd->udpd_src < 0 || ipd->nicd_out_src < 0)
+		return -ENOSPC;
+	loop_source_events(ipd->loop, ipd->nicd_out_src, 0); /* until the output waits */
 	ipd->core_timer = loop_add_timer(ipd->loop, ipd_timer, ipd, ip_next_deadline(ipd->core));
 	/* Without nicd the gratuitous ARP is dropped (counted); ARP still resolves on demand. */
 	ipd_flush(ipd);
@@ -338,6 +422,9 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 
 static void ipd_fini(struct ipd *ipd)
 {
+	if (ipd->pool && ipd->pend_i < ipd->n_pend)
+		pool_free_burst(ipd->pool, ipd->pend + ipd->pend_i, ipd->n_pend - ipd->pend_i);
+	ipd->n_pend = ipd->pend_i = 0;
 	if (ipd->core)
 		ip_out_discard(&ipd->out);
 	ip_core_destroy(&ipd->core);

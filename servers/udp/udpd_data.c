@@ -19,8 +19,9 @@
  * IP_RECVERR the error joins the socket's error queue (udpd_errq.c) with its quoted payload. Every buffer
  * received is freed or handed back: the pool's idle count is an invariant.
  *
- * TX (tx_session): a session's TX ring, at most UDPD_TX_BUDGET records per pass. Each record's
- * fixed part is copied out of the ring and checked (type, size, known flags, slot in range and
+ * TX (tx_round, tx_session): every session's TX ring in turn (round robin, so the one held
+ * back last goes first), at most UDPD_TX_BUDGET records each per pass. Each record's fixed
+ * part is copied out of the ring and checked (type, size, known flags, slot in range and
  * holding an open socket of this session) before use; a bad record is counted and skipped, a
  * broken ring (-EBADMSG: the application wrote what the ring rules forbid) ends the session.
  * udp_output decides; the payload is copied once from the ring into pool buffers (a chain for
@@ -28,16 +29,31 @@
  * header is pushed with its checksum, and the datagram joins the batch to ipd (flushed at
  * DESC_BATCH_MAX and at the end of every pass) with the socket's TTL, TOS and Don't Fragment
  * in its descriptor, which ipd puts in the IPv4 header.
- * A send refused here (udp_output's error, no pool buffer, the link to ipd full) is only
+ * Back-pressure (udpd_tx_may_take): a record is taken only when its datagram can go on
+ * without a drop: a new batch only while the link to ipd takes one (else the loop waits for
+ * the link's POLLOUT), buffers only while the pool keeps its reserve (else a retry timer). The
+ * record stays in the ring meanwhile, so the application's send buffer stays full and its
+ * senders wait, as a stopped qdisc makes Linux's wait; ipd does the same towards nicd.
+ * Send buffers (region.h): records are consumed, and their space (with their send-buffer
+ * charge) given back to the application only by udpd_tx_done, once their datagrams are handed
+ * to ipd; corked payload keeps its records' charge (cork_charge, shown in the slot's tx_held)
+ * until its datagram goes out or is dropped. udpd_tx_done then bumps the ring's room_seq and
+ * wakes the senders that sleep on it.
+ * A send refused here (udp_output's error, a link or pool failure despite the above) is only
  * counted: sends are asynchronous, libsock made Linux's checks (the route lookup included,
  * with the same table: common/route.h) before producing the record and reported those errors
  * itself; what can still fail here is what Linux would also lose silently after a successful
- * sendmsg (a full qdisc, an ICMP error arriving later, which is then reported as the pending
- * error on the next call).
+ * sendmsg (an ICMP error arriving later, which is then reported as the pending error on the
+ * next call).
  *
  * Corking keeps the corked payload as a pool chain per socket in process memory: a restart
  * loses it, and udp_table_recover drops the corked state accordingly (cork_lost_restart), so
- * the application sees a corked datagram vanish as it would on a flush.
+ * the application sees a corked datagram vanish as it would on a flush (and the session's
+ * tx_held are zeroed when it attaches again). Corks are limited per uid and in all
+ * (udpd_quota.c).
+ *
+ * RX copies are budgeted too (UDPD_RX_COPY_BUDGET per pass): a datagram broadcast to many
+ * sockets costs a copy per socket, and the sockets are the applications'.
  *
  * Eventfd writes: the slot eventfds are the application's, and it can clear O_NONBLOCK on the
  * shared file description and raise the counter to its maximum, where write() blocks. So a
@@ -52,6 +68,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include "log.h"
 #include "udpd_priv.h"
@@ -73,24 +90,33 @@ void udpd_out_flush(struct udpd *u)
 	 * bug: -EINVAL changes nothing, so free them then (consumed entries are NULL and
 	 * skipped); -EPERM means a chain is not ours, and freeing it would be the worse bug. */
 	int rc = link_send(u->to_ipd, u->out, u->out_desc, n);
+	u->link_room = false; /* that batch may have been the last the link took */
 	if (rc == -EINVAL)
 		pool_free_burst(u->pool, u->out, n);
-	if (rc < 0) {
-		for (unsigned i = 0; i < n; i++) {
-			if (u->out_sid[i]) {
-				udp_tx_sndbuf_drop(u->t, u->out_sid[i]);
-				u->stats.tx_drop_link++;
-			}
+	for (unsigned i = 0; i < n; i++) {
+		if (rc < 0 && u->out_sid[i]) {
+			udp_tx_sndbuf_drop(u->t, u->out_sid[i]);
+			u->stats.tx_drop_link++;
 		}
+		/* Handed on (or dropped): no longer in flight in udpd for its uid. */
+		udpd_uid_bufs_sub(u, u->out_uid[i], u->out_bufs[i], false);
 	}
 }
 
-/* Queue *b (consumed) for ipd with descriptor d; sid is the sending socket, or 0. */
+/* Queue *b (consumed) for ipd with descriptor d; sid is the sending socket, or 0. A datagram
+ * that would take its uid over its share of buffers in flight sends the batch first. */
 static void udpd_out_add(struct udpd *u, struct buf **b, const struct desc *d, uint32_t sid)
 {
+	unsigned ix = sid ? udpd_sock_uid(u, sid & 0xffffu) : UDPD_UIDS_MAX;
+	unsigned n = buf_chain_count(*b);
+	if (ix < UDPD_UIDS_MAX && u->n_out && u->uids[ix].buffers + n > u->lim.uid_buffers)
+		udpd_out_flush(u);
 	u->out[u->n_out] = *b;
 	u->out_desc[u->n_out] = *d;
 	u->out_sid[u->n_out] = sid;
+	u->out_uid[u->n_out] = (uint16_t)ix;
+	u->out_bufs[u->n_out] = (uint16_t)n;
+	udpd_uid_bufs_add(u, ix, n, false);
 	*b = NULL;
 	if (++u->n_out == DESC_BATCH_MAX)
 		udpd_out_flush(u);
@@ -200,6 +226,12 @@ static void udpd_deliver(struct udpd *u, uint32_t sid, const struct buf *pkt,
 		return;
 	}
 	struct udpd_session *s = &u->sess[si];
+	if (s->state == UDPD_SESS_CLOSING) {
+		/* The application has left; its sockets only still send what it queued. */
+		u->stats.rx_drop_closing++;
+		udp_rx_rcvbuf_drop(u->t, sid);
+		return;
+	}
 	if (s->state != UDPD_SESS_ATTACHED) {
 		/* Restarted, the application has not resumed yet: its region is not mapped. */
 		u->stats.rx_drop_detached++;
@@ -255,6 +287,7 @@ static void udpd_deliver(struct udpd *u, uint32_t sid, const struct buf *pkt,
 		return;
 	}
 	ring_commit(ring);
+	u->rx_copied += len;
 	udp_rx_delivered(u->t, sid);
 	udpd_wake_mark(u, (unsigned)si, slot);
 }
@@ -321,7 +354,13 @@ bool udpd_rx_batch(void *arg, uint64_t now)
 	struct desc d[DESC_BATCH_MAX];
 	bool more = true;
 	(void)now;
+	u->rx_copied = 0;
 	for (unsigned round = 0; round < UDPD_RX_BUDGET; round++) {
+		/* One datagram for many sockets is a copy each: the budget counts the copies. */
+		if (u->rx_copied >= UDPD_RX_COPY_BUDGET) {
+			u->stats.rx_budget_exhausted++;
+			break;
+		}
 		int n = link_recv(u->from_ipd, bufs, d, DESC_BATCH_MAX);
 		if (n == -EAGAIN) {
 			more = false;
@@ -341,11 +380,62 @@ bool udpd_rx_batch(void *arg, uint64_t now)
 
 /* ---- TX ------------------------------------------------------------------------------------ */
 
+/* Pool buffers a chain of len payload bytes takes at most. */
+static unsigned udpd_bufs_for(uint32_t len)
+{
+	return len / POOL_DATA_ROOM + 1u;
+}
+
+/* Session index and slot of socket table entry k, if it is open in a live session. */
+static int udpd_sock_home(const struct udpd *u, unsigned k, unsigned *slot)
+{
+	if (k >= UDP_SOCKETS_MAX || !u->t->sock[k].in_use)
+		return -1;
+	int si = udpd_session_of_owner(u, u->t->sock[k].owner);
+	if (si < 0 || u->sock_slot[k] >= REGION_SLOTS_MAX)
+		return -1;
+	*slot = u->sock_slot[k];
+	return si;
+}
+
+/* Socket k's send-buffer charge outside the ring changed: write the slot's tx_held at the end
+ * of the pass (udpd_tx_done). */
+static void udpd_held_mark(struct udpd *u, unsigned k)
+{
+	unsigned slot;
+	int si = udpd_sock_home(u, k, &slot);
+	if (si < 0)
+		return;
+	u->sess[si].held_dirty |= 1ull << slot;
+	u->sess[si].tx_touched = true;
+}
+
+/* Bring the buffer counts (the cork's uid, all corks) in line with socket k's cork now. */
+static void udpd_cork_account(struct udpd *u, unsigned k)
+{
+	unsigned now = u->cork[k] ? buf_chain_count(u->cork[k]) : 0;
+	unsigned was = u->cork_bufs[k];
+	unsigned ix = udpd_sock_uid(u, k);
+	if (now > was) {
+		udpd_uid_bufs_add(u, ix, now - was, true);
+		u->corked_all += now - was;
+	} else if (was > now) {
+		udpd_uid_bufs_sub(u, ix, was - now, true);
+		u->corked_all -= was - now < u->corked_all ? was - now : u->corked_all;
+	}
+	u->cork_bufs[k] = (uint16_t)now;
+}
+
 void udpd_cork_free(struct udpd *u, unsigned idx)
 {
 	if (idx >= UDP_SOCKETS_MAX)
 		return;
+	if (u->cork_charge[idx]) {
+		u->cork_charge[idx] = 0;
+		udpd_held_mark(u, idx);
+	}
 	pool_free(&u->cork[idx]);
+	udpd_cork_account(u, idx);
 	u->cork_broken[idx] = false;
 }
 
@@ -366,29 +456,19 @@ static int udpd_chain_append(struct udpd *u, struct buf **head, const void *data
 	return rc;
 }
 
-/* Corked payload waits in pool buffers, and the pool is every layer's. Like Linux's udp_mem
- * limit, corking may hold at most a quarter of the pool in all, and one application at most a
- * sixteenth, so no application can starve the others (or the wire) of buffers by corking on
- * many sockets. Scanning the cork table costs a few microseconds, paid only by MSG_MORE. */
+/* Corked payload waits in pool buffers, and the pool is every layer's: like Linux's udp_mem
+ * limit, corking may hold at most corked_all buffers in all and one uid its share of that
+ * (udpd_quota.c), so nobody can starve the others (or the wire) by corking on many sockets. */
 static bool udpd_cork_over_limit(struct udpd *u, unsigned k, uint32_t add_len)
 {
-	uint32_t owner = u->t->sock[k].owner;
-	unsigned all = 0, mine = 0;
-	for (unsigned i = 0; i < UDP_SOCKETS_MAX; i++) {
-		if (!u->cork[i])
-			continue;
-		unsigned n = buf_chain_count(u->cork[i]);
-		all += n;
-		if (u->t->sock[i].owner == owner)
-			mine += n;
-	}
-	unsigned add = add_len / POOL_DATA_ROOM + 2;
-	unsigned total = pool_count(u->pool);
-	return all + add > total / 4 || mine + add > total / 16;
+	unsigned add = udpd_bufs_for(add_len) + 1u;
+	unsigned ix = udpd_sock_uid(u, k);
+	unsigned mine = ix < UDPD_UIDS_MAX ? u->uids[ix].corked : 0;
+	return u->corked_all + add > u->lim.corked_all || mine + add > u->lim.uid_corked;
 }
 
 void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const void *payload,
-		   uint32_t payload_len)
+		   uint32_t payload_len, uint64_t charge)
 {
 	unsigned k = sid & 0xffffu;
 	if (k >= UDP_SOCKETS_MAX)
@@ -396,11 +476,18 @@ void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const 
 	if (tx->cork_drop)
 		udpd_cork_free(u, k);
 	if (tx->cork_append) {
+		u->tx_work++;
+		u->tx_bytes += payload_len;
+		/* The record's send-buffer charge stays with the socket until its datagram goes
+		 * out or is dropped, as Linux keeps corked skbs on sk_wmem_alloc. */
+		u->cork_charge[k] += charge;
+		udpd_held_mark(u, k);
 		if (!u->cork_broken[k] && udpd_cork_over_limit(u, k, payload_len)) {
 			/* Over the share: the corked datagram is lost when it goes out, as
 			 * on a failed append (Linux drops at its udp_mem limit too). */
 			u->stats.tx_drop_cork_limit++;
 			pool_free(&u->cork[k]);
+			udpd_cork_account(u, k);
 			u->cork_broken[k] = true;
 			return;
 		}
@@ -411,22 +498,26 @@ void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const 
 			pool_free(&u->cork[k]);
 			u->cork_broken[k] = true;
 		}
+		udpd_cork_account(u, k);
 		return;
 	}
 	if (!tx->emit)
 		return;
+	u->tx_work++;
+	u->tx_bytes += payload_len;
 
 	struct buf *head = NULL;
 	if (tx->corked_len) {
 		head = u->cork[k];
 		u->cork[k] = NULL;
+		udpd_cork_account(u, k); /* its buffers move to the batch (or are freed) */
 		bool broken = u->cork_broken[k];
 		u->cork_broken[k] = false;
 		if (broken || !head || buf_chain_len(head) != tx->corked_len) {
 			pool_free(&head);
 			u->stats.tx_drop_cork++;
 			udp_tx_sndbuf_drop(u->t, sid);
-			return;
+			goto uncork;
 		}
 	}
 	if (tx->len != tx->corked_len + payload_len ||
@@ -434,14 +525,14 @@ void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const 
 		pool_free(&head);
 		u->stats.tx_drop_nobuf++;
 		udp_tx_sndbuf_drop(u->t, sid);
-		return;
+		goto uncork;
 	}
 	uint8_t *uh = buf_push(head, UDP_HDR_LEN);
 	if (!uh) { /* a head without headroom: never for pool_alloc'd heads */
 		pool_free(&head);
 		u->stats.tx_drop_nobuf++;
 		udp_tx_sndbuf_drop(u->t, sid);
-		return;
+		goto uncork;
 	}
 	udp_header_fill(uh, tx->saddr, tx->daddr, tx->sport, tx->dport, head, UDP_HDR_LEN, tx->len);
 	struct desc d = {
@@ -455,11 +546,18 @@ void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const 
 		.tos = tx->tos,
 	};
 	udpd_out_add(u, &head, &d, sid);
+uncork:
+	/* The corked records' charge is given back with the rest of this pass's work, once the
+	 * batch has gone to ipd (udpd_tx_done writes tx_held after the flush). */
+	if (u->cork_charge[k]) {
+		u->cork_charge[k] = 0;
+		udpd_held_mark(u, k);
+	}
 }
 
 /* One TX record of session si (its fixed part already copied and type-checked). */
 static void udpd_tx_record(struct udpd *u, unsigned si, const struct region_tx_dgram *h,
-			   const uint8_t *payload, uint32_t plen)
+			   const uint8_t *payload, uint32_t plen, uint64_t charge)
 {
 	struct udpd_session_rec *rec = &u->st->sessions[si];
 	if (h->flags & ~(uint32_t)REGION_TX_FLAGS_KNOWN) {
@@ -471,6 +569,17 @@ static void udpd_tx_record(struct udpd *u, unsigned si, const struct region_tx_d
 	if (!sid) {
 		u->stats.tx_drop_no_socket++; /* closed meanwhile, or a slot never opened */
 		return;
+	}
+	unsigned k = sid & 0xffffu;
+	if (k < UDP_SOCKETS_MAX && u->closing[k]) {
+		/* Its CLOSE waits for the records ahead of it; beyond what send() could have
+		 * accepted they are a producer's flood, read and dropped, never sent. */
+		if (u->close_allow[k] < charge) {
+			u->close_allow[k] = 0;
+			u->stats.tx_drop_closing++;
+			return;
+		}
+		u->close_allow[k] -= charge;
 	}
 	struct udp_send snd = {
 		.has_addr = h->has_addr != 0,
@@ -488,45 +597,206 @@ static void udpd_tx_record(struct udpd *u, unsigned si, const struct region_tx_d
 		log_debug("session %u slot %u: send refused: %s", si, h->slot, strerror(-rc));
 		return;
 	}
-	udpd_tx_apply(u, sid, &tx, payload, plen);
+	udpd_tx_apply(u, sid, &tx, payload, plen, charge);
 }
 
-bool udpd_tx_session(struct udpd *u, unsigned si)
+/* Whether the link to ipd takes another batch now (ZeroMQ's own credit: a PUSH under its
+ * high-water mark). */
+static bool udpd_link_writable(struct udpd *u)
 {
-	struct udpd_session *s = &u->sess[si];
-	for (unsigned n = 0; n < UDPD_TX_BUDGET; n++) {
-		if (s->state != UDPD_SESS_ATTACHED)
-			return false;
-		struct ring_rec rec;
-		int rc = ring_peek(&s->region.tx, &rec);
-		if (rc == -EAGAIN)
-			return false;
-		if (rc < 0) {
-			u->stats.sessions_closed_hostile++;
-			log_warn("session %u (pid %ld): TX ring broken: closing it", si, (long)s->pid);
-			udpd_session_end(u, si, "its TX ring is broken");
-			return false;
+	int ev = 0;
+	size_t len = sizeof(ev);
+	return zmq_getsockopt(link_socket(u->to_ipd), ZMQ_EVENTS, &ev, &len) == 0 &&
+	       (ev & ZMQ_POLLOUT);
+}
+
+/* Back-pressure, in the place of Linux's qdisc stopping the queue: a record is taken only when
+ * its datagram can be handed on without a drop, else it stays in the ring, the application's
+ * send buffer stays full, and a blocking sender waits (rather than udpd losing what send()
+ * accepted for want of buffers, as it did: 74 % of a 64-byte sender's datagrams).
+ *   - A new batch to ipd is started only while the link takes one, so every flush goes out
+ *     (each flush is preceded by this check with the batch empty). Held back: the loop waits
+ *     for the link's POLLOUT.
+ *   - The pool keeps lim.pool_reserve buffers free for nicd's receive slots and the other
+ *     layers. Held back: the retry timer looks again (buffers come back as nicd's writes
+ *     complete, which nothing signals to udpd). */
+static bool udpd_tx_may_take(struct udpd *u, uint32_t rec_len, unsigned uid_ix)
+{
+	unsigned need = udpd_bufs_for(rec_len) + 1u;
+	/* Its uid's share of buffers in flight: send what is batched first (udpd_out_add would
+	 * do it too, but here the new batch is still checked against the link). */
+	if (uid_ix < UDPD_UIDS_MAX && u->n_out &&
+	    u->uids[uid_ix].buffers + need > u->lim.uid_buffers)
+		udpd_out_flush(u);
+	if (u->n_out == 0 && !u->link_room) {
+		/* Asked once per batch: records that send nothing (dropped) do not ask again. */
+		u->link_room = udpd_link_writable(u);
+	}
+	if (!u->link_room) {
+		if (!u->tx_wait_link) {
+			u->tx_wait_link = true;
+			u->stats.tx_wait_link++;
+			loop_source_events(u->loop, u->tx_link_src, ZMQ_POLLOUT);
 		}
-		u->stats.tx_records++;
-		if (rec.type != REGION_REC_DGRAM || rec.len < sizeof(struct region_tx_dgram)) {
-			u->stats.tx_drop_bad_record++;
-		} else {
-			/* Copy the fixed part once; decide on the copy only (TOCTOU). */
-			struct region_tx_dgram h;
-			memcpy(&h, rec.body, sizeof(h));
-			udpd_tx_record(u, si, &h, (const uint8_t *)rec.body + sizeof(h),
-				       rec.len - (uint32_t)sizeof(h));
+		return false;
+	}
+	if (pool_free_count(u->pool) < u->lim.pool_reserve + need) {
+		if (!u->tx_wait_pool) {
+			u->tx_wait_pool = true;
+			u->stats.tx_wait_pool++;
+			loop_arm_timer(u->loop, u->tx_timer_id, clock_now() + UDPD_TX_RETRY_NS);
 		}
-		ring_release(&s->region.tx);
+		return false;
 	}
 	return true;
 }
 
-void udpd_tx_flush(struct udpd *u, unsigned si)
+enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget, uint64_t limit)
 {
-	/* What send() accepted goes out, as in Linux, even when the socket or the application
-	 * goes away right after: drain the ring without a budget (it is bounded by its size).
-	 * A broken ring ends the session inside udpd_tx_session and stops the loop. */
-	while (udpd_tx_session(u, si)) {
+	struct udpd_session *s = &u->sess[si];
+	uint64_t work_end = u->tx_work + budget;
+	for (unsigned n = 0; n < budget * UDPD_TX_READS && u->tx_work < work_end &&
+			     u->tx_bytes < u->tx_bytes_end;
+	     n++) {
+		if (s->state != UDPD_SESS_ATTACHED && s->state != UDPD_SESS_CLOSING)
+			return UDPD_TX_IDLE;
+		if (ring_read_pos(&s->region.tx) >= limit)
+			return UDPD_TX_IDLE;
+		struct ring_rec rec;
+		int rc = ring_peek(&s->region.tx, &rec);
+		if (rc == -EAGAIN)
+			return UDPD_TX_IDLE;
+		if (rc < 0) {
+			u->stats.sessions_closed_hostile++;
+			log_warn("session %u (pid %ld): TX ring broken: closing it", si, (long)s->pid);
+			udpd_session_end(u, si, "its TX ring is broken");
+			return UDPD_TX_ENDED;
+		}
+		/* Copy the fixed part once; decide on the copy only (TOCTOU). */
+		bool dgram = rec.type == REGION_REC_DGRAM && rec.len >= sizeof(struct region_tx_dgram);
+		struct region_tx_dgram h = {0};
+		unsigned uid_ix = UDPD_UIDS_MAX;
+		if (dgram) {
+			memcpy(&h, rec.body, sizeof(h));
+			const struct udpd_session_rec *sr = &u->st->sessions[si];
+			uint32_t sid = h.slot < sr->n_slots && h.slot < REGION_SLOTS_MAX
+				? sr->slot_sid[h.slot] : 0;
+			if (sid)
+				uid_ix = udpd_sock_uid(u, sid & 0xffffu);
+		}
+		if (!udpd_tx_may_take(u, rec.len, uid_ix))
+			return UDPD_TX_BLOCKED;
+		s->tx_touched = true;
+		u->stats.tx_records++;
+		if (!dgram)
+			u->stats.tx_drop_bad_record++;
+		else
+			udpd_tx_record(u, si, &h, (const uint8_t *)rec.body + sizeof(h),
+				       rec.len - (uint32_t)sizeof(h), region_tx_charge(rec.len));
+		/* Given back to the application in udpd_tx_done, after the batch went out. */
+		if (s->state == UDPD_SESS_ATTACHED || s->state == UDPD_SESS_CLOSING)
+			ring_consume(&s->region.tx);
 	}
+	return UDPD_TX_MORE;
+}
+
+/* A CLOSING session is done once its ring is read up to drain_until (or has nothing more). */
+static void udpd_tx_drained(struct udpd *u, unsigned si)
+{
+	struct udpd_session *s = &u->sess[si];
+	uint64_t pos = ring_read_pos(&s->region.tx), head = pos;
+	if (pos < s->drain_until && ring_head_now(&s->region.tx, &head) == 0 && head > pos)
+		return; /* more to send */
+	if (ring_head_now(&s->region.tx, &head) == 0 && head > pos)
+		u->stats.tx_drop_closed_bytes += head - pos;
+	u->stats.sessions_drained++;
+	udpd_session_end(u, si, "its last datagrams are out");
+}
+
+void udpd_tx_done(struct udpd *u)
+{
+	udpd_out_flush(u);
+	for (unsigned si = 0; si < UDPD_SESSIONS_MAX; si++) {
+		struct udpd_session *s = &u->sess[si];
+		if (!s->tx_touched)
+			continue;
+		s->tx_touched = false;
+		if (s->state != UDPD_SESS_ATTACHED && s->state != UDPD_SESS_CLOSING) {
+			s->held_dirty = 0;
+			continue;
+		}
+		/* tx_held first, then the tail: a sender that looks in between counts a corked
+		 * record twice (and waits for the notify) rather than not at all. */
+		bool room = false;
+		const struct udpd_session_rec *rec = &u->st->sessions[si];
+		while (s->held_dirty) {
+			unsigned slot = (unsigned)__builtin_ctzll(s->held_dirty);
+			s->held_dirty &= s->held_dirty - 1;
+			struct region_slot_ctl *sc = region_slot(&s->region, slot);
+			if (!sc)
+				continue;
+			uint32_t sid = rec->slot_sid[slot];
+			uint64_t held = sid ? u->cork_charge[sid & 0xffffu] : 0;
+			uint64_t was = atomic_load_explicit(&sc->tx_held, memory_order_relaxed);
+			atomic_store_explicit(&sc->tx_held, held, memory_order_release);
+			room |= held < was;
+		}
+		room |= ring_publish(&s->region.tx);
+		if (room)
+			ring_room_notify(&s->region.tx);
+		if (s->state == UDPD_SESS_ATTACHED)
+			udpd_requests_close_ready(u, si);
+		else
+			udpd_tx_drained(u, si);
+	}
+}
+
+bool udpd_tx_round(struct udpd *u)
+{
+	bool more = false;
+	u->tx_bytes_end = u->tx_bytes + UDPD_TX_ROUND_BYTES;
+	for (unsigned i = 0; i < UDPD_SESSIONS_MAX && !u->tx_wait_link && !u->tx_wait_pool; i++) {
+		unsigned si = (u->tx_next + i) % UDPD_SESSIONS_MAX;
+		struct udpd_session *s = &u->sess[si];
+		if ((s->state != UDPD_SESS_ATTACHED && s->state != UDPD_SESS_CLOSING) ||
+		    !s->tx_pending)
+			continue;
+		uint64_t limit = s->state == UDPD_SESS_CLOSING ? s->drain_until : UINT64_MAX;
+		enum udpd_tx_result r = udpd_tx_session(u, si, UDPD_TX_BUDGET, limit);
+		if (r == UDPD_TX_BLOCKED) {
+			u->tx_next = si; /* first in line when the link or the pool frees */
+			break;
+		}
+		s->tx_pending = r == UDPD_TX_MORE;
+		if (r == UDPD_TX_IDLE && s->state == UDPD_SESS_CLOSING)
+			s->tx_touched = true; /* udpd_tx_done ends it */
+		more |= s->tx_pending;
+	}
+	if (!u->tx_wait_link && !u->tx_wait_pool)
+		u->tx_next = (u->tx_next + 1) % UDPD_SESSIONS_MAX;
+	udpd_tx_done(u);
+	return more && !u->tx_wait_link && !u->tx_wait_pool;
+}
+
+bool udpd_tx_link_ready(void *arg, uint64_t now)
+{
+	struct udpd *u = arg;
+	(void)now;
+	if (u->tx_wait_link) {
+		u->tx_wait_link = false;
+		loop_source_events(u->loop, u->tx_link_src, 0);
+	}
+	return udpd_tx_round(u);
+}
+
+uint64_t udpd_tx_timer(void *arg, uint64_t now)
+{
+	struct udpd *u = arg;
+	u->tx_wait_pool = false;
+	bool more = udpd_tx_round(u);
+	/* Still short (the round set the flag again): look again after the retry time; budget
+	 * work left behind: again on the next pass. */
+	if (u->tx_wait_pool)
+		return now + UDPD_TX_RETRY_NS;
+	return more ? now : CLOCK_NEVER;
 }

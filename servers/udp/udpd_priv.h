@@ -7,19 +7,36 @@
  *                    sessions' descriptors, session end, the resume grace period
  *   udpd_requests.c  socket requests (proto/sock.proto) on the udpd.sock ROUTER
  *   udpd_data.c      datagrams: from ipd into the applications' RX rings, from their TX rings
- *                    (with corking) to ipd, ICMP errors, port unreachable
+ *                    (with corking) to ipd, ICMP errors, port unreachable; the TX round that
+ *                    serves every session's ring under the budgets and the back-pressure
  *   udpd_errq.c      each socket's error queue (IP_RECVERR), taken by ERRQUEUE requests
+ *   udpd_quota.c     per-uid shares: handshakes, sessions, sockets, buffers in flight
+ *
+ * Budgets (DESIGN.md, Security: every loop over work an application controls has one). A loop
+ * pass takes at most UDPD_RX_BUDGET batches and UDPD_RX_COPY_BUDGET bytes of copies from ipd,
+ * UDPD_REQ_BUDGET requests, UDPD_EVENTS_BUDGET epoll events, UDPD_TX_BUDGET datagrams from
+ * each session's TX ring (and UDPD_TX_READS times as many records read, for records that send
+ * nothing) and UDPD_TX_ROUND_BYTES of payload in all, UDPD_CLOSE_BUDGET more for a CLOSE;
+ * work left over is resumed on
+ * the next pass, so the loop always comes back to feed the watchdog. Nothing an application
+ * does makes udpd drain a ring in one go: a CLOSE whose socket still has records queued waits
+ * for them (its reply is deferred), and a session that ends is CLOSING until what its sockets
+ * had sent is out (at most the sum of their send buffers, the rest discarded and counted).
  *
  * What lives where (DESIGN.md, restart contract):
  *   state segment (/ustack-<instance>-udp-state, struct udpd_state): the udp_core socket table
  *     and the session table (id, secret, creator uid, slots -> sockets, the last replies);
  *     plain data, so a restarted udpd finds every socket and every session again;
  *   process memory (struct udpd): everything made of descriptors or mappings (the session
- *     connection, its region, its eventfds, the epoll set), the corked payload chains and the
- *     error queues (as Linux's sk_error_queue, they hold what arrived, like data in flight). A
- *     restart loses them: sessions come back "detached" until their application resumes (within
- *     UDPD_RESUME_GRACE_NS, else they are closed with their sockets); corked, not yet sent
- *     datagrams are lost, as udp_table_recover counts (cork_lost_restart).
+ *     connection, its region, its eventfds, the epoll set), the corked payload chains, the
+ *     error queues (as Linux's sk_error_queue, they hold what arrived, like data in flight),
+ *     the waiting CLOSEs, the uid table and what is CLOSING. A restart loses them: sessions come
+ *     back "detached" until their application resumes (within UDPD_RESUME_GRACE_NS, else they
+ *     are closed with their sockets: a CLOSING one never resumes); corked, not yet sent
+ *     datagrams are lost, as udp_table_recover counts (cork_lost_restart); TX records read but
+ *     not yet given back are read again (their datagrams may go twice, as UDP allows); a
+ *     waiting CLOSE is re-sent by libsock and done anew; the uid table is rebuilt from the
+ *     session records (udpd_quota_init).
  *
  * Owners: the core tags each socket with a 32-bit owner. A session's owner is
  * (record generation << 16 | record index + 1): never 0, and different for every use of a
@@ -55,9 +72,24 @@
 #define UDPD_HANDSHAKE_NS (1000 * CLOCK_NS_PER_MS)
 #define UDPD_RESUME_GRACE_NS (10 * CLOCK_NS_PER_S)
 #define UDPD_RX_BUDGET 4u          /* batches from ipd per loop pass */
+#define UDPD_RX_COPY_BUDGET (4u << 20) /* bytes copied into RX rings per pass (a broadcast to
+				    * many sockets is one copy per socket) */
 #define UDPD_TX_BUDGET 64u         /* TX records per session per loop pass (the NAPI budget) */
+#define UDPD_TX_READS 16u          /* records read per record sent, at most, per pass: a
+				    * record that sends nothing (dropped) costs a read only */
+#define UDPD_TX_ROUND_BYTES (1u << 20) /* payload a TX round copies, at most: a pass of the
+				    * largest datagrams stays short, and RX is read between */
+#define UDPD_CLOSE_BUDGET 1024u    /* TX records a CLOSE drains at once before it waits */
+/* The largest TX record a datagram can come in (the fixed part and 65,507 bytes): what one
+ * send() may add past a full send buffer (Linux starts a send while below it). */
+#define UDPD_TX_REC_MAX ((uint32_t)sizeof(struct region_tx_dgram) + 65507u)
+#define UDPD_CLOSE_WAITS 4u        /* CLOSE requests of one session waiting for its TX ring */
 #define UDPD_EVENTS_BUDGET 64u     /* epoll events per loop pass */
 #define UDPD_REQ_BUDGET 32u        /* socket requests per loop pass */
+#define UDPD_TX_RETRY_NS (200 * 1000ull) /* TX held back for pool buffers looks again after */
+#define UDPD_IDENTITY_MAX 256      /* a ROUTER peer identity (ZeroMQ: at most 255 bytes) */
+#define UDPD_REQ_MAX 1024u         /* a packed SockRequest is ~100 bytes; ZMQ_MAXMSGSIZE */
+#define UDPD_UIDS_MAX (UDPD_SESSIONS_MAX + UDPD_HANDSHAKES_MAX) /* uids seen at once */
 #define UDPD_SLOT_NONE 0xffu
 #define UDPD_ERRQ_MAX 4u           /* entries of one socket's error queue (Linux bounds it by
 				    * SO_RCVBUF; a few is what an application reads at once) */
@@ -135,7 +167,33 @@ enum udpd_sess_state {
 	UDPD_SESS_FREE = 0,
 	UDPD_SESS_ATTACHED, /* connection, region and eventfds here: serving */
 	UDPD_SESS_DETACHED, /* found in the state segment after a restart: waiting for RESUME */
+	UDPD_SESS_CLOSING,  /* the application left: its region stays mapped until what its
+			     * sockets sent before (up to drain_until) is out; then FREE */
 	UDPD_SESS_STATE_COUNT
+};
+
+/* A CLOSE whose socket still had TX records ahead of it: answered once the ring is read up to
+ * `until` (every record the application produced before it asked). */
+struct udpd_close_wait {
+	uint32_t sid;            /* 0: entry free */
+	uint64_t until;
+	uint64_t req_id;
+	size_t ident_len;
+	uint8_t ident[UDPD_IDENTITY_MAX];
+};
+
+/* Any other request that touches a socket, while TX records ahead of it are still unread
+ * (udpd_requests.c: the ring and the request channel are ordered that way): kept packed and
+ * acted on once the ring is read up to `until`, in arrival order (seq). */
+#define UDPD_REQ_WAITS 2u
+struct udpd_req_wait {
+	uint16_t body_len;       /* 0: entry free */
+	uint16_t ident_len;
+	uint32_t seq;            /* arrival order among the session's parked requests */
+	uint64_t until;
+	uint64_t req_id;
+	uint8_t ident[UDPD_IDENTITY_MAX];
+	uint8_t body[UDPD_REQ_MAX]; /* the packed SockRequest */
 };
 
 struct udpd_session {
@@ -146,15 +204,45 @@ struct udpd_session {
 	int slot_fd[REGION_SLOTS_MAX];
 	pid_t pid;
 	uint64_t deadline;       /* DETACHED: closed at this time unless resumed */
+	uint64_t drain_until;    /* CLOSING: TX records starting before this are still sent */
 	uint64_t wake_mask;      /* slots whose eventfd to write at the end of this pass */
+	uint64_t held_dirty;     /* slots whose tx_held to write at the end of this pass */
+	unsigned uid_ix;         /* its creator's entry in udpd.uids (any state but FREE) */
 	bool tx_pending;         /* TX records left behind by the budget */
-	struct region region;    /* ATTACHED only */
+	bool tx_touched;         /* TX consumed this pass: publish the tail, answer CLOSEs */
+	struct udpd_close_wait close_wait[UDPD_CLOSE_WAITS];
+	struct udpd_req_wait req_wait[UDPD_REQ_WAITS];
+	uint32_t req_wait_seq;
+	struct region region;    /* ATTACHED and CLOSING only */
 };
 
 struct udpd_handshake {
 	int fd;                  /* -1 when free */
 	uint32_t evgen;
+	unsigned uid_ix;         /* the connecting process's uid (SO_PEERCRED) */
 	uint64_t deadline;
+};
+
+/* One uid's use of udpd (udpd_quota.c). Sessions and handshakes are counted as they come and
+ * go; sockets are counted from the table when asked. */
+struct udpd_uid {
+	uint32_t uid;
+	uint32_t handshakes;
+	uint32_t sessions;       /* records in use in any state (CLOSING and DETACHED too) */
+	uint32_t buffers;        /* pool buffers in flight: corked + in the batch to ipd */
+	uint32_t corked;         /* of which corked */
+	bool in_use;
+};
+
+/* The per-uid shares and the other limits, fixed at start (udpd_quota_init). */
+struct udpd_limits {
+	unsigned uid_handshakes;
+	unsigned uid_sessions;
+	unsigned uid_sockets;
+	unsigned uid_buffers;
+	unsigned uid_corked;     /* of uid_buffers, what corking may hold */
+	unsigned corked_all;     /* all corks together */
+	unsigned pool_reserve;   /* TX leaves at least this many pool buffers free */
 };
 
 /* The shell's own counters; every drop it makes has one (STYLE 13). */
@@ -166,6 +254,8 @@ struct udpd_stats {
 	uint64_t sessions_closed_hostile;  /* broken TX/RX ring, data on the session socket */
 	uint64_t session_accept_errors;
 	uint64_t session_refused_busy;     /* too many handshakes in progress */
+	uint64_t session_refused_uid_busy; /* its uid has its share of handshakes in progress */
+	uint64_t session_refused_uid;      /* its uid has its share of sessions (-EMFILE) */
 	uint64_t session_refused_malformed;/* hello did not parse (session_server_recv) */
 	uint64_t session_refused_timeout;  /* no hello within UDPD_HANDSHAKE_NS */
 	uint64_t session_refused_full;     /* no free session record */
@@ -177,10 +267,18 @@ struct udpd_stats {
 	uint64_t req_malformed;            /* answered -EBADMSG (or dropped without identity) */
 	uint64_t req_eperm;                /* session/secret did not match */
 	uint64_t req_detached;             /* -ENOTCONN: session not resumed yet */
-	uint64_t req_replayed;             /* answered from the reply record */
+	uint64_t req_replayed;
+	uint64_t req_waited;               /* requests parked behind unread TX records */
+	uint64_t req_wait_busy;            /* -EBUSY: UDPD_REQ_WAITS already parked */             /* answered from the reply record */
 	uint64_t req_reply_drops;          /* reply not sent (client gone, queue full) */
+	uint64_t req_close_deferred;       /* CLOSE answered once the socket's records were out */
+	uint64_t req_close_busy;           /* CLOSE refused: UDPD_CLOSE_WAITS already waiting */
+	uint64_t sock_refused_uid;         /* SOCKET: its uid has its share of sockets (-EMFILE) */
+	uint64_t sock_refused_full;        /* SOCKET: the table is full (-ENFILE) */
 	uint64_t rx_drop_not_udp;          /* descriptor for another protocol */
 	uint64_t rx_drop_detached;         /* socket's session has no region (also rcvbuf_errors) */
+	uint64_t rx_drop_closing;          /* socket's application has left (also rcvbuf_errors) */
+	uint64_t rx_budget_exhausted;      /* passes that left RX work for the next one */
 	uint64_t rx_drop_orphan;           /* socket with no session/slot (never expected) */
 	uint64_t rx_truncated;             /* datagram larger than the slot ring takes */
 	uint64_t rx_port_unreach;          /* datagrams handed back for ICMP port unreachable */
@@ -195,6 +293,12 @@ struct udpd_stats {
 	uint64_t tx_drop_cork;             /* corked bytes lost to an earlier failure */
 	uint64_t tx_drop_cork_limit;       /* corked datagrams dropped: over the cork share */
 	uint64_t tx_drop_link;             /* batch to ipd dropped (also sndbuf_errors) */
+	uint64_t tx_drop_closed_bytes;     /* TX ring bytes a CLOSING session had beyond its
+					    * sockets' send buffers: discarded unread */
+	uint64_t tx_drop_closing;          /* records of a closing socket beyond its send buffer */
+	uint64_t tx_wait_link;             /* TX held back: the link to ipd was full */
+	uint64_t tx_wait_pool;             /* TX held back: pool down to the reserve */
+	uint64_t sessions_drained;         /* CLOSING sessions whose last records went out */
 	uint64_t doorbell_reads;
 	uint64_t errq_drops;               /* ICMP errors not queued: queue full, no memory */
 };
@@ -223,23 +327,47 @@ struct udpd {
 	struct udpd_session sess[UDPD_SESSIONS_MAX];
 	struct udpd_handshake hs[UDPD_HANDSHAKES_MAX];
 	uint32_t evgen_next;
+	struct udpd_limits lim;
+	struct udpd_uid uids[UDPD_UIDS_MAX];
 	/* Reverse map of the session records: the slot of each socket (by sid index). */
 	uint8_t sock_slot[UDP_SOCKETS_MAX];
-	/* Corked payload of each socket (by sid index): process memory, lost on restart. */
+	/* Corked payload of each socket (by sid index): process memory, lost on restart, with its
+	 * pool buffers and the send-buffer charge of the records in it. */
 	struct buf *cork[UDP_SOCKETS_MAX];
 	bool cork_broken[UDP_SOCKETS_MAX];
 	/* Error queues of the sockets (by sid index), allocated on first use. */
 	struct udpd_errq *errq[UDP_SOCKETS_MAX];
 	/* CLOCK_REALTIME of the batch being delivered: the datagrams' SO_TIMESTAMP. */
 	uint64_t rx_realtime_ns;
+	uint16_t cork_bufs[UDP_SOCKETS_MAX];
+	uint64_t cork_charge[UDP_SOCKETS_MAX];
+	/* A socket whose CLOSE waits for its records: what they may still send (its send buffer
+	 * and one record more: what send() can have accepted), by sid index. */
+	bool closing[UDP_SOCKETS_MAX];
+	uint64_t close_allow[UDP_SOCKETS_MAX];
+	unsigned corked_all;     /* buffers in all corks */
+	/* The TX round: where it starts next (round robin), and what holds it back. */
+	unsigned tx_next;
+	bool link_room;          /* the link to ipd takes the batch being filled (asked) */
+	bool tx_wait_link;       /* the link to ipd is full: resume on its POLLOUT */
+	bool tx_wait_pool;       /* the pool is down to the reserve: resume on the retry timer */
+	int tx_link_src;         /* loop source of the link's POLLOUT */
+	int sess_src;            /* loop source of the epoll set, which runs the TX round */
+	int tx_timer_id;
 	/* Scratch of the data path, here rather than on the stack (struct udp_rx is 4 KiB). */
 	struct udp_rx rx;
+	uint64_t rx_copied;      /* bytes copied into RX rings this pass */
 	uint16_t wake_list[UDPD_SESSIONS_MAX];
 	unsigned n_wake;
 	struct buf *out[DESC_BATCH_MAX];
 	struct desc out_desc[DESC_BATCH_MAX];
 	uint32_t out_sid[DESC_BATCH_MAX]; /* 0: not a datagram of a socket */
+	uint16_t out_uid[DESC_BATCH_MAX]; /* its uid's entry, UDPD_UIDS_MAX: none */
+	uint16_t out_bufs[DESC_BATCH_MAX];
 	unsigned n_out;
+	uint64_t tx_work;        /* datagrams emitted or corked: what the TX budget counts */
+	uint64_t tx_bytes;       /* payload bytes emitted or corked, ever */
+	uint64_t tx_bytes_end;   /* where this TX round stops (UDPD_TX_ROUND_BYTES) */
 	/* start-up facts, for STATS */
 	uint64_t started;
 	uint64_t reclaimed;
@@ -273,11 +401,15 @@ void udpd_sessions_preinit(struct udpd *u);
 /* The epoll set and the listening session socket. */
 int udpd_sessions_open(struct udpd *u);
 void udpd_sessions_close(struct udpd *u);
-/* Loop source: the epoll set (accept, hellos, hangups, doorbells) and TX budgets left over. */
+/* Loop source: the epoll set (accept, hellos, hangups, doorbells), then a TX round. */
 bool udpd_sessions_ready(void *arg, uint64_t now);
 /* End a session: its sockets closed, corks freed, descriptors closed, region unmapped, record
- * cleared. `why` is logged. */
+ * cleared. `why` is logged. Immediate: what its TX ring still holds is not read. */
 void udpd_session_end(struct udpd *u, unsigned si, const char *why);
+/* The application left an attached session: it becomes CLOSING (its descriptors closed, its
+ * region kept) until the TX records its sockets queued before are out, within their send
+ * buffers (udpd_data.c), then it ends. A session with nothing to send ends at once. */
+void udpd_session_leave(struct udpd *u, unsigned si, const char *why);
 /* Timer: expire detached sessions and stale handshakes; returns the next deadline. */
 uint64_t udpd_sessions_timer(void *arg, uint64_t now);
 uint64_t udpd_sessions_next_deadline(const struct udpd *u);
@@ -290,20 +422,44 @@ bool udpd_secret_equal(const uint8_t *a, const uint8_t *b, size_t b_len);
 int udpd_requests_open(struct udpd *u);
 void udpd_requests_close(struct udpd *u);
 bool udpd_requests_ready(void *arg, uint64_t now);
+/* Answer the CLOSEs of session si whose socket's records are all read now (the TX round calls
+ * it after publishing the tail). */
+void udpd_requests_close_ready(struct udpd *u, unsigned si);
+/* Forget session si's waiting CLOSEs (it ended: nobody to answer). */
+void udpd_requests_close_forget(struct udpd *u, unsigned si);
 
 /* --- udpd_data.c --- */
 
 /* Loop source: batches from ipd. */
 bool udpd_rx_batch(void *arg, uint64_t now);
-/* Take up to UDPD_TX_BUDGET records from session si's TX ring; true if some were left. */
-bool udpd_tx_session(struct udpd *u, unsigned si);
-/* Drain everything the session's application has queued in its TX ring (before a CLOSE, and
- * before a session ends), so datagrams send() accepted are not lost. */
-void udpd_tx_flush(struct udpd *u, unsigned si);
+
+/* What one session's TX ring gave in a call of udpd_tx_session. */
+enum udpd_tx_result {
+	UDPD_TX_IDLE,    /* nothing (more) to read, or the limit reached */
+	UDPD_TX_MORE,    /* the budget ran out first */
+	UDPD_TX_BLOCKED, /* held back by the link to ipd or the pool (u->tx_wait_*) */
+	UDPD_TX_ENDED,   /* the ring was broken: the session was ended */
+};
+/* Read records of session si's TX ring (ATTACHED or CLOSING) that start before `limit`
+ * (UINT64_MAX: no limit), until `budget` of them sent or corked a datagram or UDPD_TX_READS
+ * times that many were read. Records are consumed, not yet given back: the TX round publishes
+ * the tail once their datagrams are handed to ipd (udpd_tx_done). */
+enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget, uint64_t limit);
+/* One TX round over every session with records pending (round robin, UDPD_TX_BUDGET each),
+ * then udpd_tx_done. True if work was left (budget) and nothing holds it back. */
+bool udpd_tx_round(struct udpd *u);
+/* End of TX work in a pass: the batch to ipd goes out, every session read from gets its TX
+ * tail published and its tx_held written (the application's send buffer frees), waiting
+ * CLOSEs are answered, CLOSING sessions that are done end. */
+void udpd_tx_done(struct udpd *u);
+/* Loop callbacks of the back-pressure: the link to ipd became writable; the retry timer. */
+bool udpd_tx_link_ready(void *arg, uint64_t now);
+uint64_t udpd_tx_timer(void *arg, uint64_t now);
 /* Emit what tx asks for (udp_output / udp_push_pending) for socket sid, with this call's
- * payload (may be NULL when its length is 0). */
+ * payload (may be NULL when its length is 0); charge is the send-buffer charge of the record it
+ * came from (0 for none), kept with the socket while the payload is corked. */
 void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const void *payload,
-		   uint32_t payload_len);
+		   uint32_t payload_len, uint64_t charge);
 /* Free the corked chain of socket slot idx (closing, corks dropped). */
 void udpd_cork_free(struct udpd *u, unsigned idx);
 /* Send the queued batch to ipd / write the eventfds of the slots marked for waking. */
@@ -328,5 +484,25 @@ int udpd_errq_pop(struct udpd *u, uint32_t sid, struct udpd_err *out, uint8_t *n
 void udpd_errq_purge(struct udpd *u, uint32_t sid);
 /* Free every queue (exit). */
 void udpd_errq_free_all(struct udpd *u);
+
+/* --- udpd_quota.c --- */
+
+/* The limits from the config and the pool's size; the uid table from the restored sessions
+ * (after udpd_state_open). */
+void udpd_quota_init(struct udpd *u);
+/* The entry of uid, taken if new: its index, or -ENOSPC (never: there are entries for every
+ * session and handshake). */
+int udpd_uid_get(struct udpd *u, uint32_t uid);
+/* Free entry ix if nothing counts against it any more. */
+void udpd_uid_release(struct udpd *u, unsigned ix);
+/* Sockets open in sessions of uid (a walk of the table). */
+unsigned udpd_uid_sockets(const struct udpd *u, uint32_t uid);
+/* Index of the uid entry of socket slot k's session, or UDPD_UIDS_MAX if none. */
+unsigned udpd_sock_uid(const struct udpd *u, unsigned k);
+/* Buffers move in or out of uid entry ix's count (corked: part of a cork). */
+void udpd_uid_bufs_add(struct udpd *u, unsigned ix, unsigned n, bool corked);
+void udpd_uid_bufs_sub(struct udpd *u, unsigned ix, unsigned n, bool corked);
+/* STATS: the limits and every uid's use, as counters (limit_uid_*, uid.<uid>.*). */
+int udpd_quota_report(struct udpd *u, struct ctl_server *srv, Ustack__CtlReply *r);
 
 #endif

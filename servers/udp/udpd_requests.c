@@ -15,13 +15,20 @@
  *   3. a mutating request whose id is in the session's reply record is answered from it, not
  *      acted on twice (libsock re-sends across a restart; the record is in the state segment);
  *   4. the socket is the session's (the core checks the owner: -EBADF), then the operation.
- * Before the operation, the session's TX ring is drained: Linux's sendmsg is synchronous, so
- * a call made after a send sees what the send did (its autobind, its pending error taken), and
- * the request channel is not ordered against the ring by itself.
+ * Ordering against the TX ring: Linux's sendmsg is synchronous, so a call made after a send
+ * sees what the send did (its autobind, its pending error taken, the TTL it went out with); the
+ * request channel is not ordered against the ring by itself. So a request first waits until
+ * the ring has been read up to where its producer was when the request arrived: udpd reads up
+ * to UDPD_CLOSE_BUDGET records at once, and if more are left the request is parked (struct
+ * udpd_req_wait, UDPD_REQ_WAITS per session, its packed bytes kept) and acted on, in arrival
+ * order, when the TX round has read that far (udpd_requests_close_ready). Never an unbounded
+ * drain: a request costs udpd no more than reading the ring at its normal pace. SOCKET and
+ * HOSTCFG touch no existing socket and never wait; CLOSE waits its own way (below).
  *
  * Errnos the shell decides (the core's are Linux's already):
- *   SOCKET   slot not in the region: -EINVAL; slot already holds a socket: -EBUSY;
- *            table full: -EMFILE (the core's; Linux says EMFILE/ENFILE for descriptors);
+ *   SOCKET   slot not in the region: -EINVAL; slot already holds a socket: -EBUSY; the
+ *            session's uid has its share of sockets: -EMFILE; the table is full: -ENFILE
+ *            (udpd_quota.c says why these two);
  *   BIND     port above 65535: -EINVAL; a port below 1024 needs a session created by uid 0:
  *            -EACCES (Linux without CAP_NET_BIND_SERVICE, ip_unprivileged_port_start = 1024;
  *            we cannot see capabilities through SO_PEERCRED, so uid 0 stands for them);
@@ -32,10 +39,26 @@
  *            empty; at most UDPD_OPTVAL_MAX;
  *   ERRQUEUE the oldest error queue entry, or -EAGAIN (never blocks, as MSG_ERRQUEUE); not
  *            remembered for replay: the queue is process memory, lost with a restart anyway;
+ *   more requests waiting for the ring than UDPD_REQ_WAITS: -EBUSY (libsock has one request
+ *            out per session at a time, so it never meets it);
  *   unknown op: -EINVAL.
  * BIND, CONNECT, DISCONNECT and AUTOBIND answer with the socket's source address afterwards, so
  * libsock judges routes of later sends as udp_output will. Clearing UDP_CORK sends the corked
  * datagram (udp_push_pending), as Linux does; turning IP_RECVERR off empties the error queue.
+ *
+ * CLOSE. Datagrams sent before close() must still go out, and they are ahead of it in the TX
+ * ring, which the request channel does not order against. So a CLOSE first reads the ring up
+ * to where the producer's head is now (every record the application made before it asked),
+ * at most UDPD_CLOSE_BUDGET records at once; if more are left, the socket stays open and the
+ * CLOSE waits (at most UDPD_CLOSE_WAITS per session, else -EBUSY, which libsock never meets:
+ * it has one request out at a time): the TX round reads on under its budgets and answers it
+ * once the ring is read that far (udpd_requests_close_ready). A re-send of the same request
+ * (libsock, 300 ms without a reply) only updates whom to answer; the answer is remembered as
+ * any other. An application cannot make a CLOSE cost udpd more than reading its own ring at
+ * the normal pace, and a closing socket's records send only as much as send() can have
+ * accepted (its send buffer and one record: Linux's rule), the rest are read and dropped
+ * (tx_drop_closing); records that come after it for the closed socket are dropped
+ * (tx_drop_no_socket), as a socket's ring belongs to it only until it is closed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -55,10 +78,9 @@
 #include "router.h"
 #include "udpd_priv.h"
 
-#define UDPD_REQ_MAX 1024     /* a packed SockRequest is ~100 bytes */
-#define UDPD_IDENTITY_MAX 256
 #define UDPD_OPTVAL_MAX 64
 #define UDPD_REPLY_MAX (256 + UDPD_OPTVAL_MAX + UDPD_ERRQ_PAYLOAD)
+#define UDPD_REPLY_LATER 1    /* dispatch: the reply is sent later (a waiting request) */
 
 /* What a reply may point into while it is packed: per request, on the loop's stack. */
 struct udpd_req_scratch {
@@ -170,33 +192,100 @@ static int udpd_req_socket(struct udpd *u, unsigned si, const Ustack__SockReques
 		return -EINVAL;
 	if (rec->slot_sid[q->slot])
 		return -EBUSY;
+	if (udpd_uid_sockets(u, rec->creator_uid) >= u->lim.uid_sockets) {
+		u->stats.sock_refused_uid++;
+		return -EMFILE;
+	}
 	uint32_t sid;
 	int rc = udp_socket_open(u->t, rec->owner, &sid);
+	if (rc == -EMFILE) {
+		u->stats.sock_refused_full++;
+		return -ENFILE;
+	}
 	if (rc < 0)
 		return rc;
 	unsigned k = sid & 0xffffu;
 	udpd_cork_free(u, k); /* nothing should be there; make sure */
 	udpd_errq_purge(u, sid);
 	udp_sock_set_uid(u->t, rec->owner, sid, rec->creator_uid);
+	u->closing[k] = false;
 	rec->slot_sid[q->slot] = sid;
 	u->sock_slot[k] = (uint8_t)q->slot;
 	r->sid = sid;
 	return 0;
 }
 
-static int udpd_req_close(struct udpd *u, unsigned si, const Ustack__SockRequest *q)
+/* Close socket sid of session si now. */
+static int udpd_req_close_now(struct udpd *u, unsigned si, uint32_t sid)
 {
 	struct udpd_session_rec *rec = &u->st->sessions[si];
-	int rc = udp_socket_close(u->t, rec->owner, q->sid);
+	if (!udp_sock_get(u->t, rec->owner, sid))
+		return -EBADF;
+	unsigned k = sid & 0xffffu;
+	udpd_cork_free(u, k); /* while the socket still names its uid and slot */
+	int rc = udp_socket_close(u->t, rec->owner, sid);
 	if (rc < 0)
 		return rc;
-	unsigned k = q->sid & 0xffffu;
+	u->closing[k] = false;
 	unsigned slot = u->sock_slot[k];
-	if (slot < REGION_SLOTS_MAX && rec->slot_sid[slot] == q->sid)
+	if (slot < REGION_SLOTS_MAX && rec->slot_sid[slot] == sid)
 		rec->slot_sid[slot] = 0;
 	u->sock_slot[k] = UDPD_SLOT_NONE;
-	udpd_cork_free(u, k);
 	return 0;
+}
+
+static int udpd_req_close(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
+			  const uint8_t *ident, size_t ident_len)
+{
+	struct udpd_session_rec *rec = &u->st->sessions[si];
+	struct udpd_session *s = &u->sess[si];
+	if (!udp_sock_get(u->t, rec->owner, q->sid))
+		return -EBADF;
+	struct udpd_close_wait *w = NULL, *free_w = NULL;
+	for (unsigned i = 0; i < UDPD_CLOSE_WAITS; i++) {
+		if (s->close_wait[i].sid == q->sid)
+			w = &s->close_wait[i];
+		else if (!s->close_wait[i].sid && !free_w)
+			free_w = &s->close_wait[i];
+	}
+	if (!w) {
+		uint64_t until;
+		if (ring_head_now(&s->region.tx, &until) < 0)
+			return udpd_req_close_now(u, si, q->sid); /* broken: nothing will be read */
+		unsigned k = q->sid & 0xffffu;
+		const struct udp_sock *sk = udp_sock_get(u->t, rec->owner, q->sid);
+		u->closing[k] = true;
+		u->close_allow[k] = sk->sndbuf + region_tx_charge(UDPD_TX_REC_MAX);
+		if (ring_read_pos(&s->region.tx) < until) {
+			u->tx_bytes_end = u->tx_bytes + UDPD_TX_ROUND_BYTES;
+			udpd_tx_session(u, si, UDPD_CLOSE_BUDGET, until);
+			udpd_tx_done(u);
+			if (s->state != UDPD_SESS_ATTACHED)
+				return -ENOTCONN; /* the ring was broken: the session is gone */
+		}
+		if (ring_read_pos(&s->region.tx) >= until)
+			return udpd_req_close_now(u, si, q->sid);
+		if (!free_w || ident_len > UDPD_IDENTITY_MAX) {
+			u->stats.req_close_busy++;
+			u->closing[k] = false; /* not closing after all: it sends as before */
+			return -EBUSY;
+		}
+		w = free_w;
+		w->sid = q->sid;
+		w->until = until;
+		/* The TX round reads on from the next pass (no doorbell need come). */
+		s->tx_pending = true;
+		loop_source_pend(u->loop, u->sess_src);
+		u->stats.req_close_deferred++;
+	} else if (ident_len > UDPD_IDENTITY_MAX) {
+		return -EBUSY;
+	}
+	/* A first CLOSE, or a re-send (same id, or a new id after the first gave up): the
+	 * latest asker gets the answer. */
+	w->req_id = q->id;
+	memcpy(w->ident, ident, ident_len);
+	w->ident_len = ident_len;
+	return UDPD_REPLY_LATER;
 }
 
 static int udpd_req_setopt(struct udpd *u, unsigned si, const Ustack__SockRequest *q)
@@ -218,7 +307,7 @@ static int udpd_req_setopt(struct udpd *u, unsigned si, const Ustack__SockReques
 		if (s && !(s->flags & UDP_SOCK_F_CORK)) {
 			struct udp_tx tx;
 			if (udp_push_pending(u->t, &u->host, rec->owner, q->sid, &tx) == 0)
-				udpd_tx_apply(u, q->sid, &tx, NULL, 0);
+				udpd_tx_apply(u, q->sid, &tx, NULL, 0, 0);
 		}
 	}
 	if (rc == 0 && q->level == SOL_IP && q->optname == IP_RECVERR &&
@@ -283,7 +372,8 @@ static int udpd_reply_saddr(struct udpd *u, uint32_t owner, uint32_t sid, int rc
 }
 
 static int udpd_req_dispatch(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
-			     Ustack__SockReply *r, struct udpd_req_scratch *sc)
+			     Ustack__SockReply *r, struct udpd_req_scratch *sc, const uint8_t *ident,
+			     size_t ident_len)
 {
 	struct udpd_session_rec *rec = &u->st->sessions[si];
 	uint32_t owner = rec->owner;
@@ -322,10 +412,7 @@ static int udpd_req_dispatch(struct udpd *u, unsigned si, const Ustack__SockRequ
 	case USTACK__SOCK_REQUEST__OP__ERRQUEUE:
 		return udpd_req_errqueue(u, si, q, r, sc);
 	case USTACK__SOCK_REQUEST__OP__CLOSE:
-		/* Datagrams sent before close() must still go out: they are ahead of it in the
-		 * TX ring, which the request channel does not order against. */
-		udpd_tx_flush(u, si);
-		return udpd_req_close(u, si, q);
+		return udpd_req_close(u, si, q, ident, ident_len);
 	case USTACK__SOCK_REQUEST__OP__SETOPT:
 		return udpd_req_setopt(u, si, q);
 	case USTACK__SOCK_REQUEST__OP__GETOPT:
@@ -364,17 +451,81 @@ static int udpd_req_session(struct udpd *u, const Ustack__SockRequest *q)
 	return -EPERM;
 }
 
-static void udpd_req_handle(struct udpd *u, const Ustack__SockRequest *q, Ustack__SockReply *r,
-			    struct udpd_req_scratch *sc)
+/* Requests that touch no existing socket need not wait for the TX ring. */
+static bool udpd_op_ordered(int op)
+{
+	return op != USTACK__SOCK_REQUEST__OP__SOCKET && op != USTACK__SOCK_REQUEST__OP__HOSTCFG &&
+	       op != USTACK__SOCK_REQUEST__OP__CLOSE;
+}
+
+/* Act on request q of session si now: 0 with *r to send, or UDPD_REPLY_LATER (a CLOSE that
+ * waits its own way). */
+static int udpd_req_act(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
+			Ustack__SockReply *r, struct udpd_req_scratch *sc, const uint8_t *ident,
+			size_t ident_len)
+{
+	struct udpd_session_rec *rec = &u->st->sessions[si];
+	int rc = udpd_req_dispatch(u, si, q, r, sc, ident, ident_len);
+	if (rc == UDPD_REPLY_LATER)
+		return rc;
+	r->status = rc < 0 ? rc : 0;
+	/* A send the request triggered (UDP_CORK cleared) leaves now. */
+	udpd_tx_done(u);
+	if (udpd_op_mutates(q->op) && u->sess[si].state == UDPD_SESS_ATTACHED)
+		udpd_reply_remember(rec, q->id, q->op, r);
+	return 0;
+}
+
+/* Park request q (its packed bytes) until the TX ring is read up to until. 0, or -EBUSY. */
+static int udpd_req_park(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
+			 const uint8_t *body, size_t body_len, const uint8_t *ident,
+			 size_t ident_len, uint64_t until)
+{
+	struct udpd_session *s = &u->sess[si];
+	struct udpd_req_wait *w = NULL;
+	for (unsigned i = 0; i < UDPD_REQ_WAITS; i++) {
+		if (s->req_wait[i].body_len && s->req_wait[i].req_id == q->id) {
+			w = &s->req_wait[i]; /* a re-send: the latest asker gets the answer */
+			until = w->until;
+			break;
+		}
+	}
+	for (unsigned i = 0; i < UDPD_REQ_WAITS && !w; i++)
+		if (!s->req_wait[i].body_len)
+			w = &s->req_wait[i];
+	if (!w || body_len > sizeof(w->body) || ident_len > sizeof(w->ident)) {
+		u->stats.req_wait_busy++;
+		return -EBUSY;
+	}
+	if (!w->body_len) {
+		w->seq = ++s->req_wait_seq;
+		u->stats.req_waited++;
+	}
+	w->req_id = q->id;
+	w->until = until;
+	memcpy(w->body, body, body_len);
+	w->body_len = (uint16_t)body_len;
+	memcpy(w->ident, ident, ident_len);
+	w->ident_len = (uint16_t)ident_len;
+	/* The TX round reads on from the next pass (no doorbell need come). */
+	s->tx_pending = true;
+	loop_source_pend(u->loop, u->sess_src);
+	return 0;
+}
+
+/* Act on one request: 0 with *r to send now, or UDPD_REPLY_LATER. */
+static int udpd_req_handle(struct udpd *u, const Ustack__SockRequest *q, Ustack__SockReply *r,
+			   struct udpd_req_scratch *sc, const uint8_t *body, size_t body_len,
+			   const uint8_t *ident, size_t ident_len)
 {
 	int si = udpd_req_session(u, q);
 	if (si < 0) {
 		r->status = si;
-		return;
+		return 0;
 	}
 	struct udpd_session_rec *rec = &u->st->sessions[si];
-	bool mutates = udpd_op_mutates(q->op);
-	if (mutates) {
+	struct udpd_session *s = &u->sess[si];
+	if (udpd_op_mutates(q->op)) {
 		const struct udpd_reply_rec *old = udpd_reply_find(rec, q->id, q->op);
 		if (old) {
 			u->stats.req_replayed++;
@@ -382,23 +533,90 @@ static void udpd_req_handle(struct udpd *u, const Ustack__SockRequest *q, Ustack
 			r->sid = old->sid;
 			r->addr = old->addr;
 			r->port = old->port;
-			return;
+			return 0;
 		}
 	}
-	/* What the application sent before this call happens before it (file comment). CLOSE
-	 * drains the ring itself. */
-	if (q->op != USTACK__SOCK_REQUEST__OP__CLOSE)
-		udpd_tx_flush(u, (unsigned)si);
-	if (u->sess[si].state != UDPD_SESS_ATTACHED) {
-		r->status = -ENOTCONN; /* the flush found its ring broken and ended it */
-		return;
+	/* What the application sent before this call happens before it (file comment). */
+	uint64_t until = 0;
+	if (udpd_op_ordered(q->op) && ring_head_now(&s->region.tx, &until) == 0 &&
+	    ring_read_pos(&s->region.tx) < until) {
+		bool parked = false;
+		for (unsigned i = 0; i < UDPD_REQ_WAITS; i++)
+			parked = parked || s->req_wait[i].body_len;
+		if (!parked) {
+			u->tx_bytes_end = u->tx_bytes + UDPD_TX_ROUND_BYTES;
+			udpd_tx_session(u, (unsigned)si, UDPD_CLOSE_BUDGET, until);
+			udpd_tx_done(u);
+			if (s->state != UDPD_SESS_ATTACHED) {
+				r->status = -ENOTCONN; /* its ring was broken: the session is gone */
+				return 0;
+			}
+		}
+		if (parked || ring_read_pos(&s->region.tx) < until) {
+			int rc = udpd_req_park(u, (unsigned)si, q, body, body_len, ident, ident_len,
+					       until);
+			if (rc == 0)
+				return UDPD_REPLY_LATER;
+			r->status = rc;
+			return 0;
+		}
 	}
-	int rc = udpd_req_dispatch(u, (unsigned)si, q, r, sc);
-	r->status = rc < 0 ? rc : 0;
-	/* A send the request triggered (UDP_CORK cleared) leaves now. */
-	udpd_out_flush(u);
-	if (mutates && u->sess[si].state == UDPD_SESS_ATTACHED)
-		udpd_reply_remember(rec, q->id, q->op, r);
+	return udpd_req_act(u, (unsigned)si, q, r, sc, ident, ident_len);
+}
+
+/* Parked requests whose part of the ring has been read, oldest first. */
+static void udpd_requests_parked_ready(struct udpd *u, unsigned si)
+{
+	struct udpd_session *s = &u->sess[si];
+	for (;;) {
+		uint64_t pos = ring_read_pos(&s->region.tx);
+		struct udpd_req_wait *w = NULL;
+		for (unsigned i = 0; i < UDPD_REQ_WAITS; i++) {
+			struct udpd_req_wait *c = &s->req_wait[i];
+			if (c->body_len && (!w || c->seq < w->seq))
+				w = c;
+		}
+		if (!w || s->state != UDPD_SESS_ATTACHED || pos < w->until)
+			return;
+		struct udpd_req_wait job = *w;
+		w->body_len = 0;
+		Ustack__SockRequest *q = ustack__sock_request__unpack(NULL, job.body_len, job.body);
+		Ustack__SockReply r;
+		ustack__sock_reply__init(&r);
+		struct udpd_req_scratch sc;
+		if (!q)
+			continue; /* it unpacked once: cannot happen */
+		r.id = q->id;
+		if (udpd_req_act(u, si, q, &r, &sc, job.ident, job.ident_len) != UDPD_REPLY_LATER)
+			udpd_reply_send(u, job.ident, job.ident_len, &r);
+		ustack__sock_request__free_unpacked(q, NULL);
+	}
+}
+
+void udpd_requests_close_ready(struct udpd *u, unsigned si)
+{
+	struct udpd_session *s = &u->sess[si];
+	uint64_t pos = ring_read_pos(&s->region.tx);
+	for (unsigned i = 0; i < UDPD_CLOSE_WAITS && s->state == UDPD_SESS_ATTACHED; i++) {
+		struct udpd_close_wait *w = &s->close_wait[i];
+		if (!w->sid || pos < w->until)
+			continue;
+		Ustack__SockReply r;
+		ustack__sock_reply__init(&r);
+		r.id = w->req_id;
+		r.status = udpd_req_close_now(u, si, w->sid);
+		w->sid = 0;
+		udpd_reply_send(u, w->ident, w->ident_len, &r);
+		udpd_reply_remember(&u->st->sessions[si], w->req_id, USTACK__SOCK_REQUEST__OP__CLOSE,
+				    &r);
+	}
+	udpd_requests_parked_ready(u, si);
+}
+
+void udpd_requests_close_forget(struct udpd *u, unsigned si)
+{
+	memset(u->sess[si].close_wait, 0, sizeof(u->sess[si].close_wait));
+	memset(u->sess[si].req_wait, 0, sizeof(u->sess[si].req_wait));
 }
 
 bool udpd_requests_ready(void *arg, uint64_t now)
@@ -430,7 +648,11 @@ bool udpd_requests_ready(void *arg, uint64_t now)
 			r.status = -EBADMSG;
 		} else {
 			r.id = q->id;
-			udpd_req_handle(u, q, &r, &sc);
+			if (udpd_req_handle(u, q, &r, &sc, body, (size_t)blen, ident, ilen) ==
+			    UDPD_REPLY_LATER) {
+				ustack__sock_request__free_unpacked(q, NULL);
+				continue;
+			}
 		}
 		udpd_reply_send(u, ident, ilen, &r);
 		if (q)

@@ -11,7 +11,9 @@
  *
  * Handshake. Accepting never waits for the hello: the connection joins the set, and its hello
  * is read when it arrives (usually at once), within UDPD_HANDSHAKE_NS; at most
- * UDPD_HANDSHAKES_MAX wait at a time, further connections are refused (closed) meanwhile.
+ * UDPD_HANDSHAKES_MAX wait at a time, further connections are refused (closed) meanwhile, and
+ * one uid (SO_PEERCRED at accept) may hold only its share of them (udpd_quota.c): a user's idle
+ * connections cannot lock every other user out. Its sessions are limited likewise.
  * Descriptor exhaustion is survived by the spare-descriptor trick (close the spare, accept and
  * close, reopen), so a full table never makes the listening socket spin the loop.
  *
@@ -28,11 +30,17 @@
  * attached is refused (-EBUSY), so a thief cannot take a live session over. Unknown sessions get
  * -ENOENT (libsock then knows its sockets are lost), wrong uid or secret -EPERM.
  *
- * End. The SEQPACKET connection closing (the application exited or closed it) ends the session:
- * every socket of it is closed (udp_close_owner), corked chains freed, descriptors closed, the
- * region unmapped, the record cleared. Data on the connection after the hello breaks the
- * protocol and ends it too. Sessions found in the state segment at start are DETACHED and ended
- * if not resumed within UDPD_RESUME_GRACE_NS.
+ * End. The SEQPACKET connection closing (the application exited or closed it) ends the session,
+ * in two steps, as Linux sends what a process queued before it exited: the session becomes
+ * CLOSING (descriptors closed, no more requests or received datagrams, the region still
+ * mapped) while the TX round sends the records its TX ring held at that moment, within the sum
+ * of its sockets' send buffers (what send() can have accepted); what lies beyond, and whatever
+ * a producer still adds, is discarded unread (tx_drop_closed_bytes). Then every socket of it is
+ * closed (udp_close_owner), corked chains freed, the region unmapped, the record cleared. The
+ * record stays taken while CLOSING (it still counts against its uid). Data on the connection
+ * after the hello breaks the protocol and ends the session at once, as does a broken ring.
+ * Sessions found in the state segment at start are DETACHED and ended if not resumed within
+ * UDPD_RESUME_GRACE_NS.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -128,10 +136,60 @@ static void udpd_session_release_local(struct udpd *u, struct udpd_session *s)
 		close(s->doorbell_fd);
 	s->conn_fd = s->doorbell_fd = -1;
 	udpd_close_fds(s->slot_fd, REGION_SLOTS_MAX);
-	if (s->state == UDPD_SESS_ATTACHED)
+	if (s->state == UDPD_SESS_ATTACHED || s->state == UDPD_SESS_CLOSING)
 		region_detach(&s->region);
 	s->wake_mask = 0;
+	s->held_dirty = 0;
 	s->tx_pending = false;
+	s->tx_touched = false;
+}
+
+void udpd_session_leave(struct udpd *u, unsigned si, const char *why)
+{
+	struct udpd_session *s = &u->sess[si];
+	const struct udpd_session_rec *rec = &u->st->sessions[si];
+	if (s->state != UDPD_SESS_ATTACHED) {
+		udpd_session_end(u, si, why);
+		return;
+	}
+	/* What the application queued before it left is sent, as far as its sockets' send
+	 * buffers reach: with libsock that is everything send() accepted; a hostile producer's
+	 * ring (up to REGION_SIZE_MAX of empty records) is cut there, so leaving costs udpd a
+	 * bounded amount of work, done in TX budgets. */
+	uint64_t pos = ring_read_pos(&s->region.tx), head = pos, allowance = 0;
+	if (ring_head_now(&s->region.tx, &head) < 0) {
+		udpd_session_end(u, si, why);
+		return;
+	}
+	for (unsigned slot = 0; slot < REGION_SLOTS_MAX; slot++) {
+		const struct udp_sock *sk = rec->slot_sid[slot]
+			? udp_sock_get(u->t, rec->owner, rec->slot_sid[slot]) : NULL;
+		/* Linux lets a send start while less than sndbuf is in flight: one record more. */
+		if (sk)
+			allowance += sk->sndbuf + region_tx_charge(UDPD_TX_REC_MAX);
+	}
+	s->drain_until = head - pos > allowance ? pos + allowance : head;
+	if (s->drain_until == pos) {
+		u->stats.tx_drop_closed_bytes += head - pos;
+		udpd_session_end(u, si, why);
+		return;
+	}
+	log_info("session %u (pid %ld): %s: sending its last %llu bytes of records", si,
+		 (long)s->pid, why, (unsigned long long)(s->drain_until - pos));
+	udpd_requests_close_forget(u, si);
+	/* Descriptors go now (the application is gone); the mapping stays until the end. */
+	udpd_ep_del(u, s->conn_fd);
+	udpd_ep_del(u, s->doorbell_fd);
+	if (s->conn_fd >= 0)
+		close(s->conn_fd);
+	if (s->doorbell_fd >= 0)
+		close(s->doorbell_fd);
+	s->conn_fd = s->doorbell_fd = -1;
+	udpd_close_fds(s->slot_fd, REGION_SLOTS_MAX);
+	s->wake_mask = 0;
+	s->state = UDPD_SESS_CLOSING;
+	s->evgen = ++u->evgen_next;
+	s->tx_pending = true;
 }
 
 void udpd_session_end(struct udpd *u, unsigned si, const char *why)
@@ -141,13 +199,7 @@ void udpd_session_end(struct udpd *u, unsigned si, const char *why)
 	if (s->state == UDPD_SESS_FREE)
 		return;
 	log_info("session %u (pid %ld): %s", si, (long)s->pid, why);
-	/* The application may have exited right after sending: its datagrams are still in the
-	 * ring it handed us, and send() told it they were sent. */
-	if (s->state == UDPD_SESS_ATTACHED && !ring_broken(&s->region.tx)) {
-		udpd_tx_flush(u, si);
-		if (s->state == UDPD_SESS_FREE)
-			return; /* the drain found the ring broken and ended the session itself */
-	}
+	udpd_requests_close_forget(u, si);
 	for (unsigned slot = 0; slot < REGION_SLOTS_MAX; slot++) {
 		uint32_t sid = rec->slot_sid[slot];
 		if (!sid)
@@ -156,6 +208,7 @@ void udpd_session_end(struct udpd *u, unsigned si, const char *why)
 		if (k < UDP_SOCKETS_MAX) {
 			udpd_cork_free(u, k);
 			u->sock_slot[k] = UDPD_SLOT_NONE;
+			u->closing[k] = false;
 		}
 	}
 	if (rec->in_use)
@@ -167,6 +220,10 @@ void udpd_session_end(struct udpd *u, unsigned si, const char *why)
 	s->state = UDPD_SESS_FREE;
 	s->evgen = ++u->evgen_next;
 	s->pid = 0;
+	struct udpd_uid *e = &u->uids[s->uid_ix];
+	if (e->sessions)
+		e->sessions--;
+	udpd_uid_release(u, s->uid_ix);
 	u->stats.sessions_closed++;
 }
 
@@ -198,12 +255,22 @@ static int udpd_hello_check(struct udpd *u, const struct session_hello *h, const
 static int udpd_session_new_rec(struct udpd *u, const struct session_hello *h, uid_t uid,
 				unsigned *out)
 {
+	int ix = udpd_uid_get(u, (uint32_t)uid);
+	if (ix < 0)
+		return -ENFILE;
+	if (u->uids[ix].sessions >= u->lim.uid_sessions) {
+		/* EMFILE: this user's share is used up (the table itself may have room). */
+		u->stats.session_refused_uid++;
+		udpd_uid_release(u, (unsigned)ix);
+		return -EMFILE;
+	}
 	unsigned si;
 	for (si = 0; si < UDPD_SESSIONS_MAX; si++)
 		if (u->sess[si].state == UDPD_SESS_FREE && !u->st->sessions[si].in_use)
 			break;
 	if (si == UDPD_SESSIONS_MAX) {
 		u->stats.session_refused_full++;
+		udpd_uid_release(u, (unsigned)ix);
 		return -ENFILE;
 	}
 	struct udpd_session_rec *rec = &u->st->sessions[si];
@@ -211,8 +278,10 @@ static int udpd_session_new_rec(struct udpd *u, const struct session_hello *h, u
 	uint8_t secret[SESSION_SECRET_LEN];
 	for (;;) {
 		if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id) ||
-		    getrandom(secret, sizeof(secret), 0) != (ssize_t)sizeof(secret))
+		    getrandom(secret, sizeof(secret), 0) != (ssize_t)sizeof(secret)) {
+			udpd_uid_release(u, (unsigned)ix);
 			return -EAGAIN;
+		}
 		bool taken = id == 0;
 		for (unsigned i = 0; i < UDPD_SESSIONS_MAX && !taken; i++)
 			taken = u->st->sessions[i].in_use && u->st->sessions[i].id == id;
@@ -231,6 +300,8 @@ static int udpd_session_new_rec(struct udpd *u, const struct session_hello *h, u
 	 * certain before the record goes live. */
 	udp_close_owner(u->t, rec->owner);
 	rec->in_use = 1;
+	u->sess[si].uid_ix = (unsigned)ix;
+	u->uids[ix].sessions++;
 	*out = si;
 	return 0;
 }
@@ -247,7 +318,8 @@ static int udpd_session_resume_rec(struct udpd *u, const struct session_hello *h
 			u->stats.session_refused_auth++;
 			return -EPERM;
 		}
-		if (u->sess[si].state == UDPD_SESS_ATTACHED) {
+		if (u->sess[si].state == UDPD_SESS_ATTACHED ||
+		    u->sess[si].state == UDPD_SESS_CLOSING) {
 			u->stats.session_refused_busy_resume++;
 			return -EBUSY;
 		}
@@ -305,7 +377,15 @@ static void udpd_hello(struct udpd *u, int conn, const struct session_hello *h, 
 	s->pid = pid;
 	s->deadline = CLOCK_NEVER;
 	s->wake_mask = 0;
+	s->held_dirty = 0;
+	s->tx_touched = false;
 	s->tx_pending = true; /* records produced while we were away (resume) */
+	memset(s->close_wait, 0, sizeof(s->close_wait));
+	/* No corked payload of this session exists in this process (a restart lost it, a new
+	 * session has none): nothing is held outside the ring, and senders may look again. */
+	for (unsigned i = 0; i < s->region.n_slots; i++)
+		atomic_store_explicit(&region_slot(&s->region, i)->tx_held, 0, memory_order_release);
+	ring_room_notify(&s->region.tx);
 	rc = udpd_ep_add(u, conn, EPOLLIN | EPOLLRDHUP, udpd_tag_make(UDPD_TAG_CONN, si, s->evgen));
 	if (rc == 0)
 		rc = udpd_ep_add(u, s->doorbell_fd, EPOLLIN,
@@ -340,6 +420,20 @@ static void udpd_handshake_free(struct udpd *u, struct udpd_handshake *hs)
 	udpd_ep_del(u, hs->fd);
 	hs->fd = -1;
 	hs->evgen = ++u->evgen_next;
+	struct udpd_uid *e = &u->uids[hs->uid_ix];
+	if (e->handshakes)
+		e->handshakes--;
+	udpd_uid_release(u, hs->uid_ix);
+}
+
+/* Refuse a connection before its hello: a welcome saying -EAGAIN (as a full listen backlog
+ * does: the client tries again), then close. Never blocks (the socket is non-blocking). */
+static void udpd_refuse_early(int fd)
+{
+	struct session_welcome w = {.magic = SESSION_MAGIC, .version = SESSION_VERSION,
+				    .status = -EAGAIN};
+	session_server_send(fd, &w);
+	close(fd);
 }
 
 /* Try to read the hello of handshake hi. */
@@ -398,7 +492,22 @@ static void udpd_accept(struct udpd *u, uint64_t now)
 				break;
 		if (hi == UDPD_HANDSHAKES_MAX) {
 			u->stats.session_refused_busy++;
+			udpd_refuse_early(fd);
+			continue;
+		}
+		struct ucred cred;
+		socklen_t clen = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+			u->stats.session_accept_errors++;
 			close(fd);
+			continue;
+		}
+		int ix = udpd_uid_get(u, (uint32_t)cred.uid);
+		if (ix < 0 || u->uids[ix].handshakes >= u->lim.uid_handshakes) {
+			u->stats.session_refused_uid_busy++;
+			if (ix >= 0)
+				udpd_uid_release(u, (unsigned)ix);
+			udpd_refuse_early(fd);
 			continue;
 		}
 		struct udpd_handshake *hs = &u->hs[hi];
@@ -407,10 +516,13 @@ static void udpd_accept(struct udpd *u, uint64_t now)
 		if (udpd_ep_add(u, fd, EPOLLIN | EPOLLRDHUP,
 				udpd_tag_make(UDPD_TAG_HANDSHAKE, hi, hs->evgen)) < 0) {
 			u->stats.session_accept_errors++;
+			udpd_uid_release(u, (unsigned)ix);
 			close(fd);
 			continue;
 		}
 		hs->fd = fd;
+		hs->uid_ix = (unsigned)ix;
+		u->uids[ix].handshakes++;
 		udpd_handshake(u, hi); /* the hello is usually there already */
 	}
 }
@@ -454,7 +566,7 @@ bool udpd_sessions_ready(void *arg, uint64_t now)
 			if (kind == UDPD_TAG_DOORBELL) {
 				udpd_doorbell(u, s);
 			} else if (ev[i].events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
-				udpd_session_end(u, idx, "the application closed its session");
+				udpd_session_leave(u, idx, "the application closed its session");
 			} else {
 				u->stats.sessions_closed_hostile++;
 				udpd_session_end(u, idx, "data on the session socket after the hello");
@@ -466,14 +578,7 @@ bool udpd_sessions_ready(void *arg, uint64_t now)
 		}
 	}
 	bool more = n == (int)UDPD_EVENTS_BUDGET;
-	for (unsigned si = 0; si < UDPD_SESSIONS_MAX; si++) {
-		struct udpd_session *s = &u->sess[si];
-		if (s->state == UDPD_SESS_ATTACHED && s->tx_pending) {
-			s->tx_pending = udpd_tx_session(u, si);
-			more |= s->tx_pending;
-		}
-	}
-	udpd_out_flush(u);
+	more |= udpd_tx_round(u);
 	udpd_wake_flush(u);
 	loop_arm_timer(u->loop, u->timer_id, udpd_sessions_next_deadline(u));
 	return more;
@@ -556,7 +661,7 @@ void udpd_sessions_close(struct udpd *u)
 	/* Leave the session records alone: the next udpd resumes them. */
 	for (unsigned i = 0; i < UDPD_SESSIONS_MAX; i++) {
 		struct udpd_session *s = &u->sess[i];
-		if (s->state == UDPD_SESS_ATTACHED)
+		if (s->state == UDPD_SESS_ATTACHED || s->state == UDPD_SESS_CLOSING)
 			udpd_session_release_local(u, s);
 		s->state = UDPD_SESS_FREE;
 	}

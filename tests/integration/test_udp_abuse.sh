@@ -2,9 +2,12 @@
 # Hostile applications against udpd (DESIGN.md, Security): malformed requests get an error or
 # a closed session, never a crash; hostile session handovers are refused without leaking a
 # descriptor or a mapping; a broken ring ends exactly its own session; one application cannot
-# read or disturb another's sockets, nor starve it of the shared pool. A libsock application
-# exchanges datagrams with the kernel the whole time, and udpd stays the same process (pid and
-# systemd restart count unchanged), idle, with the pool back to idle at the end.
+# read or disturb another's sockets, nor starve it of the shared pool; no application can stall
+# udpd (a huge ring and a producer that never stops, against a CLOSE and a session's end) or
+# hoard what every user needs (handshake places, sessions, sockets: each uid gets its share). A
+# libsock application exchanges datagrams with the kernel the whole time, and udpd stays the
+# same process (pid and systemd restart count unchanged: it never missed its watchdog), idle,
+# with the pool back to idle at the end.
 # udp_abuse.c holds the cases; this script runs its modes and checks udpd's counters.
 source "$(dirname "$0")/../lib/stack.sh"
 PEER_PY="$(dirname "$0")/../lib/udp_peer.py"
@@ -111,6 +114,10 @@ log "ring: hostile rings"
 run_mode ring ring "$T_PEER" $ECHO_PORT
 log "isolation: another application against a socket not its own"
 run_mode isolation isolation "$T_PEER" $ECHO_PORT
+log "drain: a 512 MiB ring of empty datagrams and an endless producer, a CLOSE, the session's end"
+run_mode drain drain "$T_PEER" $ECHO_PORT 512
+log "hoard: another uid takes every handshake place, session and socket it can"
+run_mode hoard hoard "$T_PEER" $ECHO_PORT
 
 kill -TERM "$CLIENT" 2>/dev/null || true
 crc=0
@@ -123,9 +130,13 @@ else
 	sed 's/^/    /' "$CLIENT_LOG"
 fi
 
-# With the libsock bystander gone (this mode has its own): while the hog holds its corks, the
-# pool is drained, if udpd lets it.
-log "hog: one application corks on 512 sockets while a bystander exchanges datagrams"
+# With the libsock bystander gone, nothing wakes udpd's TX round but the CLOSE itself.
+log "close-quiet: a CLOSE behind 200,000 records, nothing else going on"
+run_mode close-quiet close-quiet "$T_PEER"
+
+# With the libsock bystander gone (this mode has its own): while the hog holds its corks and
+# floods, the pool is drained, if udpd lets it.
+log "hog: another uid corks on every socket it gets and floods while a bystander exchanges datagrams"
 run_mode hog hog "$T_PEER" $ECHO_PORT 8
 
 # udpd: the same process, never restarted, all sessions and sockets gone, idle, pool idle.

@@ -66,8 +66,8 @@ START_TEST(size_for)
 	ck_assert_uint_eq(region_size_for(64, RING_SIZE_MAX, RING_SIZE_MAX), 0); /* > max region */
 	/* header page, control page (5 * 128 bytes), then the data areas */
 	ck_assert_uint_eq(region_size_for(4, 8192, 4096), 4096 + 4096 + 8192 + 4 * 4096);
-	/* 65 control blocks of 128 bytes take three pages */
-	ck_assert_uint_eq(region_size_for(64, 4096, 4096), 4096 + 3 * 4096 + 65 * 4096);
+	/* 65 ring control blocks of 128 bytes and 64 slot control blocks of 64 take four pages */
+	ck_assert_uint_eq(region_size_for(64, 4096, 4096), 4096 + 4 * 4096 + 65 * 4096);
 }
 END_TEST
 
@@ -119,12 +119,22 @@ START_TEST(create_attach_round_trip)
 	ck_assert_ptr_nonnull(region_rx(&srv, SLOTS - 1));
 	ck_assert_ptr_null(region_rx(&srv, SLOTS));
 	ck_assert_ptr_null(region_rx(&srv, UINT32_MAX));
+	ck_assert_ptr_nonnull(region_slot(&srv, SLOTS - 1));
+	ck_assert_ptr_null(region_slot(&srv, SLOTS));
+	ck_assert_ptr_null(region_slot(&srv, UINT32_MAX));
+	for (unsigned i = 0; i < SLOTS; i++)
+		ck_assert_uint_eq(atomic_load(&region_slot(&srv, i)->tx_held), 0);
 
 	void *base = m.base;
 	ck_assert_int_eq(region_open_client(&base, m.size, &cli), 0);
 	ck_assert_ptr_null(base); /* the client view owns the mapping now */
 	ck_assert_int_eq(cli.tx.role, RING_PRODUCER);
 	ck_assert_int_eq(cli.rx[0].role, RING_CONSUMER);
+	/* the slot control blocks are the same memory on both sides, one cache line each */
+	atomic_store(&region_slot(&srv, SLOTS - 1)->tx_held, 1234);
+	ck_assert_uint_eq(atomic_load(&region_slot(&cli, SLOTS - 1)->tx_held), 1234);
+	ck_assert_uint_eq((uintptr_t)region_slot(&cli, 1) - (uintptr_t)region_slot(&cli, 0), 64);
+	ck_assert_uint_eq((uintptr_t)region_slot(&cli, 0) % RING_CACHELINE, 0);
 
 	/* app -> server: sendto() on slot 2 */
 	const char msg[] = "hello, udpd";
@@ -282,6 +292,12 @@ START_TEST(attach_rejects_bad_geometry)
 	BREAK(h->tx.ctl_off = 0);                      /* inside the header */
 	BREAK(h->tx.ctl_off = h->tx.data_off);         /* control inside data */
 	BREAK(h->tx.data_off = h->rx[0].ctl_off - 64); /* data over control blocks */
+	BREAK(h->slot_ctl_off = h->rx[SLOTS - 1].ctl_off);   /* slot blocks over a ring's */
+	BREAK(h->slot_ctl_off = h->tx.data_off - 64);        /* slot blocks into TX data */
+	BREAK(h->slot_ctl_off = 0);                          /* inside the header */
+	BREAK(h->slot_ctl_off = size - 64);                  /* outside */
+	BREAK(h->slot_ctl_off = UINT64_MAX - 63);
+	BREAK(h->slot_ctl_off += 8);                         /* alignment */
 	/* ring sizes */
 	BREAK(h->rx[0].data_size = 6000);
 	BREAK(h->rx[0].data_size = 2048);
@@ -297,6 +313,7 @@ START_TEST(attach_rejects_bad_geometry)
 	BREAK(h->n_slots = SLOTS + 1); /* the extra slot's entry is all zero: size 0 */
 	/* reserved fields and unused entries */
 	BREAK(h->reserved = 1);
+	BREAK(h->reserved1 = 1);
 	BREAK(h->rx[0].reserved = 1);
 	BREAK(h->rx[SLOTS].data_size = 4096);
 	BREAK(h->rx[REGION_SLOTS_MAX - 1].ctl_off = 64);

@@ -30,6 +30,12 @@
  * recv, the calls are not async-signal-safe (they take locks): do not call them from a signal
  * handler. After fork(), only the parent keeps using the sockets it opened.
  *
+ * Sending: SO_SNDBUF is enforced as Linux does for UDP: a datagram counts against it (with
+ * Linux's per-datagram overhead) until the stack has handed it on; a blocking send waits for
+ * room (up to SO_SNDTIMEO, then EAGAIN), a non-blocking one fails with EAGAIN, and us_poll()
+ * reports POLLOUT while less than half of it is in use. The stack takes datagrams only as fast
+ * as it can pass them on, so a blocking sender is slowed down, not silently dropped from.
+ *
  * Errors particular to ustack (beyond what the same call on Linux can return):
  *   ENETDOWN      the stack's transport server could not be reached for ~5 s;
  *   ETIMEDOUT     it was reached but did not answer a request for ~5 s;
@@ -83,8 +89,8 @@ US_API int us_getsockopt(int fd, int level, int optname, void *optval, socklen_t
 US_API int us_fcntl(int fd, int cmd, ...);
 
 /* poll(2) over any mix of stack sockets and ordinary descriptors. For a stack socket POLLIN
- * means a datagram (or a pending error) is waiting, POLLOUT that a datagram can be queued,
- * POLLERR that an error is pending. */
+ * means a datagram (or a pending error) is waiting, POLLOUT that less than half of its send
+ * buffer is in use (a send would not wait), POLLERR that an error is pending. */
 US_API int us_poll(struct pollfd *fds, nfds_t nfds, int timeout);
 
 #ifdef __cplusplus
