@@ -199,26 +199,197 @@ int tcp_cookie_check(const struct tcp_table *t, uint64_t now, const struct tcp_s
 
 /* --- state machine internals (tcp_state.c, tcp_table.c, tcp_output.c, ...) ---------------- */
 
+/* cids: slot index (| TCP_CID_LISTENER) in the low half, the slot's generation in the high. */
+static inline unsigned tcp_cid_slot(uint32_t cid) { return cid & 0x7fffu; }
+static inline bool tcp_cid_is_listener(uint32_t cid) { return (cid & TCP_CID_LISTENER) != 0; }
+static inline uint16_t tcp_cid_gen(uint32_t cid) { return (uint16_t)(cid >> 16); }
+
+/* States in which a connection has a full 4-tuple and is in the 4-tuple hash. */
+static inline bool tcp_state_hashed(unsigned s)
+{
+	return s != TCP_STATE_CLOSED && s != TCP_STATE_LISTEN && s < TCP_STATE_COUNT;
+}
+/* RFC 9293's synchronized states (ESTABLISHED and after). */
+static inline bool tcp_state_synced(unsigned s)
+{
+	return s >= TCP_STATE_ESTABLISHED && s < TCP_STATE_COUNT;
+}
+
 /* The one way a connection changes state (STYLE 14): logs old => new at debug level via the
  * shell-independent trace hook (none in the pure core: counted), maintains curr_estab,
  * estab_resets, attempt_fails. */
 void tcp_set_state(struct tcp_table *t, struct tcp_conn *c, enum tcp_state s);
 
-/* Raise events on c and list it in io->ev once. */
+/* Raise events on c and list it in io->ev once (until the shell takes them). */
 void tcp_event(struct tcp_conn *c, struct tcp_io *io, uint32_t cid, uint8_t ev);
+void tcp_lis_event(struct tcp_listener *l, struct tcp_io *io, uint32_t lcid, uint8_t ev);
+
+/* The connection is over (RFC 9293 "enter CLOSED, delete the TCB"): timers cancelled, out of
+ * the 4-tuple hash, its port released unless bind() chose it. err > 0 becomes its pending
+ * error with TCP_EV_ERROR. A connection no application holds (orphan, or a child not yet
+ * accepted) is freed (TCP_EV_FREED); an application's stays in CLOSED for it to see. */
+void tcp_conn_done(struct tcp_table *t, struct tcp_conn *c, int err, struct tcp_io *io);
+/* Enter TIME-WAIT (RFC 9293 §3.10.7.4): only the 2·MSL timer stays. */
+void tcp_enter_time_wait(struct tcp_table *t, struct tcp_conn *c, uint64_t now);
+/* Free the slot and raise TCP_EV_FREED on its cid (the shell releases its streams). */
+void tcp_conn_release(struct tcp_table *t, struct tcp_conn *c, struct tcp_io *io);
+
+/* --- tcp_table.c --- */
 
 uint32_t tcp_cid_of(const struct tcp_table *t, const struct tcp_conn *c);
+uint32_t tcp_lis_cid(const struct tcp_table *t, const struct tcp_listener *l);
+static inline unsigned tcp_conn_idx(const struct tcp_table *t, const struct tcp_conn *c)
+{
+	return (unsigned)(c - t->conn);
+}
+static inline unsigned tcp_lis_idx(const struct tcp_table *t, const struct tcp_listener *l)
+{
+	return (unsigned)(l - t->lis);
+}
+/* The open connection / listener cid whoever owns it; NULL if not open. */
+struct tcp_conn *tcp_conn_by_cid(struct tcp_table *t, uint32_t cid);
+struct tcp_listener *tcp_lis_by_cid(struct tcp_table *t, uint32_t cid);
+/* The same, only if owner's. */
+struct tcp_conn *tcp_conn_owned(struct tcp_table *t, uint32_t owner, uint32_t cid);
+struct tcp_listener *tcp_lis_owned(struct tcp_table *t, uint32_t owner, uint32_t cid);
+
+/* A fresh CLOSED slot (defaults set, gen bumped), or NULL when the table is full even after
+ * taking the TIME-WAIT closest to its end (tcp_time_wait_overflow; only with an io to announce
+ * its TCP_EV_FREED on: io NULL takes free slots only). */
+struct tcp_conn *tcp_conn_alloc(struct tcp_table *t, uint64_t now, struct tcp_io *io);
+/* Free the slot: off every hash and queue, timers gone; keeps gen and untaken events. */
+void tcp_conn_free(struct tcp_table *t, struct tcp_conn *c);
+struct tcp_listener *tcp_lis_alloc(struct tcp_table *t);
+void tcp_lis_free(struct tcp_table *t, struct tcp_listener *l);
+
+/* The 4-tuple hash (hashed states), the bind hash (every BOUND conn), the listener hash. */
+void tcp_hash_insert(struct tcp_table *t, struct tcp_conn *c);
+void tcp_hash_remove(struct tcp_table *t, struct tcp_conn *c);
+void tcp_bhash_insert(struct tcp_table *t, struct tcp_conn *c);
+void tcp_bhash_remove(struct tcp_table *t, struct tcp_conn *c);
+void tcp_lhash_insert(struct tcp_table *t, struct tcp_listener *l);
+void tcp_lhash_remove(struct tcp_table *t, struct tcp_listener *l);
 struct tcp_conn *tcp_conn_find(struct tcp_table *t, uint32_t laddr, uint16_t lport,
 			       uint32_t raddr, uint16_t rport);
-void tcp_conn_free(struct tcp_table *t, struct tcp_conn *c);
+/* The listener for a segment to laddr:lport: an exact address beats ANY (Linux). */
+struct tcp_listener *tcp_listener_lookup(struct tcp_table *t, uint32_t laddr, uint16_t lport);
+
+static inline unsigned tcp_bhash_bucket(uint16_t port_be)
+{
+	return ((unsigned)port_be ^ (unsigned)port_be >> 11) & (TCP_HASH_BUCKETS - 1);
+}
+static inline unsigned tcp_lhash_bucket(uint16_t port_be)
+{
+	return ((unsigned)port_be ^ (unsigned)port_be >> 8) & (TCP_LHASH_BUCKETS - 1);
+}
+/* Bounded walks: no table content can make the core loop. */
+#define TCP_BHASH_FOR_EACH(t, port_be, i, steps)                                            \
+	for ((i) = (t)->bhash[tcp_bhash_bucket(port_be)], (steps) = 0;                       \
+	     (i) < TCP_CONNS_MAX && (steps) < TCP_CONNS_MAX;                                 \
+	     (i) = (t)->conn[(i)].bnext, (steps)++)
+#define TCP_LHASH_FOR_EACH(t, port_be, i, steps)                                            \
+	for ((i) = (t)->lhash[tcp_lhash_bucket(port_be)], (steps) = 0;                       \
+	     (i) < TCP_LISTENERS_MAX && (steps) < TCP_LISTENERS_MAX;                         \
+	     (i) = (t)->lis[(i)].hnext, (steps)++)
+
+/* Arm one of c's timers (a field of c) at `when` and keep the deadline cache honest: the
+ * only way a timer is armed. Disarming is writing 0 (the cache may then be early, which costs
+ * one scan, never a missed timer). */
+void tcp_timer_arm(struct tcp_table *t, struct tcp_conn *c, uint64_t *timer, uint64_t when);
+/* c's earliest armed timer, CLOCK_NEVER when none. */
+uint64_t tcp_conn_deadline(const struct tcp_conn *c);
+
+/* Mark / clear c's output as owed to a later tcp_output_deferred (io was full). */
+void tcp_defer_set(struct tcp_table *t, struct tcp_conn *c);
+void tcp_defer_clear(struct tcp_table *t, struct tcp_conn *c);
+
+/* --- tcp_user.c --- */
+
+/* Another socket holds port on an address overlapping addr and may not share it (Linux
+ * inet_csk_bind_conflict without SO_REUSEPORT): both need SO_REUSEADDR and the other must not
+ * be listening. self (may be NULL) is skipped; reuse is the binding socket's SO_REUSEADDR. */
+bool tcp_bind_conflict(const struct tcp_table *t, const struct tcp_conn *self,
+		       const struct tcp_listener *self_lis, uint32_t addr, uint16_t port_be,
+		       bool reuse);
+/* Linux's SO_RCVBUF/SO_SNDBUF arithmetic. */
+uint32_t tcp_rcvbuf_size(int val);
+uint32_t tcp_sndbuf_size(int val);
+
+/* --- tcp_listen.c --- */
+
+/* A segment for listener l (no connection has its 4-tuple): SYN → a child in SYN-RECEIVED (or
+ * a cookie SYN-ACK when the SYN queue is full), ACK → a SYN cookie or RST, RST ignored. */
+void tcp_listen_input(struct tcp_table *t, struct tcp_listener *l, uint64_t now,
+		      const struct tcp_seg *seg, struct tcp_io *io, uint32_t tw_isn);
+/* Child c (SYN-RECEIVED with a parent) completed its handshake: into the accept queue.
+ * false when the accept queue is full (the ACK is dropped, Linux's default). */
+bool tcp_child_established(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
+			   struct tcp_io *io);
+/* Take c off its parent's SYN or accept queue. */
+void tcp_child_unlink(struct tcp_table *t, struct tcp_conn *c);
+/* close() / shutdown(SHUT_RD) of a listener: its children are reset. */
+int tcp_listener_close(struct tcp_table *t, struct tcp_listener *l, uint64_t now,
+		       struct tcp_io *io);
+int tcp_listener_shutdown(struct tcp_table *t, struct tcp_listener *l, uint64_t now, int how,
+			  struct tcp_io *io);
+
+/* --- tcp_input.c --- */
+
+/* Parse and validate the header of seg_in into *seg (counts and returns -EINVAL on a bad
+ * one). */
+int tcp_seg_parse(struct tcp_table *t, const struct tcp_seg_in *in, struct tcp_seg *seg);
+/* A parsed segment for connection c (any state but LISTEN and CLOSED). */
+void tcp_conn_input(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
+		    const struct tcp_seg *seg, struct tcp_io *io);
+/* Negotiate the options of a SYN into a new connection c (RFC 7323, RFC 2018, RFC 9293
+ * §3.7.1): flags, scales, TS.Recent, peer MSS. */
+void tcp_syn_options(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
+		     const struct tcp_opts *o);
+
+/* --- tcp_output.c --- */
 
 /* Send whatever c may send now (data, FIN, ACK owed), within cwnd/rwnd/Nagle/SWS. */
 void tcp_output(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tcp_io *io);
 /* An ACK now (no data), with SACK blocks. */
 void tcp_send_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tcp_io *io);
+/* A challenge ACK (RFC 5961 §3.2, §4.2, §5.2), within TCP_CHALLENGE_ACK_LIMIT a second. */
+void tcp_send_challenge_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
+			    struct tcp_io *io);
+/* Our SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED), first or retransmitted. */
+int tcp_send_syn(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tcp_io *io);
 /* A reset answering seg (RFC 9293 §3.10.7.1 rules for seq/ack), for no connection. */
 void tcp_send_rst_reply(struct tcp_table *t, const struct tcp_seg *seg, struct tcp_io *io);
 /* A reset of c (abort): seq = snd_nxt. */
-void tcp_send_rst(struct tcp_table *t, struct tcp_conn *c, struct tcp_io *io);
+void tcp_send_rst(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tcp_io *io);
+/* A zero-window probe or keepalive: seq = snd_una - 1, no data (Linux tcp_xmit_probe_skb). */
+int tcp_send_probe(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tcp_io *io);
+/* Push up to min(usable window, MSS) bytes regardless of Nagle and SWS (persist timer with an
+ * open but small window). 0 if something was sent. */
+int tcp_output_force(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tcp_io *io);
+/* Retransmit the first unacknowledged segment (an RTO, a PMTU drop). */
+void tcp_retransmit_head(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
+			 struct tcp_io *io);
+/* The MSS we advertise for a path of mtu bytes (mtu - 40, clamped by mss_clamp). */
+uint16_t tcp_adv_mss(const struct tcp_conn *c, uint16_t mtu);
+/* Recompute snd_mss from peer_mss, pmtu, mss_clamp, options and the peer's largest window
+ * (RFC 9293 §3.7.1, Linux tcp_sync_mss / tcp_bound_to_half_wnd). */
+void tcp_sync_mss(struct tcp_conn *c);
+/* Our receive window in bytes (unscaled), and whether it may grow now: RFC 9293 §3.8.6.2.2
+ * receiver SWS avoidance, never moving the right edge left (RFC 7323 §2.4). */
+uint32_t tcp_rcv_window(const struct tcp_conn *c);
+/* The window scale we offer for a receive buffer of rcv_buf (Linux: fits tcp_rmem[2]). */
+uint8_t tcp_rcv_wscale(const struct tcp_conn *c);
+/* Arm the persist timer if data waits, nothing is in flight and no timer would send it. */
+void tcp_check_probe_timer(struct tcp_table *t, struct tcp_conn *c, uint64_t now);
+/* The retransmission timeout with backoff, clamped by TCP_USER_TIMEOUT's remainder. */
+uint64_t tcp_rto_ns(const struct tcp_conn *c, uint64_t now);
+
+/* --- tcp_timer.c --- */
+
+/* Linux tcp_model_timeout: how long `boundary` retransmissions with exponential backoff from
+ * rto_base take (capped at TCP_RTO_MAX_NS each). */
+uint64_t tcp_model_timeout(unsigned boundary, uint64_t rto_base_ns);
+/* Keepalive: (re)arm c's keepalive timer from now (no-op unless SO_KEEPALIVE). */
+void tcp_keepalive_reset(struct tcp_table *t, struct tcp_conn *c, uint64_t now);
 
 #endif
