@@ -63,7 +63,7 @@
  *   tcp_cc.c         congestion control ops table; tcp_cc_newreno.c, tcp_cc_cubic.c (RFC 9438)
  *   tcp_assembler.c  the receive buffer's out-of-order ranges, SACK/D-SACK blocks to send
  *   tcp_isn.c        initial sequence numbers (RFC 6528), timestamp offsets
- *   tcp_port.c       ephemeral ports (RFC 6056 §3.3.3, the double-hash algorithm)
+ *   tcp_port.c       ephemeral ports (RFC 6056 §3.3.4, the double-hash algorithm)
  *   tcp_syncookie.c  SYN cookies (encode/validate, MSS table, options in the timestamp)
  *   tcp_stats.c      the counters' names
  */
@@ -115,6 +115,7 @@
 /* Ephemeral ports, host order: net.ipv4.ip_local_port_range. */
 #define TCP_PORT_EPH_LO 32768u
 #define TCP_PORT_EPH_HI 60999u
+#define TCP_PORT_PERTURB_SIZE 65536u /* RFC 6056 §3.3.4 table length (power of two) */
 
 enum tcp_state {
 	TCP_STATE_CLOSED = 0,
@@ -169,14 +170,17 @@ enum tcp_recovery_state {
 #define TCP_F_LINGER 0x00100000u      /* SO_LINGER on (linger_s valid) */
 #define TCP_F_DEFER_OUTPUT 0x00200000u /* tcp_io was full: output owed at the next chance */
 #define TCP_F_RECOVER_VALID 0x00400000u /* `recover` holds a value (RFC 6582) */
-#define TCP_F_MORE 0x00800000u        /* the last send had MSG_MORE: hold a partial segment */
-#define TCP_F_CONNECT_PORT 0x01000000u /* lport came from connect()'s autobind: shareable by
+#define TCP_F_RTX_HEAD 0x00800000u    /* retransmit the segment at snd_una at the next output,
+					* outside cwnd (fast retransmit, NewReno partial ACK:
+					* tcp_priv.h, tcp_recovery_send_allowance) */
+#define TCP_F_MORE 0x01000000u        /* the last send had MSG_MORE: hold a partial segment */
+#define TCP_F_CONNECT_PORT 0x02000000u /* lport came from connect()'s autobind: shareable by
 					* other connects to other peers (Linux fastreuse < 0) */
-#define TCP_F_FIN_OOO 0x02000000u     /* the peer's FIN arrived out of order at rcv_fin_seq */
-#define TCP_F_RCVBUF_LOCK 0x04000000u /* SO_RCVBUF set: the window scale follows it (Linux) */
-#define TCP_F_SNDBUF_LOCK 0x08000000u /* SO_SNDBUF set */
-#define TCP_F_CONNECTED_ONCE 0x10000000u /* was established: connect() again is -EISCONN */
-#define TCP_F_MASK 0x1fffffffu
+#define TCP_F_FIN_OOO 0x04000000u     /* the peer's FIN arrived out of order at rcv_fin_seq */
+#define TCP_F_RCVBUF_LOCK 0x08000000u /* SO_RCVBUF set: the window scale follows it (Linux) */
+#define TCP_F_SNDBUF_LOCK 0x10000000u /* SO_SNDBUF set */
+#define TCP_F_CONNECTED_ONCE 0x20000000u /* was established: connect() again is -EISCONN */
+#define TCP_F_MASK 0x3fffffffu
 
 /* Events for the application (struct tcp_conn.events; the shell wakes waiters and clears). */
 #define TCP_EV_READABLE 0x01u   /* data or EOF to read, or an error */
@@ -231,7 +235,8 @@ struct tcp_cc {
 	uint8_t algo;            /* enum tcp_cc_algo */
 	uint8_t ca_state;        /* enum tcp_ca_state */
 	uint8_t dupacks;         /* consecutive duplicate ACKs (RFC 5681 §2) */
-	uint8_t reserved;
+	uint8_t loss_rtos;       /* RTOs since snd_una last advanced: a repeated timeout keeps
+				  * ssthresh (RFC 5681 §3.1, eq. 4 note) */
 	uint32_t priv[12];
 };
 
@@ -477,8 +482,11 @@ struct tcp_table {
 				  * §7, randomised per second as Linux: tcp_output.c) */
 	uint64_t challenge_epoch; /* that second, ns / 1e9 */
 	uint8_t secret[32];      /* keys: ISN (RFC 6528), port choice (RFC 6056), cookies */
-	uint32_t cookie_epoch;   /* SYN cookie time counter base */
-	uint32_t port_table_perturb[64]; /* RFC 6056 alg. 3 table (tcp_port.c) */
+	uint32_t cookie_epoch;   /* unused (SYN cookies count 64 s periods of CLOCK_MONOTONIC) */
+	/* RFC 6056 §3.3.4 (Algorithm 4) table (tcp_port.c). 2^16 entries as Linux since
+	 * CVE-2022-1012: a small table lets a remote observer find index collisions and track
+	 * a host by them. */
+	uint32_t port_table_perturb[TCP_PORT_PERTURB_SIZE];
 	uint32_t n_deferred;     /* connections with TCP_F_DEFER_OUTPUT (0: nothing to scan) */
 	struct tcp_host host;
 	uint16_t free_head;      /* free conn slots, FIFO through qnext (rebuilt at recovery): a */

@@ -201,15 +201,12 @@ static uint32_t tcp_data_in(const struct tcp_conn *c, uint32_t from, uint32_t to
 /* Common to both ways into ESTABLISHED. */
 static void tcp_establish(struct tcp_table *t, struct tcp_conn *c, uint64_t now)
 {
-	const struct tcp_cc_ops *ops = tcp_cc_get((enum tcp_cc_algo)c->cc.algo);
-
 	c->max_window = c->snd_wnd;
 	tcp_sync_mss(c);
 	tcp_init_rcv_mss(c);
-	if (ops && ops->init)
-		ops->init(c, now);
+	/* IW (RFC 6928, or 1 SMSS after a lost SYN: RFC 5681 §3.1), RFC 6298 §5.7 */
+	tcp_recovery_init(c, now, c->rtx_count > 0);
 	c->rtx_count = 0;
-	tcp_rtt_reset_backoff(&c->rtt);
 	tcp_quickack_enter(c);
 	c->flags |= TCP_F_CONNECTED_ONCE;
 	tcp_set_state(t, c, TCP_STATE_ESTABLISHED);
@@ -353,6 +350,7 @@ static int tcp_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 	uint32_t nwnd = seg->wnd << c->snd_wscale;
 	struct tcp_ack_info ai;
 	bool wnd_changed = false, dsack = false;
+	uint32_t prior_una = c->snd_una;
 
 	if (SEQ_GT(ack, c->snd_max)) {
 		t->stats.in_drop_bad_ack++;
@@ -384,13 +382,6 @@ static int tcp_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 			tcp_rtt_reset_backoff(&c->rtt);
 		}
 	}
-	if ((c->flags & TCP_F_SACK_OK) && (seg->opt.present & TCP_OPTF_SACK)) {
-		ai.sacked = tcp_sack_update(&c->sb, c->snd_una, c->snd_max, &seg->opt, &dsack);
-		if (dsack) {
-			ai.dsack = true;
-			t->stats.tcp_dsack_recv++;
-		}
-	}
 	c->keep_probes = 0; /* any acceptable ACK: the peer is alive (Linux icsk_probes_out) */
 	if (SEQ_GT(ack, c->snd_una)) {
 		uint32_t prior = c->snd_una, rtt_us;
@@ -410,10 +401,8 @@ static int tcp_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 			if (d >= 0 && (uint32_t)d < TCP_RTO_MAX_NS / CLOCK_NS_PER_MS)
 				rtt_us = (uint32_t)(d ? d : 1) * 1000u;
 		}
-		if (rtt_us) {
-			tcp_rtt_sample(&c->rtt, rtt_us);
-			tcp_rtt_reset_backoff(&c->rtt);
-		}
+		if (rtt_us)
+			tcp_rtt_sample(&c->rtt, rtt_us); /* ends the backoff too (RFC 6298 §5) */
 		ai.rtt_us = rtt_us;
 		c->bytes_acked += ai.acked;
 		c->rtx_count = 0;
@@ -428,7 +417,13 @@ static int tcp_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 		}
 		if (ai.acked)
 			tcp_event(c, io, cid, TCP_EV_WRITABLE);
-	} else if (ack == c->snd_una && c->snd_max != c->snd_una &&
+	}
+	/* SACK blocks are read against the advanced snd_una (tcp_sack_update's contract) */
+	if ((c->flags & TCP_F_SACK_OK) && (seg->opt.present & TCP_OPTF_SACK)) {
+		ai.sacked = tcp_sack_update(&c->sb, c->snd_una, c->snd_max, &seg->opt, &dsack);
+		ai.dsack = dsack; /* counted by tcp_recovery_on_ack */
+	}
+	if (prior_una == c->snd_una && ack == c->snd_una && c->snd_max != c->snd_una &&
 		   ((seg->len == 0 && !(seg->flags & (TCP_SYN | TCP_FIN)) && !wnd_changed) ||
 		    ai.sacked)) {
 		ai.dup = true; /* RFC 5681 §2 (and RFC 6675 §2: an ACK that SACKs new data) */

@@ -35,7 +35,6 @@
  * is advanced for a segment not emitted, so tcp_output_deferred rebuilds it.
  */
 #include <errno.h>
-#include <sodium.h>
 #include <string.h>
 
 #include "clock.h"
@@ -301,12 +300,8 @@ void tcp_send_challenge_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t no
 	uint64_t epoch = now / CLOCK_NS_PER_S;
 
 	if (epoch != t->challenge_epoch || t->challenge_acks == 0) {
-		uint8_t in[8], h[crypto_shorthash_BYTES];
-		uint32_t r;
+		uint32_t r = (uint32_t)tcp_hash(t, TCP_HASH_CHALLENGE, &epoch, sizeof(epoch));
 
-		memcpy(in, &epoch, sizeof(in));
-		crypto_shorthash(h, in, sizeof(in), t->secret + 16);
-		memcpy(&r, h, sizeof(r));
 		t->challenge_epoch = epoch;
 		/* the remaining budget of this second, counted down */
 		t->challenge_acks = TCP_CHALLENGE_ACK_LIMIT / 2 + r % TCP_CHALLENGE_ACK_LIMIT + 1;
@@ -422,8 +417,8 @@ static void tcp_sent(struct tcp_table *t, struct tcp_conn *c, uint64_t now, uint
 			tcp_rtt_cancel(&c->rtt);
 	}
 	if (SEQ_GT(end, c->snd_max)) {
-		if (!c->rtt.timing && !rtx && len)
-			tcp_rtt_start(&c->rtt, end - 1, now);
+		if (!rtx && len)
+			tcp_rtt_start(&c->rtt, seq, now); /* a no-op while one is timed */
 		c->snd_max = end;
 	}
 	if (fin)
@@ -478,9 +473,21 @@ static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t
 	unsigned n = 0;
 
 	tcp_idle_check(c, now);
+	/* 1. fast retransmit / NewReno partial ACK: the head, outside the allowance */
+	if (c->flags & TCP_F_RTX_HEAD) {
+		unsigned before = io->n_tx;
+
+		tcp_retransmit_head(t, c, now, io);
+		if (io->n_tx == before && (c->flags & TCP_F_DEFER_OUTPUT)) {
+			*blocked = true;
+			return 0;
+		}
+		c->flags &= ~TCP_F_RTX_HEAD;
+		n += io->n_tx - before;
+	}
 	for (unsigned budget = 0; budget < TCP_XMIT_BUDGET; budget++) {
-		uint32_t mss = c->snd_mss, seq = c->snd_nxt, len, avail, usable, allow, seg_max;
-		uint32_t wnd_end = c->snd_una + c->snd_wnd, end, segs;
+		uint32_t mss = c->snd_mss, seq = c->snd_nxt, len, avail = 0, usable, allow, seg_max;
+		uint32_t wnd_end = c->snd_una + c->snd_wnd, end, segs, hs, he;
 		bool fin, want_fin, sack_rtx = false, full;
 		uint8_t flags = 0;
 		uint16_t gso = 0;
@@ -489,21 +496,34 @@ static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t
 			break;
 		allow = tcp_recovery_send_allowance(c);
 		if (c->cc.ca_state == TCP_CA_RECOVERY && (c->flags & TCP_F_SACK_OK)) {
-			uint32_t s2, l2;
+			/* 2. RFC 6675 (C): NextSeg while a whole segment fits the allowance */
+			uint32_t s2, l2, new_end = seq_min(c->write_seq, wnd_end);
 
-			if (!allow)
+			if (allow < mss)
 				break;
-			if (!tcp_sack_next_seg(&c->sb, c->snd_una, c->snd_max, c->write_seq, mss,
-					       &s2, &l2))
+			if (!tcp_sack_next_seg(&c->sb, c->snd_una, c->snd_max, new_end, mss, &s2,
+					       &l2))
 				break;
 			if (SEQ_LT(s2, c->snd_max)) {
 				seq = s2;
 				sack_rtx = true;
 				avail = l2;
 			}
+		} else if (c->cc.ca_state == TCP_CA_LOSS && (c->flags & TCP_F_SACK_OK) &&
+			   c->sb.n && SEQ_LT(seq, c->snd_max)) {
+			/* 3. go-back-N skips what the peer holds (RFC 6675 §5.1) */
+			if (!tcp_sack_next_hole(&c->sb, seq, c->snd_max, &hs, &he)) {
+				c->snd_nxt = seq = c->snd_max;
+			} else {
+				c->snd_nxt = seq = hs;
+				avail = he - hs;
+				sack_rtx = true; /* a retransmission: never held, one MSS */
+			}
 		}
 		want_fin = tcp_fin_wanted(c, seq);
 		if (!sack_rtx)
+			avail = SEQ_LT(seq, c->write_seq) ? c->write_seq - seq : 0;
+		else if (SEQ_GT(seq + avail, c->write_seq))
 			avail = SEQ_LT(seq, c->write_seq) ? c->write_seq - seq : 0;
 		if (avail == 0 && !want_fin)
 			break;
@@ -516,7 +536,8 @@ static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t
 			len = allow >= mss ? allow : (allow >= len ? len : 0);
 		if (len > mss && len < avail)
 			len -= len % mss; /* a super-segment is whole MSS pieces but at the end */
-		fin = want_fin && seq + len == c->write_seq && !sack_rtx;
+		fin = want_fin && seq + len == c->write_seq &&
+		      (!sack_rtx || c->cc.ca_state == TCP_CA_LOSS);
 		if (len == 0 && !fin)
 			break; /* window or congestion window closed: ACKs or the persist timer */
 		if (fin && len == 0 && allow == 0 && c->snd_una != c->snd_max)
@@ -545,12 +566,8 @@ static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t
 		}
 		end = seq + len + (fin ? 1 : 0);
 		segs = gso ? (len + mss - 1) / mss : 1;
-		if (sack_rtx) {
-			if (SEQ_GT(end, c->sb.high_rxt))
-				c->sb.high_rxt = end;
-		} else {
-			c->snd_nxt = end;
-		}
+		if (!sack_rtx || c->cc.ca_state == TCP_CA_LOSS)
+			c->snd_nxt = end; /* NextSeg's retransmissions leave snd_nxt alone */
 		tcp_sent(t, c, now, seq, end, len, fin, segs);
 		n++;
 		if (force)
@@ -564,10 +581,15 @@ void tcp_retransmit_head(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 {
 	uint32_t seq = c->snd_una, mss = c->snd_mss ? c->snd_mss : TCP_MSS_MIN;
 	uint32_t avail = SEQ_LT(seq, c->write_seq) ? c->write_seq - seq : 0;
-	uint32_t len = avail < mss ? avail : mss, end;
-	bool fin = (c->flags & TCP_F_FIN_SENT) && seq + len == c->write_seq;
+	uint32_t len = avail < mss ? avail : mss, end, hs, he;
+	bool fin;
 	uint8_t flags = 0;
 
+	/* not across a SACKed range (tcp_sack_next_hole; snd_una itself is never SACKed) */
+	if (len && (c->flags & TCP_F_SACK_OK) && c->sb.n &&
+	    tcp_sack_next_hole(&c->sb, seq, seq + len, &hs, &he) && hs == seq)
+		len = he - hs;
+	fin = (c->flags & TCP_F_FIN_SENT) && seq + len == c->write_seq;
 	if (len == 0 && !fin)
 		return;
 	if (seq + len == c->write_seq)
@@ -581,9 +603,6 @@ void tcp_retransmit_head(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 	end = seq + len + (fin ? 1 : 0);
 	if (SEQ_LT(c->snd_nxt, end))
 		c->snd_nxt = end;
-	if (c->cc.ca_state == TCP_CA_LOSS || c->cc.ca_state == TCP_CA_RECOVERY)
-		if (SEQ_GT(end, c->sb.high_rxt))
-			c->sb.high_rxt = end;
 	tcp_sent(t, c, now, seq, end, len, fin, 1);
 }
 

@@ -556,17 +556,14 @@ void tcp_lis_free(struct tcp_table *t, struct tcp_listener *l)
 static unsigned tcp_hash_bucket(const struct tcp_table *t, uint32_t laddr, uint16_t lport,
 				uint32_t raddr, uint16_t rport)
 {
-	uint32_t k, h;
+	uint8_t m[12];
 
-	memcpy(&k, t->secret + 28, sizeof(k));
-	h = laddr * 0x9e3779b1u ^ raddr;
-	h ^= ((uint32_t)lport << 16 | rport) + k;
-	h ^= h >> 16; /* murmur3's finaliser */
-	h *= 0x85ebca6bu;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35u;
-	h ^= h >> 16;
-	return h & (TCP_HASH_BUCKETS - 1);
+	/* keyed (SipHash): a peer choosing its addresses and ports cannot aim at one chain */
+	memcpy(m, &laddr, 4);
+	memcpy(m + 4, &raddr, 4);
+	memcpy(m + 8, &lport, 2);
+	memcpy(m + 10, &rport, 2);
+	return (unsigned)tcp_hash(t, TCP_HASH_CONN_TABLE, m, sizeof(m)) & (TCP_HASH_BUCKETS - 1);
 }
 
 void tcp_hash_insert(struct tcp_table *t, struct tcp_conn *c)

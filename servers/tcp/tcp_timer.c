@@ -119,12 +119,11 @@ static void tcp_rtx_fire(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 		tcp_timeout_abort(t, c, io);
 		return;
 	}
-	t->stats.tcp_timeouts++;
+	/* go-back-N from snd_una, backoff, Karn, ssthresh/cwnd, LOSS (RFC 6298 §5.4-5.5, RFC 5681
+	 * §3.1): tcp_recovery.c; the head goes out at once whatever the windows (§5.4) */
 	tcp_recovery_on_rto(t, c, now);
-	c->snd_nxt = c->snd_una; /* go-back-N (RFC 5681 §3.1 / RFC 6298 §5.4) */
 	c->rtx_count++;
-	tcp_rtt_cancel(&c->rtt);
-	tcp_rtt_backoff(&c->rtt);
+	c->flags &= ~TCP_F_RTX_HEAD;
 	tcp_retransmit_head(t, c, now, io);
 	if (c->t_rtx == 0)
 		tcp_timer_arm(t, c, &c->t_rtx, now + tcp_rto_ns(c, now));
