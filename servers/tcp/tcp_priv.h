@@ -225,6 +225,32 @@ struct tcp_cc_ops {
 };
 /* The ops of algo; an out-of-range value (a torn record) gets CUBIC's, never NULL. */
 const struct tcp_cc_ops *tcp_cc_get(enum tcp_cc_algo algo);
+extern const struct tcp_cc_ops tcp_cc_newreno_ops, tcp_cc_cubic_ops;
+/* What the algorithms share (tcp_cc.c). */
+uint32_t tcp_cc_smss(const struct tcp_conn *c);
+uint32_t tcp_cc_iw(const struct tcp_conn *c);            /* RFC 6928 */
+uint32_t tcp_cc_flight(const struct tcp_conn *c);        /* min(snd_max - snd_una, cwnd) */
+bool tcp_cc_cwnd_limited(const struct tcp_conn *c, uint32_t acked);
+/* Slow start with ABC up to ssthresh; returns the acked bytes left for avoidance (0 while
+ * cwnd stays below ssthresh). */
+uint32_t tcp_cc_slow_start(struct tcp_conn *c, uint32_t acked);
+void tcp_cc_restart_window(struct tcp_conn *c);           /* RFC 5681 §4.1 */
+
+/* CUBIC's state in tcp_cc.priv (tcp_cc_cubic.c; here so tests can read it). Times in ns,
+ * windows in bytes, K in 2^-10 s. */
+struct tcp_cubic {
+	uint32_t w_max;          /* W_max; 0 = none (no congestion event yet, or after an RTO) */
+	uint32_t cwnd_prior;     /* cwnd when ssthresh was last set (RFC 9438 §4.1.2) */
+	uint32_t origin;         /* the curve's plateau: W_max, or cwnd_epoch when K = 0 */
+	uint32_t k;              /* K, in 1/1024 s */
+	uint32_t w_est;          /* Reno-friendly estimate (RFC 9438 §4.3) */
+	uint32_t w_est_rem;      /* remainder of W_est's increments */
+	uint32_t cnt_rem;        /* remainder of the cubic increments */
+	uint32_t reserved;
+	uint64_t epoch_start;    /* t_epoch; 0 = none: the next ACK in avoidance starts one */
+	uint64_t last_ack;       /* the last ACK seen: application-limited time is cut out of t */
+};
+void tcp_cubic_load(const struct tcp_conn *c, struct tcp_cubic *cu);
 /* By TCP_CONGESTION name: at most 15 bytes, up to the first NUL (Linux copies
  * min(len, TCP_CA_NAME_MAX - 1)); -ENOENT (Linux's answer to an unknown name). */
 int tcp_cc_by_name(const char *name, size_t len, enum tcp_cc_algo *algo);
