@@ -630,6 +630,19 @@ static void tcp_synced_input(struct tcp_table *t, struct tcp_conn *c, uint64_t n
 		}
 		return;
 	}
+	/* Simultaneous open (RFC 9293 §3.5 figure 8): the peer's SYN-ACK reaches us in
+	 * SYN-RECEIVED; it acknowledges our SYN and repeats theirs, which we hold already. Take
+	 * it as the ACK it is (Linux tcp_validate_incoming makes the same exception). */
+	if (c->state == TCP_STATE_SYN_RECEIVED && !passive &&
+	    (fl & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) == (TCP_SYN | TCP_ACK) &&
+	    seg->len == 0 && seg->seq + 1 == c->rcv_nxt && seg->ack == c->snd_nxt) {
+		struct tcp_seg ack = *seg;
+
+		ack.seq = c->rcv_nxt;
+		ack.flags &= (uint8_t)~TCP_SYN;
+		tcp_synced_input(t, c, now, &ack, io);
+		return;
+	}
 	/* PAWS (RFC 7323 §5.3) before the sequence check */
 	if (tcp_paws_reject(c, seg, now)) {
 		t->stats.paws_estab_rejected++;

@@ -556,8 +556,8 @@ static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t
 		}
 		if (len > mss)
 			gso = (uint16_t)mss;
-		if (seq + len == c->write_seq)
-			flags |= TCP_PSH;
+		if (len && seq + len == c->write_seq)
+			flags |= TCP_PSH; /* the end of what the application wrote */
 		if (fin)
 			flags |= TCP_FIN;
 		if (tcp_xmit(t, c, now, io, seq, len, flags, gso) != 0) {
@@ -592,7 +592,7 @@ void tcp_retransmit_head(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 	fin = (c->flags & TCP_F_FIN_SENT) && seq + len == c->write_seq;
 	if (len == 0 && !fin)
 		return;
-	if (seq + len == c->write_seq)
+	if (len && seq + len == c->write_seq)
 		flags |= TCP_PSH;
 	if (fin)
 		flags |= TCP_FIN;
