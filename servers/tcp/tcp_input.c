@@ -207,7 +207,6 @@ static void tcp_establish(struct tcp_table *t, struct tcp_conn *c, uint64_t now)
 	/* IW (RFC 6928, or 1 SMSS after a lost SYN: RFC 5681 §3.1), RFC 6298 §5.7 */
 	tcp_recovery_init(c, now, c->rtx_count > 0);
 	c->rtx_count = 0;
-	tcp_quickack_enter(c);
 	c->flags |= TCP_F_CONNECTED_ONCE;
 	tcp_set_state(t, c, TCP_STATE_ESTABLISHED);
 	tcp_keepalive_reset(t, c, now);
@@ -520,6 +519,12 @@ static void tcp_data_and_fin(struct tcp_table *t, struct tcp_conn *c, uint64_t n
 		if (SEQ_LT(seq, c->rcv_nxt)) /* the FIN too was old */
 			return;
 	}
+	if (zero_wnd && len) {
+		t->stats.tcp_zero_window_drop++;
+		len = 0;
+		fin = false;
+		c->flags |= TCP_F_ACK_NOW;
+	}
 	/* nothing is ever placed past the buffer (the shell's ring) */
 	limit = c->read_seq + c->rcv_buf;
 	if (len && SEQ_GT(seq + len, limit)) {
@@ -530,12 +535,8 @@ static void tcp_data_and_fin(struct tcp_table *t, struct tcp_conn *c, uint64_t n
 		fin = false;
 		c->flags |= TCP_F_ACK_NOW;
 	}
-	if (zero_wnd && len) {
-		t->stats.tcp_zero_window_drop++;
-		len = 0;
-		fin = false;
-		c->flags |= TCP_F_ACK_NOW;
-	}
+	if (c->bytes_received == 0 && len)
+		tcp_quickack_enter(c); /* Linux: quick ACKs from the first data on */
 	if (seq == c->rcv_nxt) {
 		if (len) {
 			uint32_t old = c->rcv_nxt, per_seg = len / (seg->gso_segs ? seg->gso_segs : 1);

@@ -120,15 +120,23 @@ uint32_t tcp_rcv_window(const struct tcp_conn *c)
 	return wnd < maxw ? wnd : maxw;
 }
 
-/* The window field for a non-SYN segment: wnd scaled, rounded so the right edge never moves
- * left (RFC 7323 §2.4). */
+/* The window field for a non-SYN segment: wnd scaled. Rounding down could move the right
+ * edge left of rcv_adv, so the kept window is rounded up instead (RFC 7323 §2.4, as Linux)
+ * — unless that would offer room past the end of the buffer, which the shell's ring does not
+ * have: then it is rounded down, the edge moving left by less than one scale unit (RFC 7323
+ * Appendix F; Linux's tcp_shrink_window). Without this, every ACK could creep the edge
+ * forward by up to 2^rcv_wscale - 1 bytes the buffer cannot hold. */
 static uint16_t tcp_wnd_field(const struct tcp_conn *c, uint32_t wnd)
 {
 	unsigned ws = c->rcv_wscale;
 	uint32_t field = wnd >> ws;
 
-	if (SEQ_LT(c->rcv_nxt + (field << ws), c->rcv_adv))
-		field = (tcp_rcv_cur(c) + (1u << ws) - 1) >> ws;
+	if (SEQ_LT(c->rcv_nxt + (field << ws), c->rcv_adv)) {
+		uint32_t cur = tcp_rcv_cur(c), up = (cur + (1u << ws) - 1) >> ws;
+
+		field = SEQ_LEQ(c->rcv_nxt + (up << ws), c->read_seq + c->rcv_buf) ? up
+										   : cur >> ws;
+	}
 	return (uint16_t)(field > 65535u ? 65535u : field);
 }
 

@@ -172,6 +172,8 @@ struct tcp_conn *th_conn(struct th *w, const struct th_spec *s, uint32_t *cid)
 	if (s->cwnd)
 		c->cc.cwnd = s->cwnd;
 	c->last_rcv_at = w->now;
+	if (!s->fresh)
+		c->bytes_received = 1; /* past the first data: no quick-ACK phase */
 	tcp_set_state(t, c, TCP_STATE_ESTABLISHED);
 	tcp_hash_insert(t, c);
 	if (c->flags & TCP_F_KEEPALIVE)

@@ -73,6 +73,8 @@ struct th_spec {
 	uint16_t peer_mss;       /* 0: 1460 */
 	uint32_t flags;          /* extra TCP_F_* (NODELAY, KEEPALIVE, ...) */
 	uint32_t cwnd;           /* 0: what tcp_recovery_init chose */
+	bool fresh;              /* no data received yet: quick ACKs at the first data (else
+				  * the connection has been running and ACKs are delayed) */
 };
 struct tcp_conn *th_conn(struct th *w, const struct th_spec *s, uint32_t *cid);
 #define SPEC(...) (&(struct th_spec){.iss = 1000, .irs = 5000, __VA_ARGS__})
