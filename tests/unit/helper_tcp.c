@@ -15,6 +15,10 @@ uint32_t th_ip(unsigned a, unsigned b, unsigned c, unsigned d)
 
 void th_io_reset(struct th *w)
 {
+	/* as the shell does after every call: take the events of every cid listed */
+	if (w->t)
+		for (unsigned i = 0; i < w->io.n_ev; i++)
+			tcp_take_events(w->t, w->io.ev[i]);
 	w->io.tx = w->tx;
 	w->io.tx_max = TH_TX_MAX;
 	w->io.n_tx = 0;

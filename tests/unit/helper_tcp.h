@@ -57,7 +57,8 @@ struct th {
 void th_init(struct th *w, bool tso);
 /* Checks the table's invariants and frees it. */
 void th_fini(struct th *w);
-/* Clear the io arrays (and the expect_tx cursor). */
+/* Clear the io arrays (and the expect_tx cursor), taking the events of the cids listed, as
+ * the shell does after every call. */
 void th_io_reset(struct th *w);
 /* The invariants th_fini checks, on demand. */
 void th_check_table(const struct tcp_table *t);
