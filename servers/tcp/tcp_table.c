@@ -270,14 +270,16 @@ static bool tcp_conn_valid(const struct tcp_table *t, const struct tcp_conn *c)
 	}
 	if (s == TCP_STATE_CLOSED || s == TCP_STATE_SYN_SENT)
 		return true; /* sequence space not (fully) defined yet */
+	/* the stream [snd_una, write_seq] plus SYN and FIN: at most snd_buf + 2 sequence numbers */
 	if (!(SEQ_LEQ(c->snd_una, c->snd_nxt) && SEQ_LEQ(c->snd_nxt, c->snd_max) &&
 	      SEQ_LEQ(c->snd_max, c->write_seq + 1) &&
-	      (uint32_t)(c->write_seq - c->snd_una) <= c->snd_buf + 1))
+	      (uint32_t)(c->write_seq + 1 - c->snd_una) <= c->snd_buf + 2))
 		return false;
 	if (!SEQ_LEQ(c->read_seq, c->rcv_nxt) ||
 	    (uint32_t)(c->rcv_nxt - c->read_seq) > TCP_RMEM_MAX + 1)
 		return false;
-	if (c->snd_mss == 0 || c->adv_mss == 0 || c->rcv_mss == 0 || c->pmtu < 68)
+	if (c->snd_mss == 0 || c->adv_mss == 0 || c->pmtu < 68 ||
+	    (tcp_state_synced(c->state) && c->rcv_mss == 0))
 		return false;
 	if (c->asm_.n > TCP_OOO_MAX || c->asm_.n_sack_out > TCP_SACK_OUT_MAX)
 		return false;
