@@ -117,9 +117,9 @@ void tcp_sack_reset(struct tcp_scoreboard *sb);
  * recovery repairs first, keep their information). Returns the bytes newly SACKed. */
 uint32_t tcp_sack_update(struct tcp_scoreboard *sb, uint32_t snd_una, uint32_t snd_max,
 			 const struct tcp_opts *o, bool *dsack);
-/* snd_una advanced: drop what is now cumulatively acknowledged. An ACK that lands inside a
- * SACKed range means the receiver discarded data it had SACKed (reneging, RFC 2018 §8): the
- * whole board is forgotten. */
+/* snd_una advanced: drop what is now cumulatively acknowledged. An ACK that stops at or
+ * inside a SACKed range means the receiver discarded data it had SACKed (reneging, RFC 2018
+ * §8; Linux tcp_check_sack_reneging): the whole board is forgotten. */
 void tcp_sack_advance(struct tcp_scoreboard *sb, uint32_t snd_una);
 bool tcp_sack_is_sacked(const struct tcp_scoreboard *sb, uint32_t seq);
 /* The first un-SACKed range at or after seq and before end: false when [seq, end) is all
