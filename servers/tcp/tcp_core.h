@@ -327,6 +327,8 @@ struct tcp_conn {
 	uint64_t last_rcv_at;    /* last segment received (keepalive idle time) */
 	uint64_t last_snd_at;    /* last data sent (restart after idle, RFC 5681 §4.1) */
 	uint64_t probe_since;    /* first unanswered zero-window probe (TCP_USER_TIMEOUT), 0 none */
+	uint64_t oow_ack_at;     /* last ACK answering an out-of-window pure ACK or SYN (Linux
+				  * tcp_oow_rate_limited: at most one per 500 ms, no ACK loops) */
 	uint32_t user_timeout_ms; /* TCP_USER_TIMEOUT, 0 = retries-based */
 	uint16_t keep_idle_s;
 	uint16_t keep_intvl_s;
@@ -344,7 +346,7 @@ struct tcp_conn {
 	uint64_t segs_out;
 	uint64_t opened_at;      /* ns */
 };
-_Static_assert(sizeof(struct tcp_conn) == 720, "tcp_conn is shared state: its size is ABI");
+_Static_assert(sizeof(struct tcp_conn) == 728, "tcp_conn is shared state: its size is ABI");
 
 /* One listener. Options set on the socket before listen() are kept here and inherited by
  * every connection it accepts (Linux children inherit the listener's options). */
@@ -429,6 +431,8 @@ struct tcp_stats {
 	uint64_t tcp_pmtu_updates;
 	uint64_t tcp_time_wait_overflow; /* a TIME-WAIT slot taken for a new conn: table full */
 	uint64_t tcp_syn_retrans;  /* SYN and SYN-ACK retransmissions (also in retrans_segs) */
+	uint64_t tcp_ack_skipped;  /* dup ACKs not sent: out-of-window ACK/SYN rate limit (Linux
+				    * TCPACKSkippedSeq, ...PAWS, ...TimeWait) */
 	/* ours: every other drop, named */
 	uint64_t in_drop_short;        /* shorter than a TCP header or its data offset */
 	uint64_t in_drop_bad_offset;   /* data offset < 5 or past the segment */

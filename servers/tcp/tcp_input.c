@@ -35,6 +35,7 @@
 
 #define TCP_PAWS_24DAYS_NS (24ull * 86400ull * CLOCK_NS_PER_S) /* RFC 7323 §5.5 */
 #define TCP_MAX_QUICKACKS 16u                                   /* Linux */
+#define TCP_OOW_ACK_GAP_NS (500ull * CLOCK_NS_PER_MS) /* Linux sysctl_tcp_invalid_ratelimit */
 
 /* --- parsing --- */
 
@@ -141,6 +142,24 @@ static bool tcp_has_ts(const struct tcp_conn *c, const struct tcp_seg *seg)
 	return (c->flags & TCP_F_TS_OK) && (seg->opt.present & TCP_OPTF_TIMESTAMP);
 }
 
+/* Linux tcp_disordered_ack: a pure duplicate ACK that changes nothing and whose timestamp is
+ * within an RTO of TS.Recent is a reordered ACK, not an old duplicate: PAWS lets it through
+ * (rejecting it would only answer it with yet another ACK). */
+static bool tcp_disordered_ack(const struct tcp_conn *c, const struct tcp_seg *seg)
+{
+	uint32_t nwnd = seg->wnd << c->snd_wscale;
+	uint64_t rto_ms = tcp_rtt_rto_ns(&c->rtt) / CLOCK_NS_PER_MS;
+
+	if (!(seg->flags & TCP_ACK) || (seg->flags & (TCP_SYN | TCP_FIN)) || seg->len ||
+	    seg->seq != c->rcv_nxt || seg->ack != c->snd_una)
+		return false;
+	/* would it update the window? (Linux tcp_may_update_window) */
+	if (SEQ_GT(seg->seq, c->snd_wl1) ||
+	    (seg->seq == c->snd_wl1 && (nwnd > c->snd_wnd || nwnd == 0)))
+		return false;
+	return (int64_t)(int32_t)(c->ts_recent - seg->opt.tsval) <= (int64_t)(rto_ms * 1024 / 1000);
+}
+
 /* RFC 7323 §5.3 R1, with §5.5's 24-day invalidation: an older timestamp than TS.Recent makes
  * a non-RST segment unacceptable. */
 static bool tcp_paws_reject(const struct tcp_conn *c, const struct tcp_seg *seg, uint64_t now)
@@ -149,7 +168,23 @@ static bool tcp_paws_reject(const struct tcp_conn *c, const struct tcp_seg *seg,
 		return false;
 	if (now - c->ts_recent_at > TCP_PAWS_24DAYS_NS)
 		return false;
-	return SEQ_LT(seg->opt.tsval, c->ts_recent);
+	return SEQ_LT(seg->opt.tsval, c->ts_recent) && !tcp_disordered_ack(c, seg);
+}
+
+/* Answer an unacceptable segment with an ACK (RFC 9293 §3.10.7.4), at most one per 500 ms for
+ * pure ACKs and SYNs: two stacks that disagree about a window would otherwise ping-pong ACKs
+ * forever (Linux tcp_oow_rate_limited; data segments are never part of such a loop). */
+static void tcp_send_dupack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
+			    const struct tcp_seg *seg, struct tcp_io *io)
+{
+	if (seg->len == 0 || (seg->flags & TCP_SYN)) {
+		if (c->oow_ack_at && now - c->oow_ack_at < TCP_OOW_ACK_GAP_NS) {
+			t->stats.tcp_ack_skipped++;
+			return;
+		}
+		c->oow_ack_at = now ? now : 1;
+	}
+	tcp_send_ack(t, c, now, io);
 }
 
 /* RFC 7323 §4.3: TS.Recent follows the segment that covers Last.ACK.sent (rcv_wup). */
@@ -198,6 +233,25 @@ static uint32_t tcp_data_in(const struct tcp_conn *c, uint32_t from, uint32_t to
 	return SEQ_GT(hi, lo) ? hi - lo : 0;
 }
 
+/* Linux tcp_sndbuf_expand: unless the application fixed SO_SNDBUF, the send buffer follows
+ * the congestion window (room for two windows: one in flight, one queued behind it), up to
+ * TCP_WMEM_MAX. A 16 KiB buffer would otherwise cap a connection at 16 KiB per RTT. */
+static void tcp_sndbuf_expand(struct tcp_conn *c)
+{
+	uint32_t segs = c->cc.cwnd / (c->snd_mss ? c->snd_mss : TCP_MSS_DEFAULT), want;
+
+	if (c->flags & TCP_F_SNDBUF_LOCK)
+		return;
+	if (segs < 10)
+		segs = 10; /* TCP_INIT_CWND */
+	want = (uint32_t)((uint64_t)2 * segs * (c->snd_mss ? c->snd_mss : TCP_MSS_DEFAULT) >
+					  TCP_WMEM_MAX
+				  ? TCP_WMEM_MAX
+				  : 2u * segs * (c->snd_mss ? c->snd_mss : TCP_MSS_DEFAULT));
+	if (c->snd_buf < want)
+		c->snd_buf = want;
+}
+
 /* Common to both ways into ESTABLISHED. */
 static void tcp_establish(struct tcp_table *t, struct tcp_conn *c, uint64_t now)
 {
@@ -206,6 +260,7 @@ static void tcp_establish(struct tcp_table *t, struct tcp_conn *c, uint64_t now)
 	tcp_init_rcv_mss(c);
 	/* IW (RFC 6928, or 1 SMSS after a lost SYN: RFC 5681 §3.1), RFC 6298 §5.7 */
 	tcp_recovery_init(c, now, c->rtx_count > 0);
+	tcp_sndbuf_expand(c);
 	c->rtx_count = 0;
 	c->flags |= TCP_F_CONNECTED_ONCE;
 	tcp_set_state(t, c, TCP_STATE_ESTABLISHED);
@@ -336,7 +391,10 @@ static void tcp_timewait_input(struct tcp_table *t, struct tcp_conn *c, uint64_t
 	/* a retransmitted FIN (or anything else): acknowledge, and restart 2·MSL (§3.10.7.4) */
 	if (paws || (seg->flags & TCP_ACK))
 		tcp_timer_arm(t, c, &c->t_close, now + TCP_TIMEWAIT_NS);
-	tcp_send_ack(t, c, now, io);
+	if (seg->flags & TCP_FIN)
+		tcp_send_ack(t, c, now, io); /* the peer's FIN needs its ACK, whatever the rate */
+	else
+		tcp_send_dupack(t, c, now, seg, io);
 }
 
 /* --- the ACK field (RFC 9293 §3.10.7.4 fifth, RFC 5961 §5) --- */
@@ -430,6 +488,8 @@ static int tcp_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 	ai.ece = seg->flags & TCP_ECE;
 	if (tcp_state_synced(c->state))
 		tcp_recovery_on_ack(t, c, now, &ai);
+	if (ai.acked)
+		tcp_sndbuf_expand(c);
 	return 0;
 }
 
@@ -647,7 +707,7 @@ static void tcp_synced_input(struct tcp_table *t, struct tcp_conn *c, uint64_t n
 	/* PAWS (RFC 7323 §5.3) before the sequence check */
 	if (tcp_paws_reject(c, seg, now)) {
 		t->stats.paws_estab_rejected++;
-		tcp_send_ack(t, c, now, io);
+		tcp_send_dupack(t, c, now, seg, io);
 		return;
 	}
 	/* first: sequence number */
@@ -675,7 +735,7 @@ static void tcp_synced_input(struct tcp_table *t, struct tcp_conn *c, uint64_t n
 					tcp_asm_dsack(&c->asm_, seg->seq, end - seg->seq);
 				tcp_quickack_enter(c);
 			}
-			tcp_send_ack(t, c, now, io);
+			tcp_send_dupack(t, c, now, seg, io);
 			return;
 		}
 	}

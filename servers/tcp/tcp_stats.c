@@ -50,6 +50,7 @@ const struct stat_field tcp_stat_fields[] = {
 	F(tcp_pmtu_updates),
 	F(tcp_time_wait_overflow),
 	F(tcp_syn_retrans),
+	F(tcp_ack_skipped),
 	F(in_drop_short),
 	F(in_drop_bad_offset),
 	F(in_drop_bad_options),
