@@ -474,7 +474,7 @@ static uint64_t lb_run(const struct lb_params *p)
 	struct lb *l = calloc(1, sizeof(*l));
 	uint32_t s, cid;
 	struct lb_stream *st;
-	uint64_t start, took;
+	uint64_t start, took = 0;
 	bool done = false;
 
 	ck_assert_ptr_nonnull(l);
