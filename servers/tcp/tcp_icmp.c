@@ -51,10 +51,19 @@ static void tcp_pmtu_reduce(struct tcp_table *t, struct tcp_conn *c, uint64_t no
 	if (c->state == TCP_STATE_SYN_SENT || c->state == TCP_STATE_SYN_RECEIVED)
 		return; /* the MSS applies from the first data segment */
 	if (c->snd_mss < old_mss && c->snd_una != c->snd_max) {
-		/* what is in flight no longer fits: again, at the new size, from snd_una */
+		/* What is in flight was too big for the path and is lost: all of it again at the
+		 * new size, go-back-N as after an RTO, but without a congestion response — the
+		 * path did not congest (Linux tcp_simple_retransmit enters Loss with cwnd kept).
+		 * In LOSS the allowance counts only what went back in flight. */
+		if (c->cc.ca_state != TCP_CA_LOSS) {
+			c->cc.ca_state = TCP_CA_LOSS;
+			c->cc.recover = c->snd_max;
+			c->cc.dupacks = 0;
+			c->flags |= TCP_F_RECOVER_VALID;
+		}
+		c->flags &= ~TCP_F_RTX_HEAD;
 		c->snd_nxt = c->snd_una;
 		tcp_rtt_cancel(&c->rtt);
-		tcp_retransmit_head(t, c, now, io);
 		tcp_output(t, c, now, io);
 	}
 }

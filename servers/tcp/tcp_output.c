@@ -417,6 +417,8 @@ static void tcp_sent(struct tcp_table *t, struct tcp_conn *c, uint64_t now, uint
 	if (c->snd_una == c->snd_max)
 		c->rtx_since = now; /* the oldest unacknowledged data starts now */
 	if (rtx) {
+		if (c->cc.ca_state == TCP_CA_LOSS)
+			t->stats.tcp_slow_start_retrans += segs; /* go-back-N after an RTO */
 		t->stats.retrans_segs += segs;
 		c->total_retrans += segs;
 		c->retrans_out += segs;

@@ -131,7 +131,7 @@ END_TEST
 
 START_TEST(frag_needed_lowers_pmtu)
 {
-	uint32_t cid;
+	uint32_t cid, cwnd;
 	struct tcp_conn *c = th_conn(&w, SPEC(.ts = true, .cwnd = 100000, .flags = TCP_F_NODELAY),
 				     &cid);
 
@@ -140,16 +140,26 @@ START_TEST(frag_needed_lowers_pmtu)
 	expect_tx(&w, .seq = 1001, .len = 1448);
 	expect_tx(&w, .seq = 2449, .len = 1448);
 	expect_tx(&w, .seq = 3897, .len = 104);
-	/* a router with MTU 1280 */
+	/* a router with MTU 1280: everything in flight again at the new size, cwnd kept */
+	cwnd = c->cc.cwnd;
 	ck_assert_int_eq(icmp(3, 4, 1280, c, 1001), 0);
 	ck_assert_uint_eq(c->pmtu, 1280);
 	ck_assert_uint_eq(c->snd_mss, 1280 - 40 - 12);
 	ck_assert_uint_eq(w.t->stats.tcp_pmtu_updates, 1);
 	expect_tx(&w, .seq = 1001, .len = 1228);
+	expect_tx(&w, .seq = 2229, .len = 1228);
+	expect_tx(&w, .seq = 3457, .len = 544);
+	expect_no_tx(&w, w.now);
+	ck_assert_uint_eq(c->cc.cwnd, cwnd);
+	ck_assert_uint_eq(w.t->stats.retrans_segs, 3);
+	th_in(&w, SEG(.seq = 5001, .ack = 4001, .ts = true, .tsval = 1));
+	ck_assert_uint_eq(c->cc.ca_state, TCP_CA_OPEN);
 	/* a larger one is ignored, a tiny one floors at 552 */
-	ck_assert_int_eq(icmp(3, 4, 1400, c, 1001), 0);
+	ck_assert_int_eq(tcp_send(w.t, TH_OWNER, cid, w.now, 100, 0, &w.io), 0);
+	expect_tx(&w, .seq = 4001, .len = 100);
+	ck_assert_int_eq(icmp(3, 4, 1400, c, 4001), 0);
 	ck_assert_uint_eq(c->pmtu, 1280);
-	ck_assert_int_eq(icmp(3, 4, 100, c, 1001), 0);
+	ck_assert_int_eq(icmp(3, 4, 100, c, 4001), 0);
 	ck_assert_uint_eq(c->pmtu, 552);
 	ck_assert_uint_eq(c->snd_mss, 552 - 40 - 12);
 	ck_assert_uint_eq(c->state, TCP_STATE_ESTABLISHED);
