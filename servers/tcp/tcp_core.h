@@ -598,7 +598,9 @@ const struct tcp_listener *tcp_listener_get(const struct tcp_table *t, uint32_t 
 uint32_t tcp_conn_cid(const struct tcp_table *t, unsigned idx);
 uint32_t tcp_listener_cid(const struct tcp_table *t, unsigned idx);
 
-/* Take and clear the events of cid (any owner: the shell routes them). */
+/* Take and clear the events of cid (any owner: the shell routes them). The shell calls it for
+ * every cid a call listed in io->ev. A cid whose connection no longer exists (its slot freed,
+ * possibly reused already) yields TCP_EV_FREED. */
 uint8_t tcp_take_events(struct tcp_table *t, uint32_t cid);
 
 /* --- the application's calls (tcp_user.c, tcp_listen.c) ---------------------------------- */

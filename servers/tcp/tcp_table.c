@@ -131,9 +131,11 @@ uint8_t tcp_take_events(struct tcp_table *t, uint32_t cid)
 	}
 	if (idx >= TCP_CONNS_MAX)
 		return 0;
-	/* A freed slot keeps its generation and its untaken events (TCP_EV_FREED) until reused. */
+	/* A freed slot keeps its generation and its untaken events (TCP_EV_FREED) until reused;
+	 * once reused (even within the call that freed it: a full table's TIME-WAIT taken for a
+	 * SYN) the old cid's connection is gone, which is what TCP_EV_FREED says. */
 	if (t->conn[idx].gen != tcp_cid_gen(cid))
-		return 0;
+		return TCP_EV_FREED;
 	ev = t->conn[idx].events;
 	t->conn[idx].events = 0;
 	t->conn[idx].ev_queued = 0;

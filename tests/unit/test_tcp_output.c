@@ -401,6 +401,45 @@ START_TEST(fin_after_queued_data)
 }
 END_TEST
 
+START_TEST(full_io_defers_output)
+{
+	uint32_t cid, ev[4];
+	struct tcp_tx tx[2];
+	struct tcp_io io = {.tx = tx, .tx_max = 2, .ev = ev, .ev_max = 4};
+	struct tcp_conn *c = th_conn(&w, SPEC(.cwnd = 100000, .flags = TCP_F_NODELAY), &cid);
+
+	/* room for two segments: the rest is owed, nothing is lost or skipped */
+	ck_assert_int_eq(tcp_send(w.t, TH_OWNER, cid, w.now, 5 * 1460, 0, &io), 0);
+	ck_assert_uint_eq(io.n_tx, 2);
+	ck_assert_uint_eq(tx[1].seq, 1001 + 1460);
+	ck_assert(c->flags & TCP_F_DEFER_OUTPUT);
+	ck_assert_uint_eq(w.t->n_deferred, 1);
+	ck_assert_uint_ge(w.t->stats.io_full, 1);
+	io.n_tx = 0;
+	tcp_output_deferred(w.t, w.now, &io);
+	ck_assert_uint_eq(io.n_tx, 2);
+	ck_assert_uint_eq(tx[0].seq, 1001 + 2 * 1460);
+	io.n_tx = 0;
+	tcp_output_deferred(w.t, w.now, &io);
+	ck_assert_uint_eq(io.n_tx, 1);
+	ck_assert_uint_eq(tx[0].seq, 1001 + 4 * 1460);
+	ck_assert_uint_eq(tx[0].flags, TCP_ACK | TCP_PSH);
+	ck_assert(!(c->flags & TCP_F_DEFER_OUTPUT));
+	ck_assert_uint_eq(w.t->n_deferred, 0);
+	/* an owed ACK survives a full io the same way */
+	io.n_tx = 2;
+	th_in(&w, SEG(.seq = 5001, .ack = 1001, .len = 10, .sport = TH_RPORT));
+	c->flags |= TCP_F_ACK_NOW;
+	tcp_output(w.t, c, w.now, &io);
+	ck_assert_uint_eq(io.n_tx, 2);
+	ck_assert(c->flags & TCP_F_DEFER_OUTPUT);
+	io.n_tx = 0;
+	tcp_output_deferred(w.t, w.now, &io);
+	ck_assert_uint_eq(io.n_tx, 1);
+	ck_assert_uint_eq(tx[0].ack, 5011);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tcp_output");
@@ -419,6 +458,7 @@ int main(void)
 	tcase_add_test(tc, tso_super_segments);
 	tcase_add_test(tc, urgent_pointer);
 	tcase_add_test(tc, fin_after_queued_data);
+	tcase_add_test(tc, full_io_defers_output);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);
 }

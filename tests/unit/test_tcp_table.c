@@ -208,6 +208,46 @@ START_TEST(recover_rejects_garbage_records)
 }
 END_TEST
 
+START_TEST(full_table_takes_the_oldest_time_wait)
+{
+	uint32_t cid, s, lcid, first = 0;
+	unsigned n = 0;
+
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &s), 0);
+	ck_assert_int_eq(tcp_bind(w.t, TH_OWNER, s, 0, 0x5000), 0);
+	ck_assert_int_eq(tcp_listen(w.t, TH_OWNER, s, 10, &lcid), 0);
+	/* fill every slot with TIME-WAIT connections, oldest first */
+	while (tcp_socket_open(w.t, TH_OWNER, &cid) == 0) {
+		struct tcp_conn *c;
+
+		ck_assert_int_eq(tcp_close(w.t, TH_OWNER, cid, w.now, &w.io), 0);
+		c = th_conn(&w, SPEC(), &cid);
+		tcp_hash_remove(w.t, c);
+		c->rport = (uint16_t)(0x1000 + n);
+		tcp_hash_insert(w.t, c);
+		th_conn_move(&w, c, TCP_STATE_TIME_WAIT);
+		ck_assert_int_eq(tcp_close(w.t, TH_OWNER, cid, w.now, &w.io), 0);
+		if (!n)
+			first = cid;
+		n++;
+		w.now += TH_MS;
+		th_io_reset(&w);
+	}
+	ck_assert_uint_eq(n, TCP_CONNS_MAX);
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &cid), -ENFILE);
+	/* a SYN still gets a connection: the TIME-WAIT nearest its end makes room, and its
+	 * cid reads as freed even though the new child took the very slot */
+	th_io_reset(&w);
+	th_in(&w, SEG(.flags = TCP_SYN, .seq = 1, .sport = 0x7777, .dport = 0x5000));
+	expect_tx(&w, .flags = TCP_SYN | TCP_ACK, .cid = TH_ANY);
+	ck_assert_uint_ne(w.io.tx[0].cid, 0);
+	ck_assert_uint_eq(w.t->stats.tcp_time_wait_overflow, 1);
+	ck_assert_uint_eq(th_events(&w, first), TCP_EV_FREED);
+	ck_assert_uint_eq(tcp_listener_get(w.t, TH_OWNER, lcid)->syn_n, 1);
+	th_run_until(&w, w.now + TCP_TIMEWAIT_NS + 100 * TH_S);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tcp_table");
@@ -219,6 +259,7 @@ int main(void)
 	tcase_add_test(tc, recover_drops_only_the_torn_record);
 	tcase_add_test(tc, recover_drops_children_of_a_torn_listener);
 	tcase_add_test(tc, recover_rejects_garbage_records);
+	tcase_add_test(tc, full_table_takes_the_oldest_time_wait);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);
 }
