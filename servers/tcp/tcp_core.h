@@ -297,6 +297,11 @@ struct tcp_conn {
 	uint32_t rcv_buf;        /* SO_RCVBUF: size of the receive buffer */
 	uint32_t rcv_wup;        /* rcv_nxt when the last ACK was sent (RFC 7323 Last.ACK.sent) */
 	uint32_t rcv_fin_seq;    /* sequence of an out-of-order FIN (TCP_F_FIN_OOO) */
+	uint32_t rcvq_space;     /* receive autotuning (Linux DRS): bytes read in the last RTT, */
+	uint32_t rcvq_seq;       /* read_seq when that measure began, */
+	uint64_t rcvq_at;        /* and when, ns */
+	uint32_t rcv_rtt_us;     /* the receiver's RTT estimate (timestamps echoed on data) */
+	uint32_t reserved3;
 	/* negotiated options and sizes */
 	uint16_t mss_clamp;      /* TCP_MAXSEG, or 0: the largest MSS we use and advertise */
 	uint16_t snd_mss;        /* effective send MSS (RFC 9293 §3.7.1, minus options) */
@@ -346,7 +351,7 @@ struct tcp_conn {
 	uint64_t segs_out;
 	uint64_t opened_at;      /* ns */
 };
-_Static_assert(sizeof(struct tcp_conn) == 728, "tcp_conn is shared state: its size is ABI");
+_Static_assert(sizeof(struct tcp_conn) == 752, "tcp_conn is shared state: its size is ABI");
 
 /* One listener. Options set on the socket before listen() are kept here and inherited by
  * every connection it accepts (Linux children inherit the listener's options). */

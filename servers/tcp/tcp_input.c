@@ -23,7 +23,7 @@
  * ACK policy (Linux __tcp_ack_snd_check): at once for out-of-order data, a filled hole, data
  * outside the window, duplicates, a FIN in a closing state, in quick-ACK mode (the first
  * ACKs of a connection, and after an idle period), and when more than one full segment is
- * unacknowledged while the application keeps up; otherwise after TCP_DELACK_MIN_NS (at most
+ * unacknowledged (RFC 5681 §4.2); otherwise after TCP_DELACK_MIN_NS (at most
  * TCP_DELACK_MAX_NS), unless a data segment carries the ACK first.
  */
 #include <arpa/inet.h>
@@ -261,6 +261,10 @@ static void tcp_establish(struct tcp_table *t, struct tcp_conn *c, uint64_t now)
 	/* IW (RFC 6928, or 1 SMSS after a lost SYN: RFC 5681 §3.1), RFC 6298 §5.7 */
 	tcp_recovery_init(c, now, c->rtx_count > 0);
 	tcp_sndbuf_expand(c);
+	/* Linux tcp_init_buffer_space: the first autotuning measure expects 10 segments */
+	c->rcvq_space = 10u * c->adv_mss;
+	c->rcvq_seq = c->read_seq;
+	c->rcvq_at = now;
 	c->rtx_count = 0;
 	c->flags |= TCP_F_CONNECTED_ONCE;
 	tcp_set_state(t, c, TCP_STATE_ESTABLISHED);
@@ -538,6 +542,25 @@ static void tcp_fin(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struc
 	tcp_event(c, io, cid, ev);
 }
 
+/* Linux tcp_rcv_rtt_measure_ts: in-order data echoing our TSval measures the RTT as the
+ * receiver sees it (receive autotuning needs it even on a connection that never sends). */
+static void tcp_rcv_rtt_sample(struct tcp_conn *c, const struct tcp_seg *seg, uint64_t now)
+{
+	int32_t d;
+	uint32_t us;
+
+	if (!tcp_has_ts(c, seg) || !seg->opt.tsecr)
+		return;
+	d = (int32_t)(tcp_ts_now(c, now) - seg->opt.tsecr);
+	if (d < 0 || (uint32_t)d > TCP_RTO_MAX_NS / CLOCK_NS_PER_MS)
+		return;
+	us = (uint32_t)(d ? d : 1) * 1000u;
+	/* a min-leaning average, as Linux's: new samples pull an estimate down at once */
+	c->rcv_rtt_us = c->rcv_rtt_us == 0 || us < c->rcv_rtt_us
+				? us
+				: c->rcv_rtt_us - (c->rcv_rtt_us >> 3) + (us >> 3);
+}
+
 /* seq/off/len: the payload still to take after the sequence checks; fin: the segment's FIN
  * (it follows the payload). */
 static void tcp_data_and_fin(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
@@ -608,6 +631,7 @@ static void tcp_data_and_fin(struct tcp_table *t, struct tcp_conn *c, uint64_t n
 			c->bytes_received += c->rcv_nxt - old;
 			if (had_ooo)
 				c->flags |= TCP_F_ACK_NOW; /* a hole filled: RFC 5681 §4.2 */
+			tcp_rcv_rtt_sample(c, seg, now);
 			/* Linux tcp_measure_rcv_mss */
 			if (per_seg > c->rcv_mss)
 				c->rcv_mss = (uint16_t)(per_seg < c->adv_mss ? per_seg : c->adv_mss);
@@ -649,8 +673,11 @@ static void tcp_ack_decide(struct tcp_table *t, struct tcp_conn *c, uint64_t now
 		return;
 	if (!got_data)
 		return;
-	if ((c->quick_acks && !(c->flags & TCP_F_PINGPONG)) ||
-	    (unacked > c->rcv_mss && tcp_rcv_window(c) >= c->rcv_adv - c->rcv_wup)) {
+	/* RFC 5681 §4.2: at least every second full-sized segment. (Linux also asks that the
+	 * window not have fallen behind the last one offered; with its receive memory twice the
+	 * window that rarely bites, with ours — the window is the free space itself — it would
+	 * turn every burst the application has not read yet into one stretch ACK.) */
+	if ((c->quick_acks && !(c->flags & TCP_F_PINGPONG)) || unacked > c->rcv_mss) {
 		c->flags |= TCP_F_ACK_NOW;
 		return;
 	}

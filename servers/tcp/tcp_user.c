@@ -338,6 +338,34 @@ int tcp_send(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now, ui
 	return 0;
 }
 
+/* Linux tcp_rcv_space_adjust (dynamic right-sizing): once an RTT, if the application read more
+ * than in the previous one, the receive buffer grows to let the sender double again next RTT:
+ * 2·copied plus a cushion, plus twice the growth, up to TCP_RMEM_MAX. Not when the
+ * application fixed SO_RCVBUF. */
+static void tcp_rcv_space_adjust(struct tcp_conn *c, uint64_t now)
+{
+	uint32_t rtt = c->rcv_rtt_us ? c->rcv_rtt_us : c->rtt.srtt_us;
+	uint32_t copied;
+	uint64_t win;
+
+	if (rtt == 0 || now - c->rcvq_at < (uint64_t)rtt * 1000u)
+		return;
+	copied = c->read_seq - c->rcvq_seq;
+	if (copied > c->rcvq_space) {
+		if (!(c->flags & TCP_F_RCVBUF_LOCK) && c->rcvq_space) {
+			win = 2ull * copied + 16ull * c->adv_mss;
+			win += 2 * (win * (copied - c->rcvq_space) / c->rcvq_space);
+			if (win > TCP_RMEM_MAX)
+				win = TCP_RMEM_MAX;
+			if (win > c->rcv_buf)
+				c->rcv_buf = (uint32_t)win;
+		}
+		c->rcvq_space = copied;
+	}
+	c->rcvq_seq = c->read_seq;
+	c->rcvq_at = now;
+}
+
 int tcp_recvd(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now, uint32_t bytes,
 	      struct tcp_io *io)
 {
@@ -352,14 +380,19 @@ int tcp_recvd(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now, u
 	if (bytes == 0 || (c->state != TCP_STATE_ESTABLISHED && c->state != TCP_STATE_FIN_WAIT_1 &&
 			   c->state != TCP_STATE_FIN_WAIT_2))
 		return 0;
+	tcp_rcv_space_adjust(c, now);
 	/* Linux tcp_cleanup_rbuf: announce the window when the read at least doubles it (so
 	 * a closed or nearly closed window reopens at once, RFC 9293 §3.8.6.2.2) */
 	cur = SEQ_GT(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
 	nw = tcp_rcv_window(c);
-	if (nw > cur && nw >= 2 * cur) {
+	if (nw > cur && nw >= 2 * cur)
 		c->flags |= TCP_F_WND_UPDATE;
+	/* Linux tcp_cleanup_rbuf: an ACK the input path delayed because the application was
+	 * behind (more than one full segment unacknowledged) goes now that it has read */
+	if (c->t_delack && c->rcv_nxt - c->rcv_wup > c->rcv_mss)
+		c->flags |= TCP_F_ACK_NOW;
+	if (c->flags & (TCP_F_WND_UPDATE | TCP_F_ACK_NOW))
 		tcp_output(t, c, now, io);
-	}
 	return 0;
 }
 
