@@ -190,7 +190,8 @@ enum tcp_recovery_state {
 #define TCP_EV_ERROR 0x10u      /* pending_error set (reset, timeout, refused, ICMP) */
 #define TCP_EV_HUP 0x20u        /* both directions closed (POLLHUP) */
 #define TCP_EV_RDHUP 0x40u      /* the peer's FIN arrived (POLLRDHUP) */
-#define TCP_EV_FREED 0x80u      /* the slot was released (orphan done, reset after close) */
+#define TCP_EV_FREED 0x80u      /* the slot was released (orphan done, reset, close, a child
+				 * that never completed): the shell frees its streams */
 
 /* A range of sequence numbers [start, end). */
 struct tcp_range {
@@ -286,7 +287,8 @@ struct tcp_conn {
 	uint32_t snd_up;         /* urgent pointer we send (MSG_OOB data is sent inline) */
 	uint32_t write_seq;      /* end of the send stream: the application queued up to here */
 	uint32_t max_window;     /* largest window the peer offered (SWS, RFC 9293 §3.8.6.2.1) */
-	uint32_t snd_buf;        /* SO_SNDBUF: the send stream holds at most this many bytes */
+	uint32_t snd_buf;        /* the send stream holds at most this many bytes: SO_SNDBUF, or
+				  * grown with cwnd (tcp_send_space) */
 	uint32_t snd_sml;        /* end of the last small segment sent (Nagle, Minshall's rule) */
 	/* receive sequence space */
 	uint32_t irs;
@@ -294,7 +296,8 @@ struct tcp_conn {
 	uint32_t rcv_adv;        /* right edge we advertised: never moved left (RFC 9293 §3.8.6.2.2) */
 	uint32_t rcv_up;         /* urgent pointer received (delivered inline) */
 	uint32_t read_seq;       /* the application has read up to here */
-	uint32_t rcv_buf;        /* SO_RCVBUF: size of the receive buffer */
+	uint32_t rcv_buf;        /* size of the receive buffer: SO_RCVBUF, or grown by right-sizing
+				  * (tcp_recvd) */
 	uint32_t rcv_wup;        /* rcv_nxt when the last ACK was sent (RFC 7323 Last.ACK.sent) */
 	uint32_t rcv_fin_seq;    /* sequence of an out-of-order FIN (TCP_F_FIN_OOO) */
 	uint32_t rcvq_space;     /* receive autotuning (Linux DRS): bytes read in the last RTT, */
@@ -453,7 +456,8 @@ struct tcp_stats {
 	uint64_t in_drop_data_after_fin; /* text after the peer's FIN (CLOSE-WAIT, ...): ignored */
 	uint64_t in_drop_time_wait;    /* TIME-WAIT: answered with an ACK or discarded */
 	uint64_t challenge_ack_limited; /* a challenge ACK not sent: RFC 5961 §7 rate limit */
-	uint64_t in_drop_syn_queue_full; /* SYN dropped: SYN queue full and cookies refused it */
+	uint64_t in_drop_syn_queue_full; /* SYN dropped: SYN queue full and cookies refused it
+					  * (never: cookies answer every overflow) */
 	uint64_t in_drop_acceptq_full; /* handshake completion dropped: accept queue full */
 	uint64_t io_full;              /* output deferred because tcp_io had no room */
 	uint64_t icmp_in;              /* tcp_icmp_error calls */
@@ -560,7 +564,12 @@ struct tcp_rx_place {
 /* The shell's side of every call that may send or signal: arrays it owns, sized by it. The
  * core appends; when tx is full it stops, marks the connection TCP_F_DEFER_OUTPUT and counts
  * io_full, and the shell calls tcp_output_deferred after flushing (nothing is lost: segments
- * are rebuilt from sequence state). ev lists each cid whose events changed, once per call. */
+ * are rebuilt from sequence state; a reply no connection owns, a RST or a cookie SYN-ACK, is
+ * dropped as a full NIC ring drops, and the peer repeats). ev lists each cid whose events
+ * changed, once until the shell takes them (tcp_take_events after every call; a full ev is
+ * listed again by tcp_output_deferred). Cids appear that no application holds yet: a child
+ * before accept() receives data (place) and events like any connection, and its streams are
+ * the shell's to keep until accept() or TCP_EV_FREED. */
 struct tcp_io {
 	struct tcp_tx *tx;
 	unsigned tx_max;
@@ -619,8 +628,11 @@ int tcp_socket_open(struct tcp_table *t, uint32_t owner, uint32_t *cid);
 int tcp_bind(struct tcp_table *t, uint32_t owner, uint32_t cid, uint32_t addr, uint16_t port);
 
 /* listen(): the slot becomes a listener (its cid changes: *lcid, the old cid is gone);
- * autobinds; backlog capped at 4096, < 1 is 1 (Linux somaxconn-like). -EINVAL if connected. A
- * listener's listen() again only changes the backlog. */
+ * autobinds (-EAGAIN if no port is free); backlog capped at 4096 (somaxconn), a negative one
+ * counts as huge, 0 stays 0 (one connection may queue and every SYN gets a cookie, as in
+ * Linux). -EINVAL if connected (ever), -EADDRINUSE if another socket on the port listens or
+ * does not share it under SO_REUSEADDR. A listener's listen() again only changes the backlog
+ * (or listens again after shutdown(SHUT_RD) stopped it). */
 int tcp_listen(struct tcp_table *t, uint32_t owner, uint32_t cid, int backlog, uint32_t *lcid);
 
 /* accept(): take the oldest established connection of listener lcid for new_owner (the same
@@ -632,31 +644,43 @@ int tcp_accept(struct tcp_table *t, uint32_t owner, uint32_t lcid, uint32_t new_
 /* connect(): daddr:dport with the route's source address and MTU (the shell's route lookup,
  * done synchronously so -ENETUNREACH comes from the call). Autobinds (RFC 6056), picks the ISN
  * (RFC 6528), sends the SYN. 0: in progress (TCP_EV_CONNECTED or TCP_EV_ERROR follow);
- * -EISCONN, -EALREADY (SYN sent already), -EADDRNOTAVAIL (no port free for that 4-tuple),
- * -ENETUNREACH for 0.0.0.0, -ECONNREFUSED for a broadcast destination (Linux),
- * -EINVAL for a listener. */
+ * -EISCONN once connected, even after a reset (Linux keeps such a socket SS_CONNECTED), and for
+ * a listener; -EALREADY (SYN sent already); the error of a failed attempt, once (then a new
+ * attempt may start); -EADDRNOTAVAIL (no port free for that 4-tuple); -ENETUNREACH for
+ * 0.0.0.0 and for broadcast and multicast destinations (Linux tcp_v4_connect). */
 int tcp_connect(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now,
 		uint32_t saddr, uint32_t daddr, uint16_t dport, uint16_t route_mtu,
 		struct tcp_io *io);
 
 /* The application appended bytes to the send stream (write_seq += bytes); the shell's ring
- * enforces snd_buf, so bytes <= tcp_send_space(). flags: MSG_MORE (cork this batch), MSG_OOB
- * (urgent: snd_up = new write_seq). -EPIPE after shutdown(WR)/close or a reset (the shell
- * raises SIGPIPE unless MSG_NOSIGNAL), -ENOTCONN before the connection is synchronized
- * (Linux lets SYN-SENT queue data: so do we), the pending error. */
+ * enforces snd_buf, so bytes <= tcp_send_space() (else -EINVAL). flags: MSG_MORE (cork this
+ * batch), MSG_OOB (urgent: snd_up = new write_seq). The pending error first (taken), then
+ * -EPIPE after shutdown(WR)/close or a reset, and on a socket never connected (Linux
+ * sk_stream_wait_connect; the shell raises SIGPIPE unless MSG_NOSIGNAL). In SYN-SENT and
+ * SYN-RECEIVED the data is queued and sent once the handshake completes (Linux would make a
+ * blocking sender wait, a non-blocking one get -EAGAIN: the shell may do either). */
 int tcp_send(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now, uint32_t bytes,
 	     int flags, struct tcp_io *io);
 
-/* Bytes the application may still queue: snd_buf - (write_seq - snd_una), 0 when closed. */
+/* Bytes the application may still queue: snd_buf - (write_seq - snd_una), 0 when closed or
+ * shut for writing. snd_buf grows with the congestion window (Linux tcp_sndbuf_expand: room
+ * for two windows, up to TCP_WMEM_MAX) unless the application set SO_SNDBUF, so the shell's
+ * send ring must hold TCP_WMEM_MAX bytes. */
 uint32_t tcp_send_space(const struct tcp_conn *c);
 
-/* The application read bytes (read_seq += bytes, <= rcv_nxt - read_seq); may owe a window
- * update (sent when it opens the window by 2·MSS or half the buffer, RFC 9293 §3.8.6.2.2). */
+/* The application read bytes (read_seq += bytes, at most what is readable: -EINVAL). Sends a
+ * window update when the read at least doubles the offered window (Linux tcp_cleanup_rbuf:
+ * so a closed window reopens at once; RFC 9293 §3.8.6.2.2 keeps the steps >= min(rcv_buf/2,
+ * MSS)), and an ACK the input path held while the application was behind. Once an RTT the
+ * receive buffer may grow (Linux's right-sizing, up to TCP_RMEM_MAX, unless SO_RCVBUF was
+ * set): the shell's receive ring must hold TCP_RMEM_MAX bytes. */
 int tcp_recvd(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now, uint32_t bytes,
 	      struct tcp_io *io);
 
-/* shutdown(): SHUT_RD, SHUT_WR (FIN after the queued data), SHUT_RDWR. -ENOTCONN when not
- * connected (Linux). */
+/* shutdown(): SHUT_RD, SHUT_WR (FIN after the queued data: the state moves at once, as Linux's
+ * tcp_close_state), SHUT_RDWR; -EINVAL for another how. In SYN-SENT SHUT_WR abandons the
+ * attempt. -ENOTCONN when closed (the flags are still set, as Linux). On a listener SHUT_RD
+ * stops it listening (its queues are reset), SHUT_WR does nothing. */
 int tcp_shutdown(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now, int how,
 		 struct tcp_io *io);
 
@@ -748,18 +772,21 @@ int tcp_input(struct tcp_table *t, uint64_t now, const struct tcp_seg_in *seg,
 
 /* An ICMP error quoting a segment we sent: type/code, the next-hop MTU for "fragmentation
  * needed", the quoted IPv4 header + at least 8 bytes of TCP header. Checks the quoted sequence
- * number is in [snd_una, snd_max) (RFC 5927 §4.1); fragmentation needed lowers pmtu (never
- * below 576 - 40 MSS, RFC 1191 plateau rules simplified as Linux) and retransmits; hard errors
- * in SYN-SENT abort the connect (ECONNREFUSED, EHOSTUNREACH, ...), otherwise they are soft
- * errors reported only if the connection later times out (RFC 1122 §4.2.3.9). 0 or -ENOENT /
- * -EBADMSG (counted). */
+ * number is in [snd_una, snd_max) (RFC 5927 §4.1; the ISN for a SYN-RECEIVED child);
+ * fragmentation needed lowers pmtu (never up, never below Linux's 552: a smaller or 0 MTU
+ * reads as 552) and resends what is in flight at the new MSS; in SYN-SENT any error aborts
+ * the connect with its errno (ECONNREFUSED, EHOSTUNREACH, ... as Linux tcp_v4_err), a child
+ * is dropped for net/host unreachable, time exceeded, parameter problem; otherwise they are
+ * soft errors reported only if the connection later times out (RFC 1122 §4.2.3.9). Source
+ * quench is ignored (RFC 6633). 0 or -ENOENT / -EBADMSG (counted). */
 int tcp_icmp_error(struct tcp_table *t, uint64_t now, uint8_t type, uint8_t code, uint16_t mtu,
 		   const uint8_t *quoted, size_t quoted_len, struct tcp_io *io);
 
 /* --- time and deferred work (tcp_timer.c, tcp_output.c) ----------------------------------- */
 
 /* Fire every deadline <= now: retransmissions with backoff, delayed ACKs, zero-window probes,
- * keepalives, TIME-WAIT and FIN-WAIT-2 ends, user timeouts; frees what has ended. */
+ * keepalives, TIME-WAIT and FIN-WAIT-2 ends, user timeouts; frees what has ended. Costs O(1)
+ * when nothing is due, else a scan of the per-slot deadline array. */
 void tcp_timers(struct tcp_table *t, uint64_t now, struct tcp_io *io);
 
 /* The earliest armed deadline, CLOCK_NEVER (clock.h) when none: the shell's timerfd. */
