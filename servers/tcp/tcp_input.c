@@ -707,6 +707,7 @@ static void tcp_synced_input(struct tcp_table *t, struct tcp_conn *c, uint64_t n
 	uint32_t wnd = SEQ_GT(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
 	bool passive = c->parent != TCP_IDX_NONE, zero_wnd = false, got_data;
 	uint32_t rcv_before;
+	uint64_t prev_rcv_at;
 
 	/* a retransmitted SYN: our SYN-ACK was lost, send it again */
 	if (c->state == TCP_STATE_SYN_RECEIVED && (fl & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
@@ -810,6 +811,7 @@ static void tcp_synced_input(struct tcp_table *t, struct tcp_conn *c, uint64_t n
 		return;
 	}
 	tcp_update_ts_recent(c, seg, now);
+	prev_rcv_at = c->last_rcv_at;
 	c->last_rcv_at = now;
 	if (c->state == TCP_STATE_SYN_RECEIVED) {
 		uint32_t cid = tcp_cid_of(t, c);
@@ -858,9 +860,9 @@ static void tcp_synced_input(struct tcp_table *t, struct tcp_conn *c, uint64_t n
 	/* seventh and eighth: text, FIN */
 	rcv_before = c->rcv_nxt;
 	if (seg->len || (fl & TCP_FIN)) {
-		if (c->last_rcv_at && seg->len && c->rtt.srtt_us &&
-		    now - c->last_rcv_at > tcp_rtt_rto_ns(&c->rtt))
-			tcp_quickack_enter(c); /* Linux: a long gap, ACK quickly again */
+		if (prev_rcv_at && seg->len && now - prev_rcv_at > tcp_rtt_rto_ns(&c->rtt))
+			tcp_quickack_enter(c); /* Linux: after a gap longer than an RTO (the sender
+						* restarts its window), ACK quickly again */
 		tcp_data_and_fin(t, c, now, seg, seg->seq, 0, seg->len, fl & TCP_FIN, zero_wnd,
 				 io);
 		if (!c->in_use || c->state == TCP_STATE_CLOSED)

@@ -265,6 +265,23 @@ START_TEST(quick_acks_at_start)
 }
 END_TEST
 
+START_TEST(quick_acks_after_idle)
+{
+	uint32_t cid;
+	struct tcp_conn *c = th_conn(&w, SPEC(), &cid);
+
+	th_in(&w, SEG(.seq = 5001, .ack = 1001, .len = 100));
+	expect_no_tx(&w, w.now); /* delayed */
+	th_run_until(&w, w.now + TH_S);
+	expect_tx(&w, .ack = 5101);
+	/* five seconds of silence, longer than an RTO: the peer restarts slowly, ACK at once */
+	w.now += 5 * TH_S;
+	th_in(&w, SEG(.seq = 5101, .ack = 1001, .len = 100));
+	expect_tx(&w, .ack = 5201);
+	ck_assert_uint_gt(c->quick_acks, 0);
+}
+END_TEST
+
 START_TEST(ooo_and_hole_ack_at_once)
 {
 	uint32_t cid;
@@ -453,6 +470,7 @@ int main(void)
 	tcase_add_test(tc, scaled_window_never_shrinks);
 	tcase_add_test(tc, delayed_ack_timing);
 	tcase_add_test(tc, quick_acks_at_start);
+	tcase_add_test(tc, quick_acks_after_idle);
 	tcase_add_test(tc, ooo_and_hole_ack_at_once);
 	tcase_add_test(tc, zero_window_probes_back_off);
 	tcase_add_test(tc, tso_super_segments);
