@@ -383,9 +383,9 @@ static bool tcp_fin_wanted(const struct tcp_conn *c, uint32_t seq)
 
 /* Linux tcp_tso_autosize: about 1 ms of the send rate (2·cwnd/srtt in slow start, 1.2·cwnd/
  * srtt after), at least 2 segments, whole segments up to host.tso_max. */
-static uint32_t tcp_tso_goal(const struct tcp_table *t, const struct tcp_conn *c)
+static uint32_t tcp_tso_goal(const struct tcp_table *t, const struct tcp_conn *c, uint32_t mss)
 {
-	uint32_t mss = c->snd_mss, max_segs, segs = TCP_MIN_TSO_SEGS;
+	uint32_t max_segs, segs = TCP_MIN_TSO_SEGS;
 
 	if (!t->host.tso || mss == 0)
 		return mss;
@@ -402,6 +402,22 @@ static uint32_t tcp_tso_goal(const struct tcp_table *t, const struct tcp_conn *c
 	return (segs < max_segs ? segs : max_segs) * mss;
 }
 
+/* The payload a segment sent now may carry: snd_mss less the SACK blocks it will carry
+ * (Linux tcp_current_mss; snd_mss already leaves room for timestamps). */
+static uint32_t tcp_cur_mss(const struct tcp_conn *c)
+{
+	struct tcp_range r[TCP_SACK_OUT_MAX];
+	unsigned n, opt;
+
+	if (!(c->flags & TCP_F_SACK_OK))
+		return c->snd_mss;
+	n = tcp_asm_sack_blocks(&c->asm_, r, (c->flags & TCP_F_TS_OK) ? 3 : 4);
+	if (n == 0)
+		return c->snd_mss;
+	opt = TCP_OPTLEN_SACK_BASE + 2 + n * TCP_OPTLEN_SACK_BLOCK; /* NOP NOP kind len ... */
+	return c->snd_mss > opt + TCP_MIN_SND_MSS ? c->snd_mss - opt : TCP_MIN_SND_MSS;
+}
+
 /* Minshall's Nagle (Linux tcp_minshall_check): a small segment is still unacknowledged. */
 static bool tcp_small_outstanding(const struct tcp_conn *c)
 {
@@ -410,7 +426,7 @@ static bool tcp_small_outstanding(const struct tcp_conn *c)
 
 /* Bookkeeping after [seq, end) (end includes a FIN) went out. */
 static void tcp_sent(struct tcp_table *t, struct tcp_conn *c, uint64_t now, uint32_t seq,
-		     uint32_t end, uint32_t len, bool fin, uint32_t segs)
+		     uint32_t end, uint32_t len, bool fin, uint32_t segs, uint32_t mss)
 {
 	bool rtx = SEQ_LT(seq, c->snd_max);
 
@@ -433,7 +449,7 @@ static void tcp_sent(struct tcp_table *t, struct tcp_conn *c, uint64_t now, uint
 	}
 	if (fin)
 		c->flags |= TCP_F_FIN_SENT;
-	if (len && len < c->snd_mss)
+	if (len && len < mss)
 		c->snd_sml = end;
 	if (len)
 		c->last_snd_at = now;
@@ -496,7 +512,8 @@ static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t
 		n += io->n_tx - before;
 	}
 	for (unsigned budget = 0; budget < TCP_XMIT_BUDGET; budget++) {
-		uint32_t mss = c->snd_mss, seq = c->snd_nxt, len, avail = 0, usable, allow, seg_max;
+		uint32_t mss = tcp_cur_mss(c), seq = c->snd_nxt, len, avail = 0, usable, allow;
+		uint32_t seg_max;
 		uint32_t wnd_end = c->snd_una + c->snd_wnd, end, segs, hs, he;
 		bool fin, want_fin, sack_rtx = false, full;
 		uint8_t flags = 0;
@@ -538,7 +555,7 @@ static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t
 		if (avail == 0 && !want_fin)
 			break;
 		usable = SEQ_GT(wnd_end, seq) ? wnd_end - seq : 0;
-		seg_max = sack_rtx ? mss : tcp_tso_goal(t, c);
+		seg_max = sack_rtx ? mss : tcp_tso_goal(t, c, mss);
 		len = avail < seg_max ? avail : seg_max;
 		if (len > usable)
 			len = usable;
@@ -578,7 +595,7 @@ static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t
 		segs = gso ? (len + mss - 1) / mss : 1;
 		if (!sack_rtx || c->cc.ca_state == TCP_CA_LOSS)
 			c->snd_nxt = end; /* NextSeg's retransmissions leave snd_nxt alone */
-		tcp_sent(t, c, now, seq, end, len, fin, segs);
+		tcp_sent(t, c, now, seq, end, len, fin, segs, mss);
 		n++;
 		if (force)
 			break;
@@ -589,7 +606,7 @@ static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t
 void tcp_retransmit_head(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 			 struct tcp_io *io)
 {
-	uint32_t seq = c->snd_una, mss = c->snd_mss ? c->snd_mss : TCP_MSS_MIN;
+	uint32_t seq = c->snd_una, mss = c->snd_mss ? tcp_cur_mss(c) : TCP_MSS_MIN;
 	uint32_t avail = SEQ_LT(seq, c->write_seq) ? c->write_seq - seq : 0;
 	uint32_t len = avail < mss ? avail : mss, end, hs, he;
 	bool fin;
@@ -613,7 +630,7 @@ void tcp_retransmit_head(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 	end = seq + len + (fin ? 1 : 0);
 	if (SEQ_LT(c->snd_nxt, end))
 		c->snd_nxt = end;
-	tcp_sent(t, c, now, seq, end, len, fin, 1);
+	tcp_sent(t, c, now, seq, end, len, fin, 1, mss);
 }
 
 void tcp_check_probe_timer(struct tcp_table *t, struct tcp_conn *c, uint64_t now)

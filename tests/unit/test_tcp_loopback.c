@@ -261,6 +261,9 @@ static void lb_flush(struct lb *l, struct lb_side *sd)
 			}
 			memcpy(hb, &h, sizeof(h));
 			memcpy(hb + TCP_HDR_MIN, tx->opt, tx->opt_len);
+			/* every segment fits the path: 1500 - 20 bytes of IP header */
+			ck_assert_msg(hl + n <= 1480, "%s: a %u-byte segment (options %u)", sd->name,
+				      hl + n, tx->opt_len);
 			lb_emit(l, sd, hb, hl, pay + off, n, tx->saddr, tx->daddr);
 			off += n;
 		} while (off < tx->payload_len);
