@@ -242,6 +242,51 @@ START_TEST(passive_open_accept)
 }
 END_TEST
 
+START_TEST(syn_received_child_segments)
+{
+	uint32_t lcid = listen_on(TH_LPORT, 5);
+	const struct tcp_tx *sa;
+	struct tcp_conn *c;
+	uint32_t iss;
+
+	th_in(&w, SEG(.flags = TCP_SYN, .seq = 4000));
+	sa = expect_tx(&w, .flags = TCP_SYN | TCP_ACK, .ack = 4001);
+	iss = sa->seq;
+	c = tcp_conn_find(w.t, TH_LADDR, TH_LPORT, TH_RADDR, TH_RPORT);
+	ck_assert_ptr_nonnull(c);
+	/* an ACK of something else: RST from its ack (RFC 9293 §3.10.7.4), the child stays */
+	th_in(&w, SEG(.seq = 4001, .ack = iss + 100));
+	expect_tx(&w, .flags = TCP_RST, .seq = iss + 100, .cid = 0);
+	ck_assert_uint_eq(c->state, TCP_STATE_SYN_RECEIVED);
+	/* a RST inside the window but not at rcv_nxt: challenged (the SYN-ACK again) */
+	th_in(&w, SEG(.flags = TCP_RST, .seq = 4100));
+	expect_tx(&w, .flags = TCP_SYN | TCP_ACK, .seq = iss);
+	ck_assert_uint_eq(c->state, TCP_STATE_SYN_RECEIVED);
+	/* a RST at rcv_nxt: the child goes, the listener stays (back to LISTEN, §3.10.7.4) */
+	th_in(&w, SEG(.flags = TCP_RST, .seq = 4001));
+	ck_assert_uint_eq(c->in_use, 0);
+	ck_assert_uint_eq(w.t->stats.embryonic_rsts, 1);
+	ck_assert_uint_eq(tcp_listener_get(w.t, TH_OWNER, lcid)->syn_n, 0);
+	expect_no_tx(&w, w.now + 100 * TH_S);
+	/* a new child: a different SYN kills it with a reset (Linux tcp_check_req) */
+	th_in(&w, SEG(.flags = TCP_SYN, .seq = 8000));
+	sa = expect_tx(&w, .flags = TCP_SYN | TCP_ACK, .ack = 8001);
+	c = tcp_conn_find(w.t, TH_LADDR, TH_LPORT, TH_RADDR, TH_RPORT);
+	th_in(&w, SEG(.flags = TCP_SYN, .seq = 8005));
+	expect_tx(&w, .flags = TCP_RST | TCP_ACK, .seq = sa->seq + 1);
+	ck_assert_uint_eq(c->in_use, 0);
+	/* a third: the ACK that completes it carries data, which is taken */
+	th_in(&w, SEG(.flags = TCP_SYN, .seq = 9000));
+	sa = expect_tx(&w, .flags = TCP_SYN | TCP_ACK, .ack = 9001);
+	th_in(&w, SEG(.flags = TCP_ACK | TCP_PSH, .seq = 9001, .ack = sa->seq + 1, .len = 50));
+	c = tcp_conn_find(w.t, TH_LADDR, TH_LPORT, TH_RADDR, TH_RPORT);
+	ck_assert_uint_eq(c->state, TCP_STATE_ESTABLISHED);
+	ck_assert_uint_eq(c->rcv_nxt, 9051);
+	ck_assert_uint_eq(w.io.place.len, 50);
+	ck_assert_uint_eq(tcp_listener_get(w.t, TH_OWNER, lcid)->acc_n, 1);
+}
+END_TEST
+
 START_TEST(synack_retries_and_expiry)
 {
 	uint32_t lcid = listen_on(TH_LPORT, 5);
@@ -317,6 +362,43 @@ START_TEST(syn_queue_overflow_cookies)
 	th_in(&w, SEG(.flags = TCP_ACK, .seq = 401, .ack = 999, .sport = 0x0401));
 	ck_assert_uint_eq(w.t->stats.syncookies_failed, 1);
 	ck_assert_uint_eq(w.t->stats.in_drop_no_conn, 1);
+}
+END_TEST
+
+START_TEST(cookie_keeps_options_in_the_timestamp)
+{
+	uint32_t lcid = listen_on(TH_LPORT, 0), cid;
+	const struct tcp_tx *sa;
+	struct th_txopt o;
+	struct tcp_conn *c;
+
+	/* backlog 0: every SYN gets a cookie (Linux) */
+	th_in(&w, SEG(.flags = TCP_SYN, .seq = 300, .mss = true, .mss_val = 1400, .wscale = 5,
+		      .sack_perm = true, .ts = true, .tsval = 4242));
+	sa = expect_tx(&w, .flags = TCP_SYN | TCP_ACK, .cid = 0, .ack = 301, .wscale = 7,
+		       .sack_perm = 1, .tsecr = 4242, .mss = 1460);
+	th_tx_opts(sa, &o);
+	ck_assert_uint_eq(w.t->stats.syncookies_sent, 1);
+	ck_assert_uint_eq(tcp_listener_get(w.t, TH_OWNER, lcid)->syn_n, 0);
+	/* the ACK echoes the TSval that carried wscale and SACK-permitted */
+	w.now += 3 * TH_MS;
+	th_in(&w, SEG(.seq = 301, .ack = sa->seq + 1, .wnd = 1000, .ts = true, .tsval = 4243,
+		      .tsecr = o.tsval));
+	ck_assert_uint_eq(w.t->stats.syncookies_recv, 1);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, &cid), 0);
+	c = tcp_conn_by_cid(w.t, cid);
+	ck_assert(c->flags & TCP_F_WS_OK);
+	ck_assert(c->flags & TCP_F_SACK_OK);
+	ck_assert(c->flags & TCP_F_TS_OK);
+	ck_assert_uint_eq(c->snd_wscale, 5);
+	ck_assert_uint_eq(c->rcv_wscale, 7);
+	ck_assert_uint_eq(c->snd_wnd, 1000u << 5);
+	ck_assert_uint_le(c->peer_mss, 1400); /* the cookie's MSS table rounds down */
+	ck_assert_uint_ge(c->peer_mss, 1300);
+	ck_assert_uint_eq(c->ts_recent, 4243);
+	/* it speaks with timestamps like any other */
+	ck_assert_int_eq(tcp_send(w.t, TH_OWNER, cid, w.now, 10, 0, &w.io), 0);
+	expect_tx(&w, .len = 10, .tsecr = 4243);
 }
 END_TEST
 
@@ -398,9 +480,11 @@ int main(void)
 	tcase_add_test(tc, syncnt_limits_syn_retries);
 	tcase_add_test(tc, simultaneous_open);
 	tcase_add_test(tc, passive_open_accept);
+	tcase_add_test(tc, syn_received_child_segments);
 	tcase_add_test(tc, synack_retries_and_expiry);
 	tcase_add_test(tc, listener_rst_ack_and_junk);
 	tcase_add_test(tc, syn_queue_overflow_cookies);
+	tcase_add_test(tc, cookie_keeps_options_in_the_timestamp);
 	tcase_add_test(tc, accept_queue_overflow);
 	tcase_add_test(tc, sequence_wraparound);
 	suite_add_tcase(s, tc);
