@@ -70,6 +70,8 @@ bool tcp_asm_add(struct tcp_assembler *a, uint32_t seq, uint32_t len)
 
 	if (len == 0)
 		return true;
+	if (len >= 0x80000000u)
+		return false; /* no window is that large: a caller's bug, never a range */
 	if (a->n > TCP_OOO_MAX)
 		a->n = 0; /* a torn record: forget it rather than read past the array */
 	while (i < a->n && SEQ_LT(a->ooo[i].end, r.start))
@@ -123,7 +125,7 @@ void tcp_asm_dsack(struct tcp_assembler *a, uint32_t seq, uint32_t len)
 	const struct tcp_range *holder = NULL;
 	unsigned n_reg;
 
-	if (len == 0)
+	if (len == 0 || len >= 0x80000000u)
 		return;
 	if (a->n > TCP_OOO_MAX)
 		a->n = 0;

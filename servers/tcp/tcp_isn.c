@@ -33,6 +33,8 @@ uint64_t tcp_hash(const struct tcp_table *t, enum tcp_hash_domain d, const void 
 	_Static_assert(sizeof(t->secret) == 2 * crypto_shorthash_siphash24_KEYBYTES,
 		       "the secret holds two SipHash keys");
 	assert(len <= TCP_HASH_MSG_MAX); /* callers hash small fixed records */
+	if (len > TCP_HASH_MSG_MAX)
+		len = TCP_HASH_MSG_MAX; /* and never overflow buf where NDEBUG drops the assert */
 	buf[0] = (uint8_t)d;
 	if (len)
 		memcpy(buf + 1, msg, len);

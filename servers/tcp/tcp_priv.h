@@ -304,7 +304,7 @@ uint32_t tcp_ts_now(const struct tcp_conn *c, uint64_t now);
 
 /* RFC 6056 §3.3.4 (Algorithm 4, double-hash, as Linux __inet_hash_connect): choose a local
  * port (network order, from [port_lo, port_hi]) for laddr -> raddr:rport that the predicate
- * `free` accepts; 0 when the range is exhausted. Ports in network order. */
+ * `free` accepts; 0 when the range is exhausted. */
 typedef bool (*tcp_port_free_fn)(const struct tcp_table *t, uint32_t laddr, uint16_t lport,
 				 uint32_t raddr, uint16_t rport);
 uint16_t tcp_port_pick(struct tcp_table *t, uint32_t laddr, uint32_t raddr, uint16_t rport,

@@ -175,7 +175,7 @@ void tcp_recovery_on_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 			break;
 		}
 		if (has_sack(c))
-			return; /* (B): the scoreboard is updated; SetPipe and NextSeg do the rest */
+			return; /* (B): scoreboard updated; SetPipe and NextSeg do the rest */
 		if (ai->acked) {
 			/* RFC 6582 step 5, a partial ACK: retransmit the first unacknowledged
 			 * segment, deflate by what was acknowledged, add back one SMSS if at least

@@ -156,8 +156,9 @@ void tcp_sack_advance(struct tcp_scoreboard *sb, uint32_t snd_una)
 
 	for (unsigned i = 0; i < n; i++)
 		if (SEQ_LEQ(sb->sacked[i].start, snd_una) && SEQ_GT(sb->sacked[i].end, snd_una)) {
-			/* The ACK stops at or inside SACKed data: the receiver reneged (RFC 2018 §8).
-			 * Forget everything it said; go-back-N and SACKs to come repair it. */
+			/* The ACK stops at or inside SACKed data: the receiver reneged (RFC
+			 * 2018 §8). Forget everything it said; go-back-N and SACKs to come
+			 * repair it. */
 			n = 0;
 			break;
 		}

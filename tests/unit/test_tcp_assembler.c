@@ -72,8 +72,11 @@ START_TEST(merging)
 	ck_assert(tcp_asm_add(&a, 5000, 10));
 	ck_assert(tcp_asm_add(&a, 1000, 9000));
 	EXPECT_OOO(R(1000, 10000));
-	/* Zero length: nothing. */
+	/* Zero length: nothing; a length no window allows: refused. */
 	ck_assert(tcp_asm_add(&a, 50000, 0));
+	ck_assert(!tcp_asm_add(&a, 50000, 0x80000000u));
+	tcp_asm_dsack(&a, 50000, 0x80000000u);
+	ck_assert_uint_eq(a.dsack, 0);
 	EXPECT_OOO(R(1000, 10000));
 	EXPECT_SACK(R(1000, 10000));
 }
@@ -261,7 +264,8 @@ START_TEST(random_against_byte_map)
 				for (uint32_t i = 0; i < len; i++)
 					have[off + i] = 1;
 				/* The first SACK block holds the new segment. */
-				ck_assert(seq_in(base + off, a.sack_out[0].start, a.sack_out[0].end));
+				ck_assert(seq_in(base + off, a.sack_out[0].start,
+						 a.sack_out[0].end));
 			}
 			/* rcv_nxt is the first hole. */
 			{

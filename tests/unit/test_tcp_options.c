@@ -260,7 +260,8 @@ START_TEST(sack_blocks_parsed)
 	struct tcp_opts o;
 
 	/* One block near the wrap: [0xfffffc00, 0x00000400). */
-	ck_assert_int_eq(parse(BYTES(1, 1, 5, 10, 0xff, 0xff, 0xfc, 0x00, 0, 0, 4, 0), false, &o), 0);
+	ck_assert_int_eq(parse(BYTES(1, 1, 5, 10, 0xff, 0xff, 0xfc, 0x00, 0, 0, 4, 0), false, &o),
+			 0);
 	ck_assert_uint_eq(o.present, TCP_OPTF_SACK);
 	ck_assert_uint_eq(o.n_sack, 1);
 	ck_assert_uint_eq(o.sack[0].start, 0xfffffc00u);

@@ -51,7 +51,8 @@ static void expect_board(unsigned n, const struct tcp_range *want)
 
 	ck_assert_uint_eq(sb.n, n);
 	for (unsigned i = 0; i < n; i++) {
-		ck_assert_msg(sb.sacked[i].start == want[i].start && sb.sacked[i].end == want[i].end,
+		ck_assert_msg(sb.sacked[i].start == want[i].start &&
+				      sb.sacked[i].end == want[i].end,
 			      "sacked[%u] = [%u, %u), want [%u, %u)", i, sb.sacked[i].start,
 			      sb.sacked[i].end, want[i].start, want[i].end);
 		bytes += want[i].end - want[i].start;
@@ -562,7 +563,8 @@ START_TEST(random_against_rfc_definitions)
 			bool d;
 
 			for (unsigned i = 0; i < nb; i++) {
-				int s = (int)(rnd() % (UNITS + 10)) - 5, e = s + (int)(rnd() % 8) - 1;
+				int s = (int)(rnd() % (UNITS + 10)) - 5;
+				int e = s + (int)(rnd() % 8) - 1;
 
 				b[i] = R(una + (uint32_t)(s * UNIT), una + (uint32_t)(e * UNIT));
 				if (rnd() % 10 == 0)
@@ -599,7 +601,8 @@ START_TEST(random_against_rfc_definitions)
 				uint32_t hr = rnd() % (W + 1);
 
 				sb.high_rxt = una + hr;
-				ck_assert_uint_eq(tcp_sack_pipe(&sb, una, max, smss), bf_pipe(hr, smss));
+				ck_assert_uint_eq(tcp_sack_pipe(&sb, una, max, smss),
+						  bf_pipe(hr, smss));
 			}
 		}
 		/* A whole recovery's worth of NextSeg (no new data) against the rules. */
