@@ -622,7 +622,8 @@ static void tcp_data_and_fin(struct tcp_table *t, struct tcp_conn *c, uint64_t n
 		tcp_quickack_enter(c); /* Linux: quick ACKs from the first data on */
 	if (seq == c->rcv_nxt) {
 		if (len) {
-			uint32_t old = c->rcv_nxt, per_seg = len / (seg->gso_segs ? seg->gso_segs : 1);
+			uint32_t old = c->rcv_nxt;
+			uint32_t per_seg = len / (seg->gso_segs ? seg->gso_segs : 1);
 			bool had_ooo = c->asm_.n > 0;
 
 			io->place = (struct tcp_rx_place){.cid = cid, .seg_off = off, .len = len,
@@ -634,7 +635,8 @@ static void tcp_data_and_fin(struct tcp_table *t, struct tcp_conn *c, uint64_t n
 			tcp_rcv_rtt_sample(c, seg, now);
 			/* Linux tcp_measure_rcv_mss */
 			if (per_seg > c->rcv_mss)
-				c->rcv_mss = (uint16_t)(per_seg < c->adv_mss ? per_seg : c->adv_mss);
+				c->rcv_mss = (uint16_t)(per_seg < c->adv_mss ? per_seg
+									      : c->adv_mss);
 			tcp_event(c, io, cid, TCP_EV_READABLE);
 		}
 		if (fin && seq + len == c->rcv_nxt)
@@ -854,8 +856,9 @@ static void tcp_synced_input(struct tcp_table *t, struct tcp_conn *c, uint64_t n
 		}
 	}
 	/* sixth: URG */
-	if ((fl & TCP_URG) && (c->state == TCP_STATE_ESTABLISHED ||
-			       c->state == TCP_STATE_FIN_WAIT_1 || c->state == TCP_STATE_FIN_WAIT_2))
+	if ((fl & TCP_URG) &&
+	    (c->state == TCP_STATE_ESTABLISHED || c->state == TCP_STATE_FIN_WAIT_1 ||
+	     c->state == TCP_STATE_FIN_WAIT_2))
 		tcp_urg(c, seg);
 	/* seventh and eighth: text, FIN */
 	rcv_before = c->rcv_nxt;

@@ -38,7 +38,8 @@ uint64_t tcp_model_timeout(unsigned boundary, uint64_t rto_base_ns)
 		thresh++;
 	if (boundary <= thresh)
 		return ((2ull << boundary) - 1) * rto_base_ns;
-	return ((2ull << thresh) - 1) * rto_base_ns + (uint64_t)(boundary - thresh) * TCP_RTO_MAX_NS;
+	return ((2ull << thresh) - 1) * rto_base_ns +
+	       (uint64_t)(boundary - thresh) * TCP_RTO_MAX_NS;
 }
 
 void tcp_keepalive_reset(struct tcp_table *t, struct tcp_conn *c, uint64_t now)

@@ -612,8 +612,10 @@ static int tcp_setopt_conn(struct tcp_table *t, struct tcp_conn *c, uint64_t now
 				return -EINVAL;
 			memcpy(&lg, val, sizeof(lg));
 			tcp_flag_set(c, TCP_F_LINGER, lg.l_onoff);
-			c->linger_s = (uint16_t)((unsigned)lg.l_linger > 65535u ? 65535u
-										 : (unsigned)lg.l_linger);
+			/* Linux caps a huge or negative l_linger at "forever" */
+			c->linger_s = (uint16_t)((unsigned)lg.l_linger > 65535u
+							 ? 65535u
+							 : (unsigned)lg.l_linger);
 			return 0;
 		}
 		if ((rc = tcp_int_opt(val, len, &v)) != 0)

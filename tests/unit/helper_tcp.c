@@ -424,7 +424,8 @@ const struct tcp_tx *th_expect_tx(struct th *w, const char *file, int line,
 	TH_CHECK(sack0_start, o.sack[0].start);
 	TH_CHECK(sack0_end, o.sack[0].end);
 	if (e->sack1_start != TH_ANY || e->sack1_end != TH_ANY)
-		ck_assert_msg(o.n_sack >= 2, "%s:%d: tx #%u has no 2nd SACK block", file, line, idx);
+		ck_assert_msg(o.n_sack >= 2, "%s:%d: tx #%u has no 2nd SACK block", file, line,
+			      idx);
 	TH_CHECK(sack1_start, o.sack[1].start);
 	TH_CHECK(sack1_end, o.sack[1].end);
 	TH_CHECK(mss, o.mss);
@@ -457,9 +458,9 @@ void th_run_until(struct th *w, uint64_t until)
 
 void th_expect_no_tx(struct th *w, const char *file, int line, uint64_t until)
 {
-	ck_assert_msg(w->seen == w->io.n_tx, "%s:%d: %u unexpected segment(s), first seq %u flags 0x%x",
-		      file, line, w->io.n_tx - w->seen, w->io.tx[w->seen].seq,
-		      w->io.tx[w->seen].flags);
+	ck_assert_msg(w->seen == w->io.n_tx,
+		      "%s:%d: %u unexpected segment(s), first seq %u flags 0x%x", file, line,
+		      w->io.n_tx - w->seen, w->io.tx[w->seen].seq, w->io.tx[w->seen].flags);
 	th_run_until(w, until);
 	ck_assert_msg(w->seen == w->io.n_tx,
 		      "%s:%d: segment sent before %llu: seq %u flags 0x%x len %u at %llu", file,

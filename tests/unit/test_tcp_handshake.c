@@ -95,7 +95,8 @@ START_TEST(syn_sent_rst_and_bad_acks)
 	ck_assert_uint_eq(c->state, TCP_STATE_SYN_SENT);
 	ck_assert_uint_eq(w.t->stats.in_drop_rst_bad_seq, 1);
 	th_in(&w, SEG(.flags = TCP_RST | TCP_ACK, .seq = 1, .ack = iss, .dport = lport));
-	ck_assert_uint_eq(c->state, TCP_STATE_SYN_SENT); /* ack == iss: not ours, and no RST to a RST */
+	/* ack == iss: not ours, and no RST answers a RST */
+	ck_assert_uint_eq(c->state, TCP_STATE_SYN_SENT);
 	/* neither SYN nor RST: dropped */
 	th_in(&w, SEG(.flags = TCP_ACK, .seq = 1, .ack = iss + 1, .dport = lport));
 	ck_assert_uint_eq(c->state, TCP_STATE_SYN_SENT);

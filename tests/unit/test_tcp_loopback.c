@@ -79,6 +79,7 @@ struct lb_side {
 	unsigned n_s;
 	uint32_t lcid;        /* a listener, or 0 */
 	uint64_t read_rate;   /* bytes per ms the application reads, 0 = all at once */
+	uint64_t to_send_accepted; /* what an accepted connection's application writes */
 	uint64_t next_read;
 };
 
@@ -221,7 +222,7 @@ static void lb_flush(struct lb *l, struct lb_side *sd)
 	for (unsigned i = 0; i < sd->io.n_tx; i++) {
 		const struct tcp_tx *tx = &sd->io.tx[i];
 		uint32_t dseq = tx->seq + ((tx->flags & TCP_SYN) ? 1 : 0), off = 0;
-		uint32_t piece = tx->gso_size ? tx->gso_size : (tx->payload_len ? tx->payload_len : 0);
+		uint32_t piece = tx->gso_size ? tx->gso_size : tx->payload_len;
 		struct lb_stream *st = NULL;
 
 		if (tx->payload_len) {
@@ -262,8 +263,8 @@ static void lb_flush(struct lb *l, struct lb_side *sd)
 			memcpy(hb, &h, sizeof(h));
 			memcpy(hb + TCP_HDR_MIN, tx->opt, tx->opt_len);
 			/* every segment fits the path: 1500 - 20 bytes of IP header */
-			ck_assert_msg(hl + n <= 1480, "%s: a %u-byte segment (options %u)", sd->name,
-				      hl + n, tx->opt_len);
+			ck_assert_msg(hl + n <= 1480, "%s: a %u-byte segment (options %u)",
+				      sd->name, hl + n, tx->opt_len);
 			lb_emit(l, sd, hb, hl, pay + off, n, tx->saddr, tx->daddr);
 			off += n;
 		} while (off < tx->payload_len);
@@ -305,8 +306,7 @@ static void lb_after(struct lb *l, struct lb_side *sd)
 				lb_learn(sd, nc);
 				st = lb_stream(sd, nc, true);
 				st->dir = 1;
-				st->to_send = lb_stream(sd, 0, false) ? lb_stream(sd, 0, false)->to_send
-								       : 0;
+				st->to_send = sd->to_send_accepted;
 			}
 		}
 	}
@@ -411,9 +411,10 @@ static void lb_app(struct lb *l, struct lb_side *sd)
 				uint8_t want = lb_byte(st->dir ^ 1, st->readn + k);
 
 				if (st->rcv[pos] != want)
-					ck_abort_msg("%s: byte %llu is 0x%02x, sent 0x%02x", sd->name,
-						     (unsigned long long)(st->readn + k), st->rcv[pos],
-						     want);
+					ck_abort_msg("%s: byte %llu is 0x%02x, sent 0x%02x",
+						     sd->name,
+						     (unsigned long long)(st->readn + k),
+						     st->rcv[pos], want);
 			}
 			st->readn += readable;
 			ck_assert_int_eq(tcp_recvd(sd->t, TH_OWNER, st->cid, l->now, readable,
@@ -471,6 +472,18 @@ struct lb_params {
 	uint64_t sim_limit;        /* simulated time allowed */
 };
 
+/* LB_TRACE=1: A's sender state at every step (for reading a stall). */
+static void lb_trace(const struct lb *l, uint32_t cid, uint64_t start)
+{
+	struct tcp_conn *c = tcp_conn_by_cid(l->a.t, cid);
+
+	if (!c)
+		return;
+	fprintf(stderr, "%8.3f ms una %u nxt %u max %u wnd %u cwnd %u ssth %u ca %u\n",
+		(double)(l->now - start) / 1e6, c->snd_una - c->iss, c->snd_nxt - c->iss,
+		c->snd_max - c->iss, c->snd_wnd, c->cc.cwnd, c->cc.ssthresh, c->cc.ca_state);
+}
+
 /* Run a transfer; returns the simulated time it took. */
 static uint64_t lb_run(const struct lb_params *p)
 {
@@ -489,7 +502,7 @@ static uint64_t lb_run(const struct lb_params *p)
 	lb_side_init(&l->a, "A", th_ip(10, 0, 0, 1), p->tso);
 	lb_side_init(&l->b, "B", th_ip(10, 0, 0, 2), false);
 	l->b.read_rate = p->read_rate_b;
-	/* B listens; a pseudo stream at cid 0 tells accepted connections what to send */
+	/* B listens */
 	ck_assert_int_eq(tcp_socket_open(l->b.t, TH_OWNER, &s), 0);
 	if (p->rcvbuf_b)
 		ck_assert_int_eq(tcp_setopt(l->b.t, TH_OWNER, s, l->now, SOL_SOCKET, SO_RCVBUF,
@@ -497,8 +510,7 @@ static uint64_t lb_run(const struct lb_params *p)
 				 0);
 	ck_assert_int_eq(tcp_bind(l->b.t, TH_OWNER, s, 0, htons(80)), 0);
 	ck_assert_int_eq(tcp_listen(l->b.t, TH_OWNER, s, 16, &l->b.lcid), 0);
-	lb_stream(&l->b, 0, true)->to_send = p->b_to_a;
-	lb_stream(&l->b, 0, false)->closed = true;
+	l->b.to_send_accepted = p->b_to_a;
 	/* A connects */
 	ck_assert_int_eq(tcp_socket_open(l->a.t, TH_OWNER, &cid), 0);
 	ck_assert_int_eq(tcp_connect(l->a.t, TH_OWNER, cid, l->now, 0, l->b.addr, htons(80),
@@ -535,7 +547,7 @@ static uint64_t lb_run(const struct lb_params *p)
 		lb_app(l, &l->b);
 		/* done when both applications read everything and closed, and no slot remains */
 		a_done = st->closed && st->readn == p->b_to_a;
-		b_done = l->b.n_s == 2 && l->b.s[1].closed && l->b.s[1].readn == p->a_to_b;
+		b_done = l->b.n_s == 1 && l->b.s[0].closed && l->b.s[0].readn == p->a_to_b;
 		if (a_done && b_done) {
 			took = l->now - start;
 			/* TIME-WAIT and the like run out on their own */
@@ -571,14 +583,8 @@ static uint64_t lb_run(const struct lb_params *p)
 			next = l->b.next_read;
 		ck_assert_msg(next != CLOCK_NEVER, "deadlock: nothing in flight, no timer");
 		if (next > l->now) {
-			if (getenv("LB_TRACE")) {
-				struct tcp_conn *ca = tcp_conn_by_cid(l->a.t, cid);
-
-				if (ca)
-					fprintf(stderr, "%8.3f ms una %u nxt %u max %u wnd %u cwnd %u ssth %u ca %u rto %llu\n",
-						(l->now - start) / 1e6, ca->snd_una - ca->iss, ca->snd_nxt - ca->iss, ca->snd_max - ca->iss,
-						ca->snd_wnd, ca->cc.cwnd, ca->cc.ssthresh, ca->cc.ca_state, (unsigned long long)tcp_rtt_rto_ns(&ca->rtt) / 1000000);
-			}
+			if (getenv("LB_TRACE"))
+				lb_trace(l, cid, start);
 			l->now = next;
 		}
 	}
@@ -596,8 +602,9 @@ static uint64_t lb_run(const struct lb_params *p)
 			uint64_t vb = stat_value(&l->b.t->stats, &tcp_stat_fields[k]);
 
 			if (va || vb)
-				fprintf(stderr, "  %-26s A %10llu  B %10llu\n", tcp_stat_fields[k].name,
-					(unsigned long long)va, (unsigned long long)vb);
+				fprintf(stderr, "  %-26s A %10llu  B %10llu\n",
+					tcp_stat_fields[k].name, (unsigned long long)va,
+					(unsigned long long)vb);
 		}
 	lb_side_fini(&l->a);
 	lb_side_fini(&l->b);

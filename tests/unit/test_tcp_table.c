@@ -199,7 +199,8 @@ START_TEST(recover_rejects_garbage_records)
 	/* whatever survived still answers, and nothing crashes on the rest */
 	for (unsigned i = 0; i < n; i++) {
 		th_io_reset(&w);
-		th_in(&w, SEG(.seq = 5001, .ack = 1001, .len = 10, .sport = (uint16_t)(0x1000 + i)));
+		th_in(&w, SEG(.seq = 5001, .ack = 1001, .len = 10,
+			      .sport = (uint16_t)(0x1000 + i)));
 	}
 	th_run_until(&w, w.now + 10 * TH_S);
 	th_check_table(w.t);
