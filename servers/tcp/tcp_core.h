@@ -590,10 +590,13 @@ void tcp_table_init(struct tcp_table *t, const uint8_t seed[32], const struct tc
 int tcp_table_check(const struct tcp_table *t);
 
 /* Take over a table a previous tcpd left (after tcp_table_check): validate every record on its
- * own (a record that fails is dropped and counted in dropped_torn; its peer learns by RST the
- * next time it sends), rebuild both hashes and the queues' counts, keep everything else:
- * connections, listeners, timers (absolute deadlines), counters. Returns the number of live
- * connections. */
+ * own (a record that fails is dropped and counted in dropped_torn, a listener's with its
+ * children; its peer learns by RST the next time it sends), rebuild the hashes, the free list,
+ * the queues (the accept queue keeps its order) and their counts, the deadline cache and the
+ * CurrEstab gauge; keep everything else: connections, listeners, timers (absolute deadlines),
+ * counters. Events not yet taken are announced again by the next tcp_output_deferred, which
+ * also sends output a full tcp_io left owed: call it once after recovering. Returns the number
+ * of live connections. */
 unsigned tcp_table_recover(struct tcp_table *t, uint64_t now);
 
 /* The host changed (config reload): MSS of new connections, TSO. */
