@@ -4,7 +4,8 @@
  *   bind      addr is ANY or ours (-EADDRNOTAVAIL); port 0 picks a free port (RFC 6056 via
  *             tcp_port.c); -EADDRINUSE on a conflict (tcp_bind_conflict); -EINVAL if bound.
  *   connect   -EISCONN once connected (even after a reset, as Linux's SS_CONNECTED socket),
- *             -EALREADY while in progress, the error of a failed attempt once, -ENETUNREACH
+ *             -EALREADY while in progress, the error of a failed attempt once (ECONNABORTED
+ *             if SO_ERROR took it), -ENETUNREACH
  *             for 0.0.0.0, broadcast and multicast destinations (tcp_v4_connect); autobinds to
  *             a port no bind() holds whose 4-tuple is unique (-EADDRNOTAVAIL if none).
  *   send      the pending error first, then -EPIPE once the sending side is shut (shutdown,
@@ -233,9 +234,11 @@ int tcp_connect(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now,
 	}
 	if (c->flags & TCP_F_CONNECTED_ONCE)
 		return -EISCONN;
-	if (c->pending_error && c->raddr) {
-		/* an attempt failed since the last call: report it once (Linux) */
-		int err = c->pending_error;
+	if (c->raddr) {
+		/* An attempt failed since the last call: report it once, -ECONNABORTED if SO_ERROR
+		 * took the error already; the next call starts afresh (Linux
+		 * __inet_stream_connect on an SS_CONNECTING socket found closed). */
+		int err = c->pending_error ? c->pending_error : ECONNABORTED;
 
 		c->pending_error = 0;
 		c->raddr = 0;

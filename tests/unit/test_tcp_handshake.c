@@ -119,6 +119,22 @@ START_TEST(syn_sent_rst_and_bad_acks)
 	ck_assert_int_eq(tcp_connect(w.t, TH_OWNER, cid, w.now, 0, TH_RADDR, TH_RPORT, 1500,
 				     &w.io),
 			 -EALREADY);
+	/* refused again, the error taken by SO_ERROR: the next connect says ECONNABORTED */
+	c = tcp_conn_by_cid(w.t, cid);
+	th_in(&w, SEG(.flags = TCP_RST | TCP_ACK, .seq = 0, .ack = c->iss + 1, .dport = c->lport));
+	ck_assert_uint_eq(c->state, TCP_STATE_CLOSED);
+	{
+		int err = 0;
+		size_t len = sizeof(err);
+
+		ck_assert_int_eq(tcp_getopt(w.t, TH_OWNER, cid, w.now, SOL_SOCKET, SO_ERROR, &err,
+					    &len),
+				 0);
+		ck_assert_int_eq(err, ECONNREFUSED);
+	}
+	ck_assert_int_eq(tcp_connect(w.t, TH_OWNER, cid, w.now, 0, TH_RADDR, TH_RPORT, 1500,
+				     &w.io),
+			 -ECONNABORTED);
 	ck_assert_int_eq(tcp_close(w.t, TH_OWNER, cid, w.now, &w.io), 0);
 }
 END_TEST
