@@ -297,7 +297,9 @@ void tcp_listen_input(struct tcp_table *t, struct tcp_listener *l, uint64_t now,
 		t->stats.in_drop_bad_flags++;
 		return;
 	}
-	cookie = l->syn_n >= l->backlog;
+	/* A SYN that reopens a TIME-WAIT keeps its ISN above the old connection's sequence
+	 * space: never a cookie (Linux tcp_conn_request: cookies only when !isn). */
+	cookie = l->syn_n >= l->backlog && !tw_isn;
 	if (tcp_acceptq_full(l)) {
 		tcp_listen_overflow(t, l);
 		return;
