@@ -63,7 +63,7 @@
  *   tcp_cc.c         congestion control ops table; tcp_cc_newreno.c, tcp_cc_cubic.c (RFC 9438)
  *   tcp_assembler.c  the receive buffer's out-of-order ranges, SACK/D-SACK blocks to send
  *   tcp_isn.c        initial sequence numbers (RFC 6528), timestamp offsets
- *   tcp_port.c       ephemeral ports (RFC 6056 §3.3.3, the double-hash algorithm)
+ *   tcp_port.c       ephemeral ports (RFC 6056 §3.3.4, the double-hash algorithm)
  *   tcp_syncookie.c  SYN cookies (encode/validate, MSS table, options in the timestamp)
  *   tcp_stats.c      the counters' names
  */
@@ -90,7 +90,8 @@
 #define TCP_SACK_OUT_MAX 4u         /* SACK blocks remembered to send (3 fit with timestamps) */
 
 /* Defaults, Linux's unless said. */
-#define TCP_MSS_DEFAULT 536u        /* RFC 9293 §3.7.1: when the peer sends no MSS option */
+/* Spelled as <netinet/tcp.h> spells it (536U) so that both headers may be included. */
+#define TCP_MSS_DEFAULT 536U        /* RFC 9293 §3.7.1: when the peer sends no MSS option */
 #define TCP_MSS_MIN 88u             /* Linux TCP_MIN_MSS: floor of TCP_MAXSEG and of PMTU */
 #define TCP_RMEM_DEFAULT 131072u    /* net.ipv4.tcp_rmem[1] */
 #define TCP_WMEM_DEFAULT 16384u     /* net.ipv4.tcp_wmem[1] */
@@ -103,7 +104,7 @@
 #define TCP_RETRIES2 15u            /* net.ipv4.tcp_retries2: give up on an established conn */
 #define TCP_KEEPIDLE_S 7200u
 #define TCP_KEEPINTVL_S 75u
-#define TCP_KEEPCNT 9u
+#define TCP_KEEPCNT_DEFAULT 9u      /* (TCP_KEEPCNT is the option's name in <netinet/tcp.h>) */
 #define TCP_DELACK_MAX_NS (200ull * 1000000ull) /* RFC 9293 §3.8.6.3: at most 500 ms; Linux 200 */
 #define TCP_DELACK_MIN_NS (40ull * 1000000ull)  /* Linux TCP_DELACK_MIN */
 #define TCP_RTO_INIT_NS (1000ull * 1000000ull)  /* RFC 6298 §2.1 */
@@ -114,6 +115,7 @@
 /* Ephemeral ports, host order: net.ipv4.ip_local_port_range. */
 #define TCP_PORT_EPH_LO 32768u
 #define TCP_PORT_EPH_HI 60999u
+#define TCP_PORT_PERTURB_SIZE 65536u /* RFC 6056 §3.3.4 table length (power of two) */
 
 enum tcp_state {
 	TCP_STATE_CLOSED = 0,
@@ -133,8 +135,9 @@ enum tcp_state {
 /* Congestion control algorithms (TCP_CONGESTION names them "cubic", "reno"). */
 enum tcp_cc_algo { TCP_CC_CUBIC = 0, TCP_CC_NEWRENO, TCP_CC_COUNT };
 
-/* Loss-recovery state (Linux's tcp_ca_state). */
-enum tcp_ca_state {
+/* Loss-recovery state (Linux's tcp_ca_state; the tag differs so that <netinet/tcp.h>, which
+ * declares Linux's, may be included too). */
+enum tcp_recovery_state {
 	TCP_CA_OPEN = 0,  /* nothing lost */
 	TCP_CA_DISORDER,  /* duplicate ACKs / SACKs seen, below the threshold */
 	TCP_CA_RECOVERY,  /* fast recovery (RFC 6582 / RFC 6675) until snd_una passes recover */
@@ -159,13 +162,25 @@ enum tcp_ca_state {
 #define TCP_F_FIN_RCVD 0x00002000u    /* the peer's FIN was accepted in order (EOF) */
 #define TCP_F_ORPHAN 0x00004000u      /* closed by its application: the core finishes it alone */
 #define TCP_F_ACK_NOW 0x00008000u     /* send an ACK at the next output, no delay */
-#define TCP_F_QUICKACK 0x00010000u    /* quick-ACK mode (start of connection, TCP_QUICKACK) */
+#define TCP_F_PINGPONG 0x00010000u    /* TCP_QUICKACK 0: every ACK waits for the delayed-ACK
+				       * timer or data, even in quick-ACK mode (Linux pingpong) */
 #define TCP_F_WND_UPDATE 0x00020000u  /* a window update is owed */
 #define TCP_F_IN_ACCEPTQ 0x00040000u  /* established, waiting in its listener's accept queue */
 #define TCP_F_COOKIE 0x00080000u      /* established from a SYN cookie */
 #define TCP_F_LINGER 0x00100000u      /* SO_LINGER on (linger_s valid) */
 #define TCP_F_DEFER_OUTPUT 0x00200000u /* tcp_io was full: output owed at the next chance */
 #define TCP_F_RECOVER_VALID 0x00400000u /* `recover` holds a value (RFC 6582) */
+#define TCP_F_RTX_HEAD 0x00800000u    /* retransmit the segment at snd_una at the next output,
+					* outside cwnd (fast retransmit, NewReno partial ACK:
+					* tcp_priv.h, tcp_recovery_send_allowance) */
+#define TCP_F_MORE 0x01000000u        /* the last send had MSG_MORE: hold a partial segment */
+#define TCP_F_CONNECT_PORT 0x02000000u /* lport came from connect()'s autobind: shareable by
+					* other connects to other peers (Linux fastreuse < 0) */
+#define TCP_F_FIN_OOO 0x04000000u     /* the peer's FIN arrived out of order at rcv_fin_seq */
+#define TCP_F_RCVBUF_LOCK 0x08000000u /* SO_RCVBUF set: the window scale follows it (Linux) */
+#define TCP_F_SNDBUF_LOCK 0x10000000u /* SO_SNDBUF set */
+#define TCP_F_CONNECTED_ONCE 0x20000000u /* was established: connect() again is -EISCONN */
+#define TCP_F_MASK 0x3fffffffu
 
 /* Events for the application (struct tcp_conn.events; the shell wakes waiters and clears). */
 #define TCP_EV_READABLE 0x01u   /* data or EOF to read, or an error */
@@ -175,7 +190,8 @@ enum tcp_ca_state {
 #define TCP_EV_ERROR 0x10u      /* pending_error set (reset, timeout, refused, ICMP) */
 #define TCP_EV_HUP 0x20u        /* both directions closed (POLLHUP) */
 #define TCP_EV_RDHUP 0x40u      /* the peer's FIN arrived (POLLRDHUP) */
-#define TCP_EV_FREED 0x80u      /* the slot was released (orphan done, reset after close) */
+#define TCP_EV_FREED 0x80u      /* the slot was released (orphan done, reset, close, a child
+				 * that never completed): the shell frees its streams */
 
 /* A range of sequence numbers [start, end). */
 struct tcp_range {
@@ -220,7 +236,8 @@ struct tcp_cc {
 	uint8_t algo;            /* enum tcp_cc_algo */
 	uint8_t ca_state;        /* enum tcp_ca_state */
 	uint8_t dupacks;         /* consecutive duplicate ACKs (RFC 5681 §2) */
-	uint8_t reserved;
+	uint8_t loss_rtos;       /* RTOs since snd_una last advanced: a repeated timeout keeps
+				  * ssthresh (RFC 5681 §3.1, eq. 4 note) */
 	uint32_t priv[12];
 };
 
@@ -249,12 +266,16 @@ struct tcp_conn {
 	uint16_t lport;
 	uint16_t rport;
 	uint16_t hnext;          /* 4-tuple hash chain (rebuilt at recovery) */
+	uint16_t bnext;          /* local-port (bind) hash chain of bound conns (rebuilt) */
 	uint16_t parent;         /* listener slot while in its SYN or accept queue, else NONE */
 	uint16_t qnext;          /* next in that queue */
+	uint16_t qprev;          /* previous in that queue (O(1) removal under a SYN flood) */
 	uint8_t events;          /* TCP_EV_* not yet taken by the shell */
-	uint8_t ev_queued;       /* already listed in tcp_io.ev for this call */
+	uint8_t ev_queued;       /* listed in a tcp_io.ev and not yet taken */
 	uint16_t pending_error;  /* positive errno, reported once (SO_ERROR, Linux sk_err) */
+	uint16_t soft_error;     /* ICMP soft error, reported only on timeout (Linux sk_err_soft) */
 	uint16_t linger_s;       /* SO_LINGER seconds */
+	uint16_t reserved0[3];
 	/* send sequence space (RFC 9293 §3.3.1) */
 	uint32_t iss;
 	uint32_t snd_una;
@@ -266,15 +287,24 @@ struct tcp_conn {
 	uint32_t snd_up;         /* urgent pointer we send (MSG_OOB data is sent inline) */
 	uint32_t write_seq;      /* end of the send stream: the application queued up to here */
 	uint32_t max_window;     /* largest window the peer offered (SWS, RFC 9293 §3.8.6.2.1) */
-	uint32_t snd_buf;        /* SO_SNDBUF: the send stream holds at most this many bytes */
+	uint32_t snd_buf;        /* the send stream holds at most this many bytes: SO_SNDBUF, or
+				  * grown with cwnd (tcp_send_space) */
+	uint32_t snd_sml;        /* end of the last small segment sent (Nagle, Minshall's rule) */
 	/* receive sequence space */
 	uint32_t irs;
 	uint32_t rcv_nxt;
 	uint32_t rcv_adv;        /* right edge we advertised: never moved left (RFC 9293 §3.8.6.2.2) */
 	uint32_t rcv_up;         /* urgent pointer received (delivered inline) */
 	uint32_t read_seq;       /* the application has read up to here */
-	uint32_t rcv_buf;        /* SO_RCVBUF: size of the receive buffer */
-	uint32_t rcv_wup;        /* rcv_nxt when the last window update was sent (Linux) */
+	uint32_t rcv_buf;        /* size of the receive buffer: SO_RCVBUF, or grown by right-sizing
+				  * (tcp_recvd) */
+	uint32_t rcv_wup;        /* rcv_nxt when the last ACK was sent (RFC 7323 Last.ACK.sent) */
+	uint32_t rcv_fin_seq;    /* sequence of an out-of-order FIN (TCP_F_FIN_OOO) */
+	uint32_t rcvq_space;     /* receive autotuning (Linux DRS): bytes read in the last RTT, */
+	uint32_t rcvq_seq;       /* read_seq when that measure began, */
+	uint64_t rcvq_at;        /* and when, ns */
+	uint32_t rcv_rtt_us;     /* the receiver's RTT estimate (timestamps echoed on data) */
+	uint32_t reserved3;
 	/* negotiated options and sizes */
 	uint16_t mss_clamp;      /* TCP_MAXSEG, or 0: the largest MSS we use and advertise */
 	uint16_t snd_mss;        /* effective send MSS (RFC 9293 §3.7.1, minus options) */
@@ -283,6 +313,9 @@ struct tcp_conn {
 	uint16_t pmtu;           /* path MTU (RFC 1191), the interface MTU until told otherwise */
 	uint8_t snd_wscale;      /* shift applied to the peer's windows */
 	uint8_t rcv_wscale;      /* shift applied to ours */
+	uint16_t adv_mss;        /* the MSS we advertised (mtu - 40, clamped by mss_clamp) */
+	uint8_t quick_acks;      /* ACKs still to send at once (Linux quickack mode) */
+	uint8_t reserved2;
 	uint32_t ts_recent;      /* RFC 7323 TS.Recent */
 	uint32_t ts_offset;      /* added to our clock in TSval (tcp_isn.c) */
 	uint64_t ts_recent_at;   /* when ts_recent was set, ns (PAWS's 24-day rule) */
@@ -301,6 +334,9 @@ struct tcp_conn {
 				  * TCP_USER_TIMEOUT and retries2; 0 when nothing is outstanding */
 	uint64_t last_rcv_at;    /* last segment received (keepalive idle time) */
 	uint64_t last_snd_at;    /* last data sent (restart after idle, RFC 5681 §4.1) */
+	uint64_t probe_since;    /* first unanswered zero-window probe (TCP_USER_TIMEOUT), 0 none */
+	uint64_t oow_ack_at;     /* last ACK answering an out-of-window pure ACK or SYN (Linux
+				  * tcp_oow_rate_limited: at most one per 500 ms, no ACK loops) */
 	uint32_t user_timeout_ms; /* TCP_USER_TIMEOUT, 0 = retries-based */
 	uint16_t keep_idle_s;
 	uint16_t keep_intvl_s;
@@ -312,18 +348,19 @@ struct tcp_conn {
 	uint32_t total_retrans;  /* segments retransmitted over the connection's life */
 	uint32_t lost_out;       /* segments considered lost now */
 	uint32_t retrans_out;    /* retransmitted segments not yet acknowledged */
-	uint32_t reserved1;
 	uint64_t bytes_acked;
 	uint64_t bytes_received;
 	uint64_t segs_in;
 	uint64_t segs_out;
 	uint64_t opened_at;      /* ns */
 };
+_Static_assert(sizeof(struct tcp_conn) == 752, "tcp_conn is shared state: its size is ABI");
 
-/* One listener. */
+/* One listener. Options set on the socket before listen() are kept here and inherited by
+ * every connection it accepts (Linux children inherit the listener's options). */
 struct tcp_listener {
 	uint8_t in_use;
-	uint8_t reserved0;
+	uint8_t events;          /* TCP_EV_ACCEPT not yet taken by the shell */
 	uint16_t gen;
 	uint32_t owner;
 	uint32_t flags;          /* TCP_F_REUSEADDR, TCP_F_NODELAY, ... inherited by children */
@@ -333,17 +370,26 @@ struct tcp_listener {
 	uint16_t backlog;        /* accept-queue limit (listen()'s argument, capped) */
 	uint16_t syn_n;          /* connections in SYN-RECEIVED with this parent */
 	uint16_t acc_n;          /* established, not yet accepted */
-	uint16_t acc_head;       /* accept queue (conn slots, FIFO via qnext) */
+	uint16_t acc_head;       /* accept queue (conn slots, FIFO via qnext/qprev) */
 	uint16_t acc_tail;
-	uint16_t syn_head;       /* SYN queue (conn slots via qnext) */
+	uint16_t syn_head;       /* SYN queue (conn slots via qnext/qprev) */
 	uint32_t rcv_buf;        /* inherited by children (SO_RCVBUF set before listen) */
 	uint32_t snd_buf;
 	uint16_t mss_clamp;
-	uint16_t reserved1;
-	uint32_t reserved2;
+	uint8_t ev_queued;       /* listed in a tcp_io.ev and not yet taken */
+	uint8_t cc_algo;         /* TCP_CONGESTION, inherited */
+	uint32_t user_timeout_ms;
+	uint16_t keep_idle_s;
+	uint16_t keep_intvl_s;
+	uint8_t keep_cnt;
+	uint8_t reserved0;
+	uint16_t linger_s;
+	uint64_t overflow_at;    /* last SYN-queue overflow, ns: cookie ACKs are checked for 2
+				  * minutes after it (Linux tcp_synq_no_recent_overflow) */
 	uint64_t cookies_sent;   /* per listener, for `ss` */
 	uint64_t overflows;      /* ListenOverflows attributable to it */
 };
+_Static_assert(sizeof(struct tcp_listener) == 80, "tcp_listener is shared state: size is ABI");
 
 /* Counters: the Linux `Tcp:` line of /proc/net/snmp, then `TcpExt:` ones, then our own. */
 struct tcp_stats {
@@ -391,6 +437,10 @@ struct tcp_stats {
 	uint64_t tcp_keep_alive_probes;
 	uint64_t tcp_win_probe;
 	uint64_t tcp_pmtu_updates;
+	uint64_t tcp_time_wait_overflow; /* a TIME-WAIT slot taken for a new conn: table full */
+	uint64_t tcp_syn_retrans;  /* SYN and SYN-ACK retransmissions (also in retrans_segs) */
+	uint64_t tcp_ack_skipped;  /* dup ACKs not sent: out-of-window ACK/SYN rate limit (Linux
+				    * TCPACKSkippedSeq, ...PAWS, ...TimeWait) */
 	/* ours: every other drop, named */
 	uint64_t in_drop_short;        /* shorter than a TCP header or its data offset */
 	uint64_t in_drop_bad_offset;   /* data offset < 5 or past the segment */
@@ -401,8 +451,13 @@ struct tcp_stats {
 	uint64_t in_drop_bad_seq;      /* unacceptable segment (RFC 9293 §3.10.7.4 first check) */
 	uint64_t in_drop_bad_ack;      /* ACK of data never sent */
 	uint64_t in_drop_old_ack;      /* ACK below snd_una (RFC 5961 §5.2) */
-	uint64_t in_drop_rst_bad_seq;  /* RST outside the window */
-	uint64_t in_drop_syn_queue_full; /* SYN dropped: SYN queue full and cookies refused it */
+	uint64_t in_drop_rst_bad_seq;  /* RST outside the window (or unacceptable in SYN-SENT) */
+	uint64_t in_drop_rst_no_conn;  /* RST for no connection, or to a listener: ignored */
+	uint64_t in_drop_data_after_fin; /* text after the peer's FIN (CLOSE-WAIT, ...): ignored */
+	uint64_t in_drop_time_wait;    /* TIME-WAIT: answered with an ACK or discarded */
+	uint64_t challenge_ack_limited; /* a challenge ACK not sent: RFC 5961 §7 rate limit */
+	uint64_t in_drop_syn_queue_full; /* SYN dropped: SYN queue full and cookies refused it
+					  * (never: cookies answer every overflow) */
 	uint64_t in_drop_acceptq_full; /* handshake completion dropped: accept queue full */
 	uint64_t io_full;              /* output deferred because tcp_io had no room */
 	uint64_t icmp_in;              /* tcp_icmp_error calls */
@@ -411,6 +466,7 @@ struct tcp_stats {
 	uint64_t icmp_out_of_window;   /* quoted sequence not in [snd_una, snd_max) (RFC 5927) */
 	uint64_t icmp_soft;            /* recorded as soft error */
 	uint64_t icmp_hard;            /* aborted a connection in SYN-SENT (or as RFC 1122 says) */
+	uint64_t icmp_ignored;         /* source quench, unknown type/code, TIME-WAIT */
 	uint64_t restored_conns;       /* found by tcp_table_recover */
 	uint64_t dropped_torn;         /* records torn by a kill mid-update, dropped at recovery */
 };
@@ -435,19 +491,38 @@ struct tcp_table {
 	uint32_t conns_max;      /* TCP_CONNS_MAX */
 	uint16_t port_lo;        /* ephemeral range, host order, inclusive */
 	uint16_t port_hi;
-	uint32_t challenge_acks; /* sent in the current second (RFC 5961 §7 rate limit) */
+	uint32_t challenge_acks; /* budget left in the current second + 1, 0 = not set (RFC 5961
+				  * §7, randomised per second as Linux: tcp_output.c) */
 	uint64_t challenge_epoch; /* that second, ns / 1e9 */
 	uint8_t secret[32];      /* keys: ISN (RFC 6528), port choice (RFC 6056), cookies */
-	uint32_t cookie_epoch;   /* SYN cookie time counter base */
-	uint32_t port_table_perturb[64]; /* RFC 6056 alg. 3 table (tcp_port.c) */
-	uint32_t reserved0;
+	uint32_t cookie_epoch;   /* unused (SYN cookies count 64 s periods of CLOCK_MONOTONIC) */
+	/* RFC 6056 §3.3.4 (Algorithm 4) table (tcp_port.c). 2^16 entries as Linux since
+	 * CVE-2022-1012: a small table lets a remote observer find index collisions and track
+	 * a host by them. */
+	uint32_t port_table_perturb[TCP_PORT_PERTURB_SIZE];
+	uint32_t n_deferred;     /* connections with TCP_F_DEFER_OUTPUT (0: nothing to scan) */
 	struct tcp_host host;
+	uint16_t free_head;      /* free conn slots, FIFO through qnext (rebuilt at recovery): a */
+	uint16_t free_tail;      /* freed slot is reused last, so its cid's events are taken first */
+	uint64_t next_deadline;  /* <= every armed timer (may be early, never late): the cache
+				  * tcp_next_deadline answers from; CLOCK_NEVER when none */
 	struct tcp_stats stats;
 	uint16_t hash[TCP_HASH_BUCKETS];    /* 4-tuple chains (rebuilt at recovery) */
+	uint16_t bhash[TCP_HASH_BUCKETS];   /* bound conns by local port (rebuilt) */
 	uint16_t lhash[TCP_LHASH_BUCKETS];  /* listener chains by local port (rebuilt) */
+	uint64_t deadline[TCP_CONNS_MAX];   /* per slot: <= its earliest timer, CLOCK_NEVER when
+					     * none (rebuilt): tcp_timers scans 32 KiB, not the
+					     * connections, to find what is due */
 	struct tcp_listener lis[TCP_LISTENERS_MAX];
 	struct tcp_conn conn[TCP_CONNS_MAX];
 };
+_Static_assert(sizeof(struct tcp_stats) % 8 == 0 && offsetof(struct tcp_table, stats) % 8 == 0 &&
+		       offsetof(struct tcp_table, deadline) % 8 == 0 &&
+		       offsetof(struct tcp_table, conn) % 8 == 0,
+	       "tcp_table: 64-bit fields stay aligned");
+_Static_assert(sizeof(struct tcp_table) ==
+		       offsetof(struct tcp_table, conn) + TCP_CONNS_MAX * sizeof(struct tcp_conn),
+	       "tcp_table is shared state: no hidden padding at its end");
 
 /* --- what the shell does after a call ---------------------------------------------------- */
 
@@ -489,7 +564,12 @@ struct tcp_rx_place {
 /* The shell's side of every call that may send or signal: arrays it owns, sized by it. The
  * core appends; when tx is full it stops, marks the connection TCP_F_DEFER_OUTPUT and counts
  * io_full, and the shell calls tcp_output_deferred after flushing (nothing is lost: segments
- * are rebuilt from sequence state). ev lists each cid whose events changed, once per call. */
+ * are rebuilt from sequence state; a reply no connection owns, a RST or a cookie SYN-ACK, is
+ * dropped as a full NIC ring drops, and the peer repeats). ev lists each cid whose events
+ * changed, once until the shell takes them (tcp_take_events after every call; a full ev is
+ * listed again by tcp_output_deferred). Cids appear that no application holds yet: a child
+ * before accept() receives data (place) and events like any connection, and its streams are
+ * the shell's to keep until accept() or TCP_EV_FREED. */
 struct tcp_io {
 	struct tcp_tx *tx;
 	unsigned tx_max;
@@ -510,10 +590,13 @@ void tcp_table_init(struct tcp_table *t, const uint8_t seed[32], const struct tc
 int tcp_table_check(const struct tcp_table *t);
 
 /* Take over a table a previous tcpd left (after tcp_table_check): validate every record on its
- * own (a record that fails is dropped and counted in dropped_torn; its peer learns by RST the
- * next time it sends), rebuild both hashes and the queues' counts, keep everything else:
- * connections, listeners, timers (absolute deadlines), counters. Returns the number of live
- * connections. */
+ * own (a record that fails is dropped and counted in dropped_torn, a listener's with its
+ * children; its peer learns by RST the next time it sends), rebuild the hashes, the free list,
+ * the queues (the accept queue keeps its order) and their counts, the deadline cache and the
+ * CurrEstab gauge; keep everything else: connections, listeners, timers (absolute deadlines),
+ * counters. Events not yet taken are announced again by the next tcp_output_deferred, which
+ * also sends output a full tcp_io left owed: call it once after recovering. Returns the number
+ * of live connections. */
 unsigned tcp_table_recover(struct tcp_table *t, uint64_t now);
 
 /* The host changed (config reload): MSS of new connections, TSO. */
@@ -532,7 +615,9 @@ const struct tcp_listener *tcp_listener_get(const struct tcp_table *t, uint32_t 
 uint32_t tcp_conn_cid(const struct tcp_table *t, unsigned idx);
 uint32_t tcp_listener_cid(const struct tcp_table *t, unsigned idx);
 
-/* Take and clear the events of cid (any owner: the shell routes them). */
+/* Take and clear the events of cid (any owner: the shell routes them). The shell calls it for
+ * every cid a call listed in io->ev. A cid whose connection no longer exists (its slot freed,
+ * possibly reused already) yields TCP_EV_FREED. */
 uint8_t tcp_take_events(struct tcp_table *t, uint32_t cid);
 
 /* --- the application's calls (tcp_user.c, tcp_listen.c) ---------------------------------- */
@@ -546,8 +631,11 @@ int tcp_socket_open(struct tcp_table *t, uint32_t owner, uint32_t *cid);
 int tcp_bind(struct tcp_table *t, uint32_t owner, uint32_t cid, uint32_t addr, uint16_t port);
 
 /* listen(): the slot becomes a listener (its cid changes: *lcid, the old cid is gone);
- * autobinds; backlog capped at 4096, < 1 is 1 (Linux somaxconn-like). -EINVAL if connected. A
- * listener's listen() again only changes the backlog. */
+ * autobinds (-EAGAIN if no port is free); backlog capped at 4096 (somaxconn), a negative one
+ * counts as huge, 0 stays 0 (one connection may queue and every SYN gets a cookie, as in
+ * Linux). -EINVAL if connected (ever), -EADDRINUSE if another socket on the port listens or
+ * does not share it under SO_REUSEADDR. A listener's listen() again only changes the backlog
+ * (or listens again after shutdown(SHUT_RD) stopped it). */
 int tcp_listen(struct tcp_table *t, uint32_t owner, uint32_t cid, int backlog, uint32_t *lcid);
 
 /* accept(): take the oldest established connection of listener lcid for new_owner (the same
@@ -559,31 +647,43 @@ int tcp_accept(struct tcp_table *t, uint32_t owner, uint32_t lcid, uint32_t new_
 /* connect(): daddr:dport with the route's source address and MTU (the shell's route lookup,
  * done synchronously so -ENETUNREACH comes from the call). Autobinds (RFC 6056), picks the ISN
  * (RFC 6528), sends the SYN. 0: in progress (TCP_EV_CONNECTED or TCP_EV_ERROR follow);
- * -EISCONN, -EALREADY (SYN sent already), -EADDRNOTAVAIL (no port free for that 4-tuple),
- * -ENETUNREACH for 0.0.0.0, -ECONNREFUSED for a broadcast destination (Linux),
- * -EINVAL for a listener. */
+ * -EISCONN once connected, even after a reset (Linux keeps such a socket SS_CONNECTED), and for
+ * a listener; -EALREADY (SYN sent already); the error of a failed attempt, once (then a new
+ * attempt may start); -EADDRNOTAVAIL (no port free for that 4-tuple); -ENETUNREACH for
+ * 0.0.0.0 and for broadcast and multicast destinations (Linux tcp_v4_connect). */
 int tcp_connect(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now,
 		uint32_t saddr, uint32_t daddr, uint16_t dport, uint16_t route_mtu,
 		struct tcp_io *io);
 
 /* The application appended bytes to the send stream (write_seq += bytes); the shell's ring
- * enforces snd_buf, so bytes <= tcp_send_space(). flags: MSG_MORE (cork this batch), MSG_OOB
- * (urgent: snd_up = new write_seq). -EPIPE after shutdown(WR)/close or a reset (the shell
- * raises SIGPIPE unless MSG_NOSIGNAL), -ENOTCONN before the connection is synchronized
- * (Linux lets SYN-SENT queue data: so do we), the pending error. */
+ * enforces snd_buf, so bytes <= tcp_send_space() (else -EINVAL). flags: MSG_MORE (cork this
+ * batch), MSG_OOB (urgent: snd_up = new write_seq). The pending error first (taken), then
+ * -EPIPE after shutdown(WR)/close or a reset, and on a socket never connected (Linux
+ * sk_stream_wait_connect; the shell raises SIGPIPE unless MSG_NOSIGNAL). In SYN-SENT and
+ * SYN-RECEIVED the data is queued and sent once the handshake completes (Linux would make a
+ * blocking sender wait, a non-blocking one get -EAGAIN: the shell may do either). */
 int tcp_send(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now, uint32_t bytes,
 	     int flags, struct tcp_io *io);
 
-/* Bytes the application may still queue: snd_buf - (write_seq - snd_una), 0 when closed. */
+/* Bytes the application may still queue: snd_buf - (write_seq - snd_una), 0 when closed or
+ * shut for writing. snd_buf grows with the congestion window (Linux tcp_sndbuf_expand: room
+ * for two windows, up to TCP_WMEM_MAX) unless the application set SO_SNDBUF, so the shell's
+ * send ring must hold TCP_WMEM_MAX bytes. */
 uint32_t tcp_send_space(const struct tcp_conn *c);
 
-/* The application read bytes (read_seq += bytes, <= rcv_nxt - read_seq); may owe a window
- * update (sent when it opens the window by 2·MSS or half the buffer, RFC 9293 §3.8.6.2.2). */
+/* The application read bytes (read_seq += bytes, at most what is readable: -EINVAL). Sends a
+ * window update when the read at least doubles the offered window (Linux tcp_cleanup_rbuf:
+ * so a closed window reopens at once; RFC 9293 §3.8.6.2.2 keeps the steps >= min(rcv_buf/2,
+ * MSS)), and an ACK the input path held while the application was behind. Once an RTT the
+ * receive buffer may grow (Linux's right-sizing, up to TCP_RMEM_MAX, unless SO_RCVBUF was
+ * set): the shell's receive ring must hold TCP_RMEM_MAX bytes. */
 int tcp_recvd(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now, uint32_t bytes,
 	      struct tcp_io *io);
 
-/* shutdown(): SHUT_RD, SHUT_WR (FIN after the queued data), SHUT_RDWR. -ENOTCONN when not
- * connected (Linux). */
+/* shutdown(): SHUT_RD, SHUT_WR (FIN after the queued data: the state moves at once, as Linux's
+ * tcp_close_state), SHUT_RDWR; -EINVAL for another how. In SYN-SENT SHUT_WR abandons the
+ * attempt. -ENOTCONN when closed (the flags are still set, as Linux). On a listener SHUT_RD
+ * stops it listening (its queues are reset), SHUT_WR does nothing. */
 int tcp_shutdown(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now, int how,
 		 struct tcp_io *io);
 
@@ -675,18 +775,21 @@ int tcp_input(struct tcp_table *t, uint64_t now, const struct tcp_seg_in *seg,
 
 /* An ICMP error quoting a segment we sent: type/code, the next-hop MTU for "fragmentation
  * needed", the quoted IPv4 header + at least 8 bytes of TCP header. Checks the quoted sequence
- * number is in [snd_una, snd_max) (RFC 5927 §4.1); fragmentation needed lowers pmtu (never
- * below 576 - 40 MSS, RFC 1191 plateau rules simplified as Linux) and retransmits; hard errors
- * in SYN-SENT abort the connect (ECONNREFUSED, EHOSTUNREACH, ...), otherwise they are soft
- * errors reported only if the connection later times out (RFC 1122 §4.2.3.9). 0 or -ENOENT /
- * -EBADMSG (counted). */
+ * number is in [snd_una, snd_max) (RFC 5927 §4.1; the ISN for a SYN-RECEIVED child);
+ * fragmentation needed lowers pmtu (never up, never below Linux's 552: a smaller or 0 MTU
+ * reads as 552) and resends what is in flight at the new MSS; in SYN-SENT any error aborts
+ * the connect with its errno (ECONNREFUSED, EHOSTUNREACH, ... as Linux tcp_v4_err), a child
+ * is dropped for net/host unreachable, time exceeded, parameter problem; otherwise they are
+ * soft errors reported only if the connection later times out (RFC 1122 §4.2.3.9). Source
+ * quench is ignored (RFC 6633). 0 or -ENOENT / -EBADMSG (counted). */
 int tcp_icmp_error(struct tcp_table *t, uint64_t now, uint8_t type, uint8_t code, uint16_t mtu,
 		   const uint8_t *quoted, size_t quoted_len, struct tcp_io *io);
 
 /* --- time and deferred work (tcp_timer.c, tcp_output.c) ----------------------------------- */
 
 /* Fire every deadline <= now: retransmissions with backoff, delayed ACKs, zero-window probes,
- * keepalives, TIME-WAIT and FIN-WAIT-2 ends, user timeouts; frees what has ended. */
+ * keepalives, TIME-WAIT and FIN-WAIT-2 ends, user timeouts; frees what has ended. Costs O(1)
+ * when nothing is due, else a scan of the per-slot deadline array. */
 void tcp_timers(struct tcp_table *t, uint64_t now, struct tcp_io *io);
 
 /* The earliest armed deadline, CLOCK_NEVER (clock.h) when none: the shell's timerfd. */

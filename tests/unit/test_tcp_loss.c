@@ -1,0 +1,203 @@
+/* test_tcp_loss: loss recovery end to end through the state machine (tcp_input.c ACK
+ * processing, tcp_output.c's retransmission order, tcp_recovery.c, tcp_sack.c): Limited
+ * Transmit and fast retransmit on the third duplicate ACK with NewReno's partial ACKs (RFC
+ * 5681, RFC 3042, RFC 6582); SACK recovery that repairs a second hole before the first is
+ * acknowledged (RFC 6675); an RTO's go-back-N that skips what the peer SACKed (RFC 6675 §5.1);
+ * RTT samples from timestamps and Karn's rule for retransmitted data. */
+#include <check.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helper_check.h"
+#include "helper_tcp.h"
+
+#define MSS 1460u
+#define S(i) (1001u + (i) * MSS) /* the i-th segment's first sequence number */
+
+static struct th w;
+
+static void setup(void) { th_init(&w, false); }
+static void teardown(void) { th_fini(&w); }
+
+static struct tcp_conn *sender(uint32_t *cid, bool sack, uint32_t bytes)
+{
+	struct tcp_conn *c = th_conn(&w, SPEC(.sack = sack, .flags = TCP_F_NODELAY,
+					      .snd_buf = 1u << 20, .snd_wnd = 60000),
+				     cid);
+
+	ck_assert_int_eq(tcp_setopt(w.t, TH_OWNER, *cid, w.now, IPPROTO_TCP, TCP_CONGESTION,
+				    "reno", 4, &w.io),
+			 0);
+	ck_assert_uint_eq(c->cc.cwnd, 10 * MSS); /* RFC 6928 */
+	ck_assert_int_eq(tcp_send(w.t, TH_OWNER, *cid, w.now, bytes, 0, &w.io), 0);
+	for (unsigned i = 0; i < 10; i++)
+		expect_tx(&w, .seq = S(i), .len = MSS);
+	expect_no_tx(&w, w.now);
+	return c;
+}
+
+/* A duplicate ACK from the peer, with SACK blocks [S(a), S(b)) ... */
+static void dupack(uint32_t ack, unsigned nblk, const uint32_t *blk)
+{
+	struct th_seg s = *SEG(.seq = 5001, .ack = ack, .wnd = 60000);
+
+	s.n_sack = (uint8_t)nblk;
+	for (unsigned i = 0; i < nblk; i++) {
+		s.sack[i].start = S(blk[2 * i]);
+		s.sack[i].end = S(blk[2 * i + 1]);
+	}
+	th_in(&w, &s);
+}
+
+START_TEST(fast_retransmit_newreno)
+{
+	uint32_t cid;
+	struct tcp_conn *c = sender(&cid, false, 40 * MSS);
+
+	/* S0 is lost; S1.. arrive and each gets a duplicate ACK */
+	dupack(S(0), 0, NULL);
+	expect_tx(&w, .seq = S(10), .len = MSS); /* Limited Transmit (RFC 3042) */
+	dupack(S(0), 0, NULL);
+	expect_tx(&w, .seq = S(11), .len = MSS);
+	dupack(S(0), 0, NULL);
+	expect_tx(&w, .seq = S(0), .len = MSS); /* the fast retransmit */
+	ck_assert_uint_eq(c->cc.ca_state, TCP_CA_RECOVERY);
+	ck_assert_uint_eq(w.t->stats.tcp_fast_retrans, 1);
+	ck_assert_uint_eq(w.t->stats.tcp_reno_recovery, 1);
+	ck_assert_uint_eq(w.t->stats.retrans_segs, 1);
+	/* more duplicates inflate the window: new data */
+	for (unsigned i = 0; i < 6; i++)
+		dupack(S(0), 0, NULL);
+	ck_assert_uint_gt(w.io.n_tx, w.seen);
+	while (w.seen < w.io.n_tx)
+		ck_assert_uint_ge(expect_tx(&w, .len = MSS)->seq, S(12));
+	/* a partial ACK (S5 was lost too): its head goes at once (RFC 6582 step 5) */
+	dupack(S(5), 0, NULL);
+	expect_tx(&w, .seq = S(5), .len = MSS);
+	ck_assert_uint_eq(c->cc.ca_state, TCP_CA_RECOVERY);
+	/* everything up to recover: recovery ends */
+	while (w.seen < w.io.n_tx)
+		expect_tx(&w);
+	dupack(c->snd_max - c->snd_una > 0 ? c->cc.recover : c->snd_max, 0, NULL);
+	ck_assert_uint_eq(c->cc.ca_state, TCP_CA_OPEN);
+	ck_assert_uint_eq(w.t->stats.retrans_segs, 2);
+}
+END_TEST
+
+START_TEST(sack_recovery_two_holes)
+{
+	uint32_t cid;
+	struct tcp_conn *c = sender(&cid, true, 40 * MSS);
+	static const uint32_t b1[] = {1, 2}, b2[] = {1, 3}, b3[] = {1, 4};
+	static const uint32_t b5[] = {5, 6, 1, 4}, b6[] = {5, 7, 1, 4}, b7[] = {5, 8, 1, 4};
+	static const uint32_t b8[] = {5, 9, 1, 4}, b9[] = {5, 10, 1, 4};
+	unsigned rtx_s4 = 0;
+
+	/* S0 and S4 are lost */
+	dupack(S(0), 1, b1);
+	dupack(S(0), 1, b2);
+	dupack(S(0), 1, b3);
+	/* three segments SACKed above S0: lost (RFC 6675 IsLost), retransmitted */
+	while (w.seen < w.io.n_tx) {
+		const struct tcp_tx *tx = expect_tx(&w);
+
+		if (tx->seq == S(0))
+			break;
+		ck_assert_uint_ge(tx->seq, S(10)); /* only new data before it */
+	}
+	ck_assert_uint_eq(c->cc.ca_state, TCP_CA_RECOVERY);
+	ck_assert_uint_eq(w.t->stats.tcp_sack_recovery, 1);
+	/* S5.. arrive: with three SACKed segments above it S4 is lost, and it is sent again as
+	 * soon as the pipe leaves room in cwnd (half of 10 segments: RFC 6675 (C)), before any
+	 * cumulative ACK moves */
+	dupack(S(0), 2, b5);
+	dupack(S(0), 2, b6);
+	dupack(S(0), 2, b7);
+	dupack(S(0), 2, b8);
+	dupack(S(0), 2, b9);
+	while (w.seen < w.io.n_tx) {
+		const struct tcp_tx *tx = expect_tx(&w);
+
+		ck_assert_uint_ne(tx->seq, S(0)); /* never twice */
+		if (tx->seq == S(4))
+			rtx_s4++;
+		else
+			ck_assert_uint_ge(tx->seq, S(10));
+	}
+	ck_assert_uint_eq(rtx_s4, 1);
+	ck_assert_uint_eq(c->snd_una, S(0));
+	/* both repaired: all acknowledged, recovery over */
+	th_in(&w, SEG(.seq = 5001, .ack = c->snd_max, .wnd = 60000));
+	ck_assert_uint_eq(c->cc.ca_state, TCP_CA_OPEN);
+	ck_assert_uint_eq(c->sb.n, 0);
+}
+END_TEST
+
+START_TEST(rto_skips_sacked_data)
+{
+	uint32_t cid;
+	struct tcp_conn *c = sender(&cid, true, 10 * MSS);
+	static const uint32_t b[] = {2, 10};
+
+	/* only one dup ACK: no fast retransmit; S0 and S1 lost, S2..S9 SACKed */
+	dupack(S(0), 1, b);
+	while (w.seen < w.io.n_tx)
+		expect_tx(&w);
+	th_at(&w, c->t_rtx);
+	ck_assert_uint_eq(c->cc.ca_state, TCP_CA_LOSS);
+	expect_tx(&w, .seq = S(0), .len = MSS);
+	/* the ACK of S0: go-back-N sends S1 and skips the SACKed S2..S9 */
+	th_in(&w, SEG(.seq = 5001, .ack = S(1), .wnd = 60000, .n_sack = 1,
+		      .sack = {{S(2), S(10)}}));
+	expect_tx(&w, .seq = S(1), .len = MSS);
+	expect_no_tx(&w, w.now);
+	th_in(&w, SEG(.seq = 5001, .ack = S(10), .wnd = 60000));
+	ck_assert_uint_eq(c->snd_una, c->snd_max);
+	ck_assert_uint_eq(c->cc.ca_state, TCP_CA_OPEN);
+}
+END_TEST
+
+START_TEST(rtt_from_timestamps_and_karn)
+{
+	uint32_t cid;
+	struct tcp_conn *c = th_conn(&w, SPEC(.ts = true, .ts_recent = 10,
+					      .flags = TCP_F_NODELAY),
+				     &cid);
+	const struct tcp_tx *tx;
+	struct th_txopt o;
+
+	ck_assert_int_eq(tcp_send(w.t, TH_OWNER, cid, w.now, 100, 0, &w.io), 0);
+	tx = expect_tx(&w, .len = 100, .tsecr = 10);
+	th_tx_opts(tx, &o);
+	/* the peer echoes our TSval 30 ms later: a 30 ms sample */
+	w.now += 30 * TH_MS;
+	th_in(&w, SEG(.seq = 5001, .ack = 1101, .ts = true, .tsval = 11, .tsecr = o.tsval));
+	ck_assert_uint_eq(c->rtt.srtt_us, 30000);
+	ck_assert_uint_eq(c->ts_recent, 11);
+	/* a retransmitted segment acknowledged without timestamps is not timed (Karn) */
+	c->flags &= ~TCP_F_TS_OK;
+	ck_assert_int_eq(tcp_send(w.t, TH_OWNER, cid, w.now, 100, 0, &w.io), 0);
+	expect_tx(&w, .seq = 1101, .len = 100);
+	th_at(&w, c->t_rtx);
+	expect_tx(&w, .seq = 1101, .len = 100);
+	w.now += 500 * TH_MS;
+	th_in(&w, SEG(.seq = 5001, .ack = 1201));
+	ck_assert_uint_eq(c->rtt.srtt_us, 30000);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("tcp_loss");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, fast_retransmit_newreno);
+	tcase_add_test(tc, sack_recovery_two_holes);
+	tcase_add_test(tc, rto_skips_sacked_data);
+	tcase_add_test(tc, rtt_from_timestamps_and_karn);
+	suite_add_tcase(s, tc);
+	return tcheck_run(s);
+}
