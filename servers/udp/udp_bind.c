@@ -80,9 +80,10 @@ static int udp_port_pick(struct udp_table *t, uint16_t *port_be)
 	return -EAGAIN;
 }
 
+/* Inside a transaction, like every write below. */
 static void udp_port_assign(struct udp_table *t, unsigned idx, uint16_t port_be)
 {
-	struct udp_sock *s = &t->sock[idx];
+	struct udp_sock *s = udp_sock_w(t, idx);
 
 	s->lport = port_be;
 	s->flags |= UDP_SOCK_F_BOUND;
@@ -102,7 +103,7 @@ int udp_autobind(struct udp_table *t, unsigned idx)
 
 void udp_unbind(struct udp_table *t, unsigned idx)
 {
-	struct udp_sock *s = &t->sock[idx];
+	struct udp_sock *s = udp_sock_w(t, idx);
 
 	udp_hash_remove(t, idx);
 	s->lport = 0;
@@ -131,8 +132,8 @@ static bool udp_port_conflict(const struct udp_table *t, unsigned idx, uint32_t 
 	return false;
 }
 
-int udp_bind(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
-	     uint32_t addr, uint16_t port)
+static int udp_bind_txn(struct udp_table *t, uint32_t owner, uint32_t sid,
+			const struct udp_host *h, uint32_t addr, uint16_t port)
 {
 	struct udp_sock *s = udp_sock_find(t, owner, sid);
 	unsigned idx = udp_sid_idx(sid);
@@ -150,6 +151,7 @@ int udp_bind(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp
 	} else if (udp_port_conflict(t, idx, addr, port)) {
 		return -EADDRINUSE;
 	}
+	s = udp_sock_w(t, idx);
 	s->laddr = addr;
 	udp_port_assign(t, idx, lport);
 	if (addr != 0)
@@ -159,10 +161,20 @@ int udp_bind(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp
 	return 0;
 }
 
-int udp_connect(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
-		uint32_t addr, uint16_t port)
+int udp_bind(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
+	     uint32_t addr, uint16_t port)
+{
+	udp_txn_begin(t);
+	int rc = udp_bind_txn(t, owner, sid, h, addr, port);
+	udp_txn_end(t);
+	return rc;
+}
+
+static int udp_connect_txn(struct udp_table *t, uint32_t owner, uint32_t sid,
+			   const struct udp_host *h, uint32_t addr, uint16_t port)
 {
 	struct udp_sock *s = udp_sock_find(t, owner, sid);
+	unsigned idx = udp_sid_idx(sid);
 
 	if (!s)
 		return -EBADF;
@@ -170,8 +182,9 @@ int udp_connect(struct udp_table *t, uint32_t owner, uint32_t sid, const struct 
 		return -ENETUNREACH;
 	if (udp_addr_is_bcast(h, addr) && !(s->flags & UDP_SOCK_F_BROADCAST))
 		return -EACCES;
-	if (!(s->flags & UDP_SOCK_F_BOUND) && udp_autobind(t, udp_sid_idx(sid)) != 0)
+	if (!(s->flags & UDP_SOCK_F_BOUND) && udp_autobind(t, idx) != 0)
 		return -EAGAIN;
+	s = udp_sock_w(t, idx);
 	if (s->laddr == 0)
 		s->laddr = h->addr;
 	s->raddr = addr;
@@ -180,19 +193,32 @@ int udp_connect(struct udp_table *t, uint32_t owner, uint32_t sid, const struct 
 	return 0;
 }
 
+int udp_connect(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
+		uint32_t addr, uint16_t port)
+{
+	udp_txn_begin(t);
+	int rc = udp_connect_txn(t, owner, sid, h, addr, port);
+	udp_txn_end(t);
+	return rc;
+}
+
 int udp_disconnect(struct udp_table *t, uint32_t owner, uint32_t sid)
 {
 	struct udp_sock *s = udp_sock_find(t, owner, sid);
+	unsigned idx = udp_sid_idx(sid);
 
 	if (!s)
 		return -EBADF;
+	udp_txn_begin(t);
+	s = udp_sock_w(t, idx);
 	s->raddr = 0;
 	s->rport = 0;
 	s->flags &= ~UDP_SOCK_F_CONNECTED;
 	if (!(s->flags & UDP_SOCK_F_BINDADDR_LOCK))
 		s->laddr = 0;
 	if ((s->flags & UDP_SOCK_F_BOUND) && !(s->flags & UDP_SOCK_F_BINDPORT_LOCK))
-		udp_unbind(t, udp_sid_idx(sid));
+		udp_unbind(t, idx);
+	udp_txn_end(t);
 	return 0;
 }
 

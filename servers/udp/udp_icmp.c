@@ -102,7 +102,9 @@ int udp_icmp_error(struct udp_table *t, uint8_t type, uint8_t code, const uint8_
 		t->stats.icmp_err_ignored++;
 		return -ENOENT;
 	}
-	s->pending_error = e.err;
+	udp_txn_begin(t);
+	udp_sock_w(t, (unsigned)idx)->pending_error = e.err;
+	udp_txn_end(t);
 	t->stats.icmp_err_reported++;
 	*sid = udp_sid_make((unsigned)idx, s->gen);
 	return 0;

@@ -25,16 +25,18 @@ static uint32_t udp_buf_size(int val, uint32_t cap, uint32_t floor)
 	return v < floor ? floor : v;
 }
 
-static void udp_flag_set(struct udp_sock *s, uint32_t flag, int val)
+static void udp_flag_set(struct udp_table *t, uint32_t sid, uint32_t flag, int val)
 {
+	struct udp_sock *s = udp_sock_w(t, udp_sid_idx(sid));
+
 	if (val)
 		s->flags |= flag;
 	else
 		s->flags &= ~flag;
 }
 
-int udp_setopt(struct udp_table *t, uint32_t owner, uint32_t sid, int level, int name,
-	       const void *val, size_t len)
+static int udp_setopt_txn(struct udp_table *t, uint32_t owner, uint32_t sid, int level,
+			  int name, const void *val, size_t len)
 {
 	struct udp_sock *s = udp_sock_find(t, owner, sid);
 	int v;
@@ -49,21 +51,23 @@ int udp_setopt(struct udp_table *t, uint32_t owner, uint32_t sid, int level, int
 	if (level == SOL_UDP) {
 		if (name != UDP_CORK)
 			return -ENOPROTOOPT;
-		udp_flag_set(s, UDP_SOCK_F_CORK, v);
+		udp_flag_set(t, sid, UDP_SOCK_F_CORK, v);
 		return 0;
 	}
 	switch (name) {
 	case SO_REUSEADDR:
-		udp_flag_set(s, UDP_SOCK_F_REUSEADDR, v);
+		udp_flag_set(t, sid, UDP_SOCK_F_REUSEADDR, v);
 		return 0;
 	case SO_BROADCAST:
-		udp_flag_set(s, UDP_SOCK_F_BROADCAST, v);
+		udp_flag_set(t, sid, UDP_SOCK_F_BROADCAST, v);
 		return 0;
 	case SO_RCVBUF:
-		s->rcvbuf = udp_buf_size(v, UDP_RMEM_MAX, UDP_RCVBUF_MIN);
+		udp_sock_w(t, udp_sid_idx(sid))->rcvbuf =
+			udp_buf_size(v, UDP_RMEM_MAX, UDP_RCVBUF_MIN);
 		return 0;
 	case SO_SNDBUF:
-		s->sndbuf = udp_buf_size(v, UDP_WMEM_MAX, UDP_SNDBUF_MIN);
+		udp_sock_w(t, udp_sid_idx(sid))->sndbuf =
+			udp_buf_size(v, UDP_WMEM_MAX, UDP_SNDBUF_MIN);
 		return 0;
 	case SO_RCVBUFFORCE:
 	case SO_SNDBUFFORCE:
@@ -71,6 +75,15 @@ int udp_setopt(struct udp_table *t, uint32_t owner, uint32_t sid, int level, int
 	default:
 		return -ENOPROTOOPT;
 	}
+}
+
+int udp_setopt(struct udp_table *t, uint32_t owner, uint32_t sid, int level, int name,
+	       const void *val, size_t len)
+{
+	udp_txn_begin(t);
+	int rc = udp_setopt_txn(t, owner, sid, level, name, val, len);
+	udp_txn_end(t);
+	return rc;
 }
 
 int udp_getopt(struct udp_table *t, uint32_t owner, uint32_t sid, int level, int name,
@@ -101,7 +114,11 @@ int udp_getopt(struct udp_table *t, uint32_t owner, uint32_t sid, int level, int
 			break;
 		case SO_ERROR:
 			v = s->pending_error;
-			s->pending_error = 0;
+			if (v) {
+				udp_txn_begin(t);
+				udp_sock_w(t, udp_sid_idx(sid))->pending_error = 0;
+				udp_txn_end(t);
+			}
 			break;
 		case SO_TYPE:
 			v = SOCK_DGRAM;

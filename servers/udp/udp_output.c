@@ -51,9 +51,10 @@ static void udp_emit(struct udp_table *t, struct udp_tx *tx, uint32_t saddr, uin
 }
 
 /* A send while a datagram is corked: append, and emit unless more is to come. */
-static int udp_output_append(struct udp_table *t, struct udp_sock *s, uint32_t len,
-			     bool corkreq, struct udp_tx *tx)
+static int udp_output_append(struct udp_table *t, unsigned idx, uint32_t len, bool corkreq,
+			     struct udp_tx *tx)
 {
+	struct udp_sock *s = udp_sock_w(t, idx); /* every path below writes it */
 	int err = 0;
 
 	if ((uint64_t)s->cork_len + len > UDP_MAX_PAYLOAD) {
@@ -78,15 +79,15 @@ static int udp_output_append(struct udp_table *t, struct udp_sock *s, uint32_t l
 	return 0;
 }
 
-int udp_output(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
-	       const struct udp_send *snd, struct udp_tx *tx)
+static int udp_output_txn(struct udp_table *t, uint32_t owner, uint32_t sid,
+			  const struct udp_host *h, const struct udp_send *snd, struct udp_tx *tx)
 {
 	struct udp_sock *s = udp_sock_find(t, owner, sid);
+	unsigned idx = udp_sid_idx(sid);
 	uint32_t daddr, saddr;
 	uint16_t dport;
 	bool corkreq;
 
-	memset(tx, 0, sizeof(*tx));
 	if (!s)
 		return -EBADF;
 	if (snd->flags & MSG_OOB)
@@ -95,7 +96,7 @@ int udp_output(struct udp_table *t, uint32_t owner, uint32_t sid, const struct u
 		return -EMSGSIZE;
 	corkreq = (s->flags & UDP_SOCK_F_CORK) || (snd->flags & MSG_MORE);
 	if (s->flags & UDP_SOCK_F_CORK_PENDING)
-		return udp_output_append(t, s, snd->payload_len, corkreq, tx);
+		return udp_output_append(t, idx, snd->payload_len, corkreq, tx);
 
 	if (snd->has_addr) {
 		if (snd->dport == 0)
@@ -117,13 +118,14 @@ int udp_output(struct udp_table *t, uint32_t owner, uint32_t sid, const struct u
 	if (s->pending_error) {
 		int err = s->pending_error;
 
-		s->pending_error = 0;
+		udp_sock_w(t, idx)->pending_error = 0;
 		return -err;
 	}
-	if (!(s->flags & UDP_SOCK_F_BOUND) && udp_autobind(t, udp_sid_idx(sid)) != 0)
+	if (!(s->flags & UDP_SOCK_F_BOUND) && udp_autobind(t, idx) != 0)
 		return -EAGAIN;
 	saddr = udp_source(s, h);
 	if (corkreq) {
+		s = udp_sock_w(t, idx);
 		s->flags |= UDP_SOCK_F_CORK_PENDING;
 		s->cork_saddr = saddr;
 		s->cork_daddr = daddr;
@@ -137,6 +139,16 @@ int udp_output(struct udp_table *t, uint32_t owner, uint32_t sid, const struct u
 	return 0;
 }
 
+int udp_output(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
+	       const struct udp_send *snd, struct udp_tx *tx)
+{
+	memset(tx, 0, sizeof(*tx));
+	udp_txn_begin(t);
+	int rc = udp_output_txn(t, owner, sid, h, snd, tx);
+	udp_txn_end(t);
+	return rc;
+}
+
 int udp_push_pending(struct udp_table *t, uint32_t owner, uint32_t sid, struct udp_tx *tx)
 {
 	struct udp_sock *s = udp_sock_find(t, owner, sid);
@@ -147,7 +159,9 @@ int udp_push_pending(struct udp_table *t, uint32_t owner, uint32_t sid, struct u
 	if (s->flags & UDP_SOCK_F_CORK_PENDING) {
 		udp_emit(t, tx, s->cork_saddr, s->cork_daddr, s->cork_sport, s->cork_dport,
 			 s->cork_len, 0);
-		udp_cork_clear(s);
+		udp_txn_begin(t);
+		udp_cork_clear(udp_sock_w(t, udp_sid_idx(sid)));
+		udp_txn_end(t);
 	}
 	return 0;
 }

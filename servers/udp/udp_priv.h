@@ -9,7 +9,13 @@
  *   udp_icmp.c    ICMP errors about datagrams we sent
  *   udp_output.c  the sendmsg rules, corking, the header and its checksum
  *
- * Invariants of an open socket (udp_table_check enforces them on a segment from elsewhere):
+ * Writing a record: every call that writes a socket record runs between udp_txn_begin and
+ * udp_txn_end, and gets the record to write from udp_sock_w(t, idx) before its first store to it
+ * (the image is journaled and the record marked odd). A store to the sealed part without it
+ * breaks the record's checksum: udp_table_check catches it in every unit test, and the kill-point
+ * tests (tests/unit/test_udp_restart.c) cut every update after each of its stores.
+ *
+ * Invariants of an open socket (udp_table_recover enforces them record by record):
  *   - BOUND <=> lport != 0 <=> the socket is on the hash chain of its port, exactly once;
  *   - laddr != 0, CONNECTED, BINDADDR_LOCK and BINDPORT_LOCK all imply BOUND;
  *   - CONNECTED <=> raddr != 0; rport != 0 implies CONNECTED;
@@ -35,6 +41,13 @@ static inline uint32_t udp_sid_make(unsigned idx, uint16_t gen)
 
 /* --- udp_table.c --- */
 
+/* Slot idx, journaled in the open transaction and marked as being written: call it before the
+ * first store to the record's sealed part (further calls in the same transaction are cheap). */
+struct udp_sock *udp_sock_w(struct udp_table *t, unsigned idx);
+
+/* Per-record invariants of an open socket (the list above): 0 or -EINVAL. */
+int udp_sock_check(const struct udp_sock *s);
+
 /* The open socket sid, if owner's; NULL otherwise. */
 struct udp_sock *udp_sock_find(struct udp_table *t, uint32_t owner, uint32_t sid);
 /* The open socket sid whoever owns it (shell-side accounting); NULL if not open. */
@@ -57,7 +70,7 @@ void udp_hash_rebuild(struct udp_table *t);
 	     (i) < UDP_SOCKETS_MAX && (steps) < UDP_SOCKETS_MAX;                             \
 	     (i) = (t)->sock[(i)].hnext, (steps)++)
 
-/* Forget a corked datagram (the shell frees its bytes). */
+/* Forget a corked datagram (the shell frees its bytes). s comes from udp_sock_w. */
 void udp_cork_clear(struct udp_sock *s);
 
 /* --- udp_bind.c --- */
