@@ -9,10 +9,13 @@
  *   udpd_data.c      datagrams: from ipd into the applications' RX rings, from their TX rings
  *                    (with corking) to ipd, ICMP errors, port unreachable
  *
+ *   udpd_store.c     (pure, in the core library) the state segment's records and transactions
+ *
  * What lives where (DESIGN.md, restart contract):
- *   state segment (/ustack-<instance>-udp-state, struct udpd_state): the udp_core socket table
- *     and the session table (id, secret, creator uid, slots -> sockets, the last replies);
- *     plain data, so a restarted udpd finds every socket and every session again;
+ *   state segment (/ustack-<instance>-udp-state, struct udpd_state, udpd_store.h): the udp_core
+ *     socket table and the session table (id, secret, creator uid, slots -> sockets, the last
+ *     replies); plain sealed records updated in transactions, so a restarted udpd finds every
+ *     socket and every session again, each as it was after its last completed update;
  *   process memory (struct udpd): everything made of descriptors or mappings (the session
  *     connection, its region, its eventfds, the epoll set) and the corked payload chains. A
  *     restart loses them: sessions come back "detached" until their application resumes (within
@@ -44,11 +47,10 @@
 #include "state_segment.h"
 #include "stats.h"
 #include "udp_core.h"
+#include "udpd_store.h"
 
 #define UDPD_LAYER "udpd"          /* endpoints: udpd.sock, udpd.session, udpd.ctl */
 #define UDPD_STATE_LAYER "udp"     /* the state segment: /ustack-<instance>-udp-state */
-#define UDPD_SESSIONS_MAX 128u     /* applications at once */
-#define UDPD_REPLY_CACHE 8u        /* remembered replies per session (idempotent re-sends) */
 #define UDPD_HANDSHAKES_MAX 16u    /* accepted connections whose hello has not arrived yet */
 #define UDPD_HANDSHAKE_NS (1000 * CLOCK_NS_PER_MS)
 #define UDPD_RESUME_GRACE_NS (10 * CLOCK_NS_PER_S)
@@ -56,49 +58,6 @@
 #define UDPD_TX_BUDGET 64u         /* TX records per session per loop pass (the NAPI budget) */
 #define UDPD_EVENTS_BUDGET 64u     /* epoll events per loop pass */
 #define UDPD_REQ_BUDGET 32u        /* socket requests per loop pass */
-#define UDPD_SLOT_NONE 0xffu
-
-/* The state segment's payload version: ours and the core table's, so either change makes a
- * new udpd start on a fresh segment instead of misreading an old one. */
-#define UDPD_STATE_VERSION ((2u << 16) | UDP_TABLE_VERSION)
-
-/* One remembered reply (mutating requests only: re-running a read is harmless). Shared. */
-struct udpd_reply_rec {
-	uint64_t id;
-	int32_t status;
-	uint32_t sid;
-	uint32_t addr;
-	uint16_t port; /* host order, as in SockReply */
-	uint8_t op;
-	uint8_t valid;
-};
-_Static_assert(sizeof(struct udpd_reply_rec) == 24, "udpd_reply_rec is shared state");
-
-/* One session. Shared state: plain data, never reorder. */
-struct udpd_session_rec {
-	uint64_t id;                       /* random, never 0 while in use */
-	uint8_t secret[SESSION_SECRET_LEN];
-	uint32_t creator_uid;
-	uint32_t owner;                    /* core owner of its sockets (file comment) */
-	uint32_t n_slots;                  /* of its region, 1 .. REGION_SLOTS_MAX */
-	uint16_t gen;                      /* bumped every time the record is taken */
-	uint8_t in_use;
-	uint8_t reply_next;                /* next replies[] entry to overwrite */
-	uint32_t slot_sid[REGION_SLOTS_MAX]; /* socket in each slot, 0 = none */
-	struct udpd_reply_rec replies[UDPD_REPLY_CACHE];
-};
-_Static_assert(sizeof(struct udpd_session_rec) == 40 + 4 * REGION_SLOTS_MAX + 24 * UDPD_REPLY_CACHE,
-	       "udpd_session_rec is shared state: no hidden padding");
-
-/* The state segment's payload. */
-struct udpd_state {
-	uint32_t sessions_max; /* UDPD_SESSIONS_MAX */
-	uint32_t reserved0;
-	uint64_t reserved1;
-	struct udpd_session_rec sessions[UDPD_SESSIONS_MAX];
-	struct udp_table table;
-};
-_Static_assert(sizeof(struct udpd_session_rec) % 8 == 0, "udpd_state: table stays aligned");
 
 /* Process-local side of a session. */
 enum udpd_sess_state {
@@ -217,17 +176,13 @@ struct udpd {
 
 /* --- udpd_state.c --- */
 
-/* Attach or create the state segment and take over what it holds: the core table
- * (udp_table_recover, or a fresh one), the sessions (marked DETACHED with a deadline of
- * now + UDPD_RESUME_GRACE_NS), and the reverse slot map. Orphans (sockets of no session,
- * slots naming closed sockets) are cleaned. 0 or negative errno (logged). */
+/* Attach or create the state segment and take over what it holds (udpd_store_recover: the
+ * journal rolled back, every record checked alone, every link repaired; or a fresh payload):
+ * the sessions (marked DETACHED with a deadline of now + UDPD_RESUME_GRACE_NS) and the reverse
+ * slot map. 0 or negative errno (logged). */
 int udpd_state_open(struct udpd *u, uint64_t now);
 void udpd_state_close(struct udpd *u);
 
-static inline uint32_t udpd_owner_of(unsigned idx, uint16_t gen)
-{
-	return (uint32_t)gen << 16 | (idx + 1u);
-}
 /* Record index of an owner, or -1 if it names no session record in use with that owner. */
 int udpd_session_of_owner(const struct udpd *u, uint32_t owner);
 

@@ -16,6 +16,13 @@
  *      acted on twice (libsock re-sends across a restart; the record is in the state segment);
  *   4. the socket is the session's (the core checks the owner: -EBADF), then the operation.
  *
+ * Idempotent replay: a mutating request runs in one transaction of the state segment together
+ * with the reply remembered for it (udpd_store.h), so a udpd killed at any point of it leaves
+ * either both (the re-sent request is answered from the reply) or neither (it runs as for the
+ * first time, on the state it would have found the first time). What the request makes happen
+ * outside the segment (a corked datagram sent when UDP_CORK is cleared) happens after the
+ * commit.
+ *
  * Errnos the shell decides (the core's are Linux's already):
  *   SOCKET   slot not in the region: -EINVAL; slot already holds a socket: -EBUSY;
  *            table full: -EMFILE (the core's; Linux says EMFILE/ENFILE for descriptors);
@@ -117,33 +124,6 @@ static bool udpd_op_mutates(int op)
 	}
 }
 
-static const struct udpd_reply_rec *udpd_reply_find(const struct udpd_session_rec *rec,
-						    uint64_t id, int op)
-{
-	for (unsigned i = 0; i < UDPD_REPLY_CACHE; i++) {
-		const struct udpd_reply_rec *r = &rec->replies[i];
-		if (r->valid && r->id == id && r->op == (uint8_t)op)
-			return r;
-	}
-	return NULL;
-}
-
-static void udpd_reply_remember(struct udpd_session_rec *rec, uint64_t id, int op,
-				const Ustack__SockReply *r)
-{
-	unsigned i = rec->reply_next % UDPD_REPLY_CACHE;
-	rec->replies[i] = (struct udpd_reply_rec){
-		.id = id,
-		.status = r->status,
-		.sid = r->sid,
-		.addr = r->addr,
-		.port = (uint16_t)r->port,
-		.op = (uint8_t)op,
-		.valid = 1,
-	};
-	rec->reply_next = (uint8_t)((i + 1) % UDPD_REPLY_CACHE);
-}
-
 /* What udp_bind accepts as a local address (udp_core.h): ANY, ours, a broadcast address. */
 static bool udpd_addr_bindable(const struct udp_host *h, uint32_t addr)
 {
@@ -158,18 +138,12 @@ static bool udpd_addr_bindable(const struct udp_host *h, uint32_t addr)
 static int udpd_req_socket(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
 			   Ustack__SockReply *r)
 {
-	struct udpd_session_rec *rec = &u->st->sessions[si];
-	if (q->slot >= rec->n_slots)
-		return -EINVAL;
-	if (rec->slot_sid[q->slot])
-		return -EBUSY;
 	uint32_t sid;
-	int rc = udp_socket_open(u->t, rec->owner, &sid);
+	int rc = udpd_store_socket(u->st, si, q->slot, &sid);
 	if (rc < 0)
 		return rc;
 	unsigned k = sid & 0xffffu;
 	udpd_cork_free(u, k); /* nothing should be there; make sure */
-	rec->slot_sid[q->slot] = sid;
 	u->sock_slot[k] = (uint8_t)q->slot;
 	r->sid = sid;
 	return 0;
@@ -177,14 +151,10 @@ static int udpd_req_socket(struct udpd *u, unsigned si, const Ustack__SockReques
 
 static int udpd_req_close(struct udpd *u, unsigned si, const Ustack__SockRequest *q)
 {
-	struct udpd_session_rec *rec = &u->st->sessions[si];
-	int rc = udp_socket_close(u->t, rec->owner, q->sid);
+	int rc = udpd_store_close(u->st, si, q->sid);
 	if (rc < 0)
 		return rc;
 	unsigned k = q->sid & 0xffffu;
-	unsigned slot = u->sock_slot[k];
-	if (slot < REGION_SLOTS_MAX && rec->slot_sid[slot] == q->sid)
-		rec->slot_sid[slot] = 0;
 	u->sock_slot[k] = UDPD_SLOT_NONE;
 	udpd_cork_free(u, k);
 	return 0;
@@ -251,9 +221,6 @@ static int udpd_req_dispatch(struct udpd *u, unsigned si, const Ustack__SockRequ
 	case USTACK__SOCK_REQUEST__OP__DISCONNECT:
 		return udp_disconnect(u->t, owner, q->sid);
 	case USTACK__SOCK_REQUEST__OP__CLOSE:
-		/* Datagrams sent before close() must still go out: they are ahead of it in the
-		 * TX ring, which the request channel does not order against. */
-		udpd_tx_flush(u, si);
 		return udpd_req_close(u, si, q);
 	case USTACK__SOCK_REQUEST__OP__SETOPT:
 		return udpd_req_setopt(u, si, q);
@@ -301,25 +268,47 @@ static void udpd_req_handle(struct udpd *u, const Ustack__SockRequest *q, Ustack
 		r->status = si;
 		return;
 	}
-	struct udpd_session_rec *rec = &u->st->sessions[si];
-	bool mutates = udpd_op_mutates(q->op);
-	if (mutates) {
-		const struct udpd_reply_rec *old = udpd_reply_find(rec, q->id, q->op);
-		if (old) {
-			u->stats.req_replayed++;
-			r->status = old->status;
-			r->sid = old->sid;
-			r->addr = old->addr;
-			r->port = old->port;
+	if (!udpd_op_mutates(q->op)) {
+		int rc = udpd_req_dispatch(u, (unsigned)si, q, r, optbuf);
+		r->status = rc < 0 ? rc : 0;
+		return;
+	}
+	const struct udpd_reply_rec *old = udpd_store_reply_find(u->st, (unsigned)si, q->id,
+								 (uint8_t)q->op);
+	if (old) {
+		u->stats.req_replayed++;
+		r->status = old->status;
+		r->sid = old->sid;
+		r->addr = old->addr;
+		r->port = old->port;
+		return;
+	}
+	if (q->op == USTACK__SOCK_REQUEST__OP__CLOSE) {
+		/* Datagrams sent before close() must still go out: they are ahead of it in the
+		 * TX ring, which the request channel does not order against. Before the
+		 * transaction: they are sends of their own, and a broken ring ends the session. */
+		udpd_tx_flush(u, (unsigned)si);
+		if (u->sess[si].state != UDPD_SESS_ATTACHED) {
+			r->status = -EBADF; /* the session and its sockets are gone */
 			return;
 		}
 	}
+	/* The change and the reply that describes it commit together (udpd_store.h): a re-sent
+	 * request finds the reply, or finds nothing of its first run. */
+	udpd_store_txn_begin(u->st, (unsigned)si);
 	int rc = udpd_req_dispatch(u, (unsigned)si, q, r, optbuf);
 	r->status = rc < 0 ? rc : 0;
-	/* A send the request triggered (UDP_CORK cleared) leaves now. */
+	struct udpd_reply_rec rr = {
+		.id = q->id,
+		.status = r->status,
+		.sid = r->sid,
+		.addr = r->addr,
+		.port = (uint16_t)r->port,
+		.op = (uint8_t)q->op,
+	};
+	udpd_store_txn_end(u->st, (unsigned)si, &rr);
+	/* A send the request triggered (UDP_CORK cleared) leaves once it is committed. */
 	udpd_out_flush(u);
-	if (mutates && u->sess[si].state == UDPD_SESS_ATTACHED)
-		udpd_reply_remember(rec, q->id, q->op, r);
 }
 
 bool udpd_requests_ready(void *arg, uint64_t now)

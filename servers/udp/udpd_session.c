@@ -29,8 +29,10 @@
  * -ENOENT (libsock then knows its sockets are lost), wrong uid or secret -EPERM.
  *
  * End. The SEQPACKET connection closing (the application exited or closed it) ends the session:
- * every socket of it is closed (udp_close_owner), corked chains freed, descriptors closed, the
- * region unmapped, the record cleared. Data on the connection after the hello breaks the
+ * every socket of it is closed and the record cleared in one transaction of the state segment
+ * (udpd_store_session_close), corked chains freed, descriptors closed, the region unmapped.
+ * Opening a session is one transaction too (udpd_store_session_open), committed before the
+ * welcome goes out. Data on the connection after the hello breaks the
  * protocol and ends it too. Sessions found in the state segment at start are DETACHED and ended
  * if not resumed within UDPD_RESUME_GRACE_NS.
  */
@@ -137,7 +139,7 @@ static void udpd_session_release_local(struct udpd *u, struct udpd_session *s)
 void udpd_session_end(struct udpd *u, unsigned si, const char *why)
 {
 	struct udpd_session *s = &u->sess[si];
-	struct udpd_session_rec *rec = &u->st->sessions[si];
+	const struct udpd_session_rec *rec = &u->st->sessions[si];
 	if (s->state == UDPD_SESS_FREE)
 		return;
 	log_info("session %u (pid %ld): %s", si, (long)s->pid, why);
@@ -158,12 +160,10 @@ void udpd_session_end(struct udpd *u, unsigned si, const char *why)
 			u->sock_slot[k] = UDPD_SLOT_NONE;
 		}
 	}
-	if (rec->in_use)
-		udp_close_owner(u->t, rec->owner);
+	/* Its sockets and its record go in one transaction (udpd_store.h); the record keeps its
+	 * generation, so the next session in it gets another owner. */
+	udpd_store_session_close(u->st, si);
 	udpd_session_release_local(u, s);
-	uint16_t gen = rec->gen;
-	memset(rec, 0, sizeof(*rec));
-	rec->gen = gen; /* the next session in this record gets another owner */
 	s->state = UDPD_SESS_FREE;
 	s->evgen = ++u->evgen_next;
 	s->pid = 0;
@@ -206,7 +206,6 @@ static int udpd_session_new_rec(struct udpd *u, const struct session_hello *h, u
 		u->stats.session_refused_full++;
 		return -ENFILE;
 	}
-	struct udpd_session_rec *rec = &u->st->sessions[si];
 	uint64_t id = 0;
 	uint8_t secret[SESSION_SECRET_LEN];
 	for (;;) {
@@ -219,18 +218,7 @@ static int udpd_session_new_rec(struct udpd *u, const struct session_hello *h, u
 		if (!taken)
 			break;
 	}
-	uint16_t gen = (uint16_t)(rec->gen + 1);
-	memset(rec, 0, sizeof(*rec));
-	rec->gen = gen;
-	rec->owner = udpd_owner_of(si, gen);
-	rec->id = id;
-	memcpy(rec->secret, secret, sizeof(secret));
-	rec->creator_uid = (uint32_t)uid;
-	rec->n_slots = h->n_slots;
-	/* No socket may still carry this owner (a record's owner is new at every use), but be
-	 * certain before the record goes live. */
-	udp_close_owner(u->t, rec->owner);
-	rec->in_use = 1;
+	udpd_store_session_open(u->st, si, id, secret, (uint32_t)uid, h->n_slots);
 	*out = si;
 	return 0;
 }
