@@ -98,7 +98,8 @@ void state_journal_begin(struct state_journal *j)
 
 /* Offsets are taken and applied as integers: the journal and its records are in one mapping,
  * but not in one C object. */
-static struct state_rec *state_journal_rec(struct state_journal *j, const struct state_journal_ent *e)
+static struct state_rec *state_journal_rec(struct state_journal *j,
+					   const struct state_journal_ent *e)
 {
 	return (struct state_rec *)((uintptr_t)j + (uintptr_t)e->off);
 }

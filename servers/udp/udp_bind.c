@@ -61,18 +61,19 @@ static bool udp_port_used(const struct udp_table *t, uint16_t port_be)
 	return false;
 }
 
-/* Next free port of the ephemeral range from the cursor; advances the cursor past it. */
+/* Next free port of the ephemeral range from the cursor; advances the cursor past it (inside
+ * a transaction). */
 static int udp_port_pick(struct udp_table *t, uint16_t *port_be)
 {
-	uint32_t lo = t->port_lo, hi = t->port_hi;
-	uint32_t p = t->port_next >= lo && t->port_next <= hi ? t->port_next : lo;
+	uint32_t lo = t->ports.lo, hi = t->ports.hi;
+	uint32_t p = t->ports.next >= lo && t->ports.next <= hi ? t->ports.next : lo;
 
 	for (uint32_t k = 0; k <= hi - lo; k++) {
 		uint16_t cand = (uint16_t)p;
 
 		p = p == hi ? lo : p + 1;
 		if (!udp_port_used(t, htons(cand))) {
-			t->port_next = (uint16_t)p;
+			udp_ports_w(t)->next = (uint16_t)p;
 			*port_be = htons(cand);
 			return 0;
 		}
@@ -87,7 +88,7 @@ static void udp_port_assign(struct udp_table *t, unsigned idx, uint16_t port_be)
 
 	s->lport = port_be;
 	s->flags |= UDP_SOCK_F_BOUND;
-	s->bind_seq = ++t->bind_seq;
+	s->bind_seq = ++udp_ports_w(t)->bind_seq;
 	udp_hash_insert(t, idx);
 }
 

@@ -138,30 +138,41 @@ struct udp_stats {
 	uint64_t icmp_err_ignored;   /* soft error, or the socket is not connected */
 	uint64_t icmp_err_reported;  /* set as a socket's pending error */
 	uint64_t cork_lost_restart;  /* corked datagrams discarded by udp_table_recover */
-	uint64_t state_sock_dropped; /* socket records udp_table_recover found torn or invalid
-				      * after rolling the journal back: reset (never expected) */
+	uint64_t state_records_dropped; /* records (sockets, ports) udp_table_recover found torn
+					 * or invalid after the journal's rollback: reset alone
+					 * (never expected) */
 };
 
 extern const struct stat_field udp_stat_fields[];
 extern const unsigned udp_stat_field_count;
 
+/* The ephemeral port cursor and the bind sequence: a sealed record of its own, written in the
+ * same transaction as the socket that draws from it, so a rolled-back bind gives back its port
+ * and its sequence number and a re-run draws the same ones. */
+struct udp_ports {
+	struct state_rec rec;
+	uint16_t lo;             /* ephemeral range, host order, inclusive */
+	uint16_t hi;
+	uint16_t next;           /* cursor: the next ephemeral port tried */
+	uint16_t reserved0;
+	uint64_t bind_seq;       /* last bind_seq handed out */
+};
+_Static_assert(sizeof(struct udp_ports) == 24, "udp_ports is shared state");
+
 /* The whole table: what the shell maps as its state segment. */
 struct udp_table {
-	uint32_t magic;          /* UDP_TABLE_MAGIC */
+	uint32_t magic;          /* UDP_TABLE_MAGIC, stored last by udp_table_init */
 	uint32_t version;        /* UDP_TABLE_VERSION */
 	uint32_t size;           /* sizeof(struct udp_table) */
 	uint32_t sockets_max;    /* UDP_SOCKETS_MAX */
-	uint16_t port_lo;        /* ephemeral range, host order, inclusive */
-	uint16_t port_hi;
-	uint16_t port_next;      /* cursor: the next ephemeral port tried */
-	uint16_t reserved0;
-	uint64_t bind_seq;       /* last bind_seq handed out */
+	struct udp_ports ports;
+	uint64_t reserved0;
 	struct udp_stats stats;
 	uint16_t hash[UDP_HASH_BUCKETS]; /* first slot of each local-port chain */
 	struct state_journal journal;    /* the open transaction's undo images */
 	struct udp_sock sock[UDP_SOCKETS_MAX];
 };
-_Static_assert(sizeof(struct udp_table) == 32 + sizeof(struct udp_stats) + 2 * UDP_HASH_BUCKETS +
+_Static_assert(sizeof(struct udp_table) == 48 + sizeof(struct udp_stats) + 2 * UDP_HASH_BUCKETS +
 						   sizeof(struct state_journal) +
 						   sizeof(struct udp_sock) * UDP_SOCKETS_MAX,
 	       "udp_table is shared state: no hidden padding");
@@ -190,10 +201,11 @@ int udp_table_check(const struct udp_table *t);
  * the journal is rolled back (an update the dead udpd did not commit is undone, records of the
  * shell's included: the journal may restore into [extent, extent + extent_size), which must
  * contain the table; NULL: the table alone); every socket record is checked on its own, and
- * one that is torn or invalid is reset to free (state_sock_dropped) while every other record
- * carries on; the ephemeral range and cursor and the bind sequence are repaired if they are out
- * of range (they are hints, not records); corked datagrams are dropped (their bytes were in
- * the dead process's pool buffers), counted in cork_lost_restart; the port hash is rebuilt
+ * one that is torn or invalid is reset to free (state_records_dropped) while every other
+ * record carries on; the ports record (range, cursor, bind sequence), if torn or out of range, is
+ * rebuilt from the defaults and the sockets' own sequences; corked datagrams are dropped (their
+ * bytes were in the dead process's pool buffers), counted in cork_lost_restart; the port hash is
+ * rebuilt
  * (never trusted across processes). Sockets, options, bindings, peers, pending errors and
  * counters carry on. Every repair is itself a transaction: a kill during recovery is repaired
  * by the next. Returns 0 or the header's error. */
@@ -208,7 +220,7 @@ void udp_txn_end(struct udp_table *t);
 struct state_journal *udp_txn_journal(struct udp_table *t);
 
 /* Set the ephemeral range (host order, inclusive, 1 <= lo <= hi); the cursor moves to lo.
- * 0 or -EINVAL. */
+ * 0 or -EINVAL. (These two write the ports record in a transaction of their own.) */
 int udp_set_port_range(struct udp_table *t, uint16_t lo, uint16_t hi);
 
 /* Start the ephemeral cursor at a point chosen by seed (the shell passes getrandom() bytes), so

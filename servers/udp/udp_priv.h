@@ -45,6 +45,9 @@ static inline uint32_t udp_sid_make(unsigned idx, uint16_t gen)
  * first store to the record's sealed part (further calls in the same transaction are cheap). */
 struct udp_sock *udp_sock_w(struct udp_table *t, unsigned idx);
 
+/* The ports record, likewise (the cursor and the bind sequence). */
+struct udp_ports *udp_ports_w(struct udp_table *t);
+
 /* Per-record invariants of an open socket (the list above): 0 or -EINVAL. */
 int udp_sock_check(const struct udp_sock *s);
 

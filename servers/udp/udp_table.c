@@ -30,7 +30,7 @@ const struct stat_field udp_stat_fields[] = {
 	F(sndbuf_errors), F(in_csum_errors), F(ignored_multi),
 	F(in_drop_short), F(in_drop_len_small), F(in_drop_len_big), F(in_trimmed), F(in_no_csum),
 	F(icmp_err_in), F(icmp_err_bad), F(icmp_err_no_sock), F(icmp_err_ignored),
-	F(icmp_err_reported), F(cork_lost_restart), F(state_sock_dropped),
+	F(icmp_err_reported), F(cork_lost_restart), F(state_records_dropped),
 };
 #undef F
 /* Every counter is named: adding a field without a name here fails the build. */
@@ -53,9 +53,10 @@ void udp_table_init(struct udp_table *t)
 	t->version = UDP_TABLE_VERSION;
 	t->size = sizeof(*t);
 	t->sockets_max = UDP_SOCKETS_MAX;
-	t->port_lo = UDP_PORT_EPH_LO;
-	t->port_hi = UDP_PORT_EPH_HI;
-	t->port_next = UDP_PORT_EPH_LO;
+	t->ports.lo = UDP_PORT_EPH_LO;
+	t->ports.hi = UDP_PORT_EPH_HI;
+	t->ports.next = UDP_PORT_EPH_LO;
+	state_rec_seal(&t->ports.rec, sizeof(t->ports));
 	state_journal_init(&t->journal);
 	for (unsigned b = 0; b < UDP_HASH_BUCKETS; b++)
 		t->hash[b] = UDP_IDX_NONE;
@@ -87,6 +88,17 @@ struct state_journal *udp_txn_journal(struct udp_table *t)
 struct udp_sock *udp_sock_w(struct udp_table *t, unsigned idx)
 {
 	return state_journal_touch(&t->journal, &t->sock[idx].rec, UDP_SOCK_SEALED);
+}
+
+struct udp_ports *udp_ports_w(struct udp_table *t)
+{
+	return state_journal_touch(&t->journal, &t->ports.rec, sizeof(t->ports));
+}
+
+static bool udp_ports_ok(const struct udp_ports *p)
+{
+	return state_rec_valid(&p->rec, sizeof(*p)) && p->lo != 0 && p->lo <= p->hi &&
+	       p->next >= p->lo && p->next <= p->hi;
 }
 
 int udp_sock_check(const struct udp_sock *s)
@@ -147,13 +159,12 @@ int udp_table_check(const struct udp_table *t)
 
 	if (rc != 0)
 		return rc;
-	if (t->port_lo == 0 || t->port_lo > t->port_hi || t->port_next < t->port_lo ||
-	    t->port_next > t->port_hi || !state_journal_idle(&t->journal))
+	if (!udp_ports_ok(&t->ports) || !state_journal_idle(&t->journal))
 		return -EINVAL;
 	for (unsigned i = 0; i < UDP_SOCKETS_MAX; i++) {
 		const struct udp_sock *s = &t->sock[i];
 
-		if (!udp_sock_record_ok(s) || (s->in_use && s->bind_seq > t->bind_seq))
+		if (!udp_sock_record_ok(s) || (s->in_use && s->bind_seq > t->ports.bind_seq))
 			return -EINVAL;
 	}
 	return 0;
@@ -162,7 +173,7 @@ int udp_table_check(const struct udp_table *t)
 int udp_table_recover(struct udp_table *t, void *extent, size_t extent_size)
 {
 	int rc = udp_table_check_header(t);
-	uint64_t bind_seq = t->bind_seq;
+	uint64_t bind_seq = 0;
 
 	if (rc != 0)
 		return rc;
@@ -171,13 +182,6 @@ int udp_table_recover(struct udp_table *t, void *extent, size_t extent_size)
 		extent_size = sizeof(*t);
 	}
 	state_journal_recover(&t->journal, extent, extent_size);
-	/* Hints, not records: any value in range is correct. */
-	if (t->port_lo == 0 || t->port_lo > t->port_hi) {
-		t->port_lo = UDP_PORT_EPH_LO;
-		t->port_hi = UDP_PORT_EPH_HI;
-	}
-	if (t->port_next < t->port_lo || t->port_next > t->port_hi)
-		t->port_next = t->port_lo;
 	for (unsigned i = 0; i < UDP_SOCKETS_MAX; i++) {
 		struct udp_sock *s = &t->sock[i];
 
@@ -189,7 +193,7 @@ int udp_table_recover(struct udp_table *t, void *extent, size_t extent_size)
 			udp_txn_begin(t);
 			udp_sock_reset(udp_sock_w(t, i));
 			udp_txn_end(t);
-			t->stats.state_sock_dropped++;
+			t->stats.state_records_dropped++;
 			continue;
 		}
 		if (!s->in_use)
@@ -203,7 +207,23 @@ int udp_table_recover(struct udp_table *t, void *extent, size_t extent_size)
 			t->stats.cork_lost_restart++;
 		}
 	}
-	t->bind_seq = bind_seq;
+	if (!udp_ports_ok(&t->ports) || t->ports.bind_seq < bind_seq) {
+		/* Never expected (the journal restores it like any record): rebuilt, not refused.
+		 * Any cursor in range is right, and the sequence must pass every socket's. */
+		udp_txn_begin(t);
+		struct udp_ports *p = udp_ports_w(t);
+		if (p->lo == 0 || p->lo > p->hi) {
+			p->lo = UDP_PORT_EPH_LO;
+			p->hi = UDP_PORT_EPH_HI;
+		}
+		if (p->next < p->lo || p->next > p->hi)
+			p->next = p->lo;
+		if (p->bind_seq < bind_seq)
+			p->bind_seq = bind_seq;
+		p->reserved0 = 0;
+		udp_txn_end(t);
+		t->stats.state_records_dropped++;
+	}
 	udp_hash_rebuild(t);
 	return 0;
 }
@@ -212,17 +232,22 @@ int udp_set_port_range(struct udp_table *t, uint16_t lo, uint16_t hi)
 {
 	if (lo == 0 || lo > hi)
 		return -EINVAL;
-	t->port_lo = lo;
-	t->port_hi = hi;
-	t->port_next = lo;
+	udp_txn_begin(t);
+	struct udp_ports *p = udp_ports_w(t);
+	p->lo = lo;
+	p->hi = hi;
+	p->next = lo;
+	udp_txn_end(t);
 	return 0;
 }
 
 void udp_port_seed(struct udp_table *t, uint32_t seed)
 {
-	uint32_t n = (uint32_t)t->port_hi - t->port_lo + 1;
+	uint32_t n = (uint32_t)t->ports.hi - t->ports.lo + 1;
 
-	t->port_next = (uint16_t)(t->port_lo + seed % n);
+	udp_txn_begin(t);
+	udp_ports_w(t)->next = (uint16_t)(t->ports.lo + seed % n);
+	udp_txn_end(t);
 }
 
 /* --- sockets --- */

@@ -33,16 +33,16 @@ static void udpd_state_report(const struct udpd *u, const struct state_journal_s
 	const struct udpd_store_stats *s = &u->st->stats;
 	unsigned long long rolled = j->rolled_back - j0->rolled_back;
 	unsigned long long bad = j->bad_entries - j0->bad_entries;
-	unsigned long long socks = u->t->stats.state_sock_dropped - dropped0;
+	unsigned long long recs = u->t->stats.state_records_dropped - dropped0;
 	unsigned long long sess = s->state_sessions_dropped - s0->state_sessions_dropped;
 	unsigned long long slots = s->state_slots_cleared - s0->state_slots_cleared;
 	unsigned long long orphans = s->state_orphans_closed - s0->state_orphans_closed;
 	if (rolled)
 		log_notice("state: %llu records of an unfinished update rolled back", rolled);
-	if (bad || socks || sess || slots || orphans)
-		log_warn("state: %llu journal entries unusable, %llu socket and %llu session records "
+	if (bad || recs || sess || slots || orphans)
+		log_warn("state: %llu journal entries unusable, %llu table and %llu session records "
 			 "dropped, %llu slots cleared, %llu orphan sockets closed",
-			 bad, socks, sess, slots, orphans);
+			 bad, recs, sess, slots, orphans);
 }
 
 int udpd_state_open(struct udpd *u, uint64_t now)
@@ -62,7 +62,7 @@ int udpd_state_open(struct udpd *u, uint64_t now)
 	if (!fresh) {
 		struct state_journal_stats j0 = u->t->journal.stats;
 		struct udpd_store_stats s0 = u->st->stats;
-		uint64_t dropped0 = u->t->stats.state_sock_dropped;
+		uint64_t dropped0 = u->t->stats.state_records_dropped;
 		rc = udpd_store_recover(u->st, u->sock_slot);
 		if (rc < 0)
 			log_warn("state: not a payload this udpd reads (%s): starting empty",

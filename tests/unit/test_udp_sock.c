@@ -83,8 +83,8 @@ START_TEST(table_init_is_valid)
 	ck_assert_int_eq(udp_table_check(t), 0);
 	ck_assert_uint_eq(t->magic, UDP_TABLE_MAGIC);
 	ck_assert_uint_eq(t->size, sizeof(*t));
-	ck_assert_uint_eq(t->port_lo, 32768);
-	ck_assert_uint_eq(t->port_hi, 60999);
+	ck_assert_uint_eq(t->ports.lo, 32768);
+	ck_assert_uint_eq(t->ports.hi, 60999);
 	ck_assert_uint_eq(udp_stat_field_count, sizeof(struct udp_stats) / sizeof(uint64_t));
 	ck_assert_str_eq(udp_stat_fields[0].name, "in_datagrams");
 	ck_assert_str_eq(udp_stat_fields[1].name, "no_ports");
@@ -116,22 +116,23 @@ START_TEST(table_check_rejects_corruption)
 		stmt;                                                                        \
 		for (unsigned k_ = 0; k_ < UDP_SOCKETS_MAX; k_++)                            \
 			state_rec_seal(&bad->sock[k_].rec, UDP_SOCK_SEALED);                 \
+		state_rec_seal(&bad->ports.rec, sizeof(bad->ports));                         \
 		ck_assert_int_eq(udp_table_check(bad), want);                                \
 	} while (0)
 	CORRUPT(bad->magic ^= 1, -EPROTO);
 	CORRUPT(bad->version = 99, -EPROTO);
 	CORRUPT(bad->size -= 64, -EINVAL);
 	CORRUPT(bad->sockets_max = 512, -EINVAL);
-	CORRUPT(bad->port_lo = 0, -EINVAL);
-	CORRUPT(bad->port_next = 1000, -EINVAL);
-	CORRUPT(bad->port_lo = 61000, -EINVAL);
+	CORRUPT(bad->ports.lo = 0, -EINVAL);
+	CORRUPT(bad->ports.next = 1000, -EINVAL);
+	CORRUPT(bad->ports.lo = 61000, -EINVAL);
 	CORRUPT(bad->sock[ia].in_use = 2, -EINVAL);
 	CORRUPT(bad->sock[ia].gen = 0, -EINVAL);
 	CORRUPT(bad->sock[ia].flags |= 0x8000, -EINVAL);
 	CORRUPT(bad->sock[ia].lport = 0, -EINVAL);                      /* BOUND without port */
 	CORRUPT(bad->sock[ia].flags &= ~UDP_SOCK_F_BOUND, -EINVAL);     /* port without BOUND */
 	CORRUPT(bad->sock[ia].rport = htons(1), -EINVAL);               /* peer port, no peer */
-	CORRUPT(bad->sock[ia].bind_seq = bad->bind_seq + 1, -EINVAL);
+	CORRUPT(bad->sock[ia].bind_seq = bad->ports.bind_seq + 1, -EINVAL);
 	CORRUPT(bad->sock[ia].flags &= ~UDP_SOCK_F_BINDADDR_LOCK, 0);  /* still sane */
 	CORRUPT(bad->sock[ib].raddr = 0, -EINVAL);                      /* CONNECTED, no peer */
 	CORRUPT(bad->sock[ib].flags &= ~UDP_SOCK_F_CONNECTED, -EINVAL);
@@ -189,10 +190,12 @@ START_TEST(table_recover_drops_only_the_bad_record)
 	ck_assert_int_eq(udp_connect(t, OTHER, c, &h, PEER, htons(99)), 0);
 	t->sock[ib].lport = htons(55);          /* torn: not sealed */
 	t->sock[900].rec.csum ^= 1;             /* a free record, damaged */
-	t->port_next = 7;                       /* hints out of range are repaired */
-	t->bind_seq = 1;
+	t->ports.next = 7;                      /* a torn ports record is rebuilt */
+	t->ports.bind_seq = 1;
 	ck_assert_int_eq(udp_table_recover(t, NULL, 0), 0);
-	ck_assert_uint_eq(t->stats.state_sock_dropped, 2);
+	ck_assert_uint_eq(t->stats.state_records_dropped, 3);
+	ck_assert_uint_eq(t->ports.next, t->ports.lo);
+	ck_assert_uint_eq(t->ports.bind_seq, 3); /* the newest socket's */
 	ck_assert_ptr_null(udp_sock_get(t, OWNER, b));
 	ck_assert_ptr_nonnull(udp_sock_get(t, OWNER, a));
 	ck_assert_uint_eq(sk(a)->lport, htons(53));
@@ -262,7 +265,7 @@ START_TEST(port_range_and_seed)
 	ck_assert_int_eq(udp_set_port_range(t, 20, 10), -EINVAL);
 	ck_assert_int_eq(udp_set_port_range(t, 40000, 40009), 0);
 	udp_port_seed(t, 1234567);
-	ck_assert_uint_eq(t->port_next, 40000 + 1234567 % 10);
+	ck_assert_uint_eq(t->ports.next, 40000 + 1234567 % 10);
 	ck_assert_int_eq(udp_table_check(t), 0);
 }
 END_TEST
