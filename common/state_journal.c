@@ -46,15 +46,19 @@ static uint32_t state_rec_sum(uint32_t seq, const struct state_rec *rec, size_t 
 	size_t left = len - sizeof(*rec);
 	uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)seq << 32 | (uint32_t)len);
 
-	while (left > 0) {
-		uint64_t w = 0;
-		size_t k = left < 8 ? left : 8;
+	for (; left >= 8; b += 8, left -= 8) {
+		uint64_t w;
 
-		memcpy(&w, b, k);
+		memcpy(&w, b, 8);
 		h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
 		h ^= h >> 31;
-		b += k;
-		left -= k;
+	}
+	if (left > 0) {
+		uint64_t w = 0;
+
+		memcpy(&w, b, left);
+		h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+		h ^= h >> 31;
 	}
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdull;
