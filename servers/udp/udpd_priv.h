@@ -8,8 +8,8 @@
  *   udpd_requests.c  socket requests (proto/sock.proto) on the udpd.sock ROUTER
  *   udpd_data.c      datagrams: from ipd into the applications' RX rings, from their TX rings
  *                    (with corking) to ipd, ICMP errors, port unreachable
- *
- *   udpd_store.c     (pure, in the core library) the state segment's records and transactions
+ *   udpd_store.c     the state segment's records and their transactions (pure: it is built
+ *                    into the core library, so the unit tests cut its updates at every store)
  *
  * What lives where (DESIGN.md, restart contract):
  *   state segment (/ustack-<instance>-udp-state, struct udpd_state, udpd_store.h): the udp_core

@@ -32,9 +32,9 @@
  * every socket of it is closed and the record cleared in one transaction of the state segment
  * (udpd_store_session_close), corked chains freed, descriptors closed, the region unmapped.
  * Opening a session is one transaction too (udpd_store_session_open), committed before the
- * welcome goes out. Data on the connection after the hello breaks the
- * protocol and ends it too. Sessions found in the state segment at start are DETACHED and ended
- * if not resumed within UDPD_RESUME_GRACE_NS.
+ * welcome goes out. Data on the connection after the hello breaks the protocol and ends it too.
+ * Sessions found in the state segment at start are DETACHED and ended if not resumed within
+ * UDPD_RESUME_GRACE_NS.
  */
 #include <errno.h>
 #include <fcntl.h>
