@@ -97,10 +97,14 @@ while (($(date +%s%N) < stop)); do
 			sym=${REQ_SYMS[0]}
 			steps=$((150 + RANDOM % 450))
 		fi
-		if out=$("$TXN_KILL" "$(udpd_pid)" "${sym#*=}" "$steps" 2000); then
+		rc=0
+		out=$("$TXN_KILL" "$UDPD" "$(udpd_pid)" "${sym#*=}" "$steps" 2000 2>&1) || rc=$?
+		if ((rc == 0)); then
 			kills=$((kills + 1))
 			in_request=$((in_request + 1))
 			echo "${sym%=*}: $out" >>"$LOGS/kills.log"
+		elif ((rc != 3)); then # 3: no request came within the timeout
+			fail "txn_kill: $out"
 		fi
 	fi
 	for _ in $(seq 100); do

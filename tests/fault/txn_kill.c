@@ -2,10 +2,12 @@
  * fault tests that must hit the few microseconds a server spends updating its state (a kill
  * from outside, at a random moment, almost never lands there).
  *
- *   txn_kill PID OFFSET STEPS TIMEOUT_MS
+ *   txn_kill EXE PID OFFSET STEPS TIMEOUT_MS
  *
- * Attaches to PID's main thread (ptrace), puts a breakpoint at OFFSET in its executable (the
- * symbol's address in `nm` of a PIE binary), lets it run; when the main thread reaches the
+ * Checks that PID runs EXE (the same file: OFFSET is only meaningful in it, and a breakpoint
+ * in another program would corrupt it), attaches to PID's main thread (ptrace), puts a
+ * breakpoint at OFFSET in its executable (the symbol's address in `nm EXE`, a PIE binary),
+ * lets it run; when the main thread reaches the
  * breakpoint it executes STEPS more instructions one at a time (for real: whatever the function
  * and its callees store happens) and is then killed with SIGKILL, exactly between two
  * instructions as a kill of a busy server would land. Exit 0: killed, printing where
@@ -22,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -111,17 +114,31 @@ static int wait_stop(uint64_t deadline, int *sig)
 
 int main(int argc, char **argv)
 {
-	if (argc != 5) {
-		fprintf(stderr, "usage: %s PID OFFSET STEPS TIMEOUT_MS\n", argv[0]);
+	if (argc != 6) {
+		fprintf(stderr, "usage: %s EXE PID OFFSET STEPS TIMEOUT_MS\n", argv[0]);
 		return 1;
 	}
-	pid = (pid_t)atoi(argv[1]);
-	uintptr_t off = (uintptr_t)strtoull(argv[2], NULL, 0);
-	long steps = atol(argv[3]);
-	uint64_t deadline = now_ms() + (uint64_t)atol(argv[4]);
+	pid = (pid_t)atoi(argv[2]);
+	uintptr_t off = (uintptr_t)strtoull(argv[3], NULL, 0);
+	long steps = atol(argv[4]);
+	uint64_t deadline = now_ms() + (uint64_t)atol(argv[5]);
+	if (pid <= 1) {
+		fprintf(stderr, "txn_kill: no process %s\n", argv[2]);
+		return 1;
+	}
 
 	if (ptrace(PTRACE_SEIZE, pid, 0, 0) < 0)
 		return fail("attach");
+	/* Attached (so the PID can no longer be reused under us): is it EXE? */
+	char path[64];
+	struct stat want, got;
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	if (stat(argv[1], &want) < 0 || stat(path, &got) < 0 || want.st_dev != got.st_dev ||
+	    want.st_ino != got.st_ino) {
+		ptrace(PTRACE_DETACH, pid, 0, 0);
+		fprintf(stderr, "txn_kill: process %d does not run %s\n", (int)pid, argv[1]);
+		return 1;
+	}
 	int st;
 	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) < 0 || waitpid(pid, &st, __WALL) < 0)
 		return fail("stop");
