@@ -139,7 +139,8 @@ r1=$(restarts)
 ((r1 - r0 >= kills)) || fail "udpd restarts $r0 -> $r1 for $kills kills"
 for c in udpd.state_records_dropped udpd.state_sessions_dropped udpd.state_slots_cleared \
 	udpd.state_orphans_closed udpd.state_journal_bad_entries udpd.state_journal_overflows; do
-	(($(stat "$c") == 0)) || fail "$c is $(stat "$c"): recovery had to drop what it should have rolled back"
+	(($(stat "$c") == 0)) ||
+		fail "$c is $(stat "$c"): recovery had to drop what it should have rolled back"
 done
 rolled=$(stat udpd.state_journal_rolled_back)
 log "recovery rolled back $rolled records of unfinished updates," \
@@ -161,7 +162,8 @@ for _ in $(seq 60); do
 	(($(stat udpd.sockets_in_use) == 0 && $(stat udpd.sessions_in_use) == 0)) && break
 	sleep 0.05
 done
-(($(stat udpd.sockets_in_use) == 0)) || fail "$(stat udpd.sockets_in_use) sockets left after every application closed its own"
+(($(stat udpd.sockets_in_use) == 0)) ||
+	fail "$(stat udpd.sockets_in_use) sockets left after every application closed its own"
 (($(stat udpd.sessions_in_use) == 0)) || fail "$(stat udpd.sessions_in_use) sessions left"
 pass "every socket closed, every session ended"
 pool_settles "$idle_free" || fail "pool free $(stat pool.free), idle was $idle_free"
