@@ -108,6 +108,7 @@ static int sock_req_call_bound_locked(Ustack__SockRequest *req, struct sock_repl
 	struct sock_lib *L = &sock_lib;
 	uint64_t deadline = sock_now_ms() + bound_ms;
 	int fail = -ETIMEDOUT;
+	unsigned sent = 0, stale = 0;
 
 	memset(rep, 0, sizeof(*rep));
 	req->id = ++L->next_id;
@@ -123,6 +124,7 @@ static int sock_req_call_bound_locked(Ustack__SockRequest *req, struct sock_repl
 				sock_req_pause_ms(20);
 				continue;
 			}
+			stale = sent; /* copies sent before the resume: see below */
 		}
 		req->session = L->session;
 		req->secret.len = SESSION_SECRET_LEN;
@@ -130,11 +132,25 @@ static int sock_req_call_bound_locked(Ustack__SockRequest *req, struct sock_repl
 		int rc = sock_req_send(req);
 		if (rc < 0)
 			return rc == -EMSGSIZE ? -EINVAL : -ENETDOWN;
+		sent++;
 
 		uint64_t now = sock_now_ms();
 		uint64_t left = deadline > now ? deadline - now : 0;
 		int wait = left < SOCK_REQ_TIMEOUT_MS ? (int)left : SOCK_REQ_TIMEOUT_MS;
 		rc = sock_req_wait(req->id, wait, rep);
+		/* A copy sent before we resumed can still be queued in ZeroMQ when the server
+		 * restarts, reach the new process before our resume does, and be answered -ENOTCONN
+		 * ("not resumed yet") after we resumed: that answer, with the same id, is not the one
+		 * to the copy just sent, which follows it. */
+		while (rc == 0 && rep->status == -ENOTCONN && stale > 0 &&
+		       req->op != USTACK__SOCK_REQUEST__OP__GETPEERNAME &&
+		       sock_session_alive_locked()) {
+			stale--;
+			now = sock_now_ms();
+			left = deadline > now ? deadline - now : 0;
+			wait = left < SOCK_REQ_TIMEOUT_MS ? (int)left : SOCK_REQ_TIMEOUT_MS;
+			rc = sock_req_wait(req->id, wait, rep);
+		}
 		if (rc == 0) {
 			/* -ENOTCONN on anything but GETPEERNAME: a restarted server that has our
 			 * session in its state but not attached yet. Our connection to the old

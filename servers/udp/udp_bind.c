@@ -55,18 +55,19 @@ static bool udp_port_used(const struct udp_table *t, uint16_t port_be)
 	return false;
 }
 
-/* Next free port of the ephemeral range from the cursor; advances the cursor past it. */
+/* Next free port of the ephemeral range from the cursor; advances the cursor past it (inside
+ * a transaction). */
 static int udp_port_pick(struct udp_table *t, uint16_t *port_be)
 {
-	uint32_t lo = t->port_lo, hi = t->port_hi;
-	uint32_t p = t->port_next >= lo && t->port_next <= hi ? t->port_next : lo;
+	uint32_t lo = t->ports.lo, hi = t->ports.hi;
+	uint32_t p = t->ports.next >= lo && t->ports.next <= hi ? t->ports.next : lo;
 
 	for (uint32_t k = 0; k <= hi - lo; k++) {
 		uint16_t cand = (uint16_t)p;
 
 		p = p == hi ? lo : p + 1;
 		if (!udp_port_used(t, htons(cand))) {
-			t->port_next = (uint16_t)p;
+			udp_ports_w(t)->next = (uint16_t)p;
 			*port_be = htons(cand);
 			return 0;
 		}
@@ -74,16 +75,16 @@ static int udp_port_pick(struct udp_table *t, uint16_t *port_be)
 	return -EAGAIN;
 }
 
+/* Inside a transaction, like every write below. */
 static void udp_port_assign(struct udp_table *t, unsigned idx, uint16_t port_be)
 {
-	struct udp_sock *s = &t->sock[idx];
-	struct udp_sock_ext *x = &t->ext[idx];
+	struct udp_sock *s = udp_sock_w(t, idx);
 
 	s->lport = port_be;
 	s->flags |= UDP_SOCK_F_BOUND;
-	s->bind_seq = ++t->bind_seq;
-	if (x->flags & UDP_EXT_F_REUSEPORT)
-		x->flags |= UDP_EXT_F_RP_GROUP;
+	s->bind_seq = ++udp_ports_w(t)->bind_seq;
+	if (s->ext.flags & UDP_EXT_F_REUSEPORT)
+		s->ext.flags |= UDP_EXT_F_RP_GROUP;
 	udp_hash_insert(t, idx);
 }
 
@@ -99,15 +100,15 @@ int udp_autobind(struct udp_table *t, unsigned idx)
 
 void udp_unbind(struct udp_table *t, unsigned idx)
 {
-	struct udp_sock *s = &t->sock[idx];
+	struct udp_sock *s = udp_sock_w(t, idx);
 
 	udp_hash_remove(t, idx);
 	s->lport = 0;
 	s->laddr = 0;
 	s->bind_seq = 0;
 	s->flags &= ~(UDP_SOCK_F_BOUND | UDP_SOCK_F_BINDADDR_LOCK | UDP_SOCK_F_BINDPORT_LOCK);
-	t->ext[idx].saddr = 0;
-	t->ext[idx].flags &= ~UDP_EXT_F_RP_GROUP;
+	s->ext.saddr = 0;
+	s->ext.flags &= ~UDP_EXT_F_RP_GROUP;
 }
 
 /* Another socket holds port on an address overlapping addr, and they may not share it. */
@@ -115,12 +116,10 @@ static bool udp_port_conflict(const struct udp_table *t, unsigned idx, uint32_t 
 			      uint16_t port_be)
 {
 	const struct udp_sock *s = &t->sock[idx];
-	const struct udp_sock_ext *x = &t->ext[idx];
 	unsigned j, steps;
 
 	UDP_HASH_FOR_EACH(t, port_be, j, steps) {
 		const struct udp_sock *o = &t->sock[j];
-		const struct udp_sock_ext *ox = &t->ext[j];
 
 		if (j == idx || o->lport != port_be)
 			continue;
@@ -129,15 +128,15 @@ static bool udp_port_conflict(const struct udp_table *t, unsigned idx, uint32_t 
 		if (!(o->laddr == 0 || addr == 0 || o->laddr == addr))
 			continue;
 		/* udp_lib_lport_inuse: both SO_REUSEPORT (as set now), one uid. */
-		if ((x->flags & ox->flags & UDP_EXT_F_REUSEPORT) && x->uid == ox->uid)
+		if ((s->ext.flags & o->ext.flags & UDP_EXT_F_REUSEPORT) && s->ext.uid == o->ext.uid)
 			continue;
 		return true;
 	}
 	return false;
 }
 
-int udp_bind(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
-	     uint32_t addr, uint16_t port)
+static int udp_bind_txn(struct udp_table *t, uint32_t owner, uint32_t sid,
+			const struct udp_host *h, uint32_t addr, uint16_t port)
 {
 	struct udp_sock *s = udp_sock_find(t, owner, sid);
 	unsigned idx = udp_sid_idx(sid);
@@ -156,11 +155,12 @@ int udp_bind(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp
 	} else if (udp_port_conflict(t, idx, addr, port)) {
 		return -EADDRINUSE;
 	}
+	s = udp_sock_w(t, idx);
 	s->laddr = addr;
 	udp_port_assign(t, idx, lport);
 	type = addr ? route_addr_type(&h->rt, addr) : ROUTE_UNICAST;
 	/* __inet_bind: a broadcast or multicast bind sends from the route's source. */
-	t->ext[idx].saddr = type == ROUTE_BROADCAST || type == ROUTE_MULTICAST ? 0 : addr;
+	s->ext.saddr = type == ROUTE_BROADCAST || type == ROUTE_MULTICAST ? 0 : addr;
 	if (addr != 0)
 		s->flags |= UDP_SOCK_F_BINDADDR_LOCK;
 	if (port != 0)
@@ -168,38 +168,54 @@ int udp_bind(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp
 	return 0;
 }
 
+int udp_bind(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
+	     uint32_t addr, uint16_t port)
+{
+	udp_txn_begin(t);
+	int rc = udp_bind_txn(t, owner, sid, h, addr, port);
+	udp_txn_end(t);
+	return rc;
+}
+
 int udp_autobind_sock(struct udp_table *t, uint32_t owner, uint32_t sid)
 {
 	struct udp_sock *s = udp_sock_find(t, owner, sid);
+	int rc = 0;
 
 	if (!s)
 		return -EBADF;
-	if (!(s->flags & UDP_SOCK_F_BOUND) && udp_autobind(t, udp_sid_idx(sid)) != 0)
-		return -EAGAIN;
-	return 0;
+	if (!(s->flags & UDP_SOCK_F_BOUND)) {
+		udp_txn_begin(t);
+		if (udp_autobind(t, udp_sid_idx(sid)) != 0)
+			rc = -EAGAIN;
+		udp_txn_end(t);
+	}
+	return rc;
 }
 
-int udp_connect(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
-		uint32_t addr, uint16_t port)
+static int udp_connect_txn(struct udp_table *t, uint32_t owner, uint32_t sid,
+			   const struct udp_host *h, uint32_t addr, uint16_t port)
 {
 	struct udp_sock *s = udp_sock_find(t, owner, sid);
-	struct udp_sock_ext *x = &t->ext[udp_sid_idx(sid)];
+	unsigned idx = udp_sid_idx(sid);
 	struct route_result r;
 	int rc;
 
 	if (!s)
 		return -EBADF;
 	/* inet_dgram_connect autobinds before ip4_datagram_connect looks at the address, and a
-	 * connect that then fails keeps the port: getsockname shows it, as on Linux. */
-	if (!(s->flags & UDP_SOCK_F_BOUND) && udp_autobind(t, udp_sid_idx(sid)) != 0)
+	 * connect that then fails keeps the port: getsockname shows it, as on Linux (the
+	 * autobind commits with the transaction whatever follows). */
+	if (!(s->flags & UDP_SOCK_F_BOUND) && udp_autobind(t, idx) != 0)
 		return -EAGAIN;
-	rc = route_output(&h->rt, addr, x->saddr, &r);
+	rc = route_output(&h->rt, addr, s->ext.saddr, &r);
 	if (rc < 0)
 		return rc;
 	if (r.type == ROUTE_BROADCAST && !(s->flags & UDP_SOCK_F_BROADCAST))
 		return -EACCES;
-	if (!x->saddr)
-		x->saddr = r.saddr;
+	s = udp_sock_w(t, idx);
+	if (!s->ext.saddr)
+		s->ext.saddr = r.saddr;
 	if (s->laddr == 0)
 		s->laddr = r.saddr;
 	s->raddr = r.daddr;
@@ -208,21 +224,34 @@ int udp_connect(struct udp_table *t, uint32_t owner, uint32_t sid, const struct 
 	return 0;
 }
 
+int udp_connect(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
+		uint32_t addr, uint16_t port)
+{
+	udp_txn_begin(t);
+	int rc = udp_connect_txn(t, owner, sid, h, addr, port);
+	udp_txn_end(t);
+	return rc;
+}
+
 int udp_disconnect(struct udp_table *t, uint32_t owner, uint32_t sid)
 {
 	struct udp_sock *s = udp_sock_find(t, owner, sid);
+	unsigned idx = udp_sid_idx(sid);
 
 	if (!s)
 		return -EBADF;
+	udp_txn_begin(t);
+	s = udp_sock_w(t, idx);
 	s->raddr = 0;
 	s->rport = 0;
 	s->flags &= ~UDP_SOCK_F_CONNECTED;
 	if (!(s->flags & UDP_SOCK_F_BINDADDR_LOCK)) {
 		s->laddr = 0;
-		t->ext[udp_sid_idx(sid)].saddr = 0;
+		s->ext.saddr = 0;
 	}
 	if ((s->flags & UDP_SOCK_F_BOUND) && !(s->flags & UDP_SOCK_F_BINDPORT_LOCK))
-		udp_unbind(t, udp_sid_idx(sid));
+		udp_unbind(t, idx);
+	udp_txn_end(t);
 	return 0;
 }
 
@@ -251,6 +280,6 @@ int udp_get_saddr(const struct udp_table *t, uint32_t owner, uint32_t sid, uint3
 {
 	if (!udp_sock_get(t, owner, sid))
 		return -EBADF;
-	*saddr = t->ext[udp_sid_idx(sid)].saddr;
+	*saddr = t->sock[udp_sid_idx(sid)].ext.saddr;
 	return 0;
 }

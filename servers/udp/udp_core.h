@@ -8,7 +8,20 @@
  * pointer, with a magic/version/size header. The shell places the WHOLE struct udp_table in its
  * named shared-memory state segment, so the sockets survive a udpd restart (DESIGN.md, restart
  * contract). A fresh segment gets udp_table_init(); a segment left by a previous udpd gets
- * udp_table_recover(), which validates it (udp_table_check) and rebuilds what was process-local.
+ * udp_table_recover(), which validates it record by record and rebuilds what was derived.
+ *
+ * Records that survive a SIGKILL at any instruction (state_journal.h): each socket record (its
+ * options, struct udp_sock_ext, included) is sealed (a sequence word, odd while it is being
+ * written, and a checksum), and so is the table's own record (struct udp_ports); every call
+ * below that writes one does so in a transaction of the table's undo journal: the record's
+ * committed image is saved before its first write and the transaction commits as the call
+ * returns. A udpd killed in the middle of an update leaves a journal that udp_table_recover
+ * rolls back, so the record is found as it was before the call; a record that is still torn or
+ * invalid after that (never expected) is dropped alone, never the table. Calls join a
+ * transaction the shell opened (udp_txn_begin/end), so the shell can commit, e.g., the reply to
+ * a request together with the change it describes. Counters (stats, a socket's drops) and the
+ * port hash are not part of any record: counters are single stores, the hash is rebuilt at
+ * recovery.
  *
  * Conventions:
  *   - addresses and ports are in network byte order everywhere (as in struct sockaddr_in), so
@@ -42,13 +55,15 @@
 #include "buf.h"
 #include "desc.h"
 #include "route.h"
+#include "state_journal.h"
 #include "stats.h"
 
 #define UDP_SOCKETS_MAX 1024u       /* slots in the table: all of udpd's sockets */
 #define UDP_HASH_BUCKETS 256u       /* local-port hash (power of two) */
 #define UDP_IDX_NONE 0xffffu        /* end of a hash chain */
 #define UDP_TABLE_MAGIC 0x55445054u /* "UDPT" */
-#define UDP_TABLE_VERSION 2u
+#define UDP_TABLE_VERSION 3u     /* 2: the socket options' extension; 3: sealed records and the
+				  * journal, the extension inside the socket record */
 
 /* Ephemeral ports, host order: Linux's net.ipv4.ip_local_port_range default. */
 #define UDP_PORT_EPH_LO 32768u
@@ -94,8 +109,10 @@
 #define UDP_EXT_F_MC_LOOP 0x1000u    /* IP_MULTICAST_LOOP (default on) */
 #define UDP_EXT_F_MASK 0x1fffu
 
-/* The rest of a socket's state, same index as its struct udp_sock: plain shared data (in the
- * table, so options survive a udpd restart), 32 bytes. Read-only outside the core. */
+/* The rest of a socket's state: the options of Linux parity and what they imply, 32 bytes.
+ * It lives inside struct udp_sock (s->ext), in the socket's sealed record: one record per
+ * socket, so an option and the state it depends on (saddr and RP_GROUP imply BOUND) commit
+ * together and recovery judges them together. Read-only outside the core. */
 struct udp_sock_ext {
 	uint32_t saddr;          /* source of its datagrams (Linux inet_saddr): set by bind (not
 				  * for a broadcast/multicast address) and connect; 0 = the
@@ -113,9 +130,12 @@ struct udp_sock_ext {
 };
 _Static_assert(sizeof(struct udp_sock_ext) == 32, "udp_sock_ext is shared state");
 
-/* One socket: plain shared data, 64 bytes. Read-only outside the core (the shell may read any
- * field, e.g. for `ss`; it changes them only through the calls below). */
+/* One socket: plain shared data, 112 bytes. Read-only outside the core (the shell may read any
+ * field, e.g. for `ss`; it changes them only through the calls below). Bytes [0, UDP_SOCK_SEALED)
+ * are the sealed record, the extension included: written only in a transaction (udp_sock_w,
+ * udp_priv.h). */
 struct udp_sock {
+	struct state_rec rec;    /* commit word + checksum of the sealed bytes */
 	uint8_t in_use;          /* 0 free, 1 open */
 	uint8_t reserved0;
 	uint16_t gen;            /* bumped at every open, never 0 once used: the sid's high half */
@@ -130,14 +150,21 @@ struct udp_sock {
 	uint16_t pending_error;  /* positive errno reported once, then cleared (Linux sk_err) */
 	uint16_t cork_sport;     /* corked datagram: source port, */
 	uint16_t cork_dport;     /* destination port, */
-	uint16_t hnext;          /* (port-hash chain: next slot, UDP_IDX_NONE at the end) */
+	uint16_t reserved1;
 	uint32_t cork_saddr;     /* source address, */
 	uint32_t cork_daddr;     /* destination address, fixed by the first corked send */
 	uint32_t cork_len;       /* payload bytes corked so far (the shell holds them) */
-	uint32_t drops;          /* datagrams dropped for this socket (the `ss`/procfs column) */
+	uint32_t reserved2;
 	uint64_t bind_seq;       /* when it got its port: the newest wins ties in demux */
+	struct udp_sock_ext ext; /* options (above) */
+	/* Not sealed: a counter and a derived link, each written by one aligned store. */
+	uint32_t drops;          /* datagrams dropped for this socket (the `ss`/procfs column) */
+	uint16_t hnext;          /* port-hash chain: next slot, UDP_IDX_NONE at the end */
+	uint16_t reserved3;
 };
-_Static_assert(sizeof(struct udp_sock) == 64, "udp_sock is shared state: its size is ABI");
+_Static_assert(sizeof(struct udp_sock) == 112, "udp_sock is shared state: its size is ABI");
+#define UDP_SOCK_SEALED offsetof(struct udp_sock, drops)
+_Static_assert(offsetof(struct udp_sock, drops) == 104, "udp_sock: the sealed part is 104 bytes");
 
 /* The Linux `Udp:` line of /proc/net/snmp, then a named counter for every other drop. */
 struct udp_stats {
@@ -163,32 +190,45 @@ struct udp_stats {
 	uint64_t cork_lost_restart;  /* corked datagrams discarded by udp_table_recover */
 	uint64_t icmp_err_queued;    /* reported to an IP_RECVERR socket's error queue */
 	uint64_t reuseport_selected; /* unicast datagrams demultiplexed to a SO_REUSEPORT group */
+	uint64_t state_records_dropped; /* records (sockets, ports) udp_table_recover found torn
+					 * or invalid after the journal's rollback: reset alone
+					 * (never expected) */
 };
 
 extern const struct stat_field udp_stat_fields[];
 extern const unsigned udp_stat_field_count;
 
+/* The table's own record: the ephemeral port cursor, the bind sequence and the SO_REUSEPORT
+ * flow key. Sealed, written in the same transaction as the socket that draws from it, so a
+ * rolled-back bind gives back its port and its sequence number and a re-run draws the same
+ * ones. */
+struct udp_ports {
+	struct state_rec rec;
+	uint16_t lo;             /* ephemeral range, host order, inclusive */
+	uint16_t hi;
+	uint16_t next;           /* cursor: the next ephemeral port tried */
+	uint16_t reserved0;
+	uint64_t bind_seq;       /* last bind_seq handed out */
+	uint32_t reuseport_secret; /* SO_REUSEPORT flow hash key (udp_reuseport_seed); 0: none */
+	uint32_t reserved1;
+};
+_Static_assert(sizeof(struct udp_ports) == 32, "udp_ports is shared state");
+
 /* The whole table: what the shell maps as its state segment. */
 struct udp_table {
-	uint32_t magic;          /* UDP_TABLE_MAGIC */
+	uint32_t magic;          /* UDP_TABLE_MAGIC, stored last by udp_table_init */
 	uint32_t version;        /* UDP_TABLE_VERSION */
 	uint32_t size;           /* sizeof(struct udp_table) */
 	uint32_t sockets_max;    /* UDP_SOCKETS_MAX */
-	uint16_t port_lo;        /* ephemeral range, host order, inclusive */
-	uint16_t port_hi;
-	uint16_t port_next;      /* cursor: the next ephemeral port tried */
-	uint16_t reserved0;
-	uint64_t bind_seq;       /* last bind_seq handed out */
+	struct udp_ports ports;
 	struct udp_stats stats;
 	uint16_t hash[UDP_HASH_BUCKETS]; /* first slot of each local-port chain */
+	struct state_journal journal;    /* the open transaction's undo images */
 	struct udp_sock sock[UDP_SOCKETS_MAX];
-	struct udp_sock_ext ext[UDP_SOCKETS_MAX]; /* ext[i] belongs to sock[i] */
-	uint32_t reuseport_secret; /* SO_REUSEPORT flow hash key (udp_reuseport_seed) */
-	uint32_t reserved1;
 };
-_Static_assert(sizeof(struct udp_table) ==
-		       32 + sizeof(struct udp_stats) + 2 * UDP_HASH_BUCKETS +
-			       (64 + 32) * UDP_SOCKETS_MAX + 8,
+_Static_assert(sizeof(struct udp_table) == 48 + sizeof(struct udp_stats) + 2 * UDP_HASH_BUCKETS +
+						   sizeof(struct state_journal) +
+						   sizeof(struct udp_sock) * UDP_SOCKETS_MAX,
 	       "udp_table is shared state: no hidden padding");
 _Static_assert(sizeof(struct udp_stats) % 8 == 0 && (2 * UDP_HASH_BUCKETS) % 8 == 0,
 	       "udp_table: sock[] stays 8-byte aligned");
@@ -208,20 +248,38 @@ int udp_host_init(struct udp_host *h, uint32_t addr, uint8_t prefix_len, uint32_
 /* Make t an empty table (any previous content is overwritten). */
 void udp_table_init(struct udp_table *t);
 
-/* Validate a table found in an existing segment: 0, -EPROTO (magic or version differ: a
- * different program or layout), -EINVAL (size, geometry or a field of some socket is out of
- * range). Reads only: safe on garbage. */
+/* Check every invariant: the header is ours (else -EPROTO: magic or version differ, a
+ * different program or layout; -EINVAL: size or geometry), the journal is idle, and every record
+ * is sealed and valid (else -EINVAL). Reads only: safe on garbage. Tests use it after every
+ * step; a restarting shell uses udp_table_recover, which repairs instead of refusing. */
 int udp_table_check(const struct udp_table *t);
 
-/* Take over a table a previous udpd left: udp_table_check, then rebuild the port hash (never
- * trusted across processes) and drop every corked datagram (its bytes were in that process's
- * pool buffers, reclaimed at restart), counting them in cork_lost_restart. Sockets, options,
- * bindings, peers, pending errors and counters carry on. 0 or udp_table_check's error (then t
- * is untouched and the shell starts a fresh table). */
-int udp_table_recover(struct udp_table *t);
+/* Take over a table a previous udpd left. Its header must be ours (-EPROTO / -EINVAL as
+ * udp_table_check; then t is untouched and the shell starts a fresh table). Then, in order:
+ * the journal is rolled back (an update the dead udpd did not commit is undone, records of the
+ * shell's included: the journal may restore into [extent, extent + extent_size), which must
+ * contain the table; NULL: the table alone); every socket record is checked on its own, and
+ * one that is torn or invalid is reset to free (state_records_dropped) while every other
+ * record carries on; the ports record (range, cursor, bind sequence, SO_REUSEPORT key), if torn
+ * or out of range, is rebuilt from the defaults and the sockets' own sequences (a lost key is
+ * drawn again by the shell's udp_reuseport_seed); corked datagrams are dropped (their bytes
+ * were in the dead process's pool buffers), counted in cork_lost_restart; the port hash is
+ * rebuilt (never trusted across processes). Sockets, options, bindings, peers, pending errors
+ * and counters carry on. Every repair is itself a transaction: a kill during recovery is repaired
+ * by the next. Returns 0 or the header's error. */
+int udp_table_recover(struct udp_table *t, void *extent, size_t extent_size);
+
+/* Transactions (state_journal.h). Every call of this header that writes a record runs in its
+ * own, or joins the one the caller opened here; the outermost end commits. The shell seals its
+ * own records (in the same mapping as the table) with udp_txn_journal, so they commit together
+ * with the table's. */
+void udp_txn_begin(struct udp_table *t);
+void udp_txn_end(struct udp_table *t);
+struct state_journal *udp_txn_journal(struct udp_table *t);
 
 /* Set the ephemeral range (host order, inclusive, 1 <= lo <= hi); the cursor moves to lo.
- * 0 or -EINVAL. */
+ * 0 or -EINVAL. (This and the two seeds below write the ports record in a transaction of
+ * their own, or the caller's.) */
 int udp_set_port_range(struct udp_table *t, uint16_t lo, uint16_t hi);
 
 /* Start the ephemeral cursor at a point chosen by seed (the shell passes getrandom() bytes), so

@@ -104,7 +104,7 @@ int udp_icmp_error(struct udp_table *t, uint8_t type, uint8_t code, uint32_t res
 		return -ENOENT;
 	}
 	s = &t->sock[idx];
-	x = &t->ext[idx];
+	x = &s->ext;
 	if (!udp_icmp_classify(type, code, &e) ||
 	    (type == ICMP_DEST_UNREACH && code == ICMP_UNREACH_NEEDFRAG &&
 	     x->pmtudisc == IP_PMTUDISC_DONT) ||
@@ -112,7 +112,9 @@ int udp_icmp_error(struct udp_table *t, uint8_t type, uint8_t code, uint32_t res
 		t->stats.icmp_err_ignored++;
 		return -ENOENT;
 	}
-	s->pending_error = e.err;
+	udp_txn_begin(t);
+	udp_sock_w(t, (unsigned)idx)->pending_error = e.err;
+	udp_txn_end(t);
 	t->stats.icmp_err_reported++;
 	rep->sid = udp_sid_make((unsigned)idx, s->gen);
 	rep->err = e.err;
@@ -138,6 +140,9 @@ void udp_errq_dequeued(struct udp_table *t, uint32_t sid, uint8_t next_err)
 {
 	struct udp_sock *s = udp_sock_any(t, sid);
 
-	if (s)
-		s->pending_error = next_err;
+	if (!s || s->pending_error == next_err)
+		return;
+	udp_txn_begin(t);
+	udp_sock_w(t, udp_sid_idx(sid))->pending_error = next_err;
+	udp_txn_end(t);
 }

@@ -59,8 +59,11 @@ static uint32_t udp_jhash_3words(uint32_t a, uint32_t b, uint32_t c, uint32_t in
 
 void udp_reuseport_seed(struct udp_table *t, uint32_t seed)
 {
-	if (t->reuseport_secret == 0)
-		t->reuseport_secret = seed ? seed : 1;
+	if (t->ports.reuseport_secret != 0)
+		return;
+	udp_txn_begin(t);
+	udp_ports_w(t)->reuseport_secret = seed ? seed : 1;
+	udp_txn_end(t);
 }
 
 /* The member of best's reuseport group that the flow raddr:rport -> laddr:lport hashes to. */
@@ -68,7 +71,7 @@ static int udp_reuseport_pick(const struct udp_table *t, int best, uint32_t ladd
 			      uint16_t lport, uint32_t raddr, uint16_t rport)
 {
 	const struct udp_sock *b = &t->sock[best];
-	uint32_t uid = t->ext[best].uid;
+	uint32_t uid = t->sock[best].ext.uid;
 	uint16_t member[UDP_SOCKETS_MAX];
 	unsigned n = 0, i, steps;
 	uint32_t hash;
@@ -77,7 +80,7 @@ static int udp_reuseport_pick(const struct udp_table *t, int best, uint32_t ladd
 		const struct udp_sock *s = &t->sock[i];
 
 		if (s->in_use && s->lport == b->lport && s->laddr == b->laddr && !s->raddr &&
-		    (t->ext[i].flags & UDP_EXT_F_RP_GROUP) && t->ext[i].uid == uid)
+		    (t->sock[i].ext.flags & UDP_EXT_F_RP_GROUP) && t->sock[i].ext.uid == uid)
 			member[n++] = (uint16_t)i;
 	}
 	if (n < 2)
@@ -92,7 +95,7 @@ static int udp_reuseport_pick(const struct udp_table *t, int best, uint32_t ladd
 		member[j] = m;
 	}
 	hash = udp_jhash_3words(laddr, raddr, (uint32_t)ntohs(lport) << 16 | rport,
-				t->reuseport_secret);
+				t->ports.reuseport_secret);
 	return member[(uint32_t)(((uint64_t)hash * n) >> 32)];
 }
 
@@ -130,7 +133,7 @@ int udp_lookup(const struct udp_table *t, uint32_t laddr, uint16_t lport, uint32
 			best_seq = s->bind_seq;
 		}
 	}
-	if (best >= 0 && (t->ext[best].flags & UDP_EXT_F_RP_GROUP) && !t->sock[best].raddr)
+	if (best >= 0 && (t->sock[best].ext.flags & UDP_EXT_F_RP_GROUP) && !t->sock[best].raddr)
 		return udp_reuseport_pick(t, best, laddr, lport, raddr, rport);
 	return best;
 }
@@ -204,7 +207,7 @@ int udp_input(struct udp_table *t, const struct desc *d, const struct buf *pkt,
 			t->stats.no_ports++;
 			return -ENOENT;
 		}
-		if (t->ext[idx].flags & UDP_EXT_F_RP_GROUP)
+		if (t->sock[idx].ext.flags & UDP_EXT_F_RP_GROUP)
 			t->stats.reuseport_selected++;
 		rx->sids[rx->n_sids++] = udp_sid_make((unsigned)idx, t->sock[idx].gen);
 		return 0;

@@ -15,6 +15,11 @@
  * Buffer sizes: a request is capped at UDP_{R,W}MEM_MAX (a negative int counts as huge, as
  * Linux's min_t(u32, ...)), doubled, and floored at UDP_{RCV,SND}BUF_MIN.
  *
+ * Records: every option lives in the socket's sealed record (the socket flags, the buffer
+ * sizes, and struct udp_sock_ext). A setsockopt is applied to a copy of the record and written
+ * back in one transaction only if it succeeded and changed something (udp_sock_update), so a
+ * failed call changes nothing and a kill mid-write is rolled back (state_journal.h).
+ *
  * What is stored only to be read back (Linux gives these no effect on a UDP socket either, or
  * an effect this stack has no use for): SO_KEEPALIVE, SO_RCVLOWAT, SO_LINGER, SO_PRIORITY (no
  * queueing disciplines here). SO_DONTROUTE is read back but not applied: with one link and at
@@ -68,8 +73,10 @@ void udp_ext_reset(struct udp_sock_ext *x)
 	x->flags = UDP_EXT_F_MC_LOOP;
 }
 
-int udp_ext_check(const struct udp_sock *s, const struct udp_sock_ext *x)
+int udp_ext_check(const struct udp_sock *s)
 {
+	const struct udp_sock_ext *x = &s->ext;
+
 	if ((x->flags & ~UDP_EXT_F_MASK) || x->pmtudisc > IP_PMTUDISC_OMIT || x->rcvlowat < 1)
 		return -EINVAL;
 	if (!(s->flags & UDP_SOCK_F_BOUND) && (x->saddr || (x->flags & UDP_EXT_F_RP_GROUP)))
@@ -81,7 +88,9 @@ int udp_sock_set_uid(struct udp_table *t, uint32_t owner, uint32_t sid, uint32_t
 {
 	if (!udp_sock_find(t, owner, sid))
 		return -EBADF;
-	t->ext[udp_sid_idx(sid)].uid = uid;
+	udp_txn_begin(t);
+	udp_sock_w(t, udp_sid_idx(sid))->ext.uid = uid;
+	udp_txn_end(t);
 	return 0;
 }
 
@@ -216,23 +225,16 @@ static int udp_setopt_ip(struct udp_sock_ext *x, int name, const void *val, size
 	}
 }
 
-int udp_setopt(struct udp_table *t, uint32_t owner, uint32_t sid, int level, int name,
-	       const void *val, size_t len)
+static int udp_setopt_level(struct udp_sock *s, int level, int name, const void *val,
+			    size_t len)
 {
-	struct udp_sock *s = udp_sock_find(t, owner, sid);
-	struct udp_sock_ext *x;
 	int v;
 
-	if (!s)
-		return -EBADF;
-	if (len && !val)
-		return -EFAULT;
-	x = &t->ext[udp_sid_idx(sid)];
 	switch (level) {
 	case SOL_SOCKET:
-		return udp_setopt_socket(s, x, name, val, len);
+		return udp_setopt_socket(s, &s->ext, name, val, len);
 	case SOL_IP:
-		return udp_setopt_ip(x, name, val, len);
+		return udp_setopt_ip(&s->ext, name, val, len);
 	case SOL_UDP:
 		if (len < sizeof(int))
 			return -EINVAL;
@@ -244,6 +246,26 @@ int udp_setopt(struct udp_table *t, uint32_t owner, uint32_t sid, int level, int
 	default:
 		return -ENOPROTOOPT;
 	}
+}
+
+int udp_setopt(struct udp_table *t, uint32_t owner, uint32_t sid, int level, int name,
+	       const void *val, size_t len)
+{
+	struct udp_sock *s = udp_sock_find(t, owner, sid);
+	struct udp_sock n;
+	int rc;
+
+	if (!s)
+		return -EBADF;
+	if (len && !val)
+		return -EFAULT;
+	/* The option is applied to a copy, and the record written (in a transaction) only when
+	 * the call succeeded and changed something: a failed call leaves it as it was. */
+	n = *s;
+	rc = udp_setopt_level(&n, level, name, val, len);
+	if (rc == 0)
+		udp_sock_update(t, udp_sid_idx(sid), &n);
+	return rc;
 }
 
 /* Linux's "copyval" of do_ip_getsockopt. */
@@ -308,7 +330,7 @@ static int udp_getopt_ip(const struct udp_host *h, const struct udp_sock *s,
 	}
 }
 
-static int udp_getopt_socket(struct udp_sock *s, const struct udp_sock_ext *x, int name,
+static int udp_getopt_socket(const struct udp_sock *s, const struct udp_sock_ext *x, int name,
 			     int *v, struct linger *l, size_t *lv)
 {
 	*lv = sizeof(int);
@@ -329,8 +351,7 @@ static int udp_getopt_socket(struct udp_sock *s, const struct udp_sock_ext *x, i
 		*v = (int)s->sndbuf;
 		return 0;
 	case SO_ERROR:
-		*v = s->pending_error;
-		s->pending_error = 0;
+		*v = s->pending_error; /* taken by udp_getopt */
 		return 0;
 	case SO_TYPE:
 		*v = SOCK_DGRAM;
@@ -384,7 +405,7 @@ static int udp_getopt_socket(struct udp_sock *s, const struct udp_sock_ext *x, i
 int udp_getopt(struct udp_table *t, const struct udp_host *h, uint32_t owner, uint32_t sid,
 	       int level, int name, void *val, size_t *len)
 {
-	struct udp_sock *s = udp_sock_find(t, owner, sid);
+	const struct udp_sock *s = udp_sock_find(t, owner, sid);
 	const struct udp_sock_ext *x;
 	struct linger l = {0, 0};
 	size_t lv = sizeof(int);
@@ -392,7 +413,7 @@ int udp_getopt(struct udp_table *t, const struct udp_host *h, uint32_t owner, ui
 
 	if (!s)
 		return -EBADF;
-	x = &t->ext[udp_sid_idx(sid)];
+	x = &s->ext;
 	switch (level) {
 	case SOL_IP:
 		rc = udp_getopt_ip(h, s, x, name, &v);
@@ -408,6 +429,12 @@ int udp_getopt(struct udp_table *t, const struct udp_host *h, uint32_t owner, ui
 		rc = udp_getopt_socket(s, x, name, &v, &l, &lv);
 		if (rc < 0)
 			return rc;
+		if (name == SO_ERROR && v) {
+			/* Reading SO_ERROR takes the error (Linux sock_error). */
+			udp_txn_begin(t);
+			udp_sock_w(t, udp_sid_idx(sid))->pending_error = 0;
+			udp_txn_end(t);
+		}
 		break;
 	default:
 		/* Linux's ip_getsockopt: EOPNOTSUPP for a level that is not IP's. */

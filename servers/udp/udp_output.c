@@ -48,7 +48,7 @@ static void udp_emit(struct udp_table *t, const struct udp_host *h, unsigned idx
 		     struct udp_tx *tx, uint32_t saddr, uint32_t daddr, uint16_t sport,
 		     uint16_t dport, uint32_t corked, uint32_t len)
 {
-	const struct udp_sock_ext *x = &t->ext[idx];
+	const struct udp_sock_ext *x = &t->sock[idx].ext;
 	struct route_result r;
 	uint32_t mtu = route_output(&h->rt, daddr, saddr, &r) == 0 ? r.mtu : h->rt.mtu;
 	bool mcast = route_is_mcast(daddr);
@@ -73,11 +73,12 @@ static void udp_emit(struct udp_table *t, const struct udp_host *h, unsigned idx
 		  (uint64_t)tx->len + UDP_HDR_LEN + IPV4_HDR_MIN <= mtu);
 }
 
-/* A send while a datagram is corked: append, and emit unless more is to come. */
+/* A send while a datagram is corked: append, and emit unless more is to come. Inside the
+ * transaction of udp_output, like every write below. */
 static int udp_output_append(struct udp_table *t, const struct udp_host *h, unsigned idx,
 			     uint32_t len, bool corkreq, struct udp_tx *tx)
 {
-	struct udp_sock *s = &t->sock[idx];
+	struct udp_sock *s = udp_sock_w(t, idx); /* every path below writes it */
 	int err = 0;
 
 	if ((uint64_t)s->cork_len + len > UDP_MAX_PAYLOAD) {
@@ -102,24 +103,24 @@ static int udp_output_append(struct udp_table *t, const struct udp_host *h, unsi
 	return 0;
 }
 
-int udp_output(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
-	       const struct udp_send *snd, struct udp_tx *tx)
+static int udp_output_txn(struct udp_table *t, uint32_t owner, uint32_t sid,
+			  const struct udp_host *h, const struct udp_send *snd, struct udp_tx *tx)
 {
 	struct udp_sock *s = udp_sock_find(t, owner, sid);
 	unsigned idx = udp_sid_idx(sid);
-	const struct udp_sock_ext *x = &t->ext[idx];
+	const struct udp_sock_ext *x;
 	struct route_result r;
 	uint32_t daddr;
 	uint16_t dport;
 	bool corkreq;
 	int rc;
 
-	memset(tx, 0, sizeof(*tx));
 	if (!s)
 		return -EBADF;
 	/* inet_sendmsg autobinds before udp_sendmsg checks anything. */
 	if (!(s->flags & UDP_SOCK_F_BOUND) && udp_autobind(t, idx) != 0)
 		return -EAGAIN;
+	x = &s->ext;
 	if (snd->payload_len > 0xffffu)
 		return -EMSGSIZE;
 	if (snd->flags & MSG_OOB)
@@ -152,10 +153,11 @@ int udp_output(struct udp_table *t, uint32_t owner, uint32_t sid, const struct u
 	if (s->pending_error) {
 		int err = s->pending_error;
 
-		s->pending_error = 0;
+		udp_sock_w(t, idx)->pending_error = 0;
 		return -err;
 	}
 	if (corkreq) {
+		s = udp_sock_w(t, idx);
 		s->flags |= UDP_SOCK_F_CORK_PENDING;
 		s->cork_saddr = r.saddr;
 		s->cork_daddr = r.daddr;
@@ -169,6 +171,16 @@ int udp_output(struct udp_table *t, uint32_t owner, uint32_t sid, const struct u
 	return 0;
 }
 
+int udp_output(struct udp_table *t, uint32_t owner, uint32_t sid, const struct udp_host *h,
+	       const struct udp_send *snd, struct udp_tx *tx)
+{
+	memset(tx, 0, sizeof(*tx));
+	udp_txn_begin(t);
+	int rc = udp_output_txn(t, owner, sid, h, snd, tx);
+	udp_txn_end(t);
+	return rc;
+}
+
 int udp_push_pending(struct udp_table *t, const struct udp_host *h, uint32_t owner, uint32_t sid,
 		     struct udp_tx *tx)
 {
@@ -180,7 +192,9 @@ int udp_push_pending(struct udp_table *t, const struct udp_host *h, uint32_t own
 	if (s->flags & UDP_SOCK_F_CORK_PENDING) {
 		udp_emit(t, h, udp_sid_idx(sid), tx, s->cork_saddr, s->cork_daddr, s->cork_sport,
 			 s->cork_dport, s->cork_len, 0);
-		udp_cork_clear(s);
+		udp_txn_begin(t);
+		udp_cork_clear(udp_sock_w(t, udp_sid_idx(sid)));
+		udp_txn_end(t);
 	}
 	return 0;
 }

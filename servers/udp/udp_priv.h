@@ -10,15 +10,23 @@
  *   udp_icmp.c    ICMP errors about datagrams we sent
  *   udp_output.c  the sendmsg rules, corking, the header and its checksum
  *
- * Invariants of an open socket (udp_table_check enforces them on a segment from elsewhere):
+ * Writing a record: every call that writes a socket record runs between udp_txn_begin and
+ * udp_txn_end, and gets the record to write from udp_sock_w(t, idx) before its first store to it
+ * (the image is journaled and the record marked odd); the options in s->ext are part of the
+ * record and written the same way. A store to the sealed part without it
+ * breaks the record's checksum: udp_table_check catches it in every unit test, and the kill-point
+ * tests (tests/unit/test_udp_restart.c) cut every update after each of its stores.
+ *
+ * Invariants of an open socket (udp_table_recover enforces them record by record):
  *   - BOUND <=> lport != 0 <=> the socket is on the hash chain of its port, exactly once;
  *   - laddr != 0, CONNECTED, BINDADDR_LOCK and BINDPORT_LOCK all imply BOUND;
  *   - CONNECTED <=> raddr != 0; rport != 0 implies CONNECTED;
  *   - CORK_PENDING <=> the cork_* fields describe a datagram (cork_len <= UDP_MAX_PAYLOAD);
  *     without it they are all zero;
  *   - rcvbuf/sndbuf lie within [UDP_*_MIN, 2 * UDP_*MEM_MAX];
- *   - ext[i] is sock[i]'s; its saddr and RP_GROUP imply BOUND; RP_GROUP is set exactly when the
- *     socket got its port with SO_REUSEPORT on (Linux joins a reuseport group at bind time);
+ *   - the extension (s->ext, in the same record): its saddr and RP_GROUP imply BOUND; RP_GROUP
+ *     is set exactly when the socket got its port with SO_REUSEPORT on (Linux joins a reuseport
+ *     group at bind time);
  *   - no file-scope mutable state anywhere: everything lives in struct udp_table (STYLE 11).
  */
 #ifndef USTACK_UDP_PRIV_H
@@ -37,6 +45,20 @@ static inline uint32_t udp_sid_make(unsigned idx, uint16_t gen)
 }
 
 /* --- udp_table.c --- */
+
+/* Slot idx, journaled in the open transaction and marked as being written: call it before the
+ * first store to the record's sealed part (further calls in the same transaction are cheap). */
+struct udp_sock *udp_sock_w(struct udp_table *t, unsigned idx);
+
+/* Write n's sealed fields (after the record header) into slot idx, in a transaction, if they
+ * differ from the record's: for calls that prepare a change on a copy (udp_opt.c). */
+void udp_sock_update(struct udp_table *t, unsigned idx, const struct udp_sock *n);
+
+/* The ports record, likewise (the cursor, the bind sequence, the SO_REUSEPORT key). */
+struct udp_ports *udp_ports_w(struct udp_table *t);
+
+/* Per-record invariants of an open socket (the list above): 0 or -EINVAL. */
+int udp_sock_check(const struct udp_sock *s);
 
 /* The open socket sid, if owner's; NULL otherwise. */
 struct udp_sock *udp_sock_find(struct udp_table *t, uint32_t owner, uint32_t sid);
@@ -60,7 +82,7 @@ void udp_hash_rebuild(struct udp_table *t);
 	     (i) < UDP_SOCKETS_MAX && (steps) < UDP_SOCKETS_MAX;                             \
 	     (i) = (t)->sock[(i)].hnext, (steps)++)
 
-/* Forget a corked datagram (the shell frees its bytes). */
+/* Forget a corked datagram (the shell frees its bytes). s comes from udp_sock_w. */
 void udp_cork_clear(struct udp_sock *s);
 
 /* --- udp_bind.c --- */
@@ -77,8 +99,8 @@ void udp_unbind(struct udp_table *t, unsigned idx);
 /* A freshly opened socket's extension: Linux's defaults (IP_MULTICAST_TTL 1, IP_MULTICAST_LOOP
  * on, IP_PMTUDISC_WANT, SO_RCVLOWAT 1). */
 void udp_ext_reset(struct udp_sock_ext *x);
-/* udp_table_check's look at the extension of the open socket s: 0 or -EINVAL. */
-int udp_ext_check(const struct udp_sock *s, const struct udp_sock_ext *x);
+/* udp_sock_check's look at the extension of the open socket s (s->ext): 0 or -EINVAL. */
+int udp_ext_check(const struct udp_sock *s);
 
 /* --- udp_input.c --- */
 

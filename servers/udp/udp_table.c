@@ -10,8 +10,16 @@
  * the sockets of one bucket, not all 1,024. The chains are derived data: udp_table_recover
  * rebuilds them from the lport fields rather than trust links written by another process, and
  * every walk is bounded (UDP_HASH_FOR_EACH), so no table content can make the core loop.
+ *
+ * Records and recovery (udp_core.h, state_journal.h): a socket record is sealed over
+ * [0, UDP_SOCK_SEALED), its options (s->ext) included; free records are sealed too, so recovery
+ * can judge every record the same way. Recovery never gives up on the table for a bad record:
+ * the journal's rollback comes first (a half-done update is undone), then each record is judged
+ * alone and a bad one reset; only a header that is not ours (another program, another layout)
+ * makes the shell start fresh.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "udp_priv.h"
@@ -24,6 +32,7 @@ const struct stat_field udp_stat_fields[] = {
 	F(in_drop_short), F(in_drop_len_small), F(in_drop_len_big), F(in_trimmed), F(in_no_csum),
 	F(icmp_err_in), F(icmp_err_bad), F(icmp_err_no_sock), F(icmp_err_ignored),
 	F(icmp_err_reported), F(cork_lost_restart), F(icmp_err_queued), F(reuseport_selected),
+	F(state_records_dropped),
 };
 #undef F
 /* Every counter is named: adding a field without a name here fails the build. */
@@ -36,28 +45,77 @@ static void udp_sock_reset(struct udp_sock *s)
 {
 	uint16_t gen = s->gen;
 
-	memset(s, 0, sizeof(*s));
+	memset(&s->in_use, 0, UDP_SOCK_SEALED - offsetof(struct udp_sock, in_use));
 	s->gen = gen;
-	s->hnext = UDP_IDX_NONE;
 }
 
 void udp_table_init(struct udp_table *t)
 {
 	memset(t, 0, sizeof(*t));
-	t->magic = UDP_TABLE_MAGIC;
 	t->version = UDP_TABLE_VERSION;
 	t->size = sizeof(*t);
 	t->sockets_max = UDP_SOCKETS_MAX;
-	t->port_lo = UDP_PORT_EPH_LO;
-	t->port_hi = UDP_PORT_EPH_HI;
-	t->port_next = UDP_PORT_EPH_LO;
+	t->ports.lo = UDP_PORT_EPH_LO;
+	t->ports.hi = UDP_PORT_EPH_HI;
+	t->ports.next = UDP_PORT_EPH_LO;
+	state_rec_seal(&t->ports.rec, sizeof(t->ports));
+	state_journal_init(&t->journal);
 	for (unsigned b = 0; b < UDP_HASH_BUCKETS; b++)
 		t->hash[b] = UDP_IDX_NONE;
-	for (unsigned i = 0; i < UDP_SOCKETS_MAX; i++)
+	for (unsigned i = 0; i < UDP_SOCKETS_MAX; i++) {
 		t->sock[i].hnext = UDP_IDX_NONE;
+		state_rec_seal(&t->sock[i].rec, UDP_SOCK_SEALED);
+	}
+	/* The magic last: a udpd killed half-way through leaves a table that is not one (the
+	 * next start makes a fresh one) rather than one full of unsealed records. */
+	atomic_signal_fence(memory_order_seq_cst);
+	t->magic = UDP_TABLE_MAGIC;
 }
 
-static int udp_sock_check(const struct udp_table *t, const struct udp_sock *s)
+void udp_txn_begin(struct udp_table *t)
+{
+	state_journal_begin(&t->journal);
+}
+
+void udp_txn_end(struct udp_table *t)
+{
+	state_journal_end(&t->journal);
+}
+
+struct state_journal *udp_txn_journal(struct udp_table *t)
+{
+	return &t->journal;
+}
+
+struct udp_sock *udp_sock_w(struct udp_table *t, unsigned idx)
+{
+	return state_journal_touch(&t->journal, &t->sock[idx].rec, UDP_SOCK_SEALED);
+}
+
+struct udp_ports *udp_ports_w(struct udp_table *t)
+{
+	return state_journal_touch(&t->journal, &t->ports.rec, sizeof(t->ports));
+}
+
+void udp_sock_update(struct udp_table *t, unsigned idx, const struct udp_sock *n)
+{
+	const size_t at = offsetof(struct udp_sock, in_use);
+	const struct udp_sock *s = &t->sock[idx];
+
+	if (memcmp((const uint8_t *)s + at, (const uint8_t *)n + at, UDP_SOCK_SEALED - at) == 0)
+		return;
+	udp_txn_begin(t);
+	memcpy((uint8_t *)udp_sock_w(t, idx) + at, (const uint8_t *)n + at, UDP_SOCK_SEALED - at);
+	udp_txn_end(t);
+}
+
+static bool udp_ports_ok(const struct udp_ports *p)
+{
+	return state_rec_valid(&p->rec, sizeof(*p)) && p->lo != 0 && p->lo <= p->hi &&
+	       p->next >= p->lo && p->next <= p->hi;
+}
+
+int udp_sock_check(const struct udp_sock *s)
 {
 	uint32_t f = s->flags;
 	bool bound = f & UDP_SOCK_F_BOUND;
@@ -75,7 +133,7 @@ static int udp_sock_check(const struct udp_table *t, const struct udp_sock *s)
 		return -EINVAL;
 	if (!(f & UDP_SOCK_F_CONNECTED) && s->rport != 0)
 		return -EINVAL;
-	if (bound ? (s->bind_seq == 0 || s->bind_seq > t->bind_seq) : s->bind_seq != 0)
+	if (bound ? s->bind_seq == 0 : s->bind_seq != 0)
 		return -EINVAL;
 	if (s->rcvbuf < UDP_RCVBUF_MIN || s->rcvbuf > 2 * UDP_RMEM_MAX ||
 	    s->sndbuf < UDP_SNDBUF_MIN || s->sndbuf > 2 * UDP_WMEM_MAX)
@@ -89,52 +147,97 @@ static int udp_sock_check(const struct udp_table *t, const struct udp_sock *s)
 		   s->cork_daddr) {
 		return -EINVAL;
 	}
-	return 0;
+	return udp_ext_check(s);
 }
 
-int udp_table_check(const struct udp_table *t)
+/* A record as recovery accepts it: sealed, and in use with every invariant or free. */
+static bool udp_sock_record_ok(const struct udp_sock *s)
+{
+	if (!state_rec_valid(&s->rec, UDP_SOCK_SEALED) || s->in_use > 1)
+		return false;
+	return !s->in_use || udp_sock_check(s) == 0;
+}
+
+static int udp_table_check_header(const struct udp_table *t)
 {
 	if (t->magic != UDP_TABLE_MAGIC || t->version != UDP_TABLE_VERSION)
 		return -EPROTO;
 	if (t->size != sizeof(*t) || t->sockets_max != UDP_SOCKETS_MAX)
 		return -EINVAL;
-	if (t->port_lo == 0 || t->port_lo > t->port_hi || t->port_next < t->port_lo ||
-	    t->port_next > t->port_hi)
+	return 0;
+}
+
+int udp_table_check(const struct udp_table *t)
+{
+	int rc = udp_table_check_header(t);
+
+	if (rc != 0)
+		return rc;
+	if (!udp_ports_ok(&t->ports) || !state_journal_idle(&t->journal))
 		return -EINVAL;
 	for (unsigned i = 0; i < UDP_SOCKETS_MAX; i++) {
 		const struct udp_sock *s = &t->sock[i];
-		int rc;
 
-		if (s->in_use > 1)
+		if (!udp_sock_record_ok(s) || (s->in_use && s->bind_seq > t->ports.bind_seq))
 			return -EINVAL;
-		if (!s->in_use)
-			continue;
-		rc = udp_sock_check(t, s);
-		if (rc == 0)
-			rc = udp_ext_check(s, &t->ext[i]);
-		if (rc != 0)
-			return rc;
 	}
 	return 0;
 }
 
-int udp_table_recover(struct udp_table *t)
+int udp_table_recover(struct udp_table *t, void *extent, size_t extent_size)
 {
-	int rc = udp_table_check(t);
+	int rc = udp_table_check_header(t);
+	uint64_t bind_seq = 0;
 
 	if (rc != 0)
 		return rc;
+	if (!extent) {
+		extent = t;
+		extent_size = sizeof(*t);
+	}
+	state_journal_recover(&t->journal, extent, extent_size);
 	for (unsigned i = 0; i < UDP_SOCKETS_MAX; i++) {
 		struct udp_sock *s = &t->sock[i];
 
-		if (!s->in_use) {
-			udp_sock_reset(s); /* free slots may hold anything but their generation */
+		if (!udp_sock_record_ok(s)) {
+			/* Only this record is lost: its socket (if it was one) is closed. Its
+			 * generation is kept as found, so the slot's next sid differs from any
+			 * sid handed out unless the generation itself was torn mid-open, when
+			 * that sid never reached anyone. */
+			udp_txn_begin(t);
+			udp_sock_reset(udp_sock_w(t, i));
+			udp_txn_end(t);
+			t->stats.state_records_dropped++;
 			continue;
 		}
+		if (!s->in_use)
+			continue;
+		if (s->bind_seq > bind_seq)
+			bind_seq = s->bind_seq;
 		if (s->flags & UDP_SOCK_F_CORK_PENDING) {
-			udp_cork_clear(s);
+			udp_txn_begin(t);
+			udp_cork_clear(udp_sock_w(t, i));
+			udp_txn_end(t);
 			t->stats.cork_lost_restart++;
 		}
+	}
+	if (!udp_ports_ok(&t->ports) || t->ports.bind_seq < bind_seq) {
+		/* Never expected (the journal restores it like any record): rebuilt, not refused.
+		 * Any cursor in range is right, and the sequence must pass every socket's. */
+		udp_txn_begin(t);
+		struct udp_ports *p = udp_ports_w(t);
+		if (p->lo == 0 || p->lo > p->hi) {
+			p->lo = UDP_PORT_EPH_LO;
+			p->hi = UDP_PORT_EPH_HI;
+		}
+		if (p->next < p->lo || p->next > p->hi)
+			p->next = p->lo;
+		if (p->bind_seq < bind_seq)
+			p->bind_seq = bind_seq;
+		p->reserved0 = 0;
+		p->reserved1 = 0;
+		udp_txn_end(t);
+		t->stats.state_records_dropped++;
 	}
 	udp_hash_rebuild(t);
 	return 0;
@@ -144,17 +247,22 @@ int udp_set_port_range(struct udp_table *t, uint16_t lo, uint16_t hi)
 {
 	if (lo == 0 || lo > hi)
 		return -EINVAL;
-	t->port_lo = lo;
-	t->port_hi = hi;
-	t->port_next = lo;
+	udp_txn_begin(t);
+	struct udp_ports *p = udp_ports_w(t);
+	p->lo = lo;
+	p->hi = hi;
+	p->next = lo;
+	udp_txn_end(t);
 	return 0;
 }
 
 void udp_port_seed(struct udp_table *t, uint32_t seed)
 {
-	uint32_t n = (uint32_t)t->port_hi - t->port_lo + 1;
+	uint32_t n = (uint32_t)t->ports.hi - t->ports.lo + 1;
 
-	t->port_next = (uint16_t)(t->port_lo + seed % n);
+	udp_txn_begin(t);
+	udp_ports_w(t)->next = (uint16_t)(t->ports.lo + seed % n);
+	udp_txn_end(t);
 }
 
 /* --- sockets --- */
@@ -163,19 +271,24 @@ int udp_socket_open(struct udp_table *t, uint32_t owner, uint32_t *sid)
 {
 	for (unsigned i = 0; i < UDP_SOCKETS_MAX; i++) {
 		struct udp_sock *s = &t->sock[i];
+		uint16_t gen;
 
 		if (s->in_use)
 			continue;
+		gen = (uint16_t)(s->gen + 1);
+		if (gen == 0)
+			gen = 1;
+		udp_txn_begin(t);
+		s = udp_sock_w(t, i);
 		udp_sock_reset(s);
-		s->gen = (uint16_t)(s->gen + 1);
-		if (s->gen == 0)
-			s->gen = 1;
+		s->gen = gen;
 		s->in_use = 1;
 		s->owner = owner;
-		udp_ext_reset(&t->ext[i]);
+		udp_ext_reset(&s->ext);
 		s->rcvbuf = UDP_RMEM_DEFAULT;
 		s->sndbuf = UDP_WMEM_DEFAULT;
-		*sid = udp_sid_make(i, s->gen);
+		udp_txn_end(t);
+		*sid = udp_sid_make(i, gen);
 		return 0;
 	}
 	return -EMFILE;
@@ -214,20 +327,21 @@ uint32_t udp_sock_sid(const struct udp_table *t, unsigned idx)
 	return udp_sid_make(idx, t->sock[idx].gen);
 }
 
+/* Inside a transaction. */
 static void udp_sock_free(struct udp_table *t, unsigned idx)
 {
-	struct udp_sock *s = &t->sock[idx];
-
-	if (s->flags & UDP_SOCK_F_BOUND)
+	if (t->sock[idx].flags & UDP_SOCK_F_BOUND)
 		udp_hash_remove(t, idx);
-	udp_sock_reset(s);
+	udp_sock_reset(udp_sock_w(t, idx));
 }
 
 int udp_socket_close(struct udp_table *t, uint32_t owner, uint32_t sid)
 {
 	if (!udp_sock_find(t, owner, sid))
 		return -EBADF;
+	udp_txn_begin(t);
 	udp_sock_free(t, udp_sid_idx(sid));
+	udp_txn_end(t);
 	return 0;
 }
 
@@ -235,12 +349,14 @@ unsigned udp_close_owner(struct udp_table *t, uint32_t owner)
 {
 	unsigned n = 0;
 
+	udp_txn_begin(t);
 	for (unsigned i = 0; i < UDP_SOCKETS_MAX; i++) {
 		if (t->sock[i].in_use && t->sock[i].owner == owner) {
 			udp_sock_free(t, i);
 			n++;
 		}
 	}
+	udp_txn_end(t);
 	return n;
 }
 
@@ -252,7 +368,11 @@ int udp_take_error(struct udp_table *t, uint32_t owner, uint32_t sid)
 	if (!s)
 		return -EBADF;
 	err = s->pending_error;
-	s->pending_error = 0;
+	if (err) {
+		udp_txn_begin(t);
+		udp_sock_w(t, udp_sid_idx(sid))->pending_error = 0;
+		udp_txn_end(t);
+	}
 	return -err;
 }
 

@@ -197,7 +197,7 @@ void udpd_wake_sid(struct udpd *u, uint32_t sid)
  * datagram is queued, the only time the server has it). */
 static uint16_t udpd_cmsg_flags(const struct udpd *u, unsigned idx)
 {
-	uint32_t f = u->t->ext[idx].flags;
+	uint32_t f = u->t->sock[idx].ext.flags;
 	uint16_t c = 0;
 
 	if (f & UDP_EXT_F_PKTINFO)
@@ -559,7 +559,7 @@ uncork:
 static void udpd_tx_record(struct udpd *u, unsigned si, const struct region_tx_dgram *h,
 			   const uint8_t *payload, uint32_t plen, uint64_t charge)
 {
-	struct udpd_session_rec *rec = &u->st->sessions[si];
+	const struct udpd_session_rec *rec = &u->st->sessions[si];
 	if (h->flags & ~(uint32_t)REGION_TX_FLAGS_KNOWN) {
 		u->stats.tx_drop_bad_record++;
 		return;

@@ -98,6 +98,13 @@ static int udpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 		if (rc == 0)
 			rc = ctl_reply_add_counters(srv, r, "", udpd_stat_fields,
 						    udpd_stat_field_count, &u->stats);
+		if (rc == 0) /* what restarts repaired, over the state segment's life */
+			rc = ctl_reply_add_counters(srv, r, "", udpd_store_stat_fields,
+						    udpd_store_stat_field_count, &u->st->stats);
+		if (rc == 0)
+			rc = ctl_reply_add_counters(srv, r, "state_journal_", state_journal_stat_fields,
+						    state_journal_stat_field_count,
+						    &u->t->journal.stats);
 		if (rc == 0)
 			rc = ctl_reply_add_counters(srv, r, "link_from_ipd_", link_stat_fields,
 						    link_stat_field_count, link_stats(u->from_ipd));

@@ -11,32 +11,36 @@
  *                    serves every session's ring under the budgets and the back-pressure
  *   udpd_errq.c      each socket's error queue (IP_RECVERR), taken by ERRQUEUE requests
  *   udpd_quota.c     per-uid shares: handshakes, sessions, sockets, buffers in flight
+ *   udpd_store.c     the state segment's records and their transactions (pure: it is built
+ *                    into the core library, so the unit tests cut its updates at every store)
  *
  * Budgets (DESIGN.md, Security: every loop over work an application controls has one). A loop
  * pass takes at most UDPD_RX_BUDGET batches and UDPD_RX_COPY_BUDGET bytes of copies from ipd,
  * UDPD_REQ_BUDGET requests, UDPD_EVENTS_BUDGET epoll events, UDPD_TX_BUDGET datagrams from
  * each session's TX ring (and UDPD_TX_READS times as many records read, for records that send
  * nothing) and UDPD_TX_ROUND_BYTES of payload in all, UDPD_CLOSE_BUDGET more for a CLOSE;
- * work left over is resumed on
- * the next pass, so the loop always comes back to feed the watchdog. Nothing an application
- * does makes udpd drain a ring in one go: a CLOSE whose socket still has records queued waits
- * for them (its reply is deferred), and a session that ends is CLOSING until what its sockets
- * had sent is out (at most the sum of their send buffers, the rest discarded and counted).
+ * work left over is resumed on the next pass, so the loop always comes back to feed the
+ * watchdog. Nothing an application does makes udpd drain a ring in one go: a CLOSE whose
+ * socket still has records queued waits for them (its reply is deferred), and a session that
+ * ends is CLOSING until what its sockets had sent is out (at most the sum of their send
+ * buffers, the rest discarded and counted).
  *
  * What lives where (DESIGN.md, restart contract):
- *   state segment (/ustack-<instance>-udp-state, struct udpd_state): the udp_core socket table
- *     and the session table (id, secret, creator uid, slots -> sockets, the last replies);
- *     plain data, so a restarted udpd finds every socket and every session again;
+ *   state segment (/ustack-<instance>-udp-state, struct udpd_state, udpd_store.h): the udp_core
+ *     socket table and the session table (id, secret, creator uid, slots -> sockets, the last
+ *     replies); plain sealed records updated in transactions, so a restarted udpd finds every
+ *     socket and every session again, each as it was after its last completed update;
  *   process memory (struct udpd): everything made of descriptors or mappings (the session
  *     connection, its region, its eventfds, the epoll set), the corked payload chains, the
  *     error queues (as Linux's sk_error_queue, they hold what arrived, like data in flight),
- *     the waiting CLOSEs, the uid table and what is CLOSING. A restart loses them: sessions come
- *     back "detached" until their application resumes (within UDPD_RESUME_GRACE_NS, else they
- *     are closed with their sockets: a CLOSING one never resumes); corked, not yet sent
- *     datagrams are lost, as udp_table_recover counts (cork_lost_restart); TX records read but
- *     not yet given back are read again (their datagrams may go twice, as UDP allows); a
- *     waiting CLOSE is re-sent by libsock and done anew; the uid table is rebuilt from the
- *     session records (udpd_quota_init).
+ *     the waiting CLOSEs and parked requests, the uid table and what is CLOSING. A restart
+ *     loses them: sessions come back "detached" until their application resumes (within
+ *     UDPD_RESUME_GRACE_NS, else they are closed with their sockets: a CLOSING one never
+ *     resumes); corked, not yet sent datagrams are lost, as udp_table_recover counts
+ *     (cork_lost_restart); TX records read but not yet given back are read again (their
+ *     datagrams may go twice, as UDP allows); a waiting CLOSE or a parked request had not
+ *     begun its transaction, so libsock re-sends it and it is done anew; the uid table is
+ *     rebuilt from the session records (udpd_quota_init).
  *
  * Owners: the core tags each socket with a 32-bit owner. A session's owner is
  * (record generation << 16 | record index + 1): never 0, and different for every use of a
@@ -63,11 +67,10 @@
 #include "state_segment.h"
 #include "stats.h"
 #include "udp_core.h"
+#include "udpd_store.h"
 
 #define UDPD_LAYER "udpd"          /* endpoints: udpd.sock, udpd.session, udpd.ctl */
 #define UDPD_STATE_LAYER "udp"     /* the state segment: /ustack-<instance>-udp-state */
-#define UDPD_SESSIONS_MAX 128u     /* applications at once */
-#define UDPD_REPLY_CACHE 8u        /* remembered replies per session (idempotent re-sends) */
 #define UDPD_HANDSHAKES_MAX 16u    /* accepted connections whose hello has not arrived yet */
 #define UDPD_HANDSHAKE_NS (1000 * CLOCK_NS_PER_MS)
 #define UDPD_RESUME_GRACE_NS (10 * CLOCK_NS_PER_S)
@@ -90,53 +93,10 @@
 #define UDPD_IDENTITY_MAX 256      /* a ROUTER peer identity (ZeroMQ: at most 255 bytes) */
 #define UDPD_REQ_MAX 1024u         /* a packed SockRequest is ~100 bytes; ZMQ_MAXMSGSIZE */
 #define UDPD_UIDS_MAX (UDPD_SESSIONS_MAX + UDPD_HANDSHAKES_MAX) /* uids seen at once */
-#define UDPD_SLOT_NONE 0xffu
 #define UDPD_ERRQ_MAX 4u           /* entries of one socket's error queue (Linux bounds it by
 				    * SO_RCVBUF; a few is what an application reads at once) */
 #define UDPD_ERRQ_PAYLOAD 548u     /* quoted payload kept per entry: all a 576-byte ICMP error
 				    * can carry (RFC 1812 §4.3.2.3) */
-
-/* The state segment's payload version: ours and the core table's, so either change makes a
- * new udpd start on a fresh segment instead of misreading an old one. */
-#define UDPD_STATE_VERSION ((2u << 16) | UDP_TABLE_VERSION)
-
-/* One remembered reply (mutating requests only: re-running a read is harmless). Shared. */
-struct udpd_reply_rec {
-	uint64_t id;
-	int32_t status;
-	uint32_t sid;
-	uint32_t addr;
-	uint16_t port; /* host order, as in SockReply */
-	uint8_t op;
-	uint8_t valid;
-};
-_Static_assert(sizeof(struct udpd_reply_rec) == 24, "udpd_reply_rec is shared state");
-
-/* One session. Shared state: plain data, never reorder. */
-struct udpd_session_rec {
-	uint64_t id;                       /* random, never 0 while in use */
-	uint8_t secret[SESSION_SECRET_LEN];
-	uint32_t creator_uid;
-	uint32_t owner;                    /* core owner of its sockets (file comment) */
-	uint32_t n_slots;                  /* of its region, 1 .. REGION_SLOTS_MAX */
-	uint16_t gen;                      /* bumped every time the record is taken */
-	uint8_t in_use;
-	uint8_t reply_next;                /* next replies[] entry to overwrite */
-	uint32_t slot_sid[REGION_SLOTS_MAX]; /* socket in each slot, 0 = none */
-	struct udpd_reply_rec replies[UDPD_REPLY_CACHE];
-};
-_Static_assert(sizeof(struct udpd_session_rec) == 40 + 4 * REGION_SLOTS_MAX + 24 * UDPD_REPLY_CACHE,
-	       "udpd_session_rec is shared state: no hidden padding");
-
-/* The state segment's payload. */
-struct udpd_state {
-	uint32_t sessions_max; /* UDPD_SESSIONS_MAX */
-	uint32_t reserved0;
-	uint64_t reserved1;
-	struct udpd_session_rec sessions[UDPD_SESSIONS_MAX];
-	struct udp_table table;
-};
-_Static_assert(sizeof(struct udpd_session_rec) % 8 == 0, "udpd_state: table stays aligned");
 
 /* One error queue entry: an ICMP error about a datagram the socket sent (Linux's
  * sock_exterr_skb: the extended error, where the datagram went, who complained, and the quoted
@@ -191,7 +151,8 @@ struct udpd_req_wait {
 	uint16_t ident_len;
 	uint32_t seq;            /* arrival order among the session's parked requests */
 	uint64_t until;
-	uint64_t req_id;
+	uint64_t req_id;         /* with op, what a re-send of it names */
+	int op;
 	uint8_t ident[UDPD_IDENTITY_MAX];
 	uint8_t body[UDPD_REQ_MAX]; /* the packed SockRequest */
 };
@@ -267,9 +228,9 @@ struct udpd_stats {
 	uint64_t req_malformed;            /* answered -EBADMSG (or dropped without identity) */
 	uint64_t req_eperm;                /* session/secret did not match */
 	uint64_t req_detached;             /* -ENOTCONN: session not resumed yet */
-	uint64_t req_replayed;
+	uint64_t req_replayed;             /* answered from the reply record */
 	uint64_t req_waited;               /* requests parked behind unread TX records */
-	uint64_t req_wait_busy;            /* -EBUSY: UDPD_REQ_WAITS already parked */             /* answered from the reply record */
+	uint64_t req_wait_busy;            /* -EBUSY: UDPD_REQ_WAITS already parked */
 	uint64_t req_reply_drops;          /* reply not sent (client gone, queue full) */
 	uint64_t req_close_deferred;       /* CLOSE answered once the socket's records were out */
 	uint64_t req_close_busy;           /* CLOSE refused: UDPD_CLOSE_WAITS already waiting */
@@ -380,17 +341,13 @@ struct udpd {
 
 /* --- udpd_state.c --- */
 
-/* Attach or create the state segment and take over what it holds: the core table
- * (udp_table_recover, or a fresh one), the sessions (marked DETACHED with a deadline of
- * now + UDPD_RESUME_GRACE_NS), and the reverse slot map. Orphans (sockets of no session,
- * slots naming closed sockets) are cleaned. 0 or negative errno (logged). */
+/* Attach or create the state segment and take over what it holds (udpd_store_recover: the
+ * journal rolled back, every record checked alone, every link repaired; or a fresh payload):
+ * the sessions (marked DETACHED with a deadline of now + UDPD_RESUME_GRACE_NS) and the reverse
+ * slot map. 0 or negative errno (logged). */
 int udpd_state_open(struct udpd *u, uint64_t now);
 void udpd_state_close(struct udpd *u);
 
-static inline uint32_t udpd_owner_of(unsigned idx, uint16_t gen)
-{
-	return (uint32_t)gen << 16 | (idx + 1u);
-}
 /* Record index of an owner, or -1 if it names no session record in use with that owner. */
 int udpd_session_of_owner(const struct udpd *u, uint32_t owner);
 

@@ -23,7 +23,19 @@
  * udpd_req_wait, UDPD_REQ_WAITS per session, its packed bytes kept) and acted on, in arrival
  * order, when the TX round has read that far (udpd_requests_close_ready). Never an unbounded
  * drain: a request costs udpd no more than reading the ring at its normal pace. SOCKET and
- * HOSTCFG touch no existing socket and never wait; CLOSE waits its own way (below).
+ * HOSTCFG touch no existing socket and never wait; CLOSE waits its own way (below). A request
+ * re-sent while it is parked (same id) is not parked twice: the latest asker gets the answer.
+ *
+ * Idempotent replay: a mutating request runs in one transaction of the state segment together
+ * with the reply remembered for it (udpd_store.h), so a udpd killed at any point of it leaves
+ * either both (the re-sent request is answered from the reply) or neither (it runs as for the
+ * first time, on the state it would have found the first time). That holds wherever it runs:
+ * at once, parked and acted on later (udpd_requests_parked_ready), or a CLOSE answered once
+ * its records are read (udpd_requests_close_ready). What precedes it (reading the TX ring up to
+ * the request: sends of their own, each committed as it is made) runs before its transaction
+ * opens, and what it makes happen outside the segment (a corked datagram sent when UDP_CORK is
+ * cleared, the reply itself) leaves after the commit. A parked request or a waiting CLOSE is
+ * process memory: a restart loses it, with nothing of it in the segment, and libsock re-sends.
  *
  * Errnos the shell decides (the core's are Linux's already):
  *   SOCKET   slot not in the region: -EINVAL; slot already holds a socket: -EBUSY; the
@@ -53,14 +65,16 @@
  * CLOSE waits (at most UDPD_CLOSE_WAITS per session, else -EBUSY, which libsock never meets:
  * it has one request out at a time): the TX round reads on under its budgets and answers it
  * once the ring is read that far (udpd_requests_close_ready). A re-send of the same request
- * (libsock, 300 ms without a reply) only updates whom to answer; the answer is remembered as
- * any other. An application cannot make a CLOSE cost udpd more than reading its own ring at
- * the normal pace, and a closing socket's records send only as much as send() can have
- * accepted (its send buffer and one record: Linux's rule), the rest are read and dropped
- * (tx_drop_closing); records that come after it for the closed socket are dropped
- * (tx_drop_no_socket), as a socket's ring belongs to it only until it is closed.
+ * (libsock, 300 ms without a reply) only updates whom to answer; the close and the answer
+ * remembered for it commit in one transaction, as for any other request. An application
+ * cannot make a CLOSE cost udpd more than reading its own ring at the normal pace, and a
+ * closing socket's records send only as much as send() can have accepted (its send buffer and
+ * one record: Linux's rule), the rest are read and dropped (tx_drop_closing); records that
+ * come after it for the closed socket are dropped (tx_drop_no_socket), as a socket's ring
+ * belongs to it only until it is closed.
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
@@ -129,6 +143,8 @@ void udpd_requests_close(struct udpd *u)
 static void udpd_reply_send(struct udpd *u, const void *ident, size_t ident_len,
 			    const Ustack__SockReply *r)
 {
+	/* A reply leaves only once what it describes has committed (file comment). */
+	assert(u->t->journal.depth == 0);
 	uint8_t body[UDPD_REPLY_MAX];
 	size_t len = ustack__sock_reply__get_packed_size(r);
 	if (len > sizeof(body)) {
@@ -157,37 +173,11 @@ static bool udpd_op_mutates(int op)
 	}
 }
 
-static const struct udpd_reply_rec *udpd_reply_find(const struct udpd_session_rec *rec,
-						    uint64_t id, int op)
-{
-	for (unsigned i = 0; i < UDPD_REPLY_CACHE; i++) {
-		const struct udpd_reply_rec *r = &rec->replies[i];
-		if (r->valid && r->id == id && r->op == (uint8_t)op)
-			return r;
-	}
-	return NULL;
-}
-
-static void udpd_reply_remember(struct udpd_session_rec *rec, uint64_t id, int op,
-				const Ustack__SockReply *r)
-{
-	unsigned i = rec->reply_next % UDPD_REPLY_CACHE;
-	rec->replies[i] = (struct udpd_reply_rec){
-		.id = id,
-		.status = r->status,
-		.sid = r->sid,
-		.addr = r->addr,
-		.port = (uint16_t)r->port,
-		.op = (uint8_t)op,
-		.valid = 1,
-	};
-	rec->reply_next = (uint8_t)((i + 1) % UDPD_REPLY_CACHE);
-}
-
+/* SOCKET, inside the request's transaction. */
 static int udpd_req_socket(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
 			   Ustack__SockReply *r)
 {
-	struct udpd_session_rec *rec = &u->st->sessions[si];
+	const struct udpd_session_rec *rec = &u->st->sessions[si];
 	if (q->slot >= rec->n_slots)
 		return -EINVAL;
 	if (rec->slot_sid[q->slot])
@@ -197,7 +187,7 @@ static int udpd_req_socket(struct udpd *u, unsigned si, const Ustack__SockReques
 		return -EMFILE;
 	}
 	uint32_t sid;
-	int rc = udp_socket_open(u->t, rec->owner, &sid);
+	int rc = udpd_store_socket(u->st, si, q->slot, &sid);
 	if (rc == -EMFILE) {
 		u->stats.sock_refused_full++;
 		return -ENFILE;
@@ -207,37 +197,37 @@ static int udpd_req_socket(struct udpd *u, unsigned si, const Ustack__SockReques
 	unsigned k = sid & 0xffffu;
 	udpd_cork_free(u, k); /* nothing should be there; make sure */
 	udpd_errq_purge(u, sid);
-	udp_sock_set_uid(u->t, rec->owner, sid, rec->creator_uid);
 	u->closing[k] = false;
-	rec->slot_sid[q->slot] = sid;
 	u->sock_slot[k] = (uint8_t)q->slot;
 	r->sid = sid;
 	return 0;
 }
 
-/* Close socket sid of session si now. */
+/* Close socket sid of session si now, inside the request's transaction (the socket and its
+ * slot go together: udpd_store_close). */
 static int udpd_req_close_now(struct udpd *u, unsigned si, uint32_t sid)
 {
-	struct udpd_session_rec *rec = &u->st->sessions[si];
+	const struct udpd_session_rec *rec = &u->st->sessions[si];
 	if (!udp_sock_get(u->t, rec->owner, sid))
 		return -EBADF;
 	unsigned k = sid & 0xffffu;
 	udpd_cork_free(u, k); /* while the socket still names its uid and slot */
-	int rc = udp_socket_close(u->t, rec->owner, sid);
+	int rc = udpd_store_close(u->st, si, sid);
 	if (rc < 0)
 		return rc;
 	u->closing[k] = false;
-	unsigned slot = u->sock_slot[k];
-	if (slot < REGION_SLOTS_MAX && rec->slot_sid[slot] == sid)
-		rec->slot_sid[slot] = 0;
 	u->sock_slot[k] = UDPD_SLOT_NONE;
 	return 0;
 }
 
-static int udpd_req_close(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
-			  const uint8_t *ident, size_t ident_len)
+/* CLOSE, before its transaction: read the TX ring up to where the producer is now (file
+ * comment). 0: nothing the socket sent before is left unread, close it now; UDPD_REPLY_LATER:
+ * the CLOSE waits (or one of the same socket already does, and this asker gets its answer);
+ * else a negative errno to answer at once. */
+static int udpd_req_close_wait(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
+			       const uint8_t *ident, size_t ident_len)
 {
-	struct udpd_session_rec *rec = &u->st->sessions[si];
+	const struct udpd_session_rec *rec = &u->st->sessions[si];
 	struct udpd_session *s = &u->sess[si];
 	if (!udp_sock_get(u->t, rec->owner, q->sid))
 		return -EBADF;
@@ -251,7 +241,7 @@ static int udpd_req_close(struct udpd *u, unsigned si, const Ustack__SockRequest
 	if (!w) {
 		uint64_t until;
 		if (ring_head_now(&s->region.tx, &until) < 0)
-			return udpd_req_close_now(u, si, q->sid); /* broken: nothing will be read */
+			return 0; /* broken: nothing will be read, close now */
 		unsigned k = q->sid & 0xffffu;
 		const struct udp_sock *sk = udp_sock_get(u->t, rec->owner, q->sid);
 		u->closing[k] = true;
@@ -264,7 +254,7 @@ static int udpd_req_close(struct udpd *u, unsigned si, const Ustack__SockRequest
 				return -ENOTCONN; /* the ring was broken: the session is gone */
 		}
 		if (ring_read_pos(&s->region.tx) >= until)
-			return udpd_req_close_now(u, si, q->sid);
+			return 0;
 		if (!free_w || ident_len > UDPD_IDENTITY_MAX) {
 			u->stats.req_close_busy++;
 			u->closing[k] = false; /* not closing after all: it sends as before */
@@ -290,7 +280,7 @@ static int udpd_req_close(struct udpd *u, unsigned si, const Ustack__SockRequest
 
 static int udpd_req_setopt(struct udpd *u, unsigned si, const Ustack__SockRequest *q)
 {
-	struct udpd_session_rec *rec = &u->st->sessions[si];
+	const struct udpd_session_rec *rec = &u->st->sessions[si];
 	static const uint8_t empty[1];
 	const void *val = q->optval.len ? q->optval.data : empty;
 	if (q->level == SOL_SOCKET && q->optname == SO_PRIORITY && q->optval.len >= sizeof(int) &&
@@ -311,7 +301,7 @@ static int udpd_req_setopt(struct udpd *u, unsigned si, const Ustack__SockReques
 		}
 	}
 	if (rc == 0 && q->level == SOL_IP && q->optname == IP_RECVERR &&
-	    !(u->t->ext[q->sid & 0xffffu].flags & UDP_EXT_F_RECVERR))
+	    !(u->t->sock[q->sid & 0xffffu].ext.flags & UDP_EXT_F_RECVERR))
 		udpd_errq_purge(u, q->sid); /* Linux: skb_errqueue_purge */
 	return rc;
 }
@@ -319,7 +309,7 @@ static int udpd_req_setopt(struct udpd *u, unsigned si, const Ustack__SockReques
 static int udpd_req_getopt(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
 			   Ustack__SockReply *r, uint8_t *val)
 {
-	struct udpd_session_rec *rec = &u->st->sessions[si];
+	const struct udpd_session_rec *rec = &u->st->sessions[si];
 	size_t len = q->optval.len ? q->optval.len : sizeof(int);
 	if (len > UDPD_OPTVAL_MAX)
 		len = UDPD_OPTVAL_MAX;
@@ -335,7 +325,7 @@ static int udpd_req_getopt(struct udpd *u, unsigned si, const Ustack__SockReques
 static int udpd_req_errqueue(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
 			     Ustack__SockReply *r, struct udpd_req_scratch *sc)
 {
-	struct udpd_session_rec *rec = &u->st->sessions[si];
+	const struct udpd_session_rec *rec = &u->st->sessions[si];
 	if (!udp_sock_get(u->t, rec->owner, q->sid))
 		return -EBADF;
 	uint8_t next = 0;
@@ -371,11 +361,11 @@ static int udpd_reply_saddr(struct udpd *u, uint32_t owner, uint32_t sid, int rc
 	return rc;
 }
 
+/* The operation itself; inside the request's transaction when it mutates (udpd_req_act). */
 static int udpd_req_dispatch(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
-			     Ustack__SockReply *r, struct udpd_req_scratch *sc, const uint8_t *ident,
-			     size_t ident_len)
+			     Ustack__SockReply *r, struct udpd_req_scratch *sc)
 {
-	struct udpd_session_rec *rec = &u->st->sessions[si];
+	const struct udpd_session_rec *rec = &u->st->sessions[si];
 	uint32_t owner = rec->owner;
 	uint32_t addr = 0;
 	uint16_t port = 0;
@@ -412,7 +402,7 @@ static int udpd_req_dispatch(struct udpd *u, unsigned si, const Ustack__SockRequ
 	case USTACK__SOCK_REQUEST__OP__ERRQUEUE:
 		return udpd_req_errqueue(u, si, q, r, sc);
 	case USTACK__SOCK_REQUEST__OP__CLOSE:
-		return udpd_req_close(u, si, q, ident, ident_len);
+		return udpd_req_close_now(u, si, q->sid); /* its wait is over (udpd_req_handle) */
 	case USTACK__SOCK_REQUEST__OP__SETOPT:
 		return udpd_req_setopt(u, si, q);
 	case USTACK__SOCK_REQUEST__OP__GETOPT:
@@ -458,22 +448,67 @@ static bool udpd_op_ordered(int op)
 	       op != USTACK__SOCK_REQUEST__OP__CLOSE;
 }
 
-/* Act on request q of session si now: 0 with *r to send, or UDPD_REPLY_LATER (a CLOSE that
- * waits its own way). */
-static int udpd_req_act(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
-			Ustack__SockReply *r, struct udpd_req_scratch *sc, const uint8_t *ident,
-			size_t ident_len)
+/* Act on request q of session si now (its wait, if any, is over), filling *r to send. A
+ * mutating request runs in one transaction with the reply remembered for it (file comment). */
+static void udpd_req_act(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
+			 Ustack__SockReply *r, struct udpd_req_scratch *sc)
 {
-	struct udpd_session_rec *rec = &u->st->sessions[si];
-	int rc = udpd_req_dispatch(u, si, q, r, sc, ident, ident_len);
-	if (rc == UDPD_REPLY_LATER)
-		return rc;
+	if (!udpd_op_mutates(q->op)) {
+		int rc = udpd_req_dispatch(u, si, q, r, sc);
+		r->status = rc < 0 ? rc : 0;
+		udpd_tx_done(u);
+		return;
+	}
+	udpd_store_txn_begin(u->st, si);
+	int rc = udpd_req_dispatch(u, si, q, r, sc);
 	r->status = rc < 0 ? rc : 0;
-	/* A send the request triggered (UDP_CORK cleared) leaves now. */
+	struct udpd_reply_rec rr = {
+		.id = q->id,
+		.status = r->status,
+		.sid = r->sid,
+		.addr = r->addr,
+		.port = (uint16_t)r->port,
+		.op = (uint8_t)q->op,
+	};
+	udpd_store_txn_end(u->st, si, &rr);
+	/* A send the request triggered (UDP_CORK cleared) leaves once it is committed. */
 	udpd_tx_done(u);
-	if (udpd_op_mutates(q->op) && u->sess[si].state == UDPD_SESS_ATTACHED)
-		udpd_reply_remember(rec, q->id, q->op, r);
-	return 0;
+}
+
+/* Answer r from the reply remembered for a mutating request q, if there is one. */
+static bool udpd_req_replay(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
+			    Ustack__SockReply *r)
+{
+	if (!udpd_op_mutates(q->op))
+		return false;
+	const struct udpd_reply_rec *old = udpd_store_reply_find(u->st, si, q->id, (uint8_t)q->op);
+	if (!old)
+		return false;
+	u->stats.req_replayed++;
+	r->status = old->status;
+	r->sid = old->sid;
+	r->addr = old->addr;
+	r->port = old->port;
+	return true;
+}
+
+/* A re-send of a request that is parked (same id, same operation): it is acted on once, and
+ * the latest asker gets the answer. True if q was one. */
+static bool udpd_req_park_resend(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
+				 const uint8_t *ident, size_t ident_len)
+{
+	struct udpd_session *s = &u->sess[si];
+	for (unsigned i = 0; i < UDPD_REQ_WAITS; i++) {
+		struct udpd_req_wait *w = &s->req_wait[i];
+		if (!w->body_len || w->req_id != q->id || w->op != (int)q->op)
+			continue;
+		if (ident_len <= sizeof(w->ident)) {
+			memcpy(w->ident, ident, ident_len);
+			w->ident_len = (uint16_t)ident_len;
+		}
+		return true;
+	}
+	return false;
 }
 
 /* Park request q (its packed bytes) until the TX ring is read up to until. 0, or -EBUSY. */
@@ -483,13 +518,6 @@ static int udpd_req_park(struct udpd *u, unsigned si, const Ustack__SockRequest 
 {
 	struct udpd_session *s = &u->sess[si];
 	struct udpd_req_wait *w = NULL;
-	for (unsigned i = 0; i < UDPD_REQ_WAITS; i++) {
-		if (s->req_wait[i].body_len && s->req_wait[i].req_id == q->id) {
-			w = &s->req_wait[i]; /* a re-send: the latest asker gets the answer */
-			until = w->until;
-			break;
-		}
-	}
 	for (unsigned i = 0; i < UDPD_REQ_WAITS && !w; i++)
 		if (!s->req_wait[i].body_len)
 			w = &s->req_wait[i];
@@ -497,11 +525,10 @@ static int udpd_req_park(struct udpd *u, unsigned si, const Ustack__SockRequest 
 		u->stats.req_wait_busy++;
 		return -EBUSY;
 	}
-	if (!w->body_len) {
-		w->seq = ++s->req_wait_seq;
-		u->stats.req_waited++;
-	}
+	w->seq = ++s->req_wait_seq;
+	u->stats.req_waited++;
 	w->req_id = q->id;
+	w->op = (int)q->op;
 	w->until = until;
 	memcpy(w->body, body, body_len);
 	w->body_len = (uint16_t)body_len;
@@ -523,19 +550,11 @@ static int udpd_req_handle(struct udpd *u, const Ustack__SockRequest *q, Ustack_
 		r->status = si;
 		return 0;
 	}
-	struct udpd_session_rec *rec = &u->st->sessions[si];
 	struct udpd_session *s = &u->sess[si];
-	if (udpd_op_mutates(q->op)) {
-		const struct udpd_reply_rec *old = udpd_reply_find(rec, q->id, q->op);
-		if (old) {
-			u->stats.req_replayed++;
-			r->status = old->status;
-			r->sid = old->sid;
-			r->addr = old->addr;
-			r->port = old->port;
-			return 0;
-		}
-	}
+	if (udpd_req_replay(u, (unsigned)si, q, r))
+		return 0;
+	if (udpd_req_park_resend(u, (unsigned)si, q, ident, ident_len))
+		return UDPD_REPLY_LATER;
 	/* What the application sent before this call happens before it (file comment). */
 	uint64_t until = 0;
 	if (udpd_op_ordered(q->op) && ring_head_now(&s->region.tx, &until) == 0 &&
@@ -561,7 +580,17 @@ static int udpd_req_handle(struct udpd *u, const Ustack__SockRequest *q, Ustack_
 			return 0;
 		}
 	}
-	return udpd_req_act(u, (unsigned)si, q, r, sc, ident, ident_len);
+	if (q->op == USTACK__SOCK_REQUEST__OP__CLOSE) {
+		int rc = udpd_req_close_wait(u, (unsigned)si, q, ident, ident_len);
+		if (rc == UDPD_REPLY_LATER)
+			return rc;
+		if (rc < 0) {
+			r->status = rc;
+			return 0;
+		}
+	}
+	udpd_req_act(u, (unsigned)si, q, r, sc);
+	return 0;
 }
 
 /* Parked requests whose part of the ring has been read, oldest first. */
@@ -587,8 +616,9 @@ static void udpd_requests_parked_ready(struct udpd *u, unsigned si)
 		if (!q)
 			continue; /* it unpacked once: cannot happen */
 		r.id = q->id;
-		if (udpd_req_act(u, si, q, &r, &sc, job.ident, job.ident_len) != UDPD_REPLY_LATER)
-			udpd_reply_send(u, job.ident, job.ident_len, &r);
+		if (!udpd_req_replay(u, si, q, &r))
+			udpd_req_act(u, si, q, &r, &sc);
+		udpd_reply_send(u, job.ident, job.ident_len, &r);
 		ustack__sock_request__free_unpacked(q, NULL);
 	}
 }
@@ -604,11 +634,18 @@ void udpd_requests_close_ready(struct udpd *u, unsigned si)
 		Ustack__SockReply r;
 		ustack__sock_reply__init(&r);
 		r.id = w->req_id;
-		r.status = udpd_req_close_now(u, si, w->sid);
+		uint32_t sid = w->sid;
 		w->sid = 0;
+		/* The close and the reply remembered for it commit together, as at once. */
+		udpd_store_txn_begin(u->st, si);
+		r.status = udpd_req_close_now(u, si, sid);
+		struct udpd_reply_rec rr = {
+			.id = r.id,
+			.status = r.status,
+			.op = (uint8_t)USTACK__SOCK_REQUEST__OP__CLOSE,
+		};
+		udpd_store_txn_end(u->st, si, &rr);
 		udpd_reply_send(u, w->ident, w->ident_len, &r);
-		udpd_reply_remember(&u->st->sessions[si], w->req_id, USTACK__SOCK_REQUEST__OP__CLOSE,
-				    &r);
 	}
 	udpd_requests_parked_ready(u, si);
 }

@@ -36,8 +36,10 @@
  * mapped) while the TX round sends the records its TX ring held at that moment, within the sum
  * of its sockets' send buffers (what send() can have accepted); what lies beyond, and whatever
  * a producer still adds, is discarded unread (tx_drop_closed_bytes). Then every socket of it is
- * closed (udp_close_owner), corked chains freed, the region unmapped, the record cleared. The
- * record stays taken while CLOSING (it still counts against its uid). Data on the connection
+ * closed and the record cleared in one transaction of the state segment
+ * (udpd_store_session_close), corked chains freed, the region unmapped. The record stays taken
+ * while CLOSING (it still counts against its uid). Opening a session is one transaction too
+ * (udpd_store_session_open), committed before the welcome goes out. Data on the connection
  * after the hello breaks the protocol and ends the session at once, as does a broken ring.
  * Sessions found in the state segment at start are DETACHED and ended if not resumed within
  * UDPD_RESUME_GRACE_NS.
@@ -195,7 +197,7 @@ void udpd_session_leave(struct udpd *u, unsigned si, const char *why)
 void udpd_session_end(struct udpd *u, unsigned si, const char *why)
 {
 	struct udpd_session *s = &u->sess[si];
-	struct udpd_session_rec *rec = &u->st->sessions[si];
+	const struct udpd_session_rec *rec = &u->st->sessions[si];
 	if (s->state == UDPD_SESS_FREE)
 		return;
 	log_info("session %u (pid %ld): %s", si, (long)s->pid, why);
@@ -211,12 +213,10 @@ void udpd_session_end(struct udpd *u, unsigned si, const char *why)
 			u->closing[k] = false;
 		}
 	}
-	if (rec->in_use)
-		udp_close_owner(u->t, rec->owner);
+	/* Its sockets and its record go in one transaction (udpd_store.h); the record keeps its
+	 * generation, so the next session in it gets another owner. */
+	udpd_store_session_close(u->st, si);
 	udpd_session_release_local(u, s);
-	uint16_t gen = rec->gen;
-	memset(rec, 0, sizeof(*rec));
-	rec->gen = gen; /* the next session in this record gets another owner */
 	s->state = UDPD_SESS_FREE;
 	s->evgen = ++u->evgen_next;
 	s->pid = 0;
@@ -273,7 +273,6 @@ static int udpd_session_new_rec(struct udpd *u, const struct session_hello *h, u
 		udpd_uid_release(u, (unsigned)ix);
 		return -ENFILE;
 	}
-	struct udpd_session_rec *rec = &u->st->sessions[si];
 	uint64_t id = 0;
 	uint8_t secret[SESSION_SECRET_LEN];
 	for (;;) {
@@ -288,18 +287,7 @@ static int udpd_session_new_rec(struct udpd *u, const struct session_hello *h, u
 		if (!taken)
 			break;
 	}
-	uint16_t gen = (uint16_t)(rec->gen + 1);
-	memset(rec, 0, sizeof(*rec));
-	rec->gen = gen;
-	rec->owner = udpd_owner_of(si, gen);
-	rec->id = id;
-	memcpy(rec->secret, secret, sizeof(secret));
-	rec->creator_uid = (uint32_t)uid;
-	rec->n_slots = h->n_slots;
-	/* No socket may still carry this owner (a record's owner is new at every use), but be
-	 * certain before the record goes live. */
-	udp_close_owner(u->t, rec->owner);
-	rec->in_use = 1;
+	udpd_store_session_open(u->st, si, id, secret, (uint32_t)uid, h->n_slots);
 	u->sess[si].uid_ix = (unsigned)ix;
 	u->uids[ix].sessions++;
 	*out = si;
@@ -365,7 +353,7 @@ static void udpd_hello(struct udpd *u, int conn, const struct session_hello *h, 
 	}
 
 	struct udpd_session *s = &u->sess[si];
-	struct udpd_session_rec *rec = &u->st->sessions[si];
+	const struct udpd_session_rec *rec = &u->st->sessions[si];
 	close(fds[0]); /* the mapping stays */
 	s->state = UDPD_SESS_ATTACHED;
 	s->evgen = ++u->evgen_next;
@@ -380,7 +368,10 @@ static void udpd_hello(struct udpd *u, int conn, const struct session_hello *h, 
 	s->held_dirty = 0;
 	s->tx_touched = false;
 	s->tx_pending = true; /* records produced while we were away (resume) */
+	/* Nothing waits from an earlier attachment (its repliers are gone): libsock re-sends
+	 * what it had out, and it is answered anew. */
 	memset(s->close_wait, 0, sizeof(s->close_wait));
+	memset(s->req_wait, 0, sizeof(s->req_wait));
 	/* No corked payload of this session exists in this process (a restart lost it, a new
 	 * session has none): nothing is held outside the ring, and senders may look again. */
 	for (unsigned i = 0; i < s->region.n_slots; i++)

@@ -25,6 +25,9 @@ snmp() {
 }
 # A kernel receiver counting for SECONDS, in the background; "ready" once bound.
 sink_start() {
+	# Emptied here, not only by the redirection below: that one happens in the forked child,
+	# maybe after the loop below has found the previous receiver's "ready" in the file.
+	: >"$T_TMP/sink"
 	ip netns exec "$T_NS" "$PY" "$PEER_PY" count $SINK_PORT "$1" >"$T_TMP/sink" &
 	SINK=$!
 	T_PIDS+=($SINK)

@@ -180,7 +180,7 @@ START_TEST(ip_ranges)
 	ck_assert_int_eq(get_int(s, IPPROTO_IP, 200), -1000 - ENOPROTOOPT);
 	ck_assert_int_eq(set_int(s, 1234, 1, 1), -ENOPROTOOPT);
 	ck_assert_int_eq(get_int(s, 1234, 1), -1000 - EOPNOTSUPP);
-	ck_assert_uint_eq(t->ext[udp_sid_idx(s)].pmtudisc, IP_PMTUDISC_OMIT);
+	ck_assert_uint_eq(t->sock[udp_sid_idx(s)].ext.pmtudisc, IP_PMTUDISC_OMIT);
 }
 END_TEST
 
@@ -250,7 +250,7 @@ END_TEST
 START_TEST(timestamps)
 {
 	uint32_t s = sock_open();
-	const struct udp_sock_ext *x = &t->ext[udp_sid_idx(s)];
+	const struct udp_sock_ext *x = &t->sock[udp_sid_idx(s)].ext;
 
 	ck_assert_int_eq(set_int(s, SOL_SOCKET, SO_TIMESTAMP, 1), 0);
 	ck_assert_int_eq(get_int(s, SOL_SOCKET, SO_TIMESTAMP), 1);
@@ -306,9 +306,9 @@ START_TEST(reuseport_binding_rules)
 	ck_assert_int_eq(udp_bind(t, OWNER, n, &h, LO, htons(5000)), -EADDRINUSE); /* no flag */
 	ck_assert_int_eq(udp_sock_set_uid(t, OWNER + 1, n, 1), -EBADF);
 	/* A group member got its port with the flag: RP_GROUP; without the flag, never. */
-	ck_assert(t->ext[udp_sid_idx(a)].flags & UDP_EXT_F_RP_GROUP);
+	ck_assert(t->sock[udp_sid_idx(a)].ext.flags & UDP_EXT_F_RP_GROUP);
 	ck_assert_int_eq(udp_bind(t, OWNER, n, &h, LO, htons(5001)), 0);
-	ck_assert(!(t->ext[udp_sid_idx(n)].flags & UDP_EXT_F_RP_GROUP));
+	ck_assert(!(t->sock[udp_sid_idx(n)].ext.flags & UDP_EXT_F_RP_GROUP));
 }
 END_TEST
 
@@ -347,7 +347,10 @@ START_TEST(reuseport_spreads_flows)
 		ck_assert_int_eq(udp_lookup(t, LO, htons(6000), LO, htons(7777)),
 				 (int)udp_sid_idx(g[2]));
 	/* A new key moves flows, never onto a socket outside the group. */
-	t->reuseport_secret ^= 0x5a5a5a5au;
+	udp_txn_begin(t);
+	udp_ports_w(t)->reuseport_secret ^= 0x5a5a5a5au;
+	udp_txn_end(t);
+	ck_assert_int_eq(udp_table_check(t), 0);
 	for (unsigned f = 0; f < 64; f++) {
 		int idx = udp_lookup(t, LO, htons(6000), LO, htons((uint16_t)(41000 + f)));
 
@@ -440,34 +443,55 @@ START_TEST(recverr_reports_every_error)
 }
 END_TEST
 
-/* A state segment whose socket extension is out of range is not taken over. */
+/* The extension is part of the socket's sealed record: a value out of range fails the record's
+ * check even with an intact seal (each corruption is resealed, as a bug writing a consistent
+ * but wrong record would leave it), and recovery drops that record alone. */
 START_TEST(table_check_sees_the_extension)
 {
-	uint32_t s = sock_open();
-	struct udp_sock_ext *x = &t->ext[udp_sid_idx(s)];
+	uint32_t s = sock_open(), other = sock_open();
+	struct udp_sock *sk = &t->sock[udp_sid_idx(s)];
+	struct udp_sock_ext *x = &sk->ext;
 	struct udp_sock_ext keep = *x;
 
+#define EXT_CORRUPT(stmt)                                                                    \
+	do {                                                                                 \
+		stmt;                                                                        \
+		state_rec_seal(&sk->rec, UDP_SOCK_SEALED);                                   \
+		ck_assert_int_eq(udp_table_check(t), -EINVAL);                               \
+		*x = keep;                                                                   \
+		state_rec_seal(&sk->rec, UDP_SOCK_SEALED);                                   \
+		ck_assert_int_eq(udp_table_check(t), 0);                                     \
+	} while (0)
 	ck_assert_int_eq(udp_table_check(t), 0);
-	x->flags |= 0x80000000u;
+	EXT_CORRUPT(x->flags |= 0x80000000u);
+	EXT_CORRUPT(x->pmtudisc = 6);
+	EXT_CORRUPT(x->rcvlowat = 0);
+	EXT_CORRUPT(x->saddr = OUR); /* an address on an unbound socket */
+	EXT_CORRUPT(x->flags |= UDP_EXT_F_RP_GROUP); /* a group without a port */
+#undef EXT_CORRUPT
+	/* Unsealed, the extension is a torn record too. */
+	x->ttl = 9;
 	ck_assert_int_eq(udp_table_check(t), -EINVAL);
 	*x = keep;
-	x->pmtudisc = 6;
-	ck_assert_int_eq(udp_table_check(t), -EINVAL);
-	*x = keep;
-	x->rcvlowat = 0;
-	ck_assert_int_eq(udp_table_check(t), -EINVAL);
-	*x = keep;
-	x->saddr = OUR; /* an address on an unbound socket */
-	ck_assert_int_eq(udp_table_check(t), -EINVAL);
-	*x = keep;
-	ck_assert_int_eq(udp_table_recover(t), 0);
+	ck_assert_int_eq(udp_table_check(t), 0);
+	ck_assert_int_eq(udp_table_recover(t, NULL, 0), 0);
 	/* Options and the reuseport key survive a recovery. */
 	ck_assert_int_eq(set_int(s, IPPROTO_IP, IP_TTL, 9), 0);
-	ck_assert_int_eq(udp_table_recover(t), 0);
+	ck_assert_int_eq(udp_table_recover(t, NULL, 0), 0);
 	ck_assert_int_eq(get_int(s, IPPROTO_IP, IP_TTL), 9);
-	ck_assert_uint_eq(t->reuseport_secret, 0x1234567u);
+	ck_assert_uint_eq(t->ports.reuseport_secret, 0x1234567u);
 	udp_reuseport_seed(t, 99);
-	ck_assert_uint_eq(t->reuseport_secret, 0x1234567u);
+	ck_assert_uint_eq(t->ports.reuseport_secret, 0x1234567u);
+	ck_assert_uint_eq(t->stats.state_records_dropped, 0);
+	/* A record whose options are bad is dropped alone; its neighbour keeps its own. */
+	ck_assert_int_eq(set_int(other, IPPROTO_IP, IP_TOS, 0x10), 0);
+	x->pmtudisc = 6;
+	state_rec_seal(&sk->rec, UDP_SOCK_SEALED);
+	ck_assert_int_eq(udp_table_recover(t, NULL, 0), 0);
+	ck_assert_uint_eq(t->stats.state_records_dropped, 1);
+	ck_assert_ptr_null(udp_sock_get(t, OWNER, s));
+	ck_assert_int_eq(get_int(other, IPPROTO_IP, IP_TOS), 0x10);
+	ck_assert_int_eq(udp_table_check(t), 0);
 }
 END_TEST
 

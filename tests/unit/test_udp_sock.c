@@ -84,8 +84,8 @@ START_TEST(table_init_is_valid)
 	ck_assert_int_eq(udp_table_check(t), 0);
 	ck_assert_uint_eq(t->magic, UDP_TABLE_MAGIC);
 	ck_assert_uint_eq(t->size, sizeof(*t));
-	ck_assert_uint_eq(t->port_lo, 32768);
-	ck_assert_uint_eq(t->port_hi, 60999);
+	ck_assert_uint_eq(t->ports.lo, 32768);
+	ck_assert_uint_eq(t->ports.hi, 60999);
 	ck_assert_uint_eq(udp_stat_field_count, sizeof(struct udp_stats) / sizeof(uint64_t));
 	ck_assert_str_eq(udp_stat_fields[0].name, "in_datagrams");
 	ck_assert_str_eq(udp_stat_fields[1].name, "no_ports");
@@ -108,26 +108,32 @@ START_TEST(table_check_rejects_corruption)
 	ck_assert_int_eq(udp_output(t, OWNER, c, &h, &snd, &tx), 0); /* corked */
 	ck_assert_int_eq(udp_table_check(t), 0);
 
+	/* Each corruption is resealed: these are the invariants a record must keep even when its
+	 * seal is intact (a bug that wrote a consistent but wrong record); the seals themselves are
+	 * table_check_rejects_torn_records'. */
 #define CORRUPT(stmt, want)                                                                  \
 	do {                                                                                 \
 		memcpy(bad, t, sizeof(*t));                                                  \
 		stmt;                                                                        \
+		for (unsigned k_ = 0; k_ < UDP_SOCKETS_MAX; k_++)                            \
+			state_rec_seal(&bad->sock[k_].rec, UDP_SOCK_SEALED);                 \
+		state_rec_seal(&bad->ports.rec, sizeof(bad->ports));                         \
 		ck_assert_int_eq(udp_table_check(bad), want);                                \
 	} while (0)
 	CORRUPT(bad->magic ^= 1, -EPROTO);
 	CORRUPT(bad->version = 99, -EPROTO);
 	CORRUPT(bad->size -= 64, -EINVAL);
 	CORRUPT(bad->sockets_max = 512, -EINVAL);
-	CORRUPT(bad->port_lo = 0, -EINVAL);
-	CORRUPT(bad->port_next = 1000, -EINVAL);
-	CORRUPT(bad->port_lo = 61000, -EINVAL);
+	CORRUPT(bad->ports.lo = 0, -EINVAL);
+	CORRUPT(bad->ports.next = 1000, -EINVAL);
+	CORRUPT(bad->ports.lo = 61000, -EINVAL);
 	CORRUPT(bad->sock[ia].in_use = 2, -EINVAL);
 	CORRUPT(bad->sock[ia].gen = 0, -EINVAL);
 	CORRUPT(bad->sock[ia].flags |= 0x8000, -EINVAL);
 	CORRUPT(bad->sock[ia].lport = 0, -EINVAL);                      /* BOUND without port */
 	CORRUPT(bad->sock[ia].flags &= ~UDP_SOCK_F_BOUND, -EINVAL);     /* port without BOUND */
 	CORRUPT(bad->sock[ia].rport = htons(1), -EINVAL);               /* peer port, no peer */
-	CORRUPT(bad->sock[ia].bind_seq = bad->bind_seq + 1, -EINVAL);
+	CORRUPT(bad->sock[ia].bind_seq = bad->ports.bind_seq + 1, -EINVAL);
 	CORRUPT(bad->sock[ia].flags &= ~UDP_SOCK_F_BINDADDR_LOCK, 0);  /* still sane */
 	CORRUPT(bad->sock[ib].raddr = 0, -EINVAL);                      /* CONNECTED, no peer */
 	CORRUPT(bad->sock[ib].flags &= ~UDP_SOCK_F_CONNECTED, -EINVAL);
@@ -140,6 +146,70 @@ START_TEST(table_check_rejects_corruption)
 	CORRUPT(bad->sock[ic].in_use = 0, 0); /* a free slot may hold anything */
 #undef CORRUPT
 	free(bad);
+}
+END_TEST
+
+/* A record written without its seal, or left odd (being written), fails alone. */
+START_TEST(table_check_rejects_torn_records)
+{
+	uint32_t a = sock_open(OWNER);
+	unsigned ia = udp_sid_idx(a);
+	struct udp_table *bad = malloc(sizeof(*bad));
+
+	ck_assert_ptr_nonnull(bad);
+	ck_assert_int_eq(udp_bind(t, OWNER, a, &h, OUR, htons(53)), 0);
+	memcpy(bad, t, sizeof(*t));
+	ck_assert_int_eq(udp_table_check(bad), 0);
+	bad->sock[ia].rcvbuf ^= 0x100; /* a plausible value, but not the committed one */
+	ck_assert_int_eq(udp_table_check(bad), -EINVAL);
+	memcpy(bad, t, sizeof(*t));
+	bad->sock[ia].rec.seq |= 1;
+	ck_assert_int_eq(udp_table_check(bad), -EINVAL);
+	memcpy(bad, t, sizeof(*t));
+	bad->sock[700].reserved1 = 1; /* a free record is sealed too */
+	ck_assert_int_eq(udp_table_check(bad), -EINVAL);
+	/* Not sealed, by design: the drop counter and the hash link. */
+	memcpy(bad, t, sizeof(*t));
+	bad->sock[ia].drops = 99;
+	ck_assert_int_eq(udp_table_check(bad), 0);
+	/* An open transaction is not a consistent table either. */
+	memcpy(bad, t, sizeof(*t));
+	bad->journal.n = 1;
+	ck_assert_int_eq(udp_table_check(bad), -EINVAL);
+	free(bad);
+}
+END_TEST
+
+/* Recovery drops a bad record alone: the rest of the table carries on. */
+START_TEST(table_recover_drops_only_the_bad_record)
+{
+	uint32_t a = sock_open(OWNER), b = sock_open(OWNER), c = sock_open(OTHER);
+	unsigned ib = udp_sid_idx(b);
+
+	ck_assert_int_eq(udp_bind(t, OWNER, a, &h, 0, htons(53)), 0);
+	ck_assert_int_eq(udp_bind(t, OWNER, b, &h, 0, htons(54)), 0);
+	ck_assert_int_eq(udp_connect(t, OTHER, c, &h, PEER, htons(99)), 0);
+	t->sock[ib].lport = htons(55);          /* torn: not sealed */
+	t->sock[900].rec.csum ^= 1;             /* a free record, damaged */
+	t->ports.next = 7;                      /* a torn ports record is rebuilt */
+	t->ports.bind_seq = 1;
+	ck_assert_int_eq(udp_table_recover(t, NULL, 0), 0);
+	ck_assert_uint_eq(t->stats.state_records_dropped, 3);
+	ck_assert_uint_eq(t->ports.next, t->ports.lo);
+	ck_assert_uint_eq(t->ports.bind_seq, 3); /* the newest socket's */
+	ck_assert_ptr_null(udp_sock_get(t, OWNER, b));
+	ck_assert_ptr_nonnull(udp_sock_get(t, OWNER, a));
+	ck_assert_uint_eq(sk(a)->lport, htons(53));
+	ck_assert_uint_eq(udp_sock_get(t, OTHER, c)->raddr, PEER);
+	ck_assert_int_eq(udp_table_check(t), 0);
+	/* The slot's next socket has a new sid (the dropped one stays invalid), the dropped
+	 * socket's port is free again, the others' ports still conflict. */
+	uint32_t n = sock_open(OTHER);
+	ck_assert_uint_eq(udp_sid_idx(n), ib);
+	ck_assert_uint_ne(n, b);
+	ck_assert_int_eq(udp_bind(t, OTHER, n, &h, 0, htons(54)), 0);
+	ck_assert_int_eq(udp_bind(t, OTHER, sock_open(OTHER), &h, 0, htons(53)), -EADDRINUSE);
+	ck_assert_int_eq(udp_table_check(t), 0);
 }
 END_TEST
 
@@ -161,7 +231,7 @@ START_TEST(table_recover_keeps_sockets)
 	for (unsigned i = 0; i < UDP_HASH_BUCKETS; i++)
 		t->hash[i] = 3;
 	t->sock[udp_sid_idx(a)].hnext = 0x1234;
-	ck_assert_int_eq(udp_table_recover(t), 0);
+	ck_assert_int_eq(udp_table_recover(t, NULL, 0), 0);
 
 	ck_assert_uint_eq(t->stats.cork_lost_restart, 1);
 	ck_assert_uint_eq(t->stats.no_ports, 42);
@@ -183,7 +253,7 @@ START_TEST(table_recover_keeps_sockets)
 
 		ck_assert_ptr_nonnull(copy);
 		memcpy(copy, t, sizeof(*t));
-		ck_assert_int_eq(udp_table_recover(t), -EPROTO);
+		ck_assert_int_eq(udp_table_recover(t, NULL, 0), -EPROTO);
 		ck_assert_int_eq(memcmp(copy, t, sizeof(*t)), 0);
 		free(copy);
 	}
@@ -196,7 +266,7 @@ START_TEST(port_range_and_seed)
 	ck_assert_int_eq(udp_set_port_range(t, 20, 10), -EINVAL);
 	ck_assert_int_eq(udp_set_port_range(t, 40000, 40009), 0);
 	udp_port_seed(t, 1234567);
-	ck_assert_uint_eq(t->port_next, 40000 + 1234567 % 10);
+	ck_assert_uint_eq(t->ports.next, 40000 + 1234567 % 10);
 	ck_assert_int_eq(udp_table_check(t), 0);
 }
 END_TEST
@@ -671,6 +741,8 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, table_init_is_valid);
 	tcase_add_test(tc, table_check_rejects_corruption);
+	tcase_add_test(tc, table_check_rejects_torn_records);
+	tcase_add_test(tc, table_recover_drops_only_the_bad_record);
 	tcase_add_test(tc, table_recover_keeps_sockets);
 	tcase_add_test(tc, port_range_and_seed);
 	tcase_add_test(tc, open_close_and_stale_sids);
