@@ -599,15 +599,11 @@ static int tap_ioctl_sock(void)
 	return s < 0 ? -errno : s;
 }
 
+/* One to one: the kernel judges the combination (it refuses TSO4 without CSUM). */
 static unsigned long tap_tun_flags(unsigned offloads)
 {
-	unsigned long f = 0;
-
-	if (offloads & (NIC_OFFLOAD_CSUM | NIC_OFFLOAD_TSO4))
-		f |= TUN_F_CSUM; /* the kernel takes TSO4 only with CSUM */
-	if (offloads & NIC_OFFLOAD_TSO4)
-		f |= TUN_F_TSO4;
-	return f;
+	return ((offloads & NIC_OFFLOAD_CSUM) ? TUN_F_CSUM : 0ul) |
+	       ((offloads & NIC_OFFLOAD_TSO4) ? TUN_F_TSO4 : 0ul);
 }
 
 /* Ask the kernel for the receive offloads in `want` (NIC_OFFLOAD_*), stepping down on refusal:
