@@ -884,6 +884,242 @@ START_TEST(test_rx_plain_oversize)
 }
 END_TEST
 
+#define T_TCP_PORT 5001
+#define T_OUR_PORT 40000
+
+/* A TCP segment from the peer (T_PEER_IP:T_OUR_PORT) to daddr:T_TCP_PORT: Ethernet,
+ * IPv4, a 20-byte TCP header (24 with the MSS option on a SYN), plen payload bytes (byte i is
+ * i * 11 + 5), the checksum field seeded with the pseudo-header sum and left to the device.
+ * Returns the chain (past one buffer when long) and its descriptor in *d. */
+static struct buf *t_tcp_out(struct pool *pool, const uint8_t kmac[6], uint32_t daddr, uint32_t seq,
+			     uint32_t ack, uint8_t flags, size_t plen, uint16_t gso_size,
+			     struct desc *d)
+{
+	static uint8_t f[NIC_GSO_FRAME_MAX];
+	struct eth_hdr *eth = (struct eth_hdr *)f;
+	struct ipv4_hdr *ip = (struct ipv4_hdr *)(f + ETH_HDR_LEN);
+	uint8_t *tcp = f + ETH_HDR_LEN + IPV4_HDR_MIN;
+	unsigned thlen = (flags & 0x02) ? 24 : 20;
+	uint16_t tlen = (uint16_t)(thlen + plen), seed;
+	size_t len = ETH_HDR_LEN + IPV4_HDR_MIN + tlen, first;
+	struct buf *b;
+
+	memcpy(eth->dst, kmac, 6);
+	memcpy(eth->src, t_peer_mac, 6);
+	eth->type = htons(ETH_TYPE_IPV4);
+	*ip = (struct ipv4_hdr){
+		.ver_ihl = 0x45, .tot_len = htons((uint16_t)(IPV4_HDR_MIN + tlen)), .id = htons(3),
+		.frag_off = htons(IPV4_FLAG_DF), .ttl = 64, .proto = IPV4_PROTO_TCP,
+		.saddr = inet_addr(T_PEER_IP), .daddr = daddr,
+	};
+	ip->csum = htons(t_fold(t_sum(ip, IPV4_HDR_MIN, 0)));
+	memset(tcp, 0, thlen);
+	tcp[0] = T_OUR_PORT >> 8, tcp[1] = T_OUR_PORT & 0xff;
+	tcp[2] = T_TCP_PORT >> 8, tcp[3] = T_TCP_PORT & 0xff;
+	for (int i = 0; i < 4; i++) {
+		tcp[4 + i] = (uint8_t)(seq >> (24 - 8 * i));
+		tcp[8 + i] = (uint8_t)(ack >> (24 - 8 * i));
+	}
+	tcp[12] = (uint8_t)(thlen / 4 << 4);
+	tcp[13] = flags;
+	tcp[14] = 0xff, tcp[15] = 0xff; /* window 65,535 */
+	if (thlen == 24)
+		tcp[20] = 2, tcp[21] = 4, tcp[22] = 1460 >> 8, tcp[23] = 1460 & 0xff;
+	seed = htons((uint16_t)~t_fold(t_sum(&ip->saddr, 8, 0) + IPV4_PROTO_TCP + tlen));
+	memcpy(tcp + 16, &seed, 2);
+	for (size_t i = 0; i < plen; i++)
+		tcp[thlen + i] = (uint8_t)(i * 11 + 5);
+	first = len < POOL_DATA_ROOM ? len : POOL_DATA_ROOM;
+	b = tpool_frame(pool, f, first);
+	if (len > first)
+		ck_assert_int_eq(buf_append_data(b, f + first, len - first), 0);
+	*d = (struct desc){.buf = buf_index(b), .gen = buf_gen(b), .len = (uint32_t)len,
+			   .l3_off = 14, .l4_off = 34, .flags = DESC_F_CSUM_NEEDED,
+			   .csum_start = 34, .csum_offset = 16,
+			   .gso_type = gso_size ? DESC_GSO_TCPV4 : DESC_GSO_NONE,
+			   .gso_size = gso_size};
+	return b;
+}
+
+struct t_synack_ctx {
+	uint32_t seq;
+	uint16_t wnd;
+};
+
+static bool t_is_synack(const struct buf *b, const struct desc *d, void *ctx)
+{
+	struct t_synack_ctx *c = ctx;
+	const uint8_t *p = buf_data(b), *tcp = p + ETH_HDR_LEN + IPV4_HDR_MIN;
+
+	(void)d;
+	if (buf_len(b) < ETH_HDR_LEN + IPV4_HDR_MIN + 20 || p[ETH_HDR_LEN + 9] != IPV4_PROTO_TCP ||
+	    (tcp[2] << 8 | tcp[3]) != T_OUR_PORT || (tcp[13] & 0x12) != 0x12)
+		return false;
+	c->seq = (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 | (uint32_t)tcp[6] << 8 | tcp[7];
+	c->wnd = (uint16_t)(tcp[14] << 8 | tcp[15]);
+	return true;
+}
+
+/* TSO on transmit: after a handshake made by hand (its segments with partial checksums too),
+ * one super-segment of many MSS-sized segments written with the virtio-net header is taken by
+ * the kernel's TCP and read byte for byte from its socket. */
+START_TEST(test_tx_tso_to_kernel_tcp)
+{
+	struct pool *pool = tpool_new(T_OFF_POOL, POOL_HOLDER_NICD);
+	struct nic_dev *dev = t_open_off(pool, "ustap-tso", 32, 16, NIC_OFFLOAD_ALL);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(T_TCP_PORT),
+				 .sin_addr.s_addr = inet_addr(T_KERNEL_IP)};
+	struct t_synack_ctx sc = {0};
+	uint8_t kmac[6];
+	struct desc d;
+	struct buf *b;
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, cs = -1;
+
+	nic_tap_ops.kernel_mac(dev, kmac);
+	t_run("ip addr add " T_KERNEL_IP "/24 dev ustap-tso");
+	t_run("ip neigh add " T_PEER_IP " lladdr 02:00:00:00:00:02 dev ustap-tso");
+	ck_assert_int_ge(ls, 0);
+	ck_assert_int_eq(setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	ck_assert_int_eq(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(ls, 1), 0);
+
+	uint32_t kaddr = inet_addr(T_KERNEL_IP);
+	b = t_tcp_out(pool, kmac, kaddr, 1000, 0, 0x02 /* SYN */, 0, 0, &d);
+	ck_assert_uint_eq(nic_tap_ops.tx_submit(dev, &b, &d, 1), 1);
+	ck_assert_msg(t_pump(dev, T_WAIT_MS, t_is_synack, &sc, NULL, NULL), "no SYN-ACK");
+	b = t_tcp_out(pool, kmac, kaddr, 1001, sc.seq + 1, 0x10 /* ACK */, 0, 0, &d);
+	ck_assert_uint_eq(nic_tap_ops.tx_submit(dev, &b, &d, 1), 1);
+	for (uint64_t end = t_now_ms() + T_WAIT_MS; cs < 0 && t_now_ms() < end;) {
+		struct pollfd pfd = {.fd = ls, .events = POLLIN};
+		t_pump(dev, 0, NULL, NULL, NULL, NULL);
+		if (poll(&pfd, 1, 20) == 1)
+			cs = accept(ls, NULL, NULL);
+	}
+	ck_assert_msg(cs >= 0, "the kernel did not accept the connection");
+
+	/* As much as the window takes, in MSS-sized segments: one write. */
+	size_t plen = sc.wnd < 40000 ? sc.wnd : 40000;
+	ck_assert_uint_gt(plen, 10 * T_MSS);
+	b = t_tcp_out(pool, kmac, kaddr, 1001, sc.seq + 1, 0x18 /* PSH, ACK */, plen, T_MSS, &d);
+	ck_assert_uint_gt(buf_chain_count(b), 1);
+	ck_assert_uint_eq(nic_tap_ops.tx_submit(dev, &b, &d, 1), 1);
+	uint8_t *got = malloc(plen);
+	size_t have = 0;
+	ck_assert_ptr_nonnull(got);
+	for (uint64_t end = t_now_ms() + T_WAIT_MS; have < plen && t_now_ms() < end;) {
+		struct pollfd pfd = {.fd = cs, .events = POLLIN};
+		t_pump(dev, 0, NULL, NULL, NULL, NULL);
+		if (poll(&pfd, 1, 20) == 1) {
+			ssize_t n = recv(cs, got + have, plen - have, 0);
+			ck_assert_int_gt(n, 0);
+			have += (size_t)n;
+		}
+	}
+	ck_assert_uint_eq(have, plen);
+	for (size_t i = 0; i < plen; i++)
+		ck_assert_msg(got[i] == (uint8_t)(i * 11 + 5), "byte %zu differs", i);
+	free(got);
+	t_wait_tx(dev, 3);
+	const struct nic_stats *st = nic_tap_ops.stats(dev);
+	ck_assert_uint_eq(st->tx_gso_frames, 1);
+	ck_assert_uint_eq(st->tx_csum_partial, 3);
+	ck_assert_uint_eq(st->tx_errors + st->tx_drop_offload + st->tx_drop_oversize, 0);
+	close(cs);
+	close(ls);
+	nic_tap_ops.close(&dev);
+	tpool_destroy(&pool);
+	t_delete("ustap-tso");
+}
+END_TEST
+
+/* What the kernel makes of a super-segment: forwarded out of a second TAP that has no offloads,
+ * it is cut in software, so the segments read there show the kernel used our header as meant:
+ * gso_size payload bytes each (the last the rest), consecutive sequence numbers and IP IDs,
+ * and TCP checksums that verify, completed from the pseudo-header sum we seeded (over the
+ * whole super-segment's length, Linux's convention for TSO). */
+START_TEST(test_tx_tso_segmented_by_kernel)
+{
+	struct pool *pool = tpool_new(T_OFF_POOL, POOL_HOLDER_NICD);
+	struct nic_dev *dev = t_open_off(pool, "ustap-fwa", 32, 16, NIC_OFFLOAD_ALL);
+	struct ifreq ifr = {0};
+	uint8_t kmac[6], fr[4096];
+	const size_t plen = 20000;
+	const unsigned nseg = (unsigned)((plen + T_MSS - 1) / T_MSS);
+	uint8_t *got = calloc(1, plen);
+	struct desc d;
+	int fb = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	FILE *fw = fopen("/proc/sys/net/ipv4/ip_forward", "w");
+
+	ck_assert_ptr_nonnull(got);
+	ck_assert_ptr_nonnull(fw);
+	fputs("1\n", fw);
+	fclose(fw);
+	/* The egress: a plain TAP of the test's own (gone when fb closes), no offloads. */
+	ck_assert_int_ge(fb, 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "ustap-fwb");
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	ck_assert_int_eq(ioctl(fb, TUNSETIFF, &ifr), 0);
+	t_run("ip link set ustap-fwb up");
+	t_run("ip addr add 10.97.0.1/24 dev ustap-fwb");
+	t_run("ip neigh add 10.97.0.2 lladdr 02:00:00:00:00:07 dev ustap-fwb");
+	ck_assert_int_eq(t_ethtool_get("ustap-fwb", ETHTOOL_GTSO), 0);
+	nic_tap_ops.kernel_mac(dev, kmac);
+	t_run("ip addr add " T_KERNEL_IP "/24 dev ustap-fwa");
+
+	struct buf *b = t_tcp_out(pool, kmac, inet_addr("10.97.0.2"), 5000, 77, 0x10, plen, T_MSS,
+				  &d);
+	ck_assert_uint_eq(nic_tap_ops.tx_submit(dev, &b, &d, 1), 1);
+
+	unsigned n = 0;
+	size_t at = 0;
+	uint16_t id0 = 0;
+	for (uint64_t end = t_now_ms() + T_WAIT_MS; n < nseg && t_now_ms() < end;) {
+		t_pump(dev, 0, NULL, NULL, NULL, NULL);
+		ssize_t len = read(fb, fr, sizeof(fr));
+		if (len < 0) {
+			struct pollfd pfd = {.fd = fb, .events = POLLIN};
+			ck_assert_int_eq(errno, EAGAIN);
+			ck_assert_int_ge(poll(&pfd, 1, 20), 0);
+			continue;
+		}
+		const struct ipv4_hdr *ip = (const struct ipv4_hdr *)(fr + ETH_HDR_LEN);
+		const uint8_t *tcp = fr + ETH_HDR_LEN + IPV4_HDR_MIN;
+		if (len < ETH_HDR_LEN + IPV4_HDR_MIN + 20 || fr[12] != 0x08 || fr[13] != 0 ||
+		    ip->proto != IPV4_PROTO_TCP)
+			continue; /* anything else the kernel sends there */
+		size_t tot = ntohs(ip->tot_len), seglen = tot - IPV4_HDR_MIN - 20;
+		uint32_t seq = (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 |
+			       (uint32_t)tcp[6] << 8 | tcp[7];
+		ck_assert_uint_eq((size_t)len, ETH_HDR_LEN + tot);
+		ck_assert_uint_le(tot, T_MTU);
+		ck_assert_uint_eq(seglen, n + 1 < nseg ? T_MSS : plen - (nseg - 1) * T_MSS);
+		ck_assert_uint_eq(seq, 5000 + n * T_MSS);
+		ck_assert_uint_eq(ntohs(ip->frag_off), IPV4_FLAG_DF);
+		ck_assert_uint_eq(t_fold(t_sum(ip, IPV4_HDR_MIN, 0)), 0);
+		if (n == 0)
+			id0 = ntohs(ip->id);
+		ck_assert_uint_eq(ntohs(ip->id), (uint16_t)(id0 + n));
+		uint32_t ph = t_sum(&ip->saddr, 8, 0) + IPV4_PROTO_TCP + (uint32_t)(tot - 20);
+		ck_assert_msg(t_fold(t_sum(tcp, tot - IPV4_HDR_MIN, ph)) == 0,
+			      "segment %u: TCP checksum does not verify", n);
+		memcpy(got + at, tcp + 20, seglen);
+		at += seglen;
+		n++;
+	}
+	ck_assert_uint_eq(n, nseg);
+	ck_assert_uint_eq(at, plen);
+	for (size_t i = 0; i < plen; i++)
+		ck_assert_msg(got[i] == (uint8_t)(i * 11 + 5), "byte %zu differs", i);
+	free(got);
+	t_wait_tx(dev, 1);
+	ck_assert_uint_eq(nic_tap_ops.stats(dev)->tx_gso_frames, 1);
+	close(fb);
+	nic_tap_ops.close(&dev);
+	tpool_destroy(&pool);
+	t_delete("ustap-fwa");
+}
+END_TEST
+
 /* Each test in a namespace of its own (Check runs it in a forked child): what one test leaves
  * behind when it fails (a device, an address, a route) cannot disturb the next. */
 static void t_netns_setup(void)
@@ -915,6 +1151,8 @@ static Suite *nic_tap_suite(void)
 	tcase_add_test(tc, test_rx_partial_checksum);
 	tcase_add_test(tc, test_rx_gro_chain);
 	tcase_add_test(tc, test_rx_plain_oversize);
+	tcase_add_test(tc, test_tx_tso_to_kernel_tcp);
+	tcase_add_test(tc, test_tx_tso_segmented_by_kernel);
 	suite_add_tcase(s, tc);
 	return s;
 }
