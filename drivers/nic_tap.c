@@ -58,9 +58,10 @@
  * single-buffer reads without TSO4); the TAP's queue absorbs bursts between polls as before.
  * READV takes no registered buffer (IORING_OP_READV_FIXED is newer than our liburing): a TAP
  * read is a copy by the CPU either way, never a pinned DMA. tools/bench/bench_nic_rx.c measures
- * the shapes against each other: kernel UDP at 1472 B is reaped as fast through chained READVs
- * as through single READ_FIXEDs (within the noise of these 2-vCPU machines), and the kernel's
- * 64 KB TSO output arrives at 2.6-4x the bytes/s it does when the kernel must cut it first.
+ * the shapes against each other: small frames cost no more CPU per frame through chained
+ * READVs than through single READ_FIXEDs (≈ 1.5 µs each, wake-ups included, within the noise
+ * of these 2-vCPU machines), and the kernel's 64 KB TSO output arrives at ≈ 4x the bytes/s
+ * (≈ 20-34 Gbit/s) for a third of the CPU per byte of the same traffic cut by the kernel.
  * A read that fills everything posted was truncated (capacity exceeds the largest frame) and
  * is dropped as rx_drop_oversize.
  *

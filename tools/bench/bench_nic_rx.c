@@ -12,10 +12,13 @@
  *           kernel's TCP hands them to a device: with TSO4 granted they arrive whole (chains),
  *           otherwise the kernel cuts each into 45 frames first
  * Rounds alternate the modes; medians of frames/s and Gbit/s delivered are printed with the
- * ratio to plain. A benchmark, not a test: it asserts nothing about speed. Needs root (it makes
+ * ratio to plain, and the receiver's own CPU time per frame and per KB (user + system of its
+ * thread, io_uring's inline work included), which the other tenants of a loaded machine
+ * disturb less than the rates. A benchmark, not a test: it asserts nothing about speed. Needs root (it makes
  * its own network namespace, gone when it exits).
  *
- * usage: ustack-bench-nic-rx [SECONDS [ROUNDS]]   (default 2 s, 3 rounds)
+ * usage: ustack-bench-nic-rx [SECONDS [ROUNDS [UDP_SIZE]]]   (default 2 s, 3 rounds, 1472 B)
+ *   BENCH_NIC_RX_POOL: pool buffers (default 8192, so 68 chained reads; 32768 gives 256)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -59,13 +63,13 @@ static void bnr_sh(const char *cmd)
 }
 
 /* The sender: UDP datagrams to the peer, as fast as the kernel takes them. */
-static void bnr_send_udp(double until)
+static void bnr_send_udp(double until, size_t size)
 {
 	static char data[1472];
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9),
 				 .sin_addr.s_addr = inet_addr("10.96.0.2")};
 	struct mmsghdr m[64];
-	struct iovec iov = {data, sizeof(data)};
+	struct iovec iov = {data, size < sizeof(data) ? size : sizeof(data)};
 	int s = socket(AF_INET, SOCK_DGRAM, 0);
 
 	memset(m, 0, sizeof(m));
@@ -126,11 +130,20 @@ static void bnr_send_tso(double until, const uint8_t dst[6])
 }
 
 struct bnr_result {
-	double fps, gbit;
+	double fps, gbit, cpu_ns; /* cpu_ns: the receiver's CPU time (user + system) per frame */
 };
 
+static double bnr_cpu(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_THREAD, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
+}
+
 /* One run: open the backend with `offloads`, start the sender, count what is reaped. */
-static struct bnr_result bnr_run(struct pool *pool, unsigned offloads, bool tso, double secs)
+static struct bnr_result bnr_run(struct pool *pool, unsigned offloads, bool tso, double secs,
+				 size_t size)
 {
 	struct nic_config cfg = {.ifname = BNR_IF, .rx_inflight = 256, .tx_inflight = 16,
 				 .mtu = 1500, .offloads = offloads};
@@ -152,14 +165,20 @@ static struct bnr_result bnr_run(struct pool *pool, unsigned offloads, bool tso,
 		if (tso)
 			bnr_send_tso(end + 0.2, peer);
 		else
-			bnr_send_udp(end + 0.2);
+			bnr_send_udp(end + 0.2, size);
 		_exit(0);
 	}
 	struct pollfd pfd = {.fd = nic_tap_ops.event_fd(dev), .events = POLLIN};
+	double cpu0 = 0;
+	bool started = false;
 	for (;;) {
 		double now = bnr_now();
 		if (now >= end)
 			break;
+		if (!started && now >= start) {
+			cpu0 = bnr_cpu();
+			started = true;
+		}
 		poll(&pfd, 1, 10);
 		int n = nic_tap_ops.rx_poll(dev, out, d, DESC_BATCH_MAX);
 		for (int i = 0; i < n; i++)
@@ -170,9 +189,11 @@ static struct bnr_result bnr_run(struct pool *pool, unsigned offloads, bool tso,
 		if (n > 0)
 			pool_free_burst(pool, out, (unsigned)n);
 	}
+	double cpu = bnr_cpu() - cpu0;
 	waitpid(pid, NULL, 0);
 	nic_tap_ops.close(&dev);
-	return (struct bnr_result){frames / secs, bytes * 8.0 / secs / 1e9};
+	return (struct bnr_result){frames / secs, bytes * 8.0 / secs / 1e9,
+				   frames ? cpu * 1e9 / (double)frames : 0};
 }
 
 static int bnr_cmp(const void *a, const void *b)
@@ -191,16 +212,20 @@ int main(int argc, char **argv)
 {
 	double secs = argc > 1 ? atof(argv[1]) : 2;
 	int rounds = argc > 2 ? atoi(argv[2]) : 3;
+	size_t size = argc > 3 ? (size_t)atoi(argv[3]) : 1472;
+	const char *pc = getenv("BENCH_NIC_RX_POOL");
 	const struct {
 		const char *name;
 		unsigned off;
 	} modes[3] = {{"plain", 0}, {"csum", NIC_OFFLOAD_CSUM}, {"chain", NIC_OFFLOAD_ALL}};
-	double fps[2][3][BNR_ROUNDS_MAX], gbit[2][3][BNR_ROUNDS_MAX];
+	double fps[2][3][BNR_ROUNDS_MAX], gbit[2][3][BNR_ROUNDS_MAX], cpu[2][3][BNR_ROUNDS_MAX];
 	struct pool *pool;
-	struct pool_geometry geo = {.count = BNR_POOL};
+	struct pool_geometry geo = {.count = pc ? (uint32_t)atoi(pc) : BNR_POOL};
 
-	if (secs <= 0 || rounds < 1 || rounds > BNR_ROUNDS_MAX) {
-		fprintf(stderr, "usage: %s [SECONDS [ROUNDS (1..%d)]]\n", argv[0], BNR_ROUNDS_MAX);
+	if (secs <= 0 || rounds < 1 || rounds > BNR_ROUNDS_MAX || size < 1 || size > 1472 ||
+	    geo.count < 1024) {
+		fprintf(stderr, "usage: %s [SECONDS [ROUNDS (1..%d) [UDP_SIZE (1..1472)]]]\n",
+			argv[0], BNR_ROUNDS_MAX);
 		return 2;
 	}
 	log_init("bench_nic_rx");
@@ -223,21 +248,27 @@ int main(int argc, char **argv)
 		for (int t = 0; t < 2; t++)
 			for (int k = 0; k < 3; k++) {
 				int m = r % 2 ? 2 - k : k; /* alternate who goes first */
-				struct bnr_result res = bnr_run(pool, modes[m].off, t == 1, secs);
+				struct bnr_result res = bnr_run(pool, modes[m].off, t == 1, secs,
+								size);
 				fps[t][m][r] = res.fps;
 				gbit[t][m][r] = res.gbit;
+				cpu[t][m][r] = res.cpu_ns;
 			}
-	printf("nicd's TAP receive alone, by read shape: %d rounds of %.0f s, medians\n\n", rounds,
-	       secs);
-	printf("%-34s %12s %9s %8s\n", "load / mode", "frames/s", "Gbit/s", "vs plain");
+	printf("nicd's TAP receive alone, by read shape: %d rounds of %.0f s, UDP of %zu B, "
+	       "pool %u (%u chained reads), medians\n\n", rounds, secs, size, geo.count,
+	       geo.count / 4 / 30 < 256 ? geo.count / 4 / 30 : 256);
+	printf("%-34s %12s %9s %8s %14s %14s\n", "load / mode", "frames/s", "Gbit/s", "vs plain",
+	       "CPU ns/frame", "CPU ns/KB");
 	for (int t = 0; t < 2; t++) {
 		double base = 0;
 		for (int m = 0; m < 3; m++) {
 			double f = bnr_med(fps[t][m], rounds), g = bnr_med(gbit[t][m], rounds);
+			double c = bnr_med(cpu[t][m], rounds);
 			if (m == 0)
 				base = g;
-			printf("%-5s %-28s %12.0f %9.2f %7.2fx\n", t ? "tso" : "udp", modes[m].name,
-			       f, g, base > 0 ? g / base : 0);
+			printf("%-5s %-28s %12.0f %9.2f %7.2fx %14.0f %14.1f\n", t ? "tso" : "udp",
+			       modes[m].name, f, g, base > 0 ? g / base : 0, c,
+			       f > 0 ? c * f / (g * 1e9 / 8 / 1024) : 0);
 		}
 	}
 	pool_close(&pool);
