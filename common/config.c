@@ -27,6 +27,7 @@ void config_defaults(struct ustack_config *c, const char *instance)
 	memcpy(c->mac, mac, 6);
 	c->rx_inflight = 256;
 	c->tx_inflight = 256;
+	c->nic_offload = true;
 	c->udp_uid_share = CONFIG_UID_SHARE_DEFAULT;
 	c->watchdog_ms = 5000;
 }
@@ -69,6 +70,17 @@ int config_parse_mac(const char *s, uint8_t mac[6])
 		mac[i] = (uint8_t)v[i];
 	if (mac[0] & 1)
 		return -EINVAL; /* a multicast address cannot be a station address */
+	return 0;
+}
+
+int config_parse_switch(const char *s, bool *out)
+{
+	if (strcmp(s, "on") == 0)
+		*out = true;
+	else if (strcmp(s, "off") == 0)
+		*out = false;
+	else
+		return -EINVAL;
 	return 0;
 }
 
@@ -130,6 +142,8 @@ static int config_handler(void *user, const char *section, const char *name, con
 		rc = parse_uint(value, 1, 4096, &u);
 		if (rc == 0)
 			c->tx_inflight = u;
+	} else if (KEY("nic", "offload")) {
+		rc = config_parse_switch(value, &c->nic_offload);
 	} else if (KEY("ip", "address")) {
 		rc = config_parse_cidr(value, &c->ip_addr, &c->ip_prefix);
 	} else if (KEY("ip", "gateway")) {
@@ -231,7 +245,8 @@ int config_write(const char *path, const struct ustack_config *c)
 		(unsigned)c->mtu);
 	fprintf(f, "mac = %02x:%02x:%02x:%02x:%02x:%02x\n", c->mac[0], c->mac[1], c->mac[2], c->mac[3],
 		c->mac[4], c->mac[5]);
-	fprintf(f, "rx_inflight = %u\ntx_inflight = %u\n\n", c->rx_inflight, c->tx_inflight);
+	fprintf(f, "rx_inflight = %u\ntx_inflight = %u\n", c->rx_inflight, c->tx_inflight);
+	fprintf(f, "offload = %s\n\n", c->nic_offload ? "on" : "off");
 	fprintf(f, "[ip]\naddress = %s/%u\n", ip_str(c->ip_addr, a), (unsigned)c->ip_prefix);
 	if (c->ip_gateway)
 		fprintf(f, "gateway = %s\n", ip_str(c->ip_gateway, a));

@@ -5,6 +5,7 @@
 #define USTACK_CONFIG_H
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,12 @@ struct ustack_config {
 	uint8_t mac[6];           /* the stack's own Ethernet address */
 	unsigned rx_inflight;
 	unsigned tx_inflight;
+	/* Checksum and segmentation offload through the TAP's virtio-net header (on by default):
+	 * nicd asks the kernel for partial checksums and GRO super-frames of up to 64 KiB and
+	 * writes TSO super-segments; ipd keeps checksums partial and passes super-segments
+	 * whole. Off: plain frames of at most mtu + 14 bytes, every checksum computed in
+	 * software, as before offload existed. */
+	bool nic_offload;
 	/* [ip] (addresses in network byte order) */
 	uint32_t ip_addr;
 	uint8_t ip_prefix;
@@ -47,7 +54,7 @@ struct ustack_config {
 
 /* Defaults for instance: TAP "ust-<instance>" (shortened to fit), MTU 1500, a locally
  * administered MAC derived from the instance name, 8192 buffers, 256 reads/writes in flight,
- * per-uid shares of 25% (CONFIG_UID_SHARE_DEFAULT). */
+ * offload on, per-uid shares of 25% (CONFIG_UID_SHARE_DEFAULT). */
 #define CONFIG_UID_SHARE_DEFAULT 25u
 #define CONFIG_UID_SHARE_MAX 50u
 void config_defaults(struct ustack_config *c, const char *instance);
@@ -66,5 +73,7 @@ int config_write(const char *path, const struct ustack_config *c);
 int config_parse_cidr(const char *s, uint32_t *addr, uint8_t *prefix);
 int config_parse_ipv4(const char *s, uint32_t *addr);
 int config_parse_mac(const char *s, uint8_t mac[6]);
+/* "on" / "off" → true / false. 0 or -EINVAL (anything else: a switch has two spellings). */
+int config_parse_switch(const char *s, bool *out);
 
 #endif

@@ -19,9 +19,23 @@
 
 #define DESC_BATCH_MAX 64u /* the NAPI budget */
 
-/* desc.flags */
+/* desc.flags
+ *
+ * Checksums follow Linux's skb->ip_summed. DESC_F_CSUM_VERIFIED is CHECKSUM_UNNECESSARY: the
+ * L4 checksum was checked (by the device, or it is ours). DESC_F_CSUM_NEEDED is
+ * CHECKSUM_PARTIAL: the field at csum_start + csum_offset holds the pseudo-header sum (folded,
+ * not inverted) and the checksum over [csum_start, end) is still to be computed. Going down it
+ * asks the next layer (or the device, through the virtio-net header) to complete it; coming up
+ * it says the frame was made on this host and never crossed a wire (the TAP's kernel side sent
+ * it with a partial checksum), so there is nothing to verify: ipd sets DESC_F_CSUM_VERIFIED
+ * beside it, as Linux treats CHECKSUM_PARTIAL as verified.
+ *
+ * gso_type != DESC_GSO_NONE marks a super-frame: going down, a TSO super-segment the device
+ * cuts into gso_size-byte segments (always with DESC_F_CSUM_NEEDED); coming up, a GRO
+ * super-frame of segments of gso_size bytes the kernel merged (or never cut), up to 64 KiB, in
+ * a chain of buffers. */
 #define DESC_F_CSUM_VERIFIED 0x1u /* the L4 checksum was checked (or is trusted, e.g. local) */
-#define DESC_F_CSUM_NEEDED   0x2u /* L4 checksum to be filled at [csum_start + csum_offset] */
+#define DESC_F_CSUM_NEEDED   0x2u /* L4 checksum partial, at [csum_start + csum_offset] */
 #define DESC_F_IP_DF         0x4u /* transport → ipd: set Don't Fragment */
 #define DESC_F_BCAST         0x8u /* ipd → transport: arrived as a link-layer/IP broadcast */
 /* ipd → transport: an ICMP error about a datagram of this protocol. Data at the outer IPv4

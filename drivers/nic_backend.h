@@ -3,9 +3,9 @@
  * only moves frames between pool buffers and its device.
  *
  * Frames cross this interface as pool buffers, data at the Ethernet header: rx_poll yields
- * single buffers, tx_submit takes chains of up to BUF_CHAIN_MAX buffers. A backend that uses a
- * virtio-net header strips it on receive and writes one on transmit from the descriptor's
- * offload fields.
+ * single buffers, or chains for super-frames when receive offload is on; tx_submit takes chains
+ * of up to BUF_CHAIN_MAX buffers. A backend that uses a virtio-net header (nic_vnet.h) strips
+ * it on receive into the descriptor's offload fields and writes one on transmit from them.
  */
 #ifndef USTACK_NIC_BACKEND_H
 #define USTACK_NIC_BACKEND_H
@@ -19,11 +19,21 @@
 #include "pool.h"
 #include "stats.h"
 
+/* Offloads (nic_config.offloads, nic_stats.offload_rx). CSUM: partial L4 checksums, completed
+ * by the other side. TSO4: TCP/IPv4 super-frames of up to 64 KiB cut into MSS-sized segments
+ * by the other side (TSO on transmit; GRO-style super-frames on receive); it implies CSUM for
+ * the super-frames themselves. */
+#define NIC_OFFLOAD_CSUM 0x1u
+#define NIC_OFFLOAD_TSO4 0x2u
+#define NIC_OFFLOAD_ALL (NIC_OFFLOAD_CSUM | NIC_OFFLOAD_TSO4)
+
 struct nic_config {
 	char ifname[IFNAMSIZ]; /* device name; created if missing */
-	unsigned rx_inflight;  /* receive requests kept in flight, 256 */
+	unsigned rx_inflight;  /* receive requests kept in flight, 256 (fewer with TSO4: see
+				* nic_tap.c, each then holds a chain of buffers) */
 	unsigned tx_inflight;  /* transmit requests in flight at most, 256 */
-	uint16_t mtu;          /* IP MTU; frames up to mtu + 14 */
+	uint16_t mtu;          /* IP MTU; plain frames up to mtu + 14 */
+	unsigned offloads;     /* NIC_OFFLOAD_* wanted; 0: plain frames both ways */
 };
 
 struct nic_stats {
@@ -31,14 +41,29 @@ struct nic_stats {
 	uint64_t rx_bytes;
 	uint64_t rx_drop_nobuf;    /* no pool buffer to post a read into */
 	uint64_t rx_drop_short;    /* shorter than an Ethernet header */
-	uint64_t rx_drop_vnet_hdr; /* malformed virtio-net header */
+	uint64_t rx_drop_vnet_hdr; /* virtio-net header: unknown or contradictory flags, or an
+				    * offload the device was not granted */
 	uint64_t rx_errors;        /* read completions with an error */
 	uint64_t tx_frames;
 	uint64_t tx_bytes;
 	uint64_t tx_drop_full;     /* more frames than free transmit slots */
-	uint64_t tx_drop_oversize; /* frame above mtu + 14 */
+	uint64_t tx_drop_oversize; /* plain frame above mtu + 14 */
 	uint64_t tx_drop_chain;    /* chain longer than the backend gathers */
 	uint64_t tx_errors;        /* write completions with an error or short */
+	/* Offload (nic_vnet.h). */
+	uint64_t rx_gso_frames;     /* super-frames received (each one frame in rx_frames) */
+	uint64_t rx_csum_partial;   /* frames received with a partial checksum */
+	uint64_t rx_drop_vnet_gso;  /* GSO header: unknown type, ECN, gso_size 0, no checksum
+				     * state, longer than an IPv4 datagram */
+	uint64_t rx_drop_vnet_csum; /* csum_start/csum_offset outside the frame */
+	uint64_t rx_drop_oversize;  /* plain frame longer than a buffer, or a read that filled
+				     * everything posted (truncated) */
+	uint64_t tx_gso_frames;     /* super-segments queued for the device to cut */
+	uint64_t tx_csum_partial;   /* frames queued with a partial checksum */
+	uint64_t tx_drop_offload;   /* offload fields not allowed or inconsistent (nic_vnet_tx) */
+	uint64_t offload_refused;   /* times the device refused the offloads asked for */
+	uint64_t offload_rx;        /* gauge: NIC_OFFLOAD_* the device granted on receive */
+	uint64_t rx_reads;          /* gauge: receive requests the backend keeps in flight */
 };
 
 extern const struct stat_field nic_stat_fields[];

@@ -19,6 +19,17 @@ const struct stat_field nic_stat_fields[] = {
 	STAT_FIELD(struct nic_stats, tx_drop_oversize),
 	STAT_FIELD(struct nic_stats, tx_drop_chain),
 	STAT_FIELD(struct nic_stats, tx_errors),
+	STAT_FIELD(struct nic_stats, rx_gso_frames),
+	STAT_FIELD(struct nic_stats, rx_csum_partial),
+	STAT_FIELD(struct nic_stats, rx_drop_vnet_gso),
+	STAT_FIELD(struct nic_stats, rx_drop_vnet_csum),
+	STAT_FIELD(struct nic_stats, rx_drop_oversize),
+	STAT_FIELD(struct nic_stats, tx_gso_frames),
+	STAT_FIELD(struct nic_stats, tx_csum_partial),
+	STAT_FIELD(struct nic_stats, tx_drop_offload),
+	STAT_FIELD(struct nic_stats, offload_refused),
+	STAT_FIELD(struct nic_stats, offload_rx),
+	STAT_FIELD(struct nic_stats, rx_reads),
 };
 
 #define NIC_STAT_FIELD_COUNT (sizeof(nic_stat_fields) / sizeof(nic_stat_fields[0]))

@@ -143,6 +143,8 @@ static int nicd_init(struct nicd *nd, const struct server_args *args)
 		.rx_inflight = nd->cfg.rx_inflight,
 		.tx_inflight = nd->cfg.tx_inflight,
 		.mtu = nd->cfg.mtu,
+		/* [nic] offload: partial checksums and TCP super-frames both ways (nic_tap.c). */
+		.offloads = nd->cfg.nic_offload ? NIC_OFFLOAD_ALL : 0,
 	};
 	snprintf(nc.ifname, sizeof(nc.ifname), "%s", nd->cfg.nic_ifname);
 	rc = nd->ops->open(&nc, nd->pool, &nd->dev);

@@ -202,7 +202,7 @@ static int arp_send(struct ip_core *core, uint16_t op, const uint8_t eth_dst[6],
 	memcpy(a.sha, core->cfg.mac, ETH_ADDR_LEN);
 	memcpy(a.tha, tha, ETH_ADDR_LEN);
 	memcpy(buf_put(b, sizeof(a)), &a, sizeof(a)); /* fresh: POOL_HEADROOM, room for 28 */
-	return eth_output(core, &b, eth_dst, ETH_TYPE_ARP, out);
+	return eth_output(core, &b, eth_dst, ETH_TYPE_ARP, NULL, out);
 }
 
 static void arp_request(struct ip_core *core, uint64_t now, struct ip_arp_slot *s,
@@ -290,7 +290,7 @@ static void arp_send_queue(struct ip_core *core, struct ip_arp_slot *s, struct i
 
 	for (i = 0; i < s->qlen; i++) {
 		struct buf *d = s->q[i];
-		unsigned need = ipv4_frames(core, d), nb;
+		unsigned need = ipv4_frames(core, d, &s->qoff[i]), nb;
 
 		/* A datagram that can never fit is sent anyway: ipv4_xmit drops and counts it. */
 		if (need > IP_OUT_MAX - out->n_wire && need <= IP_OUT_MAX)
@@ -299,10 +299,12 @@ static void arp_send_queue(struct ip_core *core, struct ip_arp_slot *s, struct i
 		s->qbufs -= nb;
 		core->arp_held -= nb;
 		s->q[i] = NULL;
-		ipv4_xmit(core, &d, s->mac, out);
+		ipv4_xmit(core, &d, s->mac, &s->qoff[i], out);
 	}
 	memmove(s->q, s->q + i, (s->qlen - i) * sizeof(s->q[0]));
 	memset(s->q + (s->qlen - i), 0, i * sizeof(s->q[0]));
+	memmove(s->qoff, s->qoff + i, (s->qlen - i) * sizeof(s->qoff[0]));
+	memset(s->qoff + (s->qlen - i), 0, i * sizeof(s->qoff[0]));
 	s->qlen -= i;
 }
 
@@ -384,7 +386,7 @@ void arp_input(struct ip_core *core, uint64_t now, struct buf **pkt, struct ip_o
 	a.spa = core->cfg.addr;
 	buf_trim(b, ARP_ETH_IPV4_LEN);
 	memcpy(buf_data(b), &a, sizeof(a));
-	if (eth_output(core, &b, a.tha, ETH_TYPE_ARP, out) == 0)
+	if (eth_output(core, &b, a.tha, ETH_TYPE_ARP, NULL, out) == 0)
 		core->stats.arp_tx_replies++;
 	return;
 drop:
@@ -392,7 +394,7 @@ drop:
 }
 
 int arp_output(struct ip_core *core, uint64_t now, uint32_t nexthop, struct buf **dgram,
-	       struct ip_out *out)
+	       const struct ip_offload *off, struct ip_out *out)
 {
 	struct ip_arp_slot *s = arp_lookup(core, nexthop);
 	struct buf *d = *dgram;
@@ -405,7 +407,7 @@ int arp_output(struct ip_core *core, uint64_t now, uint32_t nexthop, struct buf 
 	if (s)
 		s->used = now;
 	if (s && arp_has_mac(s) && s->qlen == 0)
-		return ipv4_xmit(core, &d, s->mac, out);
+		return ipv4_xmit(core, &d, s->mac, off, out);
 	if (!s) {
 		s = arp_slot_new(core, now, true);
 		if (!s) {
@@ -424,6 +426,7 @@ int arp_output(struct ip_core *core, uint64_t now, uint32_t nexthop, struct buf 
 		pool_free(&d);
 		return -ENOBUFS;
 	}
+	s->qoff[s->qlen] = off ? *off : (struct ip_offload){0};
 	s->q[s->qlen++] = d;
 	s->qbufs += nbufs;
 	core->arp_held += nbufs;

@@ -18,6 +18,12 @@
 
 void ip_input(struct ip_core *core, uint64_t now, struct buf **frame, struct ip_out *out)
 {
+	ip_input_desc(core, now, frame, NULL, out);
+}
+
+void ip_input_desc(struct ip_core *core, uint64_t now, struct buf **frame, const struct desc *rx,
+		   struct ip_out *out)
+{
 	struct buf *b = *frame;
 	const struct eth_hdr *eh;
 	bool bcast;
@@ -46,14 +52,31 @@ void ip_input(struct ip_core *core, uint64_t now, struct buf **frame, struct ip_
 		return;
 	}
 	buf_pull(b, ETH_HDR_LEN);
-	if (type == ETH_TYPE_IPV4)
-		ipv4_input(core, now, &b, bcast, out);
-	else
+	if (type == ETH_TYPE_IPV4) {
+		struct ip_offload off = {0};
+
+		/* From the frame's offsets to the datagram's. A partial checksum starting inside
+		 * the Ethernet header becomes csum_start 0, which ipv4_input refuses (no IPv4
+		 * header is that short). */
+		if (rx) {
+			off.verified = (rx->flags & DESC_F_CSUM_VERIFIED) != 0;
+			off.partial = (rx->flags & DESC_F_CSUM_NEEDED) != 0;
+			if (off.partial && rx->csum_start >= ETH_HDR_LEN) {
+				off.csum_start = (uint16_t)(rx->csum_start - ETH_HDR_LEN);
+				off.csum_offset = rx->csum_offset;
+			}
+			off.gso_type = rx->gso_type;
+			off.gso_size = rx->gso_size;
+		}
+		ipv4_input(core, now, &b, bcast, &off, out);
+	} else {
+		/* ARP carries no checksum: whatever offload state came with it means nothing. */
 		arp_input(core, now, &b, out);
+	}
 }
 
 int eth_output(struct ip_core *core, struct buf **pkt, const uint8_t dst[6], uint16_t type,
-	       struct ip_out *out)
+	       const struct ip_offload *off, struct ip_out *out)
 {
 	struct buf *b = *pkt;
 	struct eth_hdr *eh;
@@ -73,6 +96,18 @@ int eth_output(struct ip_core *core, struct buf **pkt, const uint8_t dst[6], uin
 	memcpy(eh->dst, dst, ETH_ADDR_LEN);
 	memcpy(eh->src, core->cfg.mac, ETH_ADDR_LEN);
 	eh->type = htons(type);
+	struct desc *d = &out->wire_desc[out->n_wire];
+	*d = (struct desc){.l3_off = ETH_HDR_LEN};
+	if (off && off->partial) {
+		d->flags = DESC_F_CSUM_NEEDED;
+		d->csum_start = (uint16_t)(off->csum_start + ETH_HDR_LEN);
+		d->csum_offset = off->csum_offset;
+		d->l4_off = d->csum_start;
+	}
+	if (off && off->gso_type != DESC_GSO_NONE) {
+		d->gso_type = off->gso_type;
+		d->gso_size = off->gso_size;
+	}
 	out->wire[out->n_wire++] = b;
 	core->stats.eth_tx_frames++;
 	return 0;

@@ -191,7 +191,7 @@ static void icmp_error_up(struct ip_core *core, struct buf **pkt, unsigned ihl, 
 		return;
 	}
 	core->stats.icmp_in_errors_up++;
-	ip_deliver_up(core, pkt, q.proto, DESC_F_ICMP_ERROR, out);
+	ip_deliver_up(core, pkt, q.proto, DESC_F_ICMP_ERROR, NULL, out);
 }
 
 void icmp_input(struct ip_core *core, uint64_t now, struct buf **pkt, bool bcast,

@@ -256,6 +256,8 @@ const struct stat_field ip_stat_fields[] = {
 	F(ip_in_addr_errors), F(ip_in_unknown_protos), F(ip_in_delivers), F(ip_out_requests),
 	F(ip_out_no_routes), F(ip_out_discards), F(ip_out_drop_df), F(ip_out_drop_invalid),
 	F(ip_out_loopback),
+	F(ip_in_gso), F(ip_in_drop_offload), F(ip_out_gso), F(ip_out_drop_gso),
+	F(ip_out_drop_gso_mtu), F(ip_out_csum_partial), F(ip_out_csum_filled),
 	F(ip_reasm_reqds), F(ip_reasm_oks), F(ip_reasm_fails), F(ip_reasm_timeouts),
 	F(ip_reasm_overlaps), F(ip_reasm_oversize), F(ip_reasm_mem_drops), F(ip_reasm_evicted),
 	F(ip_frag_oks),

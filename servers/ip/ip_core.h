@@ -38,6 +38,12 @@ struct ip_config {
 				      * of pool; Linux ipfrag_high_thresh) */
 	uint32_t icmp_rate_per_s;    /* ICMP error token bucket refill, 100 */
 	uint32_t icmp_burst;         /* and depth, 50 */
+	/* Checksum and segmentation offload on output ([nic] offload, false by default here and
+	 * on in the shipped config): a transport's partial checksum is left to the device (or to
+	 * nobody, through lo) when the datagram leaves whole, and TSO super-segments are taken.
+	 * Off: every partial checksum is completed here and super-segments are refused. Input
+	 * honours whatever offload state nicd's descriptors report, either way. */
+	bool offload;
 };
 
 /* Fill cfg with the defaults named above (addresses zero). */
@@ -46,6 +52,8 @@ void ip_config_defaults(struct ip_config *cfg);
 /* What one call wants done. The shell drains it after every call (and resets the counts). */
 struct ip_out {
 	struct buf *wire[IP_OUT_MAX];      /* complete Ethernet frames for nicd */
+	struct desc wire_desc[IP_OUT_MAX]; /* their l3/l4 offsets and offload fields (buf, gen and
+					    * len are the link's to fill) */
 	unsigned n_wire;
 	struct buf *up[IP_OUT_MAX];        /* packets for a transport server, data at the IP header */
 	struct desc up_desc[IP_OUT_MAX];   /* .proto names the transport; l3_off/l4_off, addrs set */
@@ -100,6 +108,18 @@ struct ip_stats {
 					  * 65,515 bytes, a port-unreachable for a non-datagram */
 	uint64_t ip_out_loopback;        /* datagrams the loopback interface took back up (our
 					  * address, 127/8, and the copy of each broadcast) */
+	/* Offload (desc.h, ipv4_input.c, ipv4_output.c) */
+	uint64_t ip_in_gso;              /* GRO super-frames received and passed up whole */
+	uint64_t ip_in_drop_offload;     /* offload state that contradicts the IPv4 datagram (a
+					  * super-frame that is a fragment, not TCP or broadcast; a
+					  * partial checksum not where its protocol's is) */
+	uint64_t ip_out_gso;             /* TSO super-segments handed to nicd (or lo) whole */
+	uint64_t ip_out_drop_gso;        /* super-segment refused: offload off, not TCPv4, no
+					  * partial TCP checksum, bad TCP header, not unicast */
+	uint64_t ip_out_drop_gso_mtu;    /* super-segment whose segments would exceed the MTU */
+	uint64_t ip_out_csum_partial;    /* partial checksums left to the device or to lo */
+	uint64_t ip_out_csum_filled;     /* partial checksums completed here (offload off, or
+					  * the datagram is fragmented) */
 	uint64_t ip_reasm_reqds;
 	uint64_t ip_reasm_oks;
 	uint64_t ip_reasm_fails;
@@ -162,16 +182,35 @@ void ip_set_transport(struct ip_core *core, uint8_t proto, bool served);
 /* A frame from the wire, data at the Ethernet header. Consumes it. */
 void ip_input(struct ip_core *core, uint64_t now, struct buf **frame, struct ip_out *out);
 
+/* ip_input with the offload state nicd's descriptor rx reports (NULL: none; buf, gen, len and
+ * the offsets are not read, only flags, csum_start/csum_offset from the Ethernet header, and
+ * gso_type/gso_size). A GRO super-frame (longer than the MTU, in a chain) is validated as any
+ * datagram, never reassembled, and goes up whole with its gso fields; a partial checksum goes
+ * up as verified (Linux's CHECKSUM_PARTIAL on receive) with DESC_F_CSUM_NEEDED and csum_start
+ * from the IPv4 header; DESC_F_CSUM_VERIFIED goes up as it came. Offload state that contradicts
+ * the datagram drops it (ip_in_drop_offload). */
+void ip_input_desc(struct ip_core *core, uint64_t now, struct buf **frame, const struct desc *rx,
+		   struct ip_out *out);
+
 /* A transport packet to send: data at the L4 header; d->daddr, d->proto, d->ttl (0 = default),
  * d->tos and DESC_F_IP_DF are read; d->saddr is 0 (the route's preferred source) or one of our
  * addresses (127/8 included, for destinations through the loopback interface).
- * DESC_F_CSUM_NEEDED is completed here in software, with Linux's CHECKSUM_PARTIAL meaning (the
- * field at csum_start + csum_offset holds the pseudo-header sum, folded, not inverted). Routes
- * (common/route.h), then: a destination through lo (our address, 127/8) goes straight back up
- * as received input, never to the wire; a broadcast goes to the wire and, as Linux loops it
- * back, up to our own transport too; anything else is resolved and fragmented. Consumes pkt.
- * 0, or -ENETUNREACH (no route), -EMSGSIZE (DF and too big), -EINVAL (bad source or
- * destination, more than 65,515 bytes), -ENOBUFS; every failure is counted. */
+ * DESC_F_CSUM_NEEDED has Linux's CHECKSUM_PARTIAL meaning (the field at csum_start +
+ * csum_offset, counted from the L4 header, holds the pseudo-header sum, folded, not inverted):
+ * with cfg.offload it stays partial for the device (or for lo, whose receiver trusts it) unless
+ * the datagram must be fragmented, and is completed here in software otherwise.
+ * gso_type DESC_GSO_TCPV4 with gso_size (the MSS) marks a TSO super-segment of up to 64 KiB
+ * (cfg.offload only): TCP, DESC_F_CSUM_NEEDED at csum_start 0, csum_offset 16, the TCP header
+ * in the head buffer. It gets one IPv4 header for the whole (total length the whole datagram,
+ * DF set, and the ID advanced by the number of segments, since the device gives each segment
+ * its own, as Linux's TSO), is never fragmented, and is refused (-EMSGSIZE,
+ * ip_out_drop_gso_mtu) when gso_size plus the IPv4 and TCP headers exceed the route's MTU.
+ * Routes (common/route.h), then: a destination through lo (our address, 127/8) goes straight
+ * back up as received input, never to the wire; a broadcast goes to the wire and, as Linux
+ * loops it back, up to our own transport too; anything else is resolved and fragmented.
+ * Consumes pkt. 0, or -ENETUNREACH (no route), -EMSGSIZE (DF and too big), -EINVAL (bad source
+ * or destination, more than 65,515 bytes, a bad super-segment), -EOPNOTSUPP (a super-segment
+ * with offload off), -ENOBUFS; every failure is counted. */
 int ip_output(struct ip_core *core, uint64_t now, struct buf **pkt, const struct desc *d,
 	      struct ip_out *out);
 

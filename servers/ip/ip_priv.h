@@ -16,8 +16,9 @@
  * Invariants:
  *   - every buffer the core holds between calls is in an ARP queue (counted in arp_held) or in
  *     the reassembly table (counted in reass.held); ip_core_destroy frees both;
- *   - a packet in an ARP queue is a complete IPv4 datagram (header built, checksum set, not yet
- *     fragmented), data at its IPv4 header;
+ *   - a packet in an ARP queue is a complete IPv4 datagram (header built, header checksum set,
+ *     not yet fragmented), data at its IPv4 header, with its offload state beside it (an L4
+ *     checksum may still be partial, a TSO super-segment is never fragmented);
  *   - no file-scope mutable state anywhere: everything lives here (STYLE rule 11).
  */
 #ifndef USTACK_IP_PRIV_H
@@ -52,6 +53,19 @@
 
 #define IP_ARP_FREE 0 /* slot state besides IP_ARP_INCOMPLETE / REACHABLE / PROBE */
 
+/* Offload state of a datagram on its way through ipd: Linux's skb->ip_summed with
+ * csum_start/csum_offset, and skb_shinfo's gso_type/gso_size (desc.h). Offsets count from the
+ * IPv4 header. All zero: a datagram whose checksums are complete (or unknown, on input). */
+struct ip_offload {
+	uint16_t gso_type;    /* DESC_GSO_NONE or DESC_GSO_TCPV4 */
+	uint16_t gso_size;    /* payload bytes of each segment (the MSS) */
+	uint16_t csum_start;  /* with partial: the L4 header */
+	uint16_t csum_offset; /* with partial: of the checksum field, from csum_start */
+	uint16_t hdr_len;     /* output super-segments: IPv4 + TCP header bytes */
+	bool partial;         /* the L4 checksum field holds the pseudo-header sum only */
+	bool verified;        /* input: the device checked the L4 checksum */
+};
+
 struct ip_arp_slot {
 	uint32_t addr;      /* network order */
 	uint8_t mac[6];     /* valid when REACHABLE or PROBE */
@@ -66,6 +80,7 @@ struct ip_arp_slot {
 			     * ip_timer */
 	unsigned qbufs;     /* buffers they hold */
 	struct buf *q[IP_ARP_QUEUE_CAP];
+	struct ip_offload qoff[IP_ARP_QUEUE_CAP]; /* q[i]'s offload state */
 };
 
 struct ip_core {
@@ -100,21 +115,23 @@ int ip_pullup(struct ip_core *core, struct buf **b, uint32_t len);
 /* --- eth.c --- */
 
 /* Push an Ethernet header (dst, our address, type) onto the datagram *pkt and put the frame in
- * out->wire. Consumes *pkt. 0, or -ENOBUFS (counted) when there is no headroom and no buffer to
- * prepend, or out is full. */
+ * out->wire, its descriptor fields (l3_off, and from off, NULL for none: l4_off, the partial
+ * checksum, the GSO fields, offsets now from the Ethernet header) in out->wire_desc. Consumes
+ * *pkt. 0, or -ENOBUFS (counted) when there is no headroom and no buffer to prepend, or out is
+ * full. */
 int eth_output(struct ip_core *core, struct buf **pkt, const uint8_t dst[6], uint16_t type,
-	       struct ip_out *out);
+	       const struct ip_offload *off, struct ip_out *out);
 
 /* --- arp.c --- */
 
 /* An ARP packet, data at the ARP header (Ethernet header pulled). Consumes it. */
 void arp_input(struct ip_core *core, uint64_t now, struct buf **pkt, struct ip_out *out);
 
-/* Send the datagram *dgram (data at its IPv4 header) to on-link neighbour nexthop: at once if
- * its address is known, else queued behind an ARP request. Consumes *dgram. 0 (sent or
- * queued), -ENOBUFS (queue or table full, or no buffer; counted). */
+/* Send the datagram *dgram (data at its IPv4 header, offload state off or NULL) to on-link
+ * neighbour nexthop: at once if its address is known, else queued behind an ARP request.
+ * Consumes *dgram. 0 (sent or queued), -ENOBUFS (queue or table full, or no buffer; counted). */
 int arp_output(struct ip_core *core, uint64_t now, uint32_t nexthop, struct buf **dgram,
-	       struct ip_out *out);
+	       const struct ip_offload *off, struct ip_out *out);
 
 /* The gratuitous ARP announcing our address (RFC 5227 §2.3 announcement form). */
 int arp_announce(struct ip_core *core, struct ip_out *out);
@@ -150,15 +167,17 @@ bool route_is_bad_src(const struct ip_core *core, uint32_t addr);
 /* --- ipv4_input.c --- */
 
 /* An IPv4 datagram, data at its header; link_bcast says the frame was sent to the Ethernet
- * broadcast address. Consumes it. */
+ * broadcast address; rx is the offload state the device reported (NULL: none; csum_start from
+ * the IPv4 header). Consumes it. */
 void ipv4_input(struct ip_core *core, uint64_t now, struct buf **pkt, bool link_bcast,
-		struct ip_out *out);
+		const struct ip_offload *rx, struct ip_out *out);
 
 /* Local delivery of a whole datagram (data at its validated header) to ICMP or the transport
  * serving its protocol; flags are the desc flags it goes up with (DESC_F_BCAST,
- * DESC_F_CSUM_VERIFIED). Consumes it. */
+ * DESC_F_CSUM_VERIFIED), off its offload state (NULL: none; checked against the datagram by
+ * the caller). Consumes it. */
 void ipv4_local_deliver(struct ip_core *core, uint64_t now, struct buf **pkt, uint32_t flags,
-			struct ip_out *out);
+			const struct ip_offload *off, struct ip_out *out);
 
 /* --- ipv4_output.c --- */
 
@@ -170,6 +189,7 @@ struct ipv4_send_args {
 	uint8_t ttl;    /* 0: cfg.default_ttl */
 	uint8_t tos;
 	bool df;
+	struct ip_offload off; /* offsets from the IPv4 header ipv4_send builds (20 bytes) */
 };
 
 /* Prepend a 20-byte header to the payload *pkt (data at the L4 header) and send it: route,
@@ -178,19 +198,23 @@ struct ipv4_send_args {
 int ipv4_send(struct ip_core *core, uint64_t now, struct buf **pkt,
 	      const struct ipv4_send_args *a, struct ip_out *out);
 
-/* The last hop of a complete datagram (data at its IPv4 header) whose next hop's Ethernet
- * address is dst: fragment to the MTU, push Ethernet headers, put the frames in out->wire.
- * Consumes *dgram. 0, -ENOBUFS (counted). */
+/* The last hop of a complete datagram (data at its IPv4 header, offload state off or NULL)
+ * whose next hop's Ethernet address is dst: a super-segment, or a datagram with a partial
+ * checksum that fits the MTU, goes as one frame with its offload state for nicd; anything else
+ * is fragmented to the MTU (a partial checksum completed first). Pushes Ethernet headers, puts
+ * the frames in out->wire. Consumes *dgram. 0, -ENOBUFS (counted). */
 int ipv4_xmit(struct ip_core *core, struct buf **dgram, const uint8_t dst[6],
-	      struct ip_out *out);
+	      const struct ip_offload *off, struct ip_out *out);
 
 /* How many frames ipv4_xmit will make of the datagram d (data at its IPv4 header). */
-unsigned ipv4_frames(const struct ip_core *core, const struct buf *d);
+unsigned ipv4_frames(const struct ip_core *core, const struct buf *d, const struct ip_offload *off);
 
 /* Hand the datagram *pkt (data at its IPv4 header) to the transport serving `proto` through
- * out->up, with desc flags (DESC_F_BCAST, DESC_F_ICMP_ERROR). Consumes it. */
+ * out->up, with desc flags (DESC_F_BCAST, DESC_F_ICMP_ERROR) and its offload state (NULL:
+ * none): gso fields kept, a partial checksum passed up as DESC_F_CSUM_NEEDED (with
+ * DESC_F_CSUM_VERIFIED), a verified one as DESC_F_CSUM_VERIFIED. Consumes it. */
 void ip_deliver_up(struct ip_core *core, struct buf **pkt, uint8_t proto, uint32_t flags,
-		   struct ip_out *out);
+		   const struct ip_offload *off, struct ip_out *out);
 
 /* --- icmp.c --- */
 

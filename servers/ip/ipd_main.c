@@ -101,15 +101,17 @@ static bool ipd_flush(struct ipd *ipd)
 	unsigned sent = 0;
 	while (sent < out->n_wire && ipd_nicd_writable(ipd)) {
 		unsigned n = out->n_wire - sent < DESC_BATCH_MAX ? out->n_wire - sent : DESC_BATCH_MAX;
-		memset(d, 0, sizeof(d[0]) * n);
-		for (unsigned k = 0; k < n; k++)
-			d[k].l3_off = 14;
+		/* Offsets and offload fields as the core set them (eth_output). */
+		memcpy(d, &out->wire_desc[sent], sizeof(d[0]) * n);
 		/* link_send consumes the chains whether or not the batch goes out. */
 		link_send(ipd->to_nicd, &out->wire[sent], d, n);
 		sent += n;
 	}
-	if (sent < out->n_wire)
+	if (sent < out->n_wire) {
 		memmove(out->wire, out->wire + sent, (out->n_wire - sent) * sizeof(out->wire[0]));
+		memmove(out->wire_desc, out->wire_desc + sent,
+			(out->n_wire - sent) * sizeof(out->wire_desc[0]));
+	}
 	out->n_wire -= sent;
 	bool all = out->n_wire == 0;
 	if (!all)
@@ -156,7 +158,7 @@ static bool ipd_rx_batch(void *arg, uint64_t now)
 			return false;
 		}
 		for (int i = 0; i < n; i++) {
-			ip_input(ipd->core, now, &bufs[i], &ipd->out);
+			ip_input_desc(ipd->core, now, &bufs[i], &d[i], &ipd->out);
 			/* Keep room for the largest single reaction (a 65,535-byte echo reply is
 			 * 45 fragments) so the core never has to discard output. */
 			if (ipd->out.n_wire > IP_OUT_MAX - 64)
@@ -384,6 +386,7 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 	ipc.prefix_len = ipd->cfg.ip_prefix;
 	ipc.gateway = ipd->cfg.ip_gateway;
 	ipc.mtu = ipd->cfg.mtu;
+	ipc.offload = ipd->cfg.nic_offload;
 	ipd->started = clock_now();
 	rc = ip_core_create(&ipc, ipd->pool, ipd->started, &ipd->out, &ipd->core);
 	if (rc < 0) {

@@ -11,6 +11,20 @@
  * forwarded, and TTL is not decremented or checked (see ipv4_local_deliver). Options are checked for
  * well-formedness and otherwise ignored: no option changes how we deliver, and since no source
  * route is honoured, none is reversed in replies either.
+ *
+ * Offload (the device's word on the frame, through nicd's descriptor; desc.h). Trusted only as
+ * far as it agrees with the datagram, checked after the header and the addresses:
+ *   - a GRO super-frame (gso_type TCPV4): total length past the MTU, in a buffer chain. It
+ *     must be TCP, unicast to us, not a fragment (the kernel merges whole segments only), with
+ *     gso_size > 0 and a checksum state (partial or verified: the merged frame's own checksum
+ *     field is the first segment's). It goes up whole, never near reassembly;
+ *   - a partial checksum (the kernel's own traffic into the TAP, CHECKSUM_PARTIAL): csum_start
+ *     where the IPv4 header ends, csum_offset that of TCP (16) or UDP (6), never on a fragment
+ *     (Linux completes the checksum before it fragments). It goes up as verified, as Linux
+ *     treats CHECKSUM_PARTIAL on receive: the data never crossed a wire;
+ *   - a verified checksum (DATA_VALID) goes up as DESC_F_CSUM_VERIFIED, except on a fragment:
+ *     the device checked nothing of the reassembled datagram.
+ * The header checksum is always checked: no device verifies it for us.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -49,7 +63,7 @@ static bool ipv4_options_ok(const uint8_t *hdr, unsigned ihl)
 /* Hand a validated, whole datagram to whoever serves its protocol: from the wire through
  * ipv4_input, from ourselves through the loopback interface (ipv4_output.c). */
 void ipv4_local_deliver(struct ip_core *core, uint64_t now, struct buf **pkt, uint32_t flags,
-			struct ip_out *out)
+			const struct ip_offload *off, struct ip_out *out)
 {
 	struct buf *b = *pkt;
 	const struct ipv4_hdr *h = (const struct ipv4_hdr *)buf_data(b);
@@ -73,11 +87,11 @@ void ipv4_local_deliver(struct ip_core *core, uint64_t now, struct buf **pkt, ui
 		pool_free(&b);
 		return;
 	}
-	ip_deliver_up(core, &b, h->proto, flags, out);
+	ip_deliver_up(core, &b, h->proto, flags, off, out);
 }
 
 void ip_deliver_up(struct ip_core *core, struct buf **pkt, uint8_t proto, uint32_t flags,
-		   struct ip_out *out)
+		   const struct ip_offload *off, struct ip_out *out)
 {
 	struct buf *b = *pkt;
 	const struct ipv4_hdr *h = (const struct ipv4_hdr *)buf_data(b);
@@ -102,14 +116,52 @@ void ip_deliver_up(struct ip_core *core, struct buf **pkt, uint8_t proto, uint32
 	d->proto = proto;
 	d->ttl = h->ttl;
 	d->tos = h->tos;
+	if (off) {
+		if (off->verified || off->partial)
+			d->flags |= DESC_F_CSUM_VERIFIED;
+		if (off->partial) {
+			d->flags |= DESC_F_CSUM_NEEDED;
+			d->csum_start = off->csum_start;
+			d->csum_offset = off->csum_offset;
+		}
+		d->gso_type = off->gso_type;
+		d->gso_size = off->gso_size;
+	}
 	out->up[out->n_up++] = b;
 	core->stats.ip_in_delivers++;
 }
 
+/* The offload state *off agrees with the validated datagram h (ihl header bytes, tot in all;
+ * bcast: addressed to a broadcast): see the file comment. A verified checksum on a fragment is
+ * forgotten rather than refused. */
+static bool ipv4_offload_ok(const struct ipv4_hdr *h, unsigned ihl, unsigned tot, bool bcast,
+			    struct ip_offload *off)
+{
+	bool frag = (ntohs(h->frag_off) & (IPV4_FLAG_MF | IPV4_FRAG_OFF_MASK)) != 0;
+
+	if (off->gso_type != DESC_GSO_NONE &&
+	    (off->gso_type != DESC_GSO_TCPV4 || h->proto != IPV4_PROTO_TCP || frag || bcast ||
+	     off->gso_size == 0 || (!off->partial && !off->verified)))
+		return false;
+	if (off->partial) {
+		unsigned at = h->proto == IPV4_PROTO_TCP   ? 16u /* offsetof(tcphdr, check) */
+			      : h->proto == IPV4_PROTO_UDP ? 6u
+							   : 0u;
+
+		if (frag || at == 0 || off->csum_start != ihl || off->csum_offset != at ||
+		    ihl + at + 2 > tot)
+			return false;
+	}
+	if (frag)
+		off->verified = false;
+	return true;
+}
+
 void ipv4_input(struct ip_core *core, uint64_t now, struct buf **pkt, bool link_bcast,
-		struct ip_out *out)
+		const struct ip_offload *rx, struct ip_out *out)
 {
 	struct buf *b = *pkt;
+	struct ip_offload off = rx ? *rx : (struct ip_offload){0};
 	const struct ipv4_hdr *h;
 	unsigned ihl, tot;
 	bool bcast;
@@ -165,6 +217,12 @@ void ipv4_input(struct ip_core *core, uint64_t now, struct buf **pkt, bool link_
 		core->stats.ip_in_addr_errors++;
 		goto drop;
 	}
+	if (!ipv4_offload_ok(h, ihl, tot, bcast, &off)) {
+		core->stats.ip_in_drop_offload++;
+		goto drop;
+	}
+	if (off.gso_type != DESC_GSO_NONE)
+		core->stats.ip_in_gso++;
 	if (ntohs(h->frag_off) & (IPV4_FLAG_MF | IPV4_FRAG_OFF_MASK)) {
 		struct buf *whole = ip_reass_input(&core->reass, now, &b, &core->stats);
 
@@ -172,7 +230,7 @@ void ipv4_input(struct ip_core *core, uint64_t now, struct buf **pkt, bool link_
 			return; /* held, or dropped and counted by the reassembly */
 		b = whole;
 	}
-	ipv4_local_deliver(core, now, &b, bcast ? DESC_F_BCAST : 0, out);
+	ipv4_local_deliver(core, now, &b, bcast ? DESC_F_BCAST : 0, &off, out);
 	return;
 drop:
 	pool_free(&b);

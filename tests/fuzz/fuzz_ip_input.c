@@ -24,6 +24,10 @@
  *     length         cut to what is left of the input and to FUZZ_FRAME_MAX
  *   A frame is one record, so fragments of one datagram (and an ARP reply releasing queued
  *   packets) meet across records: reassembly and ARP state live for the whole input.
+ *   Each frame goes in through ip_input_desc with an offload descriptor as nicd would send it,
+ *   picked by (length + last byte) mod 8 so the format stays as it was: none, all zero, checksum
+ *   verified, partial at UDP's or TCP's checksum, a GRO frame partial or verified (gso_size from
+ *   the frame's bytes), or every offload field taken raw from the frame's first bytes.
  *
  * Checks, abort() on failure so that libFuzzer and ctest both see it:
  *  - after every call into the core, every buffer in use is held by the core (ARP queues,
@@ -33,7 +37,9 @@
  *    nothing is not due again;
  *  - frames for the wire are well-formed Ethernet frames from us: ARP, or IPv4 from our
  *    address to a unicast neighbour, header checksum right, no larger than the MTU;
- *  - datagrams for a transport are exactly what their descriptor says;
+ *  - datagrams for a transport are exactly what their descriptor says; offload state going up
+ *    agrees with the datagram (a super-frame is TCP and verified, a partial checksum sits at
+ *    the transport header where its protocol keeps it, inside the datagram);
  *  - after the input the timers are run out and the core destroyed: the pool must be idle
  *    again. A buffer not back on the free list is a leak.
  *
@@ -274,6 +280,65 @@ static void fip_check_up(const struct buf *b, const struct desc *d)
 		FIP_CHECK(h[9] == IPV4_PROTO_ICMP, h[9], d->proto);
 	else
 		FIP_CHECK(h[9] == d->proto, h[9], d->proto);
+	if (d->gso_type != DESC_GSO_NONE) {
+		FIP_CHECK(d->gso_type == DESC_GSO_TCPV4 && d->proto == IPV4_PROTO_TCP, d->gso_type,
+			  d->proto);
+		FIP_CHECK(d->gso_size > 0 && (d->flags & DESC_F_CSUM_VERIFIED), d->gso_size,
+			  d->flags);
+	}
+	if (d->flags & DESC_F_CSUM_NEEDED) {
+		FIP_CHECK(d->flags & DESC_F_CSUM_VERIFIED, d->flags, 0);
+		FIP_CHECK(d->csum_start == d->l4_off, d->csum_start, d->l4_off);
+		FIP_CHECK(d->csum_offset == (d->proto == IPV4_PROTO_TCP ? 16u : 6u), d->csum_offset,
+			  d->proto);
+		FIP_CHECK((uint32_t)d->csum_start + d->csum_offset + 2 <= d->len, d->csum_start,
+			  d->len);
+	}
+}
+
+/* The offload descriptor nicd would send with frame f[0..len) (see the input format). */
+static const struct desc *fip_rx_desc(const uint8_t *f, size_t len, struct desc *d)
+{
+	uint16_t mss = len >= 2 ? (uint16_t)(f[len - 2] << 8 | f[len - 1]) : 0;
+
+	memset(d, 0, sizeof(*d));
+	switch ((len + (len ? f[len - 1] : 0)) % 8) {
+	case 0:
+		return NULL;
+	case 1:
+		break;
+	case 2:
+		d->flags = DESC_F_CSUM_VERIFIED;
+		break;
+	case 3:
+	case 4:
+		d->flags = DESC_F_CSUM_NEEDED;
+		d->csum_start = 34;
+		d->csum_offset = len % 8 == 3 ? 6 : 16;
+		break;
+	case 5:
+		d->flags = DESC_F_CSUM_NEEDED;
+		d->csum_start = 34;
+		d->csum_offset = 16;
+		d->gso_type = DESC_GSO_TCPV4;
+		d->gso_size = mss;
+		break;
+	case 6:
+		d->flags = DESC_F_CSUM_VERIFIED;
+		d->gso_type = DESC_GSO_TCPV4;
+		d->gso_size = mss;
+		break;
+	default:
+		if (len >= 10) {
+			d->flags = f[0] & 3u;
+			d->csum_start = (uint16_t)(f[1] << 8 | f[2]);
+			d->csum_offset = (uint16_t)(f[3] << 8 | f[4]);
+			d->gso_type = f[5] & 3u;
+			d->gso_size = (uint16_t)(f[6] << 8 | f[7]);
+		}
+		break;
+	}
+	return d;
 }
 
 /* Everything the pool has handed out is accounted for, within bounds. */
@@ -420,7 +485,8 @@ static void fip_run(const uint8_t *data, size_t size)
 		b = fip_frame_buf(fip.frame, len, head);
 		if (!b)
 			continue;
-		ip_input(fip.core, fip.now, &b, &fip.out);
+		struct desc rx;
+		ip_input_desc(fip.core, fip.now, &b, fip_rx_desc(fip.frame, len, &rx), &fip.out);
 		FIP_CHECK(b == NULL, 0, 0);
 		fip_check_state();
 		if (ctl & FIP_CTL_PORT_UNREACH)

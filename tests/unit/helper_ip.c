@@ -190,6 +190,36 @@ void tip_input(struct tip_fx *fx, const uint8_t *frame, size_t len)
 	ck_assert_ptr_null(b);
 }
 
+struct buf *tip_chain(struct pool *pool, const uint8_t *data, size_t len)
+{
+	size_t first = len < POOL_DATA_ROOM ? len : POOL_DATA_ROOM;
+	struct buf *b = tpool_frame(pool, data, first);
+
+	for (size_t at = first; at < len; at += TIP_CHAIN_PIECE) {
+		size_t n = len - at < TIP_CHAIN_PIECE ? len - at : TIP_CHAIN_PIECE;
+		struct buf *t = pool_alloc(pool);
+		uint8_t *p;
+
+		ck_assert_ptr_nonnull(t);
+		ck_assert_ptr_nonnull(buf_push(t, POOL_HEADROOM));
+		buf_trim(t, 0);
+		p = buf_put(t, n);
+		ck_assert_ptr_nonnull(p);
+		memcpy(p, data + at, n);
+		ck_assert_int_eq(buf_chain_append(b, &t), 0);
+	}
+	ck_assert_uint_eq(buf_chain_len(b), len);
+	return b;
+}
+
+void tip_input_desc(struct tip_fx *fx, const uint8_t *frame, size_t len, const struct desc *rx)
+{
+	struct buf *b = tip_chain(fx->pool, frame, len);
+
+	ip_input_desc(fx->core, fx->now, &b, rx, &fx->out);
+	ck_assert_ptr_null(b);
+}
+
 void tip_out_reset(struct ip_out *out)
 {
 	for (unsigned i = 0; i < out->n_wire; i++)

@@ -118,6 +118,15 @@ size_t tip_icmp_msg(uint8_t *m, uint8_t type, uint8_t code, uint16_t id, uint16_
 /* Hand frame bytes to ip_input at fx->now. */
 void tip_input(struct tip_fx *fx, const uint8_t *frame, size_t len);
 
+/* len bytes (any length up to 64 KiB) as a chain laid out as nicd receives a super-frame: the
+ * head buffer's data room, then continuation buffers of TIP_CHAIN_PIECE bytes. */
+#define TIP_CHAIN_PIECE 2240u
+struct buf *tip_chain(struct pool *pool, const uint8_t *data, size_t len);
+
+/* Hand frame bytes (chained past one buffer, as tip_chain) to ip_input_desc with nicd's
+ * descriptor rx (NULL: none). */
+void tip_input_desc(struct tip_fx *fx, const uint8_t *frame, size_t len, const struct desc *rx);
+
 /* Free everything in out and zero its counts. */
 void tip_out_reset(struct ip_out *out);
 /* Nothing for the wire and nothing for a transport. */

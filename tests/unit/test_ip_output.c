@@ -1,7 +1,13 @@
 /* test_ip_output: ip_output of the IPv4 core (servers/ip/ipv4_output.c, route.c, with arp.c and
  * ip_frag.c behind it) — the header it builds, on-link delivery through ARP, the gateway, no
  * route, broadcast and multicast, fragmentation, DF, invalid requests, missing headroom, a full
- * struct ip_out, and checksum completion for transports. */
+ * struct ip_out, and checksum completion for transports.
+ *
+ * Offload (the "offload" case, cfg.offload on): TSO super-segments leave whole with one header
+ * (total length, DF, IDs for every segment) and the descriptor nicd turns into a virtio-net
+ * header, through ARP and lo too, never fragmented, refused past the MTU or when malformed;
+ * partial checksums stay partial unless the datagram is fragmented; with offload off both
+ * behave as before (checksums completed, super-segments refused). */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -473,6 +479,391 @@ START_TEST(bad_configs_rejected)
 }
 END_TEST
 
+
+/* ---- offload ---------------------------------------------------------------------------- */
+
+#define MSS 1448u
+#define THLEN 32u /* TCP header with the timestamp option */
+
+static void offload_setup(void)
+{
+	struct ip_config c;
+
+	tip_config(&c);
+	c.offload = true;
+	tip_fx_setup(&fx, &c);
+	ip_set_transport(fx.core, IPV4_PROTO_TCP, true);
+	ip_set_transport(fx.core, IPV4_PROTO_UDP, true);
+}
+
+/* Pseudo-header sum (folded, not inverted, network order) as a CHECKSUM_PARTIAL sender puts in
+ * the checksum field: what the device starts from. */
+static uint16_t pseudo_seed(uint32_t saddr, uint32_t daddr, uint8_t proto, uint16_t len)
+{
+	return htons((uint16_t)~csum_fold(csum_pseudo_ipv4(saddr, daddr, proto, len)));
+}
+
+/* A TCP segment of plen payload bytes (byte i is marker + i) in a chain, data at the TCP header
+ * (THLEN bytes, data offset doff), checksum field seeded for us -> daddr. */
+static struct buf *tso_segment(uint32_t daddr, size_t plen, uint8_t marker, unsigned doff)
+{
+	size_t len = THLEN + plen;
+	uint8_t *seg = calloc(1, len);
+	uint16_t seed = pseudo_seed(TIP_OUR_IP, daddr, IPV4_PROTO_TCP, (uint16_t)len);
+	struct buf *b;
+
+	ck_assert_ptr_nonnull(seg);
+	seg[0] = 0x00, seg[1] = 0x50;
+	seg[2] = 0x13, seg[3] = 0x88;
+	seg[12] = (uint8_t)(doff << 4);
+	seg[13] = 0x18; /* PSH, ACK */
+	memcpy(seg + 16, &seed, 2);
+	for (size_t i = 0; i < plen; i++)
+		seg[THLEN + i] = (uint8_t)(marker + i);
+	b = tip_chain(fx.pool, seg, len);
+	free(seg);
+	return b;
+}
+
+static struct desc tso_desc(uint32_t daddr)
+{
+	return (struct desc){.daddr = daddr, .proto = IPV4_PROTO_TCP,
+			     .flags = DESC_F_CSUM_NEEDED, .csum_start = 0, .csum_offset = 16,
+			     .gso_type = DESC_GSO_TCPV4, .gso_size = MSS};
+}
+
+/* ip_output of a TSO super-segment of plen payload bytes to daddr with desc d. */
+static int tso_out(const struct desc *d, size_t plen, unsigned doff)
+{
+	struct buf *b = tso_segment(d->daddr, plen, 9, doff);
+	int rc = ip_output(fx.core, fx.now, &b, d, &fx.out);
+
+	ck_assert_ptr_null(b);
+	return rc;
+}
+
+static uint8_t wire[70000];
+
+/* The super-segment frame i sent for plen payload bytes: one frame, the headers Linux's TSO
+ * starts from, the descriptor nicd needs. Returns its IP ID. */
+static uint16_t expect_tso_frame(unsigned i, size_t plen, const uint8_t dst[6])
+{
+	size_t len = tip_wire_copy(&fx.out, i, wire, sizeof(wire));
+	const struct ipv4_hdr *h;
+	const struct desc *d = &fx.out.wire_desc[i];
+	uint16_t seed = pseudo_seed(TIP_OUR_IP, TIP_PEER_IP, IPV4_PROTO_TCP,
+				    (uint16_t)(THLEN + plen));
+
+	ck_assert_uint_eq(len, 14 + 20 + THLEN + plen);
+	h = tip_expect_ipv4(wire, len, dst, IPV4_PROTO_TCP, TIP_OUR_IP, TIP_PEER_IP);
+	ck_assert_uint_eq(ntohs(h->tot_len), 20 + THLEN + plen); /* the whole, not a segment */
+	ck_assert_uint_eq(ntohs(h->frag_off), IPV4_FLAG_DF);
+	ck_assert_mem_eq(wire + 34 + 16, &seed, 2); /* left partial for the device */
+	expect_payload(wire + 34 + THLEN, plen, 9);
+	ck_assert_uint_eq(d->l3_off, 14);
+	ck_assert_uint_eq(d->l4_off, 34);
+	ck_assert_uint_eq(d->flags, DESC_F_CSUM_NEEDED);
+	ck_assert_uint_eq(d->csum_start, 34);
+	ck_assert_uint_eq(d->csum_offset, 16);
+	ck_assert_uint_eq(d->gso_type, DESC_GSO_TCPV4);
+	ck_assert_uint_eq(d->gso_size, MSS);
+	return ntohs(h->id);
+}
+
+START_TEST(tso_leaves_whole)
+{
+	struct desc d = tso_desc(TIP_PEER_IP);
+	size_t plen = 40000; /* 28 segments: 27 of 1448 and one of 904 */
+	uint16_t id;
+	size_t len;
+
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	ck_assert_int_eq(tso_out(&d, plen, THLEN / 4), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	id = expect_tso_frame(0, plen, tip_peer_mac);
+	ck_assert_uint_eq(st()->ip_out_gso, 1);
+	ck_assert_uint_eq(st()->ip_frag_oks + st()->ip_frag_creates, 0);
+	tip_out_reset(&fx.out);
+	/* The device gives the 28 segments IDs id .. id + 27: the next datagram takes id + 28. */
+	ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 10, 0), 0);
+	len = tip_wire_copy(&fx.out, 0, wire, sizeof(wire));
+	ck_assert_uint_eq(ntohs(tip_expect_ipv4(wire, len, tip_peer_mac, IPV4_PROTO_UDP,
+						TIP_OUR_IP, TIP_PEER_IP)->id),
+			  (uint16_t)(id + 28));
+	ck_assert_uint_eq(fx.out.wire_desc[0].gso_type, DESC_GSO_NONE);
+	ck_assert_uint_eq(fx.out.wire_desc[0].flags, 0);
+	ck_assert_uint_eq(fx.out.wire_desc[0].l3_off, 14);
+}
+END_TEST
+
+START_TEST(tso_largest)
+{
+	struct desc d = tso_desc(TIP_PEER_IP);
+	size_t plen = IPV4_MAX_LEN - 20 - THLEN;
+
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	ck_assert_int_eq(tso_out(&d, plen, THLEN / 4), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	expect_tso_frame(0, plen, tip_peer_mac);
+	ck_assert_uint_le(buf_chain_count(fx.out.wire[0]), BUF_CHAIN_MAX);
+	/* One byte more is no datagram. */
+	tip_out_reset(&fx.out);
+	ck_assert_int_eq(tso_out(&d, plen + 1, THLEN / 4), -EINVAL);
+	ck_assert_uint_eq(st()->ip_out_drop_invalid, 1);
+	tpool_assert_idle(fx.pool);
+}
+END_TEST
+
+START_TEST(tso_segments_must_fit_the_mtu)
+{
+	struct desc d = tso_desc(TIP_PEER_IP);
+
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	/* 20 + 32 + 1448 = 1500: fits. */
+	ck_assert_int_eq(tso_out(&d, 10000, THLEN / 4), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	tip_out_reset(&fx.out);
+	d.gso_size = MSS + 1;
+	ck_assert_int_eq(tso_out(&d, 10000, THLEN / 4), -EMSGSIZE);
+	tip_expect_no_tx(&fx.out);
+	ck_assert_uint_eq(st()->ip_out_drop_gso_mtu, 1);
+	/* Without options the header is 20 bytes: 1460 fits, 1461 does not. */
+	d.gso_size = 1460;
+	ck_assert_int_eq(tso_out(&d, 10000, 5), 0);
+	tip_out_reset(&fx.out);
+	d.gso_size = 1461;
+	ck_assert_int_eq(tso_out(&d, 10000, 5), -EMSGSIZE);
+	ck_assert_uint_eq(st()->ip_out_drop_gso_mtu, 2);
+	ck_assert_uint_eq(st()->ip_out_drop_df + st()->ip_frag_fails, 0);
+	tpool_assert_idle(fx.pool);
+}
+END_TEST
+
+START_TEST(tso_waits_for_arp_whole)
+{
+	struct desc d = tso_desc(TIP_PEER_IP);
+	size_t len;
+
+	ck_assert_int_eq(tso_out(&d, 30000, THLEN / 4), 0);
+	tip_expect_wire_frames(&fx.out, 1); /* the ARP request */
+	len = tip_wire_copy(&fx.out, 0, wire, sizeof(wire));
+	tip_expect_arp(wire, len, tip_bcast_mac, ARP_OP_REQUEST, tip_our_mac, TIP_OUR_IP, zero6,
+		       TIP_PEER_IP);
+	ck_assert_uint_eq(fx.out.wire_desc[0].flags, 0);
+	ck_assert_uint_eq(fx.out.wire_desc[0].gso_type, DESC_GSO_NONE);
+	tip_out_reset(&fx.out);
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	tip_expect_wire_frames(&fx.out, 1);
+	expect_tso_frame(0, 30000, tip_peer_mac);
+}
+END_TEST
+
+START_TEST(tso_through_lo_goes_up_whole)
+{
+	struct desc d = tso_desc(TIP_OUR_IP);
+	const struct desc *u;
+
+	ck_assert_int_eq(tso_out(&d, 30000, THLEN / 4), 0);
+	ck_assert_uint_eq(fx.out.n_wire, 0);
+	ck_assert_uint_eq(fx.out.n_up, 1);
+	u = &fx.out.up_desc[0];
+	ck_assert_uint_eq(u->proto, IPV4_PROTO_TCP);
+	ck_assert_uint_eq(u->len, 20 + THLEN + 30000);
+	ck_assert_uint_eq(u->flags, DESC_F_CSUM_VERIFIED | DESC_F_CSUM_NEEDED);
+	ck_assert_uint_eq(u->csum_start, 20);
+	ck_assert_uint_eq(u->csum_offset, 16);
+	ck_assert_uint_eq(u->gso_type, DESC_GSO_TCPV4);
+	ck_assert_uint_eq(u->gso_size, MSS);
+	ck_assert_uint_eq(st()->ip_out_loopback, 1);
+	ck_assert_uint_eq(st()->ip_out_gso, 1);
+}
+END_TEST
+
+struct bad_tso {
+	const char *name;
+	uint32_t daddr;
+	uint8_t proto;
+	uint32_t flags;
+	uint16_t csum_start, csum_offset, gso_type, gso_size;
+	unsigned doff;
+	size_t plen;
+	int err;
+};
+
+static const struct bad_tso bad_tsos[] = {
+	{"UDP", TIP_PEER_IP, IPV4_PROTO_UDP, DESC_F_CSUM_NEEDED, 0, 16, DESC_GSO_TCPV4, MSS, 8,
+	 20000, -EINVAL},
+	{"no partial checksum", TIP_PEER_IP, IPV4_PROTO_TCP, 0, 0, 16, DESC_GSO_TCPV4, MSS, 8, 20000,
+	 -EINVAL},
+	{"checksum not at the TCP header", TIP_PEER_IP, IPV4_PROTO_TCP, DESC_F_CSUM_NEEDED, 2, 16,
+	 DESC_GSO_TCPV4, MSS, 8, 20000, -EINVAL},
+	{"checksum offset not TCP's", TIP_PEER_IP, IPV4_PROTO_TCP, DESC_F_CSUM_NEEDED, 0, 6,
+	 DESC_GSO_TCPV4, MSS, 8, 20000, -EINVAL},
+	{"gso_size 0", TIP_PEER_IP, IPV4_PROTO_TCP, DESC_F_CSUM_NEEDED, 0, 16, DESC_GSO_TCPV4, 0, 8,
+	 20000, -EINVAL},
+	{"GSO type UDP", TIP_PEER_IP, IPV4_PROTO_TCP, DESC_F_CSUM_NEEDED, 0, 16, DESC_GSO_UDP, MSS,
+	 8, 20000, -EINVAL},
+	{"TCP data offset 4", TIP_PEER_IP, IPV4_PROTO_TCP, DESC_F_CSUM_NEEDED, 0, 16,
+	 DESC_GSO_TCPV4, MSS, 4, 20000, -EINVAL},
+	{"TCP header past the payload", TIP_PEER_IP, IPV4_PROTO_TCP, DESC_F_CSUM_NEEDED, 0, 16,
+	 DESC_GSO_TCPV4, MSS, 15, 0, -EINVAL},
+	{"no payload", TIP_PEER_IP, IPV4_PROTO_TCP, DESC_F_CSUM_NEEDED, 0, 16, DESC_GSO_TCPV4, MSS,
+	 8, 0, -EINVAL},
+	{"broadcast", TIP_BCAST_IP, IPV4_PROTO_TCP, DESC_F_CSUM_NEEDED, 0, 16, DESC_GSO_TCPV4, MSS,
+	 8, 20000, -EINVAL},
+	{"multicast", TIP_IP(224, 0, 0, 9), IPV4_PROTO_TCP, DESC_F_CSUM_NEEDED, 0, 16,
+	 DESC_GSO_TCPV4, MSS, 8, 20000, -EINVAL},
+};
+
+START_TEST(tso_malformed_refused)
+{
+	const struct bad_tso *c = &bad_tsos[_i];
+	struct desc d = {.daddr = c->daddr, .proto = c->proto, .flags = c->flags,
+			 .csum_start = c->csum_start, .csum_offset = c->csum_offset,
+			 .gso_type = c->gso_type, .gso_size = c->gso_size};
+
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	ck_assert_msg(tso_out(&d, c->plen, c->doff) == c->err, "%s: not refused", c->name);
+	ck_assert_msg(st()->ip_out_drop_gso == 1, "%s: not counted", c->name);
+	tip_expect_no_tx(&fx.out);
+	tpool_assert_idle(fx.pool);
+}
+END_TEST
+
+START_TEST(tso_refused_with_offload_off)
+{
+	struct desc d = tso_desc(TIP_PEER_IP);
+	struct ip_config c;
+
+	tip_fx_teardown(&fx);
+	tip_config(&c);
+	tip_fx_setup(&fx, &c); /* offload off: the default of ip_config_defaults */
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	ck_assert_int_eq(tso_out(&d, 20000, 8), -EOPNOTSUPP);
+	ck_assert_uint_eq(st()->ip_out_drop_gso, 1);
+	tip_expect_no_tx(&fx.out);
+	/* Through lo too: the switch is one for the whole stack. */
+	d.daddr = TIP_OUR_IP;
+	ck_assert_int_eq(tso_out(&d, 20000, 8), -EOPNOTSUPP);
+	ck_assert_uint_eq(st()->ip_out_drop_gso, 2);
+	tpool_assert_idle(fx.pool);
+}
+END_TEST
+
+/* A UDP datagram of plen payload bytes with its checksum left partial. */
+static int partial_udp_out(uint32_t daddr, size_t plen)
+{
+	size_t len = 8 + plen;
+	uint8_t *u = calloc(1, len);
+	uint16_t seed = pseudo_seed(TIP_OUR_IP, daddr, IPV4_PROTO_UDP, (uint16_t)len);
+	struct desc d = {.daddr = daddr, .proto = IPV4_PROTO_UDP, .flags = DESC_F_CSUM_NEEDED,
+			 .csum_start = 0, .csum_offset = 6};
+	struct buf *b;
+	int rc;
+
+	ck_assert_ptr_nonnull(u);
+	u[0] = 0x30, u[1] = 0x39, u[2] = 0x00, u[3] = 0x35;
+	u[4] = (uint8_t)(len >> 8), u[5] = (uint8_t)len;
+	memcpy(u + 6, &seed, 2);
+	for (size_t i = 0; i < plen; i++)
+		u[8 + i] = (uint8_t)(i * 5);
+	b = tip_chain(fx.pool, u, len);
+	free(u);
+	rc = ip_output(fx.core, fx.now, &b, &d, &fx.out);
+	ck_assert_ptr_null(b);
+	return rc;
+}
+
+START_TEST(partial_checksum_left_to_the_device)
+{
+	uint16_t seed = pseudo_seed(TIP_OUR_IP, TIP_PEER_IP, IPV4_PROTO_UDP, 8 + 100);
+	size_t len;
+
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	ck_assert_int_eq(partial_udp_out(TIP_PEER_IP, 100), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	len = tip_wire_copy(&fx.out, 0, wire, sizeof(wire));
+	ck_assert_uint_eq(len, 14 + 20 + 8 + 100);
+	ck_assert_mem_eq(wire + 34 + 6, &seed, 2); /* not computed here */
+	ck_assert_uint_eq(fx.out.wire_desc[0].flags, DESC_F_CSUM_NEEDED);
+	ck_assert_uint_eq(fx.out.wire_desc[0].csum_start, 34);
+	ck_assert_uint_eq(fx.out.wire_desc[0].csum_offset, 6);
+	ck_assert_uint_eq(fx.out.wire_desc[0].l4_off, 34);
+	ck_assert_uint_eq(fx.out.wire_desc[0].gso_type, DESC_GSO_NONE);
+	ck_assert_uint_eq(st()->ip_out_csum_partial, 1);
+	ck_assert_uint_eq(st()->ip_out_csum_filled, 0);
+	/* Exactly the MTU still leaves whole. */
+	tip_out_reset(&fx.out);
+	ck_assert_int_eq(partial_udp_out(TIP_PEER_IP, 1500 - 28), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	ck_assert_uint_eq(fx.out.wire_desc[0].flags, DESC_F_CSUM_NEEDED);
+	/* Through lo it goes up as it is, trusted. */
+	tip_out_reset(&fx.out);
+	ck_assert_int_eq(partial_udp_out(TIP_OUR_IP, 100), 0);
+	ck_assert_uint_eq(fx.out.n_up, 1);
+	ck_assert_uint_eq(fx.out.up_desc[0].flags, DESC_F_CSUM_VERIFIED | DESC_F_CSUM_NEEDED);
+	ck_assert_uint_eq(fx.out.up_desc[0].csum_start, 20);
+	ck_assert_uint_eq(fx.out.up_desc[0].csum_offset, 6);
+	ck_assert_uint_eq(st()->ip_out_csum_partial, 3);
+}
+END_TEST
+
+/* The UDP checksum of the datagram in fragments 0..n-1 of out->wire, verified independently:
+ * the pseudo-header and the reassembled UDP bytes sum to zero. */
+static void expect_fragmented_udp_checksum(unsigned n, size_t ulen)
+{
+	uint8_t *all = calloc(1, 12 + ulen);
+	size_t at = 0;
+	uint32_t sa = TIP_OUR_IP, da = TIP_PEER_IP;
+
+	ck_assert_ptr_nonnull(all);
+	memcpy(all, &sa, 4);
+	memcpy(all + 4, &da, 4);
+	all[9] = IPV4_PROTO_UDP;
+	all[10] = (uint8_t)(ulen >> 8);
+	all[11] = (uint8_t)ulen;
+	for (unsigned i = 0; i < n; i++) {
+		size_t len = tip_wire_copy(&fx.out, i, wire, sizeof(wire));
+
+		ck_assert_uint_eq(fx.out.wire_desc[i].flags, 0); /* nothing left to the device */
+		memcpy(all + 12 + at, wire + 34, len - 34);
+		at += len - 34;
+	}
+	ck_assert_uint_eq(at, ulen);
+	ck_assert_uint_eq(tip_csum(all, 12 + ulen), 0);
+	free(all);
+}
+
+START_TEST(partial_checksum_completed_before_fragmenting)
+{
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	ck_assert_int_eq(partial_udp_out(TIP_PEER_IP, 3000), 0);
+	tip_expect_wire_frames(&fx.out, 3);
+	expect_fragmented_udp_checksum(3, 8 + 3000);
+	ck_assert_uint_eq(st()->ip_out_csum_filled, 1);
+	ck_assert_uint_eq(st()->ip_out_csum_partial, 0);
+}
+END_TEST
+
+START_TEST(partial_checksum_completed_with_offload_off)
+{
+	struct ip_config c;
+	size_t len;
+
+	tip_fx_teardown(&fx);
+	tip_config(&c);
+	tip_fx_setup(&fx, &c);
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	ck_assert_int_eq(partial_udp_out(TIP_PEER_IP, 100), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	len = tip_wire_copy(&fx.out, 0, wire, sizeof(wire));
+	ck_assert_uint_eq(len, 14 + 20 + 8 + 100);
+	expect_fragmented_udp_checksum(1, 8 + 100);
+	ck_assert_uint_eq(st()->ip_out_csum_filled, 1);
+	ck_assert_uint_eq(st()->ip_out_csum_partial, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ip_output");
@@ -497,5 +888,19 @@ int main(void)
 	tcase_add_test(tc, full_out_discards);
 	tcase_add_test(tc, bad_configs_rejected);
 	suite_add_tcase(s, tc);
+
+	TCase *off = tcase_create("offload");
+	tcase_add_checked_fixture(off, offload_setup, teardown);
+	tcase_add_test(off, tso_leaves_whole);
+	tcase_add_test(off, tso_largest);
+	tcase_add_test(off, tso_segments_must_fit_the_mtu);
+	tcase_add_test(off, tso_waits_for_arp_whole);
+	tcase_add_test(off, tso_through_lo_goes_up_whole);
+	tcase_add_loop_test(off, tso_malformed_refused, 0, sizeof(bad_tsos) / sizeof(bad_tsos[0]));
+	tcase_add_test(off, tso_refused_with_offload_off);
+	tcase_add_test(off, partial_checksum_left_to_the_device);
+	tcase_add_test(off, partial_checksum_completed_before_fragmenting);
+	tcase_add_test(off, partial_checksum_completed_with_offload_off);
+	suite_add_tcase(s, off);
 	return tcheck_run(s);
 }

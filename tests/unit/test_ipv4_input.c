@@ -4,6 +4,11 @@
  * it. For each: dropped, counted once in its own counter, nothing emitted (no frame, nothing
  * up), pool idle. Then the accepted cases: padding trimmed, options walked, TTL 0/1 kept,
  * broadcasts flagged, fragments reassembled, descriptors filled.
+ *
+ * Offload (the "offload" case): nicd's descriptor says what the device did. GRO super-frames
+ * (chains past the MTU) go up whole with their gso fields, partial checksums go up as verified,
+ * and every offload state that contradicts the datagram is one table row: dropped, counted in
+ * ip_in_drop_offload, never reassembled, nothing sent.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -354,6 +359,263 @@ START_TEST(up_queue_full_is_counted)
 }
 END_TEST
 
+
+/* ---- offload ---------------------------------------------------------------------------- */
+
+#define GRO_MSS 1448u
+#define GRO_SEGS 40u
+#define TCP_HLEN 32u /* with the timestamp option, as Linux sends */
+
+static uint8_t big[70000]; /* frames past one buffer */
+static uint8_t seg[70000];
+
+static void offload_setup(void)
+{
+	setup();
+	ip_set_transport(fx.core, IPV4_PROTO_TCP, true);
+}
+
+/* A TCP segment of plen payload bytes (byte i is i * 7) into seg: 32-byte header, data offset
+ * 8, the pseudo-header sum in its checksum field as a CHECKSUM_PARTIAL sender leaves it. */
+static size_t tcp_seg(size_t plen)
+{
+	memset(seg, 0, TCP_HLEN);
+	seg[0] = 0x13, seg[1] = 0x88; /* 5000 */
+	seg[2] = 0x00, seg[3] = 0x50; /* 80 */
+	seg[12] = (TCP_HLEN / 4) << 4;
+	seg[13] = 0x10; /* ACK */
+	seg[32 - 12] = 1, seg[32 - 11] = 1, seg[32 - 10] = 8, seg[32 - 9] = 10;
+	for (size_t i = 0; i < plen; i++)
+		seg[TCP_HLEN + i] = (uint8_t)(i * 7);
+	{
+		/* Pseudo-header sum, folded and not inverted (tip_csum inverts: undo it). */
+		uint8_t p[12];
+		uint32_t sa = TIP_PEER_IP, da = TIP_OUR_IP;
+		uint16_t len = (uint16_t)(TCP_HLEN + plen), v;
+
+		memcpy(p, &sa, 4);
+		memcpy(p + 4, &da, 4);
+		p[8] = 0;
+		p[9] = IPV4_PROTO_TCP;
+		p[10] = (uint8_t)(len >> 8);
+		p[11] = (uint8_t)len;
+		v = htons((uint16_t)~tip_csum(p, sizeof(p)));
+		memcpy(seg + 16, &v, 2);
+	}
+	return TCP_HLEN + plen;
+}
+
+/* What nicd reports for the kernel's TSO output read from the TAP. */
+static const struct desc gro_desc = {
+	.flags = DESC_F_CSUM_NEEDED, .csum_start = 34, .csum_offset = 16,
+	.gso_type = DESC_GSO_TCPV4, .gso_size = GRO_MSS,
+};
+
+START_TEST(gro_frame_goes_up_whole)
+{
+	size_t plen = GRO_SEGS * GRO_MSS, slen = tcp_seg(plen), len;
+	uint8_t *got = malloc(slen);
+	const struct desc *d;
+
+	len = tip_ip_frame(big, sizeof(big), &(struct tip_ip){.proto = IPV4_PROTO_TCP, .id = 9,
+							      .frag_off = IPV4_FLAG_DF,
+							      .payload = seg, .payload_len = slen});
+	ck_assert_uint_gt(len - 14, 1500); /* past the MTU */
+	tip_input_desc(&fx, big, len, &gro_desc);
+	ck_assert_uint_eq(fx.out.n_wire, 0);
+	ck_assert_uint_eq(fx.out.n_up, 1);
+	d = &fx.out.up_desc[0];
+	ck_assert_uint_eq(d->proto, IPV4_PROTO_TCP);
+	ck_assert_uint_eq(d->len, 20 + slen);
+	ck_assert_uint_eq(d->l3_off, 0);
+	ck_assert_uint_eq(d->l4_off, 20);
+	ck_assert_uint_eq(d->flags, DESC_F_CSUM_VERIFIED | DESC_F_CSUM_NEEDED);
+	ck_assert_uint_eq(d->csum_start, 20); /* now from the IPv4 header */
+	ck_assert_uint_eq(d->csum_offset, 16);
+	ck_assert_uint_eq(d->gso_type, DESC_GSO_TCPV4);
+	ck_assert_uint_eq(d->gso_size, GRO_MSS);
+	ck_assert_uint_eq(d->saddr, TIP_PEER_IP);
+	ck_assert_uint_eq(d->daddr, TIP_OUR_IP);
+	/* Whole, in the chain it came in, byte for byte. */
+	ck_assert_uint_eq(buf_chain_len(fx.out.up[0]), 20 + slen);
+	ck_assert_uint_gt(buf_chain_count(fx.out.up[0]), 20);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_int_eq(buf_copy_out(fx.out.up[0], 20, got, slen), 0);
+	ck_assert_mem_eq(got, seg, slen);
+	free(got);
+	ck_assert_uint_eq(st()->ip_in_gso, 1);
+	ck_assert_uint_eq(st()->ip_in_delivers, 1);
+	ck_assert_uint_eq(st()->ip_reasm_reqds, 0);
+	ck_assert_uint_eq(st()->ip_in_drop_offload, 0);
+}
+END_TEST
+
+START_TEST(largest_gro_frame)
+{
+	size_t slen = tcp_seg(65535 - 20 - TCP_HLEN), len;
+
+	len = tip_ip_frame(big, sizeof(big), &(struct tip_ip){.proto = IPV4_PROTO_TCP,
+							      .payload = seg, .payload_len = slen});
+	ck_assert_uint_eq(len, 14 + 65535);
+	tip_input_desc(&fx, big, len, &gro_desc);
+	ck_assert_uint_eq(fx.out.n_up, 1);
+	ck_assert_uint_eq(fx.out.up_desc[0].len, 65535);
+	ck_assert_uint_le(buf_chain_count(fx.out.up[0]), BUF_CHAIN_MAX);
+}
+END_TEST
+
+START_TEST(gro_frame_verified_by_device)
+{
+	/* Forwarded GRO traffic: merged and verified on the way in, no partial checksum. */
+	struct desc rx = {.flags = DESC_F_CSUM_VERIFIED, .gso_type = DESC_GSO_TCPV4,
+			  .gso_size = GRO_MSS};
+	size_t slen = tcp_seg(10 * GRO_MSS), len;
+
+	len = tip_ip_frame(big, sizeof(big), &(struct tip_ip){.proto = IPV4_PROTO_TCP,
+							      .payload = seg, .payload_len = slen});
+	tip_input_desc(&fx, big, len, &rx);
+	ck_assert_uint_eq(fx.out.n_up, 1);
+	ck_assert_uint_eq(fx.out.up_desc[0].flags, DESC_F_CSUM_VERIFIED);
+	ck_assert_uint_eq(fx.out.up_desc[0].csum_start, 0);
+	ck_assert_uint_eq(fx.out.up_desc[0].gso_type, DESC_GSO_TCPV4);
+	ck_assert_uint_eq(fx.out.up_desc[0].gso_size, GRO_MSS);
+}
+END_TEST
+
+START_TEST(partial_checksum_goes_up_verified)
+{
+	uint8_t f[TIP_FRAME_MAX], u[8 + 100] = {0x13, 0x88, 0x00, 0x07, 0x00, 108};
+	struct desc rx = {.flags = DESC_F_CSUM_NEEDED, .csum_start = 34, .csum_offset = 6};
+	size_t len = tip_ip_frame(f, sizeof(f), &(struct tip_ip){.payload = u,
+								 .payload_len = sizeof(u)});
+	const struct desc *d;
+
+	/* The kernel's own UDP through a TAP with TUN_F_CSUM: not verifiable as it is (the
+	 * field holds the pseudo-header sum), and nothing to verify (it never crossed a wire). */
+	tip_input_desc(&fx, f, len, &rx);
+	ck_assert_uint_eq(fx.out.n_up, 1);
+	d = &fx.out.up_desc[0];
+	ck_assert_uint_eq(d->flags, DESC_F_CSUM_VERIFIED | DESC_F_CSUM_NEEDED);
+	ck_assert_uint_eq(d->csum_start, 20);
+	ck_assert_uint_eq(d->csum_offset, 6);
+	ck_assert_uint_eq(d->gso_type, DESC_GSO_NONE);
+	ck_assert_uint_eq(d->l4_off, 20);
+	/* TCP without GSO likewise (a segment no bigger than the MSS). */
+	len = tip_ip_frame(big, sizeof(big), &(struct tip_ip){.proto = IPV4_PROTO_TCP,
+							      .payload = seg,
+							      .payload_len = tcp_seg(100)});
+	rx.csum_offset = 16;
+	tip_input_desc(&fx, big, len, &rx);
+	ck_assert_uint_eq(fx.out.n_up, 2);
+	ck_assert_uint_eq(fx.out.up_desc[1].flags, DESC_F_CSUM_VERIFIED | DESC_F_CSUM_NEEDED);
+	ck_assert_uint_eq(fx.out.up_desc[1].csum_offset, 16);
+	ck_assert_uint_eq(st()->ip_in_gso, 0);
+}
+END_TEST
+
+START_TEST(device_verdicts_pass_up)
+{
+	uint8_t f[TIP_FRAME_MAX];
+	size_t len = tip_ip_frame(f, sizeof(f), &(struct tip_ip){.payload = payload8,
+								 .payload_len = 8});
+
+	tip_input_desc(&fx, f, len, &(struct desc){.flags = DESC_F_CSUM_VERIFIED});
+	tip_input_desc(&fx, f, len, &(struct desc){0});
+	tip_input_desc(&fx, f, len, NULL);
+	ck_assert_uint_eq(fx.out.n_up, 3);
+	ck_assert_uint_eq(fx.out.up_desc[0].flags, DESC_F_CSUM_VERIFIED);
+	ck_assert_uint_eq(fx.out.up_desc[1].flags, 0);
+	ck_assert_uint_eq(fx.out.up_desc[2].flags, 0);
+}
+END_TEST
+
+START_TEST(verified_fragments_reassembled_unverified)
+{
+	uint8_t data[48], f[TIP_FRAME_MAX];
+	struct desc rx = {.flags = DESC_F_CSUM_VERIFIED};
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)i;
+	len = tip_ip_frame(f, sizeof(f), &(struct tip_ip){.id = 5, .frag_off = IPV4_FLAG_MF,
+							  .payload = data, .payload_len = 24});
+	tip_input_desc(&fx, f, len, &rx);
+	len = tip_ip_frame(f, sizeof(f), &(struct tip_ip){.id = 5, .frag_off = 24 / 8,
+							  .payload = data + 24, .payload_len = 24});
+	tip_input_desc(&fx, f, len, &rx);
+	/* The device checked the fragments' bytes, not the datagram's checksum: the transport
+	 * must verify it. */
+	ck_assert_uint_eq(fx.out.n_up, 1);
+	ck_assert_uint_eq(fx.out.up_desc[0].flags, 0);
+	ck_assert_uint_eq(st()->ip_reasm_oks, 1);
+}
+END_TEST
+
+static const uint8_t opt_nops[] = {IPV4_OPT_NOP, IPV4_OPT_NOP, IPV4_OPT_NOP, IPV4_OPT_NOP};
+
+struct bad_offload {
+	const char *name;
+	struct tip_ip s;  /* payload: the TCP segment (proto TCP) or 100 UDP bytes */
+	bool tcp;
+	struct desc rx;
+};
+
+#define GSO_VERIFIED .flags = DESC_F_CSUM_VERIFIED, .gso_type = DESC_GSO_TCPV4, .gso_size = 1448
+#define PARTIAL(start, off) .flags = DESC_F_CSUM_NEEDED, .csum_start = start, .csum_offset = off
+
+static const struct bad_offload bad_offloads[] = {
+	{"GSO on UDP", {.tos = 0}, false, {GSO_VERIFIED}},
+	{"GSO on a first fragment", {.frag_off = IPV4_FLAG_MF}, true, {GSO_VERIFIED}},
+	{"GSO on a later fragment", {.frag_off = 100}, true, {GSO_VERIFIED}},
+	{"GSO to the subnet broadcast", {.daddr = TIP_BCAST_IP}, true, {GSO_VERIFIED}},
+	{"GSO to 255.255.255.255", {.daddr = 0xffffffffu}, true, {GSO_VERIFIED}},
+	{"GSO with gso_size 0", {.tos = 0}, true,
+	 {.flags = DESC_F_CSUM_VERIFIED, .gso_type = DESC_GSO_TCPV4}},
+	{"GSO without a checksum state", {.tos = 0}, true,
+	 {.gso_type = DESC_GSO_TCPV4, .gso_size = 1448}},
+	{"GSO type UDP", {.tos = 0}, false,
+	 {.flags = DESC_F_CSUM_VERIFIED, .gso_type = DESC_GSO_UDP, .gso_size = 1448}},
+	{"GSO type 2", {.tos = 0}, true, {.flags = DESC_F_CSUM_VERIFIED, .gso_type = 2, .gso_size = 1448}},
+	{"partial checksum past the transport header", {.tos = 0}, false, {PARTIAL(36, 6)}},
+	{"partial checksum inside the IPv4 header", {.tos = 0}, false, {PARTIAL(30, 6)}},
+	{"partial checksum inside the Ethernet header", {.tos = 0}, false, {PARTIAL(10, 6)}},
+	{"partial checksum with TCP's offset on UDP", {.tos = 0}, false, {PARTIAL(34, 16)}},
+	{"partial checksum with UDP's offset on TCP", {.tos = 0}, true, {PARTIAL(34, 6)}},
+	{"partial GSO checksum with UDP's offset", {.tos = 0}, true,
+	 {PARTIAL(34, 6), .gso_type = DESC_GSO_TCPV4, .gso_size = 1448}},
+	{"partial checksum on ICMP", {.proto = IPV4_PROTO_ICMP}, false, {PARTIAL(34, 2)}},
+	{"partial checksum on a fragment", {.frag_off = IPV4_FLAG_MF}, false, {PARTIAL(34, 6)}},
+	{"partial checksum past the datagram", {.tot_len = 20 + 7}, false, {PARTIAL(34, 6)}},
+	{"partial checksum and IP options", {.opts = opt_nops, .opt_len = 4}, false,
+	 {PARTIAL(34, 6)}},
+};
+
+START_TEST(offload_contradicting_datagram_dropped)
+{
+	const struct bad_offload *c = &bad_offloads[_i];
+	struct tip_ip spec = c->s;
+	uint8_t u[100] = {0x13, 0x88, 0x00, 0x07, 0x00, 100};
+	size_t len;
+
+	if (c->tcp) {
+		spec.proto = IPV4_PROTO_TCP;
+		spec.payload = seg;
+		spec.payload_len = tcp_seg(20 * GRO_MSS);
+	} else {
+		spec.payload = u;
+		spec.payload_len = sizeof(u);
+	}
+	len = tip_ip_frame(big, sizeof(big), &spec);
+	tip_input_desc(&fx, big, len, &c->rx);
+	ck_assert_msg(st()->ip_in_drop_offload == 1, "%s: not counted", c->name);
+	ck_assert_msg(fx.out.n_up == 0 && fx.out.n_wire == 0, "%s: delivered or answered",
+		      c->name);
+	ck_assert_msg(st()->ip_reasm_reqds == 0, "%s: went to reassembly", c->name);
+	ck_assert_uint_eq(st()->ip_in_delivers, 0);
+	tpool_assert_idle(fx.pool);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ipv4_input");
@@ -373,5 +635,17 @@ int main(void)
 	tcase_add_test(tc, unserved_transport_not_delivered);
 	tcase_add_test(tc, up_queue_full_is_counted);
 	suite_add_tcase(s, tc);
+
+	TCase *off = tcase_create("offload");
+	tcase_add_checked_fixture(off, offload_setup, teardown);
+	tcase_add_test(off, gro_frame_goes_up_whole);
+	tcase_add_test(off, largest_gro_frame);
+	tcase_add_test(off, gro_frame_verified_by_device);
+	tcase_add_test(off, partial_checksum_goes_up_verified);
+	tcase_add_test(off, device_verdicts_pass_up);
+	tcase_add_test(off, verified_fragments_reassembled_unverified);
+	tcase_add_loop_test(off, offload_contradicting_datagram_dropped, 0,
+			    sizeof(bad_offloads) / sizeof(bad_offloads[0]));
+	suite_add_tcase(s, off);
 	return tcheck_run(s);
 }

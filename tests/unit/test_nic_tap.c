@@ -8,14 +8,26 @@
  * Each test uses its own device name, deletes its device at the end and checks that the pool is
  * idle (every posted read and every transmitted chain came back). Every wait is a poll() on the
  * backend's event fd with a deadline: a broken backend fails the test, it never hangs it.
+ *
+ * Offload: the kernel grants TUN_F_CSUM | TUN_F_TSO4 (checked with the ethtool ioctls, as
+ * `ethtool -k` shows them) and refuses TSO4 alone (the fallback path, for real); the kernel's
+ * own UDP arrives with a partial checksum; a 57 KB TSO frame injected on the kernel side
+ * (AF_PACKET with PACKET_VNET_HDR, as if its TCP had sent it) arrives whole in a buffer chain;
+ * a plain frame longer than a buffer is dropped; a TSO super-segment we write is taken by the
+ * kernel's TCP, byte for byte, after a handshake made by hand.
  */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/ethtool.h>
+#include <linux/if_packet.h>
 #include <linux/if_tun.h>
+#include <linux/sockios.h>
+#include <linux/virtio_net.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -33,6 +45,7 @@
 #include "helper_check.h"
 #include "helper_pool.h"
 #include "nic_backend.h"
+#include "nic_vnet.h"
 #include "pool.h"
 #include "wire/arp.h"
 #include "wire/eth.h"
@@ -73,9 +86,11 @@ static uint64_t t_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static struct nic_dev *t_open(struct pool *pool, const char *name, unsigned rx, unsigned tx)
+static struct nic_dev *t_open_off(struct pool *pool, const char *name, unsigned rx, unsigned tx,
+				  unsigned offloads)
 {
-	struct nic_config cfg = {.rx_inflight = rx, .tx_inflight = tx, .mtu = T_MTU};
+	struct nic_config cfg = {.rx_inflight = rx, .tx_inflight = tx, .mtu = T_MTU,
+				 .offloads = offloads};
 	struct nic_dev *dev = NULL;
 
 	snprintf(cfg.ifname, sizeof(cfg.ifname), "%s", name);
@@ -84,6 +99,11 @@ static struct nic_dev *t_open(struct pool *pool, const char *name, unsigned rx, 
 	ck_assert_ptr_nonnull(dev);
 	ck_assert_int_ge(nic_tap_ops.event_fd(dev), 0);
 	return dev;
+}
+
+static struct nic_dev *t_open(struct pool *pool, const char *name, unsigned rx, unsigned tx)
+{
+	return t_open_off(pool, name, rx, tx, 0);
 }
 
 /* Delete a persistent TAP the way an operator's tool would: attach, clear persist, close. */
@@ -120,7 +140,7 @@ static bool t_pump(struct nic_dev *dev, unsigned ms, t_match_fn match, void *ctx
 		ck_assert_int_ge(n, 0);
 		for (int i = 0; i < n; i++) {
 			ck_assert_uint_eq(buf_headroom(out[i]), POOL_HEADROOM);
-			ck_assert_uint_eq(d[i].len, buf_len(out[i]));
+			ck_assert_uint_eq(d[i].len, buf_chain_len(out[i]));
 			ck_assert_uint_eq(d[i].buf, buf_index(out[i]));
 			ck_assert_uint_eq(d[i].gen, buf_gen(out[i]));
 			ck_assert_uint_ge(buf_len(out[i]), ETH_HDR_LEN);
@@ -569,6 +589,537 @@ START_TEST(test_kill_restart)
 }
 END_TEST
 
+
+/* ---- offload ---------------------------------------------------------------------------- */
+
+#define T_OFF_POOL 2048u
+#define T_CHAIN_BUFS 30u /* a chained read: head + 29 continuation buffers */
+#define T_MSS 1448u
+
+/* An ethtool "get" of dev (ETHTOOL_GTXCSUM, ETHTOOL_GTSO, ...): what `ethtool -k` shows. */
+static int t_ethtool_get(const char *dev, uint32_t cmd)
+{
+	struct ethtool_value v = {.cmd = cmd};
+	struct ifreq ifr = {0};
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(s, 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
+	ifr.ifr_data = (void *)&v;
+	ck_assert_msg(ioctl(s, SIOCETHTOOL, &ifr) == 0, "ethtool %#x: %s", cmd, strerror(errno));
+	close(s);
+	return (int)v.data;
+}
+
+START_TEST(test_offload_open)
+{
+	struct pool *pool = tpool_new(T_OFF_POOL, POOL_HOLDER_NICD);
+	struct nic_dev *dev = t_open_off(pool, "ustap-off", 256, 16, NIC_OFFLOAD_ALL);
+	const struct nic_stats *st = nic_tap_ops.stats(dev);
+	unsigned reads = T_OFF_POOL / 4 / T_CHAIN_BUFS; /* a quarter of the pool */
+
+	ck_assert_uint_eq(st->offload_rx, NIC_OFFLOAD_ALL);
+	ck_assert_uint_eq(st->offload_refused, 0);
+	ck_assert_uint_eq(st->rx_reads, reads);
+	ck_assert_uint_eq(pool_free_count(pool), T_OFF_POOL - reads * T_CHAIN_BUFS);
+	/* The kernel side now hands us partial checksums and TSO frames. */
+	ck_assert_int_eq(t_ethtool_get("ustap-off", ETHTOOL_GTXCSUM), 1);
+	ck_assert_int_eq(t_ethtool_get("ustap-off", ETHTOOL_GTSO), 1);
+	nic_tap_ops.close(&dev);
+	tpool_assert_idle(pool);
+
+	/* Reopened with offload off: the persistent device is set back to plain frames. */
+	dev = t_open(pool, "ustap-off", 32, 16);
+	st = nic_tap_ops.stats(dev);
+	ck_assert_uint_eq(st->offload_rx, 0);
+	ck_assert_uint_eq(st->rx_reads, 32);
+	ck_assert_uint_eq(pool_free_count(pool), T_OFF_POOL - 32);
+	ck_assert_int_eq(t_ethtool_get("ustap-off", ETHTOOL_GTXCSUM), 0);
+	ck_assert_int_eq(t_ethtool_get("ustap-off", ETHTOOL_GTSO), 0);
+	nic_tap_ops.close(&dev);
+
+	/* A pool too small for a quarter to hold one chained read still gets one. */
+	struct pool *tiny = tpool_new(64, POOL_HOLDER_NICD);
+	dev = t_open_off(tiny, "ustap-off", 256, 4, NIC_OFFLOAD_ALL);
+	ck_assert_uint_eq(nic_tap_ops.stats(dev)->rx_reads, 1);
+	ck_assert_uint_eq(pool_free_count(tiny), 64 - T_CHAIN_BUFS);
+	nic_tap_ops.close(&dev);
+	tpool_destroy(&tiny);
+	tpool_destroy(&pool);
+	t_delete("ustap-off");
+}
+END_TEST
+
+/* The kernel takes TSO4 only with CSUM: asked for alone, it is refused, and the backend falls
+ * back to plain frames, counted and still working. */
+START_TEST(test_offload_refused_falls_back)
+{
+	struct pool *pool = tpool_new(T_POOL_COUNT, POOL_HOLDER_NICD);
+	struct nic_dev *dev = t_open_off(pool, "ustap-ref", 32, 16, NIC_OFFLOAD_TSO4);
+	const struct nic_stats *st = nic_tap_ops.stats(dev);
+	struct t_arp_ctx ctx;
+
+	ck_assert_uint_eq(st->offload_refused, 1);
+	ck_assert_uint_eq(st->offload_rx, 0);
+	ck_assert_uint_eq(st->rx_reads, 32);
+	ck_assert_uint_eq(pool_free_count(pool), T_POOL_COUNT - 32);
+	ck_assert_int_eq(t_ethtool_get("ustap-ref", ETHTOOL_GTSO), 0);
+	nic_tap_ops.kernel_mac(dev, ctx.kmac);
+	t_run("ip addr add " T_KERNEL_IP "/24 dev ustap-ref");
+	t_send_to_peer();
+	ck_assert(t_pump(dev, T_WAIT_MS, t_is_arp_request, &ctx, NULL, NULL));
+	nic_tap_ops.close(&dev);
+	tpool_destroy(&pool);
+	t_delete("ustap-ref");
+}
+END_TEST
+
+struct t_udp_ctx {
+	uint16_t dport;
+	struct desc d;
+	size_t len;
+};
+
+/* A UDP datagram from the kernel to the peer's port ctx->dport. */
+static bool t_is_udp_to(const struct buf *b, const struct desc *d, void *ctx)
+{
+	struct t_udp_ctx *c = ctx;
+	const uint8_t *p = buf_data(b);
+	struct t_udp_hdr u;
+
+	if (buf_len(b) < ETH_HDR_LEN + IPV4_HDR_MIN + sizeof(u) || p[12] != 0x08 || p[13] != 0 ||
+	    p[ETH_HDR_LEN + 9] != IPV4_PROTO_UDP)
+		return false;
+	memcpy(&u, p + ETH_HDR_LEN + IPV4_HDR_MIN, sizeof(u));
+	if (ntohs(u.dport) != c->dport)
+		return false;
+	c->d = *d;
+	c->len = buf_chain_len(b);
+	return true;
+}
+
+START_TEST(test_rx_partial_checksum)
+{
+	struct pool *pool = tpool_new(T_OFF_POOL, POOL_HOLDER_NICD);
+	struct nic_dev *dev = t_open_off(pool, "ustap-csum", 32, 16, NIC_OFFLOAD_ALL);
+	struct t_udp_ctx ctx = {.dport = 7777};
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(7777),
+				 .sin_addr.s_addr = inet_addr(T_PEER_IP)};
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	t_run("ip addr add " T_KERNEL_IP "/24 dev ustap-csum");
+	t_run("ip neigh add " T_PEER_IP " lladdr 02:00:00:00:00:02 dev ustap-csum");
+	ck_assert_int_ge(s, 0);
+	ck_assert_int_eq(sendto(s, "partial", 7, 0, (struct sockaddr *)&to, sizeof(to)), 7);
+	ck_assert(t_pump(dev, T_WAIT_MS, t_is_udp_to, &ctx, NULL, NULL));
+	/* Its checksum is the pseudo-header sum: for the receiver to trust, not to verify. */
+	ck_assert_uint_eq(ctx.len, 14 + 20 + 8 + 7);
+	ck_assert_uint_eq(ctx.d.flags, DESC_F_CSUM_NEEDED);
+	ck_assert_uint_eq(ctx.d.csum_start, 34);
+	ck_assert_uint_eq(ctx.d.csum_offset, 6);
+	ck_assert_uint_eq(ctx.d.gso_type, DESC_GSO_NONE);
+	ck_assert_uint_ge(nic_tap_ops.stats(dev)->rx_csum_partial, 1);
+	/* UDP_SEGMENT: without TUN_F_USO the kernel cuts it before the device, so it arrives as
+	 * ordinary datagrams (each with a partial checksum), never as a UDP GSO frame. */
+	int seg = 1000;
+	char buf[3000];
+	memset(buf, 'u', sizeof(buf));
+	ck_assert_int_eq(setsockopt(s, SOL_UDP, 103 /* UDP_SEGMENT */, &seg, sizeof(seg)), 0);
+	ctx.dport = 7778;
+	to.sin_port = htons(7778);
+	ck_assert_int_eq(sendto(s, buf, sizeof(buf), 0, (struct sockaddr *)&to, sizeof(to)),
+			 (int)sizeof(buf));
+	ck_assert(t_pump(dev, T_WAIT_MS, t_is_udp_to, &ctx, NULL, NULL));
+	ck_assert_uint_eq(ctx.len, 14 + 20 + 8 + 1000);
+	ck_assert_uint_eq(ctx.d.gso_type, DESC_GSO_NONE);
+	ck_assert_uint_eq(ctx.d.flags, DESC_F_CSUM_NEEDED);
+	t_pump(dev, 50, NULL, NULL, NULL, NULL);
+	const struct nic_stats *st = nic_tap_ops.stats(dev);
+	ck_assert_uint_eq(st->rx_drop_vnet_hdr + st->rx_drop_vnet_gso + st->rx_drop_vnet_csum +
+				  st->rx_gso_frames, 0);
+	close(s);
+	nic_tap_ops.close(&dev);
+	tpool_destroy(&pool);
+	t_delete("ustap-csum");
+}
+END_TEST
+
+/* Ethernet + IPv4 + TCP (32-byte header) + plen payload bytes from the kernel side to the peer,
+ * as the kernel's TCP hands a TSO super-segment to a device: total length the whole, the
+ * checksum field seeded with the pseudo-header sum. Returns the frame length. */
+static size_t t_tso_frame(uint8_t *f, const uint8_t kmac[6], size_t plen)
+{
+	struct eth_hdr *eth = (struct eth_hdr *)f;
+	struct ipv4_hdr *ip = (struct ipv4_hdr *)(f + ETH_HDR_LEN);
+	uint8_t *tcp = f + ETH_HDR_LEN + IPV4_HDR_MIN;
+	uint16_t tlen = (uint16_t)(32 + plen), seed;
+
+	memcpy(eth->dst, t_peer_mac, 6);
+	memcpy(eth->src, kmac, 6);
+	eth->type = htons(ETH_TYPE_IPV4);
+	*ip = (struct ipv4_hdr){
+		.ver_ihl = 0x45, .tot_len = htons((uint16_t)(IPV4_HDR_MIN + tlen)), .id = htons(7),
+		.frag_off = htons(IPV4_FLAG_DF), .ttl = 64, .proto = IPV4_PROTO_TCP,
+		.saddr = inet_addr(T_KERNEL_IP), .daddr = inet_addr(T_PEER_IP),
+	};
+	ip->csum = htons(t_fold(t_sum(ip, IPV4_HDR_MIN, 0)));
+	memset(tcp, 0, 32);
+	tcp[0] = 0x13, tcp[1] = 0x88, tcp[2] = 0x00, tcp[3] = 0x50;
+	tcp[12] = 8 << 4;
+	tcp[13] = 0x18;
+	seed = htons((uint16_t)~t_fold(t_sum(&ip->saddr, 8, 0) + IPV4_PROTO_TCP + tlen));
+	memcpy(tcp + 16, &seed, 2);
+	for (size_t i = 0; i < plen; i++)
+		tcp[32 + i] = (uint8_t)(i * 13 + 1);
+	return ETH_HDR_LEN + IPV4_HDR_MIN + tlen;
+}
+
+struct t_gro_ctx {
+	const uint8_t *frame;
+	size_t len;
+	struct desc d;
+	unsigned nbuf;
+	bool same;
+};
+
+static bool t_is_gro(const struct buf *b, const struct desc *d, void *ctx)
+{
+	struct t_gro_ctx *c = ctx;
+
+	if (d->gso_type == DESC_GSO_NONE)
+		return false;
+	uint8_t *got = malloc(buf_chain_len(b));
+	ck_assert_ptr_nonnull(got);
+	ck_assert_int_eq(buf_copy_out(b, 0, got, buf_chain_len(b)), 0);
+	c->d = *d;
+	c->nbuf = buf_chain_count(b);
+	c->same = buf_chain_len(b) == c->len && memcmp(got, c->frame, c->len) == 0;
+	free(got);
+	return true;
+}
+
+/* A super-frame the kernel's TCP would hand the device (TSO on): injected on the kernel side
+ * with a packet socket and a virtio-net header, it crosses the TAP whole. */
+START_TEST(test_rx_gro_chain)
+{
+	static uint8_t frame[NIC_GSO_FRAME_MAX];
+	struct pool *pool = tpool_new(T_OFF_POOL, POOL_HOLDER_NICD);
+	struct nic_dev *dev = t_open_off(pool, "ustap-gro", 32, 16, NIC_OFFLOAD_ALL);
+	const struct nic_stats *st = nic_tap_ops.stats(dev);
+	unsigned reads = st->rx_reads;
+	uint8_t kmac[6];
+	int one = 1;
+	int ps = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	struct sockaddr_ll ll = {.sll_family = AF_PACKET,
+				 .sll_ifindex = (int)if_nametoindex("ustap-gro")};
+	/* The largest: the kernel gives a device GSO packets shorter than its gso_max_size
+	 * (64 KiB, Ethernet header included) and cuts longer ones itself. */
+	const size_t plens[] = {40 * T_MSS, 65535 - 14 - 20 - 32, 3 * T_MSS + 1};
+
+	nic_tap_ops.kernel_mac(dev, kmac);
+	ck_assert_int_ge(ps, 0);
+	ck_assert_int_eq(setsockopt(ps, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)), 0);
+	ck_assert_int_eq(bind(ps, (struct sockaddr *)&ll, sizeof(ll)), 0);
+	for (size_t k = 0; k < sizeof(plens) / sizeof(plens[0]); k++) {
+		struct virtio_net_hdr vh = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+					    .gso_type = VIRTIO_NET_HDR_GSO_TCPV4, .hdr_len = 66,
+					    .gso_size = T_MSS, .csum_start = 34, .csum_offset = 16};
+		size_t len = t_tso_frame(frame, kmac, plens[k]);
+		struct iovec iov[2] = {{&vh, sizeof(vh)}, {frame, len}};
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+		struct t_gro_ctx ctx = {.frame = frame, .len = len};
+
+		ck_assert_int_eq(sendmsg(ps, &mh, 0), (ssize_t)(sizeof(vh) + len));
+		ck_assert_msg(t_pump(dev, T_WAIT_MS, t_is_gro, &ctx, NULL, NULL),
+			      "super-frame %zu not received", k);
+		ck_assert_msg(ctx.same, "super-frame %zu: bytes differ", k);
+		ck_assert_uint_eq(ctx.nbuf, 1 + (len - POOL_DATA_ROOM + POOL_SLOT_SIZE - 1) /
+						    POOL_SLOT_SIZE);
+		ck_assert_uint_eq(ctx.d.gso_type, DESC_GSO_TCPV4);
+		ck_assert_uint_eq(ctx.d.gso_size, T_MSS);
+		ck_assert_uint_eq(ctx.d.flags, DESC_F_CSUM_NEEDED);
+		ck_assert_uint_eq(ctx.d.csum_start, 34);
+		ck_assert_uint_eq(ctx.d.csum_offset, 16);
+		ck_assert_uint_eq(st->rx_gso_frames, k + 1);
+	}
+	/* Every read is posted again with its full set of buffers. */
+	t_pump(dev, 20, NULL, NULL, NULL, NULL);
+	ck_assert_uint_eq(pool_free_count(pool), T_OFF_POOL - reads * T_CHAIN_BUFS);
+	ck_assert_uint_eq(st->rx_drop_oversize + st->rx_drop_vnet_gso + st->rx_drop_nobuf, 0);
+	close(ps);
+	nic_tap_ops.close(&dev);
+	tpool_destroy(&pool);
+	t_delete("ustap-gro");
+}
+END_TEST
+
+/* A plain frame longer than a buffer (the kernel side's MTU raised behind our back) is dropped,
+ * never delivered cut. */
+START_TEST(test_rx_plain_oversize)
+{
+	struct pool *pool = tpool_new(T_OFF_POOL, POOL_HOLDER_NICD);
+	struct nic_dev *dev = t_open_off(pool, "ustap-big", 32, 16, NIC_OFFLOAD_ALL);
+	struct t_udp_ctx ctx = {.dport = 7779};
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(7779),
+				 .sin_addr.s_addr = inet_addr(T_PEER_IP)};
+	char buf[4000];
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	t_run("ip link set ustap-big mtu 9000");
+	t_run("ip addr add " T_KERNEL_IP "/24 dev ustap-big");
+	t_run("ip neigh add " T_PEER_IP " lladdr 02:00:00:00:00:02 dev ustap-big");
+	ck_assert_int_ge(s, 0);
+	memset(buf, 'b', sizeof(buf));
+	ck_assert_int_eq(sendto(s, buf, sizeof(buf), 0, (struct sockaddr *)&to, sizeof(to)),
+			 (int)sizeof(buf));
+	ck_assert(!t_pump(dev, 300, t_is_udp_to, &ctx, NULL, NULL));
+	ck_assert_uint_eq(nic_tap_ops.stats(dev)->rx_drop_oversize, 1);
+	/* What fits still arrives. */
+	ck_assert_int_eq(sendto(s, buf, 1000, 0, (struct sockaddr *)&to, sizeof(to)), 1000);
+	ck_assert(t_pump(dev, T_WAIT_MS, t_is_udp_to, &ctx, NULL, NULL));
+	close(s);
+	nic_tap_ops.close(&dev);
+	tpool_destroy(&pool);
+	t_delete("ustap-big");
+}
+END_TEST
+
+#define T_TCP_PORT 5001
+#define T_OUR_PORT 40000
+
+/* A TCP segment from the peer (T_PEER_IP:T_OUR_PORT) to daddr:T_TCP_PORT: Ethernet,
+ * IPv4, a 20-byte TCP header (24 with the MSS option on a SYN), plen payload bytes (byte i is
+ * i * 11 + 5), the checksum field seeded with the pseudo-header sum and left to the device.
+ * Returns the chain (past one buffer when long) and its descriptor in *d. */
+static struct buf *t_tcp_out(struct pool *pool, const uint8_t kmac[6], uint32_t daddr, uint32_t seq,
+			     uint32_t ack, uint8_t flags, size_t plen, uint16_t gso_size,
+			     struct desc *d)
+{
+	static uint8_t f[NIC_GSO_FRAME_MAX];
+	struct eth_hdr *eth = (struct eth_hdr *)f;
+	struct ipv4_hdr *ip = (struct ipv4_hdr *)(f + ETH_HDR_LEN);
+	uint8_t *tcp = f + ETH_HDR_LEN + IPV4_HDR_MIN;
+	unsigned thlen = (flags & 0x02) ? 24 : 20;
+	uint16_t tlen = (uint16_t)(thlen + plen), seed;
+	size_t len = ETH_HDR_LEN + IPV4_HDR_MIN + tlen, first;
+	struct buf *b;
+
+	memcpy(eth->dst, kmac, 6);
+	memcpy(eth->src, t_peer_mac, 6);
+	eth->type = htons(ETH_TYPE_IPV4);
+	*ip = (struct ipv4_hdr){
+		.ver_ihl = 0x45, .tot_len = htons((uint16_t)(IPV4_HDR_MIN + tlen)), .id = htons(3),
+		.frag_off = htons(IPV4_FLAG_DF), .ttl = 64, .proto = IPV4_PROTO_TCP,
+		.saddr = inet_addr(T_PEER_IP), .daddr = daddr,
+	};
+	ip->csum = htons(t_fold(t_sum(ip, IPV4_HDR_MIN, 0)));
+	memset(tcp, 0, thlen);
+	tcp[0] = T_OUR_PORT >> 8, tcp[1] = T_OUR_PORT & 0xff;
+	tcp[2] = T_TCP_PORT >> 8, tcp[3] = T_TCP_PORT & 0xff;
+	for (int i = 0; i < 4; i++) {
+		tcp[4 + i] = (uint8_t)(seq >> (24 - 8 * i));
+		tcp[8 + i] = (uint8_t)(ack >> (24 - 8 * i));
+	}
+	tcp[12] = (uint8_t)(thlen / 4 << 4);
+	tcp[13] = flags;
+	tcp[14] = 0xff, tcp[15] = 0xff; /* window 65,535 */
+	if (thlen == 24)
+		tcp[20] = 2, tcp[21] = 4, tcp[22] = 1460 >> 8, tcp[23] = 1460 & 0xff;
+	seed = htons((uint16_t)~t_fold(t_sum(&ip->saddr, 8, 0) + IPV4_PROTO_TCP + tlen));
+	memcpy(tcp + 16, &seed, 2);
+	for (size_t i = 0; i < plen; i++)
+		tcp[thlen + i] = (uint8_t)(i * 11 + 5);
+	first = len < POOL_DATA_ROOM ? len : POOL_DATA_ROOM;
+	b = tpool_frame(pool, f, first);
+	if (len > first)
+		ck_assert_int_eq(buf_append_data(b, f + first, len - first), 0);
+	*d = (struct desc){.buf = buf_index(b), .gen = buf_gen(b), .len = (uint32_t)len,
+			   .l3_off = 14, .l4_off = 34, .flags = DESC_F_CSUM_NEEDED,
+			   .csum_start = 34, .csum_offset = 16,
+			   .gso_type = gso_size ? DESC_GSO_TCPV4 : DESC_GSO_NONE,
+			   .gso_size = gso_size};
+	return b;
+}
+
+struct t_synack_ctx {
+	uint32_t seq;
+	uint16_t wnd;
+};
+
+static bool t_is_synack(const struct buf *b, const struct desc *d, void *ctx)
+{
+	struct t_synack_ctx *c = ctx;
+	const uint8_t *p = buf_data(b), *tcp = p + ETH_HDR_LEN + IPV4_HDR_MIN;
+
+	(void)d;
+	if (buf_len(b) < ETH_HDR_LEN + IPV4_HDR_MIN + 20 || p[ETH_HDR_LEN + 9] != IPV4_PROTO_TCP ||
+	    (tcp[2] << 8 | tcp[3]) != T_OUR_PORT || (tcp[13] & 0x12) != 0x12)
+		return false;
+	c->seq = (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 | (uint32_t)tcp[6] << 8 | tcp[7];
+	c->wnd = (uint16_t)(tcp[14] << 8 | tcp[15]);
+	return true;
+}
+
+/* TSO on transmit: after a handshake made by hand (its segments with partial checksums too),
+ * one super-segment of many MSS-sized segments written with the virtio-net header is taken by
+ * the kernel's TCP and read byte for byte from its socket. */
+START_TEST(test_tx_tso_to_kernel_tcp)
+{
+	struct pool *pool = tpool_new(T_OFF_POOL, POOL_HOLDER_NICD);
+	struct nic_dev *dev = t_open_off(pool, "ustap-tso", 32, 16, NIC_OFFLOAD_ALL);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(T_TCP_PORT),
+				 .sin_addr.s_addr = inet_addr(T_KERNEL_IP)};
+	struct t_synack_ctx sc = {0};
+	uint8_t kmac[6];
+	struct desc d;
+	struct buf *b;
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, cs = -1;
+
+	nic_tap_ops.kernel_mac(dev, kmac);
+	t_run("ip addr add " T_KERNEL_IP "/24 dev ustap-tso");
+	t_run("ip neigh add " T_PEER_IP " lladdr 02:00:00:00:00:02 dev ustap-tso");
+	ck_assert_int_ge(ls, 0);
+	ck_assert_int_eq(setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	ck_assert_int_eq(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(ls, 1), 0);
+
+	uint32_t kaddr = inet_addr(T_KERNEL_IP);
+	b = t_tcp_out(pool, kmac, kaddr, 1000, 0, 0x02 /* SYN */, 0, 0, &d);
+	ck_assert_uint_eq(nic_tap_ops.tx_submit(dev, &b, &d, 1), 1);
+	ck_assert_msg(t_pump(dev, T_WAIT_MS, t_is_synack, &sc, NULL, NULL), "no SYN-ACK");
+	b = t_tcp_out(pool, kmac, kaddr, 1001, sc.seq + 1, 0x10 /* ACK */, 0, 0, &d);
+	ck_assert_uint_eq(nic_tap_ops.tx_submit(dev, &b, &d, 1), 1);
+	for (uint64_t end = t_now_ms() + T_WAIT_MS; cs < 0 && t_now_ms() < end;) {
+		struct pollfd pfd = {.fd = ls, .events = POLLIN};
+		t_pump(dev, 0, NULL, NULL, NULL, NULL);
+		if (poll(&pfd, 1, 20) == 1)
+			cs = accept(ls, NULL, NULL);
+	}
+	ck_assert_msg(cs >= 0, "the kernel did not accept the connection");
+
+	/* As much as the window takes, in MSS-sized segments: one write. */
+	size_t plen = sc.wnd < 40000 ? sc.wnd : 40000;
+	ck_assert_uint_gt(plen, 10 * T_MSS);
+	b = t_tcp_out(pool, kmac, kaddr, 1001, sc.seq + 1, 0x18 /* PSH, ACK */, plen, T_MSS, &d);
+	ck_assert_uint_gt(buf_chain_count(b), 1);
+	ck_assert_uint_eq(nic_tap_ops.tx_submit(dev, &b, &d, 1), 1);
+	uint8_t *got = malloc(plen);
+	size_t have = 0;
+	ck_assert_ptr_nonnull(got);
+	for (uint64_t end = t_now_ms() + T_WAIT_MS; have < plen && t_now_ms() < end;) {
+		struct pollfd pfd = {.fd = cs, .events = POLLIN};
+		t_pump(dev, 0, NULL, NULL, NULL, NULL);
+		if (poll(&pfd, 1, 20) == 1) {
+			ssize_t n = recv(cs, got + have, plen - have, 0);
+			ck_assert_int_gt(n, 0);
+			have += (size_t)n;
+		}
+	}
+	ck_assert_uint_eq(have, plen);
+	for (size_t i = 0; i < plen; i++)
+		ck_assert_msg(got[i] == (uint8_t)(i * 11 + 5), "byte %zu differs", i);
+	free(got);
+	t_wait_tx(dev, 3);
+	const struct nic_stats *st = nic_tap_ops.stats(dev);
+	ck_assert_uint_eq(st->tx_gso_frames, 1);
+	ck_assert_uint_eq(st->tx_csum_partial, 3);
+	ck_assert_uint_eq(st->tx_errors + st->tx_drop_offload + st->tx_drop_oversize, 0);
+	close(cs);
+	close(ls);
+	nic_tap_ops.close(&dev);
+	tpool_destroy(&pool);
+	t_delete("ustap-tso");
+}
+END_TEST
+
+/* What the kernel makes of a super-segment: forwarded out of a second TAP that has no offloads,
+ * it is cut in software, so the segments read there show the kernel used our header as meant:
+ * gso_size payload bytes each (the last the rest), consecutive sequence numbers and IP IDs,
+ * and TCP checksums that verify, completed from the pseudo-header sum we seeded (over the
+ * whole super-segment's length, Linux's convention for TSO). */
+START_TEST(test_tx_tso_segmented_by_kernel)
+{
+	struct pool *pool = tpool_new(T_OFF_POOL, POOL_HOLDER_NICD);
+	struct nic_dev *dev = t_open_off(pool, "ustap-fwa", 32, 16, NIC_OFFLOAD_ALL);
+	struct ifreq ifr = {0};
+	uint8_t kmac[6], fr[4096];
+	const size_t plen = 20000;
+	const unsigned nseg = (unsigned)((plen + T_MSS - 1) / T_MSS);
+	uint8_t *got = calloc(1, plen);
+	struct desc d;
+	int fb = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	FILE *fw = fopen("/proc/sys/net/ipv4/ip_forward", "w");
+
+	ck_assert_ptr_nonnull(got);
+	ck_assert_ptr_nonnull(fw);
+	fputs("1\n", fw);
+	fclose(fw);
+	/* The egress: a plain TAP of the test's own (gone when fb closes), no offloads. */
+	ck_assert_int_ge(fb, 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "ustap-fwb");
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	ck_assert_int_eq(ioctl(fb, TUNSETIFF, &ifr), 0);
+	t_run("ip link set ustap-fwb up");
+	t_run("ip addr add 10.97.0.1/24 dev ustap-fwb");
+	t_run("ip neigh add 10.97.0.2 lladdr 02:00:00:00:00:07 dev ustap-fwb");
+	ck_assert_int_eq(t_ethtool_get("ustap-fwb", ETHTOOL_GTSO), 0);
+	nic_tap_ops.kernel_mac(dev, kmac);
+	t_run("ip addr add " T_KERNEL_IP "/24 dev ustap-fwa");
+
+	struct buf *b = t_tcp_out(pool, kmac, inet_addr("10.97.0.2"), 5000, 77, 0x10, plen, T_MSS,
+				  &d);
+	ck_assert_uint_eq(nic_tap_ops.tx_submit(dev, &b, &d, 1), 1);
+
+	unsigned n = 0;
+	size_t at = 0;
+	uint16_t id0 = 0;
+	for (uint64_t end = t_now_ms() + T_WAIT_MS; n < nseg && t_now_ms() < end;) {
+		t_pump(dev, 0, NULL, NULL, NULL, NULL);
+		ssize_t len = read(fb, fr, sizeof(fr));
+		if (len < 0) {
+			struct pollfd pfd = {.fd = fb, .events = POLLIN};
+			ck_assert_int_eq(errno, EAGAIN);
+			ck_assert_int_ge(poll(&pfd, 1, 20), 0);
+			continue;
+		}
+		const struct ipv4_hdr *ip = (const struct ipv4_hdr *)(fr + ETH_HDR_LEN);
+		const uint8_t *tcp = fr + ETH_HDR_LEN + IPV4_HDR_MIN;
+		if (len < ETH_HDR_LEN + IPV4_HDR_MIN + 20 || fr[12] != 0x08 || fr[13] != 0 ||
+		    ip->proto != IPV4_PROTO_TCP)
+			continue; /* anything else the kernel sends there */
+		size_t tot = ntohs(ip->tot_len), seglen = tot - IPV4_HDR_MIN - 20;
+		uint32_t seq = (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 |
+			       (uint32_t)tcp[6] << 8 | tcp[7];
+		ck_assert_uint_eq((size_t)len, ETH_HDR_LEN + tot);
+		ck_assert_uint_le(tot, T_MTU);
+		ck_assert_uint_eq(seglen, n + 1 < nseg ? T_MSS : plen - (nseg - 1) * T_MSS);
+		ck_assert_uint_eq(seq, 5000 + n * T_MSS);
+		ck_assert_uint_eq(ntohs(ip->frag_off), IPV4_FLAG_DF);
+		ck_assert_uint_eq(t_fold(t_sum(ip, IPV4_HDR_MIN, 0)), 0);
+		if (n == 0)
+			id0 = ntohs(ip->id);
+		ck_assert_uint_eq(ntohs(ip->id), (uint16_t)(id0 + n));
+		uint32_t ph = t_sum(&ip->saddr, 8, 0) + IPV4_PROTO_TCP + (uint32_t)(tot - 20);
+		ck_assert_msg(t_fold(t_sum(tcp, tot - IPV4_HDR_MIN, ph)) == 0,
+			      "segment %u: TCP checksum does not verify", n);
+		memcpy(got + at, tcp + 20, seglen);
+		at += seglen;
+		n++;
+	}
+	ck_assert_uint_eq(n, nseg);
+	ck_assert_uint_eq(at, plen);
+	for (size_t i = 0; i < plen; i++)
+		ck_assert_msg(got[i] == (uint8_t)(i * 11 + 5), "byte %zu differs", i);
+	free(got);
+	t_wait_tx(dev, 1);
+	ck_assert_uint_eq(nic_tap_ops.stats(dev)->tx_gso_frames, 1);
+	close(fb);
+	nic_tap_ops.close(&dev);
+	tpool_destroy(&pool);
+	t_delete("ustap-fwa");
+}
+END_TEST
+
 /* Each test in a namespace of its own (Check runs it in a forked child): what one test leaves
  * behind when it fails (a device, an address, a route) cannot disturb the next. */
 static void t_netns_setup(void)
@@ -595,6 +1146,13 @@ static Suite *nic_tap_suite(void)
 	tcase_add_test(tc, test_close_persist);
 	tcase_add_test(tc, test_rx_nobuf);
 	tcase_add_test(tc, test_kill_restart);
+	tcase_add_test(tc, test_offload_open);
+	tcase_add_test(tc, test_offload_refused_falls_back);
+	tcase_add_test(tc, test_rx_partial_checksum);
+	tcase_add_test(tc, test_rx_gro_chain);
+	tcase_add_test(tc, test_rx_plain_oversize);
+	tcase_add_test(tc, test_tx_tso_to_kernel_tcp);
+	tcase_add_test(tc, test_tx_tso_segmented_by_kernel);
 	suite_add_tcase(s, tc);
 	return s;
 }

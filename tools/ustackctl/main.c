@@ -1,7 +1,7 @@
 /* main: ustackctl's command line: parse and validate everything, then dispatch one command.
  *
  *   ustackctl up     --instance NAME [--netns NS] --addr A.B.C.D/P [--peer A.B.C.D]
- *                    [--gateway A.B.C.D] [--mtu N]
+ *                    [--gateway A.B.C.D] [--mtu N] [--offload on|off]
  *   ustackctl down   --instance NAME
  *   ustackctl status --instance NAME
  *   ustackctl stats  --instance NAME [--json]
@@ -51,9 +51,11 @@ static void main_usage(FILE *f)
 	fputs("usage: ustackctl COMMAND --instance NAME [options]\n"
 	      "\n"
 	      "  up     --instance NAME [--netns NS] --addr A.B.C.D/P [--peer A.B.C.D]\n"
-	      "         [--gateway A.B.C.D] [--mtu N]\n"
+	      "         [--gateway A.B.C.D] [--mtu N] [--offload on|off]\n"
 	      "                 create the TAP (in NS, created if missing), write the config and\n"
 	      "                 start every layer under systemd; waits until all serve\n"
+	      "                 (--offload: checksum and segmentation offload through the TAP,\n"
+	      "                 default on)\n"
 	      "  down   --instance NAME\n"
 	      "                 stop the layers and remove everything up created\n"
 	      "  status --instance NAME\n"
@@ -104,6 +106,7 @@ enum main_opt {
 	MAIN_OPT_PEER,
 	MAIN_OPT_GATEWAY,
 	MAIN_OPT_MTU,
+	MAIN_OPT_OFFLOAD,
 	MAIN_OPT_JSON,
 };
 
@@ -131,7 +134,7 @@ static int main_parse_ip(const char *what, const char *s, uint32_t *out)
 }
 
 static int main_validate_up(struct uctl_opts *o, const char *addr, const char *peer,
-			    const char *gateway, const char *mtu)
+			    const char *gateway, const char *mtu, const char *offload)
 {
 	if (!addr)
 		return main_usage_error("up: --addr A.B.C.D/P is required");
@@ -174,6 +177,12 @@ static int main_validate_up(struct uctl_opts *o, const char *addr, const char *p
 						MAIN_MTU_MIN, MAIN_MTU_MAX);
 		o->mtu = (unsigned)v;
 	}
+	if (offload) {
+		bool on;
+		if (config_parse_switch(offload, &on) < 0)
+			return main_usage_error("up: --offload '%s' is neither on nor off", offload);
+		o->offload = on;
+	}
 	if (o->netns && !netdev_netns_name_valid(o->netns))
 		return main_usage_error("up: --netns '%s' is not a valid namespace name (1..%d "
 					"characters of [A-Za-z0-9_.-])",
@@ -205,11 +214,12 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 		{"peer", required_argument, NULL, MAIN_OPT_PEER},
 		{"gateway", required_argument, NULL, MAIN_OPT_GATEWAY},
 		{"mtu", required_argument, NULL, MAIN_OPT_MTU},
+		{"offload", required_argument, NULL, MAIN_OPT_OFFLOAD},
 		{"json", no_argument, NULL, MAIN_OPT_JSON},
 		{"help", no_argument, NULL, MAIN_OPT_HELP},
 		{NULL, 0, NULL, 0},
 	};
-	const char *addr = NULL, *peer = NULL, *gateway = NULL, *mtu = NULL;
+	const char *addr = NULL, *peer = NULL, *gateway = NULL, *mtu = NULL, *offload = NULL;
 	int sub_argc = argc - 1;
 	char **sub_argv = argv + 1;
 	optind = 1;
@@ -220,7 +230,7 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 		if (c == -1)
 			break;
 		bool up_only = c == MAIN_OPT_NETNS || c == MAIN_OPT_ADDR || c == MAIN_OPT_PEER ||
-			       c == MAIN_OPT_GATEWAY || c == MAIN_OPT_MTU;
+			       c == MAIN_OPT_GATEWAY || c == MAIN_OPT_MTU || c == MAIN_OPT_OFFLOAD;
 		if (up_only && o->cmd != UCTL_CMD_UP)
 			return main_usage_error("%s: option '%s' is only valid with 'up'", cmd,
 						sub_argv[prev]);
@@ -247,6 +257,9 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 			break;
 		case MAIN_OPT_MTU:
 			mtu = optarg;
+			break;
+		case MAIN_OPT_OFFLOAD:
+			offload = optarg;
 			break;
 		case MAIN_OPT_JSON:
 			o->json = true;
@@ -293,7 +306,7 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 	if (npos > 0)
 		return main_usage_error("%s: unexpected argument '%s'", cmd, pos[0]);
 	if (o->cmd == UCTL_CMD_UP) {
-		int rc = main_validate_up(o, addr, peer, gateway, mtu);
+		int rc = main_validate_up(o, addr, peer, gateway, mtu, offload);
 		if (rc != 0)
 			return rc;
 	}
@@ -302,7 +315,7 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 
 int main(int argc, char **argv)
 {
-	struct uctl_opts o = {0};
+	struct uctl_opts o = {.offload = -1};
 	int rc = main_parse(argc, argv, &o);
 	if (rc >= 0)
 		return rc;

@@ -89,6 +89,8 @@ static int up_write_config(const struct uctl_opts *o, struct ustack_config *cfg)
 	cfg->ip_peer = o->peer;
 	if (o->mtu)
 		cfg->mtu = (uint16_t)o->mtu;
+	if (o->offload >= 0)
+		cfg->nic_offload = o->offload != 0;
 	char path[UCTL_PATH_MAX], dir[UCTL_PATH_MAX];
 	int rc = ustack_config_path(o->instance, path, sizeof(path));
 	if (rc < 0) {

@@ -49,6 +49,7 @@ struct uctl_opts {
 	uint32_t peer;       /* 0 = none */
 	uint32_t gateway;    /* 0 = none */
 	unsigned mtu;        /* 0 = default */
+	int offload;         /* -1 = default (on), 0 = off, 1 = on */
 	bool json;
 	const char *layer;   /* kill */
 	int signal;          /* kill: signal number */

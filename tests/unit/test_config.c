@@ -1,0 +1,106 @@
+/* test_config: the instance config's [nic] offload switch (common/config.c): on by default,
+ * "on"/"off" only (a typo must not silently pick a side), written and read back as it was. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "helper_check.h"
+
+static char path[64];
+
+static void setup(void)
+{
+	snprintf(path, sizeof(path), "/tmp/ustack-test-config.XXXXXX");
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+}
+
+static void teardown(void)
+{
+	unlink(path);
+}
+
+/* Load an [ip] address plus `extra` lines; returns what config_load returns. */
+static int load(const char *extra, struct ustack_config *c)
+{
+	FILE *f = fopen(path, "w");
+	char err[256];
+
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[ip]\naddress = 10.0.0.2/24\n%s", extra);
+	fclose(f);
+	config_defaults(c, "t");
+	return config_load(path, c, err, sizeof(err));
+}
+
+START_TEST(offload_defaults_on)
+{
+	struct ustack_config c;
+
+	ck_assert_int_eq(load("", &c), 0);
+	ck_assert(c.nic_offload);
+}
+END_TEST
+
+START_TEST(offload_on_and_off)
+{
+	struct ustack_config c;
+
+	ck_assert_int_eq(load("[nic]\noffload = off\n", &c), 0);
+	ck_assert(!c.nic_offload);
+	ck_assert_int_eq(load("[nic]\noffload = on\n", &c), 0);
+	ck_assert(c.nic_offload);
+}
+END_TEST
+
+START_TEST(offload_other_values_refused)
+{
+	const char *bad[] = {"yes", "no", "1", "0", "On", "OFF", "true", ""};
+	struct ustack_config c;
+	char line[64];
+	bool b = true;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(line, sizeof(line), "[nic]\noffload = %s\n", bad[i]);
+		ck_assert_msg(load(line, &c) == -EINVAL, "'%s' accepted", bad[i]);
+		ck_assert_int_eq(config_parse_switch(bad[i], &b), -EINVAL);
+		ck_assert(b); /* untouched */
+	}
+}
+END_TEST
+
+START_TEST(offload_written_and_read_back)
+{
+	struct ustack_config c, back;
+
+	for (int on = 0; on < 2; on++) {
+		config_defaults(&c, "t");
+		ck_assert_int_eq(config_parse_cidr("10.0.0.2/24", &c.ip_addr, &c.ip_prefix), 0);
+		c.nic_offload = on;
+		ck_assert_int_eq(config_write(path, &c), 0);
+		config_defaults(&back, "t");
+		back.nic_offload = !on;
+		ck_assert_int_eq(config_load(path, &back, NULL, 0), 0);
+		ck_assert_int_eq(back.nic_offload, on);
+	}
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("offload");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, offload_defaults_on);
+	tcase_add_test(tc, offload_on_and_off);
+	tcase_add_test(tc, offload_other_values_refused);
+	tcase_add_test(tc, offload_written_and_read_back);
+	suite_add_tcase(s, tc);
+	return tcheck_run(s);
+}
