@@ -107,20 +107,30 @@ int sock_stream_wait_for(const struct sock_ref *ref, unsigned slot,
 				break;
 			}
 		}
-		/* Drain, then look again: a change after the look writes the eventfd, which the
-		 * poll below sees. */
-		sock_stream_drain(slot);
-		if (cond(slot, arg)) {
-			rc = 0;
-			break;
-		}
 		int ms = sock_ms_left(deadline_ms);
 		if (ms == 0) {
 			rc = -ETIMEDOUT;
 			break;
 		}
-		struct pollfd p = {.fd = SOCK_TCP->slot_fd[slot], .events = POLLIN};
-		if (poll(&p, 1, ms) < 0 && errno == EINTR) {
+		int n;
+		if (ref && sock_stream_readable_now(slot)) {
+			/* Something is readable that is not what we wait for (MSG_PEEK|MSG_WAITALL
+			 * wanting more): the count must stay up for it, and tcpd writes it only
+			 * when the ring was empty, so it says nothing about what comes next. Look
+			 * again shortly instead of sleeping on it. */
+			n = poll(NULL, 0, ms < 0 || ms > 1 ? 1 : ms);
+		} else {
+			/* Drain, then look again: a change after the look writes the eventfd,
+			 * which the poll below sees. (A closed socket has no count to keep.) */
+			sock_stream_drain(slot);
+			if (cond(slot, arg)) {
+				rc = 0;
+				break;
+			}
+			struct pollfd p = {.fd = SOCK_TCP->slot_fd[slot], .events = POLLIN};
+			n = poll(&p, 1, ms);
+		}
+		if (n < 0 && errno == EINTR) {
 			rc = -EINTR;
 			break;
 		}
@@ -337,6 +347,7 @@ int sock_stream_accept(const struct sock_ref *ref, struct sockaddr *addr, sockle
 					memcpy(addr, &peer, n);
 					*addrlen = sizeof(peer);
 				}
+				sock_stream_settle(ref->slot); /* the listener's count: queue empty? */
 				return fd;
 			}
 			if (slot != -EAGAIN)

@@ -397,7 +397,7 @@ ssize_t sock_stream_recv(const struct sock_ref *ref, struct msghdr *msg, int fla
 	int rc = sock_iov_total(msg->msg_iov, msg->msg_iovlen, &total, &bad);
 	if (rc < 0)
 		return rc;
-	if (bad)
+	if (bad && !(flags & MSG_TRUNC)) /* MSG_TRUNC never touches the buffer */
 		return -EFAULT;
 	if (ref->lost)
 		return -ECONNABORTED;

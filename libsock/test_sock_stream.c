@@ -248,6 +248,8 @@ static void *receiver_run(void *arg)
 	unsigned seed = 2;
 	while (pos < m->total) {
 		size_t want = (size_t)(rand_r(&seed) % sizeof(buf)) + 1;
+		if (want > m->total - pos)
+			want = (size_t)(m->total - pos);
 		ssize_t r = us_recv(m->fd, buf, want, 0);
 		if (r <= 0) {
 			m->err = r == 0 ? -1 : errno;
@@ -299,6 +301,663 @@ START_TEST(bulk_both_ways)
 	char b;
 	ck_assert_int_eq(us_recv(a, &b, 1, 0), 0);
 	ck_assert_int_eq(us_recv(a, &b, 1, 0), 0);
+	us_close(a);
+	us_close(c);
+	us_close(l);
+}
+END_TEST
+
+/* ---- sending: partial writes, the send buffer, timeouts, waking pollers ---- */
+
+static void fill_pattern(uint8_t *buf, uint64_t start, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		buf[i] = pattern(start + i);
+}
+
+/* Receive exactly n bytes (blocking) and check they continue the pattern at start. */
+static void recv_check(int fd, uint64_t start, size_t n)
+{
+	static uint8_t buf[1u << 20];
+	size_t got = 0;
+	while (got < n) {
+		size_t want = n - got < sizeof(buf) ? n - got : sizeof(buf);
+		ssize_t r = us_recv(fd, buf, want, 0);
+		ck_assert_int_gt(r, 0);
+		for (ssize_t i = 0; i < r; i++)
+			ck_assert_uint_eq(buf[i], pattern(start + got + (size_t)i));
+		got += (size_t)r;
+	}
+}
+
+START_TEST(partial_writes_and_sndbuf)
+{
+	struct sockaddr_in la;
+	int l = make_listener(0, &la);
+	int c, a;
+	make_pair(l, &la, &c, &a);
+	ck_assert_int_eq(us_fcntl(c, F_SETFL, O_NONBLOCK), 0);
+	static uint8_t buf[1u << 20];
+	fill_pattern(buf, 0, sizeof(buf));
+
+	/* tcpd takes nothing (paused): a non-blocking send takes what the send buffer (the
+	 * 256 KiB ring) holds, then EAGAIN, and POLLOUT is off */
+	fake_tcpd_pause(ft, true);
+	usleep(20000);
+	ck_assert_int_eq(us_send(c, buf, sizeof(buf), 0), 256 << 10);
+	FAILS_WITH(us_send(c, buf, 1, 0), EAGAIN);
+	FAILS_WITH(us_send(c, buf, 1, MSG_DONTWAIT), EAGAIN);
+	ck_assert_int_eq(poll_one(c, POLLOUT, 0), 0);
+	/* tcpd takes it: the bytes move to the peer's receive buffer, room comes back */
+	fake_tcpd_pause(ft, false);
+	ck_assert_int_ne(poll_one(c, POLLOUT, 3000) & POLLOUT, 0);
+	/* the peer's buffer is full now: the next send fills ours again and stops */
+	ssize_t n = us_send(c, buf + (256 << 10), sizeof(buf) - (256 << 10), 0);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_le(n, 256 << 10);
+	recv_check(a, 0, (256 << 10) + (size_t)n);
+
+	/* SO_SNDBUF below the ring: the limit tcpd publishes in the slot block */
+	int v = 8192;
+	ck_assert_int_eq(us_setsockopt(c, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)), 0);
+	socklen_t vl = sizeof(v);
+	ck_assert_int_eq(us_getsockopt(c, SOL_SOCKET, SO_SNDBUF, &v, &vl), 0);
+	ck_assert_int_eq(v, 8192);
+	fake_tcpd_pause(ft, true);
+	usleep(20000);
+	uint64_t sent = (256 << 10) + (size_t)n;
+	fill_pattern(buf, sent, 100000);
+	ck_assert_int_eq(us_send(c, buf, 100000, 0), 8192);
+	FAILS_WITH(us_send(c, buf, 1, 0), EAGAIN);
+	/* __sk_stream_is_writeable: POLLOUT only once free space is half of what is queued */
+	ck_assert_int_eq(poll_one(c, POLLOUT, 0), 0);
+	fake_tcpd_pause(ft, false);
+	recv_check(a, sent, 8192);
+
+	/* a blocking send with SO_SNDTIMEO returns what it copied when the time is up, then
+	 * EAGAIN */
+	ck_assert_int_eq(us_fcntl(c, F_SETFL, 0), 0);
+	struct timeval tv = {0, 200000};
+	ck_assert_int_eq(us_setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
+	fake_tcpd_pause(ft, true);
+	usleep(20000);
+	sent += 8192;
+	fill_pattern(buf, sent, 100000);
+	double t0 = now_s();
+	ck_assert_int_eq(us_send(c, buf, 100000, 0), 8192);
+	ck_assert_double_ge(now_s() - t0, 0.15);
+	t0 = now_s();
+	FAILS_WITH(us_send(c, buf, 100000, 0), EAGAIN);
+	ck_assert_double_ge(now_s() - t0, 0.15);
+	fake_tcpd_pause(ft, false);
+	recv_check(a, sent, 8192);
+	us_close(a);
+	us_close(c);
+	us_close(l);
+}
+END_TEST
+
+struct poller {
+	int fd;
+	short events;
+	int ms;
+	short revents;
+	double took;
+};
+
+static void *poller_run(void *arg)
+{
+	struct poller *p = arg;
+	double t0 = now_s();
+	p->revents = poll_one(p->fd, p->events, p->ms);
+	p->took = now_s() - t0;
+	return NULL;
+}
+
+/* A poller waiting for POLLOUT sleeps on the eventfd and is woken when room comes back (it arms
+ * the TX ring, tcpd writes the eventfd), not by a timer. */
+START_TEST(pollout_wakes_when_room_returns)
+{
+	struct sockaddr_in la;
+	int l = make_listener(0, &la);
+	int c, a;
+	make_pair(l, &la, &c, &a);
+	ck_assert_int_eq(us_fcntl(c, F_SETFL, O_NONBLOCK), 0);
+	static uint8_t buf[256 << 10];
+	fake_tcpd_pause(ft, true);
+	usleep(20000);
+	ck_assert_int_eq(us_send(c, buf, sizeof(buf), 0), (int)sizeof(buf));
+	struct poller p = {.fd = c, .events = POLLOUT, .ms = 5000};
+	pthread_t th;
+	pthread_create(&th, NULL, poller_run, &p);
+	usleep(200000);
+	fake_tcpd_pause(ft, false);
+	pthread_join(th, NULL);
+	ck_assert_int_ne(p.revents & POLLOUT, 0);
+	ck_assert_double_ge(p.took, 0.15);
+	ck_assert_double_lt(p.took, 2.0);
+	us_close(a);
+	us_close(c);
+	us_close(l);
+}
+END_TEST
+
+/* Doorbells tcpd took since d0, once it has taken `expect` (up to 2 s) and a little longer. The
+ * fake may move the bytes on its timer before it reads the doorbell: wait for the count. */
+static uint64_t doorbells_since(uint64_t d0, uint64_t expect)
+{
+	for (int i = 0; i < 200 && fake_tcpd_doorbells(ft) - d0 < expect; i++)
+		usleep(10000);
+	usleep(50000);
+	return fake_tcpd_doorbells(ft) - d0;
+}
+
+/* The doorbell is written once per batch tcpd takes, not once per send: while tcpd has not come
+ * round to the bytes already queued, further sends cost no system call. */
+START_TEST(doorbell_batches)
+{
+	struct sockaddr_in la;
+	int l = make_listener(0, &la);
+	int c, a;
+	make_pair(l, &la, &c, &a);
+	fake_tcpd_pause(ft, true);
+	usleep(20000); /* tcpd is idle: it asked to hear of the next byte */
+	uint64_t d0 = fake_tcpd_doorbells(ft);
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(us_send(c, "0123456789", 10, 0), 10);
+	fake_tcpd_pause(ft, false);
+	/* counted before the receiver reads (reading rings it too: tcpd hears of the window) */
+	ck_assert_int_ne(poll_one(a, POLLIN, 2000) & POLLIN, 0);
+	ck_assert_uint_eq(doorbells_since(d0, 1), 1);
+	char buf[1000];
+	ck_assert_int_eq(us_recv(a, buf, sizeof(buf), MSG_WAITALL), 1000);
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(buf[i], '0' + i % 10);
+	ck_assert_uint_eq(doorbells_since(d0, 2), 2);
+	/* an idle tcpd hears of each new send again, and of the read */
+	usleep(20000);
+	d0 = fake_tcpd_doorbells(ft);
+	ck_assert_int_eq(us_send(c, "x", 1, 0), 1);
+	ck_assert_int_ne(poll_one(a, POLLIN, 2000) & POLLIN, 0);
+	ck_assert_uint_eq(doorbells_since(d0, 1), 1);
+	ck_assert_int_eq(us_recv(a, buf, 1, 0), 1);
+	ck_assert_uint_eq(doorbells_since(d0, 2), 2);
+	us_close(a);
+	us_close(c);
+	us_close(l);
+}
+END_TEST
+
+/* MSG_MORE: the bytes wait (tcpd corks what lies above tx_push) until a send without it. */
+START_TEST(msg_more_corks)
+{
+	struct sockaddr_in la;
+	int l = make_listener(0, &la);
+	int c, a;
+	make_pair(l, &la, &c, &a);
+	char buf[16];
+	ck_assert_int_eq(us_send(c, "abc", 3, MSG_MORE), 3);
+	usleep(50000);
+	FAILS_WITH(us_recv(a, buf, sizeof(buf), MSG_DONTWAIT), EAGAIN);
+	ck_assert_int_eq(us_send(c, "de", 2, MSG_MORE), 2);
+	usleep(20000);
+	FAILS_WITH(us_recv(a, buf, sizeof(buf), MSG_DONTWAIT), EAGAIN);
+	ck_assert_int_eq(us_send(c, "f", 1, 0), 1);
+	ck_assert_int_eq(us_recv(a, buf, 6, MSG_WAITALL), 6);
+	ck_assert(memcmp(buf, "abcdef", 6) == 0);
+	/* a blocking sender that fills the ring with corked bytes pushes them before it waits */
+	static uint8_t big[600 << 10];
+	fill_pattern(big, 0, sizeof(big));
+	struct mover r = {.fd = a, .total = sizeof(big)};
+	pthread_t th;
+	pthread_create(&th, NULL, receiver_run, &r);
+	ck_assert_int_eq(us_send(c, big, sizeof(big), MSG_MORE), (int)sizeof(big));
+	/* the last corked bytes go with the next send without MSG_MORE (an empty one pushes
+	 * nothing, as in Linux's tcp_sendmsg) */
+	ck_assert_int_eq(us_send(c, "", 0, 0), 0);
+	ck_assert_int_eq(us_send(c, "!", 1, 0), 1);
+	pthread_join(th, NULL);
+	ck_assert_uint_eq(r.bad_at, 0);
+	ck_assert_uint_eq(r.done, sizeof(big));
+	ck_assert_int_eq(us_recv(a, buf, 1, 0), 1);
+	ck_assert_int_eq(buf[0], '!');
+	us_close(a);
+	us_close(c);
+	us_close(l);
+}
+END_TEST
+
+START_TEST(msg_oob_marks_the_last_byte)
+{
+	struct sockaddr_in la;
+	int l = make_listener(0, &la);
+	int c, a;
+	make_pair(l, &la, &c, &a);
+	ck_assert_int_eq(us_send(c, "hello", 5, 0), 5);
+	ck_assert_uint_eq(fake_tcpd_urgent(ft), 0);
+	ck_assert_int_eq(us_send(c, "!", 1, MSG_OOB), 1);
+	ck_assert_uint_eq(fake_tcpd_urgent(ft), 6); /* just past the urgent byte */
+	char buf[8];
+	ck_assert_int_eq(us_recv(a, buf, 6, MSG_WAITALL), 6);
+	ck_assert(memcmp(buf, "hello!", 6) == 0); /* inline, as SO_OOBINLINE */
+	FAILS_WITH(us_recv(a, buf, 1, MSG_OOB), EINVAL);
+	us_close(a);
+	us_close(c);
+	us_close(l);
+}
+END_TEST
+
+/* ---- receiving ---- */
+
+struct trickler {
+	int fd;
+	int pieces;
+	int gap_ms;
+};
+
+static void *trickle_run(void *arg)
+{
+	struct trickler *t = arg;
+	for (int i = 0; i < t->pieces; i++) {
+		usleep((useconds_t)t->gap_ms * 1000);
+		char b[100];
+		memset(b, 'a' + i % 26, sizeof(b));
+		if (us_send(t->fd, b, sizeof(b), 0) != (ssize_t)sizeof(b))
+			break;
+	}
+	return NULL;
+}
+
+START_TEST(recv_flags_and_timeouts)
+{
+	struct sockaddr_in la;
+	int l = make_listener(0, &la);
+	int c, a;
+	make_pair(l, &la, &c, &a);
+	char buf[2000];
+
+	/* MSG_WAITALL gathers pieces until the length is there */
+	struct trickler t = {.fd = c, .pieces = 10, .gap_ms = 10};
+	pthread_t th;
+	pthread_create(&th, NULL, trickle_run, &t);
+	ck_assert_int_eq(us_recv(a, buf, 1000, MSG_WAITALL), 1000);
+	pthread_join(th, NULL);
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(buf[i], 'a' + (i / 100) % 26);
+
+	/* MSG_PEEK | MSG_WAITALL waits for all of it without taking any */
+	pthread_create(&th, NULL, trickle_run, &t);
+	ck_assert_int_eq(us_recv(a, buf, 500, MSG_PEEK | MSG_WAITALL), 500);
+	ck_assert_int_eq(buf[499], 'e');
+	ck_assert_int_eq(us_recv(a, buf, 1, 0), 1);
+	ck_assert_int_eq(buf[0], 'a');
+	pthread_join(th, NULL);
+	/* MSG_TRUNC throws bytes away without copying them */
+	ck_assert_int_eq(us_recv(a, NULL, 99, MSG_TRUNC), 99);
+	ck_assert_int_eq(us_recv(a, buf, 1, 0), 1);
+	ck_assert_int_eq(buf[0], 'b');
+	ck_assert_int_eq(us_recv(a, buf, sizeof(buf), MSG_WAITALL | MSG_DONTWAIT), 899);
+	/* a zero-length read with data queued says 0 at once */
+	ck_assert_int_eq(us_send(c, "z", 1, 0), 1);
+	ck_assert_int_ne(poll_one(a, POLLIN, 2000) & POLLIN, 0);
+	ck_assert_int_eq(us_recv(a, buf, 0, 0), 0);
+	ck_assert_int_eq(us_recv(a, buf, 1, 0), 1);
+
+	/* SO_RCVTIMEO: EAGAIN when the time is up */
+	struct timeval tv = {0, 150000};
+	ck_assert_int_eq(us_setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	double t0 = now_s();
+	FAILS_WITH(us_recv(a, buf, 1, 0), EAGAIN);
+	ck_assert_double_ge(now_s() - t0, 0.12);
+	ck_assert_double_lt(now_s() - t0, 2.0);
+	/* ... and MSG_WAITALL returns what came when it is up */
+	ck_assert_int_eq(us_send(c, "12", 2, 0), 2);
+	ck_assert_int_eq(us_recv(a, buf, 10, MSG_WAITALL), 2);
+
+	/* recvmsg: no address, no control messages on a stream */
+	struct sockaddr_in from;
+	char cbuf[64];
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr m = {.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov,
+			   .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+			   .msg_flags = -1};
+	ck_assert_int_eq(us_send(c, "msg", 3, 0), 3);
+	ck_assert_int_eq(us_recvmsg(a, &m, MSG_WAITALL), 3);
+	ck_assert_uint_eq(m.msg_namelen, 0);
+	ck_assert_uint_eq(m.msg_controllen, 0);
+	ck_assert_int_eq(m.msg_flags, 0);
+
+	/* shutdown(SHUT_RD): an empty socket reads 0 instead of waiting, but data that still
+	 * arrives is read (Linux queues it) */
+	ck_assert_int_eq(us_shutdown(a, SHUT_RD), 0);
+	ck_assert_int_eq(us_recv(a, buf, 1, 0), 0);
+	ck_assert_int_eq(poll_one(a, POLLIN | POLLRDHUP, 0), POLLIN | POLLRDHUP);
+	ck_assert_int_eq(us_send(c, "late", 4, 0), 4);
+	usleep(50000);
+	ck_assert_int_eq(us_recv(a, buf, sizeof(buf), 0), 4);
+	us_close(a);
+	us_close(c);
+	us_close(l);
+}
+END_TEST
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/* A signal ends a blocking recv (EINTR) or connect, as it would the kernel's. */
+START_TEST(signals_interrupt_waits)
+{
+	struct sockaddr_in la;
+	int l = make_listener(0, &la);
+	int c, a;
+	make_pair(l, &la, &c, &a);
+	struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART */
+	sigaction(SIGALRM, &sa, NULL);
+	char b;
+	ualarm(100000, 0);
+	double t0 = now_s();
+	FAILS_WITH(us_recv(a, &b, 1, 0), EINTR);
+	ck_assert_double_ge(now_s() - t0, 0.08);
+	/* a connect into the void waits for the SYN-ACK; the signal ends it */
+	int s = us_socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in silent = loopback(FAKE_TCPD_PORT_SILENT);
+	ualarm(100000, 0);
+	FAILS_WITH(us_connect(s, (struct sockaddr *)&silent, sizeof(silent)), EINTR);
+	/* still SYN-SENT: the attempt goes on (non-blocking look: EALREADY) */
+	ck_assert_int_eq(us_fcntl(s, F_SETFL, O_NONBLOCK), 0);
+	FAILS_WITH(us_connect(s, (struct sockaddr *)&silent, sizeof(silent)), EALREADY);
+	us_close(s);
+	us_close(a);
+	us_close(c);
+	us_close(l);
+}
+END_TEST
+
+/* ---- connecting, accepting, closing ---- */
+
+START_TEST(connect_timeouts_and_progress)
+{
+	/* SO_SNDTIMEO bounds a blocking connect: EINPROGRESS, as Linux says then */
+	int s = us_socket(AF_INET, SOCK_STREAM, 0);
+	struct timeval tv = {0, 150000};
+	ck_assert_int_eq(us_setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
+	struct sockaddr_in silent = loopback(FAKE_TCPD_PORT_SILENT);
+	double t0 = now_s();
+	FAILS_WITH(us_connect(s, (struct sockaddr *)&silent, sizeof(silent)), EINPROGRESS);
+	ck_assert_double_ge(now_s() - t0, 0.12);
+	/* still in progress: EALREADY (after the wait, again bounded) */
+	FAILS_WITH(us_connect(s, (struct sockaddr *)&silent, sizeof(silent)), EALREADY);
+	/* a send waits for the connection: non-blocking EAGAIN; blocking, SO_SNDTIMEO */
+	FAILS_WITH(us_send(s, "x", 1, MSG_DONTWAIT), EAGAIN);
+	t0 = now_s();
+	FAILS_WITH(us_send(s, "x", 1, 0), EAGAIN);
+	ck_assert_double_ge(now_s() - t0, 0.12);
+	/* nothing to read or write while SYN-SENT: poll says nothing */
+	ck_assert_int_eq(poll_one(s, POLLIN | POLLOUT | POLLRDHUP, 0), 0);
+	struct sockaddr_in p;
+	socklen_t len = sizeof(p);
+	FAILS_WITH(us_getpeername(s, (struct sockaddr *)&p, &len), ENOTCONN);
+	/* shutdown aborts the attempt; the socket is unconnected again */
+	ck_assert_int_eq(us_shutdown(s, SHUT_RDWR), 0);
+	ck_assert_int_ne(poll_one(s, POLLOUT, 0) & POLLHUP, 0);
+	us_close(s);
+}
+END_TEST
+struct connector {
+	struct sockaddr_in to;
+	int delay_ms;
+	int fd;
+};
+
+static void *connector_run(void *arg)
+{
+	struct connector *k = arg;
+	usleep((useconds_t)k->delay_ms * 1000);
+	k->fd = us_socket(AF_INET, SOCK_STREAM, 0);
+	if (us_connect(k->fd, (struct sockaddr *)&k->to, sizeof(k->to)) < 0) {
+		us_close(k->fd);
+		k->fd = -1;
+	}
+	return NULL;
+}
+
+START_TEST(accept_blocking_and_addresses)
+{
+	struct sockaddr_in la;
+	int l = make_listener(0, &la);
+	/* blocking accept: woken by a connection that comes later */
+	struct connector k = {.to = la, .delay_ms = 100};
+	pthread_t th;
+	pthread_create(&th, NULL, connector_run, &k);
+	double t0 = now_s();
+	struct sockaddr_in peer;
+	socklen_t plen = 4; /* short: truncated, and told the full length */
+	memset(&peer, 0xee, sizeof(peer));
+	int a = us_accept(l, (struct sockaddr *)&peer, &plen);
+	ck_assert_int_ge(a, 0);
+	ck_assert_double_ge(now_s() - t0, 0.08);
+	pthread_join(th, NULL);
+	ck_assert_int_ge(k.fd, 0);
+	ck_assert_uint_eq(plen, sizeof(peer));
+	ck_assert_int_eq(peer.sin_family, AF_INET);
+	ck_assert_uint_eq(((uint8_t *)&peer)[4], 0xee); /* nothing past the 4 bytes asked */
+	ck_assert_int_eq(us_fcntl(a, F_GETFL) & O_NONBLOCK, 0);
+	ck_assert_int_eq(us_fcntl(a, F_GETFD) & FD_CLOEXEC, 0);
+	/* the connection is complete on both sides */
+	ck_assert_int_eq(us_send(a, "hi", 2, 0), 2);
+	char buf[4];
+	ck_assert_int_eq(us_recv(k.fd, buf, 2, MSG_WAITALL), 2);
+
+	/* a bad address buffer is found before a connection is taken: nothing is lost */
+	pthread_create(&th, NULL, connector_run, &k);
+	k.delay_ms = 0;
+	pthread_join(th, NULL);
+	ck_assert_int_ne(poll_one(l, POLLIN, 2000) & POLLIN, 0);
+	FAILS_WITH(us_accept(l, (struct sockaddr *)&peer, NULL), EFAULT);
+	plen = (socklen_t)-1;
+	FAILS_WITH(us_accept(l, (struct sockaddr *)&peer, &plen), EINVAL);
+	FAILS_WITH(us_accept4(l, NULL, NULL, SOCK_NONBLOCK | 0x100), EINVAL);
+	/* native poll on the listener's descriptor says it too */
+	struct pollfd np = {.fd = l, .events = POLLIN};
+	ck_assert_int_eq(poll(&np, 1, 0), 1);
+	int a2 = us_accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	ck_assert_int_ge(a2, 0);
+	ck_assert_int_ne(us_fcntl(a2, F_GETFL) & O_NONBLOCK, 0);
+	ck_assert_int_eq(us_fcntl(a2, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	/* the queue is empty again: nothing for native poll, EAGAIN, SO_RCVTIMEO */
+	ck_assert_int_eq(poll(&np, 1, 0), 0);
+	ck_assert_int_eq(poll_one(l, POLLIN, 0), 0);
+	ck_assert_int_eq(us_fcntl(l, F_SETFL, O_NONBLOCK), 0);
+	FAILS_WITH(us_accept(l, NULL, NULL), EAGAIN);
+	ck_assert_int_eq(us_fcntl(l, F_SETFL, 0), 0);
+	struct timeval tv = {0, 150000};
+	ck_assert_int_eq(us_setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	t0 = now_s();
+	FAILS_WITH(us_accept(l, NULL, NULL), EAGAIN);
+	ck_assert_double_ge(now_s() - t0, 0.12);
+	/* a listener shut for reading stops listening: accept says EINVAL */
+	ck_assert_int_eq(us_shutdown(l, SHUT_RD), 0);
+	FAILS_WITH(us_accept(l, NULL, NULL), EINVAL);
+	us_close(a2);
+	us_close(a);
+	us_close(k.fd);
+	us_close(l);
+}
+END_TEST
+
+/* SO_LINGER: close waits until tcpd has sent everything (the slot is released) or the time is
+ * up; 0 resets. */
+START_TEST(linger)
+{
+	struct sockaddr_in la;
+	int l = make_listener(0, &la);
+	int c, a;
+	make_pair(l, &la, &c, &a);
+	struct linger lg = {1, 1};
+	ck_assert_int_eq(us_setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	char data[1000];
+	memset(data, 'q', sizeof(data));
+	fake_tcpd_pause(ft, true);
+	usleep(20000);
+	ck_assert_int_eq(us_send(c, data, sizeof(data), 0), (int)sizeof(data));
+	double t0 = now_s();
+	ck_assert_int_eq(us_close(c), 0); /* nothing moves: the linger time passes */
+	double took = now_s() - t0;
+	ck_assert_double_ge(took, 0.9);
+	ck_assert_double_lt(took, 3.0);
+	fake_tcpd_pause(ft, false);
+	/* the orphan still delivers its data and its FIN */
+	char buf[2000];
+	ck_assert_int_eq(us_recv(a, buf, sizeof(buf), MSG_WAITALL), (int)sizeof(data));
+	ck_assert_int_eq(us_recv(a, buf, 1, 0), 0);
+	us_close(a);
+
+	/* tcpd sends it all at once: close returns as soon as the slot is released */
+	make_pair(l, &la, &c, &a);
+	lg.l_linger = 5;
+	ck_assert_int_eq(us_setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	ck_assert_int_eq(us_send(c, data, sizeof(data), 0), (int)sizeof(data));
+	t0 = now_s();
+	ck_assert_int_eq(us_close(c), 0);
+	ck_assert_double_lt(now_s() - t0, 1.0);
+	ck_assert_int_eq(us_recv(a, buf, sizeof(buf), MSG_WAITALL), (int)sizeof(data));
+	ck_assert_int_eq(us_recv(a, buf, 1, 0), 0);
+	us_close(a);
+
+	/* linger 0: a reset, the peer's next read says so */
+	make_pair(l, &la, &c, &a);
+	lg.l_linger = 0;
+	ck_assert_int_eq(us_setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	ck_assert_int_eq(us_close(c), 0);
+	ck_assert_int_ne(poll_one(a, POLLIN, 2000) & POLLERR, 0);
+	FAILS_WITH(us_recv(a, buf, 1, 0), ECONNRESET);
+	us_close(a);
+	us_close(l);
+}
+END_TEST
+
+/* 64 stream sockets per process; closed ones come back once tcpd releases their slot. */
+START_TEST(slots_limit_and_reuse)
+{
+	int fds[64];
+	for (int i = 0; i < 64; i++) {
+		fds[i] = us_socket(AF_INET, SOCK_STREAM, 0);
+		ck_assert_int_ge(fds[i], 0);
+	}
+	FAILS_WITH(us_socket(AF_INET, SOCK_STREAM, 0), EMFILE);
+	for (int i = 0; i < 64; i++)
+		ck_assert_int_eq(us_close(fds[i]), 0);
+	/* connections opened and closed many times over the same slots */
+	struct sockaddr_in la;
+	int l = make_listener(0, &la);
+	for (int i = 0; i < 150; i++) {
+		int c, a;
+		make_pair(l, &la, &c, &a);
+		char b[8];
+		snprintf(b, sizeof(b), "%05d", i);
+		ck_assert_int_eq(us_send(c, b, 5, 0), 5);
+		char r[8] = {0};
+		ck_assert_int_eq(us_recv(a, r, 5, MSG_WAITALL), 5);
+		ck_assert_str_eq(r, b);
+		ck_assert_int_eq(us_close(c), 0);
+		ck_assert_int_eq(us_recv(a, r, 1, 0), 0); /* its FIN, after the data */
+		ck_assert_int_eq(us_close(a), 0);
+	}
+	us_close(l);
+}
+END_TEST
+
+/* Native poll on a stream socket's descriptor reports POLLIN exactly when a read would not
+ * block (the eventfd count follows "readable"). */
+START_TEST(native_poll_follows_readable)
+{
+	struct sockaddr_in la;
+	int l = make_listener(0, &la);
+	int c, a;
+	make_pair(l, &la, &c, &a);
+	char buf[64];
+	FAILS_WITH(us_recv(c, buf, sizeof(buf), MSG_DONTWAIT), EAGAIN); /* settles the count */
+	struct pollfd p = {.fd = c, .events = POLLIN};
+	ck_assert_int_eq(poll(&p, 1, 0), 0);
+	ck_assert_int_eq(us_send(a, "0123456789", 10, 0), 10);
+	ck_assert_int_eq(poll(&p, 1, 2000), 1);
+	ck_assert_int_eq(us_recv(c, buf, 4, 0), 4);
+	ck_assert_int_eq(poll(&p, 1, 0), 1); /* six bytes left */
+	ck_assert_int_eq(us_recv(c, buf, sizeof(buf), 0), 6);
+	ck_assert_int_eq(poll(&p, 1, 0), 0);
+	/* the end of the stream is readable for ever */
+	ck_assert_int_eq(us_shutdown(a, SHUT_WR), 0);
+	ck_assert_int_eq(poll(&p, 1, 2000), 1);
+	ck_assert_int_eq(us_recv(c, buf, sizeof(buf), 0), 0);
+	ck_assert_int_eq(poll(&p, 1, 0), 1);
+	us_close(a);
+	us_close(c);
+	us_close(l);
+}
+END_TEST
+
+/* tcpd restarts with its state: libsock resumes the session and the connection goes on. */
+START_TEST(resume_after_restart)
+{
+	struct sockaddr_in la;
+	int l = make_listener(0, &la);
+	int c, a;
+	make_pair(l, &la, &c, &a);
+	ck_assert_int_eq(us_send(c, "before", 6, 0), 6);
+	char buf[16];
+	ck_assert_int_eq(us_recv(a, buf, 6, MSG_WAITALL), 6);
+	fake_tcpd_restart(ft, false);
+	usleep(100000);
+	ck_assert_int_eq(us_send(c, "after", 5, 0), 5);
+	ck_assert_int_eq(us_recv(a, buf, 5, MSG_WAITALL), 5);
+	ck_assert(memcmp(buf, "after", 5) == 0);
+	struct sockaddr_in p;
+	socklen_t len = sizeof(p);
+	ck_assert_int_eq(us_getpeername(c, (struct sockaddr *)&p, &len), 0);
+	ck_assert_uint_eq(fake_tcpd_sessions(ft), 1); /* resumed, not a new session */
+	us_close(a);
+	us_close(c);
+	us_close(l);
+}
+END_TEST
+
+/* tcpd restarts without its state: the sockets are lost (ECONNABORTED, as after `ss -K`), a new
+ * socket opens a new session. */
+START_TEST(state_lost_after_restart)
+{
+	struct sockaddr_in la;
+	int l = make_listener(0, &la);
+	int c, a;
+	make_pair(l, &la, &c, &a);
+	fake_tcpd_restart(ft, true);
+	/* the watcher resumes, is refused, and marks the session lost */
+	bool lost = false;
+	for (int i = 0; i < 200 && !lost; i++) {
+		errno = 0;
+		lost = us_send(c, "x", 1, MSG_NOSIGNAL) < 0 && errno == ECONNABORTED;
+		if (!lost)
+			usleep(10000);
+	}
+	ck_assert(lost);
+	char b;
+	FAILS_WITH(us_recv(a, &b, 1, 0), ECONNABORTED);
+	FAILS_WITH(us_accept(l, NULL, NULL), ECONNABORTED);
+	ck_assert_int_eq(poll_one(c, POLLIN | POLLOUT, 0) & (POLLERR | POLLHUP), POLLERR | POLLHUP);
+	int v;
+	socklen_t vl = sizeof(v);
+	ck_assert_int_eq(us_getsockopt(c, SOL_SOCKET, SO_ERROR, &v, &vl), 0);
+	ck_assert_int_eq(v, ECONNABORTED);
+	ck_assert_int_eq(us_close(a), 0);
+	ck_assert_int_eq(us_close(c), 0);
+	ck_assert_int_eq(us_close(l), 0);
+	/* a new socket, a new session */
+	l = make_listener(0, &la);
+	make_pair(l, &la, &c, &a);
+	ck_assert_int_eq(us_send(c, "y", 1, 0), 1);
+	ck_assert_int_eq(us_recv(a, &b, 1, 0), 1);
+	ck_assert_uint_eq(fake_tcpd_sessions(ft), 2);
 	us_close(a);
 	us_close(c);
 	us_close(l);
@@ -605,6 +1264,15 @@ START_TEST(kernel_parity)
 }
 END_TEST
 
+/* STREAM_TEST=name runs that test alone (debugging). */
+#undef tcase_add_test
+#define tcase_add_test(tc, t)                                                          \
+	do {                                                                           \
+		const char *only_ = getenv("STREAM_TEST");                            \
+		if (!only_ || strcmp(only_, #t) == 0)                                  \
+			_tcase_add_test((tc), t, 0, 0, 0, 1);                           \
+	} while (0)
+
 static Suite *stream_suite(void)
 {
 	Suite *s = suite_create("sock_stream");
@@ -614,6 +1282,20 @@ static Suite *stream_suite(void)
 	tcase_add_test(tc, connect_accept_names_echo);
 	tcase_add_test(tc, bulk_both_ways);
 	tcase_add_test(tc, kernel_parity);
+	tcase_add_test(tc, partial_writes_and_sndbuf);
+	tcase_add_test(tc, pollout_wakes_when_room_returns);
+	tcase_add_test(tc, doorbell_batches);
+	tcase_add_test(tc, msg_more_corks);
+	tcase_add_test(tc, msg_oob_marks_the_last_byte);
+	tcase_add_test(tc, recv_flags_and_timeouts);
+	tcase_add_test(tc, signals_interrupt_waits);
+	tcase_add_test(tc, connect_timeouts_and_progress);
+	tcase_add_test(tc, accept_blocking_and_addresses);
+	tcase_add_test(tc, linger);
+	tcase_add_test(tc, slots_limit_and_reuse);
+	tcase_add_test(tc, native_poll_follows_readable);
+	tcase_add_test(tc, resume_after_restart);
+	tcase_add_test(tc, state_lost_after_restart);
 	suite_add_tcase(s, tc);
 	return s;
 }
