@@ -1,18 +1,23 @@
 /* libsock: BSD sockets served by a ustack instance; this file holds the design, and the
- * socket, bind, connect, close, name, option and fcntl calls.
+ * socket, bind, connect, close, name, option, fcntl, listen, accept and shutdown calls (the
+ * argument checks and the split by type; stream sockets' own logic is in sock_stream*.c).
  *
- * The contract with the server is proto/sock.proto (requests), common/session.h (the region
- * handover) and common/region.h + ring.h (the data). What libsock is, in Linux's terms: the
- * socket layer (sock_sendmsg -> proto_ops) of the process, with udpd as its udp_prot.
+ * The contract with the servers is proto/sock.proto (requests), common/session.h (the region
+ * handover) and common/region.h + ring.h / stream_ring.h (the data). What libsock is, in
+ * Linux's terms: the socket layer (sock_sendmsg -> proto_ops) of the process, with udpd as its
+ * udp_prot and tcpd as its tcp_prot. Each socket type has its own transport (sock_priv.h): its
+ * server, session, region kind and request channel, set up on the type's first socket, so the
+ * two never wait on each other.
  *
  * Instance. $USTACK_INSTANCE, or us_set_instance(name) (tools with --instance) before the first
  * socket. No name, or an invalid one: us_socket fails with EINVAL.
  *
- * Lazy process-wide set-up, on the first us_socket (sock_session.c): the region (a sealed memfd,
- * 64 slots: one TX ring shared by all sockets, one RX ring per slot), a TX doorbell eventfd and
- * one eventfd per slot (EFD_NONBLOCK | EFD_CLOEXEC), a ZeroMQ context with one DEALER to
- * <runtime dir>/udpd.sock, a watcher thread, then session_client_open(SESSION_NEW) handing the
- * server the region and the eventfds. A library does this at first use rather than in a
+ * Lazy process-wide set-up, on the first us_socket of a type (sock_session.c): the region (a
+ * sealed memfd, 64 slots; for datagrams one TX ring shared by all sockets and one RX ring per
+ * slot, for streams a TX and an RX byte ring per slot), a doorbell eventfd and one eventfd per
+ * slot (EFD_NONBLOCK | EFD_CLOEXEC), a DEALER to <runtime dir>/<layer>.sock on the shared ZeroMQ
+ * context, the watcher thread (once), then session_client_open(SESSION_NEW) handing the server
+ * the region and the eventfds. A library does this at first use rather than in a
  * constructor, so a program that never opens a socket pays nothing and a stack that is down
  * surfaces as an errno of the call that needed it.
  *
@@ -22,13 +27,15 @@
  * maps descriptor -> slot, the server's sid and the socket's local state: O_NONBLOCK, bound,
  * connected + peer, its source address as the server has it, SO_BROADCAST, IP_MTU_DISCOVER and
  * IP_RECVERR as set (what a send is judged by at the call), SO_RCVTIMEO/SO_SNDTIMEO, a pending
- * error found by us_poll. At most 64 sockets per process (EMFILE beyond), like a small
- * RLIMIT_NOFILE. Native poll reports POLLOUT always (an eventfd is always writable); us_poll
+ * error found by us_poll; for a stream socket also the socket layer's state (Linux's struct
+ * socket: SS_*, listening, our shutdowns, SO_LINGER). At most 64 sockets of each type per
+ * process (EMFILE beyond), like a small RLIMIT_NOFILE. Native poll reports POLLOUT always (an eventfd is always writable); us_poll
  * tells the truth (the socket's send buffer, sock_data.c).
  *
  * Control calls (bind, connect, close, options, names) are SockRequests with monotonically
  * increasing ids, answered by a status that is 0 or a Linux errno (sock_req.c). Data never goes
- * through requests: send* produces TX records, recv* consumes RX records (sock_data.c).
+ * through requests: send* produces TX records, recv* consumes RX records (sock_data.c); on a
+ * stream, bytes in and out of its byte rings (sock_stream_data.c).
  *
  * Threads. Any call from any thread. Locks (sock_priv.h): tab_lock for the fd table (held for a
  * few loads and stores), req_lock for the request channel and the session (a DEALER is not

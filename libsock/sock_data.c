@@ -1,4 +1,11 @@
-/* sock_data: send*() and recv*() through the region's rings, and pending errors.
+/* sock_data: datagram send*() and recv*() through the DGRAM region's rings, and pending errors
+ * (a stream socket's calls go on to sock_stream_data.c right after the descriptor lookup).
+ *
+ * shutdown() of a datagram socket (Linux keeps it in the socket layer): after SHUT_WR a send
+ * says EPIPE once every other check passed (no SIGPIPE: sock_alloc_send_pskb's); after SHUT_RD
+ * a receive that would wait returns 0 instead, a non-blocking one still says EAGAIN, and
+ * datagrams that arrive are still delivered; us_poll adds POLLIN|POLLRDHUP, and POLLHUP once
+ * both ways are shut.
  *
  * Send: local checks first, in Linux's order and with its errnos (udp_sendmsg): EMSGSIZE over
  * 65,535, EOPNOTSUPP for MSG_OOB, then the address (EINVAL short or port 0, EAFNOSUPPORT, or

@@ -412,6 +412,10 @@ int sock_stream_shutdown(const struct sock_ref *ref, int how)
 
 void sock_stream_close(const struct sock_ref *ref)
 {
+	/* Our own senders blocked on room (they sleep on the TX ring's futex, not the eventfd,
+	 * which begin_close wrote): wake them to find the socket gone. room_seq is only ever
+	 * advisory to tcpd. */
+	stream_ring_room_notify(region_stream_tx(&SOCK_TCP->region, ref->slot));
 	Ustack__SockRequest req = USTACK__SOCK_REQUEST__INIT;
 	req.op = USTACK__SOCK_REQUEST__OP__CLOSE;
 	struct sock_reply rep;
@@ -425,9 +429,6 @@ void sock_stream_close(const struct sock_ref *ref)
 	if (rc != 0 && rc != -EBADF)
 		return;
 	sock_table_close_acked(ref->tp, ref->slot);
-	/* Our own senders blocked on room (they sleep on the TX ring's futex, not the eventfd):
-	 * wake them to find the socket gone. room_seq is only ever advisory to tcpd. */
-	stream_ring_room_notify(region_stream_tx(&SOCK_TCP->region, ref->slot));
 	if (ref->linger_on && ref->linger_s > 0) {
 		/* sk_stream_wait_close: until the FIN is acknowledged (the slot released) or the
 		 * linger time passes; a signal ends the wait, close still succeeds */
