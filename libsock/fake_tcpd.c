@@ -157,6 +157,9 @@ static void ft_kill(struct fake_tcpd *f, int slot, int err)
 	struct ft_sock *k = &f->s[slot];
 	k->connecting = false;
 	k->peer = -1;
+	/* tcp_reset: a reset in CLOSE-WAIT (the peer's FIN was in) is EPIPE, not ECONNRESET */
+	if (err == ECONNRESET && (atomic_load(&ft_ctl(f, slot)->state) & REGION_SS_RD_EOF))
+		err = EPIPE;
 	uint32_t set = REGION_SS_CLOSED | REGION_SS_RD_CLOSED | REGION_SS_WR_CLOSED | REGION_SS_HUP;
 	if (err)
 		ft_error(f, slot, err, set, REGION_SS_CONNECTING);

@@ -154,8 +154,8 @@ static ssize_t sock_stream_error(const struct sock_ref *ref, int err, int flags)
 	if (err == -EPIPE) {
 		int e = sock_stream_take_error(ref);
 		if (e > 0)
-			return -e;
-		if (!(flags & MSG_NOSIGNAL))
+			err = -e; /* EPIPE itself, after a reset in CLOSE-WAIT, still signals */
+		if (err == -EPIPE && !(flags & MSG_NOSIGNAL))
 			sock_sigpipe();
 	}
 	return err;
@@ -244,7 +244,7 @@ static int sock_stream_wait_connect(const struct sock_ref *ref, struct region_st
 			return 0;
 		int e = sock_stream_take_error(ref);
 		if (e > 0)
-			return -e;
+			return (int)sock_stream_error(ref, -e, flags);
 		if (!(st & REGION_SS_CONNECTING))
 			return (int)sock_stream_error(ref, -EPIPE, flags);
 		if (!can_wait)

@@ -1208,6 +1208,38 @@ static void scenario(struct transcript *t)
 	tr_put(t, "SIGPIPE %d\n", sigpipes - sig0);
 	o->close(c3);
 
+	/* the peer closed (FIN), we write anyway: its RST comes back; in CLOSE-WAIT that is
+	 * EPIPE (with SIGPIPE), not ECONNRESET */
+	int c4 = o->socket(AF_INET, SOCK_STREAM, 0);
+	o->connect(c4, (struct sockaddr *)&la, sizeof(la));
+	int a4 = CALLFD("accept", o->accept4(l, NULL, NULL, 0));
+	CALL("close the connecting end", o->close(c4));
+	tr_wait(t, "accepted sees the FIN", a4, POLLRDHUP);
+	CALL("send to a closed peer", o->send(a4, "x", 1, 0));
+	tr_wait(t, "accepted reset", a4, POLLERR);
+	tr_mask(t, "reset in CLOSE-WAIT", a4);
+	sig0 = sigpipes;
+	CALL("send after that reset", o->send(a4, "x", 1, 0));
+	tr_put(t, "SIGPIPE %d\n", sigpipes - sig0);
+	CALL("send again", o->send(a4, "x", 1, MSG_NOSIGNAL));
+	CALL("recv", o->recv(a4, buf, sizeof(buf), 0));
+	o->close(a4);
+
+	/* binding */
+	int b1 = o->socket(AF_INET, SOCK_STREAM, 0);
+	CALL("bind short", o->bind(b1, (struct sockaddr *)&any, 8));
+	struct sockaddr_in b6 = any;
+	b6.sin_family = AF_INET6;
+	CALL("bind AF_INET6", o->bind(b1, (struct sockaddr *)&b6, sizeof(b6)));
+	CALL("bind the listener's port", o->bind(b1, (struct sockaddr *)&la, sizeof(la)));
+	len = sizeof(tmp);
+	CALL("getsockname unbound", o->getsockname(b1, (struct sockaddr *)&tmp, &len));
+	tr_put(t, "  = port %u addr %x len %u\n", ntohs(tmp.sin_port), tmp.sin_addr.s_addr, len);
+	struct timeval tvb = {0, 2000000};
+	CALL("SO_RCVTIMEO usec out of range", o->setsockopt(b1, SOL_SOCKET, SO_RCVTIMEO, &tvb,
+							    sizeof(tvb)));
+	o->close(b1);
+
 	/* refused */
 	int r = o->socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	CALL("connect refused, non-blocking", o->connect(r, (struct sockaddr *)&nowhere,
@@ -1248,6 +1280,8 @@ START_TEST(kernel_parity)
 	scenario(&k);
 	fake_tcpd_set_connect_delay(ft, 20); /* loopback's SYN-ACK is not instant either */
 	scenario(&u);
+	if (getenv("STREAM_DUMP"))
+		fprintf(stderr, "--- kernel ---\n%s--- libsock ---\n%s", k.buf, u.buf);
 	if (strcmp(k.buf, u.buf) != 0) {
 		/* show the first difference with some context */
 		const char *pk = k.buf, *pu = u.buf;
