@@ -27,7 +27,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#define REGION_AREAS_MAX (2 + 2 * (1 + REGION_SLOTS_MAX))
+#define REGION_AREAS_MAX (2 + 2 * (1 + 2 * REGION_SLOTS_MAX))
 
 struct region_area {
 	uint64_t off;
@@ -39,25 +39,45 @@ static uint64_t region_align_up(uint64_t v, uint64_t a)
 	return (v + a - 1) & ~(a - 1);
 }
 
-/* The canonical layout of region.h into *h (geometry only); returns the bytes it needs. */
-static uint64_t region_layout(struct region_hdr *h, unsigned n_slots, uint32_t tx_ring,
-			      uint32_t rx_ring)
+static size_t region_slot_ctl_size(enum region_kind kind)
+{
+	return kind == REGION_KIND_STREAM ? sizeof(struct region_stream_ctl)
+					  : sizeof(struct region_slot_ctl);
+}
+
+/* The canonical layout of region.h into *h (geometry and kind); returns the bytes it needs. */
+static uint64_t region_layout(struct region_hdr *h, enum region_kind kind, unsigned n_slots,
+			      uint32_t tx_ring, uint32_t rx_ring)
 {
 	memset(h, 0, sizeof(*h));
+	h->kind = kind;
 	uint64_t off = region_align_up(sizeof(*h), REGION_ALIGN);
-	h->tx.ctl_off = off;
-	off += sizeof(struct ring_shared);
+	if (kind == REGION_KIND_DGRAM) {
+		h->tx.ctl_off = off;
+		off += sizeof(struct ring_shared);
+	}
 	for (unsigned i = 0; i < n_slots; i++) {
+		if (kind == REGION_KIND_STREAM) {
+			h->stx[i].ctl_off = off;
+			off += sizeof(struct ring_shared);
+		}
 		h->rx[i].ctl_off = off;
 		off += sizeof(struct ring_shared);
 	}
 	h->slot_ctl_off = off;
-	off += (uint64_t)n_slots * sizeof(struct region_slot_ctl);
+	off += (uint64_t)n_slots * region_slot_ctl_size(kind);
 	off = region_align_up(off, REGION_ALIGN);
-	h->tx.data_off = off;
-	h->tx.data_size = tx_ring;
-	off += tx_ring;
+	if (kind == REGION_KIND_DGRAM) {
+		h->tx.data_off = off;
+		h->tx.data_size = tx_ring;
+		off += tx_ring;
+	}
 	for (unsigned i = 0; i < n_slots; i++) {
+		if (kind == REGION_KIND_STREAM) {
+			h->stx[i].data_off = off;
+			h->stx[i].data_size = tx_ring;
+			off += tx_ring;
+		}
 		h->rx[i].data_off = off;
 		h->rx[i].data_size = rx_ring;
 		off += rx_ring;
@@ -65,41 +85,47 @@ static uint64_t region_layout(struct region_hdr *h, unsigned n_slots, uint32_t t
 	return off;
 }
 
-size_t region_size_for(unsigned n_slots, uint32_t tx_ring, uint32_t rx_ring)
+size_t region_size_for_kind(enum region_kind kind, unsigned n_slots, uint32_t tx_ring,
+			    uint32_t rx_ring)
 {
-	if (n_slots == 0 || n_slots > REGION_SLOTS_MAX || !ring_size_valid(tx_ring) ||
-	    !ring_size_valid(rx_ring))
+	if ((unsigned)kind >= REGION_KIND_COUNT || n_slots == 0 || n_slots > REGION_SLOTS_MAX ||
+	    !ring_size_valid(tx_ring) || !ring_size_valid(rx_ring))
 		return 0;
 	struct region_hdr h;
-	uint64_t need = region_layout(&h, n_slots, tx_ring, rx_ring);
+	uint64_t need = region_layout(&h, kind, n_slots, tx_ring, rx_ring);
 	return need > REGION_SIZE_MAX ? 0 : (size_t)need;
 }
 
-int region_format(void *base, size_t size, unsigned n_slots, uint32_t tx_ring, uint32_t rx_ring)
+int region_format_kind(enum region_kind kind, void *base, size_t size, unsigned n_slots,
+		       uint32_t tx_ring, uint32_t rx_ring)
 {
-	size_t need = region_size_for(n_slots, tx_ring, rx_ring);
+	size_t need = region_size_for_kind(kind, n_slots, tx_ring, rx_ring);
 	if (!base || need == 0 || size < need || size > REGION_SIZE_MAX ||
 	    (uintptr_t)base % RING_CACHELINE != 0)
 		return -EINVAL;
 	struct region_hdr h;
-	region_layout(&h, n_slots, tx_ring, rx_ring);
+	region_layout(&h, kind, n_slots, tx_ring, rx_ring);
 	h.magic = REGION_MAGIC;
 	h.version = REGION_VERSION;
 	h.total_size = size;
 	h.n_slots = n_slots;
 	uint8_t *p = base;
-	ring_format((struct ring_shared *)(void *)(p + h.tx.ctl_off));
-	for (unsigned i = 0; i < n_slots; i++)
+	if (kind == REGION_KIND_DGRAM)
+		ring_format((struct ring_shared *)(void *)(p + h.tx.ctl_off));
+	for (unsigned i = 0; i < n_slots; i++) {
+		if (kind == REGION_KIND_STREAM)
+			ring_format((struct ring_shared *)(void *)(p + h.stx[i].ctl_off));
 		ring_format((struct ring_shared *)(void *)(p + h.rx[i].ctl_off));
-	memset(p + h.slot_ctl_off, 0, (size_t)n_slots * sizeof(struct region_slot_ctl));
+	}
+	memset(p + h.slot_ctl_off, 0, (size_t)n_slots * region_slot_ctl_size(kind));
 	memcpy(p, &h, sizeof(h));
 	return 0;
 }
 
-int region_create_memfd(unsigned n_slots, uint32_t tx_ring, uint32_t rx_ring, int *fd,
-			void **base, size_t *size)
+int region_create_memfd_kind(enum region_kind kind, unsigned n_slots, uint32_t tx_ring,
+			     uint32_t rx_ring, int *fd, void **base, size_t *size)
 {
-	size_t need = region_size_for(n_slots, tx_ring, rx_ring);
+	size_t need = region_size_for_kind(kind, n_slots, tx_ring, rx_ring);
 	if (need == 0 || !fd || !base || !size)
 		return -EINVAL;
 	int mfd = memfd_create("ustack-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -112,7 +138,7 @@ int region_create_memfd(unsigned n_slots, uint32_t tx_ring, uint32_t rx_ring, in
 	p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
 	if (p == MAP_FAILED)
 		goto fail_errno;
-	err = region_format(p, need, n_slots, tx_ring, rx_ring);
+	err = region_format_kind(kind, p, need, n_slots, tx_ring, rx_ring);
 	if (err < 0)
 		goto fail;
 	/* F_SEAL_SEAL too: nobody adds seals later (a write seal would break the server's view). */
@@ -153,34 +179,52 @@ static int region_check_ring(const struct region_ring_desc *d, uint64_t size,
 	return 0;
 }
 
+static bool region_desc_zero(const struct region_ring_desc *d)
+{
+	static const struct region_ring_desc zero;
+	return memcmp(d, &zero, sizeof(zero)) == 0;
+}
+
 int region_validate(const struct region_hdr *h, size_t size)
 {
 	if (h->magic != REGION_MAGIC || h->version != REGION_VERSION)
 		return -EPROTO;
 	if (size < sizeof(*h) || size > REGION_SIZE_MAX || h->total_size != size)
 		return -EINVAL;
-	if (h->n_slots == 0 || h->n_slots > REGION_SLOTS_MAX || h->reserved != 0 ||
+	if (h->n_slots == 0 || h->n_slots > REGION_SLOTS_MAX || h->kind >= REGION_KIND_COUNT ||
 	    h->reserved1 != 0)
 		return -EINVAL;
+	bool stream = h->kind == REGION_KIND_STREAM;
 
 	struct region_area areas[REGION_AREAS_MAX];
 	unsigned n = 0;
 	areas[n++] = (struct region_area){ 0, sizeof(*h) };
-	uint64_t slots_len = (uint64_t)h->n_slots * sizeof(struct region_slot_ctl);
+	uint64_t slots_len = (uint64_t)h->n_slots * region_slot_ctl_size(h->kind);
 	if (h->slot_ctl_off % RING_CACHELINE != 0 || !region_inside(h->slot_ctl_off, slots_len, size))
 		return -EINVAL;
 	areas[n++] = (struct region_area){ h->slot_ctl_off, slots_len };
-	int err = region_check_ring(&h->tx, size, areas, &n);
-	for (unsigned i = 0; err == 0 && i < h->n_slots; i++)
+	int err = 0;
+	if (stream) {
+		if (!region_desc_zero(&h->tx))
+			return -EINVAL;
+	} else {
+		err = region_check_ring(&h->tx, size, areas, &n);
+	}
+	for (unsigned i = 0; err == 0 && i < h->n_slots; i++) {
 		err = region_check_ring(&h->rx[i], size, areas, &n);
+		if (err == 0 && stream)
+			err = region_check_ring(&h->stx[i], size, areas, &n);
+	}
 	if (err < 0)
 		return err;
-	static const struct region_ring_desc zero;
-	for (unsigned i = h->n_slots; i < REGION_SLOTS_MAX; i++)
-		if (memcmp(&h->rx[i], &zero, sizeof(zero)) != 0)
+	for (unsigned i = 0; i < REGION_SLOTS_MAX; i++) {
+		if (i >= h->n_slots && !region_desc_zero(&h->rx[i]))
 			return -EINVAL;
+		if ((i >= h->n_slots || !stream) && !region_desc_zero(&h->stx[i]))
+			return -EINVAL;
+	}
 
-	/* Insertion sort by offset (at most 132 areas, once per attach), then neighbours must not
+	/* Insertion sort by offset (at most 260 areas, once per attach), then neighbours must not
 	 * overlap. Every area has a non-zero length, so equal offsets are an overlap too. */
 	for (unsigned i = 1; i < n; i++) {
 		struct region_area a = areas[i];
@@ -195,33 +239,52 @@ int region_validate(const struct region_hdr *h, size_t size)
 	return 0;
 }
 
+static struct ring_shared *region_ctl_at(uint8_t *p, const struct region_ring_desc *d)
+{
+	return (struct ring_shared *)(void *)(p + d->ctl_off);
+}
+
 /* Views for `role` from a validated header copy; *out untouched on failure. */
 static int region_build(struct region *out, void *base, size_t size, const struct region_hdr *h,
 			enum region_role role)
 {
-	struct region v; /* ~6 KiB on the stack: re-entrant, and *out stays untouched on failure */
-	memset(&v, 0, sizeof(v));
+	struct region vv; /* ~7 KiB on the stack: re-entrant, and *out stays untouched on failure */
+	struct region *v = &vv;
+	memset(v, 0, sizeof(*v));
 	uint8_t *p = base;
+	/* The server consumes what the application sends and produces what it receives. */
 	enum ring_role tx_role = role == REGION_SERVER ? RING_CONSUMER : RING_PRODUCER;
 	enum ring_role rx_role = role == REGION_SERVER ? RING_PRODUCER : RING_CONSUMER;
-	v.base = base;
-	v.size = size;
-	v.n_slots = h->n_slots;
-	v.role = role;
-	v.slot_ctl = (struct region_slot_ctl *)(void *)(p + h->slot_ctl_off);
-	int err = ring_attach(&v.tx, tx_role, (struct ring_shared *)(void *)(p + h->tx.ctl_off),
-			      p + h->tx.data_off, h->tx.data_size);
-	for (unsigned i = 0; err == 0 && i < h->n_slots; i++)
-		err = ring_attach(&v.rx[i], rx_role,
-				  (struct ring_shared *)(void *)(p + h->rx[i].ctl_off),
-				  p + h->rx[i].data_off, h->rx[i].data_size);
-	if (err < 0)
-		return err;
-	*out = v;
-	return 0;
+	v->base = base;
+	v->size = size;
+	v->n_slots = h->n_slots;
+	v->role = role;
+	v->kind = (enum region_kind)h->kind;
+	int err = 0;
+	if (v->kind == REGION_KIND_DGRAM) {
+		v->slot_ctl = (struct region_slot_ctl *)(void *)(p + h->slot_ctl_off);
+		err = ring_attach(&v->tx, tx_role, region_ctl_at(p, &h->tx), p + h->tx.data_off,
+				  h->tx.data_size);
+		for (unsigned i = 0; err == 0 && i < h->n_slots; i++)
+			err = ring_attach(&v->rx[i], rx_role, region_ctl_at(p, &h->rx[i]),
+					  p + h->rx[i].data_off, h->rx[i].data_size);
+	} else {
+		v->stream_ctl = (struct region_stream_ctl *)(void *)(p + h->slot_ctl_off);
+		for (unsigned i = 0; err == 0 && i < h->n_slots; i++) {
+			err = stream_ring_attach(&v->stx[i], tx_role, region_ctl_at(p, &h->stx[i]),
+						 p + h->stx[i].data_off, h->stx[i].data_size);
+			if (err == 0)
+				err = stream_ring_attach(&v->srx[i], rx_role,
+							 region_ctl_at(p, &h->rx[i]),
+							 p + h->rx[i].data_off, h->rx[i].data_size);
+		}
+	}
+	if (err == 0)
+		*out = *v;
+	return err;
 }
 
-int region_attach(int fd, struct region *out)
+int region_attach_kind(int fd, enum region_kind kind, struct region *out)
 {
 	const int need = F_SEAL_SHRINK | F_SEAL_GROW;
 	int seals = fcntl(fd, F_GET_SEALS);
@@ -254,6 +317,8 @@ int region_attach(int fd, struct region *out)
 	int err = region_validate(&h, size);
 	if (err < 0)
 		return err;
+	if (h.kind != (uint32_t)kind)
+		return -EPROTO; /* a good region, for another transport */
 
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)

@@ -352,25 +352,28 @@ static long ring_futex(_Atomic uint32_t *word, int op, uint32_t val, const struc
 	return syscall(SYS_futex, (uint32_t *)word, op, val, ts, NULL, 0);
 }
 
-void ring_room_notify(struct ring *r)
+bool ring_ctl_room_notify(struct ring_shared *ctl)
 {
-	atomic_fetch_add_explicit(&r->shared->room_seq, 1, memory_order_release);
+	atomic_fetch_add_explicit(&ctl->room_seq, 1, memory_order_release);
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&r->shared->prod_waiting, memory_order_relaxed) &&
-	    atomic_exchange_explicit(&r->shared->prod_waiting, 0, memory_order_relaxed))
-		ring_futex(&r->shared->room_seq, FUTEX_WAKE, INT_MAX, NULL);
+	if (atomic_load_explicit(&ctl->prod_waiting, memory_order_relaxed) &&
+	    atomic_exchange_explicit(&ctl->prod_waiting, 0, memory_order_relaxed)) {
+		ring_futex(&ctl->room_seq, FUTEX_WAKE, INT_MAX, NULL);
+		return true;
+	}
+	return false;
 }
 
-void ring_room_arm(struct ring *r)
+void ring_ctl_room_arm(struct ring_shared *ctl)
 {
-	atomic_store_explicit(&r->shared->prod_waiting, 1, memory_order_relaxed);
+	atomic_store_explicit(&ctl->prod_waiting, 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
 }
 
-int ring_room_wait(struct ring *r, uint32_t seq, int timeout_ms)
+int ring_ctl_room_wait(struct ring_shared *ctl, uint32_t seq, int timeout_ms)
 {
 	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
-	if (ring_futex(&r->shared->room_seq, FUTEX_WAIT, seq, timeout_ms < 0 ? NULL : &ts) == 0)
+	if (ring_futex(&ctl->room_seq, FUTEX_WAIT, seq, timeout_ms < 0 ? NULL : &ts) == 0)
 		return 0;
 	switch (errno) {
 	case ETIMEDOUT:
@@ -380,6 +383,21 @@ int ring_room_wait(struct ring *r, uint32_t seq, int timeout_ms)
 	default:
 		return 0; /* EAGAIN: room_seq moved before we slept */
 	}
+}
+
+void ring_room_notify(struct ring *r)
+{
+	ring_ctl_room_notify(r->shared);
+}
+
+void ring_room_arm(struct ring *r)
+{
+	ring_ctl_room_arm(r->shared);
+}
+
+int ring_room_wait(struct ring *r, uint32_t seq, int timeout_ms)
+{
+	return ring_ctl_room_wait(r->shared, seq, timeout_ms);
 }
 
 bool ring_empty(const struct ring *r)

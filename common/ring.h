@@ -228,6 +228,14 @@ static inline uint32_t ring_room_seq(const struct ring *r)
 void ring_room_arm(struct ring *r);
 int ring_room_wait(struct ring *r, uint32_t seq, int timeout_ms);
 
+/* The same protocol on a bare control block, for other views of it (stream_ring.h's byte
+ * rings share struct ring_shared). ring_ctl_room_notify returns whether a producer had armed
+ * (it was woken): a server that also signals the producer by other means (an eventfd) does so
+ * only then. */
+bool ring_ctl_room_notify(struct ring_shared *ctl);
+void ring_ctl_room_arm(struct ring_shared *ctl);
+int ring_ctl_room_wait(struct ring_shared *ctl, uint32_t seq, int timeout_ms);
+
 /* Producer: ask to be told of every record the consumer releases, oldest first (PADs are not
  * reported), before its space is ever reused: the records are the producer's own, still intact
  * when fn runs, and rec->body may be read (never kept). This is how a producer learns what was

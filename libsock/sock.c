@@ -1,18 +1,23 @@
 /* libsock: BSD sockets served by a ustack instance; this file holds the design, and the
- * socket, bind, connect, close, name, option and fcntl calls.
+ * socket, bind, connect, close, name, option, fcntl, listen, accept and shutdown calls (the
+ * argument checks and the split by type; stream sockets' own logic is in sock_stream*.c).
  *
- * The contract with the server is proto/sock.proto (requests), common/session.h (the region
- * handover) and common/region.h + ring.h (the data). What libsock is, in Linux's terms: the
- * socket layer (sock_sendmsg -> proto_ops) of the process, with udpd as its udp_prot.
+ * The contract with the servers is proto/sock.proto (requests), common/session.h (the region
+ * handover) and common/region.h + ring.h / stream_ring.h (the data). What libsock is, in
+ * Linux's terms: the socket layer (sock_sendmsg -> proto_ops) of the process, with udpd as its
+ * udp_prot and tcpd as its tcp_prot. Each socket type has its own transport (sock_priv.h): its
+ * server, session, region kind and request channel, set up on the type's first socket, so the
+ * two never wait on each other.
  *
  * Instance. $USTACK_INSTANCE, or us_set_instance(name) (tools with --instance) before the first
  * socket. No name, or an invalid one: us_socket fails with EINVAL.
  *
- * Lazy process-wide set-up, on the first us_socket (sock_session.c): the region (a sealed memfd,
- * 64 slots: one TX ring shared by all sockets, one RX ring per slot), a TX doorbell eventfd and
- * one eventfd per slot (EFD_NONBLOCK | EFD_CLOEXEC), a ZeroMQ context with one DEALER to
- * <runtime dir>/udpd.sock, a watcher thread, then session_client_open(SESSION_NEW) handing the
- * server the region and the eventfds. A library does this at first use rather than in a
+ * Lazy process-wide set-up, on the first us_socket of a type (sock_session.c): the region (a
+ * sealed memfd, 64 slots; for datagrams one TX ring shared by all sockets and one RX ring per
+ * slot, for streams a TX and an RX byte ring per slot), a doorbell eventfd and one eventfd per
+ * slot (EFD_NONBLOCK | EFD_CLOEXEC), a DEALER to <runtime dir>/<layer>.sock on the shared ZeroMQ
+ * context, the watcher thread (once), then session_client_open(SESSION_NEW) handing the server
+ * the region and the eventfds. A library does this at first use rather than in a
  * constructor, so a program that never opens a socket pays nothing and a stack that is down
  * surfaces as an errno of the call that needed it.
  *
@@ -22,13 +27,15 @@
  * maps descriptor -> slot, the server's sid and the socket's local state: O_NONBLOCK, bound,
  * connected + peer, its source address as the server has it, SO_BROADCAST, IP_MTU_DISCOVER and
  * IP_RECVERR as set (what a send is judged by at the call), SO_RCVTIMEO/SO_SNDTIMEO, a pending
- * error found by us_poll. At most 64 sockets per process (EMFILE beyond), like a small
- * RLIMIT_NOFILE. Native poll reports POLLOUT always (an eventfd is always writable); us_poll
+ * error found by us_poll; for a stream socket also the socket layer's state (Linux's struct
+ * socket: SS_*, listening, our shutdowns, SO_LINGER). At most 64 sockets of each type per
+ * process (EMFILE beyond), like a small RLIMIT_NOFILE. Native poll reports POLLOUT always (an eventfd is always writable); us_poll
  * tells the truth (the socket's send buffer, sock_data.c).
  *
  * Control calls (bind, connect, close, options, names) are SockRequests with monotonically
  * increasing ids, answered by a status that is 0 or a Linux errno (sock_req.c). Data never goes
- * through requests: send* produces TX records, recv* consumes RX records (sock_data.c).
+ * through requests: send* produces TX records, recv* consumes RX records (sock_data.c); on a
+ * stream, bytes in and out of its byte rings (sock_stream_data.c).
  *
  * Threads. Any call from any thread. Locks (sock_priv.h): tab_lock for the fd table (held for a
  * few loads and stores), req_lock for the request channel and the session (a DEALER is not
@@ -87,15 +94,6 @@ static int sock_fail(int neg_errno)
 	return -1;
 }
 
-/* A request for ref's socket; its status, or the channel's failure. */
-static int sock_call(const struct sock_ref *ref, Ustack__SockRequest *req, struct sock_reply *rep)
-{
-	req->sid = ref->sid;
-	req->slot = ref->slot;
-	int rc = sock_req_call(req, rep);
-	return rc < 0 ? rc : rep->status;
-}
-
 /* Under tab_lock: the entry of ref if it is still that socket. */
 #define SOCK_ENTRY_UPDATE(ref, stmt)                                \
 	do {                                                        \
@@ -112,38 +110,44 @@ US_API int us_set_instance(const char *instance)
 	if (!ustack_instance_valid(instance))
 		return sock_fail(-EINVAL);
 	int rc = 0;
-	pthread_mutex_lock(&sock_lib.req_lock);
+	pthread_mutex_lock(&sock_lib.setup_lock);
 	if (sock_lib.ready && strcmp(sock_lib.instance, instance) != 0) {
 		rc = -EBUSY;
 	} else {
 		strcpy(sock_lib.instance, instance);
 		sock_lib.instance_set = true;
 	}
-	pthread_mutex_unlock(&sock_lib.req_lock);
+	pthread_mutex_unlock(&sock_lib.setup_lock);
 	return rc < 0 ? sock_fail(rc) : 0;
 }
 
 /* Sockets the application closed while the server could not confirm: try again now, so their
- * slots come back. */
-static void sock_close_pending(void)
+ * slots come back. Stream slots the server has released since are freed too. */
+static void sock_close_pending(unsigned tp)
 {
 	unsigned slots[SOCK_SLOTS];
 	uint32_t sids[SOCK_SLOTS];
-	int n = sock_table_closing(slots, sids);
+	int n = sock_table_closing(tp, slots, sids);
 	for (int i = 0; i < n; i++) {
 		Ustack__SockRequest req = USTACK__SOCK_REQUEST__INIT;
 		req.op = USTACK__SOCK_REQUEST__OP__CLOSE;
 		req.sid = sids[i];
 		req.slot = slots[i];
 		struct sock_reply rep;
-		int rc = sock_req_call(&req, &rep);
-		if (rc == -ECONNABORTED || (rc == 0 && (rep.status == 0 || rep.status == -EBADF)))
-			sock_table_free(slots[i]);
+		int rc = sock_req_call(tp, &req, &rep);
+		bool done = rc == 0 && (rep.status == 0 || rep.status == -EBADF);
+		if (rc == -ECONNABORTED || (done && tp == SOCK_TP_UDP))
+			sock_table_free(tp, slots[i]);
+		else if (done)
+			sock_table_close_acked(tp, slots[i]); /* freed once released */
 	}
+	if (tp == SOCK_TP_TCP)
+		sock_stream_reap();
 }
 
-/* Linux's checks of socket(2), in its order (__sys_socket, __sock_create, inet_create). */
-static int sock_check_socket_args(int domain, int type, int protocol)
+/* Linux's checks of socket(2), in its order (__sys_socket, __sock_create, inet_create); *tp is
+ * the transport that serves the type. */
+static int sock_check_socket_args(int domain, int type, int protocol, unsigned *tp)
 {
 	if ((type & ~SOCK_TYPE_MASK) & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return -EINVAL;
@@ -155,72 +159,113 @@ static int sock_check_socket_args(int domain, int type, int protocol)
 		return -EAFNOSUPPORT;
 	if (protocol < 0 || protocol >= IPPROTO_MAX)
 		return -EINVAL;
-	if ((type & SOCK_TYPE_MASK) != SOCK_DGRAM)
-		return -ESOCKTNOSUPPORT; /* TCP comes with tcpd; raw and the rest: not here */
-	if (protocol != 0 && protocol != IPPROTO_UDP)
-		return -EPROTONOSUPPORT;
-	return 0;
+	switch (type & SOCK_TYPE_MASK) {
+	case SOCK_DGRAM:
+		*tp = SOCK_TP_UDP;
+		return protocol != 0 && protocol != IPPROTO_UDP ? -EPROTONOSUPPORT : 0;
+	case SOCK_STREAM:
+		*tp = SOCK_TP_TCP;
+		return protocol != 0 && protocol != IPPROTO_TCP ? -EPROTONOSUPPORT : 0;
+	default:
+		return -ESOCKTNOSUPPORT; /* raw and the rest: not here */
+	}
+}
+
+/* A free slot's leftovers from its previous socket are not the new one's. */
+static void sock_reset_slot(unsigned tp, unsigned slot)
+{
+	pthread_mutex_lock(&sock_ent(tp, slot)->rx_lock);
+	if (tp == SOCK_TP_UDP)
+		sock_data_reset_slot(slot); /* udpd stopped producing when it confirmed CLOSE */
+	else
+		sock_stream_reset_slot(slot); /* tcpd stopped when it released the slot */
+	pthread_mutex_unlock(&sock_ent(tp, slot)->rx_lock);
+}
+
+/* Reserve a slot of tp (after reaping closed ones if none is free) and open the server's
+ * socket in it with req (SOCKET or ACCEPT; its slot is set here). The slot (still OPENING) and
+ * the reply; or negative errno with nothing reserved. -EBUSY from the server (it holds a
+ * socket there we never learnt of) sets that slot aside and tries another. */
+int sock_open_slot(unsigned tp, Ustack__SockRequest *req, struct sock_reply *rep)
+{
+	for (int attempt = 0;; attempt++) {
+		int slot = sock_table_reserve(tp);
+		if (slot < 0) {
+			sock_close_pending(tp);
+			slot = sock_table_reserve(tp);
+			if (slot < 0)
+				return slot;
+		}
+		sock_reset_slot(tp, (unsigned)slot);
+		req->slot = (uint32_t)slot;
+		int rc = sock_req_call(tp, req, rep);
+		if (rc == 0)
+			rc = rep->status;
+		if (rc == -EBUSY && attempt < 2) {
+			/* An earlier SOCKET whose reply was lost (its outcome unknown after the
+			 * bound), or a stream slot still held by an orphan we did not see. */
+			sock_table_stuck(tp, (unsigned)slot);
+			continue;
+		}
+		if (rc < 0) {
+			sock_table_unreserve(tp, (unsigned)slot);
+			return rc == -EBUSY ? -EMFILE : rc;
+		}
+		return slot;
+	}
+}
+
+/* The server's new socket in an OPENING slot becomes the application's descriptor (a dup of
+ * the slot's eventfd). fd, or negative errno after closing the server's socket again. */
+int sock_open_fd(unsigned tp, unsigned slot, uint32_t sid, int type_flags)
+{
+	int fd = fcntl(sock_tport(tp)->slot_fd[slot],
+		       (type_flags & SOCK_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+	if (fd >= 0) {
+		sock_table_open(tp, slot, fd, sid, (type_flags & SOCK_NONBLOCK) != 0);
+		return fd;
+	}
+	int err = errno;
+	Ustack__SockRequest cl = USTACK__SOCK_REQUEST__INIT;
+	cl.op = USTACK__SOCK_REQUEST__OP__CLOSE;
+	cl.sid = sid;
+	cl.slot = slot;
+	struct sock_reply rep;
+	int rc = sock_req_call(tp, &cl, &rep);
+	bool done = rc == 0 && (rep.status == 0 || rep.status == -EBADF);
+	if (tp == SOCK_TP_UDP && done) {
+		sock_table_unreserve(tp, slot);
+	} else {
+		/* Not confirmed (retried when slots run short), or a stream slot that waits for
+		 * its release: the slot is CLOSING. */
+		sock_table_open(tp, slot, -1, sid, false);
+		sock_tab_lock();
+		sock_ent(tp, slot)->state = SOCK_ST_CLOSING;
+		sock_ent(tp, slot)->close_acked = tp == SOCK_TP_TCP && done;
+		sock_tab_unlock();
+	}
+	return -err;
 }
 
 US_API int us_socket(int domain, int type, int protocol)
 {
-	int rc = sock_check_socket_args(domain, type, protocol);
+	unsigned tp = SOCK_TP_UDP;
+	int rc = sock_check_socket_args(domain, type, protocol, &tp);
 	if (rc < 0)
 		return sock_fail(rc);
-	rc = sock_session_ensure();
+	rc = sock_session_ensure(tp);
 	if (rc < 0)
 		return sock_fail(rc);
-
-	int slot;
+	Ustack__SockRequest req = USTACK__SOCK_REQUEST__INIT;
+	req.op = USTACK__SOCK_REQUEST__OP__SOCKET;
+	/* udpd has never been told a type (0 means a datagram socket to it) */
+	req.type = tp == SOCK_TP_TCP ? SOCK_STREAM : 0;
 	struct sock_reply rep;
-	for (int attempt = 0;; attempt++) {
-		slot = sock_table_reserve();
-		if (slot < 0) {
-			sock_close_pending();
-			slot = sock_table_reserve();
-			if (slot < 0)
-				return sock_fail(slot);
-		}
-		/* Whatever a previous socket of this slot left in its ring is not ours to deliver.
-		 * The server stopped producing into the slot when it confirmed that CLOSE. */
-		pthread_mutex_lock(&sock_lib.ent[slot].rx_lock);
-		sock_data_reset_slot((unsigned)slot);
-		pthread_mutex_unlock(&sock_lib.ent[slot].rx_lock);
-
-		Ustack__SockRequest req = USTACK__SOCK_REQUEST__INIT;
-		req.op = USTACK__SOCK_REQUEST__OP__SOCKET;
-		req.slot = (uint32_t)slot;
-		rc = sock_req_call(&req, &rep);
-		if (rc == 0)
-			rc = rep.status;
-		if (rc == -EBUSY && attempt < 2) {
-			/* The server has a socket in this slot we never learnt of: an earlier SOCKET
-			 * whose reply was lost (its outcome unknown after the bound). Set the slot
-			 * aside and take another. */
-			sock_table_stuck((unsigned)slot);
-			continue;
-		}
-		if (rc < 0) {
-			sock_table_unreserve((unsigned)slot);
-			return sock_fail(rc == -EBUSY ? -EMFILE : rc);
-		}
-		break;
-	}
-	int fd = fcntl(sock_lib.slot_fd[slot], (type & SOCK_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
-	if (fd < 0) {
-		int err = errno;
-		Ustack__SockRequest cl = USTACK__SOCK_REQUEST__INIT;
-		cl.op = USTACK__SOCK_REQUEST__OP__CLOSE;
-		cl.sid = rep.sid;
-		cl.slot = (uint32_t)slot;
-		if (sock_req_call(&cl, &rep) == 0 && rep.status == 0)
-			sock_table_unreserve((unsigned)slot);
-		else
-			sock_table_free((unsigned)slot); /* not confirmed: see sock_table_closing */
-		return sock_fail(-err);
-	}
-	sock_table_open((unsigned)slot, fd, rep.sid, (type & SOCK_NONBLOCK) != 0);
-	return fd;
+	int slot = sock_open_slot(tp, &req, &rep);
+	if (slot < 0)
+		return sock_fail(slot);
+	int fd = sock_open_fd(tp, (unsigned)slot, rep.sid, type);
+	return fd < 0 ? sock_fail(fd) : fd;
 }
 
 /* Copy a caller's sockaddr_in after Linux's length and pointer checks (move_addr_to_kernel,
@@ -257,7 +302,7 @@ US_API int us_bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
 	req.addr = sin.sin_addr.s_addr;
 	req.port = ntohs(sin.sin_port);
 	struct sock_reply rep;
-	rc = sock_call(&ref, &req, &rep);
+	rc = sock_req_sock(&ref, &req, &rep);
 	if (rc < 0)
 		return sock_fail(rc);
 	SOCK_ENTRY_UPDATE(&ref, e_->bound = true; e_->saddr = rep.addr);
@@ -269,11 +314,16 @@ US_API int us_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 	struct sock_ref ref;
 	if (sock_table_get(fd, &ref) < 0)
 		return sock_fail(-EBADF);
-	/* inet_dgram_connect: the family must be there to be read; AF_UNSPEC disconnects. */
+	/* move_addr_to_kernel, then inet_*_connect: the family must be there to be read;
+	 * AF_UNSPEC disconnects. */
 	if (addrlen > SOCK_ADDR_MAX || addrlen < sizeof(sa_family_t))
 		return sock_fail(-EINVAL);
 	if (!addr)
 		return sock_fail(-EFAULT);
+	if (ref.tp == SOCK_TP_TCP) {
+		int rc = sock_stream_connect(&ref, addr, addrlen);
+		return rc < 0 ? sock_fail(rc) : 0;
+	}
 	sa_family_t family;
 	memcpy(&family, &addr->sa_family, sizeof(family));
 	Ustack__SockRequest req = USTACK__SOCK_REQUEST__INIT;
@@ -282,7 +332,7 @@ US_API int us_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 		if (ref.lost)
 			return sock_fail(-ECONNABORTED);
 		req.op = USTACK__SOCK_REQUEST__OP__DISCONNECT;
-		int rc = sock_call(&ref, &req, &rep);
+		int rc = sock_req_sock(&ref, &req, &rep);
 		if (rc < 0)
 			return sock_fail(rc);
 		SOCK_ENTRY_UPDATE(&ref, e_->connected = false; e_->saddr = rep.addr;
@@ -302,7 +352,7 @@ US_API int us_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 	req.op = USTACK__SOCK_REQUEST__OP__CONNECT;
 	req.addr = sin.sin_addr.s_addr;
 	req.port = ntohs(sin.sin_port);
-	int rc = sock_call(&ref, &req, &rep);
+	int rc = sock_req_sock(&ref, &req, &rep);
 	if (rc < 0) {
 		/* The server answered (an errno of the route): it autobound the socket first. */
 		if (rc != -ETIMEDOUT && rc != -ENETDOWN && rc != -ECONNABORTED && rc != -EAGAIN)
@@ -328,21 +378,23 @@ US_API int us_close(int fd)
 	/* The descriptor goes at once, as close(2) promises, whatever the server says. */
 	close(fd);
 	if (ref.lost) {
-		sock_table_free(ref.slot);
+		sock_table_free(ref.tp, ref.slot);
 		return 0;
+	}
+	if (ref.tp == SOCK_TP_TCP) {
+		sock_stream_close(&ref);
+		return 0; /* Linux's close of a TCP socket reports nothing either */
 	}
 	Ustack__SockRequest req = USTACK__SOCK_REQUEST__INIT;
 	req.op = USTACK__SOCK_REQUEST__OP__CLOSE;
-	req.sid = ref.sid;
-	req.slot = ref.slot;
 	struct sock_reply rep;
-	int rc = sock_req_call(&req, &rep);
+	int rc = sock_req_sock(&ref, &req, &rep);
 	/* -EBADF: the server has no such socket (already closed by a re-sent CLOSE whose first
 	 * reply we missed): the slot is free either way. Unconfirmed (server away): the slot stays
 	 * CLOSING and is retried when slots run short; the call still succeeds, as close(2) on a
 	 * UDP socket does. */
-	if (rc == -ECONNABORTED || (rc == 0 && (rep.status == 0 || rep.status == -EBADF)))
-		sock_table_free(ref.slot);
+	if (rc == 0 || rc == -EBADF || rc == -ECONNABORTED)
+		sock_table_free(ref.tp, ref.slot);
 	return 0;
 }
 
@@ -375,7 +427,7 @@ US_API int us_getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen)
 	Ustack__SockRequest req = USTACK__SOCK_REQUEST__INIT;
 	req.op = USTACK__SOCK_REQUEST__OP__GETSOCKNAME;
 	struct sock_reply rep;
-	int rc = sock_call(&ref, &req, &rep);
+	int rc = sock_req_sock(&ref, &req, &rep);
 	if (rc < 0)
 		return sock_fail(rc);
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(rep.port)};
@@ -393,11 +445,27 @@ US_API int us_getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen)
 		return sock_fail(-EFAULT);
 	if ((int)*addrlen < 0)
 		return sock_fail(-EINVAL);
-	/* Only our own connect() changes the peer, so the table knows it: no round trip. A peer
-	 * without a port names none (inet_getname). */
+	int rc;
+	if (ref.tp == SOCK_TP_TCP) {
+		/* The connection's state decides (no peer in SYN-SENT or after a reset): ask. */
+		if (ref.lost)
+			return sock_fail(-ECONNABORTED);
+		Ustack__SockRequest req = USTACK__SOCK_REQUEST__INIT;
+		req.op = USTACK__SOCK_REQUEST__OP__GETPEERNAME;
+		struct sock_reply rep;
+		rc = sock_req_sock(&ref, &req, &rep);
+		if (rc < 0)
+			return sock_fail(rc);
+		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(rep.port)};
+		sin.sin_addr.s_addr = rep.addr;
+		rc = sock_put_sin(&sin, addr, addrlen);
+		return rc < 0 ? sock_fail(rc) : 0;
+	}
+	/* Only our own connect() changes a datagram socket's peer, so the table knows it: no
+	 * round trip. A peer without a port names none (inet_getname). */
 	if (!ref.connected || ref.peer.sin_port == 0)
 		return sock_fail(-ENOTCONN);
-	int rc = sock_put_sin(&ref.peer, addr, addrlen);
+	rc = sock_put_sin(&ref.peer, addr, addrlen);
 	return rc < 0 ? sock_fail(rc) : 0;
 }
 
@@ -455,11 +523,13 @@ US_API int us_setsockopt(int fd, int level, int optname, const void *optval, soc
 		return sock_fail(-EFAULT);
 	if (ref.lost)
 		return sock_fail(-ECONNABORTED);
-	/* Everything else is the server's (udp_setopt): it knows which options exist, their sizes
-	 * and their errnos. Values beyond SOCK_OPTVAL_MAX bytes are cut: no UDP option is that
-	 * large, and the server reads what it needs. */
+	/* Everything else is the server's (udp_setopt, tcp_setopt): it knows which options exist,
+	 * their sizes and their errnos. Values beyond what the transport ever takes are cut
+	 * (SOCK_OPTVAL_MAX_UDP, SOCK_OPTVAL_MAX): no option is that large, and the server reads
+	 * what it needs. */
 	uint8_t val[SOCK_OPTVAL_MAX];
-	size_t n = optlen < sizeof(val) ? optlen : sizeof(val);
+	size_t cap = ref.tp == SOCK_TP_UDP ? SOCK_OPTVAL_MAX_UDP : SOCK_OPTVAL_MAX;
+	size_t n = optlen < cap ? optlen : cap;
 	if (n)
 		memcpy(val, optval, n);
 	Ustack__SockRequest req = USTACK__SOCK_REQUEST__INIT;
@@ -469,10 +539,20 @@ US_API int us_setsockopt(int fd, int level, int optname, const void *optval, soc
 	req.optval.data = val;
 	req.optval.len = n;
 	struct sock_reply rep;
-	int rc = sock_call(&ref, &req, &rep);
+	int rc = sock_req_sock(&ref, &req, &rep);
 	if (rc < 0)
 		return sock_fail(rc);
-	/* What the send path judges locally, read as the server read it. */
+	/* SO_LINGER: close() waits here (a stream), as the server accepted it. */
+	if (level == SOL_SOCKET && optname == SO_LINGER && n >= sizeof(struct linger)) {
+		struct linger lg;
+		memcpy(&lg, val, sizeof(lg));
+		/* sock_setsockopt: a negative l_linger is "forever" (MAX_SCHEDULE_TIMEOUT) */
+		unsigned secs = lg.l_linger < 0 ? UINT_MAX : (unsigned)lg.l_linger;
+		SOCK_ENTRY_UPDATE(&ref, e_->linger_on = lg.l_onoff != 0; e_->linger_s = secs);
+	}
+	if (ref.tp != SOCK_TP_UDP)
+		return 0;
+	/* What the datagram send path judges locally, read as the server read it. */
 	if (level == SOL_SOCKET && optname == SO_BROADCAST && n >= sizeof(int)) {
 		int on;
 		memcpy(&on, val, sizeof(on));
@@ -492,7 +572,7 @@ US_API int us_setsockopt(int fd, int level, int optname, const void *optval, soc
 		g.level = SOL_SOCKET;
 		g.optname = SO_SNDBUF;
 		int v = 0;
-		if (sock_call(&ref, &g, &rep) == 0 && rep.optlen >= sizeof(v)) {
+		if (sock_req_sock(&ref, &g, &rep) == 0 && rep.optlen >= sizeof(v)) {
 			memcpy(&v, rep.optval, sizeof(v));
 			if (v > 0)
 				SOCK_ENTRY_UPDATE(&ref, e_->sndbuf = (uint32_t)v);
@@ -555,10 +635,11 @@ US_API int us_getsockopt(int fd, int level, int optname, void *optval, socklen_t
 	/* The server shapes the value by the caller's length (a struct linger, one byte of an IP
 	 * option): it is the length of the optval we send; the bytes are ignored. */
 	static const uint8_t zeros[SOCK_OPTVAL_MAX];
+	size_t cap = ref.tp == SOCK_TP_UDP ? SOCK_OPTVAL_MAX_UDP : SOCK_OPTVAL_MAX;
 	req.optval.data = (uint8_t *)zeros;
-	req.optval.len = *optlen < SOCK_OPTVAL_MAX ? *optlen : SOCK_OPTVAL_MAX;
+	req.optval.len = *optlen < cap ? *optlen : cap;
 	struct sock_reply rep;
-	rc = sock_call(&ref, &req, &rep);
+	rc = sock_req_sock(&ref, &req, &rep);
 	if (rc < 0)
 		return sock_fail(rc);
 	rc = sock_put_opt(rep.optval, rep.optlen, optval, optlen);
@@ -593,6 +674,61 @@ US_API int us_fcntl(int fd, int cmd, ...)
 	default:
 		return fcntl(fd, cmd, arg); /* F_GETFD/F_SETFD and the rest: the descriptor's */
 	}
+}
+
+US_API int us_listen(int fd, int backlog)
+{
+	struct sock_ref ref;
+	if (sock_table_get(fd, &ref) < 0)
+		return sock_fail(-EBADF);
+	if (ref.tp != SOCK_TP_TCP)
+		return sock_fail(-EOPNOTSUPP); /* sock_no_listen */
+	int rc = sock_stream_listen(&ref, backlog);
+	return rc < 0 ? sock_fail(rc) : 0;
+}
+
+US_API int us_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
+{
+	struct sock_ref ref;
+	if (sock_table_get(fd, &ref) < 0)
+		return sock_fail(-EBADF);
+	/* __sys_accept4_file: unknown flags before anything about the socket */
+	if (flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK))
+		return sock_fail(-EINVAL);
+	if (ref.tp != SOCK_TP_TCP)
+		return sock_fail(-EOPNOTSUPP); /* sock_no_accept */
+	int rc = sock_stream_accept(&ref, addr, addrlen, flags);
+	return rc < 0 ? sock_fail(rc) : rc;
+}
+
+US_API int us_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+	return us_accept4(fd, addr, addrlen, 0);
+}
+
+/* shutdown(2) of a datagram socket: Linux's inet_shutdown sets the socket's shutdown bits and
+ * wakes its waiters; UDP itself does nothing more (udpd need not know). A socket without a
+ * peer says ENOTCONN, but keeps the bits all the same. */
+static int sock_dgram_shutdown(const struct sock_ref *ref, int how)
+{
+	uint8_t bits = (uint8_t)(how + 1); /* SHUT_RD -> RD, SHUT_WR -> WR, SHUT_RDWR -> both */
+	bool connected = false;
+	SOCK_ENTRY_UPDATE(ref, e_->shut |= bits; connected = e_->connected);
+	sock_table_wake(ref->tp, ref->slot); /* sk_state_change: receivers and pollers look again */
+	return connected ? 0 : -ENOTCONN;
+}
+
+US_API int us_shutdown(int fd, int how)
+{
+	struct sock_ref ref;
+	if (sock_table_get(fd, &ref) < 0)
+		return sock_fail(-EBADF);
+	/* inet_shutdown: how + 1 must be RCV_SHUTDOWN, SEND_SHUTDOWN or both */
+	if (how < SHUT_RD || how > SHUT_RDWR)
+		return sock_fail(-EINVAL);
+	int rc = ref.tp == SOCK_TP_TCP ? sock_stream_shutdown(&ref, how)
+				       : sock_dgram_shutdown(&ref, how);
+	return rc < 0 ? sock_fail(rc) : 0;
 }
 
 /* --- data calls: argument shapes here, the work in sock_data.c --- */

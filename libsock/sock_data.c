@@ -1,4 +1,11 @@
-/* sock_data: send*() and recv*() through the region's rings, and pending errors.
+/* sock_data: datagram send*() and recv*() through the DGRAM region's rings, and pending errors
+ * (a stream socket's calls go on to sock_stream_data.c right after the descriptor lookup).
+ *
+ * shutdown() of a datagram socket (Linux keeps it in the socket layer): after SHUT_WR a send
+ * says EPIPE once every other check passed (no SIGPIPE: sock_alloc_send_pskb's); after SHUT_RD
+ * a receive that would wait returns 0 instead, a non-blocking one still says EAGAIN, and
+ * datagrams that arrive are still delivered; us_poll adds POLLIN|POLLRDHUP, and POLLHUP once
+ * both ways are shut.
  *
  * Send: local checks first, in Linux's order and with its errnos (udp_sendmsg): EMSGSIZE over
  * 65,535, EOPNOTSUPP for MSG_OOB, then the address (EINVAL short or port 0, EAFNOSUPPORT, or
@@ -72,9 +79,11 @@
 
 #define SOCK_MAX_LEN 0xffffu /* Linux's first check in udp_sendmsg */
 
+#define SOCK_UDP (sock_tport(SOCK_TP_UDP))
+
 static struct ring *sock_rx_ring(unsigned slot)
 {
-	return &sock_lib.region.rx[slot];
+	return &SOCK_UDP->region.rx[slot];
 }
 
 /* Non-empty, seen from any thread: the shared indices are atomics (head written by the server,
@@ -89,7 +98,7 @@ static bool sock_rx_nonempty(unsigned slot)
 static void sock_signal(unsigned slot)
 {
 	uint64_t one = 1;
-	if (write(sock_lib.slot_fd[slot], &one, sizeof(one)) < 0) {
+	if (write(SOCK_UDP->slot_fd[slot], &one, sizeof(one)) < 0) {
 		/* saturated: readable anyway */
 	}
 }
@@ -98,7 +107,7 @@ static void sock_signal(unsigned slot)
 static bool sock_drain(unsigned slot)
 {
 	uint64_t v;
-	return read(sock_lib.slot_fd[slot], &v, sizeof(v)) == (ssize_t)sizeof(v);
+	return read(SOCK_UDP->slot_fd[slot], &v, sizeof(v)) == (ssize_t)sizeof(v);
 }
 
 void sock_data_settle(unsigned slot)
@@ -125,7 +134,7 @@ static int sock_take_local_error(const struct sock_ref *ref)
 	int err = 0;
 	sock_tab_lock();
 	struct sock_entry *e = sock_table_entry_locked(ref);
-	if (e && sock_table_lost_locked(e)) {
+	if (e && sock_table_lost_locked(SOCK_TP_UDP, e)) {
 		err = ECONNABORTED;
 	} else if (e) {
 		err = e->err;
@@ -146,7 +155,7 @@ static int sock_data_server_error(const struct sock_ref *ref, unsigned bound_ms)
 	req.level = SOL_SOCKET;
 	req.optname = SO_ERROR;
 	struct sock_reply rep;
-	int rc = sock_req_call_bounded(&req, &rep, bound_ms);
+	int rc = sock_req_call_bounded(SOCK_TP_UDP, &req, &rep, bound_ms);
 	if (rc < 0)
 		return rc;
 	if (rep.status < 0)
@@ -194,13 +203,13 @@ void sock_data_tx_reclaimed(void *arg, const struct ring_rec *rec)
  * taken off first). */
 static uint64_t sock_tx_inflight_locked(unsigned slot)
 {
-	struct ring *tx = &sock_lib.region.tx;
+	struct ring *tx = &SOCK_UDP->region.tx;
 	ring_reclaim(tx);
 	/* Everything we produced is released: nothing of ours is in the ring, whatever a report
 	 * that could not be parsed may have left in the counts. */
 	if (!ring_broken(tx) && tx->tail_seen == tx->head_pub)
 		memset(sock_lib.tx_charge, 0, sizeof(sock_lib.tx_charge));
-	const struct region_slot_ctl *sc = region_slot(&sock_lib.region, slot);
+	const struct region_slot_ctl *sc = region_slot(&SOCK_UDP->region, slot);
 	uint64_t held = sc ? atomic_load_explicit(&sc->tx_held, memory_order_acquire) : 0;
 	return sock_lib.tx_charge[slot] + held;
 }
@@ -210,12 +219,19 @@ short sock_data_ready(const struct sock_ref *ref, short events)
 	short rev = 0;
 	sock_tab_lock();
 	const struct sock_entry *e = sock_table_entry_locked(ref);
-	bool err = e && (e->err || sock_table_lost_locked(e));
+	bool err = e && (e->err || sock_table_lost_locked(SOCK_TP_UDP, e));
+	uint8_t shut = e ? e->shut : 0;
 	sock_tab_unlock();
 	if (!e)
 		return POLLNVAL;
 	if (err)
 		rev |= POLLERR;
+	/* datagram_poll: shut for reading is readable (recv says 0 or EAGAIN) and RDHUP; shut both
+	 * ways is a hang-up. */
+	if (shut & SOCK_SHUT_RD)
+		rev |= events & (POLLIN | POLLRDNORM | POLLRDHUP);
+	if (shut == (SOCK_SHUT_RD | SOCK_SHUT_WR))
+		rev |= POLLHUP;
 	if ((events & (POLLIN | POLLRDNORM)) && sock_rx_nonempty(ref->slot))
 		rev |= events & (POLLIN | POLLRDNORM);
 	if (events & (POLLOUT | POLLWRNORM)) {
@@ -224,8 +240,8 @@ short sock_data_ready(const struct sock_ref *ref, short events)
 		 * wrap may need, so a send then never waits for the ring. */
 		pthread_mutex_lock(&sock_lib.tx_lock);
 		uint64_t inflight = sock_tx_inflight_locked(ref->slot);
-		size_t free_bytes = ring_free_bytes(&sock_lib.region.tx);
-		uint32_t size = sock_lib.region.tx.size;
+		size_t free_bytes = ring_free_bytes(&SOCK_UDP->region.tx);
+		uint32_t size = SOCK_UDP->region.tx.size;
 		pthread_mutex_unlock(&sock_lib.tx_lock);
 		if (inflight < ref->sndbuf / 2 && free_bytes >= size / 2)
 			rev |= events & (POLLOUT | POLLWRNORM);
@@ -242,7 +258,7 @@ bool sock_data_probe_error(const struct sock_ref *ref)
 		return false; /* no error, or the server is away: nothing known to be pending */
 	sock_tab_lock();
 	struct sock_entry *e = sock_table_entry_locked(ref);
-	if (e && !e->err && !sock_table_lost_locked(e))
+	if (e && !e->err && !sock_table_lost_locked(SOCK_TP_UDP, e))
 		e->err = -rc;
 	sock_tab_unlock();
 	sock_signal(ref->slot); /* other waiters on this socket should see it too */
@@ -254,7 +270,7 @@ bool sock_data_probe_error(const struct sock_ref *ref)
 /* Linux's import_iovec: too many entries EMSGSIZE, the array unreadable EFAULT, a total beyond
  * ssize_t EINVAL. A NULL base with a length is only found when the bytes are copied (*bad), which
  * in udp_sendmsg comes after the address checks. */
-static int sock_iov_total(const struct iovec *iov, size_t n, size_t *total, bool *bad)
+int sock_iov_total(const struct iovec *iov, size_t n, size_t *total, bool *bad)
 {
 	if (n > IOV_MAX)
 		return -EMSGSIZE;
@@ -276,7 +292,7 @@ static int sock_iov_total(const struct iovec *iov, size_t n, size_t *total, bool
 static void sock_doorbell(void)
 {
 	uint64_t one = 1;
-	if (write(sock_lib.doorbell_fd, &one, sizeof(one)) < 0) {
+	if (write(SOCK_UDP->doorbell_fd, &one, sizeof(one)) < 0) {
 		/* saturated: the server will read it anyway */
 	}
 }
@@ -292,7 +308,7 @@ static int sock_tx_wait(uint32_t seq, uint64_t deadline)
 			return -EAGAIN;
 		ms = (int)(deadline - now);
 	}
-	int rc = ring_room_wait(&sock_lib.region.tx, seq, ms);
+	int rc = ring_room_wait(&SOCK_UDP->region.tx, seq, ms);
 	return rc == -ETIMEDOUT ? -EAGAIN : rc;
 }
 
@@ -303,7 +319,7 @@ int sock_data_autobind(const struct sock_ref *ref)
 	req.sid = ref->sid;
 	req.slot = ref->slot;
 	struct sock_reply rep;
-	int rc = sock_req_call(&req, &rep);
+	int rc = sock_req_call(SOCK_TP_UDP, &req, &rep);
 	if (rc == 0)
 		rc = rep.status;
 	if (rc == 0) {
@@ -386,6 +402,8 @@ ssize_t sock_data_send(int fd, const struct msghdr *msg, int flags)
 	struct sock_ref ref;
 	if (sock_table_get(fd, &ref) < 0)
 		return -EBADF;
+	if (ref.tp == SOCK_TP_TCP)
+		return sock_stream_send(&ref, msg, flags);
 	size_t total = 0;
 	bool bad;
 	int rc = sock_iov_total(msg->msg_iov, msg->msg_iovlen, &total, &bad);
@@ -399,6 +417,10 @@ ssize_t sock_data_send(int fd, const struct msghdr *msg, int flags)
 		if (rc == -ENETDOWN || rc == -ETIMEDOUT)
 			rc = 0; /* (a server away has no error to report; the datagram can queue) */
 	}
+	/* sock_alloc_send_pskb: after the pending error, shutdown(SHUT_WR) refuses (no SIGPIPE
+	 * for a datagram socket). */
+	if (rc == 0 && (ref.shut & SOCK_SHUT_WR))
+		rc = -EPIPE;
 	if (rc < 0) {
 		/* Linux autobinds before udp_sendmsg checks anything, so the failed send leaves
 		 * the socket with a port (getsockname shows it); only no port left outranks it. */
@@ -412,7 +434,7 @@ ssize_t sock_data_send(int fd, const struct msghdr *msg, int flags)
 	if (!nonblock && ref.sndtimeo_ms >= 0)
 		deadline = sock_now_ms() + (uint64_t)ref.sndtimeo_ms;
 	uint32_t rec_len = (uint32_t)(sizeof(d) + total);
-	struct ring *tx = &sock_lib.region.tx;
+	struct ring *tx = &SOCK_UDP->region.tx;
 	bool armed = false;
 	for (;;) {
 		/* Read room_seq, then (when about to sleep) say so, then look: udpd either shows
@@ -424,7 +446,7 @@ ssize_t sock_data_send(int fd, const struct msghdr *msg, int flags)
 		sock_tab_lock();
 		bool current = sock_table_current_locked(&ref);
 		if (current)
-			ref.sndbuf = sock_lib.ent[ref.slot].sndbuf; /* SO_SNDBUF set meanwhile */
+			ref.sndbuf = sock_ent(SOCK_TP_UDP, ref.slot)->sndbuf; /* SO_SNDBUF set meanwhile */
 		sock_tab_unlock();
 		if (!current) {
 			pthread_mutex_unlock(&sock_lib.tx_lock);
@@ -613,7 +635,7 @@ static ssize_t sock_data_errqueue(const struct sock_ref *ref, struct msghdr *msg
 	req.sid = ref->sid;
 	req.slot = ref->slot;
 	struct sock_reply rep;
-	int rc = sock_req_call(&req, &rep);
+	int rc = sock_req_call(SOCK_TP_UDP, &req, &rep);
 	if (rc == 0)
 		rc = rep.status;
 	if (rc < 0)
@@ -649,6 +671,8 @@ ssize_t sock_data_recv(int fd, struct msghdr *msg, int flags)
 	struct sock_ref ref;
 	if (sock_table_get(fd, &ref) < 0)
 		return -EBADF;
+	if (ref.tp == SOCK_TP_TCP)
+		return sock_stream_recv(&ref, msg, flags);
 	size_t total;
 	bool bad;
 	int rc = sock_iov_total(msg->msg_iov, msg->msg_iovlen, &total, &bad);
@@ -664,12 +688,13 @@ ssize_t sock_data_recv(int fd, struct msghdr *msg, int flags)
 	bool nonblock = ref.nonblock || (flags & MSG_DONTWAIT);
 	int timeout = nonblock ? 0 : ref.rcvtimeo_ms;
 	uint64_t deadline = timeout > 0 ? sock_now_ms() + (uint64_t)timeout : 0;
-	struct sock_entry *e = &sock_lib.ent[ref.slot];
+	struct sock_entry *e = sock_ent(SOCK_TP_UDP, ref.slot);
 	struct ring *rx = sock_rx_ring(ref.slot);
 	for (;;) {
 		pthread_mutex_lock(&e->rx_lock);
 		sock_tab_lock();
 		bool current = sock_table_current_locked(&ref);
+		bool shut_rd = current && (sock_ent(SOCK_TP_UDP, ref.slot)->shut & SOCK_SHUT_RD);
 		sock_tab_unlock();
 		if (!current) {
 			pthread_mutex_unlock(&e->rx_lock);
@@ -711,6 +736,10 @@ ssize_t sock_data_recv(int fd, struct msghdr *msg, int flags)
 			continue;
 		if (timeout == 0)
 			return -EAGAIN;
+		/* __skb_wait_for_more_packets: a call that would wait on a socket shut for
+		 * reading returns 0 instead (a non-blocking one still says EAGAIN, above). */
+		if (shut_rd)
+			return 0;
 		int wait = -1;
 		if (timeout > 0) {
 			uint64_t now = sock_now_ms();
@@ -718,7 +747,7 @@ ssize_t sock_data_recv(int fd, struct msghdr *msg, int flags)
 				return -EAGAIN;
 			wait = (int)(deadline - now);
 		}
-		struct pollfd p = {.fd = sock_lib.slot_fd[ref.slot], .events = POLLIN};
+		struct pollfd p = {.fd = SOCK_UDP->slot_fd[ref.slot], .events = POLLIN};
 		if (poll(&p, 1, wait) < 0 && errno == EINTR)
 			return -EINTR;
 	}

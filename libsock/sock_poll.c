@@ -1,18 +1,23 @@
 /* sock_poll: us_poll, poll(2) over stack sockets and ordinary descriptors together.
  *
- * A stack socket's readiness is computed, not asked of the kernel: POLLIN when its RX ring holds
- * a record, POLLOUT when the TX ring has half its room free (Linux's sock_writeable), POLLERR
- * when an error is pending. Each pass computes that, then makes one real poll() over the
- * ordinary descriptors as given plus, for every socket that wants POLLIN, its slot's eventfd
- * (the server writes it after producing, or when it records an error). With something ready
- * that poll does not wait; otherwise it waits for the rest of the timeout, and the pass starts
- * over. An eventfd that fired over an empty ring is the server's error hint: the socket's
- * pending error is fetched (sock_data_probe_error) and reported as POLLERR.
+ * A stack socket's readiness is computed, not asked of the kernel: for a datagram socket
+ * POLLIN when its RX ring holds a record, POLLOUT when its send buffer is less than half in use
+ * (Linux's sock_writeable), POLLERR when an error is pending, POLLHUP/POLLRDHUP after
+ * shutdown(); for a stream socket Linux's tcp_poll mask over its rings, its slot block and our
+ * own shutdowns (sock_stream_ready). Each pass computes that, then makes one real poll() over
+ * the ordinary descriptors as given plus the slots' eventfds (the server writes one after
+ * producing into the slot, when it records an error, and for a stream socket on every change
+ * of its slot block). With something ready that poll does not wait; otherwise it waits for the
+ * rest of the timeout, and the pass starts over. A datagram socket's eventfd that fired over
+ * an empty ring is the server's error hint: the socket's pending error is fetched
+ * (sock_data_probe_error) and reported as POLLERR; a stream socket's stale count is settled.
  *
- * POLLOUT follows the socket's send buffer (sock_data.c): less than half of SO_SNDBUF in flight,
- * as Linux's sock_writeable. Room comes back as a futex bump in the region, which poll() cannot
- * wait on, so a socket waiting only for POLLOUT makes the real poll wake every
- * SOCK_POLL_TX_SLICE_MS to look again.
+ * POLLOUT. Datagram room comes back as a futex bump in the region, which poll() cannot wait on,
+ * so a datagram socket waiting only for POLLOUT makes the real poll wake every
+ * SOCK_POLL_TX_SLICE_MS to look again. A stream socket asks tcpd to write its eventfd when room
+ * comes back (sock_stream_arm_room, before it looks), so its eventfd is waited on, unless the
+ * eventfd is held up by something readable the caller did not ask about: then it is left out
+ * (it would fire at once, for ever) and the slice applies instead.
  */
 #include <errno.h>
 #include <poll.h>
@@ -80,15 +85,31 @@ US_API int us_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 				kp[i] = (struct pollfd){.fd = fds[i].fd, .events = fds[i].events};
 				continue;
 			}
-			short rev = sock_data_ready(&ent[i].ref, fds[i].events);
+			const struct sock_ref *ref = &ent[i].ref;
+			short ev = fds[i].events;
+			bool want_out = ev & (POLLOUT | POLLWRNORM);
+			bool stream = ref->tp == SOCK_TP_TCP;
+			if (stream && want_out)
+				sock_stream_arm_room(ref->slot); /* before looking: no wake-up lost */
+			short rev = stream ? sock_stream_ready(ref, ev) : sock_data_ready(ref, ev);
 			fds[i].revents = rev;
 			if (rev)
 				ready++;
-			if ((fds[i].events & (POLLOUT | POLLWRNORM)) && !(rev & (POLLOUT | POLLWRNORM)))
+			bool use_fd;
+			if (rev & POLLNVAL) {
+				use_fd = false;
+			} else if (stream) {
+				bool want_in = ev & (POLLIN | POLLRDNORM | POLLRDHUP);
+				use_fd = want_in || !sock_stream_readable_now(ref->slot);
+				if (!use_fd)
+					tx_wait = true; /* the slice looks again */
+			} else {
+				use_fd = ev & (POLLIN | POLLRDNORM);
+			}
+			if (want_out && !(rev & (POLLOUT | POLLWRNORM)) && !stream)
 				tx_wait = true;
-			bool want_in = (fds[i].events & (POLLIN | POLLRDNORM)) && !(rev & POLLNVAL);
 			kp[i] = (struct pollfd){
-				.fd = want_in ? sock_lib.slot_fd[ent[i].ref.slot] : -1,
+				.fd = use_fd ? sock_tport(ref->tp)->slot_fd[ref->slot] : -1,
 				.events = POLLIN,
 			};
 		}
@@ -107,9 +128,13 @@ US_API int us_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 				if (kp[i].revents)
 					ready++;
 			} else if (!fds[i].revents && (kp[i].revents & POLLIN)) {
-				/* Fired but was not ready: data that came since, or an error. The probe
-				 * drains the count (unless data is there), so this does not spin. */
-				sock_data_probe_error(&ent[i].ref);
+				/* Fired but was not ready: data or a change that came since, or (a
+				 * datagram socket) an error. The probe or the settling drains a stale
+				 * count (unless something is readable), so this does not spin. */
+				if (ent[i].ref.tp == SOCK_TP_TCP)
+					sock_stream_settle(ent[i].ref.slot);
+				else
+					sock_data_probe_error(&ent[i].ref);
 				hint = true;
 			}
 		}

@@ -1,8 +1,8 @@
-/* sock_req: the request channel to the transport server (proto/sock.proto over a ZeroMQ DEALER
- * connected to <runtime dir>/udpd.sock).
+/* sock_req: the request channels to the transport servers (proto/sock.proto over a ZeroMQ
+ * DEALER per transport, connected to <runtime dir>/udpd.sock or tcpd.sock).
  *
- * One request at a time per process (req_lock): requests are short, and a DEALER is not
- * thread-safe anyway. Every request gets the next id of a per-process counter; a reply whose id
+ * One request at a time per process and transport (its req_lock): requests are short, and a
+ * DEALER is not thread-safe anyway. Every request gets the next id of a per-process counter; a reply whose id
  * is not the one we wait for is a late answer to a request we already gave up on, or a second
  * answer to one we re-sent, and is skipped.
  *
@@ -26,9 +26,9 @@
 
 #include "sock_priv.h"
 
-#define SOCK_REQ_BUF 256 /* a packed SockRequest: ids, addresses and <= SOCK_OPTVAL_MAX bytes */
+#define SOCK_REQ_BUF 512 /* a packed SockRequest: ids, addresses and <= SOCK_OPTVAL_MAX bytes */
 
-static int sock_req_send(const Ustack__SockRequest *req)
+static int sock_req_send(struct sock_tport *t, const Ustack__SockRequest *req)
 {
 	uint8_t buf[SOCK_REQ_BUF];
 	size_t len = ustack__sock_request__get_packed_size(req);
@@ -37,7 +37,7 @@ static int sock_req_send(const Ustack__SockRequest *req)
 	ustack__sock_request__pack(req, buf);
 	/* DONTWAIT: when the pipe is full (the server is gone and we keep re-sending) the message
 	 * is simply not queued; the next attempt tries again. */
-	if (zmq_send(sock_lib.dealer, buf, len, ZMQ_DONTWAIT) < 0)
+	if (zmq_send(t->dealer, buf, len, ZMQ_DONTWAIT) < 0)
 		return errno == EAGAIN ? 0 : -errno;
 	return 0;
 }
@@ -59,16 +59,19 @@ static void sock_req_copy_reply(const Ustack__SockReply *r, struct sock_reply *r
 	rep->datalen = r->data.len < sizeof(rep->data) ? r->data.len : sizeof(rep->data);
 	if (rep->datalen)
 		memcpy(rep->data, r->data.data, rep->datalen);
+	rep->peer_addr = r->peer_addr;
+	rep->peer_port = (uint16_t)r->peer_port;
 }
 
 /* Wait up to timeout_ms for the reply to id. 0 (rep filled), -ETIMEDOUT, or -errno. */
-static int sock_req_wait(uint64_t id, int timeout_ms, struct sock_reply *rep)
+static int sock_req_wait(struct sock_tport *t, uint64_t id, int timeout_ms,
+			 struct sock_reply *rep)
 {
 	uint64_t deadline = sock_now_ms() + (uint64_t)timeout_ms;
 	for (;;) {
 		uint64_t now = sock_now_ms();
 		long left = now >= deadline ? 0 : (long)(deadline - now);
-		zmq_pollitem_t it = {.socket = sock_lib.dealer, .events = ZMQ_POLLIN};
+		zmq_pollitem_t it = {.socket = t->dealer, .events = ZMQ_POLLIN};
 		int n = zmq_poll(&it, 1, left);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -79,7 +82,7 @@ static int sock_req_wait(uint64_t id, int timeout_ms, struct sock_reply *rep)
 			return -ETIMEDOUT;
 		zmq_msg_t msg;
 		zmq_msg_init(&msg);
-		if (zmq_msg_recv(&msg, sock_lib.dealer, ZMQ_DONTWAIT) < 0) {
+		if (zmq_msg_recv(&msg, t->dealer, ZMQ_DONTWAIT) < 0) {
 			zmq_msg_close(&msg);
 			continue;
 		}
@@ -102,19 +105,21 @@ static void sock_req_pause_ms(int ms)
 	poll(NULL, 0, ms);
 }
 
-static int sock_req_call_bound_locked(Ustack__SockRequest *req, struct sock_reply *rep,
-				      unsigned bound_ms)
+static int sock_req_call_bound_locked(unsigned tp, Ustack__SockRequest *req,
+				      struct sock_reply *rep, unsigned bound_ms)
 {
-	struct sock_lib *L = &sock_lib;
+	struct sock_tport *t = sock_tport(tp);
 	uint64_t deadline = sock_now_ms() + bound_ms;
 	int fail = -ETIMEDOUT;
 	unsigned sent = 0, stale = 0;
 
 	memset(rep, 0, sizeof(*rep));
-	req->id = ++L->next_id;
+	if (!t->ready)
+		return -ENETDOWN; /* never set up: no socket of this type can exist */
+	req->id = ++t->next_id;
 	for (;;) {
-		if (!sock_session_alive_locked()) {
-			int rc = sock_session_resume_locked();
+		if (!sock_session_alive_locked(tp)) {
+			int rc = sock_session_resume_locked(tp);
 			if (rc == -ECONNABORTED)
 				return rc;
 			if (rc < 0) {
@@ -126,10 +131,10 @@ static int sock_req_call_bound_locked(Ustack__SockRequest *req, struct sock_repl
 			}
 			stale = sent; /* copies sent before the resume: see below */
 		}
-		req->session = L->session;
+		req->session = t->session;
 		req->secret.len = SESSION_SECRET_LEN;
-		req->secret.data = L->secret;
-		int rc = sock_req_send(req);
+		req->secret.data = t->secret;
+		int rc = sock_req_send(t, req);
 		if (rc < 0)
 			return rc == -EMSGSIZE ? -EINVAL : -ENETDOWN;
 		sent++;
@@ -137,30 +142,31 @@ static int sock_req_call_bound_locked(Ustack__SockRequest *req, struct sock_repl
 		uint64_t now = sock_now_ms();
 		uint64_t left = deadline > now ? deadline - now : 0;
 		int wait = left < SOCK_REQ_TIMEOUT_MS ? (int)left : SOCK_REQ_TIMEOUT_MS;
-		rc = sock_req_wait(req->id, wait, rep);
+		rc = sock_req_wait(t, req->id, wait, rep);
 		/* A copy sent before we resumed can still be queued in ZeroMQ when the server
 		 * restarts, reach the new process before our resume does, and be answered -ENOTCONN
 		 * ("not resumed yet") after we resumed: that answer, with the same id, is not the one
 		 * to the copy just sent, which follows it. */
 		while (rc == 0 && rep->status == -ENOTCONN && stale > 0 &&
 		       req->op != USTACK__SOCK_REQUEST__OP__GETPEERNAME &&
-		       sock_session_alive_locked()) {
+		       sock_session_alive_locked(tp)) {
 			stale--;
 			now = sock_now_ms();
 			left = deadline > now ? deadline - now : 0;
 			wait = left < SOCK_REQ_TIMEOUT_MS ? (int)left : SOCK_REQ_TIMEOUT_MS;
-			rc = sock_req_wait(req->id, wait, rep);
+			rc = sock_req_wait(t, req->id, wait, rep);
 		}
 		if (rc == 0) {
-			/* -ENOTCONN on anything but GETPEERNAME: a restarted server that has our
-			 * session in its state but not attached yet. Our connection to the old
-			 * process hung up the moment it died, before the new one could answer, so
-			 * the liveness check tells the cases apart: dead -> resume and re-send;
-			 * alive -> the answer is genuine. (Never close a live session connection:
-			 * the server would close every socket of the session.) */
+			/* -ENOTCONN on anything but GETPEERNAME and SHUTDOWN: a restarted server
+			 * that has our session in its state but not attached yet. Our connection
+			 * to the old process hung up the moment it died, before the new one could
+			 * answer, so the liveness check tells the cases apart: dead -> resume and
+			 * re-send; alive -> the answer is genuine. (Never close a live session
+			 * connection: the server would close every socket of the session.) */
 			if (rep->status != -ENOTCONN ||
 			    req->op == USTACK__SOCK_REQUEST__OP__GETPEERNAME ||
-			    sock_session_alive_locked())
+			    req->op == USTACK__SOCK_REQUEST__OP__SHUTDOWN ||
+			    sock_session_alive_locked(tp))
 				return 0;
 			fail = -ETIMEDOUT;
 		} else if (rc != -ETIMEDOUT) {
@@ -173,20 +179,30 @@ static int sock_req_call_bound_locked(Ustack__SockRequest *req, struct sock_repl
 	}
 }
 
-int sock_req_call_locked(Ustack__SockRequest *req, struct sock_reply *rep)
+int sock_req_call_locked(unsigned tp, Ustack__SockRequest *req, struct sock_reply *rep)
 {
-	return sock_req_call_bound_locked(req, rep, SOCK_RESTART_BOUND_MS);
+	return sock_req_call_bound_locked(tp, req, rep, SOCK_RESTART_BOUND_MS);
 }
 
-int sock_req_call_bounded(Ustack__SockRequest *req, struct sock_reply *rep, unsigned bound_ms)
+int sock_req_call_bounded(unsigned tp, Ustack__SockRequest *req, struct sock_reply *rep,
+			  unsigned bound_ms)
 {
-	pthread_mutex_lock(&sock_lib.req_lock);
-	int rc = sock_req_call_bound_locked(req, rep, bound_ms);
-	pthread_mutex_unlock(&sock_lib.req_lock);
+	struct sock_tport *t = sock_tport(tp);
+	pthread_mutex_lock(&t->req_lock);
+	int rc = sock_req_call_bound_locked(tp, req, rep, bound_ms);
+	pthread_mutex_unlock(&t->req_lock);
 	return rc;
 }
 
-int sock_req_call(Ustack__SockRequest *req, struct sock_reply *rep)
+int sock_req_call(unsigned tp, Ustack__SockRequest *req, struct sock_reply *rep)
 {
-	return sock_req_call_bounded(req, rep, SOCK_RESTART_BOUND_MS);
+	return sock_req_call_bounded(tp, req, rep, SOCK_RESTART_BOUND_MS);
+}
+
+int sock_req_sock(const struct sock_ref *ref, Ustack__SockRequest *req, struct sock_reply *rep)
+{
+	req->sid = ref->sid;
+	req->slot = ref->slot;
+	int rc = sock_req_call(ref->tp, req, rep);
+	return rc < 0 ? rc : rep->status;
 }

@@ -2,7 +2,8 @@
  * errnos, EBADF for descriptors that are not stack sockets, the pass-through of us_close,
  * us_fcntl and us_poll for ordinary descriptors, and us_socket's failure when there is no stack.
  *
- * Where Linux's answer is the reference, the test asks the kernel the same question and
+ * (Stream sockets past socket() need a server: test_sock_stream.c runs them against a fake
+ * tcpd.) Where Linux's answer is the reference, the test asks the kernel the same question and
  * compares, so a difference between kernels would show up as a failure rather than hide in a
  * hard-coded errno. Linked against libsock.so: only the public API is reachable.
  */
@@ -58,6 +59,10 @@ START_TEST(socket_args_like_linux)
 		{AF_INET, SOCK_DGRAM, IPPROTO_TCP},    /* wrong protocol for the type */
 		{AF_INET, SOCK_DGRAM, 300},            /* protocol out of range */
 		{AF_INET, SOCK_DGRAM, -1},
+		{AF_INET, SOCK_STREAM, IPPROTO_UDP},   /* wrong protocol for a stream */
+		{AF_INET, SOCK_STREAM, IPPROTO_ICMP},
+		{AF_INET, SOCK_STREAM | 0x4000, 0},    /* unknown flag */
+		{AF_INET, SOCK_STREAM, 256},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int want = kernel_socket_errno(cases[i][0], cases[i][1], cases[i][2]);
@@ -72,7 +77,7 @@ START_TEST(socket_unsupported_here)
 	/* Families and types Linux has but this stack does not (yet). */
 	FAILS_WITH(us_socket(AF_INET6, SOCK_DGRAM, 0), EAFNOSUPPORT);
 	FAILS_WITH(us_socket(AF_UNIX, SOCK_DGRAM, 0), EAFNOSUPPORT);
-	FAILS_WITH(us_socket(AF_INET, SOCK_STREAM, 0), ESOCKTNOSUPPORT);
+	FAILS_WITH(us_socket(AF_INET, SOCK_SEQPACKET, 0), ESOCKTNOSUPPORT);
 	FAILS_WITH(us_socket(AF_INET, SOCK_RAW, IPPROTO_UDP), ESOCKTNOSUPPORT);
 	FAILS_WITH(us_socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP), EPROTONOSUPPORT);
 	FAILS_WITH(us_socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, IPPROTO_ICMP), EPROTONOSUPPORT);
@@ -109,6 +114,12 @@ START_TEST(not_a_stack_socket)
 		FAILS_WITH(us_sendmsg(fd, NULL, 0), EBADF);
 		FAILS_WITH(us_recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&sin, NULL), EBADF);
 		FAILS_WITH(us_getsockname(fd, (struct sockaddr *)&sin, NULL), EBADF);
+		FAILS_WITH(us_listen(fd, 5), EBADF);
+		FAILS_WITH(us_accept(fd, (struct sockaddr *)&sin, &len), EBADF);
+		FAILS_WITH(us_accept4(fd, NULL, NULL, SOCK_NONBLOCK), EBADF);
+		FAILS_WITH(us_accept4(fd, NULL, NULL, 0x1000), EBADF); /* fdget comes first */
+		FAILS_WITH(us_shutdown(fd, SHUT_RDWR), EBADF);
+		FAILS_WITH(us_shutdown(fd, 7), EBADF);
 	}
 	/* ... and the pipe was not touched */
 	ck_assert_int_eq(write(p[1], "x", 1), 1);
@@ -204,6 +215,41 @@ START_TEST(socket_without_stack)
 }
 END_TEST
 
+START_TEST(stream_socket_without_stack)
+{
+	/* tcpd is reached on the first stream socket: no runtime directory, no tcpd, at once */
+	setenv("USTACK_RUNTIME_DIR", "/nonexistent/ustack-test", 1);
+	ck_assert_int_eq(us_set_instance("nostack"), 0);
+	double t0 = now_s();
+	FAILS_WITH(us_socket(AF_INET, SOCK_STREAM, 0), ENETDOWN);
+	FAILS_WITH(us_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, IPPROTO_TCP), ENETDOWN);
+	ck_assert_double_lt(now_s() - t0, 1.0);
+	/* and the datagram side is set up on its own, failing the same way */
+	FAILS_WITH(us_socket(AF_INET, SOCK_DGRAM, 0), ENETDOWN);
+}
+END_TEST
+
+START_TEST(stream_socket_tcpd_absent_bounded)
+{
+	/* The runtime directory exists (udpd's files could be there) but tcpd never answers:
+	 * retried within the bound (~5 s), then ENETDOWN; nothing hangs. */
+	char dir[] = "/tmp/ustack-sockargs-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char inst[128];
+	snprintf(inst, sizeof(inst), "%s/notcpd", dir);
+	ck_assert_int_eq(mkdir(inst, 0755), 0);
+	setenv("USTACK_RUNTIME_DIR", dir, 1);
+	setenv("USTACK_INSTANCE", "notcpd", 1);
+	double t0 = now_s();
+	FAILS_WITH(us_socket(AF_INET, SOCK_STREAM, 0), ENETDOWN);
+	double took = now_s() - t0;
+	ck_assert_double_ge(took, 4.5);
+	ck_assert_double_lt(took, 8.0);
+	rmdir(inst);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(socket_server_absent_bounded)
 {
 	/* The runtime directory exists but udpd never answers: retried within the bound (~5 s),
@@ -241,6 +287,8 @@ static Suite *sock_args_suite(void)
 	tcase_add_test(none, socket_without_instance);
 	tcase_add_test(none, socket_without_stack);
 	tcase_add_test(none, socket_server_absent_bounded);
+	tcase_add_test(none, stream_socket_without_stack);
+	tcase_add_test(none, stream_socket_tcpd_absent_bounded);
 	suite_add_tcase(s, none);
 	return s;
 }

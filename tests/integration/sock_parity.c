@@ -71,14 +71,18 @@ struct api {
 	int (*setsockopt)(int, int, int, const void *, socklen_t);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
 	int (*poll)(struct pollfd *, nfds_t, int);
+	int (*shutdown)(int, int);
+	int (*listen)(int, int);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
 };
 
 static const struct api kernel_api = {socket, bind, connect, close, sendto, send, recvfrom,
 				      recvmsg, getsockname, getpeername, setsockopt, getsockopt,
-				      poll};
+				      poll, shutdown, listen, accept4};
 static const struct api ustack_api = {us_socket, us_bind, us_connect, us_close, us_sendto,
 				      us_send, us_recvfrom, us_recvmsg, us_getsockname,
-				      us_getpeername, us_setsockopt, us_getsockopt, us_poll};
+				      us_getpeername, us_setsockopt, us_getsockopt, us_poll, us_shutdown, us_listen,
+				      us_accept4};
 
 static const struct api *A;
 static uint32_t self_addr, remote_addr, bcast_addr;
@@ -918,6 +922,47 @@ static void loopback(void)
 	A->close(r);
 }
 
+/* The poll mask of s now, as IN/OUT/ERR/HUP/RDHUP. */
+static void mask_of(const char *what, int s)
+{
+	struct pollfd p = {.fd = s, .events = POLLIN | POLLOUT | POLLRDHUP};
+	int r = A->poll(&p, 1, 0);
+	short m = r > 0 ? p.revents : 0;
+	out(what, "%d%s%s%s%s%s", r, m & POLLIN ? " IN" : "", m & POLLOUT ? " OUT" : "",
+	    m & POLLERR ? " ERR" : "", m & POLLHUP ? " HUP" : "", m & POLLRDHUP ? " RDHUP" : "");
+}
+
+/* shutdown() of datagram sockets (Linux keeps it in the socket layer), and the stream-only
+ * calls on one. */
+static void dgram_shutdown(void)
+{
+	section("shutdown and stream calls on datagram sockets");
+	int s = sock_new();
+	CALL("listen", A->listen(s, 5));
+	CALL("accept4", A->accept4(s, NULL, NULL, 0));
+	CALL("accept4 bad flags", A->accept4(s, NULL, NULL, 0x1000));
+	CALL("shutdown 3", A->shutdown(s, 3));
+	CALL("shutdown SHUT_RDWR unconnected", A->shutdown(s, SHUT_RDWR));
+	mask_of("poll after", s);
+	struct sockaddr_in r = sin_of(remote_addr, port_base);
+	CALL("sendto after SHUT_RDWR", A->sendto(s, "x", 1, 0, SA(r), sizeof(r)));
+	char buf[8];
+	CALL("recv MSG_DONTWAIT after SHUT_RDWR", A->recvfrom(s, buf, sizeof(buf), MSG_DONTWAIT,
+							     NULL, NULL));
+	CALL("recv after SHUT_RDWR", A->recvfrom(s, buf, sizeof(buf), 0, NULL, NULL));
+	A->close(s);
+	s = sock_new();
+	CALL("connect REMOTE:P", A->connect(s, SA(r), sizeof(r)));
+	CALL("shutdown SHUT_WR", A->shutdown(s, SHUT_WR));
+	mask_of("poll after SHUT_WR", s);
+	CALL("send after SHUT_WR", A->send(s, "x", 1, 0));
+	CALL("send after SHUT_WR, MSG_NOSIGNAL", A->send(s, "x", 1, MSG_NOSIGNAL));
+	CALL("shutdown SHUT_RD", A->shutdown(s, SHUT_RD));
+	mask_of("poll after SHUT_RD too", s);
+	CALL("recv after SHUT_RD", A->recvfrom(s, buf, sizeof(buf), 0, NULL, NULL));
+	A->close(s);
+}
+
 static int run(int argc, char **argv, const char *world)
 {
 	const char *self = NULL, *remote = NULL, *ifname = NULL;
@@ -952,6 +997,7 @@ static int run(int argc, char **argv, const char *world)
 	reuseport();
 	reuseport_uid(world);
 	loopback();
+	dgram_shutdown();
 	return 0;
 }
 

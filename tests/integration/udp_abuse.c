@@ -1397,7 +1397,7 @@ static const struct lie lies[LIE_COUNT] = {
 	{LIE_ALIGN, -EINVAL, "header: control block not cache-line aligned"},
 	{LIE_POW2, -EINVAL, "header: ring size not a power of two"},
 	{LIE_HUGE, -EINVAL, "header: ring size 2 GiB"},
-	{LIE_RESERVED, -EINVAL, "header: reserved field"},
+	{LIE_RESERVED, -EINVAL, "header: unknown kind"},
 	{LIE_RING_RESERVED, -EINVAL, "header: ring's reserved field"},
 	{LIE_UNUSED, -EINVAL, "header: an unused slot entry not zero"},
 	/* ring_attach's -EBADMSG, which udpd answers as -EINVAL */
@@ -1432,7 +1432,7 @@ static void lie_apply(enum lie_kind k, struct region_hdr *h, uint8_t *base, size
 	case LIE_ALIGN: h->tx.ctl_off += 8; break;
 	case LIE_POW2: h->tx.data_size = 3000; break;
 	case LIE_HUGE: h->tx.data_size = 1u << 31; break;
-	case LIE_RESERVED: h->reserved = 1; break;
+	case LIE_RESERVED: h->kind = 7; break; /* no such kind */
 	case LIE_RING_RESERVED: h->rx[0].reserved = 7; break;
 	case LIE_UNUSED: h->rx[5].data_size = 4096; break;
 	case LIE_HEAD_UNALIGNED: atomic_store(&tx->head, 12345); break;

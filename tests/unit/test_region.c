@@ -312,8 +312,11 @@ START_TEST(attach_rejects_bad_geometry)
 	BREAK(h->n_slots = UINT32_MAX);
 	BREAK(h->n_slots = SLOTS + 1); /* the extra slot's entry is all zero: size 0 */
 	/* reserved fields and unused entries */
-	BREAK(h->reserved = 1);
+	BREAK(h->kind = REGION_KIND_COUNT);          /* no such kind */
+	BREAK(h->kind = REGION_KIND_STREAM);         /* a stream region has no shared TX ring */
 	BREAK(h->reserved1 = 1);
+	BREAK(h->stx[0] = h->rx[0]);                 /* a datagram region has no stream TX rings */
+	BREAK(h->stx[REGION_SLOTS_MAX - 1].reserved = 1);
 	BREAK(h->rx[0].reserved = 1);
 	BREAK(h->rx[SLOTS].data_size = 4096);
 	BREAK(h->rx[REGION_SLOTS_MAX - 1].ctl_off = 64);
@@ -387,6 +390,226 @@ START_TEST(open_client_validates)
 }
 END_TEST
 
+/* ---- stream regions (REGION_KIND_STREAM) ---- */
+
+#define STX_RING 8192u
+#define SRX_RING 4096u
+
+static void make_stream(struct made *m, unsigned n_slots)
+{
+	ck_assert_int_eq(region_create_memfd_kind(REGION_KIND_STREAM, n_slots, STX_RING, SRX_RING,
+						  &m->fd, &m->base, &m->size), 0);
+	m->hdr = m->base;
+}
+
+static void expect_attach_stream_fails(int fd, int err)
+{
+	memset(&probe, 0xa5, sizeof(probe));
+	ck_assert_int_eq(region_attach_kind(fd, REGION_KIND_STREAM, &probe), err);
+	for (size_t i = 0; i < sizeof(probe); i++)
+		ck_assert_uint_eq(((uint8_t *)&probe)[i], 0xa5);
+}
+
+START_TEST(stream_size_for)
+{
+	ck_assert_uint_eq(region_size_for_kind(REGION_KIND_COUNT, 1, 4096, 4096), 0);
+	ck_assert_uint_eq(region_size_for_kind((enum region_kind)-1, 1, 4096, 4096), 0);
+	ck_assert_uint_eq(region_size_for_kind(REGION_KIND_STREAM, 0, 4096, 4096), 0);
+	ck_assert_uint_eq(region_size_for_kind(REGION_KIND_STREAM, 65, 4096, 4096), 0);
+	ck_assert_uint_eq(region_size_for_kind(REGION_KIND_STREAM, 1, 4096, 3000), 0);
+	/* 64 slots of 8 MiB each way would be 1 GiB of data: over the limit */
+	ck_assert_uint_eq(region_size_for_kind(REGION_KIND_STREAM, 64, 8u << 20, 8u << 20), 0);
+	/* header page; 4 x (two ring blocks of 128 + a slot block of 128) = 1536: one page; then
+	 * each slot's TX and RX data */
+	ck_assert_uint_eq(region_size_for_kind(REGION_KIND_STREAM, 4, STX_RING, SRX_RING),
+			  4096 + 4096 + 4 * (STX_RING + SRX_RING));
+	/* 64 slots: 64 x 384 = 24 KiB of blocks, six pages */
+	ck_assert_uint_eq(region_size_for_kind(REGION_KIND_STREAM, 64, 4096, 4096),
+			  4096 + 6 * 4096 + 64 * 8192);
+	/* what libsock makes: 64 slots of 256 KiB each way */
+	ck_assert_uint_eq(region_size_for_kind(REGION_KIND_STREAM, 64, 256u << 10, 256u << 10),
+			  4096 + 6 * 4096 + 64 * (512u << 10));
+	ck_assert_uint_eq(sizeof(struct region_stream_ctl), 128);
+}
+END_TEST
+
+START_TEST(stream_create_attach_round_trip)
+{
+	struct made m;
+	make_stream(&m, SLOTS);
+	ck_assert_uint_eq(m.hdr->kind, REGION_KIND_STREAM);
+	ck_assert_uint_eq(m.hdr->version, REGION_VERSION);
+	ck_assert_uint_eq(m.hdr->tx.data_size, 0);
+	ck_assert_int_eq(region_attach_kind(m.fd, REGION_KIND_STREAM, &srv), 0);
+	ck_assert_int_eq(srv.kind, REGION_KIND_STREAM);
+	ck_assert_uint_eq(srv.n_slots, SLOTS);
+	for (unsigned i = 0; i < SLOTS; i++) {
+		ck_assert_int_eq(region_stream_tx(&srv, i)->role, RING_CONSUMER);
+		ck_assert_uint_eq(region_stream_tx(&srv, i)->size, STX_RING);
+		ck_assert_int_eq(region_stream_rx(&srv, i)->role, RING_PRODUCER);
+		ck_assert_uint_eq(region_stream_rx(&srv, i)->size, SRX_RING);
+		struct region_stream_ctl *c = region_stream_slot(&srv, i);
+		ck_assert_uint_eq(atomic_load(&c->state), 0);
+		ck_assert_uint_eq((uintptr_t)c % RING_CACHELINE, 0);
+	}
+	/* the accessors bound the slot and refuse the other kind's views */
+	ck_assert_ptr_null(region_stream_tx(&srv, SLOTS));
+	ck_assert_ptr_null(region_stream_rx(&srv, UINT32_MAX));
+	ck_assert_ptr_null(region_stream_slot(&srv, SLOTS));
+	ck_assert_ptr_null(region_rx(&srv, 0));
+	ck_assert_ptr_null(region_slot(&srv, 0));
+
+	void *base = m.base;
+	ck_assert_int_eq(region_open_client(&base, m.size, &cli), 0);
+	ck_assert_ptr_null(base);
+	ck_assert_int_eq(cli.kind, REGION_KIND_STREAM);
+	ck_assert_int_eq(region_stream_tx(&cli, 0)->role, RING_PRODUCER);
+	ck_assert_int_eq(region_stream_rx(&cli, 0)->role, RING_CONSUMER);
+	/* slot blocks: the same memory on both sides, two cache lines each */
+	ck_assert_uint_eq((uintptr_t)region_stream_slot(&cli, 1) -
+				  (uintptr_t)region_stream_slot(&cli, 0), 128);
+	atomic_store(&region_stream_slot(&srv, 3)->eof_at, 77);
+	atomic_store(&region_stream_slot(&cli, 3)->tx_push, 99);
+	ck_assert_uint_eq(atomic_load(&region_stream_slot(&cli, 3)->eof_at), 77);
+	ck_assert_uint_eq(atomic_load(&region_stream_slot(&srv, 3)->tx_push), 99);
+
+	/* app -> server through slot 2's TX ring; server -> app through slot 1's RX ring; the
+	 * other rings see nothing */
+	const char out[] = "GET / HTTP/1.0\r\n\r\n";
+	struct stream_ring *ctx = region_stream_tx(&cli, 2);
+	ck_assert_int_eq(stream_ring_write_at(ctx, 0, out, sizeof(out)), 0);
+	ck_assert_int_eq(stream_ring_publish_head(ctx, sizeof(out)), 0);
+	for (unsigned i = 0; i < SLOTS; i++)
+		ck_assert_int_eq(stream_ring_readable(region_stream_tx(&srv, i)),
+				 i == 2 ? (int64_t)sizeof(out) : 0);
+	char got[64];
+	ck_assert_int_eq(stream_ring_read_at(region_stream_tx(&srv, 2), 0, got, sizeof(out)), 0);
+	ck_assert_str_eq(got, out);
+	ck_assert_int_eq(stream_ring_publish_tail(region_stream_tx(&srv, 2), sizeof(out)), 0);
+	ck_assert_int_eq(stream_ring_writable(ctx), STX_RING);
+
+	struct stream_ring *srx = region_stream_rx(&srv, 1);
+	ck_assert_int_eq(stream_ring_write_at(srx, 5, "world", 5), 0); /* out of order first */
+	ck_assert_int_eq(stream_ring_write_at(srx, 0, "hello", 5), 0);
+	ck_assert_int_eq(stream_ring_publish_head(srx, 10), 0);
+	for (unsigned i = 0; i < SLOTS; i++)
+		ck_assert_int_eq(stream_ring_readable(region_stream_rx(&cli, i)), i == 1 ? 10 : 0);
+	ck_assert_int_eq(stream_ring_read_at(region_stream_rx(&cli, 1), 0, got, 10), 0);
+	ck_assert(memcmp(got, "helloworld", 10) == 0);
+
+	region_detach(&srv);
+	region_detach(&cli);
+	close(m.fd);
+}
+END_TEST
+
+/* A server attaches only the kind it serves: udpd never sees byte rings, tcpd never records. */
+START_TEST(attach_refuses_other_kind)
+{
+	struct made m;
+	make_stream(&m, SLOTS);
+	expect_attach_fails(m.fd, -EPROTO); /* region_attach is udpd's: datagram regions only */
+	unmake(&m);
+	make(&m, SLOTS);
+	expect_attach_stream_fails(m.fd, -EPROTO);
+	ck_assert_int_eq(region_attach_kind(m.fd, REGION_KIND_DGRAM, &srv), 0);
+	region_detach(&srv);
+	unmake(&m);
+}
+END_TEST
+
+START_TEST(stream_attach_rejects_bad_geometry)
+{
+	struct made m;
+	make_stream(&m, SLOTS);
+	struct region_hdr good = *m.hdr;
+	struct region_hdr *h = m.hdr;
+	uint64_t size = m.size;
+#define BREAK(stmt)                                         \
+	do {                                                \
+		stmt;                                       \
+		expect_attach_stream_fails(m.fd, -EINVAL);  \
+		*h = good;                                  \
+	} while (0)
+	/* outside */
+	BREAK(h->stx[0].data_off = size - STX_RING / 2);
+	BREAK(h->stx[3].data_off = UINT64_MAX - 4095);
+	BREAK(h->stx[1].ctl_off = size - 64);
+	/* overlaps: TX with RX, TX data with another slot's, rings with the slot blocks */
+	BREAK(h->stx[1].data_off = h->rx[1].data_off);
+	BREAK(h->stx[2].data_off = h->stx[1].data_off + 64);
+	BREAK(h->stx[0].ctl_off = h->rx[0].ctl_off);
+	BREAK(h->stx[3].ctl_off = h->slot_ctl_off + 128 * (SLOTS - 1)); /* in the last block */
+	BREAK(h->slot_ctl_off = h->rx[SLOTS - 1].ctl_off);  /* blocks over a ring's control */
+	BREAK(h->slot_ctl_off = good.stx[0].data_off - 256); /* 4 x 128 reach into TX data */
+	/* sizes, alignment */
+	BREAK(h->stx[2].data_size = 6000);
+	BREAK(h->stx[2].data_size = 0);
+	BREAK(h->stx[0].ctl_off += 8);
+	BREAK(h->stx[0].reserved = 1);
+	/* entries the kind does not have, or beyond n_slots */
+	BREAK(h->tx = good.rx[0]);
+	BREAK(h->tx.reserved = 1);
+	BREAK(h->stx[SLOTS].data_size = 4096);
+	BREAK(h->rx[SLOTS].ctl_off = 64);
+	BREAK(h->n_slots = SLOTS + 1);
+	BREAK(h->n_slots = 0);
+	BREAK(h->kind = 2);
+	BREAK(h->kind = UINT32_MAX);
+	BREAK(h->reserved1 = 1);
+	BREAK(h->total_size = size + 1);
+#undef BREAK
+	ck_assert_int_eq(region_attach_kind(m.fd, REGION_KIND_STREAM, &srv), 0);
+	region_detach(&srv);
+	unmake(&m);
+}
+END_TEST
+
+/* The slot blocks of a stream region are twice a datagram region's: a layout that gives them
+ * only 64 bytes each must not pass. */
+START_TEST(stream_slot_blocks_sized_by_kind)
+{
+	size_t n = region_size_for_kind(REGION_KIND_STREAM, 2, 4096, 4096);
+	uint8_t *img = aligned_alloc(4096, n);
+	ck_assert_int_eq(region_format_kind(REGION_KIND_STREAM, img, n, 2, 4096, 4096), 0);
+	struct region_hdr h;
+	memcpy(&h, img, sizeof(h));
+	ck_assert_int_eq(region_validate(&h, n), 0);
+	/* move RX[1]'s control block into the second half of the slot blocks' area */
+	struct region_hdr bad = h;
+	bad.rx[1].ctl_off = h.slot_ctl_off + 128 + 64;
+	ck_assert_int_eq(region_validate(&bad, n), -EINVAL);
+	/* a datagram header over the same file: its slot blocks are 64 bytes, and its geometry
+	 * is wrong in other ways (no TX ring): refused */
+	bad = h;
+	bad.kind = REGION_KIND_DGRAM;
+	ck_assert_int_eq(region_validate(&bad, n), -EINVAL);
+	free(img);
+}
+END_TEST
+
+START_TEST(stream_attach_rejects_garbage_indices)
+{
+	struct made m;
+	make_stream(&m, SLOTS);
+	uint8_t *p = m.base;
+	struct ring_shared *tx = (struct ring_shared *)(void *)(p + m.hdr->stx[2].ctl_off);
+	atomic_store(&tx->tail, 1); /* ahead of head */
+	expect_attach_stream_fails(m.fd, -EBADMSG);
+	atomic_store(&tx->tail, 0);
+	struct ring_shared *rx = (struct ring_shared *)(void *)(p + m.hdr->rx[3].ctl_off);
+	atomic_store(&rx->head, SRX_RING + 1);
+	expect_attach_stream_fails(m.fd, -EBADMSG);
+	/* indices anywhere, a ring apart at most: fine (unaligned is fine for bytes) */
+	atomic_store(&rx->head, (1ull << 50) + SRX_RING + 3);
+	atomic_store(&rx->tail, (1ull << 50) + 3);
+	ck_assert_int_eq(region_attach_kind(m.fd, REGION_KIND_STREAM, &srv), 0);
+	ck_assert_int_eq(stream_ring_writable(region_stream_rx(&srv, 3)), 0);
+	region_detach(&srv);
+	unmake(&m);
+}
+END_TEST
+
 static Suite *region_suite(void)
 {
 	Suite *s = suite_create("region");
@@ -402,6 +625,12 @@ static Suite *region_suite(void)
 	tcase_add_test(tc, attach_rejects_truncated);
 	tcase_add_test(tc, attach_rejects_garbage_indices);
 	tcase_add_test(tc, open_client_validates);
+	tcase_add_test(tc, stream_size_for);
+	tcase_add_test(tc, stream_create_attach_round_trip);
+	tcase_add_test(tc, attach_refuses_other_kind);
+	tcase_add_test(tc, stream_attach_rejects_bad_geometry);
+	tcase_add_test(tc, stream_slot_blocks_sized_by_kind);
+	tcase_add_test(tc, stream_attach_rejects_garbage_indices);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,36 +1,57 @@
 /* ustack/sock.h: BSD sockets served by a ustack instance instead of the kernel.
  *
  * Every call mirrors its POSIX namesake with an `us_` prefix: same arguments, same return value
- * (-1 with errno set on failure), and the errno Linux would give for the same mistake. A socket
- * is an ordinary file descriptor (an eventfd that the stack signals when data arrives), so
- * poll(), select() and epoll report read readiness on it natively; us_poll() also reports write
- * readiness and pending errors exactly. Read and write the data only through us_recv*() and
- * us_send*(): read(), write() and close() of the kernel do not know the socket.
+ * (-1 with errno set on failure), and the errno Linux would give for the same mistake, in the
+ * same state. A socket is an ordinary file descriptor (an eventfd that the stack signals when
+ * the socket has something to read, or changed), so poll(), select() and epoll report read
+ * readiness on it natively; us_poll() also reports write readiness, hang-ups and pending errors
+ * exactly. Read and write the data only through us_recv*() and us_send*(): read(), write() and
+ * close() of the kernel do not know the socket.
  *
  * Which stack: $USTACK_INSTANCE names the instance, or us_set_instance() before the first
- * us_socket(). The first us_socket() of the process connects to the instance's transport server;
- * if the stack is down or unreachable for about 5 s it fails with ENETDOWN.
+ * us_socket(). The first us_socket() of each type connects to the instance's server for it
+ * (udpd for SOCK_DGRAM, tcpd for SOCK_STREAM); if that server is down or unreachable for about
+ * 5 s it fails with ENETDOWN (and a later us_socket() tries again).
  *
- * Supported today: AF_INET, SOCK_DGRAM (UDP), with SOCK_NONBLOCK and SOCK_CLOEXEC. Other
- * families fail with EAFNOSUPPORT, other types with ESOCKTNOSUPPORT, other protocols with
- * EPROTONOSUPPORT. A descriptor that is not a stack socket gives EBADF, except in us_close(),
- * us_fcntl() and us_poll(), which hand ordinary descriptors to the kernel.
+ * Supported: AF_INET with SOCK_DGRAM (UDP) and SOCK_STREAM (TCP), with SOCK_NONBLOCK and
+ * SOCK_CLOEXEC. Other families fail with EAFNOSUPPORT, other types with ESOCKTNOSUPPORT, other
+ * protocols with EPROTONOSUPPORT. At most 64 sockets of each type per process (EMFILE beyond);
+ * a closed TCP socket keeps its place until the stack has sent what was queued on it (as
+ * Linux's orphaned sockets), and us_accept() needs a free place too. A descriptor that is not a
+ * stack socket gives EBADF, except in us_close(), us_fcntl() and us_poll(), which hand ordinary
+ * descriptors to the kernel.
  *
- * Routes are the stack's (its config, plus a loopback interface for 127.0.0.0/8 and its own
+ * UDP: routes are the stack's (its config, plus a loopback interface for 127.0.0.0/8 and its own
  * address), judged at the call as Linux does: ENETUNREACH, EACCES for a broadcast without
  * SO_BROADCAST. Options: SO_REUSEADDR, SO_REUSEPORT, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF,
  * SO_RCVTIMEO, SO_SNDTIMEO, SO_KEEPALIVE, SO_PRIORITY, SO_RCVLOWAT, SO_LINGER, SO_DONTROUTE,
  * SO_TIMESTAMP(NS), SO_ERROR and the read-only ones; IP_TTL, IP_TOS, IP_MULTICAST_TTL,
  * IP_MULTICAST_LOOP, IP_PKTINFO, IP_RECVTTL, IP_RECVTOS, IP_RECVERR (MSG_ERRQUEUE),
- * IP_MTU_DISCOVER, IP_MTU; UDP_CORK. us_recvmsg() returns their control messages. What still
- * differs from Linux, and why, is listed in the README ("libsock and Linux, call by call").
+ * IP_MTU_DISCOVER, IP_MTU; UDP_CORK. us_recvmsg() returns their control messages.
+ *
+ * TCP: us_connect() blocks until the connection is made or fails (SO_SNDTIMEO: EINPROGRESS),
+ * or returns EINPROGRESS on a non-blocking socket (then us_poll() for POLLOUT and SO_ERROR);
+ * us_send*() copy into the socket's send buffer (SO_SNDBUF), partially when it fills on a
+ * non-blocking socket, and raise SIGPIPE with EPIPE after the connection can no longer send
+ * unless MSG_NOSIGNAL; MSG_MORE and TCP_CORK cork, MSG_OOB marks the last byte urgent. us_recv*()
+ * support MSG_PEEK, MSG_WAITALL, MSG_DONTWAIT, MSG_TRUNC (discard) and SO_RCVTIMEO, and return 0
+ * at the end of the stream. us_listen(), us_accept(), us_accept4() (SOCK_NONBLOCK,
+ * SOCK_CLOEXEC), us_shutdown(), SO_LINGER (us_close() waits up to the linger time for the
+ * stack to have sent everything), the TCP options (TCP_NODELAY, TCP_MAXSEG, TCP_CORK,
+ * TCP_KEEP*, TCP_SYNCNT, TCP_USER_TIMEOUT, TCP_CONGESTION, TCP_QUICKACK, TCP_INFO) are the
+ * stack's. Received urgent data stays in the stream (as with SO_OOBINLINE: recv(MSG_OOB) says
+ * EINVAL); MSG_FASTOPEN is refused (EOPNOTSUPP).
+ *
+ * What still differs from Linux, and why, is listed in the README ("libsock and Linux, call by
+ * call").
  *
  * Thread safety: every call may be made from any thread. Calls on different sockets run in
- * parallel; two threads receiving on the same socket take turns. Unlike the kernel's send and
- * recv, the calls are not async-signal-safe (they take locks): do not call them from a signal
- * handler. After fork(), only the parent keeps using the sockets it opened.
+ * parallel; two threads receiving (or sending, on a TCP socket) on the same socket take turns.
+ * Unlike the kernel's send and recv, the calls are not async-signal-safe (they take locks): do
+ * not call them from a signal handler. After fork(), only the parent keeps using the sockets it
+ * opened.
  *
- * Sending: SO_SNDBUF is enforced as Linux does for UDP: a datagram counts against it (with
+ * Sending UDP: SO_SNDBUF is enforced as Linux does for UDP: a datagram counts against it (with
  * Linux's per-datagram overhead) until the stack has handed it on; a blocking send waits for
  * room (up to SO_SNDTIMEO, then EAGAIN), a non-blocking one fails with EAGAIN, and us_poll()
  * reports POLLOUT while less than half of it is in use. The stack takes datagrams only as fast
@@ -67,6 +88,10 @@ US_API int us_socket(int domain, int type, int protocol);
 US_API int us_bind(int fd, const struct sockaddr *addr, socklen_t addrlen);
 US_API int us_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 US_API int us_close(int fd);
+US_API int us_listen(int fd, int backlog);
+US_API int us_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+US_API int us_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+US_API int us_shutdown(int fd, int how);
 
 US_API ssize_t us_send(int fd, const void *buf, size_t len, int flags);
 US_API ssize_t us_sendto(int fd, const void *buf, size_t len, int flags,
@@ -88,9 +113,14 @@ US_API int us_getsockopt(int fd, int level, int optname, void *optval, socklen_t
  * (a socket has one descriptor). */
 US_API int us_fcntl(int fd, int cmd, ...);
 
-/* poll(2) over any mix of stack sockets and ordinary descriptors. For a stack socket POLLIN
+/* poll(2) over any mix of stack sockets and ordinary descriptors. For a UDP socket POLLIN
  * means a datagram (or a pending error) is waiting, POLLOUT that less than half of its send
- * buffer is in use (a send would not wait), POLLERR that an error is pending. */
+ * buffer is in use (a send would not wait), POLLERR that an error is pending. A TCP socket
+ * reports what Linux's tcp_poll does: POLLIN for data, the end of the stream or a queued
+ * connection (listener), POLLOUT while its send buffer is at most two-thirds full, POLLRDHUP
+ * once the peer has shut down, POLLHUP when both directions are closed or the connection is
+ * over (a fresh socket too, as on Linux), POLLERR for a pending error. Both report POLLHUP and
+ * POLLRDHUP after us_shutdown() as Linux does. */
 US_API int us_poll(struct pollfd *fds, nfds_t nfds, int timeout);
 
 #ifdef __cplusplus
