@@ -16,11 +16,6 @@
 #include <errno.h>
 #include <string.h>
 
-static uint32_t route_mask(uint8_t prefix_len)
-{
-	return prefix_len ? htonl(~0u << (32 - prefix_len)) : 0;
-}
-
 static void route_add(struct route_table *rt, uint8_t table, uint8_t type, uint32_t dest,
 		      uint8_t prefix_len, uint32_t gateway, uint32_t prefsrc, uint8_t ifindex,
 		      uint32_t mtu)
@@ -40,7 +35,7 @@ static void route_add(struct route_table *rt, uint8_t table, uint8_t type, uint3
 int route_table_init(struct route_table *rt, uint32_t addr, uint8_t prefix_len, uint32_t gateway,
 		     uint32_t mtu)
 {
-	uint32_t mask = route_mask(prefix_len > 32 ? 32 : prefix_len);
+	uint32_t mask = ipv4_netmask(prefix_len > 32 ? 32 : prefix_len);
 	uint32_t lo = route_loopback_addr();
 
 	if (prefix_len > 32 || addr == 0 || mtu == 0)
@@ -76,7 +71,7 @@ static const struct route_entry *route_match(const struct route_table *rt, uint8
 	for (unsigned i = 0; i < rt->n && i < ROUTE_MAX; i++) {
 		const struct route_entry *e = &rt->e[i];
 
-		if (e->table != table || (addr & route_mask(e->prefix_len)) != e->dest)
+		if (e->table != table || (addr & ipv4_netmask(e->prefix_len)) != e->dest)
 			continue;
 		if (!best || e->prefix_len > best->prefix_len)
 			best = e;
@@ -97,7 +92,7 @@ enum route_type route_addr_type(const struct route_table *rt, uint32_t addr)
 
 	if (addr == htonl(INADDR_BROADCAST))
 		return ROUTE_BROADCAST;
-	if (route_is_mcast(addr))
+	if (ipv4_is_multicast(addr))
 		return ROUTE_MULTICAST;
 	e = route_match(rt, ROUTE_TABLE_LOCAL, addr);
 	return e ? (enum route_type)e->type : ROUTE_UNICAST;
@@ -146,12 +141,12 @@ int route_output(const struct route_table *rt, uint32_t daddr, uint32_t saddr,
 		 * a gateway. */
 		if (daddr == htonl(INADDR_BROADCAST))
 			res->type = ROUTE_BROADCAST;
-		else if (route_is_mcast(daddr))
+		else if (ipv4_is_multicast(daddr))
 			res->type = ROUTE_MULTICAST;
 		if (res->type != ROUTE_UNICAST)
 			res->nexthop = daddr;
 	}
-	if (route_is_loopback(res->saddr) && res->ifindex != ROUTE_IFINDEX_LO)
+	if (ipv4_is_loopback(res->saddr) && res->ifindex != ROUTE_IFINDEX_LO)
 		return -EINVAL;
 	return 0;
 }
@@ -159,7 +154,7 @@ int route_output(const struct route_table *rt, uint32_t daddr, uint32_t saddr,
 unsigned route_rx_ifindex(const struct route_table *rt, uint32_t daddr)
 {
 	(void)rt;
-	return route_is_loopback(daddr) ? ROUTE_IFINDEX_LO : ROUTE_IFINDEX_NIC;
+	return ipv4_is_loopback(daddr) ? ROUTE_IFINDEX_LO : ROUTE_IFINDEX_NIC;
 }
 
 uint32_t route_spec_dst(const struct route_table *rt, uint32_t saddr, uint32_t daddr)

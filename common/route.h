@@ -29,6 +29,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ipv4_addr.h"
+
 #define ROUTE_MAX 8u
 #define ROUTE_IFINDEX_LO 1u
 #define ROUTE_IFINDEX_NIC 2u
@@ -76,16 +78,6 @@ struct route_result {
 	uint32_t mtu;        /* of the device it leaves by */
 	unsigned ifindex;    /* ROUTE_IFINDEX_* */
 };
-
-static inline bool route_is_loopback(uint32_t addr)
-{
-	return ntohl(addr) >> 24 == 127;
-}
-
-static inline bool route_is_mcast(uint32_t addr)
-{
-	return ntohl(addr) >> 28 == 0xe;
-}
 
 static inline uint32_t route_loopback_addr(void)
 {

@@ -107,7 +107,7 @@ int icmp_send_error(struct ip_core *core, uint64_t now, const struct buf *orig, 
 	if (ntohs(h->frag_off) & IPV4_FRAG_OFF_MASK)
 		return 0;
 	if (h->saddr == 0 || route_addr_type(&core->rt, h->saddr) == ROUTE_BROADCAST ||
-	    route_is_mcast(h->saddr) || route_addr_type(&core->rt, h->daddr) != ROUTE_LOCAL)
+	    ipv4_is_multicast(h->saddr) || route_addr_type(&core->rt, h->daddr) != ROUTE_LOCAL)
 		return 0;
 	if (h->proto == IPV4_PROTO_ICMP) {
 		uint8_t t;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ip_priv.h"
+#include "ipv4_addr.h"
 #include "wire/ipv4.h"
 #include "wire/eth.h"
 #include "wire/icmp.h"
@@ -34,18 +35,16 @@ void ip_config_defaults(struct ip_config *cfg)
 
 static int ip_config_check(const struct ip_config *cfg)
 {
-	uint32_t a = ntohl(cfg->addr);
-
 	if (eth_addr_is_multicast(cfg->mac) || eth_addr_is_zero(cfg->mac))
 		return -EINVAL;
-	/* Our address must name one host: not 0, broadcast, multicast/class E or loopback. */
-	if (a == 0 || a >> 28 >= 0xe || a >> 24 == 127)
+	/* Our address must name one host: not 0/8, broadcast, multicast/class E or loopback. */
+	if (!ipv4_is_host_unicast(cfg->addr))
 		return -EINVAL;
 	if (cfg->prefix_len > 32)
 		return -EINVAL;
 	if (cfg->gateway) {
-		uint32_t mask = cfg->prefix_len ? ~0u << (32 - cfg->prefix_len) : 0;
-		uint32_t g = ntohl(cfg->gateway);
+		uint32_t mask = ntohl(ipv4_netmask(cfg->prefix_len));
+		uint32_t a = ntohl(cfg->addr), g = ntohl(cfg->gateway);
 
 		/* The gateway must be on the connected link, and not us. */
 		if ((g & mask) != (a & mask) || g == a)

@@ -20,7 +20,7 @@ int route_init(struct ip_core *core)
 
 bool route_is_bcast(const struct ip_core *core, uint32_t addr)
 {
-	return !route_is_loopback(addr) && route_addr_type(&core->rt, addr) == ROUTE_BROADCAST;
+	return !ipv4_is_loopback(addr) && route_addr_type(&core->rt, addr) == ROUTE_BROADCAST;
 }
 
 bool route_is_gateway(const struct ip_core *core, uint32_t addr)
@@ -33,6 +33,6 @@ bool route_is_gateway(const struct ip_core *core, uint32_t addr)
 
 bool route_is_bad_src(const struct ip_core *core, uint32_t addr)
 {
-	return addr == 0 || route_is_bcast(core, addr) || route_is_mcast(addr) ||
-	       route_is_loopback(addr) || addr == core->cfg.addr;
+	return addr == 0 || route_is_bcast(core, addr) || ipv4_is_multicast(addr) ||
+	       ipv4_is_loopback(addr) || addr == core->cfg.addr;
 }

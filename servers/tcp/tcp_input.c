@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "ipv4_addr.h"
 #include "tcp_priv.h"
 
 #define TCP_PAWS_24DAYS_NS (24ull * 86400ull * CLOCK_NS_PER_S) /* RFC 7323 §5.5 */
@@ -39,18 +40,12 @@
 
 /* --- parsing --- */
 
-static bool tcp_addr_unicast(const struct tcp_table *t, uint32_t addr)
+bool tcp_addr_unicast(const struct tcp_table *t, uint32_t addr)
 {
-	uint32_t h = ntohl(addr), mask;
-
-	if (h == 0 || h == 0xffffffffu || h >> 28 == 0xe)
+	if (ipv4_is_any(addr) || ipv4_is_lbcast(addr) || ipv4_is_multicast(addr))
 		return false;
-	if (t->host.addr && t->host.prefix_len > 0 && t->host.prefix_len <= 30) {
-		mask = htonl(~0u << (32 - t->host.prefix_len));
-		if (addr == ((t->host.addr & mask) | ~mask))
-			return false;
-	}
-	return true;
+	uint32_t bcast = ipv4_subnet_bcast(t->host.addr, t->host.prefix_len);
+	return !(t->host.addr && bcast && addr == bcast);
 }
 
 int tcp_seg_parse(struct tcp_table *t, const struct tcp_seg_in *in, struct tcp_seg *seg)

@@ -363,6 +363,8 @@ void tcp_conn_release(struct tcp_table *t, struct tcp_conn *c, struct tcp_io *io
 /* --- tcp_table.c --- */
 
 uint32_t tcp_cid_of(const struct tcp_table *t, const struct tcp_conn *c);
+/* addr may be a TCP peer: not 0.0.0.0, the limited or our subnet's broadcast, or multicast. */
+bool tcp_addr_unicast(const struct tcp_table *t, uint32_t addr);
 uint32_t tcp_lis_cid(const struct tcp_table *t, const struct tcp_listener *l);
 static inline unsigned tcp_conn_idx(const struct tcp_table *t, const struct tcp_conn *c)
 {

@@ -218,7 +218,6 @@ int tcp_connect(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now,
 		struct tcp_io *io)
 {
 	struct tcp_conn *c = tcp_conn_owned(t, owner, cid);
-	uint32_t h = ntohl(daddr);
 	bool autobound = false;
 
 	if (!c)
@@ -245,14 +244,8 @@ int tcp_connect(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now,
 		c->rport = 0;
 		return -err;
 	}
-	if (h == 0 || h == 0xffffffffu || h >> 28 == 0xe)
-		return -ENETUNREACH;
-	if (t->host.addr && t->host.prefix_len > 0 && t->host.prefix_len <= 30) {
-		uint32_t mask = htonl(~0u << (32 - t->host.prefix_len));
-
-		if (daddr == ((t->host.addr & mask) | ~mask))
-			return -ENETUNREACH;
-	}
+	if (!tcp_addr_unicast(t, daddr))
+		return -ENETUNREACH; /* 0.0.0.0, broadcasts, multicast: Linux's answer */
 	if (c->flags & TCP_F_BINDADDR_LOCK)
 		saddr = c->laddr;
 	if (saddr == 0)

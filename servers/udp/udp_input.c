@@ -199,7 +199,7 @@ int udp_input(struct udp_table *t, const struct desc *d, const struct buf *pkt,
 	rx->trailing = avail - ulen;
 
 	multi = (d->flags & DESC_F_BCAST) || d->daddr == INADDR_BROADCAST ||
-		route_is_mcast(d->daddr);
+		ipv4_is_multicast(d->daddr);
 	if (!multi) {
 		int idx = udp_lookup(t, d->daddr, uh.dport, d->saddr, uh.sport);
 

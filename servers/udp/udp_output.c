@@ -51,7 +51,7 @@ static void udp_emit(struct udp_table *t, const struct udp_host *h, unsigned idx
 	const struct udp_sock_ext *x = &t->sock[idx].ext;
 	struct route_result r;
 	uint32_t mtu = route_output(&h->rt, daddr, saddr, &r) == 0 ? r.mtu : h->rt.mtu;
-	bool mcast = route_is_mcast(daddr);
+	bool mcast = ipv4_is_multicast(daddr);
 
 	t->stats.out_datagrams++;
 	/* Multicast TTL 0 stays on the host (ip_mc_output), where no group of ours takes it. */

@@ -175,10 +175,10 @@ START_TEST(addr_type_as_inet_addr_type)
 	ck_assert_int_eq(route_addr_type(&gw, PEER), ROUTE_UNICAST);
 	ck_assert_int_eq(route_addr_type(&gw, ip4(10, 0, 0, 0)), ROUTE_UNICAST);
 	ck_assert_int_eq(route_addr_type(&gw, ip4(0, 1, 2, 3)), ROUTE_UNICAST);
-	ck_assert(route_is_loopback(ip4(127, 0, 0, 9)));
-	ck_assert(!route_is_loopback(ip4(128, 0, 0, 1)));
-	ck_assert(route_is_mcast(ip4(239, 255, 255, 255)));
-	ck_assert(!route_is_mcast(ip4(240, 0, 0, 1)));
+	ck_assert(ipv4_is_loopback(ip4(127, 0, 0, 9)));
+	ck_assert(!ipv4_is_loopback(ip4(128, 0, 0, 1)));
+	ck_assert(ipv4_is_multicast(ip4(239, 255, 255, 255)));
+	ck_assert(!ipv4_is_multicast(ip4(240, 0, 0, 1)));
 }
 END_TEST
 

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "ipv4_addr.h"
 #include "ustackctl.h"
 
 #define MAIN_MTU_MIN CONFIG_MTU_MIN
@@ -112,8 +113,7 @@ enum main_opt {
 
 static bool main_in_subnet(uint32_t a, uint32_t net, uint8_t prefix)
 {
-	uint32_t mask = prefix == 0 ? 0 : htonl(~0u << (32 - prefix));
-	return (a & mask) == (net & mask);
+	return ipv4_same_subnet(a, net, prefix);
 }
 
 /* A host address of the subnet: not its network or broadcast address (RFC 3021 /31 and /32
@@ -140,8 +140,7 @@ static int main_validate_up(struct uctl_opts *o, const char *addr, const char *p
 		return main_usage_error("up: --addr A.B.C.D/P is required");
 	if (config_parse_cidr(addr, &o->addr, &o->prefix) < 0)
 		return main_usage_error("up: --addr: '%s' is not A.B.C.D/P with P in 1..32", addr);
-	uint32_t h = ntohl(o->addr);
-	if (h == 0 || (h >> 24) == 127 || (h >> 28) >= 14)
+	if (!ipv4_is_host_unicast(o->addr))
 		return main_usage_error("up: --addr: %s is not a unicast host address", addr);
 	if (!main_host_addr(o->addr, o->prefix))
 		return main_usage_error("up: --addr: %s is the subnet's network or broadcast address",
