@@ -23,8 +23,8 @@
  * §3.2.2.1) and counted (ip_in_unknown_protos). ICMP errors quoting a served protocol go up to
  * its server (DESC_F_ICMP_ERROR).
  *
- * Restart contract (DESIGN.md): routes come from config, ARP is relearned, fragments under
- * reassembly are lost; there is no state segment to restore.
+ * Restart contract (docs/ARCHITECTURE.md): routes come from config, ARP is relearned, fragments
+ * under reassembly are lost; there is no state segment to restore.
  *
  * Back-pressure towards the transports (a qdisc's stopped queue): frames go to nicd only while
  * its link takes them (ZeroMQ's credit, ZMQ_POLLOUT); what does not go stays in the core's

@@ -5,8 +5,8 @@
  * What the core owns, and what it does not:
  *   - It owns every connection's state: the struct tcp_table below, plain data (indices and
  *     network-order numbers, never a pointer, fixed size, magic/version/size header), which the
- *     shell places WHOLE in its state segment so connections outlive a tcpd restart (DESIGN.md,
- *     restart contract). Timers are absolute deadlines in it.
+ *     shell places WHOLE in its state segment so connections outlive a tcpd restart
+ *     (docs/ARCHITECTURE.md, restart contract). Timers are absolute deadlines in it.
  *   - It never touches payload bytes. Both byte streams are the shell's (the application's
  *     region rings, one copy by the shell between them and pool buffers), addressed by sequence
  *     number:

@@ -24,13 +24,13 @@
  * records and sockets are in its state segment (opening and ending one), what happens when a
  * session attaches, leaves or rings its doorbell, and what each request does.
  *
- * Budgets (DESIGN.md, Security: every loop over work an application controls has one): a loop
- * pass takes at most XPORT_EVENTS_BUDGET epoll events and XPORT_REQ_BUDGET requests.
+ * Budgets (docs/ARCHITECTURE.md, Security: every loop over work an application controls has one): a
+ * loop pass takes at most XPORT_EVENTS_BUDGET epoll events and XPORT_REQ_BUDGET requests.
  *
- * What lives where (DESIGN.md, restart contract): the session records are in the transport's
- * state segment (xport_store.h); everything made of descriptors or mappings (the session
- * connection, its region, its eventfds, the epoll set) and the uid table are process memory. A
- * restart loses them: sessions come back DETACHED until their application resumes (within
+ * What lives where (docs/ARCHITECTURE.md, restart contract): the session records are in the
+ * transport's state segment (xport_store.h); everything made of descriptors or mappings (the
+ * session connection, its region, its eventfds, the epoll set) and the uid table are process
+ * memory. A restart loses them: sessions come back DETACHED until their application resumes (within
  * XPORT_RESUME_GRACE_NS, else they are ended with their sockets); the uid table is rebuilt from
  * the records (xport_quota_init).
  */

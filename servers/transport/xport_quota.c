@@ -1,5 +1,5 @@
-/* xport_quota: each uid's share of a transport server's resources (DESIGN.md, Security: "every
- * per-application resource has a per-uid share").
+/* xport_quota: each uid's share of a transport server's resources (docs/ARCHITECTURE.md, Security:
+ * "every per-application resource has a per-uid share").
  *
  * Without shares, one local user takes everything: 16 idle connections fill every handshake
  * slot, one application holds all 128 sessions and every socket, and a transport holding pool

@@ -20,8 +20,8 @@
  *                  POLLOUT, watched only while TX is held back by it), the sessions' timer and
  *                  the TX retry timer; READY=1
  *
- * Restart contract (DESIGN.md): sockets survive in the state segment; an application resumes
- * its session over a new connection (its region and eventfds come with it again) and its
+ * Restart contract (docs/ARCHITECTURE.md): sockets survive in the state segment; an application
+ * resumes its session over a new connection (its region and eventfds come with it again) and its
  * sockets carry on; datagrams in flight and corked ones are lost (udpd_priv.h).
  */
 #include <errno.h>

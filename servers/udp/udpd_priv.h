@@ -16,8 +16,8 @@
  *   udpd_store.c     the state segment's records and their transactions (pure: it is built
  *                    into the core library, so the unit tests cut its updates at every store)
  *
- * Budgets (DESIGN.md, Security: every loop over work an application controls has one). A loop
- * pass takes at most UDPD_RX_BUDGET batches and UDPD_RX_COPY_BUDGET bytes of copies from ipd,
+ * Budgets (docs/ARCHITECTURE.md, Security: every loop over work an application controls has one). A
+ * loop pass takes at most UDPD_RX_BUDGET batches and UDPD_RX_COPY_BUDGET bytes of copies from ipd,
  * XPORT_REQ_BUDGET requests, XPORT_EVENTS_BUDGET epoll events, UDPD_TX_BUDGET datagrams from
  * each session's TX ring (and UDPD_TX_READS times as many records read, for records that send
  * nothing) and UDPD_TX_ROUND_BYTES of payload in all, UDPD_CLOSE_BUDGET more for a CLOSE;
@@ -27,7 +27,7 @@
  * ends is CLOSING until what its sockets had sent is out (at most the sum of their send
  * buffers, the rest discarded and counted).
  *
- * What lives where (DESIGN.md, restart contract):
+ * What lives where (docs/ARCHITECTURE.md, restart contract):
  *   state segment (/ustack-<instance>-udp-state, struct udpd_state, udpd_store.h): the udp_core
  *     socket table and the session table (id, secret, creator uid, slots -> sockets, the last
  *     replies); plain sealed records updated in transactions, so a restarted udpd finds every

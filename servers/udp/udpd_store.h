@@ -7,7 +7,8 @@
  * The payload (struct udpd_state): the session records, then the udp_core socket table, whose
  * undo journal (state_journal.h) also covers the session records. Every record is sealed and
  * every update is a transaction of that journal, so a udpd killed at any instruction leaves
- * either the state before the update or the state after it (DESIGN.md, restart contract):
+ * either the state before the update or the state after it (docs/ARCHITECTURE.md,
+ * restart contract):
  *   - a request (udpd_requests.c) runs between udpd_store_txn_begin and udpd_store_txn_end: the
  *     change it makes to the socket table and to its session's record (slot -> socket map) and
  *     the reply remembered for it commit together. A request re-sent after a kill is therefore
