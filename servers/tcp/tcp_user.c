@@ -351,8 +351,8 @@ static void tcp_rcv_space_adjust(struct tcp_conn *c, uint64_t now)
 		if (!(c->flags & TCP_F_RCVBUF_LOCK) && c->rcvq_space) {
 			win = 2ull * copied + 16ull * c->adv_mss;
 			win += 2 * (win * (copied - c->rcvq_space) / c->rcvq_space);
-			if (win > TCP_RMEM_MAX)
-				win = TCP_RMEM_MAX;
+			if (win > tcp_rcv_buf_max(c))
+				win = tcp_rcv_buf_max(c);
 			if (win > c->rcv_buf)
 				c->rcv_buf = (uint32_t)win;
 		}
@@ -541,6 +541,8 @@ static void tcp_lis_to_conn(const struct tcp_listener *l, struct tcp_conn *c)
 	c->keep_intvl_s = l->keep_intvl_s;
 	c->keep_cnt = l->keep_cnt;
 	c->linger_s = l->linger_s;
+	c->rcv_buf_max = l->rcv_buf_max;
+	c->snd_buf_max = l->snd_buf_max;
 }
 
 static void tcp_conn_to_lis(const struct tcp_conn *c, struct tcp_listener *l)
@@ -555,6 +557,8 @@ static void tcp_conn_to_lis(const struct tcp_conn *c, struct tcp_listener *l)
 	l->keep_intvl_s = c->keep_intvl_s;
 	l->keep_cnt = c->keep_cnt;
 	l->linger_s = c->linger_s;
+	l->rcv_buf_max = c->rcv_buf_max;
+	l->snd_buf_max = c->snd_buf_max;
 }
 
 static void tcp_flag_set(struct tcp_conn *c, uint32_t flag, int on)
@@ -626,11 +630,16 @@ static int tcp_setopt_conn(struct tcp_table *t, struct tcp_conn *c, uint64_t now
 				tcp_keepalive_rearm(t, c, now);
 			return 0;
 		case SO_RCVBUF:
+			/* within what the shell's receive stream holds (tcp_set_buf_max) */
 			c->rcv_buf = tcp_rcvbuf_size(v);
+			if (c->rcv_buf > tcp_rcv_buf_max(c))
+				c->rcv_buf = tcp_rcv_buf_max(c);
 			c->flags |= TCP_F_RCVBUF_LOCK;
 			return 0;
 		case SO_SNDBUF:
 			c->snd_buf = tcp_sndbuf_size(v);
+			if (c->snd_buf > tcp_snd_buf_max(c))
+				c->snd_buf = tcp_snd_buf_max(c);
 			c->flags |= TCP_F_SNDBUF_LOCK;
 			if (live)
 				tcp_event(c, io, tcp_cid_of(t, c), TCP_EV_WRITABLE);
@@ -897,6 +906,36 @@ int tcp_getopt(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now, 
 }
 
 /* --- names, info --- */
+
+int tcp_set_buf_max(struct tcp_table *t, uint32_t owner, uint32_t cid, uint32_t rcv_max,
+		    uint32_t snd_max)
+{
+	struct tcp_conn *c = tcp_conn_owned(t, owner, cid);
+	struct tcp_listener *l = c ? NULL : tcp_lis_owned(t, owner, cid);
+
+	if (!c && !l)
+		return -EBADF;
+	if ((c && c->state != TCP_STATE_CLOSED) || (rcv_max && rcv_max < 2 * TCP_MSS_MIN) ||
+	    (snd_max && snd_max < 2 * TCP_MSS_MIN) || rcv_max > TCP_RMEM_MAX ||
+	    snd_max > TCP_WMEM_MAX)
+		return -EINVAL;
+	if (c) {
+		c->rcv_buf_max = rcv_max;
+		c->snd_buf_max = snd_max;
+		if (c->rcv_buf > tcp_rcv_buf_max(c))
+			c->rcv_buf = tcp_rcv_buf_max(c);
+		if (c->snd_buf > tcp_snd_buf_max(c))
+			c->snd_buf = tcp_snd_buf_max(c);
+		return 0;
+	}
+	l->rcv_buf_max = rcv_max;
+	l->snd_buf_max = snd_max;
+	if (rcv_max && l->rcv_buf > rcv_max)
+		l->rcv_buf = rcv_max;
+	if (snd_max && l->snd_buf > snd_max)
+		l->snd_buf = snd_max;
+	return 0;
+}
 
 int tcp_getname(const struct tcp_table *t, uint32_t owner, uint32_t cid, bool peer,
 		uint32_t *addr, uint16_t *port)

@@ -350,6 +350,43 @@ START_TEST(so_error_taken_once)
 }
 END_TEST
 
+/* The shell's streams bound the buffers (tcp_set_buf_max): SO_RCVBUF/SO_SNDBUF, the window
+ * scale offered, children of a listener and the send buffer's growth at the handshake stay
+ * within them. */
+START_TEST(buf_max_limits)
+{
+	uint32_t a = sock(), b = sock(), lcid, cid;
+	const struct tcp_conn *c;
+
+	ck_assert_int_eq(tcp_set_buf_max(w.t, TH_OWNER, a, 65536, 32768), 0);
+	c = tcp_conn_get(w.t, TH_OWNER, a);
+	ck_assert_uint_le(c->rcv_buf, 65536);
+	ck_assert_int_eq(set_int(a, SOL_SOCKET, SO_RCVBUF, 1 << 20), 0);
+	ck_assert_int_eq(get_int(a, SOL_SOCKET, SO_RCVBUF), 65536);
+	ck_assert_int_eq(set_int(a, SOL_SOCKET, SO_SNDBUF, 1 << 20), 0);
+	ck_assert_int_eq(get_int(a, SOL_SOCKET, SO_SNDBUF), 32768);
+	ck_assert_int_eq(tcp_set_buf_max(w.t, TH_OWNER, a, 100, 0), -EINVAL);
+	ck_assert_int_eq(tcp_set_buf_max(w.t, TH_OWNER, a, TCP_RMEM_MAX + 1, 0), -EINVAL);
+	ck_assert_int_eq(tcp_set_buf_max(w.t, TH_OWNER + 1, a, 0, 0), -EBADF);
+
+	/* a listener hands its limits to every child */
+	ck_assert_int_eq(tcp_set_buf_max(w.t, TH_OWNER, b, 65536, 20000), 0);
+	ck_assert_int_eq(tcp_bind(w.t, TH_OWNER, b, 0, TH_LPORT), 0);
+	ck_assert_int_eq(tcp_listen(w.t, TH_OWNER, b, 5, &lcid), 0);
+	th_in(&w, SEG(.flags = TCP_SYN, .seq = 1, .wscale = 7, .mss = true, .mss_val = 1460));
+	const struct tcp_tx *sa = expect_tx(&w, .flags = TCP_SYN | TCP_ACK, .wscale = 1);
+	th_in(&w, SEG(.seq = 2, .ack = sa->seq + 1));
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, &cid), 0);
+	c = tcp_conn_get(w.t, TH_OWNER, cid);
+	ck_assert_uint_eq(c->state, TCP_STATE_ESTABLISHED);
+	ck_assert_uint_eq(c->rcv_buf_max, 65536);
+	ck_assert_uint_eq(c->snd_buf_max, 20000);
+	ck_assert_uint_le(c->rcv_buf, 65536);
+	ck_assert_uint_le(c->snd_buf, 20000); /* tcp_sndbuf_expand wants 2 x IW: 29,200 */
+	ck_assert_int_eq(tcp_set_buf_max(w.t, TH_OWNER, cid, 65536, 0), -EINVAL); /* too late */
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tcp_user");
@@ -364,6 +401,7 @@ int main(void)
 	tcase_add_test(tc, orphan_finishes_alone);
 	tcase_add_test(tc, options_and_ranges);
 	tcase_add_test(tc, so_error_taken_once);
+	tcase_add_test(tc, buf_max_limits);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);
 }
