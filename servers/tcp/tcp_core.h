@@ -475,6 +475,8 @@ struct tcp_stats {
 	uint64_t icmp_ignored;         /* source quench, unknown type/code, TIME-WAIT */
 	uint64_t restored_conns;       /* found by tcp_table_recover */
 	uint64_t dropped_torn;         /* records torn by a kill mid-update, dropped at recovery */
+	uint64_t shell_aborts;         /* connections reset because the shell lost their streams
+					* (tcp_abort) */
 };
 
 extern const struct stat_field tcp_stat_fields[];
@@ -700,6 +702,18 @@ int tcp_shutdown(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now
  * reset. */
 int tcp_close(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now,
 	      struct tcp_io *io);
+
+/* connect(AF_UNSPEC), Linux tcp_disconnect: whatever the connection is, reset (RST when
+ * synchronized or in SYN-RECEIVED) and back to an unconnected CLOSED socket that keeps its
+ * options and bind(): it may connect or listen again. A listener stops listening. 0 or -EBADF. */
+int tcp_disconnect(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now,
+		   struct tcp_io *io);
+
+/* The shell can no longer serve cid's streams (the application's memory is gone, a restart lost
+ * where they were): reset the connection (RST when synchronized or in SYN-RECEIVED) and free
+ * it, whoever holds it (an application, nobody: an orphan, a child not yet accepted), with
+ * TCP_EV_FREED. Counted in shell_aborts. 0, or -ENOENT (no such connection). */
+int tcp_abort(struct tcp_table *t, uint32_t cid, uint64_t now, struct tcp_io *io);
 
 /* Close every socket of owner (its session ended): as tcp_close each. Returns how many. */
 unsigned tcp_close_owner(struct tcp_table *t, uint32_t owner, uint64_t now, struct tcp_io *io);

@@ -489,6 +489,59 @@ static void tcp_conn_close(struct tcp_table *t, struct tcp_conn *c, uint64_t now
 		tcp_output(t, c, now, io);
 }
 
+/* Linux tcp_need_reset: the states whose peer must hear of an abort. */
+static bool tcp_need_reset(unsigned s)
+{
+	return s == TCP_STATE_ESTABLISHED || s == TCP_STATE_CLOSE_WAIT ||
+	       s == TCP_STATE_FIN_WAIT_1 || s == TCP_STATE_FIN_WAIT_2 ||
+	       s == TCP_STATE_SYN_RECEIVED;
+}
+
+int tcp_disconnect(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now,
+		   struct tcp_io *io)
+{
+	struct tcp_conn *c = tcp_conn_owned(t, owner, cid);
+	struct tcp_listener *l;
+
+	if (!c) {
+		l = tcp_lis_owned(t, owner, cid);
+		if (!l)
+			return -EBADF;
+		return tcp_listener_shutdown(t, l, now, SHUT_RD, io);
+	}
+	if (tcp_need_reset(c->state))
+		tcp_send_rst(t, c, now, io);
+	if (c->state != TCP_STATE_CLOSED)
+		tcp_conn_done(t, c, 0, io); /* an application's: it stays, CLOSED */
+	/* sk_shutdown = 0, the peer forgotten: a socket like a new one, bound as it was */
+	c->flags &= ~(TCP_F_SHUT_RD | TCP_F_SHUT_WR | TCP_F_FIN_SENT | TCP_F_FIN_RCVD |
+		      TCP_F_FIN_OOO | TCP_F_CONNECTED_ONCE | TCP_F_ACK_NOW | TCP_F_WND_UPDATE |
+		      TCP_F_MORE | TCP_F_RTX_HEAD | TCP_F_RECOVER_VALID | TCP_F_WS_OK |
+		      TCP_F_TS_OK | TCP_F_SACK_OK | TCP_F_COOKIE);
+	c->raddr = 0;
+	c->rport = 0;
+	c->pending_error = 0;
+	c->soft_error = 0;
+	tcp_asm_reset(&c->asm_);
+	tcp_sack_reset(&c->sb);
+	return 0;
+}
+
+int tcp_abort(struct tcp_table *t, uint32_t cid, uint64_t now, struct tcp_io *io)
+{
+	struct tcp_conn *c = tcp_conn_by_cid(t, cid);
+
+	if (!c)
+		return -ENOENT;
+	t->stats.shell_aborts++;
+	if (tcp_need_reset(c->state))
+		tcp_send_rst(t, c, now, io);
+	if (c->state == TCP_STATE_ESTABLISHED || c->state == TCP_STATE_CLOSE_WAIT)
+		tcp_set_state(t, c, TCP_STATE_CLOSED);
+	tcp_conn_release(t, c, io);
+	return 0;
+}
+
 int tcp_close(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now,
 	      struct tcp_io *io)
 {
