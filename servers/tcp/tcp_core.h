@@ -623,6 +623,13 @@ const struct tcp_listener *tcp_listener_get(const struct tcp_table *t, uint32_t 
 uint32_t tcp_conn_cid(const struct tcp_table *t, unsigned idx);
 uint32_t tcp_listener_cid(const struct tcp_table *t, unsigned idx);
 
+/* The connection a segment from raddr:rport to laddr:lport belongs to (its exact 4-tuple; a
+ * listener's SYN is no connection's): its cid, or 0. Network order. Reads only: the shell asks
+ * before tcp_input whether it can take the segment's payload (the connection's streams are
+ * reachable), and drops it, as a full ring drops, when it cannot. */
+uint32_t tcp_lookup(const struct tcp_table *t, uint32_t laddr, uint16_t lport, uint32_t raddr,
+		    uint16_t rport);
+
 /* Take and clear the events of cid (any owner: the shell routes them). The shell calls it for
  * every cid a call listed in io->ev. A cid whose connection no longer exists (its slot freed,
  * possibly reused already) yields TCP_EV_FREED. */
@@ -633,8 +640,8 @@ uint8_t tcp_take_events(struct tcp_table *t, uint32_t cid);
 /* socket(): a CLOSED, unbound connection slot for owner. 0 or -EMFILE/-ENFILE (table full). */
 int tcp_socket_open(struct tcp_table *t, uint32_t owner, uint32_t *cid);
 
-/* bind(): as Linux inet_bind for TCP: addr is ANY or host.addr (-EADDRNOTAVAIL), port 0 picks
- * an ephemeral port; -EADDRINUSE when another socket (any state but a TIME-WAIT we may reuse
+/* bind(): as Linux inet_bind for TCP: addr is ANY, host.addr or 127/8 (-EADDRNOTAVAIL), port 0
+ * picks an ephemeral port; -EADDRINUSE when another socket (any state but a TIME-WAIT we may reuse
  * under SO_REUSEADDR, Linux's rules) holds addr:port; -EINVAL if already bound. */
 int tcp_bind(struct tcp_table *t, uint32_t owner, uint32_t cid, uint32_t addr, uint16_t port);
 

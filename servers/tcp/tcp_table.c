@@ -111,6 +111,15 @@ uint32_t tcp_listener_cid(const struct tcp_table *t, unsigned idx)
 	return tcp_lis_cid(t, &t->lis[idx]);
 }
 
+uint32_t tcp_lookup(const struct tcp_table *t, uint32_t laddr, uint16_t lport, uint32_t raddr,
+		    uint16_t rport)
+{
+	/* The const is restored on return; the lookup changes nothing. */
+	const struct tcp_conn *c = tcp_conn_find((struct tcp_table *)t, laddr, lport, raddr, rport);
+
+	return c ? tcp_cid_of(t, c) : 0;
+}
+
 uint8_t tcp_take_events(struct tcp_table *t, uint32_t cid)
 {
 	unsigned idx = tcp_cid_slot(cid);

@@ -33,6 +33,7 @@
 #include <sys/socket.h>
 
 #include "clock.h"
+#include "ipv4_addr.h"
 #include "tcp_priv.h"
 
 #define TCP_RCVBUF_MIN 2304u  /* Linux SOCK_MIN_RCVBUF */
@@ -191,7 +192,8 @@ int tcp_bind(struct tcp_table *t, uint32_t owner, uint32_t cid, uint32_t addr, u
 
 	if (!c)
 		return tcp_lis_owned(t, owner, cid) ? -EINVAL : -EBADF;
-	if (addr != 0 && addr != t->host.addr)
+	/* Linux inet_bind: a local address (ours, or the loopback interface's 127/8) */
+	if (addr != 0 && addr != t->host.addr && !ipv4_is_loopback(addr))
 		return -EADDRNOTAVAIL;
 	if ((c->flags & TCP_F_BOUND) || c->state != TCP_STATE_CLOSED)
 		return -EINVAL;
@@ -320,12 +322,17 @@ int tcp_send(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now, ui
 		return -EPIPE;
 	if (bytes > tcp_send_space(c))
 		return -EINVAL;
+	bool was_more = c->flags & TCP_F_MORE;
 	if (flags & MSG_MORE)
 		c->flags |= TCP_F_MORE;
 	else
 		c->flags &= ~TCP_F_MORE;
-	if (bytes == 0)
+	if (bytes == 0) {
+		/* the end of a MSG_MORE run with nothing new: what was held goes now */
+		if (was_more && !(flags & MSG_MORE) && tcp_state_synced(c->state))
+			tcp_output(t, c, now, io);
 		return 0;
+	}
 	c->write_seq += bytes;
 	if (flags & MSG_OOB)
 		c->snd_up = c->write_seq; /* Linux tcp_mark_urg */
