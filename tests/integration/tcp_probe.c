@@ -13,6 +13,8 @@
  *   tcp_probe serve-echo PORT N BACKLOG    listen with BACKLOG, accept N connections and echo
  *                                          each (poll over all of them) until its EOF; prints
  *                                          "echoed N connections B bytes"
+ *   tcp_probe many PEER PORT N             N connections at once to a kernel echo server, a
+ *                                          line each echoed back
  *   tcp_probe refused PEER PORT            connect to a closed port: ECONNREFUSED, then the
  *                                          socket connects again (and is refused again)
  *   tcp_probe reset PEER PORT              the peer accepts and resets: recv -> ECONNRESET,
@@ -32,6 +34,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -226,38 +229,46 @@ static int recv_stream(int s)
 
 /* ---- many connections ---- */
 
+/* Accept n connections and echo each until its EOF. A libsock process has 64 slots: with
+ * all of them busy, accept4 says EMFILE and the rest wait in the listener's queue (the
+ * backlog) until a closed connection gives its slot back. */
 static int serve_echo(int port, int n, int backlog)
 {
 	int l = listen_on(port, backlog);
 	int *fds = calloc((size_t)n, sizeof(int));
 	struct pollfd *p = calloc((size_t)n + 1, sizeof(*p));
 	static uint8_t buf[16384];
-	int accepted = 0, open = 0;
+	int accepted = 0, open = 0, most = 0;
+	bool full = false;
 	uint64_t bytes = 0;
 	double deadline = now_s() + 120;
 	while ((accepted < n || open > 0) && now_s() < deadline) {
 		int k = 0;
-		if (accepted < n)
+		if (accepted < n && !full)
 			p[k++] = (struct pollfd){.fd = l, .events = POLLIN};
 		for (int i = 0; i < accepted; i++)
 			if (fds[i] >= 0)
 				p[k++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
-		int rc = us_poll(p, (nfds_t)k, 1000);
+		int rc = us_poll(p, (nfds_t)k, full ? 50 : 1000);
 		if (rc < 0 && errno != EINTR) {
 			fprintf(stderr, "us_poll: %s\n", strerror(errno));
 			return 1;
 		}
+		full = false;
 		for (int j = 0; j < k; j++) {
 			if (!p[j].revents)
 				continue;
 			if (p[j].fd == l) {
 				int s = us_accept4(l, NULL, NULL, SOCK_NONBLOCK);
 				if (s < 0) {
-					CHECK(errno == EAGAIN, "accept4: %s", strerror(errno));
+					CHECK(errno == EAGAIN || errno == EMFILE, "accept4: %s",
+					      strerror(errno));
+					full = errno == EMFILE;
 					continue;
 				}
 				fds[accepted++] = s;
-				open++;
+				if (++open > most)
+					most = open;
 				continue;
 			}
 			int i = 0;
@@ -278,8 +289,71 @@ static int serve_echo(int port, int n, int backlog)
 		}
 	}
 	CHECK(accepted == n && open == 0, "accepted %d of %d, %d still open", accepted, n, open);
-	printf("echoed %d connections %llu bytes\n", accepted, (unsigned long long)bytes);
+	printf("echoed %d connections %llu bytes, %d at most at once\n", accepted,
+	       (unsigned long long)bytes, most);
 	us_close(l);
+	return failures ? 1 : 0;
+}
+
+/* n connections at once to a kernel echo server (non-blocking connects, then poll): each sends
+ * a line, reads it back, closes. */
+static int many(const char *ip, int port, int n)
+{
+	struct sockaddr_in a = addr_of(ip, port);
+	int *fds = calloc((size_t)n, sizeof(int));
+	size_t *got = calloc((size_t)n, sizeof(size_t));
+	bool *sent = calloc((size_t)n, sizeof(bool));
+	struct pollfd *p = calloc((size_t)n, sizeof(*p));
+	char msg[64], buf[64];
+	for (int i = 0; i < n; i++) {
+		fds[i] = tcp_socket();
+		us_fcntl(fds[i], F_SETFL, O_NONBLOCK);
+		int rc = us_connect(fds[i], (struct sockaddr *)&a, sizeof(a));
+		CHECK(rc < 0 && errno == EINPROGRESS, "connect %d: %d %s", i, rc, strerror(errno));
+	}
+	int left = n;
+	double deadline = now_s() + 60;
+	while (left && now_s() < deadline) {
+		int k = 0;
+		for (int i = 0; i < n; i++)
+			if (fds[i] >= 0)
+				p[k++] = (struct pollfd){.fd = fds[i],
+							 .events = sent[i] ? POLLIN : POLLOUT};
+		us_poll(p, (nfds_t)k, 1000);
+		for (int j = 0; j < k; j++) {
+			int i = 0;
+			while (fds[i] != p[j].fd)
+				i++;
+			int len = snprintf(msg, sizeof(msg), "connection %d of %d\n", i, n);
+			if (!p[j].revents)
+				continue;
+			if (!sent[i]) {
+				int err = -1;
+				socklen_t el = sizeof(err);
+				us_getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &err, &el);
+				CHECK(err == 0, "connect %d: %s", i, strerror(err));
+				CHECK(us_send(fds[i], msg, (size_t)len, 0) == len, "send %d: %s", i,
+				      strerror(errno));
+				sent[i] = true;
+				continue;
+			}
+			ssize_t r = us_recv(fds[i], buf + got[i], sizeof(buf) - got[i], 0);
+			if (r < 0 && errno == EAGAIN)
+				continue;
+			CHECK(r > 0, "echo %d: %zd %s", i, r, strerror(errno));
+			if (r > 0)
+				got[i] += (size_t)r;
+			if (r <= 0 || got[i] >= (size_t)len) {
+				CHECK(got[i] == (size_t)len && !memcmp(buf, msg, (size_t)len),
+				      "echo %d wrong", i);
+				us_close(fds[i]);
+				fds[i] = -1;
+				left--;
+			}
+		}
+	}
+	CHECK(left == 0, "%d connections unfinished", left);
+	printf("many: %d connections echoed\n", n - left);
 	return failures ? 1 : 0;
 }
 
@@ -447,6 +521,8 @@ int main(int argc, char **argv)
 		us_close(l);
 	} else if (!strcmp(m, "serve-echo") && argc >= 5) {
 		return serve_echo(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
+	} else if (!strcmp(m, "many") && argc >= 5) {
+		return many(argv[2], atoi(argv[3]), atoi(argv[4]));
 	} else if (!strcmp(m, "refused") && argc >= 4) {
 		return refused(argv[2], atoi(argv[3]));
 	} else if (!strcmp(m, "reset") && argc >= 4) {
