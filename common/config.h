@@ -40,9 +40,9 @@ struct ustack_config {
 	uint8_t ip_prefix;
 	uint32_t ip_gateway;      /* 0 = none */
 	uint32_t ip_peer;         /* the kernel side of the TAP, 0 = none */
-	/* [udp] per-uid shares of udpd's resources (DESIGN.md, Security): each is a count, or 0
-	 * for uid_share percent of the total (with a floor; udpd_quota.c). None can reach the
-	 * total: one user can never take everything. */
+	/* [udp] per-uid shares of udpd's resources (docs/ARCHITECTURE.md, Security): each is a
+	 * count, or 0 for uid_share percent of the total (with a floor; udpd_quota.c). None can
+	 * reach the total: one user can never take everything. */
 	unsigned udp_uid_share;       /* percent, 1..50 */
 	unsigned udp_uid_handshakes;  /* session connections whose hello has not come yet */
 	unsigned udp_uid_sessions;    /* sessions (applications) */

@@ -1,9 +1,9 @@
 /* region: the shared memory an application hands its transport server, and the rings inside it.
  *
- * Apps never map the pool (DESIGN.md, Packet buffers). Each application creates one region per
- * transport server, a sealed memfd, and hands it to udpd or tcpd over the session socket
- * (session.h); the server copies payload between the pool and the region. A region is of one
- * KIND, fixed at creation and checked by the server that attaches it:
+ * Apps never map the pool (docs/ARCHITECTURE.md, Packet buffers). Each application creates one
+ * region per transport server, a sealed memfd, and hands it to udpd or tcpd over the session
+ * socket (session.h); the server copies payload between the pool and the region. A region is of
+ * one KIND, fixed at creation and checked by the server that attaches it:
  *
  *   REGION_KIND_DGRAM (udpd)    one TX record ring shared by all the app's sockets (records
  *                               carry the slot), one RX record ring per slot (ring.h)
@@ -27,7 +27,8 @@
  * region_tx_dgram or region_rx_dgram followed by the payload. Addresses and ports are in network
  * byte order.
  *
- * Trust (DESIGN.md, Security): for the server every byte of the region is the client's, so:
+ * Trust (docs/ARCHITECTURE.md, Security): for the server every byte of the region is the
+ * client's, so:
  *   - the size is fixed before it is believed: region_attach requires F_SEAL_SHRINK and
  *     F_SEAL_GROW (checked BEFORE fstat), so the client can never truncate the file under the
  *     server's mapping and make it fault with SIGBUS;

@@ -22,8 +22,8 @@
  * ring: a reservation that fails with -ENOSPC succeeds once the consumer has caught up.
  *
  * Trust. The two sides may be different processes, and the other side may be hostile (a transport
- * server consumes an application's TX ring and produces into its RX rings; DESIGN.md, Security).
- * Hence each side keeps a process-local struct ring and:
+ * server consumes an application's TX ring and produces into its RX rings; docs/ARCHITECTURE.md,
+ * Security). Hence each side keeps a process-local struct ring and:
  *   - takes the geometry (data pointer, size, mask, max body) ONCE from trusted arguments at
  *     attach and never re-reads it from shared memory, so the peer cannot steer our accesses;
  *   - keeps its own index locally and only ever stores it; the peer's index is loaded (acquire),

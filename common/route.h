@@ -1,8 +1,8 @@
 /* route: the routing table of one ustack instance and Linux's output route lookup on it. Pure
  * (no I/O, no state outside the table), so every layer that must decide a route decides it the
  * same way from the same config: ipd routes what it sends, udpd answers connect() and checks
- * sends, libsock refuses an unreachable sendto() at the call (DESIGN.md: Linux decides the
- * route synchronously in udp_sendmsg / ip4_datagram_connect, and so do we).
+ * sends, libsock refuses an unreachable sendto() at the call (docs/ARCHITECTURE.md: Linux decides
+ * the route synchronously in udp_sendmsg / ip4_datagram_connect, and so do we).
  *
  * The table is what Linux builds for one interface with one address plus the loopback
  * interface (`ip route show table all` on such a host), made from the instance config by

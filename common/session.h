@@ -1,7 +1,7 @@
 /* session: how an application hands its region to a transport server, and proves it owns it.
  *
  * A transport server maps an application's memory only when the application itself hands it
- * over as a file descriptor (DESIGN.md, Security): the application connects to
+ * over as a file descriptor (docs/ARCHITECTURE.md, Security): the application connects to
  * <runtime dir>/<layer>.session (AF_UNIX, SOCK_SEQPACKET) and sends one struct session_hello
  * with SCM_RIGHTS carrying, in this order:
  *     [0] the region memfd (common/region.h; sealed against shrinking and growing),

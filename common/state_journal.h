@@ -1,6 +1,6 @@
 /* state_journal: records in a state segment that a SIGKILL at any instruction cannot tear, and
- * transactions over several of them (DESIGN.md, restart contract: "a kill in the middle of an
- * update loses that record at most, never the table").
+ * transactions over several of them (docs/ARCHITECTURE.md, restart contract: "a kill in the middle
+ * of an update loses that record at most, never the table").
  *
  * The failure we defend against is a process kill, not a power loss: every store the dead
  * process made stays in memory, but its sequence of stores may stop anywhere, so an update of

@@ -1,5 +1,5 @@
 /* state_segment: the named shared-memory object in which a server keeps what must outlive it
- * (DESIGN.md, Restart contract): "<layer>-state" in the instance's private shared-memory
+ * (docs/ARCHITECTURE.md, Restart contract): "<layer>-state" in the instance's private shared-memory
  * directory (shm_dir.h).
  *
  * Layout: a 64-byte header (magic, header size, the payload's version, layer name, payload size,

@@ -4,7 +4,7 @@
  * Device. /dev/net/tun with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR (the 10-byte struct
  * virtio_net_hdr, its size also set explicitly with TUNSETVNETHDRSZ so a device left behind by
  * someone else with another size cannot surprise us). TUNSETPERSIST 1: the device and the
- * addresses configured on its kernel side survive a restart of nicd (DESIGN.md, restart
+ * addresses configured on its kernel side survive a restart of nicd (docs/ARCHITECTURE.md, restart
  * contract); opening an existing device is the same TUNSETIFF call and re-attaches it. close
  * never clears persist.
  *

@@ -6,11 +6,11 @@
  * is not the one we wait for is a late answer to a request we already gave up on, or a second
  * answer to one we re-sent, and is skipped.
  *
- * Restart (DESIGN.md, restart contract): the server keeps its sockets in its state segment and
- * answers a repeated (session, id) from its record instead of acting twice, so re-sending the
- * SAME request is always safe. We re-send when no reply came within SOCK_REQ_TIMEOUT_MS, first
- * resuming the session if its connection died (the server restarted), and give up after
- * SOCK_RESTART_BOUND_MS with the errno that says what went wrong:
+ * Restart (docs/ARCHITECTURE.md, restart contract): the server keeps its sockets in its state
+ * segment and answers a repeated (session, id) from its record instead of acting twice, so
+ * re-sending the SAME request is always safe. We re-send when no reply came within
+ * SOCK_REQ_TIMEOUT_MS, first resuming the session if its connection died (the server restarted),
+ * and give up after SOCK_RESTART_BOUND_MS with the errno that says what went wrong:
  *   -ENETDOWN      the server could not be reached at all (no session connection possible);
  *   -ETIMEDOUT     it was connected but did not answer;
  *   -ECONNABORTED  it came back without our session: the sockets' state is really lost.

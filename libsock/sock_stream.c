@@ -246,8 +246,13 @@ int sock_stream_connect(const struct sock_ref *ref, const struct sockaddr *addr,
 		return -EINVAL; /* SS_DISCONNECTING */
 	}
 
-	/* __inet_stream_connect: wait while SYN-SENT/SYN-RECEIVED, up to SO_SNDTIMEO */
+	/* __inet_stream_connect: wait while SYN-SENT/SYN-RECEIVED, up to SO_SNDTIMEO. A connect
+	 * that has just sent its SYN finds SYN-SENT in Linux whatever follows (the socket's lock
+	 * holds the SYN-ACK back), so a non-blocking one says EINPROGRESS even when tcpd finished
+	 * the handshake before we looked. */
 	bool nonblock = ref->nonblock;
+	if (err == -EINPROGRESS && (nonblock || ref->sndtimeo_ms == 0))
+		return err;
 	if (sock_stream_state(ref->slot) & REGION_SS_CONNECTING) {
 		if (nonblock || ref->sndtimeo_ms == 0)
 			return err;

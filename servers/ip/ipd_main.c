@@ -4,23 +4,38 @@
  * init() order (each step needs the previous one):
  *   1. config      /etc/ustack/<instance>.conf
  *   2. pool        attach or create, then reclaim whatever a previous ipd held when it died
- *   3. links       nicd-to-ipd, ipd-to-nicd (wait, bounded, for nicd), udpd-to-ipd, ipd-to-udpd
- *   4. core        ip_core_create (its gratuitous ARP is sent right away)
+ *   3. links       nicd-to-ipd, ipd-to-nicd (wait, bounded, for nicd), then both links of every
+ *                  transport in ipd_inetsw[] (<server>-to-ipd, ipd-to-<server>)
+ *   4. core        ip_core_create (its gratuitous ARP is sent right away); every protocol of
+ *                  ipd_inetsw[] declared served
  *   5. ctl         bind ipd.ctl
  *   6. loop        sources and the core's timer; READY=1
  *
- * Restart contract (DESIGN.md): routes come from config, ARP is relearned, fragments under
- * reassembly are lost; there is no state segment to restore.
+ * Transports (FreeBSD's inetsw[] is the model): ipd_inetsw[] is the one place that says which IP
+ * protocols have a server above ipd, which pool holder that server is, and whether it hands
+ * datagrams back for ICMP port unreachable. Adding a transport is one entry: its links, its
+ * loop source, its up batches, its counters (link_from_<server>_*, link_to_<server>_*) all come
+ * from the table. A protocol with an entry is served whether or not its server is up at the
+ * moment: while it restarts, packets for it are dropped and counted on its link
+ * (link_to_<server>_tx_drop_full), not answered with ICMP errors that would make peers give up
+ * on sockets that are about to work again (a TCP peer retransmits; a UDP one's application
+ * retries). A protocol without an entry is answered with ICMP protocol unreachable (RFC 1122
+ * §3.2.2.1) and counted (ip_in_unknown_protos). ICMP errors quoting a served protocol go up to
+ * its server (DESC_F_ICMP_ERROR).
  *
- * Back-pressure towards udpd (a qdisc's stopped queue): frames go to nicd only while its link
- * takes them (ZeroMQ's credit, ZMQ_POLLOUT); what does not go stays in the core's output and
- * goes first when the link frees, and while any waits, no more datagrams are taken from udpd:
- * its link fills, udpd stops taking records from the applications' rings, and their senders
- * wait for their send buffers (udpd_data.c, libsock). Without it a sender faster than nicd
- * had its datagrams dropped here (link_to_nicd_tx_drop_full) after send() had accepted them.
- * A batch from udpd is taken whole and worked through datagram by datagram (ipd_udpd_batch
- * keeps the rest when the output must wait). Frames of the receive path (ARP, ICMP answers)
- * queue behind the same output and are dropped by the core, counted, when it is full.
+ * Restart contract (docs/ARCHITECTURE.md): routes come from config, ARP is relearned, fragments
+ * under reassembly are lost; there is no state segment to restore.
+ *
+ * Back-pressure towards the transports (a qdisc's stopped queue): frames go to nicd only while
+ * its link takes them (ZeroMQ's credit, ZMQ_POLLOUT); what does not go stays in the core's
+ * output and goes first when the link frees, and while any waits, nothing more is taken from any
+ * transport: their links fill, udpd stops taking records from the applications' rings (their
+ * senders wait for their send buffers: udpd_data.c, libsock), tcpd's segments wait in its
+ * batch. Without it a sender faster than nicd had its datagrams dropped here
+ * (link_to_nicd_tx_drop_full) after send() had accepted them. A batch from a transport is
+ * taken whole and worked through packet by packet (ipd_xport_batch keeps the rest when the
+ * output must wait). Frames of the receive path (ARP, ICMP answers) queue behind the same
+ * output and are dropped by the core, counted, when it is full.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -43,14 +58,48 @@
 
 #define IPD_RX_BUDGET 4 /* batches per source per loop pass */
 
+/* One transport above ipd (ipd_inetsw[]). */
+struct ipd_inetsw {
+	uint8_t proto;             /* IPPROTO_* of what it serves */
+	enum pool_holder holder;   /* its server: links <server>-to-ipd and ipd-to-<server> */
+	bool port_unreach;         /* it hands back datagrams no socket wants (DESC_F_PORT_UNREACH)
+				    * for ICMP port unreachable: datagram protocols (RFC 1122
+				    * §4.1.3.1); TCP answers with a RST of its own */
+};
+
+static const struct ipd_inetsw ipd_inetsw[] = {
+	{.proto = IPV4_PROTO_UDP, .holder = POOL_HOLDER_UDPD, .port_unreach = true},
+	{.proto = IPV4_PROTO_TCP, .holder = POOL_HOLDER_TCPD, .port_unreach = false},
+};
+#define IPD_XPORTS (sizeof(ipd_inetsw) / sizeof(ipd_inetsw[0]))
+
+struct ipd;
+
+/* The links and state of one transport of ipd_inetsw[]. */
+struct ipd_xport {
+	const struct ipd_inetsw *sw;
+	struct ipd *ipd;
+	struct link *from;         /* packets to send, port-unreachable requests */
+	struct link *to;           /* packets of its protocol and ICMP errors about them */
+	int src;                   /* loop source of `from` (POLLIN, off while the output waits) */
+	/* A batch from it being worked through, and where. */
+	struct buf *pend[DESC_BATCH_MAX];
+	struct desc pend_desc[DESC_BATCH_MAX];
+	unsigned n_pend, pend_i;
+	/* up batch being filled */
+	struct buf *up[DESC_BATCH_MAX];
+	struct desc up_desc[DESC_BATCH_MAX];
+	unsigned n_up;
+	uint64_t drop_port_unreach; /* port-unreachable requests from a transport that makes none */
+};
+
 struct ipd {
 	struct ustack_config cfg;
 	struct pool *pool;
 	void *zctx;
 	struct link *from_nicd;
 	struct link *to_nicd;
-	struct link *from_udpd; /* datagrams to send, port-unreachable requests */
-	struct link *to_udpd;   /* UDP datagrams and ICMP errors about them */
+	struct ipd_xport xp[IPD_XPORTS];
 	struct ip_core *core;
 	struct ip_out out;
 	struct ctl_server *ctl;
@@ -58,15 +107,9 @@ struct ipd {
 	int core_timer;
 	uint64_t started;
 	uint64_t reclaimed;
-	uint64_t up_drop_no_link; /* packets for a transport that has no link */
+	uint64_t up_drop_no_link; /* packets for a protocol no entry of ipd_inetsw[] serves */
 	uint64_t wire_waits;      /* times the output waited for nicd's link (back-pressure) */
-	/* A batch from udpd being worked through, and where. */
-	struct buf *pend[DESC_BATCH_MAX];
-	struct desc pend_desc[DESC_BATCH_MAX];
-	unsigned n_pend, pend_i;
-	/* Loop sources: udpd's link (POLLIN, off while the output waits) and nicd's link (POLLOUT,
-	 * on only while it waits). */
-	int udpd_src;
+	/* Loop source of nicd's link's POLLOUT (on only while the output waits). */
 	int nicd_out_src;
 	bool wire_wait;
 };
@@ -80,20 +123,38 @@ static bool ipd_nicd_writable(struct ipd *ipd)
 	       (ev & ZMQ_POLLOUT);
 }
 
-/* The output must wait for nicd's link: stop taking from udpd, watch the link's POLLOUT. */
+/* The output must wait for nicd's link: stop taking from the transports, watch the link's
+ * POLLOUT. */
 static void ipd_wire_wait(struct ipd *ipd)
 {
 	if (ipd->wire_wait)
 		return;
 	ipd->wire_wait = true;
 	ipd->wire_waits++;
-	loop_source_events(ipd->loop, ipd->udpd_src, 0);
+	for (unsigned i = 0; i < IPD_XPORTS; i++)
+		loop_source_events(ipd->loop, ipd->xp[i].src, 0);
 	loop_source_events(ipd->loop, ipd->nicd_out_src, ZMQ_POLLOUT);
 }
 
+/* The transport serving proto, or NULL. */
+static struct ipd_xport *ipd_xport_of(struct ipd *ipd, uint8_t proto)
+{
+	for (unsigned i = 0; i < IPD_XPORTS; i++)
+		if (ipd->xp[i].sw->proto == proto)
+			return &ipd->xp[i];
+	return NULL;
+}
+
+static void ipd_up_flush(struct ipd_xport *xp)
+{
+	if (xp->n_up)
+		link_send(xp->to, xp->up, xp->up_desc, xp->n_up); /* consumes them either way */
+	xp->n_up = 0;
+}
+
 /* Send what the core left in ipd->out: frames to nicd in batches of DESC_BATCH_MAX, as long as
- * its link takes them (the rest stays, in order, and the output waits); packets up to udpd.
- * True when no frame is left waiting. */
+ * its link takes them (the rest stays, in order, and the output waits); packets up to their
+ * transports, in batches per transport. True when no frame is left waiting. */
 static bool ipd_flush(struct ipd *ipd)
 {
 	struct ip_out *out = &ipd->out;
@@ -116,26 +177,23 @@ static bool ipd_flush(struct ipd *ipd)
 	bool all = out->n_wire == 0;
 	if (!all)
 		ipd_wire_wait(ipd);
-	/* Up to the transports, in batches per protocol; a protocol without a link (TCP until
-	 * its server exists) is counted and dropped. */
-	struct buf *batch[DESC_BATCH_MAX];
-	unsigned n = 0;
+	/* Up to the transports, in batches per protocol; a protocol no entry serves never gets
+	 * here (the core answers it), but is counted and dropped if it does. */
 	for (unsigned i = 0; i < out->n_up; i++) {
-		if (out->up_desc[i].proto != IPV4_PROTO_UDP) {
+		struct ipd_xport *xp = ipd_xport_of(ipd, out->up_desc[i].proto);
+		if (!xp) {
 			ipd->up_drop_no_link++;
 			pool_free(&out->up[i]);
 			continue;
 		}
-		d[n] = out->up_desc[i];
-		batch[n++] = out->up[i];
+		xp->up_desc[xp->n_up] = out->up_desc[i];
+		xp->up[xp->n_up++] = out->up[i];
 		out->up[i] = NULL;
-		if (n == DESC_BATCH_MAX) {
-			link_send(ipd->to_udpd, batch, d, n);
-			n = 0;
-		}
+		if (xp->n_up == DESC_BATCH_MAX)
+			ipd_up_flush(xp);
 	}
-	if (n)
-		link_send(ipd->to_udpd, batch, d, n);
+	for (unsigned i = 0; i < IPD_XPORTS; i++)
+		ipd_up_flush(&ipd->xp[i]);
 	out->n_up = 0;
 	return all;
 }
@@ -170,38 +228,44 @@ static bool ipd_rx_batch(void *arg, uint64_t now)
 	return true;
 }
 
-/* tx_batch: datagrams from udpd to send, and datagrams it found no socket for. A datagram is
+/* tx_batch: packets a transport sends, and datagrams it found no socket for. A packet is
  * worked on only while the output has room for its largest reaction (45 fragments) after a
- * flush; otherwise the rest of the batch waits in ipd->pend for nicd's link. */
-static bool ipd_udpd_batch(void *arg, uint64_t now)
+ * flush; otherwise the rest of the batch waits in xp->pend for nicd's link. */
+static bool ipd_xport_batch(void *arg, uint64_t now)
 {
-	struct ipd *ipd = arg;
+	struct ipd_xport *xp = arg;
+	struct ipd *ipd = xp->ipd;
 	for (int round = 0; round < IPD_RX_BUDGET; round++) {
-		if (ipd->pend_i == ipd->n_pend) {
-			ipd->n_pend = ipd->pend_i = 0;
+		if (xp->pend_i == xp->n_pend) {
+			xp->n_pend = xp->pend_i = 0;
 			if (ipd->out.n_wire && !ipd_flush(ipd))
 				goto wait;
-			int n = link_recv(ipd->from_udpd, ipd->pend, ipd->pend_desc, DESC_BATCH_MAX);
+			int n = link_recv(xp->from, xp->pend, xp->pend_desc, DESC_BATCH_MAX);
 			if (n == -EAGAIN) {
 				ipd_rearm(ipd);
 				return false;
 			}
-			ipd->n_pend = n > 0 ? (unsigned)n : 0;
+			xp->n_pend = n > 0 ? (unsigned)n : 0;
 		}
-		while (ipd->pend_i < ipd->n_pend) {
+		while (xp->pend_i < xp->n_pend) {
 			if (ipd->out.n_wire > IP_OUT_MAX - 64 && !ipd_flush(ipd))
 				goto wait;
-			/* Datagrams through the loopback interface come back up: those never wait. */
+			/* Packets through the loopback interface come back up: those never wait. */
 			if (ipd->out.n_up > IP_OUT_MAX - 64 && !ipd_flush(ipd) &&
 			    ipd->out.n_wire > IP_OUT_MAX - 64)
 				goto wait;
-			unsigned i = ipd->pend_i++;
-			struct desc *d = &ipd->pend_desc[i];
+			unsigned i = xp->pend_i++;
+			struct desc *d = &xp->pend_desc[i];
 			if (d->flags & DESC_F_PORT_UNREACH) {
-				ip_port_unreachable(ipd->core, now, &ipd->pend[i], &ipd->out);
+				if (xp->sw->port_unreach) {
+					ip_port_unreachable(ipd->core, now, &xp->pend[i], &ipd->out);
+				} else {
+					xp->drop_port_unreach++;
+					pool_free(&xp->pend[i]);
+				}
 			} else {
-				d->proto = IPV4_PROTO_UDP; /* udpd speaks for UDP only */
-				ip_output(ipd->core, now, &ipd->pend[i], d, &ipd->out);
+				d->proto = xp->sw->proto; /* a transport speaks for its protocol only */
+				ip_output(ipd->core, now, &xp->pend[i], d, &ipd->out);
 			}
 		}
 		if (!ipd_flush(ipd))
@@ -214,16 +278,20 @@ wait:
 	return false;
 }
 
-/* nicd's link takes batches again: send what waits, then take from udpd again. */
+/* nicd's link takes batches again: send what waits, then take from the transports again. */
 static bool ipd_nicd_writable_cb(void *arg, uint64_t now)
 {
 	struct ipd *ipd = arg;
+	bool more = false;
 	if (ipd->wire_wait) {
 		ipd->wire_wait = false;
 		loop_source_events(ipd->loop, ipd->nicd_out_src, 0);
-		loop_source_events(ipd->loop, ipd->udpd_src, ZMQ_POLLIN);
+		for (unsigned i = 0; i < IPD_XPORTS; i++)
+			loop_source_events(ipd->loop, ipd->xp[i].src, ZMQ_POLLIN);
 	}
-	return ipd_udpd_batch(ipd, now);
+	for (unsigned i = 0; i < IPD_XPORTS && !ipd->wire_wait; i++)
+		more |= ipd_xport_batch(&ipd->xp[i], now);
+	return more;
 }
 
 static uint64_t ipd_timer(void *arg, uint64_t now)
@@ -287,10 +355,19 @@ static int ipd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlR
 			rc = ipd_add_link_stats(srv, r, "from_nicd", ipd->from_nicd);
 		if (rc == 0)
 			rc = ipd_add_link_stats(srv, r, "to_nicd", ipd->to_nicd);
-		if (rc == 0)
-			rc = ipd_add_link_stats(srv, r, "from_udpd", ipd->from_udpd);
-		if (rc == 0)
-			rc = ipd_add_link_stats(srv, r, "to_udpd", ipd->to_udpd);
+		for (unsigned i = 0; rc == 0 && i < IPD_XPORTS; i++) {
+			const struct ipd_xport *xp = &ipd->xp[i];
+			char name[32];
+			snprintf(name, sizeof(name), "from_%s", link_layer_name(xp->sw->holder));
+			rc = ipd_add_link_stats(srv, r, name, xp->from);
+			snprintf(name, sizeof(name), "to_%s", link_layer_name(xp->sw->holder));
+			if (rc == 0)
+				rc = ipd_add_link_stats(srv, r, name, xp->to);
+			snprintf(name, sizeof(name), "%s_drop_port_unreach",
+				 link_layer_name(xp->sw->holder));
+			if (rc == 0 && !xp->sw->port_unreach)
+				rc = ctl_reply_add_counter(srv, r, name, xp->drop_port_unreach);
+		}
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "pool_reclaimed_at_start", ipd->reclaimed);
 		if (rc == 0)
@@ -355,6 +432,11 @@ static int ipd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlR
 static int ipd_init(struct ipd *ipd, const struct server_args *args)
 {
 	const char *instance = args->instance;
+	for (unsigned i = 0; i < IPD_XPORTS; i++) {
+		ipd->xp[i].sw = &ipd_inetsw[i];
+		ipd->xp[i].ipd = ipd;
+		ipd->xp[i].src = -1;
+	}
 	int rc = server_load_config(args, &ipd->cfg);
 	if (rc == 0)
 		rc = server_open_pool(&ipd->cfg, POOL_HOLDER_IPD, &ipd->pool, &ipd->reclaimed);
@@ -367,10 +449,12 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 	rc = link_open_rx(ipd->zctx, ipd->pool, instance, POOL_HOLDER_NICD, &ipd->from_nicd);
 	if (rc == 0)
 		rc = link_open_tx(ipd->zctx, ipd->pool, instance, POOL_HOLDER_NICD, &ipd->to_nicd);
-	if (rc == 0)
-		rc = link_open_rx(ipd->zctx, ipd->pool, instance, POOL_HOLDER_UDPD, &ipd->from_udpd);
-	if (rc == 0)
-		rc = link_open_tx(ipd->zctx, ipd->pool, instance, POOL_HOLDER_UDPD, &ipd->to_udpd);
+	for (unsigned i = 0; rc == 0 && i < IPD_XPORTS; i++) {
+		struct ipd_xport *xp = &ipd->xp[i];
+		rc = link_open_rx(ipd->zctx, ipd->pool, instance, xp->sw->holder, &xp->from);
+		if (rc == 0)
+			rc = link_open_tx(ipd->zctx, ipd->pool, instance, xp->sw->holder, &xp->to);
+	}
 	if (rc < 0) {
 		log_err("links: %s", strerror(-rc));
 		return rc;
@@ -394,10 +478,9 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 		return rc;
 	}
 
-	/* UDP is served by udpd whether or not it is up at this moment: while it restarts,
-	 * datagrams are dropped and counted on the link, not answered with ICMP errors that
-	 * would make peers give up on sockets that are about to work again. */
-	ip_set_transport(ipd->core, IPV4_PROTO_UDP, true);
+	/* Served whether or not its server is up at this moment (file comment). */
+	for (unsigned i = 0; i < IPD_XPORTS; i++)
+		ip_set_transport(ipd->core, ipd->xp[i].sw->proto, true);
 
 	rc = ctl_server_open(ipd->zctx, instance, "ipd", ipd_ctl_handle, ipd, &ipd->ctl);
 	if (rc < 0) {
@@ -409,12 +492,17 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 	if (rc < 0)
 		return rc;
 	loop_add_zsock(ipd->loop, link_socket(ipd->from_nicd), ipd_rx_batch, ipd);
-	ipd->udpd_src = loop_add_zsock(ipd->loop, link_socket(ipd->from_udpd), ipd_udpd_batch, ipd);
+	for (unsigned i = 0; i < IPD_XPORTS; i++) {
+		struct ipd_xport *xp = &ipd->xp[i];
+		xp->src = loop_add_zsock(ipd->loop, link_socket(xp->from), ipd_xport_batch, xp);
+		if (xp->src < 0)
+			return -ENOSPC;
+	}
 	loop_add_zsock(ipd->loop, ctl_server_socket(ipd->ctl), ipd_ctl_ready, ipd);
 	loop_add_zsock(ipd->loop, link_peer_events(ipd->to_nicd), ipd_nicd_connected, ipd);
 	ipd->nicd_out_src = loop_add_zsock(ipd->loop, link_socket(ipd->to_nicd),
 					   ipd_nicd_writable_cb, ipd);
-	if (ipd->udpd_src < 0 || ipd->nicd_out_src < 0)
+	if (ipd->nicd_out_src < 0)
 		return -ENOSPC;
 	loop_source_events(ipd->loop, ipd->nicd_out_src, 0); /* until the output waits */
 	ipd->core_timer = loop_add_timer(ipd->loop, ipd_timer, ipd, ip_next_deadline(ipd->core));
@@ -425,17 +513,20 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 
 static void ipd_fini(struct ipd *ipd)
 {
-	if (ipd->pool && ipd->pend_i < ipd->n_pend)
-		pool_free_burst(ipd->pool, ipd->pend + ipd->pend_i, ipd->n_pend - ipd->pend_i);
-	ipd->n_pend = ipd->pend_i = 0;
+	for (unsigned i = 0; i < IPD_XPORTS; i++) {
+		struct ipd_xport *xp = &ipd->xp[i];
+		if (ipd->pool && xp->pend_i < xp->n_pend)
+			pool_free_burst(ipd->pool, xp->pend + xp->pend_i, xp->n_pend - xp->pend_i);
+		xp->n_pend = xp->pend_i = 0;
+		link_close(&xp->from);
+		link_close(&xp->to);
+	}
 	if (ipd->core)
 		ip_out_discard(&ipd->out);
 	ip_core_destroy(&ipd->core);
 	ctl_server_close(&ipd->ctl);
 	link_close(&ipd->from_nicd);
 	link_close(&ipd->to_nicd);
-	link_close(&ipd->from_udpd);
-	link_close(&ipd->to_udpd);
 	loop_destroy(&ipd->loop);
 	if (ipd->zctx)
 		zmq_ctx_term(ipd->zctx);

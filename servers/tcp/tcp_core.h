@@ -5,8 +5,8 @@
  * What the core owns, and what it does not:
  *   - It owns every connection's state: the struct tcp_table below, plain data (indices and
  *     network-order numbers, never a pointer, fixed size, magic/version/size header), which the
- *     shell places WHOLE in its state segment so connections outlive a tcpd restart (DESIGN.md,
- *     restart contract). Timers are absolute deadlines in it.
+ *     shell places WHOLE in its state segment so connections outlive a tcpd restart
+ *     (docs/ARCHITECTURE.md, restart contract). Timers are absolute deadlines in it.
  *   - It never touches payload bytes. Both byte streams are the shell's (the application's
  *     region rings, one copy by the shell between them and pool buffers), addressed by sequence
  *     number:
@@ -83,7 +83,7 @@
 #define TCP_LHASH_BUCKETS 256u      /* local-port hash of listeners */
 #define TCP_IDX_NONE 0xffffu        /* end of a chain / no slot */
 #define TCP_TABLE_MAGIC 0x54435054u /* "TCPT" */
-#define TCP_TABLE_VERSION 1u
+#define TCP_TABLE_VERSION 2u /* 2: per-connection buffer limits */
 
 #define TCP_SCOREBOARD_MAX 16u      /* SACKed ranges a sender remembers above snd_una */
 #define TCP_OOO_MAX 16u             /* out-of-order ranges held in a receive buffer */
@@ -353,8 +353,12 @@ struct tcp_conn {
 	uint64_t segs_in;
 	uint64_t segs_out;
 	uint64_t opened_at;      /* ns */
+	/* Where the shell's streams end (tcp_set_buf_max): rcv_buf and snd_buf never grow past
+	 * these, whatever autotuning or SO_RCVBUF/SO_SNDBUF ask; 0 = TCP_RMEM_MAX/TCP_WMEM_MAX. */
+	uint32_t rcv_buf_max;
+	uint32_t snd_buf_max;
 };
-_Static_assert(sizeof(struct tcp_conn) == 752, "tcp_conn is shared state: its size is ABI");
+_Static_assert(sizeof(struct tcp_conn) == 760, "tcp_conn is shared state: its size is ABI");
 
 /* One listener. Options set on the socket before listen() are kept here and inherited by
  * every connection it accepts (Linux children inherit the listener's options). */
@@ -388,8 +392,10 @@ struct tcp_listener {
 				  * minutes after it (Linux tcp_synq_no_recent_overflow) */
 	uint64_t cookies_sent;   /* per listener, for `ss` */
 	uint64_t overflows;      /* ListenOverflows attributable to it */
+	uint32_t rcv_buf_max;    /* inherited by children (tcp_set_buf_max) */
+	uint32_t snd_buf_max;
 };
-_Static_assert(sizeof(struct tcp_listener) == 80, "tcp_listener is shared state: size is ABI");
+_Static_assert(sizeof(struct tcp_listener) == 88, "tcp_listener is shared state: size is ABI");
 
 /* Counters: the Linux `Tcp:` line of /proc/net/snmp, then `TcpExt:` ones, then our own. */
 struct tcp_stats {
@@ -469,6 +475,8 @@ struct tcp_stats {
 	uint64_t icmp_ignored;         /* source quench, unknown type/code, TIME-WAIT */
 	uint64_t restored_conns;       /* found by tcp_table_recover */
 	uint64_t dropped_torn;         /* records torn by a kill mid-update, dropped at recovery */
+	uint64_t shell_aborts;         /* connections reset because the shell lost their streams
+					* (tcp_abort) */
 };
 
 extern const struct stat_field tcp_stat_fields[];
@@ -615,6 +623,13 @@ const struct tcp_listener *tcp_listener_get(const struct tcp_table *t, uint32_t 
 uint32_t tcp_conn_cid(const struct tcp_table *t, unsigned idx);
 uint32_t tcp_listener_cid(const struct tcp_table *t, unsigned idx);
 
+/* The connection a segment from raddr:rport to laddr:lport belongs to (its exact 4-tuple; a
+ * listener's SYN is no connection's): its cid, or 0. Network order. Reads only: the shell asks
+ * before tcp_input whether it can take the segment's payload (the connection's streams are
+ * reachable), and drops it, as a full ring drops, when it cannot. */
+uint32_t tcp_lookup(const struct tcp_table *t, uint32_t laddr, uint16_t lport, uint32_t raddr,
+		    uint16_t rport);
+
 /* Take and clear the events of cid (any owner: the shell routes them). The shell calls it for
  * every cid a call listed in io->ev. A cid whose connection no longer exists (its slot freed,
  * possibly reused already) yields TCP_EV_FREED. */
@@ -625,8 +640,8 @@ uint8_t tcp_take_events(struct tcp_table *t, uint32_t cid);
 /* socket(): a CLOSED, unbound connection slot for owner. 0 or -EMFILE/-ENFILE (table full). */
 int tcp_socket_open(struct tcp_table *t, uint32_t owner, uint32_t *cid);
 
-/* bind(): as Linux inet_bind for TCP: addr is ANY or host.addr (-EADDRNOTAVAIL), port 0 picks
- * an ephemeral port; -EADDRINUSE when another socket (any state but a TIME-WAIT we may reuse
+/* bind(): as Linux inet_bind for TCP: addr is ANY, host.addr or 127/8 (-EADDRNOTAVAIL), port 0
+ * picks an ephemeral port; -EADDRINUSE when another socket (any state but a TIME-WAIT we may reuse
  * under SO_REUSEADDR, Linux's rules) holds addr:port; -EINVAL if already bound. */
 int tcp_bind(struct tcp_table *t, uint32_t owner, uint32_t cid, uint32_t addr, uint16_t port);
 
@@ -667,16 +682,16 @@ int tcp_send(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now, ui
 
 /* Bytes the application may still queue: snd_buf - (write_seq - snd_una), 0 when closed or
  * shut for writing. snd_buf grows with the congestion window (Linux tcp_sndbuf_expand: room
- * for two windows, up to TCP_WMEM_MAX) unless the application set SO_SNDBUF, so the shell's
- * send ring must hold TCP_WMEM_MAX bytes. */
+ * for two windows, up to TCP_WMEM_MAX, or the connection's snd_buf_max) unless the application
+ * set SO_SNDBUF. */
 uint32_t tcp_send_space(const struct tcp_conn *c);
 
 /* The application read bytes (read_seq += bytes, at most what is readable: -EINVAL). Sends a
  * window update when the read at least doubles the offered window (Linux tcp_cleanup_rbuf:
  * so a closed window reopens at once; RFC 9293 §3.8.6.2.2 keeps the steps >= min(rcv_buf/2,
  * MSS)), and an ACK the input path held while the application was behind. Once an RTT the
- * receive buffer may grow (Linux's right-sizing, up to TCP_RMEM_MAX, unless SO_RCVBUF was
- * set): the shell's receive ring must hold TCP_RMEM_MAX bytes. */
+ * receive buffer may grow (Linux's right-sizing, up to TCP_RMEM_MAX or the connection's
+ * rcv_buf_max, unless SO_RCVBUF was set). */
 int tcp_recvd(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now, uint32_t bytes,
 	      struct tcp_io *io);
 
@@ -695,8 +710,29 @@ int tcp_shutdown(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now
 int tcp_close(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now,
 	      struct tcp_io *io);
 
+/* connect(AF_UNSPEC), Linux tcp_disconnect: whatever the connection is, reset (RST when
+ * synchronized or in SYN-RECEIVED) and back to an unconnected CLOSED socket that keeps its
+ * options and bind(): it may connect or listen again. A listener stops listening. 0 or -EBADF. */
+int tcp_disconnect(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now,
+		   struct tcp_io *io);
+
+/* The shell can no longer serve cid's streams (the application's memory is gone, a restart lost
+ * where they were): reset the connection (RST when synchronized or in SYN-RECEIVED) and free
+ * it, whoever holds it (an application, nobody: an orphan, a child not yet accepted), with
+ * TCP_EV_FREED. Counted in shell_aborts. 0, or -ENOENT (no such connection). */
+int tcp_abort(struct tcp_table *t, uint32_t cid, uint64_t now, struct tcp_io *io);
+
 /* Close every socket of owner (its session ended): as tcp_close each. Returns how many. */
 unsigned tcp_close_owner(struct tcp_table *t, uint32_t owner, uint64_t now, struct tcp_io *io);
+
+/* The largest receive and send buffers the shell's streams hold for socket cid (its rings:
+ * rcv_max bytes of receive buffer, snd_max of send buffer), 0 for the defaults (TCP_RMEM_MAX,
+ * TCP_WMEM_MAX): autotuning and SO_RCVBUF/SO_SNDBUF stay within them, and what the socket has
+ * now is cut to them. Set before connect() or listen() (a CLOSED socket; a listener passes
+ * them to its children): -EINVAL otherwise, or for a limit below TCP_MSS_MIN * 2 or above the
+ * default. */
+int tcp_set_buf_max(struct tcp_table *t, uint32_t owner, uint32_t cid, uint32_t rcv_max,
+		    uint32_t snd_max);
 
 /* setsockopt/getsockopt. SOL_SOCKET: SO_REUSEADDR, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF (Linux
  * doubling and limits), SO_LINGER, SO_ERROR (get: take), SO_TYPE, SO_ACCEPTCONN, SO_DOMAIN,

@@ -230,7 +230,8 @@ static uint32_t tcp_data_in(const struct tcp_conn *c, uint32_t from, uint32_t to
 
 /* Linux tcp_sndbuf_expand: unless the application fixed SO_SNDBUF, the send buffer follows
  * the congestion window (room for two windows: one in flight, one queued behind it), up to
- * TCP_WMEM_MAX. A 16 KiB buffer would otherwise cap a connection at 16 KiB per RTT. */
+ * TCP_WMEM_MAX (or the shell's limit). A 16 KiB buffer would otherwise cap a connection at
+ * 16 KiB per RTT. */
 static void tcp_sndbuf_expand(struct tcp_conn *c)
 {
 	uint32_t segs = c->cc.cwnd / (c->snd_mss ? c->snd_mss : TCP_MSS_DEFAULT), want;
@@ -240,8 +241,8 @@ static void tcp_sndbuf_expand(struct tcp_conn *c)
 	if (segs < 10)
 		segs = 10; /* TCP_INIT_CWND */
 	want = (uint32_t)((uint64_t)2 * segs * (c->snd_mss ? c->snd_mss : TCP_MSS_DEFAULT) >
-					  TCP_WMEM_MAX
-				  ? TCP_WMEM_MAX
+					  tcp_snd_buf_max(c)
+				  ? tcp_snd_buf_max(c)
 				  : 2u * segs * (c->snd_mss ? c->snd_mss : TCP_MSS_DEFAULT));
 	if (c->snd_buf < want)
 		c->snd_buf = want;

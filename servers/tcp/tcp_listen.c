@@ -141,6 +141,8 @@ static struct tcp_conn *tcp_child_new(struct tcp_table *t, struct tcp_listener *
 	c->rport = seg->sport;
 	c->rcv_buf = l->rcv_buf;
 	c->snd_buf = l->snd_buf;
+	c->rcv_buf_max = l->rcv_buf_max;
+	c->snd_buf_max = l->snd_buf_max;
 	c->mss_clamp = l->mss_clamp;
 	c->cc.algo = l->cc_algo;
 	c->user_timeout_ms = l->user_timeout_ms;
@@ -370,6 +372,8 @@ int tcp_listen(struct tcp_table *t, uint32_t owner, uint32_t cid, int backlog, u
 	l->backlog = (uint16_t)bl;
 	l->rcv_buf = c->rcv_buf;
 	l->snd_buf = c->snd_buf;
+	l->rcv_buf_max = c->rcv_buf_max;
+	l->snd_buf_max = c->snd_buf_max;
 	l->mss_clamp = c->mss_clamp;
 	l->cc_algo = c->cc.algo;
 	l->user_timeout_ms = c->user_timeout_ms;

@@ -86,8 +86,8 @@ uint8_t tcp_rcv_wscale(const struct tcp_conn *c)
 
 	/* Linux tcp_select_initial_window: room for the largest buffer the socket may grow to,
 	 * unless the application fixed its size with SO_RCVBUF. */
-	if (!(c->flags & TCP_F_RCVBUF_LOCK) && space < TCP_RMEM_MAX)
-		space = TCP_RMEM_MAX;
+	if (!(c->flags & TCP_F_RCVBUF_LOCK) && space < tcp_rcv_buf_max(c))
+		space = tcp_rcv_buf_max(c);
 	while (space > 65535u && ws < TCP_WSCALE_MAX) {
 		space >>= 1;
 		ws++;

@@ -442,6 +442,15 @@ bool tcp_bind_conflict(const struct tcp_table *t, const struct tcp_conn *self,
 /* Linux's SO_RCVBUF/SO_SNDBUF arithmetic. */
 uint32_t tcp_rcvbuf_size(int val);
 uint32_t tcp_sndbuf_size(int val);
+/* The largest rcv_buf / snd_buf c may have (tcp_set_buf_max, else the defaults' maxima). */
+static inline uint32_t tcp_rcv_buf_max(const struct tcp_conn *c)
+{
+	return c->rcv_buf_max ? c->rcv_buf_max : TCP_RMEM_MAX;
+}
+static inline uint32_t tcp_snd_buf_max(const struct tcp_conn *c)
+{
+	return c->snd_buf_max ? c->snd_buf_max : TCP_WMEM_MAX;
+}
 
 /* --- tcp_listen.c --- */
 

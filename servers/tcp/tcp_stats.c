@@ -77,6 +77,7 @@ const struct stat_field tcp_stat_fields[] = {
 	F(icmp_ignored),
 	F(restored_conns),
 	F(dropped_torn),
+	F(shell_aborts),
 };
 #undef F
 

@@ -111,6 +111,15 @@ uint32_t tcp_listener_cid(const struct tcp_table *t, unsigned idx)
 	return tcp_lis_cid(t, &t->lis[idx]);
 }
 
+uint32_t tcp_lookup(const struct tcp_table *t, uint32_t laddr, uint16_t lport, uint32_t raddr,
+		    uint16_t rport)
+{
+	/* The const is restored on return; the lookup changes nothing. */
+	const struct tcp_conn *c = tcp_conn_find((struct tcp_table *)t, laddr, lport, raddr, rport);
+
+	return c ? tcp_cid_of(t, c) : 0;
+}
+
 uint8_t tcp_take_events(struct tcp_table *t, uint32_t cid)
 {
 	unsigned idx = tcp_cid_slot(cid);
@@ -227,8 +236,10 @@ static bool tcp_lis_valid(const struct tcp_listener *l)
 		return false;
 	if (l->backlog == 0 || l->backlog > 4096 || l->cc_algo >= TCP_CC_COUNT)
 		return false;
-	if (l->rcv_buf == 0 || l->rcv_buf > TCP_RMEM_MAX || l->snd_buf == 0 ||
-	    l->snd_buf > TCP_WMEM_MAX)
+	if (l->rcv_buf_max > TCP_RMEM_MAX || l->snd_buf_max > TCP_WMEM_MAX)
+		return false;
+	if (l->rcv_buf == 0 || l->rcv_buf > (l->rcv_buf_max ? l->rcv_buf_max : TCP_RMEM_MAX) ||
+	    l->snd_buf == 0 || l->snd_buf > (l->snd_buf_max ? l->snd_buf_max : TCP_WMEM_MAX))
 		return false;
 	return true;
 }
@@ -250,8 +261,10 @@ static bool tcp_conn_valid(const struct tcp_table *t, const struct tcp_conn *c)
 		return false; /* nobody would ever free it */
 	if (c->pending_error >= 4096 || c->soft_error >= 4096)
 		return false;
-	if (c->rcv_buf == 0 || c->rcv_buf > TCP_RMEM_MAX || c->snd_buf == 0 ||
-	    c->snd_buf > TCP_WMEM_MAX)
+	if (c->rcv_buf_max > TCP_RMEM_MAX || c->snd_buf_max > TCP_WMEM_MAX)
+		return false;
+	if (c->rcv_buf == 0 || c->rcv_buf > tcp_rcv_buf_max(c) || c->snd_buf == 0 ||
+	    c->snd_buf > tcp_snd_buf_max(c))
 		return false;
 	if (c->snd_wscale > TCP_WSCALE_MAX || c->rcv_wscale > TCP_WSCALE_MAX)
 		return false;

@@ -33,6 +33,7 @@
 #include <sys/socket.h>
 
 #include "clock.h"
+#include "ipv4_addr.h"
 #include "tcp_priv.h"
 
 #define TCP_RCVBUF_MIN 2304u  /* Linux SOCK_MIN_RCVBUF */
@@ -191,7 +192,8 @@ int tcp_bind(struct tcp_table *t, uint32_t owner, uint32_t cid, uint32_t addr, u
 
 	if (!c)
 		return tcp_lis_owned(t, owner, cid) ? -EINVAL : -EBADF;
-	if (addr != 0 && addr != t->host.addr)
+	/* Linux inet_bind: a local address (ours, or the loopback interface's 127/8) */
+	if (addr != 0 && addr != t->host.addr && !ipv4_is_loopback(addr))
 		return -EADDRNOTAVAIL;
 	if ((c->flags & TCP_F_BOUND) || c->state != TCP_STATE_CLOSED)
 		return -EINVAL;
@@ -320,12 +322,17 @@ int tcp_send(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now, ui
 		return -EPIPE;
 	if (bytes > tcp_send_space(c))
 		return -EINVAL;
+	bool was_more = c->flags & TCP_F_MORE;
 	if (flags & MSG_MORE)
 		c->flags |= TCP_F_MORE;
 	else
 		c->flags &= ~TCP_F_MORE;
-	if (bytes == 0)
+	if (bytes == 0) {
+		/* the end of a MSG_MORE run with nothing new: what was held goes now */
+		if (was_more && !(flags & MSG_MORE) && tcp_state_synced(c->state))
+			tcp_output(t, c, now, io);
 		return 0;
+	}
 	c->write_seq += bytes;
 	if (flags & MSG_OOB)
 		c->snd_up = c->write_seq; /* Linux tcp_mark_urg */
@@ -351,8 +358,8 @@ static void tcp_rcv_space_adjust(struct tcp_conn *c, uint64_t now)
 		if (!(c->flags & TCP_F_RCVBUF_LOCK) && c->rcvq_space) {
 			win = 2ull * copied + 16ull * c->adv_mss;
 			win += 2 * (win * (copied - c->rcvq_space) / c->rcvq_space);
-			if (win > TCP_RMEM_MAX)
-				win = TCP_RMEM_MAX;
+			if (win > tcp_rcv_buf_max(c))
+				win = tcp_rcv_buf_max(c);
 			if (win > c->rcv_buf)
 				c->rcv_buf = (uint32_t)win;
 		}
@@ -489,6 +496,59 @@ static void tcp_conn_close(struct tcp_table *t, struct tcp_conn *c, uint64_t now
 		tcp_output(t, c, now, io);
 }
 
+/* Linux tcp_need_reset: the states whose peer must hear of an abort. */
+static bool tcp_need_reset(unsigned s)
+{
+	return s == TCP_STATE_ESTABLISHED || s == TCP_STATE_CLOSE_WAIT ||
+	       s == TCP_STATE_FIN_WAIT_1 || s == TCP_STATE_FIN_WAIT_2 ||
+	       s == TCP_STATE_SYN_RECEIVED;
+}
+
+int tcp_disconnect(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now,
+		   struct tcp_io *io)
+{
+	struct tcp_conn *c = tcp_conn_owned(t, owner, cid);
+	struct tcp_listener *l;
+
+	if (!c) {
+		l = tcp_lis_owned(t, owner, cid);
+		if (!l)
+			return -EBADF;
+		return tcp_listener_shutdown(t, l, now, SHUT_RD, io);
+	}
+	if (tcp_need_reset(c->state))
+		tcp_send_rst(t, c, now, io);
+	if (c->state != TCP_STATE_CLOSED)
+		tcp_conn_done(t, c, 0, io); /* an application's: it stays, CLOSED */
+	/* sk_shutdown = 0, the peer forgotten: a socket like a new one, bound as it was */
+	c->flags &= ~(TCP_F_SHUT_RD | TCP_F_SHUT_WR | TCP_F_FIN_SENT | TCP_F_FIN_RCVD |
+		      TCP_F_FIN_OOO | TCP_F_CONNECTED_ONCE | TCP_F_ACK_NOW | TCP_F_WND_UPDATE |
+		      TCP_F_MORE | TCP_F_RTX_HEAD | TCP_F_RECOVER_VALID | TCP_F_WS_OK |
+		      TCP_F_TS_OK | TCP_F_SACK_OK | TCP_F_COOKIE);
+	c->raddr = 0;
+	c->rport = 0;
+	c->pending_error = 0;
+	c->soft_error = 0;
+	tcp_asm_reset(&c->asm_);
+	tcp_sack_reset(&c->sb);
+	return 0;
+}
+
+int tcp_abort(struct tcp_table *t, uint32_t cid, uint64_t now, struct tcp_io *io)
+{
+	struct tcp_conn *c = tcp_conn_by_cid(t, cid);
+
+	if (!c)
+		return -ENOENT;
+	t->stats.shell_aborts++;
+	if (tcp_need_reset(c->state))
+		tcp_send_rst(t, c, now, io);
+	if (c->state == TCP_STATE_ESTABLISHED || c->state == TCP_STATE_CLOSE_WAIT)
+		tcp_set_state(t, c, TCP_STATE_CLOSED);
+	tcp_conn_release(t, c, io);
+	return 0;
+}
+
 int tcp_close(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now,
 	      struct tcp_io *io)
 {
@@ -541,6 +601,8 @@ static void tcp_lis_to_conn(const struct tcp_listener *l, struct tcp_conn *c)
 	c->keep_intvl_s = l->keep_intvl_s;
 	c->keep_cnt = l->keep_cnt;
 	c->linger_s = l->linger_s;
+	c->rcv_buf_max = l->rcv_buf_max;
+	c->snd_buf_max = l->snd_buf_max;
 }
 
 static void tcp_conn_to_lis(const struct tcp_conn *c, struct tcp_listener *l)
@@ -555,6 +617,8 @@ static void tcp_conn_to_lis(const struct tcp_conn *c, struct tcp_listener *l)
 	l->keep_intvl_s = c->keep_intvl_s;
 	l->keep_cnt = c->keep_cnt;
 	l->linger_s = c->linger_s;
+	l->rcv_buf_max = c->rcv_buf_max;
+	l->snd_buf_max = c->snd_buf_max;
 }
 
 static void tcp_flag_set(struct tcp_conn *c, uint32_t flag, int on)
@@ -626,11 +690,16 @@ static int tcp_setopt_conn(struct tcp_table *t, struct tcp_conn *c, uint64_t now
 				tcp_keepalive_rearm(t, c, now);
 			return 0;
 		case SO_RCVBUF:
+			/* within what the shell's receive stream holds (tcp_set_buf_max) */
 			c->rcv_buf = tcp_rcvbuf_size(v);
+			if (c->rcv_buf > tcp_rcv_buf_max(c))
+				c->rcv_buf = tcp_rcv_buf_max(c);
 			c->flags |= TCP_F_RCVBUF_LOCK;
 			return 0;
 		case SO_SNDBUF:
 			c->snd_buf = tcp_sndbuf_size(v);
+			if (c->snd_buf > tcp_snd_buf_max(c))
+				c->snd_buf = tcp_snd_buf_max(c);
 			c->flags |= TCP_F_SNDBUF_LOCK;
 			if (live)
 				tcp_event(c, io, tcp_cid_of(t, c), TCP_EV_WRITABLE);
@@ -897,6 +966,36 @@ int tcp_getopt(struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now, 
 }
 
 /* --- names, info --- */
+
+int tcp_set_buf_max(struct tcp_table *t, uint32_t owner, uint32_t cid, uint32_t rcv_max,
+		    uint32_t snd_max)
+{
+	struct tcp_conn *c = tcp_conn_owned(t, owner, cid);
+	struct tcp_listener *l = c ? NULL : tcp_lis_owned(t, owner, cid);
+
+	if (!c && !l)
+		return -EBADF;
+	if ((c && c->state != TCP_STATE_CLOSED) || (rcv_max && rcv_max < 2 * TCP_MSS_MIN) ||
+	    (snd_max && snd_max < 2 * TCP_MSS_MIN) || rcv_max > TCP_RMEM_MAX ||
+	    snd_max > TCP_WMEM_MAX)
+		return -EINVAL;
+	if (c) {
+		c->rcv_buf_max = rcv_max;
+		c->snd_buf_max = snd_max;
+		if (c->rcv_buf > tcp_rcv_buf_max(c))
+			c->rcv_buf = tcp_rcv_buf_max(c);
+		if (c->snd_buf > tcp_snd_buf_max(c))
+			c->snd_buf = tcp_snd_buf_max(c);
+		return 0;
+	}
+	l->rcv_buf_max = rcv_max;
+	l->snd_buf_max = snd_max;
+	if (rcv_max && l->rcv_buf > rcv_max)
+		l->rcv_buf = rcv_max;
+	if (snd_max && l->snd_buf > snd_max)
+		l->snd_buf = snd_max;
+	return 0;
+}
 
 int tcp_getname(const struct tcp_table *t, uint32_t owner, uint32_t cid, bool peer,
 		uint32_t *addr, uint16_t *port)

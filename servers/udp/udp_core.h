@@ -6,8 +6,8 @@
  *
  * The socket table is plain data: fixed size, indices and network-order numbers only, never a
  * pointer, with a magic/version/size header. The shell places the WHOLE struct udp_table in its
- * named shared-memory state segment, so the sockets survive a udpd restart (DESIGN.md, restart
- * contract). A fresh segment gets udp_table_init(); a segment left by a previous udpd gets
+ * named shared-memory state segment, so the sockets survive a udpd restart (docs/ARCHITECTURE.md,
+ * restart contract). A fresh segment gets udp_table_init(); a segment left by a previous udpd gets
  * udp_table_recover(), which validates it record by record and rebuilds what was derived.
  *
  * Records that survive a SIGKILL at any instruction (state_journal.h): each socket record (its
@@ -31,7 +31,7 @@
  *     invalid after its slot is reused, so a stale or replayed request cannot reach a new socket;
  *   - every call that takes a sid also takes the caller's owner (the session id the shell gave
  *     the application) and fails with -EBADF unless the socket is open and that owner's: one
- *     application can never touch another's sockets (DESIGN.md, security);
+ *     application can never touch another's sockets (docs/ARCHITECTURE.md, security);
  *   - 0 or a negative errno (Linux's, so libsock hands it straight to the caller); a call that
  *     fails has changed nothing, except where Linux itself discards a corked datagram on a
  *     failed send (udp_output says so in struct udp_tx).

@@ -55,15 +55,10 @@
  * RX copies are budgeted too (UDPD_RX_COPY_BUDGET per pass): a datagram broadcast to many
  * sockets costs a copy per socket, and the sockets are the applications'.
  *
- * Eventfd writes: the slot eventfds are the application's, and it can clear O_NONBLOCK on the
- * shared file description and raise the counter to its maximum, where write() blocks. So a
- * write goes through a zero-timeout poll first: POLLIN means the counter is already non-zero
- * (the reader will wake anyway; no write needed), no POLLOUT means it is saturated (counted, not
- * written). Only an application racing its own counter up between the two calls could still
- * stall the loop, until the watchdog restarts udpd.
+ * Eventfd writes go through xport_wake.c, which never lets an application's eventfd block the
+ * loop.
  */
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -99,7 +94,7 @@ void udpd_out_flush(struct udpd *u)
 			u->stats.tx_drop_link++;
 		}
 		/* Handed on (or dropped): no longer in flight in udpd for its uid. */
-		udpd_uid_bufs_sub(u, u->out_uid[i], u->out_bufs[i], false);
+		xport_uid_bufs_sub(&u->x, u->out_uid[i], u->out_bufs[i], false);
 	}
 }
 
@@ -109,63 +104,20 @@ static void udpd_out_add(struct udpd *u, struct buf **b, const struct desc *d, u
 {
 	unsigned ix = sid ? udpd_sock_uid(u, sid & 0xffffu) : UDPD_UIDS_MAX;
 	unsigned n = buf_chain_count(*b);
-	if (ix < UDPD_UIDS_MAX && u->n_out && u->uids[ix].buffers + n > u->lim.uid_buffers)
+	if (ix < UDPD_UIDS_MAX && u->n_out && u->x.uids[ix].buffers + n > u->x.lim.uid_buffers)
 		udpd_out_flush(u);
 	u->out[u->n_out] = *b;
 	u->out_desc[u->n_out] = *d;
 	u->out_sid[u->n_out] = sid;
 	u->out_uid[u->n_out] = (uint16_t)ix;
 	u->out_bufs[u->n_out] = (uint16_t)n;
-	udpd_uid_bufs_add(u, ix, n, false);
+	xport_uid_bufs_add(&u->x, ix, n, false);
 	*b = NULL;
 	if (++u->n_out == DESC_BATCH_MAX)
 		udpd_out_flush(u);
 }
 
-/* ---- wake-ups ------------------------------------------------------------------------------ */
-
-static void udpd_wake_fd(struct udpd *u, int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN | POLLOUT};
-	if (poll(&p, 1, 0) < 0 || (p.revents & POLLIN))
-		return;
-	if (!(p.revents & POLLOUT)) {
-		u->stats.rx_wake_saturated++;
-		return;
-	}
-	uint64_t one = 1;
-	ssize_t n = write(fd, &one, sizeof(one));
-	(void)n; /* EAGAIN: saturated meanwhile, and then the reader wakes anyway */
-}
-
-void udpd_wake_mark(struct udpd *u, unsigned si, unsigned slot)
-{
-	struct udpd_session *s = &u->sess[si];
-	if (!s->wake_mask) {
-		if (u->n_wake == UDPD_SESSIONS_MAX)
-			udpd_wake_flush(u);
-		u->wake_list[u->n_wake++] = (uint16_t)si;
-	}
-	s->wake_mask |= 1ull << slot;
-}
-
-void udpd_wake_flush(struct udpd *u)
-{
-	for (unsigned i = 0; i < u->n_wake; i++) {
-		struct udpd_session *s = &u->sess[u->wake_list[i]];
-		uint64_t mask = s->wake_mask;
-		s->wake_mask = 0;
-		if (s->state != UDPD_SESS_ATTACHED)
-			continue;
-		while (mask) {
-			unsigned slot = (unsigned)__builtin_ctzll(mask);
-			mask &= mask - 1;
-			if (slot < REGION_SLOTS_MAX && s->slot_fd[slot] >= 0)
-				udpd_wake_fd(u, s->slot_fd[slot]);
-		}
-	}
-	u->n_wake = 0;
-}
+/* ---- wake-ups (xport_wake.c writes them) -------------------------------------------------- */
 
 /* Session index and slot of socket sid, or -1 if it has none (closed meanwhile). */
 static int udpd_sock_place(const struct udpd *u, uint32_t sid, unsigned *slot)
@@ -187,8 +139,8 @@ void udpd_wake_sid(struct udpd *u, uint32_t sid)
 {
 	unsigned slot;
 	int si = udpd_sock_place(u, sid, &slot);
-	if (si >= 0 && u->sess[si].state == UDPD_SESS_ATTACHED)
-		udpd_wake_mark(u, (unsigned)si, slot);
+	if (si >= 0 && u->x.sess[si].state == XPORT_SESS_ATTACHED)
+		xport_wake_mark(&u->x, (unsigned)si, slot);
 }
 
 /* ---- RX ------------------------------------------------------------------------------------ */
@@ -225,14 +177,14 @@ static void udpd_deliver(struct udpd *u, uint32_t sid, const struct buf *pkt,
 		udp_rx_rcvbuf_drop(u->t, sid);
 		return;
 	}
-	struct udpd_session *s = &u->sess[si];
-	if (s->state == UDPD_SESS_CLOSING) {
+	struct xport_session *s = &u->x.sess[si];
+	if (s->state == XPORT_SESS_CLOSING) {
 		/* The application has left; its sockets only still send what it queued. */
 		u->stats.rx_drop_closing++;
 		udp_rx_rcvbuf_drop(u->t, sid);
 		return;
 	}
-	if (s->state != UDPD_SESS_ATTACHED) {
+	if (s->state != XPORT_SESS_ATTACHED) {
 		/* Restarted, the application has not resumed yet: its region is not mapped. */
 		u->stats.rx_drop_detached++;
 		udp_rx_rcvbuf_drop(u->t, sid);
@@ -240,7 +192,7 @@ static void udpd_deliver(struct udpd *u, uint32_t sid, const struct buf *pkt,
 	}
 	struct ring *ring = region_rx(&s->region, slot);
 	if (!ring || ring_broken(ring)) {
-		u->stats.sessions_closed_hostile++;
+		u->x.stats.sessions_closed_hostile++;
 		udp_rx_rcvbuf_drop(u->t, sid);
 		udpd_session_end(u, (unsigned)si, "its RX ring is broken");
 		return;
@@ -262,7 +214,7 @@ static void udpd_deliver(struct udpd *u, uint32_t sid, const struct buf *pkt,
 	if (!body) {
 		udp_rx_rcvbuf_drop(u->t, sid);
 		if (errno == EBADMSG) {
-			u->stats.sessions_closed_hostile++;
+			u->x.stats.sessions_closed_hostile++;
 			udpd_session_end(u, (unsigned)si, "its RX ring is broken");
 		}
 		return;
@@ -289,7 +241,7 @@ static void udpd_deliver(struct udpd *u, uint32_t sid, const struct buf *pkt,
 	ring_commit(ring);
 	u->rx_copied += len;
 	udp_rx_delivered(u->t, sid);
-	udpd_wake_mark(u, (unsigned)si, slot);
+	xport_wake_mark(&u->x, (unsigned)si, slot);
 }
 
 static void udpd_icmp_error(struct udpd *u, const struct buf *pkt, const struct desc *d)
@@ -374,7 +326,7 @@ bool udpd_rx_batch(void *arg, uint64_t now)
 			udpd_rx_one(u, &bufs[i], &d[i]);
 	}
 	udpd_out_flush(u);
-	udpd_wake_flush(u);
+	xport_wake_flush(&u->x);
 	return more;
 }
 
@@ -406,8 +358,8 @@ static void udpd_held_mark(struct udpd *u, unsigned k)
 	int si = udpd_sock_home(u, k, &slot);
 	if (si < 0)
 		return;
-	u->sess[si].held_dirty |= 1ull << slot;
-	u->sess[si].tx_touched = true;
+	u->sx[si].held_dirty |= 1ull << slot;
+	u->sx[si].tx_touched = true;
 }
 
 /* Bring the buffer counts (the cork's uid, all corks) in line with socket k's cork now. */
@@ -417,10 +369,10 @@ static void udpd_cork_account(struct udpd *u, unsigned k)
 	unsigned was = u->cork_bufs[k];
 	unsigned ix = udpd_sock_uid(u, k);
 	if (now > was) {
-		udpd_uid_bufs_add(u, ix, now - was, true);
+		xport_uid_bufs_add(&u->x, ix, now - was, true);
 		u->corked_all += now - was;
 	} else if (was > now) {
-		udpd_uid_bufs_sub(u, ix, was - now, true);
+		xport_uid_bufs_sub(&u->x, ix, was - now, true);
 		u->corked_all -= was - now < u->corked_all ? was - now : u->corked_all;
 	}
 	u->cork_bufs[k] = (uint16_t)now;
@@ -463,8 +415,8 @@ static bool udpd_cork_over_limit(struct udpd *u, unsigned k, uint32_t add_len)
 {
 	unsigned add = udpd_bufs_for(add_len) + 1u;
 	unsigned ix = udpd_sock_uid(u, k);
-	unsigned mine = ix < UDPD_UIDS_MAX ? u->uids[ix].corked : 0;
-	return u->corked_all + add > u->lim.corked_all || mine + add > u->lim.uid_corked;
+	unsigned mine = ix < UDPD_UIDS_MAX ? u->x.uids[ix].corked : 0;
+	return u->corked_all + add > u->x.lim.corked_all || mine + add > u->x.lim.uid_corked;
 }
 
 void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const void *payload,
@@ -626,7 +578,7 @@ static bool udpd_tx_may_take(struct udpd *u, uint32_t rec_len, unsigned uid_ix)
 	/* Its uid's share of buffers in flight: send what is batched first (udpd_out_add would
 	 * do it too, but here the new batch is still checked against the link). */
 	if (uid_ix < UDPD_UIDS_MAX && u->n_out &&
-	    u->uids[uid_ix].buffers + need > u->lim.uid_buffers)
+	    u->x.uids[uid_ix].buffers + need > u->x.lim.uid_buffers)
 		udpd_out_flush(u);
 	if (u->n_out == 0 && !u->link_room) {
 		/* Asked once per batch: records that send nothing (dropped) do not ask again. */
@@ -640,7 +592,7 @@ static bool udpd_tx_may_take(struct udpd *u, uint32_t rec_len, unsigned uid_ix)
 		}
 		return false;
 	}
-	if (pool_free_count(u->pool) < u->lim.pool_reserve + need) {
+	if (pool_free_count(u->pool) < u->x.lim.pool_reserve + need) {
 		if (!u->tx_wait_pool) {
 			u->tx_wait_pool = true;
 			u->stats.tx_wait_pool++;
@@ -653,12 +605,12 @@ static bool udpd_tx_may_take(struct udpd *u, uint32_t rec_len, unsigned uid_ix)
 
 enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget, uint64_t limit)
 {
-	struct udpd_session *s = &u->sess[si];
+	struct xport_session *s = &u->x.sess[si];
 	uint64_t work_end = u->tx_work + budget;
 	for (unsigned n = 0; n < budget * UDPD_TX_READS && u->tx_work < work_end &&
 			     u->tx_bytes < u->tx_bytes_end;
 	     n++) {
-		if (s->state != UDPD_SESS_ATTACHED && s->state != UDPD_SESS_CLOSING)
+		if (s->state != XPORT_SESS_ATTACHED && s->state != XPORT_SESS_CLOSING)
 			return UDPD_TX_IDLE;
 		if (ring_read_pos(&s->region.tx) >= limit)
 			return UDPD_TX_IDLE;
@@ -667,7 +619,7 @@ enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget
 		if (rc == -EAGAIN)
 			return UDPD_TX_IDLE;
 		if (rc < 0) {
-			u->stats.sessions_closed_hostile++;
+			u->x.stats.sessions_closed_hostile++;
 			log_warn("session %u (pid %ld): TX ring broken: closing it", si, (long)s->pid);
 			udpd_session_end(u, si, "its TX ring is broken");
 			return UDPD_TX_ENDED;
@@ -686,7 +638,7 @@ enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget
 		}
 		if (!udpd_tx_may_take(u, rec.len, uid_ix))
 			return UDPD_TX_BLOCKED;
-		s->tx_touched = true;
+		u->sx[si].tx_touched = true;
 		u->stats.tx_records++;
 		if (!dgram)
 			u->stats.tx_drop_bad_record++;
@@ -694,7 +646,7 @@ enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget
 			udpd_tx_record(u, si, &h, (const uint8_t *)rec.body + sizeof(h),
 				       rec.len - (uint32_t)sizeof(h), region_tx_charge(rec.len));
 		/* Given back to the application in udpd_tx_done, after the batch went out. */
-		if (s->state == UDPD_SESS_ATTACHED || s->state == UDPD_SESS_CLOSING)
+		if (s->state == XPORT_SESS_ATTACHED || s->state == XPORT_SESS_CLOSING)
 			ring_consume(&s->region.tx);
 	}
 	return UDPD_TX_MORE;
@@ -703,9 +655,9 @@ enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget
 /* A CLOSING session is done once its ring is read up to drain_until (or has nothing more). */
 static void udpd_tx_drained(struct udpd *u, unsigned si)
 {
-	struct udpd_session *s = &u->sess[si];
+	struct xport_session *s = &u->x.sess[si];
 	uint64_t pos = ring_read_pos(&s->region.tx), head = pos;
-	if (pos < s->drain_until && ring_head_now(&s->region.tx, &head) == 0 && head > pos)
+	if (pos < u->sx[si].drain_until && ring_head_now(&s->region.tx, &head) == 0 && head > pos)
 		return; /* more to send */
 	if (ring_head_now(&s->region.tx, &head) == 0 && head > pos)
 		u->stats.tx_drop_closed_bytes += head - pos;
@@ -717,21 +669,22 @@ void udpd_tx_done(struct udpd *u)
 {
 	udpd_out_flush(u);
 	for (unsigned si = 0; si < UDPD_SESSIONS_MAX; si++) {
-		struct udpd_session *s = &u->sess[si];
-		if (!s->tx_touched)
+		struct xport_session *s = &u->x.sess[si];
+		struct udpd_sx *sx = &u->sx[si];
+		if (!sx->tx_touched)
 			continue;
-		s->tx_touched = false;
-		if (s->state != UDPD_SESS_ATTACHED && s->state != UDPD_SESS_CLOSING) {
-			s->held_dirty = 0;
+		sx->tx_touched = false;
+		if (s->state != XPORT_SESS_ATTACHED && s->state != XPORT_SESS_CLOSING) {
+			sx->held_dirty = 0;
 			continue;
 		}
 		/* tx_held first, then the tail: a sender that looks in between counts a corked
 		 * record twice (and waits for the notify) rather than not at all. */
 		bool room = false;
 		const struct udpd_session_rec *rec = &u->st->sessions[si];
-		while (s->held_dirty) {
-			unsigned slot = (unsigned)__builtin_ctzll(s->held_dirty);
-			s->held_dirty &= s->held_dirty - 1;
+		while (sx->held_dirty) {
+			unsigned slot = (unsigned)__builtin_ctzll(sx->held_dirty);
+			sx->held_dirty &= sx->held_dirty - 1;
 			struct region_slot_ctl *sc = region_slot(&s->region, slot);
 			if (!sc)
 				continue;
@@ -744,7 +697,7 @@ void udpd_tx_done(struct udpd *u)
 		room |= ring_publish(&s->region.tx);
 		if (room)
 			ring_room_notify(&s->region.tx);
-		if (s->state == UDPD_SESS_ATTACHED)
+		if (s->state == XPORT_SESS_ATTACHED)
 			udpd_requests_close_ready(u, si);
 		else
 			udpd_tx_drained(u, si);
@@ -757,20 +710,21 @@ bool udpd_tx_round(struct udpd *u)
 	u->tx_bytes_end = u->tx_bytes + UDPD_TX_ROUND_BYTES;
 	for (unsigned i = 0; i < UDPD_SESSIONS_MAX && !u->tx_wait_link && !u->tx_wait_pool; i++) {
 		unsigned si = (u->tx_next + i) % UDPD_SESSIONS_MAX;
-		struct udpd_session *s = &u->sess[si];
-		if ((s->state != UDPD_SESS_ATTACHED && s->state != UDPD_SESS_CLOSING) ||
-		    !s->tx_pending)
+		struct xport_session *s = &u->x.sess[si];
+		struct udpd_sx *sx = &u->sx[si];
+		if ((s->state != XPORT_SESS_ATTACHED && s->state != XPORT_SESS_CLOSING) ||
+		    !sx->tx_pending)
 			continue;
-		uint64_t limit = s->state == UDPD_SESS_CLOSING ? s->drain_until : UINT64_MAX;
+		uint64_t limit = s->state == XPORT_SESS_CLOSING ? sx->drain_until : UINT64_MAX;
 		enum udpd_tx_result r = udpd_tx_session(u, si, UDPD_TX_BUDGET, limit);
 		if (r == UDPD_TX_BLOCKED) {
 			u->tx_next = si; /* first in line when the link or the pool frees */
 			break;
 		}
-		s->tx_pending = r == UDPD_TX_MORE;
-		if (r == UDPD_TX_IDLE && s->state == UDPD_SESS_CLOSING)
-			s->tx_touched = true; /* udpd_tx_done ends it */
-		more |= s->tx_pending;
+		sx->tx_pending = r == UDPD_TX_MORE;
+		if (r == UDPD_TX_IDLE && s->state == XPORT_SESS_CLOSING)
+			sx->tx_touched = true; /* udpd_tx_done ends it */
+		more |= sx->tx_pending;
 	}
 	if (!u->tx_wait_link && !u->tx_wait_pool)
 		u->tx_next = (u->tx_next + 1) % UDPD_SESSIONS_MAX;

@@ -9,8 +9,8 @@
  * payload. A queue belongs to a sid: one left by an earlier socket of the same slot is stale
  * and read as empty, so opening and closing sockets never has to visit it.
  *
- * Bounds (DESIGN.md: every per-application resource has one): UDPD_ERRQ_MAX entries per socket
- * of at most UDPD_ERRQ_PAYLOAD bytes each, allocated at the socket's first queued error; a
+ * Bounds (docs/ARCHITECTURE.md: every per-application resource has one): UDPD_ERRQ_MAX entries per
+ * socket of at most UDPD_ERRQ_PAYLOAD bytes each, allocated at the socket's first queued error; a
  * full queue drops the new error (counted), as Linux's does past SO_RCVBUF.
  */
 #include <errno.h>

@@ -10,18 +10,18 @@
  *                  sessions survive us; what a predecessor left is validated and restored,
  *                  its sessions DETACHED until their applications resume (udpd_state.c);
  *                  then the per-uid shares (from the config and the pool's size) and each
- *                  restored session's uid (udpd_quota.c)
+ *                  restored session's uid (xport_quota.c, udpd_session.c)
  *   4. links       bind ipd-to-udpd, connect udpd-to-ipd, wait (bounded) for ipd
- *   5. requests    bind the udpd.sock ROUTER (socket requests)
- *   6. sessions    the epoll set and the udpd.session listening socket: applications (and
- *                  the resuming ones) may come from here on
+ *   5. requests    bind the udpd.sock ROUTER (socket requests: xport_requests.c)
+ *   6. sessions    the epoll set and the udpd.session listening socket (xport_session.c):
+ *                  applications (and the resuming ones) may come from here on
  *   7. ctl         bind udpd.ctl
  *   8. loop        sources (ipd's link, requests, the epoll set, ctl, and the link to ipd's
  *                  POLLOUT, watched only while TX is held back by it), the sessions' timer and
  *                  the TX retry timer; READY=1
  *
- * Restart contract (DESIGN.md): sockets survive in the state segment; an application resumes
- * its session over a new connection (its region and eventfds come with it again) and its
+ * Restart contract (docs/ARCHITECTURE.md): sockets survive in the state segment; an application
+ * resumes its session over a new connection (its region and eventfds come with it again) and its
  * sockets carry on; datagrams in flight and corked ones are lost (udpd_priv.h).
  */
 #include <errno.h>
@@ -41,22 +41,13 @@
 
 const struct stat_field udpd_stat_fields[] = {
 #define F(x) STAT_FIELD(struct udpd_stats, x)
-	F(sessions_opened), F(sessions_resumed), F(sessions_closed), F(sessions_expired),
-	F(sessions_closed_hostile), F(session_accept_errors), F(session_refused_busy),
-	F(session_refused_uid_busy), F(session_refused_uid),
-	F(session_refused_malformed), F(session_refused_timeout), F(session_refused_full),
-	F(session_refused_region), F(session_refused_fds), F(session_refused_auth),
-	F(session_refused_busy_resume), F(req_total), F(req_malformed), F(req_eperm),
-	F(req_detached), F(req_replayed), F(req_waited), F(req_wait_busy), F(req_reply_drops),
-	F(req_close_deferred),
-	F(req_close_busy), F(sock_refused_uid), F(sock_refused_full), F(rx_drop_not_udp),
-	F(rx_drop_detached), F(rx_drop_closing), F(rx_budget_exhausted), F(rx_drop_orphan),
-	F(rx_truncated), F(rx_port_unreach),
-	F(rx_wake_saturated), F(icmp_drop_short), F(icmp_woken), F(tx_records),
-	F(tx_drop_bad_record), F(tx_drop_no_socket), F(tx_errors), F(tx_drop_nobuf),
-	F(tx_drop_cork), F(tx_drop_cork_limit), F(tx_drop_link), F(tx_drop_closed_bytes),
-	F(tx_drop_closing),
-	F(tx_wait_link), F(tx_wait_pool), F(sessions_drained), F(doorbell_reads), F(errq_drops),
+	F(req_waited), F(req_wait_busy), F(req_close_deferred), F(req_close_busy),
+	F(rx_drop_not_udp), F(rx_drop_detached), F(rx_drop_closing), F(rx_budget_exhausted),
+	F(rx_drop_orphan), F(rx_truncated), F(rx_port_unreach), F(icmp_drop_short),
+	F(icmp_woken), F(tx_records), F(tx_drop_bad_record), F(tx_drop_no_socket), F(tx_errors),
+	F(tx_drop_nobuf), F(tx_drop_cork), F(tx_drop_cork_limit), F(tx_drop_link),
+	F(tx_drop_closed_bytes), F(tx_drop_closing), F(tx_wait_link), F(tx_wait_pool),
+	F(sessions_drained), F(errq_drops),
 #undef F
 };
 const unsigned udpd_stat_field_count = sizeof(udpd_stat_fields) / sizeof(udpd_stat_fields[0]);
@@ -90,11 +81,10 @@ static int udpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 	case USTACK__CTL_REQUEST__TYPE__STATUS:
 		return 0;
 	case USTACK__CTL_REQUEST__TYPE__STATS: {
-		unsigned attached = udpd_sessions_count(u, UDPD_SESS_ATTACHED);
-		unsigned detached = udpd_sessions_count(u, UDPD_SESS_DETACHED);
-		unsigned closing = udpd_sessions_count(u, UDPD_SESS_CLOSING);
 		int rc = ctl_reply_add_counters(srv, r, "", udp_stat_fields, udp_stat_field_count,
 						&u->t->stats);
+		if (rc == 0)
+			rc = xport_stats_report(&u->x, srv, r);
 		if (rc == 0)
 			rc = ctl_reply_add_counters(srv, r, "", udpd_stat_fields,
 						    udpd_stat_field_count, &u->stats);
@@ -112,13 +102,6 @@ static int udpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 			rc = ctl_reply_add_counters(srv, r, "link_to_ipd_", link_stat_fields,
 						    link_stat_field_count, link_stats(u->to_ipd));
 		if (rc == 0)
-			rc = ctl_reply_add_counter(srv, r, "sessions_in_use",
-						   attached + detached + closing);
-		if (rc == 0)
-			rc = ctl_reply_add_counter(srv, r, "sessions_detached", detached);
-		if (rc == 0)
-			rc = ctl_reply_add_counter(srv, r, "sessions_closing", closing);
-		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "sockets_in_use", udpd_sockets_in_use(u));
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "restored_sockets", u->restored_sockets);
@@ -129,7 +112,9 @@ static int udpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "pool_reclaimed_at_start", u->reclaimed);
 		if (rc == 0)
-			rc = udpd_quota_report(u, srv, r);
+			rc = xport_quota_report(&u->x, srv, r, UDP_SOCKETS_MAX);
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "corked_buffers", u->corked_all);
 		return rc;
 	}
 	default:
@@ -154,7 +139,7 @@ static void udpd_raise_nofile(void)
 static int udpd_init(struct udpd *u, const struct server_args *args)
 {
 	u->instance = args->instance;
-	udpd_sessions_preinit(u);
+	xport_preinit(&u->x, &udpd_xport_ops, u, u->instance);
 	int rc = server_load_config(args, &u->cfg);
 	if (rc == 0)
 		rc = server_open_pool(&u->cfg, POOL_HOLDER_UDPD, &u->pool, &u->reclaimed);
@@ -188,12 +173,12 @@ static int udpd_init(struct udpd *u, const struct server_args *args)
 	if (link_wait_peer(u->to_ipd, 500) < 0)
 		log_notice("ipd is not connected yet: datagrams are dropped until it is");
 
-	rc = udpd_requests_open(u);
+	rc = xport_requests_open(&u->x, u->zctx);
 	if (rc < 0) {
 		log_err("requests socket: %s", strerror(-rc));
 		return rc;
 	}
-	rc = udpd_sessions_open(u);
+	rc = xport_sessions_open(&u->x);
 	if (rc < 0) {
 		log_err("session socket: %s", strerror(-rc));
 		return rc;
@@ -208,18 +193,13 @@ static int udpd_init(struct udpd *u, const struct server_args *args)
 	if (rc < 0)
 		return rc;
 	if (loop_add_zsock(u->loop, link_socket(u->from_ipd), udpd_rx_batch, u) < 0 ||
-	    loop_add_zsock(u->loop, u->router, udpd_requests_ready, u) < 0 ||
-	    (u->sess_src = loop_add_fd(u->loop, u->epfd, udpd_sessions_ready, u)) < 0 ||
+	    xport_loop_add(&u->x, u->loop) < 0 ||
 	    loop_add_zsock(u->loop, ctl_server_socket(u->ctl), udpd_ctl_ready, u) < 0)
 		return -ENOSPC;
 	u->tx_link_src = loop_add_zsock(u->loop, link_socket(u->to_ipd), udpd_tx_link_ready, u);
 	if (u->tx_link_src < 0)
 		return -ENOSPC;
 	loop_source_events(u->loop, u->tx_link_src, 0); /* until TX waits for it */
-	u->timer_id = loop_add_timer(u->loop, udpd_sessions_timer, u,
-				     udpd_sessions_next_deadline(u));
-	if (u->timer_id < 0)
-		return u->timer_id;
 	u->tx_timer_id = loop_add_timer(u->loop, udpd_tx_timer, u, CLOCK_NEVER);
 	if (u->tx_timer_id < 0)
 		return u->tx_timer_id;
@@ -237,8 +217,7 @@ static void udpd_fini(struct udpd *u)
 		pool_free_burst(u->pool, u->out, u->n_out);
 		u->n_out = 0;
 	}
-	udpd_sessions_close(u); /* the records stay: the next udpd resumes them */
-	udpd_requests_close(u);
+	xport_close(&u->x); /* the records stay: the next udpd resumes them */
 	ctl_server_close(&u->ctl);
 	link_close(&u->from_ipd);
 	link_close(&u->to_ipd);

@@ -3,20 +3,22 @@
  * Files and what each owns (one concern each):
  *   udpd_main.c      init() in its documented order, the loop's glue, ctl (STATUS/STATS), fini
  *   udpd_state.c     the state segment's layout, attach, and restoring what it kept
- *   udpd_session.c   the session socket: accept, hello, SESSION_NEW/RESUME, the epoll set of all
- *                    sessions' descriptors, session end, the resume grace period
- *   udpd_requests.c  socket requests (proto/sock.proto) on the udpd.sock ROUTER
+ *   udpd_session.c   udpd's side of the sessions (servers/transport/xport.h does the rest):
+ *                    what a session's records are, what attaching, leaving and ending one means
+ *                    for UDP, the per-uid shares' UDP part (sockets, buffers, corks)
+ *   udpd_requests.c  socket requests (proto/sock.proto) on the udpd.sock ROUTER: the UDP
+ *                    operations, and their ordering against the TX ring (the reception,
+ *                    authentication and replay are xport_requests.c's)
  *   udpd_data.c      datagrams: from ipd into the applications' RX rings, from their TX rings
  *                    (with corking) to ipd, ICMP errors, port unreachable; the TX round that
  *                    serves every session's ring under the budgets and the back-pressure
  *   udpd_errq.c      each socket's error queue (IP_RECVERR), taken by ERRQUEUE requests
- *   udpd_quota.c     per-uid shares: handshakes, sessions, sockets, buffers in flight
  *   udpd_store.c     the state segment's records and their transactions (pure: it is built
  *                    into the core library, so the unit tests cut its updates at every store)
  *
- * Budgets (DESIGN.md, Security: every loop over work an application controls has one). A loop
- * pass takes at most UDPD_RX_BUDGET batches and UDPD_RX_COPY_BUDGET bytes of copies from ipd,
- * UDPD_REQ_BUDGET requests, UDPD_EVENTS_BUDGET epoll events, UDPD_TX_BUDGET datagrams from
+ * Budgets (docs/ARCHITECTURE.md, Security: every loop over work an application controls has one). A
+ * loop pass takes at most UDPD_RX_BUDGET batches and UDPD_RX_COPY_BUDGET bytes of copies from ipd,
+ * XPORT_REQ_BUDGET requests, XPORT_EVENTS_BUDGET epoll events, UDPD_TX_BUDGET datagrams from
  * each session's TX ring (and UDPD_TX_READS times as many records read, for records that send
  * nothing) and UDPD_TX_ROUND_BYTES of payload in all, UDPD_CLOSE_BUDGET more for a CLOSE;
  * work left over is resumed on the next pass, so the loop always comes back to feed the
@@ -25,7 +27,7 @@
  * ends is CLOSING until what its sockets had sent is out (at most the sum of their send
  * buffers, the rest discarded and counted).
  *
- * What lives where (DESIGN.md, restart contract):
+ * What lives where (docs/ARCHITECTURE.md, restart contract):
  *   state segment (/ustack-<instance>-udp-state, struct udpd_state, udpd_store.h): the udp_core
  *     socket table and the session table (id, secret, creator uid, slots -> sockets, the last
  *     replies); plain sealed records updated in transactions, so a restarted udpd finds every
@@ -35,7 +37,7 @@
  *     error queues (as Linux's sk_error_queue, they hold what arrived, like data in flight),
  *     the waiting CLOSEs and parked requests, the uid table and what is CLOSING. A restart
  *     loses them: sessions come back "detached" until their application resumes (within
- *     UDPD_RESUME_GRACE_NS, else they are closed with their sockets: a CLOSING one never
+ *     XPORT_RESUME_GRACE_NS, else they are closed with their sockets: a CLOSING one never
  *     resumes); corked, not yet sent datagrams are lost, as udp_table_recover counts
  *     (cork_lost_restart); TX records read but not yet given back are read again (their
  *     datagrams may go twice, as UDP allows); a waiting CLOSE or a parked request had not
@@ -68,12 +70,10 @@
 #include "stats.h"
 #include "udp_core.h"
 #include "udpd_store.h"
+#include "xport.h"
 
 #define UDPD_LAYER "udpd"          /* endpoints: udpd.sock, udpd.session, udpd.ctl */
 #define UDPD_STATE_LAYER "udp"     /* the state segment: /ustack-<instance>-udp-state */
-#define UDPD_HANDSHAKES_MAX 16u    /* accepted connections whose hello has not arrived yet */
-#define UDPD_HANDSHAKE_NS (1000 * CLOCK_NS_PER_MS)
-#define UDPD_RESUME_GRACE_NS (10 * CLOCK_NS_PER_S)
 #define UDPD_RX_BUDGET 4u          /* batches from ipd per loop pass */
 #define UDPD_RX_COPY_BUDGET (4u << 20) /* bytes copied into RX rings per pass (a broadcast to
 				    * many sockets is one copy per socket) */
@@ -87,12 +87,11 @@
  * send() may add past a full send buffer (Linux starts a send while below it). */
 #define UDPD_TX_REC_MAX ((uint32_t)sizeof(struct region_tx_dgram) + 65507u)
 #define UDPD_CLOSE_WAITS 4u        /* CLOSE requests of one session waiting for its TX ring */
-#define UDPD_EVENTS_BUDGET 64u     /* epoll events per loop pass */
-#define UDPD_REQ_BUDGET 32u        /* socket requests per loop pass */
 #define UDPD_TX_RETRY_NS (200 * 1000ull) /* TX held back for pool buffers looks again after */
-#define UDPD_IDENTITY_MAX 256      /* a ROUTER peer identity (ZeroMQ: at most 255 bytes) */
-#define UDPD_REQ_MAX 1024u         /* a packed SockRequest is ~100 bytes; ZMQ_MAXMSGSIZE */
-#define UDPD_UIDS_MAX (UDPD_SESSIONS_MAX + UDPD_HANDSHAKES_MAX) /* uids seen at once */
+#define UDPD_HANDSHAKES_MAX XPORT_HANDSHAKES_MAX
+#define UDPD_IDENTITY_MAX XPORT_IDENTITY_MAX
+#define UDPD_REQ_MAX XPORT_REQ_MAX
+#define UDPD_UIDS_MAX XPORT_UIDS_MAX
 #define UDPD_ERRQ_MAX 4u           /* entries of one socket's error queue (Linux bounds it by
 				    * SO_RCVBUF; a few is what an application reads at once) */
 #define UDPD_ERRQ_PAYLOAD 548u     /* quoted payload kept per entry: all a 576-byte ICMP error
@@ -122,16 +121,6 @@ struct udpd_errq {
 	struct udpd_err e[UDPD_ERRQ_MAX];
 };
 
-/* Process-local side of a session. */
-enum udpd_sess_state {
-	UDPD_SESS_FREE = 0,
-	UDPD_SESS_ATTACHED, /* connection, region and eventfds here: serving */
-	UDPD_SESS_DETACHED, /* found in the state segment after a restart: waiting for RESUME */
-	UDPD_SESS_CLOSING,  /* the application left: its region stays mapped until what its
-			     * sockets sent before (up to drain_until) is out; then FREE */
-	UDPD_SESS_STATE_COUNT
-};
-
 /* A CLOSE whose socket still had TX records ahead of it: answered once the ring is read up to
  * `until` (every record the application produced before it asked). */
 struct udpd_close_wait {
@@ -157,85 +146,25 @@ struct udpd_req_wait {
 	uint8_t body[UDPD_REQ_MAX]; /* the packed SockRequest */
 };
 
-struct udpd_session {
-	enum udpd_sess_state state;
-	uint32_t evgen;          /* epoll tags carry it: events of an earlier occupant are stale */
-	int conn_fd;             /* the SEQPACKET connection; -1 when detached */
-	int doorbell_fd;
-	int slot_fd[REGION_SLOTS_MAX];
-	pid_t pid;
-	uint64_t deadline;       /* DETACHED: closed at this time unless resumed */
+/* udpd's part of a session's process-local side (xport.h has the rest, in u->x.sess[]). */
+struct udpd_sx {
 	uint64_t drain_until;    /* CLOSING: TX records starting before this are still sent */
-	uint64_t wake_mask;      /* slots whose eventfd to write at the end of this pass */
 	uint64_t held_dirty;     /* slots whose tx_held to write at the end of this pass */
-	unsigned uid_ix;         /* its creator's entry in udpd.uids (any state but FREE) */
 	bool tx_pending;         /* TX records left behind by the budget */
 	bool tx_touched;         /* TX consumed this pass: publish the tail, answer CLOSEs */
 	struct udpd_close_wait close_wait[UDPD_CLOSE_WAITS];
 	struct udpd_req_wait req_wait[UDPD_REQ_WAITS];
 	uint32_t req_wait_seq;
-	struct region region;    /* ATTACHED and CLOSING only */
-};
-
-struct udpd_handshake {
-	int fd;                  /* -1 when free */
-	uint32_t evgen;
-	unsigned uid_ix;         /* the connecting process's uid (SO_PEERCRED) */
-	uint64_t deadline;
-};
-
-/* One uid's use of udpd (udpd_quota.c). Sessions and handshakes are counted as they come and
- * go; sockets are counted from the table when asked. */
-struct udpd_uid {
-	uint32_t uid;
-	uint32_t handshakes;
-	uint32_t sessions;       /* records in use in any state (CLOSING and DETACHED too) */
-	uint32_t buffers;        /* pool buffers in flight: corked + in the batch to ipd */
-	uint32_t corked;         /* of which corked */
-	bool in_use;
-};
-
-/* The per-uid shares and the other limits, fixed at start (udpd_quota_init). */
-struct udpd_limits {
-	unsigned uid_handshakes;
-	unsigned uid_sessions;
-	unsigned uid_sockets;
-	unsigned uid_buffers;
-	unsigned uid_corked;     /* of uid_buffers, what corking may hold */
-	unsigned corked_all;     /* all corks together */
-	unsigned pool_reserve;   /* TX leaves at least this many pool buffers free */
 };
 
 /* The shell's own counters; every drop it makes has one (STYLE 13). */
+/* The shell's own counters (the sessions' and requests' are xport's); every drop it makes has
+ * one (STYLE 13). */
 struct udpd_stats {
-	uint64_t sessions_opened;
-	uint64_t sessions_resumed;
-	uint64_t sessions_closed;          /* every end: hangup, expiry, hostile */
-	uint64_t sessions_expired;         /* detached and not resumed within the grace period */
-	uint64_t sessions_closed_hostile;  /* broken TX/RX ring, data on the session socket */
-	uint64_t session_accept_errors;
-	uint64_t session_refused_busy;     /* too many handshakes in progress */
-	uint64_t session_refused_uid_busy; /* its uid has its share of handshakes in progress */
-	uint64_t session_refused_uid;      /* its uid has its share of sessions (-EMFILE) */
-	uint64_t session_refused_malformed;/* hello did not parse (session_server_recv) */
-	uint64_t session_refused_timeout;  /* no hello within UDPD_HANDSHAKE_NS */
-	uint64_t session_refused_full;     /* no free session record */
-	uint64_t session_refused_region;   /* region_attach failed */
-	uint64_t session_refused_fds;      /* doorbell or slot descriptor not an eventfd */
-	uint64_t session_refused_auth;     /* RESUME: unknown session, wrong uid or secret */
-	uint64_t session_refused_busy_resume; /* RESUME of a session that is attached */
-	uint64_t req_total;
-	uint64_t req_malformed;            /* answered -EBADMSG (or dropped without identity) */
-	uint64_t req_eperm;                /* session/secret did not match */
-	uint64_t req_detached;             /* -ENOTCONN: session not resumed yet */
-	uint64_t req_replayed;             /* answered from the reply record */
 	uint64_t req_waited;               /* requests parked behind unread TX records */
 	uint64_t req_wait_busy;            /* -EBUSY: UDPD_REQ_WAITS already parked */
-	uint64_t req_reply_drops;          /* reply not sent (client gone, queue full) */
 	uint64_t req_close_deferred;       /* CLOSE answered once the socket's records were out */
 	uint64_t req_close_busy;           /* CLOSE refused: UDPD_CLOSE_WAITS already waiting */
-	uint64_t sock_refused_uid;         /* SOCKET: its uid has its share of sockets (-EMFILE) */
-	uint64_t sock_refused_full;        /* SOCKET: the table is full (-ENFILE) */
 	uint64_t rx_drop_not_udp;          /* descriptor for another protocol */
 	uint64_t rx_drop_detached;         /* socket's session has no region (also rcvbuf_errors) */
 	uint64_t rx_drop_closing;          /* socket's application has left (also rcvbuf_errors) */
@@ -243,7 +172,6 @@ struct udpd_stats {
 	uint64_t rx_drop_orphan;           /* socket with no session/slot (never expected) */
 	uint64_t rx_truncated;             /* datagram larger than the slot ring takes */
 	uint64_t rx_port_unreach;          /* datagrams handed back for ICMP port unreachable */
-	uint64_t rx_wake_saturated;        /* slot eventfd counter at its maximum: no write */
 	uint64_t icmp_drop_short;          /* ICMP error descriptor without a full ICMP header */
 	uint64_t icmp_woken;               /* sockets woken for a pending error */
 	uint64_t tx_records;               /* TX records taken from the rings */
@@ -260,7 +188,6 @@ struct udpd_stats {
 	uint64_t tx_wait_link;             /* TX held back: the link to ipd was full */
 	uint64_t tx_wait_pool;             /* TX held back: pool down to the reserve */
 	uint64_t sessions_drained;         /* CLOSING sessions whose last records went out */
-	uint64_t doorbell_reads;
 	uint64_t errq_drops;               /* ICMP errors not queued: queue full, no memory */
 };
 
@@ -276,20 +203,12 @@ struct udpd {
 	struct link *from_ipd;
 	struct link *to_ipd;
 	struct ctl_server *ctl;
-	void *router;            /* udpd.sock */
 	struct loop *loop;
-	int timer_id;
+	struct xport x;          /* sessions, requests, shares, wake-ups (xport.h) */
+	struct udpd_sx sx[UDPD_SESSIONS_MAX];
 	struct state_segment *seg;
 	struct udpd_state *st;
 	struct udp_table *t;
-	int epfd;                /* every session descriptor and the listening socket */
-	int listen_fd;
-	int spare_fd;            /* kept to shed a connection when descriptors run out */
-	struct udpd_session sess[UDPD_SESSIONS_MAX];
-	struct udpd_handshake hs[UDPD_HANDSHAKES_MAX];
-	uint32_t evgen_next;
-	struct udpd_limits lim;
-	struct udpd_uid uids[UDPD_UIDS_MAX];
 	/* Reverse map of the session records: the slot of each socket (by sid index). */
 	uint8_t sock_slot[UDP_SOCKETS_MAX];
 	/* Corked payload of each socket (by sid index): process memory, lost on restart, with its
@@ -313,13 +232,10 @@ struct udpd {
 	bool tx_wait_link;       /* the link to ipd is full: resume on its POLLOUT */
 	bool tx_wait_pool;       /* the pool is down to the reserve: resume on the retry timer */
 	int tx_link_src;         /* loop source of the link's POLLOUT */
-	int sess_src;            /* loop source of the epoll set, which runs the TX round */
 	int tx_timer_id;
 	/* Scratch of the data path, here rather than on the stack (struct udp_rx is 4 KiB). */
 	struct udp_rx rx;
 	uint64_t rx_copied;      /* bytes copied into RX rings this pass */
-	uint16_t wake_list[UDPD_SESSIONS_MAX];
-	unsigned n_wake;
 	struct buf *out[DESC_BATCH_MAX];
 	struct desc out_desc[DESC_BATCH_MAX];
 	uint32_t out_sid[DESC_BATCH_MAX]; /* 0: not a datagram of a socket */
@@ -343,7 +259,7 @@ struct udpd {
 
 /* Attach or create the state segment and take over what it holds (udpd_store_recover: the
  * journal rolled back, every record checked alone, every link repaired; or a fresh payload):
- * the sessions (marked DETACHED with a deadline of now + UDPD_RESUME_GRACE_NS) and the reverse
+ * the sessions (marked DETACHED with a deadline of now + XPORT_RESUME_GRACE_NS) and the reverse
  * slot map. 0 or negative errno (logged). */
 int udpd_state_open(struct udpd *u, uint64_t now);
 void udpd_state_close(struct udpd *u);
@@ -353,37 +269,36 @@ int udpd_session_of_owner(const struct udpd *u, uint32_t owner);
 
 /* --- udpd_session.c --- */
 
-/* Every descriptor field to -1 (before anything else, so fini is safe at any point). */
-void udpd_sessions_preinit(struct udpd *u);
-/* The epoll set and the listening session socket. */
-int udpd_sessions_open(struct udpd *u);
-void udpd_sessions_close(struct udpd *u);
-/* Loop source: the epoll set (accept, hellos, hangups, doorbells), then a TX round. */
-bool udpd_sessions_ready(void *arg, uint64_t now);
-/* End a session: its sockets closed, corks freed, descriptors closed, region unmapped, record
- * cleared. `why` is logged. Immediate: what its TX ring still holds is not read. */
+/* udpd's operations for the shared machinery (xport.h). */
+extern const struct xport_ops udpd_xport_ops;
+/* End session si now (xport_session_end). */
 void udpd_session_end(struct udpd *u, unsigned si, const char *why);
-/* The application left an attached session: it becomes CLOSING (its descriptors closed, its
- * region kept) until the TX records its sockets queued before are out, within their send
- * buffers (udpd_data.c), then it ends. A session with nothing to send ends at once. */
-void udpd_session_leave(struct udpd *u, unsigned si, const char *why);
-/* Timer: expire detached sessions and stale handshakes; returns the next deadline. */
-uint64_t udpd_sessions_timer(void *arg, uint64_t now);
-uint64_t udpd_sessions_next_deadline(const struct udpd *u);
-unsigned udpd_sessions_count(const struct udpd *u, enum udpd_sess_state state);
-/* Constant-time comparison of a session's secret with b (b_len bytes, wrong length: false). */
-bool udpd_secret_equal(const uint8_t *a, const uint8_t *b, size_t b_len);
+/* The per-uid shares (xport_quota_init with udpd's totals, then the cork limits), after
+ * udpd_state_open. */
+void udpd_quota_init(struct udpd *u);
+/* Index of the uid entry of socket slot k's session, or UDPD_UIDS_MAX if none. */
+unsigned udpd_sock_uid(const struct udpd *u, unsigned k);
+/* Sockets open in sessions of uid (a walk of the table). */
+unsigned udpd_uid_sockets(const struct udpd *u, uint32_t uid);
 
 /* --- udpd_requests.c --- */
 
-int udpd_requests_open(struct udpd *u);
-void udpd_requests_close(struct udpd *u);
-bool udpd_requests_ready(void *arg, uint64_t now);
+/* The xport_ops request hooks (udpd_xport_ops names them). */
+bool udpd_op_mutates(int op);
+int udpd_req_dispatch(void *tp, unsigned si, const Ustack__SockRequest *q, Ustack__SockReply *r,
+		      struct xport_req *req);
+int udpd_req_handle(void *tp, unsigned si, const Ustack__SockRequest *q, Ustack__SockReply *r,
+		    struct xport_req *req);
+bool udpd_req_resent(void *tp, unsigned si, const Ustack__SockRequest *q, const uint8_t *ident,
+		     size_t ident_len);
+void udpd_req_txn_begin(void *tp, unsigned si);
+void udpd_req_txn_end(void *tp, unsigned si, const struct xport_reply_rec *reply);
+void udpd_req_acted(void *tp);
 /* Answer the CLOSEs of session si whose socket's records are all read now (the TX round calls
  * it after publishing the tail). */
 void udpd_requests_close_ready(struct udpd *u, unsigned si);
-/* Forget session si's waiting CLOSEs (it ended: nobody to answer). */
-void udpd_requests_close_forget(struct udpd *u, unsigned si);
+/* Forget session si's waiting CLOSEs and parked requests (it ended: nobody to answer). */
+void udpd_requests_close_forget(void *tp, unsigned si);
 
 /* --- udpd_data.c --- */
 
@@ -419,11 +334,8 @@ void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const 
 		   uint32_t payload_len, uint64_t charge);
 /* Free the corked chain of socket slot idx (closing, corks dropped). */
 void udpd_cork_free(struct udpd *u, unsigned idx);
-/* Send the queued batch to ipd / write the eventfds of the slots marked for waking. */
+/* Send the queued batch to ipd. */
 void udpd_out_flush(struct udpd *u);
-void udpd_wake_flush(struct udpd *u);
-/* Mark slot of session si for waking at the end of the pass. */
-void udpd_wake_mark(struct udpd *u, unsigned si, unsigned slot);
 /* Mark the socket sid's slot for waking (pending error set), if it has one. */
 void udpd_wake_sid(struct udpd *u, uint32_t sid);
 
@@ -441,25 +353,5 @@ int udpd_errq_pop(struct udpd *u, uint32_t sid, struct udpd_err *out, uint8_t *n
 void udpd_errq_purge(struct udpd *u, uint32_t sid);
 /* Free every queue (exit). */
 void udpd_errq_free_all(struct udpd *u);
-
-/* --- udpd_quota.c --- */
-
-/* The limits from the config and the pool's size; the uid table from the restored sessions
- * (after udpd_state_open). */
-void udpd_quota_init(struct udpd *u);
-/* The entry of uid, taken if new: its index, or -ENOSPC (never: there are entries for every
- * session and handshake). */
-int udpd_uid_get(struct udpd *u, uint32_t uid);
-/* Free entry ix if nothing counts against it any more. */
-void udpd_uid_release(struct udpd *u, unsigned ix);
-/* Sockets open in sessions of uid (a walk of the table). */
-unsigned udpd_uid_sockets(const struct udpd *u, uint32_t uid);
-/* Index of the uid entry of socket slot k's session, or UDPD_UIDS_MAX if none. */
-unsigned udpd_sock_uid(const struct udpd *u, unsigned k);
-/* Buffers move in or out of uid entry ix's count (corked: part of a cork). */
-void udpd_uid_bufs_add(struct udpd *u, unsigned ix, unsigned n, bool corked);
-void udpd_uid_bufs_sub(struct udpd *u, unsigned ix, unsigned n, bool corked);
-/* STATS: the limits and every uid's use, as counters (limit_uid_*, uid.<uid>.*). */
-int udpd_quota_report(struct udpd *u, struct ctl_server *srv, Ustack__CtlReply *r);
 
 #endif

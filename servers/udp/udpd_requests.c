@@ -1,20 +1,8 @@
-/* udpd_requests: socket requests (proto/sock.proto) from libsock on the udpd.sock ROUTER.
+/* udpd_requests: udpd's socket requests (proto/sock.proto) from libsock on the udpd.sock
+ * ROUTER. Receiving them, the framing, the session's authentication (id + secret), -ENOTCONN
+ * for a detached session and the answers from the reply records are every transport's
+ * (servers/transport/xport_requests.c); this file is what UDP does with them, and when.
  *
- * A request is a two-frame ROUTER message [identity][SockRequest] (what a DEALER sends); the
- * reply is [identity][SockReply], sent with ZMQ_DONTWAIT so an application that stopped reading
- * never wedges the loop. Anything else is answered -EBADMSG when an identity is known and
- * dropped otherwise; nothing in a request is trusted beyond what protobuf-c validated, and
- * ZMQ_MAXMSGSIZE makes ZeroMQ drop a peer that sends frames above UDPD_REQ_MAX. A request
- * that does not parse cannot name its session, so no session is closed for it.
- *
- * Order of checks, each with Linux's errno where Linux has the case:
- *   1. session id + secret (constant time) of a session record in use, else -EPERM: one
- *      application cannot name another's sockets;
- *   2. the session is attached, else -ENOTCONN (restarted, not resumed yet: libsock resumes
- *      and re-sends under the same id);
- *   3. a mutating request whose id is in the session's reply record is answered from it, not
- *      acted on twice (libsock re-sends across a restart; the record is in the state segment);
- *   4. the socket is the session's (the core checks the owner: -EBADF), then the operation.
  * Ordering against the TX ring: Linux's sendmsg is synchronous, so a call made after a send
  * sees what the send did (its autobind, its pending error taken, the TTL it went out with); the
  * request channel is not ordered against the ring by itself. So a request first waits until
@@ -89,12 +77,9 @@
 #include "log.h"
 #include "paths.h"
 #include "sock.pb-c.h"
-#include "router.h"
 #include "udpd_priv.h"
 
 #define UDPD_OPTVAL_MAX 64
-#define UDPD_REPLY_MAX (256 + UDPD_OPTVAL_MAX + UDPD_ERRQ_PAYLOAD)
-#define UDPD_REPLY_LATER 1    /* dispatch: the reply is sent later (a waiting request) */
 
 /* What a reply may point into while it is packed: per request, on the loop's stack. */
 struct udpd_req_scratch {
@@ -103,61 +88,17 @@ struct udpd_req_scratch {
 	struct udpd_err err;
 };
 
-static int udpd_router_path(const char *instance, char *path, size_t size)
-{
-	return ustack_runtime_path(instance, UDPD_LAYER ".sock", path, size);
-}
-
-int udpd_requests_open(struct udpd *u)
-{
-	char path[256], ep[300];
-	int rc = udpd_router_path(u->instance, path, sizeof(path));
-	if (rc == 0)
-		rc = ustack_runtime_dir_create(u->instance);
-	if (rc < 0)
-		return rc;
-	snprintf(ep, sizeof(ep), "ipc://%s", path);
-	unlink(path); /* a socket file left by a killed predecessor would make bind fail */
-	u->router = zmq_socket(u->zctx, ZMQ_ROUTER);
-	if (!u->router)
-		return -errno;
-	int linger = 0;
-	int64_t maxmsg = UDPD_REQ_MAX;
-	zmq_setsockopt(u->router, ZMQ_LINGER, &linger, sizeof(linger));
-	zmq_setsockopt(u->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
-	if (zmq_bind(u->router, ep) < 0)
-		return -errno;
-	/* Any local user may send requests, as any may use a kernel socket: the session secret,
-	 * not the file mode, keeps applications apart. */
-	chmod(path, 0666);
-	return 0;
-}
-
-void udpd_requests_close(struct udpd *u)
-{
-	if (u->router)
-		zmq_close(u->router);
-	u->router = NULL;
-}
+_Static_assert(sizeof(struct udpd_req_scratch) <= XPORT_SCRATCH_MAX, "the scratch fits");
 
 static void udpd_reply_send(struct udpd *u, const void *ident, size_t ident_len,
 			    const Ustack__SockReply *r)
 {
 	/* A reply leaves only once what it describes has committed (file comment). */
 	assert(u->t->journal.depth == 0);
-	uint8_t body[UDPD_REPLY_MAX];
-	size_t len = ustack__sock_reply__get_packed_size(r);
-	if (len > sizeof(body)) {
-		u->stats.req_reply_drops++;
-		return;
-	}
-	ustack__sock_reply__pack(r, body);
-	if (zmq_send(u->router, ident, ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-	    zmq_send(u->router, body, len, ZMQ_DONTWAIT) < 0)
-		u->stats.req_reply_drops++;
+	xport_reply_send(&u->x, ident, ident_len, r);
 }
 
-static bool udpd_op_mutates(int op)
+bool udpd_op_mutates(int op)
 {
 	switch (op) {
 	case USTACK__SOCK_REQUEST__OP__SOCKET:
@@ -182,14 +123,14 @@ static int udpd_req_socket(struct udpd *u, unsigned si, const Ustack__SockReques
 		return -EINVAL;
 	if (rec->slot_sid[q->slot])
 		return -EBUSY;
-	if (udpd_uid_sockets(u, rec->creator_uid) >= u->lim.uid_sockets) {
-		u->stats.sock_refused_uid++;
+	if (udpd_uid_sockets(u, rec->creator_uid) >= u->x.lim.uid_sockets) {
+		u->x.stats.sock_refused_uid++;
 		return -EMFILE;
 	}
 	uint32_t sid;
 	int rc = udpd_store_socket(u->st, si, q->slot, &sid);
 	if (rc == -EMFILE) {
-		u->stats.sock_refused_full++;
+		u->x.stats.sock_refused_full++;
 		return -ENFILE;
 	}
 	if (rc < 0)
@@ -221,22 +162,23 @@ static int udpd_req_close_now(struct udpd *u, unsigned si, uint32_t sid)
 }
 
 /* CLOSE, before its transaction: read the TX ring up to where the producer is now (file
- * comment). 0: nothing the socket sent before is left unread, close it now; UDPD_REPLY_LATER:
+ * comment). 0: nothing the socket sent before is left unread, close it now; XPORT_REPLY_LATER:
  * the CLOSE waits (or one of the same socket already does, and this asker gets its answer);
  * else a negative errno to answer at once. */
 static int udpd_req_close_wait(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
 			       const uint8_t *ident, size_t ident_len)
 {
 	const struct udpd_session_rec *rec = &u->st->sessions[si];
-	struct udpd_session *s = &u->sess[si];
+	struct xport_session *s = &u->x.sess[si];
+	struct udpd_sx *sx = &u->sx[si];
 	if (!udp_sock_get(u->t, rec->owner, q->sid))
 		return -EBADF;
 	struct udpd_close_wait *w = NULL, *free_w = NULL;
 	for (unsigned i = 0; i < UDPD_CLOSE_WAITS; i++) {
-		if (s->close_wait[i].sid == q->sid)
-			w = &s->close_wait[i];
-		else if (!s->close_wait[i].sid && !free_w)
-			free_w = &s->close_wait[i];
+		if (sx->close_wait[i].sid == q->sid)
+			w = &sx->close_wait[i];
+		else if (!sx->close_wait[i].sid && !free_w)
+			free_w = &sx->close_wait[i];
 	}
 	if (!w) {
 		uint64_t until;
@@ -250,7 +192,7 @@ static int udpd_req_close_wait(struct udpd *u, unsigned si, const Ustack__SockRe
 			u->tx_bytes_end = u->tx_bytes + UDPD_TX_ROUND_BYTES;
 			udpd_tx_session(u, si, UDPD_CLOSE_BUDGET, until);
 			udpd_tx_done(u);
-			if (s->state != UDPD_SESS_ATTACHED)
+			if (s->state != XPORT_SESS_ATTACHED)
 				return -ENOTCONN; /* the ring was broken: the session is gone */
 		}
 		if (ring_read_pos(&s->region.tx) >= until)
@@ -264,8 +206,8 @@ static int udpd_req_close_wait(struct udpd *u, unsigned si, const Ustack__SockRe
 		w->sid = q->sid;
 		w->until = until;
 		/* The TX round reads on from the next pass (no doorbell need come). */
-		s->tx_pending = true;
-		loop_source_pend(u->loop, u->sess_src);
+		sx->tx_pending = true;
+		loop_source_pend(u->loop, u->x.sess_src);
 		u->stats.req_close_deferred++;
 	} else if (ident_len > UDPD_IDENTITY_MAX) {
 		return -EBUSY;
@@ -275,7 +217,7 @@ static int udpd_req_close_wait(struct udpd *u, unsigned si, const Ustack__SockRe
 	w->req_id = q->id;
 	memcpy(w->ident, ident, ident_len);
 	w->ident_len = ident_len;
-	return UDPD_REPLY_LATER;
+	return XPORT_REPLY_LATER;
 }
 
 static int udpd_req_setopt(struct udpd *u, unsigned si, const Ustack__SockRequest *q)
@@ -361,10 +303,12 @@ static int udpd_reply_saddr(struct udpd *u, uint32_t owner, uint32_t sid, int rc
 	return rc;
 }
 
-/* The operation itself; inside the request's transaction when it mutates (udpd_req_act). */
-static int udpd_req_dispatch(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
-			     Ustack__SockReply *r, struct udpd_req_scratch *sc)
+/* The operation itself; inside the request's transaction when it mutates (xport_req_act). */
+int udpd_req_dispatch(void *tp, unsigned si, const Ustack__SockRequest *q, Ustack__SockReply *r,
+		      struct xport_req *req)
 {
+	struct udpd *u = tp;
+	struct udpd_req_scratch *sc = (struct udpd_req_scratch *)req->scratch;
 	const struct udpd_session_rec *rec = &u->st->sessions[si];
 	uint32_t owner = rec->owner;
 	uint32_t addr = 0;
@@ -422,25 +366,6 @@ static int udpd_req_dispatch(struct udpd *u, unsigned si, const Ustack__SockRequ
 	}
 }
 
-/* Find the session a request names, checking its secret. Record index, or negative errno. */
-static int udpd_req_session(struct udpd *u, const Ustack__SockRequest *q)
-{
-	for (unsigned si = 0; si < UDPD_SESSIONS_MAX; si++) {
-		const struct udpd_session_rec *rec = &u->st->sessions[si];
-		if (!rec->in_use || rec->id != q->session)
-			continue;
-		if (!udpd_secret_equal(rec->secret, q->secret.data, q->secret.len))
-			break;
-		if (u->sess[si].state != UDPD_SESS_ATTACHED) {
-			u->stats.req_detached++;
-			return -ENOTCONN;
-		}
-		return (int)si;
-	}
-	u->stats.req_eperm++;
-	return -EPERM;
-}
-
 /* Requests that touch no existing socket need not wait for the TX ring. */
 static bool udpd_op_ordered(int op)
 {
@@ -448,56 +373,33 @@ static bool udpd_op_ordered(int op)
 	       op != USTACK__SOCK_REQUEST__OP__CLOSE;
 }
 
-/* Act on request q of session si now (its wait, if any, is over), filling *r to send. A
- * mutating request runs in one transaction with the reply remembered for it (file comment). */
-static void udpd_req_act(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
-			 Ustack__SockReply *r, struct udpd_req_scratch *sc)
+/* The transaction of a mutating request: its session record saved, the reply remembered with
+ * what it changed (udpd_store.h). */
+void udpd_req_txn_begin(void *tp, unsigned si)
 {
-	if (!udpd_op_mutates(q->op)) {
-		int rc = udpd_req_dispatch(u, si, q, r, sc);
-		r->status = rc < 0 ? rc : 0;
-		udpd_tx_done(u);
-		return;
-	}
+	struct udpd *u = tp;
 	udpd_store_txn_begin(u->st, si);
-	int rc = udpd_req_dispatch(u, si, q, r, sc);
-	r->status = rc < 0 ? rc : 0;
-	struct udpd_reply_rec rr = {
-		.id = q->id,
-		.status = r->status,
-		.sid = r->sid,
-		.addr = r->addr,
-		.port = (uint16_t)r->port,
-		.op = (uint8_t)q->op,
-	};
-	udpd_store_txn_end(u->st, si, &rr);
-	/* A send the request triggered (UDP_CORK cleared) leaves once it is committed. */
-	udpd_tx_done(u);
 }
 
-/* Answer r from the reply remembered for a mutating request q, if there is one. */
-static bool udpd_req_replay(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
-			    Ustack__SockReply *r)
+void udpd_req_txn_end(void *tp, unsigned si, const struct xport_reply_rec *reply)
 {
-	if (!udpd_op_mutates(q->op))
-		return false;
-	const struct udpd_reply_rec *old = udpd_store_reply_find(u->st, si, q->id, (uint8_t)q->op);
-	if (!old)
-		return false;
-	u->stats.req_replayed++;
-	r->status = old->status;
-	r->sid = old->sid;
-	r->addr = old->addr;
-	r->port = old->port;
-	return true;
+	struct udpd *u = tp;
+	udpd_store_txn_end(u->st, si, reply);
+}
+
+/* A send the request triggered (UDP_CORK cleared) leaves once it is committed. */
+void udpd_req_acted(void *tp)
+{
+	udpd_tx_done(tp);
 }
 
 /* A re-send of a request that is parked (same id, same operation): it is acted on once, and
  * the latest asker gets the answer. True if q was one. */
-static bool udpd_req_park_resend(struct udpd *u, unsigned si, const Ustack__SockRequest *q,
-				 const uint8_t *ident, size_t ident_len)
+bool udpd_req_resent(void *tp, unsigned si, const Ustack__SockRequest *q, const uint8_t *ident,
+		     size_t ident_len)
 {
-	struct udpd_session *s = &u->sess[si];
+	struct udpd *u = tp;
+	struct udpd_sx *s = &u->sx[si];
 	for (unsigned i = 0; i < UDPD_REQ_WAITS; i++) {
 		struct udpd_req_wait *w = &s->req_wait[i];
 		if (!w->body_len || w->req_id != q->id || w->op != (int)q->op)
@@ -516,7 +418,7 @@ static int udpd_req_park(struct udpd *u, unsigned si, const Ustack__SockRequest 
 			 const uint8_t *body, size_t body_len, const uint8_t *ident,
 			 size_t ident_len, uint64_t until)
 {
-	struct udpd_session *s = &u->sess[si];
+	struct udpd_sx *s = &u->sx[si];
 	struct udpd_req_wait *w = NULL;
 	for (unsigned i = 0; i < UDPD_REQ_WAITS && !w; i++)
 		if (!s->req_wait[i].body_len)
@@ -536,37 +438,33 @@ static int udpd_req_park(struct udpd *u, unsigned si, const Ustack__SockRequest 
 	w->ident_len = (uint16_t)ident_len;
 	/* The TX round reads on from the next pass (no doorbell need come). */
 	s->tx_pending = true;
-	loop_source_pend(u->loop, u->sess_src);
+	loop_source_pend(u->loop, u->x.sess_src);
 	return 0;
 }
 
-/* Act on one request: 0 with *r to send now, or UDPD_REPLY_LATER. */
-static int udpd_req_handle(struct udpd *u, const Ustack__SockRequest *q, Ustack__SockReply *r,
-			   struct udpd_req_scratch *sc, const uint8_t *body, size_t body_len,
-			   const uint8_t *ident, size_t ident_len)
+/* Act on one request of attached session si (authenticated, not a replay, not a re-send of a
+ * parked one): 0 with *r to send now, or XPORT_REPLY_LATER. */
+int udpd_req_handle(void *tp, unsigned si_, const Ustack__SockRequest *q, Ustack__SockReply *r,
+		    struct xport_req *req)
 {
-	int si = udpd_req_session(u, q);
-	if (si < 0) {
-		r->status = si;
-		return 0;
-	}
-	struct udpd_session *s = &u->sess[si];
-	if (udpd_req_replay(u, (unsigned)si, q, r))
-		return 0;
-	if (udpd_req_park_resend(u, (unsigned)si, q, ident, ident_len))
-		return UDPD_REPLY_LATER;
+	struct udpd *u = tp;
+	int si = (int)si_;
+	const uint8_t *body = req->body, *ident = req->ident;
+	size_t body_len = req->body_len, ident_len = req->ident_len;
+	struct xport_session *s = &u->x.sess[si];
+	struct udpd_sx *sx = &u->sx[si];
 	/* What the application sent before this call happens before it (file comment). */
 	uint64_t until = 0;
 	if (udpd_op_ordered(q->op) && ring_head_now(&s->region.tx, &until) == 0 &&
 	    ring_read_pos(&s->region.tx) < until) {
 		bool parked = false;
 		for (unsigned i = 0; i < UDPD_REQ_WAITS; i++)
-			parked = parked || s->req_wait[i].body_len;
+			parked = parked || sx->req_wait[i].body_len;
 		if (!parked) {
 			u->tx_bytes_end = u->tx_bytes + UDPD_TX_ROUND_BYTES;
 			udpd_tx_session(u, (unsigned)si, UDPD_CLOSE_BUDGET, until);
 			udpd_tx_done(u);
-			if (s->state != UDPD_SESS_ATTACHED) {
+			if (s->state != XPORT_SESS_ATTACHED) {
 				r->status = -ENOTCONN; /* its ring was broken: the session is gone */
 				return 0;
 			}
@@ -575,49 +473,51 @@ static int udpd_req_handle(struct udpd *u, const Ustack__SockRequest *q, Ustack_
 			int rc = udpd_req_park(u, (unsigned)si, q, body, body_len, ident, ident_len,
 					       until);
 			if (rc == 0)
-				return UDPD_REPLY_LATER;
+				return XPORT_REPLY_LATER;
 			r->status = rc;
 			return 0;
 		}
 	}
 	if (q->op == USTACK__SOCK_REQUEST__OP__CLOSE) {
 		int rc = udpd_req_close_wait(u, (unsigned)si, q, ident, ident_len);
-		if (rc == UDPD_REPLY_LATER)
+		if (rc == XPORT_REPLY_LATER)
 			return rc;
 		if (rc < 0) {
 			r->status = rc;
 			return 0;
 		}
 	}
-	udpd_req_act(u, (unsigned)si, q, r, sc);
+	xport_req_act(&u->x, (unsigned)si, q, r, req);
 	return 0;
 }
 
 /* Parked requests whose part of the ring has been read, oldest first. */
 static void udpd_requests_parked_ready(struct udpd *u, unsigned si)
 {
-	struct udpd_session *s = &u->sess[si];
+	struct xport_session *xs = &u->x.sess[si];
+	struct udpd_sx *s = &u->sx[si];
 	for (;;) {
-		uint64_t pos = ring_read_pos(&s->region.tx);
+		uint64_t pos = ring_read_pos(&xs->region.tx);
 		struct udpd_req_wait *w = NULL;
 		for (unsigned i = 0; i < UDPD_REQ_WAITS; i++) {
 			struct udpd_req_wait *c = &s->req_wait[i];
 			if (c->body_len && (!w || c->seq < w->seq))
 				w = c;
 		}
-		if (!w || s->state != UDPD_SESS_ATTACHED || pos < w->until)
+		if (!w || xs->state != XPORT_SESS_ATTACHED || pos < w->until)
 			return;
 		struct udpd_req_wait job = *w;
 		w->body_len = 0;
 		Ustack__SockRequest *q = ustack__sock_request__unpack(NULL, job.body_len, job.body);
 		Ustack__SockReply r;
 		ustack__sock_reply__init(&r);
-		struct udpd_req_scratch sc;
+		struct xport_req req = {.ident = job.ident, .ident_len = job.ident_len,
+					.body = job.body, .body_len = job.body_len};
 		if (!q)
 			continue; /* it unpacked once: cannot happen */
 		r.id = q->id;
-		if (!udpd_req_replay(u, si, q, &r))
-			udpd_req_act(u, si, q, &r, &sc);
+		if (!xport_req_replay(&u->x, si, q, &r, &req))
+			xport_req_act(&u->x, si, q, &r, &req);
 		udpd_reply_send(u, job.ident, job.ident_len, &r);
 		ustack__sock_request__free_unpacked(q, NULL);
 	}
@@ -625,10 +525,10 @@ static void udpd_requests_parked_ready(struct udpd *u, unsigned si)
 
 void udpd_requests_close_ready(struct udpd *u, unsigned si)
 {
-	struct udpd_session *s = &u->sess[si];
+	struct xport_session *s = &u->x.sess[si];
 	uint64_t pos = ring_read_pos(&s->region.tx);
-	for (unsigned i = 0; i < UDPD_CLOSE_WAITS && s->state == UDPD_SESS_ATTACHED; i++) {
-		struct udpd_close_wait *w = &s->close_wait[i];
+	for (unsigned i = 0; i < UDPD_CLOSE_WAITS && s->state == XPORT_SESS_ATTACHED; i++) {
+		struct udpd_close_wait *w = &u->sx[si].close_wait[i];
 		if (!w->sid || pos < w->until)
 			continue;
 		Ustack__SockReply r;
@@ -650,51 +550,9 @@ void udpd_requests_close_ready(struct udpd *u, unsigned si)
 	udpd_requests_parked_ready(u, si);
 }
 
-void udpd_requests_close_forget(struct udpd *u, unsigned si)
+void udpd_requests_close_forget(void *tp, unsigned si)
 {
-	memset(u->sess[si].close_wait, 0, sizeof(u->sess[si].close_wait));
-	memset(u->sess[si].req_wait, 0, sizeof(u->sess[si].req_wait));
-}
-
-bool udpd_requests_ready(void *arg, uint64_t now)
-{
-	struct udpd *u = arg;
-	unsigned served = 0;
-	(void)now;
-	while (served < UDPD_REQ_BUDGET) {
-		uint8_t ident[UDPD_IDENTITY_MAX];
-		uint8_t body[UDPD_REQ_MAX];
-		size_t ilen = 0;
-		int blen = router_recv(u->router, ident, sizeof(ident), &ilen, body, sizeof(body));
-		if (blen == -EAGAIN)
-			break;
-		served++;
-		if (blen == -ENOMSG) {
-			u->stats.req_malformed++;
-			continue; /* no usable identity: nobody to answer */
-		}
-		Ustack__SockRequest *q = NULL;
-		if (blen >= 0)
-			q = ustack__sock_request__unpack(NULL, (size_t)blen, body);
-		Ustack__SockReply r;
-		ustack__sock_reply__init(&r);
-		struct udpd_req_scratch sc;
-		u->stats.req_total++;
-		if (!q) {
-			u->stats.req_malformed++;
-			r.status = -EBADMSG;
-		} else {
-			r.id = q->id;
-			if (udpd_req_handle(u, q, &r, &sc, body, (size_t)blen, ident, ilen) ==
-			    UDPD_REPLY_LATER) {
-				ustack__sock_request__free_unpacked(q, NULL);
-				continue;
-			}
-		}
-		udpd_reply_send(u, ident, ilen, &r);
-		if (q)
-			ustack__sock_request__free_unpacked(q, NULL);
-	}
-	udpd_wake_flush(u);
-	return served == UDPD_REQ_BUDGET;
+	struct udpd *u = tp;
+	memset(u->sx[si].close_wait, 0, sizeof(u->sx[si].close_wait));
+	memset(u->sx[si].req_wait, 0, sizeof(u->sx[si].req_wait));
 }

@@ -10,7 +10,7 @@
  *   - every slot names an open socket of its session, and no socket is in two slots.
  * Only a payload of another layout (another udpd version) starts fresh, with every session.
  * Surviving sessions are DETACHED: their regions and descriptors died with the old process;
- * the application resumes (udpd_session.c) or they are closed after UDPD_RESUME_GRACE_NS.
+ * the application resumes (xport_session.c) or they are closed after XPORT_RESUME_GRACE_NS.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -83,13 +83,7 @@ int udpd_state_open(struct udpd *u, uint64_t now)
 		seed = (uint32_t)(now >> 7);
 	udp_reuseport_seed(u->t, seed); /* kept by a recovered table */
 	u->state_fresh = fresh;
-	for (unsigned i = 0; i < UDPD_SESSIONS_MAX && !fresh; i++) {
-		if (!u->st->sessions[i].in_use)
-			continue;
-		u->sess[i].state = UDPD_SESS_DETACHED;
-		u->sess[i].deadline = now + UDPD_RESUME_GRACE_NS;
-		u->restored_sessions++;
-	}
+	u->restored_sessions = xport_sessions_restore(&u->x, u->st->sessions, now);
 	for (unsigned k = 0; k < UDP_SOCKETS_MAX; k++)
 		if (udp_sock_sid(u->t, k))
 			u->restored_sockets++;

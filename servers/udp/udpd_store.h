@@ -1,11 +1,14 @@
 /* udpd_store: what udpd keeps in its state segment (/ustack-<instance>-udp-state) and every
  * update of it. Pure: no I/O, no clock, no randomness (callers pass ids and secrets), so the unit
- * tests cut each update after every store and check what a restarted udpd finds.
+ * tests cut each update after every store and check what a restarted udpd finds. The session
+ * records and their rules are every transport's (servers/transport/xport_store.h); what is
+ * udpd's is that its undo journal is the socket table's and covers both.
  *
  * The payload (struct udpd_state): the session records, then the udp_core socket table, whose
  * undo journal (state_journal.h) also covers the session records. Every record is sealed and
  * every update is a transaction of that journal, so a udpd killed at any instruction leaves
- * either the state before the update or the state after it (DESIGN.md, restart contract):
+ * either the state before the update or the state after it (docs/ARCHITECTURE.md,
+ * restart contract):
  *   - a request (udpd_requests.c) runs between udpd_store_txn_begin and udpd_store_txn_end: the
  *     change it makes to the socket table and to its session's record (slot -> socket map) and
  *     the reply remembered for it commit together. A request re-sent after a kill is therefore
@@ -34,56 +37,24 @@
 #include "state_journal.h"
 #include "stats.h"
 #include "udp_core.h"
+#include "xport_store.h"
 
-#define UDPD_SESSIONS_MAX 128u     /* applications at once */
-#define UDPD_REPLY_CACHE 8u        /* remembered replies per session (idempotent re-sends) */
-#define UDPD_SLOT_NONE 0xffu
+#define UDPD_SESSIONS_MAX XPORT_SESSIONS_MAX  /* applications at once */
+#define UDPD_REPLY_CACHE XPORT_REPLY_CACHE    /* remembered replies per session */
+#define UDPD_SLOT_NONE XPORT_SLOT_NONE
 
 /* The state segment's payload version: ours and the core table's, so either change makes a
  * new udpd start on a fresh segment instead of misreading an old one. */
 #define UDPD_STATE_VERSION ((3u << 16) | UDP_TABLE_VERSION)
 
-/* One remembered reply (mutating requests only: re-running a read is harmless). Shared. */
-struct udpd_reply_rec {
-	uint64_t id;
-	int32_t status;
-	uint32_t sid;
-	uint32_t addr;
-	uint16_t port; /* host order, as in SockReply */
-	uint8_t op;
-	uint8_t valid;
-};
-_Static_assert(sizeof(struct udpd_reply_rec) == 24, "udpd_reply_rec is shared state");
-
-/* One session. Shared state, sealed whole: plain data, never reorder. */
-struct udpd_session_rec {
-	struct state_rec rec;              /* commit word + checksum */
-	uint64_t id;                       /* random, never 0 while in use */
-	uint8_t secret[SESSION_SECRET_LEN];
-	uint32_t creator_uid;
-	uint32_t owner;                    /* core owner of its sockets (file comment) */
-	uint32_t n_slots;                  /* of its region, 1 .. REGION_SLOTS_MAX */
-	uint16_t gen;                      /* bumped every time the record is taken */
-	uint8_t in_use;
-	uint8_t reply_next;                /* next replies[] entry to overwrite */
-	uint32_t slot_sid[REGION_SLOTS_MAX]; /* socket in each slot, 0 = none */
-	struct udpd_reply_rec replies[UDPD_REPLY_CACHE];
-};
-_Static_assert(sizeof(struct udpd_session_rec) == 48 + 4 * REGION_SLOTS_MAX + 24 * UDPD_REPLY_CACHE,
-	       "udpd_session_rec is shared state: no hidden padding");
-#define UDPD_SESSION_SEALED sizeof(struct udpd_session_rec)
-
-/* What recovery repaired, over the segment's life (shown by `ustackctl stats`). */
-struct udpd_store_stats {
-	uint64_t state_sessions_dropped; /* session records torn or invalid after the rollback:
-					  * freed (their sockets closed as orphans) */
-	uint64_t state_slots_cleared;    /* slots naming a socket that is closed, not the
-					  * session's, or in another slot too */
-	uint64_t state_orphans_closed;   /* sockets of no live session, or in none of its slots */
-};
-
-extern const struct stat_field udpd_store_stat_fields[];
-extern const unsigned udpd_store_stat_field_count;
+/* The session records and replies are the transports' common ones (xport_store.h); udpd's
+ * names for them. */
+#define udpd_reply_rec xport_reply_rec
+#define udpd_session_rec xport_session_rec
+#define udpd_store_stats xport_store_stats
+#define UDPD_SESSION_SEALED XPORT_SESSION_SEALED
+#define udpd_store_stat_fields xport_store_stat_fields
+#define udpd_store_stat_field_count xport_store_stat_field_count
 
 /* The state segment's payload. */
 struct udpd_state {
@@ -107,7 +78,7 @@ _Static_assert(UDPD_SESSION_SEALED + REGION_SLOTS_MAX * UDP_SOCK_SEALED +
 
 static inline uint32_t udpd_owner_of(unsigned idx, uint16_t gen)
 {
-	return (uint32_t)gen << 16 | (idx + 1u);
+	return xport_owner_of(idx, gen);
 }
 
 /* A fresh payload (any previous content is overwritten): no sessions, an empty table. */

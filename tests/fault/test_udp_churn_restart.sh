@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Restart contract for udpd's state (DESIGN.md: "a kill in the middle of an update loses that
-# record at most, never the table"; libsock's re-sent requests are idempotent). Several
+# Restart contract for udpd's state (docs/ARCHITECTURE.md: "a kill in the middle of an update loses
+# that record at most, never the table"; libsock's re-sent requests are idempotent). Several
 # applications churn socket/bind/connect/disconnect/setsockopt/close (udp_churn.c) while udpd is
 # SIGKILLed in a loop: every other kill through systemd (`ustackctl kill`) at a random moment,
 # the others inside a request: txn_kill stops udpd at the start of a request's work and kills

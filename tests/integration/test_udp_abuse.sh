@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Hostile applications against udpd (DESIGN.md, Security): malformed requests get an error or
-# a closed session, never a crash; hostile session handovers are refused without leaking a
+# Hostile applications against udpd (docs/ARCHITECTURE.md, Security): malformed requests get an
+# error or a closed session, never a crash; hostile session handovers are refused without leaking a
 # descriptor or a mapping; a broken ring ends exactly its own session; one application cannot
 # read or disturb another's sockets, nor starve it of the shared pool; no application can stall
 # udpd (a huge ring and a producer that never stops, against a CLOSE and a session's end) or

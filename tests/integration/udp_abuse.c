@@ -1,10 +1,10 @@
 /* udp_abuse: hostile applications against ustack-udpd, driven by test_udp_abuse.sh.
  *
- * DESIGN.md (Security) makes every request and every byte of a client's region untrusted, and
- * promises that "a malformed request gets an error and, if it cannot be parsed, its session is
- * closed; the server never crashes on it" and that "one application can never reach another's
- * sockets or data". Each mode here plays the hostile application that libsock never is: it
- * speaks the wire formats by hand (a raw ZeroMQ DEALER, raw SEQPACKET hellos, rings written
+ * docs/ARCHITECTURE.md (Security) makes every request and every byte of a client's region
+ * untrusted, and promises that "a malformed request gets an error and, if it cannot be parsed, its
+ * session is closed; the server never crashes on it" and that "one application can never reach
+ * another's sockets or data". Each mode here plays the hostile application that libsock never is:
+ * it speaks the wire formats by hand (a raw ZeroMQ DEALER, raw SEQPACKET hellos, rings written
  * byte by byte) and checks every answer udpd gives, and that udpd is still the same process
  * (its pid over ctl STATUS) after each group of cases. The instance is $USTACK_INSTANCE; the
  * kernel echo server (tests/lib/udp_peer.py echo-server) listens at PEER:PORT in the test

@@ -3,7 +3,8 @@
  * (the conflicts a listener has, backlog, listen again), connect (EISCONN, EALREADY,
  * unreachable destinations, autobind sharing ports between peers), send and shutdown errnos,
  * close with unread data (RST), SO_LINGER 0 (RST), orphans, owners (EBADF for someone else's
- * cid), socket options and their ranges, names and TCP_INFO. */
+ * cid), socket options and their ranges, names and TCP_INFO, the shell's buffer limits,
+ * connect(AF_UNSPEC) and the shell's abort. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -257,6 +258,64 @@ START_TEST(orphan_finishes_alone)
 }
 END_TEST
 
+/* connect(AF_UNSPEC): a reset, then a socket that connects again (Linux tcp_disconnect); a
+ * failed attempt's leftovers go too. */
+START_TEST(disconnect_resets_and_reuses)
+{
+	uint32_t cid, other;
+	struct tcp_conn *c = th_conn(&w, SPEC(), &cid);
+
+	ck_assert_int_eq(tcp_disconnect(w.t, TH_OWNER, cid, w.now, &w.io), 0);
+	expect_tx(&w, .flags = TCP_RST | TCP_ACK, .seq = 1001);
+	ck_assert_uint_eq(c->in_use, 1);
+	ck_assert_uint_eq(c->state, TCP_STATE_CLOSED);
+	ck_assert_uint_eq(c->raddr, 0);
+	ck_assert_uint_eq(w.t->stats.curr_estab, 0);
+	th_io_reset(&w);
+	ck_assert_int_eq(tcp_connect(w.t, TH_OWNER, cid, w.now, 0, TH_RADDR, TH_RPORT, 1500,
+				     &w.io),
+			 0);
+	expect_tx(&w, .flags = TCP_SYN);
+	/* refused: the error once, then DISCONNECT leaves nothing for the next connect */
+	th_in(&w, SEG(.flags = TCP_RST | TCP_ACK, .seq = 0, .ack = c->iss + 1, .sport = TH_RPORT,
+		      .dport = c->lport));
+	ck_assert_uint_eq(c->state, TCP_STATE_CLOSED);
+	ck_assert_uint_eq(c->pending_error, ECONNREFUSED);
+	ck_assert_int_eq(tcp_disconnect(w.t, TH_OWNER, cid, w.now, &w.io), 0);
+	ck_assert_uint_eq(c->pending_error, 0);
+	th_io_reset(&w);
+	ck_assert_int_eq(tcp_connect(w.t, TH_OWNER, cid, w.now, 0, TH_RADDR, TH_RPORT, 1500,
+				     &w.io),
+			 0);
+	expect_tx(&w, .flags = TCP_SYN);
+	ck_assert_int_eq(tcp_disconnect(w.t, TH_OWNER + 1, cid, w.now, &w.io), -EBADF);
+	/* a listener stops listening */
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &other), 0);
+	ck_assert_int_eq(tcp_listen(w.t, TH_OWNER, other, 5, &other), 0);
+	ck_assert_int_eq(tcp_disconnect(w.t, TH_OWNER, other, w.now, &w.io), 0);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, other, TH_OWNER, &cid), -EINVAL);
+}
+END_TEST
+
+/* tcp_abort: whoever holds the connection, a reset and the slot freed. */
+START_TEST(abort_frees_any_holder)
+{
+	uint32_t cid;
+	struct tcp_conn *c = th_conn(&w, SPEC(.flags = TCP_F_NODELAY), &cid);
+
+	ck_assert_int_eq(tcp_send(w.t, TH_OWNER, cid, w.now, 100, 0, &w.io), 0);
+	ck_assert_int_eq(tcp_close(w.t, TH_OWNER, cid, w.now, &w.io), 0); /* an orphan */
+	th_io_reset(&w);
+	ck_assert_int_eq(tcp_abort(w.t, cid, w.now, &w.io), 0);
+	expect_tx(&w, .flags = TCP_RST | TCP_ACK);
+	ck_assert_uint_eq(c->in_use, 0);
+	ck_assert_uint_eq(th_events(&w, cid) & TCP_EV_FREED, TCP_EV_FREED);
+	ck_assert_uint_eq(w.t->stats.shell_aborts, 1);
+	ck_assert_int_eq(tcp_abort(w.t, cid, w.now, &w.io), -ENOENT);
+	expect_no_tx(&w, w.now + 10 * TH_S);
+}
+END_TEST
+
 START_TEST(options_and_ranges)
 {
 	uint32_t cid = sock();
@@ -350,6 +409,43 @@ START_TEST(so_error_taken_once)
 }
 END_TEST
 
+/* The shell's streams bound the buffers (tcp_set_buf_max): SO_RCVBUF/SO_SNDBUF, the window
+ * scale offered, children of a listener and the send buffer's growth at the handshake stay
+ * within them. */
+START_TEST(buf_max_limits)
+{
+	uint32_t a = sock(), b = sock(), lcid, cid;
+	const struct tcp_conn *c;
+
+	ck_assert_int_eq(tcp_set_buf_max(w.t, TH_OWNER, a, 65536, 32768), 0);
+	c = tcp_conn_get(w.t, TH_OWNER, a);
+	ck_assert_uint_le(c->rcv_buf, 65536);
+	ck_assert_int_eq(set_int(a, SOL_SOCKET, SO_RCVBUF, 1 << 20), 0);
+	ck_assert_int_eq(get_int(a, SOL_SOCKET, SO_RCVBUF), 65536);
+	ck_assert_int_eq(set_int(a, SOL_SOCKET, SO_SNDBUF, 1 << 20), 0);
+	ck_assert_int_eq(get_int(a, SOL_SOCKET, SO_SNDBUF), 32768);
+	ck_assert_int_eq(tcp_set_buf_max(w.t, TH_OWNER, a, 100, 0), -EINVAL);
+	ck_assert_int_eq(tcp_set_buf_max(w.t, TH_OWNER, a, TCP_RMEM_MAX + 1, 0), -EINVAL);
+	ck_assert_int_eq(tcp_set_buf_max(w.t, TH_OWNER + 1, a, 0, 0), -EBADF);
+
+	/* a listener hands its limits to every child */
+	ck_assert_int_eq(tcp_set_buf_max(w.t, TH_OWNER, b, 65536, 20000), 0);
+	ck_assert_int_eq(tcp_bind(w.t, TH_OWNER, b, 0, TH_LPORT), 0);
+	ck_assert_int_eq(tcp_listen(w.t, TH_OWNER, b, 5, &lcid), 0);
+	th_in(&w, SEG(.flags = TCP_SYN, .seq = 1, .wscale = 7, .mss = true, .mss_val = 1460));
+	const struct tcp_tx *sa = expect_tx(&w, .flags = TCP_SYN | TCP_ACK, .wscale = 1);
+	th_in(&w, SEG(.seq = 2, .ack = sa->seq + 1));
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, &cid), 0);
+	c = tcp_conn_get(w.t, TH_OWNER, cid);
+	ck_assert_uint_eq(c->state, TCP_STATE_ESTABLISHED);
+	ck_assert_uint_eq(c->rcv_buf_max, 65536);
+	ck_assert_uint_eq(c->snd_buf_max, 20000);
+	ck_assert_uint_le(c->rcv_buf, 65536);
+	ck_assert_uint_le(c->snd_buf, 20000); /* tcp_sndbuf_expand wants 2 x IW: 29,200 */
+	ck_assert_int_eq(tcp_set_buf_max(w.t, TH_OWNER, cid, 65536, 0), -EINVAL); /* too late */
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tcp_user");
@@ -364,6 +460,9 @@ int main(void)
 	tcase_add_test(tc, orphan_finishes_alone);
 	tcase_add_test(tc, options_and_ranges);
 	tcase_add_test(tc, so_error_taken_once);
+	tcase_add_test(tc, buf_max_limits);
+	tcase_add_test(tc, disconnect_resets_and_reuses);
+	tcase_add_test(tc, abort_frees_any_holder);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);
 }

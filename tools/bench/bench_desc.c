@@ -1,9 +1,9 @@
 /* bench_desc: what the descriptor batch codec costs per descriptor and per batch.
  *
- * DESIGN.md asks for the encode/decode cost to be measured: it is paid twice per layer crossing
- * (encode in the sender, decode in the receiver) on every packet, next to ≈ 1 µs of CPU per
- * ZeroMQ message (PERF-FACTS.md). This times encode, decode and the pair for batches of 1, 8 and
- * 64 descriptors over N iterations with CLOCK_MONOTONIC, one batch in a hot cache, which is the
+ * docs/ARCHITECTURE.md asks for the encode/decode cost to be measured: it is paid twice per layer
+ * crossing (encode in the sender, decode in the receiver) on every packet, next to ≈ 1 µs of CPU
+ * per ZeroMQ message (PERF-FACTS.md). This times encode, decode and the pair for batches of 1, 8
+ * and 64 descriptors over N iterations with CLOCK_MONOTONIC, one batch in a hot cache, which is the
  * realistic case (the batch was just built). The per-batch part is what batching amortises.
  *
  * Usage: ustack-bench-desc [iterations]   (default 1000000 batches per size)

@@ -1,8 +1,7 @@
 /* layer: the table of the stack's layers, the single place that says which ones exist.
  *
- * Order is the data path from the wire up (the start order of ustack@.target). tcpd is listed
- * but not yet present: when its server and unit land, flipping `present` makes
- * up/down/status/stats/kill handle it.
+ * Order is the data path from the wire up (the start order of ustack@.target). `present` says
+ * a layer's server and unit exist: up/down/status/stats/kill handle exactly those.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,7 +13,7 @@
 const struct layer_info layer_table[] = {
 	{.name = "nicd", .pool_holder = POOL_HOLDER_NICD, .present = true},
 	{.name = "ipd", .pool_holder = POOL_HOLDER_IPD, .present = true},
-	{.name = "tcpd", .pool_holder = POOL_HOLDER_TCPD, .present = false},
+	{.name = "tcpd", .pool_holder = POOL_HOLDER_TCPD, .present = true},
 	{.name = "udpd", .pool_holder = POOL_HOLDER_UDPD, .present = true},
 };
 const unsigned layer_table_len = sizeof(layer_table) / sizeof(layer_table[0]);

@@ -1,0 +1,300 @@
+/* tcpd_main: the ustack-tcpd server shell. It owns every socket, descriptor, mapping and the
+ * clock; the protocol work is tcp_core's (tcp_core.h), the sessions' and requests' machinery
+ * xport's (servers/transport/xport.h).
+ *
+ * init() order (each step needs the previous one):
+ *   1. config      /etc/ustack/<instance>.conf: our address, the routing table (common/route.h,
+ *                  the same one ipd builds), the MTU and whether the device segments for us
+ *                  ([nic] offload: TSO super-segments of up to TCPD_TSO_MAX bytes)
+ *   2. pool        attach or create, then reclaim what a previous tcpd held when it died
+ *   3. state       the state segment <shm dir>/tcp-state: the core's table, the sessions and the
+ *                  binds survive us; what a predecessor left is validated and recovered
+ *                  (tcpd_state.c), its sessions DETACHED until their applications resume; then
+ *                  the per-uid shares and each restored session's uid (xport_quota.c)
+ *   4. links       bind ipd-to-tcpd, connect tcpd-to-ipd, wait (bounded) for ipd
+ *   5. requests    bind the tcpd.sock ROUTER (xport_requests.c)
+ *   6. sessions    the epoll set and the tcpd.session listening socket (xport_session.c)
+ *   7. ctl         bind tcpd.ctl
+ *   8. loop        sources (ipd's link, requests, the epoll set, ctl), the sessions' timer and
+ *                  the core's timer (tcp_next_deadline, re-armed after every pass that called
+ *                  the core); the output and events the recovery left are run; READY=1
+ *
+ * Restart contract (docs/ARCHITECTURE.md): the core's table (connections, listeners, timers as
+ * absolute deadlines) and which slot serves which connection survive in the state segment; an
+ * application resumes its session and its sockets carry on where the rings and the core's
+ * sequence numbers say. What is lost: segments in flight (TCP resends them), early data of
+ * connections not accepted yet (they are reset), what a kill cut between the core's change and
+ * its copy (issue 9 makes established connections survive every such cut).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <zmq.h>
+
+#include "clock.h"
+#include "log.h"
+#include "sdnotify.h"
+#include "server.h"
+#include "tcpd_priv.h"
+
+#define TCPD_NOFILE_WANT 65536u /* 128 sessions x 66 descriptors, with room to spare */
+
+const struct stat_field tcpd_stat_fields[] = {
+#define F(x) STAT_FIELD(struct tcpd_stats, x)
+	F(rx_segs), F(rx_gro_frames), F(rx_csum_checked), F(rx_drop_not_tcp), F(rx_drop_short),
+	F(rx_drop_detached), F(rx_drop_stage), F(rx_place_nowhere), F(rx_place_errors),
+	F(rx_bytes), F(icmp_in), F(icmp_drop_short), F(tx_segs), F(tx_tso), F(tx_bytes),
+	F(tx_drop_nobuf), F(tx_drop_unbound), F(tx_drop_ring), F(tx_drop_link), F(sync_tx_taken),
+	F(sync_rx_read), F(binds_released), F(orphans_aborted), F(stage_bytes), F(io_rounds_left),
+	F(req_bad_slot),
+#undef F
+};
+const unsigned tcpd_stat_field_count = sizeof(tcpd_stat_fields) / sizeof(tcpd_stat_fields[0]);
+_Static_assert(sizeof(tcpd_stat_fields) / sizeof(tcpd_stat_fields[0]) ==
+		       sizeof(struct tcpd_stats) / sizeof(uint64_t),
+	       "every tcpd counter is named");
+
+static bool tcpd_ctl_ready(void *arg, uint64_t now)
+{
+	struct tcpd *u = arg;
+	(void)now;
+	return ctl_server_poll(u->ctl, 16) == 16;
+}
+
+/* What the table holds now, by state (`ss -s`). */
+static int tcpd_gauges(struct tcpd *u, struct ctl_server *srv, Ustack__CtlReply *r)
+{
+	static const char *const names[TCP_STATE_COUNT] = {
+		"closed", "listen", "syn_sent", "syn_received", "established", "fin_wait_1",
+		"fin_wait_2", "close_wait", "closing", "last_ack", "time_wait",
+	};
+	uint64_t by[TCP_STATE_COUNT] = {0}, conns = 0, lis = 0, orphans = 0, binds = 0;
+	for (unsigned i = 0; i < TCP_CONNS_MAX; i++) {
+		const struct tcp_conn *c = &u->t->conn[i];
+		if (!c->in_use)
+			continue;
+		conns++;
+		if (c->state < TCP_STATE_COUNT)
+			by[c->state]++;
+		orphans += (c->flags & TCP_F_ORPHAN) != 0;
+	}
+	for (unsigned i = 0; i < TCP_LISTENERS_MAX; i++)
+		lis += u->t->lis[i].in_use;
+	for (unsigned b = 0; b < TCPD_BINDS; b++)
+		binds += u->st->binds[b].cid != 0;
+	int rc = ctl_reply_add_counter(srv, r, "conns_in_use", conns);
+	if (rc == 0)
+		rc = ctl_reply_add_counter(srv, r, "listeners_in_use", lis);
+	if (rc == 0)
+		rc = ctl_reply_add_counter(srv, r, "orphans", orphans);
+	if (rc == 0)
+		rc = ctl_reply_add_counter(srv, r, "slots_bound", binds);
+	if (rc == 0)
+		rc = ctl_reply_add_counter(srv, r, "staged_bytes", u->staged);
+	for (unsigned s = 0; rc == 0 && s < TCP_STATE_COUNT; s++) {
+		char name[40];
+		snprintf(name, sizeof(name), "state.%s", names[s]);
+		rc = ctl_reply_add_counter(srv, r, name, by[s]);
+	}
+	return rc;
+}
+
+/* ctl_handle: answers ustackctl. */
+static int tcpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlReply *r,
+			   struct ctl_server *srv)
+{
+	struct tcpd *u = arg;
+	r->state = "serving";
+	r->uptime_ms = (clock_now() - u->started) / CLOCK_NS_PER_MS;
+	switch (req->type) {
+	case USTACK__CTL_REQUEST__TYPE__STATUS:
+		return 0;
+	case USTACK__CTL_REQUEST__TYPE__STATS: {
+		int rc = ctl_reply_add_counters(srv, r, "", tcp_stat_fields, tcp_stat_field_count,
+						&u->t->stats);
+		if (rc == 0)
+			rc = ctl_reply_add_counters(srv, r, "", tcpd_stat_fields,
+						    tcpd_stat_field_count, &u->stats);
+		if (rc == 0)
+			rc = xport_stats_report(&u->x, srv, r);
+		if (rc == 0)
+			rc = ctl_reply_add_counters(srv, r, "", xport_store_stat_fields,
+						    xport_store_stat_field_count, &u->st->stats);
+		if (rc == 0)
+			rc = ctl_reply_add_counters(srv, r, "", tcpd_store_stat_fields,
+						    tcpd_store_stat_field_count, &u->st->bstats);
+		if (rc == 0)
+			rc = ctl_reply_add_counters(srv, r, "state_journal_", state_journal_stat_fields,
+						    state_journal_stat_field_count,
+						    &u->st->journal.stats);
+		if (rc == 0)
+			rc = ctl_reply_add_counters(srv, r, "link_from_ipd_", link_stat_fields,
+						    link_stat_field_count, link_stats(u->from_ipd));
+		if (rc == 0)
+			rc = ctl_reply_add_counters(srv, r, "link_to_ipd_", link_stat_fields,
+						    link_stat_field_count, link_stats(u->to_ipd));
+		if (rc == 0)
+			rc = tcpd_gauges(u, srv, r);
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "restored_conns", u->restored_conns);
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "restored_sessions", u->restored_sessions);
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "state_generation", u->generation);
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "pool_reclaimed_at_start", u->reclaimed);
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "tso", u->host.tso);
+		if (rc == 0)
+			rc = xport_quota_report(&u->x, srv, r, TCP_CONNS_MAX + TCP_LISTENERS_MAX);
+		return rc;
+	}
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+/* Sessions bring 2 + n_slots descriptors each: lift the soft limit towards the hard one. */
+static void tcpd_raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= TCPD_NOFILE_WANT)
+		return;
+	rlim_t want = rl.rlim_max < TCPD_NOFILE_WANT ? rl.rlim_max : TCPD_NOFILE_WANT;
+	if (want > rl.rlim_cur) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_notice("RLIMIT_NOFILE stays at its soft limit: %s", strerror(errno));
+	}
+}
+
+static int tcpd_init(struct tcpd *u, const struct server_args *args)
+{
+	u->instance = args->instance;
+	xport_preinit(&u->x, &tcpd_xport_ops, u, u->instance);
+	u->io = (struct tcp_io){.tx = u->io_tx, .tx_max = TCPD_IO_TX, .ev = u->io_ev,
+				.ev_max = TCPD_IO_EV};
+	u->timer_id = -1;
+	int rc = server_load_config(args, &u->cfg);
+	if (rc == 0)
+		rc = server_open_pool(&u->cfg, POOL_HOLDER_TCPD, &u->pool, &u->reclaimed);
+	if (rc < 0)
+		return rc;
+	rc = route_table_init(&u->rt, u->cfg.ip_addr, u->cfg.ip_prefix, u->cfg.ip_gateway,
+			      u->cfg.mtu);
+	if (rc < 0) {
+		log_err("routes from the config: %s", strerror(-rc));
+		return rc;
+	}
+	u->host = (struct tcp_host){
+		.addr = u->cfg.ip_addr,
+		.prefix_len = u->cfg.ip_prefix,
+		.tso = u->cfg.nic_offload,
+		.mtu = u->cfg.mtu,
+		.tso_max = TCPD_TSO_MAX,
+	};
+	tcpd_raise_nofile();
+	u->started = clock_now();
+
+	rc = tcpd_state_open(u, u->started);
+	if (rc < 0)
+		return rc;
+	tcpd_quota_init(u);
+
+	u->zctx = zmq_ctx_new();
+	if (!u->zctx)
+		return -ENOMEM;
+	rc = link_open_rx(u->zctx, u->pool, u->instance, POOL_HOLDER_IPD, &u->from_ipd);
+	if (rc == 0)
+		rc = link_open_tx(u->zctx, u->pool, u->instance, POOL_HOLDER_IPD, &u->to_ipd);
+	if (rc < 0) {
+		log_err("links: %s", strerror(-rc));
+		return rc;
+	}
+	if (link_wait_peer(u->to_ipd, 500) < 0)
+		log_notice("ipd is not connected yet: segments are dropped until it is");
+
+	rc = xport_requests_open(&u->x, u->zctx);
+	if (rc < 0) {
+		log_err("requests socket: %s", strerror(-rc));
+		return rc;
+	}
+	rc = xport_sessions_open(&u->x);
+	if (rc < 0) {
+		log_err("session socket: %s", strerror(-rc));
+		return rc;
+	}
+	rc = ctl_server_open(u->zctx, u->instance, TCPD_LAYER, tcpd_ctl_handle, u, &u->ctl);
+	if (rc < 0) {
+		log_err("ctl: %s", strerror(-rc));
+		return rc;
+	}
+
+	rc = loop_create(&u->loop);
+	if (rc < 0)
+		return rc;
+	if (loop_add_zsock(u->loop, link_socket(u->from_ipd), tcpd_rx_batch, u) < 0 ||
+	    xport_loop_add(&u->x, u->loop) < 0 ||
+	    loop_add_zsock(u->loop, ctl_server_socket(u->ctl), tcpd_ctl_ready, u) < 0)
+		return -ENOSPC;
+	u->timer_id = loop_add_timer(u->loop, tcpd_timer, u, tcp_next_deadline(u->t));
+	if (u->timer_id < 0)
+		return u->timer_id;
+	/* What the recovery left: events to act on, output a full io deferred (tcp_core.h). */
+	uint64_t now = clock_now();
+	tcp_output_deferred(u->t, now, &u->io);
+	tcpd_io_run(u, now);
+	tcpd_out_flush(u);
+	tcpd_rearm(u);
+	return 0;
+}
+
+static void tcpd_fini(struct tcpd *u)
+{
+	if (u->pool) {
+		if (u->n_out && u->to_ipd)
+			tcpd_out_flush(u);
+		pool_free_burst(u->pool, u->out, u->n_out);
+		u->n_out = 0;
+	}
+	for (unsigned i = 0; i < TCP_CONNS_MAX; i++)
+		tcpd_stage_free(u, i);
+	xport_close(&u->x); /* the records stay: the next tcpd resumes them */
+	ctl_server_close(&u->ctl);
+	link_close(&u->from_ipd);
+	link_close(&u->to_ipd);
+	loop_destroy(&u->loop);
+	if (u->zctx)
+		zmq_ctx_term(u->zctx);
+	tcpd_state_close(u);
+	pool_close(&u->pool);
+}
+
+int main(int argc, char **argv)
+{
+	struct server_args args;
+	server_follow_manager();
+	int rc = server_parse_args(argc, argv, "ustack-tcpd", &args);
+	if (rc)
+		return rc == SERVER_ARGS_HELP ? 0 : rc;
+	log_init("ustack-tcpd");
+	static struct tcpd tcpd; /* large (binds, sessions' views); one per process */
+	rc = tcpd_init(&tcpd, &args);
+	if (rc < 0) {
+		tcpd_fini(&tcpd);
+		return 1;
+	}
+	char status[160];
+	snprintf(status, sizeof(status),
+		 "serving instance %s: %llu connections, %llu sessions restored, TSO %s",
+		 args.instance, (unsigned long long)tcpd.restored_conns,
+		 (unsigned long long)tcpd.restored_sessions, tcpd.host.tso ? "on" : "off");
+	log_info("%s", status);
+	sdn_ready(status);
+	rc = loop_run(tcpd.loop);
+	sdn_stopping(NULL);
+	tcpd_fini(&tcpd);
+	return rc < 0 ? 1 : 0;
+}

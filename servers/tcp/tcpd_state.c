@@ -1,0 +1,110 @@
+/* tcpd_state: tcpd's state segment — attaching it, and taking over what a previous tcpd left
+ * in it (the records and their recovery are tcpd_store.c's).
+ *
+ * Nothing in a segment from an earlier process is trusted more than a client's bytes would be:
+ * it may have died at any instruction. tcpd_store_recover rolls back the journal, recovers the
+ * core's table record by record and repairs every link between sessions, binds and the core's
+ * sockets. Only a payload of another layout (another tcpd version) starts fresh. What the
+ * recovery's repairs send (a FIN or RST for a socket that lost its session) is discarded:
+ * nothing is connected yet; the peer learns from its own retransmission. Surviving sessions are
+ * DETACHED until their application resumes (xport_session.c).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "log.h"
+#include "tcpd_priv.h"
+
+unsigned tcpd_bind_of(const struct tcpd *u, uint32_t cid)
+{
+	unsigned idx = cid & 0x7fffu;
+	if (cid & TCP_CID_LISTENER)
+		return idx < TCP_LISTENERS_MAX ? u->lis_bind[idx] : TCPD_BIND_NONE;
+	return idx < TCP_CONNS_MAX ? u->conn_bind[idx] : TCPD_BIND_NONE;
+}
+
+void tcpd_map_set(struct tcpd *u, unsigned b)
+{
+	uint32_t cid = u->st->binds[b].cid;
+	unsigned idx = cid & 0x7fffu;
+	if (!cid)
+		return;
+	if (cid & TCP_CID_LISTENER) {
+		if (idx < TCP_LISTENERS_MAX)
+			u->lis_bind[idx] = (uint16_t)b;
+	} else if (idx < TCP_CONNS_MAX) {
+		u->conn_bind[idx] = (uint16_t)b;
+	}
+}
+
+void tcpd_map_clear(struct tcpd *u, uint32_t cid)
+{
+	unsigned idx = cid & 0x7fffu;
+	if (!cid)
+		return;
+	if (cid & TCP_CID_LISTENER) {
+		if (idx < TCP_LISTENERS_MAX)
+			u->lis_bind[idx] = TCPD_BIND_NONE;
+	} else if (idx < TCP_CONNS_MAX) {
+		u->conn_bind[idx] = TCPD_BIND_NONE;
+	}
+}
+
+int tcpd_state_open(struct tcpd *u, uint64_t now)
+{
+	bool fresh = false;
+	int rc = state_segment_open(u->instance, TCPD_STATE_LAYER, TCPD_STATE_VERSION,
+				    sizeof(struct tcpd_state), &u->seg, &fresh);
+	if (rc < 0) {
+		log_err("state segment: %s", strerror(-rc));
+		return rc;
+	}
+	u->st = state_segment_payload(u->seg);
+	u->t = &u->st->table;
+	u->generation = state_segment_generation(u->seg);
+	memset(u->conn_bind, 0xff, sizeof(u->conn_bind));
+	memset(u->lis_bind, 0xff, sizeof(u->lis_bind));
+
+	if (!fresh) {
+		u->io.n_tx = u->io.n_ev = 0;
+		rc = tcpd_store_recover(u->st, now, &u->io);
+		if (rc < 0) {
+			log_warn("state: not a payload this tcpd reads (%s): starting empty",
+				 strerror(-rc));
+		} else {
+			u->restored_conns = (uint64_t)rc;
+			/* Output of the repairs goes nowhere; their events are looked at once
+			 * the sessions are known (tcpd_main.c runs the io after the links). */
+			u->io.n_tx = 0;
+		}
+		fresh = rc < 0;
+	}
+	if (fresh) {
+		uint8_t seed[32];
+		if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
+			log_err("getrandom: %s", strerror(errno));
+			return -EIO;
+		}
+		tcpd_store_init(u->st, seed, &u->host);
+		u->io.n_tx = u->io.n_ev = 0;
+	} else {
+		tcp_set_host(u->t, &u->host); /* the config may have changed (MTU, offload) */
+	}
+	u->state_fresh = fresh;
+	u->restored_sessions = xport_sessions_restore(&u->x, u->st->sessions, now);
+	for (unsigned b = 0; b < TCPD_BINDS; b++)
+		tcpd_map_set(u, b);
+	log_info("state segment: %s (generation %llu), %llu sessions and %llu connections restored",
+		 fresh ? "fresh" : "attached", (unsigned long long)u->generation,
+		 (unsigned long long)u->restored_sessions, (unsigned long long)u->restored_conns);
+	return 0;
+}
+
+void tcpd_state_close(struct tcpd *u)
+{
+	state_segment_close(&u->seg);
+	u->st = NULL;
+	u->t = NULL;
+}

@@ -1,0 +1,225 @@
+#!/usr/bin/python3
+"""tcp_peer: the kernel side of the TCP integration tests (the stack side is
+tests/integration/tcp_probe.c). Runs in the test namespace with the kernel's own sockets.
+
+Streams are pseudo-random bytes; each side prints the SHA-256 of what it sent or received
+("sent N SHA", "received N SHA"), which the test compares.
+
+  send HOST PORT BYTES        connect, send BYTES, shutdown(WR), wait for EOF
+  recv-from HOST PORT         connect, receive until EOF
+  recv PORT                   listen, accept one, receive until EOF
+  serve-send PORT BYTES       listen, accept one, send BYTES, shutdown(WR), wait for EOF
+  reset-server PORT           accept one and reset it at once (SO_LINGER 0)
+  unread-server PORT          accept, send 64 KiB, then expect the peer's RST (ECONNRESET)
+  expect-reset-server PORT    accept, read until the peer's RST (ECONNRESET); its bytes first
+  halfclose-server PORT       accept, read to EOF, answer "answer to <what came>", close
+  halfclose-client HOST PORT  connect, send "question", shutdown(WR), expect the answer, EOF
+  many HOST PORT N            N connections at once, each sends a line and expects it back
+  echo-server PORT N          accept N connections, echo each until its EOF (threads)
+A server prints "listening PORT" once it listens. Exit 0 only if everything checked held.
+"""
+import errno
+import hashlib
+import random
+import selectors
+import socket
+import struct
+import sys
+import time
+
+CHUNK = 65536
+
+
+def listen(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(128)
+    print("listening", port, flush=True)
+    return s
+
+
+def connect(host, port, tries=50):
+    for i in range(tries):
+        try:
+            return socket.create_connection((host, port), timeout=30)
+        except ConnectionRefusedError:
+            if i == tries - 1:
+                raise
+            time.sleep(0.1)
+
+
+def send_stream(s, n):
+    rnd = random.Random(n)
+    h = hashlib.sha256()
+    done = 0
+    t = time.time()
+    while done < n:
+        k = min(CHUNK, n - done)
+        d = rnd.randbytes(k)
+        h.update(d)
+        s.sendall(d)
+        done += k
+    s.shutdown(socket.SHUT_WR)
+    assert s.recv(1) == b"", "the peer sent data after our FIN"
+    dt = time.time() - t
+    print("sent %d %s %.3f s %.1f Mbit/s" % (done, h.hexdigest(), dt, done * 8 / dt / 1e6),
+          flush=True)
+
+
+def recv_stream(s):
+    h = hashlib.sha256()
+    n = 0
+    t = time.time()
+    while True:
+        d = s.recv(CHUNK)
+        if not d:
+            break
+        h.update(d)
+        n += len(d)
+    dt = time.time() - t
+    print("received %d %s %.3f s %.1f Mbit/s" % (n, h.hexdigest(), dt, n * 8 / dt / 1e6),
+          flush=True)
+
+
+def main():
+    mode = sys.argv[1]
+    a = sys.argv[2:]
+    if mode == "send":
+        s = connect(a[0], int(a[1]))
+        send_stream(s, int(a[2]))
+    elif mode == "recv-from":
+        s = connect(a[0], int(a[1]))
+        recv_stream(s)
+    elif mode == "recv":
+        c, _ = listen(int(a[0])).accept()
+        c.settimeout(60)
+        recv_stream(c)
+    elif mode == "serve-send":
+        c, _ = listen(int(a[0])).accept()
+        c.settimeout(60)
+        send_stream(c, int(a[1]))
+    elif mode == "reset-server":
+        c, _ = listen(int(a[0])).accept()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+        print("reset sent", flush=True)
+    elif mode == "unread-server":
+        c, _ = listen(int(a[0])).accept()
+        c.settimeout(10)
+        c.sendall(b"u" * 65536)
+        try:
+            d = c.recv(10)
+            raise SystemExit("expected a reset, got %r" % d)
+        except ConnectionResetError:
+            print("peer reset", flush=True)
+    elif mode == "expect-reset-server":
+        c, _ = listen(int(a[0])).accept()
+        c.settimeout(10)
+        got = b""
+        try:
+            while True:
+                d = c.recv(100)
+                if not d:
+                    raise SystemExit("expected a reset, got EOF after %r" % got)
+                got += d
+        except ConnectionResetError:
+            print("peer reset after %r" % got, flush=True)
+    elif mode == "halfclose-server":
+        c, _ = listen(int(a[0])).accept()
+        c.settimeout(10)
+        got = b""
+        while True:
+            d = c.recv(100)
+            if not d:
+                break
+            got += d
+        c.sendall(b"answer to " + got)
+        c.close()
+        print("answered", got.decode(), flush=True)
+    elif mode == "halfclose-client":
+        s = connect(a[0], int(a[1]))
+        s.sendall(b"question")
+        s.shutdown(socket.SHUT_WR)
+        got = b""
+        while True:
+            d = s.recv(100)
+            if not d:
+                break
+            got += d
+        assert got == b"answer to question", got
+        print("answer", got.decode(), flush=True)
+    elif mode == "many":
+        many(a[0], int(a[1]), int(a[2]))
+    elif mode == "echo-server":
+        echo_server(int(a[0]), int(a[1]))
+    else:
+        raise SystemExit("unknown mode " + mode)
+
+
+def many(host, port, n):
+    """n connections at once: all connect (non-blocking), each sends a line, reads it back."""
+    sel = selectors.DefaultSelector()
+    left = {}
+    for i in range(n):
+        s = socket.socket()
+        s.setblocking(False)
+        err = s.connect_ex((host, port))
+        assert err in (0, errno.EINPROGRESS), err
+        msg = ("connection %d of %d\n" % (i, n)).encode()
+        left[s] = [msg, b"", False]
+        sel.register(s, selectors.EVENT_WRITE)
+    deadline = time.time() + 60
+    done = 0
+    while left and time.time() < deadline:
+        for key, ev in sel.select(timeout=1):
+            s = key.fileobj
+            st = left[s]
+            if not st[2] and ev & selectors.EVENT_WRITE:
+                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                assert err == 0, "connect: %s" % errno.errorcode.get(err, err)
+                s.send(st[0])
+                st[2] = True
+                sel.modify(s, selectors.EVENT_READ)
+            elif ev & selectors.EVENT_READ:
+                d = s.recv(4096)
+                if not d:
+                    assert st[1] == st[0], (st[1], st[0])
+                    sel.unregister(s)
+                    s.close()
+                    del left[s]
+                    done += 1
+                    continue
+                st[1] += d
+                if st[1] == st[0]:
+                    s.shutdown(socket.SHUT_WR)
+    assert not left, "%d connections unfinished" % len(left)
+    print("many: %d connections echoed" % done, flush=True)
+
+
+def echo_server(port, n):
+    import threading
+    ls = listen(port)
+
+    def serve(c):
+        c.settimeout(60)
+        while True:
+            d = c.recv(4096)
+            if not d:
+                break
+            c.sendall(d)
+        c.close()
+
+    threads = []
+    for _ in range(n):
+        c, _ = ls.accept()
+        t = threading.Thread(target=serve, args=(c,))
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join()
+    print("echo-server: %d connections" % n, flush=True)
+
+
+if __name__ == "__main__":
+    main()
