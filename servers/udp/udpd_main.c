@@ -132,6 +132,8 @@ static int udpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 			rc = udpd_quota_report(u, srv, r);
 		return rc;
 	}
+	case USTACK__CTL_REQUEST__TYPE__SOCKETS:
+		return udpd_ctl_sockets(u, req, r, srv);
 	default:
 		return -EOPNOTSUPP;
 	}

@@ -11,6 +11,7 @@
  *                    serves every session's ring under the budgets and the back-pressure
  *   udpd_errq.c      each socket's error queue (IP_RECVERR), taken by ERRQUEUE requests
  *   udpd_quota.c     per-uid shares: handshakes, sessions, sockets, buffers in flight
+ *   udpd_sockets.c   the socket table for `ustackctl sockets` (ctl SOCKETS)
  *   udpd_store.c     the state segment's records and their transactions (pure: it is built
  *                    into the core library, so the unit tests cut its updates at every store)
  *
@@ -461,5 +462,11 @@ void udpd_uid_bufs_add(struct udpd *u, unsigned ix, unsigned n, bool corked);
 void udpd_uid_bufs_sub(struct udpd *u, unsigned ix, unsigned n, bool corked);
 /* STATS: the limits and every uid's use, as counters (limit_uid_*, uid.<uid>.*). */
 int udpd_quota_report(struct udpd *u, struct ctl_server *srv, Ustack__CtlReply *r);
+
+/* --- udpd_sockets.c --- */
+
+/* ctl SOCKETS: one page of the socket table from req->cursor (ss -una). 0 or -ENOMEM. */
+int udpd_ctl_sockets(struct udpd *u, const Ustack__CtlRequest *req, Ustack__CtlReply *r,
+		     struct ctl_server *srv);
 
 #endif
