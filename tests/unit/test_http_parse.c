@@ -3,6 +3,7 @@
  * coding, URLs. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -447,6 +448,12 @@ START_TEST(tables)
 	ck_assert_str_eq(d, "Thu, 01 Jan 1970 00:00:00 GMT");
 	http_date(784111777, d); /* RFC 9110 §5.6.7's example */
 	ck_assert_str_eq(d, "Sun, 06 Nov 1994 08:49:37 GMT");
+	http_date(253402300799, d); /* the last second with four year digits */
+	ck_assert_str_eq(d, "Fri, 31 Dec 9999 23:59:59 GMT");
+	http_date(253402300800, d); /* beyond: the epoch, never a longer string */
+	ck_assert_str_eq(d, "Thu, 01 Jan 1970 00:00:00 GMT");
+	http_date(INT64_MAX, d);
+	ck_assert_str_eq(d, "Thu, 01 Jan 1970 00:00:00 GMT");
 	ck_assert_str_eq(http_content_type("a/b/index.HTML"), "text/html");
 	ck_assert_str_eq(http_content_type("x.tar.gz"), "application/gzip");
 	ck_assert_str_eq(http_content_type("noext"), "application/octet-stream");

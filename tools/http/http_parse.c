@@ -761,11 +761,17 @@ void http_date(int64_t t, char out[32])
 					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	time_t tt = (time_t)t;
 	struct tm tm;
-	if (!gmtime_r(&tt, &tm)) {
+	/* IMF-fixdate has four year digits: anything else reads as the epoch */
+	if (!gmtime_r(&tt, &tm) || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900) {
 		snprintf(out, 32, "Thu, 01 Jan 1970 00:00:00 GMT");
 		return;
 	}
 	/* by hand rather than strftime: the names must not follow the locale */
-	snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
-		 months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	char tmp[80];
+	snprintf(tmp, sizeof(tmp), "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
+		 tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+		 tm.tm_sec);
+	size_t n = strnlen(tmp, 31);
+	memcpy(out, tmp, n);
+	out[n] = '\0';
 }
