@@ -199,6 +199,24 @@ $(cat "$S")"
 kill -CONT "$ECHO_PID" "$UECHO_PID"
 pass "ustackctl sockets: accept queue and unread bytes (TCP), unread datagrams (UDP), as Linux counts them"
 
+# More than a page: 150 listeners of three applications, each listed once with its owner.
+HPIDS=()
+for b in 30000 30100 30200; do
+	"$BUILD/bin/sock_hold" tcp "$b" 50 >"$WORK/hold$b.log" 2>&1 &
+	HPIDS+=($!)
+	T_PIDS+=($!)
+done
+for b in 30000 30100 30200; do wait_for "$WORK/hold$b.log" "^ready"; done
+"$CTL" sockets --instance "$T_INST" >"$S" || fail "sockets"
+for i in 0 1 2; do
+	k=$(grep -Ec "^tcp +LISTEN +0 +16 +0\.0\.0\.0:30$i[0-9]{2} +0\.0\.0\.0:\* +users:\(\(\"sock_hold\",pid=${HPIDS[$i]}\)\) uid:0$" "$S")
+	((k == 50)) || fail "sock_hold $i: $k of 50 listeners listed"
+done
+dups=$(awk '$1=="tcp" {print $2, $5, $6}' "$S" | sort | uniq -d)
+[[ -z "$dups" ]] || fail "listed twice: $dups"
+kill -TERM "${HPIDS[@]}"
+pass "150 listeners over two pages, each once, with its owner"
+
 # --- the servers stop cleanly and say what they did ------------------------------------------
 kill -TERM "$HTTP_PID" "$ECHO_PID"
 wait "$HTTP_PID" || fail "ustack-http exit status"
