@@ -220,8 +220,84 @@ unsigned ctl_server_poll(struct ctl_server *srv, unsigned budget)
 	return served;
 }
 
+int ctl_reply_add_sockets(struct ctl_server *srv, Ustack__CtlReply *reply,
+			  const struct sock_diag *d, unsigned n, uint32_t next_cursor, bool more)
+{
+	Ustack__SocketEntry **arr = n ? ctl_reply_alloc(srv, n * sizeof(*arr)) : NULL;
+	Ustack__SocketEntry *e = n ? ctl_reply_alloc(srv, n * sizeof(*e)) : NULL;
+	if (n && (!arr || !e))
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		ustack__socket_entry__init(&e[i]);
+		e[i].protocol = d[i].protocol;
+		/* protobuf-c's strings are char *; packing only reads them */
+		e[i].state = (char *)(d[i].state ? d[i].state : "");
+		e[i].local_addr = d[i].laddr;
+		e[i].local_port = d[i].lport;
+		e[i].peer_addr = d[i].raddr;
+		e[i].peer_port = d[i].rport;
+		e[i].recv_q = d[i].recv_q;
+		e[i].send_q = d[i].send_q;
+		e[i].owner_known = d[i].owner_known;
+		e[i].uid = d[i].uid;
+		e[i].pid = d[i].pid;
+		e[i].id = d[i].id;
+		e[i].drops = d[i].drops;
+		if (d[i].has_tcp) {
+			const struct sock_diag_tcp *t = &d[i].tcp;
+			Ustack__TcpInfo *ti = ctl_reply_alloc(srv, sizeof(*ti));
+			if (!ti)
+				return -ENOMEM;
+			ustack__tcp_info__init(ti);
+			ti->rtt_us = t->rtt_us;
+			ti->rttvar_us = t->rttvar_us;
+			ti->min_rtt_us = t->min_rtt_us;
+			ti->rto_us = t->rto_us;
+			ti->snd_mss = t->snd_mss;
+			ti->rcv_mss = t->rcv_mss;
+			ti->cwnd = t->cwnd;
+			ti->ssthresh = t->ssthresh;
+			ti->retransmits = t->retransmits;
+			ti->total_retrans = t->total_retrans;
+			ti->unacked = t->unacked;
+			ti->sacked = t->sacked;
+			ti->lost = t->lost;
+			ti->retrans = t->retrans;
+			ti->bytes_acked = t->bytes_acked;
+			ti->bytes_received = t->bytes_received;
+			ti->segs_out = t->segs_out;
+			ti->segs_in = t->segs_in;
+			ti->snd_wnd = t->snd_wnd;
+			ti->rcv_space = t->rcv_space;
+			ti->snd_wscale = t->snd_wscale;
+			ti->rcv_wscale = t->rcv_wscale;
+			ti->options = t->options;
+			ti->cc = (char *)(t->cc ? t->cc : "");
+			ti->ca_state = (char *)(t->ca_state ? t->ca_state : "");
+			ti->pmtu = t->pmtu;
+			ti->backoff = t->backoff;
+			ti->last_data_sent_ms = t->last_data_sent_ms;
+			ti->last_data_recv_ms = t->last_data_recv_ms;
+			e[i].tcp = ti;
+		}
+		arr[i] = &e[i];
+	}
+	reply->sockets = arr;
+	reply->n_sockets = n;
+	reply->next_cursor = next_cursor;
+	reply->more = more;
+	return 0;
+}
+
 int ctl_call(void *zctx, const char *instance, const char *layer, Ustack__CtlRequest__Type type,
 	     int timeout_ms, Ustack__CtlReply **out)
+{
+	return ctl_call_page(zctx, instance, layer, type, 0, timeout_ms, out);
+}
+
+int ctl_call_page(void *zctx, const char *instance, const char *layer,
+		  Ustack__CtlRequest__Type type, uint32_t cursor, int timeout_ms,
+		  Ustack__CtlReply **out)
 {
 	char ep[300];
 	int rc = ctl_endpoint(instance, layer, ep, sizeof(ep));
@@ -244,6 +320,7 @@ int ctl_call(void *zctx, const char *instance, const char *layer, Ustack__CtlReq
 	uint64_t id = ((uint64_t)getpid() << 32) ^ (uint64_t)rand();
 	req.id = id;
 	req.type = type;
+	req.cursor = cursor;
 	uint8_t buf[64];
 	size_t len = ustack__ctl_request__pack(&req, buf);
 	if (zmq_send(s, buf, len, 0) < 0) {

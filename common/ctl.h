@@ -9,7 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stdbool.h>
+
 #include "ctl.pb-c.h"
+#include "sock_diag.h"
 #include "stats.h"
 
 struct ctl_server;
@@ -33,6 +36,10 @@ int ctl_reply_add_counters(struct ctl_server *srv, Ustack__CtlReply *reply, cons
 			   const struct stat_field *fields, unsigned n, const void *stats);
 int ctl_reply_add_counter(struct ctl_server *srv, Ustack__CtlReply *reply, const char *name,
 			  uint64_t value);
+/* SOCKETS: one page of n sockets (in scratch memory), and where the next page starts (more:
+ * there may be one). */
+int ctl_reply_add_sockets(struct ctl_server *srv, Ustack__CtlReply *reply,
+			  const struct sock_diag *d, unsigned n, uint32_t next_cursor, bool more);
 /* Scratch memory that lives until the next request (freed by the server). NULL on ENOMEM. */
 void *ctl_reply_alloc(struct ctl_server *srv, size_t size);
 
@@ -41,5 +48,9 @@ void *ctl_reply_alloc(struct ctl_server *srv, size_t size);
  * 0; -ETIMEDOUT if nothing answered, -EBADMSG if the reply did not parse, -errno otherwise. */
 int ctl_call(void *zctx, const char *instance, const char *layer, Ustack__CtlRequest__Type type,
 	     int timeout_ms, Ustack__CtlReply **reply);
+/* The same with a cursor (SOCKETS pages: 0, then each reply's next_cursor while it says more). */
+int ctl_call_page(void *zctx, const char *instance, const char *layer,
+		  Ustack__CtlRequest__Type type, uint32_t cursor, int timeout_ms,
+		  Ustack__CtlReply **reply);
 
 #endif

@@ -13,6 +13,8 @@ PACKAGES=(
 	systemd iproute2 procps
 	# test: the Linux kernel as the peer; clang's sanitizer and libFuzzer runtime
 	iputils-ping arping netcat-openbsd python3 python3-scapy libclang-rt-14-dev
+	# demo and test: the kernel's HTTP client against ustack-http (quickstart, test_tcp_tools.sh)
+	curl
 	# test: the TAP's offload features as the kernel side sees them (test_offload.sh)
 	ethtool
 )

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # quickstart: from a fresh Debian 12 machine (as root) to a running ustack instance "demo" in its
 # own network namespace, answering the kernel's pings, and a libsock echo server answering the
-# kernel's nc -u.
+# kernel's nc -u. Once the stack has TCP (ustack-tcpd installed), also: the kernel's curl
+# fetching files from ustack-http on the stack, and the stack's ustack-http get fetching one
+# from the kernel's python3 -m http.server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,10 +22,12 @@ ldconfig
 systemd-sysusers "$PREFIX/lib/sysusers.d/ustack.conf"
 echo "== installed to $PREFIX"
 
-# A previous quickstart's instance is replaced, not duplicated (its echo server ended by PID).
-if [[ -f "/run/ustack/$INSTANCE/ustack-echo.pid" ]]; then
-	kill "$(cat "/run/ustack/$INSTANCE/ustack-echo.pid")" 2>/dev/null || true
-fi
+# A previous quickstart's instance is replaced, not duplicated (its servers ended by PID).
+for p in ustack-echo ustack-http kernel-http; do
+	if [[ -f "/run/ustack/$INSTANCE/$p.pid" ]]; then
+		kill "$(cat "/run/ustack/$INSTANCE/$p.pid")" 2>/dev/null || true
+	fi
+done
 "$PREFIX/bin/ustackctl" down --instance "$INSTANCE" >/dev/null 2>&1 || true
 "$PREFIX/bin/ustackctl" up --instance "$INSTANCE" --netns "$NETNS" --addr "$ADDR/24" \
 	--peer "$PEER" --gateway "$PEER"
@@ -46,7 +50,8 @@ reply=$(echo "hello, ustack" | ip netns exec "$NETNS" nc -u -w 1 "$ADDR" 7)
 echo "sent 'hello, ustack', got back '$reply'"
 [[ "$reply" == "hello, ustack" ]]
 
-cat <<MSG
+if [[ ! -x "$PREFIX/bin/ustack-tcpd" ]]; then
+	cat <<MSG
 
 ustack instance '$INSTANCE' is serving $ADDR inside network namespace '$NETNS',
 with ustack-echo (pid $(cat "$ECHO_PID_FILE")) answering UDP on port 7.
@@ -54,4 +59,53 @@ with ustack-echo (pid $(cat "$ECHO_PID_FILE")) answering UDP on port 7.
   ping it:   ip netns exec $NETNS ping $ADDR
   talk:      ip netns exec $NETNS nc -u $ADDR 7
   stop it:   kill $(cat "$ECHO_PID_FILE"); ustackctl down --instance $INSTANCE
+MSG
+	exit 0
+fi
+
+# HTTP over the stack's TCP, both ways. The files live in the instance's runtime directory
+# (ustackctl down removes them).
+RT=/run/ustack/$INSTANCE
+HTTP_PORT=8080
+KHTTP_PORT=8000
+mkdir -p "$RT/www" "$RT/kwww" "$RT/fetched"
+echo "hello from ustack-http, served over ustack's TCP" >"$RT/www/index.html"
+head -c 4194304 /dev/urandom >"$RT/www/4MiB.bin"
+head -c 3145728 /dev/urandom >"$RT/kwww/3MiB.bin"
+setsid "$PREFIX/bin/ustack-http" serve --port "$HTTP_PORT" --root "$RT/www" --instance "$INSTANCE" \
+	>"$RT/ustack-http.log" 2>&1 </dev/null &
+echo $! >"$RT/ustack-http.pid"
+for _ in $(seq 50); do grep -q ready "$RT/ustack-http.log" && break; sleep 0.1; done
+echo "== the kernel's curl fetches from ustack-http on $ADDR:$HTTP_PORT"
+ip netns exec "$NETNS" curl -sS --fail "http://$ADDR:$HTTP_PORT/"
+ip netns exec "$NETNS" curl -sS --fail -o "$RT/fetched/4MiB.bin" "http://$ADDR:$HTTP_PORT/4MiB.bin"
+cmp "$RT/fetched/4MiB.bin" "$RT/www/4MiB.bin"
+echo "4 MiB over curl, sha256 $(sha256sum <"$RT/fetched/4MiB.bin" | cut -c1-16)... equal to the file's"
+
+setsid ip netns exec "$NETNS" python3 -m http.server "$KHTTP_PORT" --bind "$PEER" \
+	--directory "$RT/kwww" >"$RT/kernel-http.log" 2>&1 </dev/null &
+echo $! >"$RT/kernel-http.pid"
+for _ in $(seq 50); do
+	ip netns exec "$NETNS" curl -s -o /dev/null "http://$PEER:$KHTTP_PORT/" && break
+	sleep 0.1
+done
+echo "== the stack's ustack-http get fetches from the kernel's python3 -m http.server on $PEER:$KHTTP_PORT"
+"$PREFIX/bin/ustack-http" get "http://$PEER:$KHTTP_PORT/3MiB.bin" -o "$RT/fetched/3MiB.bin" \
+	--instance "$INSTANCE"
+cmp "$RT/fetched/3MiB.bin" "$RT/kwww/3MiB.bin"
+echo "3 MiB over ustack-http get, equal to the file"
+echo "== ustackctl sockets --instance $INSTANCE"
+"$PREFIX/bin/ustackctl" sockets --instance "$INSTANCE"
+
+cat <<MSG
+
+ustack instance '$INSTANCE' is serving $ADDR inside network namespace '$NETNS', with
+ustack-echo (pid $(cat "$ECHO_PID_FILE")) answering UDP on port 7 and ustack-http
+(pid $(cat "$RT/ustack-http.pid")) serving $RT/www over TCP on port $HTTP_PORT.
+  counters:  ustackctl stats --instance $INSTANCE
+  sockets:   ustackctl sockets --instance $INSTANCE
+  ping it:   ip netns exec $NETNS ping $ADDR
+  talk:      ip netns exec $NETNS nc -u $ADDR 7
+  fetch:     ip netns exec $NETNS curl http://$ADDR:$HTTP_PORT/
+  stop it:   kill $(cat "$ECHO_PID_FILE") $(cat "$RT/ustack-http.pid") $(cat "$RT/kernel-http.pid"); ustackctl down --instance $INSTANCE
 MSG

@@ -66,6 +66,7 @@
  *   tcp_port.c       ephemeral ports (RFC 6056 §3.3.4, the double-hash algorithm)
  *   tcp_syncookie.c  SYN cookies (encode/validate, MSS table, options in the timestamp)
  *   tcp_stats.c      the counters' names
+ *   tcp_diag.c       the table as `ss` lists it (tcpd's answer to `ustackctl sockets`)
  */
 #ifndef USTACK_TCP_CORE_H
 #define USTACK_TCP_CORE_H
@@ -74,6 +75,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sock_diag.h"
 #include "stats.h"
 #include "wire/tcp.h"
 
@@ -786,6 +788,29 @@ struct tcp_info_lite {
 };
 int tcp_info(const struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now,
 	     struct tcp_info_lite *out);
+
+/* --- `ss` (tcp_diag.c) ------------------------------------------------------------------ */
+
+/* The shell's answer to "which application is owner": its uid and pid (0 if not known), false
+ * when the owner names no session it knows. */
+typedef bool (*tcp_diag_owner_fn)(void *arg, uint32_t owner, uint32_t *uid, uint32_t *pid);
+
+/* One page of `ustackctl sockets`: up to max sockets (listeners, then connections in any
+ * state, orphans and children not yet accepted included) from *cursor on (0 at first), with
+ * ss's state name, queues as Linux's tcp_diag reports them, and TCP_INFO's figures for a
+ * connection; owner_fn (may be NULL) names the owner of each. Advances *cursor past what was
+ * looked at; *more is false once the whole table has been walked. Returns the count. Reads
+ * only: tcpd answers its ctl request SOCKETS with it and ctl_reply_add_sockets (common/ctl.h):
+ *     struct sock_diag d[SOCK_DIAG_PAGE];
+ *     uint32_t cur = req->cursor;
+ *     bool more;
+ *     unsigned n = tcp_diag_walk(t, now, &cur, d, SOCK_DIAG_PAGE, &more, owner_fn, arg);
+ *     return ctl_reply_add_sockets(srv, reply, d, n, cur, more); */
+unsigned tcp_diag_walk(const struct tcp_table *t, uint64_t now, uint32_t *cursor,
+		       struct sock_diag *out, unsigned max, bool *more, tcp_diag_owner_fn owner_fn,
+		       void *arg);
+/* ss's name of a state ("ESTAB", "SYN-RECV", ...; "UNKNOWN" out of range). */
+const char *tcp_diag_state_name(unsigned state);
 
 /* --- the network's side (tcp_input.c, tcp_icmp.c) ---------------------------------------- */
 

@@ -439,6 +439,8 @@ void tcp_defer_clear(struct tcp_table *t, struct tcp_conn *c);
 bool tcp_bind_conflict(const struct tcp_table *t, const struct tcp_conn *self,
 		       const struct tcp_listener *self_lis, uint32_t addr, uint16_t port_be,
 		       bool reuse);
+/* What tcp_info reports of c, whoever owns it (tcp_diag.c lists orphans and children too). */
+void tcp_info_of(const struct tcp_conn *c, uint64_t now, struct tcp_info_lite *out);
 /* Linux's SO_RCVBUF/SO_SNDBUF arithmetic. */
 uint32_t tcp_rcvbuf_size(int val);
 uint32_t tcp_sndbuf_size(int val);

@@ -1032,13 +1032,19 @@ int tcp_info(const struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t n
 	     struct tcp_info_lite *out)
 {
 	const struct tcp_conn *c = tcp_conn_get(t, owner, cid);
-	uint32_t mss;
 
 	if (!c)
 		return -EBADF;
 	if (!out)
 		return -EINVAL;
-	mss = c->snd_mss ? c->snd_mss : TCP_MSS_DEFAULT;
+	tcp_info_of(c, now, out);
+	return 0;
+}
+
+void tcp_info_of(const struct tcp_conn *c, uint64_t now, struct tcp_info_lite *out)
+{
+	uint32_t mss = c->snd_mss ? c->snd_mss : TCP_MSS_DEFAULT;
+
 	memset(out, 0, sizeof(*out));
 	out->state = c->state;
 	out->ca_state = c->cc.ca_state;
@@ -1077,5 +1083,4 @@ int tcp_info(const struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t n
 	out->segs_in = (uint32_t)c->segs_in;
 	out->notsent_bytes = SEQ_GT(c->write_seq, c->snd_nxt) ? c->write_seq - c->snd_nxt : 0;
 	out->snd_wnd = c->snd_wnd;
-	return 0;
 }

@@ -101,6 +101,35 @@ static int tcpd_gauges(struct tcpd *u, struct ctl_server *srv, Ustack__CtlReply 
 	return rc;
 }
 
+/* tcp_diag_walk's owner_fn: the session that owns a socket, its creator's uid and, while its
+ * region is mapped, the pid that handed it over. */
+static bool tcpd_diag_owner(void *arg, uint32_t owner, uint32_t *uid, uint32_t *pid)
+{
+	const struct tcpd *u = arg;
+	int si = xport_session_of_owner(u->st->sessions, owner);
+	if (si < 0)
+		return false;
+	const struct xport_session *ss = &u->x.sess[si];
+	bool mapped = ss->state == XPORT_SESS_ATTACHED || ss->state == XPORT_SESS_CLOSING;
+	*uid = u->st->sessions[si].creator_uid;
+	*pid = mapped && ss->pid > 0 ? (uint32_t)ss->pid : 0;
+	return true;
+}
+
+/* ctl SOCKETS: one page of the connection table from req->cursor (ss -tna -i). */
+static int tcpd_ctl_sockets(struct tcpd *u, const Ustack__CtlRequest *req, Ustack__CtlReply *r,
+			    struct ctl_server *srv)
+{
+	struct sock_diag *d = ctl_reply_alloc(srv, SOCK_DIAG_PAGE * sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	uint32_t cur = req->cursor;
+	bool more;
+	unsigned n = tcp_diag_walk(u->t, clock_now(), &cur, d, SOCK_DIAG_PAGE, &more,
+				   tcpd_diag_owner, u);
+	return ctl_reply_add_sockets(srv, r, d, n, cur, more);
+}
+
 /* ctl_handle: answers ustackctl. */
 static int tcpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlReply *r,
 			   struct ctl_server *srv)
@@ -111,6 +140,8 @@ static int tcpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 	switch (req->type) {
 	case USTACK__CTL_REQUEST__TYPE__STATUS:
 		return 0;
+	case USTACK__CTL_REQUEST__TYPE__SOCKETS:
+		return tcpd_ctl_sockets(u, req, r, srv);
 	case USTACK__CTL_REQUEST__TYPE__STATS: {
 		int rc = ctl_reply_add_counters(srv, r, "", tcp_stat_fields, tcp_stat_field_count,
 						&u->t->stats);

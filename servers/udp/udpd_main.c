@@ -117,6 +117,8 @@ static int udpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 			rc = ctl_reply_add_counter(srv, r, "corked_buffers", u->corked_all);
 		return rc;
 	}
+	case USTACK__CTL_REQUEST__TYPE__SOCKETS:
+		return udpd_ctl_sockets(u, req, r, srv);
 	default:
 		return -EOPNOTSUPP;
 	}

@@ -13,6 +13,7 @@
  *                    (with corking) to ipd, ICMP errors, port unreachable; the TX round that
  *                    serves every session's ring under the budgets and the back-pressure
  *   udpd_errq.c      each socket's error queue (IP_RECVERR), taken by ERRQUEUE requests
+ *   udpd_sockets.c   the socket table for `ustackctl sockets` (ctl SOCKETS)
  *   udpd_store.c     the state segment's records and their transactions (pure: it is built
  *                    into the core library, so the unit tests cut its updates at every store)
  *
@@ -353,5 +354,11 @@ int udpd_errq_pop(struct udpd *u, uint32_t sid, struct udpd_err *out, uint8_t *n
 void udpd_errq_purge(struct udpd *u, uint32_t sid);
 /* Free every queue (exit). */
 void udpd_errq_free_all(struct udpd *u);
+
+/* --- udpd_sockets.c --- */
+
+/* ctl SOCKETS: one page of the socket table from req->cursor (ss -una). 0 or -ENOMEM. */
+int udpd_ctl_sockets(struct udpd *u, const Ustack__CtlRequest *req, Ustack__CtlReply *r,
+		     struct ctl_server *srv);
 
 #endif

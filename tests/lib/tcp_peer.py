@@ -16,15 +16,22 @@ Streams are pseudo-random bytes; each side prints the SHA-256 of what it sent or
   halfclose-client HOST PORT  connect, send "question", shutdown(WR), expect the answer, EOF
   many HOST PORT N            N connections at once, each sends a line and expects it back
   echo-server PORT N          accept N connections, echo each until its EOF (threads)
+  echo-clients HOST PORT N BYTES  N concurrent connections, each sends BYTES of its own random
+                              data while reading the echo, then shuts down writing: every byte
+                              back, in order, then EOF
+  hold HOST PORT BYTES SECONDS    connect, send BYTES, read nothing; print "local PORT", hold
+  exchange HOST PORT SECONDS      connect, echo 64 KiB through it, print "local PORT", hold
 A server prints "listening PORT" once it listens. Exit 0 only if everything checked held.
 """
 import errno
+import os
 import hashlib
 import random
 import selectors
 import socket
 import struct
 import sys
+import threading
 import time
 
 CHUNK = 65536
@@ -80,6 +87,95 @@ def recv_stream(s):
     dt = time.time() - t
     print("received %d %s %.3f s %.1f Mbit/s" % (n, h.hexdigest(), dt, n * 8 / dt / 1e6),
           flush=True)
+
+
+def echo_client(host, port, nbytes, results, i):
+    data = os.urandom(nbytes)
+    got = bytearray()
+    try:
+        s = socket.create_connection((host, port), timeout=10)
+        s.setblocking(False)
+        sel = selectors.DefaultSelector()
+        sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE)
+        sent = 0
+        shut = False
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            events = sel.select(timeout=5)
+            if not events:
+                results[i] = "no progress for 5 s (sent %d, got %d)" % (sent, len(got))
+                return
+            for _key, mask in events:
+                if mask & selectors.EVENT_WRITE and sent < nbytes:
+                    try:
+                        sent += s.send(data[sent:sent + 65536])
+                    except BlockingIOError:
+                        pass
+                    if sent == nbytes and not shut:
+                        s.shutdown(socket.SHUT_WR)
+                        shut = True
+                        sel.modify(s, selectors.EVENT_READ)
+                if mask & selectors.EVENT_READ:
+                    try:
+                        b = s.recv(65536)
+                    except BlockingIOError:
+                        continue
+                    if not b:
+                        s.close()
+                        if bytes(got) != data:
+                            results[i] = "echo differs: sent %d, got %d" % (nbytes, len(got))
+                        else:
+                            results[i] = "ok"
+                        return
+                    got += b
+                    if len(got) > nbytes:
+                        results[i] = "more bytes than sent"
+                        return
+        results[i] = "timed out"
+    except OSError as e:
+        results[i] = "error: %s" % e
+
+
+def echo_clients(host, port, n, nbytes):
+    results = [None] * n
+    threads = [threading.Thread(target=echo_client, args=(host, port, nbytes, results, i))
+               for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    bad = [(i, r) for i, r in enumerate(results) if r != "ok"]
+    for i, r in bad:
+        print("client %d: %s" % (i, r))
+    print("%d of %d clients echoed %d bytes byte-exact" % (n - len(bad), n, nbytes))
+    return 0 if not bad else 1
+
+
+def hold(host, port, nbytes, seconds):
+    s = socket.create_connection((host, port), timeout=10)
+    s.sendall(b"x" * nbytes)
+    print("local %d" % s.getsockname()[1], flush=True)
+    time.sleep(seconds)
+    return 0
+
+
+def exchange(host, port, seconds):
+    s = socket.create_connection((host, port), timeout=10)
+    data = os.urandom(65536)
+    s.sendall(data)
+    got = bytearray()
+    while len(got) < len(data):
+        b = s.recv(65536)
+        if not b:
+            print("EOF after %d bytes" % len(got))
+            return 1
+        got += b
+    if bytes(got) != data:
+        print("echo differs")
+        return 1
+    print("local %d" % s.getsockname()[1], flush=True)
+    time.sleep(seconds)
+    return 0
 
 
 def main():
@@ -153,6 +249,12 @@ def main():
         many(a[0], int(a[1]), int(a[2]))
     elif mode == "echo-server":
         echo_server(int(a[0]), int(a[1]))
+    elif mode == "echo-clients":
+        sys.exit(echo_clients(a[0], int(a[1]), int(a[2]), int(a[3])))
+    elif mode == "hold":
+        sys.exit(hold(a[0], int(a[1]), int(a[2]), float(a[3])))
+    elif mode == "exchange":
+        sys.exit(exchange(a[0], int(a[1]), float(a[2])))
     else:
         raise SystemExit("unknown mode " + mode)
 
@@ -198,7 +300,6 @@ def many(host, port, n):
 
 
 def echo_server(port, n):
-    import threading
     ls = listen(port)
 
     def serve(c):

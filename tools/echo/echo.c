@@ -1,12 +1,14 @@
-/* ustack-echo: an echo server on libsock: every datagram goes back to where it came from.
+/* ustack-echo: an echo server on libsock: every datagram goes back to where it came from
+ * (--udp), every byte of every connection goes back on it (--tcp, echo_tcp.c).
  *
  *   ustack-echo --udp --port N [--instance NAME]
+ *   ustack-echo --tcp --port N [--instance NAME]
  *
- * --tcp is refused with status 2 until tcpd exists. The instance is --instance or
- * $USTACK_INSTANCE. Prints "ready" once bound (scripts wait for it), one line per 1,000
- * datagrams at most, and a summary on SIGTERM/SIGINT, which end it with status 0. The loop sits in
- * us_poll with a timeout, so a signal is seen within that time even if us_poll were restarted.
- * If the stack restarts without its state (ECONNABORTED), the socket is opened again.
+ * The instance is --instance or $USTACK_INSTANCE. Prints "ready" once bound (scripts wait for
+ * it), for UDP one line per 1,000 datagrams at most, and a summary of its counters on
+ * SIGTERM/SIGINT, which end it with status 0. The loop sits in us_poll with a timeout, so a
+ * signal is seen within that time even if us_poll were restarted. If the stack restarts
+ * without its state (ECONNABORTED), the socket (the listener) is opened again.
  *
  * Exit status: 0 stopped by a signal, 1 a socket call failed, 2 usage.
  */
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "echo.h"
 #include "ustack/sock.h"
 
 #define ECHO_POLL_MS 500
@@ -44,7 +47,7 @@ struct echo_stats {
 static void echo_usage(FILE *f)
 {
 	fputs("usage: ustack-echo --udp --port N [--instance NAME]\n"
-	      "       ustack-echo --tcp ...   (not yet supported)\n",
+	      "       ustack-echo --tcp --port N [--instance NAME]\n",
 	      f);
 }
 
@@ -215,10 +218,6 @@ int main(int argc, char **argv)
 		echo_usage(stderr);
 		return 2;
 	}
-	if (tcp) {
-		fprintf(stderr, "ustack-echo: --tcp: not yet supported (no tcpd yet)\n");
-		return 2;
-	}
 	if (!have_port) {
 		echo_usage(stderr);
 		return 2;
@@ -238,5 +237,14 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	return echo_udp(port);
+	if (udp)
+		return echo_udp(port);
+	struct echo_tcp_stats st = {0};
+	int rc = echo_tcp_run(port, &echo_stop, -1, &st);
+	printf("ustack-echo: stopping: %llu connections (%llu closed, %llu reset, %llu accept "
+	       "errors, at most %llu at once), %llu bytes echoed\n",
+	       (unsigned long long)st.accepted, (unsigned long long)st.closed,
+	       (unsigned long long)st.reset, (unsigned long long)st.accept_errors,
+	       (unsigned long long)st.max_open, (unsigned long long)st.bytes);
+	return rc;
 }

@@ -7,6 +7,7 @@
  *   ustackctl stats  --instance NAME [--json]
  *   ustackctl arp    --instance NAME
  *   ustackctl route  --instance NAME
+ *   ustackctl sockets --instance NAME [--json]
  *   ustackctl kill   --instance NAME LAYER [SIGNAL]
  *
  * Exit status: 0 success, 1 failure, 2 usage error (bad option, bad value, missing argument).
@@ -65,6 +66,8 @@ static void main_usage(FILE *f)
 	      "                 every layer's counters and the buffer pool's\n"
 	      "  arp    --instance NAME      the ARP cache of ipd\n"
 	      "  route  --instance NAME      the routing table of ipd\n"
+	      "  sockets --instance NAME [--json]\n"
+	      "                 every TCP and UDP socket, as ss -tuna -i lists the kernel's\n"
 	      "  kill   --instance NAME LAYER [SIGNAL]\n"
 	      "                 signal a layer's main process through systemd\n"
 	      "                 (LAYER: nicd|ipd|tcpd|udpd; SIGNAL: KILL, SIGTERM, 9, ...;\n"
@@ -96,7 +99,7 @@ struct main_cmd_info {
 static const struct main_cmd_info main_cmds[] = {
 	{"up", UCTL_CMD_UP},         {"down", UCTL_CMD_DOWN}, {"status", UCTL_CMD_STATUS},
 	{"stats", UCTL_CMD_STATS},   {"arp", UCTL_CMD_ARP},   {"route", UCTL_CMD_ROUTE},
-	{"kill", UCTL_CMD_KILL},
+	{"kill", UCTL_CMD_KILL},     {"sockets", UCTL_CMD_SOCKETS},
 };
 
 enum main_opt {
@@ -233,8 +236,10 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 		if (up_only && o->cmd != UCTL_CMD_UP)
 			return main_usage_error("%s: option '%s' is only valid with 'up'", cmd,
 						sub_argv[prev]);
-		if (c == MAIN_OPT_JSON && o->cmd != UCTL_CMD_STATS)
-			return main_usage_error("%s: option '--json' is only valid with 'stats'", cmd);
+		if (c == MAIN_OPT_JSON && o->cmd != UCTL_CMD_STATS && o->cmd != UCTL_CMD_SOCKETS)
+			return main_usage_error("%s: option '--json' is only valid with 'stats' and "
+						"'sockets'",
+						cmd);
 		switch (c) {
 		case MAIN_OPT_HELP:
 			main_usage(stdout);
@@ -335,6 +340,8 @@ int main(int argc, char **argv)
 		return tables_route_cmd(&o);
 	case UCTL_CMD_KILL:
 		return kill_cmd(&o);
+	case UCTL_CMD_SOCKETS:
+		return sockets_cmd(&o);
 	default:
 		return UCTL_EXIT_USAGE;
 	}

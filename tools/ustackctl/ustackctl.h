@@ -3,7 +3,7 @@
  * Modules, one file each: main (argument parsing, dispatch), run (external commands through
  * posix_spawnp), layer (the table of layers), state (the up.state file and the tool's own
  * directories), netdev (namespace and TAP), tundev (/dev/net/tun for the stack's user), manager (the systemd manager: system or private),
- * up, down, status, stats, tables (arp, route), kill.
+ * up, down, status, stats, tables (arp, route), sockets, kill.
  *
  * Conventions: every function returns 0 or a negative errno and prints its own one-line error to
  * stderr (prefixed "ustackctl: "), so a command only decides the exit status. The only mutable
@@ -35,6 +35,7 @@ enum uctl_cmd {
 	UCTL_CMD_ARP,
 	UCTL_CMD_ROUTE,
 	UCTL_CMD_KILL,
+	UCTL_CMD_SOCKETS,
 	UCTL_CMD_COUNT
 };
 
@@ -197,6 +198,7 @@ int stats_cmd(const struct uctl_opts *o);
 int tables_arp_cmd(const struct uctl_opts *o);
 int tables_route_cmd(const struct uctl_opts *o);
 int kill_cmd(const struct uctl_opts *o);
+int sockets_cmd(const struct uctl_opts *o);
 /* "KILL", "SIGKILL", "kill", "9" → 9; -EINVAL otherwise. */
 int kill_parse_signal(const char *s);
 
