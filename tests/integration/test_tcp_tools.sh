@@ -227,3 +227,32 @@ grep -Eq "stopping: [0-9]+ connections .* [0-9]+ bytes echoed" "$WORK/echo.log" 
 echoed=$(sed -nE 's/.* ([0-9]+) bytes echoed/\1/p' "$WORK/echo.log")
 ((echoed >= 8 * 1048576 + 65536)) || fail "echo counted $echoed bytes"
 pass "SIGTERM: both servers exit 0 with their counters ($echoed bytes echoed)"
+
+# --- ustackctl snmp: the MIB lines as /proc/net/snmp and /proc/net/netstat lay them out -------
+"$CTL" snmp --instance "$T_INST" >"$WORK/snmp.txt" || fail "ustackctl snmp: $(cat "$WORK/snmp.txt")"
+"$CTL" stats --instance "$T_INST" >"$WORK/stats.txt" || fail "ustackctl stats"
+"$PY" - "$WORK/snmp.txt" "$WORK/stats.txt" <<'EOF2' || fail "snmp: $(cat "$WORK/snmp.txt")"
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+stats = dict(l.split() for l in open(sys.argv[2]) if len(l.split()) == 2)
+mib = {}
+assert len(lines) % 2 == 0, "header and value lines come in pairs"
+for names, values in zip(lines[0::2], lines[1::2]):
+    p, n = names.split(":", 1)
+    q, v = values.split(":", 1)
+    assert p == q, (p, q)
+    n, v = n.split(), v.split()
+    assert len(n) == len(v), (p, len(n), len(v))
+    mib[p] = dict(zip(n, map(int, v)))
+assert list(mib) == ["Tcp", "Udp", "TcpExt"], list(mib)
+t = mib["Tcp"]
+assert (t["RtoAlgorithm"], t["RtoMin"], t["RtoMax"], t["MaxConn"]) == (1, 200, 120000, -1), t
+# The counters only grow, and stats was asked after snmp: snmp <= stats, and the run opened
+# connections both ways (curl to ustack-http, ustack-http get to the kernel).
+for m, c in (("ActiveOpens", "active_opens"), ("PassiveOpens", "passive_opens"),
+             ("InSegs", "in_segs"), ("OutSegs", "out_segs")):
+    assert 0 < t[m] <= int(stats["tcpd." + c]), (m, t[m], stats["tcpd." + c])
+assert mib["Udp"]["InDatagrams"] >= 3, mib["Udp"]
+assert "SyncookiesSent" in mib["TcpExt"] and "TCPChallengeACK" in mib["TcpExt"], mib["TcpExt"]
+EOF2
+pass "ustackctl snmp: Tcp:, Udp: and TcpExt: lines as the kernel prints them, equal to stats"

@@ -8,6 +8,7 @@
  *   ustackctl arp    --instance NAME
  *   ustackctl route  --instance NAME
  *   ustackctl sockets --instance NAME [--json]
+ *   ustackctl snmp   --instance NAME
  *   ustackctl kill   --instance NAME LAYER [SIGNAL]
  *
  * Exit status: 0 success, 1 failure, 2 usage error (bad option, bad value, missing argument).
@@ -68,6 +69,9 @@ static void main_usage(FILE *f)
 	      "  route  --instance NAME      the routing table of ipd\n"
 	      "  sockets --instance NAME [--json]\n"
 	      "                 every TCP and UDP socket, as ss -tuna -i lists the kernel's\n"
+	      "  snmp   --instance NAME\n"
+	      "                 the Tcp:, Udp: and TcpExt: counters as /proc/net/snmp and\n"
+	      "                 /proc/net/netstat print the kernel's\n"
 	      "  kill   --instance NAME LAYER [SIGNAL]\n"
 	      "                 signal a layer's main process through systemd\n"
 	      "                 (LAYER: nicd|ipd|tcpd|udpd; SIGNAL: KILL, SIGTERM, 9, ...;\n"
@@ -100,6 +104,7 @@ static const struct main_cmd_info main_cmds[] = {
 	{"up", UCTL_CMD_UP},         {"down", UCTL_CMD_DOWN}, {"status", UCTL_CMD_STATUS},
 	{"stats", UCTL_CMD_STATS},   {"arp", UCTL_CMD_ARP},   {"route", UCTL_CMD_ROUTE},
 	{"kill", UCTL_CMD_KILL},     {"sockets", UCTL_CMD_SOCKETS},
+	{"snmp", UCTL_CMD_SNMP},
 };
 
 enum main_opt {
@@ -342,6 +347,8 @@ int main(int argc, char **argv)
 		return kill_cmd(&o);
 	case UCTL_CMD_SOCKETS:
 		return sockets_cmd(&o);
+	case UCTL_CMD_SNMP:
+		return snmp_cmd(&o);
 	default:
 		return UCTL_EXIT_USAGE;
 	}

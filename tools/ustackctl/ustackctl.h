@@ -36,6 +36,7 @@ enum uctl_cmd {
 	UCTL_CMD_ROUTE,
 	UCTL_CMD_KILL,
 	UCTL_CMD_SOCKETS,
+	UCTL_CMD_SNMP,
 	UCTL_CMD_COUNT
 };
 
@@ -199,6 +200,7 @@ int tables_arp_cmd(const struct uctl_opts *o);
 int tables_route_cmd(const struct uctl_opts *o);
 int kill_cmd(const struct uctl_opts *o);
 int sockets_cmd(const struct uctl_opts *o);
+int snmp_cmd(const struct uctl_opts *o);
 /* "KILL", "SIGKILL", "kill", "9" → 9; -EINVAL otherwise. */
 int kill_parse_signal(const char *s);
 
