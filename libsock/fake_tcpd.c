@@ -95,6 +95,8 @@ struct fake_tcpd {
 	pthread_mutex_t lock; /* the knobs and counters below */
 	unsigned connect_delay_ms;
 	bool paused;
+	uint64_t passes;      /* loop passes begun: fake_tcpd_pause waits for the next one */
+	pthread_cond_t passed;
 	uint64_t doorbells;
 	uint64_t urgent; /* the last URGENT index */
 	unsigned sessions;
@@ -831,6 +833,8 @@ static void *ft_run(void *arg)
 		pthread_mutex_lock(&f->lock);
 		int restart = f->restart_req;
 		f->restart_req = 0;
+		f->passes++;
+		pthread_cond_broadcast(&f->passed);
 		pthread_mutex_unlock(&f->lock);
 		if (restart)
 			ft_detach(f, restart == 2);
@@ -887,6 +891,7 @@ struct fake_tcpd *fake_tcpd_start(const char *instance)
 		return NULL;
 	snprintf(f->instance, sizeof(f->instance), "%s", instance);
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->passed, NULL);
 	f->conn_fd = f->doorbell_fd = -1;
 	for (int i = 0; i < FT_SLOTS; i++)
 		f->slot_fd[i] = -1;
@@ -953,8 +958,13 @@ void fake_tcpd_pause(struct fake_tcpd *f, bool paused)
 {
 	pthread_mutex_lock(&f->lock);
 	f->paused = paused;
-	pthread_mutex_unlock(&f->lock);
+	uint64_t pass = f->passes;
 	ft_efd_write(f->ctl_fd);
+	/* A pass that began before the change may still be moving bytes: return once the next
+	 * one has begun (passes run one after another), so the caller sees the change in force. */
+	while (f->passes == pass && !f->stop)
+		pthread_cond_wait(&f->passed, &f->lock);
+	pthread_mutex_unlock(&f->lock);
 }
 
 uint64_t fake_tcpd_doorbells(struct fake_tcpd *f)

@@ -36,7 +36,8 @@ void fake_tcpd_stop(struct fake_tcpd **f);
 /* Knobs (any thread). */
 void fake_tcpd_set_connect_delay(struct fake_tcpd *f, unsigned ms);
 /* Paused: no doorbell is taken and no byte moves (tcpd busy elsewhere); requests are still
- * answered. */
+ * answered. Returns once the change is in force (the fake has begun a new pass), so a test
+ * needs no sleep to be sure of it. */
 void fake_tcpd_pause(struct fake_tcpd *f, bool paused);
 
 /* What it saw. */

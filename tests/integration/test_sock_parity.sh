@@ -9,7 +9,7 @@
 # the TAP.
 source "$(dirname "$0")/../lib/stack.sh"
 PARITY="$BUILD/bin/sock_parity"
-PORT=41000
+PORT=20000 # below the ephemeral range (32768-60999): an ephemeral port never reads as P+k
 OUT="/tmp/ustack-$T_INST-parity"
 export USTACK_INSTANCE="$T_INST"
 
