@@ -18,6 +18,7 @@
  *                    for the transport to enforce), and the uid table
  *   xport_wake.c     writing the applications' slot eventfds, batched per loop pass and never
  *                    blocking the loop
+ *   xport_shell.c    what every shell's init does alike: descriptor room, the endpoints
  *   xport_store.c    the session records in the state segment (pure; its own header)
  *
  * What stays the transport's (struct xport_ops): the region kind it serves, what a session's
@@ -51,6 +52,9 @@
 #include "sock.pb-c.h"
 #include "stats.h"
 #include "xport_store.h"
+
+struct link;
+struct pool;
 
 #define XPORT_HANDSHAKES_MAX 16u   /* accepted connections whose hello has not arrived yet */
 #define XPORT_HANDSHAKE_NS (1000 * CLOCK_NS_PER_MS)
@@ -251,6 +255,24 @@ struct xport {
 /* Every descriptor field to -1 and the ops and transport set (before anything else, so fini is
  * safe at any point). */
 void xport_preinit(struct xport *x, const struct xport_ops *ops, void *tp, const char *instance);
+/* Lift the soft RLIMIT_NOFILE towards the hard one: sessions bring 2 + n_slots descriptors
+ * each (xport_shell.c). */
+void xport_raise_nofile(void);
+
+/* What xport_endpoints_open opens, and for whom. */
+struct xport_endpoints {
+	void *zctx;
+	struct pool *pool;
+	struct link **from_ipd, **to_ipd; /* <layer>-to-ipd / ipd-to-<layer> links, opened */
+	ctl_handler_fn ctl_fn;            /* <layer>.ctl's handler */
+	void *ctl_arg;
+	struct ctl_server **ctl;
+	const char *what;                 /* what ipd's absence drops, for the log ("segments") */
+};
+/* The links with ipd (waiting up to 500 ms for ipd, then going on without it), the requests
+ * ROUTER, the session listener and the ctl socket, in that order (xport_shell.c); each failure
+ * logged. 0 or a negative errno. */
+int xport_endpoints_open(struct xport *x, const struct xport_endpoints *e);
 /* The session records (in the state segment) are here: restored ones in use become DETACHED
  * with a deadline of now + XPORT_RESUME_GRACE_NS. Returns how many. */
 unsigned xport_sessions_restore(struct xport *x, struct xport_session_rec *recs, uint64_t now);

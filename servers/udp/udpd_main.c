@@ -28,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <zmq.h>
 
 #include "clock.h"
@@ -36,8 +35,6 @@
 #include "sdnotify.h"
 #include "server.h"
 #include "udpd_priv.h"
-
-#define UDPD_NOFILE_WANT 65536u /* 128 sessions x 66 descriptors, with room to spare */
 
 const struct stat_field udpd_stat_fields[] = {
 #define F(x) STAT_FIELD(struct udpd_stats, x)
@@ -124,20 +121,6 @@ static int udpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 	}
 }
 
-/* Sessions bring 2 + n_slots descriptors each: lift the soft limit towards the hard one. */
-static void udpd_raise_nofile(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= UDPD_NOFILE_WANT)
-		return;
-	rlim_t want = rl.rlim_max < UDPD_NOFILE_WANT ? rl.rlim_max : UDPD_NOFILE_WANT;
-	if (want > rl.rlim_cur) {
-		rl.rlim_cur = want;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			log_notice("RLIMIT_NOFILE stays at its soft limit: %s", strerror(errno));
-	}
-}
-
 static int udpd_init(struct udpd *u, const struct server_args *args)
 {
 	u->instance = args->instance;
@@ -154,7 +137,7 @@ static int udpd_init(struct udpd *u, const struct server_args *args)
 		log_err("routes from the config: %s", strerror(-rc));
 		return rc;
 	}
-	udpd_raise_nofile();
+	xport_raise_nofile();
 	u->started = clock_now();
 
 	rc = udpd_state_open(u, u->started);
@@ -165,31 +148,19 @@ static int udpd_init(struct udpd *u, const struct server_args *args)
 	u->zctx = zmq_ctx_new();
 	if (!u->zctx)
 		return -ENOMEM;
-	rc = link_open_rx(u->zctx, u->pool, u->instance, POOL_HOLDER_IPD, &u->from_ipd);
-	if (rc == 0)
-		rc = link_open_tx(u->zctx, u->pool, u->instance, POOL_HOLDER_IPD, &u->to_ipd);
-	if (rc < 0) {
-		log_err("links: %s", strerror(-rc));
+	const struct xport_endpoints ends = {
+		.zctx = u->zctx,
+		.pool = u->pool,
+		.from_ipd = &u->from_ipd,
+		.to_ipd = &u->to_ipd,
+		.ctl_fn = udpd_ctl_handle,
+		.ctl_arg = u,
+		.ctl = &u->ctl,
+		.what = "datagrams",
+	};
+	rc = xport_endpoints_open(&u->x, &ends);
+	if (rc < 0)
 		return rc;
-	}
-	if (link_wait_peer(u->to_ipd, 500) < 0)
-		log_notice("ipd is not connected yet: datagrams are dropped until it is");
-
-	rc = xport_requests_open(&u->x, u->zctx);
-	if (rc < 0) {
-		log_err("requests socket: %s", strerror(-rc));
-		return rc;
-	}
-	rc = xport_sessions_open(&u->x);
-	if (rc < 0) {
-		log_err("session socket: %s", strerror(-rc));
-		return rc;
-	}
-	rc = ctl_server_open(u->zctx, u->instance, UDPD_LAYER, udpd_ctl_handle, u, &u->ctl);
-	if (rc < 0) {
-		log_err("ctl: %s", strerror(-rc));
-		return rc;
-	}
 
 	rc = loop_create(&u->loop);
 	if (rc < 0)

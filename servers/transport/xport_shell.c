@@ -1,0 +1,59 @@
+/* xport_shell: the part of a transport server's init that every transport does the same way
+ * (docs/ARCHITECTURE.md, "Adding a transport"): room for its sessions' descriptors, then its
+ * endpoints in the documented order — links with ipd, the requests ROUTER, the session
+ * listener, the ctl socket. The transport's own steps (config, pool, state segment, core) come
+ * before, its loop sources after.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "link.h"
+#include "log.h"
+#include "xport.h"
+
+/* Each session brings 2 + n_slots descriptors (connection, doorbell, slot eventfds): 128
+ * sessions of 64 slots, with room to spare. */
+#define XPORT_NOFILE_WANT 65536u
+
+void xport_raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= XPORT_NOFILE_WANT)
+		return;
+	rlim_t want = rl.rlim_max < XPORT_NOFILE_WANT ? rl.rlim_max : XPORT_NOFILE_WANT;
+	if (want > rl.rlim_cur) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_notice("RLIMIT_NOFILE stays at its soft limit: %s", strerror(errno));
+	}
+}
+
+int xport_endpoints_open(struct xport *x, const struct xport_endpoints *e)
+{
+	int rc = link_open_rx(e->zctx, e->pool, x->instance, POOL_HOLDER_IPD, e->from_ipd);
+	if (rc == 0)
+		rc = link_open_tx(e->zctx, e->pool, x->instance, POOL_HOLDER_IPD, e->to_ipd);
+	if (rc < 0) {
+		log_err("links: %s", strerror(-rc));
+		return rc;
+	}
+	/* ipd may be restarting: the links connect by themselves once it binds. */
+	if (link_wait_peer(*e->to_ipd, 500) < 0)
+		log_notice("ipd is not connected yet: %s are dropped until it is", e->what);
+
+	rc = xport_requests_open(x, e->zctx);
+	if (rc < 0) {
+		log_err("requests socket: %s", strerror(-rc));
+		return rc;
+	}
+	rc = xport_sessions_open(x);
+	if (rc < 0) {
+		log_err("session socket: %s", strerror(-rc));
+		return rc;
+	}
+	rc = ctl_server_open(e->zctx, x->instance, x->ops->layer, e->ctl_fn, e->ctl_arg, e->ctl);
+	if (rc < 0)
+		log_err("ctl: %s", strerror(-rc));
+	return rc;
+}
