@@ -18,6 +18,7 @@
  *                    for the transport to enforce), and the uid table
  *   xport_wake.c     writing the applications' slot eventfds, batched per loop pass and never
  *                    blocking the loop
+ *   xport_icmp.c     an ICMP error from ipd split into header and quote, lengths checked
  *   xport_shell.c    what every shell's init does alike: descriptor room, the endpoints
  *   xport_store.c    the session records in the state segment (pure; its own header)
  *
@@ -52,6 +53,9 @@
 #include "sock.pb-c.h"
 #include "stats.h"
 #include "xport_store.h"
+#include "buf.h"
+#include "desc.h"
+#include "wire/icmp.h"
 
 struct link;
 struct pool;
@@ -317,6 +321,14 @@ bool xport_req_replay(struct xport *x, unsigned si, const Ustack__SockRequest *q
  * once what it describes has committed. */
 void xport_reply_send(struct xport *x, const void *ident, size_t ident_len,
 		      const Ustack__SockReply *r);
+
+/* --- ICMP errors (xport_icmp.c) --- */
+
+/* ICMP error pkt (d: DESC_F_ICMP_ERROR from ipd) into its header and the first quoted_max
+ * bytes of the quoted datagram (*quoted_len: how many there were). -EBADMSG if either is cut
+ * short (the caller counts it). */
+int xport_icmp_split(const struct buf *pkt, const struct desc *d, struct icmp_hdr *ih,
+		     uint8_t *quoted, size_t quoted_max, size_t *quoted_len);
 
 /* --- shares (xport_quota.c) --- */
 

@@ -247,16 +247,9 @@ static void udpd_deliver(struct udpd *u, uint32_t sid, const struct buf *pkt,
 static void udpd_icmp_error(struct udpd *u, const struct buf *pkt, const struct desc *d)
 {
 	struct icmp_hdr ih;
-	if ((uint32_t)d->l4_off + ICMP_HDR_LEN > d->len ||
-	    buf_copy_out(pkt, d->l4_off, &ih, sizeof(ih)) < 0) {
-		u->stats.icmp_drop_short++;
-		return;
-	}
 	uint8_t quoted[UDPD_ICMP_QUOTE_MAX];
-	size_t qlen = d->len - d->l4_off - ICMP_HDR_LEN;
-	if (qlen > sizeof(quoted))
-		qlen = sizeof(quoted);
-	if (buf_copy_out(pkt, d->l4_off + ICMP_HDR_LEN, quoted, qlen) < 0) {
+	size_t qlen;
+	if (xport_icmp_split(pkt, d, &ih, quoted, sizeof(quoted), &qlen) < 0) {
 		u->stats.icmp_drop_short++;
 		return;
 	}
