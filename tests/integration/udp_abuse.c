@@ -87,6 +87,8 @@
 
 #include <ustack/sock.h>
 
+#include "probe.h"
+
 #include "ctl.h"
 #include "paths.h"
 #include "region.h"
@@ -101,20 +103,9 @@
 #define UDPD_HANDSHAKES_GUESS 16 /* udpd's handshake places (checked against its STATS) */
 #define OP(x) USTACK__SOCK_REQUEST__OP__##x
 
-static int failures;
 static const char *inst;
 static void *zctx;
 static pid_t udpd_pid0;
-
-#define CHECK(cond, ...)                                                                   \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);               \
-			fprintf(stderr, __VA_ARGS__);                                      \
-			fprintf(stderr, "\n");                                             \
-			failures++;                                                        \
-		}                                                                          \
-	} while (0)
 
 static const char *errname(int st)
 {
@@ -1219,7 +1210,6 @@ static int mode_requests(const char *addr_s, const char *peer_s)
 		t.sent += 2000, t.replied += got, t.ebadmsg += got - bad;
 	}
 	check_serving("2000 pipelined requests");
-
 
 	/* Still a working server for a brand-new application. */
 	{
