@@ -25,26 +25,10 @@ import struct
 import sys
 import time
 
+from frames import csum, ip4, mac
 from scapy.all import conf, sendp
 
 conf.verb = 0
-
-
-def csum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def mac(s: str) -> bytes:
-    return bytes(int(x, 16) for x in s.split(":"))
-
-
-def ip4(s: str) -> bytes:
-    return bytes(map(int, s.split(".")))
 
 
 def ipv4(src, dst, proto, payload, ident=0, frag=0):

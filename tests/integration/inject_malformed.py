@@ -8,22 +8,10 @@ scapy's sendp, so they leave through the kernel's packet path like any frame on 
 import struct
 import sys
 
+from frames import csum, ip4, mac
 from scapy.all import conf, get_if_hwaddr, sendp
 
 conf.verb = 0
-
-
-def csum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def mac(s: str) -> bytes:
-    return bytes(int(x, 16) for x in s.split(":"))
 
 
 def ipv4(src, dst, payload=b"", ver_ihl=0x45, tot_len=None, frag=0, proto=253, options=b"",
@@ -32,7 +20,7 @@ def ipv4(src, dst, payload=b"", ver_ihl=0x45, tot_len=None, frag=0, proto=253, o
     if tot_len is None:
         tot_len = ihl_bytes + len(payload)
     hdr = struct.pack("!BBHHHBBH4s4s", ver_ihl, 0, tot_len, 0x1234, frag, ttl, proto, 0,
-                      bytes(map(int, src.split("."))), bytes(map(int, dst.split("."))))
+                      ip4(src), ip4(dst))
     hdr += options
     c = csum(hdr)
     if not good_csum:
@@ -43,8 +31,8 @@ def ipv4(src, dst, payload=b"", ver_ihl=0x45, tot_len=None, frag=0, proto=253, o
 
 def arp(src_mac, src_ip, dst_ip, hlen=6, plen=4, htype=1, ptype=0x0800):
     sha = src_mac + b"\0" * (hlen - 6) if hlen >= 6 else src_mac[:hlen]
-    spa = bytes(map(int, src_ip.split("."))) + b"\0" * max(0, plen - 4)
-    tpa = bytes(map(int, dst_ip.split("."))) + b"\0" * max(0, plen - 4)
+    spa = ip4(src_ip) + b"\0" * max(0, plen - 4)
+    tpa = ip4(dst_ip) + b"\0" * max(0, plen - 4)
     return struct.pack("!HHBBH", htype, ptype, hlen, plen, 1) + sha + spa[:plen] + \
         b"\0" * hlen + tpa[:plen]
 
