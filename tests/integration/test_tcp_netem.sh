@@ -115,20 +115,29 @@ impaired() {
 	pool_settles "$idle" || fail "$label: pool.free $(stat pool.free), idle $idle"
 }
 
+# Without corruption, no frame may fail a checksum.
+no_csum_errors() {
+	(($(delta tcpd.in_csum_errors) == 0 && $(delta ipd.ip_in_drop_csum) == 0)) ||
+		fail "checksum errors without corruption: tcp $(delta tcpd.in_csum_errors), ip $(delta ipd.ip_in_drop_csum)"
+}
+
 impaired "5 % loss" --loss 5
 (($(relay_stat to-stack lost) > 0 && $(relay_stat to-kernel lost) > 0)) || fail "loss: nothing lost"
 (($(delta tcpd.retrans_segs) > 0)) || fail "loss: no retransmission"
+no_csum_errors
 (($(delta tcpd.tcp_ofo_queue) > 0)) || fail "loss: nothing held out of order"
 pass "5 % loss both ways: 20 MB each way byte-exact, $(delta tcpd.retrans_segs) segments retransmitted"
 
 impaired "25 % reordering" --delay 10 --reorder 25
 (($(relay_stat to-stack reordered) > 0)) || fail "reorder: nothing reordered"
 (($(delta tcpd.tcp_ofo_queue) > 0)) || fail "reorder: nothing held out of order"
+no_csum_errors
 pass "25 % reordering: byte-exact, $(delta tcpd.tcp_ofo_queue) segments queued out of order"
 
 impaired "5 % duplication" --dup 5
 (($(relay_stat to-stack dup) > 0)) || fail "dup: nothing duplicated"
 (($(delta tcpd.tcp_dsack_sent) > 0)) || fail "dup: no D-SACK sent for duplicate data"
+no_csum_errors
 pass "5 % duplication: byte-exact, $(delta tcpd.tcp_dsack_sent) D-SACKs sent"
 
 impaired "1 % corruption" --corrupt 1
@@ -139,6 +148,7 @@ pass "1 % corruption: byte-exact, $(delta tcpd.in_csum_errors) TCP checksum erro
 
 impaired "50 ms delay" --delay 50
 (($(relay_stat to-stack lost) == 0)) || fail "delay: the relay lost frames"
+no_csum_errors
 pass "50 ms delay each way: byte-exact"
 
 for _ in $(seq 100); do (($(stat tcpd.slots_bound) == 0)) && break; sleep 0.05; done
