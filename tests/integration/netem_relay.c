@@ -19,7 +19,7 @@
  *                  (netem's `delay D reorder P`)
  *   KERNEL_IF is created with address MAC (fixed, so the stack's ARP entry stays right across
  *   relays). Prints "ready" once both sides are open; on SIGTERM or SIGINT prints per direction
- *   "DIR frames N lost N dup N corrupt N reordered N overflow N" and exits 0.
+ *   "DIR frames N lost N dup N corrupt N reordered N overflow N send_fail N" and exits 0.
  *
  * Frames are plain (the stack runs with offload off: no TSO super-segments on the wire); a frame
  * that does not fit SLOT_BYTES is dropped and counted as overflow, as is one arriving when the
@@ -59,7 +59,7 @@ struct dir {
 	const char *name;
 	struct frame *q; /* FIFO: every held frame waits the same delay, so due times are ordered */
 	unsigned head, count;
-	uint64_t frames, lost, dup, corrupt, reordered, overflow;
+	uint64_t frames, lost, dup, corrupt, reordered, overflow, send_fail;
 };
 
 static volatile sig_atomic_t stop;
@@ -96,18 +96,22 @@ static bool chance(unsigned pct)
 }
 
 /* Out of the relay: to the stack (its TAP's egress, through the packet socket) or to the kernel
- * (the relay's TAP). A full queue on the way drops the frame, as a NIC's would. */
+ * (the relay's TAP). Sends block (only receives are non-blocking), so a full socket buffer
+ * waits rather than losing frames the test did not mean to lose; a full queue further on (the
+ * TAP's ring) drops the frame as a NIC's would, counted in send_fail. */
 static void emit(struct dir *d, bool to_stack, const uint8_t *p, uint32_t len)
 {
-	(void)d;
+	ssize_t n;
 	if (to_stack) {
 		struct sockaddr_ll a = {.sll_family = AF_PACKET, .sll_ifindex = stack_ifindex,
 					.sll_halen = ETH_ALEN};
 		memcpy(a.sll_addr, p, ETH_ALEN);
-		(void)sendto(pkt_fd, p, len, 0, (struct sockaddr *)&a, sizeof(a));
+		n = sendto(pkt_fd, p, len, 0, (struct sockaddr *)&a, sizeof(a));
 	} else {
-		(void)write(tap_fd, p, len);
+		n = write(tap_fd, p, len);
 	}
+	if (n != (ssize_t)len)
+		d->send_fail++;
 }
 
 static void hold(struct dir *d, const uint8_t *p, uint32_t len, uint64_t due)
@@ -190,10 +194,12 @@ static unsigned pct_arg(const char *s)
 
 static void report(const struct dir *d)
 {
-	printf("%s frames %llu lost %llu dup %llu corrupt %llu reordered %llu overflow %llu\n",
+	printf("%s frames %llu lost %llu dup %llu corrupt %llu reordered %llu overflow %llu "
+	       "send_fail %llu\n",
 	       d->name, (unsigned long long)d->frames, (unsigned long long)d->lost,
 	       (unsigned long long)d->dup, (unsigned long long)d->corrupt,
-	       (unsigned long long)d->reordered, (unsigned long long)d->overflow);
+	       (unsigned long long)d->reordered, (unsigned long long)d->overflow,
+	       (unsigned long long)d->send_fail);
 }
 
 int main(int argc, char **argv)
@@ -225,7 +231,7 @@ int main(int argc, char **argv)
 	}
 
 	/* The kernel's side: a TAP of our own, gone when we exit. */
-	tap_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	tap_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC); /* a write never waits */
 	struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI};
 	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", kernel_if);
 	if (tap_fd < 0 || ioctl(tap_fd, TUNSETIFF, &ifr) < 0) {
@@ -257,7 +263,7 @@ int main(int argc, char **argv)
 	}
 	stack_ifindex = ix.ifr_ifindex;
 	close(ctl);
-	pkt_fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	pkt_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
 	struct sockaddr_ll sl = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
 				 .sll_ifindex = stack_ifindex};
 	if (pkt_fd < 0 || bind(pkt_fd, (struct sockaddr *)&sl, sizeof(sl)) < 0) {
@@ -293,7 +299,8 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 64 && (p[0].revents & POLLIN); i++) {
 			struct sockaddr_ll from;
 			socklen_t fl = sizeof(from);
-			ssize_t n = recvfrom(pkt_fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+			ssize_t n = recvfrom(pkt_fd, buf, sizeof(buf), MSG_DONTWAIT,
+					     (struct sockaddr *)&from, &fl);
 			if (n < 0)
 				break;
 			if (from.sll_pkttype == PACKET_OUTGOING) /* our own, or the kernel's */
