@@ -26,6 +26,20 @@
  *                                          answer to EOF (it answers after our FIN)
  *   tcp_probe serve-halfclose PORT         accept; read to the peer's EOF, then answer and close
  *                                          (the peer shut its side first)
+ *   tcp_probe user-timeout PEER PORT MS    two connections to a kernel echo server with
+ *                                          TCP_USER_TIMEOUT MS, each echoes a line; prints
+ *                                          "established", waits for a line on stdin (the test
+ *                                          black-holes the path meanwhile), sends on both:
+ *                                          the first reports the timeout through poll (POLLERR)
+ *                                          and recv (ETIMEDOUT, then send: EPIPE), the second
+ *                                          through a blocking send (ETIMEDOUT, or the bytes
+ *                                          it copied and then SO_ERROR ETIMEDOUT);
+ *                                          prints "timed out after T s" for each
+ *   tcp_probe many-hold PEER PORT N        N connections at once to a kernel echo server (at
+ *                                          most 64 a process), a line each echoed; prints
+ *                                          "holding N", waits for a line on stdin (the test
+ *                                          counts every connection established meanwhile),
+ *                                          then a second line each echoed on every one, close
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -458,6 +472,206 @@ static int serve_halfclose(int port)
 	return failures ? 1 : 0;
 }
 
+/* ---- TCP_USER_TIMEOUT against a black hole ---- */
+
+static void echo_line(int s, const char *what)
+{
+	char buf[64];
+	size_t got = 0, n = strlen(what);
+	CHECK(us_send(s, what, n, 0) == (ssize_t)n, "send: %s", strerror(errno));
+	while (got < n) {
+		ssize_t r = us_recv(s, buf + got, sizeof(buf) - got, 0);
+		if (r <= 0) {
+			CHECK(0, "echo: %zd %s", r, strerror(errno));
+			return;
+		}
+		got += (size_t)r;
+	}
+	CHECK(got == n && !memcmp(buf, what, n), "echo differs");
+}
+
+/* An established connection whose peer goes silent: with TCP_USER_TIMEOUT ms, data unacknowledged
+ * for that long ends it with ETIMEDOUT (RFC 5482; Linux: the error is reported once, through
+ * whichever call takes it first; after it recv sees EOF-or-error and send EPIPE). The bound: not
+ * before ms (the timeout is measured from the first unacknowledged send), and not later than ms
+ * plus one more backed-off RTO, as Linux (which clamps the RTO to what is left of the timeout). */
+static int user_timeout(const char *ip, int port, int ms)
+{
+	int s[2];
+	for (int i = 0; i < 2; i++) {
+		s[i] = connect_to(ip, port);
+		CHECK(us_setsockopt(s[i], IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)) == 0,
+		      "TCP_USER_TIMEOUT: %s", strerror(errno));
+		int v = 0;
+		socklen_t vl = sizeof(v);
+		CHECK(us_getsockopt(s[i], IPPROTO_TCP, TCP_USER_TIMEOUT, &v, &vl) == 0 && v == ms,
+		      "TCP_USER_TIMEOUT reads back %d", v);
+		echo_line(s[i], "before the black hole\n");
+	}
+	printf("established\n");
+	char go[16];
+	if (!fgets(go, sizeof(go), stdin)) {
+		fprintf(stderr, "no go on stdin\n");
+		return 1;
+	}
+	double lo = ms / 1000.0, hi = ms / 1000.0 + 3.0;
+
+	/* the first: poll, then recv */
+	double t0 = now_s();
+	CHECK(us_send(s[0], "into the void\n", 14, 0) == 14, "send: %s", strerror(errno));
+	struct pollfd p = {.fd = s[0], .events = POLLIN};
+	int rc = us_poll(&p, 1, (int)(hi * 1000) + 5000);
+	double dt = now_s() - t0;
+	CHECK(rc == 1 && (p.revents & POLLERR), "poll: %d revents %#x after %.3f s", rc, p.revents,
+	      dt);
+	CHECK(dt >= lo - 0.05 && dt <= hi, "poll reported after %.3f s, expected %.1f..%.1f", dt,
+	      lo, hi);
+	char buf[64];
+	ssize_t r = us_recv(s[0], buf, sizeof(buf), 0);
+	CHECK(r < 0 && errno == ETIMEDOUT, "recv after the timeout: %zd %s", r, strerror(errno));
+	r = us_send(s[0], "x", 1, MSG_NOSIGNAL);
+	CHECK(r < 0 && errno == EPIPE, "send after the timeout was reported: %zd %s", r,
+	      strerror(errno));
+	printf("poll+recv: timed out after %.3f s\n", dt);
+
+	/* the second: a send that fills the buffer blocks until the timeout ends it; or SO_ERROR */
+	t0 = now_s();
+	static uint8_t big[8u << 20];
+	r = us_send(s[1], big, sizeof(big), MSG_NOSIGNAL);
+	dt = now_s() - t0;
+	int err = 0;
+	socklen_t el = sizeof(err);
+	if (r >= 0) {
+		/* Linux: a blocking send that copied some bytes returns their count when the error
+		 * comes; the error waits for the next call, here SO_ERROR. It cannot have copied
+		 * everything (the path is dead), and it must have blocked until the timeout. */
+		CHECK((size_t)r < sizeof(big), "a blocking send into a dead path copied it all");
+		CHECK(dt >= lo - 0.05, "the blocking send returned %zd after %.3f s", r, dt);
+		CHECK(us_getsockopt(s[1], SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == ETIMEDOUT,
+		      "SO_ERROR: %d (%s)", err, strerror(err));
+	} else {
+		CHECK(errno == ETIMEDOUT, "blocking send: %s", strerror(errno));
+		CHECK(us_getsockopt(s[1], SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == 0,
+		      "SO_ERROR after send reported the timeout: %d", err);
+	}
+	CHECK(dt >= lo - 0.05 && dt <= hi, "send/SO_ERROR after %.3f s, expected %.1f..%.1f", dt, lo,
+	      hi);
+	printf("send: timed out after %.3f s (%s)\n", dt,
+	       r >= 0 ? "send returned the bytes it copied, SO_ERROR the error" : "send's errno");
+	us_close(s[0]);
+	us_close(s[1]);
+	return failures ? 1 : 0;
+}
+
+/* ---- many connections held open together ---- */
+
+/* One round over every connection in fds: send this round's line on each, read each echo back
+ * (poll over all of them, non-blocking). True if every echo was byte-exact. */
+static bool echo_round(int *fds, int n, int round, double deadline)
+{
+	struct pollfd *p = calloc((size_t)n, sizeof(*p));
+	size_t *got = calloc((size_t)n, sizeof(size_t));
+	char (*buf)[64] = calloc((size_t)n, 64);
+	int left = n;
+	for (int i = 0; i < n; i++) {
+		char msg[64];
+		int len = snprintf(msg, sizeof(msg), "round %d connection %d pid %d\n", round, i,
+				   (int)getpid());
+		CHECK(us_send(fds[i], msg, (size_t)len, 0) == len, "send %d: %s", i, strerror(errno));
+	}
+	while (left && now_s() < deadline) {
+		int k = 0;
+		for (int i = 0; i < n; i++)
+			if (got[i] < 64)
+				p[k++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+		us_poll(p, (nfds_t)k, 1000);
+		for (int j = 0; j < k; j++) {
+			if (!p[j].revents)
+				continue;
+			int i = 0;
+			while (fds[i] != p[j].fd)
+				i++;
+			char msg[64];
+			int len = snprintf(msg, sizeof(msg), "round %d connection %d pid %d\n", round, i,
+					   (int)getpid());
+			if ((int)got[i] >= len)
+				continue;
+			ssize_t r = us_recv(fds[i], buf[i] + got[i], (size_t)len - got[i], 0);
+			if (r < 0 && errno == EAGAIN)
+				continue;
+			CHECK(r > 0, "echo %d: %zd %s", i, r, strerror(errno));
+			if (r <= 0) {
+				got[i] = 64; /* given up on */
+				left--;
+				continue;
+			}
+			got[i] += (size_t)r;
+			if ((int)got[i] == len) {
+				CHECK(!memcmp(buf[i], msg, (size_t)len), "echo %d differs", i);
+				left--;
+			}
+		}
+	}
+	CHECK(left == 0, "round %d: %d echoes missing", round, left);
+	free(p);
+	free(got);
+	free(buf);
+	return left == 0;
+}
+
+static int many_hold(const char *ip, int port, int n)
+{
+	struct sockaddr_in a = addr_of(ip, port);
+	int *fds = calloc((size_t)n, sizeof(int));
+	struct pollfd *p = calloc((size_t)n, sizeof(*p));
+	bool *up = calloc((size_t)n, sizeof(bool));
+	for (int i = 0; i < n; i++) {
+		fds[i] = tcp_socket();
+		us_fcntl(fds[i], F_SETFL, O_NONBLOCK);
+		int rc = us_connect(fds[i], (struct sockaddr *)&a, sizeof(a));
+		CHECK(rc < 0 && errno == EINPROGRESS, "connect %d: %d %s", i, rc, strerror(errno));
+	}
+	/* a kernel listener whose queue overflowed drops SYNs: its backlog drains as it accepts and
+	 * our SYN retransmissions get in */
+	int left = n;
+	double deadline = now_s() + 60;
+	while (left && now_s() < deadline) {
+		int k = 0;
+		for (int i = 0; i < n; i++)
+			if (!up[i])
+				p[k++] = (struct pollfd){.fd = fds[i], .events = POLLOUT};
+		us_poll(p, (nfds_t)k, 1000);
+		for (int j = 0; j < k; j++) {
+			if (!p[j].revents)
+				continue;
+			int i = 0;
+			while (fds[i] != p[j].fd)
+				i++;
+			int err = -1;
+			socklen_t el = sizeof(err);
+			us_getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &err, &el);
+			CHECK(err == 0, "connect %d: %s", i, strerror(err));
+			up[i] = true;
+			left--;
+		}
+	}
+	CHECK(left == 0, "%d connections never established", left);
+	if (failures || !echo_round(fds, n, 1, now_s() + 60))
+		return 1;
+	printf("holding %d\n", n);
+	char go[16];
+	if (!fgets(go, sizeof(go), stdin)) {
+		fprintf(stderr, "no go on stdin\n");
+		return 1;
+	}
+	bool ok = echo_round(fds, n, 2, now_s() + 60);
+	for (int i = 0; i < n; i++)
+		us_close(fds[i]);
+	if (ok && !failures)
+		printf("echoed %d connections twice\n", n);
+	return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -508,6 +722,10 @@ int main(int argc, char **argv)
 		return halfclose(argv[2], atoi(argv[3]));
 	} else if (!strcmp(m, "serve-halfclose")) {
 		return serve_halfclose(atoi(argv[2]));
+	} else if (!strcmp(m, "user-timeout") && argc >= 5) {
+		return user_timeout(argv[2], atoi(argv[3]), atoi(argv[4]));
+	} else if (!strcmp(m, "many-hold") && argc >= 5) {
+		return many_hold(argv[2], atoi(argv[3]), atoi(argv[4]));
 	} else {
 		fprintf(stderr, "unknown mode %s\n", m);
 		return 2;
