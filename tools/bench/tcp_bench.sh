@@ -111,12 +111,12 @@ done
 ip netns exec "$NS_A" "$KS" rr "$ADDR_B" "$ECHO_PORT" 200 64 >/dev/null
 
 # The stack counters worth seeing next to a bulk rate (names as `ustackctl stats` prints them).
-BULK_COUNTERS='tcpd\.(seg_retrans|retrans|.*retransmit|.*rto|.*tso|.*gro|.*drop)|nicd\.(tx_tso|rx_gro|.*super|.*drop)|ipd\..*drop'
+BULK_COUNTERS='tcpd\.(in_segs|out_segs|retrans_segs|tcp_timeouts|tcp_fast_retrans|tx_tso|rx_gro_frames|[a-z_]*drop[a-z_]*)|(nicd|ipd)\.[a-z_]*drop[a-z_]*'
 snap() { "$CTL" stats --instance "$INST" >"$1" 2>/dev/null || : >"$1"; }
 # deltas BEFORE AFTER: "name delta" of the bulk counters that moved.
 deltas() {
-	awk -v re="^($BULK_COUNTERS)" 'NR == FNR { a[$1] = $2; next }
-	     $1 ~ re { d = $2 - a[$1]; if (d) printf " %s=%d", $1, d }' "$1" "$2"
+	awk -v re="^($BULK_COUNTERS)$" 'NR == FNR { a[$1] = $2; next }
+	     $1 ~ re && $1 != "ipd.eth_drop_not_for_us" { d = $2 - a[$1]; if (d) printf " %s=%d", $1, d }' "$1" "$2"
 }
 
 # bulk NAME: one run; "mbit" appended to $TMP/bulk.NAME, counter deltas to $TMP/bulk.NAME.ctr
