@@ -7,7 +7,8 @@
 #   rr     64-byte request/response on one connection (TCP_NODELAY): p50, p99 of the round trip
 #   crr    connections per second: connect, 64 bytes there and back, the server closes first,
 #          the client reads the EOF and closes (the HTTP/1.0 pattern; TIME-WAIT stays with the
-#          server, so the client never runs out of ephemeral ports)
+#          server, so the client never runs out of ephemeral ports); through the stack with the
+#          libsock application as the client (connect) and as the server (accept)
 # printed per round and as medians over rounds with the ratios ustack/kernel. A benchmark, not a
 # test (tests/run.sh never runs it): it asserts nothing about speed.
 #
@@ -41,6 +42,7 @@ ADDR_A=10.210.0.1
 ADDR_B=10.210.0.2
 ECHO_PORT=9000
 CRR_PORT=9001
+CRR_STACK_PORT=9002
 SINK_PORT=9100
 TMP=""
 PIDS=()   # the echo and crr servers, alive for the whole run
@@ -106,6 +108,9 @@ for ns in "$NS_STACK" "$NS_B"; do
 	wait_ready "$TMP/echo.$ns"
 	wait_ready "$TMP/crr.$ns"
 done
+"$US" crr-serve "$CRR_STACK_PORT" 86400 64 >"$TMP/crr.stack-server" &
+PIDS+=($!)
+wait_ready "$TMP/crr.stack-server"
 # Warm-up: ARP on both sides, libsock's session, caches.
 "$US" rr "$NET.1" "$ECHO_PORT" 200 64 >/dev/null
 ip netns exec "$NS_A" "$KS" rr "$ADDR_B" "$ECHO_PORT" 200 64 >/dev/null
@@ -167,11 +172,11 @@ rr() { # SIDE: one request/response run, "p50 p99 mean" in µs appended to $TMP/
 
 crr() { # SIDE: one connection-rate run, "cps p50_us p99_us errors" appended to $TMP/crr.SIDE
 	local out="$TMP/run.crr"
-	if [[ $1 == stack ]]; then
-		"$US" crr "$NET.1" "$CRR_PORT" "$SECS" 64 >"$out" || true
-	else
-		ip netns exec "$NS_A" "$KS" crr "$ADDR_B" "$CRR_PORT" "$SECS" 64 >"$out" || true
-	fi
+	case $1 in
+	stack) "$US" crr "$NET.1" "$CRR_PORT" "$SECS" 64 >"$out" || true ;;
+	stack-server) ip netns exec "$NS_STACK" "$KS" crr "$NET.2" "$CRR_STACK_PORT" "$SECS" 64 >"$out" || true ;;
+	kernel) ip netns exec "$NS_A" "$KS" crr "$ADDR_B" "$CRR_PORT" "$SECS" 64 >"$out" || true ;;
+	esac
 	awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
 	     END { printf "%.0f %.1f %.1f %d\n", v["cps"], v["p50_ns"] / 1e3, v["p99_ns"] / 1e3, v["errors"] }' \
 		"$out" >>"$TMP/crr.$1"
@@ -186,11 +191,11 @@ for ((r = 0; r < ROUNDS; r++)); do
 	if ((r % 2 == 0)); then
 		bulk tx; bulk kernel; bulk rx
 		rr stack; rr kernel
-		crr stack; crr kernel
+		crr stack; crr kernel; crr stack-server
 	else
 		bulk rx; bulk kernel; bulk tx
 		rr kernel; rr stack
-		crr kernel; crr stack
+		crr stack-server; crr kernel; crr stack
 	fi
 	echo "tcp_bench: round $((r + 1))/$ROUNDS done, load average $(load)" >&2
 done
@@ -229,17 +234,20 @@ printf "%-36s %9s %9s %9s\n" "ratio ustack/kernel" \
 	"$(ratio "$(col "$TMP/rr.stack" 2 | med)" "$(col "$TMP/rr.kernel" 2 | med)")" \
 	"$(ratio "$(col "$TMP/rr.stack" 3 | med)" "$(col "$TMP/rr.kernel" 3 | med)")"
 printf "\n%-36s %9s %9s %9s %6s   %s\n" "connections/s (connect, 64 B, close)" "conn/s" "p50 us" \
-	"p99 us" "errors" "conn/s per round"
-for side in stack kernel; do
+	"p99 us" "errors" "conn/s per round (ratio of medians to the kernel)"
+kc=$(col "$TMP/crr.kernel" 1 | med)
+for side in stack stack-server kernel; do
 	f="$TMP/crr.$side"
-	label=$([[ $side == stack ]] && echo "ustack (app on libsock, client)" || echo "kernel (veth, 2 netns)")
-	printf "%-36s %9.0f %9.1f %9.1f %6d   %s\n" "$label" "$(col "$f" 1 | med)" "$(col "$f" 2 | med)" \
-		"$(col "$f" 3 | med)" "$(awk '{ s += $4 } END { print s + 0 }' "$f")" "$(rounds "$f" 1)"
+	case $side in
+	stack) label="ustack client (libsock connects)" ;;
+	stack-server) label="ustack server (libsock accepts)" ;;
+	kernel) label="kernel (veth, 2 netns)" ;;
+	esac
+	c=$(col "$f" 1 | med)
+	printf "%-36s %9.0f %9.1f %9.1f %6d   %s (%s)\n" "$label" "$c" "$(col "$f" 2 | med)" \
+		"$(col "$f" 3 | med)" "$(awk '{ s += $4 } END { print s + 0 }' "$f")" "$(rounds "$f" 1)" \
+		"$(ratio "$c" "$kc")"
 done
-printf "%-36s %9s %9s %9s\n" "ratio ustack/kernel" \
-	"$(ratio "$(col "$TMP/crr.stack" 1 | med)" "$(col "$TMP/crr.kernel" 1 | med)")" \
-	"$(ratio "$(col "$TMP/crr.stack" 2 | med)" "$(col "$TMP/crr.kernel" 2 | med)")" \
-	"$(ratio "$(col "$TMP/crr.stack" 3 | med)" "$(col "$TMP/crr.kernel" 3 | med)")"
 
 printf "\nstack counters that moved during the bulk runs, per round\n"
 for name in tx rx; do
