@@ -101,16 +101,16 @@ kv() { awk -v k="$2" '{ for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) pri
 
 # Servers for rr and crr, kernel sockets in the stack's namespace and in B, alive for the run.
 for ns in "$NS_STACK" "$NS_B"; do
-	ip netns exec "$ns" "$KS" echo "$ECHO_PORT" 86400 >"$TMP/echo.$ns" &
+	ip netns exec "$ns" "$KS" echo "$ECHO_PORT" 86400 >"$TMP/srv.echo.$ns" &
 	PIDS+=($!)
-	ip netns exec "$ns" "$KS" crr-serve "$CRR_PORT" 86400 64 >"$TMP/crr.$ns" &
+	ip netns exec "$ns" "$KS" crr-serve "$CRR_PORT" 86400 64 >"$TMP/srv.crr.$ns" &
 	PIDS+=($!)
-	wait_ready "$TMP/echo.$ns"
-	wait_ready "$TMP/crr.$ns"
+	wait_ready "$TMP/srv.echo.$ns"
+	wait_ready "$TMP/srv.crr.$ns"
 done
-"$US" crr-serve "$CRR_STACK_PORT" 86400 64 >"$TMP/crr.stack-server" &
+"$US" crr-serve "$CRR_STACK_PORT" 86400 64 >"$TMP/srv.crr.stack" &
 PIDS+=($!)
-wait_ready "$TMP/crr.stack-server"
+wait_ready "$TMP/srv.crr.stack"
 # Warm-up: ARP on both sides, libsock's session, caches.
 "$US" rr "$NET.1" "$ECHO_PORT" 200 64 >/dev/null
 ip netns exec "$NS_A" "$KS" rr "$ADDR_B" "$ECHO_PORT" 200 64 >/dev/null
