@@ -58,8 +58,9 @@
  *   peer acknowledges them (SO_SNDBUF: the app keeps head - tail <= sndbuf of the block below).
  *   RX[slot] (tcpd produces, app consumes) is the receive buffer: in-order payload is published
  *   by head, out-of-order payload waits beyond head (stream_ring.h). Sequence numbers map to
- *   indices through a base fixed when the connection is set up (SPEC-streams.md):
- *   index(seq) = base_index + (uint32_t)(seq - base_seq), kept by tcpd in its state segment.
+ *   indices through a base set when the connection is set up (SPEC-streams.md):
+ *   index(seq) = base_index + (uint32_t)(seq - base_seq), kept by tcpd in its state segment
+ *   and moved up along the same line as the stream goes (tcpd_bind_rebase).
  *
  *   Slot block (struct region_stream_ctl). Line 0 is written by the server only: the socket's
  *   state bits (REGION_SS_*), the pending error, where the peer's FIN is, the accept queue

@@ -223,7 +223,11 @@ static void tcp_init_rcv_mss(struct tcp_conn *c)
 /* Data bytes in [from, to) of the send stream: the SYN (iss) and FIN (write_seq) excluded. */
 static uint32_t tcp_data_in(const struct tcp_conn *c, uint32_t from, uint32_t to)
 {
-	uint32_t lo = seq_max(from, c->iss + 1), hi = seq_min(to, c->write_seq);
+	/* from is snd_una: iss while the SYN is unacknowledged (no data acknowledged yet: iss
+	 * comes round again 4 GiB in), past it after. Not seq_max with iss + 1: that picks iss + 1
+	 * again 2 GiB into the stream, and counts nothing from there on. */
+	uint32_t lo = from == c->iss && c->bytes_acked == 0 ? c->iss + 1 : from;
+	uint32_t hi = seq_min(to, c->write_seq);
 
 	return SEQ_GT(hi, lo) ? hi - lo : 0;
 }

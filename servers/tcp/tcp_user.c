@@ -300,7 +300,10 @@ uint32_t tcp_send_space(const struct tcp_conn *c)
 	if (!c || !c->in_use || c->state == TCP_STATE_CLOSED || c->state == TCP_STATE_LISTEN ||
 	    (c->flags & TCP_F_SHUT_WR))
 		return 0;
-	base = SEQ_GT(c->snd_una, c->iss + 1) ? c->snd_una : c->iss + 1;
+	/* The SYN (snd_una == iss until it is acknowledged) takes no room. Not SEQ_GT against
+	 * iss + 1: that turns false 2 GiB into the stream and the space to 0 for good; and
+	 * snd_una == iss again 4 GiB in, when bytes have been acknowledged. */
+	base = c->snd_una == c->iss && c->bytes_acked == 0 ? c->iss + 1 : c->snd_una;
 	queued = c->write_seq - base;
 	return queued < c->snd_buf ? c->snd_buf - queued : 0;
 }

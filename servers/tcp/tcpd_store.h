@@ -9,8 +9,9 @@
  *     the slot's rings and block serve, and where its two byte streams start in them
  *     (SPEC-streams.md: index(seq) = base_index + (uint32_t)(seq - base_seq), base_seq = iss + 1
  *     for the TX ring, irs + 1 for the RX ring, base_index the ring's index when the connection
- *     was set up). A bind outlives the application's socket while the connection is an orphan
- *     still sending from the slot's TX ring (TCPD_B_ORPHAN), until tcpd releases the slot;
+ *     was set up; both moved up every 1 GiB of the stream, tcpd_stream.c). A bind outlives
+ *     the application's socket while the connection is an orphan still sending from the
+ *     slot's TX ring (TCPD_B_ORPHAN), until tcpd releases the slot;
  *   - the TCP core's table (struct tcp_table, tcp_core.h), whole.
  * Sessions and binds are sealed records updated in transactions of one undo journal
  * (state_journal.h, in the payload), so a request's change to them and the reply remembered for
@@ -63,8 +64,8 @@ struct tcpd_bind {
 	struct state_rec rec;
 	uint32_t cid;            /* 0: the slot serves nothing */
 	uint32_t owner;          /* the session's owner when bound */
-	uint32_t tx_base_seq;    /* iss + 1 */
-	uint32_t rx_base_seq;    /* irs + 1 */
+	uint32_t tx_base_seq;    /* iss + 1, then moved up with snd_una (tcpd_bind_rebase) */
+	uint32_t rx_base_seq;    /* irs + 1, then moved up with read_seq */
 	uint64_t tx_base_index;  /* TX ring index of tx_base_seq */
 	uint64_t rx_base_index;  /* RX ring index of rx_base_seq */
 	uint8_t flags;           /* TCPD_B_* */

@@ -3,7 +3,8 @@
  * other side, libsock/fake_tcpd.c a reference without TCP).
  *
  * Sequence numbers and ring indices (SPEC-streams.md): a bind keeps, for each stream, the index
- * of its first byte: index(seq) = base_index + (uint32_t)(seq - base_seq). Everything else is
+ * of its first byte: index(seq) = base_index + (uint32_t)(seq - base_seq), the base moved up as
+ * the stream goes so that seq stays within 2^30 of it (tcpd_bind_rebase). Everything else is
  * derived from the core's connection whenever it is needed, so nothing here can disagree with
  * the core after a restart:
  *   RX head      index(rcv_nxt), less the peer's FIN    (published: the readable bytes)
@@ -395,6 +396,40 @@ static bool tcpd_sync_events(struct tcpd *u, unsigned b, const struct tcp_conn *
 	return h != tx_seen || t != rx_seen;
 }
 
+/* index(seq) = base_index + (uint32_t)(seq - base_seq) holds only while seq is less than 2^31
+ * past base_seq (SEQ_LT, and the 32-bit difference wraps at 2^32): a base fixed at the ISN
+ * stalled every connection after 2 GiB had gone one way (the TX tail stopped at index(ISN + 2^31)
+ * and the retransmission read outside the ring). So each base follows its stream: once the
+ * oldest byte still referred to (snd_una for TX: retransmissions; read_seq for RX: the
+ * application's tail) is TCPD_REBASE_AT past it, base_seq moves there and base_index to that
+ * byte's index. The line index(seq) is the same before and after, so a tcpd killed on either
+ * side of the (journaled) change, with the core's table a little ahead or behind, maps every
+ * sequence number it can meet to the same index. */
+#define TCPD_REBASE_AT (1u << 30)
+
+static void tcpd_bind_rebase(struct tcpd *u, unsigned b, const struct tcp_conn *c)
+{
+	const struct tcpd_bind *bd = &u->st->binds[b];
+	uint32_t tx_from = SEQ_LT(c->write_seq, c->snd_una) ? c->write_seq : c->snd_una; /* FIN */
+	uint32_t tx_d = tx_from - bd->tx_base_seq, rx_d = c->read_seq - bd->rx_base_seq;
+	bool tx = (bd->flags & TCPD_B_TX_BASE) && tx_d >= TCPD_REBASE_AT && tx_d < (1u << 31);
+	bool rx = (bd->flags & TCPD_B_RX_BASE) && rx_d >= TCPD_REBASE_AT && rx_d < (1u << 31);
+	if (!tx && !rx)
+		return;
+	tcpd_store_begin(u->st);
+	struct tcpd_bind *w = tcpd_bind_touch(u->st, b);
+	if (tx) {
+		w->tx_base_index += tx_d;
+		w->tx_base_seq = tx_from;
+	}
+	if (rx) {
+		w->rx_base_index += rx_d;
+		w->rx_base_seq = c->read_seq;
+	}
+	tcpd_store_end(u->st);
+	u->stats.stream_rebases++;
+}
+
 void tcpd_sync(struct tcpd *u, unsigned b, uint64_t now)
 {
 	for (unsigned round = 0; round < 3; round++) {
@@ -420,6 +455,7 @@ void tcpd_sync(struct tcpd *u, unsigned b, uint64_t now)
 			w->flags |= TCPD_B_RX_BASE;
 			tcpd_store_end(u->st);
 		}
+		tcpd_bind_rebase(u, b, c);
 		uint64_t tx_seen = 0, rx_seen = 0;
 		if (!tcpd_sync_in(u, b, c, r, now, &tx_seen, &rx_seen))
 			return;

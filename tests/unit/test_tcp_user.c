@@ -4,7 +4,8 @@
  * unreachable destinations, autobind sharing ports between peers), send and shutdown errnos,
  * close with unread data (RST), SO_LINGER 0 (RST), orphans, owners (EBADF for someone else's
  * cid), socket options and their ranges, names and TCP_INFO, the shell's buffer limits,
- * connect(AF_UNSPEC) and the shell's abort. */
+ * connect(AF_UNSPEC) and the shell's abort; the send space and acknowledged bytes 2 GiB and
+ * more into a stream. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -188,6 +189,43 @@ START_TEST(connect_errors)
 	ck_assert_int_eq(tcp_shutdown(w.t, TH_OWNER, b, w.now, SHUT_WR, &w.io), 0);
 	ck_assert_uint_eq(cb->state, TCP_STATE_CLOSED);
 	tcp_close_owner(w.t, TH_OWNER, w.now, &w.io);
+}
+END_TEST
+
+/* A connection `off` bytes into its send stream, everything sent acknowledged. */
+static void far_along(struct tcp_conn *c, uint32_t off)
+{
+	c->snd_una = c->snd_nxt = c->snd_max = c->write_seq = c->snd_sml = c->iss + 1 + off;
+	c->snd_up = c->snd_wl2 = c->snd_una;
+	c->bytes_acked = off; /* what got it there */
+}
+
+/* The send space and the bytes an ACK covers are counted from snd_una, however far the stream
+ * has gone from the ISN: comparing with iss + 1 (SEQ_GT, seq_max) turned around 2 GiB in and
+ * stalled every long transfer at 2^31 bytes (no space ever again, no bytes acknowledged). */
+START_TEST(send_space_far_into_the_stream)
+{
+	static const uint32_t offs[] = {0x7fffff00u, 0x80000000u, 0x80000100u, 0xc0000000u,
+					0xffffff00u, 0xffffffffu};
+	for (unsigned i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		uint32_t cid;
+		struct tcp_conn *c = th_conn(&w, SPEC(.snd_wnd = 1u << 20), &cid);
+		far_along(c, offs[i]);
+		ck_assert_msg(tcp_send_space(c) == c->snd_buf, "offset %#x: space %u of %u", offs[i],
+			      tcp_send_space(c), c->snd_buf);
+		uint64_t before = c->bytes_acked;
+		ck_assert_int_eq(tcp_send(w.t, TH_OWNER, cid, w.now, 1000, 0, &w.io), 0);
+		ck_assert_uint_eq(tcp_send_space(c), c->snd_buf - 1000);
+		uint32_t end = c->write_seq;
+		ck_assert_uint_eq(end, c->iss + 1 + offs[i] + 1000);
+		th_in(&w, SEG(.seq = 5001, .ack = end));
+		ck_assert_uint_eq(c->snd_una, end);
+		ck_assert_uint_eq(c->bytes_acked - before, 1000);
+		ck_assert_uint_eq(tcp_send_space(c), c->snd_buf);
+		th_io_reset(&w);
+		ck_assert_int_eq(tcp_abort(w.t, cid, w.now, &w.io), 0);
+		th_io_reset(&w);
+	}
 }
 END_TEST
 
@@ -463,6 +501,7 @@ int main(void)
 	tcase_add_test(tc, buf_max_limits);
 	tcase_add_test(tc, disconnect_resets_and_reuses);
 	tcase_add_test(tc, abort_frees_any_holder);
+	tcase_add_test(tc, send_space_far_into_the_stream);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);
 }
