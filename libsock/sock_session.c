@@ -10,9 +10,14 @@
  *     (65,507 bytes) fits in a record of either ring, so the server never has to truncate one
  *     (REGION_RX_TRUNC), and like Linux's default socket buffers (net.core.rmem_default =
  *     208 KiB) a few dozen MTU-sized datagrams queue per socket.
- *     tcpd: a STREAM region, a TX and an RX byte ring of SOCK_TCP_RING bytes per slot (the
- *     send and receive buffers: SPEC-streams.md's 256 KiB each way, enough for a window that
- *     fills a fast path without autotuning). Pages are only committed when touched;
+ *     tcpd: a STREAM region, a TX and an RX byte ring of SOCK_TCP_RING (1 MiB) bytes per
+ *     slot: the send and receive buffers, so they bound the window. SPEC-streams.md began at
+ *     256 KiB; tools/bench/tcp_bench.sh found a bulk connection pinned at a 256 KiB send
+ *     queue with the peer's and the congestion window far larger (≈ 2.2 Gbit/s at the
+ *     round trips these machines show under load), and 1 MiB gave x1.5 sending and x1.8
+ *     receiving. Linux autotunes to 4 MiB / 6 MiB; 64 slots of 2 MiB are a 128 MiB memfd whose
+ *     pages are only committed when touched, so an idle or small-transfer socket costs what
+ *     it used. SO_SNDBUF / SO_RCVBUF set lower limits inside the rings;
  *   - its doorbell eventfd and one eventfd per slot (EFD_NONBLOCK | EFD_CLOEXEC). These are
  *     the master copies; a socket's application-visible descriptor is a dup of its slot's, so
  *     closing a socket never invalidates what the server holds and the slot can be reused;
@@ -59,7 +64,6 @@
 
 #define SOCK_UDP_TX_RING (512u << 10)
 #define SOCK_UDP_RX_RING (256u << 10)
-#define SOCK_TCP_RING (256u << 10)
 _Static_assert(sizeof(struct region_tx_dgram) + SOCK_UDP_MAX_PAYLOAD <= SOCK_UDP_TX_RING / 2 - 8,
 	       "a maximal datagram fits one TX record");
 _Static_assert(sizeof(struct region_rx_dgram) + SOCK_UDP_MAX_PAYLOAD <= SOCK_UDP_RX_RING / 2 - 8,

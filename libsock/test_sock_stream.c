@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "fake_tcpd.h"
+#include "sock_priv.h"
 #include "ustack/sock.h"
 
 #define FAILS_WITH(call, err)                                                        \
@@ -337,13 +338,13 @@ START_TEST(partial_writes_and_sndbuf)
 	int c, a;
 	make_pair(l, &la, &c, &a);
 	ck_assert_int_eq(us_fcntl(c, F_SETFL, O_NONBLOCK), 0);
-	static uint8_t buf[1u << 20];
+	static uint8_t buf[4 * SOCK_TCP_RING];
 	fill_pattern(buf, 0, sizeof(buf));
 
 	/* tcpd takes nothing (paused): a non-blocking send takes what the send buffer (the
-	 * 256 KiB ring) holds, then EAGAIN, and POLLOUT is off */
+	 * ring) holds, then EAGAIN, and POLLOUT is off */
 	fake_tcpd_pause(ft, true);
-	ck_assert_int_eq(us_send(c, buf, sizeof(buf), 0), 256 << 10);
+	ck_assert_int_eq(us_send(c, buf, sizeof(buf), 0), SOCK_TCP_RING);
 	FAILS_WITH(us_send(c, buf, 1, 0), EAGAIN);
 	FAILS_WITH(us_send(c, buf, 1, MSG_DONTWAIT), EAGAIN);
 	ck_assert_int_eq(poll_one(c, POLLOUT, 0), 0);
@@ -351,10 +352,10 @@ START_TEST(partial_writes_and_sndbuf)
 	fake_tcpd_pause(ft, false);
 	ck_assert_int_ne(poll_one(c, POLLOUT, 3000) & POLLOUT, 0);
 	/* the peer's buffer is full now: the next send fills ours again and stops */
-	ssize_t n = us_send(c, buf + (256 << 10), sizeof(buf) - (256 << 10), 0);
+	ssize_t n = us_send(c, buf + SOCK_TCP_RING, sizeof(buf) - SOCK_TCP_RING, 0);
 	ck_assert_int_gt(n, 0);
-	ck_assert_int_le(n, 256 << 10);
-	recv_check(a, 0, (256 << 10) + (size_t)n);
+	ck_assert_int_le(n, SOCK_TCP_RING);
+	recv_check(a, 0, SOCK_TCP_RING + (size_t)n);
 
 	/* SO_SNDBUF below the ring: the limit tcpd publishes in the slot block */
 	int v = 8192;
@@ -363,7 +364,7 @@ START_TEST(partial_writes_and_sndbuf)
 	ck_assert_int_eq(us_getsockopt(c, SOL_SOCKET, SO_SNDBUF, &v, &vl), 0);
 	ck_assert_int_eq(v, 8192);
 	fake_tcpd_pause(ft, true);
-	uint64_t sent = (256 << 10) + (size_t)n;
+	uint64_t sent = SOCK_TCP_RING + (size_t)n;
 	fill_pattern(buf, sent, 100000);
 	ck_assert_int_eq(us_send(c, buf, 100000, 0), 8192);
 	FAILS_WITH(us_send(c, buf, 1, 0), EAGAIN);
@@ -420,7 +421,7 @@ START_TEST(pollout_wakes_when_room_returns)
 	int c, a;
 	make_pair(l, &la, &c, &a);
 	ck_assert_int_eq(us_fcntl(c, F_SETFL, O_NONBLOCK), 0);
-	static uint8_t buf[256 << 10];
+	static uint8_t buf[SOCK_TCP_RING];
 	fake_tcpd_pause(ft, true);
 	ck_assert_int_eq(us_send(c, buf, sizeof(buf), 0), (int)sizeof(buf));
 	struct poller p = {.fd = c, .events = POLLOUT, .ms = 5000};
