@@ -32,7 +32,9 @@ struct buf_meta {
 	uint32_t free_next; /* free-list link while free */
 	uint16_t data_off;  /* first data byte, from the slot start */
 	uint16_t data_len;  /* bytes of data in this buffer */
-	uint32_t reserved[3];
+	uint16_t sender;    /* in flight (pool_priv.h): the holder that handed the chain over */
+	uint16_t reserved16;
+	uint32_t reserved[2];
 };
 _Static_assert(sizeof(struct buf_meta) == 32, "buf_meta is shared: its size is part of the ABI");
 

@@ -676,10 +676,14 @@ int pool_transfer(struct pool *pool, struct buf *const *bufs, unsigned n, enum p
 			uint32_t i = head;
 			for (unsigned len = 0; i < pool->count && len < BUF_CHAIN_MAX; len++) {
 				struct buf_meta *m = &pool->meta[i];
-				m->flags |= BUF_META_F_INFLIGHT;
+				m->flags = (uint16_t)((m->flags | BUF_META_F_INFLIGHT) &
+						      ~BUF_META_F_HEAD);
 				m->holder = (uint16_t)to;
 				i = m->next;
 			}
+			/* Who to give it back to if the message never arrives (pool_reclaim). */
+			pool->meta[head].flags |= BUF_META_F_HEAD;
+			pool->meta[head].sender = (uint16_t)pool->self;
 		}
 	}
 	pool_unlock(pool);
@@ -754,6 +758,30 @@ uint32_t pool_reclaim(struct pool *pool, enum pool_holder holder)
 		if (pool->meta[i].holder == holder) {
 			pool_push_locked(pool, i);
 			n++;
+		}
+	}
+	/* Chains our predecessor handed over and their receiver never took. */
+	for (uint32_t i = 0; i < pool->count; i++) {
+		struct buf_meta *m = &pool->meta[i];
+		uint16_t flags = __atomic_load_n(&m->flags, __ATOMIC_RELAXED);
+		if (!(flags & BUF_META_F_INFLIGHT) || !(flags & BUF_META_F_HEAD) ||
+		    m->sender != (uint16_t)holder || m->holder == POOL_HOLDER_FREE)
+			continue;
+		/* Claim first: a receiver's pool_take that wins the mark owns the chain. */
+		if (!pool_claim_inflight(m))
+			continue;
+		enum pool_holder to = m->holder;
+		uint32_t b = i;
+		/* Only what is still held by the receiver: a chain named inside another (a sender
+		 * bug) may have gone back to the free list with the outer one already. */
+		for (unsigned len = 0; b < pool->count && len < BUF_CHAIN_MAX; len++) {
+			struct buf_meta *bm = &pool->meta[b];
+			if (bm->holder != (uint16_t)to)
+				break;
+			uint32_t next = bm->next;
+			pool_push_locked(pool, b);
+			n++;
+			b = next;
 		}
 	}
 	pool->hdr->reclaimed += n;

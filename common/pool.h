@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #define POOL_MAGIC 0x55535450u /* "USTP" */
-#define POOL_VERSION 2u
+#define POOL_VERSION 3u /* 3: the sender of a chain in flight (buf_meta.sender) */
 #define POOL_HEADROOM 192u   /* vnet header + Ethernet + IPv4 with options + TCP with options */
 #define POOL_DATA_ROOM 2048u /* one MTU-sized frame fits in one buffer */
 #define POOL_SLOT_SIZE (POOL_HEADROOM + POOL_DATA_ROOM)
@@ -86,8 +86,14 @@ void pool_close(struct pool **pool);
 /* Remove the instance's pool object. 0, or -ENOENT if it was not there. */
 int pool_unlink(const char *instance);
 
-/* Return to the free list every buffer whose holder is `holder` (a process restarting as that
- * layer calls it with its own id before serving). Returns the number reclaimed. */
+/* A process restarting as layer `holder` calls it with its own id before serving. It returns to
+ * the free list every buffer whose holder is `holder`, and every chain `holder` handed over
+ * (pool_transfer) that its receiver has not taken yet: its predecessor died between the
+ * transfer and the message reaching the receiver, or the message sits in a queue that died with
+ * it, and nobody else would ever free those buffers. A descriptor for such a chain that does
+ * still arrive finds it reclaimed and is dropped as stale; one the receiver takes first is the
+ * receiver's (the two meet at the head's in-flight mark, as pool_transfer_back and pool_take
+ * do). Returns the number of buffers reclaimed. */
 uint32_t pool_reclaim(struct pool *pool, enum pool_holder holder);
 
 uint32_t pool_count(const struct pool *pool);

@@ -19,6 +19,10 @@
  * with the mark is owed to X by exactly one descriptor; held by X without it, X already has it.
  * The mark is what makes a second descriptor naming the same chain stale, in one batch or
  * across batches, where index, generation and holder alone would accept it twice.
+ * pool_transfer also records who handed the chain over (the head's buf_meta.sender) and flags
+ * the head (BUF_META_F_HEAD; cleared on the other buffers of the chain), so that a sender that
+ * dies before its message arrives gets the chain back when it restarts (pool_reclaim): without
+ * that, buffers marked in flight to a receiver that never gets their descriptor leak for good.
  * A process that dies holding the lock may have broken the list, never the holder tags' meaning:
  * the next locker (EOWNERDEAD) rebuilds list and count from the tags.
  *
@@ -41,6 +45,7 @@
 
 /* buf_meta.flags bits (shared: never renumber). See "In flight" above. */
 #define BUF_META_F_INFLIGHT 0x1u
+#define BUF_META_F_HEAD 0x2u     /* in flight: this buffer heads the chain pool_transfer named */
 
 _Static_assert(POOL_SLOT_SIZE % POOL_CACHE_LINE == 0, "slots must stay cache-line aligned");
 _Static_assert(POOL_SLOT_SIZE <= UINT16_MAX, "data_off/data_len are 16-bit");

@@ -870,6 +870,70 @@ START_TEST(test_transfer_back_after_reclaim)
 }
 END_TEST
 
+/* A sender that dies between pool_transfer and its message reaching the receiver (killed with
+ * the batch in its own ZeroMQ queue): its restarted successor's reclaim takes the chains back,
+ * and a descriptor for one that still arrives is stale. Chains the receiver already took, and
+ * chains another layer handed over, are left alone. */
+START_TEST(test_reclaim_sender_in_flight)
+{
+	struct layers l;
+	uint32_t held[POOL_HOLDER_COUNT];
+
+	layers_open(&l);
+	struct buf *lost[2] = { chain_of(l.ipd, 3), chain_of(l.ipd, 1) };
+	struct buf *arrived = chain_of(l.ipd, 2);
+	struct buf *other = chain_of(l.udpd, 2);
+	uint32_t lost_ix = buf_index(lost[0]), lost_gen = buf_gen(lost[0]);
+	uint32_t lost_len = buf_chain_len(lost[0]);
+	uint32_t arr_ix = buf_index(arrived), arr_gen = buf_gen(arrived);
+	uint32_t arr_len = buf_chain_len(arrived);
+	ck_assert_int_eq(pool_transfer(l.ipd, lost, 2, POOL_HOLDER_TCPD), 0);
+	ck_assert_int_eq(pool_transfer(l.ipd, &arrived, 1, POOL_HOLDER_TCPD), 0);
+	ck_assert_int_eq(pool_transfer(l.udpd, &other, 1, POOL_HOLDER_TCPD), 0);
+	/* tcpd took one of ipd's chains before ipd died */
+	struct buf *got = pool_take(l.tcpd, arr_ix, arr_gen, arr_len);
+	ck_assert_ptr_nonnull(got);
+
+	/* ipd dies and restarts: it held nothing itself, but 4 buffers were in flight from it */
+	ck_assert_uint_eq(pool_reclaim(l.ipd, POOL_HOLDER_IPD), 4);
+	pool_holder_counts(pool, held);
+	ck_assert_uint_eq(held[POOL_HOLDER_IPD], 0);
+	ck_assert_uint_eq(held[POOL_HOLDER_TCPD], 2 + 2); /* the taken chain, udpd's in flight */
+	/* a descriptor for a reclaimed chain that arrives after all is stale */
+	ck_assert_ptr_null(pool_take(l.tcpd, lost_ix, lost_gen, lost_len));
+	/* what tcpd took is intact, and udpd's chain still goes through */
+	ck_assert_mem_eq(buf_data(got), "h", 1);
+	ck_assert(!in_flight(got));
+	struct buf *o = pool_take(l.tcpd, buf_index(other), buf_gen(other), buf_chain_len(other));
+	ck_assert_ptr_nonnull(o);
+	pool_free(&o);
+	pool_free(&got);
+	/* a second reclaim finds nothing more */
+	ck_assert_uint_eq(pool_reclaim(l.ipd, POOL_HOLDER_IPD), 0);
+	ck_assert_uint_eq(pool_free_count(pool), NAMED_COUNT);
+	layers_close(&l);
+}
+END_TEST
+
+/* A chain named inside another chain handed over in the same batch (a sender bug): reclaim
+ * frees every buffer once. */
+START_TEST(test_reclaim_sender_nested_chain)
+{
+	struct layers l;
+
+	layers_open(&l);
+	for (int order = 0; order < 2; order++) {
+		struct buf *outer = chain_of(l.ipd, 4);
+		struct buf *inner = buf_next(buf_next(outer)); /* the third buffer: a chain of 2 */
+		struct buf *v[2] = { order ? outer : inner, order ? inner : outer };
+		ck_assert_int_eq(pool_transfer(l.ipd, v, 2, POOL_HOLDER_TCPD), 0);
+		ck_assert_uint_eq(pool_reclaim(l.ipd, POOL_HOLDER_IPD), 4);
+		ck_assert_uint_eq(pool_free_count(pool), NAMED_COUNT);
+	}
+	layers_close(&l);
+}
+END_TEST
+
 /* ---- crashes ------------------------------------------------------------------------------- */
 
 struct crash_arg {
@@ -1005,6 +1069,8 @@ static Suite *pool_suite(void)
 	tcase_add_test(named, test_take_never_transferred);
 	tcase_add_test(named, test_take_vs_transfer_back);
 	tcase_add_test(named, test_transfer_back_after_reclaim);
+	tcase_add_test(named, test_reclaim_sender_in_flight);
+	tcase_add_test(named, test_reclaim_sender_nested_chain);
 	suite_add_tcase(s, named);
 
 	tcase_add_checked_fixture(anon, anon_setup, anon_teardown);
