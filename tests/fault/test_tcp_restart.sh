@@ -14,7 +14,9 @@
 # The transfers run at full speed until the test has seen both move again after the last
 # restart (then it creates the stop file the senders check), so each lasts as long as the kills
 # need whatever the machine's speed: some hundreds of MB each way on the reference machine.
-#   TCP_RESTART_ROUNDS overrides the number of nicd + ipd kill pairs with offload on (default 2).
+#   TCP_RESTART_ROUNDS overrides the number of nicd, ipd kill pairs with offload on (default 2),
+#   TCP_RESTART_OFF_ROUNDS with offload off (default 1); TCP_RESTART_OFF_ONLY=1 skips the
+#   offload-on run.
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/stack.sh" "$@"
 
