@@ -40,6 +40,10 @@
  *                                          "holding N", waits for a line on stdin (the test
  *                                          counts every connection established meanwhile),
  *                                          then a second line each echoed on every one, close
+ *   tcp_probe send-until PEER PORT STOPFILE [SEED]
+ *                                          as send, but for as long as STOPFILE does not exist
+ *                                          (a transfer that lasts as long as the test needs it
+ *                                          to, whatever the machine's speed); prints "sent N SHA"
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -63,6 +67,8 @@
 #include "probe.h"
 
 #define CHUNK (64u << 10)
+
+static const char *stop_file; /* send-until: send_stream stops once this file exists */
 
 /* The stream: xorshift64*, 8 bytes at a time. */
 struct gen {
@@ -148,7 +154,7 @@ static int send_stream(int s, uint64_t n, uint64_t seed)
 	crypto_hash_sha256_init(&h);
 	uint64_t done = 0;
 	double t0 = now_s();
-	while (done < n) {
+	while (done < n && !(stop_file && access(stop_file, F_OK) == 0)) {
 		size_t k = n - done < CHUNK ? (size_t)(n - done) : CHUNK;
 		gen_fill(&g, buf, k);
 		crypto_hash_sha256_update(&h, buf, k);
@@ -726,6 +732,11 @@ int main(int argc, char **argv)
 		return user_timeout(argv[2], atoi(argv[3]), atoi(argv[4]));
 	} else if (!strcmp(m, "many-hold") && argc >= 5) {
 		return many_hold(argv[2], atoi(argv[3]), atoi(argv[4]));
+	} else if (!strcmp(m, "send-until") && argc >= 5) {
+		stop_file = argv[4];
+		int s = connect_to(argv[2], atoi(argv[3]));
+		rc = send_stream(s, UINT64_MAX, argc > 5 ? strtoull(argv[5], NULL, 0) : 1);
+		us_close(s);
 	} else {
 		fprintf(stderr, "unknown mode %s\n", m);
 		return 2;

@@ -21,6 +21,7 @@ Streams are pseudo-random bytes; each side prints the SHA-256 of what it sent or
                               back, in order, then EOF
   hold HOST PORT BYTES SECONDS    connect, send BYTES, read nothing; print "local PORT", hold
   exchange HOST PORT SECONDS      connect, echo 64 KiB through it, print "local PORT", hold
+  serve-send-until PORT STOPFILE  as serve-send, but for as long as STOPFILE does not exist
 A server prints "listening PORT" once it listens. Exit 0 only if everything checked held.
 """
 import errno
@@ -56,12 +57,12 @@ def connect(host, port, tries=50):
             time.sleep(0.1)
 
 
-def send_stream(s, n):
+def send_stream(s, n, stop=None):
     rnd = random.Random(n)
     h = hashlib.sha256()
     done = 0
     t = time.time()
-    while done < n:
+    while done < n and not (stop and os.path.exists(stop)):
         k = min(CHUNK, n - done)
         d = rnd.randbytes(k)
         h.update(d)
@@ -255,6 +256,10 @@ def main():
         sys.exit(hold(a[0], int(a[1]), int(a[2]), float(a[3])))
     elif mode == "exchange":
         sys.exit(exchange(a[0], int(a[1]), float(a[2])))
+    elif mode == "serve-send-until":
+        c, _ = listen(int(a[0])).accept()
+        c.settimeout(60)
+        send_stream(c, 1 << 62, a[1])
     else:
         raise SystemExit("unknown mode " + mode)
 
