@@ -36,7 +36,6 @@ what a kernel socket cannot send, kernel sockets for the legitimate traffic it m
       if every check held.
 """
 import hashlib
-import json
 import os
 import random
 import socket
@@ -49,26 +48,11 @@ import time
 from scapy.all import AsyncSniffer, conf
 from scapy.layers.inet import IP, TCP
 
+from frames import csum, ip4, mac
+
 conf.verb = 0
 
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
-
-
-def csum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def mac(s):
-    return bytes(int(x, 16) for x in s.split(":"))
-
-
-def ip4(s):
-    return socket.inet_aton(s)
 
 
 INJECTED_TTL = 77  # marks our own frames, which the sniffer sees leave too
