@@ -44,6 +44,9 @@
  *                                          as send, but for as long as STOPFILE does not exist
  *                                          (a transfer that lasts as long as the test needs it
  *                                          to, whatever the machine's speed); prints "sent N SHA"
+ *   tcp_probe serve-echo-stream PORT       accept one, echo everything (blocking, every byte
+ *                                          written back before the next read) until its EOF,
+ *                                          then close; prints "echoed N SHA"
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -678,6 +681,49 @@ static int many_hold(const char *ip, int port, int n)
 	return failures ? 1 : 0;
 }
 
+/* One connection echoed in full, however much comes at once (serve-echo's non-blocking echo
+ * is for small requests only): the peer must read while it writes more than the buffers hold. */
+static int serve_echo_stream(int port)
+{
+	int l = listen_on(port, 4);
+	int s = accept_one(l);
+	static uint8_t buf[CHUNK];
+	crypto_hash_sha256_state h;
+	uint64_t done = 0;
+	uint8_t out[32];
+	char hx[65];
+
+	crypto_hash_sha256_init(&h);
+	for (;;) {
+		ssize_t r = us_recv(s, buf, sizeof(buf), 0);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			CHECK(0, "echo recv after %llu bytes: %s", (unsigned long long)done,
+			      strerror(errno));
+			break;
+		}
+		for (ssize_t off = 0; off < r;) {
+			ssize_t w = us_send(s, buf + off, (size_t)(r - off), MSG_NOSIGNAL);
+			if (w <= 0) {
+				CHECK(0, "echo send after %llu bytes: %s", (unsigned long long)done,
+				      strerror(errno));
+				goto out;
+			}
+			off += w;
+		}
+		crypto_hash_sha256_update(&h, buf, (size_t)r);
+		done += (uint64_t)r;
+	}
+out:
+	crypto_hash_sha256_final(&h, out);
+	hex(out, hx);
+	printf("echoed %llu %s\n", (unsigned long long)done, hx);
+	us_close(s);
+	us_close(l);
+	return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -737,6 +783,8 @@ int main(int argc, char **argv)
 		int s = connect_to(argv[2], atoi(argv[3]));
 		rc = send_stream(s, UINT64_MAX, argc > 5 ? strtoull(argv[5], NULL, 0) : 1);
 		us_close(s);
+	} else if (!strcmp(m, "serve-echo-stream")) {
+		return serve_echo_stream(atoi(argv[2]));
 	} else {
 		fprintf(stderr, "unknown mode %s\n", m);
 		return 2;
