@@ -201,6 +201,7 @@ struct nic_dev {
 	bool refill_armed; /* a TAP_OP_REFILL timeout is in the ring */
 	bool poll_armed;   /* a TAP_OP_POLL (POLLIN on the TAP) is in the ring */
 	bool rx_readable;  /* the TAP may have frames: no read has found it empty since the poll */
+	bool rx_nowait;    /* reads carry RWF_NOWAIT (cleared if the device refuses it) */
 	struct __kernel_timespec refill_ts;
 	struct io_uring ring;
 	uint8_t *area;   /* pool data area, registered as fixed buffer 0 */
@@ -265,6 +266,15 @@ static void tap_rx_complete(struct nic_dev *dev, uint32_t slot, uint32_t index, 
 	}
 	struct tap_rx_slot *s = &dev->rx[slot];
 	dev->rx_posted--;
+	if (res == -EOPNOTSUPP && dev->rx_nowait) {
+		/* A tun without FMODE_NOWAIT (6.18's has it) refuses RWF_NOWAIT. Reading on
+		 * without it beats not reading at all, but the reads then wait in io_uring's poll
+		 * and order is no longer ours to keep: say so once. */
+		log_err("tap %s: reads refuse RWF_NOWAIT: receiving without it; frames may be "
+			"reordered", dev->ifname);
+		dev->rx_nowait = false;
+		res = -EAGAIN;
+	}
 	if (res == -EAGAIN) {
 		/* The TAP's queue is empty: the slot waits, buffers and all, for the poll. */
 		s->state = TAP_RX_IDLE;
@@ -368,7 +378,7 @@ static void tap_rx_post(struct nic_dev *dev, uint32_t slot)
 		io_uring_prep_read(sqe, TAP_FIXED_FD, dst, len, 0);
 	}
 	/* Never wait and never go to io-wq: on an empty queue, complete with -EAGAIN. */
-	sqe->rw_flags = RWF_NOWAIT;
+	sqe->rw_flags = dev->rx_nowait ? RWF_NOWAIT : 0;
 	sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, tap_ud(TAP_OP_RX, slot, buf_index(s->b)));
 	s->state = TAP_RX_POSTED;
@@ -916,6 +926,7 @@ static int tap_open(const struct nic_config *cfg, struct pool *pool, struct nic_
 		goto fail;
 	}
 	dev->rx_readable = true;
+	dev->rx_nowait = true;
 	tap_rx_refill(dev);
 	tap_rx_kick(dev);
 	tap_submit(dev);
