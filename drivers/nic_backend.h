@@ -29,8 +29,9 @@
 
 struct nic_config {
 	char ifname[IFNAMSIZ]; /* device name; created if missing */
-	unsigned rx_inflight;  /* receive requests kept in flight, 256 (fewer with TSO4: see
-				* nic_tap.c, each then holds a chain of buffers) */
+	unsigned rx_inflight;  /* receive slots (buffers ready for a read; at most that many
+				* reads at once), 256 (fewer with TSO4: see nic_tap.c, each then
+				* holds a chain of buffers) */
 	unsigned tx_inflight;  /* transmit requests in flight at most, 256 */
 	uint16_t mtu;          /* IP MTU; plain frames up to mtu + 14 */
 	unsigned offloads;     /* NIC_OFFLOAD_* wanted; 0: plain frames both ways */
@@ -63,7 +64,7 @@ struct nic_stats {
 	uint64_t tx_drop_offload;   /* offload fields not allowed or inconsistent (nic_vnet_tx) */
 	uint64_t offload_refused;   /* times the device refused the offloads asked for */
 	uint64_t offload_rx;        /* gauge: NIC_OFFLOAD_* the device granted on receive */
-	uint64_t rx_reads;          /* gauge: receive requests the backend keeps in flight */
+	uint64_t rx_reads;          /* gauge: receive slots (reads at once at most) */
 };
 
 extern const struct stat_field nic_stat_fields[];

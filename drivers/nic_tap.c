@@ -22,29 +22,37 @@
  * offloads 0 (TUNSETOFFLOAD 0) the kernel hands us plain frames of at most mtu + 14 bytes with
  * fully computed checksums.
  *
- * Ring. One io_uring of depth rx_inflight + tx_inflight + 2 (the refill timer below, close's
- * cancel request): every slot has at most one request queued or in flight, so the submission
- * queue is never full and the completion queue (twice the depth) never overflows. Every call
- * ends with one submit. The TAP fd is fixed file 0; the
- * pool's whole data area is fixed buffer 0, so single-buffer frames move with READ_FIXED /
- * WRITE_FIXED and no per-I/O page pinning. If the area cannot be registered (above the
- * kernel's 1 GiB per-buffer limit, or RLIMIT_MEMLOCK without CAP_IPC_LOCK) plain READ/WRITE are
- * used: slower, same behaviour. An eventfd registered with the ring is what the shell polls.
+ * Ring. One io_uring of depth rx_inflight + tx_inflight + 3 (the refill timer and the TAP poll
+ * below, close's cancel request): every slot has at most one request queued or in flight, so the
+ * submission queue is never full and the completion queue (twice the depth) never overflows.
+ * Every call ends with one submit. The TAP fd is fixed file 0; the pool's whole data area is
+ * fixed buffer 0, so single-buffer frames move with READ_FIXED / WRITE_FIXED and no per-I/O page
+ * pinning. If the area cannot be registered (above the kernel's 1 GiB per-buffer limit, or
+ * RLIMIT_MEMLOCK without CAP_IPC_LOCK) plain READ/WRITE are used: slower, same behaviour. An
+ * eventfd registered with the ring is what the shell polls.
  *
- * Receive. Read slots, each owning one pool buffer (the head) while its read is posted. A read
- * lands at slot offset POOL_HEADROOM - 10, so the virtio-net header falls into the headroom and
- * the frame starts exactly at POOL_HEADROOM: no copy, no memmove. Completions are reaped from
- * the ring in order into a FIFO of finished slots; rx_poll hands out at most `budget` frames
- * from that FIFO. Reaping everything (not just `budget` rx completions) keeps transmit
- * completions from waiting behind a receive backlog; when frames stay queued past the budget,
- * the eventfd is re-armed so the shell's poll returns at once (the NAPI "budget exhausted, poll
- * again" rule without asking the shell to know it). A delivered slot gets fresh buffers (one
- * burst allocation per call); a dropped frame's buffers are posted again as they are. When the
- * pool is empty the slot stays empty, is counted once in rx_drop_nobuf, and is retried on every
- * rx_poll. The shell calls rx_poll only when the eventfd fires, and with every read slot empty
- * nothing would ever fire it again: so while slots are empty a 1 ms IORING_OP_TIMEOUT is kept
- * in the ring, whose completion wakes the shell to retry (the refill timer of NIC drivers; the
- * TAP's own queue of txqueuelen frames absorbs that 1 ms at up to ~1 Mframes/s).
+ * Receive. Read slots, each owning one pool buffer (the head) while it waits or its read is
+ * posted. A read lands at slot offset POOL_HEADROOM - 10, so the virtio-net header falls into the
+ * headroom and the frame starts exactly at POOL_HEADROOM: no copy, no memmove. Reads never wait
+ * in the kernel (see "Receive order"): a slot with buffers sits on the idle stack until the TAP
+ * is readable, then its read is posted with RWF_NOWAIT and either takes a frame or completes at
+ * once with -EAGAIN (back to idle; no error, not counted). Reads go out in bursts of twice what
+ * the last burst found (at least TAP_RX_BURST_MIN, at most every idle slot), so a full queue is
+ * drained in a few rounds and a trickle costs a handful of empty reads per wake-up, not one per
+ * slot; when a read has found the queue empty and none is posted, one IORING_OP_POLL_ADD(POLLIN)
+ * on the TAP is armed, and its completion is the wake-up (armed after the reads, its own
+ * readiness check sees a frame that came in between). Completions are reaped from the ring in
+ * order into a FIFO of finished slots; rx_poll hands out at most `budget` frames from that FIFO.
+ * Reaping everything (not just `budget` rx completions) keeps transmit completions from waiting
+ * behind a receive backlog; when frames stay queued past the budget, the eventfd is re-armed so
+ * the shell's poll returns at once (the NAPI "budget exhausted, poll again" rule without asking
+ * the shell to know it). A delivered slot gets fresh buffers (one burst allocation per call); a
+ * dropped frame's buffers go back to the idle stack as they are. When the pool is empty the slot
+ * stays empty, is counted once in rx_drop_nobuf, and is retried on every rx_poll. The shell calls
+ * rx_poll only when the eventfd fires, and with every read slot empty nothing would ever fire it
+ * again: so while slots are empty a 1 ms IORING_OP_TIMEOUT is kept in the ring, whose completion
+ * wakes the shell to retry (the refill timer of NIC drivers; the TAP's own queue of txqueuelen
+ * frames absorbs that 1 ms at up to ~1 Mframes/s).
  *
  * Super-frames (TSO4 granted). A read cannot be steered to a big buffer: any read may get a
  * 64 KiB frame, and a TAP read shorter than the frame truncates it silently. So with TSO4 every
@@ -65,6 +73,27 @@
  * A read that fills everything posted was truncated (capacity exceeds the largest frame) and
  * is dropped as rx_drop_oversize.
  *
+ * Receive order. Frames must leave nicd in the order the kernel queued them: one point-to-point
+ * link does not reorder, and TCP pays for every inversion with a spurious fast retransmit or
+ * SACK work (tests/integration/test_nic_order.sh counts them). That holds by construction here:
+ * every read runs inline in io_uring_submit, on nicd's own thread, one after the other in SQ
+ * order, each taking the next frame from the TAP's queue or failing at once; their completions
+ * are posted in that same order, and the done FIFO keeps it. Reads posted to wait for frames
+ * (what this driver did before) do not keep it. All of them park in io_uring's poll on the
+ * TAP's one wait queue; every frame wakes them all, one wins, the rest re-arm, and after
+ * APOLL_MAX_RETRY (128) lost races the kernel (6.x io_uring/poll.c) stops re-arming a request
+ * and punts it to an io-wq worker thread, which then blocks in the TAP's read: a second reader
+ * on another thread, whose frame and completion race the inline ones. Measured on 6.18 with
+ * 68 chained or 256 single reads: ~50 reads punted (io_uring:io_uring_queue_async_work, all
+ * READV/READ from the poll task_work) and 3-19 inversions per 100,000 datagrams at 20,000/s,
+ * ~10 iou-wrk threads in nicd; with RWF_NOWAIT reads none is punted, no io-wq thread exists, no
+ * inversion is seen. The herd was also the CPU sink at low rates (every frame woke every
+ * read: 130 µs of nicd CPU per frame at 5,000 frames/s with 256 reads, against 10 µs now).
+ * A FIFO in submission order would not have been enough: which waiting read takes which frame
+ * is itself up to the wake-up order. io_uring_register_iowq_max_workers cannot forbid io-wq
+ * (0 means "unchanged") and would keep the race with one worker. Transmit is not affected:
+ * writes to a TAP never wait, so each runs inline in SQ order (no write was ever punted).
+ *
  * Transmit. tx_inflight slots; a frame takes one until its write completes and its chain is
  * freed. The virtio-net header is pushed into the head buffer's headroom (into the slot's own
  * copy when there is no headroom), then a single buffer goes out with WRITE_FIXED and a chain
@@ -84,10 +113,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/fs.h> /* RWF_NOWAIT */
 #include <linux/if_tun.h>
 #include <linux/virtio_net.h>
 #include <liburing.h>
 #include <net/if.h>
+#include <poll.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,13 +150,14 @@
 #define TAP_REFILL_RETRY_NS (1000 * 1000) /* empty read slots retried after 1 ms */
 #define TAP_FIXED_FD 0 /* index of the TAP fd in the ring's file table */
 #define TAP_FIXED_BUF 0
+#define TAP_RX_BURST_MIN 8 /* reads tried at once after a wake-up (see "Receive order") */
 
 _Static_assert(POOL_HEADROOM >= sizeof(struct virtio_net_hdr), "vnet header goes in headroom");
 _Static_assert(TAP_RX_CHAIN_CAP > NIC_GSO_FRAME_MAX, "a chained read holds any frame");
 _Static_assert(1 + TAP_RX_TAIL <= BUF_CHAIN_MAX, "a received super-frame is a valid chain");
 
 /* user_data: op in bits 56..63, slot in 32..55, buffer index in 0..31. */
-enum tap_op { TAP_OP_RX = 1, TAP_OP_TX = 2, TAP_OP_CANCEL = 3, TAP_OP_REFILL = 4 };
+enum tap_op { TAP_OP_RX = 1, TAP_OP_TX = 2, TAP_OP_CANCEL = 3, TAP_OP_REFILL = 4, TAP_OP_POLL = 5 };
 
 static inline uint64_t tap_ud(enum tap_op op, uint32_t slot, uint32_t index)
 {
@@ -136,6 +169,7 @@ static inline uint32_t tap_ud_index(uint64_t ud) { return (uint32_t)ud; }
 
 enum tap_rx_state {
 	TAP_RX_EMPTY,  /* no buffer: waiting for the pool (on the empty stack) */
+	TAP_RX_IDLE,   /* buffers ready, read not posted: waiting for the TAP (on the idle stack) */
 	TAP_RX_POSTED, /* read in the kernel's hands */
 	TAP_RX_DONE,   /* read completed, queued in the done FIFO with its result */
 };
@@ -165,6 +199,9 @@ struct nic_dev {
 	bool fixed_buf;  /* the pool data area is registered */
 	bool dead;       /* the device went away (-EBADFD): stop posting */
 	bool refill_armed; /* a TAP_OP_REFILL timeout is in the ring */
+	bool poll_armed;   /* a TAP_OP_POLL (POLLIN on the TAP) is in the ring */
+	bool rx_readable;  /* the TAP may have frames: no read has found it empty since the poll */
+	bool rx_nowait;    /* reads carry RWF_NOWAIT (cleared if the device refuses it) */
 	struct __kernel_timespec refill_ts;
 	struct io_uring ring;
 	uint8_t *area;   /* pool data area, registered as fixed buffer 0 */
@@ -184,6 +221,10 @@ struct nic_dev {
 	unsigned rx_done_head, rx_done_count;
 	uint32_t *rx_empty;  /* stack of empty slots */
 	unsigned rx_empty_n;
+	uint32_t *rx_idle;   /* stack of slots with buffers, not posted */
+	unsigned rx_idle_n;
+	unsigned rx_burst;   /* reads to post at once while the TAP is readable */
+	unsigned rx_got;     /* frames the reads posted last found */
 	unsigned rx_empty_counted; /* empty slots already counted in rx_drop_nobuf */
 	unsigned rx_posted;  /* slots in TAP_RX_POSTED */
 	struct buf **rx_scratch; /* burst allocation, capacity rx_n * (1 + rx_tail_n) */
@@ -224,9 +265,27 @@ static void tap_rx_complete(struct nic_dev *dev, uint32_t slot, uint32_t index, 
 		return;
 	}
 	struct tap_rx_slot *s = &dev->rx[slot];
+	dev->rx_posted--;
+	if (res == -EOPNOTSUPP && dev->rx_nowait) {
+		/* A tun without FMODE_NOWAIT (6.18's has it) refuses RWF_NOWAIT. Reading on
+		 * without it beats not reading at all, but the reads then wait in io_uring's poll
+		 * and order is no longer ours to keep: say so once. */
+		log_err("tap %s: reads refuse RWF_NOWAIT: receiving without it; frames may be "
+			"reordered", dev->ifname);
+		dev->rx_nowait = false;
+		res = -EAGAIN;
+	}
+	if (res == -EAGAIN) {
+		/* The TAP's queue is empty: the slot waits, buffers and all, for the poll. */
+		s->state = TAP_RX_IDLE;
+		dev->rx_idle[dev->rx_idle_n++] = slot;
+		dev->rx_readable = false;
+		return;
+	}
+	if (res >= 0)
+		dev->rx_got++;
 	s->state = TAP_RX_DONE;
 	s->res = res;
-	dev->rx_posted--;
 	dev->rx_done[(dev->rx_done_head + dev->rx_done_count) % dev->rx_n] = slot;
 	dev->rx_done_count++;
 }
@@ -277,6 +336,10 @@ static void tap_reap(struct nic_dev *dev)
 		case TAP_OP_REFILL: /* -ETIME: the wake-up itself is the point */
 			dev->refill_armed = false;
 			break;
+		case TAP_OP_POLL: /* readable (or an error a read will report): try reads again */
+			dev->poll_armed = false;
+			dev->rx_readable = true;
+			break;
 		default:
 			log_err("tap %s: unknown completion %#llx", dev->ifname,
 				(unsigned long long)ud);
@@ -314,6 +377,8 @@ static void tap_rx_post(struct nic_dev *dev, uint32_t slot)
 	} else {
 		io_uring_prep_read(sqe, TAP_FIXED_FD, dst, len, 0);
 	}
+	/* Never wait and never go to io-wq: on an empty queue, complete with -EAGAIN. */
+	sqe->rw_flags = dev->rx_nowait ? RWF_NOWAIT : 0;
 	sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, tap_ud(TAP_OP_RX, slot, buf_index(s->b)));
 	s->state = TAP_RX_POSTED;
@@ -326,7 +391,7 @@ static unsigned tap_rx_missing(const struct nic_dev *dev, const struct tap_rx_sl
 	return (s->b ? 0u : 1u) + dev->rx_tail_n - s->ntail;
 }
 
-/* Give every empty slot fresh buffers (one burst allocation) and post its read. A slot gets
+/* Give every empty slot fresh buffers (one burst allocation) and make it idle. A slot gets
  * everything it needs or waits (keeping what it got): a chained read with fewer tails could
  * truncate a super-frame. Slots left empty for lack of buffers are counted in rx_drop_nobuf
  * once each, not on every retry, so the counter does not grow with the poll rate. */
@@ -349,7 +414,8 @@ static void tap_rx_refill(struct nic_dev *dev)
 		if (tap_rx_missing(dev, s))
 			break; /* keeps its partial set; completed on a later refill */
 		dev->rx_empty_n--;
-		tap_rx_post(dev, slot);
+		s->state = TAP_RX_IDLE;
+		dev->rx_idle[dev->rx_idle_n++] = slot;
 	}
 	for (unsigned i = 0; i < k; i++)
 		dev->rx_scratch[i] = NULL;
@@ -363,6 +429,35 @@ static void tap_rx_refill(struct nic_dev *dev)
 		io_uring_prep_timeout(sqe, &dev->refill_ts, 0, 0);
 		io_uring_sqe_set_data64(sqe, tap_ud(TAP_OP_REFILL, 0, 0));
 		dev->refill_armed = true;
+	}
+}
+
+/* Post reads while the TAP may hold frames, else arm the poll that says when it does. Reads go
+ * out rx_burst at a time: twice what the last batch found (at least TAP_RX_BURST_MIN, at most
+ * every idle slot), so a busy queue is drained in few rounds while a trickle does not cost a
+ * few hundred empty reads per frame. The poll is armed only with no read posted: a read
+ * finding the queue empty is what turns rx_readable off, so a frame arriving in between is
+ * seen by the poll's own readiness check when it is armed, never missed. */
+static void tap_rx_kick(struct nic_dev *dev)
+{
+	if (dev->dead)
+		return;
+	if (dev->rx_readable && dev->rx_idle_n) {
+		unsigned want = 2 * dev->rx_got;
+		if (want < TAP_RX_BURST_MIN)
+			want = TAP_RX_BURST_MIN;
+		if (want < dev->rx_burst && dev->rx_got == dev->rx_burst)
+			want = dev->rx_burst; /* the whole last batch was used: do not shrink */
+		dev->rx_burst = want;
+		dev->rx_got = 0;
+		while (want-- && dev->rx_idle_n)
+			tap_rx_post(dev, dev->rx_idle[--dev->rx_idle_n]);
+	} else if (!dev->rx_readable && !dev->poll_armed && !dev->rx_posted && dev->rx_idle_n) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&dev->ring);
+		io_uring_prep_poll_add(sqe, TAP_FIXED_FD, POLLIN);
+		sqe->flags |= IOSQE_FIXED_FILE;
+		io_uring_sqe_set_data64(sqe, tap_ud(TAP_OP_POLL, 0, 0));
+		dev->poll_armed = true;
 	}
 }
 
@@ -484,10 +579,13 @@ static int tap_rx_poll(struct nic_dev *dev, struct buf **out, struct desc *d, un
 			s->state = TAP_RX_EMPTY;
 			dev->rx_empty[dev->rx_empty_n++] = slot;
 		} else {
-			tap_rx_post(dev, slot); /* dropped: read into the same buffers again */
+			/* dropped: the same buffers take the next read */
+			s->state = TAP_RX_IDLE;
+			dev->rx_idle[dev->rx_idle_n++] = slot;
 		}
 	}
 	tap_rx_refill(dev);
+	tap_rx_kick(dev);
 	tap_submit(dev);
 	/* Budget exhausted with frames still waiting: keep the eventfd readable so the shell
 	 * comes straight back instead of sleeping on work that is already here. */
@@ -721,8 +819,8 @@ out:
 
 static int tap_ring_setup(struct nic_dev *dev)
 {
-	/* +1 for the refill timeout, +1 for the cancel request of close. */
-	unsigned depth = dev->rx_n + dev->tx_n + 2;
+	/* +1 for the refill timeout, +1 for the poll, +1 for the cancel request of close. */
+	unsigned depth = dev->rx_n + dev->tx_n + 3;
 	struct io_uring_params p = {.flags = IORING_SETUP_SUBMIT_ALL};
 	int err = io_uring_queue_init_params(depth, &dev->ring, &p);
 
@@ -751,8 +849,8 @@ static void tap_close(struct nic_dev **devp);
 static int tap_open(const struct nic_config *cfg, struct pool *pool, struct nic_dev **out)
 {
 	if (!cfg || !pool || !out || !cfg->ifname[0] || !memchr(cfg->ifname, 0, IFNAMSIZ) ||
-	    cfg->rx_inflight == 0 || cfg->tx_inflight == 0 || cfg->tx_inflight > TAP_RING_MAX - 3 ||
-	    cfg->rx_inflight > TAP_RING_MAX - 2 - cfg->tx_inflight ||
+	    cfg->rx_inflight == 0 || cfg->tx_inflight == 0 || cfg->tx_inflight > TAP_RING_MAX - 4 ||
+	    cfg->rx_inflight > TAP_RING_MAX - 3 - cfg->tx_inflight ||
 	    cfg->mtu < TAP_MTU_MIN || cfg->mtu > TAP_MTU_MAX || (cfg->offloads & ~NIC_OFFLOAD_ALL))
 		return -EINVAL;
 
@@ -785,6 +883,7 @@ static int tap_open(const struct nic_config *cfg, struct pool *pool, struct nic_
 	dev->rx = calloc(dev->rx_n, sizeof(*dev->rx));
 	dev->rx_done = calloc(dev->rx_n, sizeof(*dev->rx_done));
 	dev->rx_empty = calloc(dev->rx_n, sizeof(*dev->rx_empty));
+	dev->rx_idle = calloc(dev->rx_n, sizeof(*dev->rx_idle));
 	dev->rx_scratch = calloc((size_t)dev->rx_n * (1 + dev->rx_tail_n),
 				 sizeof(*dev->rx_scratch));
 	if (dev->rx_tail_n) {
@@ -795,7 +894,7 @@ static int tap_open(const struct nic_config *cfg, struct pool *pool, struct nic_
 	dev->tx = calloc(dev->tx_n, sizeof(*dev->tx));
 	dev->tx_free = calloc(dev->tx_n, sizeof(*dev->tx_free));
 	dev->tx_done = calloc(dev->tx_n, sizeof(*dev->tx_done));
-	if (!dev->rx || !dev->rx_done || !dev->rx_empty || !dev->rx_scratch || !dev->tx ||
+	if (!dev->rx || !dev->rx_done || !dev->rx_empty || !dev->rx_idle || !dev->rx_scratch || !dev->tx ||
 	    !dev->tx_free || !dev->tx_done ||
 	    (dev->rx_tail_n && (!dev->rx_tails || !dev->rx_iovs))) {
 		err = -ENOMEM;
@@ -826,7 +925,10 @@ static int tap_open(const struct nic_config *cfg, struct pool *pool, struct nic_
 		log_err("tap %s: io_uring setup: %s", dev->ifname, strerror(-err));
 		goto fail;
 	}
+	dev->rx_readable = true;
+	dev->rx_nowait = true;
 	tap_rx_refill(dev);
+	tap_rx_kick(dev);
 	tap_submit(dev);
 	log_info("tap %s: attached, mtu %u, %u reads (%u buffers each) + %u writes in flight, "
 		 "%s buffers, offload rx %#x tx %#x",
@@ -846,7 +948,7 @@ static void tap_cancel_all(struct nic_dev *dev)
 	uint64_t deadline = tap_now_ms() + TAP_CLOSE_WAIT_MS;
 
 	tap_submit(dev);
-	if (dev->rx_posted + (dev->tx_n - dev->tx_free_n) == 0)
+	if (dev->rx_posted + (dev->tx_n - dev->tx_free_n) + dev->poll_armed == 0)
 		return;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&dev->ring);
 	if (sqe) {
@@ -854,7 +956,7 @@ static void tap_cancel_all(struct nic_dev *dev)
 		io_uring_sqe_set_data64(sqe, tap_ud(TAP_OP_CANCEL, 0, 0));
 		tap_submit(dev);
 	}
-	while (dev->rx_posted + (dev->tx_n - dev->tx_free_n) > 0) {
+	while (dev->rx_posted + (dev->tx_n - dev->tx_free_n) + dev->poll_armed > 0) {
 		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
 		struct io_uring_cqe *cqe;
 		int err = io_uring_wait_cqe_timeout(&dev->ring, &cqe, &ts);
@@ -912,6 +1014,7 @@ static void tap_close(struct nic_dev **devp)
 	free(dev->rx);
 	free(dev->rx_done);
 	free(dev->rx_empty);
+	free(dev->rx_idle);
 	free(dev->rx_scratch);
 	free(dev->rx_tails);
 	free(dev->rx_iovs);
