@@ -17,8 +17,9 @@
  *                                          line each echoed back
  *   tcp_probe refused PEER PORT            connect to a closed port: ECONNREFUSED, then the
  *                                          socket connects again (and is refused again)
- *   tcp_probe reset PEER PORT              the peer accepts and resets: recv -> ECONNRESET,
- *                                          then send -> EPIPE (MSG_NOSIGNAL)
+ *   tcp_probe reset PEER PORT              connect, send a byte on which the peer resets:
+ *                                          recv -> ECONNRESET, then send -> EPIPE
+ *                                          (MSG_NOSIGNAL)
  *   tcp_probe unread-close PEER PORT       connect, wait for the peer's bytes, close without
  *                                          reading them (the peer must see a RST)
  *   tcp_probe linger0 PEER PORT            connect, send a little, SO_LINGER {1, 0}, close (RST)
@@ -389,6 +390,7 @@ static int refused(const char *ip, int port)
 static int reset(const char *ip, int port)
 {
 	int s = connect_to(ip, port);
+	CHECK(us_send(s, "r", 1, 0) == 1, "send: %s", strerror(errno)); /* the peer resets on it */
 	char buf[64];
 	ssize_t r = us_recv(s, buf, sizeof(buf), 0);
 	CHECK(r < 0 && errno == ECONNRESET, "recv after the peer's RST: %zd %s", r,

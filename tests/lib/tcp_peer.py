@@ -9,7 +9,7 @@ Streams are pseudo-random bytes; each side prints the SHA-256 of what it sent or
   recv-from HOST PORT         connect, receive until EOF
   recv PORT                   listen, accept one, receive until EOF
   serve-send PORT BYTES       listen, accept one, send BYTES, shutdown(WR), wait for EOF
-  reset-server PORT           accept one and reset it at once (SO_LINGER 0)
+  reset-server PORT           accept one, read its byte, then reset it (SO_LINGER 0)
   unread-server PORT          accept, send 64 KiB, then expect the peer's RST (ECONNRESET)
   expect-reset-server PORT    accept, read until the peer's RST (ECONNRESET); its bytes first
   halfclose-server PORT       accept, read to EOF, answer "answer to <what came>", close
@@ -198,6 +198,11 @@ def main():
         send_stream(c, int(a[1]))
     elif mode == "reset-server":
         c, _ = listen(int(a[0])).accept()
+        # The client's byte first: its connect() has returned by then. A RST that overtook
+        # the client's wake-up would fail its connect with ECONNRESET instead (as on Linux,
+        # inet_wait_for_connect), which is not what this mode tests.
+        c.settimeout(10)
+        assert c.recv(1) == b"r", "expected the client's byte"
         c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         c.close()
         print("reset sent", flush=True)

@@ -27,7 +27,7 @@
 #include "ustack/sock.h"
 
 #define PORT_HTTP 8080
-#define PORT_ODD 8081
+#define PORT_ODD 9000 /* .. 9999: each odd server its own port (see odd_fetch) */
 #define PORT_ECHO 7007
 
 static char run_dir[64];
@@ -593,13 +593,18 @@ static int odd_fetch(const char *resp, size_t len, bool keep_open, struct http_g
 	struct odd o = {.resp = resp, .resp_len = len, .keep_open = keep_open};
 	o.lfd = us_socket(AF_INET, SOCK_STREAM, 0);
 	ck_assert_int_ge(o.lfd, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(PORT_ODD)};
+	/* A port of its own: the previous odd server's connection may still be finishing (its
+	 * FIN), and bind() to a port a connection holds is EADDRINUSE, as on Linux without
+	 * SO_REUSEADDR. */
+	static unsigned odd_servers;
+	int port = PORT_ODD + (int)(odd_servers++ % 1000);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	ck_assert_int_eq(us_bind(o.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
 	ck_assert_int_eq(us_listen(o.lfd, 4), 0);
 	ck_assert_int_eq(pthread_create(&o.th, NULL, odd_main, &o), 0);
 	char out[256], url[64];
 	snprintf(out, sizeof(out), "%s/odd", out_dir);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/f", PORT_ODD);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/f", port);
 	struct http_get_opts opts = {.url = url, .out_path = out, .timeout_ms = 3000};
 	int rc = http_get(&opts, r);
 	pthread_join(o.th, NULL);
@@ -623,7 +628,9 @@ START_TEST(client_framing)
 	ck_assert(got && gl == 5 && memcmp(got, "hello", 5) == 0);
 	free(got);
 	ck_assert(strncmp(req, "GET /f HTTP/1.1\r\n", 17) == 0);
-	ck_assert(strstr(req, "\r\nHost: 127.0.0.1:8081\r\n") != NULL);
+	char host[64]; /* the first odd server of the test: PORT_ODD */
+	snprintf(host, sizeof(host), "\r\nHost: 127.0.0.1:%d\r\n", PORT_ODD);
+	ck_assert_msg(strstr(req, host) != NULL, "no '%s' in the request", host);
 	/* chunked, with an extension and a trailer, after a 100 Continue */
 	static const char ch[] = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"
 				 "Transfer-Encoding: chunked\r\n\r\n"

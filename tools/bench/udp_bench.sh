@@ -40,61 +40,15 @@ ADDR_A=10.206.0.1
 ADDR_B=10.206.0.2
 ECHO_PORT=9000
 SINK_PORT=9100
-TMP=""
-PIDS=()   # the echo servers, alive for the whole run
-SINK_PID= # the sink of the run in progress
 for f in "$CTL" "$US" "$KS"; do
 	[[ -x "$f" ]] || { echo "udp_bench: $f missing (build targets ustackctl, ustack-udp-rr, kernel-udp-rr)" >&2; exit 1; }
 done
 [[ $(id -u) -eq 0 ]] || { echo "udp_bench: needs root (namespaces, TAP)" >&2; exit 1; }
 
-cleanup() {
-	local p
-	for p in "${PIDS[@]:-}"; do
-		[[ -n "$p" ]] && kill "$p" 2>/dev/null || true
-	done
-	[[ -n "$SINK_PID" ]] && kill "$SINK_PID" 2>/dev/null || true
-	"$CTL" down --instance "$INST" >/dev/null 2>&1 || true
-	ip netns del "$NS_STACK" 2>/dev/null || true
-	ip netns del "$NS_A" 2>/dev/null || true
-	ip netns del "$NS_B" 2>/dev/null || true
-	[[ -n "$TMP" ]] && rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-TMP=$(mktemp -d /tmp/udp_bench.XXXXXX)
-export USTACK_INSTANCE="$INST"
-
-# The private systemd manager has been seen to exit at start on a first `up` (empty log); one
-# retry after a `down` gets past it, and the run says so.
-up() { "$CTL" up --instance "$INST" --netns "$NS_STACK" --addr "$NET.2/24" --peer "$NET.1" >/dev/null; }
-if ! up; then
-	echo "udp_bench: ustackctl up failed once, retrying" >&2
-	"$CTL" down --instance "$INST" >/dev/null 2>&1 || true
-	up
-fi
+BENCH=udp_bench
+. "$(dirname "$0")/bench_lib.sh"
+bench_up
 IF=$(awk -F' *= *' '$1=="ifname"{print $2}' "/etc/ustack/$INST.conf")
-ip netns add "$NS_A"
-ip netns add "$NS_B"
-ip -n "$NS_A" link add veth0 type veth peer name veth1 netns "$NS_B"
-ip -n "$NS_A" addr add "$ADDR_A/24" dev veth0
-ip -n "$NS_B" addr add "$ADDR_B/24" dev veth1
-ip -n "$NS_A" link set veth0 up
-ip -n "$NS_B" link set veth1 up
-ip netns exec "$NS_STACK" ping -c 2 -W 2 "$NET.2" >/dev/null
-ip netns exec "$NS_A" ping -c 2 -W 2 "$ADDR_B" >/dev/null
-
-# wait_ready FILE: until a sink or echo server has printed "ready" (bound).
-wait_ready() {
-	for _ in $(seq 100); do
-		grep -q ready "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "udp_bench: no 'ready' in $1" >&2
-	return 1
-}
-# kv FILE KEY: the value of KEY=... on the result line in FILE.
-kv() { awk -v k="$2" '{ for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2) }' "$1" | tail -n 1; }
 
 # Echo servers for the round trips, alive for the whole run.
 ip netns exec "$NS_STACK" "$KS" echo "$ECHO_PORT" 3600 >"$TMP/echo.stack" &
