@@ -10,14 +10,14 @@
  *     (65,507 bytes) fits in a record of either ring, so the server never has to truncate one
  *     (REGION_RX_TRUNC), and like Linux's default socket buffers (net.core.rmem_default =
  *     208 KiB) a few dozen MTU-sized datagrams queue per socket.
- *     tcpd: a STREAM region, a TX and an RX byte ring of SOCK_TCP_RING (1 MiB) bytes per
- *     slot: the send and receive buffers, so they bound the window. SPEC-streams.md began at
- *     256 KiB; tools/bench/tcp_bench.sh found a bulk connection pinned at a 256 KiB send
- *     queue with the peer's and the congestion window far larger (≈ 2.2 Gbit/s at the
- *     round trips these machines show under load), and 1 MiB gave x1.5 sending and x1.8
- *     receiving. Linux autotunes to 4 MiB / 6 MiB; 64 slots of 2 MiB are a 128 MiB memfd whose
- *     pages are only committed when touched, so an idle or small-transfer socket costs what
- *     it used. SO_SNDBUF / SO_RCVBUF set lower limits inside the rings;
+ *     tcpd: a STREAM region, a TX and an RX byte ring of SOCK_TCP_RING (256 KiB) bytes per
+ *     slot: the send and receive buffers, so they bound the window. tools/bench/tcp_bench.sh
+ *     finds bulk connections pinned at a full 256 KiB send queue (1 MiB gave x1.5 sending,
+ *     x1.8 receiving), but 1 MiB windows arrive as bursts of ~700 frames that overflow the
+ *     receive path's links (link_to_ipd/link_to_tcpd tx_drop_full: the link drops where it
+ *     should push back on the TAP), which a 50 ms path turned into retransmissions. Larger
+ *     rings wait for that back-pressure. Pages are only committed when touched;
+ *     SO_SNDBUF / SO_RCVBUF set lower limits inside the rings;
  *   - its doorbell eventfd and one eventfd per slot (EFD_NONBLOCK | EFD_CLOEXEC). These are
  *     the master copies; a socket's application-visible descriptor is a dup of its slot's, so
  *     closing a socket never invalidates what the server holds and the slot can be reused;
