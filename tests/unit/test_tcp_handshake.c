@@ -240,21 +240,21 @@ START_TEST(passive_open_accept)
 	sa = expect_tx(&w, .flags = TCP_SYN | TCP_ACK, .ack = 4001, .mss = 1460, .wscale = 7,
 		       .sack_perm = 1, .tsecr = 100);
 	ck_assert_uint_eq(tcp_listener_get(w.t, TH_OWNER, lcid)->syn_n, 1);
-	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, &cid), -EAGAIN);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &cid), -EAGAIN);
 	th_io_reset(&w);
 	w.now += 5 * TH_MS;
 	th_in(&w, SEG(.flags = TCP_ACK, .seq = 4001, .ack = sa->seq + 1, .wnd = 1000, .ts = true,
 		      .tsval = 105, .tsecr = 0));
 	ck_assert_uint_eq(tcp_take_events(w.t, lcid), TCP_EV_ACCEPT);
 	ck_assert_uint_eq(w.t->stats.passive_opens, 1);
-	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER + 1, &cid), 0);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER + 1, w.now, &w.io, &cid), 0);
 	c = tcp_conn_by_cid(w.t, cid);
 	ck_assert_uint_eq(c->state, TCP_STATE_ESTABLISHED);
 	ck_assert_uint_eq(c->owner, TH_OWNER + 1);
 	ck_assert_uint_eq(c->snd_wnd, 4000); /* scaled by 2 now */
 	ck_assert_uint_eq(c->ts_recent, 105);
 	ck_assert_uint_eq(tcp_listener_get(w.t, TH_OWNER, lcid)->acc_n, 0);
-	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, &cid), -EAGAIN);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &cid), -EAGAIN);
 	expect_no_tx(&w, w.now + 5 * TH_S);
 }
 END_TEST
@@ -368,7 +368,7 @@ START_TEST(syn_queue_overflow_cookies)
 	th_in(&w, SEG(.flags = TCP_ACK, .seq = 301, .ack = sa->seq + 1, .sport = 0x0301,
 		      .len = 5));
 	ck_assert_uint_eq(w.t->stats.syncookies_recv, 1);
-	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, &cid), 0);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &cid), 0);
 	c = tcp_conn_by_cid(w.t, cid);
 	ck_assert_uint_eq(c->state, TCP_STATE_ESTABLISHED);
 	ck_assert(c->flags & TCP_F_COOKIE);
@@ -402,7 +402,7 @@ START_TEST(cookie_keeps_options_in_the_timestamp)
 	th_in(&w, SEG(.seq = 301, .ack = sa->seq + 1, .wnd = 1000, .ts = true, .tsval = 4243,
 		      .tsecr = o.tsval));
 	ck_assert_uint_eq(w.t->stats.syncookies_recv, 1);
-	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, &cid), 0);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &cid), 0);
 	c = tcp_conn_by_cid(w.t, cid);
 	ck_assert(c->flags & TCP_F_WS_OK);
 	ck_assert(c->flags & TCP_F_SACK_OK);
@@ -446,7 +446,7 @@ START_TEST(accept_queue_overflow)
 	ck_assert_uint_eq(w.t->stats.listen_drops, 2);
 	expect_no_tx(&w, w.now);
 	/* after an accept there is room: the repeated ACK completes it */
-	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, &cid), 0);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &cid), 0);
 	th_in(&w, SEG(.flags = TCP_ACK, .seq = 201, .ack = sa2->seq + 1, .sport = 0x0201));
 	ck_assert_uint_eq(tcp_listener_get(w.t, TH_OWNER, lcid)->acc_n, 2);
 	ck_assert_uint_eq(tcp_listener_get(w.t, TH_OWNER, lcid)->syn_n, 0);
