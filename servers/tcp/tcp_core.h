@@ -182,7 +182,10 @@ enum tcp_recovery_state {
 #define TCP_F_RCVBUF_LOCK 0x08000000u /* SO_RCVBUF set: the window scale follows it (Linux) */
 #define TCP_F_SNDBUF_LOCK 0x10000000u /* SO_SNDBUF set */
 #define TCP_F_CONNECTED_ONCE 0x20000000u /* was established: connect() again is -EISCONN */
-#define TCP_F_MASK 0x3fffffffu
+#define TCP_F_ACKED 0x40000000u       /* a child whose handshake ACK found the accept queue
+				       * full: promoted as soon as accept() makes room (Linux
+				       * inet_rsk(req)->acked) */
+#define TCP_F_MASK 0x7fffffffu
 
 /* Events for the application (struct tcp_conn.events; the shell wakes waiters and clears). */
 #define TCP_EV_READABLE 0x01u   /* data or EOF to read, or an error */
@@ -420,6 +423,7 @@ struct tcp_stats {
 	uint64_t embryonic_rsts;
 	uint64_t listen_overflows;
 	uint64_t listen_drops;
+	uint64_t acceptq_promoted; /* ACKED children given accept()'s room (no Linux twin) */
 	uint64_t paws_estab_rejected;
 	uint64_t delayed_acks;
 	uint64_t tcp_challenge_ack;
@@ -657,9 +661,11 @@ int tcp_listen(struct tcp_table *t, uint32_t owner, uint32_t cid, int backlog, u
 
 /* accept(): take the oldest established connection of listener lcid for new_owner (the same
  * session, or another one the shell trusts); 0 and *cid, -EAGAIN when the queue is empty,
- * -EINVAL when lcid is not a listener. */
+ * -EINVAL when lcid is not a listener. The room it makes goes at once (at now) to the oldest
+ * child whose handshake ACK found the queue full (TCP_F_ACKED), which raises TCP_EV_ACCEPT
+ * again through io (may be NULL: then only the listener's events record it). */
 int tcp_accept(struct tcp_table *t, uint32_t owner, uint32_t lcid, uint32_t new_owner,
-	       uint32_t *cid);
+	       uint64_t now, struct tcp_io *io, uint32_t *cid);
 
 /* connect(): daddr:dport with the route's source address and MTU (the shell's route lookup,
  * done synchronously so -ENETUNREACH comes from the call). Autobinds (RFC 6056), picks the ISN

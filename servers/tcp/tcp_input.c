@@ -253,7 +253,7 @@ static void tcp_sndbuf_expand(struct tcp_conn *c)
 }
 
 /* Common to both ways into ESTABLISHED. */
-static void tcp_establish(struct tcp_table *t, struct tcp_conn *c, uint64_t now)
+void tcp_establish(struct tcp_table *t, struct tcp_conn *c, uint64_t now)
 {
 	c->max_window = c->snd_wnd;
 	tcp_sync_mss(c);

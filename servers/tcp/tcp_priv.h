@@ -454,6 +454,11 @@ static inline uint32_t tcp_snd_buf_max(const struct tcp_conn *c)
 	return c->snd_buf_max ? c->snd_buf_max : TCP_WMEM_MAX;
 }
 
+/* --- tcp_input.c, for tcp_listen.c --- */
+
+/* c's handshake is complete: ESTABLISHED, its windows, IW and keepalive set up. */
+void tcp_establish(struct tcp_table *t, struct tcp_conn *c, uint64_t now);
+
 /* --- tcp_listen.c --- */
 
 /* A segment for listener l (no connection has its 4-tuple): SYN → a child in SYN-RECEIVED (or
@@ -461,7 +466,8 @@ static inline uint32_t tcp_snd_buf_max(const struct tcp_conn *c)
 void tcp_listen_input(struct tcp_table *t, struct tcp_listener *l, uint64_t now,
 		      const struct tcp_seg *seg, struct tcp_io *io, uint32_t tw_isn);
 /* Child c (SYN-RECEIVED with a parent) completed its handshake: into the accept queue.
- * false when the accept queue is full (the ACK is dropped, Linux's default). */
+ * false when the accept queue is full (the ACK is dropped, Linux's default): c is then marked
+ * TCP_F_ACKED and stays on the SYN queue until accept() makes room. */
 bool tcp_child_established(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 			   struct tcp_io *io);
 /* Take c off its parent's SYN or accept queue. */

@@ -23,6 +23,7 @@ const struct stat_field tcp_stat_fields[] = {
 	F(embryonic_rsts),
 	F(listen_overflows),
 	F(listen_drops),
+	F(acceptq_promoted),
 	F(paws_estab_rejected),
 	F(delayed_acks),
 	F(tcp_challenge_ack),

@@ -189,7 +189,7 @@ static int tcpd_req_accept(struct tcpd *u, unsigned si, const Ustack__SockReques
 	if (rc < 0)
 		return rc;
 	uint32_t cid;
-	rc = tcp_accept(u->t, rec->owner, q->sid, rec->owner, &cid);
+	rc = tcp_accept(u->t, rec->owner, q->sid, rec->owner, now, tcpd_io(u), &cid);
 	if (rc < 0)
 		return rc;
 	unsigned b = tcpd_bind_ix(si, q->slot);

@@ -3,7 +3,8 @@
  * three-way handshake both ways, RST and bad ACKs in SYN-SENT, simultaneous open (RFC 9293
  * §3.5), SYN and SYN-ACK retransmission schedules and their limits, the listen backlog, SYN
  * queue overflow answered with cookies and a connection built from a cookie's ACK, accept-queue
- * overflow, and sequence numbers that wrap. */
+ * overflow (the ACKs it drops kept as requests that take accept()'s room at once), and
+ * sequence numbers that wrap. */
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -240,21 +241,21 @@ START_TEST(passive_open_accept)
 	sa = expect_tx(&w, .flags = TCP_SYN | TCP_ACK, .ack = 4001, .mss = 1460, .wscale = 7,
 		       .sack_perm = 1, .tsecr = 100);
 	ck_assert_uint_eq(tcp_listener_get(w.t, TH_OWNER, lcid)->syn_n, 1);
-	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, &cid), -EAGAIN);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &cid), -EAGAIN);
 	th_io_reset(&w);
 	w.now += 5 * TH_MS;
 	th_in(&w, SEG(.flags = TCP_ACK, .seq = 4001, .ack = sa->seq + 1, .wnd = 1000, .ts = true,
 		      .tsval = 105, .tsecr = 0));
 	ck_assert_uint_eq(tcp_take_events(w.t, lcid), TCP_EV_ACCEPT);
 	ck_assert_uint_eq(w.t->stats.passive_opens, 1);
-	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER + 1, &cid), 0);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER + 1, w.now, &w.io, &cid), 0);
 	c = tcp_conn_by_cid(w.t, cid);
 	ck_assert_uint_eq(c->state, TCP_STATE_ESTABLISHED);
 	ck_assert_uint_eq(c->owner, TH_OWNER + 1);
 	ck_assert_uint_eq(c->snd_wnd, 4000); /* scaled by 2 now */
 	ck_assert_uint_eq(c->ts_recent, 105);
 	ck_assert_uint_eq(tcp_listener_get(w.t, TH_OWNER, lcid)->acc_n, 0);
-	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, &cid), -EAGAIN);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &cid), -EAGAIN);
 	expect_no_tx(&w, w.now + 5 * TH_S);
 }
 END_TEST
@@ -368,7 +369,7 @@ START_TEST(syn_queue_overflow_cookies)
 	th_in(&w, SEG(.flags = TCP_ACK, .seq = 301, .ack = sa->seq + 1, .sport = 0x0301,
 		      .len = 5));
 	ck_assert_uint_eq(w.t->stats.syncookies_recv, 1);
-	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, &cid), 0);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &cid), 0);
 	c = tcp_conn_by_cid(w.t, cid);
 	ck_assert_uint_eq(c->state, TCP_STATE_ESTABLISHED);
 	ck_assert(c->flags & TCP_F_COOKIE);
@@ -402,7 +403,7 @@ START_TEST(cookie_keeps_options_in_the_timestamp)
 	th_in(&w, SEG(.seq = 301, .ack = sa->seq + 1, .wnd = 1000, .ts = true, .tsval = 4243,
 		      .tsecr = o.tsval));
 	ck_assert_uint_eq(w.t->stats.syncookies_recv, 1);
-	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, &cid), 0);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &cid), 0);
 	c = tcp_conn_by_cid(w.t, cid);
 	ck_assert(c->flags & TCP_F_WS_OK);
 	ck_assert(c->flags & TCP_F_SACK_OK);
@@ -446,7 +447,7 @@ START_TEST(accept_queue_overflow)
 	ck_assert_uint_eq(w.t->stats.listen_drops, 2);
 	expect_no_tx(&w, w.now);
 	/* after an accept there is room: the repeated ACK completes it */
-	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, &cid), 0);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &cid), 0);
 	th_in(&w, SEG(.flags = TCP_ACK, .seq = 201, .ack = sa2->seq + 1, .sport = 0x0201));
 	ck_assert_uint_eq(tcp_listener_get(w.t, TH_OWNER, lcid)->acc_n, 2);
 	ck_assert_uint_eq(tcp_listener_get(w.t, TH_OWNER, lcid)->syn_n, 0);
@@ -459,6 +460,102 @@ START_TEST(accept_queue_overflow)
 	ck_assert_uint_eq(tcp_conn_get(w.t, TH_OWNER, cid)->state, TCP_STATE_ESTABLISHED);
 	ck_assert_int_eq(tcp_close(w.t, TH_OWNER, cid, w.now, &w.io), 0);
 	expect_tx(&w, .flags = TCP_FIN | TCP_ACK);
+}
+END_TEST
+
+/* The stall of 100 connections at once to a backlog-8 listener, in small: ACKs completing
+ * handshakes (a cookie's among them) find the accept queue full. Dropped with no state, each
+ * waited for its peer's next backed-off retransmission to land in some room; kept (ACKED)
+ * on the SYN queue, each takes accept()'s room at once, with no segment from the peer. */
+START_TEST(accept_queue_room_goes_to_waiting_handshakes)
+{
+	uint32_t lcid = listen_on(TH_LPORT, 2), cid;
+	const struct tcp_tx *sa;
+	uint32_t iss[5];
+	const struct tcp_listener *l;
+	struct tcp_conn *c;
+	uint64_t t0;
+
+	/* A, B, C take the SYN queue's two places in turn; D and E get cookies */
+	for (unsigned i = 0; i < 3; i++) {
+		th_in(&w, SEG(.flags = TCP_SYN, .seq = 1000 * (i + 1),
+			      .sport = (uint16_t)(0x0101 + 0x100 * i)));
+		sa = expect_tx(&w, .flags = TCP_SYN | TCP_ACK, .ack = 1000 * (i + 1) + 1,
+			       .cid = TH_ANY);
+		iss[i] = sa->seq;
+		if (i == 0)
+			th_in(&w, SEG(.flags = TCP_ACK, .seq = 1001, .ack = iss[0] + 1,
+				      .sport = 0x0101));
+	}
+	for (unsigned i = 3; i < 5; i++) {
+		th_in(&w, SEG(.flags = TCP_SYN, .seq = 1000 * (i + 1),
+			      .sport = (uint16_t)(0x0101 + 0x100 * i), .mss = true,
+			      .mss_val = 1460));
+		sa = expect_tx(&w, .flags = TCP_SYN | TCP_ACK, .ack = 1000 * (i + 1) + 1, .cid = 0);
+		iss[i] = sa->seq;
+	}
+	ck_assert_uint_eq(w.t->stats.syncookies_sent, 2);
+	/* B and C complete: the accept queue holds 3, more than the backlog: full */
+	th_in(&w, SEG(.flags = TCP_ACK, .seq = 2001, .ack = iss[1] + 1, .sport = 0x0201));
+	th_in(&w, SEG(.flags = TCP_ACK, .seq = 3001, .ack = iss[2] + 1, .sport = 0x0301));
+	l = tcp_listener_get(w.t, TH_OWNER, lcid);
+	ck_assert_uint_eq(l->acc_n, 3);
+	ck_assert_uint_eq(l->syn_n, 0);
+	/* D's ACK, with data: a valid cookie, the queue full: D is kept, its data dropped */
+	th_in(&w, SEG(.flags = TCP_ACK | TCP_PSH, .seq = 4001, .ack = iss[3] + 1, .sport = 0x0401,
+		      .len = 5));
+	ck_assert_uint_eq(w.t->stats.syncookies_recv, 1);
+	ck_assert_uint_eq(w.t->stats.in_drop_acceptq_full, 1);
+	ck_assert_uint_eq(l->syn_n, 1);
+	c = tcp_conn_find(w.t, TH_LADDR, TH_LPORT, TH_RADDR, 0x0401);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->state, TCP_STATE_SYN_RECEIVED);
+	ck_assert(c->flags & TCP_F_ACKED);
+	ck_assert_uint_eq(c->rcv_nxt, 4001);
+	expect_no_tx(&w, w.now);
+	/* it is a request like any other: its SYN-ACK repeats after the RTO */
+	t0 = w.now;
+	th_at(&w, t0 + TH_S);
+	expect_tx(&w, .flags = TCP_SYN | TCP_ACK, .seq = iss[3], .ack = 4001, .dport = 0x0401);
+	/* E's ACK: kept too (the SYN queue has a place left), then the SYN queue is full and a
+	 * third would be dropped statelessly */
+	th_in(&w, SEG(.flags = TCP_ACK, .seq = 5001, .ack = iss[4] + 1, .sport = 0x0501));
+	ck_assert_uint_eq(l->syn_n, 2);
+	ck_assert_uint_eq(w.t->stats.in_drop_acceptq_full, 2);
+	/* accept() takes A, and its room goes to D at once (the oldest): no segment needed */
+	th_io_reset(&w);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &cid), 0);
+	ck_assert_uint_eq(tcp_conn_by_cid(w.t, cid)->rport, 0x0101);
+	ck_assert_uint_eq(l->acc_n, 3);
+	ck_assert_uint_eq(l->syn_n, 1);
+	ck_assert_uint_eq(c->state, TCP_STATE_ESTABLISHED);
+	ck_assert(!(c->flags & TCP_F_ACKED));
+	ck_assert_uint_eq(c->snd_una, iss[3] + 1);
+	ck_assert_uint_eq(c->t_rtx, 0);
+	ck_assert_uint_eq(w.t->stats.acceptq_promoted, 1);
+	ck_assert_uint_eq(tcp_take_events(w.t, lcid), TCP_EV_ACCEPT);
+	/* D's retransmitted data is taken now */
+	th_in(&w, SEG(.flags = TCP_ACK | TCP_PSH, .seq = 4001, .ack = iss[3] + 1, .sport = 0x0401,
+		      .len = 5));
+	ck_assert_uint_eq(c->rcv_nxt, 4006);
+	ck_assert_uint_eq(w.io.place.len, 5);
+	/* the next accepts: B, C, then D (a cookie's), whose room E takes */
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &cid), 0);
+	ck_assert_uint_eq(tcp_conn_by_cid(w.t, cid)->rport, 0x0201);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &cid), 0);
+	ck_assert_uint_eq(tcp_conn_by_cid(w.t, cid)->rport, 0x0301);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &cid), 0);
+	ck_assert_ptr_eq(tcp_conn_by_cid(w.t, cid), c);
+	ck_assert(c->flags & TCP_F_COOKIE);
+	ck_assert_uint_eq(w.t->stats.acceptq_promoted, 2);
+	ck_assert_uint_eq(l->syn_n, 0);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &cid), 0);
+	ck_assert_uint_eq(tcp_conn_by_cid(w.t, cid)->rport, 0x0501);
+	ck_assert_uint_eq(tcp_conn_by_cid(w.t, cid)->state, TCP_STATE_ESTABLISHED);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &cid), -EAGAIN);
+	/* nothing of the kept requests' timers survives */
+	th_io_reset(&w);
+	expect_no_tx(&w, w.now + 100 * TH_S);
 }
 END_TEST
 
@@ -503,6 +600,7 @@ int main(void)
 	tcase_add_test(tc, syn_queue_overflow_cookies);
 	tcase_add_test(tc, cookie_keeps_options_in_the_timestamp);
 	tcase_add_test(tc, accept_queue_overflow);
+	tcase_add_test(tc, accept_queue_room_goes_to_waiting_handshakes);
 	tcase_add_test(tc, sequence_wraparound);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);

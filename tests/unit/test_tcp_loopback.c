@@ -300,7 +300,8 @@ static void lb_after(struct lb *l, struct lb_side *sd)
 		if ((ev & TCP_EV_ACCEPT) && cid == sd->lcid) {
 			uint32_t nc;
 
-			while (tcp_accept(sd->t, TH_OWNER, sd->lcid, TH_OWNER, &nc) == 0) {
+			while (tcp_accept(sd->t, TH_OWNER, sd->lcid, TH_OWNER, l->now, &sd->io,
+					  &nc) == 0) {
 				struct lb_stream *st;
 
 				lb_learn(sd, nc);

@@ -138,7 +138,7 @@ START_TEST(recover_drops_only_the_torn_record)
 		uint32_t cid;
 		struct tcp_conn *ch;
 
-		ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, sc.lcid, TH_OWNER, &cid), 0);
+		ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, sc.lcid, TH_OWNER, w.now, &w.io, &cid), 0);
 		ch = tcp_conn_by_cid(w.t, cid);
 		ck_assert_uint_eq(ch->rport, 0x0a00 + i);
 	}

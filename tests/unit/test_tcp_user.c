@@ -113,13 +113,13 @@ START_TEST(listen_errors_and_backlog)
 
 		th_conn(&w, SPEC(), &cid);
 		ck_assert_int_eq(tcp_listen(w.t, TH_OWNER, cid, 5, &lcid2), -EINVAL);
-		ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, cid, TH_OWNER, &lcid2), -EINVAL);
+		ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, cid, TH_OWNER, w.now, &w.io, &lcid2), -EINVAL);
 	}
 	/* shutdown(SHUT_RD) stops it listening; SYNs then meet no one */
 	ck_assert_int_eq(tcp_shutdown(w.t, TH_OWNER, lcid, w.now, SHUT_RD, &w.io), 0);
 	th_in(&w, SEG(.flags = TCP_SYN, .seq = 1, .dport = port));
 	expect_tx(&w, .flags = TCP_RST | TCP_ACK);
-	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, &lcid2), -EINVAL);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &lcid2), -EINVAL);
 	ck_assert_int_eq(tcp_listen(w.t, TH_OWNER, lcid, 3, &lcid2), 0);
 	th_in(&w, SEG(.flags = TCP_SYN, .seq = 1, .dport = port));
 	expect_tx(&w, .flags = TCP_SYN | TCP_ACK);
@@ -331,7 +331,7 @@ START_TEST(disconnect_resets_and_reuses)
 	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &other), 0);
 	ck_assert_int_eq(tcp_listen(w.t, TH_OWNER, other, 5, &other), 0);
 	ck_assert_int_eq(tcp_disconnect(w.t, TH_OWNER, other, w.now, &w.io), 0);
-	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, other, TH_OWNER, &cid), -EINVAL);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, other, TH_OWNER, w.now, &w.io, &cid), -EINVAL);
 }
 END_TEST
 
@@ -419,7 +419,7 @@ START_TEST(options_and_ranges)
 		th_in(&w, SEG(.flags = TCP_SYN, .seq = 10, .mss = true, .mss_val = 1460));
 		sa = expect_tx(&w, .flags = TCP_SYN | TCP_ACK, .mss = 1000);
 		th_in(&w, SEG(.seq = 11, .ack = sa->seq + 1));
-		ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, &child), 0);
+		ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &child), 0);
 		c = tcp_conn_by_cid(w.t, child);
 		ck_assert(c->flags & TCP_F_NODELAY);
 		ck_assert(c->flags & TCP_F_KEEPALIVE);
@@ -473,7 +473,7 @@ START_TEST(buf_max_limits)
 	th_in(&w, SEG(.flags = TCP_SYN, .seq = 1, .wscale = 7, .mss = true, .mss_val = 1460));
 	const struct tcp_tx *sa = expect_tx(&w, .flags = TCP_SYN | TCP_ACK, .wscale = 1);
 	th_in(&w, SEG(.seq = 2, .ack = sa->seq + 1));
-	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, &cid), 0);
+	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, lcid, TH_OWNER, w.now, &w.io, &cid), 0);
 	c = tcp_conn_get(w.t, TH_OWNER, cid);
 	ck_assert_uint_eq(c->state, TCP_STATE_ESTABLISHED);
 	ck_assert_uint_eq(c->rcv_buf_max, 65536);
