@@ -635,7 +635,7 @@ static void fti_act(unsigned action, unsigned arg, uint32_t cid)
 		break;
 	case 3:
 		while (fti.n_accepted < FTI_ACCEPTED_MAX &&
-		       tcp_accept(fti.t, FTI_OWNER, fti.lcid, FTI_OWNER,
+		       tcp_accept(fti.t, FTI_OWNER, fti.lcid, FTI_OWNER, fti.now, &fti.io,
 				  &fti.accepted[fti.n_accepted]) == 0) {
 			/* the child C, once accepted, is acted on as itself */
 			fti.n_accepted++;
