@@ -250,9 +250,6 @@ static bool ft_pump_one(struct fake_tcpd *f, int a)
 		if (n > (uint64_t)room)
 			n = (uint64_t)room;
 		uint64_t rhead = stream_ring_head(rx);
-		uint64_t rtail;
-		stream_ring_tail_now(rx, &rtail);
-		bool was_empty = rhead == rtail;
 		uint8_t buf[16384];
 		for (uint64_t done = 0; done < n;) {
 			size_t k = n - done < sizeof(buf) ? (size_t)(n - done) : sizeof(buf);
@@ -262,8 +259,10 @@ static bool ft_pump_one(struct fake_tcpd *f, int a)
 		}
 		stream_ring_publish_head(rx, rhead + n);
 		stream_ring_publish_tail(tx, tail + n); /* "acknowledged" at once */
-		if (was_empty)
-			ft_efd_write(f->slot_fd[b]);
+		/* Every publish wakes, as tcpd's does: waking only when the ring looked empty
+		 * before the copy lost a wake-up to a reader that emptied it meanwhile and then,
+		 * finding nothing, drained the eventfd (sock_stream_settle). */
+		ft_efd_write(f->slot_fd[b]);
 		if (stream_ring_room_notify(tx))
 			ft_efd_write(f->slot_fd[a]); /* a poller or sender armed for room */
 		moved = true;
