@@ -2,10 +2,10 @@
 """tcp_attack: the attacker's side of test_tcp_attack.sh, run in the test namespace (scapy for
 what a kernel socket cannot send, kernel sockets for the legitimate traffic it must not hurt).
 
-  tcp_attack.py synflood IFACE DST_MAC DST_IP PORT SECONDS [STOPFILE]
+  tcp_attack.py synflood IFACE DST_MAC DST_IP PORT SECONDS [STOPFILE [RATE]]
       SYNs to DST_IP:PORT from random spoofed sources (198.18.0.0/15, random ports and
-      sequence numbers, Linux's options) as fast as scapy's L2 socket sends them, for SECONDS
-      or until STOPFILE exists.
+      sequence numbers, Linux's options) at RATE per second (absent or 0: as fast as scapy's
+      L2 socket sends them), for SECONDS or until STOPFILE exists.
       Prints "flooded N SYNs in S s". The SYN-ACKs go to the gateway (the kernel), which does
       not forward them: nobody ever completes a handshake.
 
@@ -91,7 +91,7 @@ def if_mac(iface):
 
 # ---- SYN flood ---------------------------------------------------------------------------------
 
-def synflood(iface, dst_mac, dst_ip, port, seconds, stopfile=None):
+def synflood(iface, dst_mac, dst_ip, port, seconds, stopfile=None, rate=0):
     s = conf.L2socket(iface=iface)
     src_mac = if_mac(iface)
     dst = ip4(dst_ip)
@@ -112,6 +112,10 @@ def synflood(iface, dst_mac, dst_ip, port, seconds, stopfile=None):
         for f in frames[n % 4096:n % 4096 + 256]:
             s.send(f)
         n += 256
+        if rate:  # paced: at most `rate` SYNs per second on average
+            ahead = t0 + n / rate - time.time()
+            if ahead > 0:
+                time.sleep(ahead)
     s.close()
     print("flooded %d SYNs in %.1f s" % (n, time.time() - t0), flush=True)
 
@@ -312,7 +316,8 @@ def main():
     mode = sys.argv[1]
     a = sys.argv[2:]
     if mode == "synflood":
-        synflood(a[0], mac(a[1]), a[2], int(a[3]), float(a[4]), a[5] if len(a) > 5 else None)
+        synflood(a[0], mac(a[1]), a[2], int(a[3]), float(a[4]), a[5] if len(a) > 5 else None,
+                 int(a[6]) if len(a) > 6 else 0)
     elif mode == "inject":
         inject(*a[:6])
     else:

@@ -5,7 +5,9 @@
 # sending on one, receiving on the other), byte-exact (SHA-256 on both sides); then the counters
 # that say the impairment was met the way TCP should meet it (retransmissions under loss,
 # checksum drops under corruption, D-SACKs under duplication, ...), and the pool back to its idle
-# count.
+# count. And in each case the applications the issue names interoperate through the same wire:
+# the kernel's curl fetches a file from `ustack-http serve` on the stack, and `ustack-http get`
+# fetches one from the kernel's `python3 -m http.server`, both byte-exact.
 #
 # The impairment: this kernel has no sch_netem, so tests/integration/netem_relay.c does netem's
 # work in userspace, in both directions: it owns the kernel's side of the wire (a TAP of its own
@@ -17,8 +19,12 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 PROBE="$BUILD/bin/tcp_probe"
 RELAY="$BUILD/bin/netem_relay"
+HTTP="$BUILD/bin/ustack-http"
+HTTP_PORT=8080
+KHTTP_PORT=8000
+HTTP_BYTES=2000000
 PEER="$HERE/../lib/tcp_peer.py"
-[[ -x "$PROBE" && -x "$RELAY" ]] || fail "no $PROBE or $RELAY"
+[[ -x "$PROBE" && -x "$RELAY" && -x "$HTTP" ]] || fail "no $PROBE, $RELAY or $HTTP"
 N=${TCP_NETEM_BYTES:-20000000}
 OUT=$(mktemp -d "/tmp/ustack-$T_INST-netem.XXXXXX")
 KIF="rly$$"
@@ -63,8 +69,35 @@ in_ns ip addr flush dev "$T_IF"
 in_ns ip link set "$T_IF" address 02:6e:65:74:65:6d || fail "new MAC for $T_IF"
 in_ns ip link add "br$$" type bridge || fail "bridge"
 in_ns ip link set "$T_IF" master "br$$" || fail "bridge port"
+# The HTTP ends, for the whole run: ustack-http on the stack, the kernel's http.server (on every
+# address: $T_PEER moves to each case's relay TAP).
+mkdir "$OUT/www" "$OUT/kwww" "$OUT/got"
+head -c "$HTTP_BYTES" /dev/urandom >"$OUT/www/s.bin"
+head -c "$HTTP_BYTES" /dev/urandom >"$OUT/kwww/k.bin"
+"$HTTP" serve --port "$HTTP_PORT" --root "$OUT/www" --quiet >"$OUT/http.log" 2>&1 &
+T_PIDS+=($!)
+for _ in $(seq 100); do grep -q ready "$OUT/http.log" && break; sleep 0.05; done
+grep -q ready "$OUT/http.log" || { cat "$OUT/http.log"; fail "ustack-http serve: not ready"; }
+(cd "$OUT/kwww" && exec ip netns exec "$T_NS" "$PY" -m http.server "$KHTTP_PORT" \
+	>"$OUT/khttp.log" 2>&1) &
+T_PIDS+=($!)
 idle=$(stat pool.free)
+bound0=$(stat tcpd.slots_bound) # ustack-http's listener
 CASE=0
+
+# http_both LABEL: curl from ustack-http, ustack-http get from the kernel, sha256 compared.
+http_both() {
+	local got
+	in_ns curl -sS --fail --max-time 120 -o "$OUT/got/c.$CASE" "http://$T_ADDR:$HTTP_PORT/s.bin" ||
+		fail "$1: curl from ustack-http"
+	got=$(sha256sum <"$OUT/got/c.$CASE")
+	[[ "$got" == "$(sha256sum <"$OUT/www/s.bin")" ]] || fail "$1: curl got different bytes"
+	"$HTTP" get "http://$T_PEER:$KHTTP_PORT/k.bin" -o "$OUT/got/g.$CASE" --timeout 120 --quiet ||
+		fail "$1: ustack-http get from the kernel's http.server"
+	got=$(sha256sum <"$OUT/got/g.$CASE")
+	[[ "$got" == "$(sha256sum <"$OUT/kwww/k.bin")" ]] || fail "$1: ustack-http get got different bytes"
+	echo "  HTTP: curl <- ustack-http and ustack-http get <- http.server, $HTTP_BYTES bytes each, byte-exact"
+}
 
 # impaired LABEL RELAY_ARGS...: the relay with those impairments, both transfers through it.
 impaired() {
@@ -97,10 +130,11 @@ impaired() {
 	wait "$s2" || { cat "$OUT/s2.$CASE" "$OUT/k2.$CASE"; fail "$label: stack receiver"; }
 	wait "$k1" || { cat "$OUT/k1.$CASE"; fail "$label: kernel receiver"; }
 	wait "$k2" || { cat "$OUT/k2.$CASE"; fail "$label: kernel sender"; }
+	http_both "$label"
 	# The wire stays until every connection has let its slot go (its FIN acknowledged): taking
 	# it away earlier would leave one retransmitting its FIN into nothing.
-	for _ in $(seq 200); do (($(stat tcpd.slots_bound) == 0)) && break; sleep 0.05; done
-	(($(stat tcpd.slots_bound) == 0)) || fail "$label: slots still bound: $(stat tcpd.slots_bound)"
+	for _ in $(seq 200); do (($(stat tcpd.slots_bound) == bound0)) && break; sleep 0.05; done
+	(($(stat tcpd.slots_bound) == bound0)) || fail "$label: slots still bound: $(stat tcpd.slots_bound), $bound0 before"
 	snap b
 	kill -TERM "$rp"
 	wait "$rp" || { cat "$OUT/$RLOG"; fail "$label: relay"; }
@@ -156,7 +190,7 @@ impaired "50 ms delay" --delay 50
 no_csum_errors
 pass "50 ms delay each way: byte-exact, no retransmission"
 
-for _ in $(seq 100); do (($(stat tcpd.slots_bound) == 0)) && break; sleep 0.05; done
-(($(stat tcpd.slots_bound) == 0)) || fail "slots still bound: $(stat tcpd.slots_bound)"
+for _ in $(seq 100); do (($(stat tcpd.slots_bound) == bound0)) && break; sleep 0.05; done
+(($(stat tcpd.slots_bound) == bound0)) || fail "slots still bound: $(stat tcpd.slots_bound), $bound0 before"
 pool_settles "$idle" || fail "pool.free $(stat pool.free), idle $idle"
 pass "every slot released, the pool idle"
