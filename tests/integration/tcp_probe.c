@@ -294,6 +294,17 @@ static int serve_echo(int port, int n, int backlog)
 
 /* n connections at once to a kernel echo server (non-blocking connects, then poll): each sends
  * a line, reads it back, closes. */
+/* n non-blocking connects to a at once into fds[0..n): each must be in progress. */
+static void connect_all(const struct sockaddr_in *a, int *fds, int n)
+{
+	for (int i = 0; i < n; i++) {
+		fds[i] = tcp_socket();
+		us_fcntl(fds[i], F_SETFL, O_NONBLOCK);
+		int rc = us_connect(fds[i], (const struct sockaddr *)a, sizeof(*a));
+		CHECK(rc < 0 && errno == EINPROGRESS, "connect %d: %d %s", i, rc, strerror(errno));
+	}
+}
+
 static int many(const char *ip, int port, int n)
 {
 	struct sockaddr_in a = addr_of(ip, port);
@@ -302,12 +313,7 @@ static int many(const char *ip, int port, int n)
 	bool *sent = calloc((size_t)n, sizeof(bool));
 	struct pollfd *p = calloc((size_t)n, sizeof(*p));
 	char msg[64], buf[64];
-	for (int i = 0; i < n; i++) {
-		fds[i] = tcp_socket();
-		us_fcntl(fds[i], F_SETFL, O_NONBLOCK);
-		int rc = us_connect(fds[i], (struct sockaddr *)&a, sizeof(a));
-		CHECK(rc < 0 && errno == EINPROGRESS, "connect %d: %d %s", i, rc, strerror(errno));
-	}
+	connect_all(&a, fds, n);
 	int left = n;
 	double deadline = now_s() + 60;
 	while (left && now_s() < deadline) {
@@ -636,12 +642,7 @@ static int many_hold(const char *ip, int port, int n)
 	int *fds = calloc((size_t)n, sizeof(int));
 	struct pollfd *p = calloc((size_t)n, sizeof(*p));
 	bool *up = calloc((size_t)n, sizeof(bool));
-	for (int i = 0; i < n; i++) {
-		fds[i] = tcp_socket();
-		us_fcntl(fds[i], F_SETFL, O_NONBLOCK);
-		int rc = us_connect(fds[i], (struct sockaddr *)&a, sizeof(a));
-		CHECK(rc < 0 && errno == EINPROGRESS, "connect %d: %d %s", i, rc, strerror(errno));
-	}
+	connect_all(&a, fds, n);
 	/* a kernel listener whose queue overflowed drops SYNs: its backlog drains as it accepts and
 	 * our SYN retransmissions get in */
 	int left = n;
