@@ -70,6 +70,10 @@ struct link {
 	size_t msg_size;
 	void *monitor; /* PAIR fed by zmq_socket_monitor, or NULL */
 	uint64_t peers_seen; /* handshakes completed with a peer since open */
+	uint64_t peers_reported; /* of those, returned by link_peer_events_drain so far */
+	int64_t peers_up; /* handshakes minus disconnects: connections now up */
+	uint64_t full_since; /* link_room: when the current wait began, 0 if none */
+	bool wait_expired; /* link_room: the last wait gave up; no new one until a send goes */
 	uint8_t msg[]; /* msg_size bytes: desc_batch_max_size(DESC_BATCH_MAX) */
 };
 
@@ -148,7 +152,8 @@ static int link_monitor_start(struct link *l, void *zctx)
 	char ep[64];
 	/* inproc names are per context; the link's address makes it unique within a process. */
 	snprintf(ep, sizeof(ep), "inproc://link-monitor-%p", (void *)l);
-	if (zmq_socket_monitor(l->sock, ep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED) < 0)
+	if (zmq_socket_monitor(l->sock, ep,
+			       ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) < 0)
 		return -errno;
 	l->monitor = zmq_socket(zctx, ZMQ_PAIR);
 	if (!l->monitor)
@@ -332,6 +337,7 @@ int link_send(struct link *l, struct buf **bufs, struct desc *descs, unsigned n)
 		return rc;
 	}
 	l->tx_seq++;
+	l->wait_expired = false; /* the peer takes batches again: worth waiting for next time */
 	l->stats.tx_batches++;
 	l->stats.tx_descs += n;
 	for (unsigned i = 0; i < n; i++)
@@ -419,9 +425,11 @@ int link_recv(struct link *l, struct buf **bufs, struct desc *descs, unsigned ma
 
 void *link_peer_events(struct link *l) { return l->monitor; }
 
-unsigned link_peer_events_drain(struct link *l)
+/* Consume the monitor's events: handshakes completed (counted in peers_seen) and connections
+ * dropped. A connection that drops before its handshake completes was never counted up, which
+ * the floor at 0 absorbs. */
+static void link_monitor_read(struct link *l)
 {
-	unsigned n = 0;
 	for (;;) {
 		/* Each event is two frames: 6 bytes (event id, value), then the endpoint. */
 		uint8_t ev[6];
@@ -436,11 +444,65 @@ unsigned link_peer_events_drain(struct link *l)
 			if (zmq_recv(l->monitor, sink, sizeof(sink), ZMQ_DONTWAIT) < 0)
 				break;
 		}
-		if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
-			n++;
+		if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+			l->peers_seen++;
+			l->peers_up++;
+		} else if (event == ZMQ_EVENT_DISCONNECTED && l->peers_up > 0) {
+			l->peers_up--;
+		}
 	}
-	l->peers_seen += n;
+}
+
+unsigned link_peer_events_drain(struct link *l)
+{
+	link_monitor_read(l);
+	unsigned n = (unsigned)(l->peers_seen - l->peers_reported);
+	l->peers_reported = l->peers_seen;
 	return n;
+}
+
+bool link_peer_up(struct link *l)
+{
+	link_monitor_read(l);
+	return l->peers_up > 0;
+}
+
+static bool link_tx_ready(struct link *l)
+{
+	int ev = 0;
+	size_t len = sizeof(ev);
+	return zmq_getsockopt(l->sock, ZMQ_EVENTS, &ev, &len) == 0 && (ev & ZMQ_POLLOUT);
+}
+
+enum link_room link_room(struct link *l, uint64_t now)
+{
+	if (link_tx_ready(l)) {
+		l->full_since = 0;
+		return LINK_ROOM_YES;
+	}
+	if (l->wait_expired || !link_peer_up(l)) {
+		l->full_since = 0;
+		return LINK_ROOM_DROP;
+	}
+	if (!l->full_since) {
+		l->full_since = now ? now : 1;
+		l->stats.tx_waits++;
+	} else if (now - l->full_since >= (uint64_t)LINK_WAIT_MAX_MS * CLOCK_NS_PER_MS) {
+		l->full_since = 0;
+		l->wait_expired = true;
+		l->stats.tx_wait_expired++;
+		return LINK_ROOM_DROP;
+	}
+	return LINK_ROOM_WAIT;
+}
+
+uint64_t link_room_recheck(const struct link *l, uint64_t now)
+{
+	if (!l->full_since)
+		return CLOCK_NEVER;
+	uint64_t end = l->full_since + (uint64_t)LINK_WAIT_MAX_MS * CLOCK_NS_PER_MS;
+	uint64_t soon = now + (uint64_t)LINK_WAIT_RECHECK_MS * CLOCK_NS_PER_MS;
+	return soon < end ? soon : end;
 }
 
 int link_wait_peer(struct link *l, int timeout_ms)

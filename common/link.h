@@ -12,6 +12,7 @@
 #ifndef USTACK_LINK_H
 #define USTACK_LINK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -28,6 +29,9 @@ struct link_stats {
 	uint64_t rx_drop_badmsg;  /* messages that did not decode */
 	uint64_t rx_drop_stale;   /* descriptors naming a buffer that is not ours (stale/corrupt) */
 	uint64_t rx_seq_gaps;     /* batches missing between two received sequence numbers */
+	uint64_t tx_waits;        /* times a sender held its input back for this link (link_room) */
+	uint64_t tx_wait_expired; /* waits that ran past LINK_WAIT_MAX_MS: the peer was treated as
+				   * stalled and sends dropped again (counted in tx_drop_full) */
 };
 
 struct link;
@@ -68,6 +72,30 @@ void link_close(struct link **l);
 void *link_peer_events(struct link *l);
 unsigned link_peer_events_drain(struct link *l);
 int link_wait_peer(struct link *l, int timeout_ms);
+
+/* Whether a handshake with the peer has happened and its connection has not dropped since
+ * (consumes the monitor's events like link_peer_events_drain, whose count it keeps for it). */
+bool link_peer_up(struct link *l);
+
+/* Receive-path back-pressure (a NIC ring that stops the driver instead of overflowing).
+ * A layer that forwards input it cannot refuse to the next layer asks, before it takes more
+ * input, whether this link has room:
+ *   LINK_ROOM_YES   a batch can be sent now;
+ *   LINK_ROOM_WAIT  the peer is connected but its queue is full: take no input, wait for the
+ *                   link's ZMQ_POLLOUT, and ask again at link_room_recheck() at the latest;
+ *   LINK_ROOM_DROP  the peer is absent, or has been full for LINK_WAIT_MAX_MS (stopped, not
+ *                   just slow: its watchdog will have it restarted): go on, sends are dropped
+ *                   and counted, so one wedged layer cannot stop traffic for the others.
+ * A wait that ends in DROP is counted in tx_wait_expired; the link waits again only after the
+ * peer has taken a batch. */
+enum link_room { LINK_ROOM_YES, LINK_ROOM_WAIT, LINK_ROOM_DROP };
+#define LINK_WAIT_MAX_MS 100
+enum link_room link_room(struct link *l, uint64_t now);
+/* When to ask link_room again at the latest while it says WAIT (CLOCK_NEVER otherwise): within
+ * LINK_WAIT_RECHECK_MS, since the peer may die meanwhile (its disconnect is seen only when
+ * link_room looks), and at the end of the wait. */
+#define LINK_WAIT_RECHECK_MS 2
+uint64_t link_room_recheck(const struct link *l, uint64_t now);
 
 /* The ZeroMQ socket, for zmq_poll. */
 void *link_socket(struct link *l);

@@ -11,6 +11,14 @@
  *
  * NAPI style: each pass takes at most NICD_RX_BUDGET frames from the device and at most
  * NICD_TX_BUDGET batches from ipd, then yields.
+ *
+ * Back-pressure from ipd (link_room): while ipd is connected but its link is full, nicd takes
+ * no frames from the device. Reads already posted complete into their slots, then the frames
+ * wait in the TAP's own queue, which is deep (hundreds of frames, each up to 64 KiB with
+ * offloads) where the link holds 64 batches: a burst the size of a TCP window waits there
+ * instead of being dropped on the link (link_to_ipd_tx_drop_full) and retransmitted. A wait
+ * ends when the link takes batches again, or after LINK_WAIT_MAX_MS, when ipd counts as stalled
+ * and frames are dropped on the link again, counted, until it takes a batch.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -43,9 +51,27 @@ struct nicd {
 	struct link *to_ipd;
 	struct ctl_server *ctl;
 	struct loop *loop;
+	int rx_src;      /* the device's completions */
+	int ipd_out_src; /* to_ipd's POLLOUT, watched only while rx waits for it */
+	int wait_timer;  /* ends a wait on ipd's link at its deadline */
+	bool rx_wait;
 	uint64_t started;
 	uint64_t reclaimed;
 };
+
+/* Take input from the device again, or stop taking it until ipd's link has room. */
+static void nicd_rx_hold(struct nicd *nd, bool hold)
+{
+	if (nd->rx_wait == hold)
+		return;
+	nd->rx_wait = hold;
+	loop_source_events(nd->loop, nd->rx_src, hold ? 0 : ZMQ_POLLIN);
+	loop_source_events(nd->loop, nd->ipd_out_src, hold ? ZMQ_POLLOUT : 0);
+	loop_arm_timer(nd->loop, nd->wait_timer,
+		       hold ? link_room_recheck(nd->to_ipd, clock_now()) : CLOCK_NEVER);
+	if (!hold)
+		loop_source_pend(nd->loop, nd->rx_src); /* frames may be waiting in the slots */
+}
 
 /* rx_batch: completions from the device; received frames go to ipd in one batch. */
 static bool nicd_rx_batch(void *arg, uint64_t now)
@@ -53,12 +79,32 @@ static bool nicd_rx_batch(void *arg, uint64_t now)
 	struct nicd *nd = arg;
 	struct buf *bufs[NICD_RX_BUDGET];
 	struct desc d[NICD_RX_BUDGET];
-	(void)now;
+	if (link_room(nd->to_ipd, now) == LINK_ROOM_WAIT) {
+		nicd_rx_hold(nd, true);
+		return false;
+	}
 	int n = nd->ops->rx_poll(nd->dev, bufs, d, NICD_RX_BUDGET);
 	if (n <= 0)
 		return false;
 	link_send(nd->to_ipd, bufs, d, (unsigned)n);
 	return n == NICD_RX_BUDGET;
+}
+
+/* ipd's link has room again (POLLOUT), or the wait reached its deadline (link_room then
+ * answers DROP): take input again. */
+static bool nicd_ipd_room(void *arg, uint64_t now)
+{
+	struct nicd *nd = arg;
+	if (link_room(nd->to_ipd, now) != LINK_ROOM_WAIT)
+		nicd_rx_hold(nd, false);
+	return false;
+}
+
+static uint64_t nicd_wait_timer(void *arg, uint64_t now)
+{
+	struct nicd *nd = arg;
+	nicd_ipd_room(nd, now);
+	return nd->rx_wait ? link_room_recheck(nd->to_ipd, now) : CLOCK_NEVER;
 }
 
 /* tx_batch: frames from ipd to the device. */
@@ -161,9 +207,14 @@ static int nicd_init(struct nicd *nd, const struct server_args *args)
 	rc = loop_create(&nd->loop);
 	if (rc < 0)
 		return rc;
-	loop_add_fd(nd->loop, nd->ops->event_fd(nd->dev), nicd_rx_batch, nd);
+	nd->rx_src = loop_add_fd(nd->loop, nd->ops->event_fd(nd->dev), nicd_rx_batch, nd);
 	loop_add_zsock(nd->loop, link_socket(nd->from_ipd), nicd_tx_batch, nd);
 	loop_add_zsock(nd->loop, ctl_server_socket(nd->ctl), nicd_ctl_ready, nd);
+	nd->ipd_out_src = loop_add_zsock(nd->loop, link_socket(nd->to_ipd), nicd_ipd_room, nd);
+	nd->wait_timer = loop_add_timer(nd->loop, nicd_wait_timer, nd, CLOCK_NEVER);
+	if (nd->rx_src < 0 || nd->ipd_out_src < 0 || nd->wait_timer < 0)
+		return -ENOSPC;
+	loop_source_events(nd->loop, nd->ipd_out_src, 0); /* until rx waits for it */
 	nd->started = clock_now();
 	return 0;
 }

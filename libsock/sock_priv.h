@@ -45,7 +45,7 @@
 #define SOCK_SLOTS 64u                 /* sockets per process and type: one region slot each */
 /* A stream socket's send and receive buffers: its slot's TX and RX byte rings
  * (sock_session.c says why this size). */
-#define SOCK_TCP_RING (256u << 10)
+#define SOCK_TCP_RING (2048u << 10)
 #define SOCK_REQ_TIMEOUT_MS 300        /* no reply within this: look at the session, re-send */
 #define SOCK_RESTART_BOUND_MS 5000     /* give up a request (or an open) after this long */
 #define SOCK_RESUME_TIMEOUT_MS 300     /* one SESSION_NEW/RESUME handshake */

@@ -10,7 +10,7 @@
  *     (65,507 bytes) fits in a record of either ring, so the server never has to truncate one
  *     (REGION_RX_TRUNC), and like Linux's default socket buffers (net.core.rmem_default =
  *     208 KiB) a few dozen MTU-sized datagrams queue per socket.
- *     tcpd: a STREAM region, a TX and an RX byte ring of SOCK_TCP_RING (256 KiB) bytes per
+ *     tcpd: a STREAM region, a TX and an RX byte ring of SOCK_TCP_RING (1 MiB) bytes per
  *     slot: the send and receive buffers, so they bound the window. tools/bench/tcp_bench.sh
  *     finds bulk connections pinned at a full 256 KiB send queue (1 MiB gave x1.5 sending,
  *     x1.8 receiving), but 1 MiB windows arrive as bursts of ~700 frames that overflow the

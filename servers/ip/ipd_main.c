@@ -36,6 +36,14 @@
  * taken whole and worked through packet by packet (ipd_xport_batch keeps the rest when the
  * output must wait). Frames of the receive path (ARP, ICMP answers) queue behind the same
  * output and are dropped by the core, counted, when it is full.
+ *
+ * Back-pressure from the transports (the receive path's half of the same idea): before ipd
+ * takes a batch from nicd, every transport's link must have room (link_room). While one is
+ * connected but full, nothing is taken from nicd; nicd's link fills, and nicd stops reading its
+ * device (nicd_main.c), so a burst waits in the TAP's deep queue rather than being dropped on a
+ * link. A transport that is down does not hold the others up (its packets are dropped and
+ * counted, as above), nor does one that stays full for LINK_WAIT_MAX_MS (stopped: its watchdog
+ * restarts it). The wait holds every protocol, as a NIC's single receive ring does.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -82,6 +90,7 @@ struct ipd_xport {
 	struct link *from;         /* packets to send, port-unreachable requests */
 	struct link *to;           /* packets of its protocol and ICMP errors about them */
 	int src;                   /* loop source of `from` (POLLIN, off while the output waits) */
+	int to_src;                /* loop source of `to`'s POLLOUT, on while rx waits for it */
 	/* A batch from it being worked through, and where. */
 	struct buf *pend[DESC_BATCH_MAX];
 	struct desc pend_desc[DESC_BATCH_MAX];
@@ -112,6 +121,10 @@ struct ipd {
 	/* Loop source of nicd's link's POLLOUT (on only while the output waits). */
 	int nicd_out_src;
 	bool wire_wait;
+	/* Receive-path back-pressure: the transport whose full link holds nicd's input back. */
+	int nicd_in_src;
+	int up_wait_timer;
+	struct ipd_xport *up_wait;
 };
 
 /* Whether nicd's link takes another batch now. */
@@ -203,6 +216,53 @@ static void ipd_rearm(struct ipd *ipd)
 	loop_arm_timer(ipd->loop, ipd->core_timer, ip_next_deadline(ipd->core));
 }
 
+/* Hold nicd's input back until xp's link has room (xp != NULL), or take it again (NULL). */
+static void ipd_up_hold(struct ipd *ipd, struct ipd_xport *xp)
+{
+	if (ipd->up_wait == xp)
+		return;
+	if (ipd->up_wait)
+		loop_source_events(ipd->loop, ipd->up_wait->to_src, 0);
+	ipd->up_wait = xp;
+	loop_source_events(ipd->loop, ipd->nicd_in_src, xp ? 0 : ZMQ_POLLIN);
+	if (xp)
+		loop_source_events(ipd->loop, xp->to_src, ZMQ_POLLOUT);
+	else
+		loop_source_pend(ipd->loop, ipd->nicd_in_src); /* batches may be queued already */
+	loop_arm_timer(ipd->loop, ipd->up_wait_timer,
+		       xp ? link_room_recheck(xp->to, clock_now()) : CLOCK_NEVER);
+}
+
+/* Whether every transport can take what one batch from nicd gives it; if not, hold nicd's
+ * input back for the first that cannot. */
+static bool ipd_up_room(struct ipd *ipd, uint64_t now)
+{
+	for (unsigned i = 0; i < IPD_XPORTS; i++) {
+		struct ipd_xport *xp = &ipd->xp[i];
+		if (link_room(xp->to, now) == LINK_ROOM_WAIT) {
+			ipd_up_hold(ipd, xp);
+			return false;
+		}
+	}
+	ipd_up_hold(ipd, NULL);
+	return true;
+}
+
+/* A transport's link has room again, or the wait hit its deadline: look at them all again. */
+static bool ipd_up_writable_cb(void *arg, uint64_t now)
+{
+	struct ipd_xport *xp = arg;
+	ipd_up_room(xp->ipd, now);
+	return false;
+}
+
+static uint64_t ipd_up_wait_timer(void *arg, uint64_t now)
+{
+	struct ipd *ipd = arg;
+	ipd_up_room(ipd, now);
+	return ipd->up_wait ? link_room_recheck(ipd->up_wait->to, now) : CLOCK_NEVER;
+}
+
 /* rx_batch: frames from the wire, through nicd. */
 static bool ipd_rx_batch(void *arg, uint64_t now)
 {
@@ -210,6 +270,10 @@ static bool ipd_rx_batch(void *arg, uint64_t now)
 	struct buf *bufs[DESC_BATCH_MAX];
 	struct desc d[DESC_BATCH_MAX];
 	for (int round = 0; round < IPD_RX_BUDGET; round++) {
+		if (!ipd_up_room(ipd, now)) {
+			ipd_rearm(ipd);
+			return false;
+		}
 		int n = link_recv(ipd->from_nicd, bufs, d, DESC_BATCH_MAX);
 		if (n == -EAGAIN) {
 			ipd_rearm(ipd);
@@ -491,12 +555,17 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 	rc = loop_create(&ipd->loop);
 	if (rc < 0)
 		return rc;
-	loop_add_zsock(ipd->loop, link_socket(ipd->from_nicd), ipd_rx_batch, ipd);
+	ipd->nicd_in_src = loop_add_zsock(ipd->loop, link_socket(ipd->from_nicd), ipd_rx_batch, ipd);
+	ipd->up_wait_timer = loop_add_timer(ipd->loop, ipd_up_wait_timer, ipd, CLOCK_NEVER);
+	if (ipd->nicd_in_src < 0 || ipd->up_wait_timer < 0)
+		return -ENOSPC;
 	for (unsigned i = 0; i < IPD_XPORTS; i++) {
 		struct ipd_xport *xp = &ipd->xp[i];
 		xp->src = loop_add_zsock(ipd->loop, link_socket(xp->from), ipd_xport_batch, xp);
-		if (xp->src < 0)
+		xp->to_src = loop_add_zsock(ipd->loop, link_socket(xp->to), ipd_up_writable_cb, xp);
+		if (xp->src < 0 || xp->to_src < 0)
 			return -ENOSPC;
+		loop_source_events(ipd->loop, xp->to_src, 0); /* until rx waits for it */
 	}
 	loop_add_zsock(ipd->loop, ctl_server_socket(ipd->ctl), ipd_ctl_ready, ipd);
 	loop_add_zsock(ipd->loop, link_peer_events(ipd->to_nicd), ipd_nicd_connected, ipd);

@@ -23,6 +23,7 @@
 #include <zmq.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "desc.h"
 #include "helper_check.h"
 #include "helper_pool.h"
@@ -363,6 +364,71 @@ START_TEST(queue_full_drops_and_frees)
 }
 END_TEST
 
+/* Back-pressure: room while the peer takes batches, WAIT while it is connected and full, DROP
+ * once a wait has lasted LINK_WAIT_MAX_MS (until the peer takes a batch again) and while no peer
+ * is connected at all. Time is the caller's, so the expiry is driven by hand. */
+START_TEST(room_wait_expire_and_absent_peer)
+{
+	struct buf *b, *got[DESC_BATCH_MAX];
+	struct desc d, gd[DESC_BATCH_MAX];
+	const uint64_t ms = CLOCK_NS_PER_MS;
+	uint64_t now = 1000 * ms;
+
+	/* No receiver bound yet: absent, so never worth waiting for. */
+	ck_assert_int_eq(link_open_tx(zctx, ptx, instance, RX_SELF, &tx), 0);
+	ck_assert_int_eq(link_room(tx, now), LINK_ROOM_DROP);
+	ck_assert_uint_eq(link_room_recheck(tx, now), CLOCK_NEVER);
+	ck_assert_int_eq(link_open_rx(zctx, prx, instance, TX_SELF, &rx), 0);
+	wait_connected(tx);
+	ck_assert_int_eq(link_room(tx, now), LINK_ROOM_YES);
+	ck_assert(link_peer_up(tx));
+
+	/* Fill it with nobody reading: every send made while link_room said YES goes through. */
+	unsigned sent = 0;
+	while (link_room(tx, now) == LINK_ROOM_YES) {
+		b = frame(ptx, sent, 20);
+		d = (struct desc){ 0 };
+		ck_assert_int_eq(link_send(tx, &b, &d, 1), 1);
+		sent++;
+		ck_assert_uint_lt(sent, 20000);
+	}
+	ck_assert_uint_eq(link_stats(tx)->tx_drop_full, 0);
+	ck_assert_uint_eq(link_stats(tx)->tx_waits, 1);
+	/* Rechecked soon (the peer may die unseen), and at the end of the wait at the latest. */
+	ck_assert_uint_eq(link_room_recheck(tx, now), now + LINK_WAIT_RECHECK_MS * ms);
+	ck_assert_uint_eq(link_room_recheck(tx, now + (LINK_WAIT_MAX_MS - 1) * ms),
+			  now + LINK_WAIT_MAX_MS * ms);
+	ck_assert_int_eq(link_room(tx, now + (LINK_WAIT_MAX_MS - 1) * ms), LINK_ROOM_WAIT);
+	/* A peer full for the whole bound counts as stalled: no more waiting for it. */
+	ck_assert_int_eq(link_room(tx, now + LINK_WAIT_MAX_MS * ms), LINK_ROOM_DROP);
+	ck_assert_int_eq(link_room(tx, now + 2 * LINK_WAIT_MAX_MS * ms), LINK_ROOM_DROP);
+	ck_assert_uint_eq(link_stats(tx)->tx_wait_expired, 1);
+	ck_assert_uint_eq(link_stats(tx)->tx_waits, 1);
+
+	/* The receiver drains: room again, and a later fill waits again. */
+	for (unsigned received = 0; received < sent; received++) {
+		ck_assert_int_eq(recv_one(rx, got, gd), 1);
+		pool_free(&got[0]);
+	}
+	zmq_pollitem_t it = { .socket = link_socket(tx), .events = ZMQ_POLLOUT };
+	ck_assert_int_eq(zmq_poll(&it, 1, 2000), 1);
+	ck_assert_int_eq(link_room(tx, now), LINK_ROOM_YES);
+	b = frame(ptx, 0, 20);
+	d = (struct desc){ 0 };
+	ck_assert_int_eq(link_send(tx, &b, &d, 1), 1);
+	ck_assert_int_eq(recv_one(rx, got, gd), 1);
+	pool_free(&got[0]);
+
+	/* The receiver goes away: its disconnect is seen, and the link is not waited for. */
+	link_close(&rx);
+	uint64_t t0 = clock_now();
+	while (link_peer_up(tx) && clock_now() - t0 < 2000 * ms)
+		usleep(1000);
+	ck_assert(!link_peer_up(tx));
+	ck_assert_int_eq(link_room(tx, now), LINK_ROOM_DROP);
+}
+END_TEST
+
 START_TEST(stale_after_receiver_reclaim)
 {
 	/* The receiver restarts and reclaims everything it held, including buffers whose
@@ -625,6 +691,7 @@ static Suite *link_suite(void)
 	tcase_add_test(tc, send_without_receiver_drops_and_frees);
 	tcase_add_test(tc, send_caller_bugs_change_nothing);
 	tcase_add_test(tc, queue_full_drops_and_frees);
+	tcase_add_test(tc, room_wait_expire_and_absent_peer);
 	tcase_add_test(tc, stale_after_receiver_reclaim);
 	tcase_add_test(tc, forged_descriptors_dropped);
 	tcase_add_test(tc, garbage_counted_link_survives);
