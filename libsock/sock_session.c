@@ -10,13 +10,12 @@
  *     (65,507 bytes) fits in a record of either ring, so the server never has to truncate one
  *     (REGION_RX_TRUNC), and like Linux's default socket buffers (net.core.rmem_default =
  *     208 KiB) a few dozen MTU-sized datagrams queue per socket.
- *     tcpd: a STREAM region, a TX and an RX byte ring of SOCK_TCP_RING (1 MiB) bytes per
- *     slot: the send and receive buffers, so they bound the window. tools/bench/tcp_bench.sh
- *     finds bulk connections pinned at a full 256 KiB send queue (1 MiB gave x1.5 sending,
- *     x1.8 receiving), but 1 MiB windows arrive as bursts of ~700 frames that overflow the
- *     receive path's links (link_to_ipd/link_to_tcpd tx_drop_full: the link drops where it
- *     should push back on the TAP), which a 50 ms path turned into retransmissions. Larger
- *     rings wait for that back-pressure. Pages are only committed when touched;
+ *     tcpd: a STREAM region, a TX and an RX byte ring of SOCK_TCP_RING (2 MiB) bytes per
+ *     slot: the send and receive buffers, so they bound the window (Linux autotunes up to
+ *     4-6 MiB). tools/bench/tcp_bench.sh, idle machine: bulk 0.26x / 0.16x the kernel with
+ *     256 KiB rings, 0.68x / 0.36x with 1 MiB, 0.96x / 0.47x with 2 MiB. Windows this size
+ *     arrive as bursts of hundreds of frames, which the receive path absorbs by pushing back
+ *     on the TAP (link_room in common/link.h). Pages are only committed when touched;
  *     SO_SNDBUF / SO_RCVBUF set lower limits inside the rings;
  *   - its doorbell eventfd and one eventfd per slot (EFD_NONBLOCK | EFD_CLOEXEC). These are
  *     the master copies; a socket's application-visible descriptor is a dup of its slot's, so
