@@ -34,6 +34,7 @@
  * open; send and receive allocate nothing.
  */
 #include "link.h"
+#include "link_priv.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -61,9 +62,8 @@ struct link {
 	enum pool_holder self;
 	enum pool_holder peer;
 	bool rx;
-	bool rx_seq_valid;
 	uint32_t tx_seq;
-	uint32_t rx_seq_next;
+	struct link_rx_seq rx_seq;
 	struct link_stats stats;
 	struct desc_batch batch;
 	struct desc_codec codec; /* rx only; 32 KiB, so the link lives on the heap */
@@ -283,8 +283,7 @@ const struct link_stats *link_stats(const struct link *l) { return &l->stats; }
 /* Consume chains the caller still holds after a send that did not happen. */
 static void link_drop_tx(struct link *l, struct buf **bufs, unsigned n)
 {
-	l->stats.tx_drop_full += n;
-	pool_free_burst(l->pool, bufs, n);
+	link_batch_drop(l->pool, &l->stats, bufs, n);
 }
 
 int link_send(struct link *l, struct buf **bufs, struct desc *descs, unsigned n)
@@ -303,12 +302,9 @@ int link_send(struct link *l, struct buf **bufs, struct desc *descs, unsigned n)
 	b->sender = l->self;
 	b->seq = l->tx_seq;
 	b->count = n;
-	for (unsigned i = 0; i < n; i++) {
-		descs[i].buf = buf_index(bufs[i]);
-		descs[i].gen = buf_gen(bufs[i]);
-		descs[i].len = buf_chain_len(bufs[i]);
+	link_batch_fill(bufs, descs, n);
+	for (unsigned i = 0; i < n; i++)
 		b->d[i] = descs[i];
-	}
 	int size = desc_batch_encode(b, l->msg, l->msg_size);
 	if (size < 0) {
 		/* Cannot happen with msg sized for DESC_BATCH_MAX; still, never leak. */
@@ -345,33 +341,6 @@ int link_send(struct link *l, struct buf **bufs, struct desc *descs, unsigned n)
 	return (int)n;
 }
 
-/* The offsets a layer will index the head buffer with must lie inside the chain's data. */
-static bool link_desc_sane(const struct desc *d)
-{
-	if (d->l3_off > d->len || d->l4_off > d->len)
-		return false;
-	if ((d->flags & DESC_F_CSUM_NEEDED) &&
-	    (uint32_t)d->csum_start + d->csum_offset + 2 > d->len)
-		return false;
-	if (d->gso_type != DESC_GSO_NONE && d->gso_type != DESC_GSO_TCPV4 &&
-	    d->gso_type != DESC_GSO_UDP)
-		return false;
-	return true;
-}
-
-static void link_seq_account(struct link *l, uint32_t seq)
-{
-	if (l->rx_seq_valid && seq != l->rx_seq_next) {
-		uint32_t gap = seq - l->rx_seq_next;
-		/* Forward by less than half the space: batches went missing. Otherwise the sender
-		 * restarted from 0 (or a stray batch): resynchronise silently. */
-		if (gap < UINT32_C(0x80000000))
-			l->stats.rx_seq_gaps += gap;
-	}
-	l->rx_seq_valid = true;
-	l->rx_seq_next = seq + 1;
-}
-
 int link_recv(struct link *l, struct buf **bufs, struct desc *descs, unsigned max)
 {
 	if (!l->rx)
@@ -392,34 +361,7 @@ int link_recv(struct link *l, struct buf **bufs, struct desc *descs, unsigned ma
 		l->stats.rx_drop_badmsg++;
 		return 0;
 	}
-	/* Only the peer ever connects to this path; a batch claiming another sender is corrupt,
-	 * and its descriptors would name buffers handed to somebody else's link. */
-	if (b->sender != (uint32_t)l->peer) {
-		l->stats.rx_drop_badmsg++;
-		return 0;
-	}
-	link_seq_account(l, b->seq);
-	l->stats.rx_batches++;
-
-	unsigned got = 0;
-	for (uint32_t i = 0; i < b->count; i++) {
-		const struct desc *d = &b->d[i];
-		struct buf *chain = pool_take(l->pool, d->buf, d->gen, d->len);
-		if (!chain) {
-			l->stats.rx_drop_stale++;
-			continue;
-		}
-		if (!link_desc_sane(d)) {
-			l->stats.rx_drop_stale++;
-			pool_free(&chain);
-			continue;
-		}
-		bufs[got] = chain;
-		descs[got] = *d;
-		got++;
-	}
-	l->stats.rx_descs += got;
-	return (int)got;
+	return (int)link_batch_take(l->pool, l->peer, b, &l->stats, &l->rx_seq, bufs, descs);
 }
 
 

@@ -1,0 +1,38 @@
+/* link_priv: what the two descriptor transports behind the link API share (link.c over ZeroMQ,
+ * shm_link.c over a shared-memory ring): the receiver's checks of a batch and its sequence
+ * accounting, and the sender's hand-over of the chains. Not for the layers themselves.
+ */
+#ifndef USTACK_LINK_PRIV_H
+#define USTACK_LINK_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "desc.h"
+#include "link.h"
+#include "pool.h"
+
+/* Receiver's view of the sender's sequence numbers. */
+struct link_rx_seq {
+	bool valid;
+	uint32_t next;
+};
+
+/* Take the chains a decoded batch names. A batch that claims another sender than `peer` is
+ * counted (rx_drop_badmsg) and nothing is taken; otherwise the sequence number is accounted
+ * (rx_seq_gaps), and each descriptor's chain is taken from the pool (pool_take: index,
+ * generation, holder, shape, length) and its offsets checked against the chain; what fails is
+ * counted (rx_drop_stale) and skipped, a chain that is ours but nonsensical is freed. Returns
+ * how many chains are now the caller's, in bufs[0..n) with their descriptors in descs[0..n). */
+unsigned link_batch_take(struct pool *pool, enum pool_holder peer, const struct desc_batch *b,
+			 struct link_stats *st, struct link_rx_seq *seq, struct buf **bufs,
+			 struct desc *descs);
+
+/* Sender: fill in buf, gen and len of descs[0..n) from bufs (n >= 1, every entry a chain). */
+void link_batch_fill(struct buf *const *bufs, struct desc *descs, unsigned n);
+
+/* Sender: a send that did not happen consumes the chains anyway (counted in tx_drop_full). */
+void link_batch_drop(struct pool *pool, struct link_stats *st, struct buf **bufs, unsigned n);
+
+#endif
