@@ -120,6 +120,10 @@ static int config_handler(void *user, const char *section, const char *name, con
 		rc = parse_uint(value, 256, 1u << 20, &u);
 		if (rc == 0)
 			c->pool_buffers = u;
+	} else if (KEY("stack", "link")) {
+		rc = strcmp(value, "zmq") == 0 || strcmp(value, "shm") == 0 ? 0 : -EINVAL;
+		if (rc == 0)
+			c->link_shm = strcmp(value, "shm") == 0;
 	} else if (KEY("nic", "backend")) {
 		rc = strcmp(value, "tap") == 0 ? 0 : -EINVAL;
 		if (rc == 0)
@@ -240,7 +244,8 @@ int config_write(const char *path, const struct ustack_config *c)
 	fprintf(f, "[stack]\ninstance = %s\n", c->instance);
 	if (c->netns[0])
 		fprintf(f, "netns = %s\n", c->netns);
-	fprintf(f, "pool_buffers = %u\n\n", c->pool_buffers);
+	fprintf(f, "pool_buffers = %u\n", c->pool_buffers);
+	fprintf(f, "link = %s\n\n", c->link_shm ? "shm" : "zmq");
 	fprintf(f, "[nic]\nbackend = %s\nifname = %s\nmtu = %u\n", c->nic_backend, c->nic_ifname,
 		(unsigned)c->mtu);
 	fprintf(f, "mac = %02x:%02x:%02x:%02x:%02x:%02x\n", c->mac[0], c->mac[1], c->mac[2], c->mac[3],

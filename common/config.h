@@ -22,6 +22,9 @@ struct ustack_config {
 	/* [stack] */
 	char netns[64];           /* namespace nicd's device lives in ("" = the caller's) */
 	unsigned pool_buffers;    /* buffers in the pool */
+	bool link_shm;            /* link = shm: descriptors between the layers go through
+				   * shared-memory rings (common/shm_link.h); zmq (the default):
+				   * ZeroMQ PUSH/PULL (common/link.h) */
 	/* [nic] */
 	char nic_backend[16];     /* "tap" */
 	char nic_ifname[IFNAMSIZ];

@@ -48,6 +48,7 @@
 #include "clock.h"
 #include "log.h"
 #include "paths.h"
+#include "shm_link.h"
 
 #define LINK_HWM 64 /* batches queued per socket side */
 #define LINK_RECONNECT_MS 10
@@ -57,6 +58,7 @@
 #define LINK_MAX_MSG 65536
 
 struct link {
+	struct shm_link *shm; /* link = shm: the ring carries the batches, sock is NULL */
 	void *sock;
 	struct pool *pool;
 	enum pool_holder self;
@@ -76,6 +78,12 @@ struct link {
 	bool wait_expired; /* link_room: the last wait gave up; no new one until a send goes */
 	uint8_t msg[]; /* msg_size bytes: desc_batch_max_size(DESC_BATCH_MAX) */
 };
+
+static enum link_kind link_kind_chosen = LINK_KIND_ZMQ;
+
+void link_set_kind(enum link_kind kind) { link_kind_chosen = kind; }
+
+enum link_kind link_get_kind(void) { return link_kind_chosen; }
 
 static const char *const link_names[POOL_HOLDER_COUNT] = {
 	[POOL_HOLDER_FREE] = "free", [POOL_HOLDER_NICD] = "nicd", [POOL_HOLDER_IPD] = "ipd",
@@ -197,6 +205,13 @@ int link_open_rx(void *zctx, struct pool *pool, const char *instance, enum pool_
 	rc = link_new(pool, from, true, &l);
 	if (rc < 0)
 		return rc;
+	if (link_kind_chosen == LINK_KIND_SHM) {
+		rc = shm_link_open_rx(pool, instance, from, &l->shm);
+		if (rc < 0)
+			goto fail;
+		*out = l;
+		return 0;
+	}
 	l->sock = zmq_socket(zctx, ZMQ_PULL);
 	if (!l->sock) {
 		rc = -errno;
@@ -236,6 +251,13 @@ int link_open_tx(void *zctx, struct pool *pool, const char *instance, enum pool_
 	rc = link_new(pool, to, false, &l);
 	if (rc < 0)
 		return rc;
+	if (link_kind_chosen == LINK_KIND_SHM) {
+		rc = shm_link_open_tx(pool, instance, to, &l->shm);
+		if (rc < 0)
+			goto fail;
+		*out = l;
+		return 0;
+	}
 	l->sock = zmq_socket(zctx, ZMQ_PUSH);
 	if (!l->sock) {
 		rc = -errno;
@@ -267,6 +289,7 @@ void link_close(struct link **lp)
 	struct link *l = *lp;
 	if (!l)
 		return;
+	shm_link_close(&l->shm);
 	/* Also takes down a link that open left half-built (no socket, or no monitor). */
 	if (l->sock) {
 		link_monitor_stop(l);
@@ -278,7 +301,37 @@ void link_close(struct link **lp)
 
 void *link_socket(struct link *l) { return l->sock; }
 
-const struct link_stats *link_stats(const struct link *l) { return &l->stats; }
+const struct link_stats *link_stats(const struct link *l)
+{
+	if (l->shm) {
+		/* The ring's counters, with the waits link_room counts here. */
+		struct link *m = (struct link *)l;
+		uint64_t waits = m->stats.tx_waits, expired = m->stats.tx_wait_expired;
+		m->stats = *shm_link_stats(l->shm);
+		m->stats.tx_waits = waits;
+		m->stats.tx_wait_expired = expired;
+	}
+	return &l->stats;
+}
+
+enum link_kind link_kind_of(const struct link *l)
+{
+	return l->shm ? LINK_KIND_SHM : LINK_KIND_ZMQ;
+}
+
+int link_loop_add(struct loop *lp, struct link *l, loop_source_fn fn, void *arg)
+{
+	if (l->shm)
+		return loop_add_fd(lp, shm_link_fd(l->shm), fn, arg);
+	return loop_add_zsock(lp, l->sock, fn, arg);
+}
+
+void link_loop_room(struct loop *lp, int id, struct link *l, bool wait)
+{
+	/* A ring's room doorbell is a FIFO that becomes readable; a PUSH socket becomes
+	 * writable. */
+	loop_source_events(lp, id, !wait ? 0 : l->shm ? ZMQ_POLLIN : ZMQ_POLLOUT);
+}
 
 /* Consume chains the caller still holds after a send that did not happen. */
 static void link_drop_tx(struct link *l, struct buf **bufs, unsigned n)
@@ -288,6 +341,12 @@ static void link_drop_tx(struct link *l, struct buf **bufs, unsigned n)
 
 int link_send(struct link *l, struct buf **bufs, struct desc *descs, unsigned n)
 {
+	if (l->shm) {
+		int rc = shm_link_send(l->shm, bufs, descs, n);
+		if (rc > 0)
+			l->wait_expired = false;
+		return rc;
+	}
 	if (l->rx)
 		return -EOPNOTSUPP;
 	if (n > DESC_BATCH_MAX)
@@ -343,6 +402,8 @@ int link_send(struct link *l, struct buf **bufs, struct desc *descs, unsigned n)
 
 int link_recv(struct link *l, struct buf **bufs, struct desc *descs, unsigned max)
 {
+	if (l->shm)
+		return shm_link_recv(l->shm, bufs, descs, max);
 	if (!l->rx)
 		return -EOPNOTSUPP;
 	if (max < DESC_BATCH_MAX)
@@ -365,7 +426,7 @@ int link_recv(struct link *l, struct buf **bufs, struct desc *descs, unsigned ma
 }
 
 
-void *link_peer_events(struct link *l) { return l->monitor; }
+void *link_peer_events(struct link *l) { return l->monitor; /* NULL for a ring */ }
 
 /* Consume the monitor's events: handshakes completed (counted in peers_seen) and connections
  * dropped. A connection that drops before its handshake completes was never counted up, which
@@ -397,6 +458,8 @@ static void link_monitor_read(struct link *l)
 
 unsigned link_peer_events_drain(struct link *l)
 {
+	if (l->shm)
+		return 0;
 	link_monitor_read(l);
 	unsigned n = (unsigned)(l->peers_seen - l->peers_reported);
 	l->peers_reported = l->peers_seen;
@@ -405,12 +468,16 @@ unsigned link_peer_events_drain(struct link *l)
 
 bool link_peer_up(struct link *l)
 {
+	if (l->shm)
+		return l->rx || shm_link_peer_up(l->shm);
 	link_monitor_read(l);
 	return l->peers_up > 0;
 }
 
-static bool link_tx_ready(struct link *l)
+bool link_tx_ready(struct link *l)
 {
+	if (l->shm)
+		return shm_link_tx_ready(l->shm);
 	int ev = 0;
 	size_t len = sizeof(ev);
 	return zmq_getsockopt(l->sock, ZMQ_EVENTS, &ev, &len) == 0 && (ev & ZMQ_POLLOUT);
@@ -450,6 +517,15 @@ uint64_t link_room_recheck(const struct link *l, uint64_t now)
 int link_wait_peer(struct link *l, int timeout_ms)
 {
 	uint64_t deadline = clock_now() + (uint64_t)timeout_ms * CLOCK_NS_PER_MS;
+	if (l->shm) {
+		/* No handshake: the receiver is there once its process has made the ring. */
+		while (!link_peer_up(l)) {
+			if (clock_now() >= deadline)
+				return -ETIMEDOUT;
+			usleep(1000);
+		}
+		return 0;
+	}
 	for (;;) {
 		link_peer_events_drain(l);
 		if (l->peers_seen > 0)

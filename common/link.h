@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "desc.h"
+#include "loop.h"
 #include "pool.h"
 #include "stats.h"
 
@@ -35,6 +36,15 @@ struct link_stats {
 };
 
 struct link;
+struct loop;
+
+/* The descriptor transport, chosen per instance in its config ([stack] link = zmq | shm) and
+ * set once per process before any link is opened: ZeroMQ PUSH→PULL (the default), or the
+ * shared-memory ring of shm_link.h (the fast option, the same contract). */
+enum link_kind { LINK_KIND_ZMQ, LINK_KIND_SHM, LINK_KIND_COUNT };
+void link_set_kind(enum link_kind kind);
+enum link_kind link_get_kind(void);
+enum link_kind link_kind_of(const struct link *l);
 
 /* Field names of struct link_stats (link_stats.c). */
 extern const struct stat_field link_stat_fields[];
@@ -97,8 +107,18 @@ enum link_room link_room(struct link *l, uint64_t now);
 #define LINK_WAIT_RECHECK_MS 2
 uint64_t link_room_recheck(const struct link *l, uint64_t now);
 
-/* The ZeroMQ socket, for zmq_poll. */
+/* The ZeroMQ socket (NULL for a ring): only for ZeroMQ-specific code; the loop goes through
+ * link_loop_add. */
 void *link_socket(struct link *l);
+
+/* Register the link with a loop (common/loop.h): a receiving end calls fn when batches may be
+ * waiting; a sending end only while link_loop_room(..., true), when room may have come back.
+ * Returns the source id, or -ENOSPC. */
+int link_loop_add(struct loop *lp, struct link *l, loop_source_fn fn, void *arg);
+void link_loop_room(struct loop *lp, int id, struct link *l, bool wait);
+
+/* Sending end: whether a full batch can be sent now. */
+bool link_tx_ready(struct link *l);
 
 /* Send n (<= DESC_BATCH_MAX) chains with their descriptors (buf, gen and len are filled in from
  * bufs). Always consumes the chains: on success they belong to the receiver, on failure they

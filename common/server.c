@@ -74,6 +74,8 @@ int server_load_config(const struct server_args *args, struct ustack_config *cfg
 		rc = config_load_instance(args->instance, cfg, err, sizeof(err));
 	if (rc < 0)
 		log_err("config: %s", err);
+	else /* before any link is opened: every link of the instance is of one kind */
+		link_set_kind(cfg->link_shm ? LINK_KIND_SHM : LINK_KIND_ZMQ);
 	return rc;
 }
 

@@ -250,6 +250,10 @@ int shm_link_open_rx(struct pool *pool, const char *instance, enum pool_holder f
 		return rc;
 	}
 	atomic_store_explicit(&l->hdr->rx_pid, (int32_t)getpid(), memory_order_release);
+	/* Start as a sleeper that was just rung: the first poll calls the receiver, which finds
+	 * what a predecessor left queued or arms itself. */
+	atomic_store_explicit(&l->hdr->rx_armed, 0, memory_order_relaxed);
+	shm_link_ring_bell(l->bell_fd);
 	*out = l;
 	return 0;
 }

@@ -71,7 +71,9 @@ int shm_link_send(struct shm_link *l, struct buf **bufs, struct desc *descs, uns
 
 /* As link_recv: at most one batch; n chains now the caller's (0 if none of the batch was
  * valid), or -EAGAIN when the ring is empty, in which case the doorbell is armed: poll
- * shm_link_fd for POLLIN before sleeping. max must be >= DESC_BATCH_MAX. */
+ * shm_link_fd for POLLIN before sleeping. max must be >= DESC_BATCH_MAX. The doorbell rings
+ * only after an -EAGAIN: a receiver that stops calling before it saw one must come back by
+ * itself (the loop's pending work), not wait for the bell. */
 int shm_link_recv(struct shm_link *l, struct buf **bufs, struct desc *descs, unsigned max);
 
 /* The descriptor to poll for POLLIN: on the receiving end, batches may be waiting; on the

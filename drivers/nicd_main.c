@@ -66,7 +66,7 @@ static void nicd_rx_hold(struct nicd *nd, bool hold)
 		return;
 	nd->rx_wait = hold;
 	loop_source_events(nd->loop, nd->rx_src, hold ? 0 : ZMQ_POLLIN);
-	loop_source_events(nd->loop, nd->ipd_out_src, hold ? ZMQ_POLLOUT : 0);
+	link_loop_room(nd->loop, nd->ipd_out_src, nd->to_ipd, hold);
 	loop_arm_timer(nd->loop, nd->wait_timer,
 		       hold ? link_room_recheck(nd->to_ipd, clock_now()) : CLOCK_NEVER);
 	if (!hold)
@@ -208,13 +208,13 @@ static int nicd_init(struct nicd *nd, const struct server_args *args)
 	if (rc < 0)
 		return rc;
 	nd->rx_src = loop_add_fd(nd->loop, nd->ops->event_fd(nd->dev), nicd_rx_batch, nd);
-	loop_add_zsock(nd->loop, link_socket(nd->from_ipd), nicd_tx_batch, nd);
+	link_loop_add(nd->loop, nd->from_ipd, nicd_tx_batch, nd);
 	loop_add_zsock(nd->loop, ctl_server_socket(nd->ctl), nicd_ctl_ready, nd);
-	nd->ipd_out_src = loop_add_zsock(nd->loop, link_socket(nd->to_ipd), nicd_ipd_room, nd);
+	nd->ipd_out_src = link_loop_add(nd->loop, nd->to_ipd, nicd_ipd_room, nd);
 	nd->wait_timer = loop_add_timer(nd->loop, nicd_wait_timer, nd, CLOCK_NEVER);
 	if (nd->rx_src < 0 || nd->ipd_out_src < 0 || nd->wait_timer < 0)
 		return -ENOSPC;
-	loop_source_events(nd->loop, nd->ipd_out_src, 0); /* until rx waits for it */
+	link_loop_room(nd->loop, nd->ipd_out_src, nd->to_ipd, false); /* until rx waits for it */
 	nd->started = clock_now();
 	return 0;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run: install dependencies, build, run every test.
-#   1. gcc build: unit, integration and fault tests through ctest
+#   1. gcc build: unit, integration and fault tests through ctest (descriptor links over
+#      ZeroMQ, the default), then the fault tests again over shared-memory links
 #   2. ASan + UBSan builds with gcc and with clang: the unit tests again under each
 #   3. clang build: must compile warning-free
 # Build trees live under build/ (USTACK_BUILD_ROOT to move them).
@@ -38,4 +39,7 @@ done
 
 echo "== all tests (gcc build)"
 (cd "$BUILD_ROOT/gcc" && ctest --output-on-failure) || status=1
+
+echo "== fault tests over shared-memory links (gcc build, [stack] link = shm)"
+(cd "$BUILD_ROOT/gcc" && USTACK_TEST_LINK=shm ctest -L fault --output-on-failure) || status=1
 exit $status

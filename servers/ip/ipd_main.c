@@ -27,11 +27,11 @@
  * under reassembly are lost; there is no state segment to restore.
  *
  * Back-pressure towards the transports (a qdisc's stopped queue): frames go to nicd only while
- * its link takes them (ZeroMQ's credit, ZMQ_POLLOUT); what does not go stays in the core's
- * output and goes first when the link frees, and while any waits, nothing more is taken from any
- * transport: their links fill, udpd stops taking records from the applications' rings (their
- * senders wait for their send buffers: udpd_data.c, libsock), tcpd's segments wait in its
- * batch. Without it a sender faster than nicd had its datagrams dropped here
+ * its link takes them (link_tx_ready: ZeroMQ's credit, or room in the ring); what does not go
+ * stays in the core's output and goes first when the link frees, and while any waits, nothing
+ * more is taken from any transport: their links fill, udpd stops taking records from the
+ * applications' rings (their senders wait for their send buffers: udpd_data.c, libsock),
+ * tcpd's segments wait in its batch. Without it a sender faster than nicd had its datagrams dropped here
  * (link_to_nicd_tx_drop_full) after send() had accepted them. A batch from a transport is
  * taken whole and worked through packet by packet (ipd_xport_batch keeps the rest when the
  * output must wait). Frames of the receive path (ARP, ICMP answers) queue behind the same
@@ -130,10 +130,7 @@ struct ipd {
 /* Whether nicd's link takes another batch now. */
 static bool ipd_nicd_writable(struct ipd *ipd)
 {
-	int ev = 0;
-	size_t len = sizeof(ev);
-	return zmq_getsockopt(link_socket(ipd->to_nicd), ZMQ_EVENTS, &ev, &len) == 0 &&
-	       (ev & ZMQ_POLLOUT);
+	return link_tx_ready(ipd->to_nicd);
 }
 
 /* The output must wait for nicd's link: stop taking from the transports, watch the link's
@@ -146,7 +143,7 @@ static void ipd_wire_wait(struct ipd *ipd)
 	ipd->wire_waits++;
 	for (unsigned i = 0; i < IPD_XPORTS; i++)
 		loop_source_events(ipd->loop, ipd->xp[i].src, 0);
-	loop_source_events(ipd->loop, ipd->nicd_out_src, ZMQ_POLLOUT);
+	link_loop_room(ipd->loop, ipd->nicd_out_src, ipd->to_nicd, true);
 }
 
 /* The transport serving proto, or NULL. */
@@ -222,11 +219,11 @@ static void ipd_up_hold(struct ipd *ipd, struct ipd_xport *xp)
 	if (ipd->up_wait == xp)
 		return;
 	if (ipd->up_wait)
-		loop_source_events(ipd->loop, ipd->up_wait->to_src, 0);
+		link_loop_room(ipd->loop, ipd->up_wait->to_src, ipd->up_wait->to, false);
 	ipd->up_wait = xp;
 	loop_source_events(ipd->loop, ipd->nicd_in_src, xp ? 0 : ZMQ_POLLIN);
 	if (xp)
-		loop_source_events(ipd->loop, xp->to_src, ZMQ_POLLOUT);
+		link_loop_room(ipd->loop, xp->to_src, xp->to, true);
 	else
 		loop_source_pend(ipd->loop, ipd->nicd_in_src); /* batches may be queued already */
 	loop_arm_timer(ipd->loop, ipd->up_wait_timer,
@@ -349,7 +346,7 @@ static bool ipd_nicd_writable_cb(void *arg, uint64_t now)
 	bool more = false;
 	if (ipd->wire_wait) {
 		ipd->wire_wait = false;
-		loop_source_events(ipd->loop, ipd->nicd_out_src, 0);
+		link_loop_room(ipd->loop, ipd->nicd_out_src, ipd->to_nicd, false);
 		for (unsigned i = 0; i < IPD_XPORTS; i++)
 			loop_source_events(ipd->loop, ipd->xp[i].src, ZMQ_POLLIN);
 	}
@@ -555,25 +552,26 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 	rc = loop_create(&ipd->loop);
 	if (rc < 0)
 		return rc;
-	ipd->nicd_in_src = loop_add_zsock(ipd->loop, link_socket(ipd->from_nicd), ipd_rx_batch, ipd);
+	ipd->nicd_in_src = link_loop_add(ipd->loop, ipd->from_nicd, ipd_rx_batch, ipd);
 	ipd->up_wait_timer = loop_add_timer(ipd->loop, ipd_up_wait_timer, ipd, CLOCK_NEVER);
 	if (ipd->nicd_in_src < 0 || ipd->up_wait_timer < 0)
 		return -ENOSPC;
 	for (unsigned i = 0; i < IPD_XPORTS; i++) {
 		struct ipd_xport *xp = &ipd->xp[i];
-		xp->src = loop_add_zsock(ipd->loop, link_socket(xp->from), ipd_xport_batch, xp);
-		xp->to_src = loop_add_zsock(ipd->loop, link_socket(xp->to), ipd_up_writable_cb, xp);
+		xp->src = link_loop_add(ipd->loop, xp->from, ipd_xport_batch, xp);
+		xp->to_src = link_loop_add(ipd->loop, xp->to, ipd_up_writable_cb, xp);
 		if (xp->src < 0 || xp->to_src < 0)
 			return -ENOSPC;
-		loop_source_events(ipd->loop, xp->to_src, 0); /* until rx waits for it */
+		link_loop_room(ipd->loop, xp->to_src, xp->to, false); /* until rx waits for it */
 	}
 	loop_add_zsock(ipd->loop, ctl_server_socket(ipd->ctl), ipd_ctl_ready, ipd);
-	loop_add_zsock(ipd->loop, link_peer_events(ipd->to_nicd), ipd_nicd_connected, ipd);
-	ipd->nicd_out_src = loop_add_zsock(ipd->loop, link_socket(ipd->to_nicd),
-					   ipd_nicd_writable_cb, ipd);
+	/* A ring has no connection to watch (link = shm): ARP then resolves on demand. */
+	if (link_peer_events(ipd->to_nicd))
+		loop_add_zsock(ipd->loop, link_peer_events(ipd->to_nicd), ipd_nicd_connected, ipd);
+	ipd->nicd_out_src = link_loop_add(ipd->loop, ipd->to_nicd, ipd_nicd_writable_cb, ipd);
 	if (ipd->nicd_out_src < 0)
 		return -ENOSPC;
-	loop_source_events(ipd->loop, ipd->nicd_out_src, 0); /* until the output waits */
+	link_loop_room(ipd->loop, ipd->nicd_out_src, ipd->to_nicd, false); /* until it waits */
 	ipd->core_timer = loop_add_timer(ipd->loop, ipd_timer, ipd, ip_next_deadline(ipd->core));
 	/* Without nicd the gratuitous ARP is dropped (counted); ARP still resolves on demand. */
 	ipd_flush(ipd);

@@ -237,7 +237,7 @@ static int tcpd_init(struct tcpd *u, const struct server_args *args)
 	rc = loop_create(&u->loop);
 	if (rc < 0)
 		return rc;
-	if (loop_add_zsock(u->loop, link_socket(u->from_ipd), tcpd_rx_batch, u) < 0 ||
+	if (link_loop_add(u->loop, u->from_ipd, tcpd_rx_batch, u) < 0 ||
 	    xport_loop_add(&u->x, u->loop) < 0 ||
 	    loop_add_zsock(u->loop, ctl_server_socket(u->ctl), tcpd_ctl_ready, u) < 0)
 		return -ENOSPC;

@@ -545,14 +545,11 @@ static void udpd_tx_record(struct udpd *u, unsigned si, const struct region_tx_d
 	udpd_tx_apply(u, sid, &tx, payload, plen, charge);
 }
 
-/* Whether the link to ipd takes another batch now (ZeroMQ's own credit: a PUSH under its
- * high-water mark). */
+/* Whether the link to ipd takes another batch now (ZeroMQ's credit under its high-water mark,
+ * or room in the ring). */
 static bool udpd_link_writable(struct udpd *u)
 {
-	int ev = 0;
-	size_t len = sizeof(ev);
-	return zmq_getsockopt(link_socket(u->to_ipd), ZMQ_EVENTS, &ev, &len) == 0 &&
-	       (ev & ZMQ_POLLOUT);
+	return link_tx_ready(u->to_ipd);
 }
 
 /* Back-pressure, in the place of Linux's qdisc stopping the queue: a record is taken only when
@@ -581,7 +578,7 @@ static bool udpd_tx_may_take(struct udpd *u, uint32_t rec_len, unsigned uid_ix)
 		if (!u->tx_wait_link) {
 			u->tx_wait_link = true;
 			u->stats.tx_wait_link++;
-			loop_source_events(u->loop, u->tx_link_src, ZMQ_POLLOUT);
+			link_loop_room(u->loop, u->tx_link_src, u->to_ipd, true);
 		}
 		return false;
 	}
@@ -731,7 +728,7 @@ bool udpd_tx_link_ready(void *arg, uint64_t now)
 	(void)now;
 	if (u->tx_wait_link) {
 		u->tx_wait_link = false;
-		loop_source_events(u->loop, u->tx_link_src, 0);
+		link_loop_room(u->loop, u->tx_link_src, u->to_ipd, false);
 	}
 	return udpd_tx_round(u);
 }

@@ -165,14 +165,14 @@ static int udpd_init(struct udpd *u, const struct server_args *args)
 	rc = loop_create(&u->loop);
 	if (rc < 0)
 		return rc;
-	if (loop_add_zsock(u->loop, link_socket(u->from_ipd), udpd_rx_batch, u) < 0 ||
+	if (link_loop_add(u->loop, u->from_ipd, udpd_rx_batch, u) < 0 ||
 	    xport_loop_add(&u->x, u->loop) < 0 ||
 	    loop_add_zsock(u->loop, ctl_server_socket(u->ctl), udpd_ctl_ready, u) < 0)
 		return -ENOSPC;
-	u->tx_link_src = loop_add_zsock(u->loop, link_socket(u->to_ipd), udpd_tx_link_ready, u);
+	u->tx_link_src = link_loop_add(u->loop, u->to_ipd, udpd_tx_link_ready, u);
 	if (u->tx_link_src < 0)
 		return -ENOSPC;
-	loop_source_events(u->loop, u->tx_link_src, 0); /* until TX waits for it */
+	link_loop_room(u->loop, u->tx_link_src, u->to_ipd, false); /* until TX waits for it */
 	u->tx_timer_id = loop_add_timer(u->loop, udpd_tx_timer, u, CLOCK_NEVER);
 	if (u->tx_timer_id < 0)
 		return u->tx_timer_id;

@@ -39,11 +39,17 @@ t_cleanup() {
 }
 trap t_cleanup EXIT
 
+# The descriptor links between the layers: zmq (the default) or shm, from USTACK_TEST_LINK
+# (tests/run.sh runs the fault tests with both).
+T_LINK=${USTACK_TEST_LINK:-zmq}
+[[ $T_LINK == zmq || $T_LINK == shm ]] || fail "USTACK_TEST_LINK must be zmq or shm, not $T_LINK"
+
 # Bring the instance up; extra ustackctl up arguments may follow.
 stack_up() {
 	[[ $(id -u) -eq 0 ]] || fail "needs root (network namespaces, TAP)"
 	"$CTL" up --instance "$T_INST" --netns "$T_NS" --addr "$T_ADDR/24" --peer "$T_PEER" \
-		--gateway "$T_PEER" "$@" || fail "ustackctl up"
+		--gateway "$T_PEER" --link "$T_LINK" "$@" || fail "ustackctl up"
+	log "instance $T_INST: links $T_LINK"
 	T_IF=$(awk -F' *= *' '$1=="ifname"{print $2}' "/etc/ustack/$T_INST.conf")
 	[[ -n "$T_IF" ]] || fail "no ifname in the instance config"
 }

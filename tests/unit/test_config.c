@@ -1,5 +1,6 @@
-/* test_config: the instance config's [nic] offload switch (common/config.c): on by default,
- * "on"/"off" only (a typo must not silently pick a side), written and read back as it was. */
+/* test_config: the instance config's switches (common/config.c): [nic] offload, on by default,
+ * "on"/"off" only (a typo must not silently pick a side); [stack] link, zmq by default, "zmq"
+ * or "shm" only; both written and read back as they were. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -91,6 +92,35 @@ START_TEST(offload_written_and_read_back)
 }
 END_TEST
 
+START_TEST(link_kind)
+{
+	struct ustack_config c, back;
+
+	ck_assert_int_eq(load("", &c), 0);
+	ck_assert(!c.link_shm);
+	ck_assert_int_eq(load("[stack]\nlink = shm\n", &c), 0);
+	ck_assert(c.link_shm);
+	ck_assert_int_eq(load("[stack]\nlink = zmq\n", &c), 0);
+	ck_assert(!c.link_shm);
+	const char *bad[] = {"SHM", "ring", "", "shm1"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char line[64];
+		snprintf(line, sizeof(line), "[stack]\nlink = %s\n", bad[i]);
+		ck_assert_msg(load(line, &c) == -EINVAL, "'%s' accepted", bad[i]);
+	}
+	for (int shm = 0; shm < 2; shm++) {
+		config_defaults(&c, "t");
+		ck_assert_int_eq(config_parse_cidr("10.0.0.2/24", &c.ip_addr, &c.ip_prefix), 0);
+		c.link_shm = shm;
+		ck_assert_int_eq(config_write(path, &c), 0);
+		config_defaults(&back, "t");
+		back.link_shm = !shm;
+		ck_assert_int_eq(config_load(path, &back, NULL, 0), 0);
+		ck_assert_int_eq(back.link_shm, shm);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("config");
@@ -101,6 +131,7 @@ int main(void)
 	tcase_add_test(tc, offload_on_and_off);
 	tcase_add_test(tc, offload_other_values_refused);
 	tcase_add_test(tc, offload_written_and_read_back);
+	tcase_add_test(tc, link_kind);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);
 }

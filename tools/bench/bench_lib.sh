@@ -7,6 +7,8 @@
 #                   the namespaces and TMP;
 #   wait_ready F    until a server has printed "ready" in F;
 #   kv F KEY        the value of KEY=... on the last result line of F.
+# BENCH_LINK (environment): the instance's descriptor links, zmq (default) or shm.
+BENCH_LINK=${BENCH_LINK:-zmq}
 TMP=""
 PIDS=()   # servers alive for the whole run
 SINK_PID= # the sink of the run in progress
@@ -29,7 +31,8 @@ bench_up() {
 	trap 'exit 130' INT TERM
 	TMP=$(mktemp -d "/tmp/$BENCH.XXXXXX")
 	export USTACK_INSTANCE="$INST"
-	"$CTL" up --instance "$INST" --netns "$NS_STACK" --addr "$NET.2/24" --peer "$NET.1" >/dev/null
+	"$CTL" up --instance "$INST" --netns "$NS_STACK" --addr "$NET.2/24" --peer "$NET.1" \
+		--link "$BENCH_LINK" >/dev/null
 	ip netns add "$NS_A"
 	ip netns add "$NS_B"
 	ip -n "$NS_A" link add veth0 type veth peer name veth1 netns "$NS_B"

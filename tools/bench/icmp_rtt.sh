@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# icmp_rtt: ICMP echo round trip through ustack (kernel ping → TAP → nicd → ipd → back) against
-# the same between two kernel namespaces over a veth, measured in one run with the two
-# alternating, printed as median and p99 with their ratios. A benchmark, not a test: it asserts
-# nothing about speed.
+# icmp_rtt: ICMP echo round trip through ustack (kernel ping → TAP → nicd → ipd → back), with
+# the layers' descriptor links over ZeroMQ (the default) and over shared-memory rings (link =
+# shm), against the same between two kernel namespaces over a veth, measured in one run with the
+# three alternating, printed as median and p99 with their ratios. A benchmark, not a test: it
+# asserts nothing about speed.
 #
 # usage: tools/bench/icmp_rtt.sh BUILD_DIR [ROUNDS] [PINGS_PER_ROUND]
 set -euo pipefail
@@ -12,13 +13,18 @@ PER=${3:-500}
 CTL="$BUILD/bin/ustackctl"
 INST="bench$$"
 NS_STACK="ustk-$INST"
+INST_SHM="bench$$s"
+NS_SHM="ustk-$INST_SHM"
+NET_SHM="10.204.$(($$ % 200 + 1))"
 NS_A="ustk-$INST-a"
 NS_B="ustk-$INST-b"
 NET="10.202.$(($$ % 200 + 1))"
 
 cleanup() {
 	"$CTL" down --instance "$INST" >/dev/null 2>&1 || true
+	"$CTL" down --instance "$INST_SHM" >/dev/null 2>&1 || true
 	ip netns del "$NS_STACK" 2>/dev/null || true
+	ip netns del "$NS_SHM" 2>/dev/null || true
 	ip netns del "$NS_A" 2>/dev/null || true
 	ip netns del "$NS_B" 2>/dev/null || true
 	rm -f "/tmp/$INST".*
@@ -26,6 +32,8 @@ cleanup() {
 trap cleanup EXIT
 
 "$CTL" up --instance "$INST" --netns "$NS_STACK" --addr "$NET.2/24" --peer "$NET.1" >/dev/null
+"$CTL" up --instance "$INST_SHM" --netns "$NS_SHM" --addr "$NET_SHM.2/24" --peer "$NET_SHM.1" \
+	--link shm >/dev/null
 ip netns add "$NS_A"
 ip netns add "$NS_B"
 ip -n "$NS_A" link add veth0 type veth peer name veth1 netns "$NS_B"
@@ -34,6 +42,7 @@ ip -n "$NS_B" addr add 10.203.0.2/24 dev veth1
 ip -n "$NS_A" link set veth0 up
 ip -n "$NS_B" link set veth1 up
 ip netns exec "$NS_STACK" ping -c 3 -W 2 "$NET.2" >/dev/null
+ip netns exec "$NS_SHM" ping -c 3 -W 2 "$NET_SHM.2" >/dev/null
 ip netns exec "$NS_A" ping -c 3 -W 2 10.203.0.2 >/dev/null
 
 rtts() { # NS ADDR OUT: per-echo round trip times in µs appended to OUT
@@ -42,15 +51,20 @@ rtts() { # NS ADDR OUT: per-echo round trip times in µs appended to OUT
 }
 for ((r = 0; r < ROUNDS; r++)); do
 	rtts "$NS_STACK" "$NET.2" "/tmp/$INST.stack"
+	rtts "$NS_SHM" "$NET_SHM.2" "/tmp/$INST.shm"
 	rtts "$NS_A" 10.203.0.2 "/tmp/$INST.kernel"
 done
 
 pct() { sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p); if (i < 1) i = 1; print v[i] }'; }
 s50=$(pct "/tmp/$INST.stack" 0.50); s99=$(pct "/tmp/$INST.stack" 0.99)
+m50=$(pct "/tmp/$INST.shm" 0.50); m99=$(pct "/tmp/$INST.shm" 0.99)
 k50=$(pct "/tmp/$INST.kernel" 0.50); k99=$(pct "/tmp/$INST.kernel" 0.99)
 printf "ICMP echo RTT, 56-byte payload, %d rounds x %d echoes each, alternating\n" "$ROUNDS" "$PER"
 printf "%-28s %8s %8s %8s\n" "" "samples" "p50 us" "p99 us"
-printf "%-28s %8d %8d %8d\n" "ustack (TAP, nicd, ipd)" "$(wc -l <"/tmp/$INST.stack")" "$s50" "$s99"
+printf "%-28s %8d %8d %8d\n" "ustack, link = zmq" "$(wc -l <"/tmp/$INST.stack")" "$s50" "$s99"
+printf "%-28s %8d %8d %8d\n" "ustack, link = shm" "$(wc -l <"/tmp/$INST.shm")" "$m50" "$m99"
 printf "%-28s %8d %8d %8d\n" "kernel (veth, 2 netns)" "$(wc -l <"/tmp/$INST.kernel")" "$k50" "$k99"
 awk -v a="$s50" -v b="$k50" -v c="$s99" -v d="$k99" \
-	'BEGIN { printf "ratio ustack/kernel          p50 %.2fx   p99 %.2fx\n", a / (b ? b : 1), c / (d ? d : 1) }'
+	'BEGIN { printf "ratio zmq/kernel             p50 %.2fx   p99 %.2fx\n", a / (b ? b : 1), c / (d ? d : 1) }'
+awk -v a="$m50" -v b="$k50" -v c="$m99" -v d="$k99" \
+	'BEGIN { printf "ratio shm/kernel             p50 %.2fx   p99 %.2fx\n", a / (b ? b : 1), c / (d ? d : 1) }'

@@ -1,7 +1,7 @@
 /* main: ustackctl's command line: parse and validate everything, then dispatch one command.
  *
  *   ustackctl up     --instance NAME [--netns NS] --addr A.B.C.D/P [--peer A.B.C.D]
- *                    [--gateway A.B.C.D] [--mtu N] [--offload on|off]
+ *                    [--gateway A.B.C.D] [--mtu N] [--offload on|off] [--link zmq|shm]
  *   ustackctl down   --instance NAME
  *   ustackctl status --instance NAME
  *   ustackctl stats  --instance NAME [--json]
@@ -54,11 +54,12 @@ static void main_usage(FILE *f)
 	fputs("usage: ustackctl COMMAND --instance NAME [options]\n"
 	      "\n"
 	      "  up     --instance NAME [--netns NS] --addr A.B.C.D/P [--peer A.B.C.D]\n"
-	      "         [--gateway A.B.C.D] [--mtu N] [--offload on|off]\n"
+	      "         [--gateway A.B.C.D] [--mtu N] [--offload on|off] [--link zmq|shm]\n"
 	      "                 create the TAP (in NS, created if missing), write the config and\n"
 	      "                 start every layer under systemd; waits until all serve\n"
 	      "                 (--offload: checksum and segmentation offload through the TAP,\n"
-	      "                 default on)\n"
+	      "                 default on; --link: descriptors between the layers over ZeroMQ,\n"
+	      "                 the default, or shared-memory rings)\n"
 	      "  down   --instance NAME\n"
 	      "                 stop the layers and remove everything up created\n"
 	      "  status --instance NAME\n"
@@ -116,6 +117,7 @@ enum main_opt {
 	MAIN_OPT_GATEWAY,
 	MAIN_OPT_MTU,
 	MAIN_OPT_OFFLOAD,
+	MAIN_OPT_LINK,
 	MAIN_OPT_JSON,
 };
 
@@ -222,6 +224,7 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 		{"gateway", required_argument, NULL, MAIN_OPT_GATEWAY},
 		{"mtu", required_argument, NULL, MAIN_OPT_MTU},
 		{"offload", required_argument, NULL, MAIN_OPT_OFFLOAD},
+		{"link", required_argument, NULL, MAIN_OPT_LINK},
 		{"json", no_argument, NULL, MAIN_OPT_JSON},
 		{"help", no_argument, NULL, MAIN_OPT_HELP},
 		{NULL, 0, NULL, 0},
@@ -237,7 +240,8 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 		if (c == -1)
 			break;
 		bool up_only = c == MAIN_OPT_NETNS || c == MAIN_OPT_ADDR || c == MAIN_OPT_PEER ||
-			       c == MAIN_OPT_GATEWAY || c == MAIN_OPT_MTU || c == MAIN_OPT_OFFLOAD;
+			       c == MAIN_OPT_GATEWAY || c == MAIN_OPT_MTU || c == MAIN_OPT_OFFLOAD ||
+			       c == MAIN_OPT_LINK;
 		if (up_only && o->cmd != UCTL_CMD_UP)
 			return main_usage_error("%s: option '%s' is only valid with 'up'", cmd,
 						sub_argv[prev]);
@@ -269,6 +273,12 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 			break;
 		case MAIN_OPT_OFFLOAD:
 			offload = optarg;
+			break;
+		case MAIN_OPT_LINK:
+			if (strcmp(optarg, "zmq") != 0 && strcmp(optarg, "shm") != 0)
+				return main_usage_error("up: --link '%s' is neither zmq nor shm",
+							optarg);
+			o->link_shm = strcmp(optarg, "shm") == 0;
 			break;
 		case MAIN_OPT_JSON:
 			o->json = true;
@@ -324,7 +334,7 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 
 int main(int argc, char **argv)
 {
-	struct uctl_opts o = {.offload = -1};
+	struct uctl_opts o = {.offload = -1, .link_shm = -1};
 	int rc = main_parse(argc, argv, &o);
 	if (rc >= 0)
 		return rc;

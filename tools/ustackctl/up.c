@@ -91,6 +91,8 @@ static int up_write_config(const struct uctl_opts *o, struct ustack_config *cfg)
 		cfg->mtu = (uint16_t)o->mtu;
 	if (o->offload >= 0)
 		cfg->nic_offload = o->offload != 0;
+	if (o->link_shm >= 0)
+		cfg->link_shm = o->link_shm != 0;
 	char path[UCTL_PATH_MAX], dir[UCTL_PATH_MAX];
 	int rc = ustack_config_path(o->instance, path, sizeof(path));
 	if (rc < 0) {

@@ -52,6 +52,7 @@ struct uctl_opts {
 	uint32_t gateway;    /* 0 = none */
 	unsigned mtu;        /* 0 = default */
 	int offload;         /* -1 = default (on), 0 = off, 1 = on */
+	int link_shm;        /* -1 = default (zmq), 0 = zmq, 1 = shm */
 	bool json;
 	const char *layer;   /* kill */
 	int signal;          /* kill: signal number */
