@@ -34,7 +34,9 @@ cmake --build "$BUILD_ROOT/clang-asan" -j"$JOBS"
 status=0
 for b in asan clang-asan; do
 	echo "== unit tests under ASan + UBSan ($b)"
-	(cd "$BUILD_ROOT/$b" && ASAN_OPTIONS=detect_leaks=1 ctest -L unit --output-on-failure) || status=1
+	# Two at a time: many unit tests wait (timeouts, restarts), so the pair fills both CPUs.
+	(cd "$BUILD_ROOT/$b" && ASAN_OPTIONS=detect_leaks=1 ctest -L unit -j2 --output-on-failure) ||
+		status=1
 done
 
 echo "== all tests (gcc build)"
