@@ -55,6 +55,30 @@ for ((r = 0; r < ROUNDS; r++)); do
 	rtts "$NS_A" 10.203.0.2 "/tmp/$INST.kernel"
 done
 
+# Flood ping (ping -f) for 2 s per kind: average RTT and rate, and the most threads nicd had
+# meanwhile (sampled from /proc every 50 ms; io_uring's workers would show up as iou-wrk-*).
+layer_pid() { "$CTL" status --instance "$1" | awk -v l="$2" '$1 == l { print $4 }'; }
+flood() { # NS ADDR INSTANCE
+	local pid max=0 n
+	pid=$(layer_pid "$3" nicd)
+	ip netns exec "$1" ping -f -q -w 2 "$2" >"/tmp/$INST.flood" 2>&1 &
+	local fp=$!
+	while kill -0 "$fp" 2>/dev/null; do
+		n=$(ls "/proc/$pid/task" 2>/dev/null | wc -l)
+		((n > max)) && max=$n
+		sleep 0.05
+	done
+	wait "$fp" || true
+	awk -v t="$max" '/packets transmitted/ { sent = $1 } /rtt/ { split($4, v, "/"); avg = v[2] }
+		END { printf "%8d %10.0f %8d\n", sent / 2, avg * 1000, t }' "/tmp/$INST.flood"
+}
+
+flood_kernel() {
+	ip netns exec "$NS_A" ping -f -q -w 2 10.203.0.2 >"/tmp/$INST.flood" 2>&1 || true
+	awk '/packets transmitted/ { sent = $1 } /rtt/ { split($4, v, "/"); avg = v[2] }
+		END { printf "%8d %10.0f %8s\n", sent / 2, avg * 1000, "-" }' "/tmp/$INST.flood"
+}
+
 pct() { sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p); if (i < 1) i = 1; print v[i] }'; }
 s50=$(pct "/tmp/$INST.stack" 0.50); s99=$(pct "/tmp/$INST.stack" 0.99)
 m50=$(pct "/tmp/$INST.shm" 0.50); m99=$(pct "/tmp/$INST.shm" 0.99)
@@ -68,3 +92,7 @@ awk -v a="$s50" -v b="$k50" -v c="$s99" -v d="$k99" \
 	'BEGIN { printf "ratio zmq/kernel             p50 %.2fx   p99 %.2fx\n", a / (b ? b : 1), c / (d ? d : 1) }'
 awk -v a="$m50" -v b="$k50" -v c="$m99" -v d="$k99" \
 	'BEGIN { printf "ratio shm/kernel             p50 %.2fx   p99 %.2fx\n", a / (b ? b : 1), c / (d ? d : 1) }'
+printf "\nping -f, 2 s each              echo/s     avg us  nicd threads (max)\n"
+printf "%-28s %s\n" "ustack, link = zmq" "$(flood "$NS_STACK" "$NET.2" "$INST")"
+printf "%-28s %s\n" "ustack, link = shm" "$(flood "$NS_SHM" "$NET_SHM.2" "$INST_SHM")"
+printf "%-28s %s\n" "kernel (veth, 2 netns)" "$(flood_kernel)"
