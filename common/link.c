@@ -74,6 +74,8 @@ struct link {
 	int64_t peers_up; /* handshakes minus disconnects: connections now up */
 	uint64_t full_since; /* link_room: when the current wait began, 0 if none */
 	bool wait_expired; /* link_room: the last wait gave up; no new one until a send goes */
+	struct hist hist;  /* rx: transit per descriptor; tx: time inside this layer before it */
+	char hist_name[32];
 	uint8_t msg[]; /* msg_size bytes: desc_batch_max_size(DESC_BATCH_MAX) */
 };
 
@@ -137,6 +139,8 @@ static int link_new(struct pool *pool, enum pool_holder peer, bool rx, struct li
 	l->rx = rx;
 	l->msg_size = msg_size;
 	desc_codec_init(&l->codec);
+	snprintf(l->hist_name, sizeof(l->hist_name), "%s_%s", rx ? "transit_from" : "inside_to",
+		 link_layer_name(peer));
 	*out = l;
 	return 0;
 }
@@ -280,6 +284,17 @@ void *link_socket(struct link *l) { return l->sock; }
 
 const struct link_stats *link_stats(const struct link *l) { return &l->stats; }
 
+const struct hist *link_hist(const struct link *l) { return &l->hist; }
+
+const char *link_hist_name(const struct link *l) { return l->hist_name; }
+
+/* b - a, or 0 if a clock went backwards between two processes (never on one boot's
+ * CLOCK_MONOTONIC; a corrupt peer could claim it). */
+static inline uint64_t link_elapsed(uint64_t a, uint64_t b)
+{
+	return b > a ? b - a : 0;
+}
+
 /* Consume chains the caller still holds after a send that did not happen. */
 static void link_drop_tx(struct link *l, struct buf **bufs, unsigned n)
 {
@@ -300,14 +315,19 @@ int link_send(struct link *l, struct buf **bufs, struct desc *descs, unsigned n)
 		return 0;
 
 	struct desc_batch *b = &l->batch;
+	uint64_t now = clock_now();
 	b->sender = l->self;
 	b->seq = l->tx_seq;
 	b->count = n;
+	b->sent = now;
 	for (unsigned i = 0; i < n; i++) {
 		descs[i].buf = buf_index(bufs[i]);
 		descs[i].gen = buf_gen(bufs[i]);
 		descs[i].len = buf_chain_len(bufs[i]);
 		b->d[i] = descs[i];
+		/* Counted whether or not the batch then goes out: the time was spent either way. */
+		if (descs[i].t_arr)
+			hist_add(&l->hist, link_elapsed(descs[i].t_arr, now));
 	}
 	int size = desc_batch_encode(b, l->msg, l->msg_size);
 	if (size < 0) {
@@ -400,6 +420,7 @@ int link_recv(struct link *l, struct buf **bufs, struct desc *descs, unsigned ma
 	}
 	link_seq_account(l, b->seq);
 	l->stats.rx_batches++;
+	uint64_t now = clock_now();
 
 	unsigned got = 0;
 	for (uint32_t i = 0; i < b->count; i++) {
@@ -416,9 +437,12 @@ int link_recv(struct link *l, struct buf **bufs, struct desc *descs, unsigned ma
 		}
 		bufs[got] = chain;
 		descs[got] = *d;
+		descs[got].t_arr = now;
 		got++;
 	}
 	l->stats.rx_descs += got;
+	if (b->sent && got)
+		hist_add_n(&l->hist, link_elapsed(b->sent, now), got);
 	return (int)got;
 }
 
