@@ -14,7 +14,9 @@ source "$(dirname "$0")/../lib/stack.sh" "$1"
 ECHO="$BUILD/bin/ustack-echo"
 export USTACK_INSTANCE="$T_INST"
 WORK=$(mktemp -d "/tmp/ustack-$T_INST-lat.XXXXXX")
-trap 'rc=$?; rm -rf "$WORK"; (exit $rc); t_cleanup' EXIT
+# set +e: under errexit a failing `(exit $rc)` would end the trap before t_cleanup, leaving the
+# instance up after a failure.
+trap 'rc=$?; rm -rf "$WORK"; set +e; (exit $rc); t_cleanup' EXIT
 
 stack_up
 
