@@ -227,6 +227,11 @@ int latency_cmd(const struct uctl_opts *o)
 			}
 	}
 	const struct lat_snap *s = o->interval_ms > 0 ? b : a;
+	bool any = false;
+	for (unsigned i = 0; i < LAT_LAYERS; i++)
+		any |= s->ok[i];
+	if (!any) /* every layer's error is printed already; a table of dashes tells nothing */
+		goto out;
 	if (o->interval_ms > 0)
 		printf("instance %s, UDP path, packets of the last %.1f s\n\n", o->instance,
 		       (double)o->interval_ms / 1000.0);
