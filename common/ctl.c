@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "hist.h"
 #include "log.h"
 #include "paths.h"
 #include "router.h"
@@ -150,6 +151,38 @@ int ctl_reply_add_counter(struct ctl_server *srv, Ustack__CtlReply *reply, const
 	c->value = value;
 	reply->counters[n] = c;
 	reply->n_counters = n + 1;
+	return 0;
+}
+
+int ctl_reply_add_hist(struct ctl_server *srv, Ustack__CtlReply *reply, const char *name,
+		       const struct hist *h)
+{
+	size_t n = reply->n_hists;
+	if ((n & (n - 1)) == 0) {
+		size_t cap = n ? n * 2 : 8;
+		Ustack__Histogram **arr = ctl_reply_alloc(srv, cap * sizeof(*arr));
+		if (!arr)
+			return -ENOMEM;
+		if (n)
+			memcpy(arr, reply->hists, n * sizeof(*arr));
+		reply->hists = arr;
+	}
+	unsigned used = hist_used(h);
+	Ustack__Histogram *m = ctl_reply_alloc(srv, sizeof(*m));
+	char *nm = ctl_reply_alloc(srv, strlen(name) + 1);
+	uint64_t *b = ctl_reply_alloc(srv, (used ? used : 1) * sizeof(*b));
+	if (!m || !nm || !b)
+		return -ENOMEM;
+	ustack__histogram__init(m);
+	strcpy(nm, name);
+	/* A copy: the layer keeps counting while the reply is packed. */
+	memcpy(b, h->b, used * sizeof(*b));
+	m->name = nm;
+	m->scheme = HIST_SCHEME;
+	m->buckets = b;
+	m->n_buckets = used;
+	reply->hists[n] = m;
+	reply->n_hists = n + 1;
 	return 0;
 }
 

@@ -36,6 +36,10 @@ int ctl_reply_add_counters(struct ctl_server *srv, Ustack__CtlReply *reply, cons
 			   const struct stat_field *fields, unsigned n, const void *stats);
 int ctl_reply_add_counter(struct ctl_server *srv, Ustack__CtlReply *reply, const char *name,
 			  uint64_t value);
+/* STATS: a latency histogram (a copy of its buckets, up to the last non-zero one). */
+struct hist;
+int ctl_reply_add_hist(struct ctl_server *srv, Ustack__CtlReply *reply, const char *name,
+		       const struct hist *h);
 /* SOCKETS: one page of n sockets (in scratch memory), and where the next page starts (more:
  * there may be one). */
 int ctl_reply_add_sockets(struct ctl_server *srv, Ustack__CtlReply *reply,

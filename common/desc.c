@@ -1,7 +1,8 @@
 /* desc: protobuf-c codec of descriptor batches (ustack.DescBatch) with an arena-backed decoder.
  *
- * Wire form (proto/desc.proto): struct of arrays, one packed repeated fixed32 array per
- * descriptor field, narrow fields packed into 32-bit words. Encode points the message's arrays at
+ * Wire form (proto/desc.proto): struct of arrays, one packed repeated fixed-width array per
+ * descriptor field (narrow fields packed into 32-bit words, the entry time 64 bits), plus the
+ * batch's send time. Encode points the message's arrays at
  * stack arrays and packs straight into the caller's buffer, so it never allocates.
  *
  * Decode gives protobuf-c an allocator that bumps a pointer through codec->arena (16-byte
@@ -13,7 +14,7 @@
  * What decode checks, so that callers can trust struct desc_batch without re-checking:
  *  - the bytes parse as a DescBatch (protobuf-c also rejects packed fixed32 arrays whose byte
  *    length is not a multiple of 4, truncation, bad wire types, overlong varints);
- *  - the ten arrays have one common length, which is at most DESC_BATCH_MAX: a sender that
+ *  - the eleven arrays have one common length, which is at most DESC_BATCH_MAX: a sender that
  *    disagrees with itself about the count is broken, and guessing which array is right would
  *    hand a layer descriptors made of mixed-up fields;
  *  - sender names a real layer (POOL_HOLDER_FREE is not one, and an empty message decodes to
@@ -32,7 +33,8 @@
 #include "desc.pb-c.h"
 #include "pool.h"
 
-#define DESC_ARRAYS 10u   /* repeated fields of DescBatch, all fixed32 */
+#define DESC_ARRAYS 10u   /* repeated fixed32 fields of DescBatch */
+#define DESC_ARRAYS64 1u  /* repeated fixed64 fields (t_in) */
 #define DESC_TAG_BYTES 1u /* every field number is below 16 */
 #define DESC_VARINT32_MAX 5u
 #define DESC_ARENA_ALIGN 16u
@@ -56,11 +58,13 @@ void desc_codec_init(struct desc_codec *codec)
 
 size_t desc_batch_max_size(uint32_t count)
 {
-	/* sender and seq are varints: at worst a tag and five bytes each. */
-	size_t size = 2 * (DESC_TAG_BYTES + DESC_VARINT32_MAX);
+	/* sender and seq are varints: at worst a tag and five bytes each; sent a tag and 8. */
+	size_t size = 2 * (DESC_TAG_BYTES + DESC_VARINT32_MAX) + DESC_TAG_BYTES + 8;
 	if (count > 0) {
 		size_t bytes = (size_t)count * 4;
 		size += DESC_ARRAYS * (DESC_TAG_BYTES + varint_size(bytes) + bytes);
+		bytes = (size_t)count * 8;
+		size += DESC_ARRAYS64 * (DESC_TAG_BYTES + varint_size(bytes) + bytes);
 	}
 	return size;
 }
@@ -71,6 +75,7 @@ int desc_batch_encode(const struct desc_batch *batch, uint8_t *out, size_t out_s
 	uint32_t offsets[DESC_BATCH_MAX], flags[DESC_BATCH_MAX], gso[DESC_BATCH_MAX];
 	uint32_t csum[DESC_BATCH_MAX], saddr[DESC_BATCH_MAX], daddr[DESC_BATCH_MAX];
 	uint32_t info[DESC_BATCH_MAX];
+	uint64_t t_in[DESC_BATCH_MAX];
 	uint32_t n = batch->count;
 
 	if (n > DESC_BATCH_MAX)
@@ -87,13 +92,15 @@ int desc_batch_encode(const struct desc_batch *batch, uint8_t *out, size_t out_s
 		saddr[i] = d->saddr;
 		daddr[i] = d->daddr;
 		info[i] = (uint32_t)d->proto | (uint32_t)d->ttl << 8 | (uint32_t)d->tos << 16;
+		t_in[i] = d->t_in;
 	}
 
 	Ustack__DescBatch m = USTACK__DESC_BATCH__INIT;
 	m.sender = batch->sender;
 	m.seq = batch->seq;
 	m.n_buf = m.n_gen = m.n_len = m.n_offsets = m.n_flags = n;
-	m.n_gso = m.n_csum = m.n_saddr = m.n_daddr = m.n_info = n;
+	m.n_gso = m.n_csum = m.n_saddr = m.n_daddr = m.n_info = m.n_t_in = n;
+	m.sent = batch->sent;
 	m.buf = buf;
 	m.gen = gen;
 	m.len = len;
@@ -104,6 +111,7 @@ int desc_batch_encode(const struct desc_batch *batch, uint8_t *out, size_t out_s
 	m.saddr = saddr;
 	m.daddr = daddr;
 	m.info = info;
+	m.t_in = t_in;
 
 	/* Cheap for this message (fixed-width arrays are sized by multiplication), and it keeps
 	 * protobuf-c from ever writing past out. */
@@ -160,7 +168,7 @@ int desc_batch_decode(struct desc_codec *codec, const uint8_t *msg, size_t len,
 	size_t n = m->n_buf;
 	if (n > DESC_BATCH_MAX || m->n_gen != n || m->n_len != n || m->n_offsets != n ||
 	    m->n_flags != n || m->n_gso != n || m->n_csum != n || m->n_saddr != n ||
-	    m->n_daddr != n || m->n_info != n)
+	    m->n_daddr != n || m->n_info != n || m->n_t_in != n)
 		return decode_reject(codec, batch);
 	if (m->sender == POOL_HOLDER_FREE || m->sender >= POOL_HOLDER_COUNT)
 		return decode_reject(codec, batch);
@@ -171,6 +179,7 @@ int desc_batch_decode(struct desc_codec *codec, const uint8_t *msg, size_t len,
 	batch->sender = m->sender;
 	batch->seq = m->seq;
 	batch->count = (uint32_t)n;
+	batch->sent = m->sent;
 	for (size_t i = 0; i < n; i++) {
 		struct desc *d = &batch->d[i];
 		d->buf = m->buf[i];
@@ -189,6 +198,8 @@ int desc_batch_decode(struct desc_codec *codec, const uint8_t *msg, size_t len,
 		d->ttl = (uint8_t)(m->info[i] >> 8);
 		d->tos = (uint8_t)(m->info[i] >> 16);
 		d->reserved = 0;
+		d->t_in = m->t_in[i];
+		d->t_arr = 0; /* the receiving link stamps it */
 	}
 	/* No free_unpacked: the message lives in the arena, reclaimed wholesale next time. */
 	return 0;

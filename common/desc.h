@@ -7,7 +7,8 @@
  * handed one to build).
  *
  * On the wire a batch is the protobuf message ustack.DescBatch (proto/desc.proto): one packed
- * repeated fixed32 array per field. desc_batch_decode unpacks through an arena allocator owned by
+ * repeated fixed-width array per field (fixed32, the entry time fixed64), and the time the
+ * batch was sent. desc_batch_decode unpacks through an arena allocator owned by
  * the caller's struct desc_codec, so decoding allocates nothing per packet and nothing from the
  * heap after desc_codec_init.
  */
@@ -67,12 +68,18 @@ struct desc {
 	uint8_t ttl;          /* 0: ipd's default */
 	uint8_t tos;
 	uint8_t reserved;
+	/* Latency accounting (common/hist.h; docs/ARCHITECTURE.md "Observability"). Times are
+	 * CLOCK_MONOTONIC ns, 0 when not stamped (then nothing is measured for the packet). */
+	uint64_t t_in;  /* when the frame entered the stack: on the wire, never changed after */
+	uint64_t t_arr; /* when it arrived in this layer (link_recv's batch time, or t_in where
+			 * it entered): local, not on the wire; link_send measures from it */
 };
 
 struct desc_batch {
 	uint32_t sender; /* enum pool_holder of the sending layer */
 	uint32_t seq;    /* per-link sequence number, for loss accounting */
 	uint32_t count;
+	uint64_t sent;   /* CLOCK_MONOTONIC ns when the sender sent it (0: not stamped) */
 	struct desc d[DESC_BATCH_MAX];
 };
 

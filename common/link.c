@@ -76,6 +76,8 @@ struct link {
 	int64_t peers_up; /* handshakes minus disconnects: connections now up */
 	uint64_t full_since; /* link_room: when the current wait began, 0 if none */
 	bool wait_expired; /* link_room: the last wait gave up; no new one until a send goes */
+	struct hist hist;  /* rx: transit per descriptor; tx: time inside this layer before it */
+	char hist_name[32];
 	uint8_t msg[]; /* msg_size bytes: desc_batch_max_size(DESC_BATCH_MAX) */
 };
 
@@ -145,6 +147,8 @@ static int link_new(struct pool *pool, enum pool_holder peer, bool rx, struct li
 	l->rx = rx;
 	l->msg_size = msg_size;
 	desc_codec_init(&l->codec);
+	snprintf(l->hist_name, sizeof(l->hist_name), "%s_%s", rx ? "transit_from" : "inside_to",
+		 link_layer_name(peer));
 	*out = l;
 	return 0;
 }
@@ -333,6 +337,10 @@ void link_loop_room(struct loop *lp, int id, struct link *l, bool wait)
 	loop_source_events(lp, id, !wait ? 0 : l->shm ? ZMQ_POLLIN : ZMQ_POLLOUT);
 }
 
+const struct hist *link_hist(const struct link *l) { return &l->hist; }
+
+const char *link_hist_name(const struct link *l) { return l->hist_name; }
+
 /* Consume chains the caller still holds after a send that did not happen. */
 static void link_drop_tx(struct link *l, struct buf **bufs, unsigned n)
 {
@@ -342,7 +350,10 @@ static void link_drop_tx(struct link *l, struct buf **bufs, unsigned n)
 int link_send(struct link *l, struct buf **bufs, struct desc *descs, unsigned n)
 {
 	if (l->shm) {
-		int rc = shm_link_send(l->shm, bufs, descs, n);
+		uint64_t now = clock_now();
+		if (n <= DESC_BATCH_MAX)
+			link_batch_account_tx(descs, n, &l->hist, now);
+		int rc = shm_link_send(l->shm, bufs, descs, n, now);
 		if (rc > 0)
 			l->wait_expired = false;
 		return rc;
@@ -358,10 +369,14 @@ int link_send(struct link *l, struct buf **bufs, struct desc *descs, unsigned n)
 		return 0;
 
 	struct desc_batch *b = &l->batch;
+	uint64_t now = clock_now();
 	b->sender = l->self;
 	b->seq = l->tx_seq;
 	b->count = n;
+	b->sent = now;
 	link_batch_fill(bufs, descs, n);
+	/* Counted whether or not the batch then goes out: the time was spent either way. */
+	link_batch_account_tx(descs, n, &l->hist, now);
 	for (unsigned i = 0; i < n; i++)
 		b->d[i] = descs[i];
 	int size = desc_batch_encode(b, l->msg, l->msg_size);
@@ -403,7 +418,7 @@ int link_send(struct link *l, struct buf **bufs, struct desc *descs, unsigned n)
 int link_recv(struct link *l, struct buf **bufs, struct desc *descs, unsigned max)
 {
 	if (l->shm)
-		return shm_link_recv(l->shm, bufs, descs, max);
+		return shm_link_recv(l->shm, bufs, descs, max, &l->hist);
 	if (!l->rx)
 		return -EOPNOTSUPP;
 	if (max < DESC_BATCH_MAX)
@@ -422,7 +437,8 @@ int link_recv(struct link *l, struct buf **bufs, struct desc *descs, unsigned ma
 		l->stats.rx_drop_badmsg++;
 		return 0;
 	}
-	return (int)link_batch_take(l->pool, l->peer, b, &l->stats, &l->rx_seq, bufs, descs);
+	return (int)link_batch_take(l->pool, l->peer, b, &l->stats, &l->rx_seq, bufs, descs,
+				    &l->hist, clock_now());
 }
 
 

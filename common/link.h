@@ -8,6 +8,16 @@
  * queue is full the batch is dropped and counted, as a NIC drops when its ring is full. The
  * sender hands buffers to the receiver (pool_transfer) before the message leaves; if the send
  * fails it takes them back and frees them, so a dropped batch never leaks.
+ *
+ * Latency (docs/ARCHITECTURE.md "Observability"): every batch carries the time it was sent, and
+ * each link keeps one histogram (common/hist.h), counted per descriptor:
+ *   receiving end "transit_from_<peer>": from the peer's send to our link_recv (the ZeroMQ hop,
+ *     queueing in it included);
+ *   sending end "inside_to_<peer>": from each descriptor's t_arr (its arrival in this layer:
+ *     link_recv stamps it, or the layer where the frame entered the stack) to link_send, the
+ *     time the packet spent in this layer on its way to the peer. Descriptors with t_arr 0 are
+ *     not counted.
+ * One clock read per batch on each side; per descriptor a subtraction and a hist_add.
  */
 #ifndef USTACK_LINK_H
 #define USTACK_LINK_H
@@ -17,6 +27,7 @@
 
 #include "buf.h"
 #include "desc.h"
+#include "hist.h"
 #include "loop.h"
 #include "pool.h"
 #include "stats.h"
@@ -134,5 +145,9 @@ int link_send(struct link *l, struct buf **bufs, struct desc *descs, unsigned n)
 int link_recv(struct link *l, struct buf **bufs, struct desc *descs, unsigned max);
 
 const struct link_stats *link_stats(const struct link *l);
+
+/* The link's latency histogram and its name ("transit_from_ipd", "inside_to_nicd"), as above. */
+const struct hist *link_hist(const struct link *l);
+const char *link_hist_name(const struct link *l);
 
 #endif

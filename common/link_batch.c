@@ -31,9 +31,16 @@ static void link_seq_account(struct link_stats *st, struct link_rx_seq *rs, uint
 	rs->next = seq + 1;
 }
 
+/* b - a, or 0 if a clock went backwards between two processes (never on one boot's
+ * CLOCK_MONOTONIC; a corrupt peer could claim it). */
+static inline uint64_t link_elapsed(uint64_t a, uint64_t b)
+{
+	return b > a ? b - a : 0;
+}
+
 unsigned link_batch_take(struct pool *pool, enum pool_holder peer, const struct desc_batch *b,
 			 struct link_stats *st, struct link_rx_seq *seq, struct buf **bufs,
-			 struct desc *descs)
+			 struct desc *descs, struct hist *transit, uint64_t now)
 {
 	/* Only the peer ever sends on this link; a batch claiming another sender is corrupt, and
 	 * its descriptors would name buffers handed to somebody else's link. */
@@ -59,10 +66,21 @@ unsigned link_batch_take(struct pool *pool, enum pool_holder peer, const struct 
 		}
 		bufs[got] = chain;
 		descs[got] = *d;
+		descs[got].t_arr = now;
 		got++;
 	}
 	st->rx_descs += got;
+	if (b->sent && got)
+		hist_add_n(transit, link_elapsed(b->sent, now), got);
 	return got;
+}
+
+void link_batch_account_tx(const struct desc *descs, unsigned n, struct hist *inside,
+			   uint64_t now)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (descs[i].t_arr)
+			hist_add(inside, link_elapsed(descs[i].t_arr, now));
 }
 
 void link_batch_fill(struct buf *const *bufs, struct desc *descs, unsigned n)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "hist.h"
 #include "desc.h"
 #include "link.h"
 #include "pool.h"
@@ -27,7 +28,14 @@ struct link_rx_seq {
  * how many chains are now the caller's, in bufs[0..n) with their descriptors in descs[0..n). */
 unsigned link_batch_take(struct pool *pool, enum pool_holder peer, const struct desc_batch *b,
 			 struct link_stats *st, struct link_rx_seq *seq, struct buf **bufs,
-			 struct desc *descs);
+			 struct desc *descs, struct hist *transit, uint64_t now);
+/* (link_batch_take also stamps each taken descriptor's t_arr with now and adds the batch's
+ * transit, now - b->sent, once per descriptor taken to `transit`; link.h, latency.) */
+
+/* Sender: the time each descriptor spent inside this layer (now - t_arr, where stamped) into
+ * `inside`. */
+void link_batch_account_tx(const struct desc *descs, unsigned n, struct hist *inside,
+			   uint64_t now);
 
 /* Sender: fill in buf, gen and len of descs[0..n) from bufs (n >= 1, every entry a chain). */
 void link_batch_fill(struct buf *const *bufs, struct desc *descs, unsigned n);

@@ -335,7 +335,8 @@ bool shm_link_peer_up(struct shm_link *l)
 	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
-int shm_link_send(struct shm_link *l, struct buf **bufs, struct desc *descs, unsigned n)
+int shm_link_send(struct shm_link *l, struct buf **bufs, struct desc *descs, unsigned n,
+		  uint64_t sent)
 {
 	if (l->rx)
 		return -EOPNOTSUPP;
@@ -367,6 +368,7 @@ int shm_link_send(struct shm_link *l, struct buf **bufs, struct desc *descs, uns
 	memcpy((uint8_t *)rec + offsetof(struct desc_batch, sender), &(uint32_t){l->self}, 4);
 	memcpy((uint8_t *)rec + offsetof(struct desc_batch, seq), &l->tx_seq, 4);
 	memcpy((uint8_t *)rec + offsetof(struct desc_batch, count), &n, 4);
+	memcpy((uint8_t *)rec + offsetof(struct desc_batch, sent), &sent, 8);
 	memcpy((uint8_t *)rec + SHM_LINK_REC_HDR, descs, n * sizeof(struct desc));
 	ring_commit(&l->ring);
 	l->tx_seq++;
@@ -392,7 +394,8 @@ static void shm_link_release(struct shm_link *l)
 		shm_link_ring_bell(l->room_fd);
 }
 
-int shm_link_recv(struct shm_link *l, struct buf **bufs, struct desc *descs, unsigned max)
+int shm_link_recv(struct shm_link *l, struct buf **bufs, struct desc *descs, unsigned max,
+		  struct hist *transit)
 {
 	if (!l->rx)
 		return -EOPNOTSUPP;
@@ -437,5 +440,6 @@ int shm_link_recv(struct shm_link *l, struct buf **bufs, struct desc *descs, uns
 		l->stats.rx_drop_badmsg++;
 		return 0;
 	}
-	return (int)link_batch_take(l->pool, l->peer, b, &l->stats, &l->rx_seq, bufs, descs);
+	return (int)link_batch_take(l->pool, l->peer, b, &l->stats, &l->rx_seq, bufs, descs,
+				    transit, clock_now());
 }

@@ -46,6 +46,7 @@
 
 #include "buf.h"
 #include "desc.h"
+#include "hist.h"
 #include "link.h"
 #include "pool.h"
 
@@ -64,17 +65,21 @@ int shm_link_open_tx(struct pool *pool, const char *instance, enum pool_holder t
 		     struct shm_link **out);
 void shm_link_close(struct shm_link **l);
 
-/* As link_send: always consumes the chains; n sent, or -EAGAIN (no receiver ring, or no room:
+/* As link_send (`sent`: the batch's send time, for the receiver's transit histogram): always
+ * consumes the chains; n sent, or -EAGAIN (no receiver ring, or no room:
  * dropped, counted), -EINVAL / -EPERM for caller bugs (nothing changed). Rings the receiver's
  * doorbell if it sleeps. */
-int shm_link_send(struct shm_link *l, struct buf **bufs, struct desc *descs, unsigned n);
+int shm_link_send(struct shm_link *l, struct buf **bufs, struct desc *descs, unsigned n,
+		  uint64_t sent);
 
 /* As link_recv: at most one batch; n chains now the caller's (0 if none of the batch was
  * valid), or -EAGAIN when the ring is empty, in which case the doorbell is armed: poll
  * shm_link_fd for POLLIN before sleeping. max must be >= DESC_BATCH_MAX. The doorbell rings
  * only after an -EAGAIN: a receiver that stops calling before it saw one must come back by
- * itself (the loop's pending work), not wait for the bell. */
-int shm_link_recv(struct shm_link *l, struct buf **bufs, struct desc *descs, unsigned max);
+ * itself (the loop's pending work), not wait for the bell. Taken descriptors get t_arr and
+ * their batch's transit is added to `transit` (link_batch_take). */
+int shm_link_recv(struct shm_link *l, struct buf **bufs, struct desc *descs, unsigned max,
+		  struct hist *transit);
 
 /* The descriptor to poll for POLLIN: on the receiving end, batches may be waiting; on the
  * sending end, room may have come back (after shm_link_tx_ready said no). */

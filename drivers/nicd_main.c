@@ -19,6 +19,13 @@
  * instead of being dropped on the link (link_to_ipd_tx_drop_full) and retransmitted. A wait
  * ends when the link takes batches again, or after LINK_WAIT_MAX_MS, when ipd counts as stalled
  * and frames are dropped on the link again, counted, until it takes a batch.
+ *
+ * Latency (docs/ARCHITECTURE.md "Observability"): a frame enters the stack here. Each one read
+ * is stamped with the time of the loop pass that reaped its read (t_in, carried unchanged by
+ * every layer above), so inside_to_ipd (the link's) is read-to-send. Going out, one clock read
+ * after each batch's tx_submit gives inside_to_wire (from its arrival from ipd) and
+ * total_to_wire (from its t_in: for an answer ipd made itself, as an echo reply, the whole
+ * wire-to-wire time; for an application's datagram, from the moment its transport took it).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,6 +37,7 @@
 #include "clock.h"
 #include "config.h"
 #include "ctl.h"
+#include "hist.h"
 #include "link.h"
 #include "log.h"
 #include "loop.h"
@@ -55,6 +63,8 @@ struct nicd {
 	int ipd_out_src; /* to_ipd's POLLOUT, watched only while rx waits for it */
 	int wait_timer;  /* ends a wait on ipd's link at its deadline */
 	bool rx_wait;
+	struct hist inside_to_wire; /* arrival from ipd -> TAP write submitted */
+	struct hist total_to_wire;  /* stack entry (t_in) -> TAP write submitted */
 	uint64_t started;
 	uint64_t reclaimed;
 };
@@ -86,6 +96,8 @@ static bool nicd_rx_batch(void *arg, uint64_t now)
 	int n = nd->ops->rx_poll(nd->dev, bufs, d, NICD_RX_BUDGET);
 	if (n <= 0)
 		return false;
+	for (int i = 0; i < n; i++)
+		d[i].t_in = d[i].t_arr = now;
 	link_send(nd->to_ipd, bufs, d, (unsigned)n);
 	return n == NICD_RX_BUDGET;
 }
@@ -118,8 +130,16 @@ static bool nicd_tx_batch(void *arg, uint64_t now)
 		int n = link_recv(nd->from_ipd, bufs, d, DESC_BATCH_MAX);
 		if (n == -EAGAIN)
 			return false;
-		if (n > 0)
+		if (n > 0) {
 			nd->ops->tx_submit(nd->dev, bufs, d, (unsigned)n);
+			uint64_t t = clock_now();
+			for (int i = 0; i < n; i++) {
+				if (d[i].t_arr && t > d[i].t_arr)
+					hist_add(&nd->inside_to_wire, t - d[i].t_arr);
+				if (d[i].t_in && t > d[i].t_in)
+					hist_add(&nd->total_to_wire, t - d[i].t_in);
+			}
+		}
 	}
 	return true;
 }
@@ -152,6 +172,16 @@ static int nicd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 						    link_stat_field_count, link_stats(nd->to_ipd));
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "pool_reclaimed_at_start", nd->reclaimed);
+		if (rc == 0)
+			rc = ctl_reply_add_hist(srv, r, link_hist_name(nd->to_ipd),
+						link_hist(nd->to_ipd));
+		if (rc == 0)
+			rc = ctl_reply_add_hist(srv, r, link_hist_name(nd->from_ipd),
+						link_hist(nd->from_ipd));
+		if (rc == 0)
+			rc = ctl_reply_add_hist(srv, r, "inside_to_wire", &nd->inside_to_wire);
+		if (rc == 0)
+			rc = ctl_reply_add_hist(srv, r, "total_to_wire", &nd->total_to_wire);
 		return rc;
 	}
 	default:

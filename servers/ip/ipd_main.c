@@ -44,6 +44,15 @@
  * link. A transport that is down does not hold the others up (its packets are dropped and
  * counted, as above), nor does one that stays full for LINK_WAIT_MAX_MS (stopped: its watchdog
  * restarts it). The wait holds every protocol, as a NIC's single receive ring does.
+ *
+ * Latency (docs/ARCHITECTURE.md "Observability"): the core builds its output descriptors
+ * afresh, so the shell gives every descriptor the core emits while working on one packet that
+ * packet's entry time and arrival time (ipd_stamp): a datagram going up, an echo reply or a
+ * fragment going down all inherit them, which is what lets nicd measure an echo's whole
+ * wire-to-wire time. The links measure the rest (transit_from_*, inside_to_*: common/link.h).
+ * Output the core releases later is measured from the packet that released it: a datagram that
+ * waited for ARP resolution counts from the ARP reply, a reassembled datagram from its last
+ * fragment; what the timer emits (ARP retries) is not stamped and not counted.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -153,6 +162,22 @@ static struct ipd_xport *ipd_xport_of(struct ipd *ipd, uint8_t proto)
 		if (ipd->xp[i].sw->proto == proto)
 			return &ipd->xp[i];
 	return NULL;
+}
+
+/* Entry and arrival times of `from` for what the core emitted since out held n_wire / n_up
+ * entries (output the core copied a time into already keeps it). */
+static void ipd_stamp(struct ip_out *out, unsigned n_wire, unsigned n_up, const struct desc *from)
+{
+	for (unsigned i = n_wire; i < out->n_wire; i++)
+		if (!out->wire_desc[i].t_in) {
+			out->wire_desc[i].t_in = from->t_in;
+			out->wire_desc[i].t_arr = from->t_arr;
+		}
+	for (unsigned i = n_up; i < out->n_up; i++)
+		if (!out->up_desc[i].t_in) {
+			out->up_desc[i].t_in = from->t_in;
+			out->up_desc[i].t_arr = from->t_arr;
+		}
 }
 
 static void ipd_up_flush(struct ipd_xport *xp)
@@ -277,7 +302,9 @@ static bool ipd_rx_batch(void *arg, uint64_t now)
 			return false;
 		}
 		for (int i = 0; i < n; i++) {
+			unsigned nw = ipd->out.n_wire, nu = ipd->out.n_up;
 			ip_input_desc(ipd->core, now, &bufs[i], &d[i], &ipd->out);
+			ipd_stamp(&ipd->out, nw, nu, &d[i]);
 			/* Keep room for the largest single reaction (a 65,535-byte echo reply is
 			 * 45 fragments) so the core never has to discard output. */
 			if (ipd->out.n_wire > IP_OUT_MAX - 64)
@@ -317,6 +344,7 @@ static bool ipd_xport_batch(void *arg, uint64_t now)
 				goto wait;
 			unsigned i = xp->pend_i++;
 			struct desc *d = &xp->pend_desc[i];
+			unsigned nw = ipd->out.n_wire, nu = ipd->out.n_up;
 			if (d->flags & DESC_F_PORT_UNREACH) {
 				if (xp->sw->port_unreach) {
 					ip_port_unreachable(ipd->core, now, &xp->pend[i], &ipd->out);
@@ -328,6 +356,7 @@ static bool ipd_xport_batch(void *arg, uint64_t now)
 				d->proto = xp->sw->proto; /* a transport speaks for its protocol only */
 				ip_output(ipd->core, now, &xp->pend[i], d, &ipd->out);
 			}
+			ipd_stamp(&ipd->out, nw, nu, d);
 		}
 		if (!ipd_flush(ipd))
 			goto wait;
@@ -435,6 +464,13 @@ static int ipd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlR
 			rc = ctl_reply_add_counter(srv, r, "up_drop_no_link", ipd->up_drop_no_link);
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "wire_waits", ipd->wire_waits);
+		struct link *ls[2 + 2 * IPD_XPORTS] = {ipd->from_nicd, ipd->to_nicd};
+		for (unsigned i = 0; i < IPD_XPORTS; i++) {
+			ls[2 + 2 * i] = ipd->xp[i].from;
+			ls[3 + 2 * i] = ipd->xp[i].to;
+		}
+		for (unsigned i = 0; rc == 0 && i < sizeof(ls) / sizeof(ls[0]); i++)
+			rc = ctl_reply_add_hist(srv, r, link_hist_name(ls[i]), link_hist(ls[i]));
 		return rc;
 	}
 	case USTACK__CTL_REQUEST__TYPE__ARP: {

@@ -55,6 +55,13 @@ void tcpd_out_flush(struct tcpd *u)
 		return;
 	unsigned n = u->n_out;
 	u->n_out = 0;
+	/* Latency: a segment enters the stack here as far as the layers below can tell (when its
+	 * bytes left the application's stream ring is not tracked yet); t_arr stays 0, so tcpd's
+	 * own inside_to_ipd counts nothing it could not measure. */
+	uint64_t now = clock_now();
+	for (unsigned i = 0; i < n; i++)
+		if (!u->out_desc[i].t_in)
+			u->out_desc[i].t_in = now;
 	int rc = link_send(u->to_ipd, u->out, u->out_desc, n);
 	if (rc == -EINVAL)
 		pool_free_burst(u->pool, u->out, n); /* consumed entries are NULL */

@@ -57,6 +57,12 @@
  *
  * Eventfd writes go through xport_wake.c, which never lets an application's eventfd block the
  * loop.
+ *
+ * Latency (docs/ARCHITECTURE.md "Observability"): a datagram enters the stack when udpd takes
+ * its record from the application's TX ring (t_in = t_arr = one clock read per session turn),
+ * so the link's inside_to_ipd is record-taken-to-batch-sent. Going up, after each batch from
+ * ipd one clock read measures every datagram that reached a ring: inside_to_app (from its
+ * arrival in udpd) and total_to_app (from its t_in at nicd: wire to application).
  */
 #include <errno.h>
 #include <string.h>
@@ -239,6 +245,7 @@ static void udpd_deliver(struct udpd *u, uint32_t sid, const struct buf *pkt,
 		return;
 	}
 	ring_commit(ring);
+	u->rx_delivered = true;
 	u->rx_copied += len;
 	udp_rx_delivered(u->t, sid);
 	xport_wake_mark(&u->x, (unsigned)si, slot);
@@ -281,6 +288,7 @@ static void udpd_rx_one(struct udpd *u, struct buf **pkt, const struct desc *d)
 		/* Back to ipd as delivered (data at the IPv4 header) for ICMP port unreachable. */
 		struct desc back = *d;
 		back.flags = DESC_F_PORT_UNREACH;
+		back.t_arr = 0; /* not a datagram sent: keep it out of inside_to_ipd (t_in stays) */
 		u->stats.rx_port_unreach++;
 		udpd_out_add(u, pkt, &back, 0);
 		return;
@@ -315,8 +323,28 @@ bool udpd_rx_batch(void *arg, uint64_t now)
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		u->rx_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-		for (int i = 0; i < n; i++)
+		/* Latency: the datagrams that reached a ring, measured with one clock read after
+		 * the batch (the application may read them from then on). */
+		uint64_t t_in[DESC_BATCH_MAX], t_arr[DESC_BATCH_MAX];
+		unsigned nd = 0;
+		for (int i = 0; i < n; i++) {
+			u->rx_delivered = false;
+			uint64_t ti = d[i].t_in, ta = d[i].t_arr;
 			udpd_rx_one(u, &bufs[i], &d[i]);
+			if (u->rx_delivered) {
+				t_in[nd] = ti;
+				t_arr[nd++] = ta;
+			}
+		}
+		if (nd) {
+			uint64_t t = clock_now();
+			for (unsigned i = 0; i < nd; i++) {
+				if (t_arr[i] && t > t_arr[i])
+					hist_add(&u->inside_to_app, t - t_arr[i]);
+				if (t_in[i] && t > t_in[i])
+					hist_add(&u->total_to_app, t - t_in[i]);
+			}
+		}
 	}
 	udpd_out_flush(u);
 	xport_wake_flush(&u->x);
@@ -489,6 +517,8 @@ void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const 
 		.proto = IPV4_PROTO_UDP,
 		.ttl = tx->ttl,
 		.tos = tx->tos,
+		.t_in = u->tx_now, /* it enters the stack: its record was taken this turn */
+		.t_arr = u->tx_now,
 	};
 	udpd_out_add(u, &head, &d, sid);
 uncork:
@@ -597,6 +627,7 @@ enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget
 {
 	struct xport_session *s = &u->x.sess[si];
 	uint64_t work_end = u->tx_work + budget;
+	u->tx_now = clock_now(); /* one read per turn: the entry time of what it takes */
 	for (unsigned n = 0; n < budget * UDPD_TX_READS && u->tx_work < work_end &&
 			     u->tx_bytes < u->tx_bytes_end;
 	     n++) {

@@ -99,6 +99,15 @@ static int udpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 			rc = ctl_reply_add_counters(srv, r, "link_to_ipd_", link_stat_fields,
 						    link_stat_field_count, link_stats(u->to_ipd));
 		if (rc == 0)
+			rc = ctl_reply_add_hist(srv, r, link_hist_name(u->from_ipd),
+						link_hist(u->from_ipd));
+		if (rc == 0)
+			rc = ctl_reply_add_hist(srv, r, link_hist_name(u->to_ipd), link_hist(u->to_ipd));
+		if (rc == 0)
+			rc = ctl_reply_add_hist(srv, r, "inside_to_app", &u->inside_to_app);
+		if (rc == 0)
+			rc = ctl_reply_add_hist(srv, r, "total_to_app", &u->total_to_app);
+		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "sockets_in_use", udpd_sockets_in_use(u));
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "restored_sockets", u->restored_sockets);

@@ -62,6 +62,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "desc.h"
+#include "hist.h"
 #include "link.h"
 #include "loop.h"
 #include "pool.h"
@@ -220,6 +221,13 @@ struct udpd {
 	struct udpd_errq *errq[UDP_SOCKETS_MAX];
 	/* CLOCK_REALTIME of the batch being delivered: the datagrams' SO_TIMESTAMP. */
 	uint64_t rx_realtime_ns;
+	/* Latency (udpd_data.c): a datagram enters the stack when udpd takes its record (t_in =
+	 * t_arr = tx_now, read once per session's turn); one going up is measured when it is in
+	 * its socket's ring (one clock read per batch from ipd). */
+	uint64_t tx_now;
+	bool rx_delivered;       /* the datagram being worked on reached at least one ring */
+	struct hist inside_to_app; /* arrival from ipd -> in the application's ring */
+	struct hist total_to_app;  /* stack entry (t_in, at nicd) -> in the application's ring */
 	uint16_t cork_bufs[UDP_SOCKETS_MAX];
 	uint64_t cork_charge[UDP_SOCKETS_MAX];
 	/* A socket whose CLOSE waits for its records: what they may still send (its send buffer

@@ -6,7 +6,8 @@
  * Checks, abort() on failure:
  *  - a rejected message fails with -EBADMSG, leaves batch->count 0 and bumps decode_errors;
  *  - an accepted one promises what desc.h says callers may trust: at most DESC_BATCH_MAX
- *    descriptors, a sender that names a layer, reserved bytes zero; the arena was not overrun;
+ *    descriptors, a sender that names a layer, reserved bytes zero, t_arr (local to a layer)
+ *    zero; the arena was not overrun;
  *  - it survives a round trip: desc_batch_encode writes it back within desc_batch_max_size,
  *    and decoding that gives the same batch (a field the decoder mangled would not).
  * The codec is static: its 32 KiB arena is a big thing to put on libFuzzer's stack.
@@ -26,7 +27,7 @@
 
 #define FDD_MSG_MAX 65536u /* bigger than any batch: the arena fails long before */
 
-_Static_assert(sizeof(struct desc) == 40, "struct desc has no padding: compared with memcmp");
+_Static_assert(sizeof(struct desc) == 56, "struct desc has no padding: compared with memcmp");
 
 struct fdd_state {
 	struct desc_codec codec;
@@ -71,7 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FDD_CHECK(fdd.batch.sender != POOL_HOLDER_FREE && fdd.batch.sender < POOL_HOLDER_COUNT,
 		  fdd.batch.sender, POOL_HOLDER_COUNT);
 	for (uint32_t i = 0; i < fdd.batch.count; i++)
-		FDD_CHECK(fdd.batch.d[i].reserved == 0, i, fdd.batch.d[i].reserved);
+		FDD_CHECK(fdd.batch.d[i].reserved == 0 && fdd.batch.d[i].t_arr == 0, i,
+			  fdd.batch.d[i].reserved);
 
 	max = desc_batch_max_size(fdd.batch.count);
 	FDD_CHECK(max <= sizeof(fdd.enc), max, sizeof(fdd.enc));
@@ -82,8 +84,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FDD_CHECK(rc == 0, rc, n);
 	FDD_CHECK(fdd.again.sender == fdd.batch.sender, fdd.again.sender, fdd.batch.sender);
 	FDD_CHECK(fdd.again.seq == fdd.batch.seq, fdd.again.seq, fdd.batch.seq);
+	FDD_CHECK(fdd.again.sent == fdd.batch.sent, fdd.again.sent, fdd.batch.sent);
 	FDD_CHECK(fdd.again.count == fdd.batch.count, fdd.again.count, fdd.batch.count);
-	/* struct desc has no padding (40 bytes of fields), so memcmp compares fields only. */
+	/* struct desc has no padding (56 bytes of fields), so memcmp compares fields only (t_arr is
+	 * 0 after any decode). */
 	FDD_CHECK(memcmp(fdd.again.d, fdd.batch.d, fdd.batch.count * sizeof(struct desc)) == 0,
 		  fdd.batch.count, 0);
 	return 0;

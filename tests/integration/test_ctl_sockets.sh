@@ -9,7 +9,7 @@ ECHO="$BUILD/bin/ustack-echo"
 export USTACK_INSTANCE="$T_INST"
 
 WORK=$(mktemp -d "/tmp/ustack-$T_INST-sockets.XXXXXX")
-trap 'rc=$?; rm -rf "$WORK"; (exit $rc); t_cleanup' EXIT
+trap 'rc=$?; set +e; rm -rf "$WORK"; (exit $rc); t_cleanup' EXIT
 
 stack_up
 

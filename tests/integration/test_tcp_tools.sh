@@ -21,7 +21,7 @@ KHTTP_PORT=8000
 [[ -x "$BUILD/bin/ustack-tcpd" ]] || fail "no ustack-tcpd in $BUILD/bin: these tests need tcpd"
 
 WORK=$(mktemp -d "/tmp/ustack-$T_INST-tools.XXXXXX")
-trap 'rc=$?; rm -rf "$WORK"; (exit $rc); t_cleanup' EXIT
+trap 'rc=$?; set +e; rm -rf "$WORK"; (exit $rc); t_cleanup' EXIT
 mkdir "$WORK/www" "$WORK/kwww" "$WORK/out"
 
 stack_up

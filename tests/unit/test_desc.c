@@ -67,7 +67,7 @@ void *realloc(void *p, size_t size)
 /* The codec is 32 KiB: static, not on Check's stack. Tests run forked, so this is per test. */
 static struct desc_codec codec;
 static struct desc_batch in, out;
-static uint8_t wire[8192];
+static uint8_t wire[16384];
 
 static void setup(void)
 {
@@ -98,7 +98,8 @@ static void fill_extreme(struct desc *d, unsigned i)
 				    .gso_type = UINT16_MAX, .gso_size = UINT16_MAX,
 				    .csum_start = UINT16_MAX, .csum_offset = UINT16_MAX,
 				    .saddr = UINT32_MAX, .daddr = UINT32_MAX, .proto = UINT8_MAX,
-				    .ttl = UINT8_MAX, .tos = UINT8_MAX };
+				    .ttl = UINT8_MAX, .tos = UINT8_MAX, .t_in = UINT64_MAX,
+				    .t_arr = UINT64_MAX };
 		break;
 	case 1:
 		*d = (struct desc){ 0 };
@@ -108,7 +109,9 @@ static void fill_extreme(struct desc *d, unsigned i)
 				    .l3_off = 14, .l4_off = 0x8000 | i, .flags = DESC_F_CSUM_NEEDED,
 				    .gso_type = DESC_GSO_TCPV4, .gso_size = 1448,
 				    .csum_start = 34, .csum_offset = 16, .saddr = 0x0100000au,
-				    .daddr = 0xfeffffc0u ^ i, .proto = 6, .ttl = 1, .tos = 0x80 };
+				    .daddr = 0xfeffffc0u ^ i, .proto = 6, .ttl = 1, .tos = 0x80,
+				    .t_in = 0x8000000000000001ull + ((uint64_t)i << 32),
+				    .t_arr = 12345 };
 		break;
 	}
 }
@@ -125,12 +128,16 @@ static void assert_desc_eq(const struct desc *a, const struct desc *b, unsigned 
 	ck_assert_msg(a->proto == b->proto && a->ttl == b->ttl && a->tos == b->tos, "desc %u info",
 		      i);
 	ck_assert_uint_eq(b->reserved, 0);
+	ck_assert_msg(a->t_in == b->t_in, "desc %u t_in", i);
+	/* Local to a layer: never on the wire, the receiving link stamps it. */
+	ck_assert_uint_eq(b->t_arr, 0);
 }
 
 static void round_trip(uint32_t count, uint32_t seq)
 {
 	in.count = count;
 	in.seq = seq;
+	in.sent = UINT64_MAX - seq;
 	for (unsigned i = 0; i < count; i++)
 		fill_extreme(&in.d[i], i);
 	int n = desc_batch_encode(&in, wire, desc_batch_max_size(count));
@@ -140,6 +147,7 @@ static void round_trip(uint32_t count, uint32_t seq)
 	ck_assert_int_eq(desc_batch_decode(&codec, wire, (size_t)n, &out), 0);
 	ck_assert_uint_eq(out.sender, in.sender);
 	ck_assert_uint_eq(out.seq, seq);
+	ck_assert_uint_eq(out.sent, UINT64_MAX - seq);
 	ck_assert_uint_eq(out.count, count);
 	for (unsigned i = 0; i < count; i++)
 		assert_desc_eq(&in.d[i], &out.d[i], i);
@@ -163,9 +171,11 @@ END_TEST
 
 START_TEST(max_size_bounds_every_count)
 {
-	/* Worst case for the varints: largest sender and seq. */
+	/* Worst case for the varints: largest sender and seq; a send time (proto3 leaves a zero
+	 * one out). */
 	in.sender = POOL_HOLDER_COUNT - 1;
 	in.seq = UINT32_MAX;
+	in.sent = 1;
 	for (uint32_t c = 0; c <= DESC_BATCH_MAX; c++) {
 		in.count = c;
 		for (unsigned i = 0; i < c; i++)
@@ -305,6 +315,7 @@ END_TEST
 struct raw {
 	Ustack__DescBatch m;
 	uint32_t a[10][200];
+	uint64_t t[200];
 };
 
 static void raw_init(struct raw *r, size_t n)
@@ -316,6 +327,9 @@ static void raw_init(struct raw *r, size_t n)
 	for (unsigned f = 0; f < 10; f++)
 		for (unsigned i = 0; i < 200; i++)
 			r->a[f][i] = i;
+	for (unsigned i = 0; i < 200; i++)
+		r->t[i] = (uint64_t)i << 40;
+	r->m.t_in = r->t;
 	r->m.buf = r->a[0];
 	r->m.gen = r->a[1];
 	r->m.len = r->a[2];
@@ -328,13 +342,14 @@ static void raw_init(struct raw *r, size_t n)
 	r->m.info = r->a[9];
 	r->m.n_buf = r->m.n_gen = r->m.n_len = r->m.n_offsets = r->m.n_flags = n;
 	r->m.n_gso = r->m.n_csum = r->m.n_saddr = r->m.n_daddr = r->m.n_info = n;
+	r->m.n_t_in = n;
 }
 
 static size_t *raw_count(struct raw *r, unsigned field)
 {
-	size_t *counts[10] = { &r->m.n_buf,   &r->m.n_gen,  &r->m.n_len,   &r->m.n_offsets,
+	size_t *counts[11] = { &r->m.n_buf,   &r->m.n_gen,  &r->m.n_len,   &r->m.n_offsets,
 			       &r->m.n_flags, &r->m.n_gso,  &r->m.n_csum,  &r->m.n_saddr,
-			       &r->m.n_daddr, &r->m.n_info };
+			       &r->m.n_daddr, &r->m.n_info, &r->m.n_t_in };
 	return counts[field];
 }
 
@@ -358,13 +373,14 @@ START_TEST(decode_raw_valid)
 	ck_assert_uint_eq(out.d[7].buf, 7);
 	ck_assert_uint_eq(out.d[7].proto, 7);
 	ck_assert_uint_eq(out.d[7].ttl, 0);
+	ck_assert_uint_eq(out.d[7].t_in, (uint64_t)7 << 40);
 }
 END_TEST
 
 START_TEST(decode_unequal_arrays)
 {
 	struct raw r;
-	for (unsigned f = 0; f < 10; f++) {
+	for (unsigned f = 0; f < 11; f++) {
 		raw_init(&r, 10);
 		*raw_count(&r, f) = 9; /* one short */
 		expect_bad(wire, raw_pack(&r));
@@ -443,8 +459,8 @@ START_TEST(decode_uses_arena_not_heap)
 
 	ck_assert_int_eq(desc_batch_decode(&codec, wire, (size_t)n, &out), 0);
 	size_t used = codec.used;
-	/* The message struct and ten arrays of 256 bytes came from the arena. */
-	ck_assert_uint_ge(used, 10 * DESC_BATCH_MAX * 4);
+	/* The message struct, ten arrays of 256 bytes and one of 512 came from the arena. */
+	ck_assert_uint_ge(used, 10 * DESC_BATCH_MAX * 4 + DESC_BATCH_MAX * 8);
 	ck_assert_uint_le(used, 4096);
 
 #ifndef TEST_ASAN

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@ static char rundir[64];
 static char instance[32];
 static struct pool *ptx, *prx;
 static struct shm_link *tx, *rx;
+static struct hist transit; /* what the receiver measures (link.h: latency) */
 
 static void suite_setup(void)
 {
@@ -65,6 +67,7 @@ static void setup(void)
 	ck_assert_int_eq(pool_open(instance, &geo, TX_SELF, &ptx), 0);
 	ck_assert_int_eq(pool_open(instance, &geo, RX_SELF, &prx), 0);
 	tx = rx = NULL;
+	memset(&transit, 0, sizeof(transit));
 }
 
 static void teardown(void)
@@ -94,7 +97,7 @@ static int send_n(unsigned first, unsigned n, size_t len)
 		bufs[i] = frame(ptx, first + i, len);
 		d[i] = (struct desc){.l3_off = 0, .l4_off = (uint16_t)((first + i) % len)};
 	}
-	int rc = shm_link_send(tx, bufs, d, n);
+	int rc = shm_link_send(tx, bufs, d, n, clock_now());
 	for (unsigned i = 0; i < n; i++)
 		ck_assert_ptr_null(bufs[i]);
 	return rc;
@@ -105,7 +108,7 @@ static int recv_check(unsigned *next, size_t len)
 {
 	struct buf *bufs[DESC_BATCH_MAX];
 	struct desc d[DESC_BATCH_MAX];
-	int n = shm_link_recv(rx, bufs, d, DESC_BATCH_MAX);
+	int n = shm_link_recv(rx, bufs, d, DESC_BATCH_MAX, &transit);
 	for (int i = 0; i < n; i++) {
 		ck_assert_uint_eq(buf_chain_len(bufs[i]), len);
 		ck_assert_uint_eq(d[i].l4_off, *next % len);
@@ -135,34 +138,35 @@ START_TEST(round_trip_and_ownership)
 	open_both();
 	ck_assert(shm_link_tx_ready(tx));
 	ck_assert(shm_link_peer_up(tx));
-	ck_assert_int_eq(shm_link_recv(rx, NULL, NULL, DESC_BATCH_MAX), -EAGAIN);
+	ck_assert_int_eq(shm_link_recv(rx, NULL, NULL, DESC_BATCH_MAX, &transit), -EAGAIN);
 	ck_assert_int_eq(send_n(0, 3, 100), 3);
 	ck_assert_int_eq(send_n(3, DESC_BATCH_MAX, 60), (int)DESC_BATCH_MAX);
 	unsigned next = 0;
 	ck_assert_int_eq(recv_check(&next, 100), 3);
 	ck_assert_int_eq(recv_check(&next, 60), (int)DESC_BATCH_MAX);
-	ck_assert_int_eq(shm_link_recv(rx, NULL, NULL, DESC_BATCH_MAX), -EAGAIN);
+	ck_assert_int_eq(shm_link_recv(rx, NULL, NULL, DESC_BATCH_MAX, &transit), -EAGAIN);
 	ck_assert_uint_eq(shm_link_stats(tx)->tx_batches, 2);
 	ck_assert_uint_eq(shm_link_stats(tx)->tx_descs, 3 + DESC_BATCH_MAX);
 	ck_assert_uint_eq(shm_link_stats(rx)->rx_descs, 3 + DESC_BATCH_MAX);
 	ck_assert_uint_eq(shm_link_stats(rx)->rx_seq_gaps, 0);
+	ck_assert_uint_eq(hist_count(&transit), 3 + DESC_BATCH_MAX); /* one transit per packet */
 	/* caller bugs change nothing */
 	struct buf *b[DESC_BATCH_MAX + 1] = {0};
 	struct desc d[DESC_BATCH_MAX + 1] = {{0}};
-	ck_assert_int_eq(shm_link_send(tx, b, d, DESC_BATCH_MAX + 1), -EINVAL);
-	ck_assert_int_eq(shm_link_send(tx, b, d, 1), -EINVAL);
-	ck_assert_int_eq(shm_link_send(rx, b, d, 1), -EOPNOTSUPP);
-	ck_assert_int_eq(shm_link_recv(tx, b, d, DESC_BATCH_MAX), -EOPNOTSUPP);
-	ck_assert_int_eq(shm_link_recv(rx, b, d, DESC_BATCH_MAX - 1), -EINVAL);
+	ck_assert_int_eq(shm_link_send(tx, b, d, DESC_BATCH_MAX + 1, clock_now()), -EINVAL);
+	ck_assert_int_eq(shm_link_send(tx, b, d, 1, clock_now()), -EINVAL);
+	ck_assert_int_eq(shm_link_send(rx, b, d, 1, clock_now()), -EOPNOTSUPP);
+	ck_assert_int_eq(shm_link_recv(tx, b, d, DESC_BATCH_MAX, &transit), -EOPNOTSUPP);
+	ck_assert_int_eq(shm_link_recv(rx, b, d, DESC_BATCH_MAX - 1, &transit), -EINVAL);
 	/* a chain we do not hold: refused, nothing published */
 	b[0] = frame(ptx, 0, 10);
 	struct buf *other = b[0];
 	ck_assert_int_eq(pool_transfer(ptx, &other, 1, POOL_HOLDER_UDPD), 0);
-	ck_assert_int_eq(shm_link_send(tx, b, d, 1), -EPERM);
+	ck_assert_int_eq(shm_link_send(tx, b, d, 1, clock_now()), -EPERM);
 	ck_assert_ptr_nonnull(b[0]);
 	ck_assert_int_eq(pool_transfer_back(ptx, &other, 1, POOL_HOLDER_UDPD), 1);
 	pool_free(&b[0]);
-	ck_assert_int_eq(shm_link_recv(rx, NULL, NULL, DESC_BATCH_MAX), -EAGAIN);
+	ck_assert_int_eq(shm_link_recv(rx, NULL, NULL, DESC_BATCH_MAX, &transit), -EAGAIN);
 }
 END_TEST
 
@@ -213,7 +217,7 @@ START_TEST(fill_to_full_and_room_bell)
 	ck_assert(readable(shm_link_fd(tx))); /* the sender had armed: rung on the release */
 	while (next < sent)
 		ck_assert_int_eq(recv_check(&next, 20), 1);
-	ck_assert_int_eq(shm_link_recv(rx, NULL, NULL, DESC_BATCH_MAX), -EAGAIN);
+	ck_assert_int_eq(shm_link_recv(rx, NULL, NULL, DESC_BATCH_MAX, &transit), -EAGAIN);
 	ck_assert_uint_eq(shm_link_stats(rx)->rx_seq_gaps, 0);
 	ck_assert(shm_link_tx_ready(tx));
 }
@@ -258,7 +262,7 @@ START_TEST(bell_only_for_a_sleeper)
 	ck_assert_int_eq(rings(bell), 1);
 	unsigned next = 0;
 	ck_assert_int_eq(recv_check(&next, 40), 1);
-	ck_assert_int_eq(shm_link_recv(rx, NULL, NULL, DESC_BATCH_MAX), -EAGAIN); /* drains, arms */
+	ck_assert_int_eq(shm_link_recv(rx, NULL, NULL, DESC_BATCH_MAX, &transit), -EAGAIN); /* drains, arms */
 	ck_assert_int_eq(rings(bell), 0);
 	ck_assert_int_eq(send_n(1, 2, 40), 2);
 	ck_assert_int_eq(rings(bell), 1);
@@ -271,7 +275,7 @@ START_TEST(bell_only_for_a_sleeper)
 	ck_assert_int_eq(send_n(5, 1, 40), 1);
 	ck_assert_int_eq(rings(bell), 1);
 	ck_assert_int_eq(recv_check(&next, 40), 1);
-	ck_assert_int_eq(shm_link_recv(rx, NULL, NULL, DESC_BATCH_MAX), -EAGAIN); /* drains, arms */
+	ck_assert_int_eq(shm_link_recv(rx, NULL, NULL, DESC_BATCH_MAX, &transit), -EAGAIN); /* drains, arms */
 	ck_assert_int_eq(rings(bell), 0);
 	ck_assert(!readable(bell));
 	ck_assert_int_eq(send_n(6, 1, 40), 1);
@@ -300,25 +304,26 @@ START_TEST(hostile_sender)
 
 	/* A record of the wrong type, one too short, one whose count disagrees with its length,
 	 * one from another sender, one naming buffers that are not in flight to us. */
+	const size_t hdr = offsetof(struct desc_batch, d), one = hdr + sizeof(struct desc);
 	struct desc_batch fake = {.sender = TX_SELF, .seq = 0, .count = 2};
-	void *p = ring_reserve(&raw, 7, 16);
-	memcpy(p, &fake, 12);
+	void *p = ring_reserve(&raw, 7, (uint32_t)hdr);
+	memcpy(p, &fake, hdr);
 	p = ring_reserve(&raw, 1, 8);
 	memcpy(p, &fake, 8);
-	p = ring_reserve(&raw, 1, 12 + sizeof(struct desc));
-	memcpy(p, &fake, 12 + sizeof(struct desc));
+	p = ring_reserve(&raw, 1, (uint32_t)one);
+	memcpy(p, &fake, one);
 	fake.sender = POOL_HOLDER_UDPD;
 	fake.count = 1;
-	p = ring_reserve(&raw, 1, 12 + sizeof(struct desc));
-	memcpy(p, &fake, 12 + sizeof(struct desc));
+	p = ring_reserve(&raw, 1, (uint32_t)one);
+	memcpy(p, &fake, one);
 	fake.sender = TX_SELF;
 	struct buf *mine = frame(ptx, 1, 10); /* ours (the sender's), never transferred */
 	fake.d[0] = (struct desc){.buf = buf_index(mine), .gen = buf_gen(mine), .len = 10};
-	p = ring_reserve(&raw, 1, 12 + sizeof(struct desc));
-	memcpy(p, &fake, 12 + sizeof(struct desc));
+	p = ring_reserve(&raw, 1, (uint32_t)one);
+	memcpy(p, &fake, one);
 	ring_commit(&raw);
 	for (int i = 0; i < 5; i++)
-		ck_assert_int_eq(shm_link_recv(rx, bufs, d, DESC_BATCH_MAX), 0);
+		ck_assert_int_eq(shm_link_recv(rx, bufs, d, DESC_BATCH_MAX, &transit), 0);
 	ck_assert_uint_eq(shm_link_stats(rx)->rx_drop_badmsg, 4);
 	ck_assert_uint_eq(shm_link_stats(rx)->rx_drop_stale, 1);
 	ck_assert_uint_eq(pool_free_count(ptx), TPOOL_COUNT - 1);
@@ -327,7 +332,7 @@ START_TEST(hostile_sender)
 	/* Impossible indices: the receiver formats the ring again, the sender re-attaches. */
 	uint32_t epoch = atomic_load((_Atomic uint32_t *)(m + 16));
 	atomic_store(&ctl->head, atomic_load(&ctl->tail) + 3 * SHM_LINK_RING);
-	ck_assert_int_eq(shm_link_recv(rx, bufs, d, DESC_BATCH_MAX), 0);
+	ck_assert_int_eq(shm_link_recv(rx, bufs, d, DESC_BATCH_MAX, &transit), 0);
 	ck_assert_uint_eq(shm_link_stats(rx)->rx_drop_badmsg, 5);
 	ck_assert_uint_eq(atomic_load((_Atomic uint32_t *)(m + 16)), epoch + 1);
 	ck_assert_int_eq(send_n(0, 4, 33), 4);
@@ -354,7 +359,7 @@ START_TEST(receiver_restarts)
 	struct buf *bufs[DESC_BATCH_MAX];
 	struct desc d[DESC_BATCH_MAX];
 	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(shm_link_recv(rx, bufs, d, DESC_BATCH_MAX), 0);
+		ck_assert_int_eq(shm_link_recv(rx, bufs, d, DESC_BATCH_MAX, &transit), 0);
 	ck_assert_uint_eq(shm_link_stats(rx)->rx_drop_stale, 25);
 	ck_assert_int_eq(send_n(25, 7, 64), 7);
 	unsigned next = 25;

@@ -32,12 +32,13 @@ static void fill(struct desc_batch *b, uint32_t count)
 	b->sender = POOL_HOLDER_IPD;
 	b->seq = 123456;
 	b->count = count;
+	b->sent = 1764000000000100000ull;
 	for (uint32_t i = 0; i < count; i++) {
 		/* Realistic values: a TCP segment from ipd to tcpd. */
 		b->d[i] = (struct desc){ .buf = 4000 + i, .gen = 77 + i, .len = 1514,
 					 .l3_off = 14, .l4_off = 34, .flags = DESC_F_CSUM_VERIFIED,
 					 .saddr = 0x0201000au, .daddr = 0x0101000au, .proto = 6,
-					 .ttl = 64 };
+					 .ttl = 64, .t_in = 1764000000000000000ull + i };
 	}
 }
 

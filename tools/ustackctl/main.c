@@ -9,6 +9,7 @@
  *   ustackctl route  --instance NAME
  *   ustackctl sockets --instance NAME [--json]
  *   ustackctl snmp   --instance NAME
+ *   ustackctl latency --instance NAME [--interval SEC]
  *   ustackctl kill   --instance NAME LAYER [SIGNAL]
  *
  * Exit status: 0 success, 1 failure, 2 usage error (bad option, bad value, missing argument).
@@ -65,7 +66,8 @@ static void main_usage(FILE *f)
 	      "  status --instance NAME\n"
 	      "                 a line per layer; exit 0 only when every layer serves\n"
 	      "  stats  --instance NAME [--json]\n"
-	      "                 every layer's counters and the buffer pool's\n"
+	      "                 every layer's counters, the p50/p99 of its latency histograms\n"
+	      "                 and the buffer pool's occupancy\n"
 	      "  arp    --instance NAME      the ARP cache of ipd\n"
 	      "  route  --instance NAME      the routing table of ipd\n"
 	      "  sockets --instance NAME [--json]\n"
@@ -73,6 +75,10 @@ static void main_usage(FILE *f)
 	      "  snmp   --instance NAME\n"
 	      "                 the Tcp:, Udp: and TcpExt: counters as /proc/net/snmp and\n"
 	      "                 /proc/net/netstat print the kernel's\n"
+	      "  latency --instance NAME [--interval SEC]\n"
+	      "                 p50/p99 of each hop of the UDP path, wire -> nicd -> ipd ->\n"
+	      "                 udpd -> application and back; --interval: only the packets of\n"
+	      "                 the next SEC seconds (0.1..3600), else since each layer started\n"
 	      "  kill   --instance NAME LAYER [SIGNAL]\n"
 	      "                 signal a layer's main process through systemd\n"
 	      "                 (LAYER: nicd|ipd|tcpd|udpd; SIGNAL: KILL, SIGTERM, 9, ...;\n"
@@ -105,7 +111,7 @@ static const struct main_cmd_info main_cmds[] = {
 	{"up", UCTL_CMD_UP},         {"down", UCTL_CMD_DOWN}, {"status", UCTL_CMD_STATUS},
 	{"stats", UCTL_CMD_STATS},   {"arp", UCTL_CMD_ARP},   {"route", UCTL_CMD_ROUTE},
 	{"kill", UCTL_CMD_KILL},     {"sockets", UCTL_CMD_SOCKETS},
-	{"snmp", UCTL_CMD_SNMP},
+	{"snmp", UCTL_CMD_SNMP},     {"latency", UCTL_CMD_LATENCY},
 };
 
 enum main_opt {
@@ -119,6 +125,7 @@ enum main_opt {
 	MAIN_OPT_OFFLOAD,
 	MAIN_OPT_LINK,
 	MAIN_OPT_JSON,
+	MAIN_OPT_INTERVAL,
 };
 
 static bool main_in_subnet(uint32_t a, uint32_t net, uint8_t prefix)
@@ -226,6 +233,7 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 		{"offload", required_argument, NULL, MAIN_OPT_OFFLOAD},
 		{"link", required_argument, NULL, MAIN_OPT_LINK},
 		{"json", no_argument, NULL, MAIN_OPT_JSON},
+		{"interval", required_argument, NULL, MAIN_OPT_INTERVAL},
 		{"help", no_argument, NULL, MAIN_OPT_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -249,7 +257,20 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 			return main_usage_error("%s: option '--json' is only valid with 'stats' and "
 						"'sockets'",
 						cmd);
+		if (c == MAIN_OPT_INTERVAL && o->cmd != UCTL_CMD_LATENCY)
+			return main_usage_error("%s: option '--interval' is only valid with 'latency'",
+						cmd);
 		switch (c) {
+		case MAIN_OPT_INTERVAL: {
+			char *end = NULL;
+			double sec = strtod(optarg, &end);
+			if (end == optarg || *end || !(sec >= 0.1 && sec <= 3600))
+				return main_usage_error("%s: --interval '%s' is not a number of "
+							"seconds in 0.1..3600",
+							cmd, optarg);
+			o->interval_ms = (unsigned)(sec * 1000.0 + 0.5);
+			break;
+		}
 		case MAIN_OPT_HELP:
 			main_usage(stdout);
 			return UCTL_EXIT_OK;
@@ -359,6 +380,8 @@ int main(int argc, char **argv)
 		return sockets_cmd(&o);
 	case UCTL_CMD_SNMP:
 		return snmp_cmd(&o);
+	case UCTL_CMD_LATENCY:
+		return latency_cmd(&o);
 	default:
 		return UCTL_EXIT_USAGE;
 	}

@@ -3,11 +3,19 @@
  *
  * Text, one `name value` per line, easy to grep and diff:
  *   nicd.rx_frames 1234
+ *   ipd.latency.transit_from_nicd.count 1000
+ *   ipd.latency.transit_from_nicd.p50_ns 31000
+ *   ipd.latency.transit_from_nicd.p99_ns 72000
  *   pool.count 8192
  *   pool.free 8100
  *   pool.held.nicd 64
+ * Latency histograms (common/hist.h; names in proto/ctl.proto: transit_from_<layer>,
+ * inside_to_<layer|wire|app>, total_to_<wire|app>) are cumulative since the layer started;
+ * `ustackctl latency` lays them out along a path and can show an interval.
  * JSON, one object:
- *   {"nicd": {"rx_frames": 1234, ...}, "ipd": {...},
+ *   {"nicd": {"rx_frames": 1234, ...,
+ *             "latency": {"inside_to_ipd": {"count": 1000, "p50_ns": 2100, "p99_ns": 9500}}},
+ *    "ipd": {...},
  *    "pool": {"count": 8192, "free": 8100, "held": {"nicd": 64, ...}}}
  * A layer that does not answer is reported on stderr (and is null in JSON), the others are still
  * shown, and the exit status is 1. The pool is attached read-only in spirit: the tool only reads
@@ -20,6 +28,7 @@
 #include <zmq.h>
 
 #include "ctl.h"
+#include "hist.h"
 #include "pool.h"
 #include "ustackctl.h"
 
@@ -52,6 +61,22 @@ struct stats_pool {
 	uint32_t held[POOL_HOLDER_COUNT];
 };
 
+/* The quantiles of histogram k of r; false (with a warning) if it cannot be read. */
+static bool stats_hist(const struct layer_info *l, const Ustack__CtlReply *r, size_t k,
+		       uint64_t *n, uint64_t *p50, uint64_t *p99)
+{
+	struct hist h;
+	if (!stats_name_valid(r->hists[k]->name) ||
+	    latency_hist_decode(r->hists[k], &h) < 0) {
+		uctl_warn("%s: skipping a histogram this ustackctl cannot read", l->name);
+		return false;
+	}
+	*n = hist_count(&h);
+	*p50 = hist_quantile(&h, 0.5);
+	*p99 = hist_quantile(&h, 0.99);
+	return true;
+}
+
 static void stats_print_text(const struct layer_info *l, const Ustack__CtlReply *r)
 {
 	for (size_t i = 0; i < r->n_counters; i++) {
@@ -61,6 +86,15 @@ static void stats_print_text(const struct layer_info *l, const Ustack__CtlReply 
 			continue;
 		}
 		printf("%s.%s %" PRIu64 "\n", l->name, c->name, c->value);
+	}
+	for (size_t k = 0; k < r->n_hists; k++) {
+		uint64_t n, p50, p99;
+		if (!stats_hist(l, r, k, &n, &p50, &p99))
+			continue;
+		const char *nm = r->hists[k]->name;
+		printf("%s.latency.%s.count %" PRIu64 "\n", l->name, nm, n);
+		printf("%s.latency.%s.p50_ns %" PRIu64 "\n", l->name, nm, p50);
+		printf("%s.latency.%s.p99_ns %" PRIu64 "\n", l->name, nm, p99);
 	}
 }
 
@@ -84,6 +118,19 @@ static void stats_print_json_layer(const struct layer_info *l, const Ustack__Ctl
 		printf("%s\n    \"%s\": %" PRIu64, f ? "" : ",", c->name, c->value);
 		f = false;
 	}
+	printf("%s\n    \"latency\": {", f ? "" : ",");
+	f = false;
+	bool fh = true;
+	for (size_t k = 0; k < r->n_hists; k++) {
+		uint64_t n, p50, p99;
+		if (!stats_hist(l, r, k, &n, &p50, &p99))
+			continue;
+		printf("%s\n      \"%s\": {\"count\": %" PRIu64 ", \"p50_ns\": %" PRIu64
+		       ", \"p99_ns\": %" PRIu64 "}",
+		       fh ? "" : ",", r->hists[k]->name, n, p50, p99);
+		fh = false;
+	}
+	printf("%s}", fh ? "" : "\n    ");
 	printf("%s}", f ? "" : "\n  ");
 }
 

@@ -3,7 +3,7 @@
  * Modules, one file each: main (argument parsing, dispatch), run (external commands through
  * posix_spawnp), layer (the table of layers), state (the up.state file and the tool's own
  * directories), netdev (namespace and TAP), tundev (/dev/net/tun for the stack's user), manager (the systemd manager: system or private),
- * up, down, status, stats, tables (arp, route), sockets, kill.
+ * up, down, status, stats, tables (arp, route), sockets, snmp, latency, kill.
  *
  * Conventions: every function returns 0 or a negative errno and prints its own one-line error to
  * stderr (prefixed "ustackctl: "), so a command only decides the exit status. The only mutable
@@ -37,6 +37,7 @@ enum uctl_cmd {
 	UCTL_CMD_KILL,
 	UCTL_CMD_SOCKETS,
 	UCTL_CMD_SNMP,
+	UCTL_CMD_LATENCY,
 	UCTL_CMD_COUNT
 };
 
@@ -56,6 +57,7 @@ struct uctl_opts {
 	bool json;
 	const char *layer;   /* kill */
 	int signal;          /* kill: signal number */
+	unsigned interval_ms; /* latency: 0 = cumulative, else the delta over this interval */
 };
 
 void uctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -202,6 +204,12 @@ int tables_route_cmd(const struct uctl_opts *o);
 int kill_cmd(const struct uctl_opts *o);
 int sockets_cmd(const struct uctl_opts *o);
 int snmp_cmd(const struct uctl_opts *o);
+int latency_cmd(const struct uctl_opts *o);
+/* A histogram from a STATS reply into h: 0, or -EINVAL (another bucket layout, too many
+ * buckets; h is then empty). */
+struct Ustack__Histogram;
+struct hist;
+int latency_hist_decode(const struct Ustack__Histogram *m, struct hist *h);
 /* "KILL", "SIGKILL", "kill", "9" → 9; -EINVAL otherwise. */
 int kill_parse_signal(const char *s);
 
