@@ -341,6 +341,10 @@ const struct hist *link_hist(const struct link *l) { return &l->hist; }
 
 const char *link_hist_name(const struct link *l) { return l->hist_name; }
 
+bool link_is_rx(const struct link *l) { return l->rx; }
+
+enum pool_holder link_peer(const struct link *l) { return l->peer; }
+
 /* Consume chains the caller still holds after a send that did not happen. */
 static void link_drop_tx(struct link *l, struct buf **bufs, unsigned n)
 {

@@ -57,6 +57,10 @@ void link_set_kind(enum link_kind kind);
 enum link_kind link_get_kind(void);
 enum link_kind link_kind_of(const struct link *l);
 
+/* Which end this is, and of which layer's link. */
+bool link_is_rx(const struct link *l);
+enum pool_holder link_peer(const struct link *l);
+
 /* Field names of struct link_stats (link_stats.c). */
 extern const struct stat_field link_stat_fields[];
 extern const unsigned link_stat_field_count;
@@ -149,5 +153,11 @@ const struct link_stats *link_stats(const struct link *l);
 /* The link's latency histogram and its name ("transit_from_ipd", "inside_to_nicd"), as above. */
 const struct hist *link_hist(const struct link *l);
 const char *link_hist_name(const struct link *l);
+
+/* The link's part of a STATS reply: its counters as link_<from|to>_<peer>_<counter> and its
+ * histogram (link_stats.c). 0 or a negative errno from ctl_reply_add_*. */
+struct ctl_server;
+struct Ustack__CtlReply;
+int link_ctl_report(struct ctl_server *srv, struct Ustack__CtlReply *r, const struct link *l);
 
 #endif

@@ -165,19 +165,11 @@ static int nicd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 		int rc = ctl_reply_add_counters(srv, r, "", nic_stat_fields, nic_stat_field_count,
 						nd->ops->stats(nd->dev));
 		if (rc == 0)
-			rc = ctl_reply_add_counters(srv, r, "link_from_ipd_", link_stat_fields,
-						    link_stat_field_count, link_stats(nd->from_ipd));
+			rc = link_ctl_report(srv, r, nd->from_ipd);
 		if (rc == 0)
-			rc = ctl_reply_add_counters(srv, r, "link_to_ipd_", link_stat_fields,
-						    link_stat_field_count, link_stats(nd->to_ipd));
+			rc = link_ctl_report(srv, r, nd->to_ipd);
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "pool_reclaimed_at_start", nd->reclaimed);
-		if (rc == 0)
-			rc = ctl_reply_add_hist(srv, r, link_hist_name(nd->to_ipd),
-						link_hist(nd->to_ipd));
-		if (rc == 0)
-			rc = ctl_reply_add_hist(srv, r, link_hist_name(nd->from_ipd),
-						link_hist(nd->from_ipd));
 		if (rc == 0)
 			rc = ctl_reply_add_hist(srv, r, "inside_to_wire", &nd->inside_to_wire);
 		if (rc == 0)

@@ -413,15 +413,6 @@ static bool ipd_ctl_ready(void *arg, uint64_t now)
 	return ctl_server_poll(ipd->ctl, 16) == 16;
 }
 
-static int ipd_add_link_stats(struct ctl_server *srv, Ustack__CtlReply *r, const char *name,
-			      const struct link *l)
-{
-	char prefix[64];
-	snprintf(prefix, sizeof(prefix), "link_%s_", name);
-	return ctl_reply_add_counters(srv, r, prefix, link_stat_fields, link_stat_field_count,
-				      link_stats(l));
-}
-
 /* ctl_handle: answers ustackctl. */
 static int ipd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlReply *r,
 			  struct ctl_server *srv)
@@ -442,17 +433,15 @@ static int ipd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlR
 			rc = ctl_reply_add_counters(srv, r, "", ip_gauge_fields, ip_gauge_field_count,
 						    &g);
 		if (rc == 0)
-			rc = ipd_add_link_stats(srv, r, "from_nicd", ipd->from_nicd);
+			rc = link_ctl_report(srv, r, ipd->from_nicd);
 		if (rc == 0)
-			rc = ipd_add_link_stats(srv, r, "to_nicd", ipd->to_nicd);
+			rc = link_ctl_report(srv, r, ipd->to_nicd);
 		for (unsigned i = 0; rc == 0 && i < IPD_XPORTS; i++) {
 			const struct ipd_xport *xp = &ipd->xp[i];
 			char name[32];
-			snprintf(name, sizeof(name), "from_%s", link_layer_name(xp->sw->holder));
-			rc = ipd_add_link_stats(srv, r, name, xp->from);
-			snprintf(name, sizeof(name), "to_%s", link_layer_name(xp->sw->holder));
+			rc = link_ctl_report(srv, r, xp->from);
 			if (rc == 0)
-				rc = ipd_add_link_stats(srv, r, name, xp->to);
+				rc = link_ctl_report(srv, r, xp->to);
 			snprintf(name, sizeof(name), "%s_drop_port_unreach",
 				 link_layer_name(xp->sw->holder));
 			if (rc == 0 && !xp->sw->port_unreach)
@@ -464,13 +453,6 @@ static int ipd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlR
 			rc = ctl_reply_add_counter(srv, r, "up_drop_no_link", ipd->up_drop_no_link);
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "wire_waits", ipd->wire_waits);
-		struct link *ls[2 + 2 * IPD_XPORTS] = {ipd->from_nicd, ipd->to_nicd};
-		for (unsigned i = 0; i < IPD_XPORTS; i++) {
-			ls[2 + 2 * i] = ipd->xp[i].from;
-			ls[3 + 2 * i] = ipd->xp[i].to;
-		}
-		for (unsigned i = 0; rc == 0 && i < sizeof(ls) / sizeof(ls[0]); i++)
-			rc = ctl_reply_add_hist(srv, r, link_hist_name(ls[i]), link_hist(ls[i]));
 		return rc;
 	}
 	case USTACK__CTL_REQUEST__TYPE__ARP: {

@@ -93,16 +93,9 @@ static int udpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 						    state_journal_stat_field_count,
 						    &u->t->journal.stats);
 		if (rc == 0)
-			rc = ctl_reply_add_counters(srv, r, "link_from_ipd_", link_stat_fields,
-						    link_stat_field_count, link_stats(u->from_ipd));
+			rc = link_ctl_report(srv, r, u->from_ipd);
 		if (rc == 0)
-			rc = ctl_reply_add_counters(srv, r, "link_to_ipd_", link_stat_fields,
-						    link_stat_field_count, link_stats(u->to_ipd));
-		if (rc == 0)
-			rc = ctl_reply_add_hist(srv, r, link_hist_name(u->from_ipd),
-						link_hist(u->from_ipd));
-		if (rc == 0)
-			rc = ctl_reply_add_hist(srv, r, link_hist_name(u->to_ipd), link_hist(u->to_ipd));
+			rc = link_ctl_report(srv, r, u->to_ipd);
 		if (rc == 0)
 			rc = ctl_reply_add_hist(srv, r, "inside_to_app", &u->inside_to_app);
 		if (rc == 0)
