@@ -60,6 +60,7 @@
  *   tcp_sack.c       the sender's SACK scoreboard, RFC 6675 pipe/NextSeg/IsLost, D-SACK
  *   tcp_recovery.c   duplicate ACKs, fast retransmit, NewReno (RFC 5681, 6582), RFC 6675 loss
  *                    recovery, RTO recovery
+ *   tcp_rack.c       RACK-TLP (RFC 8985): the tail loss probe
  *   tcp_cc.c         congestion control ops table; tcp_cc_newreno.c, tcp_cc_cubic.c (RFC 9438)
  *   tcp_assembler.c  the receive buffer's out-of-order ranges, SACK/D-SACK blocks to send
  *   tcp_isn.c        initial sequence numbers (RFC 6528), timestamp offsets
@@ -85,7 +86,7 @@
 #define TCP_LHASH_BUCKETS 256u      /* local-port hash of listeners */
 #define TCP_IDX_NONE 0xffffu        /* end of a chain / no slot */
 #define TCP_TABLE_MAGIC 0x54435054u /* "TCPT" */
-#define TCP_TABLE_VERSION 2u /* 2: per-connection buffer limits */
+#define TCP_TABLE_VERSION 3u /* 2: per-connection buffer limits; 3: tail loss probes */
 
 #define TCP_SCOREBOARD_MAX 16u      /* SACKed ranges a sender remembers above snd_una */
 #define TCP_OOO_MAX 16u             /* out-of-order ranges held in a receive buffer */
@@ -186,6 +187,10 @@ enum tcp_recovery_state {
 				       * full: promoted as soon as accept() makes room (Linux
 				       * inet_rsk(req)->acked) */
 #define TCP_F_MASK 0x7fffffffu
+
+/* struct tcp_conn.tlp_flags */
+#define TCP_TLP_OUT 0x01u             /* a probe is outstanding until snd_una >= tlp_high_seq */
+#define TCP_TLP_RETRANS 0x02u         /* ... and it was a retransmission (not new data) */
 
 /* Events for the application (struct tcp_conn.events; the shell wakes waiters and clears). */
 #define TCP_EV_READABLE 0x01u   /* data or EOF to read, or an error */
@@ -362,8 +367,13 @@ struct tcp_conn {
 	 * these, whatever autotuning or SO_RCVBUF/SO_SNDBUF ask; 0 = TCP_RMEM_MAX/TCP_WMEM_MAX. */
 	uint32_t rcv_buf_max;
 	uint32_t snd_buf_max;
+	/* Tail loss probe (RFC 8985 §7, tcp_rack.c). */
+	uint64_t t_tlp;          /* probe timeout (PTO) deadline, 0 = not armed */
+	uint32_t tlp_high_seq;   /* snd_max when the outstanding probe went out (TCP_TLP_OUT) */
+	uint8_t tlp_flags;       /* TCP_TLP_* */
+	uint8_t reserved4[3];
 };
-_Static_assert(sizeof(struct tcp_conn) == 760, "tcp_conn is shared state: its size is ABI");
+_Static_assert(sizeof(struct tcp_conn) == 776, "tcp_conn is shared state: its size is ABI");
 
 /* One listener. Options set on the socket before listen() are kept here and inherited by
  * every connection it accepts (Linux children inherit the listener's options). */
@@ -432,6 +442,7 @@ struct tcp_stats {
 	uint64_t tcp_slow_start_retrans;
 	uint64_t tcp_timeouts;
 	uint64_t tcp_loss_probes;
+	uint64_t tcp_loss_probe_recovery; /* a probe's retransmission repaired a tail loss */
 	uint64_t tcp_sack_recovery;
 	uint64_t tcp_reno_recovery;
 	uint64_t tcp_dsack_recv;

@@ -490,8 +490,10 @@ static int tcp_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 		ai.dup = true; /* RFC 5681 §2 (and RFC 6675 §2: an ACK that SACKs new data) */
 	}
 	ai.ece = seg->flags & TCP_ECE;
-	if (tcp_state_synced(c->state))
+	if (tcp_state_synced(c->state)) {
 		tcp_recovery_on_ack(t, c, now, &ai);
+		tcp_tlp_schedule(t, c, now); /* RFC 8985 §7.2: every ACK restarts the PTO */
+	}
 	if (ai.acked)
 		tcp_sndbuf_expand(c);
 	return 0;

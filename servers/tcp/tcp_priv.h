@@ -193,6 +193,25 @@ void tcp_recovery_on_rto(struct tcp_table *t, struct tcp_conn *c, uint64_t now);
  *      are retransmissions (Karn: tcp_rtt_cancel if they cover the timed segment). */
 uint32_t tcp_recovery_send_allowance(const struct tcp_conn *c);
 
+/* --- tcp_rack.c (RFC 8985) ---------------------------------------------------------------- */
+
+/* The probe timeout for c now (RFC 8985 §7.2, before the cap by the RTO deadline). */
+uint64_t tcp_tlp_pto_ns(const struct tcp_conn *c);
+/* (Re)start the PTO if a probe may be sent (SACK, OPEN, data outstanding, no probe
+ * outstanding, a data-sending state), at min(now + PTO, t_rtx); else disarm it. Called when
+ * new data is sent and after every ACK. */
+void tcp_tlp_schedule(struct tcp_table *t, struct tcp_conn *c, uint64_t now);
+/* The PTO expired: send the probe (new data within the peer's window, else the tail again),
+ * mark it outstanding, count tcp_loss_probes, re-arm the RTO (§7.3). */
+void tcp_tlp_fire(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tcp_io *io);
+/* An ACK arrived (tcp_recovery_on_ack calls it first, snd_una advanced): the probe episode
+ * ends when snd_una reaches tlp_high_seq; a retransmitted probe acknowledged without D-SACK
+ * repaired a loss: ssthresh/cwnd reduced once, tcp_loss_probe_recovery counted (§7.4). */
+void tcp_tlp_on_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
+		    const struct tcp_ack_info *ai);
+/* No probe pending nor outstanding (recovery began, RTO). */
+void tcp_tlp_cancel(struct tcp_conn *c);
+
 /* --- tcp_cc.c, tcp_cc_newreno.c, tcp_cc_cubic.c ------------------------------------------- */
 
 /* Windows are bytes. SMSS is c->snd_mss (TCP_MSS_DEFAULT while 0). cwnd never exceeds
@@ -511,6 +530,13 @@ int tcp_send_probe(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct
 /* Push up to min(usable window, MSS) bytes regardless of Nagle and SWS (persist timer with an
  * open but small window). 0 if something was sent. */
 int tcp_output_force(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tcp_io *io);
+/* Tail loss probe (tcp_rack.c): one new segment of at most one MSS, ignoring cwnd, Nagle and
+ * SWS but not the peer's window; 0 if one was sent, else -EAGAIN (or io full). */
+int tcp_output_probe(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tcp_io *io);
+/* Tail loss probe: the last MSS sent (and our FIN, if sent) again, whatever the windows.
+ * -EAGAIN with nothing outstanding, -ENOBUFS when io is full (nothing changed). */
+int tcp_retransmit_tail(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
+			struct tcp_io *io);
 /* Retransmit the first unacknowledged segment (an RTO, a PMTU drop). */
 void tcp_retransmit_head(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 			 struct tcp_io *io);

@@ -24,7 +24,8 @@
  * SMSS) + SMSS) (RFC 6582 §3.2 step 3's first option, which avoids a burst without pacing);
  * SACK recovery keeps RFC 6675's cwnd = ssthresh. No RFC 6582 §4 heuristics (an ACK that does
  * not pass `recover` never starts another fast retransmit: the RTO repairs it), no undo of
- * spurious recoveries (D-SACKs are counted only), no PRR, no RACK, no ECN.
+ * spurious recoveries (D-SACKs are counted only), no PRR, no ECN. The tail loss probe
+ * (RFC 8985 §7) is tcp_rack.c's: recovery_enter and the RTO cancel it.
  */
 #include "tcp_priv.h"
 
@@ -77,6 +78,7 @@ void tcp_recovery_init(struct tcp_conn *c, uint64_t now, bool syn_retransmitted)
 		c->cc.cwnd = tcp_cc_smss(c);
 	tcp_rtt_handshake_done(&c->rtt, syn_retransmitted);
 	c->lost_out = 0;
+	tcp_tlp_cancel(c);
 }
 
 /* Fast retransmit: RFC 5681 §3.2 steps 2-4 / RFC 6675 §5 step 4. */
@@ -91,6 +93,7 @@ static void recovery_enter(struct tcp_table *t, struct tcp_conn *c, uint64_t now
 	c->cc.recover = c->snd_max; /* RFC 6582 step 2 / RFC 6675 (4.1): RecoveryPoint */
 	c->cc.ca_state = TCP_CA_RECOVERY;
 	c->flags |= TCP_F_RECOVER_VALID | TCP_F_RTX_HEAD;
+	tcp_tlp_cancel(c);
 	t->stats.tcp_fast_retrans++;
 	c->lost_out = 1;
 	if (has_sack(c)) {
@@ -162,6 +165,7 @@ void tcp_recovery_on_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 
 	if (ai->dsack)
 		t->stats.tcp_dsack_recv++;
+	tcp_tlp_on_ack(t, c, now, ai);
 	if (ai->acked)
 		c->cc.loss_rtos = 0;
 	if (SEQ_LT(c->snd_nxt, c->snd_una))
@@ -239,6 +243,7 @@ void tcp_recovery_on_rto(struct tcp_table *t, struct tcp_conn *c, uint64_t now)
 	const struct tcp_cc_ops *ops = tcp_cc_get((enum tcp_cc_algo)c->cc.algo);
 
 	t->stats.tcp_timeouts++;
+	tcp_tlp_cancel(c);
 	/* RFC 5681 §3.1 eq. 4, except that a second timeout of data already retransmitted by
 	 * the timer (no ACK of new data since) keeps ssthresh. */
 	if (!(c->cc.ca_state == TCP_CA_LOSS && c->cc.loss_rtos > 0)) {

@@ -188,6 +188,160 @@ START_TEST(rtt_from_timestamps_and_karn)
 }
 END_TEST
 
+/* --- tail loss probes (RFC 8985 §7) --- */
+
+#define SRTT_MS 10u
+
+/* A SACK sender with SRTT = 10 ms (so PTO = 22 ms with more than one segment in flight,
+ * RTO = 200 ms, TCP_RTO_MIN) that sends `bytes` (10 segments go: IW). */
+static struct tcp_conn *tlp_sender(uint32_t *cid, bool sack, uint32_t bytes)
+{
+	struct tcp_conn *c = th_conn(&w, SPEC(.sack = sack, .flags = TCP_F_NODELAY,
+					      .snd_buf = 1u << 20, .snd_wnd = 60000),
+				     cid);
+
+	tcp_rtt_sample(&c->rtt, SRTT_MS * 1000u);
+	ck_assert_uint_eq(tcp_rtt_rto_ns(&c->rtt), 200 * TH_MS);
+	ck_assert_int_eq(tcp_send(w.t, TH_OWNER, *cid, w.now, bytes, 0, &w.io), 0);
+	for (unsigned i = 0; i < 10 && S(i) - 1001 < bytes; i++)
+		expect_tx(&w, .seq = S(i));
+	return c;
+}
+
+START_TEST(tlp_sends_new_data_at_pto)
+{
+	uint32_t cid;
+	uint64_t t0 = w.now;
+	struct tcp_conn *c = tlp_sender(&cid, true, 20 * MSS);
+
+	/* PTO = 2·SRTT + 2 ms, well before the RTO */
+	ck_assert_uint_eq(c->t_tlp, t0 + (2 * SRTT_MS + 2) * TH_MS);
+	ck_assert_uint_eq(c->t_rtx, t0 + 200 * TH_MS);
+	expect_no_tx(&w, c->t_tlp - 1);
+	/* cwnd is full, but the probe is one new segment (the peer's window allows it) */
+	th_at(&w, c->t_tlp);
+	expect_tx(&w, .seq = S(10), .len = MSS);
+	ck_assert_uint_eq(w.t->stats.tcp_loss_probes, 1);
+	ck_assert_uint_eq(w.t->stats.retrans_segs, 0);
+	ck_assert_uint_eq(c->tlp_high_seq, S(11));
+	/* §7.3: the RTO is re-armed from the probe, no second PTO */
+	ck_assert_uint_eq(c->t_rtx, w.now + 200 * TH_MS);
+	ck_assert_uint_eq(c->t_tlp, 0);
+	/* one probe per flight: an ACK below the probe's end does not allow another */
+	th_in(&w, SEG(.seq = 5001, .ack = S(5), .wnd = 60000));
+	while (w.seen < w.io.n_tx)
+		ck_assert_uint_ge(expect_tx(&w)->seq, S(11)); /* new data the ACK clocked out */
+	ck_assert_uint_eq(c->t_tlp, 0);
+	ck_assert(c->tlp_flags & TCP_TLP_OUT);
+	/* the ACK that covers the probe ends the episode, and the PTO runs again */
+	th_in(&w, SEG(.seq = 5001, .ack = S(11), .wnd = 60000));
+	ck_assert_uint_eq(c->tlp_flags, 0);
+	ck_assert_uint_ne(c->t_tlp, 0);
+	ck_assert_uint_eq(w.t->stats.tcp_loss_probe_recovery, 0);
+}
+END_TEST
+
+START_TEST(tlp_retransmits_tail)
+{
+	uint32_t cid;
+	struct tcp_conn *c = tlp_sender(&cid, true, 10 * MSS);
+
+	/* nothing new to send: the last segment again */
+	th_at(&w, c->t_tlp);
+	expect_tx(&w, .seq = S(9), .len = MSS);
+	expect_no_tx(&w, c->t_rtx - 1);
+	ck_assert_uint_eq(w.t->stats.tcp_loss_probes, 1);
+	ck_assert_uint_eq(w.t->stats.retrans_segs, 1);
+	ck_assert(c->tlp_flags & TCP_TLP_RETRANS);
+	/* both copies arrived: the D-SACK says nothing was lost, no reduction (slow start
+	 * goes on) */
+	th_in(&w, SEG(.seq = 5001, .ack = S(10), .wnd = 60000, .n_sack = 1,
+		      .sack = {{S(9), S(10)}}));
+	ck_assert_uint_eq(c->cc.ssthresh, TCP_SSTHRESH_INF);
+	ck_assert_uint_gt(c->cc.cwnd, 10 * MSS);
+	ck_assert_uint_eq(w.t->stats.tcp_dsack_recv, 1);
+	ck_assert_uint_eq(w.t->stats.tcp_loss_probe_recovery, 0);
+	ck_assert_uint_eq(c->tlp_flags, 0);
+	ck_assert_uint_eq(c->t_tlp, 0); /* nothing outstanding */
+}
+END_TEST
+
+START_TEST(tlp_repairs_tail_loss)
+{
+	uint32_t cid;
+	uint64_t acked_at;
+	struct tcp_conn *c = tlp_sender(&cid, true, 10 * MSS);
+
+	/* S0..S8 arrive, S9 is lost */
+	w.now += SRTT_MS * TH_MS;
+	th_in(&w, SEG(.seq = 5001, .ack = S(9), .wnd = 60000));
+	acked_at = w.now;
+	ck_assert_uint_eq(c->cc.ca_state, TCP_CA_OPEN);
+	/* one segment in flight: PTO = 2·SRTT + WCDelAckT (200 ms), capped by the RTO */
+	ck_assert_uint_eq(tcp_tlp_pto_ns(c), 2 * c->rtt.srtt_us * 1000ull + 200 * TH_MS);
+	ck_assert_uint_eq(c->t_tlp, c->t_rtx);
+	ck_assert_uint_eq(c->t_rtx, acked_at + tcp_rtt_rto_ns(&c->rtt));
+	/* the probe goes instead of the timeout */
+	th_at(&w, c->t_tlp);
+	expect_tx(&w, .seq = S(9), .len = MSS);
+	ck_assert_uint_eq(w.t->stats.tcp_timeouts, 0);
+	ck_assert_uint_eq(c->cc.ca_state, TCP_CA_OPEN);
+	ck_assert_uint_gt(c->t_rtx, w.now);
+	/* its ACK, without D-SACK: the probe repaired a loss, cwnd reduced once */
+	{
+		uint32_t cwnd = c->cc.cwnd;
+
+		w.now += SRTT_MS * TH_MS;
+		th_in(&w, SEG(.seq = 5001, .ack = S(10), .wnd = 60000));
+		ck_assert_uint_lt(c->cc.cwnd, cwnd);
+		ck_assert_uint_eq(c->cc.cwnd, c->cc.ssthresh);
+	}
+	ck_assert_uint_eq(w.t->stats.tcp_loss_probe_recovery, 1);
+	ck_assert_uint_eq(w.t->stats.tcp_timeouts, 0);
+	ck_assert_uint_eq(c->snd_una, c->snd_max);
+	ck_assert_uint_eq(c->t_rtx, 0);
+	ck_assert_uint_eq(c->t_tlp, 0);
+}
+END_TEST
+
+START_TEST(tlp_not_in_recovery_nor_without_sack)
+{
+	uint32_t cid;
+	struct tcp_conn *c = tlp_sender(&cid, true, 40 * MSS);
+	static const uint32_t b1[] = {1, 2}, b2[] = {1, 3}, b3[] = {1, 4};
+
+	ck_assert_uint_ne(c->t_tlp, 0);
+	/* S0 lost: one SACK is DISORDER, already no probe */
+	dupack(S(0), 1, b1);
+	ck_assert_uint_eq(c->cc.ca_state, TCP_CA_DISORDER);
+	ck_assert_uint_eq(c->t_tlp, 0);
+	dupack(S(0), 1, b2);
+	dupack(S(0), 1, b3);
+	ck_assert_uint_eq(c->cc.ca_state, TCP_CA_RECOVERY);
+	ck_assert_uint_eq(c->t_tlp, 0);
+	while (w.seen < w.io.n_tx)
+		expect_tx(&w);
+	/* silence until the RTO: no probe ever */
+	expect_no_tx(&w, c->t_rtx - 1);
+	ck_assert_uint_eq(w.t->stats.tcp_loss_probes, 0);
+	th_at(&w, c->t_rtx);
+	ck_assert_uint_eq(c->cc.ca_state, TCP_CA_LOSS);
+	ck_assert_uint_eq(c->t_tlp, 0);
+	ck_assert_uint_eq(w.t->stats.tcp_loss_probes, 0);
+}
+END_TEST
+
+START_TEST(tlp_needs_sack)
+{
+	uint32_t cid;
+	struct tcp_conn *c = tlp_sender(&cid, false, 10 * MSS);
+
+	ck_assert_uint_eq(c->t_tlp, 0);
+	expect_no_tx(&w, c->t_rtx - 1);
+	ck_assert_uint_eq(w.t->stats.tcp_loss_probes, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tcp_loss");
@@ -198,6 +352,11 @@ int main(void)
 	tcase_add_test(tc, sack_recovery_two_holes);
 	tcase_add_test(tc, rto_skips_sacked_data);
 	tcase_add_test(tc, rtt_from_timestamps_and_karn);
+	tcase_add_test(tc, tlp_sends_new_data_at_pto);
+	tcase_add_test(tc, tlp_retransmits_tail);
+	tcase_add_test(tc, tlp_repairs_tail_loss);
+	tcase_add_test(tc, tlp_not_in_recovery_nor_without_sack);
+	tcase_add_test(tc, tlp_needs_sack);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);
 }
