@@ -430,6 +430,7 @@ static void tcp_sent(struct tcp_table *t, struct tcp_conn *c, uint64_t now, uint
 {
 	bool rtx = SEQ_LT(seq, c->snd_max);
 
+	tcp_rack_on_sent(c, now, seq, end); /* before snd_max moves */
 	if (c->snd_una == c->snd_max)
 		c->rtx_since = now; /* the oldest unacknowledged data starts now */
 	if (rtx) {
@@ -521,8 +522,10 @@ static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t
 	for (unsigned budget = 0; budget < TCP_XMIT_BUDGET; budget++) {
 		uint32_t mss = tcp_cur_mss(c), seq = c->snd_nxt, len, avail = 0, usable, allow;
 		uint32_t seg_max;
-		uint32_t wnd_end = c->snd_una + c->snd_wnd, end, segs, hs, he;
-		bool fin, want_fin, sack_rtx = false, full;
+		uint32_t wnd_end = c->snd_una + c->snd_wnd, end, segs, hs, he, rack_len = 0;
+		bool fin, want_fin, sack_rtx = false, rack_rtx = false, full;
+		bool rack = (c->cc.ca_state == TCP_CA_RECOVERY || c->cc.ca_state == TCP_CA_LOSS) &&
+			    tcp_rack_active(c);
 		uint8_t flags = 0;
 		uint16_t gso = 0;
 
@@ -531,7 +534,23 @@ static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t
 		allow = tcp_recovery_send_allowance(c);
 		if (mode == TCP_XMIT_PROBE && allow < mss)
 			allow = mss;
-		if (c->cc.ca_state == TCP_CA_RECOVERY && (c->flags & TCP_F_SACK_OK)) {
+		if (rack && tcp_rack_next_lost(c, c->cc.ca_state == TCP_CA_LOSS ? seq : c->snd_max,
+					       mss, &hs, &rack_len)) {
+			/* RFC 8985: what RACK marked lost goes first — also a lost retransmission,
+			 * which RFC 6675 would leave to the RTO; in LOSS only below go-back-N's
+			 * snd_nxt (what is above it goes anyway) */
+			if (allow < rack_len && allow < mss)
+				break;
+			seq = hs;
+			avail = rack_len;
+			sack_rtx = rack_rtx = true;
+		} else if (rack && c->cc.ca_state == TCP_CA_RECOVERY) {
+			/* then new data (RFC 6675 NextSeg rule 2); nothing not marked lost is
+			 * retransmitted: the reordering timer marks what is late */
+			if (allow < mss)
+				break;
+			c->snd_nxt = seq = c->snd_max;
+		} else if (c->cc.ca_state == TCP_CA_RECOVERY && (c->flags & TCP_F_SACK_OK)) {
 			/* 2. RFC 6675 (C): NextSeg while a whole segment fits the allowance */
 			uint32_t s2, l2, new_end = seq_min(c->write_seq, wnd_end);
 
@@ -573,7 +592,8 @@ static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t
 		if (len > mss && len < avail)
 			len -= len % mss; /* a super-segment is whole MSS pieces but at the end */
 		fin = want_fin && seq + len == c->write_seq &&
-		      (!sack_rtx || c->cc.ca_state == TCP_CA_LOSS);
+		      (!sack_rtx || c->cc.ca_state == TCP_CA_LOSS ||
+		       (rack_rtx && SEQ_GT(seq + rack_len, c->write_seq)));
 		if (len == 0 && !fin)
 			break; /* window or congestion window closed: ACKs or the persist timer */
 		if (fin && len == 0 && allow == 0 && c->snd_una != c->snd_max)
@@ -602,8 +622,8 @@ static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t
 		}
 		end = seq + len + (fin ? 1 : 0);
 		segs = gso ? (len + mss - 1) / mss : 1;
-		if (!sack_rtx || c->cc.ca_state == TCP_CA_LOSS)
-			c->snd_nxt = end; /* NextSeg's retransmissions leave snd_nxt alone */
+		if (!rack_rtx && (!sack_rtx || c->cc.ca_state == TCP_CA_LOSS))
+			c->snd_nxt = end; /* NextSeg's and RACK's retransmissions leave it alone */
 		tcp_sent(t, c, now, seq, end, len, fin, segs, mss);
 		n++;
 		if (force)

@@ -175,6 +175,9 @@ void tcp_recovery_on_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
  * kept (RFC 6675 §5.1), ca_state = LOSS; counts tcp_timeouts. The caller then re-arms t_rtx
  * with tcp_rtt_rto_ns (§5.6) and keeps rtx_count itself. */
 void tcp_recovery_on_rto(struct tcp_table *t, struct tcp_conn *c, uint64_t now);
+/* RACK (tcp_rack.c) marked loss outside any ACK (the reordering timer): enter recovery as a
+ * duplicate ACK would (OPEN or DISORDER, `recover` passed). */
+void tcp_recovery_on_rack_loss(struct tcp_table *t, struct tcp_conn *c, uint64_t now);
 /* How many bytes may be put in flight now (cwnd - pipe, never negative), with pipe:
  *   OPEN                 snd_max - snd_una (RFC 5681 FlightSize)
  *   DISORDER             without SACK: FlightSize - min(dupacks, 2)·SMSS (Limited Transmit,
@@ -211,6 +214,37 @@ void tcp_tlp_on_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 		    const struct tcp_ack_info *ai);
 /* No probe pending nor outstanding (recovery began, RTO). */
 void tcp_tlp_cancel(struct tcp_conn *c);
+
+/* RACK. The table (struct tcp_rack) is kept whether SACK was negotiated or not; RACK decides
+ * only with SACK and while the table covers [snd_una, snd_max) (tcp_rack_active), else the
+ * RFC 6675 / NewReno rules of tcp_recovery.c do. */
+void tcp_rack_init(struct tcp_conn *c);                 /* empty, valid, reo_wnd_mult 1 */
+bool tcp_rack_active(const struct tcp_conn *c);
+/* [seq, end) (end includes a FIN) was sent at now: tcp_sent calls it before it moves
+ * snd_max. What lies below snd_max becomes one retransmitted range sent now; what lies
+ * beyond is appended, joined to the last range if sent within min_RTT/4 of it. A full table
+ * gives up (valid = 0) until the flight drains. */
+void tcp_rack_on_sent(struct tcp_conn *c, uint64_t now, uint32_t seq, uint32_t end);
+/* An ACK was processed (snd_una advanced from prior_una, the scoreboard updated), before
+ * tcp_recovery_on_ack: RACK.xmit_ts/end_seq/rtt from what it delivered (§6.2 steps 2-3),
+ * reo_wnd's D-SACK growth (step 4), acknowledged ranges dropped, loss marked (step 5) and the
+ * reordering timer (t_reo) armed for what may still be reordered. */
+void tcp_rack_on_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now, uint32_t prior_una,
+		     bool dsack);
+/* The reordering window now, µs (§6.2 step 4). */
+uint32_t tcp_rack_reo_wnd_us(const struct tcp_conn *c);
+/* The un-SACKed bytes below limit of ranges marked lost and not retransmitted since. */
+uint32_t tcp_rack_lost_bytes(const struct tcp_conn *c, uint32_t limit);
+/* The lowest un-SACKed piece (<= mss, inside one range) of a range marked lost, below limit. */
+bool tcp_rack_next_lost(const struct tcp_conn *c, uint32_t limit, uint32_t mss, uint32_t *seq,
+			uint32_t *len);
+/* t_reo expired: mark what is lost now, enter recovery if needed, send. */
+void tcp_rack_reo_fire(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
+		       struct tcp_io *io);
+/* An RTO: go-back-N resends all, so no lost mark is pending; the reordering timer stops. */
+void tcp_rack_on_rto(struct tcp_conn *c);
+/* A recovery ended: one of the 16 recoveries a D-SACK-widened window persists for. */
+void tcp_rack_recovery_done(struct tcp_conn *c);
 
 /* --- tcp_cc.c, tcp_cc_newreno.c, tcp_cc_cubic.c ------------------------------------------- */
 

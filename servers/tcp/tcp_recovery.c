@@ -79,6 +79,12 @@ void tcp_recovery_init(struct tcp_conn *c, uint64_t now, bool syn_retransmitted)
 	tcp_rtt_handshake_done(&c->rtt, syn_retransmitted);
 	c->lost_out = 0;
 	tcp_tlp_cancel(c);
+	tcp_rack_init(c);
+}
+
+static bool rack_on(const struct tcp_conn *c)
+{
+	return has_sack(c) && tcp_rack_active(c);
 }
 
 /* Fast retransmit: RFC 5681 §3.2 steps 2-4 / RFC 6675 §5 step 4. */
@@ -96,7 +102,14 @@ static void recovery_enter(struct tcp_table *t, struct tcp_conn *c, uint64_t now
 	tcp_tlp_cancel(c);
 	t->stats.tcp_fast_retrans++;
 	c->lost_out = 1;
-	if (has_sack(c)) {
+	if (rack_on(c)) {
+		/* RFC 8985: what RACK marked lost is retransmitted first (tcp_rack_next_lost),
+		 * then new data; cwnd = ssthresh as RFC 6675 (4.2), and the head goes out at
+		 * once whatever the pipe (4.3; Linux's PRR lets one segment out) */
+		c->cc.cwnd = c->cc.ssthresh;
+		c->lost_out = segs_of(tcp_rack_lost_bytes(c, c->snd_max), smss);
+		t->stats.tcp_sack_recovery++;
+	} else if (has_sack(c)) {
 		/* (4.2) cwnd = ssthresh; (4.3) the head goes out (TCP_F_RTX_HEAD), and HighRxt and
 		 * RescueRxt are its last byte, so that NextSeg neither repeats it nor rescues too
 		 * early. */
@@ -132,6 +145,7 @@ static void recovery_exit(struct tcp_conn *c, uint64_t now)
 	c->cc.dupacks = 0;
 	c->flags &= ~TCP_F_RTX_HEAD;
 	c->lost_out = 0;
+	tcp_rack_recovery_done(c);
 	tcp_cc_get((enum tcp_cc_algo)c->cc.algo)->on_recovery_end(c, now);
 }
 
@@ -140,7 +154,13 @@ static bool recovery_should_enter(const struct tcp_conn *c)
 {
 	bool recover_ok;
 
-	if (has_sack(c)) {
+	if (rack_on(c)) {
+		/* RFC 8985 §6: RACK replaces DupThresh — recovery begins when it marked a loss.
+		 * RFC 6675 §5.1 still holds. */
+		if (tcp_rack_lost_bytes(c, c->snd_max) == 0)
+			return false;
+		recover_ok = SEQ_GEQ(c->snd_una, c->cc.recover);
+	} else if (has_sack(c)) {
 		/* RFC 6675 §5 steps 1-2: DupThresh duplicates, or three segments SACKed above
 		 * the cumulative ACK point. §5.1: never before HighACK reaches RecoveryPoint. */
 		if (c->cc.dupacks < TCP_DUPTHRESH &&
@@ -208,6 +228,7 @@ void tcp_recovery_on_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 			c->cc.ca_state = TCP_CA_OPEN;
 			c->cc.dupacks = 0;
 			c->lost_out = 0;
+			tcp_rack_recovery_done(c);
 			break;
 		}
 		c->lost_out = segs_of(flight_size(c) - sacked_in(&c->sb, c->snd_una, c->snd_max),
@@ -218,13 +239,12 @@ void tcp_recovery_on_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 			c->cc.dupacks = 0; /* RFC 6675 §5: a cumulative ACK resets DupAcks */
 			ops->on_ack(c, now, ai->acked, ai->rtt_us);
 		}
-		if (ai->dup) {
-			if (c->cc.dupacks < UINT8_MAX)
-				c->cc.dupacks++;
-			if (recovery_should_enter(c)) {
-				recovery_enter(t, c, now);
-				return;
-			}
+		if (ai->dup && c->cc.dupacks < UINT8_MAX)
+			c->cc.dupacks++;
+		/* with RACK any ACK may have marked a loss; else only a duplicate counts */
+		if ((ai->dup || rack_on(c)) && recovery_should_enter(c)) {
+			recovery_enter(t, c, now);
+			return;
 		}
 		break;
 	}
@@ -238,12 +258,22 @@ void tcp_recovery_on_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 	}
 }
 
+void tcp_recovery_on_rack_loss(struct tcp_table *t, struct tcp_conn *c, uint64_t now)
+{
+	if ((c->cc.ca_state == TCP_CA_OPEN || c->cc.ca_state == TCP_CA_DISORDER) &&
+	    recovery_should_enter(c))
+		recovery_enter(t, c, now);
+	else if (c->cc.ca_state == TCP_CA_RECOVERY)
+		c->lost_out = segs_of(tcp_rack_lost_bytes(c, c->snd_max), tcp_cc_smss(c));
+}
+
 void tcp_recovery_on_rto(struct tcp_table *t, struct tcp_conn *c, uint64_t now)
 {
 	const struct tcp_cc_ops *ops = tcp_cc_get((enum tcp_cc_algo)c->cc.algo);
 
 	t->stats.tcp_timeouts++;
 	tcp_tlp_cancel(c);
+	tcp_rack_on_rto(c);
 	/* RFC 5681 §3.1 eq. 4, except that a second timeout of data already retransmitted by
 	 * the timer (no ACK of new data since) keeps ssthresh. */
 	if (!(c->cc.ca_state == TCP_CA_LOSS && c->cc.loss_rtos > 0)) {
@@ -277,6 +307,19 @@ uint32_t tcp_recovery_send_allowance(const struct tcp_conn *c)
 {
 	uint32_t smss = tcp_cc_smss(c), flight = flight_size(c), pipe;
 
+	if (rack_on(c) && c->cc.ca_state != TCP_CA_OPEN) {
+		/* RFC 8985 with Linux's in_flight: what is neither SACKed nor marked lost (a
+		 * retransmission counts again: its mark went with it) */
+		uint32_t lim = c->cc.ca_state == TCP_CA_LOSS &&
+					       SEQ_GEQ(c->snd_nxt, c->snd_una) &&
+					       SEQ_LEQ(c->snd_nxt, c->snd_max)
+				       ? c->snd_nxt
+				       : c->snd_max;
+
+		pipe = (lim - c->snd_una) - sacked_in(&c->sb, c->snd_una, lim) -
+		       tcp_rack_lost_bytes(c, lim);
+		return c->cc.cwnd > pipe ? c->cc.cwnd - pipe : 0;
+	}
 	switch (c->cc.ca_state) {
 	case TCP_CA_RECOVERY:
 		pipe = has_sack(c) ? tcp_sack_pipe(&c->sb, c->snd_una, c->snd_max, smss) : flight;
