@@ -481,6 +481,7 @@ struct tcp_stats {
 	uint64_t tcp_timeouts;
 	uint64_t tcp_loss_probes;
 	uint64_t tcp_loss_probe_recovery; /* a probe's retransmission repaired a tail loss */
+	uint64_t tcp_rack_overflow; /* a flight outgrew RACK's table: RFC 6675 decided for it */
 	uint64_t tcp_sack_recovery;
 	uint64_t tcp_reno_recovery;
 	uint64_t tcp_dsack_recv;

@@ -430,7 +430,7 @@ static void tcp_sent(struct tcp_table *t, struct tcp_conn *c, uint64_t now, uint
 {
 	bool rtx = SEQ_LT(seq, c->snd_max);
 
-	tcp_rack_on_sent(c, now, seq, end); /* before snd_max moves */
+	tcp_rack_on_sent(t, c, now, seq, end); /* before snd_max moves */
 	if (c->snd_una == c->snd_max)
 		c->rtx_since = now; /* the oldest unacknowledged data starts now */
 	if (rtx) {

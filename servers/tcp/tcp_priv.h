@@ -223,8 +223,9 @@ bool tcp_rack_active(const struct tcp_conn *c);
 /* [seq, end) (end includes a FIN) was sent at now: tcp_sent calls it before it moves
  * snd_max. What lies below snd_max becomes one retransmitted range sent now; what lies
  * beyond is appended, joined to the last range if sent within min_RTT/4 of it. A full table
- * gives up (valid = 0) until the flight drains. */
-void tcp_rack_on_sent(struct tcp_conn *c, uint64_t now, uint32_t seq, uint32_t end);
+ * gives up (valid = 0, tcp_rack_overflow counted) until the flight drains. */
+void tcp_rack_on_sent(struct tcp_table *t, struct tcp_conn *c, uint64_t now, uint32_t seq,
+		      uint32_t end);
 /* An ACK was processed (snd_una advanced from prior_una, the scoreboard updated), before
  * tcp_recovery_on_ack: RACK.xmit_ts/end_seq/rtt from what it delivered (§6.2 steps 2-3),
  * reo_wnd's D-SACK growth (step 4), acknowledged ranges dropped, loss marked (step 5) and the

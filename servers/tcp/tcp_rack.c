@@ -210,11 +210,12 @@ static void rack_give_up(struct tcp_conn *c)
 	c->t_reo = 0;
 }
 
-void tcp_rack_on_sent(struct tcp_conn *c, uint64_t now, uint32_t seq, uint32_t end)
+void tcp_rack_on_sent(struct tcp_table *t, struct tcp_conn *c, uint64_t now, uint32_t seq,
+		      uint32_t end)
 {
 	struct tcp_rack *r = &c->rack;
 	struct tcp_rack_seg tmp[TCP_RACK_SEGS_MAX + 2]; /* a cut at each end of [seq, re) */
-	uint32_t t = rack_us(now), gran = rack_gran_us(c), old_max = c->snd_max, re, prev;
+	uint32_t us = rack_us(now), gran = rack_gran_us(c), old_max = c->snd_max, re, prev;
 	unsigned n = 0;
 
 	if (!r->valid && c->snd_una == old_max) {
@@ -250,7 +251,8 @@ void tcp_rack_on_sent(struct tcp_conn *c, uint64_t now, uint32_t seq, uint32_t e
 				tmp[n++].end = seq;
 			}
 			if (!placed) {
-				tmp[n] = (struct tcp_rack_seg){.end = re, .first_us = t, .last_us = t,
+				tmp[n] = (struct tcp_rack_seg){.end = re, .first_us = us,
+							       .last_us = us,
 							       .flags = TCP_RACK_SEG_RETRANS};
 				n++;
 				placed = true;
@@ -266,6 +268,7 @@ void tcp_rack_on_sent(struct tcp_conn *c, uint64_t now, uint32_t seq, uint32_t e
 			else if (r->n < TCP_RACK_SEGS_MAX)
 				r->seg[r->n++] = tmp[i];
 			else {
+				t->stats.tcp_rack_overflow++;
 				rack_give_up(c);
 				return;
 			}
@@ -273,27 +276,30 @@ void tcp_rack_on_sent(struct tcp_conn *c, uint64_t now, uint32_t seq, uint32_t e
 	}
 	/* The new part: appended, or joined to the last range when sent close to it. */
 	if (SEQ_GT(end, old_max)) {
-		struct tcp_rack_seg ns = {.end = end, .first_us = t, .last_us = t};
+		struct tcp_rack_seg ns = {.end = end, .first_us = us, .last_us = us};
 
 		if (r->n && rack_mergeable(&r->seg[r->n - 1], &ns, gran))
 			rack_merge(&r->seg[r->n - 1], &ns);
 		else if (r->n < TCP_RACK_SEGS_MAX)
 			r->seg[r->n++] = ns;
-		else
+		else {
+			t->stats.tcp_rack_overflow++;
 			rack_give_up(c); /* full: RFC 6675 until the flight drains */
+		}
 	}
 }
 
-/* The un-SACKed bytes of [from, to). */
+/* The un-SACKed bytes of [from, to): the board's ranges are disjoint, one pass. */
 static uint32_t rack_unsacked(const struct tcp_conn *c, uint32_t from, uint32_t to)
 {
-	uint32_t sum = 0, hs, he;
+	unsigned n = c->sb.n <= TCP_SCOREBOARD_MAX ? c->sb.n : 0;
+	uint32_t sum = to - from;
 
-	for (unsigned k = 0; k <= TCP_SCOREBOARD_MAX && SEQ_LT(from, to); k++) {
-		if (!tcp_sack_next_hole(&c->sb, from, to, &hs, &he))
-			break;
-		sum += he - hs;
-		from = he;
+	for (unsigned k = 0; k < n; k++) {
+		uint32_t a = seq_max(c->sb.sacked[k].start, from), b = seq_min(c->sb.sacked[k].end, to);
+
+		if (SEQ_LT(a, b))
+			sum -= b - a;
 	}
 	return sum;
 }

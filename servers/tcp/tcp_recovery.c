@@ -241,8 +241,9 @@ void tcp_recovery_on_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 		}
 		if (ai->dup && c->cc.dupacks < UINT8_MAX)
 			c->cc.dupacks++;
-		/* with RACK any ACK may have marked a loss; else only a duplicate counts */
-		if ((ai->dup || rack_on(c)) && recovery_should_enter(c)) {
+		/* with RACK any ACK may have marked a loss (lost_out set); else only a duplicate
+		 * counts */
+		if ((ai->dup || c->lost_out) && recovery_should_enter(c)) {
 			recovery_enter(t, c, now);
 			return;
 		}
@@ -307,7 +308,7 @@ uint32_t tcp_recovery_send_allowance(const struct tcp_conn *c)
 {
 	uint32_t smss = tcp_cc_smss(c), flight = flight_size(c), pipe;
 
-	if (rack_on(c) && c->cc.ca_state != TCP_CA_OPEN) {
+	if (c->cc.ca_state != TCP_CA_OPEN && rack_on(c)) {
 		/* RFC 8985 with Linux's in_flight: what is neither SACKed nor marked lost (a
 		 * retransmission counts again: its mark went with it) */
 		uint32_t lim = c->cc.ca_state == TCP_CA_LOSS &&

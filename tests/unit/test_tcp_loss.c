@@ -534,6 +534,7 @@ START_TEST(rack_table_overflow_falls_back)
 	expect_tx(&w, .seq = b + TCP_RACK_SEGS_MAX * MSS, .len = MSS);
 	ck_assert(!tcp_rack_active(c));
 	ck_assert_uint_eq(c->rack.valid, 0);
+	ck_assert_uint_eq(w.t->stats.tcp_rack_overflow, 1);
 	/* RFC 6675 decides: one SACK is not enough (RACK would have marked S0 lost), the
 	 * third is */
 	dupack(S(0), 1, b1);
