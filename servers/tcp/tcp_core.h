@@ -410,8 +410,14 @@ struct tcp_conn {
 	/* RACK (RFC 8985 §6, tcp_rack.c) */
 	uint64_t t_reo;          /* reordering timer: a segment's reordering window ends */
 	struct tcp_rack rack;
+	/* undo of a spurious fast recovery (tcp_recovery.c, Linux tcp_try_undo_dsack) */
+	uint32_t undo_marker;    /* snd_una when the recovery began (with undo_on) */
+	uint32_t undo_ssthresh;  /* ssthresh before it */
+	uint16_t undo_retrans;   /* its retransmissions not yet D-SACKed */
+	uint8_t undo_on;
+	uint8_t reserved5[5];
 };
-_Static_assert(sizeof(struct tcp_conn) == 776 + 8 + 32 * 16 + 32, "tcp_conn is shared state: its size is ABI");
+_Static_assert(sizeof(struct tcp_conn) == 776 + 8 + 32 * 16 + 32 + 16, "tcp_conn is shared state: its size is ABI");
 
 /* One listener. Options set on the socket before listen() are kept here and inherited by
  * every connection it accepts (Linux children inherit the listener's options). */
@@ -482,6 +488,7 @@ struct tcp_stats {
 	uint64_t tcp_loss_probes;
 	uint64_t tcp_loss_probe_recovery; /* a probe's retransmission repaired a tail loss */
 	uint64_t tcp_rack_overflow; /* a flight outgrew RACK's table: RFC 6675 decided for it */
+	uint64_t tcp_dsack_undo;   /* a recovery found spurious by D-SACKs: cwnd restored */
 	uint64_t tcp_sack_recovery;
 	uint64_t tcp_reno_recovery;
 	uint64_t tcp_dsack_recv;

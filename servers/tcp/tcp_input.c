@@ -483,6 +483,8 @@ static int tcp_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 	if ((c->flags & TCP_F_SACK_OK) && (seg->opt.present & TCP_OPTF_SACK)) {
 		ai.sacked = tcp_sack_update(&c->sb, c->snd_una, c->snd_max, &seg->opt, &dsack);
 		ai.dsack = dsack; /* counted by tcp_recovery_on_ack */
+		if (dsack)
+			ai.dsack_blk = seg->opt.sack[0];
 	}
 	if (prior_una == c->snd_una && ack == c->snd_una && c->snd_max != c->snd_una &&
 		   ((seg->len == 0 && !(seg->flags & (TCP_SYN | TCP_FIN)) && !wnd_changed) ||

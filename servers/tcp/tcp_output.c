@@ -439,6 +439,10 @@ static void tcp_sent(struct tcp_table *t, struct tcp_conn *c, uint64_t now, uint
 		t->stats.retrans_segs += segs;
 		c->total_retrans += segs;
 		c->retrans_out += segs;
+		if (c->undo_on && c->cc.ca_state == TCP_CA_RECOVERY)
+			c->undo_retrans = (uint16_t)(c->undo_retrans + segs < UINT16_MAX
+							     ? c->undo_retrans + segs
+							     : UINT16_MAX);
 		/* Karn: a sample covering a retransmitted segment is ambiguous */
 		if (c->rtt.timing && seq_in(c->rtt.timed_seq, seq, end))
 			tcp_rtt_cancel(&c->rtt);

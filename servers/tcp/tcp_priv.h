@@ -152,6 +152,7 @@ struct tcp_ack_info {
 	bool dup;                /* a duplicate ACK by RFC 5681 §2 (or RFC 6675's SACK rule) */
 	bool dsack;
 	bool ece;                /* ignored: ECN is never negotiated */
+	struct tcp_range dsack_blk; /* the D-SACK block (valid with dsack) */
 };
 /* The handshake completed (ESTABLISHED, either side): the congestion controller's init (IW,
  * RFC 6928), IW = 1 SMSS if the SYN or SYN-ACK was retransmitted (RFC 5681 §3.1), RFC 6298
@@ -242,8 +243,9 @@ bool tcp_rack_next_lost(const struct tcp_conn *c, uint32_t limit, uint32_t mss, 
 /* t_reo expired: mark what is lost now, enter recovery if needed, send. */
 void tcp_rack_reo_fire(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 		       struct tcp_io *io);
-/* An RTO: go-back-N resends all, so no lost mark is pending; the reordering timer stops. */
-void tcp_rack_on_rto(struct tcp_conn *c);
+/* No lost mark is pending any more and the reordering timer stops: after an RTO (go-back-N
+ * resends all), after an undone recovery (nothing was lost). */
+void tcp_rack_unmark_lost(struct tcp_conn *c);
 /* A recovery ended: one of the 16 recoveries a D-SACK-widened window persists for. */
 void tcp_rack_recovery_done(struct tcp_conn *c);
 

@@ -537,7 +537,7 @@ void tcp_rack_reo_fire(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 	tcp_output(t, c, now, io);
 }
 
-void tcp_rack_on_rto(struct tcp_conn *c)
+void tcp_rack_unmark_lost(struct tcp_conn *c)
 {
 	/* go-back-N resends everything from snd_una: no mark is pending any more */
 	for (unsigned i = 0; i < c->rack.n && i < TCP_RACK_SEGS_MAX; i++)

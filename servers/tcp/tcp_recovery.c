@@ -94,6 +94,11 @@ static void recovery_enter(struct tcp_table *t, struct tcp_conn *c, uint64_t now
 	uint32_t smss = tcp_cc_smss(c), hs, he;
 
 	c->cc.prior_cwnd = c->cc.cwnd;
+	/* what undoing it would restore (SACK only: D-SACKs say what was spurious) */
+	c->undo_on = has_sack(c);
+	c->undo_marker = c->snd_una;
+	c->undo_ssthresh = c->cc.ssthresh;
+	c->undo_retrans = 0;
 	c->cc.ssthresh = ops->ssthresh(c, now);
 	c->cc.bytes_acked = 0;
 	c->cc.recover = c->snd_max; /* RFC 6582 step 2 / RFC 6675 (4.1): RecoveryPoint */
@@ -149,6 +154,40 @@ static void recovery_exit(struct tcp_conn *c, uint64_t now)
 	tcp_cc_get((enum tcp_cc_algo)c->cc.algo)->on_recovery_end(c, now);
 }
 
+/* RFC 2883 §5 / RFC 3708, as Linux tcp_check_dsack + tcp_try_undo_dsack: a D-SACK for data
+ * retransmitted in the last fast recovery (between undo_marker and snd_una) says that
+ * retransmission was not needed; when every one of them was D-SACKed, the recovery was
+ * spurious (reordering, not loss) and its window reduction is undone. After an RTO there is
+ * no undo. True when it undid (in RECOVERY, that recovery is over). */
+static bool recovery_try_undo_dsack(struct tcp_table *t, struct tcp_conn *c,
+				    const struct tcp_range *blk)
+{
+	uint32_t smss = tcp_cc_smss(c), segs;
+
+	if (!c->undo_on || c->undo_retrans == 0 || c->undo_retrans == UINT16_MAX ||
+	    c->cc.ca_state == TCP_CA_LOSS || !SEQ_LT(blk->start, blk->end) ||
+	    !SEQ_GT(blk->end, c->undo_marker) || SEQ_GT(blk->end, c->snd_una))
+		return false;
+	segs = segs_of(blk->end - blk->start, smss);
+	c->undo_retrans = (uint16_t)(c->undo_retrans > segs ? c->undo_retrans - segs : 0);
+	if (c->undo_retrans)
+		return false;
+	c->undo_on = 0;
+	if (c->cc.cwnd < c->cc.prior_cwnd)
+		c->cc.cwnd = c->cc.prior_cwnd;
+	if (c->cc.ssthresh < c->undo_ssthresh)
+		c->cc.ssthresh = c->undo_ssthresh;
+	t->stats.tcp_dsack_undo++;
+	tcp_rack_unmark_lost(c);
+	if (c->cc.ca_state != TCP_CA_RECOVERY)
+		return false;
+	c->cc.ca_state = TCP_CA_OPEN; /* Linux tcp_try_to_open */
+	c->cc.dupacks = 0;
+	c->flags &= ~TCP_F_RTX_HEAD;
+	c->lost_out = 0;
+	return true;
+}
+
 /* A duplicate ACK outside recovery: is it time for fast retransmit, and is it allowed? */
 static bool recovery_should_enter(const struct tcp_conn *c)
 {
@@ -186,6 +225,8 @@ void tcp_recovery_on_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 	if (ai->dsack)
 		t->stats.tcp_dsack_recv++;
 	tcp_tlp_on_ack(t, c, now, ai);
+	if (ai->dsack && recovery_try_undo_dsack(t, c, &ai->dsack_blk))
+		return;
 	if (ai->acked)
 		c->cc.loss_rtos = 0;
 	if (SEQ_LT(c->snd_nxt, c->snd_una))
@@ -273,8 +314,9 @@ void tcp_recovery_on_rto(struct tcp_table *t, struct tcp_conn *c, uint64_t now)
 	const struct tcp_cc_ops *ops = tcp_cc_get((enum tcp_cc_algo)c->cc.algo);
 
 	t->stats.tcp_timeouts++;
+	c->undo_on = 0;
 	tcp_tlp_cancel(c);
-	tcp_rack_on_rto(c);
+	tcp_rack_unmark_lost(c);
 	/* RFC 5681 §3.1 eq. 4, except that a second timeout of data already retransmitted by
 	 * the timer (no ACK of new data since) keeps ssthresh. */
 	if (!(c->cc.ca_state == TCP_CA_LOSS && c->cc.loss_rtos > 0)) {

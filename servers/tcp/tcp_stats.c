@@ -34,6 +34,7 @@ const struct stat_field tcp_stat_fields[] = {
 	F(tcp_loss_probes),
 	F(tcp_loss_probe_recovery),
 	F(tcp_rack_overflow),
+	F(tcp_dsack_undo),
 	F(tcp_sack_recovery),
 	F(tcp_reno_recovery),
 	F(tcp_dsack_recv),

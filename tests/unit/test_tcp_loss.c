@@ -556,6 +556,47 @@ START_TEST(rack_table_overflow_falls_back)
 }
 END_TEST
 
+/* S0 was only late: its retransmission comes back D-SACKed, the recovery was spurious and
+ * its window reduction is undone (Linux TCPDSACKUndo). */
+START_TEST(dsack_undoes_spurious_recovery)
+{
+	uint32_t cid, b, cwnd0;
+	struct tcp_conn *c = rack_sender(&cid, 1000, 20 * MSS, 0, &b);
+	struct th_seg s;
+
+	drain_tx();
+	cwnd0 = c->cc.cwnd;
+	w.now += SRTT_MS * TH_MS;
+	sack_ack(b, b + MSS, b + 10 * MSS);
+	ck_assert_uint_eq(c->cc.ca_state, TCP_CA_RECOVERY);
+	expect_tx(&w, .seq = b, .len = MSS);
+	drain_tx();
+	ck_assert_uint_lt(c->cc.cwnd, cwnd0);
+	ck_assert_uint_eq(c->undo_retrans, 1);
+	/* the original arrives: everything is acknowledged, the recovery ends reduced */
+	w.now += TH_MS;
+	sack_ack(c->snd_max, 0, 0);
+	ck_assert_uint_eq(c->cc.ca_state, TCP_CA_OPEN);
+	ck_assert_uint_lt(c->cc.cwnd, cwnd0);
+	/* a D-SACK for data the recovery did not retransmit (below it) undoes nothing */
+	s = *SEG(.seq = 5001, .ack = c->snd_una, .wnd = 60000, .n_sack = 1,
+		 .sack = {{b - MSS, b}});
+	th_in(&w, &s);
+	ck_assert_uint_eq(w.t->stats.tcp_dsack_undo, 0);
+	/* then the retransmission, D-SACKed: nothing was lost */
+	s.sack[0].start = b;
+	s.sack[0].end = b + MSS;
+	th_in(&w, &s);
+	ck_assert_uint_eq(w.t->stats.tcp_dsack_undo, 1);
+	ck_assert_uint_ge(c->cc.cwnd, cwnd0);
+	ck_assert_uint_eq(c->cc.ssthresh, TCP_SSTHRESH_INF);
+	ck_assert_uint_eq(c->undo_on, 0);
+	/* once: a second D-SACK changes nothing */
+	th_in(&w, &s);
+	ck_assert_uint_eq(w.t->stats.tcp_dsack_undo, 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tcp_loss");
@@ -577,6 +618,7 @@ int main(void)
 	tcase_add_test(tc, rack_reo_timer_marks_loss);
 	tcase_add_test(tc, rack_dsack_grows_reo_wnd);
 	tcase_add_test(tc, rack_table_overflow_falls_back);
+	tcase_add_test(tc, dsack_undoes_spurious_recovery);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);
 }
