@@ -161,13 +161,16 @@ struct tcp_ack_info {
 void tcp_recovery_init(struct tcp_conn *c, uint64_t now, bool syn_retransmitted);
 /* Update dupacks/ca_state/cwnd for one ACK. tcp_input calls it after it has moved snd_una,
  * taken the SACK blocks (tcp_sack_update, tcp_sack_advance) and fed any RTT sample, and
- * before tcp_output runs. It enters fast recovery on the third duplicate (or IsLost(snd_una)
- * with SACK, RFC 6675 §5 step 2) unless snd_una has not passed `recover` (RFC 6582 §3.2
- * step 2, RFC 6675 §5.1), handles NewReno partial/full ACKs, exits recovery when snd_una
- * reaches recover, grows cwnd through the congestion controller outside recovery. What must
+ * before tcp_output runs (and after tcp_rack_on_ack). It enters fast recovery when RACK
+ * marked a loss (SACK and a valid RACK table: RFC 8985), else on the third duplicate (or
+ * IsLost(snd_una) with SACK, RFC 6675 §5 step 2), unless snd_una has not passed `recover`
+ * (RFC 6582 §3.2 step 2, RFC 6675 §5.1); handles NewReno partial/full ACKs, exits recovery
+ * when snd_una reaches recover, grows cwnd through the congestion controller outside
+ * recovery, undoes a SACK recovery whose every retransmission came back D-SACKed. What must
  * be retransmitted is marked, never sent: TCP_F_RTX_HEAD for the segment at snd_una (fast
- * retransmit, each NewReno partial ACK), the scoreboard for SACK recovery. Counts
- * tcp_fast_retrans / tcp_sack_recovery / tcp_reno_recovery / tcp_dsack_recv. */
+ * retransmit, each NewReno partial ACK), the scoreboard or RACK's marks for SACK recovery.
+ * Counts tcp_fast_retrans / tcp_sack_recovery / tcp_reno_recovery / tcp_dsack_recv /
+ * tcp_dsack_undo. */
 void tcp_recovery_on_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 			 const struct tcp_ack_info *ai);
 /* The retransmission timer fired on data (not a SYN): RFC 6298 §5.4-5.5 (snd_nxt = snd_una:
@@ -186,6 +189,10 @@ void tcp_recovery_on_rack_loss(struct tcp_table *t, struct tcp_conn *c, uint64_t
  *   RECOVERY             without SACK: FlightSize (cwnd is inflated, RFC 5681 §3.2 step 4);
  *                        with SACK: SetPipe (RFC 6675 §5 (B.2))
  *   LOSS                 the un-SACKed bytes of [snd_una, snd_nxt): what go-back-N resent.
+ *   with RACK active (SACK, valid table), in every state but OPEN: the bytes of [snd_una,
+ *   snd_max) (LOSS: [snd_una, snd_nxt)) neither SACKed nor marked lost (Linux in_flight); and
+ *   in RECOVERY and LOSS tcp_output sends RACK's lost marks first (tcp_rack_next_lost), then
+ *   only new data in RECOVERY, go-back-N in LOSS.
  * What tcp_output sends, in this order:
  *   1. TCP_F_RTX_HEAD set: one segment at snd_una (up to SMSS, not across a SACKed range:
  *      tcp_sack_next_hole), regardless of the allowance (RFC 5681 §3.2 step 3, RFC 6582

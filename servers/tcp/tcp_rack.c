@@ -1,4 +1,25 @@
-/* tcp_rack: RACK-TLP loss detection on the sender (RFC 8985) — the tail loss probe (§7).
+/* tcp_rack: RACK-TLP loss detection on the sender (RFC 8985): time-based loss detection (§6)
+ * and the tail loss probe (§7).
+ *
+ * RACK: what was sent when is a table in the connection's record (struct tcp_rack, 32 ranges
+ * covering [snd_una, snd_max) in sequence order, each with its earliest and latest send time
+ * in µs). Sends within min_RTT/4 of a range's first send join it (a burst is one range); a
+ * retransmission cuts its own range out, sent now, flagged RETRANS. Coalescing is kept
+ * conservative both ways: loss is judged on a range's latest send, RACK.xmit_ts taken from
+ * its earliest; inside one range sends went in sequence order, which stands in for the
+ * per-segment tie-break by end_seq. When the table would need a 33rd range it is given up
+ * for the flight (valid = 0, tcp_rack_overflow) and RFC 6675 decides until snd_una reaches
+ * snd_max; a torn or inconsistent table is treated the same way, never trusted.
+ *   - on each ACK (tcp_rack_on_ack, before tcp_recovery_on_ack): RACK.xmit_ts/end_seq/rtt
+ *     from what it delivered, cumulatively or by SACK (§6.2 step 2; a retransmission
+ *     acknowledged sooner than min_RTT is taken for the original's ACK and ignored);
+ *     reordering seen when an original transmission is delivered below RACK.fack (step 3);
+ *     reo_wnd = min_RTT/4 · reo_wnd_mult, at most SRTT, 0 in recovery or with DupThresh
+ *     segments SACKed until reordering has been seen; a D-SACK raises reo_wnd_mult once per
+ *     round trip, for 16 recoveries (step 4); then every range sent before RACK's segment
+ *     whose xmit + RACK.rtt + reo_wnd has passed is marked lost, and t_reo is armed for the
+ *     latest of the others (step 5, §6.3);
+ *   - tcp_recovery.c enters recovery on a mark and tcp_output sends the marked ranges first.
  *
  * Tail loss probe: while data is outstanding in OPEN state a probe timeout (PTO) runs beside
  * the retransmission timer. When it expires, one segment goes out: new data if the peer's

@@ -1,8 +1,22 @@
 /* tcp_recovery: loss detection and recovery on the sender — duplicate ACKs, fast retransmit and
  * fast recovery (RFC 5681 §3.2) with NewReno's partial ACKs (RFC 6582), SACK-based recovery
- * (RFC 6675) when SACK was negotiated, and the response to a retransmission timeout (RFC 6298
+ * (RFC 6675, with RACK's loss detection, RFC 8985) when SACK was negotiated, the undo of a
+ * recovery D-SACKs prove spurious, and the response to a retransmission timeout (RFC 6298
  * §5, RFC 5681 §3.1, RFC 6675 §5.1). The congestion controller (tcp_cc_get(c->cc.algo))
  * decides ssthresh and grows cwnd; this module decides when, and what is retransmitted.
+ *
+ * Who decides what is lost (Linux with net.ipv4.tcp_recovery = 1):
+ *   - with SACK and while RACK's sent-range table covers the flight (tcp_rack.c): RACK alone.
+ *     A segment is lost when one sent after it was delivered and the reordering window has
+ *     passed (the reordering timer t_reo waits for the rest); DupThresh plays no part.
+ *     Recovery begins when RACK marks a loss (on any ACK or at t_reo), sends what RACK marked
+ *     lost first — a lost retransmission as well, which RFC 6675 leaves to the RTO — then
+ *     new data, with pipe = bytes neither SACKed nor marked lost (Linux's in_flight). In LOSS
+ *     (after an RTO) go-back-N runs as below, and RACK's marks below snd_nxt go first;
+ *   - with SACK but a table that overflowed for this flight: RFC 6675 (IsLost, NextSeg,
+ *     SetPipe) until the flight drains;
+ *   - without SACK: NewReno.
+ * The tail loss probe (RFC 8985 §7, tcp_rack.c) watches OPEN; recovery and the RTO cancel it.
  *
  * States (Linux's tcp_ca_state): OPEN, DISORDER (duplicate ACKs or SACKed data below the
  * threshold: Limited Transmit), RECOVERY (until snd_una reaches `recover`), LOSS (after an
@@ -23,9 +37,10 @@
  * Where RFCs leave a choice: NewReno leaves recovery with cwnd = min(ssthresh, max(FlightSize,
  * SMSS) + SMSS) (RFC 6582 §3.2 step 3's first option, which avoids a burst without pacing);
  * SACK recovery keeps RFC 6675's cwnd = ssthresh. No RFC 6582 §4 heuristics (an ACK that does
- * not pass `recover` never starts another fast retransmit: the RTO repairs it), no undo of
- * spurious recoveries (D-SACKs are counted only), no PRR, no ECN. The tail loss probe
- * (RFC 8985 §7) is tcp_rack.c's: recovery_enter and the RTO cancel it.
+ * not pass `recover` never starts another fast retransmit: the RTO repairs it), no undo
+ * after an RTO (no Eifel/F-RTO), no PRR (the head goes out at once, then cwnd - pipe), no ECN.
+ * A SACK recovery's reduction is undone (Linux tcp_try_undo_dsack) when D-SACKs cover every
+ * segment it retransmitted, during the recovery or after it.
  */
 #include "tcp_priv.h"
 
