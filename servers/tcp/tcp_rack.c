@@ -79,7 +79,8 @@ void tcp_tlp_schedule(struct tcp_table *t, struct tcp_conn *c, uint64_t now)
 {
 	uint64_t when;
 
-	if (!tlp_eligible(c)) {
+	/* not eligible, or the RTO is due already (it is being handled: never arm in the past) */
+	if (!tlp_eligible(c) || (c->t_rtx && c->t_rtx <= now)) {
 		c->t_tlp = 0;
 		return;
 	}

@@ -332,6 +332,25 @@ START_TEST(tlp_not_in_recovery_nor_without_sack)
 }
 END_TEST
 
+/* A PTO due with the RTO: the probe goes instead of the timeout, and nothing is left armed in
+ * the past (the probe's new data must not re-arm the PTO at the due RTO). */
+START_TEST(tlp_due_with_rto)
+{
+	uint32_t cid;
+	struct tcp_conn *c = tlp_sender(&cid, true, 20 * MSS);
+
+	tcp_timer_arm(w.t, c, &c->t_rtx, c->t_tlp);
+	th_at(&w, c->t_tlp);
+	ck_assert_uint_gt(tcp_next_deadline(w.t), w.now); /* one pass did it all */
+	expect_tx(&w, .seq = S(10), .len = MSS);
+	expect_no_tx(&w, w.now);
+	ck_assert_uint_eq(w.t->stats.tcp_timeouts, 0);
+	ck_assert_uint_eq(w.t->stats.tcp_loss_probes, 1);
+	ck_assert_uint_eq(c->t_tlp, 0);
+	ck_assert_uint_eq(c->t_rtx, w.now + 200 * TH_MS);
+}
+END_TEST
+
 START_TEST(tlp_needs_sack)
 {
 	uint32_t cid;
@@ -611,6 +630,7 @@ int main(void)
 	tcase_add_test(tc, tlp_retransmits_tail);
 	tcase_add_test(tc, tlp_repairs_tail_loss);
 	tcase_add_test(tc, tlp_not_in_recovery_nor_without_sack);
+	tcase_add_test(tc, tlp_due_with_rto);
 	tcase_add_test(tc, tlp_needs_sack);
 	tcase_add_test(tc, rack_lost_retransmission);
 	tcase_add_test(tc, rack_wraparound);
