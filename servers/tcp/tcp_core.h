@@ -60,6 +60,7 @@
  *   tcp_sack.c       the sender's SACK scoreboard, RFC 6675 pipe/NextSeg/IsLost, D-SACK
  *   tcp_recovery.c   duplicate ACKs, fast retransmit, NewReno (RFC 5681, 6582), RFC 6675 loss
  *                    recovery, RTO recovery
+ *   tcp_rack.c       RACK-TLP (RFC 8985): time-based loss detection, the tail loss probe
  *   tcp_cc.c         congestion control ops table; tcp_cc_newreno.c, tcp_cc_cubic.c (RFC 9438)
  *   tcp_assembler.c  the receive buffer's out-of-order ranges, SACK/D-SACK blocks to send
  *   tcp_isn.c        initial sequence numbers (RFC 6528), timestamp offsets
@@ -85,11 +86,13 @@
 #define TCP_LHASH_BUCKETS 256u      /* local-port hash of listeners */
 #define TCP_IDX_NONE 0xffffu        /* end of a chain / no slot */
 #define TCP_TABLE_MAGIC 0x54435054u /* "TCPT" */
-#define TCP_TABLE_VERSION 2u /* 2: per-connection buffer limits */
+#define TCP_TABLE_VERSION 4u /* 2: per-connection buffer limits; 3: tail loss probes;
+			      * 4: RACK's sent-range table */
 
 #define TCP_SCOREBOARD_MAX 16u      /* SACKed ranges a sender remembers above snd_una */
 #define TCP_OOO_MAX 16u             /* out-of-order ranges held in a receive buffer */
 #define TCP_SACK_OUT_MAX 4u         /* SACK blocks remembered to send (3 fit with timestamps) */
+#define TCP_RACK_SEGS_MAX 32u       /* sent ranges with their send time (RACK, tcp_rack.c) */
 
 /* Defaults, Linux's unless said. */
 /* Spelled as <netinet/tcp.h> spells it (536U) so that both headers may be included. */
@@ -187,6 +190,10 @@ enum tcp_recovery_state {
 				       * inet_rsk(req)->acked) */
 #define TCP_F_MASK 0x7fffffffu
 
+/* struct tcp_conn.tlp_flags */
+#define TCP_TLP_OUT 0x01u             /* a probe is outstanding until snd_una >= tlp_high_seq */
+#define TCP_TLP_RETRANS 0x02u         /* ... and it was a retransmission (not new data) */
+
 /* Events for the application (struct tcp_conn.events; the shell wakes waiters and clears). */
 #define TCP_EV_READABLE 0x01u   /* data or EOF to read, or an error */
 #define TCP_EV_WRITABLE 0x02u   /* send space freed */
@@ -228,6 +235,39 @@ struct tcp_scoreboard {
 	uint32_t rescue_rxt;     /* RFC 6675 RescueRxt */
 	uint32_t sacked_bytes;   /* sum of the ranges */
 	uint32_t dsack_seen;     /* D-SACKs received (RFC 2883, tolerated) */
+};
+
+/* RACK (RFC 8985 §6, tcp_rack.c): what was sent when. seg[] holds [snd_una, snd_max) as
+ * contiguous ranges sorted by sequence with when they were sent; `valid` is 0 when they do
+ * not cover it (the table overflowed, or a torn record): loss detection is then RFC 6675's
+ * until the flight drains. Times are the low 32 bits of the clock in µs (wrap-safe
+ * differences: a segment is never outstanding for 35 minutes). */
+#define TCP_RACK_SEG_RETRANS 0x01u /* the range was retransmitted */
+#define TCP_RACK_SEG_LOST 0x02u    /* marked lost, not retransmitted since */
+#define TCP_RACK_SEG_SACKED 0x04u  /* some of it was seen SACKed */
+struct tcp_rack_seg {
+	uint32_t end;            /* it starts where the previous one ends (seg[0]: snd_una) */
+	uint32_t first_us;       /* its earliest and latest send: coalesced ranges span time */
+	uint32_t last_us;
+	uint8_t flags;           /* TCP_RACK_SEG_* */
+	uint8_t reserved[3];
+};
+struct tcp_rack {
+	struct tcp_rack_seg seg[TCP_RACK_SEGS_MAX];
+	uint8_t n;
+	uint8_t valid;
+	uint8_t have_xmit;       /* xmit_us/end_seq/rtt_us hold RACK.xmit_ts/end_seq/rtt */
+	uint8_t reordering_seen; /* RACK.reordering_seen */
+	uint8_t reo_wnd_mult;    /* RACK.reo_wnd_mult (>= 1) */
+	uint8_t reo_wnd_persist; /* RACK.reo_wnd_persist */
+	uint8_t dsack_round_on;  /* dsack_round holds RACK.dsack_round */
+	uint8_t reserved;
+	uint32_t xmit_us;        /* RACK.xmit_ts */
+	uint32_t end_seq;        /* RACK.end_seq */
+	uint32_t rtt_us;         /* RACK.rtt */
+	uint32_t fack;           /* RACK.fack: highest end delivered */
+	uint32_t dsack_round;
+	uint32_t reserved2;
 };
 
 /* Congestion control state: the algorithm's own fields live in priv (tcp_cc_*.c define their
@@ -362,8 +402,22 @@ struct tcp_conn {
 	 * these, whatever autotuning or SO_RCVBUF/SO_SNDBUF ask; 0 = TCP_RMEM_MAX/TCP_WMEM_MAX. */
 	uint32_t rcv_buf_max;
 	uint32_t snd_buf_max;
+	/* Tail loss probe (RFC 8985 §7, tcp_rack.c). */
+	uint64_t t_tlp;          /* probe timeout (PTO) deadline, 0 = not armed */
+	uint32_t tlp_high_seq;   /* snd_max when the outstanding probe went out (TCP_TLP_OUT) */
+	uint8_t tlp_flags;       /* TCP_TLP_* */
+	uint8_t reserved4[3];
+	/* RACK (RFC 8985 §6, tcp_rack.c) */
+	uint64_t t_reo;          /* reordering timer: a segment's reordering window ends */
+	struct tcp_rack rack;
+	/* undo of a spurious fast recovery (tcp_recovery.c, Linux tcp_try_undo_dsack) */
+	uint32_t undo_marker;    /* snd_una when the recovery began (with undo_on) */
+	uint32_t undo_ssthresh;  /* ssthresh before it */
+	uint16_t undo_retrans;   /* its retransmissions not yet D-SACKed */
+	uint8_t undo_on;
+	uint8_t reserved5[5];
 };
-_Static_assert(sizeof(struct tcp_conn) == 760, "tcp_conn is shared state: its size is ABI");
+_Static_assert(sizeof(struct tcp_conn) == 776 + 8 + 32 * 16 + 32 + 16, "tcp_conn is shared state: its size is ABI");
 
 /* One listener. Options set on the socket before listen() are kept here and inherited by
  * every connection it accepts (Linux children inherit the listener's options). */
@@ -432,6 +486,9 @@ struct tcp_stats {
 	uint64_t tcp_slow_start_retrans;
 	uint64_t tcp_timeouts;
 	uint64_t tcp_loss_probes;
+	uint64_t tcp_loss_probe_recovery; /* a probe's retransmission repaired a tail loss */
+	uint64_t tcp_rack_overflow; /* a flight outgrew RACK's table: RFC 6675 decided for it */
+	uint64_t tcp_dsack_undo;   /* a recovery found spurious by D-SACKs: cwnd restored */
 	uint64_t tcp_sack_recovery;
 	uint64_t tcp_reno_recovery;
 	uint64_t tcp_dsack_recv;

@@ -483,6 +483,8 @@ static int tcp_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 	if ((c->flags & TCP_F_SACK_OK) && (seg->opt.present & TCP_OPTF_SACK)) {
 		ai.sacked = tcp_sack_update(&c->sb, c->snd_una, c->snd_max, &seg->opt, &dsack);
 		ai.dsack = dsack; /* counted by tcp_recovery_on_ack */
+		if (dsack)
+			ai.dsack_blk = seg->opt.sack[0];
 	}
 	if (prior_una == c->snd_una && ack == c->snd_una && c->snd_max != c->snd_una &&
 		   ((seg->len == 0 && !(seg->flags & (TCP_SYN | TCP_FIN)) && !wnd_changed) ||
@@ -490,8 +492,11 @@ static int tcp_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 		ai.dup = true; /* RFC 5681 §2 (and RFC 6675 §2: an ACK that SACKs new data) */
 	}
 	ai.ece = seg->flags & TCP_ECE;
-	if (tcp_state_synced(c->state))
+	if (tcp_state_synced(c->state)) {
+		tcp_rack_on_ack(t, c, now, prior_una, dsack);
 		tcp_recovery_on_ack(t, c, now, &ai);
+		tcp_tlp_schedule(t, c, now); /* RFC 8985 §7.2: every ACK restarts the PTO */
+	}
 	if (ai.acked)
 		tcp_sndbuf_expand(c);
 	return 0;

@@ -430,6 +430,7 @@ static void tcp_sent(struct tcp_table *t, struct tcp_conn *c, uint64_t now, uint
 {
 	bool rtx = SEQ_LT(seq, c->snd_max);
 
+	tcp_rack_on_sent(t, c, now, seq, end); /* before snd_max moves */
 	if (c->snd_una == c->snd_max)
 		c->rtx_since = now; /* the oldest unacknowledged data starts now */
 	if (rtx) {
@@ -438,6 +439,10 @@ static void tcp_sent(struct tcp_table *t, struct tcp_conn *c, uint64_t now, uint
 		t->stats.retrans_segs += segs;
 		c->total_retrans += segs;
 		c->retrans_out += segs;
+		if (c->undo_on && c->cc.ca_state == TCP_CA_RECOVERY)
+			c->undo_retrans = (uint16_t)(c->undo_retrans + segs < UINT16_MAX
+							     ? c->undo_retrans + segs
+							     : UINT16_MAX);
 		/* Karn: a sample covering a retransmitted segment is ambiguous */
 		if (c->rtt.timing && seq_in(c->rtt.timed_seq, seq, end))
 			tcp_rtt_cancel(&c->rtt);
@@ -457,6 +462,8 @@ static void tcp_sent(struct tcp_table *t, struct tcp_conn *c, uint64_t now, uint
 	c->probe_since = 0;
 	if (c->t_rtx == 0)
 		tcp_timer_arm(t, c, &c->t_rtx, now + tcp_rto_ns(c, now));
+	if (!rtx)
+		tcp_tlp_schedule(t, c, now); /* RFC 8985 §7.2: new data restarts the PTO */
 }
 
 enum tcp_gate { TCP_GATE_SEND, TCP_GATE_HOLD };
@@ -490,13 +497,18 @@ static void tcp_idle_check(struct tcp_conn *c, uint64_t now)
 	}
 }
 
+/* How tcp_write_xmit sends: by every rule; one segment ignoring Nagle, SWS and cork (the
+ * persist timer's push); one new segment of at most one MSS ignoring cwnd as well (a tail
+ * loss probe, RFC 8985 §7.3: Linux tcp_write_xmit with push_one = 2). */
+enum tcp_xmit_mode { TCP_XMIT_NORMAL, TCP_XMIT_FORCE, TCP_XMIT_PROBE };
+
 /* Send what the rules allow from snd_nxt (or NextSeg in SACK recovery). Returns the number
- * of segments sent; *blocked set when io was full. force: the persist timer's push, one
- * segment ignoring Nagle, SWS and cork. */
+ * of segments sent; *blocked set when io was full. */
 static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
-			       struct tcp_io *io, bool force, bool *blocked)
+			       struct tcp_io *io, enum tcp_xmit_mode mode, bool *blocked)
 {
 	unsigned n = 0;
+	bool force = mode != TCP_XMIT_NORMAL;
 
 	tcp_idle_check(c, now);
 	/* 1. fast retransmit / NewReno partial ACK: the head, outside the allowance */
@@ -514,15 +526,35 @@ static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t
 	for (unsigned budget = 0; budget < TCP_XMIT_BUDGET; budget++) {
 		uint32_t mss = tcp_cur_mss(c), seq = c->snd_nxt, len, avail = 0, usable, allow;
 		uint32_t seg_max;
-		uint32_t wnd_end = c->snd_una + c->snd_wnd, end, segs, hs, he;
-		bool fin, want_fin, sack_rtx = false, full;
+		uint32_t wnd_end = c->snd_una + c->snd_wnd, end, segs, hs, he, rack_len = 0;
+		bool fin, want_fin, sack_rtx = false, rack_rtx = false, full;
+		bool rack = (c->cc.ca_state == TCP_CA_RECOVERY || c->cc.ca_state == TCP_CA_LOSS) &&
+			    tcp_rack_active(c);
 		uint8_t flags = 0;
 		uint16_t gso = 0;
 
 		if (mss == 0)
 			break;
 		allow = tcp_recovery_send_allowance(c);
-		if (c->cc.ca_state == TCP_CA_RECOVERY && (c->flags & TCP_F_SACK_OK)) {
+		if (mode == TCP_XMIT_PROBE && allow < mss)
+			allow = mss;
+		if (rack && tcp_rack_next_lost(c, c->cc.ca_state == TCP_CA_LOSS ? seq : c->snd_max,
+					       mss, &hs, &rack_len)) {
+			/* RFC 8985: what RACK marked lost goes first — also a lost retransmission,
+			 * which RFC 6675 would leave to the RTO; in LOSS only below go-back-N's
+			 * snd_nxt (what is above it goes anyway) */
+			if (allow < rack_len && allow < mss)
+				break;
+			seq = hs;
+			avail = rack_len;
+			sack_rtx = rack_rtx = true;
+		} else if (rack && c->cc.ca_state == TCP_CA_RECOVERY) {
+			/* then new data (RFC 6675 NextSeg rule 2); nothing not marked lost is
+			 * retransmitted: the reordering timer marks what is late */
+			if (allow < mss)
+				break;
+			c->snd_nxt = seq = c->snd_max;
+		} else if (c->cc.ca_state == TCP_CA_RECOVERY && (c->flags & TCP_F_SACK_OK)) {
 			/* 2. RFC 6675 (C): NextSeg while a whole segment fits the allowance */
 			uint32_t s2, l2, new_end = seq_min(c->write_seq, wnd_end);
 
@@ -555,7 +587,7 @@ static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t
 		if (avail == 0 && !want_fin)
 			break;
 		usable = SEQ_GT(wnd_end, seq) ? wnd_end - seq : 0;
-		seg_max = sack_rtx ? mss : tcp_tso_goal(t, c, mss);
+		seg_max = sack_rtx || mode == TCP_XMIT_PROBE ? mss : tcp_tso_goal(t, c, mss);
 		len = avail < seg_max ? avail : seg_max;
 		if (len > usable)
 			len = usable;
@@ -564,7 +596,8 @@ static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t
 		if (len > mss && len < avail)
 			len -= len % mss; /* a super-segment is whole MSS pieces but at the end */
 		fin = want_fin && seq + len == c->write_seq &&
-		      (!sack_rtx || c->cc.ca_state == TCP_CA_LOSS);
+		      (!sack_rtx || c->cc.ca_state == TCP_CA_LOSS ||
+		       (rack_rtx && SEQ_GT(seq + rack_len, c->write_seq)));
 		if (len == 0 && !fin)
 			break; /* window or congestion window closed: ACKs or the persist timer */
 		if (fin && len == 0 && allow == 0 && c->snd_una != c->snd_max)
@@ -593,8 +626,8 @@ static unsigned tcp_write_xmit(struct tcp_table *t, struct tcp_conn *c, uint64_t
 		}
 		end = seq + len + (fin ? 1 : 0);
 		segs = gso ? (len + mss - 1) / mss : 1;
-		if (!sack_rtx || c->cc.ca_state == TCP_CA_LOSS)
-			c->snd_nxt = end; /* NextSeg's retransmissions leave snd_nxt alone */
+		if (!rack_rtx && (!sack_rtx || c->cc.ca_state == TCP_CA_LOSS))
+			c->snd_nxt = end; /* NextSeg's and RACK's retransmissions leave it alone */
 		tcp_sent(t, c, now, seq, end, len, fin, segs, mss);
 		n++;
 		if (force)
@@ -633,6 +666,40 @@ void tcp_retransmit_head(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 	tcp_sent(t, c, now, seq, end, len, fin, 1, mss);
 }
 
+int tcp_output_probe(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tcp_io *io)
+{
+	bool blocked = false;
+
+	if (!tcp_state_sends_data(c->state))
+		return -EAGAIN;
+	return tcp_write_xmit(t, c, now, io, TCP_XMIT_PROBE, &blocked) ? 0 : -EAGAIN;
+}
+
+int tcp_retransmit_tail(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
+			struct tcp_io *io)
+{
+	bool fin = c->flags & TCP_F_FIN_SENT;
+	uint32_t mss = c->snd_mss ? tcp_cur_mss(c) : TCP_MSS_MIN;
+	uint32_t data_end = fin ? c->snd_max - 1 : c->snd_max, len, seq;
+	uint8_t flags = 0;
+
+	if (SEQ_LEQ(data_end, c->snd_una) && !fin)
+		return -EAGAIN;
+	len = SEQ_GT(data_end, c->snd_una) ? data_end - c->snd_una : 0;
+	if (len > mss)
+		len = mss;
+	seq = data_end - len;
+	if (len)
+		flags |= TCP_PSH;
+	if (fin)
+		flags |= TCP_FIN;
+	/* Linux tcp_send_loss_probe: the last MSS of the highest segment, whatever the windows */
+	if (tcp_xmit(t, c, now, io, seq, len, flags, 0) != 0)
+		return -ENOBUFS;
+	tcp_sent(t, c, now, seq, c->snd_max, len, fin, 1, mss);
+	return 0;
+}
+
 void tcp_check_probe_timer(struct tcp_table *t, struct tcp_conn *c, uint64_t now)
 {
 	bool unsent;
@@ -652,7 +719,7 @@ void tcp_output(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tc
 
 	tcp_defer_clear(t, c);
 	if (tcp_state_sends_data(c->state))
-		tcp_write_xmit(t, c, now, io, false, &blocked);
+		tcp_write_xmit(t, c, now, io, TCP_XMIT_NORMAL, &blocked);
 	if (!blocked && (c->flags & (TCP_F_ACK_NOW | TCP_F_WND_UPDATE)))
 		tcp_send_ack(t, c, now, io);
 	tcp_check_probe_timer(t, c, now);
@@ -664,7 +731,7 @@ int tcp_output_force(struct tcp_table *t, struct tcp_conn *c, uint64_t now, stru
 
 	if (!tcp_state_sends_data(c->state))
 		return -EAGAIN;
-	return tcp_write_xmit(t, c, now, io, true, &blocked) ? 0 : -EAGAIN;
+	return tcp_write_xmit(t, c, now, io, TCP_XMIT_FORCE, &blocked) ? 0 : -EAGAIN;
 }
 
 void tcp_output_deferred(struct tcp_table *t, uint64_t now, struct tcp_io *io)

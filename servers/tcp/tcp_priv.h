@@ -152,6 +152,7 @@ struct tcp_ack_info {
 	bool dup;                /* a duplicate ACK by RFC 5681 §2 (or RFC 6675's SACK rule) */
 	bool dsack;
 	bool ece;                /* ignored: ECN is never negotiated */
+	struct tcp_range dsack_blk; /* the D-SACK block (valid with dsack) */
 };
 /* The handshake completed (ESTABLISHED, either side): the congestion controller's init (IW,
  * RFC 6928), IW = 1 SMSS if the SYN or SYN-ACK was retransmitted (RFC 5681 §3.1), RFC 6298
@@ -160,13 +161,16 @@ struct tcp_ack_info {
 void tcp_recovery_init(struct tcp_conn *c, uint64_t now, bool syn_retransmitted);
 /* Update dupacks/ca_state/cwnd for one ACK. tcp_input calls it after it has moved snd_una,
  * taken the SACK blocks (tcp_sack_update, tcp_sack_advance) and fed any RTT sample, and
- * before tcp_output runs. It enters fast recovery on the third duplicate (or IsLost(snd_una)
- * with SACK, RFC 6675 §5 step 2) unless snd_una has not passed `recover` (RFC 6582 §3.2
- * step 2, RFC 6675 §5.1), handles NewReno partial/full ACKs, exits recovery when snd_una
- * reaches recover, grows cwnd through the congestion controller outside recovery. What must
+ * before tcp_output runs (and after tcp_rack_on_ack). It enters fast recovery when RACK
+ * marked a loss (SACK and a valid RACK table: RFC 8985), else on the third duplicate (or
+ * IsLost(snd_una) with SACK, RFC 6675 §5 step 2), unless snd_una has not passed `recover`
+ * (RFC 6582 §3.2 step 2, RFC 6675 §5.1); handles NewReno partial/full ACKs, exits recovery
+ * when snd_una reaches recover, grows cwnd through the congestion controller outside
+ * recovery, undoes a SACK recovery whose every retransmission came back D-SACKed. What must
  * be retransmitted is marked, never sent: TCP_F_RTX_HEAD for the segment at snd_una (fast
- * retransmit, each NewReno partial ACK), the scoreboard for SACK recovery. Counts
- * tcp_fast_retrans / tcp_sack_recovery / tcp_reno_recovery / tcp_dsack_recv. */
+ * retransmit, each NewReno partial ACK), the scoreboard or RACK's marks for SACK recovery.
+ * Counts tcp_fast_retrans / tcp_sack_recovery / tcp_reno_recovery / tcp_dsack_recv /
+ * tcp_dsack_undo. */
 void tcp_recovery_on_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 			 const struct tcp_ack_info *ai);
 /* The retransmission timer fired on data (not a SYN): RFC 6298 §5.4-5.5 (snd_nxt = snd_una:
@@ -175,6 +179,9 @@ void tcp_recovery_on_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
  * kept (RFC 6675 §5.1), ca_state = LOSS; counts tcp_timeouts. The caller then re-arms t_rtx
  * with tcp_rtt_rto_ns (§5.6) and keeps rtx_count itself. */
 void tcp_recovery_on_rto(struct tcp_table *t, struct tcp_conn *c, uint64_t now);
+/* RACK (tcp_rack.c) marked loss outside any ACK (the reordering timer): enter recovery as a
+ * duplicate ACK would (OPEN or DISORDER, `recover` passed). */
+void tcp_recovery_on_rack_loss(struct tcp_table *t, struct tcp_conn *c, uint64_t now);
 /* How many bytes may be put in flight now (cwnd - pipe, never negative), with pipe:
  *   OPEN                 snd_max - snd_una (RFC 5681 FlightSize)
  *   DISORDER             without SACK: FlightSize - min(dupacks, 2)·SMSS (Limited Transmit,
@@ -182,6 +189,10 @@ void tcp_recovery_on_rto(struct tcp_table *t, struct tcp_conn *c, uint64_t now);
  *   RECOVERY             without SACK: FlightSize (cwnd is inflated, RFC 5681 §3.2 step 4);
  *                        with SACK: SetPipe (RFC 6675 §5 (B.2))
  *   LOSS                 the un-SACKed bytes of [snd_una, snd_nxt): what go-back-N resent.
+ *   with RACK active (SACK, valid table), in every state but OPEN: the bytes of [snd_una,
+ *   snd_max) (LOSS: [snd_una, snd_nxt)) neither SACKed nor marked lost (Linux in_flight); and
+ *   in RECOVERY and LOSS tcp_output sends RACK's lost marks first (tcp_rack_next_lost), then
+ *   only new data in RECOVERY, go-back-N in LOSS.
  * What tcp_output sends, in this order:
  *   1. TCP_F_RTX_HEAD set: one segment at snd_una (up to SMSS, not across a SACKed range:
  *      tcp_sack_next_hole), regardless of the allowance (RFC 5681 §3.2 step 3, RFC 6582
@@ -192,6 +203,58 @@ void tcp_recovery_on_rto(struct tcp_table *t, struct tcp_conn *c, uint64_t now);
  *      skip SACKed ranges with tcp_sack_next_hole (RFC 6675 §5.1). Segments below snd_max
  *      are retransmissions (Karn: tcp_rtt_cancel if they cover the timed segment). */
 uint32_t tcp_recovery_send_allowance(const struct tcp_conn *c);
+
+/* --- tcp_rack.c (RFC 8985) ---------------------------------------------------------------- */
+
+/* The probe timeout for c now (RFC 8985 §7.2, before the cap by the RTO deadline). */
+uint64_t tcp_tlp_pto_ns(const struct tcp_conn *c);
+/* (Re)start the PTO if a probe may be sent (SACK, OPEN, data outstanding, no probe
+ * outstanding, a data-sending state), at min(now + PTO, t_rtx); else disarm it. Called when
+ * new data is sent and after every ACK. */
+void tcp_tlp_schedule(struct tcp_table *t, struct tcp_conn *c, uint64_t now);
+/* The PTO expired: send the probe (new data within the peer's window, else the tail again),
+ * mark it outstanding, count tcp_loss_probes, re-arm the RTO (§7.3). */
+void tcp_tlp_fire(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tcp_io *io);
+/* An ACK arrived (tcp_recovery_on_ack calls it first, snd_una advanced): the probe episode
+ * ends when snd_una reaches tlp_high_seq; a retransmitted probe acknowledged without D-SACK
+ * repaired a loss: ssthresh/cwnd reduced once, tcp_loss_probe_recovery counted (§7.4). */
+void tcp_tlp_on_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
+		    const struct tcp_ack_info *ai);
+/* No probe pending nor outstanding (recovery began, RTO). */
+void tcp_tlp_cancel(struct tcp_conn *c);
+
+/* RACK. The table (struct tcp_rack) is kept whether SACK was negotiated or not; RACK decides
+ * only with SACK and while the table covers [snd_una, snd_max) (tcp_rack_active), else the
+ * RFC 6675 / NewReno rules of tcp_recovery.c do. */
+void tcp_rack_init(struct tcp_conn *c);                 /* empty, valid, reo_wnd_mult 1 */
+bool tcp_rack_active(const struct tcp_conn *c);
+/* [seq, end) (end includes a FIN) was sent at now: tcp_sent calls it before it moves
+ * snd_max. What lies below snd_max becomes one retransmitted range sent now; what lies
+ * beyond is appended, joined to the last range if sent within min_RTT/4 of it. A full table
+ * gives up (valid = 0, tcp_rack_overflow counted) until the flight drains. */
+void tcp_rack_on_sent(struct tcp_table *t, struct tcp_conn *c, uint64_t now, uint32_t seq,
+		      uint32_t end);
+/* An ACK was processed (snd_una advanced from prior_una, the scoreboard updated), before
+ * tcp_recovery_on_ack: RACK.xmit_ts/end_seq/rtt from what it delivered (§6.2 steps 2-3),
+ * reo_wnd's D-SACK growth (step 4), acknowledged ranges dropped, loss marked (step 5) and the
+ * reordering timer (t_reo) armed for what may still be reordered. */
+void tcp_rack_on_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now, uint32_t prior_una,
+		     bool dsack);
+/* The reordering window now, µs (§6.2 step 4). */
+uint32_t tcp_rack_reo_wnd_us(const struct tcp_conn *c);
+/* The un-SACKed bytes below limit of ranges marked lost and not retransmitted since. */
+uint32_t tcp_rack_lost_bytes(const struct tcp_conn *c, uint32_t limit);
+/* The lowest un-SACKed piece (<= mss, inside one range) of a range marked lost, below limit. */
+bool tcp_rack_next_lost(const struct tcp_conn *c, uint32_t limit, uint32_t mss, uint32_t *seq,
+			uint32_t *len);
+/* t_reo expired: mark what is lost now, enter recovery if needed, send. */
+void tcp_rack_reo_fire(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
+		       struct tcp_io *io);
+/* No lost mark is pending any more and the reordering timer stops: after an RTO (go-back-N
+ * resends all), after an undone recovery (nothing was lost). */
+void tcp_rack_unmark_lost(struct tcp_conn *c);
+/* A recovery ended: one of the 16 recoveries a D-SACK-widened window persists for. */
+void tcp_rack_recovery_done(struct tcp_conn *c);
 
 /* --- tcp_cc.c, tcp_cc_newreno.c, tcp_cc_cubic.c ------------------------------------------- */
 
@@ -511,6 +574,13 @@ int tcp_send_probe(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct
 /* Push up to min(usable window, MSS) bytes regardless of Nagle and SWS (persist timer with an
  * open but small window). 0 if something was sent. */
 int tcp_output_force(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tcp_io *io);
+/* Tail loss probe (tcp_rack.c): one new segment of at most one MSS, ignoring cwnd, Nagle and
+ * SWS but not the peer's window; 0 if one was sent, else -EAGAIN (or io full). */
+int tcp_output_probe(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tcp_io *io);
+/* Tail loss probe: the last MSS sent (and our FIN, if sent) again, whatever the windows.
+ * -EAGAIN with nothing outstanding, -ENOBUFS when io is full (nothing changed). */
+int tcp_retransmit_tail(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
+			struct tcp_io *io);
 /* Retransmit the first unacknowledged segment (an RTO, a PMTU drop). */
 void tcp_retransmit_head(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 			 struct tcp_io *io);

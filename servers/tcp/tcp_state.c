@@ -71,7 +71,8 @@ void tcp_conn_release(struct tcp_table *t, struct tcp_conn *c, struct tcp_io *io
 
 static void tcp_timers_cancel(struct tcp_conn *c)
 {
-	c->t_rtx = c->t_delack = c->t_persist = c->t_keepalive = c->t_close = 0;
+	c->t_rtx = c->t_delack = c->t_persist = c->t_keepalive = c->t_close = c->t_tlp =
+		c->t_reo = 0;
 	c->rtx_since = 0;
 	c->probe_since = 0;
 }

@@ -691,7 +691,8 @@ struct tcp_listener *tcp_listener_lookup(struct tcp_table *t, uint32_t laddr, ui
 
 uint64_t tcp_conn_deadline(const struct tcp_conn *c)
 {
-	const uint64_t ts[] = {c->t_rtx, c->t_delack, c->t_persist, c->t_keepalive, c->t_close};
+	const uint64_t ts[] = {c->t_rtx,       c->t_delack, c->t_persist,
+			       c->t_keepalive, c->t_close,  c->t_tlp, c->t_reo};
 	uint64_t d = CLOCK_NEVER;
 
 	for (unsigned i = 0; i < sizeof(ts) / sizeof(ts[0]); i++)

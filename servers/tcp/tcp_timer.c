@@ -18,7 +18,10 @@
  *   t_keepalive  RFC 1122 §4.2.3.6: after TCP_KEEPIDLE idle seconds (nothing received,
  *                nothing outstanding) a probe every TCP_KEEPINTVL, reset after TCP_KEEPCNT
  *                unanswered ones (or TCP_USER_TIMEOUT) with ETIMEDOUT;
- *   t_close      the end of TIME-WAIT (2·MSL), of an orphaned FIN-WAIT-2.
+ *   t_close      the end of TIME-WAIT (2·MSL), of an orphaned FIN-WAIT-2;
+ *   t_tlp        the tail loss probe's PTO (RFC 8985 §7, tcp_rack.c), never after t_rtx: due
+ *                together, the probe goes first and pushes the RTO back;
+ *   t_reo        RACK's reordering timer (RFC 8985 §6.3): a segment's reordering window ends.
  *
  * tcp_timers visits only slots whose cached deadline (t->deadline[]) is due, so a call costs a
  * scan of 32 KiB plus the work that is really due; tcp_next_deadline is O(1).
@@ -211,11 +214,20 @@ static void tcp_conn_timers(struct tcp_table *t, struct tcp_conn *c, uint64_t no
 			return;
 		}
 	}
+	if (c->t_tlp && c->t_tlp <= now) {
+		/* first: a probe due with the RTO goes instead of it (and re-arms it) */
+		c->t_tlp = 0;
+		tcp_tlp_fire(t, c, now, io);
+	}
 	if (c->t_rtx && c->t_rtx <= now) {
 		c->t_rtx = 0;
 		tcp_rtx_fire(t, c, now, io);
 		if (tcp_gone(c))
 			return;
+	}
+	if (c->t_reo && c->t_reo <= now) {
+		c->t_reo = 0;
+		tcp_rack_reo_fire(t, c, now, io);
 	}
 	if (c->t_persist && c->t_persist <= now) {
 		c->t_persist = 0;

@@ -144,6 +144,7 @@ impaired() {
 	grep -v ready "$OUT/$RLOG" | sed 's/^/  relay /'
 	local k
 	for k in tcpd.retrans_segs tcpd.tcp_fast_retrans tcpd.tcp_timeouts tcpd.tcp_loss_probes \
+		tcpd.tcp_loss_probe_recovery tcpd.tcp_rack_overflow tcpd.tcp_dsack_undo \
 		tcpd.tcp_sack_recovery tcpd.tcp_dsack_recv tcpd.tcp_dsack_sent tcpd.tcp_ofo_queue \
 		tcpd.in_csum_errors ipd.ip_in_drop_csum tcpd.paws_estab_rejected; do
 		grep -q "^$k " "$OUT/stats.b" && echo "  $k +$(delta "$k")"
