@@ -479,7 +479,7 @@ static void link_monitor_read(struct link *l)
 unsigned link_peer_events_drain(struct link *l)
 {
 	if (l->shm)
-		return 0;
+		return l->rx ? 0 : shm_link_peer_changes(l->shm);
 	link_monitor_read(l);
 	unsigned n = (unsigned)(l->peers_seen - l->peers_reported);
 	l->peers_reported = l->peers_seen;

@@ -91,6 +91,9 @@ void link_close(struct link **l);
  *   link_peer_events_drain: consume those events, return how many there were;
  *   link_wait_peer: wait at most timeout_ms until at least one handshake has happened since
  *     open; 0, or -ETIMEDOUT (the peer is down: serve anyway, drops are counted).
+ * A ring (link = shm) has no monitor: link_peer_events is NULL, and link_peer_events_drain
+ * counts a new receiver process found in the ring's header instead, so a shell asks it where
+ * it would have polled the monitor (ipd: with every batch from nicd).
  * Shells use them so nothing is sent into a link that is still connecting after a restart:
  * nicd attaches its device only once ipd's link to it is up (otherwise ipd's answers to the
  * first frames are dropped), and ipd announces itself whenever nicd comes back. */

@@ -64,6 +64,7 @@ struct shm_link {
 	int room_fd;   /* sender's doorbell FIFO */
 	struct shm_link_hdr *hdr; /* NULL: not attached (sender before the receiver made it) */
 	uint32_t epoch;           /* sender: the epoch attached to */
+	int32_t rx_pid_seen;      /* sender: the receiver's pid when last asked */
 	struct ring ring;
 	uint64_t retry_at;        /* sender: when to look for the ring again */
 	uint32_t tx_seq;
@@ -195,6 +196,9 @@ static int shm_link_tx_attach(struct shm_link *l, uint64_t now)
 		return -EAGAIN;
 	}
 	atomic_store_explicit(&h->tx_pid, (int32_t)getpid(), memory_order_relaxed);
+	/* The receiver found at attach is not news (a ZeroMQ link's first handshake is consumed
+	 * by link_wait_peer likewise). */
+	l->rx_pid_seen = atomic_load_explicit(&h->rx_pid, memory_order_acquire);
 	return 0;
 }
 
@@ -333,6 +337,17 @@ bool shm_link_peer_up(struct shm_link *l)
 		return false;
 	pid_t pid = atomic_load_explicit(&l->hdr->rx_pid, memory_order_acquire);
 	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+unsigned shm_link_peer_changes(struct shm_link *l)
+{
+	if (!shm_link_tx_attached(l))
+		return 0;
+	int32_t pid = atomic_load_explicit(&l->hdr->rx_pid, memory_order_acquire);
+	if (pid <= 0 || pid == l->rx_pid_seen)
+		return 0;
+	l->rx_pid_seen = pid;
+	return 1;
 }
 
 int shm_link_send(struct shm_link *l, struct buf **bufs, struct desc *descs, unsigned n,

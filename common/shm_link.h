@@ -92,6 +92,10 @@ bool shm_link_tx_ready(struct shm_link *l);
 /* Sender: whether the receiver's process is alive (its pid from the ring's header). */
 bool shm_link_peer_up(struct shm_link *l);
 
+/* Sender: how many times a new receiver process has attached since the last call (0 or 1),
+ * from its pid in the header: what a ZeroMQ link's handshake events tell (link.h). */
+unsigned shm_link_peer_changes(struct shm_link *l);
+
 const struct link_stats *shm_link_stats(const struct shm_link *l);
 
 #endif

@@ -130,6 +130,7 @@ struct ipd {
 	/* Loop source of nicd's link's POLLOUT (on only while the output waits). */
 	int nicd_out_src;
 	bool wire_wait;
+	bool nicd_monitor; /* nicd's reconnections come from its link's monitor (ZeroMQ) */
 	/* Receive-path back-pressure: the transport whose full link holds nicd's input back. */
 	int nicd_in_src;
 	int up_wait_timer;
@@ -285,12 +286,18 @@ static uint64_t ipd_up_wait_timer(void *arg, uint64_t now)
 	return ipd->up_wait ? link_room_recheck(ipd->up_wait->to, now) : CLOCK_NEVER;
 }
 
+static bool ipd_nicd_connected(void *arg, uint64_t now);
+
 /* rx_batch: frames from the wire, through nicd. */
 static bool ipd_rx_batch(void *arg, uint64_t now)
 {
 	struct ipd *ipd = arg;
 	struct buf *bufs[DESC_BATCH_MAX];
 	struct desc d[DESC_BATCH_MAX];
+	/* A ring says a new nicd attached by its pid, which the first frames it passes up make
+	 * worth a look (one shared-memory load); a ZeroMQ link's monitor is a loop source. */
+	if (!ipd->nicd_monitor)
+		ipd_nicd_connected(ipd, now);
 	for (int round = 0; round < IPD_RX_BUDGET; round++) {
 		if (!ipd_up_room(ipd, now)) {
 			ipd_rearm(ipd);
@@ -583,8 +590,9 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 		link_loop_room(ipd->loop, xp->to_src, xp->to, false); /* until rx waits for it */
 	}
 	loop_add_zsock(ipd->loop, ctl_server_socket(ipd->ctl), ipd_ctl_ready, ipd);
-	/* A ring has no connection to watch (link = shm): ARP then resolves on demand. */
-	if (link_peer_events(ipd->to_nicd))
+	/* A ring has no connection to watch (link = shm): ipd_rx_batch asks instead. */
+	ipd->nicd_monitor = link_peer_events(ipd->to_nicd) != NULL;
+	if (ipd->nicd_monitor)
 		loop_add_zsock(ipd->loop, link_peer_events(ipd->to_nicd), ipd_nicd_connected, ipd);
 	ipd->nicd_out_src = link_loop_add(ipd->loop, ipd->to_nicd, ipd_nicd_writable_cb, ipd);
 	if (ipd->nicd_out_src < 0)

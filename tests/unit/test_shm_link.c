@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -347,6 +348,7 @@ END_TEST
 START_TEST(receiver_restarts)
 {
 	open_both();
+	ck_assert_uint_eq(shm_link_peer_changes(tx), 0); /* the receiver found at attach */
 	ck_assert_int_eq(send_n(0, 10, 64), 10);
 	ck_assert_int_eq(send_n(10, 10, 64), 10);
 	shm_link_close(&rx);
@@ -354,6 +356,7 @@ START_TEST(receiver_restarts)
 	ck_assert_int_eq(send_n(20, 5, 64), 5); /* into the ring of a dead receiver */
 	ck_assert_uint_eq(pool_reclaim(prx, RX_SELF), 25);
 	tpool_assert_idle(ptx);
+	ck_assert_uint_eq(shm_link_peer_changes(tx), 0); /* gone, not replaced */
 	ck_assert_int_eq(shm_link_open_rx(prx, instance, TX_SELF, &rx), 0);
 	ck_assert(shm_link_peer_up(tx));
 	struct buf *bufs[DESC_BATCH_MAX];
@@ -365,6 +368,31 @@ START_TEST(receiver_restarts)
 	unsigned next = 25;
 	ck_assert_int_eq(recv_check(&next, 64), 7);
 	ck_assert_uint_eq(shm_link_stats(rx)->rx_seq_gaps, 0);
+}
+END_TEST
+
+/* A new receiver process is news for the sender (ipd announces itself when nicd comes back);
+ * the one found at attach is not, nor one that only went away. */
+START_TEST(peer_changes_on_new_receiver)
+{
+	open_both();
+	ck_assert_uint_eq(shm_link_peer_changes(tx), 0);
+	pid_t child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) { /* a receiver in another process that dies without closing */
+		struct shm_link *r2 = NULL;
+		_exit(shm_link_open_rx(prx, instance, TX_SELF, &r2) == 0 ? 0 : 1);
+	}
+	int st = 0;
+	ck_assert_int_eq(waitpid(child, &st, 0), child);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	ck_assert_uint_eq(shm_link_peer_changes(tx), 1);
+	ck_assert_uint_eq(shm_link_peer_changes(tx), 0); /* told once */
+	ck_assert(!shm_link_peer_up(tx));                /* and it is dead */
+	shm_link_close(&rx);
+	ck_assert_int_eq(shm_link_open_rx(prx, instance, TX_SELF, &rx), 0);
+	ck_assert_uint_eq(shm_link_peer_changes(tx), 1); /* this process again, after the child */
+	ck_assert(shm_link_peer_up(tx));
 }
 END_TEST
 
@@ -402,6 +430,7 @@ int main(void)
 	tcase_add_test(tc, hostile_sender);
 	tcase_add_test(tc, receiver_restarts);
 	tcase_add_test(tc, sender_restarts);
+	tcase_add_test(tc, peer_changes_on_new_receiver);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);
 }
