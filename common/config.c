@@ -120,6 +120,8 @@ static int config_handler(void *user, const char *section, const char *name, con
 		rc = parse_uint(value, 256, 1u << 20, &u);
 		if (rc == 0)
 			c->pool_buffers = u;
+	} else if (KEY("stack", "busy_poll_us")) {
+		rc = parse_uint(value, 0, CONFIG_BUSY_POLL_MAX_US, &c->busy_poll_us);
 	} else if (KEY("stack", "link")) {
 		rc = strcmp(value, "zmq") == 0 || strcmp(value, "shm") == 0 ? 0 : -EINVAL;
 		if (rc == 0)
@@ -245,7 +247,8 @@ int config_write(const char *path, const struct ustack_config *c)
 	if (c->netns[0])
 		fprintf(f, "netns = %s\n", c->netns);
 	fprintf(f, "pool_buffers = %u\n", c->pool_buffers);
-	fprintf(f, "link = %s\n\n", c->link_shm ? "shm" : "zmq");
+	fprintf(f, "link = %s\n", c->link_shm ? "shm" : "zmq");
+	fprintf(f, "busy_poll_us = %u\n\n", c->busy_poll_us);
 	fprintf(f, "[nic]\nbackend = %s\nifname = %s\nmtu = %u\n", c->nic_backend, c->nic_ifname,
 		(unsigned)c->mtu);
 	fprintf(f, "mac = %02x:%02x:%02x:%02x:%02x:%02x\n", c->mac[0], c->mac[1], c->mac[2], c->mac[3],

@@ -22,6 +22,8 @@ struct ustack_config {
 	/* [stack] */
 	char netns[64];           /* namespace nicd's device lives in ("" = the caller's) */
 	unsigned pool_buffers;    /* buffers in the pool */
+	unsigned busy_poll_us;    /* busy_poll_us: after work, each layer polls this long before
+				   * it sleeps (common/loop.h); 0 = off, the default */
 	bool link_shm;            /* link = shm: descriptors between the layers go through
 				   * shared-memory rings (common/shm_link.h); zmq (the default):
 				   * ZeroMQ PUSH/PULL (common/link.h) */
@@ -59,6 +61,7 @@ struct ustack_config {
  * administered MAC derived from the instance name, 8192 buffers, 256 reads/writes in flight,
  * offload on, per-uid shares of 25% (CONFIG_UID_SHARE_DEFAULT). */
 #define CONFIG_UID_SHARE_DEFAULT 25u
+#define CONFIG_BUSY_POLL_MAX_US 10000u
 #define CONFIG_UID_SHARE_MAX 50u
 void config_defaults(struct ustack_config *c, const char *instance);
 

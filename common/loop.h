@@ -40,6 +40,11 @@ void loop_source_pend(struct loop *l, int id);
 int loop_add_timer(struct loop *l, loop_timer_fn fn, void *arg, uint64_t deadline);
 void loop_arm_timer(struct loop *l, int id, uint64_t deadline);
 
+/* Busy polling (Linux's SO_BUSY_POLL): for `us` microseconds after a handler last ran, poll
+ * without sleeping (0: off, the default). loop_busy_polls counts the passes that did. */
+void loop_set_busy_poll(struct loop *l, unsigned us);
+uint64_t loop_busy_polls(const struct loop *l);
+
 /* Run until SIGTERM/SIGINT or loop_stop. 0, or a negative errno if polling failed. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);

@@ -171,6 +171,8 @@ static int nicd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "pool_reclaimed_at_start", nd->reclaimed);
 		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "loop_busy_polls", loop_busy_polls(nd->loop));
+		if (rc == 0)
 			rc = ctl_reply_add_hist(srv, r, "inside_to_wire", &nd->inside_to_wire);
 		if (rc == 0)
 			rc = ctl_reply_add_hist(srv, r, "total_to_wire", &nd->total_to_wire);
@@ -229,6 +231,7 @@ static int nicd_init(struct nicd *nd, const struct server_args *args)
 	rc = loop_create(&nd->loop);
 	if (rc < 0)
 		return rc;
+	loop_set_busy_poll(nd->loop, nd->cfg.busy_poll_us);
 	nd->rx_src = loop_add_fd(nd->loop, nd->ops->event_fd(nd->dev), nicd_rx_batch, nd);
 	link_loop_add(nd->loop, nd->from_ipd, nicd_tx_batch, nd);
 	loop_add_zsock(nd->loop, ctl_server_socket(nd->ctl), nicd_ctl_ready, nd);

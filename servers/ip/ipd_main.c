@@ -457,6 +457,8 @@ static int ipd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlR
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "pool_reclaimed_at_start", ipd->reclaimed);
 		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "loop_busy_polls", loop_busy_polls(ipd->loop));
+		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "up_drop_no_link", ipd->up_drop_no_link);
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "wire_waits", ipd->wire_waits);
@@ -577,6 +579,7 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 	rc = loop_create(&ipd->loop);
 	if (rc < 0)
 		return rc;
+	loop_set_busy_poll(ipd->loop, ipd->cfg.busy_poll_us);
 	ipd->nicd_in_src = link_loop_add(ipd->loop, ipd->from_nicd, ipd_rx_batch, ipd);
 	ipd->up_wait_timer = loop_add_timer(ipd->loop, ipd_up_wait_timer, ipd, CLOCK_NEVER);
 	if (ipd->nicd_in_src < 0 || ipd->up_wait_timer < 0)

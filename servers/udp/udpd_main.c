@@ -111,6 +111,8 @@ static int udpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "pool_reclaimed_at_start", u->reclaimed);
 		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "loop_busy_polls", loop_busy_polls(u->loop));
+		if (rc == 0)
 			rc = xport_quota_report(&u->x, srv, r, UDP_SOCKETS_MAX);
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "corked_buffers", u->corked_all);
@@ -167,6 +169,7 @@ static int udpd_init(struct udpd *u, const struct server_args *args)
 	rc = loop_create(&u->loop);
 	if (rc < 0)
 		return rc;
+	loop_set_busy_poll(u->loop, u->cfg.busy_poll_us);
 	if (link_loop_add(u->loop, u->from_ipd, udpd_rx_batch, u) < 0 ||
 	    xport_loop_add(&u->x, u->loop) < 0 ||
 	    loop_add_zsock(u->loop, ctl_server_socket(u->ctl), udpd_ctl_ready, u) < 0)

@@ -108,15 +108,21 @@ START_TEST(link_kind)
 		snprintf(line, sizeof(line), "[stack]\nlink = %s\n", bad[i]);
 		ck_assert_msg(load(line, &c) == -EINVAL, "'%s' accepted", bad[i]);
 	}
+	ck_assert_int_eq(load("[stack]\nbusy_poll_us = 50\n", &c), 0);
+	ck_assert_uint_eq(c.busy_poll_us, 50);
+	ck_assert_int_eq(load("[stack]\nbusy_poll_us = 10001\n", &c), -EINVAL);
+	ck_assert_int_eq(load("[stack]\nbusy_poll_us = -1\n", &c), -EINVAL);
 	for (int shm = 0; shm < 2; shm++) {
 		config_defaults(&c, "t");
 		ck_assert_int_eq(config_parse_cidr("10.0.0.2/24", &c.ip_addr, &c.ip_prefix), 0);
 		c.link_shm = shm;
+		c.busy_poll_us = shm ? 25 : 0;
 		ck_assert_int_eq(config_write(path, &c), 0);
 		config_defaults(&back, "t");
 		back.link_shm = !shm;
 		ck_assert_int_eq(config_load(path, &back, NULL, 0), 0);
 		ck_assert_int_eq(back.link_shm, shm);
+		ck_assert_uint_eq(back.busy_poll_us, shm ? 25 : 0);
 	}
 }
 END_TEST

@@ -1,5 +1,5 @@
 /* test_loop: the event loop's sources — what each waits for (loop_source_events) and work found
- * for one source by another (loop_source_pend).
+ * for one source by another (loop_source_pend) — its timers, and busy polling.
  *
  * The loop is run for real over descriptors and ZeroMQ sockets in this process; every test
  * arms a guard timer that stops the loop after 2 s, so a handler that is never called shows up
@@ -48,6 +48,17 @@ static void t_fini(struct t *t)
 	close(t->fd[0]);
 	close(t->fd[1]);
 	loop_destroy(&t->l);
+}
+
+/* Reads what the pipe has and counts the call. */
+static bool on_read_count(void *arg, uint64_t now)
+{
+	struct t *t = arg;
+	char c;
+	(void)now;
+	if (read(t->fd[0], &c, 1) == 1)
+		t->calls_a++;
+	return false;
 }
 
 /* A: reads the pipe, then (first time) kicks B and stops the loop when B has run. */
@@ -191,6 +202,73 @@ START_TEST(pollout_waits_for_room)
 }
 END_TEST
 
+/* Timers: each fires once at its deadline, in deadline order, and a timer re-armed from its own
+ * handler fires again (the timerfd is read only when it fired, re-set only when the earliest
+ * deadline moved). */
+struct ticks {
+	struct t *t;
+	unsigned fired;
+	uint64_t at[4];
+};
+
+static uint64_t tick(void *arg, uint64_t now)
+{
+	struct ticks *k = arg;
+	k->at[k->fired++] = now;
+	if (k->fired == 3) {
+		loop_stop(k->t->l);
+		return CLOCK_NEVER;
+	}
+	return now + 20 * CLOCK_NS_PER_MS;
+}
+
+START_TEST(timers_fire_and_rearm)
+{
+	struct t t;
+	t_init(&t);
+	struct ticks k = {.t = &t};
+	uint64_t t0 = clock_now();
+	ck_assert_int_ge(loop_add_timer(t.l, tick, &k, t0 + 30 * CLOCK_NS_PER_MS), 0);
+	ck_assert_int_eq(loop_run(t.l), 0);
+	ck_assert(!t.guard_fired);
+	ck_assert_uint_eq(k.fired, 3);
+	ck_assert_uint_ge(k.at[0], t0 + 30 * CLOCK_NS_PER_MS);
+	ck_assert_uint_ge(k.at[1], k.at[0] + 20 * CLOCK_NS_PER_MS);
+	ck_assert_uint_ge(k.at[2], k.at[1] + 20 * CLOCK_NS_PER_MS);
+	t_fini(&t);
+}
+END_TEST
+
+/* Busy polling: after work the loop polls without sleeping for the configured time (counted),
+ * and not at all when it is off. */
+static uint64_t stop_at(void *arg, uint64_t now)
+{
+	struct t *t = arg;
+	(void)now;
+	loop_stop(t->l);
+	return CLOCK_NEVER;
+}
+
+START_TEST(busy_poll_after_work)
+{
+	for (unsigned us = 0; us <= 20000; us += 20000) {
+		struct t t;
+		t_init(&t);
+		t.src_a = loop_add_fd(t.l, t.fd[0], on_read_count, &t);
+		loop_set_busy_poll(t.l, us);
+		ck_assert_int_eq(write(t.fd[1], "x", 1), 1);
+		ck_assert_int_ge(loop_add_timer(t.l, stop_at, &t, clock_now() + 60 * CLOCK_NS_PER_MS), 0);
+		ck_assert_int_eq(loop_run(t.l), 0);
+		ck_assert_uint_eq(t.calls_a, 1);
+		if (us)
+			ck_assert_uint_gt(loop_busy_polls(t.l), 10); /* 20 ms of zero-timeout polls */
+		else
+			ck_assert_uint_eq(loop_busy_polls(t.l), 0);
+		t_fini(&t);
+	}
+}
+END_TEST
+
 static Suite *loop_suite(void)
 {
 	Suite *s = suite_create("loop");
@@ -199,6 +277,8 @@ static Suite *loop_suite(void)
 	tcase_add_test(tc, pend_runs_another_source);
 	tcase_add_test(tc, events_zero_silences_a_source);
 	tcase_add_test(tc, pollout_waits_for_room);
+	tcase_add_test(tc, timers_fire_and_rearm);
+	tcase_add_test(tc, busy_poll_after_work);
 	suite_add_tcase(s, tc);
 	return s;
 }

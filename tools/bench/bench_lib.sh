@@ -8,7 +8,9 @@
 #   wait_ready F    until a server has printed "ready" in F;
 #   kv F KEY        the value of KEY=... on the last result line of F.
 # BENCH_LINK (environment): the instance's descriptor links, zmq (default) or shm.
+# BENCH_BUSY_POLL (environment): each layer's busy polling in µs ([stack] busy_poll_us), 0 off.
 BENCH_LINK=${BENCH_LINK:-zmq}
+BENCH_BUSY_POLL=${BENCH_BUSY_POLL:-0}
 TMP=""
 PIDS=()   # servers alive for the whole run
 SINK_PID= # the sink of the run in progress
@@ -32,7 +34,7 @@ bench_up() {
 	TMP=$(mktemp -d "/tmp/$BENCH.XXXXXX")
 	export USTACK_INSTANCE="$INST"
 	"$CTL" up --instance "$INST" --netns "$NS_STACK" --addr "$NET.2/24" --peer "$NET.1" \
-		--link "$BENCH_LINK" >/dev/null
+		--link "$BENCH_LINK" --busy-poll "$BENCH_BUSY_POLL" >/dev/null
 	ip netns add "$NS_A"
 	ip netns add "$NS_B"
 	ip -n "$NS_A" link add veth0 type veth peer name veth1 netns "$NS_B"

@@ -22,7 +22,8 @@
 # For bulk runs the deltas of a few stack counters (retransmissions, TSO super-segments out,
 # GRO super-frames in, drops) are printed, so a slow run can be told from a lossy one.
 #
-# BENCH_LINK=shm runs the stack with shared-memory links between its layers (default zmq).
+# BENCH_LINK=shm runs the stack with shared-memory links between its layers (default zmq);
+# BENCH_BUSY_POLL=US has each layer busy-poll that long after work (default 0, off).
 #
 # usage: tools/bench/tcp_bench.sh BUILD_DIR [ROUNDS]
 #   TCP_BENCH_SECONDS (default 3): each bulk and connection-rate run
@@ -162,7 +163,7 @@ col() { awk -v c="$2" '{ print $c }' "$1"; }
 rounds() { awk -v c="$2" '{ printf "%s%s", (NR > 1 ? " " : ""), $c }' "$1"; } # FILE COL
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
 
-printf "TCP through ustack (libsock app, tcpd, ipd, nicd, TAP; link = %s) vs kernel<->kernel over a veth\n" "$BENCH_LINK"
+printf "TCP through ustack (libsock app, tcpd, ipd, nicd, TAP; link = %s, busy poll %s us) vs kernel<->kernel over a veth\n" "$BENCH_LINK" "$BENCH_BUSY_POLL"
 printf "%d rounds alternating, %d s per bulk and crr run, %d round trips per rr run; medians over rounds (%d s)\n" \
 	"$ROUNDS" "$SECS" "$RR_N" "$elapsed"
 printf "%s, %s CPUs, load average at the end %s\n\n" "$(uname -r)" "$(nproc)" "$(load)"

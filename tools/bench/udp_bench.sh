@@ -20,7 +20,8 @@
 # ~70 us when each wakes the other across CPUs (an idle vCPU is slow to wake). The per-round p50s
 # are printed so that a ratio taken from a lucky or unlucky round can be seen as such.
 #
-# BENCH_LINK=shm runs the stack with shared-memory links between its layers (default zmq).
+# BENCH_LINK=shm runs the stack with shared-memory links between its layers (default zmq);
+# BENCH_BUSY_POLL=US has each layer busy-poll that long after work (default 0, off).
 #
 # usage: tools/bench/udp_bench.sh BUILD_DIR [ROUNDS]
 #   UDP_BENCH_SECONDS (default 2): length of each one-way run
@@ -161,7 +162,7 @@ col() { awk -v c="$2" '{ print $c }' "$1"; }
 rounds() { awk -v c="$2" -v d="$3" '{ printf "%s%.0f", (NR > 1 ? " " : ""), $c / d }' "$1"; } # FILE COL DIV
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
 
-printf "UDP through ustack (libsock app, udpd, ipd, nicd, TAP; link = %s) vs kernel<->kernel over a veth\n" "$BENCH_LINK"
+printf "UDP through ustack (libsock app, udpd, ipd, nicd, TAP; link = %s, busy poll %s us) vs kernel<->kernel over a veth\n" "$BENCH_LINK" "$BENCH_BUSY_POLL"
 printf "%d rounds alternating, %d round trips and %d s per one-way run; medians over rounds (%d s)\n\n" \
 	"$ROUNDS" "$RR_N" "$SECS" "$elapsed"
 printf "%-34s %9s %9s %9s %6s   %s\n" "request/response, 64 B" "p50 us" "p99 us" "mean us" "lost" \

@@ -2,6 +2,7 @@
  *
  *   ustackctl up     --instance NAME [--netns NS] --addr A.B.C.D/P [--peer A.B.C.D]
  *                    [--gateway A.B.C.D] [--mtu N] [--offload on|off] [--link zmq|shm]
+ *                    [--busy-poll US]
  *   ustackctl down   --instance NAME
  *   ustackctl status --instance NAME
  *   ustackctl stats  --instance NAME [--json]
@@ -56,11 +57,13 @@ static void main_usage(FILE *f)
 	      "\n"
 	      "  up     --instance NAME [--netns NS] --addr A.B.C.D/P [--peer A.B.C.D]\n"
 	      "         [--gateway A.B.C.D] [--mtu N] [--offload on|off] [--link zmq|shm]\n"
+	      "         [--busy-poll US]\n"
 	      "                 create the TAP (in NS, created if missing), write the config and\n"
 	      "                 start every layer under systemd; waits until all serve\n"
 	      "                 (--offload: checksum and segmentation offload through the TAP,\n"
 	      "                 default on; --link: descriptors between the layers over ZeroMQ,\n"
-	      "                 the default, or shared-memory rings)\n"
+	      "                 the default, or shared-memory rings; --busy-poll: each layer polls\n"
+	      "                 US microseconds after work before it sleeps, default 0: off)\n"
 	      "  down   --instance NAME\n"
 	      "                 stop the layers and remove everything up created\n"
 	      "  status --instance NAME\n"
@@ -124,6 +127,7 @@ enum main_opt {
 	MAIN_OPT_MTU,
 	MAIN_OPT_OFFLOAD,
 	MAIN_OPT_LINK,
+	MAIN_OPT_BUSY_POLL,
 	MAIN_OPT_JSON,
 	MAIN_OPT_INTERVAL,
 };
@@ -232,6 +236,7 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 		{"mtu", required_argument, NULL, MAIN_OPT_MTU},
 		{"offload", required_argument, NULL, MAIN_OPT_OFFLOAD},
 		{"link", required_argument, NULL, MAIN_OPT_LINK},
+		{"busy-poll", required_argument, NULL, MAIN_OPT_BUSY_POLL},
 		{"json", no_argument, NULL, MAIN_OPT_JSON},
 		{"interval", required_argument, NULL, MAIN_OPT_INTERVAL},
 		{"help", no_argument, NULL, MAIN_OPT_HELP},
@@ -249,7 +254,7 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 			break;
 		bool up_only = c == MAIN_OPT_NETNS || c == MAIN_OPT_ADDR || c == MAIN_OPT_PEER ||
 			       c == MAIN_OPT_GATEWAY || c == MAIN_OPT_MTU || c == MAIN_OPT_OFFLOAD ||
-			       c == MAIN_OPT_LINK;
+			       c == MAIN_OPT_LINK || c == MAIN_OPT_BUSY_POLL;
 		if (up_only && o->cmd != UCTL_CMD_UP)
 			return main_usage_error("%s: option '%s' is only valid with 'up'", cmd,
 						sub_argv[prev]);
@@ -301,6 +306,18 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 							optarg);
 			o->link_shm = strcmp(optarg, "shm") == 0;
 			break;
+		case MAIN_OPT_BUSY_POLL: {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || optarg[0] == '-' ||
+			    v > CONFIG_BUSY_POLL_MAX_US)
+				return main_usage_error("up: --busy-poll '%s' is not a number of "
+							"microseconds in 0..%u",
+							optarg, CONFIG_BUSY_POLL_MAX_US);
+			o->busy_poll_us = (int)v;
+			break;
+		}
 		case MAIN_OPT_JSON:
 			o->json = true;
 			break;
@@ -355,7 +372,7 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 
 int main(int argc, char **argv)
 {
-	struct uctl_opts o = {.offload = -1, .link_shm = -1};
+	struct uctl_opts o = {.offload = -1, .link_shm = -1, .busy_poll_us = -1};
 	int rc = main_parse(argc, argv, &o);
 	if (rc >= 0)
 		return rc;

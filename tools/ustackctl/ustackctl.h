@@ -54,6 +54,7 @@ struct uctl_opts {
 	unsigned mtu;        /* 0 = default */
 	int offload;         /* -1 = default (on), 0 = off, 1 = on */
 	int link_shm;        /* -1 = default (zmq), 0 = zmq, 1 = shm */
+	int busy_poll_us;    /* -1 = default (0, off) */
 	bool json;
 	const char *layer;   /* kill */
 	int signal;          /* kill: signal number */
