@@ -144,6 +144,10 @@ rr() { # NAME: one request/response run, "p50 p99 mean lost" in µs appended to 
 }
 
 t0=$SECONDS
+# The per-hop breakdown of the first stack request/response run (ustackctl latency over the
+# second it takes): where each microsecond of a round trip goes inside the stack.
+"$CTL" latency --instance "$INST" --interval 1 >"$TMP/latency" 2>&1 &
+LAT_PID=$!
 for ((r = 0; r < ROUNDS; r++)); do
 	# Alternate, and swap who goes first every other round so that neither side always runs
 	# right after the other's load.
@@ -201,6 +205,11 @@ for size in 64 1472; do
 done
 printf "(ratio: recv/s ustack/kernel; sent/s is what the sender's socket accepted; send errors: %s)\n\n" \
 	"$(cat "$TMP"/{rx,tx,kernel}.{64,1472} | awk '{ s += $3 } END { print s + 0 }')"
+
+wait "$LAT_PID" || true
+printf "inside the stack during the first request/response run (ustackctl latency):\n"
+sed 's/^/  /' "$TMP/latency"
+echo
 
 printf "where the stack paths lost datagrams (counter deltas summed over rounds)\n"
 for size in 64 1472; do
