@@ -3,7 +3,9 @@
 # stack's /24: NET.2 the stack, NET.1 the kernel in NS_STACK), ADDR_A and ADDR_B (the veth pair
 # between NS_A and NS_B, the kernel-to-kernel reference):
 #   bench_up        the stack instance in NS_STACK, the veth pair, both paths pinged;
-#   cleanup         (on EXIT) ends PIDS and SINK_PID by PID, takes the instance down, removes
+#   bench_stack_up INST NS NET LINK
+#                   one more stack instance (a benchmark comparing link kinds), pinged;
+#   cleanup         (on EXIT) ends PIDS and SINK_PID by PID, takes the instances down, removes
 #                   the namespaces and TMP;
 #   wait_ready F    until a server has printed "ready" in F;
 #   kv F KEY        the value of KEY=... on the last result line of F.
@@ -13,6 +15,7 @@ BENCH_LINK=${BENCH_LINK:-zmq}
 BENCH_BUSY_POLL=${BENCH_BUSY_POLL:-0}
 TMP=""
 PIDS=()   # servers alive for the whole run
+STACKS=() # "instance namespace" of every stack brought up
 SINK_PID= # the sink of the run in progress
 
 cleanup() {
@@ -21,11 +24,22 @@ cleanup() {
 		[[ -n "$p" ]] && kill "$p" 2>/dev/null || true
 	done
 	[[ -n "$SINK_PID" ]] && kill "$SINK_PID" 2>/dev/null || true
-	"$CTL" down --instance "$INST" >/dev/null 2>&1 || true
-	ip netns del "$NS_STACK" 2>/dev/null || true
+	local st
+	for st in "${STACKS[@]:-}"; do
+		[[ -n "$st" ]] || continue
+		"$CTL" down --instance "${st% *}" >/dev/null 2>&1 || true
+		ip netns del "${st#* }" 2>/dev/null || true
+	done
 	ip netns del "$NS_A" 2>/dev/null || true
 	ip netns del "$NS_B" 2>/dev/null || true
 	[[ -n "$TMP" ]] && rm -rf "$TMP"
+}
+
+bench_stack_up() { # INST NS NET LINK
+	STACKS+=("$1 $2")
+	"$CTL" up --instance "$1" --netns "$2" --addr "$3.2/24" --peer "$3.1" \
+		--link "$4" --busy-poll "$BENCH_BUSY_POLL" >/dev/null
+	ip netns exec "$2" ping -c 2 -W 2 "$3.2" >/dev/null
 }
 
 bench_up() {
@@ -33,8 +47,7 @@ bench_up() {
 	trap 'exit 130' INT TERM
 	TMP=$(mktemp -d "/tmp/$BENCH.XXXXXX")
 	export USTACK_INSTANCE="$INST"
-	"$CTL" up --instance "$INST" --netns "$NS_STACK" --addr "$NET.2/24" --peer "$NET.1" \
-		--link "$BENCH_LINK" --busy-poll "$BENCH_BUSY_POLL" >/dev/null
+	bench_stack_up "$INST" "$NS_STACK" "$NET" "$BENCH_LINK"
 	ip netns add "$NS_A"
 	ip netns add "$NS_B"
 	ip -n "$NS_A" link add veth0 type veth peer name veth1 netns "$NS_B"
@@ -42,7 +55,6 @@ bench_up() {
 	ip -n "$NS_B" addr add "$ADDR_B/24" dev veth1
 	ip -n "$NS_A" link set veth0 up
 	ip -n "$NS_B" link set veth1 up
-	ip netns exec "$NS_STACK" ping -c 2 -W 2 "$NET.2" >/dev/null
 	ip netns exec "$NS_A" ping -c 2 -W 2 "$ADDR_B" >/dev/null
 }
 

@@ -20,8 +20,10 @@
 # ~70 us when each wakes the other across CPUs (an idle vCPU is slow to wake). The per-round p50s
 # are printed so that a ratio taken from a lucky or unlucky round can be seen as such.
 #
-# BENCH_LINK=shm runs the stack with shared-memory links between its layers (default zmq);
-# BENCH_BUSY_POLL=US has each layer busy-poll that long after work (default 0, off).
+# The stack runs once per link kind, one instance each, alternating with the kernel in the same
+# rounds: descriptors over ZeroMQ (the default) and over shared-memory rings (link = shm).
+# UDP_BENCH_LINKS (default "zmq shm") picks the kinds; BENCH_BUSY_POLL=US has each layer
+# busy-poll that long after work (default 0, off).
 #
 # usage: tools/bench/udp_bench.sh BUILD_DIR [ROUNDS]
 #   UDP_BENCH_SECONDS (default 2): length of each one-way run
@@ -34,11 +36,21 @@ RR_N=${UDP_BENCH_RR_N:-3000}
 CTL="$BUILD/bin/ustackctl"
 US="$BUILD/bin/ustack-udp-rr"
 KS="$BUILD/bin/kernel-udp-rr"
-INST="ubench$$"
-NS_STACK="ustk-$INST"
-NS_A="ustk-$INST-a"
-NS_B="ustk-$INST-b"
-NET="10.205.$(($$ % 200 + 1))"
+LINKS=(${UDP_BENCH_LINKS:-zmq shm})
+declare -A K_INST K_NS K_NET K_IF
+for i in "${!LINKS[@]}"; do
+	k=${LINKS[$i]}
+	[[ $k == zmq || $k == shm ]] || { echo "udp_bench: UDP_BENCH_LINKS: '$k' is not zmq or shm" >&2; exit 1; }
+	K_INST[$k]="ubench$$$k"
+	K_NS[$k]="ustk-ubench$$$k"
+	K_NET[$k]="10.$((205 + 2 * i)).$(($$ % 200 + 1))" # 10.205.x, 10.207.x (10.206 is the veth's)
+done
+INST=${K_INST[${LINKS[0]}]}
+NS_STACK=${K_NS[${LINKS[0]}]}
+NET=${K_NET[${LINKS[0]}]}
+BENCH_LINK=${LINKS[0]}
+NS_A="ustk-ubench$$-a"
+NS_B="ustk-ubench$$-b"
 ADDR_A=10.206.0.1
 ADDR_B=10.206.0.2
 ECHO_PORT=9000
@@ -51,18 +63,33 @@ done
 BENCH=udp_bench
 . "$(dirname "$0")/bench_lib.sh"
 bench_up
-IF=$(awk -F' *= *' '$1=="ifname"{print $2}' "/etc/ustack/$INST.conf")
+for k in "${LINKS[@]:1}"; do
+	bench_stack_up "${K_INST[$k]}" "${K_NS[$k]}" "${K_NET[$k]}" "$k"
+done
 
-# Echo servers for the round trips, alive for the whole run.
-ip netns exec "$NS_STACK" "$KS" echo "$ECHO_PORT" 3600 >"$TMP/echo.stack" &
-PIDS+=($!)
+# use KIND: the stack instance the next runs go through.
+use() {
+	INST=${K_INST[$1]}
+	NS_STACK=${K_NS[$1]}
+	NET=${K_NET[$1]}
+	IF=${K_IF[$1]}
+	export USTACK_INSTANCE="$INST"
+}
+
+# Echo servers for the round trips, alive for the whole run; warm-up: ARP on both sides,
+# libsock's session, caches.
 ip netns exec "$NS_B" "$KS" echo "$ECHO_PORT" 3600 >"$TMP/echo.kernel" &
 PIDS+=($!)
-wait_ready "$TMP/echo.stack"
 wait_ready "$TMP/echo.kernel"
-# Warm-up: ARP on both sides, libsock's session, caches.
-"$US" rr "$NET.1" "$ECHO_PORT" 200 64 >/dev/null
 ip netns exec "$NS_A" "$KS" rr "$ADDR_B" "$ECHO_PORT" 200 64 >/dev/null
+for k in "${LINKS[@]}"; do
+	K_IF[$k]=$(awk -F' *= *' '$1=="ifname"{print $2}' "/etc/ustack/${K_INST[$k]}.conf")
+	use "$k"
+	ip netns exec "$NS_STACK" "$KS" echo "$ECHO_PORT" 3600 >"$TMP/echo.$k" &
+	PIDS+=($!)
+	wait_ready "$TMP/echo.$k"
+	"$US" rr "$NET.1" "$ECHO_PORT" 200 64 >/dev/null
+done
 
 # snap OUT: every stack counter, then the kernel's in the stack namespace, as "name value".
 snap() {
@@ -89,11 +116,16 @@ drops() {
 		d = $2 - a[$1]; if (d) print $1, d }' "$1" "$2"
 }
 
-# oneway NAME SIZE: one run, appending "sent received errors window pps unaccounted" to
-# $TMP/NAME.SIZE (and the drop counters of stack runs to $TMP/NAME.SIZE.drops).
+# oneway NAME SIZE [KIND]: one run, appending "sent received errors window pps unaccounted" to
+# $TMP/NAME[.KIND].SIZE (and the drop counters of stack runs to ....drops); NAME rx and tx go
+# through the stack of link kind KIND.
 oneway() {
-	local name=$1 size=$2 out="$TMP/run"
+	local name=$1 size=$2 out="$TMP/run" res="$TMP/$1"
 	rm -f "$out".*
+	if [[ -n "${3:-}" ]]; then
+		use "$3"
+		res="$TMP/$1.$3"
+	fi
 	case $name in
 	rx) # kernel -> stack: kernel sender in the stack's namespace, libsock sink
 		snap "$out.before"
@@ -124,39 +156,56 @@ oneway() {
 	if [[ $name != kernel ]]; then
 		snap "$out.after"
 		drops "$out.before" "$out.after" >"$out.drops"
-		cat "$out.drops" >>"$TMP/$name.$size.drops"
+		cat "$out.drops" >>"$res.$size.drops"
 		counted=$(awk '{ s += $2 } END { print s + 0 }' "$out.drops")
 	fi
 	echo "$sent $recv $(kv "$out.send" errors) $(kv "$out.sink" window_s) $(kv "$out.sink" pps)" \
-		"$((sent - recv - counted))" >>"$TMP/$name.$size"
+		"$((sent - recv - counted))" >>"$res.$size"
 }
 
-rr() { # NAME: one request/response run, "p50 p99 mean lost" in µs appended to $TMP/rr.NAME
-	local out="$TMP/run.rr"
+rr() { # stack KIND | kernel: one request/response run, "p50 p99 mean lost" in µs appended to
+	# $TMP/rr.stack.KIND or $TMP/rr.kernel
+	local out="$TMP/run.rr" res="$TMP/rr.kernel"
 	if [[ $1 == stack ]]; then
+		use "$2"
+		res="$TMP/rr.stack.$2"
+		# The per-hop breakdown of the first run through each stack (ustackctl latency over
+		# the second it takes): where each microsecond of a round trip goes inside it.
+		if [[ ! -e "$TMP/latency.$2" ]]; then
+			"$CTL" latency --instance "$INST" --interval 1 >"$TMP/latency.$2" 2>&1 &
+			LAT_PIDS+=($!)
+		fi
 		"$US" rr "$NET.1" "$ECHO_PORT" "$RR_N" 64 >"$out"
 	else
 		ip netns exec "$NS_A" "$KS" rr "$ADDR_B" "$ECHO_PORT" "$RR_N" 64 >"$out"
 	fi
 	awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
 	     END { printf "%.1f %.1f %.1f %d\n", v["p50_ns"] / 1e3, v["p99_ns"] / 1e3, v["mean_ns"] / 1e3, v["lost"] }' \
-		"$out" >>"$TMP/rr.$1"
+		"$out" >>"$res"
 }
 
 t0=$SECONDS
-# The per-hop breakdown of the first stack request/response run (ustackctl latency over the
-# second it takes): where each microsecond of a round trip goes inside the stack.
-"$CTL" latency --instance "$INST" --interval 1 >"$TMP/latency" 2>&1 &
-LAT_PID=$!
+LAT_PIDS=()
 for ((r = 0; r < ROUNDS; r++)); do
-	# Alternate, and swap who goes first every other round so that neither side always runs
-	# right after the other's load.
+	# Alternate, and swap who goes first every other round so that no side always runs right
+	# after another's load.
 	if ((r % 2 == 0)); then
-		rr stack; rr kernel
-		for size in 64 1472; do oneway rx $size; oneway tx $size; oneway kernel $size; done
+		for k in "${LINKS[@]}"; do rr stack "$k"; done
+		rr kernel
+		for size in 64 1472; do
+			for k in "${LINKS[@]}"; do oneway rx $size "$k"; oneway tx $size "$k"; done
+			oneway kernel $size
+		done
 	else
-		rr kernel; rr stack
-		for size in 64 1472; do oneway kernel $size; oneway tx $size; oneway rx $size; done
+		rr kernel
+		for ((j = ${#LINKS[@]} - 1; j >= 0; j--)); do rr stack "${LINKS[$j]}"; done
+		for size in 64 1472; do
+			oneway kernel $size
+			for ((j = ${#LINKS[@]} - 1; j >= 0; j--)); do
+				oneway tx $size "${LINKS[$j]}"
+				oneway rx $size "${LINKS[$j]}"
+			done
+		done
 	fi
 done
 elapsed=$((SECONDS - t0))
@@ -166,31 +215,34 @@ col() { awk -v c="$2" '{ print $c }' "$1"; }
 rounds() { awk -v c="$2" -v d="$3" '{ printf "%s%.0f", (NR > 1 ? " " : ""), $c / d }' "$1"; } # FILE COL DIV
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
 
-printf "UDP through ustack (libsock app, udpd, ipd, nicd, TAP; link = %s, busy poll %s us) vs kernel<->kernel over a veth\n" "$BENCH_LINK" "$BENCH_BUSY_POLL"
+printf "UDP through ustack (libsock app, udpd, ipd, nicd, TAP; links %s; busy poll %s us) vs kernel<->kernel over a veth\n" "${LINKS[*]}" "$BENCH_BUSY_POLL"
 printf "%d rounds alternating, %d round trips and %d s per one-way run; medians over rounds (%d s)\n\n" \
 	"$ROUNDS" "$RR_N" "$SECS" "$elapsed"
 printf "%-34s %9s %9s %9s %6s   %s\n" "request/response, 64 B" "p50 us" "p99 us" "mean us" "lost" \
 	"p50 us per round"
-for side in stack kernel; do
+for side in "${LINKS[@]/#/stack.}" kernel; do
 	f="$TMP/rr.$side"
-	label=$([[ $side == stack ]] && echo "ustack (app on libsock)" || echo "kernel (veth, 2 netns)")
+	label=$([[ $side == kernel ]] && echo "kernel (veth, 2 netns)" || echo "ustack, link = ${side#stack.}")
 	printf "%-34s %9.1f %9.1f %9.1f %6d   %s\n" "$label" "$(col "$f" 1 | med)" "$(col "$f" 2 | med)" \
 		"$(col "$f" 3 | med)" "$(awk '{ s += $4 } END { print s + 0 }' "$f")" "$(rounds "$f" 1 1)"
 done
-printf "%-34s %9s %9s %9s\n\n" "ratio ustack/kernel" \
-	"$(ratio "$(col "$TMP/rr.stack" 1 | med)" "$(col "$TMP/rr.kernel" 1 | med)")" \
-	"$(ratio "$(col "$TMP/rr.stack" 2 | med)" "$(col "$TMP/rr.kernel" 2 | med)")" \
-	"$(ratio "$(col "$TMP/rr.stack" 3 | med)" "$(col "$TMP/rr.kernel" 3 | med)")"
+for k in "${LINKS[@]}"; do
+	printf "%-34s %9s %9s %9s\n" "ratio link = $k / kernel" \
+		"$(ratio "$(col "$TMP/rr.stack.$k" 1 | med)" "$(col "$TMP/rr.kernel" 1 | med)")" \
+		"$(ratio "$(col "$TMP/rr.stack.$k" 2 | med)" "$(col "$TMP/rr.kernel" 2 | med)")" \
+		"$(ratio "$(col "$TMP/rr.stack.$k" 3 | med)" "$(col "$TMP/rr.kernel" 3 | med)")"
+done
+echo
 
 printf "%-34s %5s %10s %10s %8s %7s %11s %7s   %s\n" "one-way, delivered at the sink" "size" \
 	"sent/s" "recv/s" "Mbit/s" "loss" "unaccounted" "ratio" "recv k/s per round"
 for size in 64 1472; do
 	kpps=$(col "$TMP/kernel.$size" 5 | med)
-	for name in rx tx kernel; do
+	for name in "${LINKS[@]/#/rx.}" "${LINKS[@]/#/tx.}" kernel; do
 		f="$TMP/$name.$size"
 		case $name in
-		rx) label="ustack rx (kernel -> stack app)" ;;
-		tx) label="ustack tx (stack app -> kernel)" ;;
+		rx.*) label="${name#rx.} rx (kernel -> stack app)" ;;
+		tx.*) label="${name#tx.} tx (stack app -> kernel)" ;;
 		kernel) label="kernel (veth, 2 netns)" ;;
 		esac
 		pps=$(col "$f" 5 | med)
@@ -204,18 +256,21 @@ for size in 64 1472; do
 	done
 done
 printf "(ratio: recv/s ustack/kernel; sent/s is what the sender's socket accepted; send errors: %s)\n\n" \
-	"$(cat "$TMP"/{rx,tx,kernel}.{64,1472} | awk '{ s += $3 } END { print s + 0 }')"
+	"$(cat "$TMP"/rx.*.{64,1472} "$TMP"/tx.*.{64,1472} "$TMP"/kernel.{64,1472} |
+		awk '{ s += $3 } END { print s + 0 }')"
 
-wait "$LAT_PID" || true
-printf "inside the stack during the first request/response run (ustackctl latency):\n"
-sed 's/^/  /' "$TMP/latency"
-echo
+wait "${LAT_PIDS[@]}" || true
+for k in "${LINKS[@]}"; do
+	printf "inside the stack, link = %s, during its first request/response run (ustackctl latency):\n" "$k"
+	sed 's/^/  /' "$TMP/latency.$k"
+	echo
+done
 
 printf "where the stack paths lost datagrams (counter deltas summed over rounds)\n"
 for size in 64 1472; do
-	for name in rx tx; do
+	for name in "${LINKS[@]/#/rx.}" "${LINKS[@]/#/tx.}"; do
 		f="$TMP/$name.$size.drops"
-		printf "  %s %4d B:" "$name" "$size"
+		printf "  %-6s %4d B:" "$name" "$size"
 		if [[ -s "$f" ]]; then
 			awk '{ s[$1] += $2 } END { for (k in s) printf " %s %d\n", k, s[k] }' "$f" | sort -k2,2nr |
 				awk '{ printf " %s %d", $1, $2 }'
