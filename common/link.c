@@ -307,15 +307,13 @@ void *link_socket(struct link *l) { return l->sock; }
 
 const struct link_stats *link_stats(const struct link *l)
 {
-	if (l->shm) {
-		/* The ring's counters, with the waits link_room counts here. */
-		struct link *m = (struct link *)l;
-		uint64_t waits = m->stats.tx_waits, expired = m->stats.tx_wait_expired;
-		m->stats = *shm_link_stats(l->shm);
-		m->stats.tx_waits = waits;
-		m->stats.tx_wait_expired = expired;
-	}
-	return &l->stats;
+	return l->shm ? shm_link_stats(l->shm) : &l->stats;
+}
+
+/* Where this link's counters live: its own, or its ring's. */
+static struct link_stats *link_counters(struct link *l)
+{
+	return l->shm ? shm_link_counters(l->shm) : &l->stats;
 }
 
 enum link_kind link_kind_of(const struct link *l)
@@ -515,11 +513,11 @@ enum link_room link_room(struct link *l, uint64_t now)
 	}
 	if (!l->full_since) {
 		l->full_since = now ? now : 1;
-		l->stats.tx_waits++;
+		link_counters(l)->tx_waits++;
 	} else if (now - l->full_since >= (uint64_t)LINK_WAIT_MAX_MS * CLOCK_NS_PER_MS) {
 		l->full_since = 0;
 		l->wait_expired = true;
-		l->stats.tx_wait_expired++;
+		link_counters(l)->tx_wait_expired++;
 		return LINK_ROOM_DROP;
 	}
 	return LINK_ROOM_WAIT;

@@ -53,6 +53,7 @@ _Static_assert(offsetof(struct shm_link_hdr, ring) % RING_CACHELINE == 0, "ring 
 #define SHM_LINK_REC_HDR offsetof(struct desc_batch, d)
 #define SHM_LINK_REC_MAX (SHM_LINK_REC_HDR + DESC_BATCH_MAX * sizeof(struct desc))
 _Static_assert(SHM_LINK_REC_MAX <= SHM_LINK_RING / 2 - RING_HDR_SIZE, "a batch fits a record");
+_Static_assert(_Alignof(struct desc_batch) <= RING_ALIGN, "a record body holds a batch in place");
 
 struct shm_link {
 	struct pool *pool;
@@ -300,6 +301,11 @@ const struct link_stats *shm_link_stats(const struct shm_link *l)
 	return &l->stats;
 }
 
+struct link_stats *shm_link_counters(struct shm_link *l)
+{
+	return &l->stats;
+}
+
 /* Sender: attached to the receiver's current ring? Looks again when the epoch moved, or, with
  * no ring, every SHM_LINK_RETRY_MS. */
 static bool shm_link_tx_attached(struct shm_link *l)
@@ -379,12 +385,12 @@ int shm_link_send(struct shm_link *l, struct buf **bufs, struct desc *descs, uns
 		ring_cancel(&l->ring);
 		return rc; /* -EPERM: a chain not ours; nothing changed, the caller's bug */
 	}
-	/* The record's body is only 8-aligned: fill it field by field, no struct copy. */
-	memcpy((uint8_t *)rec + offsetof(struct desc_batch, sender), &(uint32_t){l->self}, 4);
-	memcpy((uint8_t *)rec + offsetof(struct desc_batch, seq), &l->tx_seq, 4);
-	memcpy((uint8_t *)rec + offsetof(struct desc_batch, count), &n, 4);
-	memcpy((uint8_t *)rec + offsetof(struct desc_batch, sent), &sent, 8);
-	memcpy((uint8_t *)rec + SHM_LINK_REC_HDR, descs, n * sizeof(struct desc));
+	/* A record's body is 8-aligned, as struct desc_batch is; only its first n entries exist. */
+	rec->sender = l->self;
+	rec->seq = l->tx_seq;
+	rec->count = n;
+	rec->sent = sent;
+	memcpy(rec->d, descs, n * sizeof(struct desc));
 	ring_commit(&l->ring);
 	l->tx_seq++;
 	l->stats.tx_batches++;

@@ -97,5 +97,7 @@ bool shm_link_peer_up(struct shm_link *l);
 unsigned shm_link_peer_changes(struct shm_link *l);
 
 const struct link_stats *shm_link_stats(const struct shm_link *l);
+/* The same counters, for the link API that owns this ring to count its waits in (link_room). */
+struct link_stats *shm_link_counters(struct shm_link *l);
 
 #endif

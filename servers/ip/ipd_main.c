@@ -137,12 +137,6 @@ struct ipd {
 	struct ipd_xport *up_wait;
 };
 
-/* Whether nicd's link takes another batch now. */
-static bool ipd_nicd_writable(struct ipd *ipd)
-{
-	return link_tx_ready(ipd->to_nicd);
-}
-
 /* The output must wait for nicd's link: stop taking from the transports, watch the link's
  * POLLOUT. */
 static void ipd_wire_wait(struct ipd *ipd)
@@ -196,7 +190,7 @@ static bool ipd_flush(struct ipd *ipd)
 	struct ip_out *out = &ipd->out;
 	struct desc d[DESC_BATCH_MAX];
 	unsigned sent = 0;
-	while (sent < out->n_wire && ipd_nicd_writable(ipd)) {
+	while (sent < out->n_wire && link_tx_ready(ipd->to_nicd)) {
 		unsigned n = out->n_wire - sent < DESC_BATCH_MAX ? out->n_wire - sent : DESC_BATCH_MAX;
 		/* Offsets and offload fields as the core set them (eth_output). */
 		memcpy(d, &out->wire_desc[sent], sizeof(d[0]) * n);

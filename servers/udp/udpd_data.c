@@ -575,13 +575,6 @@ static void udpd_tx_record(struct udpd *u, unsigned si, const struct region_tx_d
 	udpd_tx_apply(u, sid, &tx, payload, plen, charge);
 }
 
-/* Whether the link to ipd takes another batch now (ZeroMQ's credit under its high-water mark,
- * or room in the ring). */
-static bool udpd_link_writable(struct udpd *u)
-{
-	return link_tx_ready(u->to_ipd);
-}
-
 /* Back-pressure, in the place of Linux's qdisc stopping the queue: a record is taken only when
  * its datagram can be handed on without a drop, else it stays in the ring, the application's
  * send buffer stays full, and a blocking sender waits (rather than udpd losing what send()
@@ -602,7 +595,7 @@ static bool udpd_tx_may_take(struct udpd *u, uint32_t rec_len, unsigned uid_ix)
 		udpd_out_flush(u);
 	if (u->n_out == 0 && !u->link_room) {
 		/* Asked once per batch: records that send nothing (dropped) do not ask again. */
-		u->link_room = udpd_link_writable(u);
+		u->link_room = link_tx_ready(u->to_ipd);
 	}
 	if (!u->link_room) {
 		if (!u->tx_wait_link) {
