@@ -1,16 +1,28 @@
-/* loop: zmq_poll over sockets, fds, one timerfd and one signalfd; budgeted handlers.
+/* loop: one epoll set over sockets, fds, one timerfd and one signalfd; budgeted handlers.
  *
- * System calls per pass are what a packet's hop pays for besides the wake-up, so the timerfd
- * is read only when it fired and re-set only when the earliest deadline moved (strace showed a
- * read and a timerfd_settime in every pass). Busy polling (loop_set_busy_poll, Linux's
- * SO_BUSY_POLL): after work, the loop keeps polling without sleeping for that long, so a reply
- * that comes back within it costs no wake-up. It burns a CPU meanwhile: off by default. */
+ * System calls per pass are what a packet's hop pays for besides the wake-up (strace counted 12
+ * poll/getpid calls per round trip in each layer under zmq_poll, against 4 that move the packet),
+ * so:
+ * - the set is an epoll instance built once, and a wake-up costs one epoll_wait. A loop pass that
+ *   did work goes straight back to a blocking epoll_wait, which returns at once if more came;
+ * - a ZeroMQ socket is watched through its ZMQ_FD, which signals that the socket's ZMQ_EVENTS may
+ *   have changed. ZMQ_EVENTS is read (a system call or two inside libzmq) only when that fd
+ *   fired, when the socket's handler has just used it, or when what it waits for changed (the
+ *   cases libzmq documents as changing it without a signal), never on a pass that did not touch
+ *   it. So a layer whose data comes over shared-memory rings pays nothing for its ZeroMQ control
+ *   sockets;
+ * - the timerfd is read only when it fired and re-set only when the earliest deadline moved.
+ * Busy polling (loop_set_busy_poll, Linux's SO_BUSY_POLL): after work, the loop keeps polling
+ * without sleeping for that long, so a reply that comes back within it costs no wake-up. It
+ * burns a CPU meanwhile: off by default. */
 #include "loop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -20,13 +32,20 @@
 #include "log.h"
 #include "sdnotify.h"
 
+/* epoll data of the loop's own fds; sources are their index */
+#define LOOP_EV_TIMER (LOOP_MAX_SOURCES + 0u)
+#define LOOP_EV_SIGNAL (LOOP_MAX_SOURCES + 1u)
+
 struct loop_source {
-	void *zsock;
-	int fd;
+	void *zsock;  /* a ZeroMQ socket, or NULL for an fd */
+	int fd;       /* in the epoll set: the fd, or the socket's ZMQ_FD */
+	int own_fd;   /* a dup of fd made for the set (the fd was in it already), or -1 */
 	loop_source_fn fn;
 	void *arg;
 	short events; /* ZMQ_POLLIN and/or ZMQ_POLLOUT */
 	bool pending; /* the handler ran out of budget last time */
+	bool check;   /* ZeroMQ: read ZMQ_EVENTS before the next sleep */
+	bool ready;   /* this pass: what it waits for is there */
 };
 
 struct loop_timer {
@@ -40,6 +59,7 @@ struct loop {
 	unsigned nsrc;
 	struct loop_timer tmr[LOOP_MAX_TIMERS];
 	unsigned ntmr;
+	int epoll_fd;
 	int timer_fd;
 	int signal_fd;
 	uint64_t armed; /* deadline the timerfd is set to, CLOCK_NEVER if disarmed */
@@ -64,18 +84,25 @@ int loop_create(struct loop **out)
 	if (!l)
 		return -ENOMEM;
 	l->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	l->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	l->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (l->timer_fd < 0 || l->signal_fd < 0) {
+	struct epoll_event tev = {.events = EPOLLIN, .data.u32 = LOOP_EV_TIMER};
+	struct epoll_event sev = {.events = EPOLLIN, .data.u32 = LOOP_EV_SIGNAL};
+	if (l->timer_fd < 0 || l->signal_fd < 0 || l->epoll_fd < 0 ||
+	    epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, l->timer_fd, &tev) < 0 ||
+	    epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, l->signal_fd, &sev) < 0) {
 		int e = errno;
 		if (l->timer_fd >= 0)
 			close(l->timer_fd);
 		if (l->signal_fd >= 0)
 			close(l->signal_fd);
+		if (l->epoll_fd >= 0)
+			close(l->epoll_fd);
 		free(l);
 		return -e;
 	}
@@ -93,25 +120,69 @@ void loop_destroy(struct loop **lp)
 	struct loop *l = *lp;
 	if (!l)
 		return;
+	for (unsigned i = 0; i < l->nsrc; i++)
+		if (l->src[i].own_fd >= 0)
+			close(l->src[i].own_fd);
+	close(l->epoll_fd);
 	close(l->timer_fd);
 	close(l->signal_fd);
 	free(l);
 	*lp = NULL;
 }
 
+/* What epoll watches the source's fd for: a ZeroMQ socket's ZMQ_FD only ever signals
+ * readability, whatever the socket waits for. */
+static uint32_t loop_epoll_events(const struct loop_source *s)
+{
+	if (s->zsock)
+		return EPOLLIN;
+	return ((s->events & ZMQ_POLLIN) ? EPOLLIN : 0u) | ((s->events & ZMQ_POLLOUT) ? EPOLLOUT : 0u);
+}
+
 static int loop_add_source(struct loop *l, void *zsock, int fd, loop_source_fn fn, void *arg)
 {
 	if (l->nsrc == LOOP_MAX_SOURCES)
 		return -ENOSPC;
-	l->src[l->nsrc] = (struct loop_source){.zsock = zsock, .fd = fd, .fn = fn, .arg = arg,
-					       .events = ZMQ_POLLIN};
+	struct loop_source *s = &l->src[l->nsrc];
+	*s = (struct loop_source){.zsock = zsock, .fd = fd, .own_fd = -1, .fn = fn, .arg = arg,
+				  .events = ZMQ_POLLIN, .check = zsock != NULL};
+	if (zsock) {
+		size_t len = sizeof(s->fd);
+		if (zmq_getsockopt(zsock, ZMQ_FD, &s->fd, &len) < 0)
+			return -errno;
+	}
+	struct epoll_event ev = {.events = loop_epoll_events(s), .data.u32 = l->nsrc};
+	if (epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, s->fd, &ev) < 0) {
+		if (errno != EEXIST)
+			return -errno;
+		/* The fd is another source's too (one fd, two interests): epoll keys on the
+		 * fd, so this source watches a duplicate of it. */
+		s->own_fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
+		if (s->own_fd < 0)
+			return -errno;
+		if (epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, s->own_fd, &ev) < 0) {
+			int e = errno;
+			close(s->own_fd);
+			return -e;
+		}
+	}
 	return (int)l->nsrc++;
 }
 
 void loop_source_events(struct loop *l, int id, short events)
 {
-	if (id >= 0 && (unsigned)id < l->nsrc)
-		l->src[id].events = events;
+	if (id < 0 || (unsigned)id >= l->nsrc || l->src[id].events == events)
+		return;
+	struct loop_source *s = &l->src[id];
+	s->events = events;
+	if (s->zsock) {
+		/* ZMQ_FD does not signal what is already there: look before sleeping */
+		s->check = true;
+		return;
+	}
+	struct epoll_event ev = {.events = loop_epoll_events(s), .data.u32 = (uint32_t)id};
+	if (epoll_ctl(l->epoll_fd, EPOLL_CTL_MOD, s->own_fd >= 0 ? s->own_fd : s->fd, &ev) < 0)
+		log_err("loop: watching source %d: %s", id, strerror(errno));
 }
 
 void loop_source_pend(struct loop *l, int id)
@@ -188,18 +259,29 @@ static void loop_run_timers(struct loop *l, uint64_t now, bool fired)
 	}
 }
 
+/* A ZeroMQ source's ZMQ_EVENTS, read because its fd fired or it may have changed unsignalled:
+ * ready if it holds what the source waits for. Reading it also consumes the fd's signal. */
+static bool loop_zsock_ready(struct loop_source *s)
+{
+	int ev = 0;
+	size_t len = sizeof(ev);
+	s->check = false;
+	if (zmq_getsockopt(s->zsock, ZMQ_EVENTS, &ev, &len) < 0)
+		return false;
+	return (ev & s->events) != 0;
+}
+
 int loop_run(struct loop *l)
 {
-	zmq_pollitem_t items[LOOP_MAX_SOURCES + 2];
+	struct epoll_event evs[LOOP_MAX_SOURCES + 2];
 	bool busy = false;
 	while (!l->stop) {
-		unsigned n = 0;
-		for (unsigned i = 0; i < l->nsrc; i++)
-			items[n++] = (zmq_pollitem_t){.socket = l->src[i].zsock, .fd = l->src[i].fd,
-						      .events = l->src[i].events};
-		items[n++] = (zmq_pollitem_t){.fd = l->timer_fd, .events = ZMQ_POLLIN};
-		items[n++] = (zmq_pollitem_t){.fd = l->signal_fd, .events = ZMQ_POLLIN};
 		loop_rearm(l);
+		for (unsigned i = 0; i < l->nsrc; i++) {
+			struct loop_source *s = &l->src[i];
+			s->ready = s->check && loop_zsock_ready(s);
+			busy |= s->ready;
+		}
 		int timeout = -1;
 		if (busy) {
 			timeout = 0;
@@ -207,19 +289,32 @@ int loop_run(struct loop *l)
 			timeout = 0;
 			l->busy_polls++;
 		}
-		int rc = zmq_poll(items, (int)n, timeout);
-		if (rc < 0) {
+		int n = epoll_wait(l->epoll_fd, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout);
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		if (items[n - 1].revents & ZMQ_POLLIN) {
-			struct signalfd_siginfo si;
-			if (read(l->signal_fd, &si, sizeof(si)) > 0)
-				log_notice("signal %u: stopping", si.ssi_signo);
-			l->stop = true;
-			break;
+		bool fired = false;
+		for (int k = 0; k < n; k++) {
+			uint32_t id = evs[k].data.u32;
+			if (id == LOOP_EV_SIGNAL) {
+				struct signalfd_siginfo si;
+				if (read(l->signal_fd, &si, sizeof(si)) > 0)
+					log_notice("signal %u: stopping", si.ssi_signo);
+				l->stop = true;
+			} else if (id == LOOP_EV_TIMER) {
+				fired = true;
+			} else if (id < l->nsrc) {
+				struct loop_source *s = &l->src[id];
+				if (s->zsock)
+					s->ready |= loop_zsock_ready(s);
+				else
+					s->ready |= (evs[k].events & loop_epoll_events(s)) != 0;
+			}
 		}
+		if (l->stop)
+			break;
 		uint64_t now = clock_now();
 		busy = false;
 		for (unsigned i = 0; i < l->nsrc; i++) {
@@ -227,13 +322,15 @@ int loop_run(struct loop *l)
 			 * without new readiness: an eventfd already drained (io_uring completions
 			 * still queued) will not signal again. */
 			struct loop_source *s = &l->src[i];
-			if ((items[i].revents & s->events) || s->pending) {
+			if (s->ready || s->pending) {
 				s->pending = s->fn(s->arg, now);
 				busy |= s->pending;
 				l->last_work = now;
+				/* its sends and receives may have taken the fd's signal */
+				s->check = s->zsock != NULL;
 			}
 		}
-		loop_run_timers(l, clock_now(), items[n - 2].revents & ZMQ_POLLIN);
+		loop_run_timers(l, clock_now(), fired);
 		busy |= l->kicked;
 		l->kicked = false;
 	}

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -202,6 +203,131 @@ START_TEST(pollout_waits_for_room)
 }
 END_TEST
 
+/* ZeroMQ sources are watched through ZMQ_FD, which signals only changes: what is queued before
+ * the loop starts, what comes after a handler drained the socket, and what waited while the
+ * source was silenced must each reach the handler. */
+struct zt {
+	struct t *t;
+	void *push, *pull;
+	int sent, got;
+	int src;
+	bool silenced_seen; /* the handler ran while silenced */
+	bool silent;
+};
+
+/* Drains the PULL to EAGAIN, as the loop's contract asks of a handler that returns false. */
+static bool zt_on_pull(void *arg, uint64_t now)
+{
+	struct zt *z = arg;
+	char buf[8];
+	(void)now;
+	if (z->silent)
+		z->silenced_seen = true;
+	while (zmq_recv(z->pull, buf, sizeof(buf), ZMQ_DONTWAIT) >= 0)
+		z->got++;
+	if (z->got == 12)
+		loop_stop(z->t->l);
+	return false;
+}
+
+/* Every 10 ms: one more message; the 5th silences the source for 4 more, which must wait. */
+static uint64_t zt_send(void *arg, uint64_t now)
+{
+	struct zt *z = arg;
+	ck_assert_int_eq(zmq_send(z->push, "m", 1, ZMQ_DONTWAIT), 1);
+	z->sent++;
+	if (z->sent == 5) {
+		z->silent = true;
+		loop_source_events(z->t->l, z->src, 0);
+	} else if (z->sent == 9) {
+		ck_assert_int_eq(z->got, 4 + 1 /* queued before the loop */);
+		z->silent = false;
+		loop_source_events(z->t->l, z->src, ZMQ_POLLIN);
+	}
+	return z->sent < 11 ? now + 10 * CLOCK_NS_PER_MS : CLOCK_NEVER;
+}
+
+START_TEST(zsock_edges_are_not_lost)
+{
+	struct t t;
+	t_init(&t);
+	void *ctx = zmq_ctx_new();
+	struct zt z = {.t = &t};
+	z.push = zmq_socket(ctx, ZMQ_PUSH);
+	z.pull = zmq_socket(ctx, ZMQ_PULL);
+	int zero = 0;
+	zmq_setsockopt(z.push, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(z.pull, ZMQ_LINGER, &zero, sizeof(zero));
+	ck_assert_int_eq(zmq_bind(z.pull, "inproc://test-loop-edges"), 0);
+	ck_assert_int_eq(zmq_connect(z.push, "inproc://test-loop-edges"), 0);
+	/* queued before the loop, its signal consumed: only a look at ZMQ_EVENTS finds it */
+	ck_assert_int_eq(zmq_send(z.push, "m", 1, 0), 1);
+	int ev = 0;
+	size_t len = sizeof(ev);
+	ck_assert_int_eq(zmq_getsockopt(z.pull, ZMQ_EVENTS, &ev, &len), 0);
+	ck_assert(ev & ZMQ_POLLIN);
+	z.src = loop_add_zsock(t.l, z.pull, zt_on_pull, &z);
+	ck_assert_int_ge(z.src, 0);
+	loop_add_timer(t.l, zt_send, &z, clock_now() + 10 * CLOCK_NS_PER_MS);
+	ck_assert_int_eq(loop_run(t.l), 0);
+	ck_assert_msg(!t.guard_fired, "stuck with %d of 12 messages taken", z.got);
+	ck_assert_int_eq(z.got, 12);
+	ck_assert(!z.silenced_seen);
+	zmq_close(z.push);
+	zmq_close(z.pull);
+	zmq_ctx_term(ctx);
+	t_fini(&t);
+}
+END_TEST
+
+/* Two sources on one descriptor (epoll keys on the fd): one waits for input, the other for
+ * room; both are called. */
+static bool on_fd_writable(void *arg, uint64_t now)
+{
+	struct t *t = arg;
+	(void)now;
+	t->calls_b++;
+	loop_source_events(t->l, t->src_b, 0);
+	if (t->calls_a)
+		loop_stop(t->l);
+	return false;
+}
+
+static bool on_fd_readable(void *arg, uint64_t now)
+{
+	struct t *t = arg;
+	char c;
+	(void)now;
+	if (read(t->fd[0], &c, 1) == 1)
+		t->calls_a++;
+	if (t->calls_b)
+		loop_stop(t->l);
+	return false;
+}
+
+START_TEST(two_sources_one_fd)
+{
+	struct t t;
+	t_init(&t);
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	close(t.fd[0]);
+	t.fd[0] = sv[0];
+	t.src_a = loop_add_fd(t.l, sv[0], on_fd_readable, &t);
+	t.src_b = loop_add_fd(t.l, sv[0], on_fd_writable, &t);
+	ck_assert_int_ge(t.src_a, 0);
+	ck_assert_int_ge(t.src_b, 0);
+	loop_source_events(t.l, t.src_b, ZMQ_POLLOUT);
+	ck_assert_int_eq(write(sv[1], "x", 1), 1);
+	ck_assert_int_eq(loop_run(t.l), 0);
+	ck_assert(!t.guard_fired);
+	ck_assert_uint_eq(t.calls_a, 1);
+	ck_assert_uint_eq(t.calls_b, 1);
+	close(sv[1]);
+	t_fini(&t);
+}
+END_TEST
+
 /* Timers: each fires once at its deadline, in deadline order, and a timer re-armed from its own
  * handler fires again (the timerfd is read only when it fired, re-set only when the earliest
  * deadline moved). */
@@ -277,6 +403,8 @@ static Suite *loop_suite(void)
 	tcase_add_test(tc, pend_runs_another_source);
 	tcase_add_test(tc, events_zero_silences_a_source);
 	tcase_add_test(tc, pollout_waits_for_room);
+	tcase_add_test(tc, zsock_edges_are_not_lost);
+	tcase_add_test(tc, two_sources_one_fd);
 	tcase_add_test(tc, timers_fire_and_rearm);
 	tcase_add_test(tc, busy_poll_after_work);
 	suite_add_tcase(s, tc);
