@@ -122,6 +122,11 @@ static int config_handler(void *user, const char *section, const char *name, con
 			c->pool_buffers = u;
 	} else if (KEY("stack", "busy_poll_us")) {
 		rc = parse_uint(value, 0, CONFIG_BUSY_POLL_MAX_US, &c->busy_poll_us);
+	} else if (KEY("stack", "cpus")) {
+		cpu_set_t set;
+		rc = strlen(value) < sizeof(c->cpus) ? cpu_list_parse(value, &set) : -EINVAL;
+		if (rc == 0)
+			snprintf(c->cpus, sizeof(c->cpus), "%s", value);
 	} else if (KEY("stack", "link")) {
 		rc = strcmp(value, "zmq") == 0 || strcmp(value, "shm") == 0 ? 0 : -EINVAL;
 		if (rc == 0)
@@ -248,6 +253,8 @@ int config_write(const char *path, const struct ustack_config *c)
 		fprintf(f, "netns = %s\n", c->netns);
 	fprintf(f, "pool_buffers = %u\n", c->pool_buffers);
 	fprintf(f, "link = %s\n", c->link_shm ? "shm" : "zmq");
+	if (c->cpus[0])
+		fprintf(f, "cpus = %s\n", c->cpus);
 	fprintf(f, "busy_poll_us = %u\n\n", c->busy_poll_us);
 	fprintf(f, "[nic]\nbackend = %s\nifname = %s\nmtu = %u\n", c->nic_backend, c->nic_ifname,
 		(unsigned)c->mtu);

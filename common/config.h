@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cpu_list.h"
 #include "paths.h"
 #include "pool.h"
 
@@ -24,6 +25,9 @@ struct ustack_config {
 	unsigned pool_buffers;    /* buffers in the pool */
 	unsigned busy_poll_us;    /* busy_poll_us: after work, each layer polls this long before
 				   * it sleeps (common/loop.h); 0 = off, the default */
+	char cpus[CPU_LIST_MAX];  /* cpus: the CPUs every server of the instance runs on, a
+				   * cpuset(7) list (common/cpu_list.h); "" (the default):
+				   * wherever the scheduler puts them */
 	bool link_shm;            /* link = shm: descriptors between the layers go through
 				   * shared-memory rings (common/shm_link.h); zmq (the default):
 				   * ZeroMQ PUSH/PULL (common/link.h) */

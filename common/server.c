@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "cpu_list.h"
 #include "link.h"
 #include "log.h"
 #include "paths.h"
@@ -72,10 +73,17 @@ int server_load_config(const struct server_args *args, struct ustack_config *cfg
 		rc = config_load(args->config_path, cfg, err, sizeof(err));
 	else
 		rc = config_load_instance(args->instance, cfg, err, sizeof(err));
-	if (rc < 0)
+	if (rc < 0) {
 		log_err("config: %s", err);
-	else /* before any link is opened: every link of the instance is of one kind */
-		link_set_kind(cfg->link_shm ? LINK_KIND_SHM : LINK_KIND_ZMQ);
+		return rc;
+	}
+	/* before any link is opened: every link of the instance is of one kind */
+	link_set_kind(cfg->link_shm ? LINK_KIND_SHM : LINK_KIND_ZMQ);
+	/* before any thread starts (ZeroMQ's, io_uring's): they inherit the affinity */
+	rc = cpu_list_apply(cfg->cpus);
+	if (rc < 0)
+		log_err("config: cpus = %s: %s", cfg->cpus,
+			rc == -EINVAL ? "names no CPU this process may run on" : strerror(-rc));
 	return rc;
 }
 

@@ -127,6 +127,49 @@ START_TEST(link_kind)
 }
 END_TEST
 
+START_TEST(cpu_lists)
+{
+	cpu_set_t set;
+	ck_assert_int_eq(cpu_list_parse("1", &set), 0);
+	ck_assert_int_eq(CPU_COUNT(&set), 1);
+	ck_assert(CPU_ISSET(1, &set));
+	ck_assert_int_eq(cpu_list_parse("0,2-4,7", &set), 0);
+	ck_assert_int_eq(CPU_COUNT(&set), 5);
+	ck_assert(CPU_ISSET(0, &set) && CPU_ISSET(3, &set) && CPU_ISSET(7, &set));
+	ck_assert(!CPU_ISSET(1, &set) && !CPU_ISSET(5, &set));
+	ck_assert_int_eq(cpu_list_parse("3-3", &set), 0);
+	ck_assert_int_eq(CPU_COUNT(&set), 1);
+	/* a failed parse leaves the set as it was */
+	const char *bad[] = {"", ",", "1,", ",1", "3-1", "1-", "-1", "a", "1 2", "0x1", "1;2",
+			     "99999", "1024"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(cpu_list_parse(bad[i], &set) == -EINVAL, "'%s' accepted", bad[i]);
+		ck_assert_int_eq(CPU_COUNT(&set), 1);
+	}
+	ck_assert_int_eq(cpu_list_apply(""), 0); /* no list: nothing changes */
+	ck_assert_int_eq(cpu_list_apply("1023"), -EINVAL); /* no such CPU here */
+}
+END_TEST
+
+START_TEST(cpus_key)
+{
+	struct ustack_config c, back;
+	ck_assert_int_eq(load("", &c), 0);
+	ck_assert_str_eq(c.cpus, "");
+	ck_assert_int_eq(load("[stack]\ncpus = 0-1,3\n", &c), 0);
+	ck_assert_str_eq(c.cpus, "0-1,3");
+	ck_assert_int_eq(load("[stack]\ncpus = 2-1\n", &c), -EINVAL);
+	ck_assert_int_eq(load("[stack]\ncpus = one\n", &c), -EINVAL);
+	config_defaults(&c, "t");
+	ck_assert_int_eq(config_parse_cidr("10.0.0.2/24", &c.ip_addr, &c.ip_prefix), 0);
+	snprintf(c.cpus, sizeof(c.cpus), "1");
+	ck_assert_int_eq(config_write(path, &c), 0);
+	config_defaults(&back, "t");
+	ck_assert_int_eq(config_load(path, &back, NULL, 0), 0);
+	ck_assert_str_eq(back.cpus, "1");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("config");
@@ -138,6 +181,8 @@ int main(void)
 	tcase_add_test(tc, offload_other_values_refused);
 	tcase_add_test(tc, offload_written_and_read_back);
 	tcase_add_test(tc, link_kind);
+	tcase_add_test(tc, cpu_lists);
+	tcase_add_test(tc, cpus_key);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);
 }

@@ -11,8 +11,20 @@
 #   kv F KEY        the value of KEY=... on the last result line of F.
 # BENCH_LINK (environment): the instance's descriptor links, zmq (default) or shm.
 # BENCH_BUSY_POLL (environment): each layer's busy polling in µs ([stack] busy_poll_us), 0 off.
+# BENCH_CPUS (environment): a CPU list (such as 1). Everything of the run is placed there alike:
+#   the stack's layers (ustackctl up --cpus), its applications and kernel peers, and both kernel
+#   ends of the reference; the benchmark re-executes itself under taskset so that every process
+#   it starts inherits the list. Unset (the default): nothing is pinned, as an application would
+#   not be.
 BENCH_LINK=${BENCH_LINK:-zmq}
 BENCH_BUSY_POLL=${BENCH_BUSY_POLL:-0}
+BENCH_CPUS=${BENCH_CPUS:-}
+if [[ -n $BENCH_CPUS && -z ${BENCH_PINNED:-} ]]; then
+	BENCH_PINNED=1 exec taskset -c "$BENCH_CPUS" "$0" "$@"
+fi
+bench_placement() { # the placement, as the headers print it
+	if [[ -n $BENCH_CPUS ]]; then echo "everything on CPU $BENCH_CPUS"; else echo "nothing pinned"; fi
+}
 TMP=""
 PIDS=()   # servers alive for the whole run
 STACKS=() # "instance namespace" of every stack brought up
@@ -38,7 +50,7 @@ cleanup() {
 bench_stack_up() { # INST NS NET LINK
 	STACKS+=("$1 $2")
 	"$CTL" up --instance "$1" --netns "$2" --addr "$3.2/24" --peer "$3.1" \
-		--link "$4" --busy-poll "$BENCH_BUSY_POLL" >/dev/null
+		--link "$4" --busy-poll "$BENCH_BUSY_POLL" ${BENCH_CPUS:+--cpus "$BENCH_CPUS"} >/dev/null
 	ip netns exec "$2" ping -c 2 -W 2 "$3.2" >/dev/null
 }
 

@@ -5,9 +5,17 @@
 # three alternating, printed as median and p99 with their ratios. A benchmark, not a test: it
 # asserts nothing about speed.
 #
+# BENCH_CPUS (environment): a CPU list; the stacks' layers, the pingers and both kernel ends all
+# run there (the script re-executes itself under taskset). Unset: nothing is pinned.
+#
 # usage: tools/bench/icmp_rtt.sh BUILD_DIR [ROUNDS] [PINGS_PER_ROUND]
 set -euo pipefail
 BUILD=${1:?usage: $0 BUILD_DIR [ROUNDS] [PINGS_PER_ROUND]}
+BENCH_CPUS=${BENCH_CPUS:-}
+if [[ -n $BENCH_CPUS && -z ${BENCH_PINNED:-} ]]; then
+	BENCH_PINNED=1 exec taskset -c "$BENCH_CPUS" "$0" "$@"
+fi
+CPUS_ARG=(${BENCH_CPUS:+--cpus "$BENCH_CPUS"})
 ROUNDS=${2:-4}
 PER=${3:-500}
 CTL="$BUILD/bin/ustackctl"
@@ -31,9 +39,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$CTL" up --instance "$INST" --netns "$NS_STACK" --addr "$NET.2/24" --peer "$NET.1" >/dev/null
+"$CTL" up --instance "$INST" --netns "$NS_STACK" --addr "$NET.2/24" --peer "$NET.1" "${CPUS_ARG[@]}" >/dev/null
 "$CTL" up --instance "$INST_SHM" --netns "$NS_SHM" --addr "$NET_SHM.2/24" --peer "$NET_SHM.1" \
-	--link shm >/dev/null
+	--link shm "${CPUS_ARG[@]}" >/dev/null
 ip netns add "$NS_A"
 ip netns add "$NS_B"
 ip -n "$NS_A" link add veth0 type veth peer name veth1 netns "$NS_B"
@@ -80,18 +88,26 @@ flood_kernel() {
 }
 
 pct() { sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p); if (i < 1) i = 1; print v[i] }'; }
-s50=$(pct "/tmp/$INST.stack" 0.50); s99=$(pct "/tmp/$INST.stack" 0.99)
-m50=$(pct "/tmp/$INST.shm" 0.50); m99=$(pct "/tmp/$INST.shm" 0.99)
-k50=$(pct "/tmp/$INST.kernel" 0.50); k99=$(pct "/tmp/$INST.kernel" 0.99)
-printf "ICMP echo RTT, 56-byte payload, %d rounds x %d echoes each, alternating\n" "$ROUNDS" "$PER"
-printf "%-28s %8s %8s %8s\n" "" "samples" "p50 us" "p99 us"
-printf "%-28s %8d %8d %8d\n" "ustack, link = zmq" "$(wc -l <"/tmp/$INST.stack")" "$s50" "$s99"
-printf "%-28s %8d %8d %8d\n" "ustack, link = shm" "$(wc -l <"/tmp/$INST.shm")" "$m50" "$m99"
-printf "%-28s %8d %8d %8d\n" "kernel (veth, 2 netns)" "$(wc -l <"/tmp/$INST.kernel")" "$k50" "$k99"
-awk -v a="$s50" -v b="$k50" -v c="$s99" -v d="$k99" \
-	'BEGIN { printf "ratio zmq/kernel             p50 %.2fx   p99 %.2fx\n", a / (b ? b : 1), c / (d ? d : 1) }'
-awk -v a="$m50" -v b="$k50" -v c="$m99" -v d="$k99" \
-	'BEGIN { printf "ratio shm/kernel             p50 %.2fx   p99 %.2fx\n", a / (b ? b : 1), c / (d ? d : 1) }'
+avg() { awk '{ s += $1 } END { printf "%d", NR ? s / NR : 0 }' "$1"; }
+for k in stack shm kernel; do
+	declare "p50_$k=$(pct "/tmp/$INST.$k" 0.50)" "p99_$k=$(pct "/tmp/$INST.$k" 0.99)" \
+		"avg_$k=$(avg "/tmp/$INST.$k")"
+done
+printf "ICMP echo RTT, 56-byte payload, %d rounds x %d echoes each, alternating; %s\n" "$ROUNDS" "$PER" \
+	"$(if [[ -n $BENCH_CPUS ]]; then echo "everything on CPU $BENCH_CPUS"; else echo "nothing pinned"; fi)"
+printf "%-28s %8s %8s %8s %8s\n" "" "samples" "p50 us" "p99 us" "avg us"
+for k in stack shm kernel; do
+	case $k in stack) name="ustack, link = zmq" ;; shm) name="ustack, link = shm" ;; *) name="kernel (veth, 2 netns)" ;; esac
+	p50=p50_$k p99=p99_$k a=avg_$k
+	printf "%-28s %8d %8d %8d %8d\n" "$name" "$(wc -l <"/tmp/$INST.$k")" "${!p50}" "${!p99}" "${!a}"
+done
+for k in stack shm; do
+	p50=p50_$k p99=p99_$k a=avg_$k
+	awk -v n="$([[ $k == stack ]] && echo zmq || echo shm)" -v a="${!p50}" -v b="$p50_kernel" \
+		-v c="${!p99}" -v d="$p99_kernel" -v e="${!a}" -v f="$avg_kernel" \
+		'BEGIN { printf "ratio %s/kernel             p50 %.2fx   p99 %.2fx   avg %.2fx\n", n,
+			 a / (b ? b : 1), c / (d ? d : 1), e / (f ? f : 1) }'
+done
 printf "\nping -f, 2 s each              echo/s     avg us  nicd threads (max)\n"
 printf "%-28s %s\n" "ustack, link = zmq" "$(flood "$NS_STACK" "$NET.2" "$INST")"
 printf "%-28s %s\n" "ustack, link = shm" "$(flood "$NS_SHM" "$NET_SHM.2" "$INST_SHM")"

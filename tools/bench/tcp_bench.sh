@@ -163,7 +163,7 @@ col() { awk -v c="$2" '{ print $c }' "$1"; }
 rounds() { awk -v c="$2" '{ printf "%s%s", (NR > 1 ? " " : ""), $c }' "$1"; } # FILE COL
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
 
-printf "TCP through ustack (libsock app, tcpd, ipd, nicd, TAP; link = %s, busy poll %s us) vs kernel<->kernel over a veth\n" "$BENCH_LINK" "$BENCH_BUSY_POLL"
+printf "TCP through ustack (libsock app, tcpd, ipd, nicd, TAP; link = %s, busy poll %s us; %s) vs kernel<->kernel over a veth\n" "$BENCH_LINK" "$BENCH_BUSY_POLL" "$(bench_placement)"
 printf "%d rounds alternating, %d s per bulk and crr run, %d round trips per rr run; medians over rounds (%d s)\n" \
 	"$ROUNDS" "$SECS" "$RR_N" "$elapsed"
 printf "%s, %s CPUs, load average at the end %s\n\n" "$(uname -r)" "$(nproc)" "$(load)"

@@ -215,7 +215,7 @@ col() { awk -v c="$2" '{ print $c }' "$1"; }
 rounds() { awk -v c="$2" -v d="$3" '{ printf "%s%.0f", (NR > 1 ? " " : ""), $c / d }' "$1"; } # FILE COL DIV
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
 
-printf "UDP through ustack (libsock app, udpd, ipd, nicd, TAP; links %s; busy poll %s us) vs kernel<->kernel over a veth\n" "${LINKS[*]}" "$BENCH_BUSY_POLL"
+printf "UDP through ustack (libsock app, udpd, ipd, nicd, TAP; links %s; busy poll %s us; %s) vs kernel<->kernel over a veth\n" "${LINKS[*]}" "$BENCH_BUSY_POLL" "$(bench_placement)"
 printf "%d rounds alternating, %d round trips and %d s per one-way run; medians over rounds (%d s)\n\n" \
 	"$ROUNDS" "$RR_N" "$SECS" "$elapsed"
 printf "%-34s %9s %9s %9s %6s   %s\n" "request/response, 64 B" "p50 us" "p99 us" "mean us" "lost" \

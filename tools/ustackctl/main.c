@@ -2,7 +2,7 @@
  *
  *   ustackctl up     --instance NAME [--netns NS] --addr A.B.C.D/P [--peer A.B.C.D]
  *                    [--gateway A.B.C.D] [--mtu N] [--offload on|off] [--link zmq|shm]
- *                    [--busy-poll US]
+ *                    [--busy-poll US] [--cpus LIST]
  *   ustackctl down   --instance NAME
  *   ustackctl status --instance NAME
  *   ustackctl stats  --instance NAME [--json]
@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,13 +58,15 @@ static void main_usage(FILE *f)
 	      "\n"
 	      "  up     --instance NAME [--netns NS] --addr A.B.C.D/P [--peer A.B.C.D]\n"
 	      "         [--gateway A.B.C.D] [--mtu N] [--offload on|off] [--link zmq|shm]\n"
-	      "         [--busy-poll US]\n"
+	      "         [--busy-poll US] [--cpus LIST]\n"
 	      "                 create the TAP (in NS, created if missing), write the config and\n"
 	      "                 start every layer under systemd; waits until all serve\n"
 	      "                 (--offload: checksum and segmentation offload through the TAP,\n"
 	      "                 default on; --link: descriptors between the layers over ZeroMQ,\n"
 	      "                 the default, or shared-memory rings; --busy-poll: each layer polls\n"
-	      "                 US microseconds after work before it sleeps, default 0: off)\n"
+	      "                 US microseconds after work before it sleeps, default 0: off;\n"
+	      "                 --cpus: the CPUs every layer runs on, a list such as 1 or 0-1,\n"
+	      "                 default: wherever the scheduler puts them)\n"
 	      "  down   --instance NAME\n"
 	      "                 stop the layers and remove everything up created\n"
 	      "  status --instance NAME\n"
@@ -128,6 +131,7 @@ enum main_opt {
 	MAIN_OPT_OFFLOAD,
 	MAIN_OPT_LINK,
 	MAIN_OPT_BUSY_POLL,
+	MAIN_OPT_CPUS,
 	MAIN_OPT_JSON,
 	MAIN_OPT_INTERVAL,
 };
@@ -236,6 +240,7 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 		{"mtu", required_argument, NULL, MAIN_OPT_MTU},
 		{"offload", required_argument, NULL, MAIN_OPT_OFFLOAD},
 		{"link", required_argument, NULL, MAIN_OPT_LINK},
+		{"cpus", required_argument, NULL, MAIN_OPT_CPUS},
 		{"busy-poll", required_argument, NULL, MAIN_OPT_BUSY_POLL},
 		{"json", no_argument, NULL, MAIN_OPT_JSON},
 		{"interval", required_argument, NULL, MAIN_OPT_INTERVAL},
@@ -306,6 +311,21 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 							optarg);
 			o->link_shm = strcmp(optarg, "shm") == 0;
 			break;
+		case MAIN_OPT_CPUS: {
+			cpu_set_t set, allowed;
+			if (strlen(optarg) >= CPU_LIST_MAX || cpu_list_parse(optarg, &set) < 0)
+				return main_usage_error("up: --cpus '%s' is not a CPU list such as "
+							"1, 0-3 or 0,2", optarg);
+			/* the layers would refuse it at start: say so before starting them */
+			if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
+				CPU_AND(&set, &set, &allowed);
+				if (CPU_COUNT(&set) == 0)
+					return main_usage_error("up: --cpus '%s' names no CPU this "
+								"machine lets the stack run on", optarg);
+			}
+			o->cpus = optarg;
+			break;
+		}
 		case MAIN_OPT_BUSY_POLL: {
 			char *end;
 			errno = 0;

@@ -95,6 +95,8 @@ static int up_write_config(const struct uctl_opts *o, struct ustack_config *cfg)
 		cfg->link_shm = o->link_shm != 0;
 	if (o->busy_poll_us >= 0)
 		cfg->busy_poll_us = (unsigned)o->busy_poll_us;
+	if (o->cpus)
+		snprintf(cfg->cpus, sizeof(cfg->cpus), "%s", o->cpus);
 	char path[UCTL_PATH_MAX], dir[UCTL_PATH_MAX];
 	int rc = ustack_config_path(o->instance, path, sizeof(path));
 	if (rc < 0) {

@@ -55,6 +55,7 @@ struct uctl_opts {
 	int offload;         /* -1 = default (on), 0 = off, 1 = on */
 	int link_shm;        /* -1 = default (zmq), 0 = zmq, 1 = shm */
 	int busy_poll_us;    /* -1 = default (0, off) */
+	const char *cpus;    /* NULL = default (no affinity) */
 	bool json;
 	const char *layer;   /* kill */
 	int signal;          /* kill: signal number */
