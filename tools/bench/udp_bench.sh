@@ -23,7 +23,9 @@
 # The stack runs once per link kind, one instance each, alternating with the kernel in the same
 # rounds: descriptors over ZeroMQ (the default) and over shared-memory rings (link = shm).
 # UDP_BENCH_LINKS (default "zmq shm") picks the kinds; BENCH_BUSY_POLL=US has each layer
-# busy-poll that long after work (default 0, off).
+# busy-poll that long after work (default 0, off); BENCH_CPUS=LIST runs everything (the stacks,
+# their applications and kernel peers, both kernel ends of the reference) on LIST, so that the
+# two are compared in one placement without the scheduler's luck (bench_lib.sh).
 #
 # usage: tools/bench/udp_bench.sh BUILD_DIR [ROUNDS]
 #   UDP_BENCH_SECONDS (default 2): length of each one-way run
