@@ -78,16 +78,22 @@ static void tcpd_out_add(struct tcpd *u, struct buf **b, const struct desc *d)
 		tcpd_out_flush(u);
 }
 
-/* The TX ring and index a segment's payload comes from; NULL if its streams are not here. */
+/* The TX ring and index a segment's payload comes from; NULL if its streams are not here,
+ * counted: not bound at all, or bound in a session whose region is not mapped (after a restart,
+ * until its application resumes). */
 static struct stream_ring *tcpd_tx_source(struct tcpd *u, const struct tcp_tx *tx, uint64_t *at)
 {
 	unsigned b = tx->cid ? tcpd_bind_of(u, tx->cid) : TCPD_BIND_NONE;
-	if (b == TCPD_BIND_NONE)
+	const struct tcpd_bind *bd = b == TCPD_BIND_NONE ? NULL : &u->st->binds[b];
+	if (!bd || bd->cid != tx->cid || !(bd->flags & TCPD_B_TX_BASE)) {
+		u->stats.tx_drop_unbound++;
 		return NULL;
-	const struct tcpd_bind *bd = &u->st->binds[b];
+	}
 	struct region *r = tcpd_region(u, b / REGION_SLOTS_MAX);
-	if (bd->cid != tx->cid || !(bd->flags & TCPD_B_TX_BASE) || !r)
+	if (!r) {
+		u->stats.tx_drop_detached++;
 		return NULL;
+	}
 	uint32_t seq = tx->seq + ((tx->flags & TCP_SYN) ? 1u : 0u);
 	*at = bd->tx_base_index + (uint32_t)(seq - bd->tx_base_seq);
 	return region_stream_tx(r, b % REGION_SLOTS_MAX);
@@ -102,10 +108,8 @@ static void tcpd_emit(struct tcpd *u, const struct tcp_tx *tx)
 	int pieces = 0;
 	if (plen) {
 		ring = tcpd_tx_source(u, tx, &at);
-		if (!ring) {
-			u->stats.tx_drop_unbound++;
+		if (!ring)
 			return;
-		}
 		pieces = stream_ring_spans(ring, at, plen, sp);
 		if (pieces < 0) {
 			u->stats.tx_drop_ring++;

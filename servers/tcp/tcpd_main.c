@@ -43,7 +43,7 @@ const struct stat_field tcpd_stat_fields[] = {
 	F(rx_segs), F(rx_gro_frames), F(rx_csum_checked), F(rx_drop_not_tcp), F(rx_drop_short),
 	F(rx_drop_detached), F(rx_drop_stage), F(rx_place_nowhere), F(rx_place_errors),
 	F(rx_bytes), F(icmp_in), F(icmp_drop_short), F(tx_segs), F(tx_tso), F(tx_bytes),
-	F(tx_drop_nobuf), F(tx_drop_unbound), F(tx_drop_ring), F(tx_drop_link), F(sync_tx_taken),
+	F(tx_drop_nobuf), F(tx_drop_unbound), F(tx_drop_detached), F(tx_drop_ring), F(tx_drop_link), F(sync_tx_taken),
 	F(sync_rx_read), F(binds_released), F(orphans_aborted), F(stage_bytes), F(io_rounds_left),
 	F(req_bad_slot), F(stream_rebases),
 #undef F

@@ -119,7 +119,10 @@ struct tcpd_stats {
 	uint64_t tx_tso;                /* of which super-segments */
 	uint64_t tx_bytes;              /* payload copied from TX rings */
 	uint64_t tx_drop_nobuf;         /* pool empty: the segment is not sent (TCP resends) */
-	uint64_t tx_drop_unbound;       /* payload of a connection whose streams are not mapped */
+	uint64_t tx_drop_unbound;       /* payload of a connection with no bind (never expected) */
+	uint64_t tx_drop_detached;      /* payload of a connection whose application has not resumed
+					 * its session since tcpd restarted (its TX ring is not
+					 * mapped yet): the core resends it */
 	uint64_t tx_drop_ring;          /* the TX ring refused the read (never expected) */
 	uint64_t tx_drop_link;          /* batches to ipd dropped: its link was full or absent */
 	uint64_t sync_tx_taken;         /* bytes taken from TX rings into the core (tcp_send) */

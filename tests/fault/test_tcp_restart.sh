@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # Restart contract under TCP load: while one connection carries data stack -> kernel and another
-# kernel -> stack, SIGKILL nicd and let systemd restart it, then ipd, and again, each kill only
-# once both connections are seen moving (bytes_acked / bytes_received in `ustackctl sockets`),
-# so the dead layer takes full rings, TSO super-segments and GRO super-frames with it. Both
-# connections must survive (tcpd retransmits what died in nicd and ipd, the kernel's TCP does
-# the same for its side) and move again once the layer is back; the data must arrive
-# byte-exact (SHA-256 of what each side sent and received); tcpd must not have restarted (same
-# PID); ARP and the routes come back after each ipd restart; and once the transfers end the
-# pool is back to its idle free count (nothing the dead layers held in flight leaked). Run with
-# offload on (two rounds of kills), then off (plain frames, one round); each run ends with nicd
-# and ipd killed together.
+# kernel -> stack, SIGKILL nicd and let systemd restart it, then ipd, then tcpd itself, and
+# again, each kill only once both connections are seen moving (bytes_acked / bytes_received in
+# `ustackctl sockets`), so the dead layer takes full rings, TSO super-segments and GRO
+# super-frames with it. Both connections must survive (tcpd retransmits what died in nicd and
+# ipd, the kernel's TCP does the same for its side; a restarted tcpd finds both connections in
+# its state segment, its applications resume their sessions, and TCP recovers what died with it)
+# and move again once the layer is back; the data must arrive byte-exact (SHA-256 of what each
+# side sent and received); systemd must have restarted each killed layer exactly once per kill;
+# ARP and the routes come back after each ipd restart. A stack listener made before the kills,
+# its application blocked in accept() through every one of them, must then accept and echo
+# three new connections from the kernel. Once the transfers end the pool is back to its idle
+# free count (nothing the dead layers held in flight leaked). Run with offload on (two rounds of
+# kills), then off (plain frames, one round); each run ends with nicd and ipd killed together.
 #
 # The transfers run at full speed until the test has seen both move again after the last
 # restart (then it creates the stop file the senders check), so each lasts as long as the kills
 # need whatever the machine's speed: some hundreds of MB each way on the reference machine.
-#   TCP_RESTART_ROUNDS overrides the number of nicd, ipd kill pairs with offload on (default 2),
-#   TCP_RESTART_OFF_ROUNDS with offload off (default 1); TCP_RESTART_OFF_ONLY=1 skips the
-#   offload-on run.
+#   TCP_RESTART_ROUNDS overrides the number of nicd, ipd, tcpd kill rounds with offload on
+#   (default 2), TCP_RESTART_OFF_ROUNDS with offload off (default 1); TCP_RESTART_OFF_ONLY=1
+#   skips the offload-on run.
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/stack.sh" "$@"
 
@@ -25,6 +28,7 @@ PEER="$HERE/../lib/tcp_peer.py"
 ROUNDS=${TCP_RESTART_ROUNDS:-2}
 UP_PORT=7201   # stack -> kernel
 DOWN_PORT=7202 # kernel -> stack
+LISTEN_PORT=7203 # the stack's listener that must keep accepting
 MB=1000000
 OUT=$(mktemp -d "/tmp/ustack-$T_INST-tcprestart.XXXXXX")
 trap 'rc=$?; set +e; ((rc)) && tail -n 5 "$OUT"/*; rm -rf "$OUT"; (exit $rc); t_cleanup' EXIT
@@ -67,13 +71,14 @@ wait_flowing() {
 	fail "$1: no progress in 10 s (up $u0 -> $u, down $d0 -> $d)"
 }
 
-# Counters that must stay 0 whatever dies below tcpd: payload misplaced or refused inside
-# tcpd, corrupt segments, super-segments ipd could not handle. (Drops on the links to a dead
-# layer, tcpd.tx_drop_link and *_tx_drop_full, are expected: TCP resends those.)
+# Counters that must stay 0 whatever dies: payload misplaced or refused inside tcpd, corrupt
+# segments, super-segments ipd could not handle. (Drops on the links to a dead layer,
+# tcpd.tx_drop_link and *_tx_drop_full, and a restarted tcpd's sends before its applications
+# resumed, tcpd.tx_drop_detached and rx_drop_detached, are expected: TCP resends those.)
 no_errors() {
 	local k
 	for k in tcpd.in_csum_errors tcpd.rx_place_errors tcpd.rx_place_nowhere tcpd.tx_drop_unbound \
-		tcpd.tx_drop_ring tcpd.tx_drop_nobuf tcpd.rx_drop_detached ipd.ip_out_drop_gso \
+		tcpd.tx_drop_ring tcpd.tx_drop_nobuf ipd.ip_out_drop_gso \
 		ipd.ip_out_drop_gso_mtu ipd.ip_in_drop_offload; do
 		(($(stat "$k") == 0)) || fail "$1: $k = $(stat "$k")"
 	done
@@ -123,15 +128,14 @@ kill_restart() {
 	log "$what: killed at up/down $u0 $d0; restarted:$started; 64 KiB up/down ${up1}/${down1} s, 1 MB each way ${resumed} s after the kill"
 }
 
-# run_phase LABEL ROUNDS [ustackctl up options]: a stack, the two transfers, ROUNDS x (nicd, ipd)
-# kills, then every check.
+# run_phase LABEL ROUNDS [ustackctl up options]: a stack, the two transfers and a listener,
+# ROUNDS x (nicd, ipd, tcpd) kills, then every check.
 run_phase() {
-	local label=$1 rounds=$2 idle tcpd_pid tcpd_restarts up_k down_k up_s down_s t0 round
+	local label=$1 rounds=$2 idle tcpd_restarts up_k down_k up_s down_s lis t0 round
 	shift 2
 	stack_up "$@"
 	ping_ok 56 2
 	idle=$(stat pool.free)
-	tcpd_pid=$(layer_field tcpd pid)
 	tcpd_restarts=$(layer_field tcpd restarts)
 	ROUTES=$("$CTL" route --instance "$T_INST")
 	grep -q . <<<"$ROUTES" || fail "$label: no routes"
@@ -150,12 +154,16 @@ run_phase() {
 	"$PROBE" recv "$T_PEER" "$DOWN_PORT" >"$OUT/down_s" 2>&1 &
 	down_s=$!
 	T_PIDS+=($up_s $down_s)
+	"$PROBE" serve-echo "$LISTEN_PORT" 3 8 >"$OUT/lis" 2>&1 &
+	lis=$!
+	T_PIDS+=($lis)
 	for _ in $(seq 100); do [[ -n "$(progress)" ]] && break; sleep 0.05; done
 	[[ -n "$(progress)" ]] || fail "$label: the connections did not show up in tcpd's table"
 
 	for round in $(seq "$rounds"); do
 		kill_restart "$label nicd ($round)" nicd
 		kill_restart "$label ipd ($round)" ipd
+		kill_restart "$label tcpd ($round)" tcpd
 	done
 	# both dead at once: the longest outage, tcpd's retransmission timer backed off furthest
 	kill_restart "$label nicd+ipd" nicd ipd
@@ -172,15 +180,25 @@ run_phase() {
 		n=$(field "$a" "$wa" 2)
 		[[ -n "$ha" && "$ha" == "$(field "$b" "$wb" 3)" && "$n" == "$(field "$b" "$wb" 2)" ]] ||
 			fail "$label $what: not byte-exact: $(cat "$OUT/$a" "$OUT/$b")"
-		pass "$label $what: $n bytes byte-exact across $rounds x (nicd, ipd) + (nicd+ipd) kills in $(since "$t0") s, sha256 ${ha:0:16}..."
+		pass "$label $what: $n bytes byte-exact across $rounds x (nicd, ipd, tcpd) + (nicd+ipd) kills in $(since "$t0") s, sha256 ${ha:0:16}..."
 	done
 
-	[[ "$(layer_field tcpd pid)" == "$tcpd_pid" && "$(layer_field tcpd restarts)" == "$tcpd_restarts" ]] ||
-		fail "$label: tcpd restarted: pid $tcpd_pid -> $(layer_field tcpd pid)"
+	# the listener, made before the kills, accepts after them
+	local echoed
+	echoed=$(ip netns exec "$T_NS" "$PY" "$PEER" echo-clients "$T_ADDR" "$LISTEN_PORT" 3 1000 2>&1) ||
+		fail "$label: clients of the stack's listener: $echoed"
+	grep -q "^3 of 3 clients echoed 1000 bytes byte-exact" <<<"$echoed" || fail "$label: listener: $echoed"
+	wait "$lis" || fail "$label: stack listener: $(cat "$OUT/lis")"
+	grep -q "^echoed 3 connections" "$OUT/lis" || fail "$label: listener: $(cat "$OUT/lis")"
+	pass "$label: the listener made before the kills accepted 3 connections after them, each echoed byte-exact"
+
+	(($(layer_field tcpd restarts) == tcpd_restarts + rounds)) ||
+		fail "$label: tcpd restarts $tcpd_restarts -> $(layer_field tcpd restarts), $rounds kills"
+	# counted by the tcpd running since the last tcpd kill: the nicd+ipd kill came after it
 	(($(stat tcpd.retrans_segs) > 0)) || fail "$label: tcpd retransmitted nothing: what died in flight?"
 	no_errors "$label"
 	pool_settles "$idle" || fail "$label: pool.free $(stat pool.free), idle $idle"
-	pass "$label tcpd kept running (pid $tcpd_pid; $(stat tcpd.retrans_segs) segments retransmitted, $(stat tcpd.tcp_timeouts) timeouts), pool back to idle ($idle free; reclaimed at start: nicd $(stat nicd.pool_reclaimed_at_start), ipd $(stat ipd.pool_reclaimed_at_start))"
+	pass "$label: $rounds tcpd kills survived; $(stat tcpd.retrans_segs) segments retransmitted and $(stat tcpd.tcp_timeouts) timeouts since the last, $(stat tcpd.tx_drop_detached) sends before its applications resumed; pool back to idle ($idle free; reclaimed at start: nicd $(stat nicd.pool_reclaimed_at_start), ipd $(stat ipd.pool_reclaimed_at_start), tcpd $(stat tcpd.pool_reclaimed_at_start))"
 }
 
 [[ ${TCP_RESTART_OFF_ONLY:-} ]] || run_phase "offload on" "$ROUNDS"
