@@ -613,7 +613,8 @@ static bool udpd_tx_may_take(struct udpd *u, uint32_t rec_len, unsigned uid_ix)
 
 /* The hop from the application: its commit (t_sent, the client's word) to this turn (tx_now).
  * A record committed after tx_now was read is not from the future: read the clock again (the
- * datagrams taken from here on enter the stack then). Only transit_from_app sees the stamp. */
+ * datagrams taken from here on enter the stack then: a lying stamp can only move tx_now to
+ * the true time, at the price of a clock read). Only transit_from_app sees the stamp. */
 static void udpd_tx_stamp(struct udpd *u, uint64_t t_sent)
 {
 	uint64_t ns;
