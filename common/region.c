@@ -11,7 +11,8 @@
  * SIGBUS on its next access; one that validated the mapped header instead of a copy could be
  * shown one offset during the check and another during use.
  *
- * Validation collects every area (header, each control block, each data area) as an interval,
+ * Validation collects every area (header, each control block, each data area, the application's
+ * statistics area) as an interval,
  * checks each lies inside the region, sorts them and checks neighbours do not overlap: two rings
  * sharing bytes would let the client make the server's producer writes land in the TX ring the
  * server is parsing, or in another ring's indices.
@@ -27,7 +28,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#define REGION_AREAS_MAX (2 + 2 * (1 + 2 * REGION_SLOTS_MAX))
+#define REGION_AREAS_MAX (3 + 2 * (1 + 2 * REGION_SLOTS_MAX))
 
 struct region_area {
 	uint64_t off;
@@ -66,6 +67,10 @@ static uint64_t region_layout(struct region_hdr *h, enum region_kind kind, unsig
 	}
 	h->slot_ctl_off = off;
 	off += (uint64_t)n_slots * region_slot_ctl_size(kind);
+	if (kind == REGION_KIND_DGRAM) {
+		h->app_stats_off = off; /* slot blocks are whole cache lines */
+		off += sizeof(struct region_app_stats);
+	}
 	off = region_align_up(off, REGION_ALIGN);
 	if (kind == REGION_KIND_DGRAM) {
 		h->tx.data_off = off;
@@ -118,6 +123,8 @@ int region_format_kind(enum region_kind kind, void *base, size_t size, unsigned 
 		ring_format((struct ring_shared *)(void *)(p + h.rx[i].ctl_off));
 	}
 	memset(p + h.slot_ctl_off, 0, (size_t)n_slots * region_slot_ctl_size(kind));
+	if (kind == REGION_KIND_DGRAM)
+		memset(p + h.app_stats_off, 0, sizeof(struct region_app_stats));
 	memcpy(p, &h, sizeof(h));
 	return 0;
 }
@@ -192,7 +199,7 @@ int region_validate(const struct region_hdr *h, size_t size)
 	if (size < sizeof(*h) || size > REGION_SIZE_MAX || h->total_size != size)
 		return -EINVAL;
 	if (h->n_slots == 0 || h->n_slots > REGION_SLOTS_MAX || h->kind >= REGION_KIND_COUNT ||
-	    h->reserved1 != 0)
+	    h->reserved1 != 0 || h->reserved2 != 0)
 		return -EINVAL;
 	bool stream = h->kind == REGION_KIND_STREAM;
 
@@ -205,9 +212,14 @@ int region_validate(const struct region_hdr *h, size_t size)
 	areas[n++] = (struct region_area){ h->slot_ctl_off, slots_len };
 	int err = 0;
 	if (stream) {
-		if (!region_desc_zero(&h->tx))
+		if (!region_desc_zero(&h->tx) || h->app_stats_off != 0)
 			return -EINVAL;
 	} else {
+		if (h->app_stats_off % RING_CACHELINE != 0 ||
+		    !region_inside(h->app_stats_off, sizeof(struct region_app_stats), size))
+			return -EINVAL;
+		areas[n++] = (struct region_area){ h->app_stats_off,
+						   sizeof(struct region_app_stats) };
 		err = region_check_ring(&h->tx, size, areas, &n);
 	}
 	for (unsigned i = 0; err == 0 && i < h->n_slots; i++) {
@@ -224,7 +236,7 @@ int region_validate(const struct region_hdr *h, size_t size)
 			return -EINVAL;
 	}
 
-	/* Insertion sort by offset (at most 260 areas, once per attach), then neighbours must not
+	/* Insertion sort by offset (at most 261 areas, once per attach), then neighbours must not
 	 * overlap. Every area has a non-zero length, so equal offsets are an overlap too. */
 	for (unsigned i = 1; i < n; i++) {
 		struct region_area a = areas[i];
@@ -263,6 +275,7 @@ static int region_build(struct region *out, void *base, size_t size, const struc
 	int err = 0;
 	if (v->kind == REGION_KIND_DGRAM) {
 		v->slot_ctl = (struct region_slot_ctl *)(void *)(p + h->slot_ctl_off);
+		v->app_stats = (struct region_app_stats *)(void *)(p + h->app_stats_off);
 		err = ring_attach(&v->tx, tx_role, region_ctl_at(p, &h->tx), p + h->tx.data_off,
 				  h->tx.data_size);
 		for (unsigned i = 0; err == 0 && i < h->n_slots; i++)

@@ -20,6 +20,8 @@
  *                              struct ring_shared each
  *   slot control blocks        DGRAM: struct region_slot_ctl [n_slots]; STREAM: struct
  *                              region_stream_ctl [n_slots]
+ *   application statistics     DGRAM: struct region_app_stats (written by the application
+ *                              only; below); STREAM: none
  *   data areas                 DGRAM: TX, then RX[i]; STREAM: STX[i], RX[i] per slot
  *
  * Slots: at most REGION_SLOTS_MAX sockets per region; a socket is bound to one slot for life
@@ -42,6 +44,21 @@
  *     `slot` (region_rx) and `flags` (REGION_TX_FLAGS_KNOWN) on the copy; what the application
  *     writes in a stream slot block (tx_push) is checked against the ring before use.
  * The client trusts its server, but opens its own region through the same validation anyway.
+ *
+ * Latency of the two hops between the application and udpd (docs/ARCHITECTURE.md, "Latency"):
+ * both are timed with CLOCK_MONOTONIC (common/clock.h), which every process of one boot shares.
+ *   - send: libsock stamps each TX record (region_tx_dgram.t_sent) just before it commits it;
+ *     udpd takes transit = (the time of its turn at the ring) - t_sent into its histogram
+ *     transit_from_app. The stamp is the client's: region_tx_transit refuses a zero, future or
+ *     absurdly old one (counted), and it reaches nothing but that histogram.
+ *   - receive: udpd stamps each RX record (region_rx_dgram.t_ring) with the time it commits
+ *     it; libsock, when it takes the record (not MSG_PEEK), counts taken - t_ring into the
+ *     region's struct region_app_stats. That area is written by the application only; udpd
+ *     reads it (region_app_collect) as untrusted: a bucket's growth since its last look is
+ *     believed only as far as the datagrams udpd delivered to the region since, a bucket that
+ *     goes down is counted and skipped, and what it believes goes into a histogram of its own
+ *     (app_transit_from_udpd, "app-reported"): a client can skew the distribution of its own
+ *     samples, never inflate their count, and touch nothing else.
  *
  * Send buffer of a DGRAM region (SO_SNDBUF, as Linux's sk_wmem_alloc against sk_sndbuf): each
  * TX record is charged region_tx_charge(len) to its slot's socket from the moment the
@@ -98,13 +115,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hist.h"
 #include "ring.h"
 #include "stream_ring.h"
 
 #define REGION_MAGIC 0x55535247u /* "USRG" */
-#define REGION_VERSION 4u /* 2: slot blocks (udpd reports what it holds); 3: RX records carry
-                           * the datagram's metadata; 4: kinds, stream regions (each changed
-                           * the layout) */
+#define REGION_VERSION 5u /* 2: slot blocks (udpd reports what it holds); 3: RX records carry
+                           * the datagram's metadata; 4: kinds, stream regions; 5: DGRAM records
+                           * carry CLOCK_MONOTONIC stamps, the application's statistics area
+                           * (each changed the layout) */
 #define REGION_SLOTS_MAX 64u
 #define REGION_ALIGN 4096u                  /* every area starts on its own page */
 #define REGION_SIZE_MAX ((size_t)1 << 30)   /* bounds what one client makes a server map */
@@ -137,9 +156,12 @@ struct region_hdr {
 	uint64_t reserved1;    /* 0 */
 	struct region_ring_desc stx[REGION_SLOTS_MAX]; /* STREAM: per-slot TX rings (entries >=
 							* n_slots zero); DGRAM: all zero */
+	uint64_t app_stats_off; /* DGRAM: struct region_app_stats, RING_CACHELINE-aligned;
+				 * STREAM: 0 */
+	uint64_t reserved2;     /* 0 */
 };
 _Static_assert(sizeof(struct region_hdr) == 24 + 24 * (1 + REGION_SLOTS_MAX) + 16 +
-						    24 * REGION_SLOTS_MAX,
+						    24 * REGION_SLOTS_MAX + 16,
 	       "region_hdr is shared");
 _Static_assert(sizeof(struct region_hdr) <= REGION_ALIGN, "the header fits its page");
 
@@ -152,6 +174,19 @@ struct region_slot_ctl {
 	uint8_t pad[RING_CACHELINE - sizeof(uint64_t)];
 };
 _Static_assert(sizeof(struct region_slot_ctl) == RING_CACHELINE, "region_slot_ctl is shared");
+
+/* DGRAM: what the application measures, written by the application only (libsock), read by
+ * the server as untrusted (region_app_collect). Shared: never reorder. */
+struct region_app_stats {
+	/* Time from udpd's commit of an RX record (region_rx_dgram.t_ring) to the application's
+	 * taking it, ns: common/hist.h's buckets, cumulative, never reset. */
+	_Atomic uint64_t rx_transit[HIST_BUCKETS];
+	uint8_t pad[RING_CACHELINE - (HIST_BUCKETS * sizeof(uint64_t)) % RING_CACHELINE];
+};
+_Static_assert(HIST_SCHEME == ((2u << 8) | 36u),
+	       "region_app_stats holds hist.h's buckets: a new layout needs a new REGION_VERSION");
+_Static_assert(sizeof(struct region_app_stats) == 18 * RING_CACHELINE,
+	       "region_app_stats is shared");
 
 /* STREAM: the socket's state as the server sees it (struct region_stream_ctl.state). Linux's
  * sk_state and sk_shutdown, reduced to what the socket calls decide by. */
@@ -225,8 +260,10 @@ struct region_tx_dgram {
 	uint32_t daddr;    /* network order; used when has_addr */
 	uint16_t dport;    /* network order; used when has_addr */
 	uint16_t has_addr; /* 0: the socket's connected peer, 1: daddr/dport (sendto) */
+	uint64_t t_sent;   /* CLOCK_MONOTONIC ns when the application committed it (latency
+			    * only: region_tx_transit; 0: not stamped) */
 };
-_Static_assert(sizeof(struct region_tx_dgram) == 16, "region_tx_dgram is shared");
+_Static_assert(sizeof(struct region_tx_dgram) == 24, "region_tx_dgram is shared");
 
 /* RX record body (server -> app, in the socket's slot ring): this, then the payload. Besides
  * the sender it carries what recvmsg's control messages report of the datagram (IP_PKTINFO,
@@ -250,8 +287,10 @@ struct region_rx_dgram {
 	uint8_t tos;
 	uint32_t reserved;  /* 0 */
 	uint64_t tstamp_ns; /* when it reached the stack's transport, CLOCK_REALTIME ns */
+	uint64_t t_ring;    /* CLOCK_MONOTONIC ns when the server committed it to the ring
+			     * (latency only: region_app_rx_taken; 0: not stamped) */
 };
-_Static_assert(sizeof(struct region_rx_dgram) == 32, "region_rx_dgram is shared");
+_Static_assert(sizeof(struct region_rx_dgram) == 40, "region_rx_dgram is shared");
 
 enum region_role {
 	REGION_SERVER = 1, /* TX consumer, RX producers */
@@ -271,6 +310,7 @@ struct region {
 			struct ring tx;
 			struct ring rx[REGION_SLOTS_MAX]; /* [0, n_slots) valid */
 			struct region_slot_ctl *slot_ctl; /* [n_slots], in the mapping */
+			struct region_app_stats *app_stats; /* in the mapping */
 		};
 		struct { /* REGION_KIND_STREAM */
 			struct stream_ring stx[REGION_SLOTS_MAX]; /* [0, n_slots) valid */
@@ -318,8 +358,9 @@ static inline int region_create_memfd(unsigned n_slots, uint32_t tx_ring, uint32
 
 /* Check a header copy against the region's real size: -EPROTO (magic or version), -EINVAL
  * (total size, n_slots, an unknown kind, a ring size, an alignment, an area outside the
- * region, two areas (rings, control blocks, slot control blocks) overlapping, a reserved field,
- * an unused slot entry or a ring entry the kind does not have not zero), else 0. Pure. */
+ * region, two areas (rings, control blocks, slot control blocks, the statistics area)
+ * overlapping, a reserved field, an unused slot entry, a ring entry or statistics area the
+ * kind does not have not zero), else 0. Pure. */
 int region_validate(const struct region_hdr *h, size_t size);
 
 /* Server side: map the region behind `fd` (not consumed; the caller may close it afterwards)
@@ -370,5 +411,42 @@ static inline struct region_stream_ctl *region_stream_slot(struct region *r, uin
 {
 	return slot < r->n_slots && r->kind == REGION_KIND_STREAM ? &r->stream_ctl[slot] : NULL;
 }
+
+/* --- latency of the hops between the application and the server (region_app.c) --- */
+
+/* The oldest stamp believed: a transit this long is beyond hist.h's range (the overflow
+ * bucket), and no honest record waits that long without the stack being stopped. */
+#define REGION_TRANSIT_MAX (UINT64_C(1) << HIST_MAX_POW)
+
+/* Server side: the transit of a TX record stamped t_sent and taken at now (ns) into *ns. 0, or
+ * -ERANGE for a stamp that is 0, later than now, or more than REGION_TRANSIT_MAX before it
+ * (the client's bytes: counted by the caller, never added). Pure. */
+int region_tx_transit(uint64_t t_sent, uint64_t now, uint64_t *ns);
+
+/* Client side: the application took an RX record stamped t_ring at `taken`: count it in the
+ * region's rx_transit (atomically: receivers of different sockets run in parallel). A record
+ * not stamped, or stamped later than taken, is not counted. */
+void region_app_rx_taken(struct region *r, uint64_t t_ring, uint64_t taken);
+
+/* What region_app_collect refused of an application's histogram. */
+struct region_app_refused {
+	uint64_t over_credit; /* samples beyond the datagrams delivered to it: not believed
+			       * (saturating: the client chooses how many) */
+	uint64_t went_down;   /* buckets found lower than at the last look: skipped */
+};
+
+/* Server side: fold what the application counted since the last look into acc. `last` is the
+ * server's own copy of the shared buckets at that look (process memory; region_app_baseline
+ * sets it when the region is attached), `credit` the RX records delivered to the region and
+ * not yet matched by a sample (the caller adds one per commit). Each bucket is read once
+ * (TOCTOU: the client may change it meanwhile); its growth is added to acc in bucket order
+ * while credit lasts, the rest counted in refused->over_credit; a bucket that went down is
+ * counted in refused->went_down and adds nothing. `last` always follows the shared bucket, so
+ * nothing refused is looked at again. Pure apart from the atomic loads. */
+void region_app_collect(const struct region_app_stats *shared, struct hist *last,
+			struct hist *acc, uint64_t *credit, struct region_app_refused *refused);
+
+/* Server side: last = the shared buckets now (nothing counted before is taken). */
+void region_app_baseline(const struct region_app_stats *shared, struct hist *last);
 
 #endif /* USTACK_REGION_H */

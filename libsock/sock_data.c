@@ -38,6 +38,11 @@
  * the datagrams (udpd_data.c), a blocking sender is paced by the stack instead of losing
  * datagrams inside it.
  *
+ * Latency (region.h, "Latency of the two hops"): each TX record carries the time it was
+ * committed (one clock read per send, under tx_lock just before the commit); each RX record
+ * taken (not peeked) adds the time since udpd committed it to the region's statistics area
+ * (one clock read and one atomic increment per datagram received).
+ *
  * Receive: ring_peek on the socket's RX ring, copy, ring_release (not with MSG_PEEK). The
  * record says which control messages the socket asked for and carries their values (struct
  * region_rx_dgram); they are written as Linux's put_cmsg writes them (SO_TIMESTAMP* first, then
@@ -74,7 +79,9 @@
 #include <arpa/inet.h>
 #include <linux/errqueue.h>
 #include <stdatomic.h>
+#include <stddef.h>
 
+#include "clock.h"
 #include "sock_priv.h"
 
 #define SOCK_MAX_LEN 0xffffu /* Linux's first check in udp_sendmsg */
@@ -459,6 +466,9 @@ ssize_t sock_data_send(int fd, const struct msghdr *msg, int flags)
 			err = errno;
 		}
 		if (p) {
+			/* Latency of the hop to udpd (region.h): from here, as late as the record
+			 * allows, to udpd's turn at the ring. */
+			d.t_sent = clock_now();
 			memcpy(p, &d, sizeof(d));
 			p += sizeof(d);
 			for (size_t i = 0; i < msg->msg_iovlen; i++) {
@@ -608,6 +618,16 @@ static void sock_put_name(struct msghdr *msg, uint32_t addr, uint16_t port_be)
 	msg->msg_namelen = sizeof(sin);
 }
 
+/* The record is taken (not peeked): the latency of the hop from udpd's commit to here goes into
+ * the region's statistics area, which udpd reports as app_transit_from_udpd (region.h). */
+static void sock_rx_taken(const struct ring_rec *rec)
+{
+	uint64_t t_ring;
+	memcpy(&t_ring, (const uint8_t *)rec->body + offsetof(struct region_rx_dgram, t_ring),
+	       sizeof(t_ring));
+	region_app_rx_taken(&SOCK_UDP->region, t_ring, clock_now());
+}
+
 /* Copy one record out to msg. Returns the length to report. */
 static ssize_t sock_rx_copy(const struct ring_rec *rec, struct msghdr *msg, int flags)
 {
@@ -716,6 +736,7 @@ ssize_t sock_data_recv(int fd, struct msghdr *msg, int flags)
 		if (rc == 0) {
 			ssize_t n = sock_rx_copy(&rec, msg, flags);
 			if (!(flags & MSG_PEEK)) {
+				sock_rx_taken(&rec);
 				ring_release(rx);
 				sock_data_settle(ref.slot);
 			}

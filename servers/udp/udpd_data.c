@@ -58,11 +58,18 @@
  * Eventfd writes go through xport_wake.c, which never lets an application's eventfd block the
  * loop.
  *
- * Latency (docs/ARCHITECTURE.md "Observability"): a datagram enters the stack when udpd takes
- * its record from the application's TX ring (t_in = t_arr = one clock read per session turn),
- * so the link's inside_to_ipd is record-taken-to-batch-sent. Going up, after each batch from
- * ipd one clock read measures every datagram that reached a ring: inside_to_app (from its
- * arrival in udpd) and total_to_app (from its t_in at nicd: wire to application).
+ * Latency (docs/ARCHITECTURE.md "Observability"; region.h, "Latency of the two hops"): a
+ * datagram enters the stack when udpd takes its record from the application's TX ring (t_in =
+ * t_arr = tx_now, one clock read per session turn), so the link's inside_to_ipd is
+ * record-taken-to-batch-sent, and transit_from_app is tx_now - the record's t_sent (the
+ * application's commit): the two hops meet at tx_now. A record committed after tx_now was read
+ * (its stamp is later) makes udpd read the clock again before it is counted. Going up, each
+ * record's commit to a ring reads the clock once: that time is the end of inside_to_app (from
+ * the datagram's arrival in udpd) and total_to_app (from its t_in at nicd: wire to the ring),
+ * and travels in the record (t_ring) as the start of the hop the application measures and
+ * udpd collects (app_transit_from_udpd, udpd_app_collect). One read per record rather than one
+ * per batch: the hops then meet at one instant, and the record cannot carry a time read after
+ * it was published. Each record counts (a datagram delivered to two sockets counts twice).
  */
 #include <errno.h>
 #include <string.h>
@@ -236,7 +243,6 @@ static void udpd_deliver(struct udpd *u, uint32_t sid, const struct buf *pkt,
 		.tos = d->tos,
 		.tstamp_ns = u->rx_realtime_ns,
 	};
-	memcpy(body, &h, sizeof(h));
 	if (len && buf_copy_out(pkt, rx->payload_off, body + sizeof(h), len) < 0) {
 		/* udp_input guarantees the bytes; never expected. */
 		ring_cancel(ring);
@@ -244,8 +250,17 @@ static void udpd_deliver(struct udpd *u, uint32_t sid, const struct buf *pkt,
 		udp_rx_rcvbuf_drop(u->t, sid);
 		return;
 	}
+	/* The moment it is in the ring: the end of udpd's part and the start of the hop the
+	 * application measures (t_ring), one instant, so the hops add up (file comment). */
+	uint64_t t = clock_now();
+	h.t_ring = t;
+	memcpy(body, &h, sizeof(h));
 	ring_commit(ring);
-	u->rx_delivered = true;
+	if (d->t_arr && t > d->t_arr)
+		hist_add(&u->inside_to_app, t - d->t_arr);
+	if (d->t_in && t > d->t_in)
+		hist_add(&u->total_to_app, t - d->t_in);
+	u->sx[si].app_credit++;
 	u->rx_copied += len;
 	udp_rx_delivered(u->t, sid);
 	xport_wake_mark(&u->x, (unsigned)si, slot);
@@ -323,28 +338,8 @@ bool udpd_rx_batch(void *arg, uint64_t now)
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		u->rx_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-		/* Latency: the datagrams that reached a ring, measured with one clock read after
-		 * the batch (the application may read them from then on). */
-		uint64_t t_in[DESC_BATCH_MAX], t_arr[DESC_BATCH_MAX];
-		unsigned nd = 0;
-		for (int i = 0; i < n; i++) {
-			u->rx_delivered = false;
-			uint64_t ti = d[i].t_in, ta = d[i].t_arr;
+		for (int i = 0; i < n; i++)
 			udpd_rx_one(u, &bufs[i], &d[i]);
-			if (u->rx_delivered) {
-				t_in[nd] = ti;
-				t_arr[nd++] = ta;
-			}
-		}
-		if (nd) {
-			uint64_t t = clock_now();
-			for (unsigned i = 0; i < nd; i++) {
-				if (t_arr[i] && t > t_arr[i])
-					hist_add(&u->inside_to_app, t - t_arr[i]);
-				if (t_in[i] && t > t_in[i])
-					hist_add(&u->total_to_app, t - t_in[i]);
-			}
-		}
 	}
 	udpd_out_flush(u);
 	xport_wake_flush(&u->x);
@@ -616,6 +611,22 @@ static bool udpd_tx_may_take(struct udpd *u, uint32_t rec_len, unsigned uid_ix)
 	return true;
 }
 
+/* The hop from the application: its commit (t_sent, the client's word) to this turn (tx_now).
+ * A record committed after tx_now was read is not from the future: read the clock again (the
+ * datagrams taken from here on enter the stack then: a lying stamp can only move tx_now to
+ * the true time, at the price of a clock read). Only transit_from_app sees the stamp. */
+static void udpd_tx_stamp(struct udpd *u, uint64_t t_sent)
+{
+	uint64_t ns;
+	if (t_sent > u->tx_now)
+		u->tx_now = clock_now();
+	if (region_tx_transit(t_sent, u->tx_now, &ns) < 0) {
+		u->stats.tx_stamp_bad++;
+		return;
+	}
+	hist_add(&u->transit_from_app, ns);
+}
+
 enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget, uint64_t limit)
 {
 	struct xport_session *s = &u->x.sess[si];
@@ -654,11 +665,13 @@ enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget
 			return UDPD_TX_BLOCKED;
 		u->sx[si].tx_touched = true;
 		u->stats.tx_records++;
-		if (!dgram)
+		if (!dgram) {
 			u->stats.tx_drop_bad_record++;
-		else
+		} else {
+			udpd_tx_stamp(u, h.t_sent);
 			udpd_tx_record(u, si, &h, (const uint8_t *)rec.body + sizeof(h),
 				       rec.len - (uint32_t)sizeof(h), region_tx_charge(rec.len));
+		}
 		/* Given back to the application in udpd_tx_done, after the batch went out. */
 		if (s->state == XPORT_SESS_ATTACHED || s->state == XPORT_SESS_CLOSING)
 			ring_consume(&s->region.tx);

@@ -44,7 +44,8 @@ const struct stat_field udpd_stat_fields[] = {
 	F(icmp_woken), F(tx_records), F(tx_drop_bad_record), F(tx_drop_no_socket), F(tx_errors),
 	F(tx_drop_nobuf), F(tx_drop_cork), F(tx_drop_cork_limit), F(tx_drop_link),
 	F(tx_drop_closed_bytes), F(tx_drop_closing), F(tx_wait_link), F(tx_wait_pool),
-	F(sessions_drained), F(errq_drops),
+	F(sessions_drained), F(errq_drops), F(tx_stamp_bad), F(app_hist_over_credit),
+	F(app_hist_went_down),
 #undef F
 };
 const unsigned udpd_stat_field_count = sizeof(udpd_stat_fields) / sizeof(udpd_stat_fields[0]);
@@ -78,6 +79,10 @@ static int udpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 	case USTACK__CTL_REQUEST__TYPE__STATUS:
 		return 0;
 	case USTACK__CTL_REQUEST__TYPE__STATS: {
+		/* The applications' own samples, up to now (before the counters that say what of
+		 * them was refused). */
+		for (unsigned si = 0; si < UDPD_SESSIONS_MAX; si++)
+			udpd_app_collect(u, si);
 		int rc = ctl_reply_add_counters(srv, r, "", udp_stat_fields, udp_stat_field_count,
 						&u->t->stats);
 		if (rc == 0)
@@ -100,6 +105,11 @@ static int udpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 			rc = ctl_reply_add_hist(srv, r, "inside_to_app", &u->inside_to_app);
 		if (rc == 0)
 			rc = ctl_reply_add_hist(srv, r, "total_to_app", &u->total_to_app);
+		if (rc == 0)
+			rc = ctl_reply_add_hist(srv, r, "transit_from_app", &u->transit_from_app);
+		if (rc == 0) /* app-reported: region_app_collect */
+			rc = ctl_reply_add_hist(srv, r, "app_transit_from_udpd",
+						&u->app_transit_from_udpd);
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "sockets_in_use", udpd_sockets_in_use(u));
 		if (rc == 0)

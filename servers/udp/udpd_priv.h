@@ -157,6 +157,10 @@ struct udpd_sx {
 	struct udpd_close_wait close_wait[UDPD_CLOSE_WAITS];
 	struct udpd_req_wait req_wait[UDPD_REQ_WAITS];
 	uint32_t req_wait_seq;
+	/* The application's histogram of the hop from udpd to it (region.h): its buckets at our
+	 * last look, and the RX records committed to its region not yet matched by a sample. */
+	struct hist app_last;
+	uint64_t app_credit;
 };
 
 /* The shell's own counters; every drop it makes has one (STYLE 13). */
@@ -191,6 +195,12 @@ struct udpd_stats {
 	uint64_t tx_wait_pool;             /* TX held back: pool down to the reserve */
 	uint64_t sessions_drained;         /* CLOSING sessions whose last records went out */
 	uint64_t errq_drops;               /* ICMP errors not queued: queue full, no memory */
+	uint64_t tx_stamp_bad;             /* TX records whose t_sent was 0, in the future or
+					    * absurdly old: not in transit_from_app */
+	uint64_t app_hist_over_credit;     /* samples an application reported beyond the
+					    * datagrams delivered to it: not believed */
+	uint64_t app_hist_went_down;       /* buckets of an application's histogram found lower
+					    * than before: skipped */
 };
 
 extern const struct stat_field udpd_stat_fields[];
@@ -222,12 +232,15 @@ struct udpd {
 	/* CLOCK_REALTIME of the batch being delivered: the datagrams' SO_TIMESTAMP. */
 	uint64_t rx_realtime_ns;
 	/* Latency (udpd_data.c): a datagram enters the stack when udpd takes its record (t_in =
-	 * t_arr = tx_now, read once per session's turn); one going up is measured when it is in
-	 * its socket's ring (one clock read per batch from ipd). */
+	 * t_arr = tx_now, read once per session's turn); one going up is measured when its
+	 * record is committed to its socket's ring (one clock read per record, t_ring). */
 	uint64_t tx_now;
-	bool rx_delivered;       /* the datagram being worked on reached at least one ring */
 	struct hist inside_to_app; /* arrival from ipd -> in the application's ring */
 	struct hist total_to_app;  /* stack entry (t_in, at nicd) -> in the application's ring */
+	struct hist transit_from_app; /* application's commit of a TX record -> udpd's turn */
+	/* in the application's ring -> taken by the application: what the applications counted
+	 * (region_app_collect), of the sessions that ended and, at each STATS, the live ones */
+	struct hist app_transit_from_udpd;
 	uint16_t cork_bufs[UDP_SOCKETS_MAX];
 	uint64_t cork_charge[UDP_SOCKETS_MAX];
 	/* A socket whose CLOSE waits for its records: what they may still send (its send buffer
@@ -289,6 +302,10 @@ void udpd_quota_init(struct udpd *u);
 unsigned udpd_sock_uid(const struct udpd *u, unsigned k);
 /* Sockets open in sessions of uid (a walk of the table). */
 unsigned udpd_uid_sockets(const struct udpd *u, uint32_t uid);
+/* Fold what session si's application counted of the hop from udpd to it since the last look
+ * into app_transit_from_udpd (region_app_collect; its region must be mapped: ATTACHED or
+ * CLOSING). STATS does it for every such session, session end for its own. */
+void udpd_app_collect(struct udpd *u, unsigned si);
 
 /* --- udpd_requests.c --- */
 

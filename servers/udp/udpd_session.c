@@ -19,6 +19,14 @@
  *            (udpd_store_session_close);
  *   doorbell the TX ring has records: the TX round reads it this pass.
  *
+ * The application's statistics area (region.h): on attaching, udpd takes its buckets as they
+ * are (what was counted before is not reported again) with no credit; udpd_app_collect folds
+ * what grew since into app_transit_from_udpd, at every STATS and once more when the session
+ * ends, so the reported histogram keeps the samples of applications gone and only grows. After
+ * a restart, datagrams an earlier udpd delivered may be taken with no credit left for them:
+ * those few samples are refused (app_hist_over_credit), which honest clients otherwise never
+ * cause.
+ *
  * The shares' UDP part: sockets (of UDP_SOCKETS_MAX, at least the 64 one libsock process can
  * open), pool buffers in flight for a uid (corked payload and datagrams in the batch to ipd),
  * and corking: a quarter of the pool in all (Linux's udp_mem), a uid its share of that. TX stops
@@ -60,6 +68,24 @@ static void udpd_sess_attached(void *tp, unsigned si, bool created)
 	for (unsigned i = 0; i < s->region.n_slots; i++)
 		atomic_store_explicit(&region_slot(&s->region, i)->tx_held, 0, memory_order_release);
 	ring_room_notify(&s->region.tx);
+	/* What the application counted before (a resume: while we were away) is not ours to
+	 * report, and nothing we deliver from now on has been taken yet. */
+	region_app_baseline(s->region.app_stats, &sx->app_last);
+	sx->app_credit = 0;
+}
+
+void udpd_app_collect(struct udpd *u, unsigned si)
+{
+	struct xport_session *s = &u->x.sess[si];
+	if (s->state != XPORT_SESS_ATTACHED && s->state != XPORT_SESS_CLOSING)
+		return; /* no region mapped */
+	struct region_app_refused no = {0};
+	region_app_collect(s->region.app_stats, &u->sx[si].app_last, &u->app_transit_from_udpd,
+			   &u->sx[si].app_credit, &no);
+	if (__builtin_add_overflow(u->stats.app_hist_over_credit, no.over_credit,
+				   &u->stats.app_hist_over_credit))
+		u->stats.app_hist_over_credit = UINT64_MAX; /* a client's number: saturate */
+	u->stats.app_hist_went_down += no.went_down;
 }
 
 static bool udpd_sess_leave(void *tp, unsigned si)
@@ -93,6 +119,8 @@ static void udpd_sess_end(void *tp, unsigned si)
 {
 	struct udpd *u = tp;
 	const struct udpd_session_rec *rec = &u->st->sessions[si];
+	/* Its last samples, while the region is still mapped: the total never goes down. */
+	udpd_app_collect(u, si);
 	for (unsigned slot = 0; slot < REGION_SLOTS_MAX; slot++) {
 		uint32_t sid = rec->slot_sid[slot];
 		if (!sid)

@@ -5,6 +5,11 @@
 #     counted (at least the client's round trips of the interval) and p50 <= p99;
 #   - the hops' p50s add up to no more than the round trip the client measured (with the
 #     buckets' 12.5 % resolution): the stack cannot spend more time than the whole trip;
+#   - the hops between the application and udpd are in it (issue 8: the receive path ends when
+#     the application takes the datagram, the send path starts when it commits its answer):
+#     "link udpd -> app (app-reported)" and "link app -> udpd", each with 0 < p50 <= the round
+#     trip, counting the same datagrams, and no stamp or app-reported sample refused (an honest
+#     libsock);
 #   - the one-histogram measurements (wire -> app at udpd, entry -> wire at nicd) agree;
 #   - ping: an echo reply inherits its request's entry time, so nicd counts it wire to wire;
 #   - `ustackctl stats` prints p50/p99 per layer and link, and `--json` carries them;
@@ -79,12 +84,14 @@ text = open(sys.argv[1]).read()
 rtt50 = float(sys.argv[2])
 hops = [("nicd", "frame read -> sent to ipd"), ("link", "nicd -> ipd"),
         ("ipd", "arrived -> sent to udpd"), ("link", "ipd -> udpd"),
-        ("udpd", "arrived -> in the app's ring"),
+        ("udpd", "arrived -> in the app's ring"), ("link", "udpd -> app (app-reported)"),
+        ("link", "app -> udpd"),
         ("udpd", "record taken -> sent to ipd"), ("link", "udpd -> ipd"),
         ("ipd", "arrived -> sent to nicd"), ("link", "ipd -> nicd"),
         ("nicd", "arrived -> TAP write submitted")]
 row = r"\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s*$"
 total = 0.0
+hop_n = {}
 for who, what in hops:
     m = re.search(r"^\s+" + re.escape(who) + r"\s+" + re.escape(what) + row, text, re.M)
     assert m, f"no row for {who} {what}"
@@ -92,6 +99,11 @@ for who, what in hops:
     # 2 s of a client that makes a round trip every ~2-3 ms: well over 100 in the interval
     assert n >= 100, f"{who} {what}: only {n} packets"
     assert p50 <= p99, f"{who} {what}: p50 {p50} > p99 {p99}"
+    if what in ("udpd -> app (app-reported)", "app -> udpd"):
+        # The application's hops: real (> 0) and inside the round trip at the median (the
+        # client's p50 bounds every hop's p50; a hop's p99 can be one late wake-up).
+        assert 0 < p50 <= rtt50 * 1.125, f"{who} {what}: p50 {p50} us, round trip {rtt50} us"
+        hop_n[what] = n
     total += p50
 assert total <= rtt50 * 1.125 + 1, f"hops' p50s add up to {total} us, more than the round trip {rtt50} us"
 for what in ("wire -> app's ring", "stack entry -> TAP write"):
@@ -100,9 +112,19 @@ for what in ("wire -> app's ring", "stack entry -> TAP write"):
     assert int(m[1]) >= 100 and float(m[2]) <= float(m[3]) and float(m[2]) <= rtt50 * 1.125
 sums = re.findall(r"sum of the hops" + r"\s+([\d.]+)\s+([\d.]+)\s*$", text, re.M)
 assert len(sums) == 2, "a path without its sum"
+# One datagram in flight: the echo takes each request it gets and answers each, so the two
+# application hops count the same datagrams (the interval's edges may cut one or two).
+a, b = hop_n["udpd -> app (app-reported)"], hop_n["app -> udpd"]
+assert abs(a - b) <= 3, f"app-reported takes {a}, records sent {b}"
+assert "between taking a datagram and its next send is not measured" in " ".join(text.split())
 print(f"hops' p50s add up to {total:.1f} us of the client's {rtt50:.1f} us round trip")
 EOF
-pass "latency: every hop of both paths counted, p50 <= p99, the hops' p50s within the round trip"
+pass "latency: every hop of both paths counted, the application's two among them, p50 <= p99, the hops' p50s within the round trip"
+for c in tx_stamp_bad app_hist_over_credit app_hist_went_down; do
+	v=$(stat "udpd.$c")
+	((v == 0)) || fail "udpd.$c is $v with an honest libsock"
+done
+pass "no stamp refused, no app-reported sample refused"
 
 # ICMP: the reply ipd makes inherits the request's entry time, so nicd measures wire to wire.
 before=$(stat nicd.latency.total_to_wire.count)
@@ -114,6 +136,7 @@ pass "ping: echo replies measured wire to wire at nicd"
 "$CTL" stats --instance "$T_INST" >"$WORK/stats.txt" || fail "stats"
 for k in nicd.latency.inside_to_ipd ipd.latency.transit_from_nicd ipd.latency.inside_to_udpd \
 	udpd.latency.transit_from_ipd udpd.latency.inside_to_app udpd.latency.inside_to_ipd \
+	udpd.latency.transit_from_app udpd.latency.app_transit_from_udpd \
 	ipd.latency.transit_from_udpd ipd.latency.inside_to_nicd nicd.latency.transit_from_ipd \
 	nicd.latency.inside_to_wire tcpd.latency.transit_from_ipd; do
 	for q in count p50_ns p99_ns; do
@@ -126,7 +149,8 @@ import json, sys
 st = json.load(open(sys.argv[1]))
 want = {"nicd": ["inside_to_ipd", "transit_from_ipd", "inside_to_wire", "total_to_wire"],
         "ipd": ["transit_from_nicd", "inside_to_nicd", "transit_from_udpd", "inside_to_udpd"],
-        "udpd": ["transit_from_ipd", "inside_to_ipd", "inside_to_app", "total_to_app"]}
+        "udpd": ["transit_from_ipd", "inside_to_ipd", "inside_to_app", "total_to_app",
+                 "transit_from_app", "app_transit_from_udpd"]}
 for layer, names in want.items():
     lat = st[layer]["latency"]
     for n in names:

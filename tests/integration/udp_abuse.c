@@ -23,8 +23,10 @@
  *                                       mapping left behind in udpd
  *   udp_abuse ring PEER PORT            hostile rings: bad records are skipped and counted,
  *                                       broken rings close exactly that session, a saturated
- *                                       blocking eventfd cannot stall udpd; a well-behaved
- *                                       session exchanges datagrams before and after
+ *                                       blocking eventfd cannot stall udpd, lying latency
+ *                                       stamps and statistics are refused and counted; a
+ *                                       well-behaved session exchanges datagrams before and
+ *                                       after
  *   udp_abuse isolation PEER PORT       application B (another process, of A's uid, then of
  *                                       nobody's) against A's socket: every request on A's
  *                                       sid fails, A's session id is useless without its
@@ -89,7 +91,9 @@
 
 #include "probe.h"
 
+#include "clock.h"
 #include "ctl.h"
+#include "hist.h"
 #include "paths.h"
 #include "region.h"
 #include "ring.h"
@@ -210,6 +214,23 @@ static long long udpd_stat(const char *name)
 	for (size_t i = 0; i < r->n_counters; i++)
 		if (strcmp(r->counters[i]->name, name) == 0)
 			v = (long long)r->counters[i]->value;
+	ustack__ctl_reply__free_unpacked(r, NULL);
+	return v;
+}
+
+/* The samples in udpd's latency histogram NAME (its STATS), or -1. */
+static long long udpd_hist_count(const char *name)
+{
+	Ustack__CtlReply *r = NULL;
+	if (ctl_call(zctx, inst, ABUSE_LAYER, USTACK__CTL_REQUEST__TYPE__STATS, 2000, &r) < 0)
+		return -1;
+	long long v = -1;
+	for (size_t i = 0; i < r->n_hists; i++)
+		if (strcmp(r->hists[i]->name, name) == 0) {
+			v = 0;
+			for (size_t k = 0; k < r->hists[i]->n_buckets; k++)
+				v += (long long)r->hists[i]->buckets[k];
+		}
 	ustack__ctl_reply__free_unpacked(r, NULL);
 	return v;
 }
@@ -542,9 +563,12 @@ static void app_doorbell(struct app *a)
 	}
 }
 
-/* One TX record: struct region_tx_dgram + payload, committed, doorbell rung. 0 or -errno. */
-static int app_send_flags(struct app *a, uint32_t slot, uint32_t daddr, uint16_t dport,
-			  const void *p, uint32_t len, uint32_t flags, bool ring_bell)
+/* One TX record: struct region_tx_dgram + payload, committed, doorbell rung. 0 or -errno.
+ * t_sent: the record's stamp (region.h), APP_STAMP_NOW for the honest one libsock writes. */
+#define APP_STAMP_NOW UINT64_MAX
+static int app_send_stamped(struct app *a, uint32_t slot, uint32_t daddr, uint16_t dport,
+			    const void *p, uint32_t len, uint32_t flags, bool ring_bell,
+			    uint64_t t_sent)
 {
 	struct region_tx_dgram d = {.slot = slot, .flags = flags, .daddr = daddr,
 				    .dport = htons(dport), .has_addr = daddr != 0};
@@ -553,6 +577,7 @@ static int app_send_flags(struct app *a, uint32_t slot, uint32_t daddr, uint16_t
 		uint32_t rlen = (uint32_t)sizeof(d) + len;
 		uint8_t *body = ring_reserve(&a->reg.tx, REGION_REC_DGRAM, rlen);
 		if (body) {
+			d.t_sent = t_sent == APP_STAMP_NOW ? clock_now() : t_sent;
 			memcpy(body, &d, sizeof(d));
 			if (len)
 				memcpy(body + sizeof(d), p, len);
@@ -567,6 +592,12 @@ static int app_send_flags(struct app *a, uint32_t slot, uint32_t daddr, uint16_t
 	if (ring_bell)
 		app_doorbell(a);
 	return 0;
+}
+
+static int app_send_flags(struct app *a, uint32_t slot, uint32_t daddr, uint16_t dport,
+			  const void *p, uint32_t len, uint32_t flags, bool ring_bell)
+{
+	return app_send_stamped(a, slot, daddr, dport, p, len, flags, ring_bell, APP_STAMP_NOW);
 }
 
 static int app_send(struct app *a, uint32_t slot, uint32_t daddr, uint16_t dport, const void *p,
@@ -1360,7 +1391,8 @@ enum lie_kind {
 	LIE_STRADDLE, LIE_WRAP, LIE_OVERLAP, LIE_PARTIAL, LIE_CTL_HDR, LIE_CTL_SAME,
 	LIE_CTL_IN_DATA, LIE_ALIGN, LIE_POW2, LIE_HUGE, LIE_RESERVED, LIE_RING_RESERVED,
 	LIE_UNUSED, LIE_HEAD_UNALIGNED, LIE_HEAD_AHEAD, LIE_SLOTCTL_ON_RING, LIE_SLOTCTL_IN_DATA,
-	LIE_SLOTCTL_OUTSIDE, LIE_RESERVED1, LIE_COUNT
+	LIE_SLOTCTL_OUTSIDE, LIE_RESERVED1, LIE_APPST_ON_SLOTCTL, LIE_APPST_IN_DATA,
+	LIE_APPST_OUTSIDE, LIE_APPST_ALIGN, LIE_RESERVED2, LIE_COUNT
 };
 
 struct lie {
@@ -1397,6 +1429,11 @@ static const struct lie lies[LIE_COUNT] = {
 	{LIE_SLOTCTL_IN_DATA, -EINVAL, "header: slot control blocks inside TX data"},
 	{LIE_SLOTCTL_OUTSIDE, -EINVAL, "header: slot control blocks past the end"},
 	{LIE_RESERVED1, -EINVAL, "header: second reserved field"},
+	{LIE_APPST_ON_SLOTCTL, -EINVAL, "header: statistics area over the slot control blocks"},
+	{LIE_APPST_IN_DATA, -EINVAL, "header: statistics area reaching into TX data"},
+	{LIE_APPST_OUTSIDE, -EINVAL, "header: statistics area past the end"},
+	{LIE_APPST_ALIGN, -EINVAL, "header: statistics area not cache-line aligned"},
+	{LIE_RESERVED2, -EINVAL, "header: third reserved field"},
 };
 
 /* Apply one lie to the header copy h of the region mapped at base (size bytes). */
@@ -1431,6 +1468,11 @@ static void lie_apply(enum lie_kind k, struct region_hdr *h, uint8_t *base, size
 	case LIE_SLOTCTL_IN_DATA: h->slot_ctl_off = h->tx.data_off + 64; break;
 	case LIE_SLOTCTL_OUTSIDE: h->slot_ctl_off = size; break;
 	case LIE_RESERVED1: h->reserved1 = 1; break;
+	case LIE_APPST_ON_SLOTCTL: h->app_stats_off = h->slot_ctl_off; break;
+	case LIE_APPST_IN_DATA: h->app_stats_off = h->tx.data_off - 64; break;
+	case LIE_APPST_OUTSIDE: h->app_stats_off = size - 64; break;
+	case LIE_APPST_ALIGN: h->app_stats_off += 8; break;
+	case LIE_RESERVED2: h->reserved2 = 1; break;
 	default: break;
 	}
 }
@@ -2005,6 +2047,60 @@ static int mode_ring(const char *peer_s, int port)
 		check_serving(hs[i].what);
 		CHECK(app_echo(&w, 0, peer, eport, 50 + i, 20 + i), "well-behaved echo after: %s",
 		      hs[i].what);
+	}
+
+	/* 3. Lies about latency (region.h, "Latency of the two hops"): TX stamps from the future,
+	 *    from boot time and none; a statistics area claiming far more samples than datagrams
+	 *    it was given, then going down. Each counted; never more samples believed than
+	 *    datagrams delivered; nothing but the two histograms touched (every echo comes back).
+	 *    The libsock bystander runs meanwhile: it is honest, so the refusals are all ours. */
+	{
+		struct app h;
+		app_must_open(&h, 1, 65536, 65536);
+		app_socket(&h, 0);
+		long long bad0 = udpd_stat("tx_stamp_bad"), over0 = udpd_stat("app_hist_over_credit");
+		long long down0 = udpd_stat("app_hist_went_down");
+		long long got0 = udpd_hist_count("app_transit_from_udpd");
+		const uint64_t stamps[] = {clock_now() + 3600 * 1000000000ull, 1, 0, APP_STAMP_NOW};
+		static uint8_t in[2048];
+		for (unsigned i = 0; i < 4; i++) {
+			CHECK(app_send_stamped(&h, 0, peer, eport, "stamp", 5, 0, true, stamps[i]) == 0,
+			      "send stamped %u", i);
+			CHECK(app_recv(&h, 0, in, sizeof(in), 2000, NULL) == 5,
+			      "the datagram with stamp %u was sent and echoed", i);
+		}
+		/* 4 delivered; the area claims a million taken. */
+		atomic_store(&h.reg.app_stats->rx_transit[hist_bucket(15000)], 1000000);
+		long long got1 = udpd_hist_count("app_transit_from_udpd");
+		long long over1 = udpd_stat("app_hist_over_credit");
+		atomic_store(&h.reg.app_stats->rx_transit[hist_bucket(15000)], 3); /* down */
+		long long down1 = udpd_stat("app_hist_went_down");
+		CHECK(udpd_stat("tx_stamp_bad") - bad0 == 3, "tx_stamp_bad grew by %lld, not 3",
+		      udpd_stat("tx_stamp_bad") - bad0);
+		CHECK(over1 - over0 == 1000000 - 4, "app_hist_over_credit grew by %lld, not %d",
+		      over1 - over0, 1000000 - 4);
+		CHECK(down1 - down0 == 1, "app_hist_went_down grew by %lld, not 1", down1 - down0);
+		/* believed: our 4 and whatever the honest bystander took meanwhile (1 every 20 ms) */
+		CHECK(got1 - got0 >= 4 && got1 - got0 < 4 + 200,
+		      "app_transit_from_udpd grew by %lld for 4 datagrams", got1 - got0);
+		CHECK(app_echo(&h, 0, peer, eport, 200, 50), "echo after the lies");
+		CHECK(app_alive(&h), "lies about latency ended the session");
+		/* Down once more, then leave: udpd looks at the area a last time as the session
+		 * ends (what an application counted just before it exits is not lost). */
+		atomic_store(&h.reg.app_stats->rx_transit[hist_bucket(15000)], 1);
+		app_close(&h);
+		long long down2 = down1;
+		for (unsigned k = 0; k < 100 && down2 == down1; k++) {
+			sleep_ms(20);
+			down2 = udpd_stat("app_hist_went_down");
+		}
+		CHECK(down2 - down1 == 1, "the session's end: app_hist_went_down grew by %lld, not 1",
+		      down2 - down1);
+		check_serving("lies about latency");
+		printf("ring: latency lies: %lld stamps refused, %lld samples beyond what was "
+		       "delivered refused, %lld of 4 believed (with the bystander's), %lld decreases "
+		       "counted\n", udpd_stat("tx_stamp_bad") - bad0, over1 - over0, got1 - got0,
+		       down2 - down0);
 	}
 
 	/* The well-behaved session: after. */

@@ -64,9 +64,11 @@ START_TEST(size_for)
 	ck_assert_uint_eq(region_size_for(1, 4096, 6000), 0);
 	ck_assert_uint_eq(region_size_for(1, 4096, 2048), 0);
 	ck_assert_uint_eq(region_size_for(64, RING_SIZE_MAX, RING_SIZE_MAX), 0); /* > max region */
-	/* header page, control page (5 * 128 bytes), then the data areas */
+	/* header page, control page (5 * 128 bytes of ring control, 4 * 64 of slot blocks, 1152
+	 * of the application's statistics), then the data areas */
 	ck_assert_uint_eq(region_size_for(4, 8192, 4096), 4096 + 4096 + 8192 + 4 * 4096);
-	/* 65 ring control blocks of 128 bytes and 64 slot control blocks of 64 take four pages */
+	/* 65 ring control blocks of 128 bytes, 64 slot control blocks of 64 and the statistics
+	 * take four pages */
 	ck_assert_uint_eq(region_size_for(64, 4096, 4096), 4096 + 4 * 4096 + 65 * 4096);
 }
 END_TEST
@@ -140,7 +142,7 @@ START_TEST(create_attach_round_trip)
 	const char msg[] = "hello, udpd";
 	struct region_tx_dgram td = { .slot = 2, .flags = REGION_TX_MORE,
 				      .daddr = htonl(0x0a000001), .dport = htons(5353),
-				      .has_addr = 1 };
+				      .has_addr = 1, .t_sent = 0x123456789abcull };
 	uint8_t *b = ring_reserve(&cli.tx, REGION_REC_DGRAM, (uint32_t)(sizeof(td) + sizeof(msg)));
 	ck_assert_ptr_nonnull(b);
 	memcpy(b, &td, sizeof(td));
@@ -161,13 +163,14 @@ START_TEST(create_attach_round_trip)
 	ck_assert_uint_eq(ntohl(got.daddr), 0x0a000001);
 	ck_assert_uint_eq(ntohs(got.dport), 5353);
 	ck_assert_uint_eq(got.has_addr, 1);
+	ck_assert_uint_eq(got.t_sent, 0x123456789abcull);
 	ck_assert_str_eq((const char *)copy + sizeof(got), msg);
 	ck_assert(ring_empty(&cli.tx));
 
 	/* server -> app: the reply into slot 2's RX ring */
 	struct ring *rx = region_rx(&srv, got.slot);
 	struct region_rx_dgram rd = { .saddr = htonl(0x0a000001), .sport = htons(5353),
-				      .flags = REGION_RX_TRUNC };
+				      .flags = REGION_RX_TRUNC, .t_ring = 0xfedcba987654ull };
 	b = ring_reserve(rx, REGION_REC_DGRAM, (uint32_t)(sizeof(rd) + 5));
 	ck_assert_ptr_nonnull(b);
 	memcpy(b, &rd, sizeof(rd));
@@ -185,6 +188,7 @@ START_TEST(create_attach_round_trip)
 	ck_assert_uint_eq(ntohl(rgot.saddr), 0x0a000001);
 	ck_assert_uint_eq(ntohs(rgot.sport), 5353);
 	ck_assert_uint_eq(rgot.flags, REGION_RX_TRUNC);
+	ck_assert_uint_eq(rgot.t_ring, 0xfedcba987654ull);
 	ck_assert(memcmp(copy + sizeof(rgot), "world", 5) == 0);
 	ck_assert(ring_empty(rx));
 
@@ -298,6 +302,16 @@ START_TEST(attach_rejects_bad_geometry)
 	BREAK(h->slot_ctl_off = size - 64);                  /* outside */
 	BREAK(h->slot_ctl_off = UINT64_MAX - 63);
 	BREAK(h->slot_ctl_off += 8);                         /* alignment */
+	/* the application's statistics area (1152 bytes) */
+	BREAK(h->app_stats_off = h->slot_ctl_off);                 /* over the slot blocks */
+	BREAK(h->app_stats_off = h->slot_ctl_off + 64 * (SLOTS - 1)); /* half over them */
+	BREAK(h->app_stats_off = h->rx[0].ctl_off);                /* over a ring's control */
+	BREAK(h->app_stats_off = h->tx.data_off - 64);             /* into TX data */
+	BREAK(h->app_stats_off = 0);                               /* the header */
+	BREAK(h->app_stats_off = size - 64);                       /* outside */
+	BREAK(h->app_stats_off = UINT64_MAX - 63);
+	BREAK(h->app_stats_off += 8);                              /* alignment */
+	BREAK(h->reserved2 = 1);
 	/* ring sizes */
 	BREAK(h->rx[0].data_size = 6000);
 	BREAK(h->rx[0].data_size = 2048);
@@ -557,6 +571,8 @@ START_TEST(stream_attach_rejects_bad_geometry)
 	BREAK(h->kind = 2);
 	BREAK(h->kind = UINT32_MAX);
 	BREAK(h->reserved1 = 1);
+	BREAK(h->reserved2 = 1);
+	BREAK(h->app_stats_off = h->slot_ctl_off + 2 * 128 * SLOTS); /* a kind without one */
 	BREAK(h->total_size = size + 1);
 #undef BREAK
 	ck_assert_int_eq(region_attach_kind(m.fd, REGION_KIND_STREAM, &srv), 0);

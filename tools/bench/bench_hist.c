@@ -8,6 +8,14 @@
  *   - a batch's accounting as link_send does it: one clock_now and 64 subtractions + adds.
  * A packet that crosses nicd, ipd and udpd meets about ten measuring points (each layer's
  * inside_to_*, each link's transit) and pays ten hist_adds plus its share of the clock reads.
+ * The hops between an application and udpd (common/region.h) cost, per datagram:
+ *   - libsock's send: one clock read (the record's t_sent);
+ *   - udpd's RX commit: one clock read (t_ring, the end of inside_to_app/total_to_app) and
+ *     two adds; against the single read per batch it replaced, measured for a batch of 64;
+ *   - libsock's receive: one clock read and one atomic add into the region's area
+ *     (region_app_rx_taken);
+ *   - udpd's TX turn: a subtraction and an add per record (the turn's clock read exists);
+ * and udpd's look at one region's area (region_app_collect, 140 buckets) per STATS.
  *
  * Usage: ustack-bench-hist [rounds]   (default 20000000 adds)
  * Runs differ by 10-50 % on the shared machines: compare within one run.
@@ -19,10 +27,12 @@
 #include "clock.h"
 #include "desc.h"
 #include "hist.h"
+#include "region.h"
 
 #define BH_VALUES 4096u
 
-static struct hist h;
+static struct hist h, h2, last;
+static struct region_app_stats area;
 static uint64_t vals[BH_VALUES];
 static volatile uint64_t sink;
 
@@ -80,5 +90,55 @@ int main(int argc, char **argv)
 	printf("batch of 1  (1 clock + add):  %6.1f ns per batch\n",
 	       per_clock + (double)(t1 - t0 - (uint64_t)(per_clock * (double)batches)) /
 				   (double)batches / DESC_BATCH_MAX);
+
+	/* udpd's RX side, a batch of 64 datagrams: one clock read per record at its commit (now)
+	 * against one after the batch (before): the price of the hops meeting at one instant. */
+	t0 = clock_now();
+	for (unsigned long i = 0; i < batches; i++) {
+		uint64_t now = clock_now();
+		for (unsigned k = 0; k < DESC_BATCH_MAX; k++) {
+			hist_add(&h, now > d[k].t_arr ? now - d[k].t_arr : 0);
+			hist_add(&h2, now > d[k].t_arr ? now - d[k].t_arr : 0);
+		}
+	}
+	t1 = clock_now();
+	double rx_before = (double)(t1 - t0) / (double)batches / DESC_BATCH_MAX;
+	t0 = clock_now();
+	for (unsigned long i = 0; i < batches; i++) {
+		for (unsigned k = 0; k < DESC_BATCH_MAX; k++) {
+			uint64_t now = clock_now();
+			d[k].t_in = now; /* the record's t_ring */
+			hist_add(&h, now > d[k].t_arr ? now - d[k].t_arr : 0);
+			hist_add(&h2, now > d[k].t_arr ? now - d[k].t_arr : 0);
+		}
+	}
+	t1 = clock_now();
+	double rx_now = (double)(t1 - t0) / (double)batches / DESC_BATCH_MAX;
+	sink = hist_count(&h) + hist_count(&h2);
+	printf("udpd RX, per datagram in a batch of %u: %5.2f ns (clock per record), "
+	       "%5.2f ns (clock per batch)\n", DESC_BATCH_MAX, rx_now, rx_before);
+
+	/* libsock's receive: a clock read and an atomic add into the region's area. */
+	struct region r = {.kind = REGION_KIND_DGRAM, .app_stats = &area};
+	unsigned long takes = rounds / 10;
+	t0 = clock_now();
+	for (unsigned long i = 0; i < takes; i++)
+		region_app_rx_taken(&r, clock_now() - vals[i & (BH_VALUES - 1)], clock_now());
+	t1 = clock_now();
+	double per_take = (double)(t1 - t0) / (double)takes - per_clock; /* one read is the stamp's */
+	printf("libsock take (clock + atomic add): %5.2f ns per datagram\n", per_take);
+
+	/* udpd's look at one application's area (at each STATS, per session). */
+	uint64_t credit = UINT64_MAX;
+	struct region_app_refused no = {0};
+	unsigned long looks = rounds / 1000;
+	t0 = clock_now();
+	for (unsigned long i = 0; i < looks; i++) {
+		area.rx_transit[i % HIST_BUCKETS]++;
+		region_app_collect(&area, &last, &h2, &credit, &no);
+	}
+	t1 = clock_now();
+	printf("udpd collect of one region's area: %6.1f ns per look\n",
+	       (double)(t1 - t0) / (double)looks);
 	return 0;
 }

@@ -13,12 +13,22 @@
  *     nicd   frame read -> sent to ipd            1000      2.1      9.5
  *     link   nicd -> ipd                          1000     30.0     60.0
  *     ...
- *     sum of the hops                                     120.0    260.0
- *     measured in one histogram (udpd)            1000    118.0    240.0
+ *     link   udpd -> app (app-reported)           1000     20.0     80.0
+ *     sum of the hops                                     140.0    340.0
+ *     measured wire -> app's ring (udpd)          1000    118.0    240.0
+ *
+ * The receive path ends when the application takes the datagram (libsock's recv), the send
+ * path starts when it commits the record (libsock's send): the two hops between the
+ * application and udpd are timed with stamps in the records (common/region.h). The receive
+ * one is counted by the application itself in its region and collected by udpd, which
+ * believes no more samples than datagrams it delivered: "app-reported". What is left of a
+ * round trip is the application's own time between taking a datagram and sending its answer.
  *
  * The sum of per-hop quantiles is not the quantile of the sum (it is an upper bound of the p99
- * of the sum only if the hops were perfectly correlated); the "measured" line is the same
- * path timed from the frame's stack entry to the end in one histogram. Each quantile is
+ * of the sum only if the hops were perfectly correlated); the "measured" line is the stack's
+ * part of the path (without the hop to or from the application) timed in one histogram, from
+ * the frame's stack entry to the app's ring (receive) or to the TAP write (send). Each
+ * quantile is
  * within 12.5 % of the true value (the buckets' resolution). nicd's and ipd's send side count
  * every protocol (ICMP answers, TCP) on its way to the wire, not only UDP.
  */
@@ -127,10 +137,12 @@ static const struct lat_hop lat_rx[] = {
 	{"ipd", "", "arrived -> sent to udpd", "inside_to_udpd"},
 	{"udpd", "link", "ipd -> udpd", "transit_from_ipd"},
 	{"udpd", "", "arrived -> in the app's ring", "inside_to_app"},
+	{"udpd", "link", "udpd -> app (app-reported)", "app_transit_from_udpd"},
 };
 static const struct lat_hop lat_rx_total = {"udpd", "", "wire -> app's ring", "total_to_app"};
 
 static const struct lat_hop lat_tx[] = {
+	{"udpd", "link", "app -> udpd", "transit_from_app"},
 	{"udpd", "", "record taken -> sent to ipd", "inside_to_ipd"},
 	{"ipd", "link", "udpd -> ipd", "transit_from_udpd"},
 	{"ipd", "", "arrived -> sent to nicd", "inside_to_nicd"},
@@ -242,9 +254,9 @@ int latency_cmd(const struct uctl_opts *o)
 	printf("\n");
 	lat_path(s, "send: application -> wire", lat_tx, sizeof(lat_tx) / sizeof(lat_tx[0]),
 		 &lat_tx_total);
-	printf("\n(the application's own time between its ring and its next send is not "
-	       "measured;\n nicd's and ipd's send side count every protocol; quantiles within "
-	       "12.5 %%)\n");
+	printf("\n(the application's own time between taking a datagram and its next send is not "
+	       "measured;\n app-reported: timed by the applications (libsock), collected by udpd;\n"
+	       " nicd's and ipd's send side count every protocol; quantiles within 12.5 %%)\n");
 	if (stale)
 		uctl_warn("a layer restarted during the interval: its figures are partial");
 out:
