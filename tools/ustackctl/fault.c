@@ -89,8 +89,8 @@ int fault_parse(struct uctl_opts *o, int npos, char **pos)
 		static const char *const usage[] = {
 			[UCTL_FAULT_KILL] = "kill LAYER",
 			[UCTL_FAULT_HANG] = "hang LAYER SECONDS",
-			[UCTL_FAULT_LINK] = "link FROM TO [--drop P] [--dup P] [--corrupt P] "
-					    "[--delay-us N] [--seed S]",
+			[UCTL_FAULT_LINK] = ("link FROM TO [--drop P] [--dup P] [--corrupt P] "
+					     "[--delay-us N] [--seed S]"),
 			[UCTL_FAULT_SLOW] = "slow LAYER MICROSECONDS",
 			[UCTL_FAULT_CLEAR] = "clear [LAYER]",
 		};
