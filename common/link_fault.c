@@ -327,6 +327,8 @@ static const struct stat_field link_fault_count_fields[] = {
 	STAT_FIELD(struct fault_counts, delayed),    STAT_FIELD(struct fault_counts, delay_overflow),
 };
 #define LINK_FAULT_COUNT_FIELDS (sizeof(link_fault_count_fields) / sizeof(link_fault_count_fields[0]))
+_Static_assert(LINK_FAULT_COUNT_FIELDS == sizeof(struct fault_counts) / sizeof(uint64_t),
+	       "link_fault_count_fields must name every counter");
 
 static int link_faults_stats(struct link_faults *f, Ustack__CtlReply *r, struct ctl_server *srv)
 {
