@@ -34,6 +34,8 @@ struct ctl_server {
 	void *sock;
 	ctl_handler_fn fn;
 	void *arg;
+	ctl_handler_fn ext_fn; /* ctl_server_set_ext, or NULL */
+	void *ext_arg;
 	char layer[16];
 	struct ctl_scratch *scratch;
 	uint64_t requests;
@@ -116,6 +118,26 @@ void ctl_server_close(struct ctl_server **srvp)
 }
 
 void *ctl_server_socket(struct ctl_server *srv) { return srv->sock; }
+
+void ctl_server_set_ext(struct ctl_server *srv, ctl_handler_fn fn, void *arg)
+{
+	srv->ext_fn = fn;
+	srv->ext_arg = arg;
+}
+
+/* The handler, and the extension where it answers or adds. */
+static int ctl_dispatch(struct ctl_server *srv, const Ustack__CtlRequest *req,
+			Ustack__CtlReply *reply)
+{
+	if (req->type == USTACK__CTL_REQUEST__TYPE__FAULT && srv->ext_fn)
+		return srv->ext_fn(srv->ext_arg, req, reply, srv);
+	int rc = srv->fn(srv->arg, req, reply, srv);
+	if (rc == 0 && srv->ext_fn &&
+	    (req->type == USTACK__CTL_REQUEST__TYPE__STATUS ||
+	     req->type == USTACK__CTL_REQUEST__TYPE__STATS))
+		rc = srv->ext_fn(srv->ext_arg, req, reply, srv);
+	return rc;
+}
 
 void *ctl_reply_alloc(struct ctl_server *srv, size_t size)
 {
@@ -243,7 +265,7 @@ unsigned ctl_server_poll(struct ctl_server *srv, unsigned budget)
 		srv->requests++;
 		reply.id = req->id;
 		reply.pid = (uint32_t)getpid();
-		int rc = srv->fn(srv->arg, req, &reply, srv);
+		int rc = ctl_dispatch(srv, req, &reply);
 		if (rc < 0)
 			reply.status = rc;
 		ctl_send_reply(srv, ident, ilen, &reply);
@@ -332,10 +354,27 @@ int ctl_call_page(void *zctx, const char *instance, const char *layer,
 		  Ustack__CtlRequest__Type type, uint32_t cursor, int timeout_ms,
 		  Ustack__CtlReply **out)
 {
+	Ustack__CtlRequest req;
+	ustack__ctl_request__init(&req);
+	req.type = type;
+	req.cursor = cursor;
+	return ctl_call_request(zctx, instance, layer, &req, timeout_ms, out);
+}
+
+int ctl_call_request(void *zctx, const char *instance, const char *layer, Ustack__CtlRequest *req,
+		     int timeout_ms, Ustack__CtlReply **out)
+{
 	char ep[300];
 	int rc = ctl_endpoint(instance, layer, ep, sizeof(ep));
 	if (rc < 0)
 		return rc;
+	uint64_t id = ((uint64_t)getpid() << 32) ^ (uint64_t)rand();
+	req->id = id;
+	uint8_t buf[512];
+	size_t len = ustack__ctl_request__get_packed_size(req);
+	if (len > sizeof(buf))
+		return -EMSGSIZE;
+	ustack__ctl_request__pack(req, buf);
 	void *s = zmq_socket(zctx, ZMQ_DEALER);
 	if (!s)
 		return -errno;
@@ -348,14 +387,6 @@ int ctl_call_page(void *zctx, const char *instance, const char *layer,
 		zmq_close(s);
 		return rc;
 	}
-	Ustack__CtlRequest req;
-	ustack__ctl_request__init(&req);
-	uint64_t id = ((uint64_t)getpid() << 32) ^ (uint64_t)rand();
-	req.id = id;
-	req.type = type;
-	req.cursor = cursor;
-	uint8_t buf[64];
-	size_t len = ustack__ctl_request__pack(&req, buf);
 	if (zmq_send(s, buf, len, 0) < 0) {
 		rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
 		zmq_close(s);

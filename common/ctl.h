@@ -28,6 +28,11 @@ int ctl_server_open(void *zctx, const char *instance, const char *layer, ctl_han
 		    void *arg, struct ctl_server **out);
 void ctl_server_close(struct ctl_server **srv);
 void *ctl_server_socket(struct ctl_server *srv);
+/* An extension of the server's handler, for what every layer answers the same way (faults:
+ * link_fault.h). It answers FAULT requests in the handler's place, and after the handler
+ * succeeded on a STATUS or STATS request it adds to the reply. */
+void ctl_server_set_ext(struct ctl_server *srv, ctl_handler_fn fn, void *arg);
+
 /* Serve up to `budget` waiting requests without blocking. Returns how many were served. */
 unsigned ctl_server_poll(struct ctl_server *srv, unsigned budget);
 
@@ -52,6 +57,9 @@ void *ctl_reply_alloc(struct ctl_server *srv, size_t size);
  * 0; -ETIMEDOUT if nothing answered, -EBADMSG if the reply did not parse, -errno otherwise. */
 int ctl_call(void *zctx, const char *instance, const char *layer, Ustack__CtlRequest__Type type,
 	     int timeout_ms, Ustack__CtlReply **reply);
+/* The same with a whole request (its id is set here; FAULT requests carry a FaultSpec). */
+int ctl_call_request(void *zctx, const char *instance, const char *layer, Ustack__CtlRequest *req,
+		     int timeout_ms, Ustack__CtlReply **reply);
 /* The same with a cursor (SOCKETS pages: 0, then each reply's next_cursor while it says more). */
 int ctl_call_page(void *zctx, const char *instance, const char *layer,
 		  Ustack__CtlRequest__Type type, uint32_t cursor, int timeout_ms,

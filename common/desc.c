@@ -14,7 +14,7 @@
  * What decode checks, so that callers can trust struct desc_batch without re-checking:
  *  - the bytes parse as a DescBatch (protobuf-c also rejects packed fixed32 arrays whose byte
  *    length is not a multiple of 4, truncation, bad wire types, overlong varints);
- *  - the eleven arrays have one common length, which is at most DESC_BATCH_MAX: a sender that
+ *  - the twelve arrays have one common length, which is at most DESC_BATCH_MAX: a sender that
  *    disagrees with itself about the count is broken, and guessing which array is right would
  *    hand a layer descriptors made of mixed-up fields;
  *  - sender names a real layer (POOL_HOLDER_FREE is not one, and an empty message decodes to
@@ -33,7 +33,7 @@
 #include "desc.pb-c.h"
 #include "pool.h"
 
-#define DESC_ARRAYS 10u   /* repeated fixed32 fields of DescBatch */
+#define DESC_ARRAYS 11u   /* repeated fixed32 fields of DescBatch */
 #define DESC_ARRAYS64 1u  /* repeated fixed64 fields (t_in) */
 #define DESC_TAG_BYTES 1u /* every field number is below 16 */
 #define DESC_VARINT32_MAX 5u
@@ -74,7 +74,7 @@ int desc_batch_encode(const struct desc_batch *batch, uint8_t *out, size_t out_s
 	uint32_t buf[DESC_BATCH_MAX], gen[DESC_BATCH_MAX], len[DESC_BATCH_MAX];
 	uint32_t offsets[DESC_BATCH_MAX], flags[DESC_BATCH_MAX], gso[DESC_BATCH_MAX];
 	uint32_t csum[DESC_BATCH_MAX], saddr[DESC_BATCH_MAX], daddr[DESC_BATCH_MAX];
-	uint32_t info[DESC_BATCH_MAX];
+	uint32_t info[DESC_BATCH_MAX], check[DESC_BATCH_MAX];
 	uint64_t t_in[DESC_BATCH_MAX];
 	uint32_t n = batch->count;
 
@@ -93,13 +93,14 @@ int desc_batch_encode(const struct desc_batch *batch, uint8_t *out, size_t out_s
 		daddr[i] = d->daddr;
 		info[i] = (uint32_t)d->proto | (uint32_t)d->ttl << 8 | (uint32_t)d->tos << 16;
 		t_in[i] = d->t_in;
+		check[i] = d->check;
 	}
 
 	Ustack__DescBatch m = USTACK__DESC_BATCH__INIT;
 	m.sender = batch->sender;
 	m.seq = batch->seq;
 	m.n_buf = m.n_gen = m.n_len = m.n_offsets = m.n_flags = n;
-	m.n_gso = m.n_csum = m.n_saddr = m.n_daddr = m.n_info = m.n_t_in = n;
+	m.n_gso = m.n_csum = m.n_saddr = m.n_daddr = m.n_info = m.n_t_in = m.n_check = n;
 	m.sent = batch->sent;
 	m.buf = buf;
 	m.gen = gen;
@@ -112,6 +113,7 @@ int desc_batch_encode(const struct desc_batch *batch, uint8_t *out, size_t out_s
 	m.daddr = daddr;
 	m.info = info;
 	m.t_in = t_in;
+	m.check = check;
 
 	/* Cheap for this message (fixed-width arrays are sized by multiplication), and it keeps
 	 * protobuf-c from ever writing past out. */
@@ -168,7 +170,7 @@ int desc_batch_decode(struct desc_codec *codec, const uint8_t *msg, size_t len,
 	size_t n = m->n_buf;
 	if (n > DESC_BATCH_MAX || m->n_gen != n || m->n_len != n || m->n_offsets != n ||
 	    m->n_flags != n || m->n_gso != n || m->n_csum != n || m->n_saddr != n ||
-	    m->n_daddr != n || m->n_info != n || m->n_t_in != n)
+	    m->n_daddr != n || m->n_info != n || m->n_t_in != n || m->n_check != n)
 		return decode_reject(codec, batch);
 	if (m->sender == POOL_HOLDER_FREE || m->sender >= POOL_HOLDER_COUNT)
 		return decode_reject(codec, batch);
@@ -198,9 +200,60 @@ int desc_batch_decode(struct desc_codec *codec, const uint8_t *msg, size_t len,
 		d->ttl = (uint8_t)(m->info[i] >> 8);
 		d->tos = (uint8_t)(m->info[i] >> 16);
 		d->reserved = 0;
+		d->check = m->check[i];
+		d->pad = 0;
 		d->t_in = m->t_in[i];
 		d->t_arr = 0; /* the receiving link stamps it */
 	}
 	/* No free_unpacked: the message lives in the arena, reclaimed wholesale next time. */
 	return 0;
+}
+
+/* ---- the seal ----------------------------------------------------------------------------- */
+
+/* The sent fields as the six 64-bit words the seal covers, in the wire's packing. */
+static void desc_seal_words(const struct desc *d, uint64_t w[6])
+{
+	w[0] = (uint64_t)d->buf | (uint64_t)d->gen << 32;
+	w[1] = (uint64_t)d->len | ((uint64_t)d->l3_off | (uint64_t)d->l4_off << 16) << 32;
+	w[2] = (uint64_t)d->flags | ((uint64_t)d->gso_type | (uint64_t)d->gso_size << 16) << 32;
+	w[3] = ((uint64_t)d->csum_start | (uint64_t)d->csum_offset << 16) | (uint64_t)d->saddr << 32;
+	w[4] = (uint64_t)d->daddr |
+	       ((uint64_t)d->proto | (uint64_t)d->ttl << 8 | (uint64_t)d->tos << 16) << 32;
+	w[5] = d->t_in;
+}
+
+#define DESC_CRC32C_POLY 0x82f63b78u /* Castagnoli, reflected */
+
+static uint32_t desc_crc32c_soft(const uint64_t w[6])
+{
+	uint32_t crc = ~0u;
+	for (unsigned i = 0; i < 6; i++)
+		for (unsigned byte = 0; byte < 8; byte++) {
+			crc ^= (uint8_t)(w[i] >> (8 * byte));
+			for (unsigned bit = 0; bit < 8; bit++)
+				crc = (crc >> 1) ^ (DESC_CRC32C_POLY & (0u - (crc & 1u)));
+		}
+	return ~crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t desc_crc32c_hw(const uint64_t w[6])
+{
+	uint64_t crc = ~0u;
+	for (unsigned i = 0; i < 6; i++)
+		crc = __builtin_ia32_crc32di(crc, w[i]);
+	return ~(uint32_t)crc;
+}
+#endif
+
+uint32_t desc_seal_value(const struct desc *d)
+{
+	uint64_t w[6];
+	desc_seal_words(d, w);
+#if defined(__x86_64__)
+	if (__builtin_cpu_supports("sse4.2"))
+		return desc_crc32c_hw(w);
+#endif
+	return desc_crc32c_soft(w);
 }

@@ -8,13 +8,15 @@
  *
  * On the wire a batch is the protobuf message ustack.DescBatch (proto/desc.proto): one packed
  * repeated fixed-width array per field (fixed32, the entry time fixed64), and the time the
- * batch was sent. desc_batch_decode unpacks through an arena allocator owned by
+ * batch was sent. Every descriptor carries the sender's seal over its fields (desc_seal), which
+ * the receiving link checks before it believes any of them. desc_batch_decode unpacks through an arena allocator owned by
  * the caller's struct desc_codec, so decoding allocates nothing per packet and nothing from the
  * heap after desc_codec_init.
  */
 #ifndef USTACK_DESC_H
 #define USTACK_DESC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,12 +70,28 @@ struct desc {
 	uint8_t ttl;          /* 0: ipd's default */
 	uint8_t tos;
 	uint8_t reserved;
+	/* The sender's seal over every field it sends (desc_seal): CRC32C of buf .. tos and t_in.
+	 * A receiver takes nothing from a descriptor whose seal does not match (link_batch_take:
+	 * rx_drop_corrupt), so a descriptor damaged after the sender was done with it, even where
+	 * every field stays in range, never reaches a layer. */
+	uint32_t check;
+	uint32_t pad; /* explicit: t_in is 8-aligned; 0 */
 	/* Latency accounting (common/hist.h; docs/ARCHITECTURE.md "Observability"). Times are
 	 * CLOCK_MONOTONIC ns, 0 when not stamped (then nothing is measured for the packet). */
 	uint64_t t_in;  /* when the frame entered the stack: on the wire, never changed after */
 	uint64_t t_arr; /* when it arrived in this layer (link_recv's batch time, or t_in where
 			 * it entered): local, not on the wire; link_send measures from it */
 };
+
+_Static_assert(sizeof(struct desc) == 64, "struct desc is the shm link's record layout");
+
+/* The seal of d's sent fields (everything but check, pad and t_arr). CRC32C (Castagnoli):
+ * every error of up to 5 bits in the 384 bits it covers changes it (Hamming distance 6 at this
+ * length), any other one escapes with probability 2^-32. SSE4.2's crc32 instruction where the
+ * CPU has it (≈ 6 ns a descriptor, ustack-bench-desc), a bitwise loop otherwise. */
+uint32_t desc_seal_value(const struct desc *d);
+static inline void desc_seal(struct desc *d) { d->check = desc_seal_value(d); }
+static inline bool desc_sealed(const struct desc *d) { return d->check == desc_seal_value(d); }
 
 struct desc_batch {
 	uint32_t sender; /* enum pool_holder of the sending layer */

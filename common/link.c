@@ -78,6 +78,8 @@ struct link {
 	bool wait_expired; /* link_room: the last wait gave up; no new one until a send goes */
 	struct hist hist;  /* rx: transit per descriptor; tx: time inside this layer before it */
 	char hist_name[32];
+	struct link_fault *fault;   /* faults injected on this link (link_fault.c), or NULL */
+	struct link_faults *faults; /* the process's fault table, or NULL */
 	uint8_t msg[]; /* msg_size bytes: desc_batch_max_size(DESC_BATCH_MAX) */
 };
 
@@ -293,6 +295,7 @@ void link_close(struct link **lp)
 	struct link *l = *lp;
 	if (!l)
 		return;
+	link_fault_close(l); /* frees what a delay still holds: ours, never sent */
 	shm_link_close(&l->shm);
 	/* Also takes down a link that open left half-built (no socket, or no monitor). */
 	if (l->sock) {
@@ -311,10 +314,16 @@ const struct link_stats *link_stats(const struct link *l)
 }
 
 /* Where this link's counters live: its own, or its ring's. */
-static struct link_stats *link_counters(struct link *l)
+struct link_stats *link_counters(struct link *l)
 {
 	return l->shm ? shm_link_counters(l->shm) : &l->stats;
 }
+
+struct link_fault **link_fault_of(struct link *l) { return &l->fault; }
+
+struct link_faults **link_faults_of(struct link *l) { return &l->faults; }
+
+struct pool *link_pool(struct link *l) { return l->pool; }
 
 enum link_kind link_kind_of(const struct link *l)
 {
@@ -343,23 +352,68 @@ bool link_is_rx(const struct link *l) { return l->rx; }
 
 enum pool_holder link_peer(const struct link *l) { return l->peer; }
 
-/* Consume chains the caller still holds after a send that did not happen. */
-static void link_drop_tx(struct link *l, struct buf **bufs, unsigned n)
+/* ZeroMQ's half of link_xmit. */
+static int link_zmq_xmit(struct link *l, struct buf **chains, struct desc *wire, unsigned n,
+			 uint64_t now)
 {
-	link_batch_drop(l->pool, &l->stats, bufs, n);
+	struct buf *own[DESC_BATCH_MAX];
+	unsigned k = link_batch_owned(chains, n, own);
+	struct desc_batch *b = &l->batch;
+	b->sender = l->self;
+	b->seq = l->tx_seq;
+	b->count = n;
+	b->sent = now;
+	memcpy(b->d, wire, n * sizeof(wire[0]));
+	int size = desc_batch_encode(b, l->msg, l->msg_size);
+	if (size < 0) {
+		/* Cannot happen with msg sized for DESC_BATCH_MAX; still, never leak. */
+		link_batch_drop(l->pool, &l->stats, own, k);
+		return size;
+	}
+
+	/* Hand over first: the receiver may look at the buffers the moment the message lands. */
+	int rc = k ? pool_transfer(l->pool, own, k, l->peer) : 0;
+	if (rc < 0)
+		return rc; /* -EPERM: some chain was not ours; nothing changed, caller's bug */
+	if (zmq_send(l->sock, l->msg, (size_t)size, ZMQ_DONTWAIT) < 0) {
+		rc = -errno;
+		/* Best effort per chain: a chain the receiver reclaimed in between (it restarted)
+		 * comes back as a NULL entry, which the free skips: it is not ours. */
+		int back = k ? pool_transfer_back(l->pool, own, k, l->peer) : 0;
+		if (back != (int)k) {
+			log_warn("link %s-to-%s: %u of %u chains not taken back after a failed send",
+				 link_layer_name(l->self), link_layer_name(l->peer),
+				 back < 0 ? k : k - (unsigned)back, k);
+			if (back < 0) /* cannot happen (peer and own checked); never free theirs */
+				for (unsigned i = 0; i < k; i++)
+					own[i] = NULL;
+		}
+		l->stats.tx_drop_full += n - k; /* the descriptors that handed nothing over */
+		link_batch_drop(l->pool, &l->stats, own, k);
+		return rc;
+	}
+	l->tx_seq++;
+	l->wait_expired = false; /* the peer takes batches again: worth waiting for next time */
+	l->stats.tx_batches++;
+	l->stats.tx_descs += n;
+	return (int)n;
+}
+
+int link_xmit(struct link *l, struct buf **chains, struct desc *wire, unsigned n, uint64_t now)
+{
+	int rc = l->shm ? shm_link_send(l->shm, chains, wire, n, now)
+			: link_zmq_xmit(l, chains, wire, n, now);
+	if (rc == -EPERM)
+		return rc; /* nothing changed: the caller's chains are still the caller's */
+	if (rc > 0)
+		l->wait_expired = false; /* the peer takes batches again */
+	for (unsigned i = 0; i < n; i++)
+		chains[i] = NULL;
+	return rc;
 }
 
 int link_send(struct link *l, struct buf **bufs, struct desc *descs, unsigned n)
 {
-	if (l->shm) {
-		uint64_t now = clock_now();
-		if (n <= DESC_BATCH_MAX)
-			link_batch_account_tx(descs, n, &l->hist, now);
-		int rc = shm_link_send(l->shm, bufs, descs, n, now);
-		if (rc > 0)
-			l->wait_expired = false;
-		return rc;
-	}
 	if (l->rx)
 		return -EOPNOTSUPP;
 	if (n > DESC_BATCH_MAX)
@@ -369,55 +423,26 @@ int link_send(struct link *l, struct buf **bufs, struct desc *descs, unsigned n)
 			return -EINVAL;
 	if (n == 0)
 		return 0;
-
-	struct desc_batch *b = &l->batch;
 	uint64_t now = clock_now();
-	b->sender = l->self;
-	b->seq = l->tx_seq;
-	b->count = n;
-	b->sent = now;
 	link_batch_fill(bufs, descs, n);
 	/* Counted whether or not the batch then goes out: the time was spent either way. */
 	link_batch_account_tx(descs, n, &l->hist, now);
-	for (unsigned i = 0; i < n; i++)
-		b->d[i] = descs[i];
-	int size = desc_batch_encode(b, l->msg, l->msg_size);
-	if (size < 0) {
-		/* Cannot happen with msg sized for DESC_BATCH_MAX; still, never leak. */
-		link_drop_tx(l, bufs, n);
-		return size;
-	}
-
-	/* Hand over first: the receiver may look at the buffers the moment the message lands. */
-	int rc = pool_transfer(l->pool, bufs, n, l->peer);
-	if (rc < 0)
-		return rc; /* -EPERM: some chain was not ours; nothing changed, caller's bug */
-	if (zmq_send(l->sock, l->msg, (size_t)size, ZMQ_DONTWAIT) < 0) {
-		rc = -errno;
-		/* Best effort per chain: a chain the receiver reclaimed in between (it restarted)
-		 * comes back as a NULL entry, which link_drop_tx's free skips: it is not ours. */
-		int back = pool_transfer_back(l->pool, bufs, n, l->peer);
-		if (back != (int)n) {
-			log_warn("link %s-to-%s: %u of %u chains not taken back after a failed send",
-				 link_layer_name(l->self), link_layer_name(l->peer),
-				 back < 0 ? n : n - (unsigned)back, n);
-			if (back < 0) /* cannot happen (peer and bufs checked); never free theirs */
-				for (unsigned i = 0; i < n; i++)
-					bufs[i] = NULL;
-		}
-		link_drop_tx(l, bufs, n);
-		return rc;
-	}
-	l->tx_seq++;
-	l->wait_expired = false; /* the peer takes batches again: worth waiting for next time */
-	l->stats.tx_batches++;
-	l->stats.tx_descs += n;
-	for (unsigned i = 0; i < n; i++)
-		bufs[i] = NULL;
-	return (int)n;
+	if (l->fault)
+		return link_fault_send(l, bufs, descs, n, now);
+	return link_xmit(l, bufs, descs, n, now);
 }
 
+static int link_recv_batch(struct link *l, struct buf **bufs, struct desc *descs, unsigned max);
+
 int link_recv(struct link *l, struct buf **bufs, struct desc *descs, unsigned max)
+{
+	int got = link_recv_batch(l, bufs, descs, max);
+	if (l->faults && got >= 0)
+		link_fault_recv(l, got);
+	return got;
+}
+
+static int link_recv_batch(struct link *l, struct buf **bufs, struct desc *descs, unsigned max)
 {
 	if (l->shm)
 		return shm_link_recv(l->shm, bufs, descs, max, &l->hist);

@@ -39,11 +39,14 @@ struct link_stats {
 	uint64_t rx_batches;
 	uint64_t rx_descs;
 	uint64_t rx_drop_badmsg;  /* messages that did not decode */
-	uint64_t rx_drop_stale;   /* descriptors naming a buffer that is not ours (stale/corrupt) */
+	uint64_t rx_drop_stale;   /* descriptors naming a buffer that is not ours (stale, a
+				   * duplicate of one taken already, a forgery) */
 	uint64_t rx_seq_gaps;     /* batches missing between two received sequence numbers */
 	uint64_t tx_waits;        /* times a sender held its input back for this link (link_room) */
 	uint64_t tx_wait_expired; /* waits that ran past LINK_WAIT_MAX_MS: the peer was treated as
 				   * stalled and sends dropped again (counted in tx_drop_full) */
+	uint64_t rx_drop_corrupt; /* descriptors whose seal does not match (desc_seal): damaged
+				   * after their sender sealed them; nothing in them is used */
 };
 
 struct link;

@@ -54,6 +54,13 @@ unsigned link_batch_take(struct pool *pool, enum pool_holder peer, const struct 
 	unsigned got = 0;
 	for (uint32_t i = 0; i < b->count; i++) {
 		const struct desc *d = &b->d[i];
+		/* The seal first: a damaged descriptor may name, with a plausible generation and
+		 * length, a chain in flight to us that another descriptor of the batch owns, or
+		 * carry offsets or addresses that are in range and wrong; nothing of it is used. */
+		if (!desc_sealed(d)) {
+			st->rx_drop_corrupt++;
+			continue;
+		}
 		struct buf *chain = pool_take(pool, d->buf, d->gen, d->len);
 		if (!chain) {
 			st->rx_drop_stale++;
@@ -89,6 +96,8 @@ void link_batch_fill(struct buf *const *bufs, struct desc *descs, unsigned n)
 		descs[i].buf = buf_index(bufs[i]);
 		descs[i].gen = buf_gen(bufs[i]);
 		descs[i].len = buf_chain_len(bufs[i]);
+		descs[i].pad = 0;
+		desc_seal(&descs[i]);
 	}
 }
 
@@ -96,4 +105,13 @@ void link_batch_drop(struct pool *pool, struct link_stats *st, struct buf **bufs
 {
 	st->tx_drop_full += n;
 	pool_free_burst(pool, bufs, n);
+}
+
+unsigned link_batch_owned(struct buf **chains, unsigned n, struct buf **own)
+{
+	unsigned k = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (chains[i])
+			own[k++] = chains[i];
+	return k;
 }

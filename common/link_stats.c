@@ -12,8 +12,12 @@ const struct stat_field link_stat_fields[] = {
 	STAT_FIELD(struct link_stats, rx_descs),       STAT_FIELD(struct link_stats, rx_drop_badmsg),
 	STAT_FIELD(struct link_stats, rx_drop_stale),  STAT_FIELD(struct link_stats, rx_seq_gaps),
 	STAT_FIELD(struct link_stats, tx_waits),       STAT_FIELD(struct link_stats, tx_wait_expired),
+	STAT_FIELD(struct link_stats, rx_drop_corrupt),
 };
 const unsigned link_stat_field_count = sizeof(link_stat_fields) / sizeof(link_stat_fields[0]);
+_Static_assert(sizeof(link_stat_fields) / sizeof(link_stat_fields[0]) ==
+		       sizeof(struct link_stats) / sizeof(uint64_t),
+	       "link_stat_fields must name every counter");
 
 int link_ctl_report(struct ctl_server *srv, Ustack__CtlReply *r, const struct link *l)
 {

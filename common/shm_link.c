@@ -28,7 +28,7 @@
 #include "shm_dir.h"
 
 #define SHM_LINK_MAGIC 0x6b6e6c73u /* "slnk" */
-#define SHM_LINK_VERSION 1u
+#define SHM_LINK_VERSION 2u /* 2: struct desc carries its seal (64 bytes) */
 #define SHM_LINK_REC_BATCH 1u
 #define SHM_LINK_RETRY_MS 10 /* a sender without a ring looks for one this often */
 
@@ -356,31 +356,29 @@ unsigned shm_link_peer_changes(struct shm_link *l)
 	return 1;
 }
 
-int shm_link_send(struct shm_link *l, struct buf **bufs, struct desc *descs, unsigned n,
+int shm_link_send(struct shm_link *l, struct buf **chains, const struct desc *wire, unsigned n,
 		  uint64_t sent)
 {
 	if (l->rx)
 		return -EOPNOTSUPP;
-	if (n > DESC_BATCH_MAX)
+	if (n == 0 || n > DESC_BATCH_MAX)
 		return -EINVAL;
-	for (unsigned i = 0; i < n; i++)
-		if (!bufs[i])
-			return -EINVAL;
-	if (n == 0)
-		return 0;
+	struct buf *own[DESC_BATCH_MAX];
+	unsigned k = link_batch_owned(chains, n, own);
 	if (!shm_link_tx_attached(l)) {
-		link_batch_drop(l->pool, &l->stats, bufs, n);
+		l->stats.tx_drop_full += n - k; /* the descriptors that handed nothing over */
+		link_batch_drop(l->pool, &l->stats, own, k);
 		return -EAGAIN;
 	}
 	uint32_t len = (uint32_t)(SHM_LINK_REC_HDR + n * sizeof(struct desc));
 	struct desc_batch *rec = ring_reserve(&l->ring, SHM_LINK_REC_BATCH, len);
 	if (!rec) {
-		link_batch_drop(l->pool, &l->stats, bufs, n);
+		l->stats.tx_drop_full += n - k;
+		link_batch_drop(l->pool, &l->stats, own, k);
 		return -EAGAIN;
 	}
-	link_batch_fill(bufs, descs, n);
 	/* Hand over first: the receiver may take the chains the moment the record is published. */
-	int rc = pool_transfer(l->pool, bufs, n, l->peer);
+	int rc = k ? pool_transfer(l->pool, own, k, l->peer) : 0;
 	if (rc < 0) {
 		ring_cancel(&l->ring);
 		return rc; /* -EPERM: a chain not ours; nothing changed, the caller's bug */
@@ -390,13 +388,11 @@ int shm_link_send(struct shm_link *l, struct buf **bufs, struct desc *descs, uns
 	rec->seq = l->tx_seq;
 	rec->count = n;
 	rec->sent = sent;
-	memcpy(rec->d, descs, n * sizeof(struct desc));
+	memcpy(rec->d, wire, n * sizeof(struct desc));
 	ring_commit(&l->ring);
 	l->tx_seq++;
 	l->stats.tx_batches++;
 	l->stats.tx_descs += n;
-	for (unsigned i = 0; i < n; i++)
-		bufs[i] = NULL;
 	/* The receiver armed before it looked last: the fence orders our head before the flag. */
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&l->hdr->rx_armed, memory_order_relaxed) &&

@@ -65,11 +65,12 @@ int shm_link_open_tx(struct pool *pool, const char *instance, enum pool_holder t
 		     struct shm_link **out);
 void shm_link_close(struct shm_link **l);
 
-/* As link_send (`sent`: the batch's send time, for the receiver's transit histogram): always
- * consumes the chains; n sent, or -EAGAIN (no receiver ring, or no room:
- * dropped, counted), -EINVAL / -EPERM for caller bugs (nothing changed). Rings the receiver's
- * doorbell if it sleeps. */
-int shm_link_send(struct shm_link *l, struct buf **bufs, struct desc *descs, unsigned n,
+/* link_xmit's ring half (link_priv.h; `sent`: the batch's send time, for the receiver's
+ * transit histogram): writes wire[0..n) as they are (filled and sealed) and hands over the
+ * non-NULL chains[i]; consumes those chains whatever happens (the caller clears its array);
+ * n sent, or -EAGAIN (no receiver ring, or no room: dropped, counted), -EINVAL / -EPERM for
+ * caller bugs (nothing changed). Rings the receiver's doorbell if it sleeps. */
+int shm_link_send(struct shm_link *l, struct buf **chains, const struct desc *wire, unsigned n,
 		  uint64_t sent);
 
 /* As link_recv: at most one batch; n chains now the caller's (0 if none of the batch was

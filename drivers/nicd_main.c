@@ -39,6 +39,7 @@
 #include "ctl.h"
 #include "hist.h"
 #include "link.h"
+#include "link_fault.h"
 #include "log.h"
 #include "loop.h"
 #include "nic_backend.h"
@@ -58,6 +59,7 @@ struct nicd {
 	struct link *from_ipd;
 	struct link *to_ipd;
 	struct ctl_server *ctl;
+	struct link_faults *faults; /* ustackctl fault */
 	struct loop *loop;
 	int rx_src;      /* the device's completions */
 	int ipd_out_src; /* to_ipd's POLLOUT, watched only while rx waits for it */
@@ -240,6 +242,10 @@ static int nicd_init(struct nicd *nd, const struct server_args *args)
 	if (nd->rx_src < 0 || nd->ipd_out_src < 0 || nd->wait_timer < 0)
 		return -ENOSPC;
 	link_loop_room(nd->loop, nd->ipd_out_src, nd->to_ipd, false); /* until rx waits for it */
+	struct link *links[] = {nd->from_ipd, nd->to_ipd};
+	rc = link_faults_attach(nd->loop, nd->ctl, links, 2, &nd->faults);
+	if (rc < 0)
+		return rc;
 	nd->started = clock_now();
 	return 0;
 }
@@ -249,6 +255,7 @@ static void nicd_fini(struct nicd *nd)
 	if (nd->dev)
 		nd->ops->close(&nd->dev);
 	ctl_server_close(&nd->ctl);
+	link_faults_destroy(&nd->faults);
 	link_close(&nd->from_ipd);
 	link_close(&nd->to_ipd);
 	loop_destroy(&nd->loop);

@@ -66,6 +66,7 @@
 #include "ctl.h"
 #include "ip_core.h"
 #include "link.h"
+#include "link_fault.h"
 #include "log.h"
 #include "loop.h"
 #include "pool.h"
@@ -121,6 +122,7 @@ struct ipd {
 	struct ip_core *core;
 	struct ip_out out;
 	struct ctl_server *ctl;
+	struct link_faults *faults; /* ustackctl fault */
 	struct loop *loop;
 	int core_timer;
 	uint64_t started;
@@ -596,6 +598,14 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 		return -ENOSPC;
 	link_loop_room(ipd->loop, ipd->nicd_out_src, ipd->to_nicd, false); /* until it waits */
 	ipd->core_timer = loop_add_timer(ipd->loop, ipd_timer, ipd, ip_next_deadline(ipd->core));
+	struct link *links[2 + 2 * IPD_XPORTS] = {ipd->from_nicd, ipd->to_nicd};
+	for (unsigned i = 0; i < IPD_XPORTS; i++) {
+		links[2 + 2 * i] = ipd->xp[i].from;
+		links[3 + 2 * i] = ipd->xp[i].to;
+	}
+	rc = link_faults_attach(ipd->loop, ipd->ctl, links, 2 + 2 * IPD_XPORTS, &ipd->faults);
+	if (rc < 0)
+		return rc;
 	/* Without nicd the gratuitous ARP is dropped (counted); ARP still resolves on demand. */
 	ipd_flush(ipd);
 	return 0;
@@ -603,6 +613,7 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 
 static void ipd_fini(struct ipd *ipd)
 {
+	link_faults_destroy(&ipd->faults);
 	for (unsigned i = 0; i < IPD_XPORTS; i++) {
 		struct ipd_xport *xp = &ipd->xp[i];
 		if (ipd->pool && xp->pend_i < xp->n_pend)

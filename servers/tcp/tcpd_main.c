@@ -245,6 +245,10 @@ static int tcpd_init(struct tcpd *u, const struct server_args *args)
 	u->timer_id = loop_add_timer(u->loop, tcpd_timer, u, tcp_next_deadline(u->t));
 	if (u->timer_id < 0)
 		return u->timer_id;
+	struct link *links[] = {u->from_ipd, u->to_ipd};
+	rc = link_faults_attach(u->loop, u->ctl, links, 2, &u->faults);
+	if (rc < 0)
+		return rc;
 	/* What the recovery left: events to act on, output a full io deferred (tcp_core.h). */
 	uint64_t now = clock_now();
 	tcp_output_deferred(u->t, now, &u->io);
@@ -266,6 +270,7 @@ static void tcpd_fini(struct tcpd *u)
 		tcpd_stage_free(u, i);
 	xport_close(&u->x); /* the records stay: the next tcpd resumes them */
 	ctl_server_close(&u->ctl);
+	link_faults_destroy(&u->faults);
 	link_close(&u->from_ipd);
 	link_close(&u->to_ipd);
 	loop_destroy(&u->loop);

@@ -55,6 +55,7 @@
 #include "ctl.h"
 #include "desc.h"
 #include "link.h"
+#include "link_fault.h"
 #include "loop.h"
 #include "pool.h"
 #include "region.h"
@@ -146,6 +147,7 @@ struct tcpd {
 	struct link *from_ipd;
 	struct link *to_ipd;
 	struct ctl_server *ctl;
+	struct link_faults *faults; /* ustackctl fault */
 	struct loop *loop;
 	int timer_id;            /* the core's earliest deadline */
 	struct xport x;          /* sessions, requests, shares, wake-ups (xport.h) */

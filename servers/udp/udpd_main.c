@@ -191,6 +191,10 @@ static int udpd_init(struct udpd *u, const struct server_args *args)
 	u->tx_timer_id = loop_add_timer(u->loop, udpd_tx_timer, u, CLOCK_NEVER);
 	if (u->tx_timer_id < 0)
 		return u->tx_timer_id;
+	struct link *links[] = {u->from_ipd, u->to_ipd};
+	rc = link_faults_attach(u->loop, u->ctl, links, 2, &u->faults);
+	if (rc < 0)
+		return rc;
 	return 0;
 }
 
@@ -207,6 +211,7 @@ static void udpd_fini(struct udpd *u)
 	}
 	xport_close(&u->x); /* the records stay: the next udpd resumes them */
 	ctl_server_close(&u->ctl);
+	link_faults_destroy(&u->faults);
 	link_close(&u->from_ipd);
 	link_close(&u->to_ipd);
 	loop_destroy(&u->loop);

@@ -64,6 +64,7 @@
 #include "desc.h"
 #include "hist.h"
 #include "link.h"
+#include "link_fault.h"
 #include "loop.h"
 #include "pool.h"
 #include "region.h"
@@ -215,6 +216,7 @@ struct udpd {
 	struct link *from_ipd;
 	struct link *to_ipd;
 	struct ctl_server *ctl;
+	struct link_faults *faults; /* ustackctl fault */
 	struct loop *loop;
 	struct xport x;          /* sessions, requests, shares, wake-ups (xport.h) */
 	struct udpd_sx sx[UDPD_SESSIONS_MAX];

@@ -6,7 +6,7 @@
  * Checks, abort() on failure:
  *  - a rejected message fails with -EBADMSG, leaves batch->count 0 and bumps decode_errors;
  *  - an accepted one promises what desc.h says callers may trust: at most DESC_BATCH_MAX
- *    descriptors, a sender that names a layer, reserved bytes zero, t_arr (local to a layer)
+ *    descriptors, a sender that names a layer, reserved and pad bytes zero, t_arr (local to a layer)
  *    zero; the arena was not overrun;
  *  - it survives a round trip: desc_batch_encode writes it back within desc_batch_max_size,
  *    and decoding that gives the same batch (a field the decoder mangled would not).
@@ -27,7 +27,7 @@
 
 #define FDD_MSG_MAX 65536u /* bigger than any batch: the arena fails long before */
 
-_Static_assert(sizeof(struct desc) == 56, "struct desc has no padding: compared with memcmp");
+_Static_assert(sizeof(struct desc) == 64, "struct desc has no implicit padding: compared with memcmp");
 
 struct fdd_state {
 	struct desc_codec codec;
@@ -72,7 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FDD_CHECK(fdd.batch.sender != POOL_HOLDER_FREE && fdd.batch.sender < POOL_HOLDER_COUNT,
 		  fdd.batch.sender, POOL_HOLDER_COUNT);
 	for (uint32_t i = 0; i < fdd.batch.count; i++)
-		FDD_CHECK(fdd.batch.d[i].reserved == 0 && fdd.batch.d[i].t_arr == 0, i,
+		FDD_CHECK(fdd.batch.d[i].reserved == 0 && fdd.batch.d[i].pad == 0 &&
+			  fdd.batch.d[i].t_arr == 0, i,
 			  fdd.batch.d[i].reserved);
 
 	max = desc_batch_max_size(fdd.batch.count);

@@ -314,7 +314,7 @@ END_TEST
 /* A hand-built DescBatch with n entries in every array, for breaking one rule at a time. */
 struct raw {
 	Ustack__DescBatch m;
-	uint32_t a[10][200];
+	uint32_t a[11][200];
 	uint64_t t[200];
 };
 
@@ -324,7 +324,7 @@ static void raw_init(struct raw *r, size_t n)
 	r->m = init;
 	r->m.sender = POOL_HOLDER_NICD;
 	r->m.seq = 3;
-	for (unsigned f = 0; f < 10; f++)
+	for (unsigned f = 0; f < 11; f++)
 		for (unsigned i = 0; i < 200; i++)
 			r->a[f][i] = i;
 	for (unsigned i = 0; i < 200; i++)
@@ -342,14 +342,15 @@ static void raw_init(struct raw *r, size_t n)
 	r->m.info = r->a[9];
 	r->m.n_buf = r->m.n_gen = r->m.n_len = r->m.n_offsets = r->m.n_flags = n;
 	r->m.n_gso = r->m.n_csum = r->m.n_saddr = r->m.n_daddr = r->m.n_info = n;
-	r->m.n_t_in = n;
+	r->m.check = r->a[10];
+	r->m.n_t_in = r->m.n_check = n;
 }
 
 static size_t *raw_count(struct raw *r, unsigned field)
 {
-	size_t *counts[11] = { &r->m.n_buf,   &r->m.n_gen,  &r->m.n_len,   &r->m.n_offsets,
+	size_t *counts[12] = { &r->m.n_buf,   &r->m.n_gen,  &r->m.n_len,   &r->m.n_offsets,
 			       &r->m.n_flags, &r->m.n_gso,  &r->m.n_csum,  &r->m.n_saddr,
-			       &r->m.n_daddr, &r->m.n_info, &r->m.n_t_in };
+			       &r->m.n_daddr, &r->m.n_info, &r->m.n_t_in, &r->m.n_check };
 	return counts[field];
 }
 
@@ -380,7 +381,7 @@ END_TEST
 START_TEST(decode_unequal_arrays)
 {
 	struct raw r;
-	for (unsigned f = 0; f < 11; f++) {
+	for (unsigned f = 0; f < 12; f++) {
 		raw_init(&r, 10);
 		*raw_count(&r, f) = 9; /* one short */
 		expect_bad(wire, raw_pack(&r));

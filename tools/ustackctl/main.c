@@ -12,6 +12,9 @@
  *   ustackctl snmp   --instance NAME
  *   ustackctl latency --instance NAME [--interval SEC]
  *   ustackctl kill   --instance NAME LAYER [SIGNAL]
+ *   ustackctl fault  --instance NAME kill LAYER | hang LAYER SECONDS |
+ *                    link FROM TO [--drop P] [--dup P] [--corrupt P] [--delay-us N] [--seed S] |
+ *                    slow LAYER MICROSECONDS | clear [LAYER]
  *
  * Exit status: 0 success, 1 failure, 2 usage error (bad option, bad value, missing argument).
  * All input is validated here, before anything on the system is touched.
@@ -89,6 +92,18 @@ static void main_usage(FILE *f)
 	      "                 signal a layer's main process through systemd\n"
 	      "                 (LAYER: nicd|ipd|tcpd|udpd; SIGNAL: KILL, SIGTERM, 9, ...;\n"
 	      "                 default KILL)\n"
+	      "  fault  --instance NAME kill LAYER          SIGKILL to the unit's MainPID\n"
+	      "  fault  --instance NAME hang LAYER SECONDS  SIGSTOP, then SIGCONT after SECONDS\n"
+	      "                 (past WatchdogSec systemd restarts the layer)\n"
+	      "  fault  --instance NAME link FROM TO [--drop P] [--dup P] [--corrupt P]\n"
+	      "         [--delay-us N] [--seed S]\n"
+	      "                 impair the descriptors FROM sends TO: per descriptor drop,\n"
+	      "                 duplicate or damage with probability P, hold batches N us;\n"
+	      "                 seeded (without --seed one is drawn and printed)\n"
+	      "  fault  --instance NAME slow LAYER MICROSECONDS\n"
+	      "                 the layer takes that much longer over each batch (0: off)\n"
+	      "  fault  --instance NAME clear [LAYER]\n"
+	      "                 end the faults of LAYER, or of every layer\n"
 	      "\n"
 	      "Environment: USTACK_RUNTIME_DIR (default /run/ustack), USTACK_CONF_DIR (default\n"
 	      "/etc/ustack), USTACK_LOG_LEVEL (passed to the layers), USTACK_UNIT_DIR (unit files).\n"
@@ -118,6 +133,7 @@ static const struct main_cmd_info main_cmds[] = {
 	{"stats", UCTL_CMD_STATS},   {"arp", UCTL_CMD_ARP},   {"route", UCTL_CMD_ROUTE},
 	{"kill", UCTL_CMD_KILL},     {"sockets", UCTL_CMD_SOCKETS},
 	{"snmp", UCTL_CMD_SNMP},     {"latency", UCTL_CMD_LATENCY},
+	{"fault", UCTL_CMD_FAULT},
 };
 
 enum main_opt {
@@ -134,6 +150,11 @@ enum main_opt {
 	MAIN_OPT_CPUS,
 	MAIN_OPT_JSON,
 	MAIN_OPT_INTERVAL,
+	MAIN_OPT_DROP,
+	MAIN_OPT_DUP,
+	MAIN_OPT_CORRUPT,
+	MAIN_OPT_DELAY_US,
+	MAIN_OPT_SEED,
 };
 
 static bool main_in_subnet(uint32_t a, uint32_t net, uint8_t prefix)
@@ -244,6 +265,11 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 		{"busy-poll", required_argument, NULL, MAIN_OPT_BUSY_POLL},
 		{"json", no_argument, NULL, MAIN_OPT_JSON},
 		{"interval", required_argument, NULL, MAIN_OPT_INTERVAL},
+		{"drop", required_argument, NULL, MAIN_OPT_DROP},
+		{"dup", required_argument, NULL, MAIN_OPT_DUP},
+		{"corrupt", required_argument, NULL, MAIN_OPT_CORRUPT},
+		{"delay-us", required_argument, NULL, MAIN_OPT_DELAY_US},
+		{"seed", required_argument, NULL, MAIN_OPT_SEED},
 		{"help", no_argument, NULL, MAIN_OPT_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -270,7 +296,48 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 		if (c == MAIN_OPT_INTERVAL && o->cmd != UCTL_CMD_LATENCY)
 			return main_usage_error("%s: option '--interval' is only valid with 'latency'",
 						cmd);
+		bool fault_only = c == MAIN_OPT_DROP || c == MAIN_OPT_DUP || c == MAIN_OPT_CORRUPT ||
+				  c == MAIN_OPT_DELAY_US || c == MAIN_OPT_SEED;
+		if (fault_only && o->cmd != UCTL_CMD_FAULT)
+			return main_usage_error("%s: option '%s' is only valid with 'fault link'", cmd,
+						sub_argv[prev]);
+		o->fault_link_opts |= fault_only;
 		switch (c) {
+		case MAIN_OPT_DROP:
+			if (fault_parse_p("--drop", optarg, &o->fault_drop) != 0)
+				return UCTL_EXIT_USAGE;
+			break;
+		case MAIN_OPT_DUP:
+			if (fault_parse_p("--dup", optarg, &o->fault_dup) != 0)
+				return UCTL_EXIT_USAGE;
+			break;
+		case MAIN_OPT_CORRUPT:
+			if (fault_parse_p("--corrupt", optarg, &o->fault_corrupt) != 0)
+				return UCTL_EXIT_USAGE;
+			break;
+		case MAIN_OPT_DELAY_US: {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || optarg[0] == '-' || v > 1000000)
+				return main_usage_error("fault: --delay-us '%s' is not a number of "
+							"microseconds in 0..1000000",
+							optarg);
+			o->fault_delay_us = (uint32_t)v;
+			break;
+		}
+		case MAIN_OPT_SEED: {
+			char *end;
+			errno = 0;
+			unsigned long long v = strtoull(optarg, &end, 0);
+			if (errno || *end || end == optarg || optarg[0] == '-')
+				return main_usage_error("fault: --seed '%s' is not a 64-bit unsigned "
+							"number",
+							optarg);
+			o->fault_seed = v;
+			o->fault_has_seed = true;
+			break;
+		}
 		case MAIN_OPT_INTERVAL: {
 			char *end = NULL;
 			double sec = strtod(optarg, &end);
@@ -380,6 +447,8 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 		}
 		return -1;
 	}
+	if (o->cmd == UCTL_CMD_FAULT)
+		return fault_parse(o, npos, pos);
 	if (npos > 0)
 		return main_usage_error("%s: unexpected argument '%s'", cmd, pos[0]);
 	if (o->cmd == UCTL_CMD_UP) {
@@ -419,6 +488,8 @@ int main(int argc, char **argv)
 		return snmp_cmd(&o);
 	case UCTL_CMD_LATENCY:
 		return latency_cmd(&o);
+	case UCTL_CMD_FAULT:
+		return fault_cmd(&o);
 	default:
 		return UCTL_EXIT_USAGE;
 	}

@@ -1,6 +1,7 @@
 /* status: is every layer of an instance serving? One line per layer:
  *
  *   nicd  serving  pid 4242  up 12.3s  restarts 0
+ *     fault link nicd->ipd  drop 0.1 dup 0 corrupt 0 delay 0us seed 7  for 2.0s: ...
  *   ipd  down  (no answer within 1000 ms; unit activating/auto-restart)
  *
  * "Serving" is what the layer itself says over its control socket (a STATUS request answered
@@ -107,6 +108,7 @@ int status_cmd(const struct uctl_opts *o)
 				snprintf(restarts, sizeof(restarts), "?");
 			printf("%s  serving  pid %u  up %.1fs  restarts %s\n", l->name, pid,
 			       (double)up_ms / 1000.0, restarts[0] ? restarts : "?");
+			fault_status_print(zctx, o->instance, l, true);
 			continue;
 		}
 		all = false;
@@ -120,6 +122,7 @@ int status_cmd(const struct uctl_opts *o)
 			printf("%s  down  (%s; its manager is gone)\n", l->name, why);
 		else
 			printf("%s  down  (%s)\n", l->name, why);
+		fault_status_print(zctx, o->instance, l, false);
 	}
 	zmq_ctx_term(zctx);
 	return all ? UCTL_EXIT_OK : UCTL_EXIT_FAIL;

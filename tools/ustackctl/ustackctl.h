@@ -3,7 +3,7 @@
  * Modules, one file each: main (argument parsing, dispatch), run (external commands through
  * posix_spawnp), layer (the table of layers), state (the up.state file and the tool's own
  * directories), netdev (namespace and TAP), tundev (/dev/net/tun for the stack's user), manager (the systemd manager: system or private),
- * up, down, status, stats, tables (arp, route), sockets, snmp, latency, kill.
+ * up, down, status, stats, tables (arp, route), sockets, snmp, latency, kill, fault.
  *
  * Conventions: every function returns 0 or a negative errno and prints its own one-line error to
  * stderr (prefixed "ustackctl: "), so a command only decides the exit status. The only mutable
@@ -38,8 +38,12 @@ enum uctl_cmd {
 	UCTL_CMD_SOCKETS,
 	UCTL_CMD_SNMP,
 	UCTL_CMD_LATENCY,
+	UCTL_CMD_FAULT,
 	UCTL_CMD_COUNT
 };
+
+enum uctl_fault { UCTL_FAULT_KILL, UCTL_FAULT_HANG, UCTL_FAULT_LINK, UCTL_FAULT_SLOW,
+		  UCTL_FAULT_CLEAR };
 
 /* The parsed command line; addresses are in network byte order. */
 struct uctl_opts {
@@ -60,6 +64,16 @@ struct uctl_opts {
 	const char *layer;   /* kill */
 	int signal;          /* kill: signal number */
 	unsigned interval_ms; /* latency: 0 = cumulative, else the delta over this interval */
+	/* fault */
+	enum uctl_fault fault;
+	const char *fault_to;         /* link: TO */
+	double fault_drop, fault_dup, fault_corrupt;
+	uint32_t fault_delay_us;
+	uint64_t fault_seed;
+	bool fault_has_seed;
+	bool fault_link_opts;         /* any of --drop/--dup/--corrupt/--delay-us/--seed given */
+	uint64_t fault_ms;            /* hang */
+	uint32_t fault_slow_us;       /* slow */
 };
 
 void uctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -207,6 +221,16 @@ int kill_cmd(const struct uctl_opts *o);
 int sockets_cmd(const struct uctl_opts *o);
 int snmp_cmd(const struct uctl_opts *o);
 int latency_cmd(const struct uctl_opts *o);
+int fault_cmd(const struct uctl_opts *o);
+/* fault's positional arguments (pos[0] is kill|hang|link|slow|clear) into o: -1 to go on, or
+ * the exit status after printing why. */
+int fault_parse(struct uctl_opts *o, int npos, char **pos);
+/* --drop/--dup/--corrupt: 0, or UCTL_EXIT_USAGE after printing why. */
+int fault_parse_p(const char *opt, const char *s, double *out);
+/* status: the layer's active faults, a line each: a hang, and when it serves what its STATUS
+ * reply lists. */
+void fault_status_print(void *zctx, const char *instance, const struct layer_info *l,
+			bool serving);
 /* A histogram from a STATS reply into h: 0, or -EINVAL (another bucket layout, too many
  * buckets; h is then empty). */
 struct Ustack__Histogram;

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# test_fault_kill_hang: `ustackctl fault kill` and `fault hang` (either link kind,
+# USTACK_TEST_LINK), with ping and a UDP echo through the stack as the witnesses:
+#   - kill ipd: SIGKILL to the unit's MainPID; systemd restarts it (restarts + 1, a new pid)
+#     and the stack serves again;
+#   - hang udpd 1 s (below WatchdogSec=3s): status shows the hang, udpd answers nothing
+#     meanwhile, then the same process serves again (no restart), nothing left stopped;
+#   - hang nicd 8 s (past WatchdogSec): systemd's watchdog restarts it; the helper's SIGCONT
+#     later never touches another process; the stack serves again;
+#   - clear ends a hang early;
+#   - the pool returns to its idle free count.
+source "$(dirname "$0")/../lib/stack.sh" "$1"
+
+ECHO="$BUILD/bin/ustack-echo"
+export USTACK_INSTANCE="$T_INST"
+WORK=$(mktemp -d "/tmp/ustack-$T_INST-kh.XXXXXX")
+trap 'rc=$?; rm -rf "$WORK"; set +e; (exit $rc); t_cleanup' EXIT
+
+stack_up
+"$ECHO" --udp --port 9 >"$WORK/uecho.log" 2>&1 &
+T_PIDS+=($!)
+for _ in $(seq 100); do
+	grep -q "udp port 9 ready" "$WORK/uecho.log" 2>/dev/null && break
+	sleep 0.1
+done
+grep -q "udp port 9 ready" "$WORK/uecho.log" || fail "ustack-echo --udp did not start"
+
+# echo_ok [TRIES]: a datagram through the whole stack and back within TRIES (10) tries of
+# 0.3 s each.
+echo_ok() {
+	in_ns "$PY" - "$T_ADDR" "${1:-10}" <<'PYEOF'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.3)
+for i in range(int(sys.argv[2])):
+    s.sendto(b"hello %d" % i, (sys.argv[1], 9))
+    try:
+        if s.recvfrom(100)[0] == b"hello %d" % i:
+            sys.exit(0)
+    except socket.timeout:
+        pass
+sys.exit(1)
+PYEOF
+}
+field() { # field LAYER WORD: the value after WORD on LAYER's status line (status fails while a
+	  # layer is down: the line may still be there)
+	{ "$CTL" status --instance "$T_INST" 2>/dev/null || true; } |
+		awk -v l="$1" -v w="$2" '$1==l {for(i=1;i<NF;i++) if($i==w) print $(i+1)}'
+}
+# wait_serving SECONDS: every layer serves again (status exit 0) within SECONDS.
+wait_serving() {
+	for _ in $(seq $(($1 * 10))); do
+		"$CTL" status --instance "$T_INST" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+stopped() { [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == T ]]; }
+
+echo_ok || fail "echo before any fault"
+ping_ok 56 3
+sleep 0.3
+idle_free=$(stat pool.free)
+
+# ---- kill
+pid0=$(field ipd pid)
+r0=$(field ipd restarts)
+"$CTL" fault --instance "$T_INST" kill ipd || fail "fault kill ipd"
+wait_serving 10 || fail "the stack does not serve again after kill ipd"
+pid1=$(field ipd pid)
+r1=$(field ipd restarts)
+((r1 == r0 + 1 && pid1 != pid0)) || fail "ipd: pid $pid0 -> $pid1, restarts $r0 -> $r1"
+echo_ok || fail "echo after kill ipd"
+ping_ok 56 3
+pass "fault kill ipd: restarted by systemd (pid $pid0 -> $pid1), serving again"
+
+# ---- hang below the watchdog
+pid=$(field udpd pid)
+r0=$(field udpd restarts)
+"$CTL" fault --instance "$T_INST" hang udpd 1.5 || fail "fault hang udpd"
+stopped "$pid" || fail "udpd $pid is not stopped"
+st=$("$CTL" status --instance "$T_INST" 2>&1) && fail "status says every layer serves while udpd hangs"
+grep >/dev/null "fault hang: pid $pid stopped" <<<"$st" || fail "status does not show the hang: $st"
+echo_ok 1 && fail "a datagram was echoed while udpd was stopped"
+sleep 1.2
+stopped "$pid" && fail "udpd $pid still stopped after its hang"
+wait_serving 5 || fail "udpd does not serve again after the hang"
+(($(field udpd pid) == pid && $(field udpd restarts) == r0)) || fail "udpd restarted for a short hang"
+echo_ok || fail "echo after the hang"
+[[ -e "/run/ustack/$T_INST/fault-hang-udpd" ]] && fail "the hang's record was left behind"
+pass "fault hang udpd 1.5: stopped, shown, then the same process serves again"
+
+# ---- clear ends a hang early
+"$CTL" fault --instance "$T_INST" hang udpd 30 >/dev/null || fail "fault hang udpd 30"
+stopped "$pid" || fail "udpd not stopped"
+"$CTL" fault --instance "$T_INST" clear udpd >/dev/null || fail "clear udpd"
+stopped "$pid" && fail "clear did not end the hang"
+wait_serving 5 || fail "udpd does not serve after clear"
+echo_ok || fail "echo after clear"
+pass "fault clear ends a hang at once"
+
+# ---- hang past the watchdog: systemd restarts the layer
+pid=$(field nicd pid)
+r0=$(field nicd restarts)
+"$CTL" fault --instance "$T_INST" hang nicd 8 >/dev/null || fail "fault hang nicd 8"
+restarted=0
+for _ in $(seq 150); do
+	r=$(field nicd restarts)
+	[[ -n "$r" && $r -gt $r0 ]] && restarted=1 && break
+	sleep 0.1
+done
+((restarted)) || fail "nicd hung past WatchdogSec was not restarted"
+npid=$(field nicd pid)
+log "nicd restarted by its watchdog: pid $pid -> $npid"
+kill -0 "$pid" 2>/dev/null && fail "the hung nicd $pid is still there"
+wait_serving 10 || fail "the stack does not serve after nicd's restart"
+echo_ok || fail "echo after nicd's watchdog restart"
+ping_ok 56 3
+pass "fault hang nicd past WatchdogSec: restarted by systemd, serving again"
+
+sleep 0.5
+pool_settles "$idle_free" || fail "pool free $(stat pool.free), idle was $idle_free"
+pass "pool back to its idle free count"
