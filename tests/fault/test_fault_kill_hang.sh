@@ -11,19 +11,12 @@
 #   - the pool returns to its idle free count.
 source "$(dirname "$0")/../lib/stack.sh" "$1"
 
-ECHO="$BUILD/bin/ustack-echo"
 export USTACK_INSTANCE="$T_INST"
 WORK=$(mktemp -d "/tmp/ustack-$T_INST-kh.XXXXXX")
 trap 'rc=$?; rm -rf "$WORK"; set +e; (exit $rc); t_cleanup' EXIT
 
 stack_up
-"$ECHO" --udp --port 9 >"$WORK/uecho.log" 2>&1 &
-T_PIDS+=($!)
-for _ in $(seq 100); do
-	grep -q "udp port 9 ready" "$WORK/uecho.log" 2>/dev/null && break
-	sleep 0.1
-done
-grep -q "udp port 9 ready" "$WORK/uecho.log" || fail "ustack-echo --udp did not start"
+udp_echo_up 9 "$WORK/uecho.log"
 
 # echo_ok [TRIES]: a datagram through the whole stack and back within TRIES (10) tries of
 # 0.3 s each.

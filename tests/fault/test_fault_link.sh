@@ -16,20 +16,13 @@
 #   - malformed requests get a clear error and change nothing.
 source "$(dirname "$0")/../lib/stack.sh" "$1"
 
-ECHO="$BUILD/bin/ustack-echo"
 export USTACK_INSTANCE="$T_INST"
 WORK=$(mktemp -d "/tmp/ustack-$T_INST-fault.XXXXXX")
 trap 'rc=$?; rm -rf "$WORK"; set +e; (exit $rc); t_cleanup' EXIT
 
 stack_up
 
-"$ECHO" --udp --port 9 >"$WORK/uecho.log" 2>&1 &
-T_PIDS+=($!)
-for _ in $(seq 100); do
-	grep -q "udp port 9 ready" "$WORK/uecho.log" 2>/dev/null && break
-	sleep 0.1
-done
-grep -q "udp port 9 ready" "$WORK/uecho.log" || fail "ustack-echo --udp did not start"
+udp_echo_up 9 "$WORK/uecho.log"
 
 # blast COUNT RATE: COUNT datagrams numbered 0.. at RATE/s, each 64 bytes derived from its
 # number; prints "answered dup bad" and the answered numbers, one per line, to $WORK/answered.

@@ -16,7 +16,6 @@
 #   - usage errors: --interval out of range, --interval on another command.
 source "$(dirname "$0")/../lib/stack.sh" "$1"
 
-ECHO="$BUILD/bin/ustack-echo"
 export USTACK_INSTANCE="$T_INST"
 WORK=$(mktemp -d "/tmp/ustack-$T_INST-lat.XXXXXX")
 # set +e: under errexit a failing `(exit $rc)` would end the trap before t_cleanup, leaving the
@@ -25,13 +24,7 @@ trap 'rc=$?; rm -rf "$WORK"; set +e; (exit $rc); t_cleanup' EXIT
 
 stack_up
 
-"$ECHO" --udp --port 9 >"$WORK/uecho.log" 2>&1 &
-T_PIDS+=($!)
-for _ in $(seq 100); do
-	grep -q "udp port 9 ready" "$WORK/uecho.log" 2>/dev/null && break
-	sleep 0.1
-done
-grep -q "udp port 9 ready" "$WORK/uecho.log" || fail "ustack-echo --udp did not start"
+udp_echo_up 9 "$WORK/uecho.log"
 
 # The kernel client: one 64-byte request at a time for SECS seconds, each answered before the
 # next; prints the count and the p50 of the round trips in microseconds.

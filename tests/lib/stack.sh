@@ -54,6 +54,18 @@ stack_up() {
 	[[ -n "$T_IF" ]] || fail "no ifname in the instance config"
 }
 
+# udp_echo_up PORT LOG: ustack-echo --udp on PORT (a libsock application of the instance in
+# USTACK_INSTANCE, ended by t_cleanup), logging to LOG; returns once it is ready.
+udp_echo_up() {
+	"$BUILD/bin/ustack-echo" --udp --port "$1" >"$2" 2>&1 &
+	T_PIDS+=($!)
+	for _ in $(seq 100); do
+		grep -q "udp port $1 ready" "$2" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "ustack-echo --udp did not start: $(cat "$2")"
+}
+
 # Run a command in the test namespace. Background ones with `ip netns exec "$T_NS" CMD &`
 # instead: a backgrounded shell function is a subshell, and killing its PID would leave CMD running.
 in_ns() { ip netns exec "$T_NS" "$@"; }
