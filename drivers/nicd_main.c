@@ -72,7 +72,7 @@ struct nicd {
 };
 
 /* Take input from the device again, or stop taking it until ipd's link has room. */
-static void nicd_rx_hold(struct nicd *nd, bool hold)
+static void nicd_rx_hold(struct nicd *nd, bool hold, uint64_t now)
 {
 	if (nd->rx_wait == hold)
 		return;
@@ -80,7 +80,7 @@ static void nicd_rx_hold(struct nicd *nd, bool hold)
 	loop_source_events(nd->loop, nd->rx_src, hold ? 0 : ZMQ_POLLIN);
 	link_loop_room(nd->loop, nd->ipd_out_src, nd->to_ipd, hold);
 	loop_arm_timer(nd->loop, nd->wait_timer,
-		       hold ? link_room_recheck(nd->to_ipd, clock_now()) : CLOCK_NEVER);
+		       hold ? link_room_recheck(nd->to_ipd, now) : CLOCK_NEVER);
 	if (!hold)
 		loop_source_pend(nd->loop, nd->rx_src); /* frames may be waiting in the slots */
 }
@@ -92,7 +92,7 @@ static bool nicd_rx_batch(void *arg, uint64_t now)
 	struct buf *bufs[NICD_RX_BUDGET];
 	struct desc d[NICD_RX_BUDGET];
 	if (link_room(nd->to_ipd, now) == LINK_ROOM_WAIT) {
-		nicd_rx_hold(nd, true);
+		nicd_rx_hold(nd, true, now);
 		return false;
 	}
 	int n = nd->ops->rx_poll(nd->dev, bufs, d, NICD_RX_BUDGET);
@@ -110,7 +110,7 @@ static bool nicd_ipd_room(void *arg, uint64_t now)
 {
 	struct nicd *nd = arg;
 	if (link_room(nd->to_ipd, now) != LINK_ROOM_WAIT)
-		nicd_rx_hold(nd, false);
+		nicd_rx_hold(nd, false, now);
 	return false;
 }
 
