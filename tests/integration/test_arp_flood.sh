@@ -31,7 +31,7 @@ idle_free=$(stat pool.free)
 # far_ping SIZE COUNT: every echo from $FAR answered within a second, at the first try.
 far_ping() {
 	local out
-	out=$(in_ns ping -n -q -c "$2" -i 0.2 -W 1 -s "$1" -I "$FAR" "$T_ADDR" 2>&1) || true
+	out=$(in_ns ping -n -q -c "$2" -i 0.2 -w 10 -s "$1" -I "$FAR" "$T_ADDR" 2>&1) || true
 	grep -q " $2 received" <<<"$out" || fail "ping -s $1 -I $FAR: $(grep -E 'transmitted' <<<"$out")"
 }
 
@@ -50,7 +50,7 @@ pass "fragmented ping (-s 4000) through the gateway: 2/2 answered"
 in_ns "$PY" "$FLOOD" udp-echo "$FAR" "$T_ADDR" 7 8000 1 || fail "UDP echo through the gateway"
 pass "fragmented UDP echo (8,000 bytes) through the gateway at the first try"
 in_ns ip addr add "$NEAR/32" dev "$T_IF"
-out=$(in_ns ping -n -q -c 2 -i 0.2 -W 1 -I "$NEAR" "$T_ADDR" 2>&1) || true
+out=$(in_ns ping -n -q -c 2 -i 0.2 -w 10 -I "$NEAR" "$T_ADDR" 2>&1) || true
 grep -q " 2 received" <<<"$out" || fail "new neighbour $NEAR: $(grep transmitted <<<"$out")"
 pass "a new on-link neighbour ($NEAR) resolved and answered at once"
 
@@ -89,7 +89,7 @@ for _ in $(seq 150); do # scapy takes a moment to start: wait until the flood is
 	sleep 0.02
 done
 evict1=$(stat ipd.arp_evict_incomplete)
-out=$(in_ns ping -n -q -c 15 -i 0.1 -W 1 -I "$FAR" "$T_ADDR" 2>&1) || true
+out=$(in_ns ping -n -q -c 15 -i 0.1 -w 10 -I "$FAR" "$T_ADDR" 2>&1) || true
 grep -q " 15 received" <<<"$out" || fail "ping during the flood: $(grep transmitted <<<"$out")"
 (($(stat ipd.arp_evict_incomplete) > evict1)) || fail "no eviction while the pings ran: no flood?"
 wait "$FLOOD_PID" || fail "second flood"

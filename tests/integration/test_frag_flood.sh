@@ -40,7 +40,7 @@ settle() {
 echo_ok() {
 	local out
 	in_ns "$PY" "$FLOOD" udp-echo "$T_PEER" "$T_ADDR" 7 "$1" 1 "$2" || fail "UDP echo $3"
-	out=$(in_ns ping -n -q -c 2 -i 0.2 -W 1 -s "$1" "$T_ADDR" 2>&1) || true
+	out=$(in_ns ping -n -q -c 2 -i 0.2 -w 10 -s "$1" "$T_ADDR" 2>&1) || true
 	grep -q " 2 received" <<<"$out" || fail "ping -s $1 $3: $(grep transmitted <<<"$out")"
 }
 

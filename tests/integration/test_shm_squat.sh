@@ -31,7 +31,7 @@ fi
 stack_up
 ping_ok 56 5
 log "pings with a recognisable payload"
-in_ns ping -n -q -c 20 -i 0.02 -W 2 -p 5155415454455253 -s 1000 "$T_ADDR" >/dev/null ||
+in_ns ping -n -q -c 20 -i 0.02 -w 10 -p 5155415454455253 -s 1000 "$T_ADDR" >/dev/null ||
 	fail "pings with a pattern were not answered"
 
 log "the squatter tries the real objects"

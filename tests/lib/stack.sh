@@ -79,9 +79,11 @@ stat() {
 }
 
 # ping_ok SIZE COUNT: every echo answered.
+# -w, not -W: with replies coming, ping waits only two round trips for the last one (ping(8)),
+# so one reply delayed on a loaded machine read as lost; -w waits for all COUNT up to 10 s.
 ping_ok() {
 	local out
-	out=$(in_ns ping -n -q -c "$2" -i 0.05 -W 2 -s "$1" "$T_ADDR" 2>&1) || true
+	out=$(in_ns ping -n -q -c "$2" -i 0.05 -w 10 -s "$1" "$T_ADDR" 2>&1) || true
 	grep -q " $2 received" <<<"$out" || fail "ping -s $1: $(grep -E 'transmitted|100%' <<<"$out")"
 }
 

@@ -1106,6 +1106,7 @@ static Suite *ip_frag_suite(void)
 {
 	Suite *s = suite_create("ip_frag");
 	TCase *r = tcase_create("reass");
+	tcase_set_timeout(r, 60); /* a hang guard: seconds under ASan, loaded */
 	TCase *g = tcase_create("frag");
 
 	tcase_add_test(r, reass_in_order);

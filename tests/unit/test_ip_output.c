@@ -868,6 +868,7 @@ int main(void)
 {
 	Suite *s = suite_create("ip_output");
 	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 60); /* a hang guard: seconds under ASan, loaded */
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, on_link_unknown_mac_queues_then_flushes);
@@ -890,6 +891,7 @@ int main(void)
 	suite_add_tcase(s, tc);
 
 	TCase *off = tcase_create("offload");
+	tcase_set_timeout(off, 60); /* a hang guard: seconds under ASan, loaded */
 	tcase_add_checked_fixture(off, offload_setup, teardown);
 	tcase_add_test(off, tso_leaves_whole);
 	tcase_add_test(off, tso_largest);

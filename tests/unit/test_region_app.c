@@ -256,6 +256,7 @@ static Suite *region_app_suite(void)
 {
 	Suite *s = suite_create("region_app");
 	TCase *tc = tcase_create("region_app");
+	tcase_set_timeout(tc, 60); /* a hang guard: seconds under ASan, loaded */
 	tcase_add_test(tc, tx_transit_refuses_bad_stamps);
 	tcase_add_test(tc, client_counts_what_it_takes);
 	tcase_add_test(tc, stream_region_counts_nothing);

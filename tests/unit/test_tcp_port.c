@@ -199,6 +199,7 @@ int main(void)
 {
 	Suite *s = suite_create("tcp_port");
 	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 60); /* a hang guard: seconds under ASan, loaded */
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, successive_ports_for_one_destination);

@@ -488,6 +488,7 @@ int main(void)
 {
 	Suite *s = suite_create("tcp_segments");
 	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 60); /* a hang guard: seconds under ASan, loaded */
 
 	/* each test builds and checks its own world(s) */
 	(void)setup;
