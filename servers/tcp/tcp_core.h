@@ -686,8 +686,8 @@ const struct tcp_listener *tcp_listener_get(const struct tcp_table *t, uint32_t 
 uint32_t tcp_conn_cid(const struct tcp_table *t, unsigned idx);
 uint32_t tcp_listener_cid(const struct tcp_table *t, unsigned idx);
 
-/* The slot the next connection (socket(), a SYN; not a TIME-WAIT taken from a full table) or
- * listener (listen()) will be opened in, or TCP_IDX_NONE: so a caller can save its image before
+/* The slot the next connection (socket(), a SYN: in a full table, the TIME-WAIT orphan it
+ * would take) or listener (listen()) will be opened in, or TCP_IDX_NONE: so a caller can save its image before
  * a call that may open one (tcpd's request transactions, tcpd_store.h). Reads only. */
 unsigned tcp_conn_next_free(const struct tcp_table *t);
 unsigned tcp_listener_next_free(const struct tcp_table *t);

@@ -543,7 +543,12 @@ void tcp_conn_free(struct tcp_table *t, struct tcp_conn *c)
 
 unsigned tcp_conn_next_free(const struct tcp_table *t)
 {
-	return t->free_head < TCP_CONNS_MAX ? t->free_head : TCP_IDX_NONE;
+	if (t->free_head < TCP_CONNS_MAX)
+		return t->free_head;
+	/* a full table: the TIME-WAIT orphan a call with io would take (the lookup changes
+	 * nothing; the const is restored on return) */
+	const struct tcp_conn *v = tcp_time_wait_victim((struct tcp_table *)t);
+	return v ? tcp_conn_idx(t, v) : TCP_IDX_NONE;
 }
 
 unsigned tcp_listener_next_free(const struct tcp_table *t)

@@ -28,8 +28,8 @@
  * EBADF; or a bound socket whose re-sent bind() failed with EINVAL; or an accepted connection
  * no slot named, reset.) The table's derived parts (hashes, free list, queue links, deadlines)
  * are rebuilt from the records by tcp_table_recover, so they need no image. What a request
- * does to records it does not name is not rolled back, each harmless: a TIME-WAIT orphan a
- * socket() took from a full table stays freed; children a closed listener reset stay reset
+ * does to records it does not name is not rolled back, each harmless: children a closed
+ * listener reset stay reset
  * (the re-sent close() finds the listener and resets what is left); SYN-queue children an
  * accept() promoted stay in the accept queue.
  *

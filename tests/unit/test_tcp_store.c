@@ -115,6 +115,38 @@ START_TEST(socket_killed_before_commit)
 }
 END_TEST
 
+/* The same in a table full of TIME-WAIT orphans: the one socket() takes is what rolls back. */
+START_TEST(socket_in_a_full_table_killed_before_commit)
+{
+	uint32_t cid, again;
+	for (unsigned n = 0; n < TCP_CONNS_MAX; n++) {
+		struct tcp_conn *c;
+		ck_assert_int_eq(tcp_socket_open(&st->table, owner, TH_T0, NULL, &cid), 0);
+		c = tcp_conn_by_cid(&st->table, cid);
+		/* a TIME-WAIT orphan as recovery validates one (tcp_table.c) */
+		c->owner = 0;
+		c->flags |= TCP_F_ORPHAN | TCP_F_BOUND | TCP_F_CONNECTED_ONCE;
+		c->state = TCP_STATE_TIME_WAIT;
+		c->laddr = TH_LADDR;
+		c->lport = PORT;
+		c->raddr = TH_RADDR;
+		c->rport = (uint16_t)(n + 1);
+		c->snd_mss = c->adv_mss = c->rcv_mss = 1460;
+		c->t_close = TH_T0 + TCP_TIMEWAIT_NS + n; /* the first ends first */
+	}
+	uint32_t victim = tcp_conn_cid(&st->table, 0);
+	req_begin(TCPD_REACH_NEW, 0);
+	ck_assert_int_eq(tcp_socket_open(&st->table, owner, TH_T0, &io, &cid), 0);
+	ck_assert_uint_eq(tcp_conn_cid(&st->table, 0), cid); /* took the first one's slot */
+	req_slot(cid);
+	killed_and_recovered();
+	ck_assert_uint_eq(tcp_conn_cid(&st->table, 0), victim); /* back, not an orphan socket */
+	req_begin(TCPD_REACH_NEW, 0);
+	ck_assert_int_eq(tcp_socket_open(&st->table, owner, TH_T0, &io, &again), 0);
+	ck_assert_uint_eq(again, cid);
+}
+END_TEST
+
 START_TEST(bind_killed_before_commit)
 {
 	uint32_t cid = sock(false);
@@ -178,6 +210,7 @@ int main(void)
 	TCase *tc = tcase_create("kill_before_commit");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, socket_killed_before_commit);
+	tcase_add_test(tc, socket_in_a_full_table_killed_before_commit);
 	tcase_add_test(tc, bind_killed_before_commit);
 	tcase_add_test(tc, listen_killed_before_commit);
 	tcase_add_test(tc, close_killed_before_commit);
