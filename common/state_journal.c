@@ -6,6 +6,7 @@
  *                                               record untouched and the entry unseen)
  *            n + 1                              (published: from here recovery restores it)
  *            record seq odd, then the caller's writes
+ *   save:    the same without the seq (an unsealed record: nothing to mark or seal)
  *   commit:  per record: checksum, then seq even (a cut leaves n > 0: all restored)
  *            n = 0                              (the commit point: one aligned store)
  *   recover: images copied back, last first; then n = 0. A cut leaves n > 0 and the images
@@ -115,7 +116,8 @@ static void state_journal_commit(struct state_journal *j)
 	if (n == 0)
 		return;
 	for (uint32_t i = 0; i < n; i++)
-		state_rec_seal_next(state_journal_rec(j, &j->ent[i]), j->ent[i].len);
+		if (!(j->ent[i].len & STATE_JOURNAL_RAW))
+			state_rec_seal_next(state_journal_rec(j, &j->ent[i]), j->ent[i].len);
 	STATE_ORDER();
 	state_store32(&j->n, 0); /* the commit point */
 	STATE_ORDER();
@@ -131,16 +133,17 @@ void state_journal_end(struct state_journal *j)
 	state_journal_commit(j);
 }
 
-void *state_journal_touch(struct state_journal *j, struct state_rec *rec, size_t len)
+/* Save the image of len bytes at p as entry n (flags: STATE_JOURNAL_RAW or 0) and publish it;
+ * false if p was saved already in this transaction (its image is the committed one). */
+static bool state_journal_image(struct state_journal *j, void *p, size_t len, uint32_t flags)
 {
-	int64_t off = (int64_t)((uintptr_t)rec - (uintptr_t)j);
+	int64_t off = (int64_t)((uintptr_t)p - (uintptr_t)j);
 	uint32_t n = j->n;
 
 	assert(j->depth > 0); /* without a transaction the write would join the next one */
-	assert(len >= sizeof(*rec) && len <= STATE_JOURNAL_DATA);
 	for (uint32_t i = 0; i < n; i++)
 		if (j->ent[i].off == off)
-			return rec; /* saved already: its image is the committed one */
+			return false;
 	if (n == STATE_JOURNAL_ENTRIES || j->used + len > STATE_JOURNAL_DATA) {
 		/* Larger than the journal (never expected: sized for the largest transaction).
 		 * Commit what we have so no record is ever written without its image. */
@@ -149,17 +152,31 @@ void *state_journal_touch(struct state_journal *j, struct state_rec *rec, size_t
 		n = 0;
 	}
 	struct state_journal_ent *e = &j->ent[n];
-	memcpy(j->data + j->used, rec, len);
+	memcpy(j->data + j->used, p, len);
 	e->off = off;
-	e->len = (uint32_t)len;
+	e->len = (uint32_t)len | flags;
 	e->data_off = j->used;
 	j->used += (uint32_t)len;
 	STATE_ORDER();
 	state_store32(&j->n, n + 1); /* published: recovery restores it from here on */
 	STATE_ORDER();
-	state_store32(&rec->seq, rec->seq | 1u);
-	STATE_ORDER();
+	return true;
+}
+
+void *state_journal_touch(struct state_journal *j, struct state_rec *rec, size_t len)
+{
+	assert(len >= sizeof(*rec) && len <= STATE_JOURNAL_DATA);
+	if (state_journal_image(j, rec, len, 0)) {
+		state_store32(&rec->seq, rec->seq | 1u);
+		STATE_ORDER();
+	}
 	return rec;
+}
+
+void state_journal_save(struct state_journal *j, void *p, size_t len)
+{
+	assert(len >= 1 && len <= STATE_JOURNAL_DATA);
+	state_journal_image(j, p, len, STATE_JOURNAL_RAW);
 }
 
 unsigned state_journal_recover(struct state_journal *j, void *lo, size_t size)
@@ -176,16 +193,17 @@ unsigned state_journal_recover(struct state_journal *j, void *lo, size_t size)
 	for (uint32_t i = n; i-- > 0;) {
 		const struct state_journal_ent *e = &j->ent[i];
 		uintptr_t target = jb + (uintptr_t)e->off;
+		uint32_t len = e->len & ~STATE_JOURNAL_RAW;
+		uint32_t min = (e->len & STATE_JOURNAL_RAW) ? 1u : sizeof(struct state_rec);
 		/* Every bound by subtraction from known-good ends: no entry can make it wrap. */
-		bool ok = e->len >= sizeof(struct state_rec) && e->len <= STATE_JOURNAL_DATA &&
-			  e->data_off <= STATE_JOURNAL_DATA - e->len && target >= lb && target <= le &&
-			  le - target >= e->len &&
-			  (target >= je || (target < jb && jb - target >= e->len));
+		bool ok = len >= min && len <= STATE_JOURNAL_DATA &&
+			  e->data_off <= STATE_JOURNAL_DATA - len && target >= lb && target <= le &&
+			  le - target >= len && (target >= je || (target < jb && jb - target >= len));
 		if (!ok) {
 			j->stats.bad_entries++;
 			continue;
 		}
-		memcpy((void *)target, j->data + e->data_off, e->len);
+		memcpy((void *)target, j->data + e->data_off, len);
 		restored++;
 	}
 	STATE_ORDER();

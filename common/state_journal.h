@@ -37,6 +37,13 @@
  * after them are written freely, each by one aligned store, and are not checked. A transaction
  * that outgrows the journal is committed early and counted (overflows): it loses atomicity,
  * never a record. Size the journal for the largest transaction its owner makes.
+ *
+ * Unsealed records (state_journal_save): a record that has no struct state_rec because its
+ * owner validates it by other means (tcpd's core table: tcp_table_recover checks each
+ * connection against TCP's invariants) can still join a transaction: its image is saved the
+ * same way and restored by a rollback, but it is neither marked odd nor sealed. So a request
+ * that changes such a record and sealed ones (a connection, the slot naming it, the reply)
+ * commits all of them or none.
  */
 #ifndef USTACK_STATE_JOURNAL_H
 #define USTACK_STATE_JOURNAL_H
@@ -59,9 +66,11 @@ _Static_assert(sizeof(struct state_rec) == 8, "state_rec is shared state");
 
 struct state_journal_ent {
 	int64_t off;       /* of the record, from the journal's own address */
-	uint32_t len;      /* bytes of its image: header + sealed part */
+	uint32_t len;      /* bytes of its image: header + sealed part; | STATE_JOURNAL_RAW for
+			    * an unsealed record (state_journal_save) */
 	uint32_t data_off; /* of the image in data[] */
 };
+#define STATE_JOURNAL_RAW 0x80000000u
 
 struct state_journal_stats {
 	uint64_t commits;     /* transactions that wrote something */
@@ -100,6 +109,11 @@ void state_journal_end(struct state_journal *j);
  * mapping as j) is about to be written in the open transaction: its image is saved (once per
  * transaction) and it is marked odd. Returns rec, for the caller's writes. */
 void *state_journal_touch(struct state_journal *j, struct state_rec *rec, size_t len);
+
+/* Bytes p .. p + len (1 <= len <= STATE_JOURNAL_DATA, in the same mapping as j, no struct
+ * state_rec: an unsealed record, file comment) are about to be written in the open transaction:
+ * their image is saved (once per transaction), to be restored if it does not commit. */
+void state_journal_save(struct state_journal *j, void *p, size_t len);
 
 /* Roll an uncommitted transaction back: restore every image whose record lies entirely within
  * [lo, lo + size) and not over the journal (others are counted in bad_entries and skipped), then

@@ -686,6 +686,12 @@ const struct tcp_listener *tcp_listener_get(const struct tcp_table *t, uint32_t 
 uint32_t tcp_conn_cid(const struct tcp_table *t, unsigned idx);
 uint32_t tcp_listener_cid(const struct tcp_table *t, unsigned idx);
 
+/* The slot the next connection (socket(), a SYN: in a full table, the TIME-WAIT orphan it
+ * would take) or listener (listen()) will be opened in, or TCP_IDX_NONE: so a caller can save its image before
+ * a call that may open one (tcpd's request transactions, tcpd_store.h). Reads only. */
+unsigned tcp_conn_next_free(const struct tcp_table *t);
+unsigned tcp_listener_next_free(const struct tcp_table *t);
+
 /* The connection a segment from raddr:rport to laddr:lport belongs to (its exact 4-tuple; a
  * listener's SYN is no connection's): its cid, or 0. Network order. Reads only: the shell asks
  * before tcp_input whether it can take the segment's payload (the connection's streams are
@@ -700,8 +706,12 @@ uint8_t tcp_take_events(struct tcp_table *t, uint32_t cid);
 
 /* --- the application's calls (tcp_user.c, tcp_listen.c) ---------------------------------- */
 
-/* socket(): a CLOSED, unbound connection slot for owner. 0 or -EMFILE/-ENFILE (table full). */
-int tcp_socket_open(struct tcp_table *t, uint32_t owner, uint32_t *cid);
+/* socket(): a CLOSED, unbound connection slot for owner. 0 or -EINVAL/-ENFILE (table full).
+ * TIME-WAIT is no socket's business (Linux keeps it in timewait minisocks, apart from the file
+ * table): with io, a table full of them gives up the orphan nearest its end, as a SYN does
+ * (tcp_time_wait_overflow; its TCP_EV_FREED in io); without io, -ENFILE. */
+int tcp_socket_open(struct tcp_table *t, uint32_t owner, uint64_t now, struct tcp_io *io,
+		    uint32_t *cid);
 
 /* bind(): as Linux inet_bind for TCP: addr is ANY, host.addr or 127/8 (-EADDRNOTAVAIL), port 0
  * picks an ephemeral port; -EADDRINUSE when another socket (any state but a TIME-WAIT we may reuse

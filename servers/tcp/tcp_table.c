@@ -472,7 +472,9 @@ static void tcp_conn_defaults(struct tcp_table *t, struct tcp_conn *c, uint64_t 
 	tcp_sack_reset(&c->sb);
 }
 
-/* The TIME-WAIT connection that ends first: the one the peer least needs protecting. */
+/* The TIME-WAIT orphan that ends first: the one the peer least needs protecting. One an
+ * application still holds (it shut down and read the peer's FIN, but has not closed) is its
+ * socket, never taken from under it. */
 static struct tcp_conn *tcp_time_wait_victim(struct tcp_table *t)
 {
 	struct tcp_conn *best = NULL;
@@ -480,7 +482,7 @@ static struct tcp_conn *tcp_time_wait_victim(struct tcp_table *t)
 	for (unsigned i = 0; i < TCP_CONNS_MAX; i++) {
 		struct tcp_conn *c = &t->conn[i];
 
-		if (c->in_use && c->state == TCP_STATE_TIME_WAIT &&
+		if (c->in_use && c->state == TCP_STATE_TIME_WAIT && c->owner == 0 &&
 		    (!best || c->t_close < best->t_close))
 			best = c;
 	}
@@ -539,14 +541,35 @@ void tcp_conn_free(struct tcp_table *t, struct tcp_conn *c)
 	tcp_free_push(t, idx);
 }
 
-struct tcp_listener *tcp_lis_alloc(struct tcp_table *t)
+unsigned tcp_conn_next_free(const struct tcp_table *t)
+{
+	if (t->free_head < TCP_CONNS_MAX)
+		return t->free_head;
+	/* a full table: the TIME-WAIT orphan a call with io would take (the lookup changes
+	 * nothing; the const is restored on return) */
+	const struct tcp_conn *v = tcp_time_wait_victim((struct tcp_table *)t);
+	return v ? tcp_conn_idx(t, v) : TCP_IDX_NONE;
+}
+
+unsigned tcp_listener_next_free(const struct tcp_table *t)
 {
 	for (unsigned i = 0; i < TCP_LISTENERS_MAX; i++) {
-		struct tcp_listener *l = &t->lis[i];
+		const struct tcp_listener *l = &t->lis[i];
 
 		/* skip a slot whose FREED-style events the shell has not taken yet */
-		if (l->in_use || l->ev_queued)
-			continue;
+		if (!l->in_use && !l->ev_queued)
+			return i;
+	}
+	return TCP_IDX_NONE;
+}
+
+struct tcp_listener *tcp_lis_alloc(struct tcp_table *t)
+{
+	unsigned i = tcp_listener_next_free(t);
+
+	if (i < TCP_LISTENERS_MAX) {
+		struct tcp_listener *l = &t->lis[i];
+
 		tcp_lis_wipe(l);
 		l->events = 0;
 		l->gen = (uint16_t)(l->gen + 1);

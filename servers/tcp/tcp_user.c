@@ -171,13 +171,14 @@ static void tcp_port_take(struct tcp_table *t, struct tcp_conn *c, uint16_t port
 
 /* --- socket, bind --- */
 
-int tcp_socket_open(struct tcp_table *t, uint32_t owner, uint32_t *cid)
+int tcp_socket_open(struct tcp_table *t, uint32_t owner, uint64_t now, struct tcp_io *io,
+		    uint32_t *cid)
 {
 	struct tcp_conn *c;
 
 	if (!t || !cid || owner == 0)
 		return -EINVAL;
-	c = tcp_conn_alloc(t, 0, NULL);
+	c = tcp_conn_alloc(t, now, io);
 	if (!c)
 		return -ENFILE;
 	c->owner = owner;

@@ -11,7 +11,14 @@
  * is looked up (tcp_lookup) and a segment with payload is dropped, as a full ring drops, when
  * the core could accept bytes tcpd cannot keep: its session is not mapped (restarted, not
  * resumed yet), or early data of a connection not accepted has no room (tcpd_stream.c). After
- * tcp_input, io.place is copied from the chain (tcpd_place), then the io runs. ICMP errors
+ * tcp_input, io.place is copied from the chain (tcpd_place), then the io runs. A segment with
+ * payload for a connection is one transaction of the state segment (tcpd_store.h): the
+ * connection's record is saved before tcp_input and committed after tcpd_place, so a tcpd
+ * killed between the two (the core has counted the bytes in rcv_nxt, the ring does not have
+ * them) rolls the segment back as never received, and the peer resends it; otherwise the
+ * next tcpd would publish the ring's stale bytes at those indices as received data (the
+ * churn test saw an echo come back with foreign bytes in it). Its output and events leave
+ * after the commit (tcpd_io_run), as a request's do. ICMP errors
  * (DESC_F_ICMP_ERROR: data at the outer IPv4 header, l4_off at the ICMP header) go to
  * tcp_icmp_error with the quote and the next-hop MTU.
  *
@@ -327,9 +334,19 @@ static void tcpd_rx_one(struct tcpd *u, struct buf **pkt, const struct desc *d, 
 	u->in_pkt = *pkt;
 	u->in_payload_at = d->l4_off + hl;
 	u->io.place.len = 0;
+	/* Payload for a connection: what tcp_input counts as received (rcv_nxt, the
+	 * out-of-order ranges) and the bytes tcpd_place copies into its RX ring commit together
+	 * (file comment). */
+	uint32_t cid = ok && payload ? tcp_lookup(u->t, d->daddr, th.dport, d->saddr, th.sport) : 0;
+	if (cid) {
+		tcpd_store_begin(u->st);
+		tcpd_store_save_core(u->st, TCPD_REACH_SOCK, cid);
+	}
 	tcp_input(u->t, now, &seg, &u->io);
 	if (u->io.place.len)
 		tcpd_place(u, &u->io.place, now);
+	if (cid)
+		tcpd_store_end(u->st);
 	u->io.place.len = 0;
 	u->in_pkt = NULL;
 	tcpd_io_run(u, now);

@@ -13,7 +13,8 @@
  * Each call is the core's (tcp_core.h: Linux's errnos); the shell decides:
  *   SOCKET   type not SOCK_STREAM or slot outside the region: -EINVAL; the slot still held (a
  *            socket, or an orphan not released): -EBUSY; the uid's share of sockets: -EMFILE;
- *            the core's table full: -ENFILE. The core is told the slot's ring sizes
+ *            the core's table full (of more than TIME-WAIT orphans, which make room as
+ *            for a SYN: tcp_socket_open): -ENFILE. The core is told the slot's ring sizes
  *            (tcp_set_buf_max), and the slot block starts CLOSED;
  *   BIND     port above 65535: -EINVAL; a port below 1024 needs a session created by uid 0
  *            (-EACCES: Linux without CAP_NET_BIND_SERVICE, as udpd);
@@ -67,6 +68,20 @@ bool tcpd_op_mutates(int op)
 		return true;
 	default:
 		return false;
+	}
+}
+
+static enum tcpd_reach tcpd_reach_of(int op)
+{
+	switch (op) {
+	case USTACK__SOCK_REQUEST__OP__SOCKET:
+		return TCPD_REACH_NEW;
+	case USTACK__SOCK_REQUEST__OP__LISTEN:
+		return TCPD_REACH_LISTEN;
+	case USTACK__SOCK_REQUEST__OP__ACCEPT:
+		return TCPD_REACH_ACCEPT;
+	default:
+		return TCPD_REACH_SOCK;
 	}
 }
 
@@ -145,7 +160,7 @@ static int tcpd_slot_free(struct tcpd *u, unsigned si, uint32_t slot)
 }
 
 static int tcpd_req_socket(struct tcpd *u, unsigned si, const Ustack__SockRequest *q,
-			   Ustack__SockReply *r)
+			   Ustack__SockReply *r, uint64_t now)
 {
 	const struct xport_session_rec *rec = &u->st->sessions[si];
 	if (q->type != SOCK_STREAM)
@@ -154,7 +169,7 @@ static int tcpd_req_socket(struct tcpd *u, unsigned si, const Ustack__SockReques
 	if (rc < 0)
 		return rc;
 	uint32_t cid;
-	rc = tcp_socket_open(u->t, rec->owner, &cid);
+	rc = tcp_socket_open(u->t, rec->owner, now, tcpd_io(u), &cid);
 	if (rc < 0) {
 		u->x.stats.sock_refused_full++;
 		return -ENFILE;
@@ -390,9 +405,14 @@ int tcpd_req_dispatch(void *tp, unsigned si, const Ustack__SockRequest *q, Ustac
 	uint16_t port = 0;
 	int rc;
 
+	/* A mutating request runs in a transaction (xport_req_act): what it will write in the
+	 * core's table joins it, so a kill anywhere in it rolls back all or nothing
+	 * (tcpd_store.h). */
+	if (tcpd_op_mutates(q->op))
+		tcpd_store_save_core(u->st, tcpd_reach_of(q->op), q->sid);
 	switch (q->op) {
 	case USTACK__SOCK_REQUEST__OP__SOCKET:
-		return tcpd_req_socket(u, si, q, r);
+		return tcpd_req_socket(u, si, q, r, now);
 	case USTACK__SOCK_REQUEST__OP__ACCEPT:
 		return tcpd_req_accept(u, si, q, r, now);
 	case USTACK__SOCK_REQUEST__OP__HOSTCFG:

@@ -36,6 +36,40 @@ struct xport_session_rec *tcpd_rec_touch(struct tcpd_state *st, unsigned si)
 	return xport_rec_touch(&st->journal, st->sessions, si);
 }
 
+static void tcpd_save_conn(struct tcpd_state *st, unsigned idx)
+{
+	if (idx < TCP_CONNS_MAX)
+		state_journal_save(&st->journal, &st->table.conn[idx], sizeof(st->table.conn[idx]));
+}
+
+static void tcpd_save_lis(struct tcpd_state *st, unsigned idx)
+{
+	if (idx < TCP_LISTENERS_MAX)
+		state_journal_save(&st->journal, &st->table.lis[idx], sizeof(st->table.lis[idx]));
+}
+
+void tcpd_store_save_core(struct tcpd_state *st, enum tcpd_reach r, uint32_t cid)
+{
+	unsigned idx = cid & 0x7fffu;
+	bool lis = cid & TCP_CID_LISTENER;
+	if (r == TCPD_REACH_NEW) {
+		tcpd_save_conn(st, tcp_conn_next_free(&st->table));
+		return;
+	}
+	if (cid) {
+		if (lis)
+			tcpd_save_lis(st, idx);
+		else
+			tcpd_save_conn(st, idx);
+	}
+	if (r == TCPD_REACH_LISTEN && !lis)
+		tcpd_save_lis(st, tcp_listener_next_free(&st->table));
+	/* the accept queue's head is what tcp_accept hands over (a torn listener's head is
+	 * checked against the table's bounds here and by recovery) */
+	if (r == TCPD_REACH_ACCEPT && lis && idx < TCP_LISTENERS_MAX && st->table.lis[idx].in_use)
+		tcpd_save_conn(st, st->table.lis[idx].acc_head);
+}
+
 static void tcpd_bind_clear(struct tcpd_bind *b)
 {
 	memset((uint8_t *)b + sizeof(b->rec), 0, sizeof(*b) - sizeof(b->rec));

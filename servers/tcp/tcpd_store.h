@@ -16,11 +16,22 @@
  * Sessions and binds are sealed records updated in transactions of one undo journal
  * (state_journal.h, in the payload), so a request's change to them and the reply remembered for
  * it commit together, and a tcpd killed at any instruction leaves each of them as its last
- * complete update did. The core's table is not journaled: it validates and recovers per record
- * itself (tcp_table_recover). What a request changes in the core and in the journaled records
- * is therefore not one transaction: recovery repairs the links between them (below), so a kill
- * between the two leaves a socket closed or a slot free, never a slot pointing at the wrong
- * connection.
+ * complete update did. The core's table validates and recovers per record itself
+ * (tcp_table_recover): what segments and timers change in it is not journaled. What a request
+ * changes in it is: before the core call, the records the call may write (tcpd_store_save_core:
+ * the connection or listener it names, the slot a socket() or listen() will open, the
+ * connection an accept() hands over) are saved in the request's transaction as unsealed
+ * records, so a kill anywhere in the request rolls the core back with the slot, the bind and
+ * the remembered reply, and libsock's re-sent request runs as for the first time. (Without
+ * that, a kill between a core call and the commit left, say, a listener whose slot still named
+ * the connection it replaced: recovery closed it, and the application's listen() failed with
+ * EBADF; or a bound socket whose re-sent bind() failed with EINVAL; or an accepted connection
+ * no slot named, reset.) The table's derived parts (hashes, free list, queue links, deadlines)
+ * are rebuilt from the records by tcp_table_recover, so they need no image. What a request
+ * does to records it does not name is not rolled back, each harmless: children a closed
+ * listener reset stay reset
+ * (the re-sent close() finds the listener and resets what is left); SYN-queue children an
+ * accept() promoted stay in the accept queue.
  *
  * Recovery (tcpd_store_recover), in the only order that works:
  *   1. the payload's header and the core table's header (else another layout: start fresh);
@@ -100,9 +111,12 @@ _Static_assert(sizeof(struct xport_store_stats) % 8 == 0 &&
 		       sizeof(struct state_journal) % 8 == 0,
 	       "tcpd_state: the records stay aligned");
 
-/* The largest transaction: a session's end (its record and every bind of it). */
+/* The largest transactions: a session's end (its record and every bind of it); an accept()
+ * (the session, two binds: the new slot's and the listener's, the child and the listener). */
 _Static_assert(XPORT_SESSION_SEALED + REGION_SLOTS_MAX * TCPD_BIND_SEALED <= STATE_JOURNAL_DATA &&
-		       REGION_SLOTS_MAX + 1 <= STATE_JOURNAL_ENTRIES,
+		       REGION_SLOTS_MAX + 1 <= STATE_JOURNAL_ENTRIES &&
+		       XPORT_SESSION_SEALED + 2 * TCPD_BIND_SEALED + 2 * sizeof(struct tcp_conn) +
+				       sizeof(struct tcp_listener) <= STATE_JOURNAL_DATA,
 	       "tcpd's largest transaction fits the state journal");
 
 static inline unsigned tcpd_bind_ix(unsigned si, unsigned slot)
@@ -129,6 +143,18 @@ struct tcpd_bind *tcpd_bind_touch(struct tcpd_state *st, unsigned b);
 
 /* Session record si, likewise. */
 struct xport_session_rec *tcpd_rec_touch(struct tcpd_state *st, unsigned si);
+
+/* What a request may write in the core's table (the file comment). */
+enum tcpd_reach {
+	TCPD_REACH_NEW,    /* socket(): the connection slot it will open */
+	TCPD_REACH_SOCK,   /* a call on cid: its connection or listener */
+	TCPD_REACH_LISTEN, /* listen() on cid: it, and the listener slot it will open */
+	TCPD_REACH_ACCEPT, /* accept() on listener cid: it, and the connection it hands over */
+};
+
+/* Save, in the open transaction, the core records a request reaching r from cid may write
+ * (any cid: one that names nothing saves nothing). Call before the core call. */
+void tcpd_store_save_core(struct tcpd_state *st, enum tcpd_reach r, uint32_t cid);
 
 /* Open / end session si's record, each one transaction (ending also clears its binds: the
  * caller has dealt with their connections first). */

@@ -399,7 +399,7 @@ static void fti_build(uint8_t cfg)
 	fti.hi = 0;
 
 	/* L */
-	rc = tcp_socket_open(fti.t, FTI_OWNER, &cid);
+	rc = tcp_socket_open(fti.t, FTI_OWNER, 0, NULL, &cid);
 	FTI_CHECK(rc == 0, -rc, 0);
 	rc = tcp_bind(fti.t, FTI_OWNER, cid, 0, htons(80));
 	FTI_CHECK(rc == 0, -rc, 0);
@@ -408,7 +408,7 @@ static void fti_build(uint8_t cfg)
 	FTI_CHECK(rc == 0, -rc, 0);
 
 	/* E: SYN out, SYN-ACK in */
-	rc = tcp_socket_open(fti.t, FTI_OWNER, &fti.ecid);
+	rc = tcp_socket_open(fti.t, FTI_OWNER, 0, NULL, &fti.ecid);
 	FTI_CHECK(rc == 0, -rc, 0);
 	rc = tcp_connect(fti.t, FTI_OWNER, fti.ecid, fti.now, fti_ip(2), fti_ip(5), htons(5001),
 			 1500, &fti.io);
@@ -454,7 +454,7 @@ static void fti_build(uint8_t cfg)
 	}
 
 	/* S */
-	rc = tcp_socket_open(fti.t, FTI_OWNER, &fti.scid);
+	rc = tcp_socket_open(fti.t, FTI_OWNER, 0, NULL, &fti.scid);
 	FTI_CHECK(rc == 0, -rc, 0);
 	rc = tcp_connect(fti.t, FTI_OWNER, fti.scid, fti.now, fti_ip(2), fti_ip(6), htons(5002),
 			 1500, &fti.io);

@@ -22,6 +22,13 @@ Streams are pseudo-random bytes; each side prints the SHA-256 of what it sent or
   hold HOST PORT BYTES SECONDS    connect, send BYTES, read nothing; print "local PORT", hold
   exchange HOST PORT SECONDS      connect, echo 64 KiB through it, print "local PORT", hold
   serve-send-until PORT STOPFILE  as serve-send, but for as long as STOPFILE does not exist
+  churn-server PORT           for tests/fault/tcp_churn.c: accept connections until killed,
+                              each a thread; a connection's first line says what it is:
+                              "echo": echo every byte after the line until EOF, then close;
+                              "dial PORT": connect to the client's address at PORT, answer
+                              "dialed LOCALPORT" on this connection, close it, and echo on the
+                              new connection until EOF. Errors (resets) end that connection
+                              only: the application side checks what it gets.
 A server prints "listening PORT" once it listens. Exit 0 only if everything checked held.
 """
 import errno
@@ -261,6 +268,8 @@ def main():
         sys.exit(hold(a[0], int(a[1]), int(a[2]), float(a[3])))
     elif mode == "exchange":
         sys.exit(exchange(a[0], int(a[1]), float(a[2])))
+    elif mode == "churn-server":
+        churn_server(int(a[0]))
     elif mode == "serve-send-until":
         c, _ = listen(int(a[0])).accept()
         c.settimeout(60)
@@ -307,6 +316,51 @@ def many(host, port, n):
                     s.shutdown(socket.SHUT_WR)
     assert not left, "%d connections unfinished" % len(left)
     print("many: %d connections echoed" % done, flush=True)
+
+
+def echo_until_eof(c):
+    try:
+        c.settimeout(120)
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            c.sendall(d)
+    except OSError:
+        pass  # the application closed with unread data (a reset): its side checks
+    finally:
+        c.close()
+
+
+def churn_conn(c, addr):
+    try:
+        c.settimeout(30)
+        line = b""
+        while not line.endswith(b"\n") and len(line) < 100:
+            d = c.recv(1)
+            if not d:
+                c.close()
+                return
+            line += d
+        words = line.decode().split()
+        if words == ["echo"]:
+            echo_until_eof(c)
+        elif len(words) == 2 and words[0] == "dial":
+            s = socket.create_connection((addr[0], int(words[1])), timeout=30)
+            c.sendall(b"dialed %d\n" % s.getsockname()[1])
+            c.close()
+            echo_until_eof(s)
+        else:
+            c.close()
+    except OSError:
+        c.close()
+
+
+def churn_server(port):
+    ls = listen(port)
+    while True:
+        c, addr = ls.accept()
+        threading.Thread(target=churn_conn, args=(c, addr), daemon=True).start()
 
 
 def echo_server(port, n):

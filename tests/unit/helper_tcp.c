@@ -127,7 +127,7 @@ struct tcp_conn *th_conn(struct th *w, const struct th_spec *s, uint32_t *cid)
 	struct tcp_conn *c;
 	uint32_t id;
 
-	ck_assert_int_eq(tcp_socket_open(t, TH_OWNER, &id), 0);
+	ck_assert_int_eq(tcp_socket_open(t, TH_OWNER, 0, NULL, &id), 0);
 	c = tcp_conn_by_cid(t, id);
 	ck_assert_ptr_nonnull(c);
 	c->laddr = TH_LADDR;

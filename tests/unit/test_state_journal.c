@@ -149,6 +149,40 @@ START_TEST(overflow_commits_early)
 }
 END_TEST
 
+/* An unsealed record (no state_rec: its owner validates it otherwise) joins a transaction:
+ * rolled back with the sealed ones, never marked or sealed, its image saved once. */
+START_TEST(unsealed_records_roll_back_with_the_rest)
+{
+	struct rec before = p->hi[1];
+	uint64_t raw_before = p->hi[2].a;
+	state_journal_begin(&p->j);
+	w(&p->hi[1])->a = 7;
+	state_journal_save(&p->j, &p->hi[2].a, sizeof(p->hi[2].a));
+	p->hi[2].a = 8;
+	state_journal_save(&p->j, &p->hi[2].a, sizeof(p->hi[2].a)); /* again: no second image */
+	p->hi[2].a = 9;
+	ck_assert_uint_eq(p->j.n, 2);
+	/* killed here */
+	ck_assert_uint_eq(state_journal_recover(&p->j, p, sizeof(*p)), 2);
+	ck_assert(!memcmp(&p->hi[1], &before, sizeof(before)));
+	ck_assert_uint_eq(p->hi[2].a, raw_before);
+	ck_assert(ok(&p->hi[2])); /* its seal was never touched */
+	/* committed: the new values stay and only the sealed record was sealed anew */
+	uint32_t seq2 = p->hi[2].r.seq;
+	state_journal_begin(&p->j);
+	w(&p->hi[1])->a = 7;
+	state_journal_save(&p->j, &p->hi[2].b, sizeof(p->hi[2].b));
+	p->hi[2].b = 10;
+	state_journal_end(&p->j);
+	ck_assert(ok(&p->hi[1]));
+	ck_assert_uint_eq(p->hi[1].a, 7);
+	ck_assert_uint_eq(p->hi[2].b, 10);
+	ck_assert_uint_eq(p->hi[2].r.seq, seq2);
+	ck_assert_uint_eq(state_journal_recover(&p->j, p, sizeof(*p)), 0);
+	ck_assert_uint_eq(p->hi[2].b, 10);
+}
+END_TEST
+
 START_TEST(recover_trusts_no_entry)
 {
 	struct payload *before = malloc(sizeof(*p));
@@ -192,6 +226,7 @@ int main(void)
 	tcase_add_test(tc, recover_rolls_back_every_record);
 	tcase_add_test(tc, recover_is_idempotent);
 	tcase_add_test(tc, overflow_commits_early);
+	tcase_add_test(tc, unsealed_records_roll_back_with_the_rest);
 	tcase_add_test(tc, recover_trusts_no_entry);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);

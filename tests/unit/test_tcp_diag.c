@@ -62,9 +62,9 @@ START_TEST(every_kind_of_socket)
 {
 	uint32_t fresh, lsock, lcid, est, tw;
 	/* a socket just opened: UNCONN, nothing bound */
-	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &fresh), 0);
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &fresh), 0);
 	/* a listener on port 80 with backlog 10 */
-	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &lsock), 0);
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &lsock), 0);
 	ck_assert_int_eq(tcp_bind(w.t, TH_OWNER, lsock, 0, htons(80)), 0);
 	ck_assert_int_eq(tcp_listen(w.t, TH_OWNER, lsock, 10, &lcid), 0);
 	/* a child of it in SYN-RECEIVED, owned by nobody yet */
@@ -155,7 +155,7 @@ START_TEST(pages_list_each_socket_once)
 	enum { N = 300 };
 	uint32_t ids[N];
 	for (unsigned i = 0; i < N; i++)
-		ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &ids[i]), 0);
+		ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &ids[i]), 0);
 	/* holes: every third closed */
 	for (unsigned i = 0; i < N; i += 3)
 		ck_assert_int_eq(tcp_close(w.t, TH_OWNER, ids[i], w.now, &w.io), 0);

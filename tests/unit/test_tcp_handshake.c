@@ -24,7 +24,7 @@ static void teardown(void) { th_fini(&w); }
 /* connect() to TH_RADDR:TH_RPORT; returns the conn. */
 static struct tcp_conn *connect_one(uint32_t *cid)
 {
-	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, cid), 0);
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, cid), 0);
 	ck_assert_int_eq(tcp_connect(w.t, TH_OWNER, *cid, w.now, 0, TH_RADDR, TH_RPORT, 1500,
 				     &w.io),
 			 0);
@@ -170,7 +170,7 @@ START_TEST(syncnt_limits_syn_retries)
 	int two = 2;
 	struct tcp_conn *c;
 
-	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &cid), 0);
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &cid), 0);
 	ck_assert_int_eq(tcp_setopt(w.t, TH_OWNER, cid, w.now, IPPROTO_TCP, TCP_SYNCNT, &two,
 				    sizeof(two), &w.io),
 			 0);
@@ -222,7 +222,7 @@ static uint32_t listen_on(uint16_t port, int backlog)
 {
 	uint32_t cid, lcid;
 
-	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &cid), 0);
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &cid), 0);
 	ck_assert_int_eq(tcp_bind(w.t, TH_OWNER, cid, 0, port), 0);
 	ck_assert_int_eq(tcp_listen(w.t, TH_OWNER, cid, backlog, &lcid), 0);
 	ck_assert(lcid & TCP_CID_LISTENER);

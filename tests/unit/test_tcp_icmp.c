@@ -74,7 +74,7 @@ START_TEST(hard_error_in_syn_sent)
 	uint32_t cid;
 	struct tcp_conn *c;
 
-	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &cid), 0);
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &cid), 0);
 	ck_assert_int_eq(tcp_connect(w.t, TH_OWNER, cid, w.now, 0, TH_RADDR, TH_RPORT, 1500,
 				     &w.io),
 			 0);
@@ -113,7 +113,7 @@ START_TEST(syn_received_child_dropped)
 	uint32_t s, lcid;
 	struct tcp_conn *child;
 
-	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &s), 0);
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &s), 0);
 	ck_assert_int_eq(tcp_bind(w.t, TH_OWNER, s, 0, TH_LPORT), 0);
 	ck_assert_int_eq(tcp_listen(w.t, TH_OWNER, s, 5, &lcid), 0);
 	th_in(&w, SEG(.flags = TCP_SYN, .seq = 77));

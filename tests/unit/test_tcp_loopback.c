@@ -504,7 +504,7 @@ static uint64_t lb_run(const struct lb_params *p)
 	lb_side_init(&l->b, "B", th_ip(10, 0, 0, 2), false);
 	l->b.read_rate = p->read_rate_b;
 	/* B listens */
-	ck_assert_int_eq(tcp_socket_open(l->b.t, TH_OWNER, &s), 0);
+	ck_assert_int_eq(tcp_socket_open(l->b.t, TH_OWNER, 0, NULL, &s), 0);
 	if (p->rcvbuf_b)
 		ck_assert_int_eq(tcp_setopt(l->b.t, TH_OWNER, s, l->now, SOL_SOCKET, SO_RCVBUF,
 					    &p->rcvbuf_b, sizeof(p->rcvbuf_b), &l->b.io),
@@ -513,7 +513,7 @@ static uint64_t lb_run(const struct lb_params *p)
 	ck_assert_int_eq(tcp_listen(l->b.t, TH_OWNER, s, 16, &l->b.lcid), 0);
 	l->b.to_send_accepted = p->b_to_a;
 	/* A connects */
-	ck_assert_int_eq(tcp_socket_open(l->a.t, TH_OWNER, &cid), 0);
+	ck_assert_int_eq(tcp_socket_open(l->a.t, TH_OWNER, 0, NULL, &cid), 0);
 	ck_assert_int_eq(tcp_connect(l->a.t, TH_OWNER, cid, l->now, 0, l->b.addr, htons(80),
 				     l->imp.mtu ? l->imp.mtu : 1500, &l->a.io),
 			 0);

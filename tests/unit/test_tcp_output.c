@@ -243,7 +243,7 @@ START_TEST(quick_acks_at_start)
 	struct tcp_conn *c;
 	const struct tcp_tx *syn;
 
-	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &cid), 0);
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &cid), 0);
 	ck_assert_int_eq(tcp_connect(w.t, TH_OWNER, cid, w.now, 0, TH_RADDR, TH_RPORT, 1500,
 				     &w.io),
 			 0);

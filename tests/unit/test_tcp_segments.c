@@ -293,7 +293,7 @@ START_TEST(time_wait_reopened_by_newer_syn)
 
 	th_init(&w, false);
 	c = th_conn(&w, SPEC(.ts = true, .ts_recent = 500), &cid);
-	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &sock), 0);
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &sock), 0);
 	c->flags |= TCP_F_REUSEADDR;
 	{
 		int one = 1;
@@ -428,7 +428,7 @@ START_TEST(random_segments_keep_invariants)
 			    &cid);
 		if (states[round % sizeof(states)] != TCP_STATE_ESTABLISHED)
 			th_conn_move(&w, c, states[round % sizeof(states)]);
-		ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &s), 0);
+		ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &s), 0);
 		ck_assert_int_eq(tcp_bind(w.t, TH_OWNER, s, 0, 0x5000), 0);
 		ck_assert_int_eq(tcp_listen(w.t, TH_OWNER, s, 2, &lcid), 0);
 		for (unsigned i = 0; i < 3000; i++) {

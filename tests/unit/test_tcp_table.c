@@ -44,12 +44,12 @@ START_TEST(stale_cids)
 {
 	uint32_t a, b;
 
-	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &a), 0);
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &a), 0);
 	ck_assert_int_eq(tcp_close(w.t, TH_OWNER, a, w.now, &w.io), 0);
 	ck_assert_ptr_null(tcp_conn_get(w.t, TH_OWNER, a));
 	ck_assert_int_eq(tcp_close(w.t, TH_OWNER, a, w.now, &w.io), -EBADF);
 	/* the slot is reused last, and then under another generation */
-	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &b), 0);
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &b), 0);
 	ck_assert_uint_ne(a, b);
 	ck_assert_int_eq(tcp_close(w.t, TH_OWNER, a, w.now, &w.io), -EBADF);
 	ck_assert_uint_eq(tcp_conn_cid(w.t, b & 0xffffu), b);
@@ -79,7 +79,7 @@ static void build(struct scene *sc)
 	tcp_hash_remove(w.t, c);
 	c->rport = 0x0303;
 	tcp_hash_insert(w.t, c);
-	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &s), 0);
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &s), 0);
 	ck_assert_int_eq(tcp_bind(w.t, TH_OWNER, s, 0, 0x5000), 0);
 	ck_assert_int_eq(tcp_listen(w.t, TH_OWNER, s, 10, &sc->lcid), 0);
 	for (unsigned i = 0; i < 5; i++) {
@@ -214,11 +214,11 @@ START_TEST(full_table_takes_the_oldest_time_wait)
 	uint32_t cid, s, lcid, first = 0;
 	unsigned n = 0;
 
-	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &s), 0);
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &s), 0);
 	ck_assert_int_eq(tcp_bind(w.t, TH_OWNER, s, 0, 0x5000), 0);
 	ck_assert_int_eq(tcp_listen(w.t, TH_OWNER, s, 10, &lcid), 0);
 	/* fill every slot with TIME-WAIT connections, oldest first */
-	while (tcp_socket_open(w.t, TH_OWNER, &cid) == 0) {
+	while (tcp_socket_open(w.t, TH_OWNER, 0, NULL, &cid) == 0) {
 		struct tcp_conn *c;
 
 		ck_assert_int_eq(tcp_close(w.t, TH_OWNER, cid, w.now, &w.io), 0);
@@ -235,7 +235,8 @@ START_TEST(full_table_takes_the_oldest_time_wait)
 		th_io_reset(&w);
 	}
 	ck_assert_uint_eq(n, TCP_CONNS_MAX);
-	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &cid), -ENFILE);
+	/* socket() without io cannot announce a freed slot: the table is full */
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &cid), -ENFILE);
 	/* a SYN still gets a connection: the TIME-WAIT nearest its end makes room, and its
 	 * cid reads as freed even though the new child took the very slot */
 	th_io_reset(&w);
@@ -245,6 +246,43 @@ START_TEST(full_table_takes_the_oldest_time_wait)
 	ck_assert_uint_eq(w.t->stats.tcp_time_wait_overflow, 1);
 	ck_assert_uint_eq(th_events(&w, first), TCP_EV_FREED);
 	ck_assert_uint_eq(tcp_listener_get(w.t, TH_OWNER, lcid)->syn_n, 1);
+	th_run_until(&w, w.now + TCP_TIMEWAIT_NS + 100 * TH_S);
+}
+END_TEST
+
+/* socket() in a table full of TIME-WAIT: Linux keeps those apart from its sockets, so a new
+ * socket takes the orphan nearest its end; a TIME-WAIT connection its application still holds
+ * (shut down, the peer's FIN read, not closed) is that application's socket, never taken. */
+START_TEST(socket_takes_a_time_wait_orphan_never_a_held_one)
+{
+	uint32_t cid, held = 0, first_orphan = 0;
+
+	for (unsigned n = 0; n < TCP_CONNS_MAX; n++) {
+		struct tcp_conn *c = th_conn(&w, SPEC(), &cid);
+
+		tcp_hash_remove(w.t, c);
+		c->rport = (uint16_t)(0x1000 + n);
+		tcp_hash_insert(w.t, c);
+		th_conn_move(&w, c, TCP_STATE_TIME_WAIT);
+		if (n == 0)
+			held = cid; /* the oldest, kept by its application */
+		else
+			ck_assert_int_eq(tcp_close(w.t, TH_OWNER, cid, w.now, &w.io), 0);
+		if (n == 1)
+			first_orphan = cid;
+		w.now += TH_MS;
+		th_io_reset(&w);
+	}
+	/* without io the freed slot could not be announced: full */
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, w.now, NULL, &cid), -ENFILE);
+	ck_assert_uint_eq(w.t->stats.tcp_time_wait_overflow, 0);
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, w.now, &w.io, &cid), 0);
+	ck_assert_uint_eq(w.t->stats.tcp_time_wait_overflow, 1);
+	ck_assert_uint_eq(th_events(&w, first_orphan), TCP_EV_FREED);
+	ck_assert_ptr_nonnull(tcp_conn_get(w.t, TH_OWNER, held));
+	ck_assert_uint_eq(tcp_conn_get(w.t, TH_OWNER, held)->state, TCP_STATE_TIME_WAIT);
+	ck_assert_ptr_nonnull(tcp_conn_get(w.t, TH_OWNER, cid));
+	ck_assert_uint_eq(tcp_conn_get(w.t, TH_OWNER, cid)->state, TCP_STATE_CLOSED);
 	th_run_until(&w, w.now + TCP_TIMEWAIT_NS + 100 * TH_S);
 }
 END_TEST
@@ -261,6 +299,7 @@ int main(void)
 	tcase_add_test(tc, recover_drops_children_of_a_torn_listener);
 	tcase_add_test(tc, recover_rejects_garbage_records);
 	tcase_add_test(tc, full_table_takes_the_oldest_time_wait);
+	tcase_add_test(tc, socket_takes_a_time_wait_orphan_never_a_held_one);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);
 }

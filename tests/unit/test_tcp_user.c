@@ -27,7 +27,7 @@ static uint32_t sock(void)
 {
 	uint32_t cid;
 
-	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &cid), 0);
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &cid), 0);
 	return cid;
 }
 
@@ -328,7 +328,7 @@ START_TEST(disconnect_resets_and_reuses)
 	expect_tx(&w, .flags = TCP_SYN);
 	ck_assert_int_eq(tcp_disconnect(w.t, TH_OWNER + 1, cid, w.now, &w.io), -EBADF);
 	/* a listener stops listening */
-	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, &other), 0);
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &other), 0);
 	ck_assert_int_eq(tcp_listen(w.t, TH_OWNER, other, 5, &other), 0);
 	ck_assert_int_eq(tcp_disconnect(w.t, TH_OWNER, other, w.now, &w.io), 0);
 	ck_assert_int_eq(tcp_accept(w.t, TH_OWNER, other, TH_OWNER, w.now, &w.io, &cid), -EINVAL);

@@ -1,0 +1,219 @@
+/* test_tcp_store: tcpd's state segment payload (servers/tcp/tcpd_store.h) across a kill in the
+ * middle of a request: the request's steps as tcpd_requests.c takes them (the transaction, the
+ * core records it may write saved, the core call, the slot and the bind, the reply), the
+ * commit never reached, then recovery. The core's change must roll back with the slot and the
+ * bind, nothing may be dropped or repaired, and the request re-sent by libsock must succeed as
+ * the first run would have. (Before the core's records joined the transaction, a kill there
+ * left a listener its slot did not name, closed by recovery: listen() failed with EBADF; a
+ * bound socket whose re-sent bind() failed with EINVAL.) The journal's own cut-at-every-store
+ * guarantees are test_state_journal's. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helper_check.h"
+#include "helper_tcp.h"
+#include "tcpd_store.h"
+
+#define SLOT 3u
+#define PORT 0x5000 /* network order: any fixed port */
+
+static struct tcpd_state *st;
+static uint32_t owner;
+static struct tcp_tx txs[64];
+static uint32_t evs[64];
+static struct tcp_io io;
+
+static void setup(void)
+{
+	static const uint8_t seed[32] = {7};
+	static const uint8_t secret[SESSION_SECRET_LEN] = {9};
+	struct tcp_host h = {.addr = TH_LADDR, .prefix_len = 24, .mtu = 1500};
+	st = calloc(1, sizeof(*st));
+	ck_assert_ptr_nonnull(st);
+	tcpd_store_init(st, seed, &h);
+	tcpd_store_session_open(st, 0, 0x1234, secret, 1000, 8);
+	owner = st->sessions[0].owner;
+	io = (struct tcp_io){.tx = txs, .tx_max = 64, .ev = evs, .ev_max = 64};
+}
+
+static void teardown(void)
+{
+	free(st);
+}
+
+/* The request's transaction, up to its core call (tcpd_req_txn_begin, tcpd_req_dispatch). */
+static void req_begin(enum tcpd_reach r, uint32_t cid)
+{
+	tcpd_store_begin(st);
+	tcpd_rec_touch(st, 0);
+	tcpd_store_save_core(st, r, cid);
+}
+
+/* ... and its end: the slot and the bind follow the socket, the reply is remembered. */
+static void req_slot(uint32_t cid)
+{
+	tcpd_rec_touch(st, 0)->slot_sid[SLOT] = cid;
+	struct tcpd_bind *b = tcpd_bind_touch(st, tcpd_bind_ix(0, SLOT));
+	b->cid = cid;
+	b->owner = owner;
+}
+
+static void req_end(uint64_t id, int status, uint32_t sid)
+{
+	struct xport_reply_rec rr = {.id = id, .status = status, .sid = sid, .op = 1};
+	xport_rec_reply(&st->journal, st->sessions, 0, &rr);
+	tcpd_store_end(st);
+}
+
+/* tcpd killed: what the next one finds. Nothing may have been dropped or repaired. */
+static void killed_and_recovered(void)
+{
+	io.n_tx = io.n_ev = 0;
+	ck_assert_int_ge(tcpd_store_recover(st, TH_T0, &io), 0);
+	ck_assert_uint_eq(st->stats.state_sessions_dropped, 0);
+	ck_assert_uint_eq(st->stats.state_slots_cleared, 0);
+	ck_assert_uint_eq(st->stats.state_orphans_closed, 0);
+	ck_assert_uint_eq(st->bstats.state_binds_dropped, 0);
+	ck_assert_uint_eq(st->table.stats.dropped_torn, 0);
+	ck_assert_uint_eq(st->journal.stats.bad_entries, 0);
+	ck_assert_uint_eq(st->journal.stats.overflows, 0);
+	ck_assert_uint_gt(st->journal.stats.rolled_back, 0);
+	th_check_table(&st->table);
+}
+
+/* A socket in SLOT, committed, bound to PORT if bind. */
+static uint32_t sock(bool bind)
+{
+	uint32_t cid;
+	req_begin(TCPD_REACH_NEW, 0);
+	ck_assert_int_eq(tcp_socket_open(&st->table, owner, TH_T0, &io, &cid), 0);
+	req_slot(cid);
+	req_end(1, 0, cid);
+	if (bind) {
+		req_begin(TCPD_REACH_SOCK, cid);
+		ck_assert_int_eq(tcp_bind(&st->table, owner, cid, 0, PORT), 0);
+		req_end(2, 0, 0);
+	}
+	return cid;
+}
+
+START_TEST(socket_killed_before_commit)
+{
+	uint32_t cid, again;
+	req_begin(TCPD_REACH_NEW, 0);
+	ck_assert_int_eq(tcp_socket_open(&st->table, owner, TH_T0, &io, &cid), 0);
+	req_slot(cid);
+	killed_and_recovered();
+	ck_assert_uint_eq(st->sessions[0].slot_sid[SLOT], 0);
+	ck_assert_ptr_null(tcp_conn_get(&st->table, owner, cid)); /* not an orphan to close */
+	/* re-sent: the same socket again */
+	req_begin(TCPD_REACH_NEW, 0);
+	ck_assert_int_eq(tcp_socket_open(&st->table, owner, TH_T0, &io, &again), 0);
+	ck_assert_uint_eq(again, cid);
+}
+END_TEST
+
+/* The same in a table full of TIME-WAIT orphans: the one socket() takes is what rolls back. */
+START_TEST(socket_in_a_full_table_killed_before_commit)
+{
+	uint32_t cid, again;
+	for (unsigned n = 0; n < TCP_CONNS_MAX; n++) {
+		struct tcp_conn *c;
+		ck_assert_int_eq(tcp_socket_open(&st->table, owner, TH_T0, NULL, &cid), 0);
+		c = tcp_conn_by_cid(&st->table, cid);
+		/* a TIME-WAIT orphan as recovery validates one (tcp_table.c) */
+		c->owner = 0;
+		c->flags |= TCP_F_ORPHAN | TCP_F_BOUND | TCP_F_CONNECTED_ONCE;
+		c->state = TCP_STATE_TIME_WAIT;
+		c->laddr = TH_LADDR;
+		c->lport = PORT;
+		c->raddr = TH_RADDR;
+		c->rport = (uint16_t)(n + 1);
+		c->snd_mss = c->adv_mss = c->rcv_mss = 1460;
+		c->t_close = TH_T0 + TCP_TIMEWAIT_NS + n; /* the first ends first */
+	}
+	uint32_t victim = tcp_conn_cid(&st->table, 0);
+	req_begin(TCPD_REACH_NEW, 0);
+	ck_assert_int_eq(tcp_socket_open(&st->table, owner, TH_T0, &io, &cid), 0);
+	ck_assert_uint_eq(tcp_conn_cid(&st->table, 0), cid); /* took the first one's slot */
+	req_slot(cid);
+	killed_and_recovered();
+	ck_assert_uint_eq(tcp_conn_cid(&st->table, 0), victim); /* back, not an orphan socket */
+	req_begin(TCPD_REACH_NEW, 0);
+	ck_assert_int_eq(tcp_socket_open(&st->table, owner, TH_T0, &io, &again), 0);
+	ck_assert_uint_eq(again, cid);
+}
+END_TEST
+
+START_TEST(bind_killed_before_commit)
+{
+	uint32_t cid = sock(false);
+	req_begin(TCPD_REACH_SOCK, cid);
+	ck_assert_int_eq(tcp_bind(&st->table, owner, cid, 0, PORT), 0);
+	killed_and_recovered();
+	ck_assert_uint_eq(tcp_conn_get(&st->table, owner, cid)->lport, 0);
+	/* re-sent: bound as the first run would have, not EINVAL */
+	req_begin(TCPD_REACH_SOCK, cid);
+	ck_assert_int_eq(tcp_bind(&st->table, owner, cid, 0, PORT), 0);
+	req_end(3, 0, 0);
+}
+END_TEST
+
+START_TEST(listen_killed_before_commit)
+{
+	uint32_t cid = sock(true), lcid, again;
+	req_begin(TCPD_REACH_LISTEN, cid);
+	ck_assert_int_eq(tcp_listen(&st->table, owner, cid, 8, &lcid), 0);
+	req_slot(lcid);
+	killed_and_recovered();
+	/* the socket it was, in its slot, bound; no listener */
+	ck_assert_uint_eq(st->sessions[0].slot_sid[SLOT], cid);
+	ck_assert_uint_eq(st->binds[tcpd_bind_ix(0, SLOT)].cid, cid);
+	ck_assert_ptr_nonnull(tcp_conn_get(&st->table, owner, cid));
+	ck_assert_ptr_null(tcp_listener_get(&st->table, owner, lcid));
+	/* re-sent: listens, the same listener */
+	req_begin(TCPD_REACH_LISTEN, cid);
+	ck_assert_int_eq(tcp_listen(&st->table, owner, cid, 8, &again), 0);
+	ck_assert_uint_eq(again, lcid);
+	req_slot(lcid);
+	req_end(3, 0, lcid);
+	ck_assert_ptr_nonnull(tcp_listener_get(&st->table, owner, lcid));
+}
+END_TEST
+
+START_TEST(close_killed_before_commit)
+{
+	uint32_t cid = sock(true), lcid;
+	req_begin(TCPD_REACH_LISTEN, cid);
+	ck_assert_int_eq(tcp_listen(&st->table, owner, cid, 8, &lcid), 0);
+	req_slot(lcid);
+	req_end(3, 0, lcid);
+	req_begin(TCPD_REACH_SOCK, lcid);
+	ck_assert_int_eq(tcp_close(&st->table, owner, lcid, TH_T0, &io), 0);
+	tcpd_rec_touch(st, 0)->slot_sid[SLOT] = 0;
+	killed_and_recovered();
+	ck_assert_uint_eq(st->sessions[0].slot_sid[SLOT], lcid);
+	ck_assert_ptr_nonnull(tcp_listener_get(&st->table, owner, lcid));
+	/* re-sent: closes it (not EBADF) */
+	req_begin(TCPD_REACH_SOCK, lcid);
+	ck_assert_int_eq(tcp_close(&st->table, owner, lcid, TH_T0, &io), 0);
+	tcpd_rec_touch(st, 0)->slot_sid[SLOT] = 0;
+	req_end(4, 0, 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("tcp_store");
+	TCase *tc = tcase_create("kill_before_commit");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, socket_killed_before_commit);
+	tcase_add_test(tc, socket_in_a_full_table_killed_before_commit);
+	tcase_add_test(tc, bind_killed_before_commit);
+	tcase_add_test(tc, listen_killed_before_commit);
+	tcase_add_test(tc, close_killed_before_commit);
+	suite_add_tcase(s, tc);
+	return tcheck_run(s);
+}
