@@ -26,7 +26,9 @@
  *   lost_bytes        TCP: bytes a sender's send() accepted that its receiver never got before
  *                     EOF (or the end of the bound). UDP, a datagram protocol: a datagram lost
  *                     in a fault is expected, and the client sends the request again every
- *                     250 ms (`retries`, reported, not a loss); a request whose intact answer
+ *                     50 ms (`retries`, reported, not a loss: 50 ms is some tens of the
+ *                     stack's round trips, so a UDP flow's blackout is the fault's, not a
+ *                     long retry timer's); a request whose intact answer
  *                     has not come within 20 s of its first try counts its payload as lost.
  *   corrupt_bytes     bytes that arrived different from what was sent: TCP, each received byte
  *                     against the sender's stream at that offset (every byte is compared, which
@@ -314,18 +316,23 @@ static unsigned cp_wait_moved(const struct cp_cfg *c, struct cp_shared *sh, uint
 	return stalled;
 }
 
-/* The longest time without progress of any live flow since the injection at `epoch`. */
-static double cp_blackout_ms(const struct cp_cfg *c, struct cp_shared *sh, uint64_t epoch)
+/* The longest time without progress of any live flow since the injection at `epoch`; *which
+ * is that flow. */
+static double cp_blackout_ms(const struct cp_cfg *c, struct cp_shared *sh, uint64_t epoch,
+			     unsigned *which)
 {
 	uint64_t worst = 0, now = cp_now_ns();
+	*which = 0;
 	for (unsigned f = 0; f < cp_flows(c); f++) {
 		if (!cp_flow_live(sh, f))
 			continue;
 		struct cp_flow *fl = &sh->flow[f];
 		uint64_t g = atomic_load(&fl->seen_epoch) == epoch ? atomic_load(&fl->max_gap_ns)
 								   : now - epoch;
-		if (g > worst)
+		if (g > worst) {
 			worst = g;
+			*which = f;
+		}
 	}
 	return (double)worst / 1e6;
 }
@@ -431,7 +438,7 @@ int main(int argc, char **argv)
 {
 	struct cp_cfg c = {
 		.port_base = 7300, .tcp_conns = 4, .udp_flows = 4, .tcp_rate = 2000000,
-		.udp_interval_ms = 5, .udp_rto_ms = 250, .udp_bound_ms = 20000,
+		.udp_interval_ms = 5, .udp_rto_ms = 50, .udp_bound_ms = 20000,
 		.end_bound_ms = 30000,
 	};
 	unsigned long long faults = 0, v;
@@ -626,7 +633,8 @@ int main(int argc, char **argv)
 		uint64_t ep = cp_now_ns();
 		atomic_store(&sh->epoch_ns, ep);
 		cp_sleep_ms_main(2000);
-		floor_ms = cp_blackout_ms(&c, sh, ep);
+		unsigned w;
+		floor_ms = cp_blackout_ms(&c, sh, ep, &w);
 		printf("campaign: every flow moves; without faults the longest gap of any flow in "
 		       "2 s was %.1f ms (the blackout's floor)\n",
 		       floor_ms);
@@ -674,7 +682,10 @@ int main(int argc, char **argv)
 		uint64_t t1 = cp_now_ns();
 		r->recovered = serving == 0 && stalled == 0;
 		r->recovery_ms = (double)(t1 - t0) / 1e6;
-		r->blackout_ms = cp_blackout_ms(&c, sh, t0);
+		unsigned worst;
+		r->blackout_ms = cp_blackout_ms(&c, sh, t0, &worst);
+		char wname[48];
+		cp_flow_name(&c, worst, wname, sizeof(wname));
 		if (serving < 0) {
 			fprintf(stderr, "ustack-faultcampaign: fault %u (%s): the stack does not serve "
 				"%" PRIu64 " s after it\n", i + 1, desc, recovery_ms / 1000);
@@ -702,9 +713,10 @@ int main(int argc, char **argv)
 		if (r->bad_restart)
 			fprintf(stderr, "ustack-faultcampaign: fault %u (%s): layers restarted: '%s'\n",
 				i + 1, desc, r->restarted);
-		printf("fault %u/%llu: %-52s blackout %8.1f ms  recovered in %8.1f ms%s%s%s\n", i + 1,
-		       faults, desc, r->blackout_ms, r->recovery_ms, r->restarted[0] ? "  restarted " : "",
-		       r->restarted, r->recovered ? "" : "  NOT RECOVERED");
+		printf("fault %u/%llu: %-52s blackout %8.1f ms (%s)  recovered in %8.1f ms%s%s%s\n",
+		       i + 1, faults, desc, r->blackout_ms, wname, r->recovery_ms,
+		       r->restarted[0] ? "  restarted " : "", r->restarted,
+		       r->recovered ? "" : "  NOT RECOVERED");
 	}
 	cp_totals(&c, sh, &now);
 	if (done > 0)
