@@ -13,7 +13,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 API="$BUILD/bin/fault_api"
 export USTACK_INSTANCE="$T_INST" USTACK_CTL="$CTL"
 OUT=$(mktemp -d "/tmp/ustack-$T_INST-api.XXXXXX")
-trap 'rc=$?; ((rc)) && tail -n 20 "$OUT"/*; rm -rf "$OUT"; set +e; (exit $rc); t_cleanup' EXIT
+trap 'rc=$?; set +e; ((rc)) && tail -n 20 "$OUT"/*; rm -rf "$OUT"; (exit $rc); t_cleanup' EXIT
 
 stack_up
 ping_ok 56 2

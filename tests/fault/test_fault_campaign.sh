@@ -15,7 +15,7 @@ CAMP="$BUILD/bin/ustack-faultcampaign"
 FAULTS=${CAMPAIGN_FAULTS:-12}
 SEED=${CAMPAIGN_SEED:-33}
 OUT=$(mktemp "/tmp/ustack-$T_INST-campaign.XXXXXX")
-trap 'rc=$?; ((rc)) && tail -n 60 "$OUT"; rm -f "$OUT"; set +e; (exit $rc); t_cleanup' EXIT
+trap 'rc=$?; set +e; ((rc)) && tail -n 60 "$OUT"; rm -f "$OUT"; (exit $rc); t_cleanup' EXIT
 
 stack_up
 ping_ok 56 2
