@@ -29,7 +29,7 @@ void config_defaults(struct ustack_config *c, const char *instance)
 	c->tx_inflight = 256;
 	c->nic_offload = true;
 	c->udp_uid_share = CONFIG_UID_SHARE_DEFAULT;
-	c->watchdog_ms = 5000;
+	c->watchdog_ms = 3000; /* the units' WatchdogSec=3s (deploy/ustack-*@.service.in) */
 }
 
 int config_parse_ipv4(const char *s, uint32_t *addr)

@@ -17,6 +17,8 @@ const struct layer_info layer_table[] = {
 	{.name = "udpd", .pool_holder = POOL_HOLDER_UDPD, .present = true},
 };
 const unsigned layer_table_len = sizeof(layer_table) / sizeof(layer_table[0]);
+_Static_assert(sizeof(layer_table) / sizeof(layer_table[0]) <= UCTL_LAYERS_MAX,
+	       "UCTL_LAYERS_MAX bounds per-layer arrays");
 
 const struct layer_info *layer_find(const char *name)
 {

@@ -5,6 +5,7 @@
  *                    [--busy-poll US] [--cpus LIST]
  *   ustackctl down   --instance NAME
  *   ustackctl status --instance NAME
+ *   ustackctl wait   --instance NAME [--timeout SECONDS]
  *   ustackctl stats  --instance NAME [--json]
  *   ustackctl arp    --instance NAME
  *   ustackctl route  --instance NAME
@@ -74,6 +75,9 @@ static void main_usage(FILE *f)
 	      "                 stop the layers and remove everything up created\n"
 	      "  status --instance NAME\n"
 	      "                 a line per layer; exit 0 only when every layer serves\n"
+	      "  wait   --instance NAME [--timeout SECONDS]\n"
+	      "                 until every layer serves (exit 0), at most SECONDS (default 30,\n"
+	      "                 0.1..3600; then exit 1): after a kill or a hang\n"
 	      "  stats  --instance NAME [--json]\n"
 	      "                 every layer's counters, the p50/p99 of its latency histograms\n"
 	      "                 and the buffer pool's occupancy\n"
@@ -133,7 +137,7 @@ static const struct main_cmd_info main_cmds[] = {
 	{"stats", UCTL_CMD_STATS},   {"arp", UCTL_CMD_ARP},   {"route", UCTL_CMD_ROUTE},
 	{"kill", UCTL_CMD_KILL},     {"sockets", UCTL_CMD_SOCKETS},
 	{"snmp", UCTL_CMD_SNMP},     {"latency", UCTL_CMD_LATENCY},
-	{"fault", UCTL_CMD_FAULT},
+	{"fault", UCTL_CMD_FAULT},   {"wait", UCTL_CMD_WAIT},
 };
 
 enum main_opt {
@@ -155,6 +159,7 @@ enum main_opt {
 	MAIN_OPT_CORRUPT,
 	MAIN_OPT_DELAY_US,
 	MAIN_OPT_SEED,
+	MAIN_OPT_TIMEOUT,
 };
 
 static bool main_in_subnet(uint32_t a, uint32_t net, uint8_t prefix)
@@ -270,6 +275,7 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 		{"corrupt", required_argument, NULL, MAIN_OPT_CORRUPT},
 		{"delay-us", required_argument, NULL, MAIN_OPT_DELAY_US},
 		{"seed", required_argument, NULL, MAIN_OPT_SEED},
+		{"timeout", required_argument, NULL, MAIN_OPT_TIMEOUT},
 		{"help", no_argument, NULL, MAIN_OPT_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -292,6 +298,9 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 		if (c == MAIN_OPT_JSON && o->cmd != UCTL_CMD_STATS && o->cmd != UCTL_CMD_SOCKETS)
 			return main_usage_error("%s: option '--json' is only valid with 'stats' and "
 						"'sockets'",
+						cmd);
+		if (c == MAIN_OPT_TIMEOUT && o->cmd != UCTL_CMD_WAIT)
+			return main_usage_error("%s: option '--timeout' is only valid with 'wait'",
 						cmd);
 		if (c == MAIN_OPT_INTERVAL && o->cmd != UCTL_CMD_LATENCY)
 			return main_usage_error("%s: option '--interval' is only valid with 'latency'",
@@ -336,6 +345,16 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 							optarg);
 			o->fault_seed = v;
 			o->fault_has_seed = true;
+			break;
+		}
+		case MAIN_OPT_TIMEOUT: {
+			char *end = NULL;
+			double sec = strtod(optarg, &end);
+			if (end == optarg || *end || !(sec >= 0.1 && sec <= 3600))
+				return main_usage_error("wait: --timeout '%s' is not a number of "
+							"seconds in 0.1..3600",
+							optarg);
+			o->timeout_ms = (uint64_t)(sec * 1000.0 + 0.5);
 			break;
 		}
 		case MAIN_OPT_INTERVAL: {
@@ -461,7 +480,7 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 
 int main(int argc, char **argv)
 {
-	struct uctl_opts o = {.offload = -1, .link_shm = -1, .busy_poll_us = -1};
+	struct uctl_opts o = {.offload = -1, .link_shm = -1, .busy_poll_us = -1, .timeout_ms = 30000};
 	int rc = main_parse(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
@@ -490,6 +509,8 @@ int main(int argc, char **argv)
 		return latency_cmd(&o);
 	case UCTL_CMD_FAULT:
 		return fault_cmd(&o);
+	case UCTL_CMD_WAIT:
+		return wait_cmd(&o);
 	default:
 		return UCTL_EXIT_USAGE;
 	}

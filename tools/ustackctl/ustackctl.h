@@ -3,7 +3,7 @@
  * Modules, one file each: main (argument parsing, dispatch), run (external commands through
  * posix_spawnp), layer (the table of layers), state (the up.state file and the tool's own
  * directories), netdev (namespace and TAP), tundev (/dev/net/tun for the stack's user), manager (the systemd manager: system or private),
- * up, down, status, stats, tables (arp, route), sockets, snmp, latency, kill, fault.
+ * up, down, status, wait, stats, tables (arp, route), sockets, snmp, latency, kill, fault.
  *
  * Conventions: every function returns 0 or a negative errno and prints its own one-line error to
  * stderr (prefixed "ustackctl: "), so a command only decides the exit status. The only mutable
@@ -39,6 +39,7 @@ enum uctl_cmd {
 	UCTL_CMD_SNMP,
 	UCTL_CMD_LATENCY,
 	UCTL_CMD_FAULT,
+	UCTL_CMD_WAIT,
 	UCTL_CMD_COUNT
 };
 
@@ -74,6 +75,7 @@ struct uctl_opts {
 	bool fault_link_opts;         /* any of --drop/--dup/--corrupt/--delay-us/--seed given */
 	uint64_t fault_ms;            /* hang */
 	uint32_t fault_slow_us;       /* slow */
+	uint64_t timeout_ms;          /* wait */
 };
 
 void uctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -87,6 +89,7 @@ struct layer_info {
 };
 extern const struct layer_info layer_table[];
 extern const unsigned layer_table_len;
+#define UCTL_LAYERS_MAX 8 /* bound of layer_table_len (static assert in layer.c) */
 const struct layer_info *layer_find(const char *name);
 /* "ustack-<layer>@<instance>.service" */
 int layer_unit(const struct layer_info *l, const char *instance, char *out, size_t size);
@@ -222,6 +225,7 @@ int sockets_cmd(const struct uctl_opts *o);
 int snmp_cmd(const struct uctl_opts *o);
 int latency_cmd(const struct uctl_opts *o);
 int fault_cmd(const struct uctl_opts *o);
+int wait_cmd(const struct uctl_opts *o);
 /* fault's positional arguments (pos[0] is kill|hang|link|slow|clear) into o: -1 to go on, or
  * the exit status after printing why. */
 int fault_parse(struct uctl_opts *o, int npos, char **pos);

@@ -1,0 +1,199 @@
+/* campaign: shared declarations of ustack-faultcampaign (see campaign_main.c for what it does
+ * and what its figures mean).
+ *
+ * Modules, one file each: plan (pure: the seeded fault plan, the byte streams, quantiles),
+ * traffic (the flows: TCP senders and receivers, UDP clients and echo servers, over libsock or
+ * the kernel's sockets through one ops table), ctl (ustackctl run as a child: faults, status,
+ * stats), main (options, the kernel-side child, the fault loop, the report).
+ *
+ * Processes: the campaign itself is the stack's side (libsock); a child it forks before any
+ * libsock call joins the namespace (setns) and is the kernel's side. They share one anonymous
+ * MAP_SHARED block (struct cp_shared) of atomics: per flow the progress the receiving end has
+ * verified and what went wrong, and the flags that start and stop everything.
+ */
+#ifndef CAMPAIGN_H
+#define CAMPAIGN_H
+
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#define CP_TCP_MAX 24 /* libsock gives a process 64 stream sockets: conns + a listener */
+#define CP_UDP_MAX 32
+#define CP_FLOWS_MAX (2 * CP_TCP_MAX + CP_UDP_MAX)
+#define CP_LAYERS 4
+
+/* ---- plan: pure, no I/O, no clock. */
+
+enum cp_layer { CP_NICD, CP_IPD, CP_TCPD, CP_UDPD };
+extern const char *const cp_layer_names[CP_LAYERS];
+
+enum cp_kind {
+	CP_KIND_KILL,
+	CP_KIND_HANG_SHORT, /* below WatchdogSec: the same process goes on */
+	CP_KIND_HANG_LONG,  /* past WatchdogSec: systemd's watchdog restarts it */
+	CP_KIND_LINK_DROP,
+	CP_KIND_LINK_DUP,
+	CP_KIND_LINK_CORRUPT,
+	CP_KIND_LINK_DELAY,
+	CP_KIND_SLOW,
+	CP_KIND_COUNT
+};
+extern const char *const cp_kind_names[CP_KIND_COUNT];
+
+/* One fault of the plan. */
+struct cp_fault {
+	enum cp_kind kind;
+	enum cp_layer layer;   /* the layer hit (for a link fault: the sending end) */
+	enum cp_layer to;      /* link faults: the receiving end */
+	uint32_t wait_ms;      /* quiet time after the previous recovery, before the injection */
+	uint32_t duration_ms;  /* hang, link, slow: how long it lasts (kill: 0) */
+	double p;              /* drop, dup, corrupt: the probability per descriptor */
+	uint32_t delay_us;     /* delay */
+	uint32_t slow_us;      /* slow */
+	uint64_t seed;         /* link: the injector's own seed */
+};
+
+/* splitmix64: the plan's PRNG (and seeds derived from it). */
+uint64_t cp_rand_next(uint64_t *state);
+/* Fault number `index` (0-based) of the campaign seeded `seed`, for a stack whose watchdog is
+ * watchdog_ms: depends on nothing else, so a seed names the same plan on any machine. */
+void cp_plan_fault(uint64_t seed, unsigned index, uint32_t watchdog_ms, struct cp_fault *f);
+/* "kill tcpd", "link ipd->udpd drop 0.25 for 800 ms", ... */
+void cp_fault_describe(const struct cp_fault *f, char *out, size_t size);
+
+/* A byte stream (xorshift64*), the same bytes whatever the chunking. */
+struct cp_stream {
+	uint64_t s;
+	uint64_t word;
+	unsigned left; /* bytes of `word` not handed out yet */
+};
+void cp_stream_init(struct cp_stream *st, uint64_t seed);
+void cp_stream_fill(struct cp_stream *st, uint8_t *out, size_t n);
+
+/* The q-quantile (0..1) of n values, nearest rank; sorts v. 0 for n == 0. */
+double cp_quantile(double *v, size_t n, double q);
+
+/* ---- shared state between the two processes. */
+
+enum cp_flow_state { CP_FLOW_IDLE, CP_FLOW_RUNNING, CP_FLOW_DONE, CP_FLOW_BROKEN };
+
+/* One direction of a TCP connection, or one UDP request/response flow. Written by the end that
+ * verifies (TCP: the receiver; UDP: the client), except `sent`/`sent_final` (the TCP sender). */
+struct cp_flow {
+	_Atomic uint64_t progress;   /* TCP: bytes received and verified; UDP: answers verified */
+	_Atomic uint64_t last_ns;    /* CLOCK_MONOTONIC of the last progress */
+	_Atomic uint64_t seen_epoch; /* the injection max_gap_ns belongs to */
+	_Atomic uint64_t max_gap_ns; /* longest time without progress since that injection */
+	_Atomic uint64_t sent;       /* TCP: bytes send() took; UDP: requests sent (first tries) */
+	_Atomic int sent_final;      /* TCP: the sender shut down its side: `sent` is final */
+	_Atomic uint64_t corrupt;    /* bytes that arrived different from what was sent */
+	_Atomic uint64_t lost;       /* bytes sent that never arrived (see campaign_main.c) */
+	_Atomic uint64_t lost_reqs;  /* UDP: requests whose answer never came within the bound */
+	_Atomic uint64_t retries;    /* UDP: requests sent again (a datagram lost in a fault) */
+	_Atomic uint64_t stale;      /* UDP: answers to an earlier try, arriving late */
+	_Atomic uint64_t send_errors;/* UDP: sends the socket refused (the try is retried) */
+	_Atomic uint64_t echoed;     /* UDP: datagrams the echo server sent back */
+	_Atomic int state;           /* enum cp_flow_state (receiving/client end) */
+	_Atomic int err;             /* errno that broke it */
+	_Atomic int stalled;         /* set by the controller: no progress within the bound */
+};
+
+struct cp_shared {
+	_Atomic uint64_t epoch_ns;  /* the current injection's time (0: none yet) */
+	_Atomic int peer_ready;     /* the kernel side listens and its UDP servers are bound */
+	_Atomic int stack_ready;    /* the stack side listens and its UDP servers are bound */
+	_Atomic int stop_send;      /* TCP senders: finish and shut down; UDP clients: stop */
+	_Atomic int quit;           /* everything: leave now */
+	_Atomic int peer_failed;    /* the kernel side could not set up (it printed why) */
+	struct cp_flow flow[CP_FLOWS_MAX];
+};
+
+/* ---- traffic */
+
+/* The socket calls of one side: libsock's us_* or the kernel's. */
+struct cp_ops {
+	const char *name; /* "stack" or "kernel" */
+	int (*socket)(int, int, int);
+	int (*bind)(int, const struct sockaddr *, socklen_t);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*listen)(int, int);
+	int (*accept)(int, struct sockaddr *, socklen_t *);
+	int (*shutdown)(int, int);
+	int (*close)(int);
+	ssize_t (*send)(int, const void *, size_t, int);
+	ssize_t (*recv)(int, void *, size_t, int);
+	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*poll)(struct pollfd *, nfds_t, int);
+};
+extern const struct cp_ops cp_ops_stack, cp_ops_kernel;
+
+struct cp_cfg {
+	const char *instance, *netns;
+	uint32_t stack_addr, peer_addr; /* network order */
+	uint16_t port_base;             /* TCP: base (kernel listens), base+1 (stack listens);
+					   UDP flow j: base+100+j */
+	unsigned tcp_conns, udp_flows;
+	uint64_t seed;
+	uint32_t tcp_rate;     /* bytes/s per direction of each connection */
+	uint32_t udp_interval_ms;
+	uint32_t udp_rto_ms;   /* a request is sent again after this (50 ms) */
+	uint32_t udp_bound_ms; /* and given up (lost) after this */
+	uint32_t end_bound_ms; /* the end: how long a receiver waits for the rest and EOF */
+};
+
+/* Flow numbering: TCP connection i carries flow 2i (stack -> kernel) and 2i+1 (kernel ->
+ * stack); UDP flow j is flow 2*tcp_conns + j, its client the stack for even j, the kernel for
+ * odd j. TCP connection i is opened by the stack for even i, by the kernel for odd i. */
+static inline unsigned cp_tcp_flow(unsigned conn, bool to_kernel)
+{
+	return 2 * conn + (to_kernel ? 0 : 1);
+}
+static inline unsigned cp_udp_flow(const struct cp_cfg *c, unsigned j)
+{
+	return 2 * c->tcp_conns + j;
+}
+static inline unsigned cp_flows(const struct cp_cfg *c)
+{
+	return 2 * c->tcp_conns + c->udp_flows;
+}
+
+/* Run one side: set up its listeners, UDP sockets and connections, then its threads until
+ * sh->quit or the end of the traffic (after stop_send). `is_stack` picks the roles. Returns 0
+ * when every thread ended, or a negative errno if the set-up failed (printed). */
+int cp_traffic_run(const struct cp_cfg *c, struct cp_shared *sh, const struct cp_ops *ops,
+		   bool is_stack);
+/* Record progress on a flow (the receiver's gap bookkeeping; see struct cp_flow). */
+void cp_flow_progress(struct cp_shared *sh, struct cp_flow *f, uint64_t amount);
+uint64_t cp_now_ns(void);
+
+/* ---- ctl: ustackctl as a child process. */
+
+/* Which ustackctl: set once (argv[0]'s directory, --ctl, or PATH). */
+void cp_ctl_set_path(const char *path);
+/* Run `ustackctl ARGS...` (NULL-terminated), stdout captured into out (may be NULL), within
+ * timeout_ms. Returns the exit status, or a negative errno. */
+int cp_ctl(char *out, size_t out_size, int timeout_ms, const char *const *args);
+/* Per layer from `status`: serving (all of them: the exit status), pid and restarts. */
+struct cp_status {
+	bool all_serving;
+	long pid[CP_LAYERS];
+	long restarts[CP_LAYERS];
+};
+int cp_ctl_status(const char *instance, struct cp_status *st);
+/* From `stats`: a counter's value, or -1 if absent. */
+struct cp_stats {
+	char *text;
+	size_t size;
+};
+int cp_ctl_stats(const char *instance, struct cp_stats *st);
+long long cp_stats_get(const struct cp_stats *st, const char *key);
+void cp_stats_free(struct cp_stats *st);
+
+#endif
