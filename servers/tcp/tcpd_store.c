@@ -8,6 +8,7 @@
 #define F(x) STAT_FIELD(struct tcpd_store_stats, x)
 const struct stat_field tcpd_store_stat_fields[] = {
 	F(state_binds_dropped),
+	F(state_binds_released),
 };
 #undef F
 _Static_assert(sizeof(tcpd_store_stat_fields) / sizeof(tcpd_store_stat_fields[0]) ==
@@ -198,6 +199,21 @@ static bool tcpd_bind_ok(const struct tcpd_state *st, unsigned si, unsigned slot
 	       t->conn[idx].owner == 0 && (t->conn[idx].flags & TCP_F_ORPHAN);
 }
 
+/* An intact orphan's bind whose connection the core freed: tcpd was killed after the core let
+ * it go and before it released the slot (tcpd_store.h, recovery step 5). Not damage. */
+static bool tcpd_bind_freed_orphan(const struct tcpd_state *st, unsigned si, unsigned slot,
+				   const struct tcpd_bind *b)
+{
+	const struct xport_session_rec *rec = &st->sessions[si];
+	if (!state_rec_valid(&b->rec, TCPD_BIND_SEALED) || (b->flags & ~TCPD_B_KNOWN) ||
+	    !(b->flags & TCPD_B_ORPHAN) || !b->cid || (b->cid & TCP_CID_LISTENER))
+		return false;
+	if (!rec->in_use || rec->owner != b->owner || slot >= rec->n_slots ||
+	    rec->slot_sid[slot] != 0)
+		return false;
+	return tcp_conn_cid(&st->table, b->cid & 0x7fffu) != b->cid;
+}
+
 int tcpd_store_recover(struct tcpd_state *st, uint64_t now, struct tcp_io *io)
 {
 	struct tcp_table *t = &st->table;
@@ -222,9 +238,14 @@ int tcpd_store_recover(struct tcpd_state *st, uint64_t now, struct tcp_io *io)
 				continue;
 			uint32_t cid = bd->cid;
 			bool orphan = bd->flags & TCPD_B_ORPHAN;
+			bool released = tcpd_bind_freed_orphan(st, si, slot, bd);
 			tcpd_store_begin(st);
 			tcpd_bind_clear(tcpd_bind_touch(st, b));
 			tcpd_store_end(st);
+			if (released) {
+				st->bstats.state_binds_released++;
+				continue;
+			}
 			st->bstats.state_binds_dropped++;
 			/* An orphan that still had bytes to send from the slot cannot any more. */
 			unsigned idx = cid & 0x7fffu;

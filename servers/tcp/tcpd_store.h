@@ -42,7 +42,11 @@
  *      cleared, a socket in none of its session's slots is closed);
  *   5. each bind alone: sealed, its session in use with the owner it was bound under, its cid
  *      an existing connection or listener that is the slot's socket or an orphan; else cleared
- *      (counted). Every connection closed in 4 or 5 goes through the core (tcp_close: FIN or
+ *      (counted). One case is not damage and is counted apart (state_binds_released): an
+ *      orphan's bind, intact, whose connection the core has freed. The core frees an orphan
+ *      on a segment or a timer (its last ACK, a reset, TIME-WAIT's end), outside any
+ *      transaction, and tcpd releases the slot after that, from the FREED event; a kill
+ *      between the two leaves exactly this, and recovery finishes the release. Every connection closed in 4 or 5 goes through the core (tcp_close: FIN or
  *      RST as it decides; the output is the caller's to discard or send).
  */
 #ifndef USTACK_TCPD_STORE_H
@@ -62,7 +66,7 @@
 #define TCPD_BIND_NONE 0xffffu
 
 /* The state segment's payload version: ours and the core table's. */
-#define TCPD_STATE_VERSION ((1u << 16) | TCP_TABLE_VERSION)
+#define TCPD_STATE_VERSION ((2u << 16) | TCP_TABLE_VERSION)
 
 /* struct tcpd_bind.flags */
 #define TCPD_B_TX_BASE 0x01u /* tx_base_* set (connect, accept) */
@@ -88,6 +92,8 @@ _Static_assert(sizeof(struct tcpd_bind) == 48, "tcpd_bind is shared state: no hi
 /* What recovery repaired, over the segment's life (`ustackctl stats`). Shared. */
 struct tcpd_store_stats {
 	uint64_t state_binds_dropped;  /* bind records torn, or naming what no longer holds */
+	uint64_t state_binds_released; /* orphans' binds whose connection the core had freed:
+					* the release a kill cut short, done by recovery */
 };
 
 extern const struct stat_field tcpd_store_stat_fields[];

@@ -204,6 +204,34 @@ START_TEST(close_killed_before_commit)
 }
 END_TEST
 
+/* The core freed an orphan (here: close() of a socket that never connected frees it at once;
+ * in the churn, the orphan's last ACK or TIME-WAIT's end, outside any transaction) and tcpd was
+ * killed before the FREED event released the slot: the bind is intact and names a connection
+ * that is gone. Recovery finishes the release and counts it as such, not as a dropped bind. */
+START_TEST(orphan_freed_killed_before_release)
+{
+	uint32_t cid = sock(true);
+	unsigned b = tcpd_bind_ix(0, SLOT);
+	req_begin(TCPD_REACH_SOCK, cid);
+	ck_assert_int_eq(tcp_close(&st->table, owner, cid, TH_T0, &io), 0);
+	tcpd_rec_touch(st, 0)->slot_sid[SLOT] = 0;
+	tcpd_bind_touch(st, b)->flags |= TCPD_B_ORPHAN; /* tcpd_req_close */
+	req_end(3, 0, 0);
+	ck_assert_uint_eq(tcp_conn_cid(&st->table, cid & 0x7fffu), 0); /* freed */
+	/* killed here, before tcpd_release */
+	io.n_tx = io.n_ev = 0;
+	ck_assert_int_ge(tcpd_store_recover(st, TH_T0, &io), 0);
+	ck_assert_uint_eq(st->bstats.state_binds_dropped, 0);
+	ck_assert_uint_eq(st->bstats.state_binds_released, 1);
+	ck_assert_uint_eq(st->binds[b].cid, 0);
+	ck_assert(state_rec_valid(&st->binds[b].rec, TCPD_BIND_SEALED));
+	ck_assert_uint_eq(st->stats.state_slots_cleared, 0);
+	ck_assert_uint_eq(st->stats.state_orphans_closed, 0);
+	ck_assert_uint_eq(st->table.stats.dropped_torn, 0);
+	th_check_table(&st->table);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tcp_store");
@@ -214,6 +242,7 @@ int main(void)
 	tcase_add_test(tc, bind_killed_before_commit);
 	tcase_add_test(tc, listen_killed_before_commit);
 	tcase_add_test(tc, close_killed_before_commit);
+	tcase_add_test(tc, orphan_freed_killed_before_release);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);
 }
