@@ -30,6 +30,8 @@
 # usage: tools/bench/udp_bench.sh BUILD_DIR [ROUNDS]
 #   UDP_BENCH_SECONDS (default 2): length of each one-way run
 #   UDP_BENCH_RR_N (default 3000): round trips per request/response run
+#   UDP_BENCH_PARTS (default "rr oneway"): which parts run; "oneway" alone skips the round trips
+#   UDP_BENCH_SIZES (default "64 1472"): the datagram sizes of the one-way runs
 set -euo pipefail
 BUILD=${1:?usage: $0 BUILD_DIR [ROUNDS]}
 ROUNDS=${2:-3}
@@ -39,6 +41,12 @@ CTL="$BUILD/bin/ustackctl"
 US="$BUILD/bin/ustack-udp-rr"
 KS="$BUILD/bin/kernel-udp-rr"
 LINKS=(${UDP_BENCH_LINKS:-zmq shm})
+PARTS=" ${UDP_BENCH_PARTS:-rr oneway} "
+SIZES=(${UDP_BENCH_SIZES:-64 1472})
+for p in $PARTS; do
+	[[ $p == rr || $p == oneway ]] || { echo "udp_bench: UDP_BENCH_PARTS: '$p' is not rr or oneway" >&2; exit 1; }
+done
+has() { [[ $PARTS == *" $1 "* ]]; }
 declare -A K_INST K_NS K_NET K_IF
 for i in "${!LINKS[@]}"; do
 	k=${LINKS[$i]}
@@ -192,16 +200,22 @@ for ((r = 0; r < ROUNDS; r++)); do
 	# Alternate, and swap who goes first every other round so that no side always runs right
 	# after another's load.
 	if ((r % 2 == 0)); then
-		for k in "${LINKS[@]}"; do rr stack "$k"; done
-		rr kernel
-		for size in 64 1472; do
+		if has rr; then
+			for k in "${LINKS[@]}"; do rr stack "$k"; done
+			rr kernel
+		fi
+		has oneway || continue
+		for size in "${SIZES[@]}"; do
 			for k in "${LINKS[@]}"; do oneway rx $size "$k"; oneway tx $size "$k"; done
 			oneway kernel $size
 		done
 	else
-		rr kernel
-		for ((j = ${#LINKS[@]} - 1; j >= 0; j--)); do rr stack "${LINKS[$j]}"; done
-		for size in 64 1472; do
+		if has rr; then
+			rr kernel
+			for ((j = ${#LINKS[@]} - 1; j >= 0; j--)); do rr stack "${LINKS[$j]}"; done
+		fi
+		has oneway || continue
+		for size in "${SIZES[@]}"; do
 			oneway kernel $size
 			for ((j = ${#LINKS[@]} - 1; j >= 0; j--)); do
 				oneway tx $size "${LINKS[$j]}"
@@ -220,63 +234,71 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; els
 printf "UDP through ustack (libsock app, udpd, ipd, nicd, TAP; links %s; busy poll %s us; %s) vs kernel<->kernel over a veth\n" "${LINKS[*]}" "$BENCH_BUSY_POLL" "$(bench_placement)"
 printf "%d rounds alternating, %d round trips and %d s per one-way run; medians over rounds (%d s)\n\n" \
 	"$ROUNDS" "$RR_N" "$SECS" "$elapsed"
-printf "%-34s %9s %9s %9s %6s   %s\n" "request/response, 64 B" "p50 us" "p99 us" "mean us" "lost" \
-	"p50 us per round"
-for side in "${LINKS[@]/#/stack.}" kernel; do
-	f="$TMP/rr.$side"
-	label=$([[ $side == kernel ]] && echo "kernel (veth, 2 netns)" || echo "ustack, link = ${side#stack.}")
-	printf "%-34s %9.1f %9.1f %9.1f %6d   %s\n" "$label" "$(col "$f" 1 | med)" "$(col "$f" 2 | med)" \
-		"$(col "$f" 3 | med)" "$(awk '{ s += $4 } END { print s + 0 }' "$f")" "$(rounds "$f" 1 1)"
-done
-for k in "${LINKS[@]}"; do
-	printf "%-34s %9s %9s %9s\n" "ratio link = $k / kernel" \
-		"$(ratio "$(col "$TMP/rr.stack.$k" 1 | med)" "$(col "$TMP/rr.kernel" 1 | med)")" \
-		"$(ratio "$(col "$TMP/rr.stack.$k" 2 | med)" "$(col "$TMP/rr.kernel" 2 | med)")" \
-		"$(ratio "$(col "$TMP/rr.stack.$k" 3 | med)" "$(col "$TMP/rr.kernel" 3 | med)")"
-done
-echo
-
-printf "%-34s %5s %10s %10s %8s %7s %11s %7s   %s\n" "one-way, delivered at the sink" "size" \
-	"sent/s" "recv/s" "Mbit/s" "loss" "unaccounted" "ratio" "recv k/s per round"
-for size in 64 1472; do
-	kpps=$(col "$TMP/kernel.$size" 5 | med)
-	for name in "${LINKS[@]/#/rx.}" "${LINKS[@]/#/tx.}" kernel; do
-		f="$TMP/$name.$size"
-		case $name in
-		rx.*) label="${name#rx.} rx (kernel -> stack app)" ;;
-		tx.*) label="${name#tx.} tx (stack app -> kernel)" ;;
-		kernel) label="kernel (veth, 2 netns)" ;;
-		esac
-		pps=$(col "$f" 5 | med)
-		sent_rate=$(awk -v s="$SECS" '{ print $1 / s }' "$f" | med)
-		loss=$(awk '{ s += $1; r += $2 } END { printf "%.1f%%", s ? 100 * (s - r) / s : 0 }' "$f")
-		unacc=$([[ $name == kernel ]] && echo - || awk '{ s += $6 } END { print s + 0 }' "$f")
-		printf "%-34s %5d %10.0f %10.0f %8.1f %7s %11s %7s   %s\n" "$label" "$size" "$sent_rate" \
-			"$pps" "$(awk -v p="$pps" -v n="$size" 'BEGIN { print p * n * 8 / 1e6 }')" "$loss" \
-			"$unacc" "$([[ $name == kernel ]] && echo 1.00x || ratio "$pps" "$kpps")" \
-			"$(rounds "$f" 5 1000)"
+if has rr; then
+	printf "%-34s %9s %9s %9s %6s   %s\n" "request/response, 64 B" "p50 us" "p99 us" "mean us" "lost" \
+		"p50 us per round"
+	for side in "${LINKS[@]/#/stack.}" kernel; do
+		f="$TMP/rr.$side"
+		label=$([[ $side == kernel ]] && echo "kernel (veth, 2 netns)" || echo "ustack, link = ${side#stack.}")
+		printf "%-34s %9.1f %9.1f %9.1f %6d   %s\n" "$label" "$(col "$f" 1 | med)" "$(col "$f" 2 | med)" \
+			"$(col "$f" 3 | med)" "$(awk '{ s += $4 } END { print s + 0 }' "$f")" "$(rounds "$f" 1 1)"
 	done
-done
-printf "(ratio: recv/s ustack/kernel; sent/s is what the sender's socket accepted; send errors: %s)\n\n" \
-	"$(cat "$TMP"/rx.*.{64,1472} "$TMP"/tx.*.{64,1472} "$TMP"/kernel.{64,1472} |
-		awk '{ s += $3 } END { print s + 0 }')"
-
-wait "${LAT_PIDS[@]}" || true
-for k in "${LINKS[@]}"; do
-	printf "inside the stack, link = %s, during its first request/response run (ustackctl latency):\n" "$k"
-	sed 's/^/  /' "$TMP/latency.$k"
+	for k in "${LINKS[@]}"; do
+		printf "%-34s %9s %9s %9s\n" "ratio link = $k / kernel" \
+			"$(ratio "$(col "$TMP/rr.stack.$k" 1 | med)" "$(col "$TMP/rr.kernel" 1 | med)")" \
+			"$(ratio "$(col "$TMP/rr.stack.$k" 2 | med)" "$(col "$TMP/rr.kernel" 2 | med)")" \
+			"$(ratio "$(col "$TMP/rr.stack.$k" 3 | med)" "$(col "$TMP/rr.kernel" 3 | med)")"
+	done
 	echo
-done
+fi
 
-printf "where the stack paths lost datagrams (counter deltas summed over rounds)\n"
-for size in 64 1472; do
-	for name in "${LINKS[@]/#/rx.}" "${LINKS[@]/#/tx.}"; do
-		f="$TMP/$name.$size.drops"
-		printf "  %-6s %4d B:" "$name" "$size"
-		if [[ -s "$f" ]]; then
-			awk '{ s[$1] += $2 } END { for (k in s) printf " %s %d\n", k, s[k] }' "$f" | sort -k2,2nr |
-				awk '{ printf " %s %d", $1, $2 }'
-		fi
+if has oneway; then
+	printf "%-34s %5s %10s %10s %8s %7s %11s %7s   %s\n" "one-way, delivered at the sink" "size" \
+		"sent/s" "recv/s" "Mbit/s" "loss" "unaccounted" "ratio" "recv k/s per round"
+	for size in "${SIZES[@]}"; do
+		kpps=$(col "$TMP/kernel.$size" 5 | med)
+		for name in "${LINKS[@]/#/rx.}" "${LINKS[@]/#/tx.}" kernel; do
+			f="$TMP/$name.$size"
+			case $name in
+			rx.*) label="${name#rx.} rx (kernel -> stack app)" ;;
+			tx.*) label="${name#tx.} tx (stack app -> kernel)" ;;
+			kernel) label="kernel (veth, 2 netns)" ;;
+			esac
+			pps=$(col "$f" 5 | med)
+			sent_rate=$(awk -v s="$SECS" '{ print $1 / s }' "$f" | med)
+			loss=$(awk '{ s += $1; r += $2 } END { printf "%.1f%%", s ? 100 * (s - r) / s : 0 }' "$f")
+			unacc=$([[ $name == kernel ]] && echo - || awk '{ s += $6 } END { print s + 0 }' "$f")
+			printf "%-34s %5d %10.0f %10.0f %8.1f %7s %11s %7s   %s\n" "$label" "$size" "$sent_rate" \
+				"$pps" "$(awk -v p="$pps" -v n="$size" 'BEGIN { print p * n * 8 / 1e6 }')" "$loss" \
+				"$unacc" "$([[ $name == kernel ]] && echo 1.00x || ratio "$pps" "$kpps")" \
+				"$(rounds "$f" 5 1000)"
+		done
+	done
+	printf "(ratio: recv/s ustack/kernel; sent/s is what the sender's socket accepted; send errors: %s)\n\n" \
+		"$(for size in "${SIZES[@]}"; do cat "$TMP"/rx.*."$size" "$TMP"/tx.*."$size" "$TMP/kernel.$size"; done |
+			awk '{ s += $3 } END { print s + 0 }')"
+fi
+
+if has rr; then
+	wait "${LAT_PIDS[@]}" || true
+	for k in "${LINKS[@]}"; do
+		printf "inside the stack, link = %s, during its first request/response run (ustackctl latency):\n" "$k"
+		sed 's/^/  /' "$TMP/latency.$k"
 		echo
 	done
-done
+fi
+
+if has oneway; then
+	printf "where the stack paths lost datagrams (counter deltas summed over rounds)\n"
+	for size in "${SIZES[@]}"; do
+		for name in "${LINKS[@]/#/rx.}" "${LINKS[@]/#/tx.}"; do
+			f="$TMP/$name.$size.drops"
+			printf "  %-6s %4d B:" "$name" "$size"
+			if [[ -s "$f" ]]; then
+				awk '{ s[$1] += $2 } END { for (k in s) printf " %s %d\n", k, s[k] }' "$f" | sort -k2,2nr |
+					awk '{ printf " %s %d", $1, $2 }'
+			fi
+			echo
+		done
+	done
+fi
