@@ -2,6 +2,7 @@
 #ifndef USTACK_WIRE_UDP_H
 #define USTACK_WIRE_UDP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define UDP_HDR_LEN 8
@@ -15,5 +16,7 @@ struct udp_hdr {
 	uint16_t csum;  /* over pseudo-header + header + payload; 0 = none sent (RFC 768) */
 } __attribute__((packed));
 _Static_assert(sizeof(struct udp_hdr) == UDP_HDR_LEN, "UDP header is 8 bytes");
+#define UDP_CSUM_OFFSET 6u /* the checksum field, from the UDP header (a partial one's csum_offset) */
+_Static_assert(offsetof(struct udp_hdr, csum) == UDP_CSUM_OFFSET, "UDP checksum at offset 6");
 
 #endif

@@ -224,3 +224,15 @@ void udp_header_fill(uint8_t hdr[8], uint32_t saddr, uint32_t daddr, uint16_t sp
 	uh.csum = htons(c == 0 ? 0xffff : c);
 	memcpy(hdr, &uh, sizeof(uh));
 }
+
+void udp_header_fill_partial(uint8_t hdr[8], uint32_t saddr, uint32_t daddr, uint16_t sport,
+			     uint16_t dport, size_t payload_len)
+{
+	uint16_t ulen = (uint16_t)(UDP_HDR_LEN + payload_len);
+	/* The pseudo-header sum, folded, not inverted (desc.h, DESC_F_CSUM_NEEDED; Linux
+	 * udp4_hwcsum): whoever completes it sums the header and payload over it. */
+	uint16_t pseudo = (uint16_t)~csum_fold(csum_pseudo_ipv4(saddr, daddr, IPV4_PROTO_UDP, ulen));
+	struct udp_hdr uh = {.sport = sport, .dport = dport, .len = htons(ulen), .csum = htons(pseudo)};
+
+	memcpy(hdr, &uh, sizeof(uh));
+}

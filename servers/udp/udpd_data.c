@@ -26,7 +26,9 @@
  * broken ring (-EBADMSG: the application wrote what the ring rules forbid) ends the session.
  * udp_output decides; the payload is copied once from the ring into pool buffers (a chain for
  * large payloads; the head keeps POOL_HEADROOM for UDP, IPv4 and Ethernet headers), the UDP
- * header is pushed with its checksum, and the datagram joins the batch to ipd (flushed at
+ * header is pushed with its checksum left partial (DESC_F_CSUM_NEEDED: ipd or the device
+ * completes it, as Linux's UDP leaves it to a device with checksum offload; the payload is
+ * never summed here), and the datagram joins the batch to ipd (flushed at
  * DESC_BATCH_MAX and at the end of every pass) with the socket's TTL, TOS and Don't Fragment
  * in its descriptor, which ipd puts in the IPv4 header.
  * Back-pressure (udpd_tx_may_take): a record is taken only when its datagram can go on
@@ -502,11 +504,15 @@ void udpd_tx_apply(struct udpd *u, uint32_t sid, const struct udp_tx *tx, const 
 		udp_tx_sndbuf_drop(u->t, sid);
 		goto uncork;
 	}
-	udp_header_fill(uh, tx->saddr, tx->daddr, tx->sport, tx->dport, head, UDP_HDR_LEN, tx->len);
+	/* Checksum offload: summing the payload was the largest cost of a large send here;
+	 * ipd, the device or the receiver through lo finishes it (udp_header_fill_partial). */
+	udp_header_fill_partial(uh, tx->saddr, tx->daddr, tx->sport, tx->dport, tx->len);
 	struct desc d = {
 		.l3_off = 0,
 		.l4_off = 0,
-		.flags = tx->df ? DESC_F_IP_DF : 0,
+		.flags = DESC_F_CSUM_NEEDED | (tx->df ? DESC_F_IP_DF : 0),
+		.csum_start = 0,
+		.csum_offset = UDP_CSUM_OFFSET,
 		.saddr = tx->saddr,
 		.daddr = tx->daddr,
 		.proto = IPV4_PROTO_UDP,
@@ -630,8 +636,14 @@ static void udpd_tx_stamp(struct udpd *u, uint64_t t_sent)
 enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget, uint64_t limit)
 {
 	struct xport_session *s = &u->x.sess[si];
+	struct udpd_sx *sx = &u->sx[si];
 	uint64_t work_end = u->tx_work + budget;
 	u->tx_now = clock_now(); /* one read per turn: the entry time of what it takes */
+	/* Until the ring is found empty we come back unasked: no doorbell per send (ring.h). */
+	if (sx->tx_bell_wanted && (s->state == XPORT_SESS_ATTACHED || s->state == XPORT_SESS_CLOSING)) {
+		ring_notify_off(&s->region.tx);
+		sx->tx_bell_wanted = false;
+	}
 	for (unsigned n = 0; n < budget * UDPD_TX_READS && u->tx_work < work_end &&
 			     u->tx_bytes < u->tx_bytes_end;
 	     n++) {
@@ -641,8 +653,16 @@ enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget
 			return UDPD_TX_IDLE;
 		struct ring_rec rec;
 		int rc = ring_peek(&s->region.tx, &rec);
-		if (rc == -EAGAIN)
-			return UDPD_TX_IDLE;
+		if (rc == -EAGAIN) {
+			/* Empty: ask for the doorbell, then look once more (ring_notify_on), so a
+			 * record committed in between is taken now or rings. */
+			if (!ring_notify_on(&s->region.tx)) {
+				sx->tx_bell_wanted = true;
+				return UDPD_TX_IDLE;
+			}
+			ring_notify_off(&s->region.tx);
+			continue;
+		}
 		if (rc < 0) {
 			u->x.stats.sessions_closed_hostile++;
 			log_warn("session %u (pid %ld): TX ring broken: closing it", si, (long)s->pid);
@@ -663,7 +683,7 @@ enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget
 		}
 		if (!udpd_tx_may_take(u, rec.len, uid_ix))
 			return UDPD_TX_BLOCKED;
-		u->sx[si].tx_touched = true;
+		sx->tx_touched = true;
 		u->stats.tx_records++;
 		if (!dgram) {
 			u->stats.tx_drop_bad_record++;

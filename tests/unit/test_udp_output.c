@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "checksum.h"
 #include "helper_pool.h"
 #include "udp_core.h"
 #include "udp_priv.h"
@@ -505,6 +506,52 @@ START_TEST(header_fill_over_odd_chain)
 }
 END_TEST
 
+/* A partial checksum (checksum offload) completed as the device does it, by summing header
+ * and payload over the pseudo-header sum in the field, gives a datagram whose checksum is
+ * right by the reference, and the same field as the full computation; lengths odd and even,
+ * an empty payload, and a payload that makes the full sum come out 0 (sent as 0xffff). */
+START_TEST(header_fill_partial_completes)
+{
+	static const size_t lens[] = {0, 1, 2, 63, 64, 1472, 1999};
+	uint8_t flat[8 + 1999], full[8];
+
+	for (size_t i = 8; i < sizeof(flat); i++)
+		flat[i] = (uint8_t)(i * 17 + 3);
+	for (unsigned k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		size_t n = lens[k];
+		struct buf *pl = n ? tpool_frame(pool, flat + 8, n) : NULL;
+
+		udp_header_fill_partial(flat, PEER, OUR, htons(4000), htons(53), n);
+		ck_assert_uint_eq(flat[4] << 8 | flat[5], 8 + n);
+		/* Complete it: sum [csum_start, end) with the field as it is, fold, invert. */
+		uint16_t c = csum_fold(csum_partial(flat, 8 + n, 0));
+		if (c == 0)
+			c = 0xffff;
+		flat[UDP_CSUM_OFFSET] = (uint8_t)(c >> 8);
+		flat[UDP_CSUM_OFFSET + 1] = (uint8_t)c;
+		ck_assert_uint_eq(ref_csum(PEER, OUR, flat, 8 + n), 0);
+		udp_header_fill(full, PEER, OUR, htons(4000), htons(53), pl, 0, n);
+		ck_assert_mem_eq(full, flat, 8);
+		pool_free(&pl);
+	}
+	/* A payload whose full sum is 0: the two bytes that cancel everything else. */
+	{
+		uint8_t d[8 + 2] = {0};
+		struct buf *pl;
+		uint16_t c;
+
+		udp_header_fill_partial(d, PEER, OUR, htons(4000), htons(53), 2);
+		c = csum_fold(csum_partial(d, 8, 0)); /* what the payload must sum to, inverted */
+		d[8] = (uint8_t)(c >> 8);
+		d[9] = (uint8_t)c;
+		pl = tpool_frame(pool, d + 8, 2);
+		udp_header_fill(full, PEER, OUR, htons(4000), htons(53), pl, 0, 2);
+		ck_assert_uint_eq(full[6] << 8 | full[7], 0xffff);
+		pool_free(&pl);
+	}
+}
+END_TEST
+
 START_TEST(sndbuf_drop_counts)
 {
 	uint32_t s = sock_open();
@@ -539,6 +586,7 @@ int main(void)
 	tcase_add_test(tc, udp_cork_option_and_push);
 	tcase_add_test(tc, cork_survives_disconnect);
 	tcase_add_test(tc, header_fill_over_odd_chain);
+	tcase_add_test(tc, header_fill_partial_completes);
 	tcase_add_test(tc, sndbuf_drop_counts);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
