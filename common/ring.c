@@ -400,6 +400,25 @@ int ring_room_wait(struct ring *r, uint32_t seq, int timeout_ms)
 	return ring_ctl_room_wait(r->shared, seq, timeout_ms);
 }
 
+void ring_notify_off(struct ring *r)
+{
+	atomic_store_explicit(&r->shared->cons_awake, 1, memory_order_relaxed);
+}
+
+bool ring_notify_on(struct ring *r)
+{
+	atomic_store_explicit(&r->shared->cons_awake, 0, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	/* A broken ring says "more": the caller's next peek reports it. */
+	return r->broken || atomic_load_explicit(&r->shared->head, memory_order_acquire) != r->tail;
+}
+
+bool ring_notify_wanted(const struct ring *r)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	return atomic_load_explicit(&r->shared->cons_awake, memory_order_relaxed) == 0;
+}
+
 bool ring_empty(const struct ring *r)
 {
 	if (r->broken)

@@ -70,15 +70,17 @@
 /* Shared control block: placed at a RING_CACHELINE-aligned offset. Layout is shared: never
  * reorder. The indices are lock-free 64-bit atomics, which is what makes them usable across
  * processes. Each cache line is written by one side only: head and prod_waiting by the
- * producer, tail and room_seq by the consumer (the consumer clears prod_waiting when it wakes a
- * waiter: the one exception, an atomic exchange). */
+ * producer, tail, room_seq and cons_awake by the consumer (the consumer clears prod_waiting when
+ * it wakes a waiter: the one exception, an atomic exchange). */
 struct ring_shared {
 	_Alignas(RING_CACHELINE) _Atomic uint64_t head; /* producer: bytes published, ever */
 	_Atomic uint32_t prod_waiting; /* producer: non-zero while it may sleep in ring_room_wait */
 	uint8_t pad_head[RING_CACHELINE - sizeof(uint64_t) - sizeof(uint32_t)];
 	_Alignas(RING_CACHELINE) _Atomic uint64_t tail; /* consumer: bytes released, ever */
 	_Atomic uint32_t room_seq; /* consumer: bumped by ring_room_notify; producers sleep on it */
-	uint8_t pad_tail[RING_CACHELINE - sizeof(uint64_t) - sizeof(uint32_t)];
+	_Atomic uint32_t cons_awake; /* consumer: non-zero while it will look again unasked
+				      * (ring_notify_off); 0, as formatted: doorbell every commit */
+	uint8_t pad_tail[RING_CACHELINE - sizeof(uint64_t) - 2 * sizeof(uint32_t)];
 };
 _Static_assert(sizeof(_Atomic uint32_t) == 4, "room_seq is a futex word");
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "ring indices are plain 64-bit words");
@@ -227,6 +229,22 @@ static inline uint32_t ring_room_seq(const struct ring *r)
 }
 void ring_room_arm(struct ring *r);
 int ring_room_wait(struct ring *r, uint32_t seq, int timeout_ms);
+
+/* Doorbell suppression (virtio's VRING_USED_F_NO_NOTIFY, io_uring's SQ_NEED_WAKEUP): a
+ * producer that signals the consumer by other means (an eventfd) after each commit need not
+ * while the consumer is awake and will look at the ring again anyway. The consumer says so with
+ * ring_notify_off when it starts taking records; when it finds the ring empty and means to stop
+ * looking, it calls ring_notify_on, which asks for the doorbell again, fences, and tells whether
+ * a record came in meanwhile (then it goes on taking, and may call ring_notify_off again). The
+ * producer commits, then asks ring_notify_wanted (it fences first) and signals only when told:
+ * the two fences mean either the consumer's last look sees the commit or the producer sees the
+ * request, so no wake-up is lost, and while the consumer is busy none is made. A ring whose
+ * consumer never calls these (cons_awake stays 0, as formatted) gets a doorbell per commit.
+ * The word is the consumer's, in memory the producer can write: a hostile producer can only
+ * lose its own wake-ups; the consumer never reads it. */
+void ring_notify_off(struct ring *r);
+bool ring_notify_on(struct ring *r);
+bool ring_notify_wanted(const struct ring *r);
 
 /* The same protocol on a bare control block, for other views of it (stream_ring.h's byte
  * rings share struct ring_shared). ring_ctl_room_notify returns whether a producer had armed

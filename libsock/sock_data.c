@@ -21,8 +21,10 @@
  * anything. Then a pending error (below).
  * Then one TX record (struct region_tx_dgram + the gathered payload) is reserved, filled and
  * committed under tx_lock (the TX ring has one producer side, shared by all our sockets), and
- * the doorbell written. MSG_MORE travels as REGION_TX_MORE (the server corks) and skips the
- * doorbell: the datagram cannot leave before its last part anyway.
+ * the doorbell written if udpd asked for it (ring_notify_wanted: it asks when it finds the ring
+ * empty, so a stream of sends while udpd is taking records rings it once, not per datagram).
+ * MSG_MORE travels as REGION_TX_MORE (the server corks) and skips the doorbell: the datagram
+ * cannot leave before its last part anyway.
  *
  * Send buffer (SO_SNDBUF), as Linux's sock_alloc_send_skb: a send may start while the socket's
  * charge in flight is below its sndbuf (so one datagram may take it over, as in Linux), and
@@ -496,7 +498,9 @@ ssize_t sock_data_send(int fd, const struct msghdr *msg, int flags)
 		if (rc < 0)
 			return rc;
 	}
-	if (!(flags & MSG_MORE))
+	/* Only when udpd asked for it: while it is taking records it comes back unasked (ring.h,
+	 * doorbell suppression), and the write would cost a system call per datagram. */
+	if (!(flags & MSG_MORE) && ring_notify_wanted(tx))
 		sock_doorbell();
 	if (!ref.bound)
 		sock_mark_bound(&ref); /* the server autobinds it as it takes the record */

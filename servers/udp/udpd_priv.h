@@ -155,6 +155,8 @@ struct udpd_sx {
 	uint64_t held_dirty;     /* slots whose tx_held to write at the end of this pass */
 	bool tx_pending;         /* TX records left behind by the budget */
 	bool tx_touched;         /* TX consumed this pass: publish the tail, answer CLOSEs */
+	bool tx_bell_wanted;     /* we asked for the doorbell (ring_notify_on): cancel it when
+				  * taking records again */
 	struct udpd_close_wait close_wait[UDPD_CLOSE_WAITS];
 	struct udpd_req_wait req_wait[UDPD_REQ_WAITS];
 	uint32_t req_wait_seq;

@@ -17,7 +17,10 @@
  *            until the TX round has read up to drain_until (udpd_data.c), then ends;
  *   end      corks freed, then its sockets and its record in one transaction
  *            (udpd_store_session_close);
- *   doorbell the TX ring has records: the TX round reads it this pass.
+ *   doorbell the TX ring has records: the TX round reads it this pass. The application rings
+ *            only when udpd asked for it (ring.h, doorbell suppression): udpd does when a
+ *            turn finds the ring empty, and cancels it when it takes records again, so while
+ *            it keeps up a sender makes no system call to wake it.
  *
  * The application's statistics area (region.h): on attaching, udpd takes its buckets as they
  * are (what was counted before is not reported again) with no credit; udpd_app_collect folds
@@ -61,6 +64,9 @@ static void udpd_sess_attached(void *tp, unsigned si, bool created)
 	sx->held_dirty = 0;
 	sx->tx_touched = false;
 	sx->tx_pending = true; /* records produced while we were away (resume) */
+	/* Whatever the ring's doorbell word says (an earlier udpd's), this pass reads the ring
+	 * until it is empty and only then asks for the doorbell (ring.h, suppression). */
+	sx->tx_bell_wanted = true;
 	/* Nothing waits from an earlier attachment (its repliers are gone): libsock re-sends
 	 * what it had out, and it is answered anew. */
 	memset(sx->close_wait, 0, sizeof(sx->close_wait));
@@ -138,6 +144,7 @@ static void udpd_sess_end(void *tp, unsigned si)
 	sx->held_dirty = 0;
 	sx->tx_pending = false;
 	sx->tx_touched = false;
+	sx->tx_bell_wanted = false;
 }
 
 static void udpd_sess_doorbell(void *tp, unsigned si)
