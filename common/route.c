@@ -20,6 +20,7 @@ static void route_add(struct route_table *rt, uint8_t table, uint8_t type, uint3
 		      uint8_t prefix_len, uint32_t gateway, uint32_t prefsrc, uint8_t ifindex,
 		      uint32_t mtu)
 {
+	rt->mask[rt->n] = ipv4_netmask(prefix_len);
 	rt->e[rt->n++] = (struct route_entry){
 		.dest = dest,
 		.gateway = gateway,
@@ -71,7 +72,7 @@ static const struct route_entry *route_match(const struct route_table *rt, uint8
 	for (unsigned i = 0; i < rt->n && i < ROUTE_MAX; i++) {
 		const struct route_entry *e = &rt->e[i];
 
-		if (e->table != table || (addr & ipv4_netmask(e->prefix_len)) != e->dest)
+		if ((addr & rt->mask[i]) != e->dest || e->table != table)
 			continue;
 		if (!best || e->prefix_len > best->prefix_len)
 			best = e;
@@ -90,6 +91,10 @@ enum route_type route_addr_type(const struct route_table *rt, uint32_t addr)
 {
 	const struct route_entry *e;
 
+	/* Our own address, the destination of nearly every datagram received: its /32 LOCAL
+	 * entry (route_table_init's first) is the longest match there can be. */
+	if (addr == rt->addr && addr != 0)
+		return ROUTE_LOCAL;
 	if (addr == htonl(INADDR_BROADCAST))
 		return ROUTE_BROADCAST;
 	if (ipv4_is_multicast(addr))

@@ -67,6 +67,8 @@ struct route_table {
 	uint32_t mtu;        /* the NIC's */
 	unsigned n;
 	struct route_entry e[ROUTE_MAX];
+	uint32_t mask[ROUTE_MAX]; /* e[i]'s netmask, network order: the lookup's per-entry test is
+				   * one AND and one compare (it runs several times a packet) */
 };
 
 /* The outcome of route_output: what a datagram to daddr needs to leave. */
