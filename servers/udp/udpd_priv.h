@@ -78,6 +78,7 @@
 #define UDPD_LAYER "udpd"          /* endpoints: udpd.sock, udpd.session, udpd.ctl */
 #define UDPD_STATE_LAYER "udp"     /* the state segment: /ustack-<instance>-udp-state */
 #define UDPD_RX_BUDGET 4u          /* batches from ipd per loop pass */
+#define UDPD_RX_PREFETCH 4         /* datagrams ahead whose headers rx_batch prefetches */
 #define UDPD_RX_COPY_BUDGET (4u << 20) /* bytes copied into RX rings per pass (a broadcast to
 				    * many sockets is one copy per socket) */
 #define UDPD_TX_BUDGET 64u         /* TX records per session per loop pass (the NAPI budget) */
