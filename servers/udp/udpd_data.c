@@ -422,11 +422,20 @@ void udpd_cork_free(struct udpd *u, unsigned idx)
 
 /* Append len bytes to the chain *head (allocated if NULL). 0 or -ENOMEM/-E2BIG (chain as
  * before). */
+/* A fresh head buffer (data at POOL_HEADROOM: room for every header) from the round's stash,
+ * refilled in one burst; NULL when the pool is empty. Ours, as pool_alloc's. */
+static struct buf *udpd_head_alloc(struct udpd *u)
+{
+	if (u->tx_stash_n == 0)
+		u->tx_stash_n = pool_alloc_burst(u->pool, u->tx_stash, UDPD_TX_STASH);
+	return u->tx_stash_n ? u->tx_stash[--u->tx_stash_n] : NULL;
+}
+
 static int udpd_chain_append(struct udpd *u, struct buf **head, const void *data, uint32_t len)
 {
 	bool fresh = false;
 	if (!*head) {
-		*head = pool_alloc(u->pool); /* data at POOL_HEADROOM: room for every header */
+		*head = udpd_head_alloc(u);
 		if (!*head)
 			return -ENOMEM;
 		fresh = true;
@@ -726,6 +735,12 @@ static void udpd_tx_drained(struct udpd *u, unsigned si)
 void udpd_tx_done(struct udpd *u)
 {
 	udpd_out_flush(u);
+	/* The stash goes back between rounds: the pool's free count (udpd_tx_may_take, the other
+	 * layers) never misses more than UDPD_TX_STASH buffers, and only during a round. */
+	if (u->tx_stash_n) {
+		pool_free_burst(u->pool, u->tx_stash, u->tx_stash_n);
+		u->tx_stash_n = 0;
+	}
 	for (unsigned si = 0; si < UDPD_SESSIONS_MAX; si++) {
 		struct xport_session *s = &u->x.sess[si];
 		struct udpd_sx *sx = &u->sx[si];

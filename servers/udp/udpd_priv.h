@@ -82,6 +82,7 @@
 #define UDPD_RX_COPY_BUDGET (4u << 20) /* bytes copied into RX rings per pass (a broadcast to
 				    * many sockets is one copy per socket) */
 #define UDPD_TX_BUDGET 64u         /* TX records per session per loop pass (the NAPI budget) */
+#define UDPD_TX_STASH 16u          /* pool buffers taken at once for a TX round's heads */
 #define UDPD_TX_READS 16u          /* records read per record sent, at most, per pass: a
 				    * record that sends nothing (dropped) costs a read only */
 #define UDPD_TX_ROUND_BYTES (1u << 20) /* payload a TX round copies, at most: a pass of the
@@ -260,6 +261,10 @@ struct udpd {
 	bool tx_wait_pool;       /* the pool is down to the reserve: resume on the retry timer */
 	int tx_link_src;         /* loop source of the link's POLLOUT */
 	int tx_timer_id;
+	/* Heads for the round's datagrams, taken from the pool UDPD_TX_STASH at a time (one
+	 * pool lock for many) and the rest given back when the round ends (udpd_tx_done). */
+	struct buf *tx_stash[UDPD_TX_STASH];
+	unsigned tx_stash_n;
 	/* Scratch of the data path, here rather than on the stack (struct udp_rx is 4 KiB). */
 	struct udp_rx rx;
 	uint64_t rx_copied;      /* bytes copied into RX rings this pass */
