@@ -80,11 +80,26 @@ static const struct route_entry *route_match(const struct route_table *rt, uint8
 	return best;
 }
 
+/* The local table's longest match, else the main table's (Linux looks up local first): both
+ * in one pass, as this runs for every datagram sent, in udpd and again in ipd. */
 static const struct route_entry *route_find(const struct route_table *rt, uint32_t addr)
 {
-	const struct route_entry *e = route_match(rt, ROUTE_TABLE_LOCAL, addr);
+	const struct route_entry *local = NULL, *main = NULL;
 
-	return e ? e : route_match(rt, ROUTE_TABLE_MAIN, addr);
+	for (unsigned i = 0; i < rt->n && i < ROUTE_MAX; i++) {
+		const struct route_entry *e = &rt->e[i];
+
+		if ((addr & rt->mask[i]) != e->dest)
+			continue;
+		if (e->table == ROUTE_TABLE_LOCAL) {
+			if (!local || e->prefix_len > local->prefix_len)
+				local = e;
+		} else if (e->table == ROUTE_TABLE_MAIN) {
+			if (!main || e->prefix_len > main->prefix_len)
+				main = e;
+		}
+	}
+	return local ? local : main;
 }
 
 enum route_type route_addr_type(const struct route_table *rt, uint32_t addr)
