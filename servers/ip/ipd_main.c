@@ -102,8 +102,8 @@ struct ipd_xport {
 	int src;                   /* loop source of `from` (POLLIN, off while the output waits) */
 	int to_src;                /* loop source of `to`'s POLLOUT, on while rx waits for it */
 	/* A batch from it being worked through, and where. */
-	struct buf *pend[DESC_BATCH_MAX];
-	struct desc pend_desc[DESC_BATCH_MAX];
+	struct buf *pend[LINK_RECV_MAX];
+	struct desc pend_desc[LINK_RECV_MAX];
 	unsigned n_pend, pend_i;
 	/* up batch being filled */
 	struct buf *up[DESC_BATCH_MAX];
@@ -288,8 +288,8 @@ static bool ipd_nicd_connected(void *arg, uint64_t now);
 static bool ipd_rx_batch(void *arg, uint64_t now)
 {
 	struct ipd *ipd = arg;
-	struct buf *bufs[DESC_BATCH_MAX];
-	struct desc d[DESC_BATCH_MAX];
+	struct buf *bufs[LINK_RECV_MAX];
+	struct desc d[LINK_RECV_MAX];
 	/* A ring says a new nicd attached by its pid, which the first frames it passes up make
 	 * worth a look (one shared-memory load); a ZeroMQ link's monitor is a loop source. */
 	if (!ipd->nicd_monitor)
@@ -299,7 +299,7 @@ static bool ipd_rx_batch(void *arg, uint64_t now)
 			ipd_rearm(ipd);
 			return false;
 		}
-		int n = link_recv(ipd->from_nicd, bufs, d, DESC_BATCH_MAX);
+		int n = link_recv(ipd->from_nicd, bufs, d, LINK_RECV_MAX);
 		if (n == -EAGAIN) {
 			ipd_rearm(ipd);
 			return false;
@@ -314,6 +314,8 @@ static bool ipd_rx_batch(void *arg, uint64_t now)
 				ipd_flush(ipd);
 		}
 		ipd_flush(ipd);
+		if (n <= (int)(LINK_RECV_MAX - DESC_BATCH_MAX))
+			break; /* drained (link_recv): the rest of the loop first, as tcpd */
 	}
 	ipd_rearm(ipd);
 	return true;
@@ -326,17 +328,20 @@ static bool ipd_xport_batch(void *arg, uint64_t now)
 {
 	struct ipd_xport *xp = arg;
 	struct ipd *ipd = xp->ipd;
-	for (int round = 0; round < IPD_RX_BUDGET; round++) {
+	bool drained = false;
+	for (int round = 0; round < IPD_RX_BUDGET && !drained; round++) {
 		if (xp->pend_i == xp->n_pend) {
 			xp->n_pend = xp->pend_i = 0;
 			if (ipd->out.n_wire && !ipd_flush(ipd))
 				goto wait;
-			int n = link_recv(xp->from, xp->pend, xp->pend_desc, DESC_BATCH_MAX);
+			int n = link_recv(xp->from, xp->pend, xp->pend_desc, LINK_RECV_MAX);
 			if (n == -EAGAIN) {
 				ipd_rearm(ipd);
 				return false;
 			}
 			xp->n_pend = n > 0 ? (unsigned)n : 0;
+			/* drained (link_recv): the rest of the loop first, as tcpd */
+			drained = n <= (int)(LINK_RECV_MAX - DESC_BATCH_MAX);
 		}
 		while (xp->pend_i < xp->n_pend) {
 			if (ipd->out.n_wire > IP_OUT_MAX - 64 && !ipd_flush(ipd))

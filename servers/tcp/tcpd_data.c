@@ -355,11 +355,11 @@ static void tcpd_rx_one(struct tcpd *u, struct buf **pkt, const struct desc *d, 
 bool tcpd_rx_batch(void *arg, uint64_t now)
 {
 	struct tcpd *u = arg;
-	struct buf *bufs[DESC_BATCH_MAX];
-	struct desc d[DESC_BATCH_MAX];
+	struct buf *bufs[LINK_RECV_MAX];
+	struct desc d[LINK_RECV_MAX];
 	bool more = true;
 	for (unsigned round = 0; round < TCPD_RX_BUDGET; round++) {
-		int n = link_recv(u->from_ipd, bufs, d, DESC_BATCH_MAX);
+		int n = link_recv(u->from_ipd, bufs, d, LINK_RECV_MAX);
 		if (n == -EAGAIN) {
 			more = false;
 			break;
@@ -368,6 +368,11 @@ bool tcpd_rx_batch(void *arg, uint64_t now)
 			tcpd_rx_one(u, &bufs[i], &d[i], now);
 			pool_free(&bufs[i]);
 		}
+		/* Room left in the call: the link was drained (link_recv). As NAPI, work below the
+		 * budget ends the rounds; the rest of the loop (rings, timers) goes first, and what
+		 * arrives meanwhile is taken next pass. */
+		if (n <= (int)(LINK_RECV_MAX - DESC_BATCH_MAX))
+			break;
 	}
 	tcpd_out_flush(u);
 	xport_wake_flush(&u->x);

@@ -318,8 +318,8 @@ static void udpd_rx_one(struct udpd *u, struct buf **pkt, const struct desc *d)
 bool udpd_rx_batch(void *arg, uint64_t now)
 {
 	struct udpd *u = arg;
-	struct buf *bufs[DESC_BATCH_MAX];
-	struct desc d[DESC_BATCH_MAX];
+	struct buf *bufs[LINK_RECV_MAX];
+	struct desc d[LINK_RECV_MAX];
 	bool more = true;
 	(void)now;
 	u->rx_copied = 0;
@@ -329,7 +329,7 @@ bool udpd_rx_batch(void *arg, uint64_t now)
 			u->stats.rx_budget_exhausted++;
 			break;
 		}
-		int n = link_recv(u->from_ipd, bufs, d, DESC_BATCH_MAX);
+		int n = link_recv(u->from_ipd, bufs, d, LINK_RECV_MAX);
 		if (n == -EAGAIN) {
 			more = false;
 			break;
@@ -340,6 +340,8 @@ bool udpd_rx_batch(void *arg, uint64_t now)
 		u->rx_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 		for (int i = 0; i < n; i++)
 			udpd_rx_one(u, &bufs[i], &d[i]);
+		if (n <= (int)(LINK_RECV_MAX - DESC_BATCH_MAX))
+			break; /* drained (link_recv): the rest of the loop first, as tcpd */
 	}
 	udpd_out_flush(u);
 	xport_wake_flush(&u->x);
