@@ -406,9 +406,8 @@ static uint64_t ipd_timer(void *arg, uint64_t now)
 static bool ipd_nicd_connected(void *arg, uint64_t now)
 {
 	struct ipd *ipd = arg;
-	(void)now;
 	if (link_peer_events_drain(ipd->to_nicd) > 0) {
-		ip_announce(ipd->core, &ipd->out);
+		ip_announce(ipd->core, now, &ipd->out);
 		ipd_flush(ipd);
 	}
 	return false;
