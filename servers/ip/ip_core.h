@@ -216,7 +216,7 @@ int ip_output(struct ip_core *core, uint64_t now, struct buf **pkt, const struct
 	      struct ip_out *out);
 
 /* Announce our address with a gratuitous ARP (RFC 5227 §2.3), as a host does when its link
- * comes up: the shell calls it whenever the link to nicd (re)connects, so a neighbour whose ARP
+ * comes up: the shell calls it whenever a link with nicd (re)connects, so a neighbour whose ARP
  * probe was lost during a driver restart resolves us at once instead of after its retry timer.
  * Our own resolutions in progress ask again at once too (their requests before this went
  * nowhere: a restarted ipd's first request, for the datagram that made the entry, is sent

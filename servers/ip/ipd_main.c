@@ -413,6 +413,18 @@ static bool ipd_nicd_connected(void *arg, uint64_t now)
 	return false;
 }
 
+/* nicd (re)connected its link to us: what it had for us until now was dropped, the replies to
+ * our ARP requests included; ask those again (ip_announce). */
+static bool ipd_nicd_rx_connected(void *arg, uint64_t now)
+{
+	struct ipd *ipd = arg;
+	if (link_peer_events_drain(ipd->from_nicd) > 0) {
+		ip_announce(ipd->core, now, &ipd->out);
+		ipd_flush(ipd);
+	}
+	return false;
+}
+
 static bool ipd_ctl_ready(void *arg, uint64_t now)
 {
 	struct ipd *ipd = arg;
@@ -597,6 +609,12 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 	ipd->nicd_monitor = link_peer_events(ipd->to_nicd) != NULL;
 	if (ipd->nicd_monitor)
 		loop_add_zsock(ipd->loop, link_peer_events(ipd->to_nicd), ipd_nicd_connected, ipd);
+	/* The other direction too: after our restart nicd reconnects to us some milliseconds
+	 * after we reached it, and the replies to what we asked meanwhile were dropped in nicd
+	 * (a ring keeps them: it outlives us). */
+	if (link_peer_events(ipd->from_nicd))
+		loop_add_zsock(ipd->loop, link_peer_events(ipd->from_nicd), ipd_nicd_rx_connected,
+			       ipd);
 	ipd->nicd_out_src = link_loop_add(ipd->loop, ipd->to_nicd, ipd_nicd_writable_cb, ipd);
 	if (ipd->nicd_out_src < 0)
 		return -ENOSPC;
