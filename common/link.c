@@ -7,6 +7,15 @@
  * leak. Buffers whose message is lost after a successful send (receiver killed with a full
  * queue) are held by the receiver's layer id and come back when it restarts (pool_reclaim).
  *
+ * Receiving takes one batch, or, given room for more (max >= 2 * DESC_BATCH_MAX, LINK_RECV_MAX),
+ * every batch already waiting while a whole one still fits: a sender sends a batch per loop
+ * pass, often of one or two descriptors, and a receiver that fell behind (a slow loop pass)
+ * and took them back one message per pass would never catch up, while its queue delayed
+ * everything behind it by seconds (TCP's retransmission timers firing on ACKs still queued).
+ * A NIC driver's poll takes what is in its ring up to its budget, however it got there; so
+ * does this. Each message is still checked and accounted on its own (sender, sequence, seals,
+ * transit).
+ *
  * Receiving trusts nothing in the message: desc_batch_decode checks the structure, the link
  * checks that the batch comes from the peer this link belongs to, and pool_take checks that each
  * descriptor names a live chain now held by us (index, generation, holder, chain shape and
@@ -437,6 +446,14 @@ static int link_recv_batch(struct link *l, struct buf **bufs, struct desc *descs
 int link_recv(struct link *l, struct buf **bufs, struct desc *descs, unsigned max)
 {
 	int got = link_recv_batch(l, bufs, descs, max);
+	/* Coalescing (file comment, "Receiving"): more batches already waiting, while a whole
+	 * one still fits. */
+	while (got >= 0 && max >= 2 * DESC_BATCH_MAX && max - (unsigned)got >= DESC_BATCH_MAX) {
+		int more = link_recv_batch(l, bufs + got, descs + got, max - (unsigned)got);
+		if (more < 0)
+			break; /* nothing more waiting (a ring's doorbell is armed) */
+		got += more;
+	}
 	if (l->faults && got >= 0)
 		link_fault_recv(l, got);
 	return got;

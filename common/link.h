@@ -148,10 +148,14 @@ bool link_tx_ready(struct link *l);
  * DESC_BATCH_MAX, a NULL entry) and -EPERM (a chain not held by self) change nothing. */
 int link_send(struct link *l, struct buf **bufs, struct desc *descs, unsigned n);
 
-/* Receive at most one batch without blocking. Each valid descriptor's chain is taken
- * (pool_take) into bufs[i] with its descriptor in descs[i]; invalid ones are counted and skipped.
- * Returns the number of chains now owned by the caller (0 if the batch held none valid), or
- * -EAGAIN when nothing is waiting. max must be >= DESC_BATCH_MAX. */
+/* Receive without blocking: one batch, then, while at least DESC_BATCH_MAX entries of bufs are
+ * left, every further batch already waiting (coalescing: link.c, "Receiving"; a slow fault
+ * costs one batch per call). Each valid descriptor's chain is taken (pool_take) into bufs[i]
+ * with its descriptor in descs[i]; invalid ones are counted and skipped. Returns the number of
+ * chains now owned by the caller (0 if the batches held none valid), or -EAGAIN when nothing is
+ * waiting. max must be >= DESC_BATCH_MAX; receivers that keep up with bursts pass
+ * LINK_RECV_MAX. */
+#define LINK_RECV_MAX (4 * DESC_BATCH_MAX)
 int link_recv(struct link *l, struct buf **bufs, struct desc *descs, unsigned max);
 
 const struct link_stats *link_stats(const struct link *l);

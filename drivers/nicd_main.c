@@ -125,15 +125,20 @@ static uint64_t nicd_wait_timer(void *arg, uint64_t now)
 static bool nicd_tx_batch(void *arg, uint64_t now)
 {
 	struct nicd *nd = arg;
-	struct buf *bufs[DESC_BATCH_MAX];
-	struct desc d[DESC_BATCH_MAX];
+	struct buf *bufs[LINK_RECV_MAX];
+	struct desc d[LINK_RECV_MAX];
 	(void)now;
 	for (int round = 0; round < NICD_TX_BUDGET; round++) {
-		int n = link_recv(nd->from_ipd, bufs, d, DESC_BATCH_MAX);
+		int n = link_recv(nd->from_ipd, bufs, d, LINK_RECV_MAX);
 		if (n == -EAGAIN)
 			return false;
 		if (n > 0) {
-			nd->ops->tx_submit(nd->dev, bufs, d, (unsigned)n);
+			/* the device takes at most a batch per call */
+			for (unsigned k = 0; k < (unsigned)n; k += DESC_BATCH_MAX) {
+				unsigned c = (unsigned)n - k;
+				nd->ops->tx_submit(nd->dev, bufs + k, d + k,
+						   c < DESC_BATCH_MAX ? c : DESC_BATCH_MAX);
+			}
 			uint64_t t = clock_now();
 			for (int i = 0; i < n; i++) {
 				if (d[i].t_arr && t > d[i].t_arr)
@@ -142,6 +147,8 @@ static bool nicd_tx_batch(void *arg, uint64_t now)
 					hist_add(&nd->total_to_wire, t - d[i].t_in);
 			}
 		}
+		if (n <= (int)(LINK_RECV_MAX - DESC_BATCH_MAX))
+			break; /* drained (link_recv): the rest of the loop first, as tcpd */
 	}
 	return true;
 }

@@ -268,7 +268,7 @@ static bool arp_slot_timer(struct ip_core *core, uint64_t now, struct ip_arp_slo
 	}
 }
 
-int arp_announce(struct ip_core *core, struct ip_out *out)
+int arp_announce(struct ip_core *core, uint64_t now, struct ip_out *out)
 {
 	/* RFC 5227 §2.3: an announcement is a request with our address as both sender and
 	 * target, broadcast, so neighbours refresh a stale entry for us (RFC 826 merge). */
@@ -277,6 +277,20 @@ int arp_announce(struct ip_core *core, struct ip_out *out)
 
 	if (rc == 0)
 		core->stats.arp_tx_gratuitous++;
+	/* The link just came up: what we asked before it did never left (ip_core.h). Asked again
+	 * now, with the tries left as they were; the wait restarts from now. */
+	for (unsigned i = 0; i < IP_ARP_TABLE_SIZE; i++) {
+		struct ip_arp_slot *s = &core->arp[i];
+
+		if (s->state != IP_ARP_INCOMPLETE)
+			continue;
+		if (arp_send(core, ARP_OP_REQUEST, eth_broadcast_addr, arp_zero_mac, s->addr,
+			     out) == 0) {
+			core->stats.arp_tx_requests++;
+			core->stats.arp_link_up_requests++;
+		}
+		s->deadline = now + (uint64_t)core->cfg.arp_retry_ms * IP_NS_PER_MS;
+	}
 	return rc;
 }
 

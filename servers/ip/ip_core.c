@@ -95,7 +95,7 @@ int ip_core_create(const struct ip_config *cfg, struct pool *pool, uint64_t now,
 	 * The core has no randomness source; the start time is the next best thing. */
 	c->next_id = (uint16_t)(now ^ now >> 16 ^ now >> 32 ^ now >> 48);
 	if (out)
-		arp_announce(c, out);
+		arp_announce(c, now, out);
 	*core = c;
 	return 0;
 }
@@ -247,7 +247,7 @@ const struct stat_field ip_stat_fields[] = {
 	F(eth_tx_frames),
 	F(arp_rx), F(arp_drop_short), F(arp_drop_bad_hw), F(arp_drop_bad_proto), F(arp_drop_bad_op),
 	F(arp_drop_bad_sender), F(arp_rx_requests), F(arp_rx_replies), F(arp_tx_requests),
-	F(arp_tx_replies), F(arp_tx_gratuitous), F(arp_queue_drops), F(arp_resolve_failed),
+	F(arp_tx_replies), F(arp_tx_gratuitous), F(arp_link_up_requests), F(arp_queue_drops), F(arp_resolve_failed),
 	F(arp_table_full), F(arp_tx_probes), F(arp_probe_failed), F(arp_evict_incomplete),
 	F(arp_evict_resolved), F(arp_evict_drops),
 	F(ip_in_receives), F(ip_in_drop_short), F(ip_in_drop_version), F(ip_in_drop_ihl),
@@ -304,9 +304,9 @@ void ip_core_gauges(const struct ip_core *core, struct ip_gauges *g)
 	g->reasm_bufs = core->reass.held;
 }
 
-int ip_announce(struct ip_core *core, struct ip_out *out)
+int ip_announce(struct ip_core *core, uint64_t now, struct ip_out *out)
 {
-	return arp_announce(core, out);
+	return arp_announce(core, now, out);
 }
 
 void ip_port_unreachable(struct ip_core *core, uint64_t now, struct buf **dgram,

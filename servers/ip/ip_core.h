@@ -80,6 +80,7 @@ struct ip_stats {
 	uint64_t arp_tx_requests;
 	uint64_t arp_tx_replies;
 	uint64_t arp_tx_gratuitous;
+	uint64_t arp_link_up_requests; /* resolutions asked again when nicd's link came up */
 	uint64_t arp_queue_drops;        /* packet waiting for resolution dropped: queue full */
 	uint64_t arp_resolve_failed;     /* packets dropped: no reply after all retries */
 	uint64_t arp_table_full;         /* new entry refused: nothing may give way (arp.c) */
@@ -215,10 +216,13 @@ int ip_output(struct ip_core *core, uint64_t now, struct buf **pkt, const struct
 	      struct ip_out *out);
 
 /* Announce our address with a gratuitous ARP (RFC 5227 §2.3), as a host does when its link
- * comes up: the shell calls it whenever the link to nicd (re)connects, so a neighbour whose ARP
+ * comes up: the shell calls it whenever a link with nicd (re)connects, so a neighbour whose ARP
  * probe was lost during a driver restart resolves us at once instead of after its retry timer.
- * 0 or -ENOBUFS. */
-int ip_announce(struct ip_core *core, struct ip_out *out);
+ * Our own resolutions in progress ask again at once too (their requests before this went
+ * nowhere: a restarted ipd's first request, for the datagram that made the entry, is sent
+ * before its link to nicd is up), not counted as a retry, the retry timer restarting from now.
+ * 0 or -ENOBUFS (the announcement). */
+int ip_announce(struct ip_core *core, uint64_t now, struct ip_out *out);
 
 /* A transport found no socket for the datagram *dgram (data at its IPv4 header, as delivered):
  * answer with ICMP port unreachable (RFC 1122 §4.1.3.1) under the usual rules (rate limit,

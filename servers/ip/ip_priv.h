@@ -134,7 +134,7 @@ int arp_output(struct ip_core *core, uint64_t now, uint32_t nexthop, struct buf 
 	       const struct ip_offload *off, struct ip_out *out);
 
 /* The gratuitous ARP announcing our address (RFC 5227 §2.3 announcement form). */
-int arp_announce(struct ip_core *core, struct ip_out *out);
+int arp_announce(struct ip_core *core, uint64_t now, struct ip_out *out);
 
 /* Retries, failures and expiry due at `now`. */
 void arp_timer(struct ip_core *core, uint64_t now, struct ip_out *out);

@@ -103,8 +103,8 @@ struct ipd_xport {
 	int src;                   /* loop source of `from` (POLLIN, off while the output waits) */
 	int to_src;                /* loop source of `to`'s POLLOUT, on while rx waits for it */
 	/* A batch from it being worked through, and where. */
-	struct buf *pend[DESC_BATCH_MAX];
-	struct desc pend_desc[DESC_BATCH_MAX];
+	struct buf *pend[LINK_RECV_MAX];
+	struct desc pend_desc[LINK_RECV_MAX];
 	unsigned n_pend, pend_i;
 	/* up batch being filled */
 	struct buf *up[DESC_BATCH_MAX];
@@ -289,8 +289,8 @@ static bool ipd_nicd_connected(void *arg, uint64_t now);
 static bool ipd_rx_batch(void *arg, uint64_t now)
 {
 	struct ipd *ipd = arg;
-	struct buf *bufs[DESC_BATCH_MAX];
-	struct desc d[DESC_BATCH_MAX];
+	struct buf *bufs[LINK_RECV_MAX];
+	struct desc d[LINK_RECV_MAX];
 	/* A ring says a new nicd attached by its pid, which the first frames it passes up make
 	 * worth a look (one shared-memory load); a ZeroMQ link's monitor is a loop source. */
 	if (!ipd->nicd_monitor)
@@ -300,7 +300,7 @@ static bool ipd_rx_batch(void *arg, uint64_t now)
 			ipd_rearm(ipd);
 			return false;
 		}
-		int n = link_recv(ipd->from_nicd, bufs, d, DESC_BATCH_MAX);
+		int n = link_recv(ipd->from_nicd, bufs, d, LINK_RECV_MAX);
 		if (n == -EAGAIN) {
 			ipd_rearm(ipd);
 			return false;
@@ -322,6 +322,8 @@ static bool ipd_rx_batch(void *arg, uint64_t now)
 				ipd_flush(ipd);
 		}
 		ipd_flush(ipd);
+		if (n <= (int)(LINK_RECV_MAX - DESC_BATCH_MAX))
+			break; /* drained (link_recv): the rest of the loop first, as tcpd */
 	}
 	ipd_rearm(ipd);
 	return true;
@@ -334,17 +336,20 @@ static bool ipd_xport_batch(void *arg, uint64_t now)
 {
 	struct ipd_xport *xp = arg;
 	struct ipd *ipd = xp->ipd;
-	for (int round = 0; round < IPD_RX_BUDGET; round++) {
+	bool drained = false;
+	for (int round = 0; round < IPD_RX_BUDGET && !drained; round++) {
 		if (xp->pend_i == xp->n_pend) {
 			xp->n_pend = xp->pend_i = 0;
 			if (ipd->out.n_wire && !ipd_flush(ipd))
 				goto wait;
-			int n = link_recv(xp->from, xp->pend, xp->pend_desc, DESC_BATCH_MAX);
+			int n = link_recv(xp->from, xp->pend, xp->pend_desc, LINK_RECV_MAX);
 			if (n == -EAGAIN) {
 				ipd_rearm(ipd);
 				return false;
 			}
 			xp->n_pend = n > 0 ? (unsigned)n : 0;
+			/* drained (link_recv): the rest of the loop first, as tcpd */
+			drained = n <= (int)(LINK_RECV_MAX - DESC_BATCH_MAX);
 		}
 		while (xp->pend_i < xp->n_pend) {
 			if (ipd->out.n_wire > IP_OUT_MAX - 64 && !ipd_flush(ipd))
@@ -409,9 +414,20 @@ static uint64_t ipd_timer(void *arg, uint64_t now)
 static bool ipd_nicd_connected(void *arg, uint64_t now)
 {
 	struct ipd *ipd = arg;
-	(void)now;
 	if (link_peer_events_drain(ipd->to_nicd) > 0) {
-		ip_announce(ipd->core, &ipd->out);
+		ip_announce(ipd->core, now, &ipd->out);
+		ipd_flush(ipd);
+	}
+	return false;
+}
+
+/* nicd (re)connected its link to us: what it had for us until now was dropped, the replies to
+ * our ARP requests included; ask those again (ip_announce). */
+static bool ipd_nicd_rx_connected(void *arg, uint64_t now)
+{
+	struct ipd *ipd = arg;
+	if (link_peer_events_drain(ipd->from_nicd) > 0) {
+		ip_announce(ipd->core, now, &ipd->out);
 		ipd_flush(ipd);
 	}
 	return false;
@@ -601,6 +617,12 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 	ipd->nicd_monitor = link_peer_events(ipd->to_nicd) != NULL;
 	if (ipd->nicd_monitor)
 		loop_add_zsock(ipd->loop, link_peer_events(ipd->to_nicd), ipd_nicd_connected, ipd);
+	/* The other direction too: after our restart nicd reconnects to us some milliseconds
+	 * after we reached it, and the replies to what we asked meanwhile were dropped in nicd
+	 * (a ring keeps them: it outlives us). */
+	if (link_peer_events(ipd->from_nicd))
+		loop_add_zsock(ipd->loop, link_peer_events(ipd->from_nicd), ipd_nicd_rx_connected,
+			       ipd);
 	ipd->nicd_out_src = link_loop_add(ipd->loop, ipd->to_nicd, ipd_nicd_writable_cb, ipd);
 	if (ipd->nicd_out_src < 0)
 		return -ENOSPC;

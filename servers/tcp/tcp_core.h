@@ -932,4 +932,16 @@ uint64_t tcp_next_deadline(const struct tcp_table *t);
 /* Send what tcp_io had no room for in an earlier call. */
 void tcp_output_deferred(struct tcp_table *t, uint64_t now, struct tcp_io *io);
 
+/* The path through the stack was just broken and is whole again: this tcpd restarted (called
+ * for a session's connections when its application resumes it: their streams are reachable
+ * again), or ipd did (its link reconnected: owner 0, every connection). Segments and ACKs in flight
+ * through the dead process are lost, so for every synchronized connection with data or a FIN
+ * outstanding the retransmission timer is made due now with its backoff reset (the next
+ * tcp_timers retransmits from snd_una as an RTO does: Karn, LOSS, go-back-N), and every
+ * synchronized connection sends an ACK (rcv_nxt, window, SACK blocks) so the peer learns where
+ * we are. Handshakes are left to their own timers. owner: only that session's connections, 0
+ * all. Returns how many connections had their retransmission brought forward. */
+unsigned tcp_path_restored(struct tcp_table *t, uint64_t now, uint32_t owner,
+			   struct tcp_io *io);
+
 #endif

@@ -273,3 +273,40 @@ uint64_t tcp_next_deadline(const struct tcp_table *t)
 {
 	return t ? t->next_deadline : CLOCK_NEVER;
 }
+
+/* tcp_path_restored (tcp_core.h). Linux never meets this case: its TCP does not die under its
+ * connections, and its driver does not restart under them. Here the shell knows what an RTO
+ * can only guess: every segment in flight through the dead process, and every ACK the peer
+ * sent it, is gone. Waiting for the (backed-off) timer would add 0.2-1.4 s to a restart that
+ * took a fraction of that; the timer's own action, taken now, repairs it at once. RFC 6298
+ * §5.5's backoff exists to avoid hammering a path in trouble; the path's trouble was the
+ * restart, which is over, so the backoff is reset as RFC 6069 does when ICMP shows the
+ * disruption was not congestion. One go-back-N with cwnd = 1 per restart is the whole cost
+ * when nothing was lost (the peer's D-SACK shows it; the data is the TX ring's anyway). */
+unsigned tcp_path_restored(struct tcp_table *t, uint64_t now, uint32_t owner, struct tcp_io *io)
+{
+	unsigned kicked = 0;
+
+	if (!t || !io)
+		return 0;
+	for (unsigned i = 0; i < TCP_CONNS_MAX; i++) {
+		struct tcp_conn *c = &t->conn[i];
+
+		/* the handshake's states keep their own retry count (TCP_SYNCNT): a restart must
+		 * not spend one of them, and their timer is short (1 s, then the SYN-ACK's) */
+		if (!c->in_use || !tcp_state_synced(c->state) || c->state == TCP_STATE_TIME_WAIT ||
+		    (owner && c->owner != owner))
+			continue;
+		if (c->snd_una != c->snd_max && c->t_rtx) {
+			tcp_rtt_reset_backoff(&c->rtt);
+			c->t_tlp = 0; /* the RTO's go-back-N is the probe */
+			tcp_timer_arm(t, c, &c->t_rtx, now);
+			kicked++;
+		}
+		/* Tell the peer where we are now (rcv_nxt, window, SACK of what the ring kept), for
+		 * whatever of its ACK clock died with the process. */
+		c->flags |= TCP_F_ACK_NOW;
+		tcp_output(t, c, now, io); /* a full io defers it (tcp_output_deferred) */
+	}
+	return kicked;
+}

@@ -219,6 +219,21 @@ void tcpd_rearm(struct tcpd *u)
 		loop_arm_timer(u->loop, u->timer_id, tcp_next_deadline(u->t));
 }
 
+bool tcpd_ipd_connected(void *arg, uint64_t now)
+{
+	struct tcpd *u = arg;
+	if (link_peer_events_drain(u->to_ipd) == 0)
+		return false;
+	u->stats.ipd_reconnects++;
+	unsigned kicked = tcp_path_restored(u->t, now, 0, tcpd_io(u));
+	u->stats.path_kicks += kicked;
+	log_info("ipd reconnected: %u connections retransmit what was in flight now", kicked);
+	tcpd_io_run(u, now);
+	tcpd_out_flush(u);
+	tcpd_rearm(u);
+	return false;
+}
+
 uint64_t tcpd_timer(void *arg, uint64_t now)
 {
 	struct tcpd *u = arg;
@@ -355,11 +370,15 @@ static void tcpd_rx_one(struct tcpd *u, struct buf **pkt, const struct desc *d, 
 bool tcpd_rx_batch(void *arg, uint64_t now)
 {
 	struct tcpd *u = arg;
-	struct buf *bufs[DESC_BATCH_MAX];
-	struct desc d[DESC_BATCH_MAX];
+	struct buf *bufs[LINK_RECV_MAX];
+	struct desc d[LINK_RECV_MAX];
 	bool more = true;
+	/* A ring says a new ipd attached by its pid (one shared-memory load); a ZeroMQ link's
+	 * monitor is a loop source. */
+	if (!u->ipd_monitor)
+		tcpd_ipd_connected(u, now);
 	for (unsigned round = 0; round < TCPD_RX_BUDGET; round++) {
-		int n = link_recv(u->from_ipd, bufs, d, DESC_BATCH_MAX);
+		int n = link_recv(u->from_ipd, bufs, d, LINK_RECV_MAX);
 		if (n == -EAGAIN) {
 			more = false;
 			break;
@@ -368,6 +387,11 @@ bool tcpd_rx_batch(void *arg, uint64_t now)
 			tcpd_rx_one(u, &bufs[i], &d[i], now);
 			pool_free(&bufs[i]);
 		}
+		/* Room left in the call: the link was drained (link_recv). As NAPI, work below the
+		 * budget ends the rounds; the rest of the loop (rings, timers) goes first, and what
+		 * arrives meanwhile is taken next pass. */
+		if (n <= (int)(LINK_RECV_MAX - DESC_BATCH_MAX))
+			break;
 	}
 	tcpd_out_flush(u);
 	xport_wake_flush(&u->x);

@@ -45,7 +45,7 @@ const struct stat_field tcpd_stat_fields[] = {
 	F(rx_bytes), F(icmp_in), F(icmp_drop_short), F(tx_segs), F(tx_tso), F(tx_bytes),
 	F(tx_drop_nobuf), F(tx_drop_unbound), F(tx_drop_detached), F(tx_drop_ring), F(tx_drop_link), F(sync_tx_taken),
 	F(sync_rx_read), F(binds_released), F(orphans_aborted), F(stage_bytes), F(io_rounds_left),
-	F(req_bad_slot), F(stream_rebases),
+	F(req_bad_slot), F(stream_rebases), F(path_kicks), F(ipd_reconnects),
 #undef F
 };
 const unsigned tcpd_stat_field_count = sizeof(tcpd_stat_fields) / sizeof(tcpd_stat_fields[0]);
@@ -241,6 +241,13 @@ static int tcpd_init(struct tcpd *u, const struct server_args *args)
 	if (link_loop_add(u->loop, u->from_ipd, tcpd_rx_batch, u) < 0 ||
 	    xport_loop_add(&u->x, u->loop) < 0 ||
 	    loop_add_zsock(u->loop, ctl_server_socket(u->ctl), tcpd_ctl_ready, u) < 0)
+		return -ENOSPC;
+	/* ipd restarting takes the segments in flight with it: its next connection tells us
+	 * (tcpd_ipd_connected). The one made at our own start is not such news. */
+	link_peer_events_drain(u->to_ipd);
+	u->ipd_monitor = link_peer_events(u->to_ipd) != NULL;
+	if (u->ipd_monitor &&
+	    loop_add_zsock(u->loop, link_peer_events(u->to_ipd), tcpd_ipd_connected, u) < 0)
 		return -ENOSPC;
 	u->timer_id = loop_add_timer(u->loop, tcpd_timer, u, tcp_next_deadline(u->t));
 	if (u->timer_id < 0)

@@ -134,6 +134,9 @@ struct tcpd_stats {
 	uint64_t io_rounds_left;        /* passes that left deferred output for the next one */
 	uint64_t req_bad_slot;          /* SOCKET/ACCEPT naming a slot outside the region */
 	uint64_t stream_rebases;        /* a bind's stream base moved up (every 1 GiB of a stream) */
+	uint64_t path_kicks;            /* retransmissions brought forward because a restart (ours,
+					 * or ipd's) lost what was in flight (tcp_path_restored) */
+	uint64_t ipd_reconnects;        /* ipd's link came back (a new ipd) */
 };
 
 extern const struct stat_field tcpd_stat_fields[];
@@ -146,6 +149,7 @@ struct tcpd {
 	void *zctx;
 	struct link *from_ipd;
 	struct link *to_ipd;
+	bool ipd_monitor; /* ipd's reconnections come from to_ipd's monitor (ZeroMQ), else asked */
 	struct ctl_server *ctl;
 	struct link_faults *faults; /* ustackctl fault */
 	struct loop *loop;
@@ -274,5 +278,9 @@ void tcpd_out_flush(struct tcpd *u);
 uint64_t tcpd_timer(void *arg, uint64_t now);
 /* Re-arm the core's timer from tcp_next_deadline. */
 void tcpd_rearm(struct tcpd *u);
+/* ipd (re)connected since the last look (to_ipd's peer events): every connection's segments in
+ * flight through the old ipd are lost, so repair them now (tcp_path_restored). Returns false
+ * (a loop source's "nothing more"). */
+bool tcpd_ipd_connected(void *arg, uint64_t now);
 
 #endif

@@ -38,8 +38,17 @@ static void tcpd_sess_open(void *tp, unsigned si, uint64_t id,
 static void tcpd_sess_attached(void *tp, unsigned si, bool created)
 {
 	struct tcpd *u = tp;
-	(void)created;
-	tcpd_session_publish(u, si, clock_now());
+	uint64_t now = clock_now();
+	tcpd_session_publish(u, si, now);
+	/* A session resumed after our restart: its connections' streams are reachable again, and
+	 * what was in flight through the dead tcpd is lost; repair it now, not at the RTO
+	 * (tcp_path_restored). Until now their segments could not be sent (tx_drop_detached). */
+	if (!created) {
+		u->stats.path_kicks += tcp_path_restored(u->t, now, u->st->sessions[si].owner,
+							 tcpd_io(u));
+		tcpd_io_run(u, now);
+		tcpd_rearm(u);
+	}
 }
 
 static bool tcpd_sess_has_binds(const struct tcpd *u, unsigned si)

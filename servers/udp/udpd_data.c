@@ -323,8 +323,8 @@ static void udpd_rx_one(struct udpd *u, struct buf **pkt, const struct desc *d)
 bool udpd_rx_batch(void *arg, uint64_t now)
 {
 	struct udpd *u = arg;
-	struct buf *bufs[DESC_BATCH_MAX];
-	struct desc d[DESC_BATCH_MAX];
+	struct buf *bufs[LINK_RECV_MAX];
+	struct desc d[LINK_RECV_MAX];
 	bool more = true;
 	(void)now;
 	u->rx_copied = 0;
@@ -334,8 +334,8 @@ bool udpd_rx_batch(void *arg, uint64_t now)
 			u->stats.rx_budget_exhausted++;
 			break;
 		}
-		int n = link_recv(u->from_ipd, bufs, d, DESC_BATCH_MAX);
-		if (n == -EAGAIN) {
+		int n = link_recv(u->from_ipd, bufs, d, LINK_RECV_MAX);
+		if (n < 0) { /* -EAGAIN: drained; anything else (-EINTR) the next pass retries */
 			more = false;
 			break;
 		}
@@ -353,6 +353,8 @@ bool udpd_rx_batch(void *arg, uint64_t now)
 			udpd_rx_one(u, &bufs[i], &d[i]);
 		}
 		pool_free_burst(u->pool, bufs, (unsigned)n); /* what udpd_rx_one left: copied out */
+		if (n <= (int)(LINK_RECV_MAX - DESC_BATCH_MAX))
+			break; /* drained (link_recv): the rest of the loop first, as tcpd */
 	}
 	udpd_out_flush(u);
 	xport_wake_flush(&u->x);

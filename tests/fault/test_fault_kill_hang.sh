@@ -76,6 +76,16 @@ wait_serving() {
 	return 1
 }
 stopped() { [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == T ]]; }
+# stops PID: PID reaches the stopped state within 200 ms. kill(SIGSTOP) returns before the
+# target has run to take the signal; on a loaded machine that is some milliseconds later, and
+# a look at once saw it still sleeping (1 run in 11 at load 5).
+stops() {
+	for _ in $(seq 40); do
+		stopped "$1" && return 0
+		sleep 0.005
+	done
+	return 1
+}
 
 echo_ok || fail "echo before any fault"
 ping_ok 56 3
@@ -100,7 +110,7 @@ pass "fault kill ipd: restarted by systemd (pid $pid0 -> $pid1), serving again"
 pid=$(field udpd pid)
 r0=$(field udpd restarts)
 "$CTL" fault --instance "$T_INST" hang udpd 0.8 || fail "fault hang udpd"
-stopped "$pid" || fail "udpd $pid is not stopped"
+stops "$pid" || fail "udpd $pid is not stopped"
 no_echo_while_stopped "$pid" || fail "a datagram was echoed while udpd was stopped"
 for _ in $(seq 50); do stopped "$pid" || break; sleep 0.1; done
 stopped "$pid" && fail "udpd $pid still stopped 5 s after its 0.8 s hang"
@@ -112,7 +122,7 @@ pass "fault hang udpd 0.8: stopped, nothing echoed meanwhile, then the same proc
 
 # ---- a long hang is shown, and clear ends it early (within WatchdogSec, so no restart)
 "$CTL" fault --instance "$T_INST" hang udpd 30 >/dev/null || fail "fault hang udpd 30"
-stopped "$pid" || fail "udpd not stopped"
+stops "$pid" || fail "udpd not stopped"
 st=$("$CTL" status --instance "$T_INST" 2>&1) && fail "status says every layer serves while udpd hangs"
 # status waits 1 s for the stopped udpd; systemd's watchdog acts 1.5-3 s after the stop
 stopped "$pid" || fail "udpd $pid no longer stopped after status (took it over 1.5 s?)"

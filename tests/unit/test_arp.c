@@ -347,6 +347,49 @@ END_TEST
 
 /* At the end of its lifetime an entry used to be removed, so the next datagram waited on a
  * broadcast resolution; now it goes to PROBE: still used, re-confirmed by unicast requests. */
+/* The link to nicd came up (ip_announce): a resolution whose request went nowhere before it
+ * asks again at once, without spending a retry, and waits a full interval from now. */
+START_TEST(link_up_asks_again_at_once)
+{
+	uint64_t t0 = fx.now;
+	uint8_t f[TIP_FRAME_MAX];
+	size_t len;
+
+	ck_assert_int_eq(tip_output(&fx, TIP_PEER_IP, 0, 0, 60, 1), 0);
+	tip_expect_wire_frames(&fx.out, 1); /* lost: the link was not up */
+	tip_out_reset(&fx.out);
+	ck_assert_uint_eq(ip_next_deadline(fx.core), t0 + TIP_SEC);
+
+	fx.now = t0 + 30 * TIP_MS;
+	ck_assert_int_eq(ip_announce(fx.core, fx.now, &fx.out), 0);
+	tip_expect_wire_frames(&fx.out, 2);
+	expect_request(1, TIP_PEER_IP); /* after the announcement */
+	tip_out_reset(&fx.out);
+	ck_assert_uint_eq(st()->arp_link_up_requests, 1);
+	ck_assert_uint_eq(st()->arp_tx_requests, 2);
+	ck_assert_uint_eq(ip_next_deadline(fx.core), fx.now + TIP_SEC);
+
+	/* its reply flushes the queue */
+	tip_learn(&fx, TIP_PEER_IP, tip_peer_mac);
+	tip_expect_wire_frames(&fx.out, 1);
+	len = tip_wire_copy(&fx.out, 0, f, sizeof(f));
+	ck_assert_uint_eq(len, 14 + 20 + 60);
+	tip_expect_ipv4(f, len, tip_peer_mac, IPV4_PROTO_UDP, TIP_OUR_IP, TIP_PEER_IP);
+	tip_out_reset(&fx.out);
+	tpool_assert_idle(fx.pool);
+}
+END_TEST
+
+/* Without resolutions in progress, only the announcement. */
+START_TEST(link_up_without_resolutions_announces_only)
+{
+	ck_assert_int_eq(ip_announce(fx.core, fx.now, &fx.out), 0);
+	tip_expect_wire_frames(&fx.out, 1);
+	ck_assert_uint_eq(st()->arp_link_up_requests, 0);
+	tip_out_reset(&fx.out);
+}
+END_TEST
+
 START_TEST(expired_entry_is_probed_and_still_used)
 {
 	struct ip_arp_entry e;
@@ -897,6 +940,8 @@ int main(void)
 	tcase_add_test(tc, big_queue_drains_over_several_calls);
 	tcase_add_test(tc, big_queue_drains_from_timer);
 	tcase_add_test(tc, retries_then_failure);
+	tcase_add_test(tc, link_up_asks_again_at_once);
+	tcase_add_test(tc, link_up_without_resolutions_announces_only);
 	tcase_add_test(tc, expired_entry_is_probed_and_still_used);
 	tcase_add_test(tc, probing_entry_refreshed_by_any_arp_from_it);
 	tcase_add_test(tc, unanswered_probes_remove_entry);

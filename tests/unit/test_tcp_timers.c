@@ -3,7 +3,8 @@
  * (ETIMEDOUT, or the ICMP soft error seen meanwhile), TCP_USER_TIMEOUT for retransmissions,
  * for zero-window probes and for keepalives, keepalive probes and the reset after
  * TCP_KEEPCNT, and the deadline cache (tcp_next_deadline answers without a scan, is never
- * late, and disarmed timers cost at most a scan). */
+ * late, and disarmed timers cost at most a scan), and tcp_path_restored (a restart's losses
+ * repaired at once, the backoff reset, handshakes left alone). */
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -55,6 +56,81 @@ START_TEST(rto_backoff_schedule)
 	ck_assert_uint_eq(c->rtx_count, 0);
 	expect_no_tx(&w, w.now + 300 * TH_S);
 	ck_assert_uint_eq(c->state, TCP_STATE_ESTABLISHED);
+}
+END_TEST
+
+/* tcp_path_restored: a restart below or of tcpd. Outstanding data goes again at the next
+ * timer pass instead of at the backed-off RTO, the backoff starts over, and every connection
+ * tells its peer where it is with an ACK; nothing outstanding, nothing but the ACK. */
+START_TEST(path_restored_retransmits_now)
+{
+	uint32_t cid;
+	struct tcp_conn *c = th_conn(&w, SPEC(.flags = TCP_F_NODELAY), &cid);
+	uint64_t base = tcp_rtt_rto_ns(&c->rtt);
+
+	ck_assert_int_eq(tcp_send(w.t, TH_OWNER, cid, w.now, 100, 0, &w.io), 0);
+	expect_tx(&w, .seq = 1001, .len = 100);
+	/* two RTOs lost: the third would be 4 RTOs after the second */
+	th_at(&w, w.now + base);
+	expect_tx(&w, .seq = 1001, .len = 100);
+	th_at(&w, w.now + 2 * base);
+	expect_tx(&w, .seq = 1001, .len = 100);
+	ck_assert_uint_eq(c->t_rtx, w.now + 4 * base);
+	ck_assert_uint_eq(c->rtt.backoff, 2);
+
+	/* the path is back 10 ms later */
+	w.now += 10 * TH_MS;
+	th_io_reset(&w);
+	ck_assert_uint_eq(tcp_path_restored(w.t, w.now, 0, &w.io), 1);
+	/* an ACK, nothing else yet */
+	expect_tx(&w, .cid = cid, .seq = 1101, .ack = 5001, .len = 0, .flags = TCP_ACK);
+	ck_assert_uint_eq(c->t_rtx, w.now);
+	ck_assert_uint_eq(tcp_next_deadline(w.t), w.now);
+	/* the retransmission, now; the backoff started over (one step: this RTO's) */
+	th_at(&w, w.now);
+	expect_tx(&w, .cid = cid, .seq = 1001, .len = 100);
+	ck_assert_uint_eq(c->rtt.backoff, 1);
+	ck_assert_uint_eq(c->t_rtx, w.now + 2 * base);
+	expect_no_tx(&w, w.now + 2 * base - 1);
+	/* the ACK of it ends recovery as any would */
+	th_in(&w, SEG(.seq = 5001, .ack = 1101));
+	ck_assert_uint_eq(c->t_rtx, 0);
+	expect_no_tx(&w, w.now + 10 * TH_S);
+	ck_assert_uint_eq(c->state, TCP_STATE_ESTABLISHED);
+}
+END_TEST
+
+/* Nothing outstanding: an ACK, no retransmission, no timer. */
+START_TEST(path_restored_idle_acks_only)
+{
+	uint32_t cid;
+	struct tcp_conn *c = th_conn(&w, SPEC(.iss = 7000, .irs = 9000), &cid);
+
+	th_io_reset(&w);
+	/* another session's restart is not this connection's */
+	ck_assert_uint_eq(tcp_path_restored(w.t, w.now, TH_OWNER + 1, &w.io), 0);
+	expect_no_tx(&w, w.now);
+	ck_assert_uint_eq(tcp_path_restored(w.t, w.now, TH_OWNER, &w.io), 0);
+	expect_tx(&w, .cid = cid, .seq = 7001, .ack = 9001, .len = 0, .flags = TCP_ACK);
+	ck_assert_uint_eq(c->t_rtx, 0);
+	expect_no_tx(&w, w.now + 10 * TH_S);
+}
+END_TEST
+
+/* A handshake keeps its own retry schedule (TCP_SYNCNT): a restart spends none of it. */
+START_TEST(path_restored_leaves_handshakes)
+{
+	uint32_t cid;
+
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &cid), 0);
+	ck_assert_int_eq(tcp_connect(w.t, TH_OWNER, cid, w.now, 0, TH_RADDR, TH_RPORT, 1500, &w.io),
+			 0);
+	expect_tx(&w, .flags = TCP_SYN);
+	uint64_t due = tcp_next_deadline(w.t);
+	th_io_reset(&w);
+	ck_assert_uint_eq(tcp_path_restored(w.t, w.now + TH_MS, 0, &w.io), 0);
+	expect_no_tx(&w, w.now);
+	ck_assert_uint_eq(tcp_next_deadline(w.t), due);
 }
 END_TEST
 
@@ -243,6 +319,9 @@ int main(void)
 	tcase_add_test(tc, keepalive_probes_and_reset);
 	tcase_add_test(tc, keepalive_option_ranges);
 	tcase_add_test(tc, deadline_cache);
+	tcase_add_test(tc, path_restored_retransmits_now);
+	tcase_add_test(tc, path_restored_idle_acks_only);
+	tcase_add_test(tc, path_restored_leaves_handshakes);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);
 }
