@@ -158,6 +158,15 @@ int link_send(struct link *l, struct buf **bufs, struct desc *descs, unsigned n)
 #define LINK_RECV_MAX (4 * DESC_BATCH_MAX)
 int link_recv(struct link *l, struct buf **bufs, struct desc *descs, unsigned max);
 
+/* Did link_recv(..., max) that returned got leave the link drained? It stops coalescing only
+ * when nothing more waits or a whole batch no longer fits, so room for one more batch means
+ * nothing was left behind (an error return counts as drained too). As NAPI, a receiver ends
+ * its rounds there and lets the rest of its loop go first. */
+static inline bool link_recv_drained(int got, unsigned max)
+{
+	return got < 0 || max - (unsigned)got >= DESC_BATCH_MAX;
+}
+
 const struct link_stats *link_stats(const struct link *l);
 
 /* The link's latency histogram and its name ("transit_from_ipd", "inside_to_nicd"), as above. */

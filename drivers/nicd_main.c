@@ -147,7 +147,7 @@ static bool nicd_tx_batch(void *arg, uint64_t now)
 					hist_add(&nd->total_to_wire, t - d[i].t_in);
 			}
 		}
-		if (n <= (int)(LINK_RECV_MAX - DESC_BATCH_MAX))
+		if (link_recv_drained(n, LINK_RECV_MAX))
 			break; /* drained (link_recv): the rest of the loop first, as tcpd */
 	}
 	return true;

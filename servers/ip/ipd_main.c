@@ -322,7 +322,7 @@ static bool ipd_rx_batch(void *arg, uint64_t now)
 				ipd_flush(ipd);
 		}
 		ipd_flush(ipd);
-		if (n <= (int)(LINK_RECV_MAX - DESC_BATCH_MAX))
+		if (link_recv_drained(n, LINK_RECV_MAX))
 			break; /* drained (link_recv): the rest of the loop first, as tcpd */
 	}
 	ipd_rearm(ipd);
@@ -349,7 +349,7 @@ static bool ipd_xport_batch(void *arg, uint64_t now)
 			}
 			xp->n_pend = n > 0 ? (unsigned)n : 0;
 			/* drained (link_recv): the rest of the loop first, as tcpd */
-			drained = n <= (int)(LINK_RECV_MAX - DESC_BATCH_MAX);
+			drained = link_recv_drained(n, LINK_RECV_MAX);
 		}
 		while (xp->pend_i < xp->n_pend) {
 			if (ipd->out.n_wire > IP_OUT_MAX - 64 && !ipd_flush(ipd))

@@ -387,11 +387,8 @@ bool tcpd_rx_batch(void *arg, uint64_t now)
 			tcpd_rx_one(u, &bufs[i], &d[i], now);
 			pool_free(&bufs[i]);
 		}
-		/* Room left in the call: the link was drained (link_recv). As NAPI, work below the
-		 * budget ends the rounds; the rest of the loop (rings, timers) goes first, and what
-		 * arrives meanwhile is taken next pass. */
-		if (n <= (int)(LINK_RECV_MAX - DESC_BATCH_MAX))
-			break;
+		if (link_recv_drained(n, LINK_RECV_MAX))
+			break; /* rings and timers first; what arrives meanwhile, next pass */
 	}
 	tcpd_out_flush(u);
 	xport_wake_flush(&u->x);

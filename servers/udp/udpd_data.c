@@ -353,7 +353,7 @@ bool udpd_rx_batch(void *arg, uint64_t now)
 			udpd_rx_one(u, &bufs[i], &d[i]);
 		}
 		pool_free_burst(u->pool, bufs, (unsigned)n); /* what udpd_rx_one left: copied out */
-		if (n <= (int)(LINK_RECV_MAX - DESC_BATCH_MAX))
+		if (link_recv_drained(n, LINK_RECV_MAX))
 			break; /* drained (link_recv): the rest of the loop first, as tcpd */
 	}
 	udpd_out_flush(u);
