@@ -205,15 +205,24 @@ static int arp_send(struct ip_core *core, uint16_t op, const uint8_t eth_dst[6],
 	return eth_output(core, &b, eth_dst, ETH_TYPE_ARP, NULL, out);
 }
 
+static bool arp_request_send(struct ip_core *core, uint64_t now, struct ip_arp_slot *s,
+			     struct ip_out *out)
+{
+	bool sent = arp_send(core, ARP_OP_REQUEST, eth_broadcast_addr, arp_zero_mac, s->addr,
+			     out) == 0;
+	if (sent)
+		core->stats.arp_tx_requests++;
+	s->deadline = now + (uint64_t)core->cfg.arp_retry_ms * IP_NS_PER_MS;
+	return sent;
+}
+
 static void arp_request(struct ip_core *core, uint64_t now, struct ip_arp_slot *s,
 			struct ip_out *out)
 {
-	if (arp_send(core, ARP_OP_REQUEST, eth_broadcast_addr, arp_zero_mac, s->addr, out) == 0)
-		core->stats.arp_tx_requests++;
+	arp_request_send(core, now, s, out);
 	/* A request that could not go out still counts as a try: the retry timer is the only
 	 * thing that bounds how long datagrams wait. */
 	s->requests++;
-	s->deadline = now + (uint64_t)core->cfg.arp_retry_ms * IP_NS_PER_MS;
 }
 
 /* Re-confirm the expired entry s (PROBE): a request unicast to the address we know (RFC 1122
@@ -282,14 +291,8 @@ int arp_announce(struct ip_core *core, uint64_t now, struct ip_out *out)
 	for (unsigned i = 0; i < IP_ARP_TABLE_SIZE; i++) {
 		struct ip_arp_slot *s = &core->arp[i];
 
-		if (s->state != IP_ARP_INCOMPLETE)
-			continue;
-		if (arp_send(core, ARP_OP_REQUEST, eth_broadcast_addr, arp_zero_mac, s->addr,
-			     out) == 0) {
-			core->stats.arp_tx_requests++;
+		if (s->state == IP_ARP_INCOMPLETE && arp_request_send(core, now, s, out))
 			core->stats.arp_link_up_requests++;
-		}
-		s->deadline = now + (uint64_t)core->cfg.arp_retry_ms * IP_NS_PER_MS;
 	}
 	return rc;
 }
