@@ -11,7 +11,8 @@
  * udpd_req_wait, UDPD_REQ_WAITS per session, its packed bytes kept) and acted on, in arrival
  * order, when the TX round has read that far (udpd_requests_close_ready). Never an unbounded
  * drain: a request costs udpd no more than reading the ring at its normal pace. SOCKET and
- * HOSTCFG touch no existing socket and never wait; CLOSE waits its own way (below). A request
+ * HOSTCFG touch no existing socket and never wait, nor does a request naming no socket of the
+ * session (its -EBADF is final: no record makes a socket); CLOSE waits its own way (below). A request
  * re-sent while it is parked (same id) is not parked twice: the latest asker gets the answer.
  *
  * Idempotent replay: a mutating request runs in one transaction of the state segment together
@@ -453,9 +454,13 @@ int udpd_req_handle(void *tp, unsigned si_, const Ustack__SockRequest *q, Ustack
 	size_t body_len = req->body_len, ident_len = req->ident_len;
 	struct xport_session *s = &u->x.sess[si];
 	struct udpd_sx *sx = &u->sx[si];
-	/* What the application sent before this call happens before it (file comment). */
+	/* What the application sent before this call happens before it (file comment). A call on
+	 * a socket that does not exist (closed, never made) has nothing to follow: no record
+	 * makes a socket, so its -EBADF cannot change, and it must not wait behind a producer
+	 * that keeps the ring full. */
 	uint64_t until = 0;
-	if (udpd_op_ordered(q->op) && ring_head_now(&s->region.tx, &until) == 0 &&
+	if (udpd_op_ordered(q->op) && udp_sock_get(u->t, u->st->sessions[si].owner, q->sid) &&
+	    ring_head_now(&s->region.tx, &until) == 0 &&
 	    ring_read_pos(&s->region.tx) < until) {
 		bool parked = false;
 		for (unsigned i = 0; i < UDPD_REQ_WAITS; i++)
