@@ -16,7 +16,7 @@ SQ_FILES=("/dev/shm/ustack-$T_INST-pool" "/dev/shm/ustack-$T_INST-udp-state" "/d
 SQ_DIR="/dev/shm/ustack-$T_INST.AAAAAA"
 RT="${USTACK_RUNTIME_DIR:-/run/ustack}/$T_INST"
 sq_cleanup() { rm -rf "${SQ_FILES[@]}" "$SQ_DIR"; }
-trap 'sq_cleanup; t_cleanup' EXIT
+trap 'rc=$?; set +e; sq_cleanup; (exit $rc); t_cleanup' EXIT
 
 log "squatter (uid 65534) pre-creates the names"
 for f in "${SQ_FILES[@]}"; do
