@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
 	# build
 	cmake gcc clang make pkg-config
-	libzmq3-dev libprotobuf-c-dev protobuf-c-compiler liburing-dev libsystemd-dev libinih-dev libsodium-dev
+	libzmq3-dev libprotobuf-c-dev protobuf-c-compiler liburing-dev libsystemd-dev libinih-dev libsodium-dev libpcap-dev
 	check
 	# run: systemd for the units (a private manager where PID 1 is not systemd), iproute2 for
 	# namespaces and the TAP
@@ -15,6 +15,8 @@ PACKAGES=(
 	iputils-ping arping netcat-openbsd python3 python3-scapy libclang-rt-14-dev
 	# demo and test: the kernel's HTTP client against ustack-http (quickstart, test_tcp_tools.sh)
 	curl
+	# test: a capture read back by the reference reader (test_pcap.sh)
+	tcpdump
 	# test: the TAP's offload features as the kernel side sees them (test_offload.sh)
 	ethtool
 )

@@ -6,8 +6,8 @@
  *                  writes in flight) when it died
  *   3. links       bind ipd-to-nicd, connect nicd-to-ipd, wait (bounded) for both to be up
  *   4. backend     open the device (a persistent TAP survives our restart) and post reads
- *   5. ctl         bind nicd.ctl
- *   6. loop        backend completions, frames from ipd, ctl; READY=1
+ *   5. ctl         bind nicd.ctl, and nicd.capture (`ustackctl pcap`, nicd_capture.h)
+ *   6. loop        backend completions, frames from ipd, ctl, capture clients; READY=1
  *
  * NAPI style: each pass takes at most NICD_RX_BUDGET frames from the device and at most
  * NICD_TX_BUDGET batches from ipd, then yields.
@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "buf.h"
@@ -43,6 +44,7 @@
 #include "log.h"
 #include "loop.h"
 #include "nic_backend.h"
+#include "nicd_capture.h"
 #include "pool.h"
 #include "sdnotify.h"
 #include "server.h"
@@ -60,7 +62,8 @@ struct nicd {
 	struct link *to_ipd;
 	struct ctl_server *ctl;
 	struct link_faults *faults; /* ustackctl fault */
-	struct loop *loop;
+	struct nicd_capture capture; /* ustackctl pcap */
+	int capture_src;	struct loop *loop;
 	int rx_src;      /* the device's completions */
 	int ipd_out_src; /* to_ipd's POLLOUT, watched only while rx waits for it */
 	int wait_timer;  /* ends a wait on ipd's link at its deadline */
@@ -70,6 +73,23 @@ struct nicd {
 	uint64_t started;
 	uint64_t reclaimed;
 };
+
+/* The wall-clock time a capture's frames are stamped with (pcap wants it, not the stack's). */
+static uint64_t nicd_wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Copy frames to capture clients. A send can take the socket's pending edge (ZMQ_FD): the
+ * loop looks at the socket again, or a client's arrival or leaving waits for the next one. */
+static void nicd_capture(struct nicd *nd, enum capture_dir dir, struct buf *const *bufs,
+			 unsigned n)
+{
+	nicd_capture_frames(&nd->capture, dir, bufs, n, nicd_wall_ns());
+	loop_source_pend(nd->loop, nd->capture_src);
+}
 
 /* Take input from the device again, or stop taking it until ipd's link has room. */
 static void nicd_rx_hold(struct nicd *nd, bool hold, uint64_t now)
@@ -100,6 +120,8 @@ static bool nicd_rx_batch(void *arg, uint64_t now)
 		return false;
 	for (int i = 0; i < n; i++)
 		d[i].t_in = d[i].t_arr = now;
+	if (nicd_capture_active(&nd->capture))
+		nicd_capture(nd, CAPTURE_DIR_IN, bufs, (unsigned)n);
 	link_send(nd->to_ipd, bufs, d, (unsigned)n);
 	return n == NICD_RX_BUDGET;
 }
@@ -133,6 +155,8 @@ static bool nicd_tx_batch(void *arg, uint64_t now)
 		if (n == -EAGAIN)
 			return false;
 		if (n > 0) {
+			if (nicd_capture_active(&nd->capture))
+				nicd_capture(nd, CAPTURE_DIR_OUT, bufs, (unsigned)n);
 			/* the device takes at most a batch per call */
 			for (unsigned k = 0; k < (unsigned)n; k += DESC_BATCH_MAX) {
 				unsigned c = (unsigned)n - k;
@@ -151,6 +175,13 @@ static bool nicd_tx_batch(void *arg, uint64_t now)
 			break; /* drained (link_recv): the rest of the loop first, as tcpd */
 	}
 	return true;
+}
+
+static bool nicd_capture_ready(void *arg, uint64_t now)
+{
+	struct nicd *nd = arg;
+	(void)now;
+	return nicd_capture_poll(&nd->capture);
 }
 
 static bool nicd_ctl_ready(void *arg, uint64_t now)
@@ -185,6 +216,8 @@ static int nicd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 			rc = ctl_reply_add_hist(srv, r, "inside_to_wire", &nd->inside_to_wire);
 		if (rc == 0)
 			rc = ctl_reply_add_hist(srv, r, "total_to_wire", &nd->total_to_wire);
+		if (rc == 0)
+			rc = nicd_capture_report(&nd->capture, srv, r);
 		return rc;
 	}
 	default:
@@ -237,6 +270,11 @@ static int nicd_init(struct nicd *nd, const struct server_args *args)
 		log_err("ctl: %s", strerror(-rc));
 		return rc;
 	}
+	rc = nicd_capture_open(nd->zctx, instance, &nd->capture);
+	if (rc < 0) {
+		log_err("capture: %s", strerror(-rc));
+		return rc;
+	}
 	rc = loop_create(&nd->loop);
 	if (rc < 0)
 		return rc;
@@ -244,9 +282,10 @@ static int nicd_init(struct nicd *nd, const struct server_args *args)
 	nd->rx_src = loop_add_fd(nd->loop, nd->ops->event_fd(nd->dev), nicd_rx_batch, nd);
 	link_loop_add(nd->loop, nd->from_ipd, nicd_tx_batch, nd);
 	loop_add_zsock(nd->loop, ctl_server_socket(nd->ctl), nicd_ctl_ready, nd);
+	nd->capture_src = loop_add_zsock(nd->loop, nd->capture.sock, nicd_capture_ready, nd);
 	nd->ipd_out_src = link_loop_add(nd->loop, nd->to_ipd, nicd_ipd_room, nd);
 	nd->wait_timer = loop_add_timer(nd->loop, nicd_wait_timer, nd, CLOCK_NEVER);
-	if (nd->rx_src < 0 || nd->ipd_out_src < 0 || nd->wait_timer < 0)
+	if (nd->rx_src < 0 || nd->ipd_out_src < 0 || nd->wait_timer < 0 || nd->capture_src < 0)
 		return -ENOSPC;
 	link_loop_room(nd->loop, nd->ipd_out_src, nd->to_ipd, false); /* until rx waits for it */
 	struct link *links[] = {nd->from_ipd, nd->to_ipd};
@@ -262,6 +301,7 @@ static void nicd_fini(struct nicd *nd)
 	if (nd->dev)
 		nd->ops->close(&nd->dev);
 	ctl_server_close(&nd->ctl);
+	nicd_capture_close(&nd->capture);
 	link_faults_destroy(&nd->faults);
 	link_close(&nd->from_ipd);
 	link_close(&nd->to_ipd);

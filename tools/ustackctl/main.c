@@ -12,6 +12,8 @@
  *   ustackctl sockets --instance NAME [--json]
  *   ustackctl snmp   --instance NAME
  *   ustackctl latency --instance NAME [--interval SEC]
+ *   ustackctl pcap   --instance NAME --write FILE|- [--count N] [--seconds S] [--snaplen N]
+ *                    [FILTER...]
  *   ustackctl kill   --instance NAME LAYER [SIGNAL]
  *   ustackctl fault  --instance NAME kill LAYER | hang LAYER SECONDS |
  *                    link FROM TO [--drop P] [--dup P] [--corrupt P] [--delay-us N] [--seed S] |
@@ -23,12 +25,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture.h"
 #include "config.h"
 #include "ipv4_addr.h"
 #include "ustackctl.h"
@@ -92,6 +96,11 @@ static void main_usage(FILE *f)
 	      "                 p50/p99 of each hop of the UDP path, wire -> nicd -> ipd ->\n"
 	      "                 udpd -> application and back; --interval: only the packets of\n"
 	      "                 the next SEC seconds (0.1..3600), else since each layer started\n"
+	      "  pcap   --instance NAME --write FILE|- [--count N] [--seconds S]\n"
+	      "         [--snaplen N] [FILTER...]\n"
+	      "                 the frames nicd moves, both ways, into a pcap file (- for\n"
+	      "                 stdout) that tcpdump -r reads; FILTER is a tcpdump expression;\n"
+	      "                 until N frames are written, S seconds pass, or SIGINT\n"
 	      "  kill   --instance NAME LAYER [SIGNAL]\n"
 	      "                 signal a layer's main process through systemd\n"
 	      "                 (LAYER: nicd|ipd|tcpd|udpd; SIGNAL: KILL, SIGTERM, 9, ...;\n"
@@ -137,7 +146,7 @@ static const struct main_cmd_info main_cmds[] = {
 	{"stats", UCTL_CMD_STATS},   {"arp", UCTL_CMD_ARP},   {"route", UCTL_CMD_ROUTE},
 	{"kill", UCTL_CMD_KILL},     {"sockets", UCTL_CMD_SOCKETS},
 	{"snmp", UCTL_CMD_SNMP},     {"latency", UCTL_CMD_LATENCY},
-	{"fault", UCTL_CMD_FAULT},   {"wait", UCTL_CMD_WAIT},
+	{"fault", UCTL_CMD_FAULT},   {"wait", UCTL_CMD_WAIT},   {"pcap", UCTL_CMD_PCAP},
 };
 
 enum main_opt {
@@ -158,6 +167,10 @@ enum main_opt {
 	MAIN_OPT_DUP,
 	MAIN_OPT_CORRUPT,
 	MAIN_OPT_DELAY_US,
+	MAIN_OPT_WRITE,
+	MAIN_OPT_COUNT,
+	MAIN_OPT_SECONDS,
+	MAIN_OPT_SNAPLEN,
 	MAIN_OPT_SEED,
 	MAIN_OPT_TIMEOUT,
 };
@@ -276,6 +289,10 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 		{"delay-us", required_argument, NULL, MAIN_OPT_DELAY_US},
 		{"seed", required_argument, NULL, MAIN_OPT_SEED},
 		{"timeout", required_argument, NULL, MAIN_OPT_TIMEOUT},
+		{"write", required_argument, NULL, MAIN_OPT_WRITE},
+		{"count", required_argument, NULL, MAIN_OPT_COUNT},
+		{"seconds", required_argument, NULL, MAIN_OPT_SECONDS},
+		{"snaplen", required_argument, NULL, MAIN_OPT_SNAPLEN},
 		{"help", no_argument, NULL, MAIN_OPT_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -311,6 +328,11 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 			return main_usage_error("%s: option '%s' is only valid with 'fault link'", cmd,
 						sub_argv[prev]);
 		o->fault_link_opts |= fault_only;
+		bool pcap_only = c == MAIN_OPT_WRITE || c == MAIN_OPT_COUNT || c == MAIN_OPT_SECONDS ||
+				 c == MAIN_OPT_SNAPLEN;
+		if (pcap_only && o->cmd != UCTL_CMD_PCAP)
+			return main_usage_error("%s: option '%s' is only valid with 'pcap'", cmd,
+						sub_argv[prev]);
 		switch (c) {
 		case MAIN_OPT_DROP:
 			if (fault_parse_p("--drop", optarg, &o->fault_drop) != 0)
@@ -365,6 +387,37 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 							"seconds in 0.1..3600",
 							cmd, optarg);
 			o->interval_ms = (unsigned)(sec * 1000.0 + 0.5);
+			break;
+		}
+		case MAIN_OPT_WRITE:
+			o->pcap_file = optarg;
+			break;
+		case MAIN_OPT_COUNT:
+		case MAIN_OPT_SNAPLEN: {
+			char *end;
+			errno = 0;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			bool snap = c == MAIN_OPT_SNAPLEN;
+			if (errno || *end || end == optarg || optarg[0] == '-' || v == 0 ||
+			    (snap && v > CAPTURE_SNAP_MAX))
+				return main_usage_error("pcap: %s '%s' is not a number in 1..%llu",
+							sub_argv[prev], optarg,
+							snap ? (unsigned long long)CAPTURE_SNAP_MAX
+							     : ULLONG_MAX);
+			if (snap)
+				o->pcap_snaplen = (unsigned)v;
+			else
+				o->pcap_count = v;
+			break;
+		}
+		case MAIN_OPT_SECONDS: {
+			char *end = NULL;
+			double sec = strtod(optarg, &end);
+			if (end == optarg || *end || !(sec >= 0.1 && sec <= 86400))
+				return main_usage_error("pcap: --seconds '%s' is not a number of "
+							"seconds in 0.1..86400",
+							optarg);
+			o->pcap_ms = (uint64_t)(sec * 1000.0 + 0.5);
 			break;
 		}
 		case MAIN_OPT_HELP:
@@ -468,6 +521,20 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 	}
 	if (o->cmd == UCTL_CMD_FAULT)
 		return fault_parse(o, npos, pos);
+	if (o->cmd == UCTL_CMD_PCAP) {
+		if (!o->pcap_file)
+			return main_usage_error("pcap: --write FILE (or - for stdout) is required");
+		size_t used = 0;
+		for (int i = 0; i < npos; i++) {
+			int w = snprintf(o->pcap_filter + used, sizeof(o->pcap_filter) - used, "%s%s",
+					 i ? " " : "", pos[i]);
+			if (w < 0 || (size_t)w >= sizeof(o->pcap_filter) - used)
+				return main_usage_error("pcap: the filter is longer than %zu bytes",
+							sizeof(o->pcap_filter) - 1);
+			used += (size_t)w;
+		}
+		return -1;
+	}
 	if (npos > 0)
 		return main_usage_error("%s: unexpected argument '%s'", cmd, pos[0]);
 	if (o->cmd == UCTL_CMD_UP) {
@@ -480,7 +547,8 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 
 int main(int argc, char **argv)
 {
-	struct uctl_opts o = {.offload = -1, .link_shm = -1, .busy_poll_us = -1, .timeout_ms = 30000};
+	struct uctl_opts o = {.offload = -1, .link_shm = -1, .busy_poll_us = -1, .timeout_ms = 30000,
+			  .pcap_snaplen = CAPTURE_SNAP_MAX};
 	int rc = main_parse(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
@@ -511,6 +579,8 @@ int main(int argc, char **argv)
 		return fault_cmd(&o);
 	case UCTL_CMD_WAIT:
 		return wait_cmd(&o);
+	case UCTL_CMD_PCAP:
+		return pcap_cmd(&o);
 	default:
 		return UCTL_EXIT_USAGE;
 	}

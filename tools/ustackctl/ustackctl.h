@@ -40,6 +40,7 @@ enum uctl_cmd {
 	UCTL_CMD_LATENCY,
 	UCTL_CMD_FAULT,
 	UCTL_CMD_WAIT,
+	UCTL_CMD_PCAP,
 	UCTL_CMD_COUNT
 };
 
@@ -76,6 +77,12 @@ struct uctl_opts {
 	uint64_t fault_ms;            /* hang */
 	uint32_t fault_slow_us;       /* slow */
 	uint64_t timeout_ms;          /* wait */
+	/* pcap */
+	const char *pcap_file;        /* --write FILE, "-" = stdout */
+	uint64_t pcap_count;          /* --count: frames written, 0 = no limit */
+	uint64_t pcap_ms;             /* --seconds, 0 = no limit */
+	unsigned pcap_snaplen;        /* --snaplen, default CAPTURE_SNAP_MAX */
+	char pcap_filter[1024];       /* the positional words, joined by spaces */
 };
 
 void uctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -226,6 +233,8 @@ int snmp_cmd(const struct uctl_opts *o);
 int latency_cmd(const struct uctl_opts *o);
 int fault_cmd(const struct uctl_opts *o);
 int wait_cmd(const struct uctl_opts *o);
+/* pcap.c */
+int pcap_cmd(const struct uctl_opts *o);
 /* fault's positional arguments (pos[0] is kill|hang|link|slow|clear) into o: -1 to go on, or
  * the exit status after printing why. */
 int fault_parse(struct uctl_opts *o, int npos, char **pos);
