@@ -2,7 +2,10 @@
 # test_fault_campaign: a short seeded run of ustack-faultcampaign (issue 9) against a fresh
 # instance (either link kind, USTACK_TEST_LINK): CAMPAIGN_FAULTS faults (default 12) of every
 # kind into nicd, ipd, tcpd and udpd while 4 TCP connections and 4 UDP flows carry checked data
-# both ways between the stack and the kernel. The campaign must exit 0 and its last line must
+# both ways between the stack and the kernel, and 2 dialers (the stack's, the kernel's) open a
+# short connection to the other's listener every 100 ms, each of which must be made, echoed
+# and closed (a listener that stops accepting is a lost connection). The campaign must exit 0
+# and its last line must
 # say, value by value: every fault injected, no connection lost, no byte lost or corrupted, no
 # buffer leaked, and blackout figures that are numbers (p50 <= p99). The plan must hold every
 # kind of fault and every layer (the seed is chosen for it, and the test checks it from the
@@ -25,11 +28,11 @@ idle=$(stat pool.free)
 t0=$(date +%s)
 set +e
 "$CAMP" --instance "$T_INST" --netns "$T_NS" --faults "$FAULTS" --seed "$SEED" --tcp-conns 4 \
-	--udp-flows 4 --ctl "$CTL" >"$OUT" 2>&1
+	--udp-flows 4 --tcp-dials 2 --ctl "$CTL" >"$OUT" 2>&1
 rc=$?
 set -e
 log "campaign: exit $rc in $(($(date +%s) - t0)) s"
-grep -E '^(fault |per |  |udp:|pool:|refused)' "$OUT" | sed 's/^/  /'
+grep -E '^(fault |per |  |udp:|dials:|pool:|refused)' "$OUT" | sed 's/^/  /'
 last=$(tail -n 1 "$OUT")
 echo "  $last"
 ((rc == 0)) || fail "the campaign exited $rc"
@@ -47,6 +50,13 @@ awk -v a="$p50" -v b="$p99" 'BEGIN {exit !(a > 0 && a <= b)}' || fail "blackout 
 (($(grep -c '^fault [0-9]*/' "$OUT") == FAULTS)) || fail "not one line per fault"
 grep -q 'NOT RECOVERED' "$OUT" && fail "a fault was not recovered"
 pass "campaign seed $SEED: $faults faults, nothing lost, corrupted or leaked; blackout p50 $p50 ms, p99 $p99 ms"
+dre='^dials: ([0-9]+) connections made by the stack, ([0-9]+) by the kernel'
+[[ $(grep '^dials:' "$OUT") =~ $dre ]] || fail "no dials line"
+by_stack=${BASH_REMATCH[1]} by_kernel=${BASH_REMATCH[2]}
+# a connection every 100 ms for the whole run, but the faults' waits: at least one per fault
+((by_stack >= FAULTS && by_kernel >= FAULTS)) ||
+	fail "only $by_stack dials by the stack and $by_kernel by the kernel in $FAULTS faults"
+pass "both listeners kept accepting: $by_stack connections dialed by the stack, $by_kernel by the kernel, none lost"
 
 # what the plan held (skipped with a seed of one's own)
 if [[ -z ${CAMPAIGN_SEED:-} ]]; then

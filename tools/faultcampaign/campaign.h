@@ -24,7 +24,8 @@
 
 #define CP_TCP_MAX 24 /* libsock gives a process 64 stream sockets: conns + a listener */
 #define CP_UDP_MAX 32
-#define CP_FLOWS_MAX (2 * CP_TCP_MAX + CP_UDP_MAX)
+#define CP_DIAL_MAX 4
+#define CP_FLOWS_MAX (2 * CP_TCP_MAX + CP_UDP_MAX + CP_DIAL_MAX)
 #define CP_LAYERS 4
 
 /* ---- plan: pure, no I/O, no clock. */
@@ -82,14 +83,17 @@ double cp_quantile(double *v, size_t n, double q);
 
 enum cp_flow_state { CP_FLOW_IDLE, CP_FLOW_RUNNING, CP_FLOW_DONE, CP_FLOW_BROKEN };
 
-/* One direction of a TCP connection, or one UDP request/response flow. Written by the end that
- * verifies (TCP: the receiver; UDP: the client), except `sent`/`sent_final` (the TCP sender). */
+/* One direction of a TCP connection, one UDP request/response flow, or one dialer of new TCP
+ * connections. Written by the end that verifies (TCP: the receiver; UDP and dials: the client),
+ * except `sent`/`sent_final` (the TCP sender). */
 struct cp_flow {
-	_Atomic uint64_t progress;   /* TCP: bytes received and verified; UDP: answers verified */
+	_Atomic uint64_t progress;   /* TCP: bytes received and verified; UDP: answers verified;
+				      * dials: connections made, echoed and closed */
 	_Atomic uint64_t last_ns;    /* CLOCK_MONOTONIC of the last progress */
 	_Atomic uint64_t seen_epoch; /* the injection max_gap_ns belongs to */
 	_Atomic uint64_t max_gap_ns; /* longest time without progress since that injection */
-	_Atomic uint64_t sent;       /* TCP: bytes send() took; UDP: requests sent (first tries) */
+	_Atomic uint64_t sent;       /* TCP: bytes send() took; UDP: requests sent (first tries);
+				      * dials: connections begun */
 	_Atomic int sent_final;      /* TCP: the sender shut down its side: `sent` is final */
 	_Atomic uint64_t corrupt;    /* bytes that arrived different from what was sent */
 	_Atomic uint64_t lost;       /* bytes sent that never arrived (see campaign_main.c) */
@@ -130,6 +134,7 @@ struct cp_ops {
 	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
 	int (*poll)(struct pollfd *, nfds_t, int);
 };
 extern const struct cp_ops cp_ops_stack, cp_ops_kernel;
@@ -140,6 +145,8 @@ struct cp_cfg {
 	uint16_t port_base;             /* TCP: base (kernel listens), base+1 (stack listens);
 					   UDP flow j: base+100+j */
 	unsigned tcp_conns, udp_flows;
+	unsigned tcp_dials;           /* dialers of short connections, alternately stack, kernel */
+	uint32_t dial_interval_ms;    /* a dialer begins a connection this often */
 	uint64_t seed;
 	uint32_t tcp_rate;     /* bytes/s per direction of each connection */
 	uint32_t udp_interval_ms;
@@ -150,7 +157,8 @@ struct cp_cfg {
 
 /* Flow numbering: TCP connection i carries flow 2i (stack -> kernel) and 2i+1 (kernel ->
  * stack); UDP flow j is flow 2*tcp_conns + j, its client the stack for even j, the kernel for
- * odd j. TCP connection i is opened by the stack for even i, by the kernel for odd i. */
+ * odd j; dialer k is flow 2*tcp_conns + udp_flows + k, the stack for even k, the kernel for odd
+ * k. TCP connection i is opened by the stack for even i, by the kernel for odd i. */
 static inline unsigned cp_tcp_flow(unsigned conn, bool to_kernel)
 {
 	return 2 * conn + (to_kernel ? 0 : 1);
@@ -159,9 +167,17 @@ static inline unsigned cp_udp_flow(const struct cp_cfg *c, unsigned j)
 {
 	return 2 * c->tcp_conns + j;
 }
+static inline unsigned cp_dial_flow(const struct cp_cfg *c, unsigned k)
+{
+	return 2 * c->tcp_conns + c->udp_flows + k;
+}
+static inline bool cp_is_dial(const struct cp_cfg *c, unsigned flow)
+{
+	return flow >= 2 * c->tcp_conns + c->udp_flows;
+}
 static inline unsigned cp_flows(const struct cp_cfg *c)
 {
-	return 2 * c->tcp_conns + c->udp_flows;
+	return 2 * c->tcp_conns + c->udp_flows + c->tcp_dials;
 }
 
 /* Run one side: set up its listeners, UDP sockets and connections, then its threads until

@@ -77,6 +77,7 @@
 #define CP_FAULTS_MAX 100000
 #define CP_TCP_MOVED (32u << 10)
 #define CP_UDP_MOVED 2
+#define CP_DIAL_MOVED 1
 
 struct cp_totals {
 	uint64_t corrupt, lost;
@@ -87,6 +88,7 @@ struct cp_result {
 	struct cp_fault f;
 	bool injected, recovered, transparent;
 	double blackout_ms, recovery_ms;
+	double dial_gap_ms;     /* the longest wait of a dialer (not in blackout_ms) */
 	struct cp_totals delta; /* from its injection to the next injection */
 	char restarted[64];     /* layers that restarted meanwhile, as "tcpd " */
 	bool bad_restart;
@@ -102,11 +104,14 @@ static void cp_on_signal(int sig)
 static void cp_usage(FILE *f)
 {
 	fputs("usage: ustack-faultcampaign --instance NAME --netns NS --faults N --seed S\n"
-	      "                            [--tcp-conns N] [--udp-flows M] [--tcp-rate BYTES_PER_S]\n"
-	      "                            [--recovery-timeout S] [--port-base P] [--ctl PATH]\n"
+	      "                            [--tcp-conns N] [--udp-flows M] [--tcp-dials D]\n"
+	      "                            [--tcp-rate BYTES_PER_S] [--recovery-timeout S]\n"
+	      "                            [--port-base P] [--ctl PATH]\n"
 	      "  TCP connections (default 4, at most 24) and UDP flows (default 4, at most 32)\n"
 	      "  carry checked data between the stack and the kernel in NS while N seeded faults\n"
-	      "  hit nicd, ipd, tcpd and udpd one at a time; see the README, \"What survives which\n"
+	      "  hit nicd, ipd, tcpd and udpd one at a time; D dialers (default 2, at most 4,\n"
+	      "  alternately the stack's and the kernel's) open a short connection to the other\n"
+	      "  side's listener every 100 ms meanwhile; see the README, \"What survives which\n"
 	      "  fault\". Exit 0 only if nothing was lost, corrupted or leaked.\n",
 	      f);
 }
@@ -237,6 +242,8 @@ static void cp_totals(const struct cp_cfg *c, struct cp_shared *sh, struct cp_to
 		t->broken += cp_flow_broken(sh, 2 * i) || cp_flow_broken(sh, 2 * i + 1);
 	for (unsigned j = 0; j < c->udp_flows; j++)
 		t->broken += cp_flow_broken(sh, cp_udp_flow(c, j));
+	for (unsigned k = 0; k < c->tcp_dials; k++)
+		t->broken += cp_flow_broken(sh, cp_dial_flow(c, k));
 }
 
 static void cp_totals_add(struct cp_totals *into, const struct cp_totals *now,
@@ -258,6 +265,9 @@ static const char *cp_flow_name(const struct cp_cfg *c, unsigned flow, char *buf
 	if (cp_is_tcp(c, flow))
 		snprintf(buf, size, "tcp %u %s", flow / 2,
 			 flow % 2 == 0 ? "stack->kernel" : "kernel->stack");
+	else if (cp_is_dial(c, flow))
+		snprintf(buf, size, "dial %u (%s dials)", flow - cp_dial_flow(c, 0),
+			 (flow - cp_dial_flow(c, 0)) % 2 == 0 ? "stack" : "kernel");
 	else
 		snprintf(buf, size, "udp %u (%s client)", flow - 2 * c->tcp_conns,
 			 (flow - 2 * c->tcp_conns) % 2 == 0 ? "stack" : "kernel");
@@ -277,6 +287,12 @@ static int cp_wait_serving(const char *instance, uint64_t bound_ms, struct cp_st
 	}
 }
 
+/* How much progress shows a flow moves again. */
+static uint64_t cp_moved(const struct cp_cfg *c, unsigned flow)
+{
+	return cp_is_tcp(c, flow) ? CP_TCP_MOVED : cp_is_dial(c, flow) ? CP_DIAL_MOVED : CP_UDP_MOVED;
+}
+
 /* Wait until every live flow moved past where it was at `base` (the amounts above). Flows that
  * do not within bound_ms are marked stalled (named on stderr); returns how many. */
 static unsigned cp_wait_moved(const struct cp_cfg *c, struct cp_shared *sh, uint64_t bound_ms)
@@ -288,7 +304,7 @@ static unsigned cp_wait_moved(const struct cp_cfg *c, struct cp_shared *sh, uint
 	for (;;) {
 		bool all = true;
 		for (unsigned f = 0; f < cp_flows(c) && all; f++) {
-			uint64_t need = cp_is_tcp(c, f) ? CP_TCP_MOVED : CP_UDP_MOVED;
+			uint64_t need = cp_moved(c, f);
 			if (cp_flow_live(sh, f) && atomic_load(&sh->flow[f].progress) < base[f] + need)
 				all = false;
 		}
@@ -302,7 +318,7 @@ static unsigned cp_wait_moved(const struct cp_cfg *c, struct cp_shared *sh, uint
 	}
 	unsigned stalled = 0;
 	for (unsigned f = 0; f < cp_flows(c); f++) {
-		uint64_t need = cp_is_tcp(c, f) ? CP_TCP_MOVED : CP_UDP_MOVED;
+		uint64_t need = cp_moved(c, f);
 		uint64_t p = atomic_load(&sh->flow[f].progress);
 		if (cp_flow_live(sh, f) && p < base[f] + need) {
 			char nm[48];
@@ -316,15 +332,15 @@ static unsigned cp_wait_moved(const struct cp_cfg *c, struct cp_shared *sh, uint
 	return stalled;
 }
 
-/* The longest time without progress of any live flow since the injection at `epoch`; *which
- * is that flow. */
-static double cp_blackout_ms(const struct cp_cfg *c, struct cp_shared *sh, uint64_t epoch,
-			     unsigned *which)
+/* The longest time without progress of any live flow since the injection at `epoch`, of the
+ * flows already open (dials false) or of the dialers (true); *which is that flow. */
+static double cp_gap_ms(const struct cp_cfg *c, struct cp_shared *sh, uint64_t epoch,
+			bool dials, unsigned *which)
 {
 	uint64_t worst = 0, now = cp_now_ns();
 	*which = 0;
 	for (unsigned f = 0; f < cp_flows(c); f++) {
-		if (!cp_flow_live(sh, f))
+		if (!cp_flow_live(sh, f) || cp_is_dial(c, f) != dials)
 			continue;
 		struct cp_flow *fl = &sh->flow[f];
 		uint64_t g = atomic_load(&fl->seen_epoch) == epoch ? atomic_load(&fl->max_gap_ns)
@@ -335,6 +351,12 @@ static double cp_blackout_ms(const struct cp_cfg *c, struct cp_shared *sh, uint6
 		}
 	}
 	return (double)worst / 1e6;
+}
+
+static double cp_blackout_ms(const struct cp_cfg *c, struct cp_shared *sh, uint64_t epoch,
+			     unsigned *which)
+{
+	return cp_gap_ms(c, sh, epoch, false, which);
 }
 
 /* Inject f through ustackctl: 0, or the reason it was refused on stderr. */
@@ -439,7 +461,7 @@ int main(int argc, char **argv)
 	struct cp_cfg c = {
 		.port_base = 7300, .tcp_conns = 4, .udp_flows = 4, .tcp_rate = 2000000,
 		.udp_interval_ms = 5, .udp_rto_ms = 50, .udp_bound_ms = 20000,
-		.end_bound_ms = 30000,
+		.end_bound_ms = 30000, .tcp_dials = 2, .dial_interval_ms = 100,
 	};
 	unsigned long long faults = 0, v;
 	bool have_seed = false, have_faults = false;
@@ -452,6 +474,7 @@ int main(int argc, char **argv)
 		{"seed", required_argument, NULL, 's'},
 		{"tcp-conns", required_argument, NULL, 't'},
 		{"udp-flows", required_argument, NULL, 'u'},
+		{"tcp-dials", required_argument, NULL, 'd'},
 		{"tcp-rate", required_argument, NULL, 'r'},
 		{"recovery-timeout", required_argument, NULL, 'R'},
 		{"port-base", required_argument, NULL, 'p'},
@@ -489,6 +512,11 @@ int main(int argc, char **argv)
 				return cp_usage_error("--udp-flows '%s' is not a number in 0..32", optarg);
 			c.udp_flows = (unsigned)v;
 			break;
+		case 'd':
+			if (!cp_parse_u(optarg, CP_DIAL_MAX, &v))
+				return cp_usage_error("--tcp-dials '%s' is not a number in 0..4", optarg);
+			c.tcp_dials = (unsigned)v;
+			break;
 		case 'r':
 			if (!cp_parse_u(optarg, 1000000000, &v) || v < 16384)
 				return cp_usage_error("--tcp-rate '%s' is not a number of bytes/s in "
@@ -521,8 +549,9 @@ int main(int argc, char **argv)
 		return cp_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!c.instance || !c.netns || !have_faults || !have_seed)
 		return cp_usage_error("%s", "--instance, --netns, --faults and --seed are required");
-	if (c.tcp_conns + c.udp_flows == 0)
-		return cp_usage_error("%s", "no flows: --tcp-conns and --udp-flows are both 0");
+	if (c.tcp_conns + c.udp_flows + c.tcp_dials == 0)
+		return cp_usage_error("%s", "no flows: --tcp-conns, --udp-flows and --tcp-dials "
+				      "are all 0");
 	if (us_set_instance(c.instance) < 0)
 		return cp_usage_error("invalid instance name '%s'", c.instance);
 	if (strchr(c.netns, '/') || strcmp(c.netns, ".") == 0 || strcmp(c.netns, "..") == 0)
@@ -575,10 +604,11 @@ int main(int argc, char **argv)
 	inet_ntop(AF_INET, &c.stack_addr, sa, sizeof(sa));
 	inet_ntop(AF_INET, &c.peer_addr, pa, sizeof(pa));
 	printf("campaign: instance %s (%s) against the kernel in %s (%s), seed %" PRIu64
-	       ", %llu faults, %u TCP connections at %u B/s each way, %u UDP flows, "
-	       "WatchdogSec %u ms, pool idle %lld free, ustackctl %s\n",
+	       ", %llu faults, %u TCP connections at %u B/s each way, %u UDP flows, %u dialers "
+	       "(a connection every %u ms each), WatchdogSec %u ms, pool idle %lld free, "
+	       "ustackctl %s\n",
 	       c.instance, sa, c.netns, pa, c.seed, faults, c.tcp_conns, c.tcp_rate, c.udp_flows,
-	       watchdog_ms, idle_free, ctl);
+	       c.tcp_dials, c.dial_interval_ms, watchdog_ms, idle_free, ctl);
 
 	struct cp_shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -684,6 +714,8 @@ int main(int argc, char **argv)
 		r->recovery_ms = (double)(t1 - t0) / 1e6;
 		unsigned worst;
 		r->blackout_ms = cp_blackout_ms(&c, sh, t0, &worst);
+		unsigned dworst;
+		r->dial_gap_ms = cp_gap_ms(&c, sh, t0, true, &dworst);
 		char wname[48];
 		cp_flow_name(&c, worst, wname, sizeof(wname));
 		if (serving < 0) {
@@ -713,8 +745,9 @@ int main(int argc, char **argv)
 		if (r->bad_restart)
 			fprintf(stderr, "ustack-faultcampaign: fault %u (%s): layers restarted: '%s'\n",
 				i + 1, desc, r->restarted);
-		printf("fault %u/%llu: %-52s blackout %8.1f ms (%s)  recovered in %8.1f ms%s%s%s\n",
-		       i + 1, faults, desc, r->blackout_ms, wname, r->recovery_ms,
+		printf("fault %u/%llu: %-52s blackout %8.1f ms (%s)  dials %7.1f ms  recovered in "
+		       "%8.1f ms%s%s%s\n",
+		       i + 1, faults, desc, r->blackout_ms, wname, r->dial_gap_ms, r->recovery_ms,
 		       r->restarted[0] ? "  restarted " : "", r->restarted,
 		       r->recovered ? "" : "  NOT RECOVERED");
 	}
@@ -863,6 +896,19 @@ end:;
 	printf("\nudp: %" PRIu64 " requests sent again after a loss, %" PRIu64 " late answers "
 	       "ignored, %" PRIu64 " sends refused, %" PRIu64 " requests never answered\n",
 	       udp_retries, udp_stale, udp_send_errors, udp_lost_reqs);
+	if (c.tcp_dials) {
+		uint64_t made[2] = {0, 0};
+		for (unsigned k = 0; k < c.tcp_dials; k++)
+			made[k % 2] += atomic_load(&sh->flow[cp_dial_flow(&c, k)].progress);
+		size_t nb = 0;
+		for (unsigned i = 0; i < done; i++)
+			if (res[i].injected)
+				lb[nb++] = res[i].dial_gap_ms;
+		printf("dials: %" PRIu64 " connections made by the stack, %" PRIu64 " by the kernel; "
+		       "a dialer's longest wait per fault p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+		       made[0], made[1], cp_quantile(lb, nb, 0.5), cp_quantile(lb, nb, 0.99),
+		       cp_quantile(lb, nb, 1.0));
+	}
 	printf("pool: %lld free when idle, %lld at the end\n", idle_free, end_free);
 	cp_print_refused(c.instance);
 	if (inject_errors || unrecovered)

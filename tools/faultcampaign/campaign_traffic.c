@@ -22,6 +22,17 @@
  * not a loss). No answer within udp_bound_ms of the first try: its bytes are lost. An answer to
  * an earlier try of an earlier request, intact, is counted `stale` and ignored; any datagram
  * that is not exactly a request this client sent counts its differing bytes as corrupt.
+ *
+ * Dials. New connections while the faults go on, against the same listeners (what "listeners
+ * keep accepting" means): dialer k (the stack for even k, the kernel for odd k) opens a
+ * connection every dial_interval_ms, non-blocking, sends a 64-byte message ("UCPC", the flow,
+ * the number of the dial, then bytes of the flow's stream), reads it back from the acceptor,
+ * compares it and closes; one made, echoed and closed is one progress. The other side's
+ * acceptor thread takes them one at a time: echo 64 bytes, then read to EOF and close, giving
+ * up on a connection that says nothing for CP_DIAL_SERVE_MS (its dialer judges it). A connect
+ * that fails (refused, reset, timed out) breaks the dialer's flow: the listener did not keep
+ * accepting. A SYN lost in a fault waits for the opener's SYN retransmission (1 s, then 3 s),
+ * so a dialer's gaps are reported apart from the blackout of the flows already open.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,6 +56,9 @@
 #define CP_SETUP_MS 15000
 static const uint8_t cp_tcp_magic[4] = {'U', 'C', 'P', '1'};
 static const uint8_t cp_udp_magic[4] = {'U', 'C', 'P', 'D'};
+static const uint8_t cp_dial_magic[4] = {'U', 'C', 'P', 'C'};
+#define CP_DIAL_MSG 64
+#define CP_DIAL_SERVE_MS 20000
 
 uint64_t cp_now_ns(void)
 {
@@ -102,14 +116,14 @@ const struct cp_ops cp_ops_kernel = {
 	.name = "kernel", .socket = socket, .bind = k_bind, .connect = k_connect,
 	.listen = listen, .accept = k_accept, .shutdown = shutdown, .close = close,
 	.send = send, .recv = recv, .sendto = k_sendto, .recvfrom = k_recvfrom,
-	.setsockopt = setsockopt, .poll = poll,
+	.setsockopt = setsockopt, .getsockopt = getsockopt, .poll = poll,
 };
 
 const struct cp_ops cp_ops_stack = {
 	.name = "stack", .socket = us_socket, .bind = us_bind, .connect = us_connect,
 	.listen = us_listen, .accept = us_accept, .shutdown = us_shutdown, .close = us_close,
 	.send = us_send, .recv = us_recv, .sendto = us_sendto, .recvfrom = us_recvfrom,
-	.setsockopt = us_setsockopt, .poll = us_poll,
+	.setsockopt = us_setsockopt, .getsockopt = us_getsockopt, .poll = us_poll,
 };
 
 /* ---- per-thread work */
@@ -119,8 +133,6 @@ struct cp_job {
 	struct cp_side *side;
 	unsigned flow; /* the flow this thread serves */
 	int fd;
-	bool sender; /* TCP: send (else receive); UDP: client (else echo server) */
-	bool udp;
 };
 
 struct cp_side {
@@ -128,8 +140,8 @@ struct cp_side {
 	struct cp_shared *sh;
 	const struct cp_ops *ops;
 	bool is_stack;
-	struct cp_job jobs[2 * CP_TCP_MAX + CP_UDP_MAX];
-	pthread_t threads[2 * CP_TCP_MAX + CP_UDP_MAX];
+	struct cp_job jobs[2 * CP_TCP_MAX + CP_UDP_MAX + CP_DIAL_MAX + 1];
+	pthread_t threads[2 * CP_TCP_MAX + CP_UDP_MAX + CP_DIAL_MAX + 1];
 	unsigned njobs;
 	int fds[CP_TCP_MAX + CP_UDP_MAX + 1];
 	unsigned nfds;
@@ -426,6 +438,159 @@ static void *cp_udp_server(void *arg)
 	return NULL;
 }
 
+/* Move all n bytes of buf through fd in direction `events` (POLLOUT: send, POLLIN: receive)
+ * before deadline_ns, or sh->quit: 0, -ECONNRESET at an early EOF, -ETIMEDOUT, -ECANCELED,
+ * or the call's -errno. */
+static int cp_dial_io(const struct cp_side *s, int fd, uint8_t *buf, size_t n, short events,
+		      uint64_t deadline_ns)
+{
+	const struct cp_ops *ops = s->ops;
+	size_t done = 0;
+	while (done < n) {
+		if (atomic_load(&s->sh->quit))
+			return -ECANCELED;
+		if (cp_now_ns() >= deadline_ns)
+			return -ETIMEDOUT;
+		int w = cp_wait(ops, fd, events, CP_POLL_MS);
+		if (w < 0)
+			return w;
+		if (w == 0)
+			continue;
+		ssize_t r = events == POLLOUT
+				    ? ops->send(fd, buf + done, n - done, MSG_DONTWAIT | MSG_NOSIGNAL)
+				    : ops->recv(fd, buf + done, n - done, MSG_DONTWAIT);
+		if (r == 0 && events == POLLIN)
+			return -ECONNRESET;
+		if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		if (r > 0)
+			done += (size_t)r;
+	}
+	return 0;
+}
+
+/* One dial of flow `flow`, number seq: 0 once made, echoed and closed (*corrupt: bytes of the
+ * echo that differ), -ECANCELED at quit, else the -errno that failed it. */
+static int cp_dial_once(const struct cp_side *s, unsigned flow, uint64_t seq, uint64_t *corrupt)
+{
+	const struct cp_cfg *c = s->c;
+	const struct cp_ops *ops = s->ops;
+	struct sockaddr_in to = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = s->is_stack ? c->peer_addr : c->stack_addr,
+				 .sin_port = htons((uint16_t)(c->port_base + (s->is_stack ? 0 : 1)))};
+	int fd = ops->socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	int rc = 0;
+	if (ops->connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0 && errno != EINPROGRESS) {
+		rc = -errno;
+		goto out;
+	}
+	/* No deadline of our own on the handshake: TCP's SYN retries decide, and a dial that
+	 * takes longer than the campaign's recovery bound is judged stalled by the controller. */
+	for (;;) {
+		if (atomic_load(&s->sh->quit)) {
+			rc = -ECANCELED;
+			goto out;
+		}
+		int w = cp_wait(ops, fd, POLLOUT, CP_POLL_MS);
+		if (w < 0) {
+			rc = w;
+			goto out;
+		}
+		if (w > 0)
+			break;
+	}
+	int err = 0;
+	socklen_t el = sizeof(err);
+	if (ops->getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
+		rc = err ? -err : -errno;
+		goto out;
+	}
+	uint8_t msg[CP_DIAL_MSG], back[CP_DIAL_MSG];
+	memcpy(msg, cp_dial_magic, 4);
+	uint32_t fl = htonl(flow);
+	memcpy(msg + 4, &fl, 4);
+	for (int i = 0; i < 8; i++)
+		msg[8 + i] = (uint8_t)(seq >> (56 - 8 * i));
+	struct cp_stream st;
+	cp_stream_init(&st, cp_flow_seed(c, flow, seq + 1));
+	cp_stream_fill(&st, msg + 16, sizeof(msg) - 16);
+	uint64_t deadline = cp_now_ns() + (uint64_t)CP_DIAL_SERVE_MS * 1000000u;
+	rc = cp_dial_io(s, fd, msg, sizeof(msg), POLLOUT, deadline);
+	if (rc == 0)
+		rc = cp_dial_io(s, fd, back, sizeof(back), POLLIN, deadline);
+	if (rc == 0)
+		*corrupt = cp_diff(msg, sizeof(msg), back, sizeof(back));
+out:
+	ops->close(fd);
+	return rc;
+}
+
+static void *cp_tcp_dial(void *arg)
+{
+	struct cp_job *j = arg;
+	struct cp_side *s = j->side;
+	struct cp_shared *sh = s->sh;
+	struct cp_flow *f = &sh->flow[j->flow];
+	uint64_t seq = 0;
+	while (!atomic_load(&sh->quit) && !atomic_load(&sh->stop_send)) {
+		uint64_t first = cp_now_ns(), corrupt = 0;
+		atomic_fetch_add(&f->sent, 1);
+		int rc = cp_dial_once(s, j->flow, seq, &corrupt);
+		if (rc == -ECANCELED)
+			return NULL;
+		if (rc < 0) {
+			fprintf(stderr, "faultcampaign: %s: dial flow %u: connection %llu: %s\n",
+				s->ops->name, j->flow, (unsigned long long)seq, strerror(-rc));
+			cp_flow_break(f, -rc);
+			return NULL;
+		}
+		if (corrupt) {
+			atomic_fetch_add(&f->corrupt, corrupt);
+			fprintf(stderr, "faultcampaign: %s: dial flow %u: connection %llu: %llu bytes "
+				"of the echo differ\n", s->ops->name, j->flow,
+				(unsigned long long)seq, (unsigned long long)corrupt);
+		}
+		cp_flow_progress(sh, f, 1);
+		seq++;
+		uint64_t next = first + (uint64_t)s->c->dial_interval_ms * 1000000u, now = cp_now_ns();
+		if (next > now)
+			cp_sleep_ms((unsigned)((next - now) / 1000000u));
+	}
+	if (atomic_load(&f->state) != CP_FLOW_BROKEN)
+		atomic_store(&f->state, CP_FLOW_DONE);
+	return NULL;
+}
+
+/* The other side's dials, one at a time, on our listener (j->fd). */
+static void *cp_tcp_dial_accept(void *arg)
+{
+	struct cp_job *j = arg;
+	struct cp_side *s = j->side;
+	const struct cp_ops *ops = s->ops;
+	while (!atomic_load(&s->sh->quit)) {
+		int w = cp_wait(ops, j->fd, POLLIN, CP_POLL_MS);
+		if (w <= 0)
+			continue; /* a listener's poll error would show as the dialers' failures */
+		int fd = ops->accept(j->fd, NULL, NULL);
+		if (fd < 0)
+			continue; /* aborted before we took it: its dialer saw why */
+		uint8_t msg[CP_DIAL_MSG];
+		uint64_t deadline = cp_now_ns() + (uint64_t)CP_DIAL_SERVE_MS * 1000000u;
+		if (cp_dial_io(s, fd, msg, sizeof(msg), POLLIN, deadline) == 0 &&
+		    cp_dial_io(s, fd, msg, sizeof(msg), POLLOUT, deadline) == 0) {
+			uint8_t b;
+			int rc;
+			do
+				rc = cp_dial_io(s, fd, &b, 1, POLLIN, deadline);
+			while (rc == 0); /* to the dialer's EOF */
+		}
+		ops->close(fd);
+	}
+	return NULL;
+}
+
 /* ---- set-up */
 
 static int cp_fail(const struct cp_side *s, const char *what, int err)
@@ -440,12 +605,10 @@ static int cp_keep(struct cp_side *s, int fd)
 	return fd;
 }
 
-static int cp_add_job(struct cp_side *s, unsigned flow, int fd, bool sender, bool udp)
+static int cp_add_job(struct cp_side *s, unsigned flow, int fd, void *(*fn)(void *))
 {
 	struct cp_job *j = &s->jobs[s->njobs];
-	*j = (struct cp_job){.side = s, .flow = flow, .fd = fd, .sender = sender, .udp = udp};
-	void *(*fn)(void *) = udp ? (sender ? cp_udp_client : cp_udp_server)
-				  : (sender ? cp_tcp_send : cp_tcp_recv);
+	*j = (struct cp_job){.side = s, .flow = flow, .fd = fd};
 	int rc = pthread_create(&s->threads[s->njobs], NULL, fn, j);
 	if (rc != 0)
 		return -rc;
@@ -572,16 +735,28 @@ int cp_traffic_run(const struct cp_cfg *c, struct cp_shared *sh, const struct cp
 	/* the threads */
 	for (unsigned i = 0; i < c->tcp_conns && rc == 0; i++) {
 		atomic_store(&sh->flow[cp_tcp_flow(i, is_stack)].state, CP_FLOW_RUNNING);
-		rc = cp_add_job(s, cp_tcp_flow(i, is_stack), conn_fd[i], true, false);
+		rc = cp_add_job(s, cp_tcp_flow(i, is_stack), conn_fd[i], cp_tcp_send);
 		if (rc == 0)
-			rc = cp_add_job(s, cp_tcp_flow(i, !is_stack), conn_fd[i], false, false);
+			rc = cp_add_job(s, cp_tcp_flow(i, !is_stack), conn_fd[i], cp_tcp_recv);
 	}
 	for (unsigned j = 0; j < c->udp_flows && rc == 0; j++) {
 		bool client = (j % 2 == 0) == is_stack;
 		if (client)
 			atomic_store(&sh->flow[cp_udp_flow(c, j)].state, CP_FLOW_RUNNING);
-		rc = cp_add_job(s, cp_udp_flow(c, j), udp_fd[j], client, true);
+		rc = cp_add_job(s, cp_udp_flow(c, j), udp_fd[j],
+				client ? cp_udp_client : cp_udp_server);
 	}
+	bool theirs_dial = false;
+	for (unsigned k = 0; k < c->tcp_dials && rc == 0; k++) {
+		if ((k % 2 == 0) != is_stack) {
+			theirs_dial = true;
+			continue;
+		}
+		atomic_store(&sh->flow[cp_dial_flow(c, k)].state, CP_FLOW_RUNNING);
+		rc = cp_add_job(s, cp_dial_flow(c, k), -1, cp_tcp_dial);
+	}
+	if (theirs_dial && rc == 0)
+		rc = cp_add_job(s, 0, lis, cp_tcp_dial_accept);
 	if (rc < 0) {
 		atomic_store(&sh->quit, 1);
 		cp_fail(s, "pthread_create", -rc);
