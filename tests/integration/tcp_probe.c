@@ -249,7 +249,8 @@ static int serve_echo(int port, int n, int backlog)
 		int rc = us_poll(p, (nfds_t)k, full ? 50 : 1000);
 		if (rc < 0 && errno != EINTR) {
 			fprintf(stderr, "us_poll: %s\n", strerror(errno));
-			return 1;
+			failures++;
+			break;
 		}
 		full = false;
 		for (int j = 0; j < k; j++) {
@@ -289,6 +290,8 @@ static int serve_echo(int port, int n, int backlog)
 	printf("echoed %d connections %llu bytes, %d at most at once\n", accepted,
 	       (unsigned long long)bytes, most);
 	us_close(l);
+	free(fds);
+	free(p);
 	return failures ? 1 : 0;
 }
 
@@ -357,6 +360,10 @@ static int many(const char *ip, int port, int n)
 	}
 	CHECK(left == 0, "%d connections unfinished", left);
 	printf("many: %d connections echoed\n", n - left);
+	free(fds);
+	free(got);
+	free(sent);
+	free(p);
 	return failures ? 1 : 0;
 }
 
@@ -668,20 +675,23 @@ static int many_hold(const char *ip, int port, int n)
 		}
 	}
 	CHECK(left == 0, "%d connections never established", left);
-	if (failures || !echo_round(fds, n, 1, now_s() + 60))
-		return 1;
-	printf("holding %d\n", n);
+	free(p);
+	free(up);
 	char go[16];
-	if (!fgets(go, sizeof(go), stdin)) {
+	bool ok = !failures && echo_round(fds, n, 1, now_s() + 60);
+	if (ok)
+		printf("holding %d\n", n);
+	if (ok && !fgets(go, sizeof(go), stdin)) {
 		fprintf(stderr, "no go on stdin\n");
-		return 1;
+		ok = false;
 	}
-	bool ok = echo_round(fds, n, 2, now_s() + 60);
+	ok = ok && echo_round(fds, n, 2, now_s() + 60);
 	for (int i = 0; i < n; i++)
 		us_close(fds[i]);
+	free(fds);
 	if (ok && !failures)
 		printf("echoed %d connections twice\n", n);
-	return failures ? 1 : 0;
+	return ok && !failures ? 0 : 1;
 }
 
 /* One connection echoed in full, however much comes at once (serve-echo's non-blocking echo
