@@ -293,7 +293,7 @@ int main(int argc, char **argv)
 		int rc = poll(p, 2, timeout < 0 ? 1000 : timeout);
 		if (rc < 0 && errno != EINTR) {
 			perror("poll");
-			return 1;
+			break;
 		}
 		/* a bounded batch from each side, so neither starves the other or the queues */
 		for (int i = 0; i < 64 && (p[0].revents & POLLIN); i++) {
@@ -316,5 +316,7 @@ int main(int argc, char **argv)
 	}
 	report(&up);
 	report(&down);
-	return 0;
+	free(up.q);
+	free(down.q);
+	return stop ? 0 : 1;
 }
