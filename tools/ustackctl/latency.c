@@ -159,7 +159,7 @@ static const struct lat_hop lat_tcp_rx[] = {
 	{"ipd", "link", "nicd -> ipd", "transit_from_nicd"},
 	{"ipd", "", "arrived -> sent to tcpd", "inside_to_tcpd"},
 	{"tcpd", "link", "ipd -> tcpd", "transit_from_ipd"},
-	{"tcpd", "", "arrived -> payload in the app's ring", "inside_to_app"},
+	{"tcpd", "", "arrived -> in the app's ring", "inside_to_app"},
 	{"tcpd", "link", "tcpd -> app (app-reported)", "app_transit_from_tcpd"},
 };
 static const struct lat_hop lat_tcp_rx_total = {"tcpd", "", "wire -> app's ring",
