@@ -42,11 +42,13 @@
  *   - the rings check every index and record header (ring.h, stream_ring.h); the server copies
  *     a record's fixed part (region_tx_dgram) out of the ring before looking at it, and checks
  *     `slot` (region_rx) and `flags` (REGION_TX_FLAGS_KNOWN) on the copy; what the application
- *     writes in a stream slot block (tx_push) is checked against the ring before use.
+ *     writes in a stream slot block (tx_push) is checked against the ring before use, and its
+ *     tx_stamp is read once and reaches nothing but a histogram (region_tx_transit).
  * The client trusts its server, but opens its own region through the same validation anyway.
  *
- * Latency of the two hops between the application and udpd (docs/ARCHITECTURE.md, "Latency"):
- * both are timed with CLOCK_MONOTONIC (common/clock.h), which every process of one boot shares.
+ * Latency of the two hops between the application and its server (docs/ARCHITECTURE.md,
+ * "Latency"): both are timed with CLOCK_MONOTONIC (common/clock.h), which every process of one
+ * boot shares. DGRAM (udpd), per record:
  *   - send: libsock stamps each TX record (region_tx_dgram.t_sent) just before it commits it;
  *     udpd takes transit = (the time of its turn at the ring) - t_sent into its histogram
  *     transit_from_app. The stamp is the client's: region_tx_transit refuses a zero, future or
@@ -59,6 +61,19 @@
  *     goes down is counted and skipped, and what it believes goes into a histogram of its own
  *     (app_transit_from_udpd, "app-reported"): a client can skew the distribution of its own
  *     samples, never inflate their count, and touch nothing else.
+ * STREAM (tcpd): a byte stream has no records, so the stamps ride on the rings' producer
+ * positions, one per slot and direction, in the slot block (REGION_VERSION 6):
+ *   - send: libsock stores tx_stamp (line 1, the application's) = now just before every
+ *     publication of the TX head; tcpd, when it takes bytes up (tcp_send), times now - the
+ *     stamp into transit_from_app, once per stamp (the newest publication, if it takes up
+ *     several at once), refused and counted as a DGRAM stamp (region_tx_transit, tx_stamp_bad).
+ *   - receive: tcpd stores rx_stamp (line 0, the server's) = when the newest bytes the head
+ *     carries were copied into the ring, just before every publication of the RX head that
+ *     carries new bytes; libsock, on the first read that takes bytes after it (not MSG_PEEK),
+ *     counts now - the stamp into the region's statistics area (region_app_stream_read), once
+ *     per stamp, and tcpd collects it as udpd does, crediting one sample per stamp published
+ *     (app_transit_from_tcpd). A sample is thus "from the newest bytes' arrival in the ring to
+ *     the first read after it": bytes that waited longer behind them are not timed apart.
  *
  * Send buffer of a DGRAM region (SO_SNDBUF, as Linux's sk_wmem_alloc against sk_sndbuf): each
  * TX record is charged region_tx_charge(len) to its slot's socket from the moment the

@@ -5,6 +5,11 @@
  *
  *   ustackctl latency --instance NAME [--interval SEC]
  *
+ * Two transports, one after the other: the UDP path (through udpd), then the TCP path (through
+ * tcpd: the same table, tcpd's rows per segment, its two hops with the application per stamp,
+ * common/region.h). The rows below the transport (nicd, ipd's link from nicd and to nicd) are
+ * the same in both: those layers keep one histogram for every protocol.
+ *
  * Without --interval the histograms are cumulative since each layer started; with it, the
  * stats are read twice SEC apart and the table shows the difference, i.e. only the packets of
  * that interval (exact: the histograms are counts). The table, times in microseconds:
