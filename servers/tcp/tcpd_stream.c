@@ -197,6 +197,9 @@ void tcpd_slot_init(struct tcpd *u, unsigned b, uint32_t state)
 	stream_ring_tail_now(rx, &tail);
 	atomic_store_explicit(&ctl->tx_event, head, memory_order_relaxed);
 	atomic_store_explicit(&ctl->rx_event, tail, memory_order_relaxed);
+	/* The slot's previous socket's RX stamp must not time this one's first bytes (early data
+	 * copied in at ACCEPT carries none): no stamp until tcpd places bytes. */
+	atomic_store_explicit(&ctl->rx_stamp, 0, memory_order_relaxed);
 	u->bx[b] = (struct tcpd_bx){0};
 	tcpd_publish(u, b, ctl, tx, state, 0, 0, 0, 0);
 }
