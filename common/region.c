@@ -67,10 +67,8 @@ static uint64_t region_layout(struct region_hdr *h, enum region_kind kind, unsig
 	}
 	h->slot_ctl_off = off;
 	off += (uint64_t)n_slots * region_slot_ctl_size(kind);
-	if (kind == REGION_KIND_DGRAM) {
-		h->app_stats_off = off; /* slot blocks are whole cache lines */
-		off += sizeof(struct region_app_stats);
-	}
+	h->app_stats_off = off; /* slot blocks are whole cache lines */
+	off += sizeof(struct region_app_stats);
 	off = region_align_up(off, REGION_ALIGN);
 	if (kind == REGION_KIND_DGRAM) {
 		h->tx.data_off = off;
@@ -123,8 +121,7 @@ int region_format_kind(enum region_kind kind, void *base, size_t size, unsigned 
 		ring_format((struct ring_shared *)(void *)(p + h.rx[i].ctl_off));
 	}
 	memset(p + h.slot_ctl_off, 0, (size_t)n_slots * region_slot_ctl_size(kind));
-	if (kind == REGION_KIND_DGRAM)
-		memset(p + h.app_stats_off, 0, sizeof(struct region_app_stats));
+	memset(p + h.app_stats_off, 0, sizeof(struct region_app_stats));
 	memcpy(p, &h, sizeof(h));
 	return 0;
 }
@@ -210,16 +207,15 @@ int region_validate(const struct region_hdr *h, size_t size)
 	if (h->slot_ctl_off % RING_CACHELINE != 0 || !region_inside(h->slot_ctl_off, slots_len, size))
 		return -EINVAL;
 	areas[n++] = (struct region_area){ h->slot_ctl_off, slots_len };
+	if (h->app_stats_off % RING_CACHELINE != 0 ||
+	    !region_inside(h->app_stats_off, sizeof(struct region_app_stats), size))
+		return -EINVAL;
+	areas[n++] = (struct region_area){ h->app_stats_off, sizeof(struct region_app_stats) };
 	int err = 0;
 	if (stream) {
-		if (!region_desc_zero(&h->tx) || h->app_stats_off != 0)
+		if (!region_desc_zero(&h->tx))
 			return -EINVAL;
 	} else {
-		if (h->app_stats_off % RING_CACHELINE != 0 ||
-		    !region_inside(h->app_stats_off, sizeof(struct region_app_stats), size))
-			return -EINVAL;
-		areas[n++] = (struct region_area){ h->app_stats_off,
-						   sizeof(struct region_app_stats) };
 		err = region_check_ring(&h->tx, size, areas, &n);
 	}
 	for (unsigned i = 0; err == 0 && i < h->n_slots; i++) {
@@ -272,10 +268,10 @@ static int region_build(struct region *out, void *base, size_t size, const struc
 	v->n_slots = h->n_slots;
 	v->role = role;
 	v->kind = (enum region_kind)h->kind;
+	v->app_stats = (struct region_app_stats *)(void *)(p + h->app_stats_off);
 	int err = 0;
 	if (v->kind == REGION_KIND_DGRAM) {
 		v->slot_ctl = (struct region_slot_ctl *)(void *)(p + h->slot_ctl_off);
-		v->app_stats = (struct region_app_stats *)(void *)(p + h->app_stats_off);
 		err = ring_attach(&v->tx, tx_role, region_ctl_at(p, &h->tx), p + h->tx.data_off,
 				  h->tx.data_size);
 		for (unsigned i = 0; err == 0 && i < h->n_slots; i++)

@@ -20,8 +20,8 @@
  *                              struct ring_shared each
  *   slot control blocks        DGRAM: struct region_slot_ctl [n_slots]; STREAM: struct
  *                              region_stream_ctl [n_slots]
- *   application statistics     DGRAM: struct region_app_stats (written by the application
- *                              only; below); STREAM: none
+ *   application statistics     struct region_app_stats (written by the application only;
+ *                              below), in both kinds
  *   data areas                 DGRAM: TX, then RX[i]; STREAM: STX[i], RX[i] per slot
  *
  * Slots: at most REGION_SLOTS_MAX sockets per region; a socket is bound to one slot for life
@@ -42,11 +42,13 @@
  *   - the rings check every index and record header (ring.h, stream_ring.h); the server copies
  *     a record's fixed part (region_tx_dgram) out of the ring before looking at it, and checks
  *     `slot` (region_rx) and `flags` (REGION_TX_FLAGS_KNOWN) on the copy; what the application
- *     writes in a stream slot block (tx_push) is checked against the ring before use.
+ *     writes in a stream slot block (tx_push) is checked against the ring before use, and its
+ *     tx_stamp is read once and reaches nothing but a histogram (region_tx_transit).
  * The client trusts its server, but opens its own region through the same validation anyway.
  *
- * Latency of the two hops between the application and udpd (docs/ARCHITECTURE.md, "Latency"):
- * both are timed with CLOCK_MONOTONIC (common/clock.h), which every process of one boot shares.
+ * Latency of the two hops between the application and its server (docs/ARCHITECTURE.md,
+ * "Latency"): both are timed with CLOCK_MONOTONIC (common/clock.h), which every process of one
+ * boot shares. DGRAM (udpd), per record:
  *   - send: libsock stamps each TX record (region_tx_dgram.t_sent) just before it commits it;
  *     udpd takes transit = (the time of its turn at the ring) - t_sent into its histogram
  *     transit_from_app. The stamp is the client's: region_tx_transit refuses a zero, future or
@@ -59,6 +61,19 @@
  *     goes down is counted and skipped, and what it believes goes into a histogram of its own
  *     (app_transit_from_udpd, "app-reported"): a client can skew the distribution of its own
  *     samples, never inflate their count, and touch nothing else.
+ * STREAM (tcpd): a byte stream has no records, so the stamps ride on the rings' producer
+ * positions, one per slot and direction, in the slot block (REGION_VERSION 6):
+ *   - send: libsock stores tx_stamp (line 1, the application's) = now just before every
+ *     publication of the TX head; tcpd, when it takes bytes up (tcp_send), times now - the
+ *     stamp into transit_from_app, once per stamp (the newest publication, if it takes up
+ *     several at once), refused and counted as a DGRAM stamp (region_tx_transit, tx_stamp_bad).
+ *   - receive: tcpd stores rx_stamp (line 0, the server's) = when the newest bytes the head
+ *     carries were copied into the ring, just before every publication of the RX head that
+ *     carries new bytes; libsock, on the first read that takes bytes after it (not MSG_PEEK),
+ *     counts now - the stamp into the region's statistics area (region_app_stream_read), once
+ *     per stamp, and tcpd collects it as udpd does, crediting one sample per stamp published
+ *     (app_transit_from_tcpd). A sample is thus "from the newest bytes' arrival in the ring to
+ *     the first read after it": bytes that waited longer behind them are not timed apart.
  *
  * Send buffer of a DGRAM region (SO_SNDBUF, as Linux's sk_wmem_alloc against sk_sndbuf): each
  * TX record is charged region_tx_charge(len) to its slot's socket from the moment the
@@ -120,10 +135,11 @@
 #include "stream_ring.h"
 
 #define REGION_MAGIC 0x55535247u /* "USRG" */
-#define REGION_VERSION 5u /* 2: slot blocks (udpd reports what it holds); 3: RX records carry
+#define REGION_VERSION 6u /* 2: slot blocks (udpd reports what it holds); 3: RX records carry
                            * the datagram's metadata; 4: kinds, stream regions; 5: DGRAM records
-                           * carry CLOCK_MONOTONIC stamps, the application's statistics area
-                           * (each changed the layout) */
+                           * carry CLOCK_MONOTONIC stamps, the application's statistics area;
+                           * 6: stream slot blocks carry stamps (rx_stamp, tx_stamp), STREAM
+                           * regions have the statistics area too (each changed the layout) */
 #define REGION_SLOTS_MAX 64u
 #define REGION_ALIGN 4096u                  /* every area starts on its own page */
 #define REGION_SIZE_MAX ((size_t)1 << 30)   /* bounds what one client makes a server map */
@@ -156,8 +172,7 @@ struct region_hdr {
 	uint64_t reserved1;    /* 0 */
 	struct region_ring_desc stx[REGION_SLOTS_MAX]; /* STREAM: per-slot TX rings (entries >=
 							* n_slots zero); DGRAM: all zero */
-	uint64_t app_stats_off; /* DGRAM: struct region_app_stats, RING_CACHELINE-aligned;
-				 * STREAM: 0 */
+	uint64_t app_stats_off; /* struct region_app_stats, RING_CACHELINE-aligned (both kinds) */
 	uint64_t reserved2;     /* 0 */
 };
 _Static_assert(sizeof(struct region_hdr) == 24 + 24 * (1 + REGION_SLOTS_MAX) + 16 +
@@ -175,11 +190,13 @@ struct region_slot_ctl {
 };
 _Static_assert(sizeof(struct region_slot_ctl) == RING_CACHELINE, "region_slot_ctl is shared");
 
-/* DGRAM: what the application measures, written by the application only (libsock), read by
- * the server as untrusted (region_app_collect). Shared: never reorder. */
+/* What the application measures, written by the application only (libsock), read by the
+ * server as untrusted (region_app_collect). Shared: never reorder. */
 struct region_app_stats {
-	/* Time from udpd's commit of an RX record (region_rx_dgram.t_ring) to the application's
-	 * taking it, ns: common/hist.h's buckets, cumulative, never reset. */
+	/* DGRAM: time from udpd's commit of an RX record (region_rx_dgram.t_ring) to the
+	 * application's taking it; STREAM: from tcpd's RX stamp (region_stream_ctl.rx_stamp) to
+	 * the first read that took bytes after it. ns: common/hist.h's buckets, cumulative, never
+	 * reset. */
 	_Atomic uint64_t rx_transit[HIST_BUCKETS];
 	uint8_t pad[RING_CACHELINE - (HIST_BUCKETS * sizeof(uint64_t)) % RING_CACHELINE];
 };
@@ -225,12 +242,18 @@ struct region_stream_ctl {
 	uint32_t reserved0;        /* 0 */
 	_Atomic uint64_t tx_event; /* doorbell when TX head passes this index */
 	_Atomic uint64_t rx_event; /* doorbell when RX tail passes this index */
-	uint8_t pad0[RING_CACHELINE - 48];
+	_Atomic uint64_t rx_stamp; /* CLOCK_MONOTONIC ns when the newest bytes the RX head carries
+				    * were copied into the ring; stored before the head (latency
+				    * only: region.h, "Latency"; 0: not stamped) */
+	uint8_t pad0[RING_CACHELINE - 56];
 	/* --- line 1: written by the application --- */
 	_Alignas(RING_CACHELINE) _Atomic uint64_t tx_push; /* TX bytes below this index are to be
 				    * pushed; [tx_push, head) were sent with MSG_MORE (cork them as
 				    * TCP_CORK does) */
-	uint8_t pad1[RING_CACHELINE - 8];
+	_Atomic uint64_t tx_stamp; /* CLOCK_MONOTONIC ns when the application last published the
+				    * TX head; stored before the head (latency only: the client's
+				    * word, checked by region_tx_transit; 0: not stamped) */
+	uint8_t pad1[RING_CACHELINE - 16];
 };
 _Static_assert(sizeof(struct region_stream_ctl) == 2 * RING_CACHELINE,
 	       "region_stream_ctl is shared");
@@ -310,7 +333,6 @@ struct region {
 			struct ring tx;
 			struct ring rx[REGION_SLOTS_MAX]; /* [0, n_slots) valid */
 			struct region_slot_ctl *slot_ctl; /* [n_slots], in the mapping */
-			struct region_app_stats *app_stats; /* in the mapping */
 		};
 		struct { /* REGION_KIND_STREAM */
 			struct stream_ring stx[REGION_SLOTS_MAX]; /* [0, n_slots) valid */
@@ -318,6 +340,7 @@ struct region {
 			struct region_stream_ctl *stream_ctl;     /* [n_slots], in the mapping */
 		};
 	};
+	struct region_app_stats *app_stats; /* in the mapping (both kinds) */
 };
 
 /* Bytes a region of `kind` with `n_slots` sockets and these ring data sizes takes (DGRAM: the
@@ -423,10 +446,20 @@ static inline struct region_stream_ctl *region_stream_slot(struct region *r, uin
  * (the client's bytes: counted by the caller, never added). Pure. */
 int region_tx_transit(uint64_t t_sent, uint64_t now, uint64_t *ns);
 
-/* Client side: the application took an RX record stamped t_ring at `taken`: count it in the
- * region's rx_transit (atomically: receivers of different sockets run in parallel). A record
- * not stamped, or stamped later than taken, is not counted. */
+/* Client side: the application took an RX record stamped t_ring at `taken` (DGRAM), or read
+ * bytes of a stream whose RX stamp was t_ring (STREAM: once per stamp,
+ * region_app_stream_read): count it in the region's rx_transit (atomically: receivers of
+ * different sockets run in parallel). A record not stamped, or stamped later than taken, is
+ * not counted. */
 void region_app_rx_taken(struct region *r, uint64_t t_ring, uint64_t taken);
+
+/* Client side, STREAM: a read of `slot` took bytes. Counts the delay from the slot's RX stamp
+ * to now_fn() once per stamp: *seen is the socket's last stamp counted (the caller's memory,
+ * under its receive lock), so a stream read in many small pieces counts one sample per
+ * publication it read from, the first read after it, as the datagram path counts one per
+ * record. The clock is read only when there is a new stamp. */
+void region_app_stream_read(struct region *r, uint32_t slot, uint64_t *seen,
+			    uint64_t (*now_fn)(void));
 
 /* What region_app_collect refused of an application's histogram. */
 struct region_app_refused {
@@ -445,6 +478,12 @@ struct region_app_refused {
  * nothing refused is looked at again. Pure apart from the atomic loads. */
 void region_app_collect(const struct region_app_stats *shared, struct hist *last,
 			struct hist *acc, uint64_t *credit, struct region_app_refused *refused);
+
+/* Server side: region_app_collect, then what it refused added to the caller's two named
+ * counters (saturating: the client chooses the numbers). udpd and tcpd call this. */
+void region_app_collect_count(const struct region_app_stats *shared, struct hist *last,
+			      struct hist *acc, uint64_t *credit, uint64_t *over_credit,
+			      uint64_t *went_down);
 
 /* Server side: last = the shared buckets now (nothing counted before is taken). */
 void region_app_baseline(const struct region_app_stats *shared, struct hist *last);

@@ -1,7 +1,8 @@
-/* region_app: the latency of the two hops between an application and its datagram server, as
- * each side sees it (region.h, "Latency of the two hops"): the check of a TX record's stamp,
- * the application's count of an RX record taken, and what the server believes of the
- * statistics area the application writes.
+/* region_app: the latency of the two hops between an application and its transport server, as
+ * each side sees it (region.h, "Latency of the two hops"): the check of a TX stamp (a DGRAM
+ * record's, a stream slot's), the application's count of an RX record taken or of a stream
+ * read, and what the server believes of the statistics area the application writes (the same
+ * for udpd and tcpd: the credit is datagrams delivered, or stream RX stamps published).
  *
  * The statistics area is the client's memory, so region_app_collect treats it as a peer's
  * message: every bucket read once, growth only (a count that goes down is a broken or hostile
@@ -26,10 +27,26 @@ int region_tx_transit(uint64_t t_sent, uint64_t now, uint64_t *ns)
 
 void region_app_rx_taken(struct region *r, uint64_t t_ring, uint64_t taken)
 {
-	if (r->kind != REGION_KIND_DGRAM || !r->app_stats || t_ring == 0 || t_ring > taken)
+	if (!r->app_stats || t_ring == 0 || t_ring > taken)
 		return;
 	atomic_fetch_add_explicit(&r->app_stats->rx_transit[hist_bucket(taken - t_ring)], 1,
 				  memory_order_relaxed);
+}
+
+void region_app_stream_read(struct region *r, uint32_t slot, uint64_t *seen,
+			    uint64_t (*now_fn)(void))
+{
+	const struct region_stream_ctl *c = region_stream_slot(r, slot);
+	if (!c)
+		return;
+	/* The head was loaded (acquire) before the read; tcpd stores the stamp before the head,
+	 * so this stamp is at least as new as the bytes read (a newer one only shortens one
+	 * sample). One relaxed load per read, and a clock read per new stamp only. */
+	uint64_t t = atomic_load_explicit(&c->rx_stamp, memory_order_relaxed);
+	if (t == 0 || t == *seen)
+		return;
+	*seen = t;
+	region_app_rx_taken(r, t, now_fn());
 }
 
 void region_app_collect(const struct region_app_stats *shared, struct hist *last,
@@ -50,6 +67,18 @@ void region_app_collect(const struct region_app_stats *shared, struct hist *last
 		if (__builtin_add_overflow(refused->over_credit, grew - take, &refused->over_credit))
 			refused->over_credit = UINT64_MAX;
 	}
+}
+
+void region_app_collect_count(const struct region_app_stats *shared, struct hist *last,
+			      struct hist *acc, uint64_t *credit, uint64_t *over_credit,
+			      uint64_t *went_down)
+{
+	struct region_app_refused no = {0};
+	region_app_collect(shared, last, acc, credit, &no);
+	if (__builtin_add_overflow(*over_credit, no.over_credit, over_credit))
+		*over_credit = UINT64_MAX;
+	if (__builtin_add_overflow(*went_down, no.went_down, went_down))
+		*went_down = UINT64_MAX;
 }
 
 void region_app_baseline(const struct region_app_stats *shared, struct hist *last)

@@ -118,6 +118,8 @@ struct sock_entry {
 	unsigned linger_s;
 	bool close_acked;     /* CLOSING stream: the server took the CLOSE; the slot waits for
 			       * REGION_SS_RELEASED */
+	uint64_t rx_stamp_seen; /* stream: the slot's last RX stamp counted (under rx_lock;
+				 * region_app_stream_read) */
 	pthread_mutex_t rx_lock; /* serializes receivers of this socket: the RX ring's consumer */
 	pthread_mutex_t tx_lock; /* stream: serializes senders: the TX ring's producer */
 };

@@ -50,6 +50,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "sock_priv.h"
 
 #define SOCK_TCP (sock_tport(SOCK_TP_TCP))
@@ -319,6 +320,8 @@ ssize_t sock_stream_send(const struct sock_ref *ref, const struct msghdr *msg, i
 				got += sock_iov_gather(msg, copied + got, sp[i].iov_base, sp[i].iov_len,
 						       &fault);
 			if (got) {
+				/* latency: stamped before the head (region.h), one clock read */
+				atomic_store_explicit(&c->tx_stamp, clock_now(), memory_order_relaxed);
 				stream_ring_publish_head(tx, old + got);
 				copied += got;
 				sock_stream_tx_notify(c, old, old + got, push);
@@ -466,6 +469,8 @@ ssize_t sock_stream_recv(const struct sock_ref *ref, struct msghdr *msg, int fla
 			if (!peek) {
 				stream_ring_publish_tail(rx, tail + n);
 				sock_stream_rx_notify(c, tail, tail + n);
+				region_app_stream_read(&SOCK_TCP->region, ref->slot,
+						       &e->rx_stamp_seen, clock_now);
 			}
 			continue; /* more may have come meanwhile */
 		}

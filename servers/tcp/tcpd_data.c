@@ -36,6 +36,17 @@
  * DESC_BATCH_MAX, flushed when full and at the end of every handler; a batch the link refuses
  * (ipd away, its queue full) is dropped and counted, and TCP resends.
  *
+ * Latency (docs/ARCHITECTURE.md, "Latency"). A segment's t_arr and t_in are those of the turn
+ * that released it (u->turn_arr, u->turn_in; reset when tcpd_io_run has emitted the turn's
+ * output): a segment from ipd (its ACK, and data its ACK lets out: timed from its arrival in
+ * tcpd, entry inherited as ipd's echo replies inherit theirs), or the application's bytes
+ * taken up from its TX ring (tcpd_stream.c: entry = the take-up, one clock read). So the
+ * link's inside_to_ipd is "the work that released the segment entered tcpd -> the batch went
+ * to ipd". Time the bytes then wait in the send buffer for the window is TCP's queueing, not
+ * tcpd's processing, and is not in it. Timers and requests leave t_arr 0: not counted. On
+ * the way in, tcpd_place times each placement into an RX ring from the segment's t_arr
+ * (inside_to_app) and t_in (total_to_app), one clock read per segment with payload.
+ *
  * The io (tcpd_io_run): after a core call, its segments are emitted, then the events of the
  * cids it listed are taken and acted on (tcpd_event: a slot synced, a freed connection's slot
  * released), which may call the core again and so add to the io; then output the core
@@ -62,9 +73,8 @@ void tcpd_out_flush(struct tcpd *u)
 		return;
 	unsigned n = u->n_out;
 	u->n_out = 0;
-	/* Latency: a segment enters the stack here as far as the layers below can tell (when its
-	 * bytes left the application's stream ring is not tracked yet); t_arr stays 0, so tcpd's
-	 * own inside_to_ipd counts nothing it could not measure. */
+	/* Latency: a segment no turn accounts for (a timer's, a request's) enters the stack
+	 * here; its t_arr stays 0, so inside_to_ipd counts only what tcpd could measure. */
 	uint64_t now = clock_now();
 	for (unsigned i = 0; i < n; i++)
 		if (!u->out_desc[i].t_in)
@@ -169,6 +179,8 @@ static void tcpd_emit(struct tcpd *u, const struct tcp_tx *tx)
 		.daddr = tx->daddr,
 		.proto = IPV4_PROTO_TCP,
 		.tos = tx->tos,
+		.t_in = u->turn_in,
+		.t_arr = u->turn_arr,
 	};
 	if (tx->gso_size && plen > tx->gso_size) {
 		d.gso_type = DESC_GSO_TCPV4;
@@ -211,6 +223,7 @@ void tcpd_io_run(struct tcpd *u, uint64_t now)
 		tcp_output_deferred(u->t, now, &u->io);
 	}
 	u->io_depth--;
+	u->turn_arr = u->turn_in = 0; /* its output is out: the turn is over */
 }
 
 void tcpd_rearm(struct tcpd *u)
@@ -348,6 +361,10 @@ static void tcpd_rx_one(struct tcpd *u, struct buf **pkt, const struct desc *d, 
 	u->stats.rx_segs++;
 	u->in_pkt = *pkt;
 	u->in_payload_at = d->l4_off + hl;
+	/* What this segment makes tcpd send (its ACK, data the ACK lets out) is timed from its
+	 * arrival here and inherits its stack entry, as ipd's echo replies do. */
+	u->in_t_arr = u->turn_arr = d->t_arr;
+	u->in_t_in = u->turn_in = d->t_in;
 	u->io.place.len = 0;
 	/* Payload for a connection: what tcp_input counts as received (rcv_nxt, the
 	 * out-of-order ranges) and the bytes tcpd_place copies into its RX ring commit together

@@ -45,7 +45,8 @@ const struct stat_field tcpd_stat_fields[] = {
 	F(rx_bytes), F(icmp_in), F(icmp_drop_short), F(tx_segs), F(tx_tso), F(tx_bytes),
 	F(tx_drop_nobuf), F(tx_drop_unbound), F(tx_drop_detached), F(tx_drop_ring), F(tx_drop_link), F(sync_tx_taken),
 	F(sync_rx_read), F(binds_released), F(orphans_aborted), F(stage_bytes), F(io_rounds_left),
-	F(req_bad_slot), F(stream_rebases), F(path_kicks), F(ipd_reconnects),
+	F(req_bad_slot), F(stream_rebases), F(path_kicks), F(ipd_reconnects), F(tx_stamp_bad),
+	F(app_hist_over_credit), F(app_hist_went_down),
 #undef F
 };
 const unsigned tcpd_stat_field_count = sizeof(tcpd_stat_fields) / sizeof(tcpd_stat_fields[0]);
@@ -140,6 +141,10 @@ static int tcpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 	case USTACK__CTL_REQUEST__TYPE__SOCKETS:
 		return tcpd_ctl_sockets(u, req, r, srv);
 	case USTACK__CTL_REQUEST__TYPE__STATS: {
+		/* The applications' own samples, up to now (before the counters that say what of
+		 * them was refused). */
+		for (unsigned si = 0; si < XPORT_SESSIONS_MAX; si++)
+			tcpd_app_collect(u, si);
 		int rc = ctl_reply_add_counters(srv, r, "", tcp_stat_fields, tcp_stat_field_count,
 						&u->t->stats);
 		if (rc == 0)
@@ -161,6 +166,15 @@ static int tcpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 			rc = link_ctl_report(srv, r, u->from_ipd);
 		if (rc == 0)
 			rc = link_ctl_report(srv, r, u->to_ipd);
+		if (rc == 0)
+			rc = ctl_reply_add_hist(srv, r, "inside_to_app", &u->inside_to_app);
+		if (rc == 0)
+			rc = ctl_reply_add_hist(srv, r, "total_to_app", &u->total_to_app);
+		if (rc == 0)
+			rc = ctl_reply_add_hist(srv, r, "transit_from_app", &u->transit_from_app);
+		if (rc == 0) /* app-reported: region_app_collect */
+			rc = ctl_reply_add_hist(srv, r, "app_transit_from_tcpd",
+						&u->app_transit_from_tcpd);
 		if (rc == 0)
 			rc = tcpd_gauges(u, srv, r);
 		if (rc == 0)

@@ -90,6 +90,19 @@ struct tcpd_bx {
 	uint64_t eof_at;
 	bool published;          /* the fields above were written since the session attached */
 	bool pending;            /* doorbell work to look at (the session rang) */
+	/* Latency (tcpd_stream.c, "Latency"): when the newest payload went into the RX ring,
+	 * the RX stamp last published, the application's TX stamp last counted. */
+	uint64_t rx_placed_at;
+	uint64_t rx_stamped;
+	uint64_t tx_stamp_seen;
+};
+
+/* Per session (process memory): the application's histogram of the hop from tcpd to it
+ * (region.h): its buckets at our last look, and the RX stamps published since not matched by
+ * a sample (region_app_collect's credit). */
+struct tcpd_sx {
+	struct hist app_last;
+	uint64_t app_credit;
 };
 
 /* Early data of a connection not accepted yet: the receive stream from irs + 1, in process
@@ -137,6 +150,12 @@ struct tcpd_stats {
 	uint64_t path_kicks;            /* retransmissions brought forward because a restart (ours,
 					 * or ipd's) lost what was in flight (tcp_path_restored) */
 	uint64_t ipd_reconnects;        /* ipd's link came back (a new ipd) */
+	uint64_t tx_stamp_bad;          /* TX stamps (region_stream_ctl.tx_stamp) that were in the
+					 * future or absurdly old: not in transit_from_app */
+	uint64_t app_hist_over_credit;  /* samples an application reported beyond the RX stamps
+					 * published to it: not believed */
+	uint64_t app_hist_went_down;    /* buckets of an application's histogram found lower than
+					 * at the last look: skipped */
 };
 
 extern const struct stat_field tcpd_stat_fields[];
@@ -165,6 +184,7 @@ struct tcpd {
 	uint16_t lis_bind[TCP_LISTENERS_MAX];
 	struct tcpd_bx bx[TCPD_BINDS];
 	bool sess_pending[XPORT_SESSIONS_MAX]; /* a doorbell rang: its slots have work */
+	struct tcpd_sx sx[XPORT_SESSIONS_MAX];
 	struct tcpd_stage stage[TCP_CONNS_MAX];
 	uint64_t staged;         /* bytes allocated for early data now */
 	/* The io of core calls. */
@@ -175,6 +195,19 @@ struct tcpd {
 	/* The segment tcp_input is looking at, for io.place. */
 	const struct buf *in_pkt;
 	uint32_t in_payload_at;  /* chain offset of its payload */
+	uint64_t in_t_arr;       /* its arrival in tcpd and in the stack (desc.h) */
+	uint64_t in_t_in;
+	/* Latency of what tcpd sends (tcpd_data.c, "Latency"): the segments emitted now were
+	 * released by work that entered tcpd at turn_arr (a segment's arrival, the application's
+	 * bytes taken up) and the stack at turn_in; 0 when not measured (timers, requests). */
+	uint64_t turn_arr;
+	uint64_t turn_in;
+	struct hist inside_to_app;    /* arrival from ipd -> payload in the application's ring */
+	struct hist total_to_app;     /* stack entry (t_in, at nicd) -> in the application's ring */
+	struct hist transit_from_app; /* application's TX stamp -> tcpd takes the bytes up */
+	/* app-reported: tcpd's RX stamp -> the application's read (region_app_collect), of the
+	 * sessions that ended and, at each STATS, the live ones */
+	struct hist app_transit_from_tcpd;
 	/* The batch to ipd. */
 	struct buf *out[DESC_BATCH_MAX];
 	struct desc out_desc[DESC_BATCH_MAX];
@@ -246,6 +279,9 @@ void tcpd_bind_bases(struct tcpd *u, unsigned b, bool rx);
 void tcpd_release(struct tcpd *u, unsigned b);
 /* Slots of session si with doorbell work: sync them (a budget per pass). True if left work. */
 bool tcpd_sync_pending(struct tcpd *u, uint64_t now);
+/* Fold what session si's application counted of the hop from tcpd into
+ * app_transit_from_tcpd (its region must be mapped; nothing otherwise). */
+void tcpd_app_collect(struct tcpd *u, unsigned si);
 /* Publish every bind of session si afresh (it attached: a new mapping of its region). */
 void tcpd_session_publish(struct tcpd *u, unsigned si, uint64_t now);
 /* Early data (connections not accepted yet). */

@@ -39,6 +39,12 @@ static void tcpd_sess_attached(void *tp, unsigned si, bool created)
 {
 	struct tcpd *u = tp;
 	uint64_t now = clock_now();
+	/* What the application counted before (a resume: while we were away) is not ours to
+	 * report, and nothing we publish from now on has been read yet (region_app_collect). */
+	struct region *r = tcpd_region(u, si);
+	if (r)
+		region_app_baseline(r->app_stats, &u->sx[si].app_last);
+	u->sx[si].app_credit = 0;
 	tcpd_session_publish(u, si, now);
 	/* A session resumed after our restart: its connections' streams are reachable again, and
 	 * what was in flight through the dead tcpd is lost; repair it now, not at the RTO
@@ -104,6 +110,8 @@ static void tcpd_sess_end(void *tp, unsigned si)
 	uint32_t owner = rec->owner;
 	uint32_t cids[REGION_SLOTS_MAX];
 	unsigned n = 0;
+	/* Its last samples, while the region is still mapped: the total never goes down. */
+	tcpd_app_collect(u, si);
 	for (unsigned slot = 0; slot < REGION_SLOTS_MAX; slot++) {
 		unsigned b = tcpd_bind_ix(si, slot);
 		uint32_t cid = u->st->binds[b].cid;

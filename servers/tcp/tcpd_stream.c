@@ -197,6 +197,9 @@ void tcpd_slot_init(struct tcpd *u, unsigned b, uint32_t state)
 	stream_ring_tail_now(rx, &tail);
 	atomic_store_explicit(&ctl->tx_event, head, memory_order_relaxed);
 	atomic_store_explicit(&ctl->rx_event, tail, memory_order_relaxed);
+	/* The slot's previous socket's RX stamp must not time this one's first bytes (early data
+	 * copied in at ACCEPT carries none): no stamp until tcpd places bytes. */
+	atomic_store_explicit(&ctl->rx_stamp, 0, memory_order_relaxed);
 	u->bx[b] = (struct tcpd_bx){0};
 	tcpd_publish(u, b, ctl, tx, state, 0, 0, 0, 0);
 }
@@ -275,6 +278,53 @@ static void tcpd_sync_listener(struct tcpd *u, unsigned b, struct region *r)
 		     acceptq, 0);
 }
 
+/* Latency: the application's bytes are taken up now. They enter tcpd and the stack here (the
+ * turn of what this sync sends: tcpd_data.c), and the hop from the application ends here:
+ * transit_from_app = now - the slot's TX stamp, once per stamp (the application stamps every
+ * publication of its head; several may be taken in one look, and then the newest is timed).
+ * The stamp is the client's word: region_tx_transit refuses a zero, future or absurdly old one
+ * (counted), and it reaches nothing but that histogram. The head was loaded (acquire) before
+ * and the application stores the stamp before the head, so the stamp is at least as new as
+ * the bytes, and the clock read after it is later than an honest one. */
+static void tcpd_tx_taken(struct tcpd *u, unsigned b, const struct region_stream_ctl *ctl)
+{
+	uint64_t now = clock_now();
+	u->turn_arr = u->turn_in = now;
+	uint64_t t = atomic_load_explicit(&ctl->tx_stamp, memory_order_relaxed), ns;
+	if (t == u->bx[b].tx_stamp_seen)
+		return;
+	u->bx[b].tx_stamp_seen = t;
+	if (region_tx_transit(t, now, &ns) < 0) {
+		u->stats.tx_stamp_bad++;
+		return;
+	}
+	hist_add(&u->transit_from_app, ns);
+}
+
+/* Latency: the RX head about to be published carries bytes placed at bx.rx_placed_at (the
+ * newest): store that as the slot's RX stamp before the head (the application reads it after
+ * loading the head), once per placement time, and count one credit for the sample the
+ * application may report of it (region_app_collect). */
+static void tcpd_rx_stamp(struct tcpd *u, unsigned b, struct region_stream_ctl *ctl)
+{
+	struct tcpd_bx *x = &u->bx[b];
+	if (!x->rx_placed_at || x->rx_placed_at == x->rx_stamped)
+		return;
+	x->rx_stamped = x->rx_placed_at;
+	atomic_store_explicit(&ctl->rx_stamp, x->rx_placed_at, memory_order_relaxed);
+	u->sx[b / REGION_SLOTS_MAX].app_credit++;
+}
+
+void tcpd_app_collect(struct tcpd *u, unsigned si)
+{
+	struct region *r = tcpd_region(u, si);
+	if (!r)
+		return;
+	region_app_collect_count(r->app_stats, &u->sx[si].app_last, &u->app_transit_from_tcpd,
+				 &u->sx[si].app_credit, &u->stats.app_hist_over_credit,
+				 &u->stats.app_hist_went_down);
+}
+
 /* Steps 1 and 2 of the file comment. False if the session was ended (a broken ring). */
 static bool tcpd_sync_in(struct tcpd *u, unsigned b, struct tcp_conn *c, struct region *r,
 			 uint64_t now, uint64_t *tx_seen, uint64_t *rx_seen)
@@ -318,6 +368,8 @@ static bool tcpd_sync_in(struct tcpd *u, unsigned b, struct tcp_conn *c, struct 
 		uint32_t space = tcp_send_space(c);
 		bool corked = c->flags & TCP_F_MORE;
 		uint64_t n1 = push - taken < space ? push - taken : space;
+		if (head != taken && space)
+			tcpd_tx_taken(u, b, ctl);
 		if (n1 || (corked && push == head)) {
 			if (tcp_send(u->t, owner, cid, now, (uint32_t)n1, 0, tcpd_io(u)) == 0)
 				u->stats.sync_tx_taken += n1;
@@ -361,6 +413,7 @@ static void tcpd_sync_out(struct tcpd *u, unsigned b, struct tcp_conn *c, struct
 	if (bd->flags & TCPD_B_RX_BASE) {
 		uint64_t head = tcpd_rx_index(bd, tcpd_rcv_end(c));
 		if (head > stream_ring_head(rx)) {
+			tcpd_rx_stamp(u, b, ctl);
 			if (stream_ring_publish_head(rx, head) == 0)
 				tcpd_wake(u, b);
 			else
@@ -671,4 +724,10 @@ void tcpd_place(struct tcpd *u, const struct tcp_rx_place *p, uint64_t now)
 		done += sp[i].iov_len;
 	}
 	u->stats.rx_bytes += p->len;
+	uint64_t t = clock_now();
+	if (u->in_t_arr && t > u->in_t_arr)
+		hist_add(&u->inside_to_app, t - u->in_t_arr);
+	if (u->in_t_in && t > u->in_t_in)
+		hist_add(&u->total_to_app, t - u->in_t_in);
+	u->bx[b].rx_placed_at = t; /* the RX stamp of the head that will carry these bytes */
 }

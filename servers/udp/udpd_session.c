@@ -85,13 +85,9 @@ void udpd_app_collect(struct udpd *u, unsigned si)
 	struct xport_session *s = &u->x.sess[si];
 	if (s->state != XPORT_SESS_ATTACHED && s->state != XPORT_SESS_CLOSING)
 		return; /* no region mapped */
-	struct region_app_refused no = {0};
-	region_app_collect(s->region.app_stats, &u->sx[si].app_last, &u->app_transit_from_udpd,
-			   &u->sx[si].app_credit, &no);
-	if (__builtin_add_overflow(u->stats.app_hist_over_credit, no.over_credit,
-				   &u->stats.app_hist_over_credit))
-		u->stats.app_hist_over_credit = UINT64_MAX; /* a client's number: saturate */
-	u->stats.app_hist_went_down += no.went_down;
+	region_app_collect_count(s->region.app_stats, &u->sx[si].app_last,
+				 &u->app_transit_from_udpd, &u->sx[si].app_credit,
+				 &u->stats.app_hist_over_credit, &u->stats.app_hist_went_down);
 }
 
 static bool udpd_sess_leave(void *tp, unsigned si)

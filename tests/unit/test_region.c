@@ -433,16 +433,17 @@ START_TEST(stream_size_for)
 	ck_assert_uint_eq(region_size_for_kind(REGION_KIND_STREAM, 1, 4096, 3000), 0);
 	/* 64 slots of 8 MiB each way would be 1 GiB of data: over the limit */
 	ck_assert_uint_eq(region_size_for_kind(REGION_KIND_STREAM, 64, 8u << 20, 8u << 20), 0);
-	/* header page; 4 x (two ring blocks of 128 + a slot block of 128) = 1536: one page; then
-	 * each slot's TX and RX data */
+	/* header page; 4 x (two ring blocks of 128 + a slot block of 128) = 1536, and the
+	 * application's statistics (1152): one page; then each slot's TX and RX data */
 	ck_assert_uint_eq(region_size_for_kind(REGION_KIND_STREAM, 4, STX_RING, SRX_RING),
 			  4096 + 4096 + 4 * (STX_RING + SRX_RING));
-	/* 64 slots: 64 x 384 = 24 KiB of blocks, six pages */
+	/* 64 slots: 64 x 384 = 24 KiB of blocks and the statistics, seven pages */
+	ck_assert_uint_eq(sizeof(struct region_app_stats), 1152);
 	ck_assert_uint_eq(region_size_for_kind(REGION_KIND_STREAM, 64, 4096, 4096),
-			  4096 + 6 * 4096 + 64 * 8192);
+			  4096 + 7 * 4096 + 64 * 8192);
 	/* what libsock makes: 64 slots of 256 KiB each way */
 	ck_assert_uint_eq(region_size_for_kind(REGION_KIND_STREAM, 64, 256u << 10, 256u << 10),
-			  4096 + 6 * 4096 + 64 * (512u << 10));
+			  4096 + 7 * 4096 + 64 * (512u << 10));
 	ck_assert_uint_eq(sizeof(struct region_stream_ctl), 128);
 }
 END_TEST
@@ -572,7 +573,14 @@ START_TEST(stream_attach_rejects_bad_geometry)
 	BREAK(h->kind = UINT32_MAX);
 	BREAK(h->reserved1 = 1);
 	BREAK(h->reserved2 = 1);
-	BREAK(h->app_stats_off = h->slot_ctl_off + 2 * 128 * SLOTS); /* a kind without one */
+	/* the statistics area (REGION_VERSION 6: stream regions have one too) */
+	BREAK(h->app_stats_off = 0);                                 /* the header */
+	BREAK(h->app_stats_off = h->slot_ctl_off + 128 * (SLOTS - 1));     /* over a slot block */
+	BREAK(h->app_stats_off = h->stx[0].ctl_off);                 /* over a ring's control */
+	BREAK(h->app_stats_off = h->rx[0].data_off - 64);            /* into RX data */
+	BREAK(h->app_stats_off = size - 64);                         /* outside */
+	BREAK(h->app_stats_off = UINT64_MAX - 63);
+	BREAK(h->app_stats_off += 8);                                /* alignment */
 	BREAK(h->total_size = size + 1);
 #undef BREAK
 	ck_assert_int_eq(region_attach_kind(m.fd, REGION_KIND_STREAM, &srv), 0);

@@ -1,6 +1,6 @@
-/* test_region_app: the latency of the hops between an application and udpd (region.h, "Latency
- * of the two hops"): the server's check of a TX record's stamp, the client's count of an RX
- * record taken, and what the server believes of the statistics area a client writes, honest
+/* test_region_app: the latency of the hops between an application and udpd or tcpd (region.h,
+ * "Latency of the two hops"): the server's check of a TX stamp, the client's count of an RX
+ * record taken or of a stream read (once per RX stamp), and what the server believes of the statistics area a client writes, honest
  * or hostile.
  *
  * The hostile cases are the point: the area is the client's memory, so whatever it holds,
@@ -101,9 +101,31 @@ START_TEST(client_counts_what_it_takes)
 }
 END_TEST
 
-/* A stream region has no statistics area: the call is a no-op, not a write through the
- * union's other members. */
-START_TEST(stream_region_counts_nothing)
+/* A fake clock for region_app_stream_read: returns fake_now, counts its reads. */
+static uint64_t fake_now;
+static unsigned fake_reads;
+static uint64_t fake_clock(void)
+{
+	fake_reads++;
+	return fake_now;
+}
+
+static uint64_t bucket_count(const struct region *r, uint64_t v)
+{
+	return atomic_load(&r->app_stats->rx_transit[hist_bucket(v)]);
+}
+
+static uint64_t area_total(const struct region *r)
+{
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < HIST_BUCKETS; i++)
+		sum += atomic_load(&r->app_stats->rx_transit[i]);
+	return sum;
+}
+
+/* REGION_VERSION 6: a stream region has the statistics area too, and a read counts one sample
+ * per RX stamp (the first read after each publication), reading the clock only then. */
+START_TEST(stream_read_counts_once_per_stamp)
 {
 	int fd;
 	void *base;
@@ -111,11 +133,83 @@ START_TEST(stream_region_counts_nothing)
 	ck_assert_int_eq(region_create_memfd_kind(REGION_KIND_STREAM, 2, 4096, 4096, &fd, &base,
 						  &size), 0);
 	ck_assert_int_eq(region_open_client(&base, size, &cli), 0);
-	struct region copy = cli;
-	region_app_rx_taken(&cli, 1000, 2000);
-	ck_assert(memcmp(&copy, &cli, sizeof(cli)) == 0);
+	ck_assert_int_eq(region_attach_kind(fd, REGION_KIND_STREAM, &srv), 0);
+	ck_assert_ptr_nonnull(cli.app_stats);
+	ck_assert_uint_eq((uintptr_t)cli.app_stats % RING_CACHELINE, 0);
+	ck_assert_uint_eq(area_total(&srv), 0);
+	struct region_stream_ctl *c = region_stream_slot(&srv, 1);
+	uint64_t seen = 0;
+	fake_reads = 0;
+	/* nothing stamped yet: no sample, no clock read */
+	fake_now = 5000;
+	region_app_stream_read(&cli, 1, &seen, fake_clock);
+	ck_assert_uint_eq(fake_reads, 0);
+	ck_assert_uint_eq(area_total(&cli), 0);
+	/* one publication read in three pieces: one sample of 5000 - 1000 */
+	atomic_store(&c->rx_stamp, 1000);
+	for (int i = 0; i < 3; i++)
+		region_app_stream_read(&cli, 1, &seen, fake_clock);
+	ck_assert_uint_eq(seen, 1000);
+	ck_assert_uint_eq(fake_reads, 1);
+	ck_assert_uint_eq(bucket_count(&srv, 4000), 1);
+	ck_assert_uint_eq(area_total(&srv), 1);
+	/* the next publication: one more */
+	atomic_store(&c->rx_stamp, 4000);
+	fake_now = 19000;
+	region_app_stream_read(&cli, 1, &seen, fake_clock);
+	ck_assert_uint_eq(bucket_count(&srv, 15000), 1);
+	ck_assert_uint_eq(area_total(&srv), 2);
+	/* a stamp later than the read (the server's bytes; never honest): not counted */
+	atomic_store(&c->rx_stamp, 20000);
+	region_app_stream_read(&cli, 1, &seen, fake_clock);
+	ck_assert_uint_eq(area_total(&srv), 2);
+	/* the other slot's stamp is its own; a slot outside the region is ignored */
+	uint64_t seen0 = 0;
+	region_app_stream_read(&cli, 0, &seen0, fake_clock);
+	region_app_stream_read(&cli, 2, &seen0, fake_clock);
+	region_app_stream_read(&cli, UINT32_MAX, &seen0, fake_clock);
+	ck_assert_uint_eq(seen0, 0);
+	ck_assert_uint_eq(area_total(&srv), 2);
+	/* a datagram region's reads are records: the stream call does nothing there */
+	region_detach(&srv);
 	region_detach(&cli);
 	close(fd);
+	ck_assert_int_eq(region_create_memfd(2, 4096, 4096, &fd, &base, &size), 0);
+	ck_assert_int_eq(region_open_client(&base, size, &cli), 0);
+	fake_reads = 0;
+	region_app_stream_read(&cli, 0, &seen0, fake_clock);
+	ck_assert_uint_eq(fake_reads, 0);
+	ck_assert_uint_eq(area_total(&cli), 0);
+	region_detach(&cli);
+	close(fd);
+}
+END_TEST
+
+/* The wrapper udpd and tcpd call: what collect refused lands in their named counters, which
+ * saturate (the client chooses how much it claims). */
+START_TEST(collect_count_adds_to_counters)
+{
+	memset(&area, 0, sizeof(area));
+	hist_init(&last);
+	hist_init(&acc);
+	uint64_t credit = 2, over = 5, down = UINT64_MAX;
+	area_set(3, 10);
+	region_app_collect_count(&area, &last, &acc, &credit, &over, &down);
+	ck_assert_uint_eq(hist_count(&acc), 2);
+	ck_assert_uint_eq(credit, 0);
+	ck_assert_uint_eq(over, 5 + 8);
+	area_set(3, 1); /* went down: counted, and the counter already at its top stays there */
+	region_app_collect_count(&area, &last, &acc, &credit, &over, &down);
+	ck_assert_uint_eq(down, UINT64_MAX);
+	area_set(3, UINT64_MAX);
+	over = UINT64_MAX - 1;
+	region_app_collect_count(&area, &last, &acc, &credit, &over, &down);
+	ck_assert_uint_eq(over, UINT64_MAX);
+	ck_assert_uint_eq(hist_count(&acc), 2);
+	uint64_t d2 = 0;
+	area_set(3, 0);
+	region_app_collect_count(&area, &last, &acc, &credit, &over, &d2);
+	ck_assert_uint_eq(d2, 1);
 }
 END_TEST
 
@@ -259,7 +353,8 @@ static Suite *region_app_suite(void)
 	tcase_set_timeout(tc, 60); /* a hang guard: seconds under ASan, loaded */
 	tcase_add_test(tc, tx_transit_refuses_bad_stamps);
 	tcase_add_test(tc, client_counts_what_it_takes);
-	tcase_add_test(tc, stream_region_counts_nothing);
+	tcase_add_test(tc, stream_read_counts_once_per_stamp);
+	tcase_add_test(tc, collect_count_adds_to_counters);
 	tcase_add_test(tc, collect_honest);
 	tcase_add_test(tc, collect_clamps_to_credit);
 	tcase_add_test(tc, collect_refuses_going_down);

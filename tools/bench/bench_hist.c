@@ -16,10 +16,19 @@
  *     (region_app_rx_taken);
  *   - udpd's TX turn: a subtraction and an add per record (the turn's clock read exists);
  * and udpd's look at one region's area (region_app_collect, 140 buckets) per STATS.
+ * The same hops with tcpd (stream regions: stamps in the slot blocks, region.h):
+ *   - libsock's stream send: one clock read per publication of the TX head (as a datagram);
+ *   - libsock's stream read: a relaxed load of the slot's RX stamp and a compare per read,
+ *     plus a clock read and an atomic add when the stamp is new (once per publication);
+ *   - tcpd's take-up: one clock read (the turn's entry time, also the segments' t_in/t_arr),
+ *     a load of the TX stamp, region_tx_transit and an add;
+ *   - tcpd's placement into an RX ring: one clock read and two adds per segment with payload,
+ *     as udpd's RX commit (measured above).
  *
  * Usage: ustack-bench-hist [rounds]   (default 20000000 adds)
  * Runs differ by 10-50 % on the shared machines: compare within one run.
  */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +136,42 @@ int main(int argc, char **argv)
 	t1 = clock_now();
 	double per_take = (double)(t1 - t0) / (double)takes - per_clock; /* one read is the stamp's */
 	printf("libsock take (clock + atomic add): %5.2f ns per datagram\n", per_take);
+
+	/* libsock's stream read: the same stamp (a read of a publication already counted: the
+	 * common case of a stream read in pieces), then a new stamp every read. */
+	static struct region_stream_ctl sctl;
+	struct region rs = {.kind = REGION_KIND_STREAM, .n_slots = 1, .app_stats = &area};
+	rs.stream_ctl = &sctl;
+	uint64_t seen = 0;
+	atomic_store(&sctl.rx_stamp, clock_now());
+	t0 = clock_now();
+	for (unsigned long i = 0; i < takes; i++)
+		region_app_stream_read(&rs, 0, &seen, clock_now);
+	t1 = clock_now();
+	printf("libsock stream read, stamp seen:   %5.2f ns per read\n",
+	       (double)(t1 - t0) / (double)takes);
+	t0 = clock_now();
+	for (unsigned long i = 0; i < takes; i++) {
+		atomic_store_explicit(&sctl.rx_stamp, i + 1, memory_order_relaxed);
+		region_app_stream_read(&rs, 0, &seen, clock_now);
+	}
+	t1 = clock_now();
+	printf("libsock stream read, new stamp:    %5.2f ns per read (clock + atomic add)\n",
+	       (double)(t1 - t0) / (double)takes);
+
+	/* tcpd's take-up of an application's bytes (tcpd_tx_taken). */
+	t0 = clock_now();
+	for (unsigned long i = 0; i < takes; i++) {
+		uint64_t now = clock_now(), ns;
+		uint64_t st = now - vals[i & (BH_VALUES - 1)];
+		atomic_store_explicit(&sctl.tx_stamp, st, memory_order_relaxed);
+		st = atomic_load_explicit(&sctl.tx_stamp, memory_order_relaxed);
+		if (region_tx_transit(st, now, &ns) == 0)
+			hist_add(&h, ns);
+	}
+	t1 = clock_now();
+	printf("tcpd take-up (clock + stamp check + add): %5.2f ns per take-up\n",
+	       (double)(t1 - t0) / (double)takes);
 
 	/* udpd's look at one application's area (at each STATS, per session). */
 	uint64_t credit = UINT64_MAX;

@@ -5,6 +5,11 @@
  *
  *   ustackctl latency --instance NAME [--interval SEC]
  *
+ * Two transports, one after the other: the UDP path (through udpd), then the TCP path (through
+ * tcpd: the same table, tcpd's rows per segment, its two hops with the application per stamp,
+ * common/region.h). The rows below the transport (nicd, ipd's link from nicd and to nicd) are
+ * the same in both: those layers keep one histogram for every protocol.
+ *
  * Without --interval the histograms are cumulative since each layer started; with it, the
  * stats are read twice SEC apart and the table shows the difference, i.e. only the packets of
  * that interval (exact: the histograms are counts). The table, times in microseconds:
@@ -151,6 +156,43 @@ static const struct lat_hop lat_tx[] = {
 };
 static const struct lat_hop lat_tx_total = {"nicd", "", "stack entry -> TAP write", "total_to_wire"};
 
+/* TCP: the same layers below the transport; tcpd's rows are per segment, its two hops with the
+ * application per stamp (region.h: one per RX head publication read, one per TX head
+ * publication taken up). */
+static const struct lat_hop lat_tcp_rx[] = {
+	{"nicd", "", "frame read -> sent to ipd", "inside_to_ipd"},
+	{"ipd", "link", "nicd -> ipd", "transit_from_nicd"},
+	{"ipd", "", "arrived -> sent to tcpd", "inside_to_tcpd"},
+	{"tcpd", "link", "ipd -> tcpd", "transit_from_ipd"},
+	{"tcpd", "", "arrived -> in the app's ring", "inside_to_app"},
+	{"tcpd", "link", "tcpd -> app (app-reported)", "app_transit_from_tcpd"},
+};
+static const struct lat_hop lat_tcp_rx_total = {"tcpd", "", "wire -> app's ring",
+						"total_to_app"};
+
+static const struct lat_hop lat_tcp_tx[] = {
+	{"tcpd", "link", "app -> tcpd", "transit_from_app"},
+	{"tcpd", "", "released -> sent to ipd", "inside_to_ipd"},
+	{"ipd", "link", "tcpd -> ipd", "transit_from_tcpd"},
+	{"ipd", "", "arrived -> sent to nicd", "inside_to_nicd"},
+	{"nicd", "link", "ipd -> nicd", "transit_from_ipd"},
+	{"nicd", "", "arrived -> TAP write submitted", "inside_to_wire"},
+};
+
+/* One transport's two paths. */
+struct lat_proto {
+	const char *name;
+	const struct lat_hop *rx, *rx_total, *tx, *tx_total;
+	unsigned n_rx, n_tx;
+};
+
+#define LAT_N(a) (unsigned)(sizeof(a) / sizeof((a)[0]))
+static const struct lat_proto lat_protos[] = {
+	{"UDP", lat_rx, &lat_rx_total, lat_tx, &lat_tx_total, LAT_N(lat_rx), LAT_N(lat_tx)},
+	{"TCP", lat_tcp_rx, &lat_tcp_rx_total, lat_tcp_tx, &lat_tx_total, LAT_N(lat_tcp_rx),
+	 LAT_N(lat_tcp_tx)},
+};
+
 static void lat_us(char *out, size_t size, uint64_t ns)
 {
 	snprintf(out, size, "%.1f", (double)ns / 1000.0);
@@ -244,19 +286,26 @@ int latency_cmd(const struct uctl_opts *o)
 		any |= s->ok[i];
 	if (!any) /* every layer's error is printed already; a table of dashes tells nothing */
 		goto out;
-	if (o->interval_ms > 0)
-		printf("instance %s, UDP path, packets of the last %.1f s\n\n", o->instance,
-		       (double)o->interval_ms / 1000.0);
-	else
-		printf("instance %s, UDP path, since each layer started\n\n", o->instance);
-	lat_path(s, "receive: wire -> application", lat_rx, sizeof(lat_rx) / sizeof(lat_rx[0]),
-		 &lat_rx_total);
-	printf("\n");
-	lat_path(s, "send: application -> wire", lat_tx, sizeof(lat_tx) / sizeof(lat_tx[0]),
-		 &lat_tx_total);
+	for (unsigned k = 0; k < LAT_N(lat_protos); k++) {
+		const struct lat_proto *p = &lat_protos[k];
+		if (o->interval_ms > 0)
+			printf("%sinstance %s, %s path, packets of the last %.1f s\n\n",
+			       k ? "\n" : "", o->instance, p->name, (double)o->interval_ms / 1000.0);
+		else
+			printf("%sinstance %s, %s path, since each layer started\n\n", k ? "\n" : "",
+			       o->instance, p->name);
+		lat_path(s, "receive: wire -> application", p->rx, p->n_rx, p->rx_total);
+		printf("\n");
+		lat_path(s, "send: application -> wire", p->tx, p->n_tx, p->tx_total);
+	}
 	printf("\n(the application's own time between taking a datagram and its next send is not "
-	       "measured;\n app-reported: timed by the applications (libsock), collected by udpd;\n"
-	       " nicd's and ipd's send side count every protocol; quantiles within 12.5 %%)\n");
+	       "measured;\n app-reported: timed by the applications (libsock), collected by udpd "
+	       "and tcpd;\n TCP: tcpd's rows count segments, its hops with the application count "
+	       "stamps\n (a read after each publication of received bytes, each take-up of sent "
+	       "bytes);\n tcpd's send side starts when the work that released a segment entered "
+	       "tcpd\n (its bytes taken up, an ACK's arrival), not counting time spent waiting for "
+	       "the window;\n nicd's and ipd's lower rows count every protocol; quantiles within "
+	       "12.5 %%)\n");
 	if (stale)
 		uctl_warn("a layer restarted during the interval: its figures are partial");
 out:
