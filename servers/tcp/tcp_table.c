@@ -593,8 +593,8 @@ void tcp_lis_free(struct tcp_table *t, struct tcp_listener *l)
 
 /* --- hashes --- */
 
-static unsigned tcp_hash_bucket(const struct tcp_table *t, uint32_t laddr, uint16_t lport,
-				uint32_t raddr, uint16_t rport)
+unsigned tcp_hash_bucket(const struct tcp_table *t, uint32_t laddr, uint16_t lport, uint32_t raddr,
+			 uint16_t rport)
 {
 	uint8_t m[12];
 
