@@ -6,6 +6,11 @@
  * AttemptFails counts SYN-SENT or SYN-RECEIVED -> CLOSED. The pure core has no logger: a
  * transition is visible in these counters and in the state field the shell reads (`ss`).
  *
+ * The 4-tuple hash follows the state here on the way out: leaving the hashed states (for
+ * CLOSED) unhashes the connection, whichever path closes it (a reset, an abort, a listener
+ * flushing its children, a free), so no chain ever holds a closed or freed slot. The ways in
+ * (connect, a SYN's child) insert it themselves, once its 4-tuple is set.
+ *
  * Events: c->events accumulates TCP_EV_* until the shell takes them (tcp_take_events); the
  * cid goes on io->ev the first time an event is raised and not again until taken, so the list
  * holds each cid once. When io->ev is full the event stays pending and tcp_output_deferred

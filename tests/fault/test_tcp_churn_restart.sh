@@ -86,6 +86,9 @@ echo "--- pid \$1: unix sockets"; ss -xp | grep "pid=\$1,"
 echo "--- port \$2: tcpd's sockets"; "$CTL" sockets --instance "$T_INST" | grep -A1 ":\$2 "
 echo "--- port \$2: the kernel's"
 ip netns exec "$T_NS" ss -tnio "( sport = :\$2 or dport = :\$2 )"
+echo "--- where segments were dropped (nonzero counters)"
+"$CTL" stats --instance "$T_INST" |
+	awk '\$2 != 0 && \$1 ~ /drop|no_conn|syncookies|restarts|reconnects|path_kicks/'
 EOF
 chmod +x "$LOGS/diag.sh"
 export CHURN_DIAG="$LOGS/diag.sh"
