@@ -455,6 +455,9 @@ void tcp_lis_free(struct tcp_table *t, struct tcp_listener *l);
 
 /* The 4-tuple hash (hashed states), the bind hash (every BOUND conn), the listener hash. */
 void tcp_hash_insert(struct tcp_table *t, struct tcp_conn *c);
+/* The 4-tuple's chain in hash[] (keyed: tests use it to place two connections in one). */
+unsigned tcp_hash_bucket(const struct tcp_table *t, uint32_t laddr, uint16_t lport, uint32_t raddr,
+			 uint16_t rport);
 void tcp_hash_remove(struct tcp_table *t, struct tcp_conn *c);
 void tcp_bhash_insert(struct tcp_table *t, struct tcp_conn *c);
 void tcp_bhash_remove(struct tcp_table *t, struct tcp_conn *c);

@@ -6,6 +6,11 @@
  * AttemptFails counts SYN-SENT or SYN-RECEIVED -> CLOSED. The pure core has no logger: a
  * transition is visible in these counters and in the state field the shell reads (`ss`).
  *
+ * The 4-tuple hash follows the state here on the way out: leaving the hashed states (for
+ * CLOSED) unhashes the connection, whichever path closes it (a reset, an abort, a listener
+ * flushing its children, a free), so no chain ever holds a closed or freed slot. The ways in
+ * (connect, a SYN's child) insert it themselves, once its 4-tuple is set.
+ *
  * Events: c->events accumulates TCP_EV_* until the shell takes them (tcp_take_events); the
  * cid goes on io->ev the first time an event is raised and not again until taken, so the list
  * holds each cid once. When io->ev is full the event stays pending and tcp_output_deferred
@@ -30,6 +35,12 @@ void tcp_set_state(struct tcp_table *t, struct tcp_conn *c, enum tcp_state s)
 		t->stats.curr_estab++;
 	if (!tcp_state_counted(s) && tcp_state_counted(old) && t->stats.curr_estab)
 		t->stats.curr_estab--;
+	/* Off the 4-tuple hash here, where every way out of a hashed state passes: a CLOSED
+	 * slot left in its chain (an abort's, a reset child's) is freed and wiped, its hnext
+	 * with it, and cuts off every connection behind it in the chain, whose segments then
+	 * found no connection (tcp_table.c). The ways in insert themselves, the 4-tuple set. */
+	if (tcp_state_hashed(old) && !tcp_state_hashed(s))
+		tcp_hash_remove(t, c);
 	if (s == TCP_STATE_CLOSED) {
 		if (tcp_state_counted(old))
 			t->stats.estab_resets++;
@@ -82,9 +93,7 @@ void tcp_conn_done(struct tcp_table *t, struct tcp_conn *c, int err, struct tcp_
 	uint32_t cid = tcp_cid_of(t, c);
 	uint8_t ev = TCP_EV_HUP | TCP_EV_READABLE | TCP_EV_WRITABLE;
 
-	if (tcp_state_hashed(c->state))
-		tcp_hash_remove(t, c);
-	tcp_set_state(t, c, TCP_STATE_CLOSED);
+	tcp_set_state(t, c, TCP_STATE_CLOSED); /* off the 4-tuple hash */
 	tcp_timers_cancel(c);
 	tcp_defer_clear(t, c);
 	c->flags &= ~(TCP_F_ACK_NOW | TCP_F_WND_UPDATE);

@@ -10,7 +10,8 @@
  * Hashes (derived data, rebuilt by tcp_table_recover from the records, never trusted across a
  * restart; every walk bounded):
  *   hash[]  connections in a hashed state (SYN-SENT .. TIME-WAIT) by 4-tuple, keyed with the
- *           table's secret so a remote peer cannot aim at one chain;
+ *           table's secret so a remote peer cannot aim at one chain; exactly those: a freed
+ *           slot left in a chain cuts off the rest of it (tcp_set_state unhashes);
  *   bhash[] every BOUND connection by local port (bind conflicts, ephemeral port choice);
  *   lhash[] listeners by local port.
  *
@@ -593,8 +594,8 @@ void tcp_lis_free(struct tcp_table *t, struct tcp_listener *l)
 
 /* --- hashes --- */
 
-static unsigned tcp_hash_bucket(const struct tcp_table *t, uint32_t laddr, uint16_t lport,
-				uint32_t raddr, uint16_t rport)
+unsigned tcp_hash_bucket(const struct tcp_table *t, uint32_t laddr, uint16_t lport, uint32_t raddr,
+			 uint16_t rport)
 {
 	uint8_t m[12];
 

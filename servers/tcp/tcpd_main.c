@@ -11,7 +11,9 @@
  *                  binds survive us; what a predecessor left is validated and recovered
  *                  (tcpd_state.c), its sessions DETACHED until their applications resume; then
  *                  the per-uid shares and each restored session's uid (xport_quota.c)
- *   4. links       bind ipd-to-tcpd, connect tcpd-to-ipd, wait (bounded) for ipd
+ *   4. links       bind ipd-to-tcpd, connect tcpd-to-ipd, wait (bounded) for both to be up:
+ *                  ipd reconnects to us at its own next try, and nothing (overdue timers)
+ *                  may leave before the answer can come back
  *   5. requests    bind the tcpd.sock ROUTER (xport_requests.c)
  *   6. sessions    the epoll set and the tcpd.session listening socket (xport_session.c)
  *   7. ctl         bind tcpd.ctl

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "clock.h"
 #include "link.h"
 #include "log.h"
 #include "xport.h"
@@ -38,9 +39,19 @@ int xport_endpoints_open(struct xport *x, const struct xport_endpoints *e)
 		log_err("links: %s", strerror(-rc));
 		return rc;
 	}
-	/* ipd may be restarting: the links connect by themselves once it binds. */
-	if (link_wait_peer(*e->to_ipd, 500) < 0)
+	/* ipd may be restarting: the links connect by themselves once it binds. Both ways: after
+	 * our own restart ipd reconnects to our new socket only at its next try
+	 * (LINK_RECONNECT_MS), and until then ipd drops the answer to anything we send first
+	 * (tcpd's timers that fell due while it was down fire at once: the peer's ACK of a
+	 * retransmitted SYN-ACK was lost so, restart after restart; issue 9). */
+	uint64_t t0 = clock_now(), t_to = 0;
+	if (link_wait_peer(*e->to_ipd, 500) < 0 ||
+	    (t_to = clock_now(), link_wait_peer(*e->from_ipd, 500) < 0))
 		log_notice("ipd is not connected yet: %s are dropped until it is", e->what);
+	else
+		log_info("links with ipd up: ours after %llu us, ipd's to us %llu us later",
+			 (unsigned long long)((t_to - t0) / 1000u),
+			 (unsigned long long)((clock_now() - t_to) / 1000u));
 
 	rc = xport_requests_open(x, e->zctx);
 	if (rc < 0) {

@@ -86,6 +86,22 @@ void th_check_table(const struct tcp_table *t)
 	}
 	ck_assert_uint_eq(free_n + used, TCP_CONNS_MAX);
 	ck_assert_msg(t->next_deadline <= next, "next_deadline late");
+	/* the 4-tuple chains hold exactly the hashed connections: a freed or CLOSED slot left
+	 * in one cuts off whatever was behind it (and, reused, cross-links two chains) */
+	unsigned hashed = 0, chained = 0;
+	for (i = 0; i < TCP_CONNS_MAX; i++)
+		if (t->conn[i].in_use && tcp_state_hashed(t->conn[i].state))
+			hashed++;
+	for (unsigned b = 0; b < TCP_HASH_BUCKETS; b++) {
+		for (i = t->hash[b], steps = 0; i < TCP_CONNS_MAX; i = t->conn[i].hnext) {
+			ck_assert_msg(++steps <= hashed, "bucket %u: a cycle or a stale member", b);
+			ck_assert_msg(t->conn[i].in_use && tcp_state_hashed(t->conn[i].state),
+				      "bucket %u holds slot %u (in use %u, state %u)", b, i,
+				      t->conn[i].in_use, t->conn[i].state);
+			chained++;
+		}
+	}
+	ck_assert_uint_eq(chained, hashed);
 	for (i = 0; i < TCP_LISTENERS_MAX; i++) {
 		const struct tcp_listener *l = &t->lis[i];
 		unsigned n = 0, j = l->acc_head;

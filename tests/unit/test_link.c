@@ -595,6 +595,39 @@ START_TEST(room_wait_expire_and_absent_peer)
 }
 END_TEST
 
+/* A receiver restarted (tcpd killed and started again at the same endpoint): the sender
+ * reconnects at its own next try (LINK_RECONNECT_MS), and until then what it sends the new
+ * receiver is dropped. The receiving end's link_wait_peer sees that reconnection, as
+ * xport_shell needs before a restarted transport sends what ipd must answer. */
+START_TEST(restarted_receiver_sees_the_sender_reconnect)
+{
+	struct buf *b, *got[DESC_BATCH_MAX];
+	struct desc d, gd[DESC_BATCH_MAX];
+	const uint64_t ms = CLOCK_NS_PER_MS;
+
+	open_both();
+	ck_assert_int_eq(link_wait_peer(rx, 2000), 0);
+	ck_assert(link_peer_up(rx));
+	ck_assert_int_eq(link_wait_peer(tx, 2000), 0);
+	link_close(&rx);
+	uint64_t t0 = clock_now();
+	while (link_peer_up(tx) && clock_now() - t0 < 2000 * ms)
+		usleep(1000);
+	ck_assert(!link_peer_up(tx));
+	/* the new receiver: its own monitor, no handshake until the sender's retry lands */
+	ck_assert_int_eq(link_open_rx(zctx, prx, instance, TX_SELF, &rx), 0);
+	ck_assert_int_eq(link_wait_peer(rx, 2000), 0);
+	ck_assert(link_peer_up(rx));
+	wait_connected(tx);
+	b = frame(ptx, 1, 20);
+	d = (struct desc){ 0 };
+	ck_assert_int_eq(link_send(tx, &b, &d, 1), 1);
+	ck_assert_int_eq(recv_one(rx, got, gd), 1);
+	pool_free(&got[0]);
+	ck_assert_uint_eq(link_stats(tx)->tx_drop_full, 0);
+}
+END_TEST
+
 START_TEST(stale_after_receiver_reclaim)
 {
 	/* The receiver restarts and reclaims everything it held, including buffers whose
@@ -861,6 +894,7 @@ static Suite *link_suite(void)
 	tcase_add_test(tc, send_caller_bugs_change_nothing);
 	tcase_add_test(tc, queue_full_drops_and_frees);
 	tcase_add_test(tc, room_wait_expire_and_absent_peer);
+	tcase_add_test(tc, restarted_receiver_sees_the_sender_reconnect);
 	tcase_add_test(tc, stale_after_receiver_reclaim);
 	tcase_add_test(tc, forged_descriptors_dropped);
 	tcase_add_test(tc, garbage_counted_link_survives);

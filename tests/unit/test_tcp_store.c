@@ -232,6 +232,76 @@ START_TEST(orphan_freed_killed_before_release)
 }
 END_TEST
 
+/* One segment from the peer at now, as th_in feeds one (test_tcp_store has no struct th). */
+static void feed(uint64_t now, const struct th_seg *s)
+{
+	static uint8_t buf[TCP_HDR_MAX + 2048];
+	unsigned hl = th_encode(s, buf);
+	ck_assert_uint_le(s->len, 2048);
+	memset(buf + hl, 0, s->len);
+	struct tcp_seg_in in = {.saddr = TH_RADDR, .daddr = TH_LADDR, .hdr = buf,
+				.seg_len = hl + s->len, .gso_segs = 1, .csum_ok = true};
+	ck_assert_int_eq(tcp_input(&st->table, now, &in, &io), 0);
+}
+
+/* Issue 9's stall (the churn test): a passive child in SYN-RECEIVED never took the handshake
+ * ACK the peer sent for each of its SYN-ACKs; the peer, ESTABLISHED, waited for data. Here:
+ * another child of the listener, X, shares C's 4-tuple chain and is in front of it (it came
+ * later, and recovery rebuilds the chains in slot order); X completed its handshake and sent
+ * data before anyone accepted it; an accept() of X was killed before its commit and rolled
+ * back. Recovery then resets X (what arrived early for it died with tcpd's memory). The
+ * reset took X to CLOSED before freeing it, and only a connection still in a hashed state
+ * was unhashed: X's slot stayed in the chain, wiped (hnext gone), and every lookup of C's
+ * 4-tuple ended there. C's ACK then met the listener, which answered it with a RST. */
+START_TEST(synrecv_child_behind_a_reset_one_takes_its_ack_after_recovery)
+{
+	struct tcp_table *t = &st->table;
+	uint32_t cid = sock(true), lcid, xcid;
+	req_begin(TCPD_REACH_LISTEN, cid);
+	ck_assert_int_eq(tcp_listen(t, owner, cid, 8, &lcid), 0);
+	req_slot(lcid);
+	req_end(3, 0, lcid);
+	const uint16_t c_port = TH_RPORT;
+	feed(TH_T0, SEG(.flags = TCP_SYN, .seq = 5000, .sport = c_port, .dport = PORT));
+	struct tcp_conn *c = tcp_conn_find(t, TH_LADDR, PORT, TH_RADDR, c_port);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->state, TCP_STATE_SYN_RECEIVED);
+	const uint32_t c_iss = c->iss;
+	/* a peer port whose 4-tuple falls in C's chain */
+	unsigned bucket = tcp_hash_bucket(t, TH_LADDR, PORT, TH_RADDR, c_port);
+	uint16_t x_port = 0;
+	for (uint32_t p = 1; p <= 0xffff && !x_port; p++)
+		if (p != c_port && tcp_hash_bucket(t, TH_LADDR, PORT, TH_RADDR, (uint16_t)p) == bucket)
+			x_port = (uint16_t)p;
+	ck_assert_uint_ne(x_port, 0);
+	feed(TH_T0, SEG(.flags = TCP_SYN, .seq = 9000, .sport = x_port, .dport = PORT));
+	struct tcp_conn *x = tcp_conn_find(t, TH_LADDR, PORT, TH_RADDR, x_port);
+	ck_assert_ptr_nonnull(x);
+	feed(TH_T0 + TH_MS, SEG(.seq = 9001, .ack = x->iss + 1, .len = 100, .sport = x_port,
+				.dport = PORT));
+	ck_assert_uint_eq(x->state, TCP_STATE_ESTABLISHED);
+	ck_assert_uint_eq(t->lis[lcid & 0x7fffu].acc_n, 1);
+	/* accept() of X, killed before its commit */
+	req_begin(TCPD_REACH_ACCEPT, lcid);
+	ck_assert_int_eq(tcp_accept(t, owner, lcid, owner, TH_T0 + TH_MS, &io, &xcid), 0);
+	io.n_tx = io.n_ev = 0;
+	ck_assert_int_ge(tcpd_store_recover(st, TH_T0 + 2 * TH_MS, &io), 0);
+	ck_assert_uint_gt(st->journal.stats.rolled_back, 0);
+	ck_assert_uint_eq(t->stats.shell_aborts, 1); /* X, with its early data */
+	ck_assert_ptr_null(tcp_conn_find(t, TH_LADDR, PORT, TH_RADDR, x_port));
+	th_check_table(t);
+	/* the peer's ACK of C's (retransmitted) SYN-ACK */
+	io.n_tx = io.n_ev = 0;
+	feed(TH_T0 + TH_S, SEG(.seq = 5001, .ack = c_iss + 1, .sport = c_port, .dport = PORT));
+	ck_assert_uint_eq(c->segs_in, 1);
+	ck_assert_uint_eq(c->state, TCP_STATE_ESTABLISHED);
+	ck_assert_uint_eq(t->lis[lcid & 0x7fffu].acc_n, 1);
+	for (unsigned i = 0; i < io.n_tx; i++)
+		ck_assert_msg(!(io.tx[i].flags & TCP_RST), "the child's ACK was answered by a RST");
+	th_check_table(t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tcp_store");
@@ -243,6 +313,7 @@ int main(void)
 	tcase_add_test(tc, listen_killed_before_commit);
 	tcase_add_test(tc, close_killed_before_commit);
 	tcase_add_test(tc, orphan_freed_killed_before_release);
+	tcase_add_test(tc, synrecv_child_behind_a_reset_one_takes_its_ack_after_recovery);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);
 }
