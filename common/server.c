@@ -143,9 +143,16 @@ int server_open_pool(const struct ustack_config *cfg, enum pool_holder self, str
 		log_err("pool: %s", strerror(-rc));
 		return rc;
 	}
-	*reclaimed = pool_reclaim(*pool, self);
-	if (*reclaimed)
-		log_notice("reclaimed %llu buffers a previous %s held", (unsigned long long)*reclaimed,
-			   link_layer_name(self));
+	if (reclaimed)
+		*reclaimed = server_reclaim_pool(*pool, self);
 	return 0;
+}
+
+uint64_t server_reclaim_pool(struct pool *pool, enum pool_holder self)
+{
+	uint64_t n = pool_reclaim(pool, self);
+	if (n)
+		log_notice("reclaimed %llu buffers a previous %s held", (unsigned long long)n,
+			   link_layer_name(self));
+	return n;
 }

@@ -31,9 +31,14 @@ int server_load_config(const struct server_args *args, struct ustack_config *cfg
 /* Claim the layer for this process (flock on <runtime dir>/<layer>.lock, held until exit: a
  * second process of the same layer and instance gets -EBUSY, logged with the first one's pid,
  * before it can touch anything), then attach or create the instance's pool as `self` and reclaim
- * every buffer still held by `self` (a previous process of this layer died holding it). 0 or a
- * negative errno, logged. */
+ * every buffer still held by `self` (a previous process of this layer died holding it), their
+ * count in *reclaimed. With reclaimed NULL nothing is reclaimed: the caller calls
+ * server_reclaim_pool itself once it knows nothing of its predecessor's can still use them
+ * (nicd: after its device open). 0 or a negative errno, logged. */
 int server_open_pool(const struct ustack_config *cfg, enum pool_holder self, struct pool **pool,
 		     uint64_t *reclaimed);
+/* Give every buffer still held by `self` back to the pool (pool_reclaim), logging the count.
+ * Returns the count. */
+uint64_t server_reclaim_pool(struct pool *pool, enum pool_holder self);
 
 #endif

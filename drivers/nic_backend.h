@@ -74,7 +74,12 @@ struct nic_dev;
 
 struct nic_backend_ops {
 	const char *name;
-	/* Open the device and post the receive requests. 0 or negative errno. */
+	/* Open the device; take nothing from the pool. The event fd is readable at once, and the
+	 * first rx_poll gives the receive slots their buffers and posts the reads: so a caller
+	 * that must reclaim a dead predecessor's buffers does it between open and the first
+	 * rx_poll, once open has proved the predecessor's hold on the device gone (nicd_main.c).
+	 * -EBADFD from rx_poll means the device went away under us (a TAP deleted): nothing
+	 * more will move through it and the caller must open it again. 0 or negative errno. */
 	int (*open)(const struct nic_config *cfg, struct pool *pool, struct nic_dev **dev);
 	/* File descriptor that becomes readable when completions are waiting (poll it). The
 	 * backend makes it fire again while it has work left (frames past the budget, receive
@@ -82,7 +87,7 @@ struct nic_backend_ops {
 	int (*event_fd)(struct nic_dev *dev);
 	/* Reap completions: transmitted buffers are freed, received frames are stored in
 	 * out[0..n) (owned by the caller) with descriptors in d[0..n); at most `budget`. Re-posts
-	 * receive requests. Returns n >= 0 or a negative errno. */
+	 * receive requests. Returns n >= 0 or a negative errno (-EBADFD: see open). */
 	int (*rx_poll)(struct nic_dev *dev, struct buf **out, struct desc *d, unsigned budget);
 	/* Queue frames for transmission. Consumes all n chains (those that cannot be queued are
 	 * freed and counted). Returns how many were queued. */

@@ -106,9 +106,23 @@
  * cancels every request and waits for each to complete before freeing its buffer: a buffer is
  * never returned to the pool while the kernel may still write into it (one whose cancellation
  * does not complete in time is deliberately leaked to the next pool_reclaim). If nicd dies
- * instead, the kernel cancels the dead task's requests during exit, before the process is
- * reaped, and the next nicd's pool_reclaim(POOL_HOLDER_NICD) returns the buffers: nothing else
- * is needed.
+ * instead, its process exit does NOT settle its requests: at exit the kernel (6.x
+ * io_uring_cancel_generic, cancel_all false) cancels only requests tracked as holding files;
+ * ours (reads, writes, the poll, the refill timeout) are cancelled by the ring's own teardown,
+ * which runs on a kernel worker after the process is gone, and only at its end drops the ring's
+ * reference to the TAP (the registered file) and unpins the registered pool area. The dead
+ * nicd's buffers are therefore reclaimed only once a TUNSETIFF of ours succeeds: the device
+ * accepts a new file only after the old one is released, which happens after the last
+ * request of the old ring is freed. That is why open takes no buffer and the shell reclaims
+ * between open and the first rx_poll (nicd_main.c). Today every read is RWF_NOWAIT and done
+ * inside io_uring_submit, so the old ring has no read left to complete into a reclaimed
+ * buffer anyway; a device refusing RWF_NOWAIT (reads then wait in the kernel, with the pool
+ * pinned as registered buffers) is where this order is what keeps them apart.
+ *
+ * A dead device. -EBADFD on a read or write (the TAP was deleted: the kernel detached every
+ * file) marks the device dead: no read is posted again, transmit drops, and rx_poll returns
+ * -EBADFD, on which the shell stops and exits so that systemd starts a nicd that attaches
+ * again. It must never go on answering "serving" with nothing moving (issue 9).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -254,6 +268,8 @@ static void tap_mark_dead(struct nic_dev *dev, int err)
 		log_err("tap %s: device detached (%s): nicd must reopen it", dev->ifname,
 			strerror(-err));
 	dev->dead = true;
+	/* Seen by a write's completion, it must still reach the shell: rx_poll reports it. */
+	(void)eventfd_write(dev->efd, 1);
 }
 
 /* A read finished: queue the slot in the done FIFO; rx_poll looks at the result. */
@@ -927,9 +943,12 @@ static int tap_open(const struct nic_config *cfg, struct pool *pool, struct nic_
 	}
 	dev->rx_readable = true;
 	dev->rx_nowait = true;
-	tap_rx_refill(dev);
-	tap_rx_kick(dev);
-	tap_submit(dev);
+	/* No buffer is taken here (see "Ownership and crashes"): the first rx_poll fills the
+	 * slots and posts the reads, and this makes the shell call it at once. */
+	if (eventfd_write(dev->efd, 1) < 0) {
+		err = -errno;
+		goto fail;
+	}
 	log_info("tap %s: attached, mtu %u, %u reads (%u buffers each) + %u writes in flight, "
 		 "%s buffers, offload rx %#x tx %#x",
 		 dev->ifname, dev->mtu, dev->rx_n, 1 + dev->rx_tail_n, dev->tx_n,

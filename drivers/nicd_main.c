@@ -2,12 +2,27 @@
  *
  * init() order:
  *   1. config      /etc/ustack/<instance>.conf
- *   2. pool        attach or create, then reclaim what a previous nicd held (posted reads,
- *                  writes in flight) when it died
- *   3. links       bind ipd-to-nicd, connect nicd-to-ipd, wait (bounded) for both to be up
- *   4. backend     open the device (a persistent TAP survives our restart) and post reads
- *   5. ctl         bind nicd.ctl, and nicd.capture (`ustackctl pcap`, nicd_capture.h)
- *   6. loop        backend completions, frames from ipd, ctl, capture clients; READY=1
+ *   2. pool        attach or create (nothing reclaimed yet)
+ *   3. backend     open the device (a persistent TAP survives our restart); no buffer taken
+ *   4. reclaim     what a previous nicd held (posted reads, writes in flight) when it died
+ *   5. links       bind ipd-to-nicd, connect nicd-to-ipd, wait (bounded) for both to be up
+ *   6. ctl         bind nicd.ctl, and nicd.capture (`ustackctl pcap`, nicd_capture.h)
+ *   7. loop        backend completions (the first pass posts the reads), frames from ipd,
+ *                  ctl, capture clients; READY=1
+ *
+ * Why reclaim after the open. A dead nicd's ring is torn down by the kernel after its process
+ * is gone, and its requests are settled only then (nic_tap.c, "Ownership and crashes"); the
+ * TAP accepts our file only once that ring has let go of it. So a successful open is the proof
+ * that no request of the old ring can still complete into a buffer, and only then are its
+ * buffers given back to the pool, where ipd or a transport could otherwise have taken them
+ * while the kernel still might write into them. Links come after the reclaim: a chain ipd
+ * hands us is held by our layer id, and a reclaim after it would take it back. Frames the
+ * kernel queues on the TAP meanwhile wait in its queue: no read is posted before the loop,
+ * and the loop runs with both links up.
+ *
+ * A dead device (rx_poll -EBADFD: the TAP was deleted under us) ends the loop and nicd exits
+ * 1: systemd restarts it and the new one attaches again. Serving on with nothing moving is
+ * what issue 9 saw from the outside.
  *
  * NAPI style: each pass takes at most NICD_RX_BUDGET frames from the device and at most
  * NICD_TX_BUDGET batches from ipd, then yields.
@@ -63,11 +78,13 @@ struct nicd {
 	struct ctl_server *ctl;
 	struct link_faults *faults; /* ustackctl fault */
 	struct nicd_capture capture; /* ustackctl pcap */
-	int capture_src;	struct loop *loop;
+	int capture_src;
+	struct loop *loop;
 	int rx_src;      /* the device's completions */
 	int ipd_out_src; /* to_ipd's POLLOUT, watched only while rx waits for it */
 	int wait_timer;  /* ends a wait on ipd's link at its deadline */
 	bool rx_wait;
+	bool dead; /* the device went away: the loop stops, nicd exits 1 */
 	struct hist inside_to_wire; /* arrival from ipd -> TAP write submitted */
 	struct hist total_to_wire;  /* stack entry (t_in) -> TAP write submitted */
 	uint64_t started;
@@ -116,6 +133,13 @@ static bool nicd_rx_batch(void *arg, uint64_t now)
 		return false;
 	}
 	int n = nd->ops->rx_poll(nd->dev, bufs, d, NICD_RX_BUDGET);
+	if (n == -EBADFD) {
+		log_err("%s %s: the device is gone: exiting, to be restarted and attach again",
+			nd->ops->name, nd->cfg.nic_ifname);
+		nd->dead = true;
+		loop_stop(nd->loop);
+		return false;
+	}
 	if (n <= 0)
 		return false;
 	for (int i = 0; i < n; i++)
@@ -230,26 +254,10 @@ static int nicd_init(struct nicd *nd, const struct server_args *args)
 	const char *instance = args->instance;
 	int rc = server_load_config(args, &nd->cfg);
 	if (rc == 0)
-		rc = server_open_pool(&nd->cfg, POOL_HOLDER_NICD, &nd->pool, &nd->reclaimed);
+		rc = server_open_pool(&nd->cfg, POOL_HOLDER_NICD, &nd->pool, NULL);
 	if (rc < 0)
 		return rc;
 
-	nd->zctx = zmq_ctx_new();
-	if (!nd->zctx)
-		return -ENOMEM;
-	rc = link_open_rx(nd->zctx, nd->pool, instance, POOL_HOLDER_IPD, &nd->from_ipd);
-	if (rc == 0)
-		rc = link_open_tx(nd->zctx, nd->pool, instance, POOL_HOLDER_IPD, &nd->to_ipd);
-	if (rc < 0) {
-		log_err("links: %s", strerror(-rc));
-		return rc;
-	}
-	/* ipd is normally up: wait until both directions are connected before the device is
-	 * attached, or the first frames it gives us (the kernel re-resolving us after the
-	 * carrier came back) and ipd's answers to them are dropped, and the kernel retries
-	 * only after a second. */
-	if (link_wait_peer(nd->to_ipd, 500) < 0 || link_wait_peer(nd->from_ipd, 500) < 0)
-		log_notice("ipd is not connected yet: frames are dropped until it is");
 	nd->ops = &nic_tap_ops; /* the only backend so far; config validated "tap" */
 	struct nic_config nc = {
 		.rx_inflight = nd->cfg.rx_inflight,
@@ -264,6 +272,25 @@ static int nicd_init(struct nicd *nd, const struct server_args *args)
 		log_err("%s %s: %s", nd->ops->name, nc.ifname, strerror(-rc));
 		return rc;
 	}
+	/* The open proved the old ring gone: its buffers are safe to hand out again. */
+	nd->reclaimed = server_reclaim_pool(nd->pool, POOL_HOLDER_NICD);
+
+	nd->zctx = zmq_ctx_new();
+	if (!nd->zctx)
+		return -ENOMEM;
+	rc = link_open_rx(nd->zctx, nd->pool, instance, POOL_HOLDER_IPD, &nd->from_ipd);
+	if (rc == 0)
+		rc = link_open_tx(nd->zctx, nd->pool, instance, POOL_HOLDER_IPD, &nd->to_ipd);
+	if (rc < 0) {
+		log_err("links: %s", strerror(-rc));
+		return rc;
+	}
+	/* ipd is normally up: wait until both directions are connected before the first read
+	 * is posted, or the first frames the device gives us (the kernel re-resolving us after
+	 * the carrier came back) and ipd's answers to them are dropped, and the kernel retries
+	 * only after a second. They wait in the TAP's queue meanwhile. */
+	if (link_wait_peer(nd->to_ipd, 500) < 0 || link_wait_peer(nd->from_ipd, 500) < 0)
+		log_notice("ipd is not connected yet: frames are dropped until it is");
 
 	rc = ctl_server_open(nd->zctx, instance, "nicd", nicd_ctl_handle, nd, &nd->ctl);
 	if (rc < 0) {
@@ -333,6 +360,7 @@ int main(int argc, char **argv)
 	sdn_ready(status);
 	rc = loop_run(nd.loop);
 	sdn_stopping(NULL);
+	bool dead = nd.dead;
 	nicd_fini(&nd);
-	return rc < 0 ? 1 : 0;
+	return rc < 0 || dead ? 1 : 0;
 }

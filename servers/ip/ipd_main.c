@@ -153,6 +153,23 @@ static void ipd_wire_wait(struct ipd *ipd)
 	link_loop_room(ipd->loop, ipd->nicd_out_src, ipd->to_nicd, true);
 }
 
+/* The output went out: take from the transports again. Called from the link's POLLOUT, and
+ * from any flush that found the link ready (a timer's, say): that flush read ZMQ_EVENTS, which
+ * takes ZMQ_FD's edge, so the POLLOUT it saw is never signalled to the loop. Without this a
+ * wait that a timer's flush ended went on for ever, every transport held: after nicd was hung
+ * past its watchdog and restarted, ipd sent it nothing but its own timer's frames until ipd
+ * itself restarted (issue 9, campaign fault 221). The transports are pended: the loop calls
+ * them on its next pass, whatever their fds say. */
+static void ipd_wire_resume(struct ipd *ipd)
+{
+	ipd->wire_wait = false;
+	link_loop_room(ipd->loop, ipd->nicd_out_src, ipd->to_nicd, false);
+	for (unsigned i = 0; i < IPD_XPORTS; i++) {
+		loop_source_events(ipd->loop, ipd->xp[i].src, ZMQ_POLLIN);
+		loop_source_pend(ipd->loop, ipd->xp[i].src);
+	}
+}
+
 /* The transport serving proto, or NULL. */
 static struct ipd_xport *ipd_xport_of(struct ipd *ipd, uint8_t proto)
 {
@@ -210,6 +227,8 @@ static bool ipd_flush(struct ipd *ipd)
 	bool all = out->n_wire == 0;
 	if (!all)
 		ipd_wire_wait(ipd);
+	else if (ipd->wire_wait)
+		ipd_wire_resume(ipd);
 	/* Up to the transports, in batches per protocol; a protocol no entry serves never gets
 	 * here (the core answers it), but is counted and dropped if it does. */
 	for (unsigned i = 0; i < out->n_up; i++) {
@@ -389,12 +408,8 @@ static bool ipd_nicd_writable_cb(void *arg, uint64_t now)
 {
 	struct ipd *ipd = arg;
 	bool more = false;
-	if (ipd->wire_wait) {
-		ipd->wire_wait = false;
-		link_loop_room(ipd->loop, ipd->nicd_out_src, ipd->to_nicd, false);
-		for (unsigned i = 0; i < IPD_XPORTS; i++)
-			loop_source_events(ipd->loop, ipd->xp[i].src, ZMQ_POLLIN);
-	}
+	if (ipd->wire_wait)
+		ipd_wire_resume(ipd);
 	for (unsigned i = 0; i < IPD_XPORTS && !ipd->wire_wait; i++)
 		more |= ipd_xport_batch(&ipd->xp[i], now);
 	return more;

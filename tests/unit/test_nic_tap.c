@@ -94,10 +94,18 @@ static struct nic_dev *t_open_off(struct pool *pool, const char *name, unsigned 
 	struct nic_dev *dev = NULL;
 
 	snprintf(cfg.ifname, sizeof(cfg.ifname), "%s", name);
+	uint32_t free0 = pool_free_count(pool);
 	int rc = nic_tap_ops.open(&cfg, pool, &dev);
 	ck_assert_msg(rc == 0, "open %s: %s", name, strerror(-rc));
 	ck_assert_ptr_nonnull(dev);
-	ck_assert_int_ge(nic_tap_ops.event_fd(dev), 0);
+	int efd = nic_tap_ops.event_fd(dev);
+	ck_assert_int_ge(efd, 0);
+	/* open takes no buffer (a dead predecessor's are reclaimed after it), and its event fd
+	 * is ready at once so the first rx_poll posts the reads. */
+	ck_assert_uint_eq(pool_free_count(pool), free0);
+	struct pollfd pfd = {.fd = efd, .events = POLLIN};
+	ck_assert_int_eq(poll(&pfd, 1, 0), 1);
+	ck_assert_int_ge(nic_tap_ops.rx_poll(dev, NULL, NULL, 0), 0);
 	return dev;
 }
 
@@ -625,8 +633,10 @@ START_TEST(test_rx_order)
 }
 END_TEST
 
-/* (f) nicd SIGKILLed with reads posted: the kernel cancels them as the process dies, the
- * restarted nicd reclaims the buffers and re-attaches the device at once. */
+/* (f) nicd SIGKILLed with reads posted: the restarted nicd re-attaches the device (the open
+ * waits, if need be, for the dead one's ring to let go of it), takes nothing from the pool on
+ * open, and only then reclaims the dead one's buffers, as nicd_main does; its first rx_poll
+ * posts its own reads. */
 START_TEST(test_kill_restart)
 {
 	struct pool *pool = tpool_new(T_POOL_COUNT, POOL_HOLDER_NICD);
@@ -639,7 +649,10 @@ START_TEST(test_kill_restart)
 		struct nic_config cfg = {.ifname = "ustap-kill", .rx_inflight = 64,
 					 .tx_inflight = 8, .mtu = T_MTU};
 		struct nic_dev *dev = NULL;
-		char c = nic_tap_ops.open(&cfg, pool, &dev) == 0 ? 'y' : 'n';
+		char c = nic_tap_ops.open(&cfg, pool, &dev) == 0 &&
+				 nic_tap_ops.rx_poll(dev, NULL, NULL, 0) >= 0
+			 ? 'y'
+			 : 'n';
 		if (write(ready[1], &c, 1) != 1)
 			_exit(1);
 		for (;;)
@@ -654,15 +667,67 @@ START_TEST(test_kill_restart)
 	close(ready[0]);
 	close(ready[1]);
 
+	struct nic_config cfg = {.ifname = "ustap-kill", .rx_inflight = 64, .tx_inflight = 8,
+				 .mtu = T_MTU};
+	struct nic_dev *dev = NULL;
+	ck_assert_int_eq(nic_tap_ops.open(&cfg, pool, &dev), 0);
+	ck_assert_uint_eq(pool_free_count(pool), T_POOL_COUNT - 64);
 	ck_assert_uint_eq(pool_reclaim(pool, POOL_HOLDER_NICD), 64);
 	tpool_assert_idle(pool);
-	struct nic_dev *dev = t_open(pool, "ustap-kill", 64, 8);
+	ck_assert_int_ge(nic_tap_ops.rx_poll(dev, NULL, NULL, 0), 0);
+	ck_assert_uint_eq(pool_free_count(pool), T_POOL_COUNT - 64);
 	nic_tap_ops.close(&dev);
+	tpool_assert_idle(pool);
 	tpool_destroy(&pool);
 	t_delete("ustap-kill");
 }
 END_TEST
 
+
+/* (g) The TAP deleted under an open device (`ip link del`: the kernel detaches every file):
+ * the next rx_poll says -EBADFD (the shell then exits to be restarted), without waiting for
+ * traffic; transmit drops and counts; close gives every buffer back, chained read slots'
+ * continuation buffers included. Never a device that looks alive and moves nothing. */
+START_TEST(test_device_deleted)
+{
+	for (unsigned off = 0; off <= NIC_OFFLOAD_ALL; off += NIC_OFFLOAD_ALL) {
+		struct pool *pool = tpool_new(2048, POOL_HOLDER_NICD);
+		struct nic_dev *dev = t_open_off(pool, "ustap-gone", 16, 4, off);
+		int efd = nic_tap_ops.event_fd(dev);
+		struct buf *out[8];
+		struct desc d[8];
+		int rc = 0;
+
+		ck_assert_uint_lt(pool_free_count(pool), 2048);
+		t_run("ip link del ustap-gone");
+		uint64_t deadline = t_now_ms() + T_WAIT_MS;
+		while (t_now_ms() < deadline) {
+			struct pollfd pfd = {.fd = efd, .events = POLLIN};
+			ck_assert_int_ge(poll(&pfd, 1, 50), 0);
+			rc = nic_tap_ops.rx_poll(dev, out, d, 8);
+			if (rc < 0)
+				break;
+			for (int i = 0; i < rc; i++)
+				pool_free(&out[i]);
+		}
+		ck_assert_int_eq(rc, -EBADFD);
+		ck_assert_int_eq(nic_tap_ops.rx_poll(dev, out, d, 8), -EBADFD);
+		struct buf *f = pool_alloc(pool);
+		ck_assert_ptr_nonnull(f);
+		ck_assert_ptr_nonnull(buf_put(f, 60));
+		memset(buf_data(f), 0xff, 60);
+		struct desc fd = {.len = 60};
+		uint64_t errs = nic_tap_ops.stats(dev)->tx_errors;
+		ck_assert_uint_eq(nic_tap_ops.tx_submit(dev, &f, &fd, 1), 0);
+		ck_assert_ptr_null(f);
+		ck_assert_uint_eq(nic_tap_ops.stats(dev)->tx_errors, errs + 1);
+		nic_tap_ops.close(&dev);
+		tpool_assert_idle(pool);
+		tpool_destroy(&pool);
+		ck_assert_uint_eq(if_nametoindex("ustap-gone"), 0);
+	}
+}
+END_TEST
 
 /* ---- offload ---------------------------------------------------------------------------- */
 
@@ -1221,6 +1286,7 @@ static Suite *nic_tap_suite(void)
 	tcase_add_test(tc, test_rx_nobuf);
 	tcase_add_test(tc, test_rx_order);
 	tcase_add_test(tc, test_kill_restart);
+	tcase_add_test(tc, test_device_deleted);
 	tcase_add_test(tc, test_offload_open);
 	tcase_add_test(tc, test_offload_refused_falls_back);
 	tcase_add_test(tc, test_rx_partial_checksum);
