@@ -19,23 +19,6 @@ trap 'rc=$?; rm -rf "$WORK"; set +e; (exit $rc); t_cleanup' EXIT
 stack_up
 udp_echo_up 9 "$WORK/uecho.log"
 
-# echo_ok [TRIES]: a datagram through the whole stack and back within TRIES (10) tries of
-# 0.3 s each.
-echo_ok() {
-	in_ns "$PY" - "$T_ADDR" "${1:-10}" <<'PYEOF'
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(0.3)
-for i in range(int(sys.argv[2])):
-    s.sendto(b"hello %d" % i, (sys.argv[1], 9))
-    try:
-        if s.recvfrom(100)[0] == b"hello %d" % i:
-            sys.exit(0)
-    except socket.timeout:
-        pass
-sys.exit(1)
-PYEOF
-}
 # no_echo_while_stopped PID: a datagram sent to the echo while PID is stopped gets no answer
 # while it stays stopped. The answer may come once the hang ends: what is checked is the order,
 # udpd's state read after each answer, so the verdict does not depend on how fast this runs.
@@ -87,7 +70,7 @@ stops() {
 	return 1
 }
 
-echo_ok || fail "echo before any fault"
+udp_echo_ok || fail "echo before any fault"
 ping_ok 56 3
 sleep 0.3
 idle_free=$(stat pool.free)
@@ -100,7 +83,7 @@ wait_serving 10 || fail "the stack does not serve again after kill ipd"
 pid1=$(field ipd pid)
 r1=$(field ipd restarts)
 ((r1 == r0 + 1 && pid1 != pid0)) || fail "ipd: pid $pid0 -> $pid1, restarts $r0 -> $r1"
-echo_ok || fail "echo after kill ipd"
+udp_echo_ok || fail "echo after kill ipd"
 ping_ok 56 3
 pass "fault kill ipd: restarted by systemd (pid $pid0 -> $pid1), serving again"
 
@@ -116,7 +99,7 @@ for _ in $(seq 50); do stopped "$pid" || break; sleep 0.1; done
 stopped "$pid" && fail "udpd $pid still stopped 5 s after its 0.8 s hang"
 wait_serving 5 || fail "udpd does not serve again after the hang"
 (($(field udpd pid) == pid && $(field udpd restarts) == r0)) || fail "udpd restarted for a short hang"
-echo_ok || fail "echo after the hang"
+udp_echo_ok || fail "echo after the hang"
 [[ -e "/run/ustack/$T_INST/fault-hang-udpd" ]] && fail "the hang's record was left behind"
 pass "fault hang udpd 0.8: stopped, nothing echoed meanwhile, then the same process serves again"
 
@@ -131,7 +114,7 @@ grep >/dev/null "fault hang: pid $pid stopped" <<<"$st" || fail "status does not
 stopped "$pid" && fail "clear did not end the hang"
 wait_serving 5 || fail "udpd does not serve after clear"
 (($(field udpd pid) == pid)) || fail "udpd was restarted: the hang was not cleared in time"
-echo_ok || fail "echo after clear"
+udp_echo_ok || fail "echo after clear"
 pass "fault hang udpd 30: shown in status; clear ends it at once"
 
 # ---- hang past the watchdog: systemd restarts the layer
@@ -149,7 +132,7 @@ npid=$(field nicd pid)
 log "nicd restarted by its watchdog: pid $pid -> $npid"
 kill -0 "$pid" 2>/dev/null && fail "the hung nicd $pid is still there"
 wait_serving 10 || fail "the stack does not serve after nicd's restart"
-echo_ok || fail "echo after nicd's watchdog restart"
+udp_echo_ok || fail "echo after nicd's watchdog restart"
 ping_ok 56 3
 pass "fault hang nicd past WatchdogSec: restarted by systemd, serving again"
 

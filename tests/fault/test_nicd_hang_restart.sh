@@ -45,22 +45,6 @@ wait_restart() {
 	done
 	return 1
 }
-# echo_ok: a datagram through the whole stack and back within 10 tries of 0.3 s.
-echo_ok() {
-	in_ns "$PY" - "$T_ADDR" <<'PYEOF'
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(0.3)
-for i in range(10):
-    s.sendto(b"hello %d" % i, (sys.argv[1], 9))
-    try:
-        if s.recvfrom(100)[0] == b"hello %d" % i:
-            sys.exit(0)
-    except socket.timeout:
-        pass
-sys.exit(1)
-PYEOF
-}
 # traffic_start / traffic_stop: a ping flood and a UDP stream to the echo (datagrams of 1,200
 # bytes, ~10,000/s), from the kernel side.
 TRAFFIC=()
@@ -84,7 +68,7 @@ traffic_stop() {
 	TRAFFIC=()
 }
 
-echo_ok || fail "echo before any fault"
+udp_echo_ok || fail "echo before any fault"
 ping_ok 56 3
 sleep 0.3
 idle=$(stat pool.free)
@@ -105,7 +89,7 @@ for round in $(seq "$ROUNDS"); do
 	reclaimed=$(stat nicd.pool_reclaimed_at_start)
 	((reclaimed > 0)) || fail "round $round: nicd $npid reclaimed nothing from $pid"
 	rx0=$(stat nicd.rx_frames) tx0=$(stat nicd.tx_frames)
-	echo_ok || fail "round $round: no echo through nicd $npid"
+	udp_echo_ok || fail "round $round: no echo through nicd $npid"
 	ping_ok 56 3
 	rx1=$(stat nicd.rx_frames) tx1=$(stat nicd.tx_frames)
 	((rx1 >= rx0 + 4 && tx1 >= tx0 + 4)) ||

@@ -66,6 +66,24 @@ udp_echo_up() {
 	fail "ustack-echo --udp did not start: $(cat "$2")"
 }
 
+# udp_echo_ok [TRIES]: a datagram from the kernel through the whole stack to the echo on port 9
+# (udp_echo_up 9 ...) and back, within TRIES (10) tries of 0.3 s each.
+udp_echo_ok() {
+	in_ns "$PY" - "$T_ADDR" "${1:-10}" <<'PYEOF'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.3)
+for i in range(int(sys.argv[2])):
+    s.sendto(b"hello %d" % i, (sys.argv[1], 9))
+    try:
+        if s.recvfrom(100)[0] == b"hello %d" % i:
+            sys.exit(0)
+    except socket.timeout:
+        pass
+sys.exit(1)
+PYEOF
+}
+
 # Run a command in the test namespace. Background ones with `ip netns exec "$T_NS" CMD &`
 # instead: a backgrounded shell function is a subshell, and killing its PID would leave CMD running.
 in_ns() { ip netns exec "$T_NS" "$@"; }
