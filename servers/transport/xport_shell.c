@@ -44,9 +44,11 @@ int xport_endpoints_open(struct xport *x, const struct xport_endpoints *e)
 	 * (LINK_RECONNECT_MS), and until then ipd drops the answer to anything we send first
 	 * (tcpd's timers that fell due while it was down fire at once: the peer's ACK of a
 	 * retransmitted SYN-ACK was lost so, restart after restart; issue 9). */
-	uint64_t t0 = clock_now(), t_to = 0;
-	if (link_wait_peer(*e->to_ipd, 500) < 0 ||
-	    (t_to = clock_now(), link_wait_peer(*e->from_ipd, 500) < 0))
+	uint64_t t0 = clock_now();
+	bool up = link_wait_peer(*e->to_ipd, 500) == 0;
+	uint64_t t_to = clock_now();
+	up = up && link_wait_peer(*e->from_ipd, 500) == 0;
+	if (!up)
 		log_notice("ipd is not connected yet: %s are dropped until it is", e->what);
 	else
 		log_info("links with ipd up: ours after %llu us, ipd's to us %llu us later",

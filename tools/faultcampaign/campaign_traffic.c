@@ -571,11 +571,22 @@ static void *cp_tcp_dial_accept(void *arg)
 	const struct cp_ops *ops = s->ops;
 	while (!atomic_load(&s->sh->quit)) {
 		int w = cp_wait(ops, j->fd, POLLIN, CP_POLL_MS);
-		if (w <= 0)
-			continue; /* a listener's poll error would show as the dialers' failures */
+		if (w < 0) {
+			/* the dialers' connections then fail or stall, and are judged there */
+			fprintf(stderr, "faultcampaign: %s: dial listener: poll: %s\n", ops->name,
+				strerror(-w));
+			break;
+		}
+		if (w == 0)
+			continue;
 		int fd = ops->accept(j->fd, NULL, NULL);
-		if (fd < 0)
-			continue; /* aborted before we took it: its dialer saw why */
+		if (fd < 0) {
+			/* aborted before we took it (its dialer saw why), or no socket to take it
+			 * into yet: the queue keeps it, ask again after a poll's wait */
+			if (errno != EAGAIN && errno != ECONNABORTED && errno != EINTR)
+				cp_sleep_ms(CP_POLL_MS);
+			continue;
+		}
 		uint8_t msg[CP_DIAL_MSG];
 		uint64_t deadline = cp_now_ns() + (uint64_t)CP_DIAL_SERVE_MS * 1000000u;
 		if (cp_dial_io(s, fd, msg, sizeof(msg), POLLIN, deadline) == 0 &&
