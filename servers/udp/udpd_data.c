@@ -422,8 +422,6 @@ void udpd_cork_free(struct udpd *u, unsigned idx)
 	u->cork_broken[idx] = false;
 }
 
-/* Append len bytes to the chain *head (allocated if NULL). 0 or -ENOMEM/-E2BIG (chain as
- * before). */
 /* A fresh head buffer (data at POOL_HEADROOM: room for every header) from the round's stash,
  * refilled in one burst; NULL when the pool is empty. Ours, as pool_alloc's. */
 static struct buf *udpd_head_alloc(struct udpd *u)
@@ -433,6 +431,8 @@ static struct buf *udpd_head_alloc(struct udpd *u)
 	return u->tx_stash_n ? u->tx_stash[--u->tx_stash_n] : NULL;
 }
 
+/* Append len bytes to the chain *head (allocated if NULL). 0 or -ENOMEM/-E2BIG (chain as
+ * before). */
 static int udpd_chain_append(struct udpd *u, struct buf **head, const void *data, uint32_t len)
 {
 	bool fresh = false;
