@@ -88,7 +88,7 @@ for i in range(count):
         continue
     rtts.append((time.monotonic_ns() - t0) // 1000)
 rtts.sort()
-print(rtts[0], rtts[len(rtts) // 2]) if rtts else print(0, 0)
+print(rtts[0] if rtts else 0, rtts[len(rtts) // 2] if rtts else 0)
 PYEOF
 }
 
