@@ -31,8 +31,12 @@ echo "== unit tests under ASan + UBSan (clang)"
 (cd "$BUILD_ROOT/clang-asan" && ASAN_OPTIONS=detect_leaks=1 ctest -L unit -j2 --output-on-failure) ||
 	status=1
 
-echo "== all tests (gcc build)"
-(cd "$BUILD_ROOT/gcc" && ctest --output-on-failure) || status=1
+echo "== unit tests (gcc build)"
+(cd "$BUILD_ROOT/gcc" && ctest -L unit -j2 --output-on-failure) || status=1
+
+echo "== integration and fault tests (gcc build)"
+# One at a time: each brings up a whole stack and a namespace, and several time what they see.
+(cd "$BUILD_ROOT/gcc" && ctest -LE unit --output-on-failure) || status=1
 
 echo "== fault tests over shared-memory links (gcc build, [stack] link = shm)"
 (cd "$BUILD_ROOT/gcc" && USTACK_TEST_LINK=shm ctest -L fault --output-on-failure) || status=1
