@@ -68,6 +68,7 @@ struct pool;
 #define XPORT_IDENTITY_MAX 256     /* a ROUTER peer identity (ZeroMQ: at most 255 bytes) */
 #define XPORT_REQ_MAX 1024u        /* a packed SockRequest is ~100 bytes; ZMQ_MAXMSGSIZE */
 #define XPORT_REPLY_MAX 2048u      /* a packed SockReply, the largest optval and data */
+#define XPORT_REPLY_QUEUE 1000     /* replies ZeroMQ holds for one client (ZMQ_SNDHWM) */
 #define XPORT_UIDS_MAX (XPORT_SESSIONS_MAX + XPORT_HANDSHAKES_MAX) /* uids seen at once */
 #define XPORT_REPLY_LATER 1        /* a request handler: the reply is sent later */
 #define XPORT_SCRATCH_MAX 1024u    /* what a reply may point into while it is packed */
