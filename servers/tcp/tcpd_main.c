@@ -164,31 +164,24 @@ static int tcpd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 			rc = ctl_reply_add_counters(srv, r, "state_journal_", state_journal_stat_fields,
 						    state_journal_stat_field_count,
 						    &u->st->journal.stats);
+		const struct xport_shell_stats shell = {
+			.from_ipd = u->from_ipd,
+			.to_ipd = u->to_ipd,
+			.inside_to_app = &u->inside_to_app,
+			.total_to_app = &u->total_to_app,
+			.transit_from_app = &u->transit_from_app,
+			.app_transit = &u->app_transit_from_tcpd,
+			.restored_sessions = u->restored_sessions,
+			.generation = u->generation,
+			.reclaimed = u->reclaimed,
+			.loop = u->loop,
+		};
 		if (rc == 0)
-			rc = link_ctl_report(srv, r, u->from_ipd);
-		if (rc == 0)
-			rc = link_ctl_report(srv, r, u->to_ipd);
-		if (rc == 0)
-			rc = ctl_reply_add_hist(srv, r, "inside_to_app", &u->inside_to_app);
-		if (rc == 0)
-			rc = ctl_reply_add_hist(srv, r, "total_to_app", &u->total_to_app);
-		if (rc == 0)
-			rc = ctl_reply_add_hist(srv, r, "transit_from_app", &u->transit_from_app);
-		if (rc == 0) /* app-reported: region_app_collect */
-			rc = ctl_reply_add_hist(srv, r, "app_transit_from_tcpd",
-						&u->app_transit_from_tcpd);
+			rc = xport_shell_report(&u->x, srv, r, &shell);
 		if (rc == 0)
 			rc = tcpd_gauges(u, srv, r);
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "restored_conns", u->restored_conns);
-		if (rc == 0)
-			rc = ctl_reply_add_counter(srv, r, "restored_sessions", u->restored_sessions);
-		if (rc == 0)
-			rc = ctl_reply_add_counter(srv, r, "state_generation", u->generation);
-		if (rc == 0)
-			rc = ctl_reply_add_counter(srv, r, "pool_reclaimed_at_start", u->reclaimed);
-		if (rc == 0)
-			rc = ctl_reply_add_counter(srv, r, "loop_busy_polls", loop_busy_polls(u->loop));
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "tso", u->host.tso);
 		if (rc == 0)

@@ -356,6 +356,19 @@ int xport_quota_report(struct xport *x, struct ctl_server *srv, Ustack__CtlReply
 /* STATS: xport_stat_fields and the sessions' gauges (sessions_in_use, _detached, _closing). */
 int xport_stats_report(struct xport *x, struct ctl_server *srv, Ustack__CtlReply *r);
 
+/* What every transport's STATS reply carries besides its own counters: its links with ipd, the
+ * latency of the hops between ipd and its applications (issue 8; app_transit is what the
+ * applications reported, region_app_collect, named "app_transit_from_<layer>"), and what its
+ * start found (restored sessions, the state segment's generation, buffers reclaimed). */
+struct xport_shell_stats {
+	struct link *from_ipd, *to_ipd;
+	const struct hist *inside_to_app, *total_to_app, *transit_from_app, *app_transit;
+	uint64_t restored_sessions, generation, reclaimed;
+	const struct loop *loop; /* its busy polls */
+};
+int xport_shell_report(const struct xport *x, struct ctl_server *srv, Ustack__CtlReply *r,
+		       const struct xport_shell_stats *s);
+
 /* --- wake-ups (xport_wake.c) --- */
 
 /* Mark slot of session si for waking at the end of the pass / write every marked eventfd. */

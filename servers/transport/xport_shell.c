@@ -2,8 +2,9 @@
  * (docs/ARCHITECTURE.md, "Adding a transport"): room for its sessions' descriptors, then its
  * endpoints in the documented order — links with ipd, the requests ROUTER, the session
  * listener, the ctl socket. The transport's own steps (config, pool, state segment, core) come
- * before, its loop sources after.
+ * before, its loop sources after. And the part of its STATS reply that every transport has.
  */
+#include <stdio.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -68,5 +69,32 @@ int xport_endpoints_open(struct xport *x, const struct xport_endpoints *e)
 	rc = ctl_server_open(e->zctx, x->instance, x->ops->layer, e->ctl_fn, e->ctl_arg, e->ctl);
 	if (rc < 0)
 		log_err("ctl: %s", strerror(-rc));
+	return rc;
+}
+
+int xport_shell_report(const struct xport *x, struct ctl_server *srv, Ustack__CtlReply *r,
+		       const struct xport_shell_stats *s)
+{
+	char app_transit[48];
+	snprintf(app_transit, sizeof(app_transit), "app_transit_from_%s", x->ops->layer);
+	int rc = link_ctl_report(srv, r, s->from_ipd);
+	if (rc == 0)
+		rc = link_ctl_report(srv, r, s->to_ipd);
+	if (rc == 0)
+		rc = ctl_reply_add_hist(srv, r, "inside_to_app", s->inside_to_app);
+	if (rc == 0)
+		rc = ctl_reply_add_hist(srv, r, "total_to_app", s->total_to_app);
+	if (rc == 0)
+		rc = ctl_reply_add_hist(srv, r, "transit_from_app", s->transit_from_app);
+	if (rc == 0)
+		rc = ctl_reply_add_hist(srv, r, app_transit, s->app_transit);
+	if (rc == 0)
+		rc = ctl_reply_add_counter(srv, r, "restored_sessions", s->restored_sessions);
+	if (rc == 0)
+		rc = ctl_reply_add_counter(srv, r, "state_generation", s->generation);
+	if (rc == 0)
+		rc = ctl_reply_add_counter(srv, r, "pool_reclaimed_at_start", s->reclaimed);
+	if (rc == 0)
+		rc = ctl_reply_add_counter(srv, r, "loop_busy_polls", loop_busy_polls(s->loop));
 	return rc;
 }
