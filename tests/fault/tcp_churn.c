@@ -140,8 +140,15 @@ static void check_name(int i, const char *after)
 	len = sizeof(a);
 	int rc = us_getpeername(sk[i].fd, (struct sockaddr *)&a, &len);
 	if (sk[i].k == K_CONN) {
-		if (rc < 0)
-			die("getpeername", i);
+		if (rc < 0) {
+			int e = errno;
+			char what[128];
+			snprintf(what, sizeof(what), "getpeername after %s (%s:%u -> %s:%u)", after,
+				 ip(sk[i].laddr), ntohs(sk[i].lport), ip(sk[i].raddr),
+				 ntohs(sk[i].rport));
+			errno = e;
+			die(what, i);
+		}
 		if (a.sin_addr.s_addr != sk[i].raddr || a.sin_port != sk[i].rport) {
 			fprintf(stderr, "FAIL app %u socket %d after %s: getpeername %s:%u, believed %s:%u\n",
 				tag, i, after, ip(a.sin_addr.s_addr), ntohs(a.sin_port),

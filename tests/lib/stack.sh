@@ -32,6 +32,12 @@ t_cleanup() {
 		"$CTL" stats --instance "$T_INST" 2>&1 | grep -v ' 0$' || true
 		local mlog="/run/ustack/$T_INST/manager/manager.log"
 		[[ -f "$mlog" ]] && tail -n 40 "$mlog"
+		# The whole log of every layer, for chasing an intermittent failure by hand.
+		if [[ -n "${USTACK_TEST_KEEP_LOGS:-}" && -f "$mlog" ]]; then
+			mkdir -p "$USTACK_TEST_KEEP_LOGS" &&
+				cp "$mlog" "$USTACK_TEST_KEEP_LOGS/$T_INST.manager.log" &&
+				echo "(the layers' whole log: $USTACK_TEST_KEEP_LOGS/$T_INST.manager.log)"
+		fi
 	fi
 	"$CTL" down --instance "$T_INST" >/dev/null 2>&1 || echo "warning: ustackctl down failed"
 	ip netns del "$T_NS" 2>/dev/null || true
