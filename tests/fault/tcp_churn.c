@@ -98,11 +98,33 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* What the test wants to see of a failing moment ($CHURN_DIAG PID PORT): how we are connected
+ * to tcpd, tcpd's and the kernel's sockets of socket i's port. */
+static void run_diag(int i)
+{
+	const char *diag = getenv("CHURN_DIAG");
+	if (!diag)
+		return;
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "%s %d %u >&2", diag, (int)getpid(),
+		 i >= 0 ? ntohs(sk[i].lport) : 0);
+	if (system(cmd) != 0)
+		fprintf(stderr, "(%s failed)\n", diag);
+}
+
 static void die(const char *what, int i)
 {
 	int e = errno;
 	fprintf(stderr, "FAIL app %u socket %d (%s): %s: %s\n", tag, i,
 		i >= 0 ? kind_name[sk[i].k] : "-", what, strerror(e));
+	if (i >= 0 && sk[i].fd >= 0) {
+		/* the error that ended the connection, if one did (a reset, a timeout) */
+		int soerr = 0;
+		socklen_t len = sizeof(soerr);
+		if (us_getsockopt(sk[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0)
+			fprintf(stderr, "  SO_ERROR: %s\n", soerr ? strerror(soerr) : "none");
+		run_diag(i);
+	}
 	exit(1);
 }
 
@@ -260,15 +282,7 @@ static void wait_for(int fd, short ev, int i, const char *what)
 		fprintf(stderr, "FAIL app %u socket %d (%s, port %u): nothing for %d ms waiting for %s\n",
 			tag, i, i >= 0 ? kind_name[sk[i].k] : "-", i >= 0 ? ntohs(sk[i].lport) : 0,
 			CHURN_WAIT_MS, what);
-		/* what the test wants to see of this moment ($CHURN_DIAG PID PORT) */
-		const char *diag = getenv("CHURN_DIAG");
-		if (diag) {
-			char cmd[512];
-			snprintf(cmd, sizeof(cmd), "%s %d %u >&2", diag, (int)getpid(),
-				 i >= 0 ? ntohs(sk[i].lport) : 0);
-			if (system(cmd) != 0)
-				fprintf(stderr, "(%s failed)\n", diag);
-		}
+		run_diag(i);
 		exit(1);
 	}
 }
