@@ -7,10 +7,12 @@
  * holds XPORT_REPLY_QUEUE replies it has not read, or the client is gone) fails instead of
  * vanishing, and is counted in req_reply_drops (without it a ROUTER drops such a message
  * silently, and a client pipelining 2,000 requests lost 500 answers with the counter at 0);
- * the client's own timeout and retry cover it, as for a reply lost in a restart. Anything else is answered -EBADMSG when an identity is known and
- * dropped otherwise; nothing in a request is trusted beyond what protobuf-c validated, and
- * ZMQ_MAXMSGSIZE makes ZeroMQ drop a peer that sends frames above XPORT_REQ_MAX. A request
- * that does not parse cannot name its session, so no session is closed for it.
+ * the client's own timeout and retry cover it, as for a reply lost in a restart.
+ *
+ * Anything else is answered -EBADMSG when an identity is known and dropped otherwise; nothing
+ * in a request is trusted beyond what protobuf-c validated, and ZMQ_MAXMSGSIZE makes ZeroMQ
+ * drop a peer that sends frames above XPORT_REQ_MAX. A request that does not parse cannot name
+ * its session, so no session is closed for it.
  *
  * Order of checks, each with Linux's errno where Linux has the case:
  *   1. session id + secret (constant time) of a session record in use, else -EPERM: one

@@ -4,8 +4,8 @@
  * listener, the ctl socket. The transport's own steps (config, pool, state segment, core) come
  * before, its loop sources after. And the part of its STATS reply that every transport has.
  */
-#include <stdio.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 
