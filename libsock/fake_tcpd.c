@@ -101,6 +101,7 @@ struct fake_tcpd {
 	uint64_t urgent; /* the last URGENT index */
 	unsigned sessions;
 	int restart_req; /* 0, 1 keep state, 2 lose state */
+	int restart_before_op; /* fake_tcpd_restart_before; -1 none */
 };
 
 static uint64_t ft_now_ms(void)
@@ -515,6 +516,7 @@ static int ft_getopt(struct fake_tcpd *f, int slot, const Ustack__SockRequest *q
 	return 0;
 }
 
+/* The answer to a request acted on: remembered, so a re-sent id is answered from it. */
 static void ft_reply(struct fake_tcpd *f, const uint8_t *ident, size_t ident_len,
 		     const Ustack__SockReply *r)
 {
@@ -526,6 +528,22 @@ static void ft_reply(struct fake_tcpd *f, const uint8_t *ident, size_t ident_len
 	ustack__sock_reply__pack(r, rec->body);
 	zmq_send(f->router, ident, ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
 	zmq_send(f->router, rec->body, rec->len, ZMQ_DONTWAIT);
+}
+
+/* The answer to a request not acted on (not attached, not authenticated): forgotten, as the
+ * server forgets it, so the same id is acted on once the session is back. */
+static void ft_refuse(struct fake_tcpd *f, const uint8_t *ident, size_t ident_len,
+		      Ustack__SockReply *r)
+{
+	r->detached = !f->attached;
+	r->status = f->attached ? -EPERM : -ENOTCONN;
+	uint8_t body[64];
+	size_t len = ustack__sock_reply__get_packed_size(r);
+	if (len > sizeof(body))
+		return;
+	ustack__sock_reply__pack(r, body);
+	zmq_send(f->router, ident, ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+	zmq_send(f->router, body, len, ZMQ_DONTWAIT);
 }
 
 static int ft_request(struct fake_tcpd *f, const Ustack__SockRequest *q, Ustack__SockReply *r,
@@ -710,49 +728,6 @@ static int ft_accept(struct fake_tcpd *f, const Ustack__SockRequest *q, Ustack__
 	return 0;
 }
 
-static void ft_requests(struct fake_tcpd *f)
-{
-	for (;;) {
-		uint8_t ident[256], body[1024];
-		size_t ident_len;
-		int len = router_recv(f->router, ident, sizeof(ident), &ident_len, body, sizeof(body));
-		if (len == -EAGAIN)
-			return;
-		if (len < 0)
-			continue;
-		Ustack__SockRequest *q = ustack__sock_request__unpack(NULL, (size_t)len, body);
-		if (!q)
-			continue;
-		Ustack__SockReply r = USTACK__SOCK_REPLY__INIT;
-		r.id = q->id;
-		uint8_t optbuf[256];
-		bool replayed = false;
-		for (unsigned i = 0; i < FT_REPLY_CACHE; i++) {
-			struct ft_reply_rec *rec = &f->cache[i];
-			if (rec->id == q->id && rec->len) {
-				zmq_send(f->router, ident, ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-				zmq_send(f->router, rec->body, rec->len, ZMQ_DONTWAIT);
-				replayed = true;
-				break;
-			}
-		}
-		if (!replayed) {
-			if (!f->attached || q->session != f->session ||
-			    q->secret.len != SESSION_SECRET_LEN ||
-			    memcmp(q->secret.data, f->secret, SESSION_SECRET_LEN) != 0)
-				r.status = f->attached ? -EPERM : -ENOTCONN;
-			else if (q->op == USTACK__SOCK_REQUEST__OP__ACCEPT)
-				r.status = ft_accept(f, q, &r);
-			else
-				r.status = ft_request(f, q, &r, optbuf);
-			ft_reply(f, ident, ident_len, &r);
-		}
-		ustack__sock_request__free_unpacked(q, NULL);
-	}
-}
-
-/* ---- the session ---- */
-
 static void ft_detach(struct fake_tcpd *f, bool lose_state)
 {
 	if (f->conn_fd >= 0)
@@ -774,6 +749,59 @@ static void ft_detach(struct fake_tcpd *f, bool lose_state)
 		memset(f->cache, 0, sizeof(f->cache));
 	}
 }
+
+static void ft_requests(struct fake_tcpd *f)
+{
+	for (;;) {
+		uint8_t ident[256], body[1024];
+		size_t ident_len;
+		int len = router_recv(f->router, ident, sizeof(ident), &ident_len, body, sizeof(body));
+		if (len == -EAGAIN)
+			return;
+		if (len < 0)
+			continue;
+		Ustack__SockRequest *q = ustack__sock_request__unpack(NULL, (size_t)len, body);
+		if (!q)
+			continue;
+		pthread_mutex_lock(&f->lock);
+		bool restart = f->restart_before_op == (int)q->op;
+		if (restart)
+			f->restart_before_op = -1;
+		pthread_mutex_unlock(&f->lock);
+		if (restart)
+			ft_detach(f, false);
+		Ustack__SockReply r = USTACK__SOCK_REPLY__INIT;
+		r.id = q->id;
+		uint8_t optbuf[256];
+		bool replayed = false;
+		for (unsigned i = 0; i < FT_REPLY_CACHE; i++) {
+			struct ft_reply_rec *rec = &f->cache[i];
+			if (rec->id == q->id && rec->len) {
+				zmq_send(f->router, ident, ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+				zmq_send(f->router, rec->body, rec->len, ZMQ_DONTWAIT);
+				replayed = true;
+				break;
+			}
+		}
+		if (!replayed) {
+			if (!f->attached || q->session != f->session ||
+			    q->secret.len != SESSION_SECRET_LEN ||
+			    memcmp(q->secret.data, f->secret, SESSION_SECRET_LEN) != 0) {
+				ft_refuse(f, ident, ident_len, &r);
+				ustack__sock_request__free_unpacked(q, NULL);
+				continue;
+			}
+			if (q->op == USTACK__SOCK_REQUEST__OP__ACCEPT)
+				r.status = ft_accept(f, q, &r);
+			else
+				r.status = ft_request(f, q, &r, optbuf);
+			ft_reply(f, ident, ident_len, &r);
+		}
+		ustack__sock_request__free_unpacked(q, NULL);
+	}
+}
+
+/* ---- the session ---- */
 
 static void ft_session(struct fake_tcpd *f)
 {
@@ -895,6 +923,7 @@ struct fake_tcpd *fake_tcpd_start(const char *instance)
 	for (int i = 0; i < FT_SLOTS; i++)
 		f->slot_fd[i] = -1;
 	f->next_port = 40000;
+	f->restart_before_op = -1;
 	if (ustack_runtime_dir_create(instance) < 0)
 		goto fail;
 	char path[256], ep[300];
@@ -988,6 +1017,13 @@ unsigned fake_tcpd_sessions(struct fake_tcpd *f)
 	unsigned v = f->sessions;
 	pthread_mutex_unlock(&f->lock);
 	return v;
+}
+
+void fake_tcpd_restart_before(struct fake_tcpd *f, int op)
+{
+	pthread_mutex_lock(&f->lock);
+	f->restart_before_op = op;
+	pthread_mutex_unlock(&f->lock);
 }
 
 void fake_tcpd_restart(struct fake_tcpd *f, bool lose_state)

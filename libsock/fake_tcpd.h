@@ -47,5 +47,9 @@ unsigned fake_tcpd_sessions(struct fake_tcpd *f); /* SESSION_NEW accepted */
 /* Drop the session connection and forget the region, keeping the sockets: a tcpd restart whose
  * state survived. lose_state: forget the sockets too (libsock then gets ECONNABORTED). */
 void fake_tcpd_restart(struct fake_tcpd *f, bool lose_state);
+/* The next request of `op` (a Ustack__SockRequest__Op) finds the fake restarted, its state kept,
+ * before it reads it, and is answered as a restarted tcpd answers a session not resumed yet:
+ * a request queued in ZeroMQ when tcpd died, reaching the new process before libsock resumed. */
+void fake_tcpd_restart_before(struct fake_tcpd *f, int op);
 
 #endif

@@ -47,10 +47,11 @@
  * while the server restarts, and sends and receives on other sockets must not stall behind it.
  *
  * Restart (docs/ARCHITECTURE.md, restart contract). A request without a reply within ~300 ms, a
- * session connection that hung up, or a reply of -ENOTCONN ("session not resumed yet") makes us
- * resume: session_client_open(SESSION_RESUME) with the same region, doorbell and slot eventfds,
- * session id and secret, then re-send the SAME request id (the server answers a repeated id from
- * its record, so nothing happens twice). The watcher thread resumes as soon as the connection hangs
+ * session connection that hung up, or a reply flagged `detached` (session not resumed yet; a
+ * flag, since its -ENOTCONN is also a real answer) makes us resume:
+ * session_client_open(SESSION_RESUME) with the same region, doorbell and slot eventfds, session
+ * id and secret, then re-send the SAME request id (the server answers a repeated id from its
+ * record, so nothing happens twice). The watcher thread resumes as soon as the connection hangs
  * up, so applications that only wait on their descriptors keep working. Data in the rings
  * survives (the memory is the application's). We give up after ~5 s with ENETDOWN (no server to
  * talk to) or ETIMEDOUT (connected, but no answer): EIO would be the lazy errno, but Linux never

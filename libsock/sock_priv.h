@@ -297,6 +297,7 @@ struct sock_reply {
 	uint8_t data[SOCK_ERRQ_DATA_MAX];
 	uint32_t peer_addr;   /* ACCEPT: network order */
 	uint16_t peer_port;   /* ACCEPT: host order */
+	bool detached;        /* not an answer: the server restarted, our session not resumed */
 };
 
 /* One request to transport tp (its op and arguments set; id, session and secret are filled

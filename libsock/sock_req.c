@@ -61,6 +61,7 @@ static void sock_req_copy_reply(const Ustack__SockReply *r, struct sock_reply *r
 		memcpy(rep->data, r->data.data, rep->datalen);
 	rep->peer_addr = r->peer_addr;
 	rep->peer_port = (uint16_t)r->peer_port;
+	rep->detached = r->detached;
 }
 
 /* Wait up to timeout_ms for the reply to id. 0 (rep filled), -ETIMEDOUT, or -errno. */
@@ -144,12 +145,10 @@ static int sock_req_call_bound_locked(unsigned tp, Ustack__SockRequest *req,
 		int wait = left < SOCK_REQ_TIMEOUT_MS ? (int)left : SOCK_REQ_TIMEOUT_MS;
 		rc = sock_req_wait(t, req->id, wait, rep);
 		/* A copy sent before we resumed can still be queued in ZeroMQ when the server
-		 * restarts, reach the new process before our resume does, and be answered -ENOTCONN
-		 * ("not resumed yet") after we resumed: that answer, with the same id, is not the one
-		 * to the copy just sent, which follows it. */
-		while (rc == 0 && rep->status == -ENOTCONN && stale > 0 &&
-		       req->op != USTACK__SOCK_REQUEST__OP__GETPEERNAME &&
-		       sock_session_alive_locked(tp)) {
+		 * restarts, reach the new process before our resume does, and be answered
+		 * `detached` after we resumed: that answer, with the same id, is not the one to the
+		 * copy just sent, which follows it. */
+		while (rc == 0 && rep->detached && stale > 0 && sock_session_alive_locked(tp)) {
 			stale--;
 			now = sock_now_ms();
 			left = deadline > now ? deadline - now : 0;
@@ -157,18 +156,20 @@ static int sock_req_call_bound_locked(unsigned tp, Ustack__SockRequest *req,
 			rc = sock_req_wait(t, req->id, wait, rep);
 		}
 		if (rc == 0) {
-			/* -ENOTCONN on anything but GETPEERNAME and SHUTDOWN: a restarted server
-			 * that has our session in its state but not attached yet. Our connection
-			 * to the old process hung up the moment it died, before the new one could
-			 * answer, so the liveness check tells the cases apart: dead -> resume and
-			 * re-send; alive -> the answer is genuine. (Never close a live session
-			 * connection: the server would close every socket of the session.) */
-			if (rep->status != -ENOTCONN ||
-			    req->op == USTACK__SOCK_REQUEST__OP__GETPEERNAME ||
-			    req->op == USTACK__SOCK_REQUEST__OP__SHUTDOWN ||
-			    sock_session_alive_locked(tp))
+			/* `detached`: a restarted server that has our session in its state but
+			 * not attached; the copy was queued before the old process died. It is
+			 * never the answer, whatever the op (its -ENOTCONN is also getpeername's
+			 * and shutdown's real one, hence the flag). Our connection to the old
+			 * process hung up the moment it died, so the loop resumes and sends again.
+			 * A session that still looks alive (the server restarted twice, or the
+			 * hang-up is not visible yet) is looked at again after a pause, not spun
+			 * on. (Never close a live session connection: the server would close
+			 * every socket of the session.) */
+			if (!rep->detached)
 				return 0;
 			fail = -ETIMEDOUT;
+			if (sock_session_alive_locked(tp))
+				sock_req_pause_ms(20);
 		} else if (rc != -ETIMEDOUT) {
 			return -ENETDOWN;
 		} else {

@@ -924,6 +924,43 @@ START_TEST(resume_after_restart)
 }
 END_TEST
 
+/* A request queued in ZeroMQ when tcpd died reaches the new process before libsock resumed, and
+ * is refused as "session not attached" (-ENOTCONN with the `detached` flag). That is never the
+ * answer, not even for the calls whose real answer can be ENOTCONN (getpeername, shutdown):
+ * libsock resumes and asks again. (It was taken for getpeername's own answer, and the fault
+ * test's churn saw a connected socket say ENOTCONN.) */
+START_TEST(request_racing_restart)
+{
+	struct sockaddr_in la;
+	int l = make_listener(0, &la);
+	int c, a;
+	make_pair(l, &la, &c, &a);
+	struct sockaddr_in p, me;
+	socklen_t len = sizeof(p), mlen = sizeof(me);
+	ck_assert_int_eq(us_getsockname(a, (struct sockaddr *)&me, &mlen), 0);
+
+	fake_tcpd_restart_before(ft, USTACK__SOCK_REQUEST__OP__GETPEERNAME);
+	ck_assert_int_eq(us_getpeername(c, (struct sockaddr *)&p, &len), 0);
+	ck_assert_uint_eq(p.sin_port, me.sin_port);
+	ck_assert_uint_eq(p.sin_addr.s_addr, me.sin_addr.s_addr);
+
+	fake_tcpd_restart_before(ft, USTACK__SOCK_REQUEST__OP__SHUTDOWN);
+	ck_assert_int_eq(us_shutdown(c, SHUT_WR), 0);
+	char b;
+	ck_assert_int_eq(us_recv(a, &b, 1, 0), 0); /* the FIN went out once, and arrived */
+
+	fake_tcpd_restart_before(ft, USTACK__SOCK_REQUEST__OP__GETSOCKNAME);
+	mlen = sizeof(me);
+	ck_assert_int_eq(us_getsockname(c, (struct sockaddr *)&me, &mlen), 0);
+	ck_assert_uint_ne(me.sin_port, 0);
+	ck_assert_uint_ne(me.sin_port, la.sin_port); /* the client's own port, not the peer's */
+	ck_assert_uint_eq(fake_tcpd_sessions(ft), 1); /* resumed each time, never a new session */
+	us_close(a);
+	us_close(c);
+	us_close(l);
+}
+END_TEST
+
 /* tcpd restarts without its state: the sockets are lost (ECONNABORTED, as after `ss -K`), a new
  * socket opens a new session. */
 START_TEST(state_lost_after_restart)
@@ -1330,6 +1367,7 @@ static Suite *stream_suite(void)
 	tcase_add_test(tc, slots_limit_and_reuse);
 	tcase_add_test(tc, native_poll_follows_readable);
 	tcase_add_test(tc, resume_after_restart);
+	tcase_add_test(tc, request_racing_restart);
 	tcase_add_test(tc, state_lost_after_restart);
 	suite_add_tcase(s, tc);
 	return s;

@@ -435,7 +435,7 @@ int tcpd_req_dispatch(void *tp, unsigned si, const Ustack__SockRequest *q, Ustac
 	if (bound)
 		tcpd_sync(u, b, now); /* what the application did before it asked (file comment) */
 	if (u->x.sess[si].state != XPORT_SESS_ATTACHED)
-		return -ENOTCONN; /* a broken ring ended the session meanwhile */
+		return -ECONNABORTED; /* a broken ring ended the session and its sockets */
 
 	switch (q->op) {
 	case USTACK__SOCK_REQUEST__OP__BIND: {

@@ -17,8 +17,9 @@
  * Order of checks, each with Linux's errno where Linux has the case:
  *   1. session id + secret (constant time) of a session record in use, else -EPERM: one
  *      application cannot name another's sockets;
- *   2. the session is attached, else -ENOTCONN (restarted, not resumed yet: libsock resumes
- *      and re-sends under the same id);
+ *   2. the session is attached, else -ENOTCONN with the reply's `detached` flag (restarted,
+ *      not resumed yet: libsock resumes and re-sends under the same id; the flag, not the
+ *      errno, says so, since ENOTCONN is also getpeername's and shutdown's real answer);
  *   3. a mutating request whose id is in the session's reply records is answered from them, not
  *      acted on twice (libsock re-sends across a restart; the records are in the state segment);
  *   4. the transport's handle (ordering, waits: udpd's), then the operation; the socket is the
@@ -159,6 +160,7 @@ static int xport_req_handle(struct xport *x, const Ustack__SockRequest *q, Ustac
 	int si = xport_req_session(x, q);
 	if (si < 0) {
 		r->status = si;
+		r->detached = si == -ENOTCONN; /* the only -ENOTCONN xport_req_session gives */
 		return 0;
 	}
 	if (xport_req_replay(x, (unsigned)si, q, r, req))

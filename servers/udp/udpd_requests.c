@@ -194,7 +194,7 @@ static int udpd_req_close_wait(struct udpd *u, unsigned si, const Ustack__SockRe
 			udpd_tx_session(u, si, UDPD_CLOSE_BUDGET, until);
 			udpd_tx_done(u);
 			if (s->state != XPORT_SESS_ATTACHED)
-				return -ENOTCONN; /* the ring was broken: the session is gone */
+				return -ECONNABORTED; /* a broken ring: session, sockets gone */
 		}
 		if (ring_read_pos(&s->region.tx) >= until)
 			return 0;
@@ -470,7 +470,8 @@ int udpd_req_handle(void *tp, unsigned si_, const Ustack__SockRequest *q, Ustack
 			udpd_tx_session(u, (unsigned)si, UDPD_CLOSE_BUDGET, until);
 			udpd_tx_done(u);
 			if (s->state != XPORT_SESS_ATTACHED) {
-				r->status = -ENOTCONN; /* its ring was broken: the session is gone */
+				/* its ring was broken: the session and its sockets are gone */
+				r->status = -ECONNABORTED;
 				return 0;
 			}
 		}
