@@ -49,6 +49,11 @@
 #define SOCK_REQ_TIMEOUT_MS 300        /* no reply within this: look at the session, re-send */
 #define SOCK_RESTART_BOUND_MS 5000     /* give up a request (or an open) after this long */
 #define SOCK_RESUME_TIMEOUT_MS 300     /* one SESSION_NEW/RESUME handshake */
+/* A server that went away is looked for again every SOCK_RESUME_RETRY_FAST_MS for the first
+ * SOCK_RESUME_FAST_FOR_MS, then every SOCK_RESUME_RETRY_MS (sock_session_retry_ms). */
+#define SOCK_RESUME_RETRY_FAST_MS 5
+#define SOCK_RESUME_FAST_FOR_MS 2000
+#define SOCK_RESUME_RETRY_MS 50
 #define SOCK_HINT_BOUND_MS 1000        /* SO_ERROR asked because of an eventfd hint */
 #define SOCK_UDP_MAX_PAYLOAD 65507u    /* 65,535 - 20 (IPv4 header) - 8 (UDP header) */
 #define SOCK_OPTVAL_MAX 256u           /* largest option value we carry (struct tcp_info) */
@@ -278,6 +283,9 @@ int sock_session_routes_locked(void);
 int sock_session_resume_locked(unsigned tp);
 /* Has sock_session_ensure set tp up (its region mapped, its eventfds made)? */
 bool sock_session_ready(unsigned tp);
+/* How long to wait before the next RESUME attempt of a server away since down_since_ms
+ * (sock_now_ms). */
+int sock_session_retry_ms(uint64_t down_since_ms);
 
 /* --- sock_req.c --- */
 

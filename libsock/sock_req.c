@@ -110,7 +110,7 @@ static int sock_req_call_bound_locked(unsigned tp, Ustack__SockRequest *req,
 				      struct sock_reply *rep, unsigned bound_ms)
 {
 	struct sock_tport *t = sock_tport(tp);
-	uint64_t deadline = sock_now_ms() + bound_ms;
+	uint64_t start = sock_now_ms(), deadline = start + bound_ms;
 	int fail = -ETIMEDOUT;
 	unsigned sent = 0, stale = 0;
 
@@ -127,7 +127,7 @@ static int sock_req_call_bound_locked(unsigned tp, Ustack__SockRequest *req,
 				fail = -ENETDOWN;
 				if (sock_now_ms() >= deadline)
 					return fail;
-				sock_req_pause_ms(20);
+				sock_req_pause_ms(sock_session_retry_ms(start));
 				continue;
 			}
 			stale = sent; /* copies sent before the resume: see below */
