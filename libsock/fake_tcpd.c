@@ -516,34 +516,24 @@ static int ft_getopt(struct fake_tcpd *f, int slot, const Ustack__SockRequest *q
 	return 0;
 }
 
-/* The answer to a request acted on: remembered, so a re-sent id is answered from it. */
+/* Send r; an answer to a request acted on is also remembered, so a re-sent id is answered
+ * from it. One not acted on (not attached, not authenticated) is forgotten, as the server
+ * forgets it, so the same id is acted on once the session is back. */
 static void ft_reply(struct fake_tcpd *f, const uint8_t *ident, size_t ident_len,
-		     const Ustack__SockReply *r)
+		     const Ustack__SockReply *r, bool remember)
 {
-	struct ft_reply_rec *rec = &f->cache[f->cache_next++ % FT_REPLY_CACHE];
+	struct ft_reply_rec scratch, *rec = &scratch;
+	if (remember)
+		rec = &f->cache[f->cache_next++ % FT_REPLY_CACHE];
 	rec->id = r->id;
 	rec->len = ustack__sock_reply__get_packed_size(r);
-	if (rec->len > sizeof(rec->body))
+	if (rec->len > sizeof(rec->body)) {
+		rec->len = 0;
 		return;
+	}
 	ustack__sock_reply__pack(r, rec->body);
 	zmq_send(f->router, ident, ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
 	zmq_send(f->router, rec->body, rec->len, ZMQ_DONTWAIT);
-}
-
-/* The answer to a request not acted on (not attached, not authenticated): forgotten, as the
- * server forgets it, so the same id is acted on once the session is back. */
-static void ft_refuse(struct fake_tcpd *f, const uint8_t *ident, size_t ident_len,
-		      Ustack__SockReply *r)
-{
-	r->detached = !f->attached;
-	r->status = f->attached ? -EPERM : -ENOTCONN;
-	uint8_t body[64];
-	size_t len = ustack__sock_reply__get_packed_size(r);
-	if (len > sizeof(body))
-		return;
-	ustack__sock_reply__pack(r, body);
-	zmq_send(f->router, ident, ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-	zmq_send(f->router, body, len, ZMQ_DONTWAIT);
 }
 
 static int ft_request(struct fake_tcpd *f, const Ustack__SockRequest *q, Ustack__SockReply *r,
@@ -787,15 +777,16 @@ static void ft_requests(struct fake_tcpd *f)
 			if (!f->attached || q->session != f->session ||
 			    q->secret.len != SESSION_SECRET_LEN ||
 			    memcmp(q->secret.data, f->secret, SESSION_SECRET_LEN) != 0) {
-				ft_refuse(f, ident, ident_len, &r);
-				ustack__sock_request__free_unpacked(q, NULL);
-				continue;
+				r.detached = !f->attached;
+				r.status = f->attached ? -EPERM : -ENOTCONN;
+				ft_reply(f, ident, ident_len, &r, false);
+			} else {
+				if (q->op == USTACK__SOCK_REQUEST__OP__ACCEPT)
+					r.status = ft_accept(f, q, &r);
+				else
+					r.status = ft_request(f, q, &r, optbuf);
+				ft_reply(f, ident, ident_len, &r, true);
 			}
-			if (q->op == USTACK__SOCK_REQUEST__OP__ACCEPT)
-				r.status = ft_accept(f, q, &r);
-			else
-				r.status = ft_request(f, q, &r, optbuf);
-			ft_reply(f, ident, ident_len, &r);
 		}
 		ustack__sock_request__free_unpacked(q, NULL);
 	}
