@@ -41,11 +41,10 @@ san_pid=$!
 san_done() {
 	local rc=0
 	wait "$san_pid" || rc=$?
-	trap - EXIT # reaped: its pid may name another process from now on
 	cat "$SAN_LOG"
 	return $rc
 }
-trap 'kill "$san_pid" 2>/dev/null || true' EXIT # only if we leave before san_done
+trap 'kill "$san_pid" 2>/dev/null || true' EXIT
 
 status=0
 echo "== unit tests (gcc build)"
