@@ -2,10 +2,9 @@
 # run: install dependencies, build, run every test.
 #   1. gcc build: unit, integration and fault tests through ctest (descriptor links over
 #      ZeroMQ, the default), then the fault tests again over shared-memory links
-#   2. beside it, niced, an ASan + UBSan build with clang: the unit tests again under it. It is
-#      also the clang build that must be warning-free (-Werror, every target; a plain clang
-#      build would compile the same code with the same flags minus the sanitizers). The gcc
-#      build is the gcc one.
+#   2. an ASan + UBSan build with clang: the unit tests again under it. It is also the clang
+#      build that must be warning-free (-Werror, every target; a plain clang build would compile
+#      the same code with the same flags minus the sanitizers). The gcc build is the gcc one.
 #      (A second sanitizer build with gcc ran here until the suite neared its 15-minute budget;
 #      `cmake -DUSTACK_SANITIZE=ON -DCMAKE_C_COMPILER=gcc` still builds it.)
 # Build trees live under build/ (USTACK_BUILD_ROOT to move them).
@@ -21,32 +20,17 @@ echo "== gcc build"
 cmake -S . -B "$BUILD_ROOT/gcc" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc >/dev/null
 cmake --build "$BUILD_ROOT/gcc" -j"$JOBS"
 
-# The sanitizer lane runs beside the gcc tests, niced: its build and unit tests need CPU, the
-# integration and fault tests mostly wait (one stack at a time, paced traffic, restarts), and
-# they were seen to pass with two CPU-bound loops beside them. Its output is printed at the end.
-SAN_LOG="$BUILD_ROOT/sanitizer-lane.log"
-(
-	set -e
-	renice -n 10 -p "$BASHPID" >/dev/null
-	echo "== ASan + UBSan build (clang)"
-	cmake -S . -B "$BUILD_ROOT/clang-asan" -DCMAKE_BUILD_TYPE=Debug \
-		-DCMAKE_C_COMPILER=clang -DUSTACK_SANITIZE=ON >/dev/null
-	cmake --build "$BUILD_ROOT/clang-asan" -j"$JOBS"
-	echo "== unit tests under ASan + UBSan (clang)"
-	# Two at a time: many unit tests wait (timeouts, restarts), so the pair fills both CPUs.
-	cd "$BUILD_ROOT/clang-asan"
-	ASAN_OPTIONS=detect_leaks=1 ctest -L unit -j2 --output-on-failure
-) >"$SAN_LOG" 2>&1 &
-san_pid=$!
-san_done() {
-	local rc=0
-	wait "$san_pid" || rc=$?
-	cat "$SAN_LOG"
-	return $rc
-}
-trap 'kill "$san_pid" 2>/dev/null || true' EXIT
+echo "== ASan + UBSan build (clang)"
+cmake -S . -B "$BUILD_ROOT/clang-asan" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+	-DUSTACK_SANITIZE=ON >/dev/null
+cmake --build "$BUILD_ROOT/clang-asan" -j"$JOBS"
 
 status=0
+echo "== unit tests under ASan + UBSan (clang)"
+# Two at a time: many unit tests wait (timeouts, restarts), so the pair fills both CPUs.
+(cd "$BUILD_ROOT/clang-asan" && ASAN_OPTIONS=detect_leaks=1 ctest -L unit -j2 --output-on-failure) ||
+	status=1
+
 echo "== unit tests (gcc build)"
 (cd "$BUILD_ROOT/gcc" && ctest -L unit -j2 --output-on-failure) || status=1
 
@@ -56,7 +40,4 @@ echo "== integration and fault tests (gcc build)"
 
 echo "== fault tests over shared-memory links (gcc build, [stack] link = shm)"
 (cd "$BUILD_ROOT/gcc" && USTACK_TEST_LINK=shm ctest -L fault --output-on-failure) || status=1
-
-echo "== the sanitizer lane (ran beside the gcc tests)"
-san_done || status=1
 exit $status
