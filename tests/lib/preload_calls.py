@@ -1,0 +1,151 @@
+#!/usr/bin/python3
+"""preload_calls: an ordinary Python program, run under libsock-preload.so in a network
+namespace of its own (nothing but a downed lo), so every IPv4 byte it moves went through the
+stack. It walks the calls the shim stands in for that curl and nc do not: select and poll
+with timeouts, read/write/readv/writev, sendmsg/recvmsg, timeouts through ioctl(FIONBIO),
+non-blocking connect, dup and dup2, AF_UNIX passing through, SOCK_RAW refused.
+
+  preload_calls.py PEER UDP_ECHO_PORT TCP_ECHO_PORT
+
+Prints "ok N" after N checks, or the first failed check and exits 1.
+"""
+import errno
+import fcntl
+import os
+import select
+import socket
+import sys
+import time
+
+PEER, UPORT, TPORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+checks = 0
+
+
+def check(cond, what, count=True):
+    global checks
+    if not cond:
+        print("FAIL: " + what, flush=True)
+        sys.exit(1)
+    checks += count
+
+
+def udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", 0))
+    check(s.getsockname()[1] != 0, "bind to port 0 gave a port")
+    t0 = time.monotonic()
+    r, w, _ = select.select([s], [s], [], 0.3)
+    check(r == [] and w == [s], "select: nothing to read, room to write")
+    t0 = time.monotonic()
+    r, _, _ = select.select([s], [], [], 0.3)
+    took = time.monotonic() - t0
+    check(r == [] and took >= 0.25, "select waited its timeout (%.3f s)" % took)
+
+    s.connect((PEER, UPORT))
+    fd = s.fileno()
+    check(os.write(fd, b"through write()") == 15, "write() on a connected UDP socket")
+    r, _, _ = select.select([s], [], [], 5)
+    check(r == [s], "select: the echo is readable")
+    check(os.read(fd, 100) == b"through write()", "read() returns the echo")
+
+    check(s.sendmsg([b"part1-", b"part2"]) == 11, "sendmsg of two iovecs")
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    check(p.poll(5000) == [(fd, select.POLLIN)], "poll: the echo is readable")
+    data, _, flags, addr = s.recvmsg(100)
+    check(data == b"part1-part2" and addr == (PEER, UPORT), "recvmsg: %r from %r" % (data, addr))
+
+    check(os.writev(fd, [b"ab", b"cdef"]) == 6, "writev")
+    a, b = bytearray(2), bytearray(10)
+    select.select([s], [], [], 5)
+    check(os.readv(fd, [a, b]) == 6 and bytes(a) == b"ab" and bytes(b[:4]) == b"cdef", "readv")
+
+    # settimeout: Python makes the socket non-blocking with ioctl(FIONBIO) and waits in poll.
+    s.settimeout(0.3)
+    check(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK, "settimeout made it non-blocking")
+    t0 = time.monotonic()
+    try:
+        s.recv(100)
+        check(False, "recv with nothing sent timed out")
+    except socket.timeout:
+        check(time.monotonic() - t0 >= 0.25, "recv waited its timeout")
+    s.setblocking(True)
+    check(not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK, "blocking again")
+    s.setblocking(False)
+    try:
+        s.recv(100)
+        check(False, "a non-blocking recv with nothing queued fails")
+    except BlockingIOError:
+        check(True, "EAGAIN")
+
+    try:
+        os.dup(fd)
+        check(False, "dup of a stack socket fails")
+    except OSError as e:
+        check(e.errno == errno.EINVAL, "dup: EINVAL (%s)" % e)
+
+    # dup2 onto a stack socket closes the socket, as the kernel closes newfd.
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, fd)
+    check(os.read(fd, 10) == b"", "dup2 put /dev/null where the socket was")
+    os.close(null)
+    s.detach()
+    os.close(fd)
+
+
+def tcp():
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    c.setblocking(False)
+    rc = c.connect_ex((PEER, TPORT))
+    check(rc in (errno.EINPROGRESS, 0), "non-blocking connect: %s" % os.strerror(rc))
+    _, w, _ = select.select([], [c], [], 10)
+    check(w == [c], "select: the connection is writable once made")
+    check(c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0, "SO_ERROR 0")
+    check(c.getpeername() == (PEER, TPORT), "getpeername")
+    c.setblocking(True)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    blob = os.urandom(1 << 20)
+    back = bytearray()
+    sent = 0
+    c.setblocking(False)
+    while len(back) < len(blob):
+        want_w = [c] if sent < len(blob) else []
+        r, w, _ = select.select([c], want_w, [], 10)
+        check(r or w, "the echo kept moving (%d of %d back)" % (len(back), len(blob)), False)
+        if w:
+            try:
+                sent += c.send(blob[sent:sent + 65536])
+            except BlockingIOError:
+                pass
+        if r:
+            try:
+                chunk = c.recv(65536)
+            except BlockingIOError:
+                continue
+            check(chunk != b"", "no EOF before the echo came back", False)
+            back += chunk
+    check(bytes(back) == blob, "1 MiB echoed byte for byte")
+    c.setblocking(True)
+    c.shutdown(socket.SHUT_WR)
+    c.settimeout(10)
+    check(c.recv(10) == b"", "EOF after our shutdown")
+    c.close()
+
+
+def others():
+    a, b = socket.socketpair()
+    a.sendall(b"unix")
+    check(b.recv(10) == b"unix", "AF_UNIX passes through to the kernel")
+    a.close()
+    b.close()
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        check(False, "SOCK_RAW is not given a kernel socket")
+    except OSError as e:
+        check(e.errno == errno.ESOCKTNOSUPPORT, "SOCK_RAW: ESOCKTNOSUPPORT (%s)" % e)
+
+
+udp()
+tcp()
+others()
+print("ok %d" % checks, flush=True)
