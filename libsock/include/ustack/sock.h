@@ -6,7 +6,8 @@
  * the socket has something to read, or changed), so poll(), select() and epoll report read
  * readiness on it natively; us_poll() also reports write readiness, hang-ups and pending errors
  * exactly. Read and write the data only through us_recv*() and us_send*(): read(), write() and
- * close() of the kernel do not know the socket.
+ * close() of the kernel do not know the socket. (A program that cannot be changed runs with
+ * libsock-preload.so in LD_PRELOAD instead, which makes the plain calls these: README.)
  *
  * Which stack: $USTACK_INSTANCE names the instance, or us_set_instance() before the first
  * us_socket(). The first us_socket() of each type connects to the instance's server for it
