@@ -2,8 +2,8 @@
 # quickstart: from a fresh Debian 12 machine (as root) to a running ustack instance "demo" in its
 # own network namespace, answering the kernel's pings, and a libsock echo server answering the
 # kernel's nc -u. Once the stack has TCP (ustack-tcpd installed), also: the kernel's curl
-# fetching files from ustack-http on the stack, and the stack's ustack-http get fetching one
-# from the kernel's python3 -m http.server.
+# fetching files from ustack-http on the stack, and the stack's ustack-http get, then Debian's
+# own curl through the preload shim, fetching one from the kernel's python3 -m http.server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -94,6 +94,14 @@ echo "== the stack's ustack-http get fetches from the kernel's python3 -m http.s
 	--instance "$INSTANCE"
 cmp "$RT/fetched/3MiB.bin" "$RT/kwww/3MiB.bin"
 echo "3 MiB over ustack-http get, equal to the file"
+# An unmodified program: Debian's curl with the preload shim, in a network namespace of its own
+# with nothing in it, so only the stack can carry its bytes.
+PRELOAD=$(ls "$PREFIX"/lib/libsock-preload.so "$PREFIX"/lib/*/libsock-preload.so 2>/dev/null | head -n 1)
+echo "== Debian's curl, unmodified, through the stack (LD_PRELOAD=$PRELOAD)"
+unshare -n env USTACK_INSTANCE="$INSTANCE" LD_PRELOAD="$PRELOAD" \
+	curl -sS --fail -o "$RT/fetched/3MiB.curl" "http://$PEER:$KHTTP_PORT/3MiB.bin"
+cmp "$RT/fetched/3MiB.curl" "$RT/kwww/3MiB.bin"
+echo "3 MiB over a preloaded curl, equal to the file"
 echo "== ustackctl sockets --instance $INSTANCE"
 "$PREFIX/bin/ustackctl" sockets --instance "$INSTANCE"
 
@@ -107,5 +115,7 @@ ustack-echo (pid $(cat "$ECHO_PID_FILE")) answering UDP on port 7 and ustack-htt
   ping it:   ip netns exec $NETNS ping $ADDR
   talk:      ip netns exec $NETNS nc -u $ADDR 7
   fetch:     ip netns exec $NETNS curl http://$ADDR:$HTTP_PORT/
+  any program through the stack:
+             USTACK_INSTANCE=$INSTANCE LD_PRELOAD=$PRELOAD curl http://$PEER:$KHTTP_PORT/
   stop it:   kill $(cat "$ECHO_PID_FILE") $(cat "$RT/ustack-http.pid") $(cat "$RT/kernel-http.pid"); ustackctl down --instance $INSTANCE
 MSG

@@ -235,7 +235,18 @@ for _ in $(seq 100); do
 	(($(stat tcpd.sessions_in_use) == 0)) && break
 	sleep 0.05
 done
-(($(stat tcpd.sessions_in_use) == 0)) || fail "$(stat tcpd.sessions_in_use) sessions left"
+if (($(stat tcpd.sessions_in_use) != 0)); then
+	# What holds the session: its connections that are not TIME-WAIT, tcpd's side (state,
+	# timers, retransmissions) and the kernel's, twice a second apart (moving or stuck).
+	for _ in 1 2; do
+		log "tcpd's connections that are not TIME-WAIT, and the kernel's:"
+		"$CTL" sockets --instance "$T_INST" | grep -A1 '^tcp' | grep -v -A1 'TIME-WAIT' |
+			grep -v '^--' | grep -v 'LISTEN' | head -n 20
+		in_ns ss -tanoi state all exclude time-wait exclude listening | head -n 20
+		sleep 1
+	done
+	fail "$(stat tcpd.sessions_in_use) sessions left"
+fi
 left=$("$CTL" sockets --instance "$T_INST" --json |
 	jq '[.sockets[] | select(.netid == "tcp" and .uid != null)] | length')
 ((left == 0)) || fail "$left sockets of applications left after every one closed its own"

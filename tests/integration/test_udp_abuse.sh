@@ -137,7 +137,29 @@ run_mode close-quiet close-quiet "$T_PEER"
 # With the libsock bystander gone (this mode has its own): while the hog holds its corks and
 # floods, the pool is drained, if udpd lets it.
 log "hog: another uid corks on every socket it gets and floods while a bystander exchanges datagrams"
+# Where a bystander's datagram could be lost outside udpd: the kernel peer's counters and the
+# TAP's, kept to be shown if the mode fails.
+kernel_snap() {
+	in_ns nstat -az 2>/dev/null | awk '$2 != 0 {print $1, $2}' >"$1.nstat"
+	in_ns ip -s -s link show "$T_IF" >"$1.link"
+	cat /proc/net/softnet_stat >"$1.softnet"
+}
+kernel_snap "$T_TMP/hog0"
+failed_before=$FAILED
 run_mode hog hog "$T_PEER" $ECHO_PORT 8
+if ((FAILED != failed_before)); then
+	kernel_snap "$T_TMP/hog1"
+	echo "    the kernel peer's counters that moved during the hog mode:"
+	join -a2 -e0 -o 0,1.2,2.2 <(sort "$T_TMP/hog0.nstat") <(sort "$T_TMP/hog1.nstat") |
+		awk '$3 != $2 {printf "      %s %d\n", $1, $3 - $2}'
+	echo "    the TAP, before and after:"
+	sed 's/^/      /' "$T_TMP/hog0.link" "$T_TMP/hog1.link"
+	echo "    softnet_stat before and after:"
+	sed 's/^/      /' "$T_TMP/hog0.softnet" "$T_TMP/hog1.softnet"
+	"$CTL" sockets --instance "$T_INST" | sed 's/^/      /'
+	diff <(grep -v ' 0$' "$T_TMP/before") <(grep -v ' 0$' "$T_TMP/after") |
+		grep -E 'drop|err|fail|lost|overrun|full' | sed 's/^/      /'
+fi
 
 # udpd: the same process, never restarted, all sessions and sockets gone, idle, pool idle.
 pid1=$(udpd_field pid)
