@@ -96,7 +96,11 @@ cmp "$RT/fetched/3MiB.bin" "$RT/kwww/3MiB.bin"
 echo "3 MiB over ustack-http get, equal to the file"
 # An unmodified program: Debian's curl with the preload shim, in a network namespace of its own
 # with nothing in it, so only the stack can carry its bytes.
-PRELOAD=$(ls "$PREFIX"/lib/libsock-preload.so "$PREFIX"/lib/*/libsock-preload.so 2>/dev/null | head -n 1)
+PRELOAD=""
+for f in "$PREFIX"/lib/libsock-preload.so "$PREFIX"/lib/*/libsock-preload.so; do
+	[[ -f "$f" ]] && PRELOAD=$f && break
+done
+[[ -n "$PRELOAD" ]] || { echo "quickstart: no libsock-preload.so under $PREFIX/lib" >&2; exit 1; }
 echo "== Debian's curl, unmodified, through the stack (LD_PRELOAD=$PRELOAD)"
 unshare -n env USTACK_INSTANCE="$INSTANCE" LD_PRELOAD="$PRELOAD" \
 	curl -sS --fail -o "$RT/fetched/3MiB.curl" "http://$PEER:$KHTTP_PORT/3MiB.bin"
