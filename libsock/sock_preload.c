@@ -25,8 +25,8 @@
  *
  * What stays different from the kernel (README, "Unmodified programs"):
  *   - epoll sees a stack socket's eventfd: read readiness is exact, EPOLLOUT is always set;
- *     programs that wait for a connect or for send room with epoll see them early (poll and
- *     select are exact);
+ *     a program that waits for a connect or for send room with epoll hears of it early, its
+ *     send says EAGAIN and it waits again, spinning (poll and select are exact);
  *   - dup()/F_DUPFD of a stack socket fail with EINVAL (one descriptor per socket);
  *   - ppoll/pselect apply their signal mask around the wait, not atomically with it;
  *   - after fork() only the parent keeps using the stack's sockets: in the child they are

@@ -3,12 +3,15 @@
 namespace of its own (nothing but a downed lo), so every IPv4 byte it moves went through the
 stack. It walks the calls the shim stands in for that curl and nc do not: select and poll
 with timeouts, read/write/readv/writev, sendmsg/recvmsg, timeouts through ioctl(FIONBIO),
-non-blocking connect, dup and dup2, AF_UNIX passing through, SOCK_RAW refused.
+non-blocking connect, dup and dup2, AF_UNIX passing through, SOCK_RAW refused; and an asyncio
+client, which waits in epoll (where a stack socket's EPOLLOUT is always set: the shim's one
+inexact answer, which such a program must survive).
 
-  preload_calls.py PEER UDP_ECHO_PORT TCP_ECHO_PORT
+  preload_calls.py PEER UDP_ECHO_PORT TCP_ECHO_PORT    (the TCP echo takes 2 connections)
 
 Prints "ok N" after N checks, or the first failed check and exits 1.
 """
+import asyncio
 import errno
 import fcntl
 import os
@@ -145,7 +148,21 @@ def others():
         check(e.errno == errno.ESOCKTNOSUPPORT, "SOCK_RAW: ESOCKTNOSUPPORT (%s)" % e)
 
 
+async def tcp_asyncio():
+    r, w = await asyncio.open_connection(PEER, TPORT)
+    blob = os.urandom(300000)
+    w.write(blob)
+    await w.drain()
+    got = await asyncio.wait_for(r.readexactly(len(blob)), 20)
+    check(got == blob, "asyncio (epoll): 300,000 bytes echoed byte for byte")
+    w.write_eof()
+    check(await asyncio.wait_for(r.read(10), 10) == b"", "asyncio: EOF after write_eof")
+    w.close()
+    await w.wait_closed()
+
+
 udp()
 tcp()
+asyncio.run(tcp_asyncio())
 others()
 print("ok %d" % checks, flush=True)
