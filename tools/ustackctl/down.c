@@ -96,6 +96,10 @@ static int down_kill_orphans(const char *instance)
 		uint32_t pid = 0;
 		uint64_t up_ms;
 		char why[256], comm[32];
+		/* A dead layer's stale socket: nobody to ask (ZeroMQ would retry until the
+		 * probe's timeout, 300 ms per layer, most of what `down` took). */
+		if (!status_ctl_listening(instance, l->name))
+			continue;
 		int rc = status_probe(zctx, instance, l, DOWN_PROBE_TIMEOUT_MS, &pid, &up_ms, why,
 				      sizeof(why));
 		if (rc != 0 || pid <= 1)

@@ -39,25 +39,28 @@ int status_ctl_check(const char *instance, const char *layer, char *why, size_t 
 		snprintf(why, why_size, "no control socket %s", path);
 		return -ENOENT;
 	}
-	/* A socket file nobody listens on (the layer died and left it): ZeroMQ would retry its
-	 * connect until the caller's timeout, which made `down` wait 300 ms per dead layer and
-	 * `status` a second. One non-blocking connect says it now: ECONNREFUSED is only ever the
-	 * answer of a path without a listener (a full backlog says EAGAIN). The probe connection
-	 * is closed at once; ZeroMQ drops a peer that never greets it. */
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	if (strlen(path) < sizeof(sun.sun_path)) {
-		memcpy(sun.sun_path, path, strlen(path) + 1);
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		int refused = fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 &&
-			      errno == ECONNREFUSED;
-		if (fd >= 0)
-			close(fd);
-		if (refused) {
-			snprintf(why, why_size, "nothing listens on %s (not running)", path);
-			return -ECONNREFUSED;
-		}
-	}
 	return 0;
+}
+
+bool status_ctl_listening(const char *instance, const char *layer)
+{
+	char file[32], path[UCTL_PATH_MAX];
+	snprintf(file, sizeof(file), "%s.ctl", layer);
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	if (ustack_runtime_path(instance, file, path, sizeof(path)) < 0 ||
+	    strlen(path) >= sizeof(sun.sun_path))
+		return true; /* cannot tell: let the caller ask */
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return true;
+	/* ECONNREFUSED is only ever the answer of a path without a listener, ENOENT of no path
+	 * (a full backlog says EAGAIN). The probe connection is closed at once; ZeroMQ drops a
+	 * peer that never greets it. */
+	bool none = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 &&
+		    (errno == ECONNREFUSED || errno == ENOENT);
+	close(fd);
+	return !none;
 }
 
 int status_probe(void *zctx, const char *instance, const struct layer_info *l, int timeout_ms,

@@ -256,6 +256,11 @@ int kill_parse_signal(const char *s);
 /* 0 if the layer's control socket file exists, else -ENOENT with a reason in why (a missing
  * ipc:// socket would otherwise only show as a timeout). */
 int status_ctl_check(const char *instance, const char *layer, char *why, size_t why_size);
+/* Does anything listen on the layer's control socket now? One non-blocking connect: false only
+ * when the answer is certain (no file, or a file nobody listens on). For `down`, which must not
+ * wait out ZeroMQ's reconnect timeout per dead layer; the other commands keep waiting, so that
+ * a layer systemd is restarting answers them once it is back. */
+bool status_ctl_listening(const char *instance, const char *layer);
 /* One STATUS call: 0 when the layer answers "serving" (pid/uptime filled), else a negative
  * errno with a reason in `why`. */
 int status_probe(void *zctx, const char *instance, const struct layer_info *l, int timeout_ms,
