@@ -655,7 +655,7 @@ static void udpd_tx_stamp(struct udpd *u, uint64_t t_sent)
 	hist_add(&u->transit_from_app, ns);
 }
 
-enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget, uint64_t limit)
+enum udp_tx_turn udpd_tx_session(struct udpd *u, unsigned si, unsigned budget, uint64_t limit)
 {
 	struct xport_session *s = &u->x.sess[si];
 	struct udpd_sx *sx = &u->sx[si];
@@ -670,9 +670,9 @@ enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget
 			     u->tx_bytes < u->tx_bytes_end;
 	     n++) {
 		if (s->state != XPORT_SESS_ATTACHED && s->state != XPORT_SESS_CLOSING)
-			return UDPD_TX_IDLE;
+			return UDP_TX_TURN_IDLE;
 		if (ring_read_pos(&s->region.tx) >= limit)
-			return UDPD_TX_IDLE;
+			return UDP_TX_TURN_IDLE;
 		struct ring_rec rec;
 		int rc = ring_peek(&s->region.tx, &rec);
 		if (rc == -EAGAIN) {
@@ -680,7 +680,7 @@ enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget
 			 * record committed in between is taken now or rings. */
 			if (!ring_notify_on(&s->region.tx)) {
 				sx->tx_bell_wanted = true;
-				return UDPD_TX_IDLE;
+				return UDP_TX_TURN_IDLE;
 			}
 			ring_notify_off(&s->region.tx);
 			continue;
@@ -689,7 +689,7 @@ enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget
 			u->x.stats.sessions_closed_hostile++;
 			log_warn("session %u (pid %ld): TX ring broken: closing it", si, (long)s->pid);
 			udpd_session_end(u, si, "its TX ring is broken");
-			return UDPD_TX_ENDED;
+			return UDP_TX_TURN_ENDED;
 		}
 		/* Copy the fixed part once; decide on the copy only (TOCTOU). */
 		bool dgram = rec.type == REGION_REC_DGRAM && rec.len >= sizeof(struct region_tx_dgram);
@@ -704,7 +704,7 @@ enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget
 				uid_ix = udpd_sock_uid(u, sid & 0xffffu);
 		}
 		if (!udpd_tx_may_take(u, rec.len, uid_ix))
-			return UDPD_TX_BLOCKED;
+			return UDP_TX_TURN_BLOCKED;
 		sx->tx_touched = true;
 		u->stats.tx_records++;
 		if (!dgram) {
@@ -718,7 +718,7 @@ enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget
 		if (s->state == XPORT_SESS_ATTACHED || s->state == XPORT_SESS_CLOSING)
 			ring_consume(&s->region.tx);
 	}
-	return UDPD_TX_MORE;
+	return UDP_TX_TURN_MORE;
 }
 
 /* A CLOSING session is done once its ring is read up to drain_until (or has nothing more). */
@@ -779,32 +779,49 @@ void udpd_tx_done(struct udpd *u)
 	}
 }
 
+static bool udpd_tx_pending(void *arg, unsigned si)
+{
+	struct udpd *u = arg;
+	const struct xport_session *s = &u->x.sess[si];
+	return (s->state == XPORT_SESS_ATTACHED || s->state == XPORT_SESS_CLOSING) &&
+	       u->sx[si].tx_pending;
+}
+
+static enum udp_tx_turn udpd_tx_turn(void *arg, unsigned si, unsigned budget, unsigned *used)
+{
+	struct udpd *u = arg;
+	const struct xport_session *s = &u->x.sess[si];
+	struct udpd_sx *sx = &u->sx[si];
+	uint64_t limit = s->state == XPORT_SESS_CLOSING ? sx->drain_until : UINT64_MAX;
+	uint64_t work0 = u->tx_work;
+	enum udp_tx_turn r = udpd_tx_session(u, si, budget, limit);
+	*used = (unsigned)(u->tx_work - work0);
+	if (r == UDP_TX_TURN_BLOCKED)
+		return r; /* still pending: its turn goes on first in the next round */
+	sx->tx_pending = r == UDP_TX_TURN_MORE;
+	if (r == UDP_TX_TURN_IDLE && s->state == XPORT_SESS_CLOSING)
+		sx->tx_touched = true; /* udpd_tx_done ends it */
+	return r;
+}
+
+static const struct udp_tx_sched_ops udpd_tx_sched_ops = {
+	.pending = udpd_tx_pending,
+	.serve = udpd_tx_turn,
+};
+
 bool udpd_tx_round(struct udpd *u)
 {
-	bool more = false;
-	u->tx_bytes_end = u->tx_bytes + UDPD_TX_ROUND_BYTES;
-	for (unsigned i = 0; i < UDPD_SESSIONS_MAX && !u->tx_wait_link && !u->tx_wait_pool; i++) {
-		unsigned si = (u->tx_next + i) % UDPD_SESSIONS_MAX;
-		struct xport_session *s = &u->x.sess[si];
-		struct udpd_sx *sx = &u->sx[si];
-		if ((s->state != XPORT_SESS_ATTACHED && s->state != XPORT_SESS_CLOSING) ||
-		    !sx->tx_pending)
-			continue;
-		uint64_t limit = s->state == XPORT_SESS_CLOSING ? sx->drain_until : UINT64_MAX;
-		enum udpd_tx_result r = udpd_tx_session(u, si, UDPD_TX_BUDGET, limit);
-		if (r == UDPD_TX_BLOCKED) {
-			u->tx_next = si; /* first in line when the link or the pool frees */
-			break;
-		}
-		sx->tx_pending = r == UDPD_TX_MORE;
-		if (r == UDPD_TX_IDLE && s->state == XPORT_SESS_CLOSING)
-			sx->tx_touched = true; /* udpd_tx_done ends it */
-		more |= sx->tx_pending;
+	bool more = false, blocked = true;
+	/* While the link's POLLOUT or the pool's retry is awaited, the round waits for it too. */
+	if (!u->tx_wait_link && !u->tx_wait_pool) {
+		/* A round that stopped blocked goes on within its byte budget (udp_tx_sched.h). */
+		if (!udp_tx_sched_resuming(&u->tx_sched))
+			u->tx_bytes_end = u->tx_bytes + UDPD_TX_ROUND_BYTES;
+		more = udp_tx_sched_round(&u->tx_sched, UDPD_SESSIONS_MAX, UDPD_TX_BUDGET,
+					  &udpd_tx_sched_ops, u, &blocked);
 	}
-	if (!u->tx_wait_link && !u->tx_wait_pool)
-		u->tx_next = (u->tx_next + 1) % UDPD_SESSIONS_MAX;
 	udpd_tx_done(u);
-	return more && !u->tx_wait_link && !u->tx_wait_pool;
+	return more && !blocked;
 }
 
 bool udpd_tx_link_ready(void *arg, uint64_t now)

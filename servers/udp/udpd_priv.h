@@ -72,6 +72,7 @@
 #include "state_segment.h"
 #include "stats.h"
 #include "udp_core.h"
+#include "udp_tx_sched.h"
 #include "udpd_store.h"
 #include "xport.h"
 
@@ -254,8 +255,8 @@ struct udpd {
 	bool closing[UDP_SOCKETS_MAX];
 	uint64_t close_allow[UDP_SOCKETS_MAX];
 	unsigned corked_all;     /* buffers in all corks */
-	/* The TX round: where it starts next (round robin), and what holds it back. */
-	unsigned tx_next;
+	/* The TX round: whose turn is next (round robin, udp_tx_sched.h), what holds it back. */
+	struct udp_tx_sched tx_sched;
 	bool link_room;          /* the link to ipd takes the batch being filled (asked) */
 	bool tx_wait_link;       /* the link to ipd is full: resume on its POLLOUT */
 	bool tx_wait_pool;       /* the pool is down to the reserve: resume on the retry timer */
@@ -341,19 +342,16 @@ void udpd_requests_close_forget(void *tp, unsigned si);
 /* Loop source: batches from ipd. */
 bool udpd_rx_batch(void *arg, uint64_t now);
 
-/* What one session's TX ring gave in a call of udpd_tx_session. */
-enum udpd_tx_result {
-	UDPD_TX_IDLE,    /* nothing (more) to read, or the limit reached */
-	UDPD_TX_MORE,    /* the budget ran out first */
-	UDPD_TX_BLOCKED, /* held back by the link to ipd or the pool (u->tx_wait_*) */
-	UDPD_TX_ENDED,   /* the ring was broken: the session was ended */
-};
 /* Read records of session si's TX ring (ATTACHED or CLOSING) that start before `limit`
  * (UINT64_MAX: no limit), until `budget` of them sent or corked a datagram or UDPD_TX_READS
  * times that many were read. Records are consumed, not yet given back: the TX round publishes
  * the tail once their datagrams are handed to ipd (udpd_tx_done). */
-enum udpd_tx_result udpd_tx_session(struct udpd *u, unsigned si, unsigned budget, uint64_t limit);
-/* One TX round over every session with records pending (round robin, UDPD_TX_BUDGET each),
+/* Answers (udp_tx_sched.h): IDLE nothing (more) to read or the limit reached, MORE the budget
+ * ran out first, BLOCKED held back by the link to ipd or the pool (u->tx_wait_*), ENDED the
+ * ring was broken and the session ended. */
+enum udp_tx_turn udpd_tx_session(struct udpd *u, unsigned si, unsigned budget, uint64_t limit);
+/* One TX round over every session with records pending (udp_tx_sched: round robin, turns of
+ * UDPD_TX_BUDGET, a turn the link or the pool cut short finished first in the next round),
  * then udpd_tx_done. True if work was left (budget) and nothing holds it back. */
 bool udpd_tx_round(struct udpd *u);
 /* End of TX work in a pass: the batch to ipd goes out, every session read from gets its TX

@@ -2479,17 +2479,22 @@ static unsigned app_burst(struct app *a, uint32_t peer, uint16_t port, unsigned 
 
 struct bystander {
 	unsigned small, large, burst;
+	uint64_t small_max_ms; /* the slowest small echo's round trip */
 };
 
 /* What a well-behaved application does: 20 small echoes, 5 of 30,000 bytes (21 fragments
  * each way, 15 pool buffers to send), a burst of 64 x 1,000 bytes. */
 static struct bystander bystander_run(struct app *w, uint32_t peer, uint16_t port, unsigned seed)
 {
-	struct bystander b = {0, 0, 0};
+	struct bystander b = {0, 0, 0, 0};
 	/* A lost echo costs its 2 s timeout: after the first loss of a kind, the rest of that
 	 * kind count as lost too (this keeps a starved run short). */
-	for (unsigned i = 0; i < 20 && b.small == i; i++)
+	for (unsigned i = 0; i < 20 && b.small == i; i++) {
+		uint64_t t0 = now_ms();
 		b.small += app_echo(w, 0, peer, port, 200, seed + i);
+		if (now_ms() - t0 > b.small_max_ms)
+			b.small_max_ms = now_ms() - t0;
+	}
 	for (unsigned i = 0; i < 5 && b.large == i; i++)
 		b.large += app_echo(w, 0, peer, port, 30000, seed + 20 + i);
 	b.burst = app_burst(w, peer, port, 64, 1000);
@@ -2713,8 +2718,9 @@ static int mode_hog(const char *peer_s, int eport, unsigned n_sess, int hold_ms)
 	      "corked buffers beyond the shares: %lld of %lld for the hog, %lld of %lld in all",
 	      pinned, share, all, all_max);
 	struct bystander during = bystander_run(&w, peer, (uint16_t)eport, 100);
-	printf("hog: bystander meanwhile: %u/20 small, %u/5 of 30,000 bytes, %u/64 in a burst\n",
-	       during.small, during.large, during.burst);
+	printf("hog: bystander meanwhile: %u/20 small (slowest %" PRIu64 " ms), %u/5 of 30,000 "
+	       "bytes, %u/64 in a burst\n", during.small, during.small_max_ms, during.large,
+	       during.burst);
 	CHECK(during.small == 20 && during.large == 5 && during.burst >= 48,
 	      "another uid's corks and floods starve the bystander: it got %u/20 small, %u/5 "
 	      "large, %u/64 burst echoes (alone: %u, %u, %u)", during.small, during.large,
