@@ -6,7 +6,8 @@
  * What goes to the stack: socket(AF_INET, SOCK_STREAM | SOCK_DGRAM, ...) (with SOCK_NONBLOCK /
  * SOCK_CLOEXEC), and everything the program does later on such a descriptor: the socket calls,
  * read/write/readv/writev, sendfile onto it, fcntl, ioctl(FIONBIO), poll/ppoll/select/pselect
- * over any mix with ordinary descriptors, dup2/dup3 onto it, close. Any other AF_INET type
+ * and epoll (sock_preload_epoll.c) over any mix with ordinary descriptors, dup2/dup3 onto it,
+ * close. Any other AF_INET type
  * (SOCK_RAW, ...) gets the stack's errno for it (ESOCKTNOSUPPORT), never a kernel socket that
  * would bypass the stack unseen. Every other family (AF_UNIX, AF_NETLINK, AF_INET6, ...) and
  * every other descriptor is the kernel's, untouched: the wrapper passes the call on.
@@ -24,9 +25,8 @@
  * or allocation sits on every read() of the process.
  *
  * What stays different from the kernel (README, "Unmodified programs"):
- *   - epoll sees a stack socket's eventfd: read readiness is exact, EPOLLOUT is always set;
- *     a program that waits for a connect or for send room with epoll hears of it early, its
- *     send says EAGAIN and it waits again, spinning (poll and select are exact);
+ *   - EPOLLET on a stack socket is served level-triggered (sock_preload_epoll.c keeps stack
+ *     sockets out of the kernel's epoll sets, where the eventfd would read writable always);
  *   - dup()/F_DUPFD of a stack socket fail with EINVAL (one descriptor per socket);
  *   - ppoll/pselect apply their signal mask around the wait, not atomically with it;
  *   - after fork() only the parent keeps using the stack's sockets: in the child they are
@@ -57,64 +57,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sock_preload_priv.h"
 #include "ustack/sock.h"
 
-#define PRELOAD_EXPORT __attribute__((visibility("default")))
-#define PRELOAD_FD_MAX 65536          /* descriptors that may be stack sockets */
 #define PRELOAD_SENDFILE_CHUNK 65536  /* bytes read per step of sendfile onto a stack socket */
 #define PRELOAD_POLL_STACK 64u        /* select()'s descriptors handled without malloc */
 
-static atomic_uchar preload_fd[PRELOAD_FD_MAX];
+atomic_uchar preload_fd[PRELOAD_FD_MAX];
 static atomic_int preload_fd_top = -1; /* the highest descriptor ever marked */
-static __thread unsigned preload_depth;
+__thread unsigned preload_depth;
 
-/* ---- libc's own definitions, found once ---- */
-
-struct preload_libc {
-	int (*socket)(int, int, int);
-	int (*bind)(int, const struct sockaddr *, socklen_t);
-	int (*connect)(int, const struct sockaddr *, socklen_t);
-	int (*listen)(int, int);
-	int (*accept)(int, struct sockaddr *, socklen_t *);
-	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
-	int (*shutdown)(int, int);
-	int (*getsockname)(int, struct sockaddr *, socklen_t *);
-	int (*getpeername)(int, struct sockaddr *, socklen_t *);
-	int (*setsockopt)(int, int, int, const void *, socklen_t);
-	int (*getsockopt)(int, int, int, void *, socklen_t *);
-	ssize_t (*send)(int, const void *, size_t, int);
-	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
-	ssize_t (*sendmsg)(int, const struct msghdr *, int);
-	int (*sendmmsg)(int, struct mmsghdr *, unsigned, int);
-	ssize_t (*recv)(int, void *, size_t, int);
-	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
-	ssize_t (*recvmsg)(int, struct msghdr *, int);
-	int (*recvmmsg)(int, struct mmsghdr *, unsigned, int, struct timespec *);
-	ssize_t (*read)(int, void *, size_t);
-	ssize_t (*write)(int, const void *, size_t);
-	ssize_t (*readv)(int, const struct iovec *, int);
-	ssize_t (*writev)(int, const struct iovec *, int);
-	ssize_t (*sendfile)(int, int, off_t *, size_t);
-	int (*close)(int);
-	int (*fcntl)(int, int, ...);
-	int (*fcntl64)(int, int, ...);
-	int (*ioctl)(int, unsigned long, ...);
-	int (*poll)(struct pollfd *, nfds_t, int);
-	int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
-	int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
-	int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
-		       const sigset_t *);
-	int (*dup2)(int, int);
-	int (*dup3)(int, int, int);
-	int (*dup)(int);
-};
-
-static struct preload_libc libc_fn;
+struct preload_libc preload_libc_fn;
 static pthread_once_t preload_once = PTHREAD_ONCE_INIT;
 
 static void preload_resolve(void)
 {
-#define PRELOAD_FIND(name) *(void **)&libc_fn.name = dlsym(RTLD_NEXT, #name)
+#define PRELOAD_FIND(name) *(void **)&preload_libc_fn.name = dlsym(RTLD_NEXT, #name)
 	PRELOAD_FIND(socket);
 	PRELOAD_FIND(bind);
 	PRELOAD_FIND(connect);
@@ -150,23 +108,21 @@ static void preload_resolve(void)
 	PRELOAD_FIND(dup2);
 	PRELOAD_FIND(dup3);
 	PRELOAD_FIND(dup);
+	PRELOAD_FIND(epoll_ctl);
+	PRELOAD_FIND(epoll_wait);
+	PRELOAD_FIND(epoll_pwait);
+	PRELOAD_FIND(epoll_pwait2);
 #undef PRELOAD_FIND
-	if (!libc_fn.fcntl64)
-		libc_fn.fcntl64 = libc_fn.fcntl; /* glibc before 2.28 */
+	if (!preload_libc_fn.fcntl64)
+		preload_libc_fn.fcntl64 = preload_libc_fn.fcntl; /* glibc before 2.28 */
 }
 
-/* libc's definition of name: resolved at the first call of any wrapper (a library's
- * constructor may make that call before ours would run). */
-#define LIBC(name) (pthread_once(&preload_once, preload_resolve), libc_fn.name)
+void preload_resolve_once(void)
+{
+	pthread_once(&preload_once, preload_resolve);
+}
 
 /* ---- the descriptor table ---- */
-
-/* fd is a stack socket, and this call is the application's (not libsock's own). */
-static inline bool preload_is_stack(int fd)
-{
-	return preload_depth == 0 && fd >= 0 && fd < PRELOAD_FD_MAX &&
-	       atomic_load_explicit(&preload_fd[fd], memory_order_acquire);
-}
 
 /* A new stack socket's descriptor (or a negative result, passed through). */
 static int preload_adopt(int fd)
@@ -193,6 +149,7 @@ static void preload_atfork_child(void)
 	int top = atomic_load(&preload_fd_top);
 	for (int fd = 0; fd <= top; fd++)
 		atomic_store_explicit(&preload_fd[fd], 0, memory_order_relaxed);
+	preload_epoll_atfork_child();
 }
 
 __attribute__((constructor)) static void preload_init(void)
@@ -534,9 +491,12 @@ PRELOAD_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t
 
 PRELOAD_EXPORT int close(int fd)
 {
-	if (!preload_is_stack(fd))
+	if (!preload_is_stack(fd)) {
+		preload_epoll_closing(fd); /* an epoll set we keep stack sockets of goes with it */
 		return LIBC(close)(fd);
+	}
 	preload_forget(fd);
+	preload_epoll_forget_fd(fd); /* as the kernel drops a closed file from epoll sets */
 	PRELOAD_STACK(int, us_close(fd));
 }
 
@@ -652,7 +612,7 @@ PRELOAD_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 }
 
 /* A timespec as poll's milliseconds, rounded up (a wait never ends early); -1 for none. */
-static int preload_ts_ms(const struct timespec *ts)
+int preload_ts_ms(const struct timespec *ts)
 {
 	if (!ts)
 		return -1;
@@ -665,7 +625,7 @@ static int preload_ts_ms(const struct timespec *ts)
 /* us_poll under a signal mask, as ppoll/pselect ask; the mask is set around the wait rather
  * than atomically with it (a signal arriving just before the wait is taken when the mask
  * comes off, not during it). */
-static int preload_poll_masked(struct pollfd *fds, nfds_t n, int ms, const sigset_t *mask)
+int preload_poll_masked(struct pollfd *fds, nfds_t n, int ms, const sigset_t *mask)
 {
 	sigset_t old;
 	if (mask && pthread_sigmask(SIG_SETMASK, mask, &old) != 0)

@@ -10,7 +10,7 @@
 #   - netcat-openbsd sends a file to the kernel's nc -l (read/write on the socket, shutdown);
 #   - tests/lib/preload_calls.py walks select, poll, read/write/readv/writev,
 #     sendmsg/recvmsg, FIONBIO timeouts, dup/dup2, AF_UNIX passing through, SOCK_RAW refused,
-#     and an asyncio client (epoll, where EPOLLOUT is always set) echoing 300 KB;
+#     epoll over stack and kernel sockets, and an asyncio client (epoll) echoing 300 KB;
 #   - without USTACK_INSTANCE the shim says so and IPv4 sockets fail;
 #   - tcpd and udpd counted the traffic, and hold no session or socket once the programs left.
 source "$(dirname "$0")/../lib/stack.sh"
@@ -96,7 +96,7 @@ pass "nc, preloaded, sent 500,009 bytes to the kernel's nc -l, sha256 equal"
 # --- the calls curl and nc do not make --------------------------------------------------------
 ip netns exec "$T_NS" "$PY" "$(dirname "$0")/../lib/udp_peer.py" echo-server "$UECHO_PORT" 60 &
 T_PIDS+=($!)
-ip netns exec "$T_NS" "$PY" "$(dirname "$0")/../lib/tcp_peer.py" echo-server "$TECHO_PORT" 2 \
+ip netns exec "$T_NS" "$PY" "$(dirname "$0")/../lib/tcp_peer.py" echo-server "$TECHO_PORT" 3 \
 	>"$WORK/techo.log" 2>&1 &
 T_PIDS+=($!)
 for _ in $(seq 100); do
@@ -107,7 +107,7 @@ done
 out=$(app "$PY" "$(dirname "$0")/../lib/preload_calls.py" "$T_PEER" "$UECHO_PORT" "$TECHO_PORT" 2>&1) ||
 	fail "preload_calls.py: $out"
 [[ $out =~ ^ok\ ([0-9]+)$ ]] || fail "preload_calls.py: $out"
-pass "preload_calls.py, preloaded: ${BASH_REMATCH[1]} checks of select, poll, read/write, readv/writev, sendmsg/recvmsg, timeouts, dup/dup2, asyncio over epoll, AF_UNIX, SOCK_RAW"
+pass "preload_calls.py, preloaded: ${BASH_REMATCH[1]} checks of select, poll, read/write, readv/writev, sendmsg/recvmsg, timeouts, dup/dup2, epoll, asyncio, AF_UNIX, SOCK_RAW"
 
 # --- no instance named ------------------------------------------------------------------------
 if out=$(unshare -n env -u USTACK_INSTANCE LD_PRELOAD="$PRELOAD" "$PY" -c \

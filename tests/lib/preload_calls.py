@@ -3,11 +3,12 @@
 namespace of its own (nothing but a downed lo), so every IPv4 byte it moves went through the
 stack. It walks the calls the shim stands in for that curl and nc do not: select and poll
 with timeouts, read/write/readv/writev, sendmsg/recvmsg, timeouts through ioctl(FIONBIO),
-non-blocking connect, dup and dup2, AF_UNIX passing through, SOCK_RAW refused; and an asyncio
-client, which waits in epoll (where a stack socket's EPOLLOUT is always set: the shim's one
-inexact answer, which such a program must survive).
+non-blocking connect, dup and dup2, AF_UNIX passing through, SOCK_RAW refused; epoll over a
+stack socket and a kernel one (timeouts, EPOLLOUT only once a connection is made,
+EPOLLONESHOT, EEXIST/ENOENT, a closed socket leaving the set); and an asyncio client, which
+waits in epoll.
 
-  preload_calls.py PEER UDP_ECHO_PORT TCP_ECHO_PORT    (the TCP echo takes 2 connections)
+  preload_calls.py PEER UDP_ECHO_PORT TCP_ECHO_PORT    (the TCP echo takes 3 connections)
 
 Prints "ok N" after N checks, or the first failed check and exits 1.
 """
@@ -161,8 +162,79 @@ async def tcp_asyncio():
     await w.wait_closed()
 
 
+def epoll():
+    ep = select.epoll()
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.connect((PEER, UPORT))
+    a, b = socket.socketpair()
+    ep.register(u.fileno(), select.EPOLLIN)
+    ep.register(a.fileno(), select.EPOLLIN)
+    t0 = time.monotonic()
+    ev = ep.poll(0.3)
+    took = time.monotonic() - t0
+    check(ev == [] and took >= 0.25, "epoll waited its timeout (%r after %.3f s)" % (ev, took))
+    b.send(b"k")
+    check(ep.poll(5) == [(a.fileno(), select.EPOLLIN)], "epoll: a kernel socket's event")
+    a.recv(10)
+    u.send(b"epoll")
+    check(ep.poll(5) == [(u.fileno(), select.EPOLLIN)], "epoll: the stack socket's echo")
+    check(u.recv(100) == b"epoll", "the echo read")
+    check(ep.poll(0) == [], "nothing left to report")
+    ep.modify(u.fileno(), select.EPOLLIN | select.EPOLLOUT)
+    check(ep.poll(1) == [(u.fileno(), select.EPOLLOUT)], "epoll: room to send, nothing to read")
+    ep.modify(u.fileno(), select.EPOLLIN | select.EPOLLONESHOT)
+    u.send(b"once")
+    check(ep.poll(5) == [(u.fileno(), select.EPOLLIN)], "EPOLLONESHOT: reported once")
+    check(ep.poll(0.2) == [], "EPOLLONESHOT: then disabled, though still readable")
+    ep.modify(u.fileno(), select.EPOLLIN)
+    check(ep.poll(1) == [(u.fileno(), select.EPOLLIN)], "EPOLL_CTL_MOD re-arms it")
+    check(u.recv(100) == b"once", "the echo read")
+    try:
+        ep.register(u.fileno(), select.EPOLLIN)
+        check(False, "registering twice fails")
+    except FileExistsError:
+        check(True, "EEXIST")
+    ep.unregister(u.fileno())
+    try:
+        ep.unregister(u.fileno())
+        check(False, "unregistering twice fails")
+    except FileNotFoundError:
+        check(True, "ENOENT")
+    ep.register(u.fileno(), select.EPOLLIN | select.EPOLLOUT)
+    u.close()  # leaves the set, as a closed file leaves the kernel's
+    check(ep.poll(0.1) == [], "a closed stack socket left the set")
+    a.close()
+    b.close()
+
+    # EPOLLOUT of a connecting stream socket: only once the connection is made.
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    c.setblocking(False)
+    rc = c.connect_ex((PEER, TPORT))
+    check(rc in (errno.EINPROGRESS, 0), "non-blocking connect: %s" % os.strerror(rc))
+    ep.register(c.fileno(), select.EPOLLOUT)
+    ev = ep.poll(10)
+    check(ev == [(c.fileno(), select.EPOLLOUT)], "epoll: writable once connected (%r)" % ev)
+    check(c.getpeername() == (PEER, TPORT), "connected when epoll said writable")
+    check(c.send(b"epoll stream") == 12, "send after EPOLLOUT")
+    ep.modify(c.fileno(), select.EPOLLIN)
+    got = b""
+    while len(got) < 12:
+        check(ep.poll(5) == [(c.fileno(), select.EPOLLIN)], "epoll: the stream's echo", False)
+        got += c.recv(100)
+    check(got == b"epoll stream", "the stream's echo")
+    c.shutdown(socket.SHUT_WR)
+    ev = ep.poll(5)
+    # the peer's FIN after ours: readable, and hung up both ways (Linux says EPOLLHUP too)
+    check(len(ev) == 1 and ev[0][0] == c.fileno() and ev[0][1] & select.EPOLLIN,
+          "epoll: the end of the stream (%r)" % ev)
+    check(c.recv(10) == b"", "EOF")
+    c.close()
+    ep.close()
+
+
 udp()
 tcp()
 asyncio.run(tcp_asyncio())
+epoll()
 others()
 print("ok %d" % checks, flush=True)
