@@ -405,28 +405,29 @@ PRELOAD_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 	PRELOAD_STACK(ssize_t, us_send(fd, buf, len, 0));
 }
 
-PRELOAD_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
+/* readv/writev as recvmsg/sendmsg without an address; a negative count is EINVAL, as theirs. */
+static ssize_t preload_iov(int fd, const struct iovec *iov, int n, bool out)
 {
-	if (!preload_is_stack(fd))
-		return LIBC(readv)(fd, iov, n);
-	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = n < 0 ? 0 : (size_t)n};
 	if (n < 0) {
 		errno = EINVAL;
 		return -1;
 	}
-	PRELOAD_STACK(ssize_t, us_recvmsg(fd, &m, 0));
+	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+	PRELOAD_STACK(ssize_t, out ? us_sendmsg(fd, &m, 0) : us_recvmsg(fd, &m, 0));
+}
+
+PRELOAD_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
+{
+	if (!preload_is_stack(fd))
+		return LIBC(readv)(fd, iov, n);
+	return preload_iov(fd, iov, n, false);
 }
 
 PRELOAD_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 {
 	if (!preload_is_stack(fd))
 		return LIBC(writev)(fd, iov, n);
-	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = n < 0 ? 0 : (size_t)n};
-	if (n < 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	PRELOAD_STACK(ssize_t, us_sendmsg(fd, &m, 0));
+	return preload_iov(fd, iov, n, true);
 }
 
 /* sendfile onto a stack socket: read from in_fd, send what was read (the kernel's splice has

@@ -51,6 +51,15 @@ static enum udp_tx_turn fake_serve(void *arg, unsigned si, unsigned budget, unsi
 
 static const struct udp_tx_sched_ops ops = {.pending = fake_pending, .serve = fake_serve};
 
+/* The case the scheduler exists for: a flooder at 0, held back after 2 records a turn, and a
+ * bystander at 5 with records pending. */
+static void flooder_and_bystander(struct fake *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->pending[0] = f->pending[5] = true;
+	f->room[0] = 2;
+}
+
 START_TEST(rounds_take_turns_starting_first)
 {
 	struct fake f = {0};
@@ -92,11 +101,10 @@ END_TEST
  * the same round. */
 START_TEST(a_flooder_held_back_every_turn_cannot_hold_the_line)
 {
-	struct fake f = {0};
+	struct fake f;
 	struct udp_tx_sched s = {0};
 	bool blocked;
-	f.pending[0] = f.pending[5] = true;
-	f.room[0] = 2;
+	flooder_and_bystander(&f);
 	unsigned rounds = 0;
 	while (f.turns[5] == 0 && rounds < 1000) {
 		udp_tx_sched_round(&s, N, BUDGET, &ops, &f, &blocked);
@@ -122,11 +130,10 @@ END_TEST
  * re-arming a fresh turn by hand, which the scheduler must never do by itself. */
 START_TEST(a_fresh_turn_after_every_block_would_starve_the_rest)
 {
-	struct fake f = {0};
+	struct fake f;
 	struct udp_tx_sched s = {0};
 	bool blocked;
-	f.pending[0] = f.pending[5] = true;
-	f.room[0] = 2;
+	flooder_and_bystander(&f);
 	for (unsigned r = 0; r < 100; r++) {
 		udp_tx_sched_round(&s, N, BUDGET, &ops, &f, &blocked);
 		ck_assert(blocked);
