@@ -120,6 +120,7 @@ ustack-echo (pid $(cat "$ECHO_PID_FILE")) answering UDP on port 7 and ustack-htt
   talk:      ip netns exec $NETNS nc -u $ADDR 7
   fetch:     ip netns exec $NETNS curl http://$ADDR:$HTTP_PORT/
   any program through the stack:
-             USTACK_INSTANCE=$INSTANCE LD_PRELOAD=$PRELOAD curl http://$PEER:$KHTTP_PORT/
+             ustackctl exec --instance $INSTANCE -- curl http://$PEER:$KHTTP_PORT/
+             (that is: USTACK_INSTANCE=$INSTANCE LD_PRELOAD=$PRELOAD curl ...)
   stop it:   kill $(cat "$ECHO_PID_FILE") $(cat "$RT/ustack-http.pid") $(cat "$RT/kernel-http.pid"); ustackctl down --instance $INSTANCE
 MSG

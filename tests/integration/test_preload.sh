@@ -7,7 +7,8 @@
 #     non-blocking connect, SO_ERROR, send/recv); sha256 compared;
 #   - Debian's python3 -m http.server, preloaded, serves the kernel's curl (bind, listen,
 #     accept4, poll, a 4 MiB response through send); sha256 compared;
-#   - netcat-openbsd sends a file to the kernel's nc -l (read/write on the socket, shutdown);
+#   - netcat-openbsd, started by `ustackctl exec`, sends a file to the kernel's nc -l
+#     (read/write on the socket, shutdown);
 #   - tests/lib/preload_calls.py walks select, poll, read/write/readv/writev,
 #     sendmsg/recvmsg, FIONBIO timeouts, dup/dup2, AF_UNIX passing through, SOCK_RAW refused,
 #     epoll over stack and kernel sockets, and an asyncio client (epoll) echoing 300 KB;
@@ -88,10 +89,12 @@ for _ in $(seq 100); do
 	in_ns ss -Hltn "sport = :$NC_PORT" | grep -q . && break
 	sleep 0.05
 done
-app nc -N -w 20 "$T_PEER" "$NC_PORT" <"$WORK/nc.in" || fail "nc (preloaded) to the kernel's nc -l"
+# through ustackctl exec, which sets the same two variables
+unshare -n "$CTL" exec --instance "$T_INST" -- nc -N -w 20 "$T_PEER" "$NC_PORT" <"$WORK/nc.in" ||
+	fail "nc (ustackctl exec) to the kernel's nc -l"
 wait "$NC_PID" || fail "the kernel's nc -l ended with an error: $(cat "$WORK/nc.log")"
 same "$WORK/out/nc" "$WORK/nc.in" || fail "nc (preloaded): $(stat -c %s "$WORK/out/nc") bytes arrived, content differs"
-pass "nc, preloaded, sent 500,009 bytes to the kernel's nc -l, sha256 equal"
+pass "nc, through ustackctl exec, sent 500,009 bytes to the kernel's nc -l, sha256 equal"
 
 # --- the calls curl and nc do not make --------------------------------------------------------
 ip netns exec "$T_NS" "$PY" "$(dirname "$0")/../lib/udp_peer.py" echo-server "$UECHO_PORT" 60 &
@@ -109,7 +112,13 @@ out=$(app "$PY" "$(dirname "$0")/../lib/preload_calls.py" "$T_PEER" "$UECHO_PORT
 [[ $out =~ ^ok\ ([0-9]+)$ ]] || fail "preload_calls.py: $out"
 pass "preload_calls.py, preloaded: ${BASH_REMATCH[1]} checks of select, poll, read/write, readv/writev, sendmsg/recvmsg, timeouts, dup/dup2, epoll, asyncio, AF_UNIX, SOCK_RAW"
 
-# --- no instance named ------------------------------------------------------------------------
+# --- no instance named, or none up ------------------------------------------------------------
+if out=$("$CTL" exec --instance "nope$$" -- true 2>&1); then
+	fail "ustackctl exec ran a program on an instance that is not up"
+fi
+grep -q "is not up" <<<"$out" || fail "ustackctl exec, no such instance: $out"
+pass "ustackctl exec refuses an instance that is not up"
+
 if out=$(unshare -n env -u USTACK_INSTANCE LD_PRELOAD="$PRELOAD" "$PY" -c \
 	'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)' 2>&1); then
 	fail "a preloaded program without USTACK_INSTANCE got an IPv4 socket"

@@ -117,6 +117,9 @@ static void main_usage(FILE *f)
 	      "                 the layer takes that much longer over each batch (0: off)\n"
 	      "  fault  --instance NAME clear [LAYER]\n"
 	      "                 end the faults of LAYER, or of every layer\n"
+	      "  exec   --instance NAME -- COMMAND [ARGS...]\n"
+	      "                 run an unmodified program with its IPv4 sockets served by the\n"
+	      "                 instance (LD_PRELOAD=libsock-preload.so, USTACK_INSTANCE=NAME)\n"
 	      "\n"
 	      "Environment: USTACK_RUNTIME_DIR (default /run/ustack), USTACK_CONF_DIR (default\n"
 	      "/etc/ustack), USTACK_LOG_LEVEL (passed to the layers), USTACK_UNIT_DIR (unit files).\n"
@@ -147,6 +150,7 @@ static const struct main_cmd_info main_cmds[] = {
 	{"kill", UCTL_CMD_KILL},     {"sockets", UCTL_CMD_SOCKETS},
 	{"snmp", UCTL_CMD_SNMP},     {"latency", UCTL_CMD_LATENCY},
 	{"fault", UCTL_CMD_FAULT},   {"wait", UCTL_CMD_WAIT},   {"pcap", UCTL_CMD_PCAP},
+	{"exec", UCTL_CMD_EXEC},
 };
 
 enum main_opt {
@@ -535,6 +539,13 @@ static int main_parse(int argc, char **argv, struct uctl_opts *o)
 		}
 		return -1;
 	}
+	if (o->cmd == UCTL_CMD_EXEC) {
+		if (npos < 1)
+			return main_usage_error("exec: a command is required (exec --instance NAME -- "
+						"COMMAND [ARGS...])");
+		o->exec_argv = pos; /* argv's own NULL ends it */
+		return -1;
+	}
 	if (npos > 0)
 		return main_usage_error("%s: unexpected argument '%s'", cmd, pos[0]);
 	if (o->cmd == UCTL_CMD_UP) {
@@ -581,6 +592,8 @@ int main(int argc, char **argv)
 		return wait_cmd(&o);
 	case UCTL_CMD_PCAP:
 		return pcap_cmd(&o);
+	case UCTL_CMD_EXEC:
+		return exec_cmd(&o);
 	default:
 		return UCTL_EXIT_USAGE;
 	}

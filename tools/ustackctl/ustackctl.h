@@ -41,6 +41,7 @@ enum uctl_cmd {
 	UCTL_CMD_FAULT,
 	UCTL_CMD_WAIT,
 	UCTL_CMD_PCAP,
+	UCTL_CMD_EXEC,
 	UCTL_CMD_COUNT
 };
 
@@ -83,6 +84,8 @@ struct uctl_opts {
 	uint64_t pcap_ms;             /* --seconds, 0 = no limit */
 	unsigned pcap_snaplen;        /* --snaplen, default CAPTURE_SNAP_MAX */
 	char pcap_filter[1024];       /* the positional words, joined by spaces */
+	/* exec: the command and its arguments (after --), NULL-terminated as main's argv is */
+	char **exec_argv;
 };
 
 void uctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -235,6 +238,8 @@ int fault_cmd(const struct uctl_opts *o);
 int wait_cmd(const struct uctl_opts *o);
 /* pcap.c */
 int pcap_cmd(const struct uctl_opts *o);
+/* exec: run a program with the preload shim and USTACK_INSTANCE set (replaces this process). */
+int exec_cmd(const struct uctl_opts *o);
 /* fault's positional arguments (pos[0] is kill|hang|link|slow|clear) into o: -1 to go on, or
  * the exit status after printing why. */
 int fault_parse(struct uctl_opts *o, int npos, char **pos);
