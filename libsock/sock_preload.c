@@ -518,11 +518,14 @@ static int preload_dup3(int oldfd, int newfd, int flags, bool is_dup2)
 		errno = EINVAL;
 		return -1;
 	}
-	/* dup2 onto a stack socket closes it first, as the kernel would close newfd. */
-	if (oldfd != newfd && preload_is_stack(newfd)) {
+	/* What the kernel will close as newfd goes (a stack socket, an epoll set the shim keeps
+	 * stack sockets of) is let go first, once the duplication cannot fail on oldfd. */
+	if (oldfd != newfd) {
 		if (fcntl(oldfd, F_GETFD) < 0)
 			return -1; /* EBADF: newfd stays open, as dup2's */
-		close(newfd);
+		if (preload_is_stack(newfd))
+			close(newfd);
+		preload_epoll_closing(newfd);
 	}
 	return is_dup2 ? LIBC(dup2)(oldfd, newfd) : LIBC(dup3)(oldfd, newfd, flags);
 }
