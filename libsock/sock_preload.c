@@ -7,9 +7,8 @@
  * SOCK_CLOEXEC), and everything the program does later on such a descriptor: the socket calls,
  * read/write/readv/writev, sendfile onto it, fcntl, ioctl(FIONBIO), poll/ppoll/select/pselect
  * and epoll (sock_preload_epoll.c) over any mix with ordinary descriptors, dup2/dup3 onto it,
- * close. Any other AF_INET type
- * (SOCK_RAW, ...) gets the stack's errno for it (ESOCKTNOSUPPORT), never a kernel socket that
- * would bypass the stack unseen. Every other family (AF_UNIX, AF_NETLINK, AF_INET6, ...) and
+ * close. Any other AF_INET type (SOCK_RAW, ...) gets the stack's errno for it
+ * (ESOCKTNOSUPPORT), never a kernel socket that would bypass the stack unseen. Every other family (AF_UNIX, AF_NETLINK, AF_INET6, ...) and
  * every other descriptor is the kernel's, untouched: the wrapper passes the call on.
  *
  * Recursion. libsock itself calls close, read, write, poll and fcntl (on its eventfds, and
@@ -440,8 +439,8 @@ PRELOAD_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t cou
 		errno = EINVAL; /* in_fd must support mmap-like reads: a socket does not */
 		return -1;
 	}
-	static __thread char *chunk;
-	if (!chunk && !(chunk = malloc(PRELOAD_SENDFILE_CHUNK))) {
+	char *chunk = malloc(PRELOAD_SENDFILE_CHUNK); /* this call's, freed before it returns */
+	if (!chunk) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -473,6 +472,7 @@ PRELOAD_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t cou
 			break; /* the socket took part of it (non-blocking, or a signal) */
 	}
 	preload_depth--;
+	free(chunk);
 	if (offset)
 		*offset = pos;
 	if (sent == 0 && err) {

@@ -811,17 +811,18 @@ static const struct udp_tx_sched_ops udpd_tx_sched_ops = {
 
 bool udpd_tx_round(struct udpd *u)
 {
-	bool more = false, blocked = true;
+	bool more = false, blocked;
 	/* While the link's POLLOUT or the pool's retry is awaited, the round waits for it too. */
 	if (!u->tx_wait_link && !u->tx_wait_pool) {
 		/* A round that stopped blocked goes on within its byte budget (udp_tx_sched.h). */
 		if (!udp_tx_sched_resuming(&u->tx_sched))
 			u->tx_bytes_end = u->tx_bytes + UDPD_TX_ROUND_BYTES;
+		/* false when blocked: what is left waits for the link or the pool, not a pass */
 		more = udp_tx_sched_round(&u->tx_sched, UDPD_SESSIONS_MAX, UDPD_TX_BUDGET,
 					  &udpd_tx_sched_ops, u, &blocked);
 	}
 	udpd_tx_done(u);
-	return more && !blocked;
+	return more;
 }
 
 bool udpd_tx_link_ready(void *arg, uint64_t now)

@@ -19,6 +19,7 @@ import os
 import select
 import socket
 import sys
+import tempfile
 import time
 
 PEER, UPORT, TPORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -130,6 +131,21 @@ def tcp():
             back += chunk
     check(bytes(back) == blob, "1 MiB echoed byte for byte")
     c.setblocking(True)
+    # socket.sendfile: os.sendfile onto the stack socket (the shim reads the file and sends)
+    part = os.urandom(100000)
+    with tempfile.TemporaryFile() as f:
+        f.write(part)
+        f.seek(0)
+        check(c.sendfile(f) == len(part), "sendfile of 100,000 bytes")
+        check(f.tell() == len(part), "sendfile left the file's offset at its end")
+    c.settimeout(10)
+    back = bytearray()
+    while len(back) < len(part):
+        chunk = c.recv(65536)
+        check(chunk != b"", "no EOF before the sendfile echo came back", False)
+        back += chunk
+    check(bytes(back) == part, "the sendfile bytes echoed byte for byte")
+    c.settimeout(None)
     c.shutdown(socket.SHUT_WR)
     c.settimeout(10)
     check(c.recv(10) == b"", "EOF after our shutdown")

@@ -23,12 +23,19 @@
 
 #define STATUS_TIMEOUT_MS 1000
 
+/* <runtime dir>/<layer>.ctl into path. */
+static int status_ctl_path(const char *instance, const char *layer, char *path, size_t cap)
+{
+	char file[32];
+	snprintf(file, sizeof(file), "%s.ctl", layer);
+	return ustack_runtime_path(instance, file, path, cap);
+}
+
 int status_ctl_check(const char *instance, const char *layer, char *why, size_t why_size)
 {
-	char file[32], path[UCTL_PATH_MAX];
+	char path[UCTL_PATH_MAX];
 	struct stat sb;
-	snprintf(file, sizeof(file), "%s.ctl", layer);
-	int rc = ustack_runtime_path(instance, file, path, sizeof(path));
+	int rc = status_ctl_path(instance, layer, path, sizeof(path));
 	if (rc < 0) {
 		snprintf(why, why_size, "bad runtime path: %s", strerror(-rc));
 		return rc;
@@ -44,10 +51,9 @@ int status_ctl_check(const char *instance, const char *layer, char *why, size_t 
 
 bool status_ctl_listening(const char *instance, const char *layer)
 {
-	char file[32], path[UCTL_PATH_MAX];
-	snprintf(file, sizeof(file), "%s.ctl", layer);
+	char path[UCTL_PATH_MAX];
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	if (ustack_runtime_path(instance, file, path, sizeof(path)) < 0 ||
+	if (status_ctl_path(instance, layer, path, sizeof(path)) < 0 ||
 	    strlen(path) >= sizeof(sun.sun_path))
 		return true; /* cannot tell: let the caller ask */
 	memcpy(sun.sun_path, path, strlen(path) + 1);
