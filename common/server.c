@@ -10,16 +10,20 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cpu_list.h"
 #include "link.h"
 #include "log.h"
 #include "paths.h"
+#include "sdnotify.h"
 
 static void server_usage(FILE *f, const char *prog)
 {
-	fprintf(f, "usage: %s --instance NAME [--config PATH]\n", prog);
+	fprintf(f, "usage: %s --instance NAME [--config PATH] [--standby]\n", prog);
 }
 
 int server_parse_args(int argc, char **argv, const char *prog, struct server_args *out)
@@ -27,6 +31,7 @@ int server_parse_args(int argc, char **argv, const char *prog, struct server_arg
 	static const struct option opts[] = {
 		{"instance", required_argument, NULL, 'i'},
 		{"config", required_argument, NULL, 'c'},
+		{"standby", no_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -36,6 +41,7 @@ int server_parse_args(int argc, char **argv, const char *prog, struct server_arg
 		switch (c) {
 		case 'i': out->instance = optarg; break;
 		case 'c': out->config_path = optarg; break;
+		case 's': out->standby = true; break;
 		case 'h': server_usage(stdout, prog); return SERVER_ARGS_HELP;
 		default: server_usage(stderr, prog); return 2;
 		}
@@ -87,10 +93,78 @@ int server_load_config(const struct server_args *args, struct ustack_config *cfg
 	return rc;
 }
 
-/* One process per layer and instance: a second one would reclaim the live one's buffers (and
- * fight over its state segment). Whoever holds flock on <runtime dir>/<layer>.lock is that
+/* The holder's pid as it wrote it into the lock file, "?" when unreadable. */
+static void server_lock_holder(int fd, char *pid, size_t size)
+{
+	snprintf(pid, size, "?");
+	ssize_t n = pread(fd, pid, size - 1, 0);
+	if (n > 0) {
+		pid[n] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+	}
+}
+
+static void server_standby_tick(int sig) { (void)sig; }
+
+/* When this process, a standby, got the layer's lock (0: it never stood by): server_ready
+ * reports how long the takeover's start took from there. */
+static uint64_t server_took_over_ns;
+
+/* Stand by until the serving process of the layer lets go of the lock (it exits, or is killed:
+ * the kernel drops a flock as the holder's files are closed, before its parent even hears of
+ * the death), then take it. The wait is a blocking flock, so the hand-over costs one wake-up,
+ * not a polling interval. A SIGALRM without SA_RESTART breaks the wait every half watchdog
+ * interval to feed systemd's watchdog: a standby is a live process with a unit of its own,
+ * and one that stopped feeding would be restarted like a hung server. SIGTERM keeps its
+ * default action while standing by: there is nothing to clean yet. */
+static int server_stand_by(int fd, const char *instance, const char *layer)
+{
+	char holder[24], status[128];
+	server_lock_holder(fd, holder, sizeof(holder));
+	log_notice("standing by: pid %s serves %s of instance %s", holder, layer, instance);
+	snprintf(status, sizeof(status), "standby for pid %s", holder);
+	sdn_ready(status);
+
+	struct sigaction sa = {.sa_handler = server_standby_tick}, old;
+	sigemptyset(&sa.sa_mask);
+	uint64_t feed_ns = sdn_watchdog_interval();
+	struct itimerval tick = {0};
+	if (feed_ns) {
+		tick.it_value.tv_sec = (time_t)(feed_ns / 1000000000u);
+		tick.it_value.tv_usec = (suseconds_t)(feed_ns % 1000000000u / 1000u);
+		if (tick.it_value.tv_sec == 0 && tick.it_value.tv_usec == 0)
+			tick.it_value.tv_usec = 1;
+		tick.it_interval = tick.it_value;
+		sigaction(SIGALRM, &sa, &old);
+		setitimer(ITIMER_REAL, &tick, NULL);
+	}
+	int rc = 0;
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			rc = -errno;
+			break;
+		}
+		sdn_watchdog();
+	}
+	if (feed_ns) {
+		struct itimerval off = {0};
+		setitimer(ITIMER_REAL, &off, NULL);
+		sigaction(SIGALRM, &old, NULL);
+	}
+	if (rc < 0)
+		return rc;
+	server_took_over_ns = clock_now();
+	/* Said before anything else: `ustackctl` picks the serving unit by this. */
+	snprintf(status, sizeof(status), "taking over from pid %s", holder);
+	sdn_status(status);
+	log_notice("taking over %s of instance %s from pid %s", layer, instance, holder);
+	return 0;
+}
+
+/* One process per layer and instance serves: a second one would reclaim the live one's buffers
+ * (and fight over its state segment). Whoever holds flock on <runtime dir>/<layer>.lock is that
  * process; the lock dies with it, so a killed layer never blocks its successor. */
-static int server_claim_layer(const char *instance, const char *layer)
+int server_claim_layer(const char *instance, const char *layer, bool standby)
 {
 	char file[64], path[512];
 	snprintf(file, sizeof(file), "%s.lock", layer);
@@ -109,18 +183,20 @@ static int server_claim_layer(const char *instance, const char *layer)
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		char pid[24] = "?";
-		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
-		if (n > 0)
-			pid[strcspn(pid, "\n")] = '\0';
-		if (rc == -EBUSY)
-			log_err("another ustack-%s of instance %s is running (pid %s, holds %s): "
-				"refusing to start beside it",
-				layer, instance, pid, path);
-		else
-			log_err("%s: %s", path, strerror(-rc));
-		close(fd);
-		return rc;
+		if (rc == -EBUSY && standby)
+			rc = server_stand_by(fd, instance, layer);
+		if (rc < 0) {
+			char pid[24];
+			server_lock_holder(fd, pid, sizeof(pid));
+			if (rc == -EBUSY)
+				log_err("another ustack-%s of instance %s is running (pid %s, holds "
+					"%s): refusing to start beside it (--standby waits instead)",
+					layer, instance, pid, path);
+			else
+				log_err("%s: %s", path, strerror(-rc));
+			close(fd);
+			return rc;
+		}
 	}
 	char pid[24];
 	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
@@ -130,10 +206,10 @@ static int server_claim_layer(const char *instance, const char *layer)
 	return 0;
 }
 
-int server_open_pool(const struct ustack_config *cfg, enum pool_holder self, struct pool **pool,
-		     uint64_t *reclaimed)
+int server_open_pool(const struct server_args *args, const struct ustack_config *cfg,
+		     enum pool_holder self, struct pool **pool, uint64_t *reclaimed)
 {
-	int claim = server_claim_layer(cfg->instance, link_layer_name(self));
+	int claim = server_claim_layer(cfg->instance, link_layer_name(self), args->standby);
 	if (claim < 0)
 		return claim;
 
@@ -155,4 +231,13 @@ uint64_t server_reclaim_pool(struct pool *pool, enum pool_holder self)
 		log_notice("reclaimed %llu buffers a previous %s held", (unsigned long long)n,
 			   link_layer_name(self));
 	return n;
+}
+
+void server_ready(const char *status)
+{
+	if (server_took_over_ns)
+		log_notice("took over: serving %.1f ms after the lock was free",
+			   (double)(clock_now() - server_took_over_ns) / (double)CLOCK_NS_PER_MS);
+	log_info("%s", status);
+	sdn_ready(status);
 }

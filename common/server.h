@@ -4,6 +4,7 @@
 #ifndef USTACK_SERVER_H
 #define USTACK_SERVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -12,9 +13,10 @@
 struct server_args {
 	const char *instance;
 	const char *config_path; /* NULL: the instance's default config path */
+	bool standby; /* --standby: wait for the serving process of the layer to go, not refuse */
 };
 
-/* Parse "--instance NAME [--config PATH] | --help" for program `prog`. Returns 0 to go on,
+/* Parse "--instance NAME [--config PATH] [--standby] | --help" for program `prog`. Returns 0 to go on,
  * SERVER_ARGS_HELP after printing the help (exit 0), or 2 after a usage error (exit 2). */
 #define SERVER_ARGS_HELP 1
 int server_parse_args(int argc, char **argv, const char *prog, struct server_args *out);
@@ -28,15 +30,25 @@ void server_follow_manager(void);
 /* Defaults, then the config file. 0, or a negative errno after logging why. */
 int server_load_config(const struct server_args *args, struct ustack_config *cfg);
 
-/* Claim the layer for this process (flock on <runtime dir>/<layer>.lock, held until exit: a
- * second process of the same layer and instance gets -EBUSY, logged with the first one's pid,
- * before it can touch anything), then attach or create the instance's pool as `self` and reclaim
- * every buffer still held by `self` (a previous process of this layer died holding it), their
- * count in *reclaimed. With reclaimed NULL nothing is reclaimed: the caller calls
- * server_reclaim_pool itself once it knows nothing of its predecessor's can still use them
- * (nicd: after its device open). 0 or a negative errno, logged. */
-int server_open_pool(const struct ustack_config *cfg, enum pool_holder self, struct pool **pool,
-		     uint64_t *reclaimed);
+/* Claim the layer for this process (flock on <runtime dir>/<layer>.lock, held until exit),
+ * then attach or create the instance's pool as `self` and reclaim every buffer still held by
+ * `self` (a previous process of this layer died holding it), their count in *reclaimed. While
+ * another process holds the layer: without args->standby, -EBUSY, logged with its pid, before
+ * anything is touched; with it, this process stands by (READY=1 with STATUS "standby for pid
+ * N", the watchdog fed) until the serving one is gone, says STATUS "taking over from pid N",
+ * and goes on: the layer's twin units run that way (docs/ARCHITECTURE.md, "Standby"). With
+ * reclaimed NULL nothing is reclaimed: the caller calls server_reclaim_pool itself once it
+ * knows nothing of its predecessor's can still use them (nicd: after its device open). 0 or a
+ * negative errno, logged. */
+int server_open_pool(const struct server_args *args, const struct ustack_config *cfg,
+		     enum pool_holder self, struct pool **pool, uint64_t *reclaimed);
+/* The claim alone (server_open_pool's first step), for tests: 0 once this process holds the
+ * layer (its pid written into the lock file), -EBUSY without `standby` while another holds it,
+ * or another negative errno; logged. */
+int server_claim_layer(const char *instance, const char *layer, bool standby);
+/* Serving: log `status`, and READY=1 with it to systemd; after a takeover also how long the
+ * start took once the lock was free. */
+void server_ready(const char *status);
 /* Give every buffer still held by `self` back to the pool (pool_reclaim), logging the count.
  * Returns the count. */
 uint64_t server_reclaim_pool(struct pool *pool, enum pool_holder self);

@@ -254,7 +254,7 @@ static int nicd_init(struct nicd *nd, const struct server_args *args)
 	const char *instance = args->instance;
 	int rc = server_load_config(args, &nd->cfg);
 	if (rc == 0)
-		rc = server_open_pool(&nd->cfg, POOL_HOLDER_NICD, &nd->pool, NULL);
+		rc = server_open_pool(args, &nd->cfg, POOL_HOLDER_NICD, &nd->pool, NULL);
 	if (rc < 0)
 		return rc;
 
@@ -356,8 +356,7 @@ int main(int argc, char **argv)
 	char status[128];
 	snprintf(status, sizeof(status), "serving instance %s on %s", args.instance,
 		 nd.cfg.nic_ifname);
-	log_info("%s", status);
-	sdn_ready(status);
+	server_ready(status);
 	rc = loop_run(nd.loop);
 	sdn_stopping(NULL);
 	bool dead = nd.dead;

@@ -562,7 +562,8 @@ static int ipd_init(struct ipd *ipd, const struct server_args *args)
 	}
 	int rc = server_load_config(args, &ipd->cfg);
 	if (rc == 0)
-		rc = server_open_pool(&ipd->cfg, POOL_HOLDER_IPD, &ipd->pool, &ipd->reclaimed);
+		rc = server_open_pool(args, &ipd->cfg, POOL_HOLDER_IPD, &ipd->pool,
+				      &ipd->reclaimed);
 	if (rc < 0)
 		return rc;
 
@@ -695,8 +696,7 @@ int main(int argc, char **argv)
 	}
 	char status[128];
 	snprintf(status, sizeof(status), "serving instance %s", args.instance);
-	log_info("%s", status);
-	sdn_ready(status);
+	server_ready(status);
 	rc = loop_run(ipd.loop);
 	sdn_stopping(NULL);
 	ipd_fini(&ipd);

@@ -202,7 +202,7 @@ static int tcpd_init(struct tcpd *u, const struct server_args *args)
 	u->timer_id = -1;
 	int rc = server_load_config(args, &u->cfg);
 	if (rc == 0)
-		rc = server_open_pool(&u->cfg, POOL_HOLDER_TCPD, &u->pool, &u->reclaimed);
+		rc = server_open_pool(args, &u->cfg, POOL_HOLDER_TCPD, &u->pool, &u->reclaimed);
 	if (rc < 0)
 		return rc;
 	rc = route_table_init(&u->rt, u->cfg.ip_addr, u->cfg.ip_prefix, u->cfg.ip_gateway,
@@ -315,8 +315,7 @@ int main(int argc, char **argv)
 		 "serving instance %s: %llu connections, %llu sessions restored, TSO %s",
 		 args.instance, (unsigned long long)tcpd.restored_conns,
 		 (unsigned long long)tcpd.restored_sessions, tcpd.host.tso ? "on" : "off");
-	log_info("%s", status);
-	sdn_ready(status);
+	server_ready(status);
 	rc = loop_run(tcpd.loop);
 	sdn_stopping(NULL);
 	tcpd_fini(&tcpd);

@@ -134,7 +134,7 @@ static int udpd_init(struct udpd *u, const struct server_args *args)
 	xport_preinit(&u->x, &udpd_xport_ops, u, u->instance);
 	int rc = server_load_config(args, &u->cfg);
 	if (rc == 0)
-		rc = server_open_pool(&u->cfg, POOL_HOLDER_UDPD, &u->pool, &u->reclaimed);
+		rc = server_open_pool(args, &u->cfg, POOL_HOLDER_UDPD, &u->pool, &u->reclaimed);
 	if (rc < 0)
 		return rc;
 	/* The routing table ipd builds from the same config (common/route.h). */
@@ -232,8 +232,7 @@ int main(int argc, char **argv)
 	snprintf(status, sizeof(status), "serving instance %s: %llu sockets, %llu sessions restored",
 		 args.instance, (unsigned long long)udpd.restored_sockets,
 		 (unsigned long long)udpd.restored_sessions);
-	log_info("%s", status);
-	sdn_ready(status);
+	server_ready(status);
 	rc = loop_run(udpd.loop);
 	sdn_stopping(NULL);
 	udpd_fini(&udpd);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Restart contract: while the kernel is pinged at 100/s (tests/lib/pinger.py), SIGKILL ipd, then nicd, through systemd.
-# Each is restarted by systemd, replies resume within 1 s of each kill, and the pool's free count
-# returns to its idle value (everything the dead process held was reclaimed).
+# Each layer's standby (its twin unit's process, waiting on the layer's lock) takes over, and
+# systemd restarts the killed unit into the next standby; replies resume within 1 s of each
+# kill, and the pool's free count returns to its idle value (everything the dead process held
+# was reclaimed).
 source "$(dirname "$0")/../lib/stack.sh"
 
 stack_up
@@ -15,12 +17,17 @@ ip netns exec "$T_NS" "$PY" "$(dirname "$0")/../lib/pinger.py" "$T_ADDR" 100 11 
 T_PIDS+=($!)
 PING_PID=$!
 
-restarts() { "$CTL" status --instance "$T_INST" | awk -v l="$1" '$1==l {for(i=1;i<NF;i++) if($i=="restarts") print $(i+1)}'; }
+field() { "$CTL" status --instance "$T_INST" | awk -v l="$1" -v f="$2" '$1==l {for(i=1;i<NF;i++) if($i==f) print $(i+1)}'; }
+restarts() { field "$1" restarts; }
 
 sleep 2
 declare -A KILLED_AT
 for layer in ipd nicd; do
 	r0=$(restarts "$layer")
+	pid0=$(field "$layer" pid)
+	standby0=$(field "$layer" standby)
+	[[ $standby0 =~ ^[0-9]+$ && $standby0 != "$pid0" ]] ||
+		fail "$layer: no standby beside pid $pid0 (standby '$standby0')"
 	"$CTL" kill --instance "$T_INST" "$layer" SIGKILL || fail "ustackctl kill $layer"
 	# systemctl kill returns once the signal is delivered: the process is gone from here on.
 	KILLED_AT[$layer]=$(date +%s.%N)
@@ -32,7 +39,16 @@ for layer in ipd nicd; do
 	"$CTL" status --instance "$T_INST" >/dev/null || fail "$layer did not come back"
 	r1=$(restarts "$layer")
 	((r1 == r0 + 1)) || fail "$layer: systemd restarts $r0 -> $r1"
-	pass "$layer restarted by systemd (restarts $r0 -> $r1)"
+	pid1=$(field "$layer" pid)
+	[[ $pid1 == "$standby0" ]] || fail "$layer: pid $pid1 serves, not the standby $standby0"
+	for _ in $(seq 100); do
+		standby1=$(field "$layer" standby)
+		[[ $standby1 =~ ^[0-9]+$ ]] && break
+		sleep 0.05
+	done
+	[[ $standby1 =~ ^[0-9]+$ && $standby1 != "$pid0" && $standby1 != "$pid1" ]] ||
+		fail "$layer: no new standby after the takeover (standby '$standby1')"
+	pass "$layer: standby $standby0 took over from $pid0, $standby1 stands by (restarts $r0 -> $r1)"
 	sleep 3
 done
 wait "$PING_PID" || true

@@ -7,8 +7,10 @@
 #   - what the layers create is theirs alone (no group/other bits on sockets but the
 #     applications' two, the
 #     shared-memory directory 0700);
-#   - one process per layer and instance: a second one refuses to start, saying who holds the
-#     layer, and the first keeps serving with its buffers untouched.
+#   - one process per layer and instance serves: a second one started by hand refuses, saying
+#     who holds the layer, and the first keeps serving with its buffers untouched;
+#   - each layer's twin unit is the same unit (only its description differs), and the standby
+#     process it runs has the same user and capabilities as the serving one.
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/stack.sh" "$@"
 
@@ -24,6 +26,10 @@ for l in nicd ipd udpd; do
 	awk -v s="$score" -v m="${LIMIT[$l]}" 'BEGIN { exit !(s <= m) }' ||
 		fail "ustack-$l@.service exposure $score > ${LIMIT[$l]}"
 done
+for l in nicd ipd tcpd udpd; do
+	d=$(diff "$UNITS/ustack-$l@.service" "$UNITS/ustack-$l-twin@.service" | grep '^[<>]' | grep -v '^[<>] Description=') &&
+		fail "ustack-$l-twin@.service differs from ustack-$l@.service: $d"
+done
 
 stack_up
 ping_ok 56 3
@@ -35,25 +41,29 @@ declare -A PID
 for l in nicd ipd udpd; do
 	line=$("$CTL" status --instance "$T_INST" | awk -v l="$l" '$1==l')
 	p=$(awk '{for(i=1;i<NF;i++) if($i=="pid") print $(i+1)}' <<<"$line")
+	sb=$(awk '{for(i=1;i<NF;i++) if($i=="standby") print $(i+1)}' <<<"$line")
 	[[ -n "$p" ]] || fail "no pid for $l in: $line"
+	[[ $sb =~ ^[0-9]+$ ]] || fail "no standby for $l in: $line"
 	# Started once, never restarted: READY=1 and the watchdog reach the manager.
 	grep -q "restarts 0" <<<"$line" || fail "$l was restarted: $line"
 	PID[$l]=$p
-	read -r ruid euid suid fsuid < <(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$p/status")
-	for u in "$ruid" "$euid" "$suid" "$fsuid"; do
-		[[ $u -eq $uid ]] || fail "$l (pid $p) runs with uid $u, not $USER_NAME ($uid)"
+	for p in "$p" "$sb"; do
+		read -r ruid euid suid fsuid < <(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$p/status")
+		for u in "$ruid" "$euid" "$suid" "$fsuid"; do
+			[[ $u -eq $uid ]] || fail "$l (pid $p) runs with uid $u, not $USER_NAME ($uid)"
+		done
+		eff=$(awk '/^CapEff:/ {print $2}' "/proc/$p/status")
+		prm=$(awk '/^CapPrm:/ {print $2}' "/proc/$p/status")
+		bnd=$(awk '/^CapBnd:/ {print $2}' "/proc/$p/status")
+		if [[ $l == nicd ]]; then
+			want=0000000000005000 # CAP_NET_ADMIN (12) | CAP_IPC_LOCK (14)
+		else
+			want=0000000000000000
+		fi
+		[[ $eff == "$want" && $prm == "$want" && $bnd == "$want" ]] ||
+			fail "$l capabilities: effective $eff permitted $prm bounding $bnd, want $want"
+		echo "$l: pid $p uid $uid capabilities $eff"
 	done
-	eff=$(awk '/^CapEff:/ {print $2}' "/proc/$p/status")
-	prm=$(awk '/^CapPrm:/ {print $2}' "/proc/$p/status")
-	bnd=$(awk '/^CapBnd:/ {print $2}' "/proc/$p/status")
-	if [[ $l == nicd ]]; then
-		want=0000000000005000 # CAP_NET_ADMIN (12) | CAP_IPC_LOCK (14)
-	else
-		want=0000000000000000
-	fi
-	[[ $eff == "$want" && $prm == "$want" && $bnd == "$want" ]] ||
-		fail "$l capabilities: effective $eff permitted $prm bounding $bnd, want $want"
-	echo "$l: pid $p uid $uid capabilities $eff"
 done
 
 # Files the layers made: sockets only for the stack's user, but the applications' two.

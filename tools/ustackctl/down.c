@@ -38,17 +38,18 @@ static void down_sleep_ms(unsigned ms)
 
 static int down_stop_units(const char *instance, const struct manager *m)
 {
-	const char *args[16];
-	char units[8][96];
+	const char *args[3 + UCTL_LAYERS_MAX * LAYER_UNITS];
+	char units[1 + UCTL_LAYERS_MAX * LAYER_UNITS][96];
 	size_t n = 0, u = 0;
 	args[n++] = "stop";
 	layer_target(instance, units[u], sizeof(units[u]));
 	args[n++] = units[u++];
-	for (unsigned i = 0; i < layer_table_len && u < 8; i++) {
-		/* Absent layers too: a unit of a layer that was present in an older build may run. */
-		layer_unit(&layer_table[i], instance, units[u], sizeof(units[u]));
-		args[n++] = units[u++];
-	}
+	for (unsigned i = 0; i < layer_table_len; i++)
+		for (unsigned t = 0; t < LAYER_UNITS; t++) {
+			/* Absent layers too: a unit of a layer present in an older build may run. */
+			layer_unit(&layer_table[i], instance, t, units[u], sizeof(units[u]));
+			args[n++] = units[u++];
+		}
 	args[n] = NULL;
 	char err[2048];
 	int rc = manager_systemctl(m, args, DOWN_STOP_TIMEOUT_MS, NULL, 0, err, sizeof(err));
@@ -185,9 +186,10 @@ static int down_private_tmp(const char *instance)
 		while ((de = readdir(d)) != NULL) {
 			if (strncmp(de->d_name, "systemd-private-", 16) != 0)
 				continue;
-			for (unsigned i = 0; i < layer_table_len; i++) {
+			for (unsigned i = 0; i < layer_table_len * LAYER_UNITS; i++) {
 				char unit[96], needle[112];
-				if (layer_unit(&layer_table[i], instance, unit, sizeof(unit)) < 0)
+				if (layer_unit(&layer_table[i / LAYER_UNITS], instance,
+					       i % LAYER_UNITS, unit, sizeof(unit)) < 0)
 					continue;
 				snprintf(needle, sizeof(needle), "-%s-", unit);
 				if (!strstr(de->d_name, needle))

@@ -1,8 +1,9 @@
 /* fault: `ustackctl fault` — faults injected into a running instance, for tests of what the
  * stack survives (docs/ARCHITECTURE.md, "Fault injection").
  *
- *   kill  LAYER          SIGKILL to the layer's main process as its systemd manager knows it
- *                        (the unit's MainPID): the manager sees the death and restarts it.
+ *   kill  LAYER          SIGKILL to the layer's serving process as its systemd manager knows
+ *                        it (the MainPID of whichever of the layer's two units serves, twin.c):
+ *                        the standby takes over and the manager restarts the killed unit.
  *   hang  LAYER SECONDS  SIGSTOP to that process, and a detached helper process that sends
  *                        SIGCONT after SECONDS, only to the same process (pid and start time
  *                        checked, so a pid reused after a watchdog restart is never touched).
@@ -38,6 +39,7 @@
 #include "ustackctl.h"
 
 #define FAULT_TIMEOUT_MS 2000
+#define FAULT_PROBE_MS 500 /* asking a layer its pid: a stopped one never answers */
 
 /* The links that exist: each transport <-> ipd <-> nicd. */
 static bool fault_link_exists(int from, int to)
@@ -217,23 +219,32 @@ static int fault_manager(const char *instance, struct manager *m)
 	return 0;
 }
 
-/* The unit's MainPID, or an error printed. */
+/* The serving unit's MainPID, or an error printed. The layer's own word on its pid decides
+ * between the two units when it answers; a stopped or dying layer does not, and then the
+ * units' status texts do (twin.c). */
 static int fault_main_pid(const char *instance, const struct layer_info *l, pid_t *pid)
 {
 	struct manager m;
 	int rc = fault_manager(instance, &m);
 	if (rc < 0)
 		return rc;
-	char unit[96], out[32];
-	layer_unit(l, instance, unit, sizeof(unit));
-	rc = manager_show(&m, unit, "MainPID", out, sizeof(out));
-	char *end;
-	long v = rc == 0 ? strtol(out, &end, 10) : 0;
-	if (rc < 0 || *end || v <= 1) {
-		uctl_err("fault: %s has no main process now (restarting?)", unit);
+	uint32_t ctl_pid = 0;
+	void *zctx = zmq_ctx_new();
+	if (zctx) {
+		uint64_t up_ms;
+		char why[256];
+		if (status_probe(zctx, instance, l, FAULT_PROBE_MS, &ctl_pid, &up_ms, why,
+				 sizeof(why)) < 0)
+			ctl_pid = 0;
+		zmq_ctx_term(zctx);
+	}
+	struct layer_twins tw;
+	rc = layer_twins_show(&m, l, ctl_pid, &tw);
+	if (rc < 0 || tw.serving < 0 || tw.u[tw.serving].pid <= 1) {
+		uctl_err("fault: no unit of %s has a serving process now (restarting?)", l->name);
 		return -ESRCH;
 	}
-	*pid = (pid_t)v;
+	*pid = (pid_t)tw.u[tw.serving].pid;
 	return 0;
 }
 

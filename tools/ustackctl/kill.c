@@ -1,8 +1,9 @@
-/* kill: signal one layer's main process through its systemd manager (fault injection).
+/* kill: signal one layer's serving process through its systemd manager (fault injection).
  *
  * Going through `systemctl kill --kill-whom=main` rather than kill(2) on a PID keeps systemd
  * the one that knows which process is the layer, and lets the test see exactly what production
- * would: the manager notices the death and applies Restart=.
+ * would: the manager notices the death and applies Restart=. Of the layer's two units the one
+ * serving is signalled (twin.c), never the standby.
  */
 #include <errno.h>
 #include <signal.h>
@@ -64,8 +65,14 @@ int kill_cmd(const struct uctl_opts *o)
 			 (int)m.pid);
 		return UCTL_EXIT_FAIL;
 	}
-	char unit[96], sig[32], err[2048];
-	layer_unit(l, o->instance, unit, sizeof(unit));
+	struct layer_twins tw;
+	rc = layer_twins_show(&m, l, 0, &tw);
+	if (rc < 0 || tw.serving < 0) {
+		uctl_err("kill: no unit of %s has a serving process now (restarting?)", l->name);
+		return UCTL_EXIT_FAIL;
+	}
+	char sig[32], err[2048];
+	const char *unit = tw.u[tw.serving].unit;
 	snprintf(sig, sizeof(sig), "SIG%s", sigabbrev_np(o->signal));
 	const char *args[] = {"kill", "--kill-whom=main", "-s", sig, unit, NULL};
 	rc = manager_systemctl(&m, args, 10000, NULL, 0, err, sizeof(err));

@@ -33,9 +33,11 @@ static int layer_fmt(char *out, size_t size, int n)
 	return (n < 0 || (size_t)n >= size) ? -ENAMETOOLONG : 0;
 }
 
-int layer_unit(const struct layer_info *l, const char *instance, char *out, size_t size)
+int layer_unit(const struct layer_info *l, const char *instance, unsigned twin, char *out,
+	       size_t size)
 {
-	return layer_fmt(out, size, snprintf(out, size, "ustack-%s@%s.service", l->name, instance));
+	return layer_fmt(out, size, snprintf(out, size, "ustack-%s%s@%s.service", l->name,
+					     twin ? "-twin" : "", instance));
 }
 
 int layer_target(const char *instance, char *out, size_t size)

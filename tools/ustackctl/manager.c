@@ -695,11 +695,11 @@ int manager_system_link_units(void)
 	return rc;
 }
 
-static int manager_dropin_dir(const struct manager *m, const struct layer_info *l, char *out,
-			      size_t size)
+static int manager_dropin_dir(const struct manager *m, const struct layer_info *l, unsigned twin,
+			      char *out, size_t size)
 {
 	char unit[96], base[UCTL_PATH_MAX];
-	int rc = layer_unit(l, m->instance, unit, sizeof(unit));
+	int rc = layer_unit(l, m->instance, twin, unit, sizeof(unit));
 	if (rc < 0)
 		return rc;
 	if (m->mode == STATE_MODE_PRIVATE) {
@@ -728,12 +728,12 @@ int manager_write_dropins(const struct manager *m, const char *netns)
 	bool rt_custom = rt_base && *rt_base && strcmp(rt_base, MANAGER_DEFAULT_RUNTIME_BASE) != 0;
 	const char *conf = getenv("USTACK_CONF_DIR");
 
-	for (unsigned i = 0; i < layer_table_len; i++) {
-		const struct layer_info *l = &layer_table[i];
+	for (unsigned i = 0; i < layer_table_len * LAYER_UNITS; i++) {
+		const struct layer_info *l = &layer_table[i / LAYER_UNITS];
 		if (!l->present)
 			continue;
 		char dir[UCTL_PATH_MAX], path[UCTL_PATH_MAX + 32], tmp[UCTL_PATH_MAX + 48];
-		rc = manager_dropin_dir(m, l, dir, sizeof(dir));
+		rc = manager_dropin_dir(m, l, i % LAYER_UNITS, dir, sizeof(dir));
 		if (rc == 0)
 			rc = state_mkdir_p(dir, 0755);
 		if (rc < 0) {
@@ -798,9 +798,10 @@ int manager_write_dropins(const struct manager *m, const char *netns)
 int manager_remove_dropins(const struct manager *m)
 {
 	int ret = 0;
-	for (unsigned i = 0; i < layer_table_len; i++) {
+	for (unsigned i = 0; i < layer_table_len * LAYER_UNITS; i++) {
 		char dir[UCTL_PATH_MAX], path[UCTL_PATH_MAX + 32];
-		if (manager_dropin_dir(m, &layer_table[i], dir, sizeof(dir)) < 0)
+		if (manager_dropin_dir(m, &layer_table[i / LAYER_UNITS], i % LAYER_UNITS, dir,
+				       sizeof(dir)) < 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, MANAGER_DROPIN_FILE);
 		if (unlink(path) < 0 && errno != ENOENT) {

@@ -1,12 +1,14 @@
 /* status: is every layer of an instance serving? One line per layer:
  *
- *   nicd  serving  pid 4242  up 12.3s  restarts 0
+ *   nicd  serving  pid 4242  up 12.3s  restarts 0  standby 4250
  *     fault link nicd->ipd  drop 0.1 dup 0 corrupt 0 delay 0us seed 7  for 2.0s: ...
  *   ipd  down  (no answer within 1000 ms; unit activating/auto-restart)
  *
  * "Serving" is what the layer itself says over its control socket (a STATUS request answered
  * with state "serving"), not what systemd believes: a process can be active and wedged. The
- * unit's restart count and state come from the manager recorded by `up`, when there is one.
+ * restarts (of both of the layer's units, twin.c) and the standby's pid ("standby none" while
+ * there is none, as just after a takeover) come from the manager recorded by `up`, when there is
+ * one.
  * Exit 0 only when every present layer serves.
  */
 #include <errno.h>
@@ -126,26 +128,32 @@ int status_cmd(const struct uctl_opts *o)
 		const struct layer_info *l = &layer_table[i];
 		if (!l->present)
 			continue;
-		char unit[96], why[256], restarts[32] = "?";
+		char why[256];
 		uint32_t pid = 0;
 		uint64_t up_ms = 0;
-		layer_unit(l, o->instance, unit, sizeof(unit));
 		int rc = status_probe(zctx, o->instance, l, STATUS_TIMEOUT_MS, &pid, &up_ms, why,
 				      sizeof(why));
+		struct layer_twins tw;
+		bool have_twins = have_manager && layer_twins_show(&m, l, rc == 0 ? pid : 0, &tw) == 0;
 		if (rc == 0) {
-			if (have_manager && manager_show(&m, unit, "NRestarts", restarts,
-							 sizeof(restarts)) < 0)
-				snprintf(restarts, sizeof(restarts), "?");
-			printf("%s  serving  pid %u  up %.1fs  restarts %s\n", l->name, pid,
-			       (double)up_ms / 1000.0, restarts[0] ? restarts : "?");
+			char restarts[32] = "?", standby[32] = "?";
+			if (have_twins) {
+				long sb = layer_twins_standby_pid(&tw);
+				snprintf(restarts, sizeof(restarts), "%lu", tw.restarts);
+				if (sb > 0)
+					snprintf(standby, sizeof(standby), "%ld", sb);
+				else
+					snprintf(standby, sizeof(standby), "none");
+			}
+			printf("%s  serving  pid %u  up %.1fs  restarts %s  standby %s\n", l->name, pid,
+			       (double)up_ms / 1000.0, restarts, standby);
 			fault_status_print(zctx, o->instance, l, true);
 			continue;
 		}
 		all = false;
-		char active[32] = "", sub[32] = "";
-		if (have_manager && manager_show(&m, unit, "ActiveState", active, sizeof(active)) == 0 &&
-		    manager_show(&m, unit, "SubState", sub, sizeof(sub)) == 0)
-			printf("%s  down  (%s; unit %s/%s)\n", l->name, why, active, sub);
+		if (have_twins)
+			printf("%s  down  (%s; units %s pid %ld, %s pid %ld)\n", l->name, why,
+			       tw.u[0].active, tw.u[0].pid, tw.u[1].active, tw.u[1].pid);
 		else if (src == -ENOENT)
 			printf("%s  down  (%s; instance not up)\n", l->name, why);
 		else if (!have_manager)

@@ -209,17 +209,18 @@ static int up_ensure_user(uid_t *uid, gid_t *gid)
 static bool up_restart_looping(const struct uctl_opts *o, const struct manager *m,
 			       const bool *serving)
 {
+	(void)o;
 	for (unsigned i = 0; i < layer_table_len && i < 16; i++) {
-		char unit[96], restarts[32];
+		struct layer_twins tw;
 		if (!layer_table[i].present || serving[i] ||
-		    layer_unit(&layer_table[i], o->instance, unit, sizeof(unit)) < 0 ||
-		    manager_show(m, unit, "NRestarts", restarts, sizeof(restarts)) < 0)
+		    layer_twins_show(m, &layer_table[i], 0, &tw) < 0)
 			continue;
-		if (strtoul(restarts, NULL, 10) >= UP_RESTARTS_GIVE_UP) {
-			uctl_err("%s was restarted %s times while starting: giving up", unit,
-				 restarts);
-			return true;
-		}
+		for (unsigned t = 0; t < LAYER_UNITS; t++)
+			if (tw.u[t].restarts >= UP_RESTARTS_GIVE_UP) {
+				uctl_err("%s was restarted %lu times while starting: giving up",
+					 tw.u[t].unit, tw.u[t].restarts);
+				return true;
+			}
 	}
 	return false;
 }
@@ -248,17 +249,19 @@ static int up_wait_serving(const struct uctl_opts *o, const struct manager *m)
 						  sizeof(why[i])) == 0;
 			/* Serving on its control socket is half of it: systemd must have had
 			 * READY=1 too (Type=notify), or the start job hangs and the watchdog is
-			 * never fed. */
-			char unit[96], state[32] = "";
-			if (serving[i] &&
-			    (layer_unit(&layer_table[i], o->instance, unit, sizeof(unit)) < 0 ||
-			     manager_show(m, unit, "ActiveState", state, sizeof(state)) < 0 ||
-			     strcmp(state, "active") != 0)) {
-				snprintf(why[i], sizeof(why[i]),
-					 "serving, but systemd has it '%s' (no READY=1 from it?)",
-					 state);
+			 * never fed; from the serving unit and from its twin standing by. */
+			struct layer_twins tw;
+			if (serving[i] && layer_twins_show(m, &layer_table[i], pid, &tw) < 0) {
+				snprintf(why[i], sizeof(why[i]), "serving; its units: no answer");
 				serving[i] = false;
 			}
+			for (unsigned t = 0; serving[i] && t < LAYER_UNITS; t++)
+				if (strcmp(tw.u[t].active, "active") != 0) {
+					snprintf(why[i], sizeof(why[i]),
+						 "serving, but systemd has %s '%s' (no READY=1?)",
+						 tw.u[t].unit, tw.u[t].active);
+					serving[i] = false;
+				}
 			all = all && serving[i];
 		}
 		if (all) {
@@ -276,12 +279,15 @@ static int up_wait_serving(const struct uctl_opts *o, const struct manager *m)
 	for (unsigned i = 0; i < layer_table_len && i < 16; i++) {
 		if (!layer_table[i].present || serving[i])
 			continue;
-		char unit[96];
-		layer_unit(&layer_table[i], o->instance, unit, sizeof(unit));
 		uctl_err("%s is not serving (%s)", layer_table[i].name, why[i]);
 		manager_print_layer_log(m, layer_table[i].name);
-		manager_print_unit_status(m, unit);
-		manager_print_hint(m, unit);
+		for (unsigned t = 0; t < LAYER_UNITS; t++) {
+			char unit[96];
+			layer_unit(&layer_table[i], o->instance, t, unit, sizeof(unit));
+			manager_print_unit_status(m, unit);
+			if (t == 0)
+				manager_print_hint(m, unit);
+		}
 	}
 	return rc;
 }

@@ -93,7 +93,7 @@ void uctl_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- layer: the stack's layers, in start order. Adding tcpd/udpd is flipping `present`. */
 struct layer_info {
-	const char *name;     /* "nicd": ctl socket <name>.ctl, unit ustack-<name>@I.service */
+	const char *name;     /* "nicd": ctl socket <name>.ctl, units ustack-<name>[-twin]@I.service */
 	int pool_holder;      /* enum pool_holder */
 	bool present;         /* built and started by ustack@.target */
 };
@@ -101,8 +101,12 @@ extern const struct layer_info layer_table[];
 extern const unsigned layer_table_len;
 #define UCTL_LAYERS_MAX 8 /* bound of layer_table_len (static assert in layer.c) */
 const struct layer_info *layer_find(const char *name);
-/* "ustack-<layer>@<instance>.service" */
-int layer_unit(const struct layer_info *l, const char *instance, char *out, size_t size);
+/* Each layer runs as two units, the same program in both: whichever process holds the layer's
+ * lock serves, the other stands by (--standby) to take over when it dies. twin 0 names
+ * "ustack-<layer>@<instance>.service", twin 1 "ustack-<layer>-twin@<instance>.service". */
+#define LAYER_UNITS 2
+int layer_unit(const struct layer_info *l, const char *instance, unsigned twin, char *out,
+	       size_t size);
 int layer_target(const char *instance, char *out, size_t size);
 
 /* ---- run: external commands. */
@@ -210,6 +214,25 @@ int manager_systemctl(const struct manager *m, const char *const *args, int time
 /* `systemctl show -p PROP --value UNIT` into out; 0 or negative errno. */
 int manager_show(const struct manager *m, const char *unit, const char *prop, char *out,
 		 size_t size);
+/* ---- twin: a layer's two units and which of them serves (twin.c). */
+struct layer_twin {
+	char unit[96];
+	long pid;               /* MainPID, 0 when none */
+	unsigned long restarts; /* NRestarts */
+	char active[32];        /* ActiveState */
+	bool standby;           /* its status text says it stands by */
+};
+struct layer_twins {
+	struct layer_twin u[LAYER_UNITS];
+	int serving;            /* index into u, -1 when no unit can be said to serve */
+	unsigned long restarts; /* both units' restarts: the layer's */
+};
+/* Both units of layer l as the manager knows them, one `systemctl show`. ctl_pid: the pid the
+ * layer reported over its control socket, or 0 when unknown. 0 or a negative errno. */
+int layer_twins_show(const struct manager *m, const struct layer_info *l, long ctl_pid,
+		     struct layer_twins *out);
+/* The pid of the unit standing by, 0 when there is none. */
+long layer_twins_standby_pid(const struct layer_twins *tw);
 /* True when the instance's target is active or activating. */
 bool manager_target_active(const struct manager *m);
 /* Print where to look when a unit misbehaves. */

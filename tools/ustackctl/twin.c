@@ -1,0 +1,94 @@
+/* twin: a layer's two units, and which of them serves.
+ *
+ * Every layer runs as ustack-<layer>@I and ustack-<layer>-twin@I, the same program in both
+ * (deploy/ustack-LAYER@.service.in, --standby): the process holding the layer's lock serves,
+ * the other stands by and takes over when it dies, and systemd restarts the dead one's unit
+ * into the next standby. Which unit serves therefore changes with every takeover, and a
+ * command that acts on "the layer" (kill, hang, the restart count in status) asks the manager
+ * about both in one `systemctl show`.
+ *
+ * The serving unit is the one whose main process is the pid the layer itself reports over its
+ * control socket, when the caller has it; otherwise the one with a main process whose status
+ * text does not say it stands by ("standby for pid N", sent before it waits; the first thing
+ * it says once it has the lock is "taking over from pid N"). The layer's restarts are the sum
+ * of both units' restarts: a kill restarts the unit killed, whichever it was.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ustackctl.h"
+
+static void twin_set(struct layer_twin *t, const char *key, const char *val)
+{
+	if (strcmp(key, "MainPID") == 0)
+		t->pid = strtol(val, NULL, 10);
+	else if (strcmp(key, "NRestarts") == 0)
+		t->restarts = strtoul(val, NULL, 10);
+	else if (strcmp(key, "ActiveState") == 0)
+		snprintf(t->active, sizeof(t->active), "%s", val);
+	else if (strcmp(key, "StatusText") == 0)
+		t->standby = strncmp(val, "standby", 7) == 0;
+}
+
+int layer_twins_show(const struct manager *m, const struct layer_info *l, long ctl_pid,
+		     struct layer_twins *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->serving = -1;
+	for (unsigned t = 0; t < LAYER_UNITS; t++) {
+		int rc = layer_unit(l, m->instance, t, out->u[t].unit, sizeof(out->u[t].unit));
+		if (rc < 0)
+			return rc;
+	}
+	_Static_assert(LAYER_UNITS == 2, "one show for both units");
+	const char *args[] = {"show", "-p", "MainPID,NRestarts,ActiveState,StatusText",
+			      out->u[0].unit, out->u[1].unit, NULL};
+	char text[4096];
+	int rc = manager_systemctl(m, args, 5000, text, sizeof(text), NULL, 0);
+	if (rc != 0)
+		return rc > 0 ? -EIO : rc;
+	/* One block of KEY=VALUE lines per unit, in the order asked, a blank line between. */
+	unsigned t = 0;
+	for (char *line = text; *line && t < LAYER_UNITS;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		char *eq = strchr(line, '=');
+		if (!*line) {
+			t++;
+		} else if (eq) {
+			*eq = '\0';
+			twin_set(&out->u[t], line, eq + 1);
+		}
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	for (t = 0; t < LAYER_UNITS; t++)
+		out->restarts += out->u[t].restarts;
+	int candidates = 0;
+	for (t = 0; t < LAYER_UNITS; t++) {
+		if (ctl_pid > 0 && out->u[t].pid == ctl_pid) {
+			out->serving = (int)t;
+			return 0;
+		}
+	}
+	for (t = 0; t < LAYER_UNITS; t++)
+		if (out->u[t].pid > 0 && !out->u[t].standby) {
+			out->serving = (int)t;
+			candidates++;
+		}
+	if (candidates > 1)
+		out->serving = -1; /* a restarted unit that has not spoken yet: cannot tell */
+	return 0;
+}
+
+long layer_twins_standby_pid(const struct layer_twins *tw)
+{
+	for (unsigned t = 0; t < LAYER_UNITS; t++)
+		if ((int)t != tw->serving && tw->u[t].pid > 0 && tw->u[t].standby)
+			return tw->u[t].pid;
+	return 0;
+}
