@@ -160,7 +160,7 @@
 #define TAP_RING_MAX 32768u                             /* IORING_MAX_ENTRIES */
 #define TAP_CLOSE_WAIT_MS 2000
 #define TAP_ATTACH_WAIT_MS 2000 /* for a dead owner's ring to let go of the device */
-#define TAP_ATTACH_RETRY_MS 10
+#define TAP_ATTACH_RETRY_MS 2 /* a standby taking over waits here: each ms is a blackout */
 #define TAP_REFILL_RETRY_NS (1000 * 1000) /* empty read slots retried after 1 ms */
 #define TAP_FIXED_FD 0 /* index of the TAP fd in the ring's file table */
 #define TAP_FIXED_BUF 0

@@ -39,7 +39,6 @@
 #include "ustackctl.h"
 
 #define FAULT_TIMEOUT_MS 2000
-#define FAULT_PROBE_MS 500 /* asking a layer its pid: a stopped one never answers */
 
 /* The links that exist: each transport <-> ipd <-> nicd. */
 static bool fault_link_exists(int from, int to)
@@ -228,19 +227,8 @@ static int fault_main_pid(const char *instance, const struct layer_info *l, pid_
 	int rc = fault_manager(instance, &m);
 	if (rc < 0)
 		return rc;
-	uint32_t ctl_pid = 0;
-	void *zctx = zmq_ctx_new();
-	if (zctx) {
-		uint64_t up_ms;
-		char why[256];
-		if (status_probe(zctx, instance, l, FAULT_PROBE_MS, &ctl_pid, &up_ms, why,
-				 sizeof(why)) < 0)
-			ctl_pid = 0;
-		zmq_ctx_term(zctx);
-	}
 	struct layer_twins tw;
-	rc = layer_twins_show(&m, l, ctl_pid, &tw);
-	if (rc < 0 || tw.serving < 0 || tw.u[tw.serving].pid <= 1) {
+	if (layer_twins_serving(&m, l, &tw) < 0) {
 		uctl_err("fault: no unit of %s has a serving process now (restarting?)", l->name);
 		return -ESRCH;
 	}

@@ -66,8 +66,7 @@ int kill_cmd(const struct uctl_opts *o)
 		return UCTL_EXIT_FAIL;
 	}
 	struct layer_twins tw;
-	rc = layer_twins_show(&m, l, 0, &tw);
-	if (rc < 0 || tw.serving < 0) {
+	if (layer_twins_serving(&m, l, &tw) < 0) {
 		uctl_err("kill: no unit of %s has a serving process now (restarting?)", l->name);
 		return UCTL_EXIT_FAIL;
 	}

@@ -17,8 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
 #include "ustackctl.h"
+
+#define TWIN_PROBE_MS 500 /* asking a layer its pid: a stopped one never answers */
 
 static void twin_set(struct layer_twin *t, const char *key, const char *val)
 {
@@ -91,4 +94,23 @@ long layer_twins_standby_pid(const struct layer_twins *tw)
 		if ((int)t != tw->serving && tw->u[t].pid > 0 && tw->u[t].standby)
 			return tw->u[t].pid;
 	return 0;
+}
+
+int layer_twins_serving(const struct manager *m, const struct layer_info *l,
+			struct layer_twins *out)
+{
+	uint32_t ctl_pid = 0;
+	void *zctx = zmq_ctx_new();
+	if (zctx) {
+		uint64_t up_ms;
+		char why[256];
+		if (status_probe(zctx, m->instance, l, TWIN_PROBE_MS, &ctl_pid, &up_ms, why,
+				 sizeof(why)) < 0)
+			ctl_pid = 0;
+		zmq_ctx_term(zctx);
+	}
+	int rc = layer_twins_show(m, l, ctl_pid, out);
+	if (rc == 0 && (out->serving < 0 || out->u[out->serving].pid <= 1))
+		rc = -ESRCH;
+	return rc;
 }

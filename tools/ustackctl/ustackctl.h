@@ -231,6 +231,11 @@ struct layer_twins {
  * layer reported over its control socket, or 0 when unknown. 0 or a negative errno. */
 int layer_twins_show(const struct manager *m, const struct layer_info *l, long ctl_pid,
 		     struct layer_twins *out);
+/* The same, the layer asked for its pid first (500 ms at most: a stopped layer does not
+ * answer). 0 with out->serving a unit with a main process, -ESRCH when none can be said to
+ * serve, or another negative errno. */
+int layer_twins_serving(const struct manager *m, const struct layer_info *l,
+			struct layer_twins *out);
 /* The pid of the unit standing by, 0 when there is none. */
 long layer_twins_standby_pid(const struct layer_twins *tw);
 /* True when the instance's target is active or activating. */
