@@ -23,18 +23,6 @@
 
 #define TWIN_PROBE_MS 500 /* asking a layer its pid: a stopped one never answers */
 
-static void twin_set(struct layer_twin *t, const char *key, const char *val)
-{
-	if (strcmp(key, "MainPID") == 0)
-		t->pid = strtol(val, NULL, 10);
-	else if (strcmp(key, "NRestarts") == 0)
-		t->restarts = strtoul(val, NULL, 10);
-	else if (strcmp(key, "ActiveState") == 0)
-		snprintf(t->active, sizeof(t->active), "%s", val);
-	else if (strcmp(key, "StatusText") == 0)
-		t->standby = strncmp(val, "standby", 7) == 0;
-}
-
 int layer_twins_show(const struct manager *m, const struct layer_info *l, long ctl_pid,
 		     struct layer_twins *out)
 {
@@ -52,48 +40,7 @@ int layer_twins_show(const struct manager *m, const struct layer_info *l, long c
 	int rc = manager_systemctl(m, args, 5000, text, sizeof(text), NULL, 0);
 	if (rc != 0)
 		return rc > 0 ? -EIO : rc;
-	/* One block of KEY=VALUE lines per unit, in the order asked, a blank line between. */
-	unsigned t = 0;
-	for (char *line = text; *line && t < LAYER_UNITS;) {
-		char *nl = strchr(line, '\n');
-		if (nl)
-			*nl = '\0';
-		char *eq = strchr(line, '=');
-		if (!*line) {
-			t++;
-		} else if (eq) {
-			*eq = '\0';
-			twin_set(&out->u[t], line, eq + 1);
-		}
-		if (!nl)
-			break;
-		line = nl + 1;
-	}
-	for (t = 0; t < LAYER_UNITS; t++)
-		out->restarts += out->u[t].restarts;
-	int candidates = 0;
-	for (t = 0; t < LAYER_UNITS; t++) {
-		if (ctl_pid > 0 && out->u[t].pid == ctl_pid) {
-			out->serving = (int)t;
-			return 0;
-		}
-	}
-	for (t = 0; t < LAYER_UNITS; t++)
-		if (out->u[t].pid > 0 && !out->u[t].standby) {
-			out->serving = (int)t;
-			candidates++;
-		}
-	if (candidates > 1)
-		out->serving = -1; /* a restarted unit that has not spoken yet: cannot tell */
-	return 0;
-}
-
-long layer_twins_standby_pid(const struct layer_twins *tw)
-{
-	for (unsigned t = 0; t < LAYER_UNITS; t++)
-		if ((int)t != tw->serving && tw->u[t].pid > 0 && tw->u[t].standby)
-			return tw->u[t].pid;
-	return 0;
+	return layer_twins_parse(text, ctl_pid, out);
 }
 
 int layer_twins_serving(const struct manager *m, const struct layer_info *l,

@@ -231,6 +231,10 @@ struct layer_twins {
  * layer reported over its control socket, or 0 when unknown. 0 or a negative errno. */
 int layer_twins_show(const struct manager *m, const struct layer_info *l, long ctl_pid,
 		     struct layer_twins *out);
+/* The parse behind layer_twins_show (twin_parse.c, pure): text is `systemctl show -p
+ * MainPID,NRestarts,ActiveState,StatusText UNIT0 UNIT1`'s output (modified in place), out's
+ * unit names already set. 0, or -EPROTO when text does not hold exactly two units. */
+int layer_twins_parse(char *text, long ctl_pid, struct layer_twins *out);
 /* The same, the layer asked for its pid first (500 ms at most: a stopped layer does not
  * answer). 0 with out->serving a unit with a main process, -ESRCH when none can be said to
  * serve, or another negative errno. */
