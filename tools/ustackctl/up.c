@@ -206,10 +206,8 @@ static int up_ensure_user(uid_t *uid, gid_t *gid)
 
 /* A layer that keeps failing at start (a refused object, a missing device) will not serve by
  * waiting longer: say so after UP_RESTARTS_GIVE_UP restarts instead of after the full wait. */
-static bool up_restart_looping(const struct uctl_opts *o, const struct manager *m,
-			       const bool *serving)
+static bool up_restart_looping(const struct manager *m, const bool *serving)
 {
-	(void)o;
 	for (unsigned i = 0; i < layer_table_len && i < 16; i++) {
 		struct layer_twins tw;
 		if (!layer_table[i].present || serving[i] ||
@@ -268,7 +266,7 @@ static int up_wait_serving(const struct uctl_opts *o, const struct manager *m)
 			rc = 0;
 			break;
 		}
-		if (up_now_ms() >= deadline || up_restart_looping(o, m, serving))
+		if (up_now_ms() >= deadline || up_restart_looping(m, serving))
 			break;
 		struct timespec ts = {0, 100 * 1000 * 1000};
 		nanosleep(&ts, NULL);
