@@ -60,7 +60,7 @@
 #include "shm_link.h"
 
 #define LINK_HWM 64 /* batches queued per socket side */
-#define LINK_RECONNECT_MS 2 /* a standby serves 10-30 ms after a kill: tick well below that */
+#define LINK_RECONNECT_MS 2 /* a standby serves 6-37 ms after a kill: tick well below that */
 /* Messages above this are refused by ZeroMQ itself (it drops the connection of the peer that
  * sent one, which then reconnects): the guard against a broken peer making us buffer huge
  * frames. Smaller oversized messages are received and counted as rx_drop_badmsg. */

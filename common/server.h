@@ -16,8 +16,9 @@ struct server_args {
 	bool standby; /* --standby: wait for the serving process of the layer to go, not refuse */
 };
 
-/* Parse "--instance NAME [--config PATH] [--standby] | --help" for program `prog`. Returns 0 to go on,
- * SERVER_ARGS_HELP after printing the help (exit 0), or 2 after a usage error (exit 2). */
+/* Parse "--instance NAME [--config PATH] [--standby] | --help" for program `prog`. Returns 0
+ * to go on, SERVER_ARGS_HELP after printing the help (exit 0), or 2 after a usage error (exit
+ * 2). */
 #define SERVER_ARGS_HELP 1
 int server_parse_args(int argc, char **argv, const char *prog, struct server_args *out);
 

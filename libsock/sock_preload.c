@@ -8,8 +8,9 @@
  * read/write/readv/writev, sendfile onto it, fcntl, ioctl(FIONBIO), poll/ppoll/select/pselect
  * and epoll (sock_preload_epoll.c) over any mix with ordinary descriptors, dup2/dup3 onto it,
  * close. Any other AF_INET type (SOCK_RAW, ...) gets the stack's errno for it
- * (ESOCKTNOSUPPORT), never a kernel socket that would bypass the stack unseen. Every other family (AF_UNIX, AF_NETLINK, AF_INET6, ...) and
- * every other descriptor is the kernel's, untouched: the wrapper passes the call on.
+ * (ESOCKTNOSUPPORT), never a kernel socket that would bypass the stack unseen. Every other
+ * family (AF_UNIX, AF_NETLINK, AF_INET6, ...) and every other descriptor is the kernel's,
+ * untouched: the wrapper passes the call on.
  *
  * Recursion. libsock itself calls close, read, write, poll and fcntl (on its eventfds, and
  * close on the application's descriptor inside us_close), and those calls land here too, since

@@ -100,6 +100,14 @@ static pid_t t_holder_pid(void)
 	return (pid_t)strtol(buf, NULL, 10);
 }
 
+static void t_close_pipes(int a[2], int b[2])
+{
+	close(a[0]);
+	close(a[1]);
+	close(b[0]);
+	close(b[1]);
+}
+
 static void t_end(pid_t pid)
 {
 	kill(pid, SIGKILL);
@@ -120,6 +128,7 @@ START_TEST(second_without_standby_refuses)
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1);
 	ck_assert_int_eq(t_holder_pid(), first);
 	t_end(first);
+	t_close_pipes(a, b);
 }
 END_TEST
 
@@ -178,6 +187,7 @@ START_TEST(standby_takes_over_from_a_killed_holder)
 	ck_assert(said);
 	t_end(standby);
 	close(ns);
+	t_close_pipes(a, b);
 }
 END_TEST
 

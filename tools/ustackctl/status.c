@@ -134,7 +134,8 @@ int status_cmd(const struct uctl_opts *o)
 		int rc = status_probe(zctx, o->instance, l, STATUS_TIMEOUT_MS, &pid, &up_ms, why,
 				      sizeof(why));
 		struct layer_twins tw;
-		bool have_twins = have_manager && layer_twins_show(&m, l, rc == 0 ? pid : 0, &tw) == 0;
+		bool have_twins =
+			have_manager && layer_twins_show(&m, l, rc == 0 ? pid : 0, &tw) == 0;
 		if (rc == 0) {
 			char restarts[32] = "?", standby[32] = "?";
 			if (have_twins) {
@@ -145,8 +146,8 @@ int status_cmd(const struct uctl_opts *o)
 				else
 					snprintf(standby, sizeof(standby), "none");
 			}
-			printf("%s  serving  pid %u  up %.1fs  restarts %s  standby %s\n", l->name, pid,
-			       (double)up_ms / 1000.0, restarts, standby);
+			printf("%s  serving  pid %u  up %.1fs  restarts %s  standby %s\n", l->name,
+			       pid, (double)up_ms / 1000.0, restarts, standby);
 			fault_status_print(zctx, o->instance, l, true);
 			continue;
 		}

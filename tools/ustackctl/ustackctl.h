@@ -93,7 +93,7 @@ void uctl_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- layer: the stack's layers, in start order. Adding tcpd/udpd is flipping `present`. */
 struct layer_info {
-	const char *name;     /* "nicd": ctl socket <name>.ctl, units ustack-<name>[-twin]@I.service */
+	const char *name;     /* "nicd": ctl socket <name>.ctl, units ustack-<name>[-twin]@I */
 	int pool_holder;      /* enum pool_holder */
 	bool present;         /* built and started by ustack@.target */
 };
