@@ -110,14 +110,41 @@ static void server_standby_tick(int sig) { (void)sig; }
  * reports how long the takeover's start took from there. */
 static uint64_t server_took_over_ns;
 
+static void server_standby_tick_every(uint64_t ns)
+{
+	struct itimerval tick = {0};
+	if (ns) {
+		tick.it_value.tv_sec = (time_t)(ns / 1000000000u);
+		tick.it_value.tv_usec = (suseconds_t)(ns % 1000000000u / 1000u);
+		if (tick.it_value.tv_sec == 0 && tick.it_value.tv_usec == 0)
+			tick.it_value.tv_usec = 1;
+		tick.it_interval = tick.it_value;
+	}
+	setitimer(ITIMER_REAL, &tick, NULL);
+}
+
+/* Run the standby's preparation once: true once it is done. */
+static bool server_standby_prepare(int fd, const struct server_standby_prep *prep)
+{
+	char holder[24];
+	server_lock_holder(fd, holder, sizeof(holder));
+	char *end;
+	long pid = strtol(holder, &end, 10);
+	if (end == holder || *end || pid <= 0)
+		pid = 0;
+	return prep->fn(prep->arg, pid) == 0;
+}
+
 /* Stand by until the serving process of the layer lets go of the lock (it exits, or is killed:
  * the kernel drops a flock as the holder's files are closed, before its parent even hears of
  * the death), then take it. The wait is a blocking flock, so the hand-over costs one wake-up,
  * not a polling interval. A SIGALRM without SA_RESTART breaks the wait every half watchdog
  * interval to feed systemd's watchdog: a standby is a live process with a unit of its own,
- * and one that stopped feeding would be restarted like a hung server. SIGTERM keeps its
- * default action while standing by: there is nothing to clean yet. */
-static int server_stand_by(int fd, const char *instance, const char *layer)
+ * and one that stopped feeding would be restarted like a hung server. The same tick, every
+ * SERVER_STANDBY_PREP_RETRY_MS until it succeeds, runs the layer's preparation (`prep`).
+ * SIGTERM keeps its default action while standing by: there is nothing to clean yet. */
+static int server_stand_by(int fd, const char *instance, const char *layer,
+			   const struct server_standby_prep *prep)
 {
 	char holder[24], status[128];
 	server_lock_holder(fd, holder, sizeof(holder));
@@ -125,19 +152,16 @@ static int server_stand_by(int fd, const char *instance, const char *layer)
 	snprintf(status, sizeof(status), "standby for pid %s", holder);
 	sdn_ready(status);
 
+	/* The tick feeds the watchdog, and retries the preparation until it is done. */
 	struct sigaction sa = {.sa_handler = server_standby_tick}, old;
 	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, &old);
 	uint64_t feed_ns = sdn_watchdog_interval();
-	struct itimerval tick = {0};
-	if (feed_ns) {
-		tick.it_value.tv_sec = (time_t)(feed_ns / 1000000000u);
-		tick.it_value.tv_usec = (suseconds_t)(feed_ns % 1000000000u / 1000u);
-		if (tick.it_value.tv_sec == 0 && tick.it_value.tv_usec == 0)
-			tick.it_value.tv_usec = 1;
-		tick.it_interval = tick.it_value;
-		sigaction(SIGALRM, &sa, &old);
-		setitimer(ITIMER_REAL, &tick, NULL);
-	}
+	uint64_t retry_ns = (uint64_t)SERVER_STANDBY_PREP_RETRY_MS * CLOCK_NS_PER_MS;
+	bool prepared = !prep || !prep->fn || server_standby_prepare(fd, prep);
+	if (!prepared && feed_ns && feed_ns < retry_ns)
+		retry_ns = feed_ns;
+	server_standby_tick_every(prepared ? feed_ns : retry_ns);
 	int rc = 0;
 	while (flock(fd, LOCK_EX) < 0) {
 		if (errno != EINTR) {
@@ -145,12 +169,13 @@ static int server_stand_by(int fd, const char *instance, const char *layer)
 			break;
 		}
 		sdn_watchdog();
+		if (!prepared && server_standby_prepare(fd, prep)) {
+			prepared = true;
+			server_standby_tick_every(feed_ns);
+		}
 	}
-	if (feed_ns) {
-		struct itimerval off = {0};
-		setitimer(ITIMER_REAL, &off, NULL);
-		sigaction(SIGALRM, &old, NULL);
-	}
+	server_standby_tick_every(0);
+	sigaction(SIGALRM, &old, NULL);
 	if (rc < 0)
 		return rc;
 	server_took_over_ns = clock_now();
@@ -164,7 +189,8 @@ static int server_stand_by(int fd, const char *instance, const char *layer)
 /* One process per layer and instance serves: a second one would reclaim the live one's buffers
  * (and fight over its state segment). Whoever holds flock on <runtime dir>/<layer>.lock is that
  * process; the lock dies with it, so a killed layer never blocks its successor. */
-int server_claim_layer(const char *instance, const char *layer, bool standby)
+int server_claim_layer(const char *instance, const char *layer, bool standby,
+		       const struct server_standby_prep *prep)
 {
 	char file[64], path[512];
 	snprintf(file, sizeof(file), "%s.lock", layer);
@@ -184,7 +210,7 @@ int server_claim_layer(const char *instance, const char *layer, bool standby)
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		if (rc == -EBUSY && standby)
-			rc = server_stand_by(fd, instance, layer);
+			rc = server_stand_by(fd, instance, layer, prep);
 		if (rc < 0) {
 			char pid[24];
 			server_lock_holder(fd, pid, sizeof(pid));
@@ -209,7 +235,8 @@ int server_claim_layer(const char *instance, const char *layer, bool standby)
 int server_open_pool(const struct server_args *args, const struct ustack_config *cfg,
 		     enum pool_holder self, struct pool **pool, uint64_t *reclaimed)
 {
-	int claim = server_claim_layer(cfg->instance, link_layer_name(self), args->standby);
+	int claim = server_claim_layer(cfg->instance, link_layer_name(self), args->standby,
+				       &args->prep);
 	if (claim < 0)
 		return claim;
 

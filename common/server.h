@@ -10,10 +10,21 @@
 #include "config.h"
 #include "pool.h"
 
+/* What a standby prepares while it waits, besides feeding the watchdog: `fn` is called before
+ * the wait, then every SERVER_STANDBY_PREP_RETRY_MS until it returns 0, with the pid that holds
+ * the layer as that process wrote it into the lock file (0 when it has not yet). nicd fetches
+ * the serving process's device file this way (nic_handoff.h). */
+#define SERVER_STANDBY_PREP_RETRY_MS 50
+struct server_standby_prep {
+	int (*fn)(void *arg, long holder);
+	void *arg;
+};
+
 struct server_args {
 	const char *instance;
 	const char *config_path; /* NULL: the instance's default config path */
 	bool standby; /* --standby: wait for the serving process of the layer to go, not refuse */
+	struct server_standby_prep prep; /* set by the shell after parsing; fn NULL: none */
 };
 
 /* Parse "--instance NAME [--config PATH] [--standby] | --help" for program `prog`. Returns 0
@@ -45,8 +56,9 @@ int server_open_pool(const struct server_args *args, const struct ustack_config 
 		     enum pool_holder self, struct pool **pool, uint64_t *reclaimed);
 /* The claim alone (server_open_pool's first step), for tests: 0 once this process holds the
  * layer (its pid written into the lock file), -EBUSY without `standby` while another holds it,
- * or another negative errno; logged. */
-int server_claim_layer(const char *instance, const char *layer, bool standby);
+ * or another negative errno; logged. `prep` (NULL: none) runs while standing by. */
+int server_claim_layer(const char *instance, const char *layer, bool standby,
+		       const struct server_standby_prep *prep);
 /* Serving: log `status`, and READY=1 with it to systemd; after a takeover also how long the
  * start took once the lock was free. */
 void server_ready(const char *status);

@@ -35,6 +35,9 @@ struct nic_config {
 	unsigned tx_inflight;  /* transmit requests in flight at most, 256 */
 	uint16_t mtu;          /* IP MTU; plain frames up to mtu + 14 */
 	unsigned offloads;     /* NIC_OFFLOAD_* wanted; 0: plain frames both ways */
+	bool handed;           /* handed_fd is a file a predecessor handed over (nic_handoff.h): */
+	int handed_fd;         /* open uses it if it is attached to the device, else opens it;
+				* either way open takes it (closes it on failure) */
 };
 
 struct nic_stats {
@@ -65,6 +68,8 @@ struct nic_stats {
 	uint64_t offload_refused;   /* times the device refused the offloads asked for */
 	uint64_t offload_rx;        /* gauge: NIC_OFFLOAD_* the device granted on receive */
 	uint64_t rx_reads;          /* gauge: receive slots (reads at once at most) */
+	uint64_t handed_over;       /* gauge: 1 when the device's file came from a predecessor
+				     * (nic_handoff.h), 0 when this process opened it */
 };
 
 extern const struct stat_field nic_stat_fields[];
@@ -96,6 +101,9 @@ struct nic_backend_ops {
 	/* Device MAC address (the kernel side of a TAP has its own). */
 	void (*kernel_mac)(struct nic_dev *dev, uint8_t mac[6]);
 	const struct nic_stats *(*stats)(struct nic_dev *dev);
+	/* The device's file, for a standby to hold (nic_handoff.h), or -EAGAIN while a successor
+	 * holding it could not yet reclaim our buffers safely at our death (it stays ours). */
+	int (*handoff_fd)(struct nic_dev *dev);
 	/* Cancel in-flight requests, free every buffer the backend holds; the device itself stays
 	 * (a TAP is persistent). Clears *dev. */
 	void (*close)(struct nic_dev **dev);

@@ -30,6 +30,7 @@ const struct stat_field nic_stat_fields[] = {
 	STAT_FIELD(struct nic_stats, offload_refused),
 	STAT_FIELD(struct nic_stats, offload_rx),
 	STAT_FIELD(struct nic_stats, rx_reads),
+	STAT_FIELD(struct nic_stats, handed_over),
 };
 
 #define NIC_STAT_FIELD_COUNT (sizeof(nic_stat_fields) / sizeof(nic_stat_fields[0]))

@@ -119,6 +119,15 @@
  * buffer anyway; a device refusing RWF_NOWAIT (reads then wait in the kernel, with the pool
  * pinned as registered buffers) is where this order is what keeps them apart.
  *
+ * A file handed over (nic_handoff.h). A standby may hold a duplicate of the serving nicd's
+ * file, received before the crash, and open with it: no TUNSETIFF, so no wait for the old
+ * ring, and frames the kernel queued on the file meanwhile are still there to read. It then
+ * has no proof that the old ring is gone, and needs none: nicd hands its file over only once a
+ * read has completed with RWF_NOWAIT taken (handoff_fd), which means no read of the dead
+ * process can still be in the kernel (the device's support for RWF_NOWAIT does not change
+ * while it lives). What the old ring still holds until its teardown (a poll, the refill
+ * timeout, the pinned pool area) writes into no buffer.
+ *
  * A dead device. -EBADFD on a read or write (the TAP was deleted: the kernel detached every
  * file) marks the device dead: no read is posted again, transmit drops, and rx_poll returns
  * -EBADFD, on which the shell stops and exits so that systemd starts a nicd that attaches
@@ -216,6 +225,8 @@ struct nic_dev {
 	bool poll_armed;   /* a TAP_OP_POLL (POLLIN on the TAP) is in the ring */
 	bool rx_readable;  /* the TAP may have frames: no read has found it empty since the poll */
 	bool rx_nowait;    /* reads carry RWF_NOWAIT (cleared if the device refuses it) */
+	bool rx_nowait_proven; /* a read with RWF_NOWAIT completed: the device takes it */
+	bool handed;       /* fd came from a predecessor (nic_handoff.h), not from TUNSETIFF */
 	struct __kernel_timespec refill_ts;
 	struct io_uring ring;
 	uint8_t *area;   /* pool data area, registered as fixed buffer 0 */
@@ -291,6 +302,8 @@ static void tap_rx_complete(struct nic_dev *dev, uint32_t slot, uint32_t index, 
 		dev->rx_nowait = false;
 		res = -EAGAIN;
 	}
+	if (dev->rx_nowait)
+		dev->rx_nowait_proven = true;
 	if (res == -EAGAIN) {
 		/* The TAP's queue is empty: the slot waits, buffers and all, for the poll. */
 		s->state = TAP_RX_IDLE;
@@ -753,11 +766,35 @@ static int tap_offload(struct nic_dev *dev, unsigned want)
 
 /* Create or re-attach the persistent TAP, set its offloads, then configure its link: MTU, up,
  * and read the kernel side's MAC. */
-static int tap_attach(struct nic_dev *dev, const char *ifname, unsigned offloads)
+/* A file a predecessor handed over (nic_handoff.h) is used only if it is attached to our device,
+ * as we would have opened it: a TAP without packet information, with a virtio-net header, one
+ * queue. Anything else (a file detached when the device was deleted since, a stranger's) is
+ * closed and the device opened as usual. Consumes `handed`. */
+static bool tap_adopt(struct nic_dev *dev, const char *ifname, int handed, struct ifreq *ifr)
+{
+	memset(ifr, 0, sizeof(*ifr));
+	int err = ioctl(handed, TUNGETIFF, ifr) < 0 ? -errno : 0;
+	unsigned short want = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	unsigned short mask = want | IFF_TUN | IFF_MULTI_QUEUE;
+	if (err == 0 && strncmp(ifr->ifr_name, ifname, IFNAMSIZ) == 0 &&
+	    (ifr->ifr_flags & mask) == want) {
+		dev->fd = handed;
+		dev->handed = true;
+		return true;
+	}
+	log_warn("tap %s: the file handed over is not attached to it (%s): opening the device",
+		 ifname, err ? strerror(-err) : ifr->ifr_name);
+	close(handed);
+	return false;
+}
+
+static int tap_attach(struct nic_dev *dev, const char *ifname, unsigned offloads, int handed)
 {
 	struct ifreq ifr = {0};
 	int vnet_hdr_sz = (int)TAP_VNET_HDR_LEN;
 
+	if (handed >= 0 && tap_adopt(dev, ifname, handed, &ifr))
+		goto attached;
 	dev->fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 	if (dev->fd < 0)
 		return -errno;
@@ -785,6 +822,7 @@ static int tap_attach(struct nic_dev *dev, const char *ifname, unsigned offloads
 	if (tries > 1)
 		log_notice("tap %s: attached after waiting for the previous owner (%u tries)",
 			   ifname, tries);
+attached:
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", ifr.ifr_name);
 	if (ioctl(dev->fd, TUNSETVNETHDRSZ, &vnet_hdr_sz) < 0)
 		return -errno;
@@ -864,17 +902,24 @@ static void tap_close(struct nic_dev **devp);
 
 static int tap_open(const struct nic_config *cfg, struct pool *pool, struct nic_dev **out)
 {
+	int handed = cfg && cfg->handed ? cfg->handed_fd : -1;
 	if (!cfg || !pool || !out || !cfg->ifname[0] || !memchr(cfg->ifname, 0, IFNAMSIZ) ||
 	    cfg->rx_inflight == 0 || cfg->tx_inflight == 0 || cfg->tx_inflight > TAP_RING_MAX - 4 ||
 	    cfg->rx_inflight > TAP_RING_MAX - 3 - cfg->tx_inflight ||
-	    cfg->mtu < TAP_MTU_MIN || cfg->mtu > TAP_MTU_MAX || (cfg->offloads & ~NIC_OFFLOAD_ALL))
+	    cfg->mtu < TAP_MTU_MIN || cfg->mtu > TAP_MTU_MAX || (cfg->offloads & ~NIC_OFFLOAD_ALL)) {
+		if (handed >= 0)
+			close(handed);
 		return -EINVAL;
+	}
 
 	struct nic_dev *dev = calloc(1, sizeof(*dev));
 	int err;
 
-	if (!dev)
+	if (!dev) {
+		if (handed >= 0)
+			close(handed);
 		return -ENOMEM;
+	}
 	dev->fd = -1;
 	dev->efd = -1;
 	dev->pool = pool;
@@ -884,7 +929,7 @@ static int tap_open(const struct nic_config *cfg, struct pool *pool, struct nic_
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", cfg->ifname);
 	dev->area = pool_data_area(pool, &dev->area_len);
 
-	err = tap_attach(dev, cfg->ifname, cfg->offloads);
+	err = tap_attach(dev, cfg->ifname, cfg->offloads, handed);
 	if (err)
 		goto fail;
 	/* The read slots' shape follows what receive was granted (see the file comment). */
@@ -927,6 +972,7 @@ static int tap_open(const struct nic_config *cfg, struct pool *pool, struct nic_
 		dev->tx_free[dev->tx_free_n++] = dev->tx_n - 1 - i;
 	dev->stats.offload_rx = dev->offload_rx;
 	dev->stats.rx_reads = dev->rx_n;
+	dev->stats.handed_over = dev->handed;
 
 	err = tap_link_config(dev);
 	if (err)
@@ -949,9 +995,10 @@ static int tap_open(const struct nic_config *cfg, struct pool *pool, struct nic_
 		err = -errno;
 		goto fail;
 	}
-	log_info("tap %s: attached, mtu %u, %u reads (%u buffers each) + %u writes in flight, "
+	log_info("tap %s: attached%s, mtu %u, %u reads (%u buffers each) + %u writes in flight, "
 		 "%s buffers, offload rx %#x tx %#x",
-		 dev->ifname, dev->mtu, dev->rx_n, 1 + dev->rx_tail_n, dev->tx_n,
+		 dev->ifname, dev->handed ? " (file handed over)" : "", dev->mtu, dev->rx_n,
+		 1 + dev->rx_tail_n, dev->tx_n,
 		 dev->fixed_buf ? "registered" : "unregistered", dev->offload_rx, dev->offload_tx);
 	*out = dev;
 	return 0;
@@ -1049,6 +1096,14 @@ static void tap_kernel_mac(struct nic_dev *dev, uint8_t mac[6]) { memcpy(mac, de
 
 static const struct nic_stats *tap_stats(struct nic_dev *dev) { return &dev->stats; }
 
+/* Only once a read has shown RWF_NOWAIT taken: then no read of ours ever waits in the kernel,
+ * so a successor holding this file may reclaim our buffers as soon as we are dead, without the
+ * proof a TUNSETIFF gives (see "Ownership and crashes"). */
+static int tap_handoff_fd(struct nic_dev *dev)
+{
+	return dev->rx_nowait && dev->rx_nowait_proven && !dev->dead ? dev->fd : -EAGAIN;
+}
+
 const struct nic_backend_ops nic_tap_ops = {
 	.name = "tap",
 	.open = tap_open,
@@ -1057,5 +1112,6 @@ const struct nic_backend_ops nic_tap_ops = {
 	.tx_submit = tap_tx_submit,
 	.kernel_mac = tap_kernel_mac,
 	.stats = tap_stats,
+	.handoff_fd = tap_handoff_fd,
 	.close = tap_close,
 };

@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "buf.h"
@@ -59,7 +60,9 @@
 #include "log.h"
 #include "loop.h"
 #include "nic_backend.h"
+#include "nic_handoff.h"
 #include "nicd_capture.h"
+#include "paths.h"
 #include "pool.h"
 #include "sdnotify.h"
 #include "server.h"
@@ -89,6 +92,10 @@ struct nicd {
 	struct hist total_to_wire;  /* stack entry (t_in) -> TAP write submitted */
 	uint64_t started;
 	uint64_t reclaimed;
+	int handed_fd; /* standing by: the serving nicd's device file (nic_handoff.h); -1: none */
+	int handed_err; /* the last fetch's error, logged when it changes */
+	struct nic_handoff handoff; /* serving: hands our device file to the standby */
+	int handoff_src;
 };
 
 /* The wall-clock time a capture's frames are stamped with (pcap wants it, not the stack's). */
@@ -215,6 +222,40 @@ static bool nicd_ctl_ready(void *arg, uint64_t now)
 	return ctl_server_poll(nd->ctl, 16) == 16;
 }
 
+/* A standby's preparation (server_standby_prep): hold the serving nicd's device file, so that a
+ * takeover neither waits for the dead process's ring to let go of the device nor loses the
+ * frames queued on its file (nic_handoff.h). Until it succeeds, server.c calls it again. */
+static int nicd_standby_fetch(void *arg, long holder)
+{
+	struct nicd *nd = arg;
+	char path[512];
+	int rc = holder > 0 ? ustack_runtime_path(nd->cfg.instance, NIC_HANDOFF_FILE, path,
+						  sizeof(path))
+			    : -EAGAIN;
+	if (rc == 0)
+		rc = nic_handoff_fetch(path, (pid_t)holder, 200);
+	if (rc >= 0) {
+		if (nd->handed_fd >= 0)
+			close(nd->handed_fd);
+		nd->handed_fd = rc;
+		log_info("holding pid %ld's device file: a takeover will not wait for the device",
+			 holder);
+		return 0;
+	}
+	if (rc != nd->handed_err && rc != -EAGAIN && rc != -EINTR)
+		log_warn("cannot get pid %ld's device file yet: %s", holder, strerror(-rc));
+	nd->handed_err = rc;
+	return rc;
+}
+
+/* A standby asks for our device file. */
+static bool nicd_handoff_ready(void *arg, uint64_t now)
+{
+	struct nicd *nd = arg;
+	(void)now;
+	return nic_handoff_serve(&nd->handoff, nd->ops->handoff_fd(nd->dev), 4) == 4;
+}
+
 /* ctl_handle: answers ustackctl. */
 static int nicd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__CtlReply *r,
 			   struct ctl_server *srv)
@@ -236,6 +277,14 @@ static int nicd_ctl_handle(void *arg, const Ustack__CtlRequest *req, Ustack__Ctl
 			rc = ctl_reply_add_counter(srv, r, "pool_reclaimed_at_start", nd->reclaimed);
 		if (rc == 0)
 			rc = ctl_reply_add_counter(srv, r, "loop_busy_polls", loop_busy_polls(nd->loop));
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "handoff_given", nd->handoff.stats.given);
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "handoff_not_yet",
+						   nd->handoff.stats.not_yet);
+		if (rc == 0)
+			rc = ctl_reply_add_counter(srv, r, "handoff_refused",
+						   nd->handoff.stats.refused);
 		if (rc == 0)
 			rc = ctl_reply_add_hist(srv, r, "inside_to_wire", &nd->inside_to_wire);
 		if (rc == 0)
@@ -267,12 +316,16 @@ static int nicd_init(struct nicd *nd, const struct server_args *args)
 		.offloads = nd->cfg.nic_offload ? NIC_OFFLOAD_ALL : 0,
 	};
 	snprintf(nc.ifname, sizeof(nc.ifname), "%s", nd->cfg.nic_ifname);
+	nc.handed = nd->handed_fd >= 0;
+	nc.handed_fd = nd->handed_fd;
+	nd->handed_fd = -1; /* the backend's now */
 	rc = nd->ops->open(&nc, nd->pool, &nd->dev);
 	if (rc < 0) {
 		log_err("%s %s: %s", nd->ops->name, nc.ifname, strerror(-rc));
 		return rc;
 	}
-	/* The open proved the old ring gone: its buffers are safe to hand out again. */
+	/* The open proved the old ring gone, or the file came handed over by a nicd whose reads
+	 * never wait in the kernel (nic_tap.c): its buffers are safe to hand out again. */
 	nd->reclaimed = server_reclaim_pool(nd->pool, POOL_HOLDER_NICD);
 
 	nd->zctx = zmq_ctx_new();
@@ -314,6 +367,16 @@ static int nicd_init(struct nicd *nd, const struct server_args *args)
 	nd->wait_timer = loop_add_timer(nd->loop, nicd_wait_timer, nd, CLOCK_NEVER);
 	if (nd->rx_src < 0 || nd->ipd_out_src < 0 || nd->wait_timer < 0 || nd->capture_src < 0)
 		return -ENOSPC;
+	/* Without it a standby still takes over, only waiting for the device: not fatal. */
+	char path[512];
+	rc = ustack_runtime_path(instance, NIC_HANDOFF_FILE, path, sizeof(path));
+	if (rc == 0)
+		rc = nic_handoff_listen(&nd->handoff, path);
+	if (rc == 0)
+		nd->handoff_src = loop_add_fd(nd->loop, nd->handoff.fd, nicd_handoff_ready, nd);
+	if (rc < 0 || nd->handoff_src < 0)
+		log_warn("handoff: cannot serve the standby our device file: %s",
+			 strerror(rc < 0 ? -rc : ENOSPC));
 	link_loop_room(nd->loop, nd->ipd_out_src, nd->to_ipd, false); /* until rx waits for it */
 	struct link *links[] = {nd->from_ipd, nd->to_ipd};
 	rc = link_faults_attach(nd->loop, nd->ctl, links, 2, &nd->faults);
@@ -325,6 +388,9 @@ static int nicd_init(struct nicd *nd, const struct server_args *args)
 
 static void nicd_fini(struct nicd *nd)
 {
+	nic_handoff_close(&nd->handoff);
+	if (nd->handed_fd >= 0)
+		close(nd->handed_fd);
 	if (nd->dev)
 		nd->ops->close(&nd->dev);
 	ctl_server_close(&nd->ctl);
@@ -348,6 +414,9 @@ int main(int argc, char **argv)
 	log_init("ustack-nicd");
 	struct nicd nd;
 	memset(&nd, 0, sizeof(nd));
+	nd.handed_fd = -1;
+	nd.handoff.fd = -1;
+	args.prep = (struct server_standby_prep){.fn = nicd_standby_fetch, .arg = &nd};
 	rc = nicd_init(&nd, &args);
 	if (rc < 0) {
 		nicd_fini(&nd);

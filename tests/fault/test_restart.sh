@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Restart contract: while the kernel is pinged at 100/s (tests/lib/pinger.py), SIGKILL ipd, then nicd, through systemd.
 # Each layer's standby (its twin unit's process, waiting on the layer's lock) takes over, and
-# systemd restarts the killed unit into the next standby; replies resume within 1 s of each
+# systemd restarts the killed unit into the next standby (nicd's, holding the TAP's file handed
+# over by the serving process, reads on from it); replies resume within 1 s of each
 # kill, and the pool's free count returns to its idle value (everything the dead process held
 # was reclaimed).
 source "$(dirname "$0")/../lib/stack.sh"
@@ -49,6 +50,19 @@ for layer in ipd nicd; do
 	[[ $standby1 =~ ^[0-9]+$ && $standby1 != "$pid0" && $standby1 != "$pid1" ]] ||
 		fail "$layer: no new standby after the takeover (standby '$standby1')"
 	pass "$layer: standby $standby0 took over from $pid0, $standby1 stands by (restarts $r0 -> $r1)"
+	if [[ $layer == nicd ]]; then
+		# The standby held the serving process's TAP file (drivers/nic_handoff.h): it read on
+		# from it at once, without waiting for the dead process's ring to let go of the device.
+		[[ $(stat nicd.handed_over) == 1 ]] ||
+			fail "nicd: the standby opened the TAP itself, not with the file handed over"
+		for _ in $(seq 100); do
+			(($(stat nicd.handoff_given) >= 1)) && break
+			sleep 0.05
+		done
+		(($(stat nicd.handoff_given) >= 1)) ||
+			fail "nicd: pid $pid1 never handed its TAP file to the new standby $standby1"
+		pass "nicd: the standby took over with the TAP file handed over, and handed it on"
+	fi
 	sleep 3
 done
 wait "$PING_PID" || true

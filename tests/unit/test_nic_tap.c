@@ -45,6 +45,7 @@
 #include "helper_check.h"
 #include "helper_pool.h"
 #include "nic_backend.h"
+#include "nic_handoff.h"
 #include "nic_vnet.h"
 #include "pool.h"
 #include "wire/arp.h"
@@ -837,6 +838,101 @@ static bool t_is_udp_to(const struct buf *b, const struct desc *d, void *ctx)
 	return true;
 }
 
+/* (h) A standby that holds the serving process's file (nic_handoff.h) opens with it after that
+ * process is killed: no TUNSETIFF, so no wait for the dead ring, and the frame the kernel sent
+ * while nobody read is still there. The file is handed over only once a read proved that
+ * RWF_NOWAIT is taken. A file that is not our device is refused and the device opened as usual.
+ */
+#define T_HAND_PATH "/tmp/ustack-test-nic-tap.handoff"
+
+static void t_udp_to_peer(uint16_t port)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = inet_addr(T_PEER_IP)};
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(s, 0);
+	ck_assert_int_eq(sendto(s, "hand", 4, 0, (struct sockaddr *)&to, sizeof(to)), 4);
+	close(s);
+}
+
+START_TEST(test_handed_over_after_kill)
+{
+	struct pool *pool = tpool_new(T_POOL_COUNT, POOL_HOLDER_NICD);
+	int up[2], down[2];
+	ck_assert_int_eq(pipe(up), 0);
+	ck_assert_int_eq(pipe(down), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct nic_dev *dev = t_open(pool, "ustap-hand", 64, 8);
+		char c = 'o';
+		if (write(up[1], &c, 1) != 1 || read(down[0], &c, 1) != 1)
+			_exit(1);
+		/* Not before a read has completed with RWF_NOWAIT. */
+		c = nic_tap_ops.handoff_fd(dev) == -EAGAIN ? 'y' : 'n';
+		struct t_udp_ctx u = {.dport = T_PEER_PORT};
+		if (c != 'y' || !t_pump(dev, T_WAIT_MS, t_is_udp_to, &u, NULL, NULL) ||
+		    nic_tap_ops.handoff_fd(dev) < 0)
+			c = 'n';
+		struct nic_handoff h;
+		if (nic_handoff_listen(&h, T_HAND_PATH) < 0)
+			c = 'n';
+		if (write(up[1], &c, 1) != 1)
+			_exit(1);
+		for (;;) {
+			struct pollfd p = {.fd = h.fd, .events = POLLIN};
+			if (poll(&p, 1, -1) == 1)
+				nic_handoff_serve(&h, nic_tap_ops.handoff_fd(dev), 4);
+		}
+	}
+	char c = 0;
+	ck_assert_int_eq(read(up[0], &c, 1), 1);
+	ck_assert_int_eq(c, 'o');
+	t_run("ip addr add " T_KERNEL_IP "/24 dev ustap-hand");
+	t_run("ip neigh replace " T_PEER_IP " lladdr 02:00:00:00:00:02 dev ustap-hand");
+	t_udp_to_peer(T_PEER_PORT);
+	ck_assert_int_eq(write(down[1], "g", 1), 1);
+	ck_assert_int_eq(read(up[0], &c, 1), 1);
+	ck_assert_int_eq(c, 'y');
+	int handed = nic_handoff_fetch(T_HAND_PATH, pid, T_WAIT_MS);
+	ck_assert_int_ge(handed, 0);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	unlink(T_HAND_PATH);
+	/* Nobody reads now: the datagram waits on the file we hold. */
+	t_udp_to_peer(T_PEER_PORT + 1);
+
+	struct nic_config cfg = {.ifname = "ustap-hand", .rx_inflight = 64, .tx_inflight = 8,
+				 .mtu = T_MTU, .handed = true, .handed_fd = handed};
+	struct nic_dev *dev = NULL;
+	ck_assert_int_eq(nic_tap_ops.open(&cfg, pool, &dev), 0);
+	ck_assert_uint_eq(nic_tap_ops.stats(dev)->handed_over, 1);
+	ck_assert_uint_eq(pool_reclaim(pool, POOL_HOLDER_NICD), 64);
+	tpool_assert_idle(pool);
+	struct t_udp_ctx u = {.dport = T_PEER_PORT + 1};
+	ck_assert_msg(t_pump(dev, T_WAIT_MS, t_is_udp_to, &u, NULL, NULL),
+		      "the datagram sent while nobody read was lost");
+	nic_tap_ops.close(&dev);
+	tpool_assert_idle(pool);
+
+	/* Not a TAP at all: refused (and closed), the device opened as usual. */
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	close(p[1]);
+	cfg.handed_fd = p[0];
+	ck_assert_int_eq(nic_tap_ops.open(&cfg, pool, &dev), 0);
+	ck_assert_uint_eq(nic_tap_ops.stats(dev)->handed_over, 0);
+	nic_tap_ops.close(&dev);
+	tpool_assert_idle(pool);
+	tpool_destroy(&pool);
+	close(up[0]);
+	close(up[1]);
+	close(down[0]);
+	close(down[1]);
+	t_delete("ustap-hand");
+}
+END_TEST
+
 START_TEST(test_rx_partial_checksum)
 {
 	struct pool *pool = tpool_new(T_OFF_POOL, POOL_HOLDER_NICD);
@@ -1287,6 +1383,7 @@ static Suite *nic_tap_suite(void)
 	tcase_add_test(tc, test_rx_order);
 	tcase_add_test(tc, test_kill_restart);
 	tcase_add_test(tc, test_device_deleted);
+	tcase_add_test(tc, test_handed_over_after_kill);
 	tcase_add_test(tc, test_offload_open);
 	tcase_add_test(tc, test_offload_refused_falls_back);
 	tcase_add_test(tc, test_rx_partial_checksum);

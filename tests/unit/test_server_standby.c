@@ -63,7 +63,7 @@ static pid_t t_claimer(bool standby, int report, unsigned watchdog_usec)
 		snprintf(v, sizeof(v), "%ld", (long)getpid());
 		setenv("WATCHDOG_PID", v, 1);
 	}
-	int rc = server_claim_layer(T_INSTANCE, T_LAYER, standby);
+	int rc = server_claim_layer(T_INSTANCE, T_LAYER, standby, NULL);
 	char msg[32];
 	int n = snprintf(msg, sizeof(msg), "claimed %d", rc);
 	if (write(report, msg, (size_t)n) != n)
