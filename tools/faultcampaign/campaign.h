@@ -150,7 +150,7 @@ struct cp_cfg {
 	uint64_t seed;
 	uint32_t tcp_rate;     /* bytes/s per direction of each connection */
 	uint32_t udp_interval_ms;
-	uint32_t udp_rto_ms;   /* a request is sent again after this (50 ms) */
+	uint32_t udp_rto_ms;   /* a request is sent again after this (10 ms) */
 	uint32_t udp_bound_ms; /* and given up (lost) after this */
 	uint32_t end_bound_ms; /* the end: how long a receiver waits for the rest and EOF */
 };

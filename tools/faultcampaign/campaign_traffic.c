@@ -359,7 +359,11 @@ static void *cp_udp_client(void *arg)
 						sizeof(to)) < 0)
 					atomic_fetch_add(&f->send_errors, 1);
 			}
-			int w = cp_wait(ops, j->fd, POLLIN, 20);
+			/* Awake when the retry is due, not up to a poll interval later. */
+			uint64_t due = tried + (uint64_t)c->udp_rto_ms * 1000000u;
+			now = cp_now_ns();
+			int wait_ms = due > now ? (int)((due - now + 999999u) / 1000000u) : 1;
+			int w = cp_wait(ops, j->fd, POLLIN, wait_ms < 20 ? wait_ms : 20);
 			if (w < 0) {
 				cp_flow_break(f, -w);
 				goto out;
