@@ -140,8 +140,9 @@ static bool server_standby_prepare(int fd, const struct server_standby_prep *pre
  * the death), then take it. The wait is a blocking flock, so the hand-over costs one wake-up,
  * not a polling interval. A SIGALRM without SA_RESTART breaks the wait every half watchdog
  * interval to feed systemd's watchdog: a standby is a live process with a unit of its own,
- * and one that stopped feeding would be restarted like a hung server. The same tick, every
- * SERVER_STANDBY_PREP_RETRY_MS until it succeeds, runs the layer's preparation (`prep`).
+ * and one that stopped feeding would be restarted like a hung server. The same tick runs the
+ * layer's preparation (`prep`) until it succeeds, first SERVER_STANDBY_PREP_RETRY_MS apart,
+ * then twice as far apart each time, up to the feed interval.
  * SIGTERM keeps its default action while standing by: there is nothing to clean yet. */
 static int server_stand_by(int fd, const char *instance, const char *layer,
 			   const struct server_standby_prep *prep)
@@ -158,9 +159,11 @@ static int server_stand_by(int fd, const char *instance, const char *layer,
 	sigaction(SIGALRM, &sa, &old);
 	uint64_t feed_ns = sdn_watchdog_interval();
 	uint64_t retry_ns = (uint64_t)SERVER_STANDBY_PREP_RETRY_MS * CLOCK_NS_PER_MS;
+	uint64_t retry_max_ns =
+		feed_ns ? feed_ns : (uint64_t)SERVER_STANDBY_PREP_RETRY_MAX_MS * CLOCK_NS_PER_MS;
 	bool prepared = !prep || !prep->fn || server_standby_prepare(fd, prep);
-	if (!prepared && feed_ns && feed_ns < retry_ns)
-		retry_ns = feed_ns;
+	if (retry_ns > retry_max_ns)
+		retry_ns = retry_max_ns;
 	server_standby_tick_every(prepared ? feed_ns : retry_ns);
 	int rc = 0;
 	while (flock(fd, LOCK_EX) < 0) {
@@ -169,9 +172,16 @@ static int server_stand_by(int fd, const char *instance, const char *layer,
 			break;
 		}
 		sdn_watchdog();
-		if (!prepared && server_standby_prepare(fd, prep)) {
+		if (prepared)
+			continue;
+		if (server_standby_prepare(fd, prep)) {
 			prepared = true;
 			server_standby_tick_every(feed_ns);
+		} else if (retry_ns < retry_max_ns) {
+			/* A holder that cannot say yes yet (nicd before its first read) is asked
+			 * less and less often, not 20 times a second for ever. */
+			retry_ns = retry_ns * 2 < retry_max_ns ? retry_ns * 2 : retry_max_ns;
+			server_standby_tick_every(retry_ns);
 		}
 	}
 	server_standby_tick_every(0);

@@ -11,10 +11,12 @@
 #include "pool.h"
 
 /* What a standby prepares while it waits, besides feeding the watchdog: `fn` is called before
- * the wait, then every SERVER_STANDBY_PREP_RETRY_MS until it returns 0, with the pid that holds
- * the layer as that process wrote it into the lock file (0 when it has not yet). nicd fetches
- * the serving process's device file this way (nic_handoff.h). */
+ * the wait, then again until it returns 0 (SERVER_STANDBY_PREP_RETRY_MS later, twice that after
+ * each failure, up to the watchdog's feed interval or SERVER_STANDBY_PREP_RETRY_MAX_MS), with
+ * the pid that holds the layer as that process wrote it into the lock file (0 when it has not
+ * yet). nicd fetches the serving process's device file this way (nic_handoff.h). */
 #define SERVER_STANDBY_PREP_RETRY_MS 50
+#define SERVER_STANDBY_PREP_RETRY_MAX_MS 1000
 struct server_standby_prep {
 	int (*fn)(void *arg, long holder);
 	void *arg;

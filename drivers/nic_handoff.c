@@ -12,14 +12,16 @@
 
 #include "log.h"
 
-static int nic_handoff_addr(const char *path, struct sockaddr_un *sa)
+/* A non-blocking seqpacket socket and the address of `path`: the fd, or a negative errno. */
+static int nic_handoff_socket(const char *path, struct sockaddr_un *sa)
 {
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sa->sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa->sun_path, path, strlen(path) + 1);
-	return 0;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	return fd < 0 ? -errno : fd;
 }
 
 static int nic_handoff_peer(int fd, struct ucred *cred)
@@ -35,12 +37,9 @@ int nic_handoff_listen(struct nic_handoff *h, const char *path)
 	struct sockaddr_un sa;
 	memset(h, 0, sizeof(*h));
 	h->fd = -1;
-	int rc = nic_handoff_addr(path, &sa);
-	if (rc < 0)
-		return rc;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int rc, fd = nic_handoff_socket(path, &sa);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	/* A socket file left by a killed predecessor: ours now (we hold the layer's lock). */
 	(void)unlink(path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0 ||
@@ -57,14 +56,14 @@ int nic_handoff_listen(struct nic_handoff *h, const char *path)
 
 static int nic_handoff_give(struct nic_handoff *h, int conn, int dev_fd)
 {
-	struct ucred cred;
+	struct ucred cred = {.pid = -1, .uid = (uid_t)-1};
 	int rc = nic_handoff_peer(conn, &cred);
 	if (rc == 0 && cred.uid != geteuid())
 		rc = -EPERM;
 	if (rc < 0) {
 		h->stats.refused++;
-		log_warn("handoff: refused a peer (pid %ld, uid %ld): %s", rc == -EPERM ?
-			 (long)cred.pid : -1L, rc == -EPERM ? (long)cred.uid : -1L, strerror(-rc));
+		log_warn("handoff: refused a peer (pid %ld, uid %ld): %s", (long)cred.pid,
+			 (long)(int)cred.uid, strerror(-rc));
 		return rc;
 	}
 	char byte = dev_fd >= 0 ? NIC_HANDOFF_READY : NIC_HANDOFF_NOT_YET;
@@ -126,12 +125,9 @@ void nic_handoff_close(struct nic_handoff *h)
 int nic_handoff_fetch(const char *path, pid_t holder, int timeout_ms)
 {
 	struct sockaddr_un sa;
-	int rc = nic_handoff_addr(path, &sa);
-	if (rc < 0)
-		return rc;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int rc, fd = nic_handoff_socket(path, &sa);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		rc = -errno;
 		close(fd);

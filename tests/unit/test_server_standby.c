@@ -49,6 +49,22 @@ static void t_teardown(void)
 /* A child that claims the layer, then reports on `report` ("claimed N" with rc N) and waits
  * for its end. With watchdog_usec, it runs under a notify socket and watchdog as systemd's
  * services do. */
+/* The standby's preparation in t_claimer: tells `t_prep_report` the holder it was given, and
+ * succeeds on its T_PREP_OK-th call. */
+#define T_PREP_OK 4
+static int t_prep_report = -1;
+static int t_prep_calls;
+
+static int t_prep(void *arg, long holder)
+{
+	(void)arg;
+	char msg[32];
+	int n = snprintf(msg, sizeof(msg), "prep %ld;", holder);
+	if (write(t_prep_report, msg, (size_t)n) != n)
+		_exit(3);
+	return ++t_prep_calls >= T_PREP_OK ? 0 : -EAGAIN;
+}
+
 static pid_t t_claimer(bool standby, int report, unsigned watchdog_usec)
 {
 	pid_t pid = fork();
@@ -63,7 +79,8 @@ static pid_t t_claimer(bool standby, int report, unsigned watchdog_usec)
 		snprintf(v, sizeof(v), "%ld", (long)getpid());
 		setenv("WATCHDOG_PID", v, 1);
 	}
-	int rc = server_claim_layer(T_INSTANCE, T_LAYER, standby, NULL);
+	struct server_standby_prep prep = {.fn = t_prep};
+	int rc = server_claim_layer(T_INSTANCE, T_LAYER, standby, t_prep_report >= 0 ? &prep : NULL);
 	char msg[32];
 	int n = snprintf(msg, sizeof(msg), "claimed %d", rc);
 	if (write(report, msg, (size_t)n) != n)
@@ -191,6 +208,47 @@ START_TEST(standby_takes_over_from_a_killed_holder)
 }
 END_TEST
 
+/* The preparation runs while standing by, with the holder's pid, until it succeeds (three
+ * refusals, then done: retried 50, 100, 200 ms apart), and never again after that; the
+ * takeover is not held up by it. */
+START_TEST(standby_prepares_until_done)
+{
+	int a[2], b[2], p[2];
+	ck_assert_int_eq(pipe(a), 0);
+	ck_assert_int_eq(pipe(b), 0);
+	ck_assert_int_eq(pipe(p), 0);
+	pid_t holder = t_claimer(false, a[1], 0);
+	ck_assert_int_eq(t_report(a[0], T_WAIT_MS), 0);
+	t_prep_report = p[1];
+	pid_t standby = t_claimer(true, b[1], 0);
+	t_prep_report = -1;
+	char want[T_PREP_OK * 32] = "", got[sizeof(want)] = "";
+	for (int i = 0; i < T_PREP_OK; i++)
+		snprintf(want + strlen(want), sizeof(want) - strlen(want), "prep %ld;", (long)holder);
+	size_t have = 0;
+	while (have < strlen(want)) {
+		struct pollfd pf = {.fd = p[0], .events = POLLIN};
+		ck_assert_msg(poll(&pf, 1, T_WAIT_MS) == 1, "preparation calls so far: '%s'", got);
+		ssize_t n = read(p[0], got + have, sizeof(got) - 1 - have);
+		ck_assert_int_gt(n, 0);
+		have += (size_t)n;
+		got[have] = '\0';
+	}
+	ck_assert_str_eq(got, want);
+	/* Done: no fifth call, and the standby still waits. */
+	struct pollfd pf = {.fd = p[0], .events = POLLIN};
+	ck_assert_int_eq(poll(&pf, 1, 500), 0);
+	ck_assert_int_eq(t_report(b[0], 0), 1);
+	t_end(holder);
+	ck_assert_int_eq(t_report(b[0], T_WAIT_MS), 0);
+	ck_assert_int_eq(t_holder_pid(), standby);
+	t_end(standby);
+	t_close_pipes(a, b);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("server_standby");
@@ -199,6 +257,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, second_without_standby_refuses);
 	tcase_add_test(tc, standby_takes_over_from_a_killed_holder);
+	tcase_add_test(tc, standby_prepares_until_done);
 	suite_add_tcase(s, tc);
 	return s;
 }
