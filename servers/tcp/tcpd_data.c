@@ -82,8 +82,24 @@ void tcpd_out_flush(struct tcpd *u)
 	int rc = link_send(u->to_ipd, u->out, u->out_desc, n);
 	if (rc == -EINVAL)
 		pool_free_burst(u->pool, u->out, n); /* consumed entries are NULL */
-	if (rc < 0)
+	if (rc < 0) {
 		u->stats.tx_drop_link++;
+		uint64_t since = now - u->ipd_reconnected_at;
+		if (u->ipd_reconnected_at && since < TCPD_RECONNECT_WATCH_MS * CLOCK_NS_PER_MS) {
+			/* Seen: ZeroMQ reports the new connection, and a send 0.1 ms later still
+			 * gets EAGAIN. The kick's retransmissions lost that way waited for a
+			 * doubled RTO, ~400 ms, instead of going out now. */
+			u->stats.tx_drop_link_reconnect++;
+			if (!u->reconnect_drop_logged)
+				log_notice("a batch of %u segments to ipd was dropped (%s) %.1f ms "
+					   "after ipd reconnected: kicking the path again", n,
+					   strerror(-rc), (double)since / 1e6);
+			u->reconnect_drop_logged = true;
+			u->rekick_at = now + TCPD_REKICK_MS * CLOCK_NS_PER_MS;
+			if (u->loop && u->rekick_timer >= 0)
+				loop_arm_timer(u->loop, u->rekick_timer, u->rekick_at);
+		}
+	}
 }
 
 static void tcpd_out_add(struct tcpd *u, struct buf **b, const struct desc *d)
@@ -238,6 +254,8 @@ bool tcpd_ipd_connected(void *arg, uint64_t now)
 	if (link_peer_events_drain(u->to_ipd) == 0)
 		return false;
 	u->stats.ipd_reconnects++;
+	u->ipd_reconnected_at = now;
+	u->reconnect_drop_logged = false;
 	unsigned kicked = tcp_path_restored(u->t, now, 0, tcpd_io(u));
 	u->stats.path_kicks += kicked;
 	log_info("ipd reconnected: %u connections retransmit what was in flight now", kicked);
@@ -245,6 +263,20 @@ bool tcpd_ipd_connected(void *arg, uint64_t now)
 	tcpd_out_flush(u);
 	tcpd_rearm(u);
 	return false;
+}
+
+uint64_t tcpd_rekick(void *arg, uint64_t now)
+{
+	struct tcpd *u = arg;
+	u->rekick_at = 0;
+	u->stats.path_rekicks++;
+	u->stats.path_kicks += tcp_path_restored(u->t, now, 0, tcpd_io(u));
+	tcpd_io_run(u, now);
+	tcpd_out_flush(u);
+	tcpd_rearm(u);
+	/* dropped again, still within the watch: the flush set the next one (the loop keeps
+	 * what a timer returns, not what was armed during it) */
+	return u->rekick_at ? u->rekick_at : CLOCK_NEVER;
 }
 
 uint64_t tcpd_timer(void *arg, uint64_t now)

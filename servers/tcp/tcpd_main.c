@@ -45,9 +45,11 @@ const struct stat_field tcpd_stat_fields[] = {
 	F(rx_segs), F(rx_gro_frames), F(rx_csum_checked), F(rx_drop_not_tcp), F(rx_drop_short),
 	F(rx_drop_detached), F(rx_drop_stage), F(rx_place_nowhere), F(rx_place_errors),
 	F(rx_bytes), F(icmp_in), F(icmp_drop_short), F(tx_segs), F(tx_tso), F(tx_bytes),
-	F(tx_drop_nobuf), F(tx_drop_unbound), F(tx_drop_detached), F(tx_drop_ring), F(tx_drop_link), F(sync_tx_taken),
+	F(tx_drop_nobuf), F(tx_drop_unbound), F(tx_drop_detached), F(tx_drop_ring), F(tx_drop_link),
+	F(tx_drop_link_reconnect), F(sync_tx_taken),
 	F(sync_rx_read), F(binds_released), F(orphans_aborted), F(stage_bytes), F(io_rounds_left),
-	F(req_bad_slot), F(stream_rebases), F(path_kicks), F(ipd_reconnects), F(tx_stamp_bad),
+	F(req_bad_slot), F(stream_rebases), F(path_kicks), F(path_rekicks), F(ipd_reconnects),
+	F(tx_stamp_bad),
 	F(app_hist_over_credit), F(app_hist_went_down),
 #undef F
 };
@@ -200,6 +202,7 @@ static int tcpd_init(struct tcpd *u, const struct server_args *args)
 	u->io = (struct tcp_io){.tx = u->io_tx, .tx_max = TCPD_IO_TX, .ev = u->io_ev,
 				.ev_max = TCPD_IO_EV};
 	u->timer_id = -1;
+	u->rekick_timer = -1;
 	int rc = server_load_config(args, &u->cfg);
 	if (rc == 0)
 		rc = server_open_pool(args, &u->cfg, POOL_HOLDER_TCPD, &u->pool, &u->reclaimed);
@@ -261,6 +264,9 @@ static int tcpd_init(struct tcpd *u, const struct server_args *args)
 	u->timer_id = loop_add_timer(u->loop, tcpd_timer, u, tcp_next_deadline(u->t));
 	if (u->timer_id < 0)
 		return u->timer_id;
+	u->rekick_timer = loop_add_timer(u->loop, tcpd_rekick, u, CLOCK_NEVER);
+	if (u->rekick_timer < 0)
+		return u->rekick_timer;
 	struct link *links[] = {u->from_ipd, u->to_ipd};
 	rc = link_faults_attach(u->loop, u->ctl, links, 2, &u->faults);
 	if (rc < 0)

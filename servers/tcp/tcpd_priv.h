@@ -71,6 +71,8 @@
 #define TCPD_RX_BUDGET 4u          /* batches from ipd per loop pass */
 #define TCPD_IO_TX 64u             /* segments one core call emits before the rest is deferred */
 #define TCPD_IO_EV 256u            /* connections whose events one call lists */
+#define TCPD_RECONNECT_WATCH_MS 500u /* tx_drop_link_reconnect: drops this soon after ipd came back */
+#define TCPD_REKICK_MS 2u          /* ... are followed by another path kick this much later */
 #define TCPD_DEFER_ROUNDS 16u      /* tcp_output_deferred rounds per pass */
 #define TCPD_SYNC_BUDGET 256u      /* slots a pass looks at for doorbell work */
 #define TCPD_STAGE_ALL (64u << 20) /* early data of connections not yet accepted, all together:
@@ -139,6 +141,9 @@ struct tcpd_stats {
 					 * mapped yet): the core resends it */
 	uint64_t tx_drop_ring;          /* the TX ring refused the read (never expected) */
 	uint64_t tx_drop_link;          /* batches to ipd dropped: its link was full or absent */
+	uint64_t tx_drop_link_reconnect; /* of those, within TCPD_RECONNECT_WATCH_MS after ipd
+					  * reconnected: the path is kicked again TCPD_REKICK_MS
+					  * later (logged once per reconnect) */
 	uint64_t sync_tx_taken;         /* bytes taken from TX rings into the core (tcp_send) */
 	uint64_t sync_rx_read;          /* bytes the applications read (tcp_recvd) */
 	uint64_t binds_released;        /* slots given back (REGION_SS_RELEASED) */
@@ -149,6 +154,7 @@ struct tcpd_stats {
 	uint64_t stream_rebases;        /* a bind's stream base moved up (every 1 GiB of a stream) */
 	uint64_t path_kicks;            /* retransmissions brought forward because a restart (ours,
 					 * or ipd's) lost what was in flight (tcp_path_restored) */
+	uint64_t path_rekicks;          /* kicks again: a batch after ipd's reconnect was dropped */
 	uint64_t ipd_reconnects;        /* ipd's link came back (a new ipd) */
 	uint64_t tx_stamp_bad;          /* TX stamps (region_stream_ctl.tx_stamp) that were in the
 					 * future or absurdly old: not in transit_from_app */
@@ -220,6 +226,10 @@ struct tcpd {
 	uint64_t restored_sessions;
 	bool state_fresh;
 	struct tcpd_stats stats;
+	uint64_t ipd_reconnected_at; /* when ipd's link last came back (0: not since our start) */
+	bool reconnect_drop_logged;  /* a drop after that reconnect was logged */
+	int rekick_timer;            /* a path kick again, after such a drop (tcpd_rekick) */
+	uint64_t rekick_at;          /* its deadline, 0: none */
 };
 
 /* --- tcpd_state.c --- */
@@ -318,5 +328,8 @@ void tcpd_rearm(struct tcpd *u);
  * flight through the old ipd are lost, so repair them now (tcp_path_restored). Returns false
  * (a loop source's "nothing more"). */
 bool tcpd_ipd_connected(void *arg, uint64_t now);
+/* The rekick timer: a batch to ipd was dropped right after its reconnect, and the kick's own
+ * retransmissions may have been in it: kick again. */
+uint64_t tcpd_rekick(void *arg, uint64_t now);
 
 #endif
