@@ -111,11 +111,7 @@ static void session_close_fds(int *fds, unsigned n)
 			close(fds[i]);
 }
 
-/* Gather every descriptor of every SCM_RIGHTS message of msg into fds (room for max); *n is
- * how many were installed in this process (all of them need closing on error, including any
- * beyond max, which are closed here). Returns false if any control message is not
- * SOL_SOCKET/SCM_RIGHTS. */
-static bool session_collect_fds(struct msghdr *msg, int *fds, unsigned max, unsigned *n)
+bool session_collect_fds(struct msghdr *msg, int *fds, unsigned max, unsigned *n)
 {
 	bool only_rights = true;
 	*n = 0;

@@ -26,6 +26,7 @@
 #ifndef USTACK_SESSION_H
 #define USTACK_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -80,5 +81,12 @@ int session_server_recv(int conn_fd, int timeout_ms, struct session_hello *hello
 
 /* Server: send the welcome. */
 int session_server_send(int conn_fd, const struct session_welcome *welcome);
+
+/* Gather every descriptor of every SCM_RIGHTS message of a received msg into fds (room for
+ * max); *n is how many are now in fds (all of them the caller's to close; any beyond max were
+ * closed here). Returns false if any control message is not SOL_SOCKET/SCM_RIGHTS. Also what
+ * nicd's device handoff receives with (drivers/nic_handoff.c). */
+struct msghdr;
+bool session_collect_fds(struct msghdr *msg, int *fds, unsigned max, unsigned *n);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "session.h"
 
 /* A non-blocking seqpacket socket and the address of `path`: the fd, or a negative errno. */
 static int nic_handoff_socket(const char *path, struct sockaddr_un *sa)
@@ -162,25 +163,15 @@ int nic_handoff_fetch(const char *path, pid_t holder, int timeout_ms)
 	close(fd);
 	if (got < 0)
 		return -saved;
-	int dev_fd = -1;
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-	    c->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(&dev_fd, CMSG_DATA(c), sizeof(int));
-	else if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-		/* More than one file: close them all, take none. */
-		size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < nfd; i++) {
-			int x;
-			memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			close(x);
-		}
-		return -EPROTO;
-	}
-	if (got == 1 && byte == NIC_HANDOFF_READY && dev_fd >= 0 && !(msg.msg_flags & MSG_CTRUNC))
-		return dev_fd;
-	if (dev_fd >= 0)
-		close(dev_fd);
+	/* Any number of files in any number of messages: every one is ours to close. */
+	int fds[2];
+	unsigned n = 0;
+	bool rights_only = session_collect_fds(&msg, fds, 2, &n);
+	if (got == 1 && byte == NIC_HANDOFF_READY && rights_only && n == 1 &&
+	    !(msg.msg_flags & MSG_CTRUNC))
+		return fds[0];
+	for (unsigned i = 0; i < n; i++)
+		close(fds[i]);
 	if (got == 1 && byte == NIC_HANDOFF_NOT_YET)
 		return -EAGAIN;
 	return -EPROTO;
