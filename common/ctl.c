@@ -21,9 +21,11 @@
 #include "log.h"
 #include "paths.h"
 #include "router.h"
+#include "runtime_sock.h"
 
 #define CTL_MAX_REQUEST 4096
 #define CTL_MAX_IDENTITY 256
+#define CTL_RECONNECT_MS 10 /* a client's connect retry while a layer restarts */
 
 struct ctl_scratch {
 	struct ctl_scratch *next;
@@ -58,18 +60,14 @@ static int ctl_endpoint(const char *instance, const char *layer, char *out, size
 int ctl_server_open(void *zctx, const char *instance, const char *layer, ctl_handler_fn fn,
 		    void *arg, struct ctl_server **out)
 {
-	char ep[300];
 	char path[256];
 	char file[64];
-	int rc = ctl_endpoint(instance, layer, ep, sizeof(ep));
-	if (rc < 0)
-		return rc;
-	rc = ustack_runtime_dir_create(instance);
-	if (rc < 0)
-		return rc;
 	snprintf(file, sizeof(file), "%s.ctl", layer);
-	ustack_runtime_path(instance, file, path, sizeof(path));
-	unlink(path); /* a socket file left by a killed predecessor would make bind fail */
+	int rc = ustack_runtime_path(instance, file, path, sizeof(path));
+	if (rc == 0)
+		rc = ustack_runtime_dir_create(instance);
+	if (rc < 0)
+		return rc;
 
 	struct ctl_server *srv = calloc(1, sizeof(*srv));
 	if (!srv)
@@ -84,8 +82,11 @@ int ctl_server_open(void *zctx, const char *instance, const char *layer, ctl_han
 	int64_t maxmsg = CTL_MAX_REQUEST; /* bigger frames drop the peer's connection */
 	zmq_setsockopt(srv->sock, ZMQ_LINGER, &linger, sizeof(linger));
 	zmq_setsockopt(srv->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
-	if (zmq_bind(srv->sock, ep) < 0) {
-		rc = -errno;
+	/* ustackctl takes a missing file for a layer that is not running: the name must never
+	 * go missing while a successor replaces a killed server's socket. Only the stack's own
+	 * user (and root) may ask. */
+	rc = runtime_sock_bind_zmq(srv->sock, path, 0600);
+	if (rc < 0) {
 		zmq_close(srv->sock);
 		free(srv);
 		return rc;
@@ -382,6 +383,11 @@ int ctl_call_request(void *zctx, const char *instance, const char *layer, Ustack
 	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
 	zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout_ms, sizeof(timeout_ms));
 	zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout_ms, sizeof(timeout_ms));
+	/* Asked while the layer restarts, we find the dead server's socket file and are refused:
+	 * try again soon, or the answer would come up to ZeroMQ's default 100 ms after the new
+	 * server listens. */
+	int ivl = CTL_RECONNECT_MS;
+	zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
 	if (zmq_connect(s, ep) < 0) {
 		rc = -errno;
 		zmq_close(s);

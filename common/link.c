@@ -57,6 +57,7 @@
 #include "clock.h"
 #include "log.h"
 #include "paths.h"
+#include "runtime_sock.h"
 #include "shm_link.h"
 
 #define LINK_HWM 64 /* batches queued per socket side */
@@ -199,7 +200,6 @@ int link_open_rx(void *zctx, struct pool *pool, const char *instance, enum pool_
 		 struct link **out)
 {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char ep[sizeof(path) + 8];
 	enum pool_holder self = pool_self(pool);
 	struct link *l = NULL;
 
@@ -208,14 +208,9 @@ int link_open_rx(void *zctx, struct pool *pool, const char *instance, enum pool_
 	int rc = link_path(instance, from, self, path, sizeof(path));
 	if (rc < 0)
 		return rc;
-	snprintf(ep, sizeof(ep), "ipc://%s", path);
 	rc = ustack_runtime_dir_create(instance);
 	if (rc < 0)
 		return rc;
-	/* The socket file of a killed predecessor would make bind fail with EADDRINUSE. The
-	 * service manager runs one receiver per link, so a file here is never a live peer's. */
-	if (unlink(path) < 0 && errno != ENOENT)
-		return -errno;
 
 	rc = link_new(pool, from, true, &l);
 	if (rc < 0)
@@ -238,12 +233,16 @@ int link_open_rx(void *zctx, struct pool *pool, const char *instance, enum pool_
 		goto fail;
 	if ((rc = link_monitor_start(l, zctx)) < 0)
 		goto fail;
-	if (zmq_setsockopt(l->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0 ||
-	    zmq_bind(l->sock, ep) < 0) {
+	if (zmq_setsockopt(l->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0) {
 		rc = -errno;
 		goto fail;
 	}
-	log_debug("link %s-to-%s: bound %s", link_layer_name(from), link_layer_name(self), ep);
+	/* Replaces the socket file of a killed predecessor (the holder of this layer's lock is
+	 * the link's one receiver, so a file here is never a live peer's). */
+	if ((rc = runtime_sock_bind_zmq(l->sock, path, 0600)) < 0)
+		goto fail;
+	log_debug("link %s-to-%s: bound ipc://%s", link_layer_name(from), link_layer_name(self),
+		  path);
 	*out = l;
 	return 0;
 fail:

@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h> /* chmod */
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "runtime_sock.h"
 #include "session.h"
 
 /* A non-blocking seqpacket socket and the address of `path`: the fd, or a negative errno. */
@@ -41,13 +41,11 @@ int nic_handoff_listen(struct nic_handoff *h, const char *path)
 	int rc, fd = nic_handoff_socket(path, &sa);
 	if (fd < 0)
 		return fd;
-	/* A socket file left by a killed predecessor: ours now (we hold the layer's lock). */
-	(void)unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0 ||
-	    listen(fd, 4) < 0) {
-		rc = -errno;
+	/* Replaces a socket file left by a killed predecessor: ours now (we hold the layer's
+	 * lock). */
+	rc = runtime_sock_listen_unix(fd, path, 0600, 4);
+	if (rc < 0) {
 		close(fd);
-		(void)unlink(path);
 		return rc;
 	}
 	h->fd = fd;

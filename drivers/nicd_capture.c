@@ -14,12 +14,12 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 #include <zmq.h>
 
 #include "log.h"
 #include "nicd_capture.h"
 #include "paths.h"
+#include "runtime_sock.h"
 
 #define CAPTURE_POLL_BUDGET 16
 #define CAPTURE_SUB_MAX 256 /* longest message a client may send */
@@ -28,14 +28,11 @@
 
 int nicd_capture_open(void *zctx, const char *instance, struct nicd_capture *c)
 {
-	char path[256], ep[300];
+	char path[256];
 	memset(c, 0, sizeof(*c));
 	int rc = ustack_runtime_path(instance, CAPTURE_FILE, path, sizeof(path));
 	if (rc < 0)
 		return rc;
-	if (snprintf(ep, sizeof(ep), "ipc://%s", path) >= (int)sizeof(ep))
-		return -ENAMETOOLONG;
-	unlink(path); /* a socket file left by a killed predecessor would make bind fail */
 	c->sock = zmq_socket(zctx, ZMQ_XPUB);
 	if (!c->sock)
 		return -errno;
@@ -45,14 +42,15 @@ int nicd_capture_open(void *zctx, const char *instance, struct nicd_capture *c)
 	    zmq_setsockopt(c->sock, ZMQ_XPUB_NODROP, &one, sizeof(one)) < 0 ||
 	    zmq_setsockopt(c->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
 	    zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof(zero)) < 0 ||
-	    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0 ||
-	    zmq_bind(c->sock, ep) < 0) {
+	    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0)
 		rc = -errno;
+	else /* what the wire carries: the stack's own user (and root) only */
+		rc = runtime_sock_bind_zmq(c->sock, path, 0600);
+	if (rc < 0) {
 		zmq_close(c->sock);
 		c->sock = NULL;
-		return rc;
 	}
-	return 0;
+	return rc;
 }
 
 void nicd_capture_close(struct nicd_capture *c)

@@ -35,18 +35,17 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zmq.h>
 
 #include "log.h"
 #include "paths.h"
 #include "router.h"
+#include "runtime_sock.h"
 #include "xport.h"
 
 int xport_requests_open(struct xport *x, void *zctx)
 {
-	char file[64], path[256], ep[300];
+	char file[64], path[256];
 	snprintf(file, sizeof(file), "%s.sock", x->ops->layer);
 	int rc = ustack_runtime_path(x->instance, file, path, sizeof(path));
 	if (rc == 0)
@@ -54,8 +53,6 @@ int xport_requests_open(struct xport *x, void *zctx)
 	if (rc < 0)
 		return rc;
 	x->zctx = zctx;
-	snprintf(ep, sizeof(ep), "ipc://%s", path);
-	unlink(path); /* a socket file left by a killed predecessor would make bind fail */
 	x->router = zmq_socket(zctx, ZMQ_ROUTER);
 	if (!x->router)
 		return -errno;
@@ -66,12 +63,9 @@ int xport_requests_open(struct xport *x, void *zctx)
 	    zmq_setsockopt(x->router, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof(mandatory)) < 0 ||
 	    zmq_setsockopt(x->router, ZMQ_SNDHWM, &queue, sizeof(queue)) < 0)
 		return -errno;
-	if (zmq_bind(x->router, ep) < 0)
-		return -errno;
 	/* Any local user may send requests, as any may use a kernel socket: the session secret,
 	 * not the file mode, keeps applications apart. */
-	chmod(path, 0666);
-	return 0;
+	return runtime_sock_bind_zmq(x->router, path, 0666);
 }
 
 void xport_reply_send(struct xport *x, const void *ident, size_t ident_len,

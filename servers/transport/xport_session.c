@@ -59,6 +59,7 @@
 
 #include "log.h"
 #include "paths.h"
+#include "runtime_sock.h"
 #include "xport.h"
 
 enum xport_tag {
@@ -593,15 +594,14 @@ int xport_sessions_open(struct xport *x)
 		rc = ustack_runtime_dir_create(x->instance);
 	if (rc < 0)
 		return rc;
-	unlink(sa.sun_path); /* a socket file left by a killed predecessor would make bind fail */
 	x->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (x->listen_fd < 0)
 		return -errno;
-	if (bind(x->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    /* Any local user may open a session, as any may open a kernel socket: what keeps
-	     * applications apart is the secret and the uid check, not the file mode. */
-	    chmod(sa.sun_path, 0666) < 0 || listen(x->listen_fd, 64) < 0)
-		return -errno;
+	/* Any local user may open a session, as any may open a kernel socket: what keeps
+	 * applications apart is the secret and the uid check, not the file mode. */
+	rc = runtime_sock_listen_unix(x->listen_fd, sa.sun_path, 0666, 64);
+	if (rc < 0)
+		return rc;
 	return xport_ep_add(x, x->listen_fd, EPOLLIN, xport_tag_make(XPORT_TAG_LISTEN, 0, 0));
 }
 

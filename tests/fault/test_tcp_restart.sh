@@ -46,24 +46,31 @@ layer_field() { # LAYER WORD: the value after WORD on LAYER's status line
 }
 
 # progress: "UP DOWN", the bytes the kernel acknowledged on the upward connection and the bytes
-# tcpd received on the downward one (empty if a connection is not in tcpd's table).
+# tcpd received on the downward one; empty if a connection is not in tcpd's table, or if
+# `ustackctl sockets` failed (what it said is then in $OUT/sockets.err). Across a kill the query
+# must still answer: ZeroMQ holds it until the new tcpd serves, and the control socket's name
+# is never missing meanwhile (common/runtime_sock.h).
 progress() {
-	"$CTL" sockets --instance "$T_INST" --json 2>/dev/null | jq -r --argjson u "$UP_PORT" \
-		--argjson d "$DOWN_PORT" '[(.sockets[] | select(.peer_port == $u) | .tcp.bytes_acked),
+	local json
+	json=$("$CTL" sockets --instance "$T_INST" --json 2>"$OUT/sockets.err") || return 0
+	jq -r --argjson u "$UP_PORT" --argjson d "$DOWN_PORT" \
+		'[(.sockets[] | select(.peer_port == $u) | .tcp.bytes_acked),
 		(.sockets[] | select(.peer_port == $d) | .tcp.bytes_received)] |
-		if length == 2 then "\(.[0]) \(.[1])" else "" end'
+		if length == 2 then "\(.[0]) \(.[1])" else "" end' <<<"$json"
 }
+# why progress came back empty
+gone() { echo "a connection is gone from tcpd's table${1:-} ($(cat "$OUT/sockets.err" 2>/dev/null))"; }
 
 # wait_flowing WHAT: both connections move by at least 1 MB (from now) within 10 s; FLOW is
 # where they were then.
 wait_flowing() {
 	local p u0 d0 u d
 	p=$(progress)
-	[[ -n "$p" ]] || fail "$1: a connection is gone from tcpd's table"
+	[[ -n "$p" ]] || fail "$1: $(gone)"
 	read -r u0 d0 <<<"$p"
 	for _ in $(seq 500); do
 		p=$(progress)
-		[[ -n "$p" ]] || fail "$1: a connection is gone from tcpd's table"
+		[[ -n "$p" ]] || fail "$1: $(gone)"
 		read -r u d <<<"$p"
 		((u - u0 >= MB && d - d0 >= MB)) && { FLOW="$u $d"; return 0; }
 		sleep 0.02
@@ -99,12 +106,12 @@ kill_restart() {
 	# systemctl kill returns once the signal is delivered: the process is gone from here on.
 	tk=$(date +%s.%N)
 	k=$(progress)
-	[[ -n "$k" ]] || fail "$what: a connection is gone from tcpd's table after the kill"
+	[[ -n "$k" ]] || fail "$what: $(gone " after the kill")"
 	read -r u0 d0 <<<"$k"
 	resumed=""
 	for _ in $(seq 500); do
 		k=$(progress)
-		[[ -n "$k" ]] || fail "$what: a connection is gone from tcpd's table"
+		[[ -n "$k" ]] || fail "$what: $(gone)"
 		read -r u d <<<"$k"
 		[[ -z "$up1" ]] && ((u - u0 >= 65536)) && up1=$(since "$tk")
 		[[ -z "$down1" ]] && ((d - d0 >= 65536)) && down1=$(since "$tk")
