@@ -172,6 +172,8 @@ while (($(date +%s%N) < stop)); do
 		tcpd_serving && break
 		sleep 0.02
 	done
+	# (said here: layer_field's status would fail without a word under pipefail)
+	tcpd_serving || fail "tcpd does not serve 3 s after kill $kills"
 done
 replayed=$((replayed + $(stat tcpd.req_replayed)))
 log "tcpd killed $kills times during the churn, $in_request of them inside a request;" \
