@@ -1,7 +1,14 @@
 # stack.sh: shared by the integration and fault tests. Source it with the build dir as $1.
 # Brings one ustack instance up in a namespace of its own and guarantees that everything it made
 # (units, manager, TAP, namespace, shared memory, config) is removed when the test exits.
-set -euo pipefail
+set -Eeuo pipefail
+# A command that fails where set -e ends the test says so (it would end it without a word: a
+# query inside $(...) under pipefail), and so does fail() called inside $(...), whose stdout
+# is captured: both write to stderr. Not where set -e is off (cleanup traps, checked failures),
+# nor inside a subshell: a $(...) that fails is reported by the command that used it, and a
+# <(...) that finds nothing is no failure.
+trap 'T_ERR_RC=$?; [[ $- != *e* || $BASH_SUBSHELL != 0 ]] ||
+	echo "error: ${BASH_SOURCE[0]##*/}:$LINENO: \"$BASH_COMMAND\" exited $T_ERR_RC" >&2' ERR
 
 BUILD=${1:?usage: $0 BUILD_DIR}
 CTL="$BUILD/bin/ustackctl"
@@ -16,7 +23,7 @@ T_PIDS=()
 
 log() { echo "[$(date +%T.%3N)] $*"; }
 fail() {
-	echo "FAIL: $*"
+	echo "FAIL: $*" >&2
 	exit 1
 }
 pass() { echo "PASS: $*"; }
