@@ -55,8 +55,8 @@ int runtime_sock_bind_zmq(void *sock, const char *path, mode_t mode)
 	snprintf(ep, sizeof(ep), "ipc://%s", tmp);
 	if (zmq_bind(sock, ep) < 0)
 		return -errno;
-	/* ZeroMQ knows the listener by the temporary name: at close it unlinks that name, which
-	 * no longer exists, and leaves the path to its owner. */
+	/* ZeroMQ knows the listener by the temporary name: whatever it does with that name later
+	 * (an unbind unlinks it) never touches the path. */
 	if (chmod(tmp, mode) < 0 || rename(tmp, path) < 0) {
 		rc = -errno;
 		(void)zmq_unbind(sock, ep); /* unlinks tmp */

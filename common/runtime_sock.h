@@ -1,6 +1,6 @@
 /* runtime_sock: the path-named sockets a server listens on in its instance's runtime directory
- * (its control socket, the transports' request and session sockets, nicd's hand-off socket),
- * bound so that the name never goes missing.
+ * (its control socket, the descriptor links it receives on, the transports' request and session
+ * sockets, nicd's hand-off and capture sockets), bound so that the name never goes missing.
  *
  * A server that takes over from a killed predecessor finds the dead one's socket file at the
  * path. Unlinking it and binding anew leaves a moment without any file there, and a client that
