@@ -44,12 +44,18 @@ struct ctl_server {
 	uint64_t bad_requests;
 };
 
+int ctl_path(const char *instance, const char *layer, char *path, size_t size)
+{
+	char file[64];
+	if (snprintf(file, sizeof(file), "%s.ctl", layer) >= (int)sizeof(file))
+		return -ENAMETOOLONG;
+	return ustack_runtime_path(instance, file, path, size);
+}
+
 static int ctl_endpoint(const char *instance, const char *layer, char *out, size_t size)
 {
 	char path[256];
-	char file[64];
-	snprintf(file, sizeof(file), "%s.ctl", layer);
-	int rc = ustack_runtime_path(instance, file, path, sizeof(path));
+	int rc = ctl_path(instance, layer, path, sizeof(path));
 	if (rc < 0)
 		return rc;
 	if (snprintf(out, size, "ipc://%s", path) >= (int)size)
@@ -61,9 +67,7 @@ int ctl_server_open(void *zctx, const char *instance, const char *layer, ctl_han
 		    void *arg, struct ctl_server **out)
 {
 	char path[256];
-	char file[64];
-	snprintf(file, sizeof(file), "%s.ctl", layer);
-	int rc = ustack_runtime_path(instance, file, path, sizeof(path));
+	int rc = ctl_path(instance, layer, path, sizeof(path));
 	if (rc == 0)
 		rc = ustack_runtime_dir_create(instance);
 	if (rc < 0)

@@ -23,7 +23,10 @@ struct ctl_server;
 typedef int (*ctl_handler_fn)(void *arg, const Ustack__CtlRequest *req, Ustack__CtlReply *reply,
 			      struct ctl_server *srv);
 
-/* Bind <runtime dir>/<layer>.ctl (removing a stale socket file). */
+/* <runtime dir>/<layer>.ctl, the layer's control socket, into path. 0 or a negative errno. */
+int ctl_path(const char *instance, const char *layer, char *path, size_t size);
+/* Bind the layer's control socket, replacing a killed predecessor's socket file in one step
+ * (runtime_sock.h), mode 0600. */
 int ctl_server_open(void *zctx, const char *instance, const char *layer, ctl_handler_fn fn,
 		    void *arg, struct ctl_server **out);
 void ctl_server_close(struct ctl_server **srv);

@@ -248,6 +248,18 @@ void tcpd_rearm(struct tcpd *u)
 		loop_arm_timer(u->loop, u->timer_id, tcp_next_deadline(u->t));
 }
 
+/* What was in flight through ipd is lost: every connection retransmits it now and says where
+ * it is (tcp_path_restored), and it goes out at once. Returns the connections kicked. */
+static unsigned tcpd_path_kick(struct tcpd *u, uint64_t now)
+{
+	unsigned kicked = tcp_path_restored(u->t, now, 0, tcpd_io(u));
+	u->stats.path_kicks += kicked;
+	tcpd_io_run(u, now);
+	tcpd_out_flush(u);
+	tcpd_rearm(u);
+	return kicked;
+}
+
 bool tcpd_ipd_connected(void *arg, uint64_t now)
 {
 	struct tcpd *u = arg;
@@ -256,12 +268,8 @@ bool tcpd_ipd_connected(void *arg, uint64_t now)
 	u->stats.ipd_reconnects++;
 	u->ipd_reconnected_at = now;
 	u->reconnect_drop_logged = false;
-	unsigned kicked = tcp_path_restored(u->t, now, 0, tcpd_io(u));
-	u->stats.path_kicks += kicked;
+	unsigned kicked = tcpd_path_kick(u, now);
 	log_info("ipd reconnected: %u connections retransmit what was in flight now", kicked);
-	tcpd_io_run(u, now);
-	tcpd_out_flush(u);
-	tcpd_rearm(u);
 	return false;
 }
 
@@ -270,10 +278,7 @@ uint64_t tcpd_rekick(void *arg, uint64_t now)
 	struct tcpd *u = arg;
 	u->rekick_at = 0;
 	u->stats.path_rekicks++;
-	u->stats.path_kicks += tcp_path_restored(u->t, now, 0, tcpd_io(u));
-	tcpd_io_run(u, now);
-	tcpd_out_flush(u);
-	tcpd_rearm(u);
+	tcpd_path_kick(u, now);
 	/* dropped again, still within the watch: the flush set the next one (the loop keeps
 	 * what a timer returns, not what was armed during it) */
 	return u->rekick_at ? u->rekick_at : CLOCK_NEVER;

@@ -25,19 +25,11 @@
 
 #define STATUS_TIMEOUT_MS 1000
 
-/* <runtime dir>/<layer>.ctl into path. */
-static int status_ctl_path(const char *instance, const char *layer, char *path, size_t cap)
-{
-	char file[32];
-	snprintf(file, sizeof(file), "%s.ctl", layer);
-	return ustack_runtime_path(instance, file, path, cap);
-}
-
 int status_ctl_check(const char *instance, const char *layer, char *why, size_t why_size)
 {
 	char path[UCTL_PATH_MAX];
 	struct stat sb;
-	int rc = status_ctl_path(instance, layer, path, sizeof(path));
+	int rc = ctl_path(instance, layer, path, sizeof(path));
 	if (rc < 0) {
 		snprintf(why, why_size, "bad runtime path: %s", strerror(-rc));
 		return rc;
@@ -55,7 +47,7 @@ bool status_ctl_listening(const char *instance, const char *layer)
 {
 	char path[UCTL_PATH_MAX];
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	if (status_ctl_path(instance, layer, path, sizeof(path)) < 0 ||
+	if (ctl_path(instance, layer, path, sizeof(path)) < 0 ||
 	    strlen(path) >= sizeof(sun.sun_path))
 		return true; /* cannot tell: let the caller ask */
 	memcpy(sun.sun_path, path, strlen(path) + 1);
