@@ -4,6 +4,7 @@
  * half the watchdog, a long one past it, links only between neighbours), the byte stream is the
  * same however it is cut, and quantiles are nearest-rank. */
 #include <check.h>
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -16,10 +17,10 @@ START_TEST(plan_reproducible)
 {
 	for (unsigned i = 0; i < 500; i++) {
 		struct cp_fault a, b, c;
-		cp_plan_fault(2026, i, WD, &a);
-		cp_plan_fault(2026, i, WD, &b);
+		cp_plan_fault(2026, i, WD, NULL, &a);
+		cp_plan_fault(2026, i, WD, NULL, &b);
 		ck_assert_mem_eq(&a, &b, sizeof(a));
-		cp_plan_fault(2027, i, WD, &c);
+		cp_plan_fault(2027, i, WD, NULL, &c);
 		ck_assert(a.seed != c.seed);
 	}
 }
@@ -30,7 +31,7 @@ START_TEST(plan_covers_and_bounds)
 	unsigned kinds[CP_KIND_COUNT] = {0}, layers[CP_LAYERS] = {0};
 	for (unsigned i = 0; i < 4000; i++) {
 		struct cp_fault f;
-		cp_plan_fault(7, i, WD, &f);
+		cp_plan_fault(7, i, WD, NULL, &f);
 		ck_assert_int_lt(f.kind, CP_KIND_COUNT);
 		ck_assert_int_lt(f.layer, CP_LAYERS);
 		kinds[f.kind]++;
@@ -89,6 +90,65 @@ START_TEST(plan_covers_and_bounds)
 }
 END_TEST
 
+/* A filter aims the plan: only the kinds and layers it names are drawn, each of them, and a
+ * filter of everything is the unfiltered plan fault for fault. */
+START_TEST(plan_filter_aims)
+{
+	const struct cp_plan_filter all = {CP_KINDS_ALL, CP_LAYERS_ALL};
+	const struct cp_plan_filter aim = {(1u << CP_KIND_KILL) | (1u << CP_KIND_SLOW),
+					   1u << CP_TCPD};
+	unsigned kinds[CP_KIND_COUNT] = {0};
+	for (unsigned i = 0; i < 2000; i++) {
+		struct cp_fault a, b, f;
+		cp_plan_fault(2026, i, WD, NULL, &a);
+		cp_plan_fault(2026, i, WD, &all, &b);
+		ck_assert_mem_eq(&a, &b, sizeof(a));
+		cp_plan_fault(2026, i, WD, &aim, &f);
+		ck_assert(f.kind == CP_KIND_KILL || f.kind == CP_KIND_SLOW);
+		ck_assert_int_eq(f.layer, CP_TCPD);
+		ck_assert_int_eq(f.to, CP_IPD);
+		if (f.kind == CP_KIND_SLOW) {
+			ck_assert_uint_ge(f.slow_us, 100);
+			ck_assert_uint_le(f.slow_us, 20000);
+		}
+		kinds[f.kind]++;
+	}
+	ck_assert_uint_gt(kinds[CP_KIND_KILL], 800);
+	ck_assert_uint_gt(kinds[CP_KIND_SLOW], 800);
+}
+END_TEST
+
+START_TEST(parse_names)
+{
+	uint32_t m = 0;
+	char bad[32] = "";
+	ck_assert_int_eq(cp_parse_names("kill", cp_kind_names, CP_KIND_COUNT, &m, bad, sizeof(bad)),
+			 0);
+	ck_assert_uint_eq(m, 1u << CP_KIND_KILL);
+	ck_assert_int_eq(cp_parse_names("hang-long,link-drop,kill", cp_kind_names, CP_KIND_COUNT,
+					&m, bad, sizeof(bad)),
+			 0);
+	ck_assert_uint_eq(m, (1u << CP_KIND_HANG_LONG) | (1u << CP_KIND_LINK_DROP) |
+				     (1u << CP_KIND_KILL));
+	ck_assert_int_eq(cp_parse_names("tcpd,udpd", cp_layer_names, CP_LAYERS, &m, bad,
+					sizeof(bad)),
+			 0);
+	ck_assert_uint_eq(m, (1u << CP_TCPD) | (1u << CP_UDPD));
+	m = 77;
+	ck_assert_int_eq(cp_parse_names("tcpd,bogus", cp_layer_names, CP_LAYERS, &m, bad,
+					sizeof(bad)),
+			 -EINVAL);
+	ck_assert_str_eq(bad, "bogus");
+	ck_assert_uint_eq(m, 77); /* a failure leaves the mask alone */
+	ck_assert_int_eq(cp_parse_names("", cp_layer_names, CP_LAYERS, &m, bad, sizeof(bad)),
+			 -EINVAL);
+	ck_assert_int_eq(cp_parse_names("tcp", cp_layer_names, CP_LAYERS, &m, bad, sizeof(bad)),
+			 -EINVAL);
+	ck_assert_int_eq(cp_parse_names("tcpd,", cp_layer_names, CP_LAYERS, &m, bad, sizeof(bad)),
+			 -EINVAL);
+}
+END_TEST
+
 START_TEST(stream_independent_of_chunking)
 {
 	enum { N = 10000 };
@@ -130,6 +190,8 @@ int main(void)
 	TCase *tc = tcase_create("plan");
 	tcase_add_test(tc, plan_reproducible);
 	tcase_add_test(tc, plan_covers_and_bounds);
+	tcase_add_test(tc, plan_filter_aims);
+	tcase_add_test(tc, parse_names);
 	tcase_add_test(tc, stream_independent_of_chunking);
 	tcase_add_test(tc, quantile_nearest_rank);
 	suite_add_tcase(s, tc);

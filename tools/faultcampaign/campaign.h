@@ -61,9 +61,27 @@ struct cp_fault {
 
 /* splitmix64: the plan's PRNG (and seeds derived from it). */
 uint64_t cp_rand_next(uint64_t *state);
+/* Which kinds and layers a plan draws from: bit (1 << CP_KIND_x), bit (1 << CP_x). All bits
+ * (CP_KINDS_ALL, CP_LAYERS_ALL) is the campaign's plan; a subset focuses it, drawing uniformly
+ * among what is left, and with every bit set the draws are the unfiltered plan's, fault for
+ * fault. */
+#define CP_KINDS_ALL ((1u << CP_KIND_COUNT) - 1u)
+#define CP_LAYERS_ALL ((1u << CP_LAYERS) - 1u)
+struct cp_plan_filter {
+	uint32_t kinds;
+	uint32_t layers;
+};
 /* Fault number `index` (0-based) of the campaign seeded `seed`, for a stack whose watchdog is
- * watchdog_ms: depends on nothing else, so a seed names the same plan on any machine. */
-void cp_plan_fault(uint64_t seed, unsigned index, uint32_t watchdog_ms, struct cp_fault *f);
+ * watchdog_ms, drawn from what `only` allows (NULL: everything; a mask without a bit in range
+ * counts as everything): depends on nothing else, so a seed and a filter name the same plan on
+ * any machine. */
+void cp_plan_fault(uint64_t seed, unsigned index, uint32_t watchdog_ms,
+		   const struct cp_plan_filter *only, struct cp_fault *f);
+/* Parse a comma-separated list of names ("kill,hang-short", "tcpd,ipd") into a mask of their
+ * indices in names[0..count): 0, or -EINVAL naming nothing known (*bad: the first unknown name,
+ * into a buffer of bad_size). */
+int cp_parse_names(const char *list, const char *const *names, unsigned count, uint32_t *mask,
+		   char *bad, size_t bad_size);
 /* "kill tcpd", "link ipd->udpd drop 0.25 for 800 ms", ... */
 void cp_fault_describe(const struct cp_fault *f, char *out, size_t size);
 

@@ -3,6 +3,7 @@
  *   ustack-faultcampaign --instance NAME --netns NS --faults N --seed S
  *                        [--tcp-conns N] [--udp-flows M] [--tcp-rate BYTES_PER_S]
  *                        [--recovery-timeout S] [--port-base P] [--ctl PATH]
+ *                        [--kinds KIND,...] [--layers LAYER,...]
  *
  * While N TCP connections and M UDP flows carry checked data between the stack (libsock, this
  * process) and the Linux kernel in namespace NS (a child process that joins it with setns), both
@@ -109,12 +110,16 @@ static void cp_usage(FILE *f)
 	      "                            [--tcp-conns N] [--udp-flows M] [--tcp-dials D]\n"
 	      "                            [--tcp-rate BYTES_PER_S] [--recovery-timeout S]\n"
 	      "                            [--port-base P] [--ctl PATH]\n"
+	      "                            [--kinds KIND,...] [--layers LAYER,...]\n"
 	      "  TCP connections (default 4, at most 24) and UDP flows (default 4, at most 32)\n"
 	      "  carry checked data between the stack and the kernel in NS while N seeded faults\n"
 	      "  hit nicd, ipd, tcpd and udpd one at a time; D dialers (default 2, at most 4,\n"
 	      "  alternately the stack's and the kernel's) open a short connection to the other\n"
 	      "  side's listener every 100 ms meanwhile; see the README, \"What survives which\n"
-	      "  fault\". Exit 0 only if nothing was lost, corrupted or leaked.\n",
+	      "  fault\". Exit 0 only if nothing was lost, corrupted or leaked.\n"
+	      "  --kinds and --layers aim the plan at some of them (kinds: kill, hang-short,\n"
+	      "  hang-long, link-drop, link-dup, link-corrupt, link-delay, slow; layers: nicd,\n"
+	      "  ipd, tcpd, udpd), drawing uniformly among those named.\n",
 	      f);
 }
 
@@ -468,7 +473,9 @@ int main(int argc, char **argv)
 	unsigned long long faults = 0, v;
 	bool have_seed = false, have_faults = false;
 	uint64_t recovery_ms = 30000;
-	const char *ctl = NULL;
+	const char *ctl = NULL, *kinds_arg = NULL, *layers_arg = NULL;
+	struct cp_plan_filter only = {CP_KINDS_ALL, CP_LAYERS_ALL};
+	char bad_name[64];
 	static const struct option opts[] = {
 		{"instance", required_argument, NULL, 'i'},
 		{"netns", required_argument, NULL, 'n'},
@@ -481,6 +488,8 @@ int main(int argc, char **argv)
 		{"recovery-timeout", required_argument, NULL, 'R'},
 		{"port-base", required_argument, NULL, 'p'},
 		{"ctl", required_argument, NULL, 'c'},
+		{"kinds", required_argument, NULL, 'K'},
+		{"layers", required_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -539,6 +548,18 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			ctl = optarg;
+			break;
+		case 'K':
+			if (cp_parse_names(optarg, cp_kind_names, CP_KIND_COUNT, &only.kinds, bad_name,
+					   sizeof(bad_name)) < 0)
+				return cp_usage_error("--kinds: '%s' is not a kind of fault", bad_name);
+			kinds_arg = optarg;
+			break;
+		case 'L':
+			if (cp_parse_names(optarg, cp_layer_names, CP_LAYERS, &only.layers, bad_name,
+					   sizeof(bad_name)) < 0)
+				return cp_usage_error("--layers: '%s' is not a layer", bad_name);
+			layers_arg = optarg;
 			break;
 		case 'h':
 			cp_usage(stdout);
@@ -608,9 +629,11 @@ int main(int argc, char **argv)
 	printf("campaign: instance %s (%s) against the kernel in %s (%s), seed %" PRIu64
 	       ", %llu faults, %u TCP connections at %u B/s each way, %u UDP flows, %u dialers "
 	       "(a connection every %u ms each), WatchdogSec %u ms, pool idle %lld free, "
-	       "ustackctl %s\n",
+	       "ustackctl %s%s%s%s%s\n",
 	       c.instance, sa, c.netns, pa, c.seed, faults, c.tcp_conns, c.tcp_rate, c.udp_flows,
-	       c.tcp_dials, c.dial_interval_ms, watchdog_ms, idle_free, ctl);
+	       c.tcp_dials, c.dial_interval_ms, watchdog_ms, idle_free, ctl,
+	       kinds_arg ? ", kinds " : "", kinds_arg ? kinds_arg : "",
+	       layers_arg ? ", layers " : "", layers_arg ? layers_arg : "");
 
 	struct cp_shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -676,7 +699,7 @@ int main(int argc, char **argv)
 	cp_totals(&c, sh, &before);
 	for (unsigned i = 0; i < faults && !cp_interrupted; i++) {
 		struct cp_result *r = &res[i];
-		cp_plan_fault(c.seed, i, watchdog_ms, &r->f);
+		cp_plan_fault(c.seed, i, watchdog_ms, &only, &r->f);
 		char desc[128];
 		cp_fault_describe(&r->f, desc, sizeof(desc));
 		cp_sleep_ms_main(r->f.wait_ms);

@@ -5,7 +5,9 @@
  * The plan. Fault i is drawn from its own PRNG state, splitmix64 seeded with (seed, i), so a
  * fault does not depend on the draws of the faults before it: `--seed S --faults 300` begins
  * with the same 20 faults as `--seed S --faults 20`. Each fault is a kind (uniform over the
- * eight) and a layer (uniform over nicd, ipd, tcpd, udpd), then its parameters:
+ * eight) and a layer (uniform over nicd, ipd, tcpd, udpd), or uniform over the kinds and
+ * layers a filter leaves (`--kinds`, `--layers`: a campaign aimed at one fault, with the same
+ * parameters as in the whole plan), then its parameters:
  *   kill        SIGKILL; systemd restarts the layer.
  *   hang short  SIGSTOP for 10-45 % of WatchdogSec, then SIGCONT: the same process goes on
  *               (a layer feeds its watchdog every half of WatchdogSec, so a stop that begins
@@ -20,8 +22,10 @@
  * link faults and slow last 0.3..1.5 s, then are cleared. Between the recovery from one fault
  * and the next injection the plan waits 0.2..1.2 s (a random time in the traffic).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "campaign.h"
 
@@ -57,13 +61,31 @@ static double cp_rand_unit(uint64_t *st, double lo, double hi)
 	return lo + (hi - lo) * (double)(cp_rand_next(st) % 1000000u) / 1e6;
 }
 
-void cp_plan_fault(uint64_t seed, unsigned index, uint32_t watchdog_ms, struct cp_fault *f)
+/* The (r mod n)-th set bit of mask, n its number of set bits: with every bit set, r mod
+ * width, so a full mask draws what the unfiltered plan draws. */
+static unsigned cp_pick(uint64_t r, uint32_t mask, unsigned width)
+{
+	uint32_t full = width >= 32 ? ~0u : (1u << width) - 1u;
+	mask &= full;
+	if (!mask)
+		mask = full;
+	unsigned n = (unsigned)__builtin_popcount(mask), k = (unsigned)(r % n);
+	for (unsigned i = 0; i < width; i++)
+		if ((mask >> i) & 1u && k-- == 0)
+			return i;
+	return 0; /* not reached: k < n set bits */
+}
+
+void cp_plan_fault(uint64_t seed, unsigned index, uint32_t watchdog_ms,
+		   const struct cp_plan_filter *only, struct cp_fault *f)
 {
 	uint64_t st = seed ^ (0xd1b54a32d192ed03ull * ((uint64_t)index + 1));
 	cp_rand_next(&st);
 	*f = (struct cp_fault){0};
-	f->kind = (enum cp_kind)(cp_rand_next(&st) % CP_KIND_COUNT);
-	f->layer = (enum cp_layer)(cp_rand_next(&st) % CP_LAYERS);
+	f->kind = (enum cp_kind)cp_pick(cp_rand_next(&st), only ? only->kinds : CP_KINDS_ALL,
+					CP_KIND_COUNT);
+	f->layer = (enum cp_layer)cp_pick(cp_rand_next(&st), only ? only->layers : CP_LAYERS_ALL,
+					  CP_LAYERS);
 	f->wait_ms = cp_rand_range(&st, 200, 1200);
 	f->seed = cp_rand_next(&st);
 	/* A link's other end: nicd and the transports have only ipd; ipd has all three. */
@@ -98,6 +120,30 @@ void cp_plan_fault(uint64_t seed, unsigned index, uint32_t watchdog_ms, struct c
 	}
 	if (f->kind >= CP_KIND_LINK_DROP)
 		f->duration_ms = cp_rand_range(&st, 300, 1500);
+}
+
+int cp_parse_names(const char *list, const char *const *names, unsigned count, uint32_t *mask,
+		   char *bad, size_t bad_size)
+{
+	uint32_t m = 0;
+	const char *p = list;
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		unsigned i;
+		for (i = 0; i < count; i++)
+			if (strlen(names[i]) == n && strncmp(p, names[i], n) == 0)
+				break;
+		if (i == count) {
+			snprintf(bad, bad_size, "%.*s", (int)n, p);
+			return -EINVAL;
+		}
+		m |= 1u << i;
+		if (!p[n])
+			break;
+		p += n + 1;
+	}
+	*mask = m;
+	return 0;
 }
 
 void cp_fault_describe(const struct cp_fault *f, char *out, size_t size)
