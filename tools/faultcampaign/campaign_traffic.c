@@ -665,7 +665,10 @@ int cp_traffic_run(const struct cp_cfg *c, struct cp_shared *sh, const struct cp
 	struct sockaddr_in a = {.sin_family = AF_INET};
 
 	/* our listener (the other side's connections) and our UDP echo servers */
-	int lis = cp_keep(s, ops->socket(AF_INET, SOCK_STREAM, 0));
+	/* Non-blocking: a connection the listener showed can be gone by the accept (reset in a
+	 * fault), and a blocking accept would then wait for the next dial, which after the end
+	 * never comes (the acceptor thread hung the campaign's end). */
+	int lis = cp_keep(s, ops->socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
 	if (lis < 0)
 		return cp_fail(s, "socket", errno);
 	ops->setsockopt(lis, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -717,10 +720,13 @@ int cp_traffic_run(const struct cp_cfg *c, struct cp_shared *sh, const struct cp
 	for (unsigned i = 0; i < c->tcp_conns; i++)
 		theirs += (i % 2 == 0) != is_stack;
 	for (unsigned k = 0; k < theirs; k++) {
-		rc = cp_setup_wait(s, lis, POLLIN);
-		if (rc < 0)
-			return cp_fail(s, "accept", -rc);
-		int fd = ops->accept(lis, NULL, NULL);
+		int fd;
+		do {
+			rc = cp_setup_wait(s, lis, POLLIN);
+			if (rc < 0)
+				return cp_fail(s, "accept", -rc);
+			fd = ops->accept(lis, NULL, NULL);
+		} while (fd < 0 && (errno == EAGAIN || errno == EINTR));
 		if (fd < 0)
 			return cp_fail(s, "accept", errno);
 		cp_keep(s, fd);
