@@ -102,6 +102,7 @@ struct fake_tcpd {
 	unsigned sessions;
 	int restart_req; /* 0, 1 keep state, 2 lose state */
 	int restart_before_op; /* fake_tcpd_restart_before; -1 none */
+	int die_on_op;         /* fake_tcpd_die_on; -1 none */
 };
 
 static uint64_t ft_now_ms(void)
@@ -757,9 +758,17 @@ static void ft_requests(struct fake_tcpd *f)
 		bool restart = f->restart_before_op == (int)q->op;
 		if (restart)
 			f->restart_before_op = -1;
+		bool die = f->die_on_op == (int)q->op;
+		if (die)
+			f->die_on_op = -1;
 		pthread_mutex_unlock(&f->lock);
-		if (restart)
+		if (restart || die)
 			ft_detach(f, false);
+		if (die) {
+			/* Killed with the request read: it is never answered. */
+			ustack__sock_request__free_unpacked(q, NULL);
+			continue;
+		}
 		Ustack__SockReply r = USTACK__SOCK_REPLY__INIT;
 		r.id = q->id;
 		uint8_t optbuf[256];
@@ -915,6 +924,7 @@ struct fake_tcpd *fake_tcpd_start(const char *instance)
 		f->slot_fd[i] = -1;
 	f->next_port = 40000;
 	f->restart_before_op = -1;
+	f->die_on_op = -1;
 	if (ustack_runtime_dir_create(instance) < 0)
 		goto fail;
 	char path[256], ep[300];
@@ -1014,6 +1024,13 @@ void fake_tcpd_restart_before(struct fake_tcpd *f, int op)
 {
 	pthread_mutex_lock(&f->lock);
 	f->restart_before_op = op;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void fake_tcpd_die_on(struct fake_tcpd *f, int op)
+{
+	pthread_mutex_lock(&f->lock);
+	f->die_on_op = op;
 	pthread_mutex_unlock(&f->lock);
 }
 

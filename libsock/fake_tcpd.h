@@ -51,5 +51,9 @@ void fake_tcpd_restart(struct fake_tcpd *f, bool lose_state);
  * before it reads it, and is answered as a restarted tcpd answers a session not resumed yet:
  * a request queued in ZeroMQ when tcpd died, reaching the new process before libsock resumed. */
 void fake_tcpd_restart_before(struct fake_tcpd *f, int op);
+/* The next request of `op` is read and never answered, and the fake restarts (state kept) right
+ * after reading it: tcpd killed with the request in flight. The copy libsock sends again after
+ * resuming is answered as usual. */
+void fake_tcpd_die_on(struct fake_tcpd *f, int op);
 
 #endif

@@ -9,8 +9,8 @@
  * Restart (docs/ARCHITECTURE.md, restart contract): the server keeps its sockets in its state
  * segment and answers a repeated (session, id) from its record instead of acting twice, so
  * re-sending the SAME request is always safe. We re-send when no reply came within
- * SOCK_REQ_TIMEOUT_MS, first resuming the session if its connection died (the server restarted),
- * and give up after SOCK_RESTART_BOUND_MS with the errno that says what went wrong:
+ * SOCK_REQ_TIMEOUT_MS, or at once when the session's connection hangs up meanwhile (the server
+ * died: the reply will never come), first resuming the session, and give up after SOCK_RESTART_BOUND_MS with the errno that says what went wrong:
  *   -ENETDOWN      the server could not be reached at all (no session connection possible);
  *   -ETIMEDOUT     it was connected but did not answer;
  *   -ECONNABORTED  it came back without our session: the sockets' state is really lost.
@@ -64,16 +64,27 @@ static void sock_req_copy_reply(const Ustack__SockReply *r, struct sock_reply *r
 	rep->detached = r->detached;
 }
 
-/* Wait up to timeout_ms for the reply to id. 0 (rep filled), -ETIMEDOUT, or -errno. */
-static int sock_req_wait(struct sock_tport *t, uint64_t id, int timeout_ms,
-			 struct sock_reply *rep)
+/* Wait up to timeout_ms for the reply to id. 0 (rep filled), -ETIMEDOUT, -EPIPE (the session's
+ * connection hung up: the server died, and no reply will come from it), or -errno.
+ *
+ * The session connection is watched beside the DEALER because we hold req_lock: a request
+ * in flight when the server was killed would otherwise wait out the whole SOCK_REQ_TIMEOUT_MS,
+ * and with it the watcher thread, which needs req_lock to resume. Until the resume nothing of
+ * the session moves (the new server drops its segments, tx_drop_detached and rx_drop_detached),
+ * so one dial in flight cost every connection of the process 300 ms, and TCP's backoff made
+ * that 420-750 ms of silence (ten tcpd kills in a hundred under campaign traffic). */
+static int sock_req_wait(unsigned tp, uint64_t id, int timeout_ms, struct sock_reply *rep)
 {
+	struct sock_tport *t = sock_tport(tp);
 	uint64_t deadline = sock_now_ms() + (uint64_t)timeout_ms;
 	for (;;) {
 		uint64_t now = sock_now_ms();
 		long left = now >= deadline ? 0 : (long)(deadline - now);
-		zmq_pollitem_t it = {.socket = t->dealer, .events = ZMQ_POLLIN};
-		int n = zmq_poll(&it, 1, left);
+		zmq_pollitem_t it[2] = {
+			{.socket = t->dealer, .events = ZMQ_POLLIN},
+			{.socket = NULL, .fd = t->session_fd, .events = ZMQ_POLLIN},
+		};
+		int n = zmq_poll(it, t->session_fd >= 0 ? 2 : 1, left);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue; /* a signal must not cut a control call short */
@@ -81,6 +92,10 @@ static int sock_req_wait(struct sock_tport *t, uint64_t id, int timeout_ms,
 		}
 		if (n == 0)
 			return -ETIMEDOUT;
+		if (t->session_fd >= 0 && it[1].revents && !sock_session_alive_locked(tp))
+			return -EPIPE;
+		if (!(it[0].revents & ZMQ_POLLIN))
+			continue;
 		zmq_msg_t msg;
 		zmq_msg_init(&msg);
 		if (zmq_msg_recv(&msg, t->dealer, ZMQ_DONTWAIT) < 0) {
@@ -143,7 +158,7 @@ static int sock_req_call_bound_locked(unsigned tp, Ustack__SockRequest *req,
 		uint64_t now = sock_now_ms();
 		uint64_t left = deadline > now ? deadline - now : 0;
 		int wait = left < SOCK_REQ_TIMEOUT_MS ? (int)left : SOCK_REQ_TIMEOUT_MS;
-		rc = sock_req_wait(t, req->id, wait, rep);
+		rc = sock_req_wait(tp, req->id, wait, rep);
 		/* A copy sent before we resumed can still be queued in ZeroMQ when the server
 		 * restarts, reach the new process before our resume does, and be answered
 		 * `detached` after we resumed: that answer, with the same id, is not the one to the
@@ -153,7 +168,7 @@ static int sock_req_call_bound_locked(unsigned tp, Ustack__SockRequest *req,
 			now = sock_now_ms();
 			left = deadline > now ? deadline - now : 0;
 			wait = left < SOCK_REQ_TIMEOUT_MS ? (int)left : SOCK_REQ_TIMEOUT_MS;
-			rc = sock_req_wait(t, req->id, wait, rep);
+			rc = sock_req_wait(tp, req->id, wait, rep);
 		}
 		if (rc == 0) {
 			/* `detached`: a restarted server that has our session in its state but
@@ -170,6 +185,10 @@ static int sock_req_call_bound_locked(unsigned tp, Ustack__SockRequest *req,
 			fail = -ETIMEDOUT;
 			if (sock_session_alive_locked(tp))
 				sock_req_pause_ms(20);
+		} else if (rc == -EPIPE) {
+			/* The server died with our request in flight: resume (at the top) and send
+			 * again now, not after the rest of the timeout. */
+			fail = -ETIMEDOUT;
 		} else if (rc != -ETIMEDOUT) {
 			return -ENETDOWN;
 		} else {
