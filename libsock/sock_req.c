@@ -10,7 +10,8 @@
  * segment and answers a repeated (session, id) from its record instead of acting twice, so
  * re-sending the SAME request is always safe. We re-send when no reply came within
  * SOCK_REQ_TIMEOUT_MS, or at once when the session's connection hangs up meanwhile (the server
- * died: the reply will never come), first resuming the session, and give up after SOCK_RESTART_BOUND_MS with the errno that says what went wrong:
+ * died: the reply will never come), first resuming the session, and give up after
+ * SOCK_RESTART_BOUND_MS with the errno that says what went wrong:
  *   -ENETDOWN      the server could not be reached at all (no session connection possible);
  *   -ETIMEDOUT     it was connected but did not answer;
  *   -ECONNABORTED  it came back without our session: the sockets' state is really lost.
@@ -72,7 +73,7 @@ static void sock_req_copy_reply(const Ustack__SockReply *r, struct sock_reply *r
  * and with it the watcher thread, which needs req_lock to resume. Until the resume nothing of
  * the session moves (the new server drops its segments, tx_drop_detached and rx_drop_detached),
  * so one dial in flight cost every connection of the process 300 ms, and TCP's backoff made
- * that 420-750 ms of silence (ten tcpd kills in a hundred under campaign traffic). */
+ * that 420-750 ms of silence (nine tcpd kills in 80 under the campaign's traffic). */
 static int sock_req_wait(unsigned tp, uint64_t id, int timeout_ms, struct sock_reply *rep)
 {
 	struct sock_tport *t = sock_tport(tp);
