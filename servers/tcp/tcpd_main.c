@@ -24,9 +24,10 @@
  * Restart contract (docs/ARCHITECTURE.md): the core's table (connections, listeners, timers as
  * absolute deadlines) and which slot serves which connection survive in the state segment; an
  * application resumes its session and its sockets carry on where the rings and the core's
- * sequence numbers say. What is lost: segments in flight (TCP resends them), early data of
- * connections not accepted yet (they are reset), what a kill cut between the core's change and
- * its copy (issue 9 makes established connections survive every such cut).
+ * sequence numbers say; connections not accepted yet find their early data in the stage
+ * segment (tcpd_stage.h). What is lost: segments in flight (TCP resends them), what a kill cut
+ * between the core's change and its copy (issue 9 makes established connections survive every
+ * such cut).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -94,7 +95,7 @@ static int tcpd_gauges(struct tcpd *u, struct ctl_server *srv, Ustack__CtlReply 
 	if (rc == 0)
 		rc = ctl_reply_add_counter(srv, r, "slots_bound", binds);
 	if (rc == 0)
-		rc = ctl_reply_add_counter(srv, r, "staged_bytes", u->staged);
+		rc = ctl_reply_add_counter(srv, r, "staged_bytes", u->stg.staged);
 	for (unsigned s = 0; rc == 0 && s < TCP_STATE_COUNT; s++) {
 		char name[40];
 		snprintf(name, sizeof(name), "state.%s", names[s]);
@@ -288,8 +289,6 @@ static void tcpd_fini(struct tcpd *u)
 		pool_free_burst(u->pool, u->out, u->n_out);
 		u->n_out = 0;
 	}
-	for (unsigned i = 0; i < TCP_CONNS_MAX; i++)
-		tcpd_stage_free(u, i);
 	xport_close(&u->x); /* the records stay: the next tcpd resumes them */
 	ctl_server_close(&u->ctl);
 	link_faults_destroy(&u->faults);

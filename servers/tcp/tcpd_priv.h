@@ -39,8 +39,8 @@
  * the binds (which connection a slot serves, where its streams start) are in the state segment
  * (tcpd_store.h); process memory has the descriptors and mappings (xport), the reverse maps
  * cid -> bind (rebuilt from the binds), what each slot block last said (rebuilt and published
- * again when a session attaches), and the early data of connections not accepted yet (lost
- * with a restart: those connections are reset, tcpd_store_recover).
+ * again when a session attaches). The early data of connections not accepted yet is in a
+ * segment of its own that outlives tcpd too (tcpd_stage.h).
  */
 #ifndef USTACK_TCPD_PRIV_H
 #define USTACK_TCPD_PRIV_H
@@ -63,6 +63,7 @@
 #include "state_segment.h"
 #include "stats.h"
 #include "tcp_core.h"
+#include "tcpd_stage.h"
 #include "tcpd_store.h"
 #include "xport.h"
 
@@ -75,9 +76,6 @@
 #define TCPD_REKICK_MS 2u          /* ... are followed by another path kick this much later */
 #define TCPD_DEFER_ROUNDS 16u      /* tcp_output_deferred rounds per pass */
 #define TCPD_SYNC_BUDGET 256u      /* slots a pass looks at for doorbell work */
-#define TCPD_STAGE_ALL (64u << 20) /* early data of connections not yet accepted, all together:
-				    * a SYN flood that completes handshakes and sends can hold no
-				    * more (Linux bounds it by tcp_mem) */
 /* The largest super-segment payload: IPv4's 65,535 bytes less the largest IPv4 and TCP headers
  * ipd's output may put in front (20 + 60). */
 #define TCPD_TSO_MAX (65535u - 20u - 60u)
@@ -105,14 +103,6 @@ struct tcpd_bx {
 struct tcpd_sx {
 	struct hist app_last;
 	uint64_t app_credit;
-};
-
-/* Early data of a connection not accepted yet: the receive stream from irs + 1, in process
- * memory (Linux's child socket's receive queue). */
-struct tcpd_stage {
-	uint8_t *buf;
-	uint32_t cap;
-	uint32_t cid;            /* whose: the slot's next occupant has its own */
 };
 
 /* tcpd's own counters; every drop has one (STYLE 13). */
@@ -191,8 +181,9 @@ struct tcpd {
 	struct tcpd_bx bx[TCPD_BINDS];
 	bool sess_pending[XPORT_SESSIONS_MAX]; /* a doorbell rang: its slots have work */
 	struct tcpd_sx sx[XPORT_SESSIONS_MAX];
-	struct tcpd_stage stage[TCP_CONNS_MAX];
-	uint64_t staged;         /* bytes allocated for early data now */
+	struct state_segment *stage_seg; /* early data of connections not accepted (tcpd_stage.h) */
+	struct tcpd_stages stg;
+	unsigned stage_free_after_txn; /* 1 + the connection ACCEPT delivered, freed after commit */
 	/* The io of core calls. */
 	struct tcp_tx io_tx[TCPD_IO_TX];
 	uint32_t io_ev[TCPD_IO_EV];

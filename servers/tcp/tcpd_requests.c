@@ -97,6 +97,10 @@ void tcpd_req_txn_end(void *tp, unsigned si, const struct xport_reply_rec *reply
 	struct tcpd *u = tp;
 	xport_rec_reply(&u->st->journal, u->st->sessions, si, reply);
 	tcpd_store_end(u->st);
+	if (u->stage_free_after_txn) {
+		tcpd_stage_free(u, u->stage_free_after_txn - 1u);
+		u->stage_free_after_txn = 0;
+	}
 }
 
 void tcpd_req_forget(void *tp, unsigned si)
@@ -212,7 +216,9 @@ static int tcpd_req_accept(struct tcpd *u, unsigned si, const Ustack__SockReques
 	tcpd_bind_set(u, b, cid, rec->owner);
 	tcpd_bind_bases(u, b, true);
 	tcpd_stage_deliver(u, cid & 0x7fffu, b);
-	tcpd_stage_free(u, cid & 0x7fffu);
+	/* Freed once the accept has committed: a kill before that rolls the accept back, and
+	 * the next tcpd finds the early data still staged (tcpd_stage.h). */
+	u->stage_free_after_txn = (cid & 0x7fffu) + 1u;
 	tcpd_slot_init(u, b, REGION_SS_CONNECTED);
 	tcpd_sync(u, b, now);
 	tcpd_sync(u, tcpd_bind_ix(si, (unsigned)lslot), now); /* its accept queue */

@@ -52,9 +52,23 @@ void tcpd_map_clear(struct tcpd *u, uint32_t cid)
 	}
 }
 
+/* Recovery's question for a connection not accepted yet with early data (tcpd_store_recover). */
+static bool tcpd_early_kept(void *arg, unsigned idx, uint32_t cid, uint32_t bytes)
+{
+	struct tcpd *u = arg;
+	return tcpd_stage_claim(&u->stg, idx, cid, bytes);
+}
+
 int tcpd_state_open(struct tcpd *u, uint64_t now)
 {
-	bool fresh = false;
+	bool fresh = false, stage_fresh = false;
+	int src = state_segment_open(u->instance, TCPD_STAGE_LAYER, TCPD_STAGE_VERSION,
+				     sizeof(struct tcpd_stage_area), &u->stage_seg, &stage_fresh);
+	if (src < 0) {
+		log_err("stage segment: %s", strerror(-src));
+		return src;
+	}
+	tcpd_stage_init(&u->stg, state_segment_payload(u->stage_seg));
 	int rc = state_segment_open(u->instance, TCPD_STATE_LAYER, TCPD_STATE_VERSION,
 				    sizeof(struct tcpd_state), &u->seg, &fresh);
 	if (rc < 0) {
@@ -69,7 +83,7 @@ int tcpd_state_open(struct tcpd *u, uint64_t now)
 
 	if (!fresh) {
 		u->io.n_tx = u->io.n_ev = 0;
-		rc = tcpd_store_recover(u->st, now, &u->io);
+		rc = tcpd_store_recover(u->st, now, &u->io, tcpd_early_kept, u);
 		if (rc < 0) {
 			log_warn("state: not a payload this tcpd reads (%s): starting empty",
 				 strerror(-rc));
@@ -92,6 +106,9 @@ int tcpd_state_open(struct tcpd *u, uint64_t now)
 	} else {
 		tcp_set_host(u->t, &u->host); /* the config may have changed (MTU, offload) */
 	}
+	if (fresh) /* nothing claimed a run: the stage starts empty as well */
+		tcpd_stage_init(&u->stg, u->stg.a);
+	tcpd_stage_sweep(&u->stg);
 	u->state_fresh = fresh;
 	u->restored_sessions = xport_sessions_restore(&u->x, u->st->sessions, now);
 	for (unsigned b = 0; b < TCPD_BINDS; b++)
@@ -105,6 +122,7 @@ int tcpd_state_open(struct tcpd *u, uint64_t now)
 void tcpd_state_close(struct tcpd *u)
 {
 	state_segment_close(&u->seg);
+	state_segment_close(&u->stage_seg);
 	u->st = NULL;
 	u->t = NULL;
 }

@@ -9,6 +9,8 @@
 const struct stat_field tcpd_store_stat_fields[] = {
 	F(state_binds_dropped),
 	F(state_binds_released),
+	F(state_early_kept),
+	F(state_early_reset),
 };
 #undef F
 _Static_assert(sizeof(tcpd_store_stat_fields) / sizeof(tcpd_store_stat_fields[0]) ==
@@ -214,7 +216,8 @@ static bool tcpd_bind_freed_orphan(const struct tcpd_state *st, unsigned si, uns
 	return tcp_conn_cid(&st->table, b->cid & 0x7fffu) != b->cid;
 }
 
-int tcpd_store_recover(struct tcpd_state *st, uint64_t now, struct tcp_io *io)
+int tcpd_store_recover(struct tcpd_state *st, uint64_t now, struct tcp_io *io,
+		       tcpd_early_kept_fn early_kept, void *arg)
 {
 	struct tcp_table *t = &st->table;
 	struct tcpd_recover_ctx rc = {.st = st, .now = now, .io = io};
@@ -254,13 +257,21 @@ int tcpd_store_recover(struct tcpd_state *st, uint64_t now, struct tcp_io *io)
 				tcp_abort(t, cid, now, io);
 		}
 	}
-	/* A child not accepted yet kept what arrived early in the dead tcpd's memory: lost. */
+	/* A child not accepted yet whose early data is not staged any more cannot go on: its
+	 * peer was told the bytes arrived. */
 	for (unsigned idx = 0; idx < TCP_CONNS_MAX; idx++) {
 		const struct tcp_conn *c = &t->conn[idx];
 		uint32_t fin = (c->flags & TCP_F_FIN_RCVD) ? 1u : 0u;
-		if (c->in_use && c->owner == 0 && !(c->flags & TCP_F_ORPHAN) &&
-		    c->state != TCP_STATE_SYN_RECEIVED && c->rcv_nxt - (c->irs + 1) > fin)
-			tcp_abort(t, tcp_conn_cid(t, idx), now, io);
+		if (!c->in_use || c->owner != 0 || (c->flags & TCP_F_ORPHAN) ||
+		    c->state == TCP_STATE_SYN_RECEIVED || c->rcv_nxt - (c->irs + 1) <= fin)
+			continue;
+		uint32_t cid = tcp_conn_cid(t, idx);
+		if (early_kept && early_kept(arg, idx, cid, c->rcv_nxt - (c->irs + 1) - fin)) {
+			st->bstats.state_early_kept++;
+			continue;
+		}
+		st->bstats.state_early_reset++;
+		tcp_abort(t, cid, now, io);
 	}
 	/* A socket the application holds must have its slot's streams. */
 	for (unsigned si = 0; si < XPORT_SESSIONS_MAX; si++) {

@@ -66,7 +66,7 @@
 #define TCPD_BIND_NONE 0xffffu
 
 /* The state segment's payload version: ours and the core table's. */
-#define TCPD_STATE_VERSION ((2u << 16) | TCP_TABLE_VERSION)
+#define TCPD_STATE_VERSION ((3u << 16) | TCP_TABLE_VERSION)
 
 /* struct tcpd_bind.flags */
 #define TCPD_B_TX_BASE 0x01u /* tx_base_* set (connect, accept) */
@@ -94,6 +94,9 @@ struct tcpd_store_stats {
 	uint64_t state_binds_dropped;  /* bind records torn, or naming what no longer holds */
 	uint64_t state_binds_released; /* orphans' binds whose connection the core had freed:
 					* the release a kill cut short, done by recovery */
+	uint64_t state_early_kept;     /* connections not accepted yet whose early data was
+					* still staged: they go on (tcpd_stage.h) */
+	uint64_t state_early_reset;    /* ... whose early data was not: reset */
 };
 
 extern const struct stat_field tcpd_store_stat_fields[];
@@ -135,10 +138,14 @@ static inline unsigned tcpd_bind_ix(unsigned si, unsigned slot)
 void tcpd_store_init(struct tcpd_state *st, const uint8_t seed[32], const struct tcp_host *host);
 
 /* Take over a payload a previous tcpd left (the file comment). io collects what closing a
- * repaired socket sends (the caller discards it: tcpd is not connected yet). Returns the
- * number of live connections, or -EPROTO/-EINVAL when the payload is not one this tcpd reads:
- * then nothing was changed and the caller starts fresh. */
-int tcpd_store_recover(struct tcpd_state *st, uint64_t now, struct tcp_io *io);
+ * repaired socket sends (the caller discards it: tcpd is not connected yet). A connection not
+ * accepted yet that had received early data (`bytes` of it) goes on if early_kept(arg, idx,
+ * cid, bytes) says the data is still staged (tcpd_stage_claim), and is reset otherwise (NULL:
+ * always). Returns the number of live connections, or -EPROTO/-EINVAL when the payload is not
+ * one this tcpd reads: then nothing was changed and the caller starts fresh. */
+typedef bool (*tcpd_early_kept_fn)(void *arg, unsigned idx, uint32_t cid, uint32_t bytes);
+int tcpd_store_recover(struct tcpd_state *st, uint64_t now, struct tcp_io *io,
+		       tcpd_early_kept_fn early_kept, void *arg);
 
 /* Transactions of the journal: sessions and binds touched in one commit together. */
 void tcpd_store_begin(struct tcpd_state *st);

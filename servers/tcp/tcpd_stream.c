@@ -42,11 +42,12 @@
  *
  * Early data. A connection established from a listener's queue exists before any application
  * holds it, and the core places what arrives for it in its receive stream. Linux keeps it in
- * the child socket; here it waits in process memory (struct tcpd_stage, the window's worth:
- * rcv_buf, at most the listener's ring size) until ACCEPT copies it into the new slot's RX ring
- * at its base. All connections together hold at most TCPD_STAGE_ALL: when that is reached a
- * segment with payload for one without its buffer yet is dropped before tcp_input (the peer
- * resends, as a full ring drops), never accepted and then lost.
+ * the child socket; here it waits in the stage segment (tcpd_stage.h, the window's worth:
+ * rcv_buf, at most the listener's ring size), which outlives tcpd as the rings do, until ACCEPT
+ * copies it into the new slot's RX ring at its base and, once the request has committed, frees
+ * it. All connections together hold at most TCPD_STAGE_ALL: when no run is free a segment with
+ * payload for one without its stage yet is dropped before tcp_input (the peer resends, as a
+ * full ring drops), never accepted and then lost.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -601,31 +602,12 @@ void tcpd_event(struct tcpd *u, uint32_t cid, uint8_t ev, uint64_t now)
 
 bool tcpd_stage_ready(struct tcpd *u, unsigned idx, const struct tcp_conn *c)
 {
-	struct tcpd_stage *s = &u->stage[idx];
-	uint32_t cid = tcp_conn_cid(u->t, idx);
-	if (s->buf && s->cid == cid)
-		return true;
-	tcpd_stage_free(u, idx);
-	uint32_t cap = c->rcv_buf;
-	if (u->staged + cap > TCPD_STAGE_ALL)
-		return false;
-	s->buf = malloc(cap);
-	if (!s->buf)
-		return false;
-	s->cap = cap;
-	s->cid = cid;
-	u->staged += cap;
-	return true;
+	return tcpd_stage_get(&u->stg, idx, tcp_conn_cid(u->t, idx), c->rcv_buf) == 0;
 }
 
 void tcpd_stage_free(struct tcpd *u, unsigned idx)
 {
-	struct tcpd_stage *s = &u->stage[idx];
-	if (!s->buf)
-		return;
-	free(s->buf);
-	u->staged -= s->cap;
-	*s = (struct tcpd_stage){0};
+	tcpd_stage_release(&u->stg, idx);
 }
 
 int tcpd_stage_place(struct tcpd *u, unsigned idx, const struct tcp_conn *c, uint32_t seq,
@@ -633,11 +615,12 @@ int tcpd_stage_place(struct tcpd *u, unsigned idx, const struct tcp_conn *c, uin
 {
 	if (!tcpd_stage_ready(u, idx, c))
 		return -ENOBUFS;
-	struct tcpd_stage *s = &u->stage[idx];
+	uint32_t cap;
+	uint8_t *data = tcpd_stage_data(&u->stg, idx, tcp_conn_cid(u->t, idx), &cap);
 	uint32_t at = seq - (c->irs + 1);
-	if (at > s->cap || len > s->cap - at)
+	if (!data || at > cap || len > cap - at)
 		return -EINVAL;
-	if (buf_copy_out(pkt, off, s->buf + at, len) < 0)
+	if (buf_copy_out(pkt, off, data + at, len) < 0)
 		return -EINVAL;
 	u->stats.stage_bytes += len;
 	return 0;
@@ -645,22 +628,20 @@ int tcpd_stage_place(struct tcpd *u, unsigned idx, const struct tcp_conn *c, uin
 
 int tcpd_stage_deliver(struct tcpd *u, unsigned idx, unsigned b)
 {
-	struct tcpd_stage *s = &u->stage[idx];
 	const struct tcpd_bind *bd = &u->st->binds[b];
 	struct region *r = tcpd_region(u, b / REGION_SLOTS_MAX);
-	const struct tcp_conn *c = &u->t->conn[idx];
-	if (!s->buf || s->cid != bd->cid || !r)
+	uint32_t cap;
+	uint8_t *data = tcpd_stage_data(&u->stg, idx, bd->cid, &cap);
+	if (!data || !r)
 		return 0;
 	struct stream_ring *rx = region_stream_rx(r, b % REGION_SLOTS_MAX);
 	/* Everything placed so far, out-of-order ranges included, at its position. */
-	uint32_t n = s->cap < rx->size ? s->cap : rx->size;
-	int rc = stream_ring_write_at(rx, bd->rx_base_index, s->buf, n);
+	uint32_t n = cap < rx->size ? cap : rx->size;
+	int rc = stream_ring_write_at(rx, bd->rx_base_index, data, n);
 	if (rc < 0) {
 		u->stats.rx_place_errors++;
 		return rc;
 	}
-	(void)c;
-	tcpd_stage_free(u, idx);
 	return 0;
 }
 

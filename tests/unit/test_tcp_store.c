@@ -71,7 +71,7 @@ static void req_end(uint64_t id, int status, uint32_t sid)
 static void killed_and_recovered(void)
 {
 	io.n_tx = io.n_ev = 0;
-	ck_assert_int_ge(tcpd_store_recover(st, TH_T0, &io), 0);
+	ck_assert_int_ge(tcpd_store_recover(st, TH_T0, &io, NULL, NULL), 0);
 	ck_assert_uint_eq(st->stats.state_sessions_dropped, 0);
 	ck_assert_uint_eq(st->stats.state_slots_cleared, 0);
 	ck_assert_uint_eq(st->stats.state_orphans_closed, 0);
@@ -220,7 +220,7 @@ START_TEST(orphan_freed_killed_before_release)
 	ck_assert_uint_eq(tcp_conn_cid(&st->table, cid & 0x7fffu), 0); /* freed */
 	/* killed here, before tcpd_release */
 	io.n_tx = io.n_ev = 0;
-	ck_assert_int_ge(tcpd_store_recover(st, TH_T0, &io), 0);
+	ck_assert_int_ge(tcpd_store_recover(st, TH_T0, &io, NULL, NULL), 0);
 	ck_assert_uint_eq(st->bstats.state_binds_dropped, 0);
 	ck_assert_uint_eq(st->bstats.state_binds_released, 1);
 	ck_assert_uint_eq(st->binds[b].cid, 0);
@@ -285,7 +285,7 @@ START_TEST(synrecv_child_behind_a_reset_one_takes_its_ack_after_recovery)
 	req_begin(TCPD_REACH_ACCEPT, lcid);
 	ck_assert_int_eq(tcp_accept(t, owner, lcid, owner, TH_T0 + TH_MS, &io, &xcid), 0);
 	io.n_tx = io.n_ev = 0;
-	ck_assert_int_ge(tcpd_store_recover(st, TH_T0 + 2 * TH_MS, &io), 0);
+	ck_assert_int_ge(tcpd_store_recover(st, TH_T0 + 2 * TH_MS, &io, NULL, NULL), 0);
 	ck_assert_uint_gt(st->journal.stats.rolled_back, 0);
 	ck_assert_uint_eq(t->stats.shell_aborts, 1); /* X, with its early data */
 	ck_assert_ptr_null(tcp_conn_find(t, TH_LADDR, PORT, TH_RADDR, x_port));
@@ -302,6 +302,62 @@ START_TEST(synrecv_child_behind_a_reset_one_takes_its_ack_after_recovery)
 }
 END_TEST
 
+/* A child not accepted yet with early data: recovery asks whether its bytes are still staged
+ * (tcpd_stage.h) and keeps it, in the accept queue, if they are; resets it if not. */
+static uint32_t kept_cid, kept_bytes;
+static bool early_kept_yes(void *arg, unsigned idx, uint32_t cid, uint32_t bytes)
+{
+	(void)arg;
+	ck_assert_uint_eq(idx, cid & 0x7fffu);
+	kept_cid = cid;
+	kept_bytes = bytes;
+	return true;
+}
+
+START_TEST(early_data_kept_or_reset)
+{
+	struct tcp_table *t = &st->table;
+	uint32_t cid = sock(true), lcid;
+	req_begin(TCPD_REACH_LISTEN, cid);
+	ck_assert_int_eq(tcp_listen(t, owner, cid, 8, &lcid), 0);
+	req_slot(lcid);
+	req_end(3, 0, lcid);
+	for (uint16_t port = 0x6001; port <= 0x6002; port++) {
+		feed(TH_T0, SEG(.flags = TCP_SYN, .seq = 9000, .sport = port, .dport = PORT));
+		struct tcp_conn *x = tcp_conn_find(t, TH_LADDR, PORT, TH_RADDR, port);
+		ck_assert_ptr_nonnull(x);
+		feed(TH_T0 + TH_MS, SEG(.seq = 9001, .ack = x->iss + 1, .len = 100, .sport = port,
+					.dport = PORT));
+		ck_assert_uint_eq(x->state, TCP_STATE_ESTABLISHED);
+	}
+	ck_assert_uint_eq(t->lis[lcid & 0x7fffu].acc_n, 2);
+	struct tcp_conn *a = tcp_conn_find(t, TH_LADDR, PORT, TH_RADDR, 0x6001);
+	uint32_t acid = tcp_conn_cid(t, tcp_conn_idx(t, a));
+	io.n_tx = io.n_ev = 0;
+	/* the first restart finds both staged */
+	ck_assert_int_ge(tcpd_store_recover(st, TH_T0 + 2 * TH_MS, &io, early_kept_yes, NULL), 0);
+	ck_assert_uint_eq(st->bstats.state_early_kept, 2);
+	ck_assert_uint_eq(st->bstats.state_early_reset, 0);
+	ck_assert_uint_eq(kept_bytes, 100);
+	ck_assert_uint_ne(kept_cid, 0);
+	ck_assert_uint_eq(t->lis[lcid & 0x7fffu].acc_n, 2);
+	ck_assert_ptr_eq(tcp_conn_find(t, TH_LADDR, PORT, TH_RADDR, 0x6001), a);
+	ck_assert_uint_eq(tcp_conn_cid(t, tcp_conn_idx(t, a)), acid);
+	th_check_table(t);
+	/* the next finds them gone: reset, each with a RST to its peer */
+	io.n_tx = io.n_ev = 0;
+	ck_assert_int_ge(tcpd_store_recover(st, TH_T0 + 3 * TH_MS, &io, NULL, NULL), 0);
+	ck_assert_uint_eq(st->bstats.state_early_reset, 2);
+	ck_assert_ptr_null(tcp_conn_find(t, TH_LADDR, PORT, TH_RADDR, 0x6001));
+	ck_assert_ptr_null(tcp_conn_find(t, TH_LADDR, PORT, TH_RADDR, 0x6002));
+	unsigned rsts = 0;
+	for (unsigned i = 0; i < io.n_tx; i++)
+		rsts += (io.tx[i].flags & TCP_RST) != 0;
+	ck_assert_uint_eq(rsts, 2);
+	th_check_table(t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tcp_store");
@@ -314,6 +370,7 @@ int main(void)
 	tcase_add_test(tc, close_killed_before_commit);
 	tcase_add_test(tc, orphan_freed_killed_before_release);
 	tcase_add_test(tc, synrecv_child_behind_a_reset_one_takes_its_ack_after_recovery);
+	tcase_add_test(tc, early_data_kept_or_reset);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);
 }
