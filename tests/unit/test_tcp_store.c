@@ -244,6 +244,20 @@ static void feed(uint64_t now, const struct th_seg *s)
 	ck_assert_int_eq(tcp_input(&st->table, now, &in, &io), 0);
 }
 
+/* A passive child from peer port `port`: SYN, then the handshake's ACK with 100 bytes, before
+ * any accept(): ESTABLISHED in its listener's accept queue with early data. */
+static struct tcp_conn *child_with_early_data(uint16_t port)
+{
+	struct tcp_table *t = &st->table;
+	feed(TH_T0, SEG(.flags = TCP_SYN, .seq = 9000, .sport = port, .dport = PORT));
+	struct tcp_conn *x = tcp_conn_find(t, TH_LADDR, PORT, TH_RADDR, port);
+	ck_assert_ptr_nonnull(x);
+	feed(TH_T0 + TH_MS,
+	     SEG(.seq = 9001, .ack = x->iss + 1, .len = 100, .sport = port, .dport = PORT));
+	ck_assert_uint_eq(x->state, TCP_STATE_ESTABLISHED);
+	return x;
+}
+
 /* Issue 9's stall (the churn test): a passive child in SYN-RECEIVED never took the handshake
  * ACK the peer sent for each of its SYN-ACKs; the peer, ESTABLISHED, waited for data. Here:
  * another child of the listener, X, shares C's 4-tuple chain and is in front of it (it came
@@ -274,12 +288,7 @@ START_TEST(synrecv_child_behind_a_reset_one_takes_its_ack_after_recovery)
 		if (p != c_port && tcp_hash_bucket(t, TH_LADDR, PORT, TH_RADDR, (uint16_t)p) == bucket)
 			x_port = (uint16_t)p;
 	ck_assert_uint_ne(x_port, 0);
-	feed(TH_T0, SEG(.flags = TCP_SYN, .seq = 9000, .sport = x_port, .dport = PORT));
-	struct tcp_conn *x = tcp_conn_find(t, TH_LADDR, PORT, TH_RADDR, x_port);
-	ck_assert_ptr_nonnull(x);
-	feed(TH_T0 + TH_MS, SEG(.seq = 9001, .ack = x->iss + 1, .len = 100, .sport = x_port,
-				.dport = PORT));
-	ck_assert_uint_eq(x->state, TCP_STATE_ESTABLISHED);
+	child_with_early_data(x_port);
 	ck_assert_uint_eq(t->lis[lcid & 0x7fffu].acc_n, 1);
 	/* accept() of X, killed before its commit */
 	req_begin(TCPD_REACH_ACCEPT, lcid);
@@ -322,14 +331,8 @@ START_TEST(early_data_kept_or_reset)
 	ck_assert_int_eq(tcp_listen(t, owner, cid, 8, &lcid), 0);
 	req_slot(lcid);
 	req_end(3, 0, lcid);
-	for (uint16_t port = 0x6001; port <= 0x6002; port++) {
-		feed(TH_T0, SEG(.flags = TCP_SYN, .seq = 9000, .sport = port, .dport = PORT));
-		struct tcp_conn *x = tcp_conn_find(t, TH_LADDR, PORT, TH_RADDR, port);
-		ck_assert_ptr_nonnull(x);
-		feed(TH_T0 + TH_MS, SEG(.seq = 9001, .ack = x->iss + 1, .len = 100, .sport = port,
-					.dport = PORT));
-		ck_assert_uint_eq(x->state, TCP_STATE_ESTABLISHED);
-	}
+	for (uint16_t port = 0x6001; port <= 0x6002; port++)
+		child_with_early_data(port);
 	ck_assert_uint_eq(t->lis[lcid & 0x7fffu].acc_n, 2);
 	struct tcp_conn *a = tcp_conn_find(t, TH_LADDR, PORT, TH_RADDR, 0x6001);
 	uint32_t acid = tcp_conn_cid(t, tcp_conn_idx(t, a));
