@@ -9,7 +9,9 @@
  *
  * The area: TCPD_STAGE_PAGES pages of TCPD_STAGE_PAGE bytes, 64 MiB in all (TCPD_STAGE_ALL:
  * what a flood of handshakes that send can hold, Linux bounds it by tcp_mem), touched only
- * where used. A connection's stage is one run of contiguous pages, first fit. Each page
+ * where used; a page once touched stays in the segment's memory until `ustackctl down` (first
+ * fit uses the low pages again and again, so that is the peak of what was staged at once, not
+ * a sum). A connection's stage is one run of contiguous pages, first fit. Each page
  * records the cid of the run that holds it (owner[]); the run's first page also records its
  * length (run[]), stored last when a run is made and cleared first when it is freed, so a
  * kill at any instruction leaves either a whole run or pages no run claims, which recovery
