@@ -8,7 +8,8 @@
  *                  ([nic] offload: TSO super-segments of up to TCPD_TSO_MAX bytes)
  *   2. pool        attach or create, then reclaim what a previous tcpd held when it died
  *   3. state       the state segment <shm dir>/tcp-state: the core's table, the sessions and the
- *                  binds survive us; what a predecessor left is validated and recovered
+ *                  binds survive us, and <shm dir>/tcpstage-state the early data of connections
+ *                  not accepted yet; what a predecessor left is validated and recovered
  *                  (tcpd_state.c), its sessions DETACHED until their applications resume; then
  *                  the per-uid shares and each restored session's uid (xport_quota.c)
  *   4. links       bind ipd-to-tcpd, connect tcpd-to-ipd, wait (bounded) for both to be up:
