@@ -635,8 +635,18 @@ int tcpd_stage_deliver(struct tcpd *u, unsigned idx, unsigned b)
 	if (!data || !r)
 		return 0;
 	struct stream_ring *rx = region_stream_rx(r, b % REGION_SLOTS_MAX);
-	/* Everything placed so far, out-of-order ranges included, at its position. */
-	uint32_t n = cap < rx->size ? cap : rx->size;
+	/* Everything placed so far, out-of-order ranges included, at its position: up to the
+	 * highest byte received, not the whole window (a copy of rcv_buf per accept, and every
+	 * page of the run faulted in). A FIN counted in rcv_nxt adds one byte nobody reads. */
+	const struct tcp_conn *c = &u->t->conn[idx];
+	uint32_t hi = c->rcv_nxt;
+	if (c->asm_.n && c->asm_.n <= TCP_OOO_MAX)
+		hi = seq_max(hi, c->asm_.ooo[c->asm_.n - 1].end); /* sorted: the last is highest */
+	uint32_t n = hi - (c->irs + 1);
+	if (n > cap)
+		n = cap;
+	if (n > rx->size)
+		n = rx->size;
 	int rc = stream_ring_write_at(rx, bd->rx_base_index, data, n);
 	if (rc < 0) {
 		u->stats.rx_place_errors++;
