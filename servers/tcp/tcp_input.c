@@ -495,7 +495,7 @@ static int tcp_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 	if (tcp_state_synced(c->state)) {
 		tcp_rack_on_ack(t, c, now, prior_una, dsack);
 		tcp_recovery_on_ack(t, c, now, &ai);
-		tcp_tlp_schedule(t, c, now); /* RFC 8985 §7.2: every ACK restarts the PTO */
+		tcp_tlp_after_ack(t, c, now, ai.acked != 0); /* RFC 8985 §7.2 */
 	}
 	if (ai.acked)
 		tcp_sndbuf_expand(c);

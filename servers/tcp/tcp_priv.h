@@ -210,8 +210,12 @@ uint32_t tcp_recovery_send_allowance(const struct tcp_conn *c);
 uint64_t tcp_tlp_pto_ns(const struct tcp_conn *c);
 /* (Re)start the PTO if a probe may be sent (SACK, OPEN, data outstanding, no probe
  * outstanding, a data-sending state), at min(now + PTO, t_rtx); else disarm it. Called when
- * new data is sent and after every ACK. */
+ * new data is sent. */
 void tcp_tlp_schedule(struct tcp_table *t, struct tcp_conn *c, uint64_t now);
+/* After an ACK: restart the PTO if the ACK cumulatively acknowledged new data (acked_new),
+ * arm it if a probe may be sent and none is armed, disarm it if none may; otherwise leave
+ * the deadline alone. */
+void tcp_tlp_after_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now, bool acked_new);
 /* The PTO expired: send the probe (new data within the peer's window, else the tail again),
  * mark it outstanding, count tcp_loss_probes, re-arm the RTO (§7.3). */
 void tcp_tlp_fire(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tcp_io *io);

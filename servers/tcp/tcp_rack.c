@@ -42,8 +42,12 @@
  *     no D-SACK, the probe repaired a loss: congestion control reacts once (ssthresh, cwnd
  *     brought down to it, as Linux's CWR) and TCPLossProbeRecovery is counted. A D-SACK says
  *     both copies arrived: nothing was lost.
- * The PTO is (re)started whenever new data is sent and whenever an ACK arrives (RFC 8985
- * §7.2), and cancelled when the conditions stop holding.
+ * The PTO is (re)started whenever new data is sent and whenever an ACK cumulatively
+ * acknowledges new data (RFC 8985 §7.2, Linux's FLAG_SET_XMIT_TIMER), and cancelled when the
+ * conditions stop holding. Not on every ACK: a peer that sends data of its own repeats the
+ * same ACK on each of its segments, and one doing so more often than the PTO (a two-way
+ * stream over a path of tens of ms) held the probe off until the RTO: a lost tail then cost
+ * the RTO, and its cwnd of one segment, instead of 2·SRTT.
  */
 #include <string.h>
 
@@ -88,6 +92,12 @@ void tcp_tlp_schedule(struct tcp_table *t, struct tcp_conn *c, uint64_t now)
 	if (c->t_rtx && c->t_rtx < when)
 		when = c->t_rtx; /* PTO = min(PTO, RTO): the probe replaces the timeout */
 	tcp_timer_arm(t, c, &c->t_tlp, when);
+}
+
+void tcp_tlp_after_ack(struct tcp_table *t, struct tcp_conn *c, uint64_t now, bool acked_new)
+{
+	if (acked_new || c->t_tlp == 0 || !tlp_eligible(c) || (c->t_rtx && c->t_rtx <= now))
+		tcp_tlp_schedule(t, c, now);
 }
 
 void tcp_tlp_fire(struct tcp_table *t, struct tcp_conn *c, uint64_t now, struct tcp_io *io)

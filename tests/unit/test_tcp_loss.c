@@ -242,6 +242,35 @@ START_TEST(tlp_sends_new_data_at_pto)
 }
 END_TEST
 
+/* RFC 8985 §7.2: only an ACK of new data restarts the PTO. A peer sending data of its own
+ * more often than the PTO repeats the same ACK on every segment; had each restarted it, the
+ * probe would wait for the RTO. */
+START_TEST(tlp_not_held_off_by_peer_data)
+{
+	uint32_t cid, peer_seq = 5001;
+	uint64_t pto_at;
+	struct tcp_conn *c = tlp_sender(&cid, true, 10 * MSS);
+
+	pto_at = c->t_tlp;
+	ck_assert_uint_eq(pto_at, w.now + (2 * SRTT_MS + 2) * TH_MS);
+	/* the flight is lost; the peer's data comes every 5 ms, acknowledging nothing new */
+	while (w.now + 5 * TH_MS < pto_at) {
+		w.now += 5 * TH_MS;
+		th_in(&w, SEG(.seq = peer_seq, .ack = S(0), .len = 100, .wnd = 60000));
+		peer_seq += 100;
+		ck_assert_uint_eq(c->t_tlp, pto_at);
+		ck_assert_uint_eq(c->cc.ca_state, TCP_CA_OPEN);
+	}
+	ck_assert_uint_eq(c->rcv_nxt, peer_seq);
+	while (w.seen < w.io.n_tx)
+		ck_assert_uint_eq(expect_tx(&w)->payload_len, 0); /* ACKs of the peer's data */
+	th_at(&w, pto_at);
+	expect_tx(&w, .seq = S(9), .len = MSS);
+	ck_assert_uint_eq(w.t->stats.tcp_loss_probes, 1);
+	ck_assert_uint_eq(w.t->stats.tcp_timeouts, 0);
+}
+END_TEST
+
 START_TEST(tlp_retransmits_tail)
 {
 	uint32_t cid;
@@ -627,6 +656,7 @@ int main(void)
 	tcase_add_test(tc, rto_skips_sacked_data);
 	tcase_add_test(tc, rtt_from_timestamps_and_karn);
 	tcase_add_test(tc, tlp_sends_new_data_at_pto);
+	tcase_add_test(tc, tlp_not_held_off_by_peer_data);
 	tcase_add_test(tc, tlp_retransmits_tail);
 	tcase_add_test(tc, tlp_repairs_tail_loss);
 	tcase_add_test(tc, tlp_not_in_recovery_nor_without_sack);
