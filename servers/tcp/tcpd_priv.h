@@ -139,6 +139,7 @@ struct tcpd_stats {
 	uint64_t binds_released;        /* slots given back (REGION_SS_RELEASED) */
 	uint64_t orphans_aborted;       /* orphans reset: their application's memory went */
 	uint64_t stage_bytes;           /* early data kept for connections not accepted, ever */
+	uint64_t stage_return_errors;   /* freed stage pages the system refused to take back */
 	uint64_t io_rounds_left;        /* passes that left deferred output for the next one */
 	uint64_t req_bad_slot;          /* SOCKET/ACCEPT naming a slot outside the region */
 	uint64_t stream_rebases;        /* a bind's stream base moved up (every 1 GiB of a stream) */

@@ -5,10 +5,29 @@
 
 #include "tcpd_stage.h"
 
-void tcpd_stage_init(struct tcpd_stages *st, struct tcpd_stage_area *a)
+void tcpd_stage_init(struct tcpd_stages *st, struct tcpd_stage_area *a,
+		     tcpd_stage_discard_fn *discard, void *discard_arg)
 {
 	memset(st, 0, sizeof(*st));
 	st->a = a;
+	st->discard = discard;
+	st->discard_arg = discard_arg;
+}
+
+/* Give pages [first, first + n) back, but for those below the kept ones. Bytes given. */
+static uint64_t tcpd_stage_give_back(struct tcpd_stages *st, uint32_t first, uint32_t n)
+{
+	if (first < TCPD_STAGE_KEEP_PAGES) {
+		uint32_t below = TCPD_STAGE_KEEP_PAGES - first;
+		if (n <= below)
+			return 0;
+		first += below;
+		n -= below;
+	}
+	if (!st->discard)
+		return 0;
+	st->discard(st->discard_arg, st->a->data[first], (size_t)n * TCPD_STAGE_PAGE);
+	return (uint64_t)n * TCPD_STAGE_PAGE;
 }
 
 static uint32_t tcpd_stage_pages_for(uint32_t bytes)
@@ -75,6 +94,8 @@ void tcpd_stage_release(struct tcpd_stages *st, unsigned idx)
 	for (uint32_t p = s->first; p < (uint32_t)s->first + s->npages; p++)
 		a->owner[p] = 0;
 	st->staged -= (uint64_t)s->npages * TCPD_STAGE_PAGE;
+	/* after the pages are free: a kill before it leaves them to the next start's sweep */
+	st->returned += tcpd_stage_give_back(st, s->first, s->npages);
 	*s = (struct tcpd_stage){0};
 }
 
@@ -121,5 +142,14 @@ void tcpd_stage_sweep(struct tcpd_stages *st)
 			a->run[p] = 0; /* a length inside a run, or of no run */
 		if (!held[p])
 			a->owner[p] = 0;
+	}
+	/* every free range, one call each (pages never touched cost tmpfs nothing to drop) */
+	for (uint32_t p = TCPD_STAGE_KEEP_PAGES; p < TCPD_STAGE_PAGES;) {
+		uint32_t end = p;
+		while (end < TCPD_STAGE_PAGES && !held[end])
+			end++;
+		if (end > p)
+			(void)tcpd_stage_give_back(st, p, end - p);
+		p = end + 1;
 	}
 }

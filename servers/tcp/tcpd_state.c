@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "tcpd_priv.h"
@@ -59,6 +61,22 @@ static bool tcpd_early_kept(void *arg, unsigned idx, uint32_t cid, uint32_t byte
 	return tcpd_stage_claim(&u->stg, idx, cid, bytes);
 }
 
+/* The stage's discard hook: tmpfs frees the pages (MADV_REMOVE punches them out of the
+ * segment's file, which is what gives shared memory back; MADV_DONTNEED would only unmap our
+ * view). Rounded inward to whole system pages: the area's pages start 64 bytes past one. */
+static void tcpd_stage_return(void *arg, void *p, size_t len)
+{
+	struct tcpd *u = arg;
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t start = ((uintptr_t)p + pg - 1) & ~(pg - 1);
+	uintptr_t end = ((uintptr_t)p + len) & ~(pg - 1);
+
+	if (end <= start || madvise((void *)start, end - start, MADV_REMOVE) == 0)
+		return;
+	if (u->stats.stage_return_errors++ == 0)
+		log_warn("stage: giving pages back: %s", strerror(errno));
+}
+
 int tcpd_state_open(struct tcpd *u, uint64_t now)
 {
 	bool fresh = false, stage_fresh = false;
@@ -68,7 +86,7 @@ int tcpd_state_open(struct tcpd *u, uint64_t now)
 		log_err("stage segment: %s", strerror(-src));
 		return src;
 	}
-	tcpd_stage_init(&u->stg, state_segment_payload(u->stage_seg));
+	tcpd_stage_init(&u->stg, state_segment_payload(u->stage_seg), tcpd_stage_return, u);
 	int rc = state_segment_open(u->instance, TCPD_STATE_LAYER, TCPD_STATE_VERSION,
 				    sizeof(struct tcpd_state), &u->seg, &fresh);
 	if (rc < 0) {
@@ -107,7 +125,7 @@ int tcpd_state_open(struct tcpd *u, uint64_t now)
 		tcp_set_host(u->t, &u->host); /* the config may have changed (MTU, offload) */
 	}
 	if (fresh) /* nothing claimed a run: the stage starts empty as well */
-		tcpd_stage_init(&u->stg, u->stg.a);
+		tcpd_stage_init(&u->stg, u->stg.a, tcpd_stage_return, u);
 	tcpd_stage_sweep(&u->stg);
 	u->state_fresh = fresh;
 	u->restored_sessions = xport_sessions_restore(&u->x, u->st->sessions, now);

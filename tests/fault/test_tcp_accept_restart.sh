@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # A listener's queue survives a tcpd kill with the data its connections already received.
-# Three kernel clients connect to a stack listener whose application has not called accept()
+# Twelve kernel clients connect to a stack listener whose application has not called accept()
 # yet, and each sends a request at once (64 bytes of header and 20,000 more: several segments,
 # two pages of the stage), which tcpd acknowledges and keeps for the connection it will hand
 # over (tcpd_stage.h). Then tcpd is killed; the standby takes over, and only then does the
-# application accept: all three connections, each with its request byte for byte, which it echoes
-# back. Before the stage outlived tcpd, recovery had to reset them (their peers had been told
-# the bytes arrived), and the fault campaign lost one dial in 250 tcpd kills that way. The new
-# tcpd reports the three as kept (tcpd.state_early_kept) and none reset; once the connections
-# close the pool is back to its idle free count and no early data stays staged.
+# application accept: all twelve connections, each with its request byte for byte, which it
+# echoes back. Before the stage outlived tcpd, recovery had to reset them (their peers had been
+# told the bytes arrived), and the fault campaign lost one dial in 250 tcpd kills that way. The
+# new tcpd reports the twelve as kept (tcpd.state_early_kept) and none reset; once the
+# connections close the pool is back to its idle free count and no early data stays staged.
+# Twelve stages of a 128 KiB receive buffer each outgrow the 1 MiB the stage keeps touched
+# (TCPD_STAGE_KEEP_PAGES): the runs above it are given back to the system when their
+# connections are accepted (tcpd.stage_returned_bytes), and the segment's file holds fewer
+# blocks than while they were staged.
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/stack.sh" "$@"
 
 PORT=7204
-N=3
+N=12
 OUT=$(mktemp -d "/tmp/ustack-$T_INST-acceptrestart.XXXXXX")
 trap 'rc=$?; set +e; ((rc)) && tail -n 20 "$OUT"/*.log; rm -rf "$OUT"; (exit $rc); t_cleanup' EXIT
 
@@ -27,7 +31,7 @@ import os, socket, struct, sys, time
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", $PORT))
-s.listen(8)
+s.listen(16)
 print("listening", flush=True)
 while not os.path.exists("$OUT/go"):
     time.sleep(0.02)
@@ -83,6 +87,8 @@ want=$((N * 20064))
 for _ in $(seq 200); do (($(stat tcpd.stage_bytes) >= want)) && break; sleep 0.02; done
 (($(stat tcpd.stage_bytes) >= want)) || fail "tcpd staged $(stat tcpd.stage_bytes) of $want bytes"
 log "$N connections in the accept queue with $want bytes of early data"
+seg=$(ls -d /dev/shm/ustack-"$T_INST".*/tcpstage-state) || fail "no stage segment"
+staged_blocks=$(command stat -c %b "$seg")
 
 old=$("$CTL" status --instance "$T_INST" | awk '$1=="tcpd" {print $4}')
 "$CTL" fault --instance "$T_INST" kill tcpd >/dev/null
@@ -99,6 +105,10 @@ wait "$CLIENTS" || fail "a client lost its connection or its data: $(cat "$OUT/c
 wait "$APP" || fail "the application failed: $(cat "$OUT/app.log")"
 grep -q '^done' "$OUT/app.log" || fail "the application did not accept all: $(cat "$OUT/app.log")"
 pass "$N connections accepted after the kill, each with its early data"
+(($(stat tcpd.stage_returned_bytes) > 0)) || fail "no stage page above the kept ones given back"
+blocks=$(command stat -c %b "$seg")
+((blocks < staged_blocks)) || fail "the stage segment holds $blocks blocks, $staged_blocks while staged"
+pass "$(stat tcpd.stage_returned_bytes) bytes of stage given back: $staged_blocks -> $blocks blocks"
 
 pool_settles "$idle" || fail "pool.free $(stat pool.free), idle $idle"
 (($(stat tcpd.staged_bytes) == 0)) || fail "$(stat tcpd.staged_bytes) bytes still staged"

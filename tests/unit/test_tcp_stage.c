@@ -2,7 +2,8 @@
  * freed first fit, the area full, and what a restarted tcpd takes back from the area a killed
  * one left: whole runs of the connections recovery still has, with their bytes; never a run cut
  * short by the kill (made or freed half-way), one too small for the data the connection counts,
- * one that is not there, or one that overlaps another; and the sweep frees the rest. */
+ * one that is not there, or one that overlaps another; and the sweep frees the rest. Freed
+ * pages above the kept ones are given back to the system, at a free and at a restart. */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@ static void setup(void)
 	st = calloc(1, sizeof(*st));
 	ck_assert_ptr_nonnull(area);
 	ck_assert_ptr_nonnull(st);
-	tcpd_stage_init(st, area);
+	tcpd_stage_init(st, area, NULL, NULL);
 }
 
 static void teardown(void)
@@ -96,7 +97,7 @@ START_TEST(restart_takes_back_whole_runs)
 	area->run[st->s[5].first] = 0;
 
 	/* The restarted tcpd. */
-	tcpd_stage_init(st, area);
+	tcpd_stage_init(st, area, NULL, NULL);
 	ck_assert(tcpd_stage_claim(st, 1, 0xA0001, 40000));
 	ck_assert(!tcpd_stage_claim(st, 1, 0xA0001, 40000)); /* once */
 	ck_assert(!tcpd_stage_claim(st, 2, 0xB0002, 2 * TCPD_STAGE_PAGE)); /* too small for it */
@@ -128,7 +129,7 @@ START_TEST(damaged_area_is_not_believed)
 	area->owner[10] = area->owner[11] = area->owner[12] = 0x44444;
 	area->run[10] = 3;
 	area->run[11] = 2;
-	tcpd_stage_init(st, area);
+	tcpd_stage_init(st, area, NULL, NULL);
 	ck_assert(!tcpd_stage_claim(st, 1, 0x11111, 1));
 	ck_assert(!tcpd_stage_claim(st, 2, 0x22222, 1));
 	ck_assert(tcpd_stage_claim(st, 3, 0x44444, 1));
@@ -141,6 +142,62 @@ START_TEST(damaged_area_is_not_believed)
 }
 END_TEST
 
+/* What the discard hook was given: page ranges of the area, by index. */
+static struct {
+	unsigned n;
+	uint32_t first[8], pages[8];
+} given;
+
+static void record_discard(void *arg, void *p, size_t len)
+{
+	ck_assert_ptr_eq(arg, &given);
+	size_t off = (size_t)((uint8_t *)p - &area->data[0][0]);
+	ck_assert_uint_eq(off % TCPD_STAGE_PAGE, 0);
+	ck_assert_uint_eq(len % TCPD_STAGE_PAGE, 0);
+	ck_assert_uint_lt(given.n, 8);
+	given.first[given.n] = (uint32_t)(off / TCPD_STAGE_PAGE);
+	given.pages[given.n++] = (uint32_t)(len / TCPD_STAGE_PAGE);
+}
+
+/* A freed run's pages above the kept ones go back to the system, never those below (an
+ * ordinary load stays there and makes no system call); a restart gives back every free page
+ * above them, and never one of a run it took back. */
+START_TEST(freed_pages_given_back)
+{
+	const uint32_t keep = TCPD_STAGE_KEEP_PAGES;
+
+	memset(&given, 0, sizeof(given));
+	tcpd_stage_init(st, area, record_discard, &given);
+	ck_assert_int_eq(tcpd_stage_get(st, 1, 0xA0001, (keep - 2) * TCPD_STAGE_PAGE), 0);
+	ck_assert_int_eq(tcpd_stage_get(st, 2, 0xB0002, 5 * TCPD_STAGE_PAGE), 0);
+	ck_assert_uint_eq(st->s[2].first, keep - 2); /* straddles the kept pages' end */
+	ck_assert_int_eq(tcpd_stage_get(st, 3, 0xC0003, 3 * TCPD_STAGE_PAGE), 0);
+	ck_assert_uint_eq(given.n, 0);
+	tcpd_stage_release(st, 2);
+	ck_assert_uint_eq(given.n, 1);
+	ck_assert_uint_eq(given.first[0], keep);
+	ck_assert_uint_eq(given.pages[0], 3);
+	tcpd_stage_release(st, 1); /* all below: kept */
+	ck_assert_uint_eq(given.n, 1);
+	ck_assert_uint_eq(st->returned, 3u * TCPD_STAGE_PAGE);
+
+	/* C's run (keep + 3 ..) outlives a kill; the restart takes it back and sweeps */
+	uint32_t c_first = st->s[3].first;
+	ck_assert_uint_eq(c_first, keep + 3);
+	memset(&given, 0, sizeof(given));
+	tcpd_stage_init(st, area, record_discard, &given);
+	ck_assert(tcpd_stage_claim(st, 3, 0xC0003, 1));
+	tcpd_stage_sweep(st);
+	ck_assert_uint_eq(given.n, 2);
+	ck_assert_uint_eq(given.first[0], keep);
+	ck_assert_uint_eq(given.pages[0], 3);
+	ck_assert_uint_eq(given.first[1], c_first + 3);
+	ck_assert_uint_eq(given.pages[1], TCPD_STAGE_PAGES - (c_first + 3));
+	ck_assert_uint_eq(st->returned, 0); /* the sweep's are not counted */
+	ck_assert_ptr_nonnull(tcpd_stage_data(st, 3, 0xC0003, NULL));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tcp_stage");
@@ -150,6 +207,7 @@ int main(void)
 	tcase_add_test(tc, full_then_first_fit);
 	tcase_add_test(tc, restart_takes_back_whole_runs);
 	tcase_add_test(tc, damaged_area_is_not_believed);
+	tcase_add_test(tc, freed_pages_given_back);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);
 }
