@@ -62,6 +62,7 @@
 
 #include "clock.h"
 #include "fuzz.h"
+#include "fuzz_tcp_check.h"
 #include "tcp_core.h"
 #include "tcp_priv.h"
 #include "tcp_seq.h"
@@ -132,24 +133,10 @@ struct fti_snap {
 };
 static struct fti_snap fti_snaps[FTI_SNAP_SLOTS];
 
-/* The harness's own whole-table loops need no coverage feedback (it would only slow libFuzzer
- * down): clang's attribute, nothing elsewhere. */
-#if defined(__clang__)
-#define FTI_NO_COVERAGE __attribute__((no_sanitize("coverage")))
-#else
-#define FTI_NO_COVERAGE
-#endif
-
-static void fti_fail(const char *what, unsigned long a, unsigned long b)
-{
-	fprintf(stderr, "fuzz_tcp_input: %s (%lu, %lu)\n", what, a, b);
-	abort();
-}
-
-#define FTI_CHECK(cond, a, b)                                                     \
-	do {                                                                      \
-		if (!(cond))                                                      \
-			fti_fail(#cond, (unsigned long)(a), (unsigned long)(b));  \
+#define FTI_CHECK(cond, a, b)                                                                \
+	do {                                                                                 \
+		if (!(cond))                                                                 \
+			ftc_fail("fuzz_tcp_input", #cond, (unsigned long)(a), (unsigned long)(b)); \
 	} while (0)
 
 static uint32_t fti_ip(unsigned d)
@@ -184,79 +171,9 @@ static struct tcp_conn *fti_conn(uint32_t cid)
 
 /* --- checks ------------------------------------------------------------------------------ */
 
-/* The table's invariants. Slots are taken from the free list in index order after
- * tcp_table_init and freed ones go to its tail, so until the list wraps every slot ever used
- * lies below the free head: only those are scanned after each call (a whole-table scan each
- * time would cost more than the core), everything at the end (full). */
-FTI_NO_COVERAGE static void fti_check_table(bool full)
+static void fti_check_table(bool full)
 {
-	const struct tcp_table *t = fti.t;
-	unsigned free_n = 0, used = 0, steps = 0, hi;
-	unsigned i = t->free_head;
-	uint64_t next = CLOCK_NEVER;
-
-	if (t->free_head == TCP_IDX_NONE || t->free_head < fti.hi)
-		full = true; /* wrapped: anything may be in use */
-	else
-		fti.hi = t->free_head;
-	hi = full ? TCP_CONNS_MAX : fti.hi;
-	FTI_CHECK(tcp_table_check(t) == 0, 0, 0);
-	while (full && i < TCP_CONNS_MAX && steps++ < TCP_CONNS_MAX) {
-		FTI_CHECK(!t->conn[i].in_use, i, 0);
-		free_n++;
-		if (t->conn[i].qnext == TCP_IDX_NONE)
-			FTI_CHECK(t->free_tail == i, t->free_tail, i);
-		i = t->conn[i].qnext;
-	}
-	for (i = 0; i < hi; i++) {
-		const struct tcp_conn *c = &t->conn[i];
-		uint64_t d;
-
-		if (!c->in_use)
-			continue;
-		used++;
-		d = tcp_conn_deadline(c);
-		FTI_CHECK(t->deadline[i] <= d, i, c->state);
-		if (d < next)
-			next = d;
-		if (tcp_state_hashed(c->state))
-			FTI_CHECK(tcp_conn_find((struct tcp_table *)t, c->laddr, c->lport, c->raddr,
-						c->rport) == c,
-				  i, c->state);
-		FTI_CHECK(!!(c->flags & TCP_F_BOUND) == (c->lport != 0), i, c->flags);
-		FTI_CHECK(SEQ_LEQ(c->snd_una, c->snd_nxt) && SEQ_LEQ(c->snd_nxt, c->snd_max), i,
-			  c->state);
-		if (tcp_state_synced(c->state) || c->state == TCP_STATE_SYN_RECEIVED)
-			FTI_CHECK(SEQ_LEQ(c->read_seq, c->rcv_nxt), i, c->rcv_nxt - c->read_seq);
-		if (c->owner == 0)
-			FTI_CHECK((c->flags & TCP_F_ORPHAN) || c->parent != TCP_IDX_NONE, i,
-				  c->state);
-	}
-	if (full)
-		FTI_CHECK(free_n + used == TCP_CONNS_MAX, free_n, used);
-	FTI_CHECK(t->next_deadline <= next, t->next_deadline, next);
-	for (i = 0; i < TCP_LISTENERS_MAX; i++) {
-		const struct tcp_listener *l = &t->lis[i];
-		unsigned n = 0, j = l->acc_head;
-
-		if (!l->in_use)
-			continue;
-		for (steps = 0; j < TCP_CONNS_MAX && steps < TCP_CONNS_MAX; steps++) {
-			FTI_CHECK(t->conn[j].parent == i, j, i);
-			n++;
-			j = t->conn[j].qnext;
-		}
-		FTI_CHECK(n == l->acc_n, n, l->acc_n);
-		n = 0;
-		for (j = l->syn_head, steps = 0; j < TCP_CONNS_MAX && steps < TCP_CONNS_MAX;
-		     steps++) {
-			FTI_CHECK(t->conn[j].parent == i, j, i);
-			FTI_CHECK(t->conn[j].state == TCP_STATE_SYN_RECEIVED, j, t->conn[j].state);
-			n++;
-			j = t->conn[j].qnext;
-		}
-		FTI_CHECK(n == l->syn_n, n, l->syn_n);
-	}
+	ftc_check_table("fuzz_tcp_input", fti.t, &fti.hi, full);
 }
 
 /* What the core asked the shell to send can be built. */
@@ -656,7 +573,7 @@ static void fti_act(unsigned action, unsigned arg, uint32_t cid)
 	fti_settle();
 }
 
-FTI_NO_COVERAGE static void fti_teardown(bool recover)
+FTC_NO_COVERAGE static void fti_teardown(bool recover)
 {
 	if (recover) {
 		FTI_CHECK(tcp_table_check(fti.t) == 0, 0, 0);

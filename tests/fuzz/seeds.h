@@ -10,7 +10,8 @@
  * fuzz_desc_decode.c), run unmutated before anything else, so a fixed bug stays fixed.
  *
  * Everything is static: include this once per target, with FUZZ_SEEDS_IP, FUZZ_SEEDS_DESC,
- * FUZZ_SEEDS_TCP or FUZZ_SEEDS_TCP_OPT defined to take that target's section only (an unused static array is a warning, -Werror).
+ * FUZZ_SEEDS_TCP, FUZZ_SEEDS_TCP_OPT or FUZZ_SEEDS_TCP_USER defined to take that target's section
+ * only (an unused static array is a warning, -Werror).
  * To add a regression: append its bytes as an array and a FUZZ_SEED line to the target's
  * regression table, with a comment naming the bug (file, function) it caught.
  */
@@ -501,5 +502,126 @@ static const struct fuzz_seed fuzz_tcp_opt_regressions[] = {
 };
 
 #endif /* FUZZ_SEEDS_TCP_OPT */
+
+#ifdef FUZZ_SEEDS_TCP_USER
+
+/* Records of fuzz_tcp_user.c (12 bytes: op, who, a, b, c). "socket N" is the N-th socket the
+ * harness remembers: 0 owner 1's listener on 8080, 1 owner 1's connection to it, 2 its other
+ * end (owner 2's), 3 owner 2's listener on 8081, 4 owner 2's SYN-SENT, 5 the first socket an
+ * input opens. */
+
+/* socket, owner 1 */
+static const uint8_t fuzz_seed_tcp_user_0[] = { 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* socket, owner 2 */
+static const uint8_t fuzz_seed_tcp_user_1[] = { 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* bind socket 5 to ANY:8082 */
+static const uint8_t fuzz_seed_tcp_user_2[] = { 0x01, 0x0a, 0x1f, 0x92, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* listen on socket 5, backlog 16 */
+static const uint8_t fuzz_seed_tcp_user_3[] = { 0x02, 0x0a, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* accept on socket 0 for owner 2 */
+static const uint8_t fuzz_seed_tcp_user_4[] = { 0x03, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* connect socket 5 to 10.0.0.5:80, MTU 1500 */
+static const uint8_t fuzz_seed_tcp_user_5[] = { 0x04, 0x2a, 0x00, 0x50, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0xdc };
+
+/* connect socket 5 to ourselves, port 8080 */
+static const uint8_t fuzz_seed_tcp_user_6[] = { 0x04, 0x0a, 0x1f, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0xdc };
+
+/* send up to 1000 bytes on socket 1 (within the send space) */
+static const uint8_t fuzz_seed_tcp_user_7[] = { 0x05, 0x22, 0x00, 0x00, 0x00, 0x00, 0x03, 0xe8, 0x00, 0x00, 0x00, 0x00 };
+
+/* read 100 bytes on socket 1 */
+static const uint8_t fuzz_seed_tcp_user_8[] = { 0x06, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x64, 0x00, 0x00, 0x00, 0x00 };
+
+/* shutdown(SHUT_WR) socket 1 */
+static const uint8_t fuzz_seed_tcp_user_9[] = { 0x07, 0x02, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* close socket 1 */
+static const uint8_t fuzz_seed_tcp_user_10[] = { 0x08, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* owner 2 closes socket 0 (not its own) */
+static const uint8_t fuzz_seed_tcp_user_11[] = { 0x08, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* connect(AF_UNSPEC) socket 1 */
+static const uint8_t fuzz_seed_tcp_user_12[] = { 0x09, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* TCP_NODELAY 1 on socket 1 */
+static const uint8_t fuzz_seed_tcp_user_13[] = { 0x0a, 0x22, 0x04, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* TCP_CONGESTION "reno" on socket 1 */
+static const uint8_t fuzz_seed_tcp_user_14[] = { 0x0a, 0x22, 0x04, 0x0d, 0x72, 0x65, 0x6e, 0x6f, 0x00, 0x00, 0x00, 0x00 };
+
+/* SO_LINGER {1, 0} on socket 1 */
+static const uint8_t fuzz_seed_tcp_user_15[] = { 0x0a, 0x02, 0x08, 0x0d, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* TCP_MAXSEG 536 on socket 1 */
+static const uint8_t fuzz_seed_tcp_user_16[] = { 0x0a, 0x22, 0x04, 0x02, 0x18, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* getsockopt TCP_INFO, 64 bytes, socket 1 */
+static const uint8_t fuzz_seed_tcp_user_17[] = { 0x0b, 0x22, 0x40, 0x0b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* getsockopt SO_ERROR, 4 bytes, socket 1 */
+static const uint8_t fuzz_seed_tcp_user_18[] = { 0x0b, 0x02, 0x04, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* getpeername socket 1 */
+static const uint8_t fuzz_seed_tcp_user_19[] = { 0x0c, 0x22, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* buffers of 16 KiB both ways for socket 5 */
+static const uint8_t fuzz_seed_tcp_user_20[] = { 0x0d, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00, 0x40, 0x00 };
+
+/* 200 ms pass */
+static const uint8_t fuzz_seed_tcp_user_21[] = { 0x0e, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* 70 s pass */
+static const uint8_t fuzz_seed_tcp_user_22[] = { 0x0e, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* TCP_INFO of socket 1 */
+static const uint8_t fuzz_seed_tcp_user_23[] = { 0x0f, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* owner 2's session ends */
+static const uint8_t fuzz_seed_tcp_user_24[] = { 0x0f, 0xe1, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+/* owner 2 sends up to 4096 bytes on socket 2 */
+static const uint8_t fuzz_seed_tcp_user_25[] = { 0x05, 0x25, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+static const struct fuzz_seed fuzz_tcp_user_units[] = {
+	FUZZ_SEED("socket, owner 1", fuzz_seed_tcp_user_0),
+	FUZZ_SEED("socket, owner 2", fuzz_seed_tcp_user_1),
+	FUZZ_SEED("bind socket 5 to ANY:8082", fuzz_seed_tcp_user_2),
+	FUZZ_SEED("listen on socket 5, backlog 16", fuzz_seed_tcp_user_3),
+	FUZZ_SEED("accept on socket 0 for owner 2", fuzz_seed_tcp_user_4),
+	FUZZ_SEED("connect socket 5 to 10.0.0.5:80, MTU 1500", fuzz_seed_tcp_user_5),
+	FUZZ_SEED("connect socket 5 to ourselves, port 8080", fuzz_seed_tcp_user_6),
+	FUZZ_SEED("send up to 1000 bytes on socket 1 (within the send space)", fuzz_seed_tcp_user_7),
+	FUZZ_SEED("read 100 bytes on socket 1", fuzz_seed_tcp_user_8),
+	FUZZ_SEED("shutdown(SHUT_WR) socket 1", fuzz_seed_tcp_user_9),
+	FUZZ_SEED("close socket 1", fuzz_seed_tcp_user_10),
+	FUZZ_SEED("owner 2 closes socket 0 (not its own)", fuzz_seed_tcp_user_11),
+	FUZZ_SEED("connect(AF_UNSPEC) socket 1", fuzz_seed_tcp_user_12),
+	FUZZ_SEED("TCP_NODELAY 1 on socket 1", fuzz_seed_tcp_user_13),
+	FUZZ_SEED("TCP_CONGESTION \"reno\" on socket 1", fuzz_seed_tcp_user_14),
+	FUZZ_SEED("SO_LINGER {1, 0} on socket 1", fuzz_seed_tcp_user_15),
+	FUZZ_SEED("TCP_MAXSEG 536 on socket 1", fuzz_seed_tcp_user_16),
+	FUZZ_SEED("getsockopt TCP_INFO, 64 bytes, socket 1", fuzz_seed_tcp_user_17),
+	FUZZ_SEED("getsockopt SO_ERROR, 4 bytes, socket 1", fuzz_seed_tcp_user_18),
+	FUZZ_SEED("getpeername socket 1", fuzz_seed_tcp_user_19),
+	FUZZ_SEED("buffers of 16 KiB both ways for socket 5", fuzz_seed_tcp_user_20),
+	FUZZ_SEED("200 ms pass", fuzz_seed_tcp_user_21),
+	FUZZ_SEED("70 s pass", fuzz_seed_tcp_user_22),
+	FUZZ_SEED("TCP_INFO of socket 1", fuzz_seed_tcp_user_23),
+	FUZZ_SEED("owner 2's session ends", fuzz_seed_tcp_user_24),
+	FUZZ_SEED("owner 2 sends up to 4096 bytes on socket 2", fuzz_seed_tcp_user_25),
+	FUZZ_SEED_END,
+};
+
+static const struct fuzz_seed fuzz_tcp_user_regressions[] = {
+	FUZZ_SEED_END,
+};
+
+#endif /* FUZZ_SEEDS_TCP_USER */
 
 #endif
