@@ -55,6 +55,7 @@
 
 #include "buf.h"
 #include "fuzz.h"
+#include "fuzz_chain.h"
 #include "ip_core.h"
 #include "ip_priv.h"
 #include "pool.h"
@@ -170,38 +171,6 @@ static void fip_fix_frame(uint8_t *f, size_t len, uint8_t ctl)
 		fip_put16(ip + 10, 0);
 		fip_put16(ip + 10, fip_csum(ip, ihl));
 	}
-}
-
-/* The frame f[0..len) as a chain from the pool: the head buffer holds `head` bytes (0: as much
- * as fits), each following buffer up to POOL_DATA_ROOM, all at POOL_HEADROOM as nicd receives
- * them. NULL when the pool runs dry (the frame is then lost, as nicd would lose it). */
-static struct buf *fip_frame_buf(const uint8_t *f, size_t len, size_t head)
-{
-	struct buf *chain = NULL, *b;
-	size_t off = 0, n;
-
-	if (head == 0 || head > POOL_DATA_ROOM)
-		head = POOL_DATA_ROOM;
-	do {
-		b = pool_alloc(fip.pool);
-		if (!b) {
-			pool_free(&chain);
-			return NULL;
-		}
-		n = len - off < head ? len - off : head;
-		if (n > 0)
-			memcpy(buf_put(b, n), f + off, n);
-		off += n;
-		head = POOL_DATA_ROOM;
-		if (!chain) {
-			chain = b;
-		} else if (buf_chain_append(chain, &b) != 0) {
-			pool_free(&b);
-			pool_free(&chain);
-			return NULL;
-		}
-	} while (off < len);
-	return chain;
 }
 
 /* What route_is_bad_src promises never to answer (ip_priv.h): 0.0.0.0, broadcasts, multicast,
@@ -482,7 +451,7 @@ static void fip_run(const uint8_t *data, size_t size)
 		if (ip_next_deadline(fip.core) <= fip.now)
 			fip_timer(keep);
 		fip_fix_frame(fip.frame, len, ctl);
-		b = fip_frame_buf(fip.frame, len, head);
+		b = fuzz_chain(fip.pool, fip.frame, len, head);
 		if (!b)
 			continue;
 		struct desc rx;
