@@ -49,8 +49,8 @@ const struct stat_field tcpd_stat_fields[] = {
 	F(rx_bytes), F(icmp_in), F(icmp_drop_short), F(tx_segs), F(tx_tso), F(tx_bytes),
 	F(tx_drop_nobuf), F(tx_drop_unbound), F(tx_drop_detached), F(tx_drop_ring), F(tx_drop_link),
 	F(tx_drop_link_reconnect), F(sync_tx_taken),
-	F(sync_rx_read), F(binds_released), F(orphans_aborted), F(stage_bytes), F(stage_return_errors), F(io_rounds_left),
-	F(req_bad_slot), F(stream_rebases), F(path_kicks), F(path_rekicks), F(ipd_reconnects),
+	F(sync_rx_read), F(binds_released), F(orphans_aborted), F(stage_bytes),
+	F(stage_return_errors), F(io_rounds_left), F(req_bad_slot), F(stream_rebases), F(path_kicks), F(path_rekicks), F(ipd_reconnects),
 	F(tx_stamp_bad),
 	F(app_hist_over_credit), F(app_hist_went_down),
 #undef F

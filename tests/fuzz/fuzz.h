@@ -39,6 +39,16 @@ struct fuzz_target {
 	fuzz_compose_fn *compose;
 };
 
+/* The first byte of buf[from, size) that is no longer `fill` (size when none is): how a
+ * target checks that a call given `from` bytes of room wrote nothing past them. */
+static inline size_t fuzz_first_changed(const uint8_t *buf, size_t from, size_t size,
+					uint8_t fill)
+{
+	while (from < size && buf[from] == fill)
+		from++;
+	return from;
+}
+
 /* Defined by the target linked with the driver. */
 extern const struct fuzz_target fuzz_target;
 

@@ -115,7 +115,7 @@ struct fti_state {
 	uint32_t synack_seq;     /* ISN of the last SYN-ACK from port 80 (cookie or child) */
 	uint32_t accepted[FTI_ACCEPTED_MAX];
 	unsigned n_accepted;
-	unsigned hi;             /* slots below this may have been used (fti_check_table) */
+	unsigned hi;             /* slots below this may have been used (ftc_check_table) */
 	uint8_t seg[FTI_SEG_MAX];
 };
 
@@ -157,52 +157,12 @@ static void fti_wr32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-/* The connection cid names, if it is still that connection (any owner). */
 static struct tcp_conn *fti_conn(uint32_t cid)
 {
-	unsigned idx = cid & 0x7fffu;
-
-	if (!cid || (cid & TCP_CID_LISTENER) || idx >= TCP_CONNS_MAX)
-		return NULL;
-	if (tcp_conn_cid(fti.t, idx) != cid)
-		return NULL;
-	return &fti.t->conn[idx];
+	return ftc_conn(fti.t, cid);
 }
 
 /* --- checks ------------------------------------------------------------------------------ */
-
-static void fti_check_table(bool full)
-{
-	ftc_check_table("fuzz_tcp_input", fti.t, &fti.hi, full);
-}
-
-/* What the core asked the shell to send can be built. */
-static void fti_check_tx(void)
-{
-	for (unsigned i = 0; i < fti.io.n_tx; i++) {
-		const struct tcp_tx *x = &fti.tx[i];
-		const struct tcp_conn *c;
-		uint32_t start;
-
-		FTI_CHECK(x->opt_len <= TCP_OPT_SPACE && x->opt_len % 4 == 0, x->opt_len, i);
-		FTI_CHECK(x->sport && x->dport, ntohs(x->sport), ntohs(x->dport));
-		if (x->gso_size)
-			FTI_CHECK(fti.t->host.tso && x->payload_len <= fti.t->host.tso_max,
-				  x->payload_len, x->gso_size);
-		else
-			FTI_CHECK(x->payload_len <= 65535u - 40u, x->payload_len, 0);
-		if (!x->payload_len)
-			continue;
-		FTI_CHECK(x->cid != 0, x->payload_len, x->flags);
-		c = fti_conn(x->cid);
-		if (!c)
-			continue; /* freed later in the same call: the shell drops the segment */
-		start = x->seq + !!(x->flags & TCP_SYN);
-		FTI_CHECK(SEQ_GEQ(start, c->snd_una), start, c->snd_una);
-		FTI_CHECK(SEQ_LEQ(start + x->payload_len, c->write_seq), start + x->payload_len,
-			  c->write_seq);
-	}
-}
 
 /* A placement the shell can do: inside the segment's payload and the receive buffer. */
 static void fti_check_place(uint32_t payload)
@@ -220,23 +180,10 @@ static void fti_check_place(uint32_t payload)
 		  c->read_seq + c->rcv_buf);
 }
 
-/* As the shell after every call: take events, flush, send what a full io left owed. */
+/* As the shell after every call (ftc_settle). */
 static void fti_settle(void)
 {
-	for (unsigned round = 0; round < 8; round++) {
-		bool full = fti.io.n_tx == fti.io.tx_max;
-
-		fti_check_tx();
-		for (unsigned i = 0; i < fti.io.n_ev; i++)
-			tcp_take_events(fti.t, fti.ev[i]);
-		fti.io.n_tx = 0;
-		fti.io.n_ev = 0;
-		memset(&fti.io.place, 0, sizeof(fti.io.place));
-		if (!full && fti.t->n_deferred == 0)
-			break;
-		tcp_output_deferred(fti.t, fti.now, &fti.io);
-	}
-	fti_check_table(false);
+	ftc_settle("fuzz_tcp_input", fti.t, &fti.io, fti.now, &fti.hi, true, NULL);
 }
 
 static void fti_timers(void)
@@ -583,36 +530,8 @@ FTC_NO_COVERAGE static void fti_teardown(bool recover)
 	}
 	(void)tcp_close_owner(fti.t, FTI_OWNER, fti.now, &fti.io);
 	fti_settle();
-	for (unsigned i = 0; i < FTI_RUNOUT_PASSES; i++) {
-		uint64_t d = tcp_next_deadline(fti.t);
-
-		if (d == CLOCK_NEVER)
-			break;
-		if (d > fti.now)
-			fti.now = d;
-		fti_timers();
-	}
-	/* What is still alive (orphans retransmitting their FIN, TIME-WAIT) goes now. */
-	for (unsigned i = 0; i < TCP_CONNS_MAX; i++) {
-		uint32_t cid = tcp_conn_cid(fti.t, i);
-
-		if (cid) {
-			FTI_CHECK(tcp_abort(fti.t, cid, fti.now, &fti.io) == 0, cid, 0);
-			fti_settle();
-		}
-	}
-	/* The deadline cache may be early, never late: one pass makes it exact. */
-	if (tcp_next_deadline(fti.t) != CLOCK_NEVER) {
-		if (tcp_next_deadline(fti.t) > fti.now)
-			fti.now = tcp_next_deadline(fti.t);
-		fti_timers();
-	}
-	fti_check_table(true);
-	for (unsigned i = 0; i < TCP_CONNS_MAX; i++)
-		FTI_CHECK(!fti.t->conn[i].in_use, i, fti.t->conn[i].state);
-	for (unsigned i = 0; i < TCP_LISTENERS_MAX; i++)
-		FTI_CHECK(!fti.t->lis[i].in_use, i, 0);
-	FTI_CHECK(tcp_next_deadline(fti.t) == CLOCK_NEVER, tcp_next_deadline(fti.t), 0);
+	ftc_wind_down("fuzz_tcp_input", fti.t, &fti.io, &fti.now, &fti.hi, FTI_RUNOUT_PASSES,
+		      fti_timers, fti_settle);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

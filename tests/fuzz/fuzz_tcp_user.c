@@ -164,34 +164,7 @@ static const void *ftu_record(uint32_t cid, size_t *size, uint32_t *owner)
 
 static const struct tcp_conn *ftu_conn(uint32_t cid)
 {
-	size_t size;
-	uint32_t owner;
-	const void *r = (cid & TCP_CID_LISTENER) ? NULL : ftu_record(cid, &size, &owner);
-
-	return r;
-}
-
-/* What the core asked the shell to send can be built. */
-static void ftu_check_tx(void)
-{
-	for (unsigned i = 0; i < ftu.io.n_tx; i++) {
-		const struct tcp_tx *x = &ftu.tx[i];
-		const struct tcp_conn *c;
-		uint32_t start;
-
-		FTU_CHECK(x->opt_len <= TCP_OPT_SPACE && x->opt_len % 4 == 0, x->opt_len, i);
-		/* ports may be 0: Linux connects to port 0 too, and answers it with a RST */
-		FTU_CHECK(x->payload_len <= 65535u - 40u, x->payload_len, 0);
-		if (!x->payload_len)
-			continue;
-		c = ftu_conn(x->cid);
-		if (!c)
-			continue; /* freed later in the same call: the shell drops the segment */
-		start = x->seq + !!(x->flags & TCP_SYN);
-		FTU_CHECK(SEQ_GEQ(start, c->snd_una), start, c->snd_una);
-		FTU_CHECK(SEQ_LEQ(start + x->payload_len, c->write_seq), start + x->payload_len,
-			  c->write_seq);
-	}
+	return ftc_conn(ftu.t, cid);
 }
 
 static bool ftu_local(uint32_t addr)
@@ -209,24 +182,11 @@ static void ftu_loop_keep(void)
 	}
 }
 
-/* As the shell after every call: take events, flush, send what a full io left owed. */
+/* As the shell after every call (ftc_settle); ports may be 0: Linux connects to port 0 too,
+ * and answers it with a RST. */
 static void ftu_settle(void)
 {
-	for (unsigned round = 0; round < 8; round++) {
-		bool full = ftu.io.n_tx == ftu.io.tx_max;
-
-		ftu_check_tx();
-		ftu_loop_keep();
-		for (unsigned i = 0; i < ftu.io.n_ev; i++)
-			tcp_take_events(ftu.t, ftu.ev[i]);
-		ftu.io.n_tx = 0;
-		ftu.io.n_ev = 0;
-		memset(&ftu.io.place, 0, sizeof(ftu.io.place));
-		if (!full && ftu.t->n_deferred == 0)
-			break;
-		tcp_output_deferred(ftu.t, ftu.now, &ftu.io);
-	}
-	ftc_check_table("fuzz_tcp_user", ftu.t, &ftu.hi, false);
+	ftc_settle("fuzz_tcp_user", ftu.t, &ftu.io, ftu.now, &ftu.hi, false, ftu_loop_keep);
 }
 
 static void ftu_timers(void)
@@ -384,8 +344,8 @@ static int ftu_call(const uint8_t *r)
 		got = len;
 		rc = tcp_getopt(ftu.t, owner, cid, ftu.now, ftu_levels[sel], a & 63, val, &got);
 		FTU_CHECK(got <= len, got, len);
-		for (size_t i = len; i < sizeof(val); i++)
-			FTU_CHECK(val[i] == 0xa5, i, len);
+		FTU_CHECK(fuzz_first_changed(val, len, sizeof(val), 0xa5) == sizeof(val),
+			  fuzz_first_changed(val, len, sizeof(val), 0xa5), len);
 		break;
 	}
 	case FTU_GETNAME: {
@@ -425,6 +385,13 @@ static int ftu_call(const uint8_t *r)
 	return rc;
 }
 
+/* A timer pass during the wind-down, and what it sends to ourselves coming back. */
+static void ftu_timers_loop(void)
+{
+	ftu_timers();
+	ftu_loop_back();
+}
+
 FTC_NO_COVERAGE static void ftu_teardown(void)
 {
 	for (uint32_t owner = 1; owner <= 2; owner++) {
@@ -432,37 +399,8 @@ FTC_NO_COVERAGE static void ftu_teardown(void)
 		ftu_settle();
 		ftu_loop_back();
 	}
-	for (unsigned i = 0; i < FTU_RUNOUT_PASSES; i++) {
-		uint64_t d = tcp_next_deadline(ftu.t);
-
-		if (d == CLOCK_NEVER)
-			break;
-		if (d > ftu.now)
-			ftu.now = d;
-		ftu_timers();
-		ftu_loop_back();
-	}
-	ftu.loop_n = 0; /* what is still on its way is lost */
-	/* What is still alive (orphans retransmitting their FIN, TIME-WAIT) goes now. */
-	for (unsigned i = 0; i < TCP_CONNS_MAX; i++) {
-		uint32_t cid = tcp_conn_cid(ftu.t, i);
-
-		if (cid) {
-			FTU_CHECK(tcp_abort(ftu.t, cid, ftu.now, &ftu.io) == 0, cid, 0);
-			ftu_settle();
-		}
-	}
-	if (tcp_next_deadline(ftu.t) != CLOCK_NEVER) {
-		if (tcp_next_deadline(ftu.t) > ftu.now)
-			ftu.now = tcp_next_deadline(ftu.t);
-		ftu_timers();
-	}
-	ftc_check_table("fuzz_tcp_user", ftu.t, &ftu.hi, true);
-	for (unsigned i = 0; i < TCP_CONNS_MAX; i++)
-		FTU_CHECK(!ftu.t->conn[i].in_use, i, ftu.t->conn[i].state);
-	for (unsigned i = 0; i < TCP_LISTENERS_MAX; i++)
-		FTU_CHECK(!ftu.t->lis[i].in_use, i, 0);
-	FTU_CHECK(tcp_next_deadline(ftu.t) == CLOCK_NEVER, tcp_next_deadline(ftu.t), 0);
+	ftc_wind_down("fuzz_tcp_user", ftu.t, &ftu.io, &ftu.now, &ftu.hi, FTU_RUNOUT_PASSES,
+		      ftu_timers_loop, ftu_settle);
 }
 
 /* The start of every input (file comment), built once through the calls themselves: a

@@ -289,8 +289,8 @@ static int fud_call(const uint8_t *r, const uint8_t *data, size_t len)
 		rc = udp_getopt(fud.t, &fud.host, owner, sid, fud_levels[sel], (int)(a & 63u), val,
 				&got);
 		FUD_CHECK(got <= vlen, got, vlen);
-		for (size_t i = vlen; i < sizeof(val); i++)
-			FUD_CHECK(val[i] == 0xa5, i, vlen);
+		FUD_CHECK(fuzz_first_changed(val, vlen, sizeof(val), 0xa5) == sizeof(val),
+			  fuzz_first_changed(val, vlen, sizeof(val), 0xa5), vlen);
 		break;
 	}
 	case FUD_GETNAME: {
