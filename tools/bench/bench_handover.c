@@ -8,12 +8,18 @@
  * nicd); the kernel's own UDP round trip between two processes is 2 hand-overs. Each hand-over
  * here is a 1-byte pipe write that wakes a process blocked in poll(), as a doorbell does.
  *
- * For hops in {2, 10} it runs a ring of `hops` processes (the parent is one of them) passing a
- * token around, and prints the median time of one trip around the ring, in two placements:
+ * With ZeroMQ links each of the 4 descriptor hops wakes three threads instead of one (the
+ * sender's I/O thread, the receiver's I/O thread, the receiver), so that path hands over 16
+ * times.
+ *
+ * For hops in {2, 10, 16} it runs a ring of `hops` processes (the parent is one of them)
+ * passing a token around, and prints the median time of one trip around the ring, in two
+ * placements:
  *   - one CPU: every process of the ring bound to the same CPU (a hand-over is a context switch);
  *   - free: nothing pinned (a hand-over may wake an idle CPU, which on a VM can cost far more).
- * The ratio 10 / 2 is the least the stack's process structure adds over the kernel's in each
- * placement, before any protocol work. A benchmark, not a test: it asserts nothing.
+ * The ratios 10 / 2 and 16 / 2 are the least the stack's process structure adds over the
+ * kernel's in each placement, with shared-memory and with ZeroMQ links, before any protocol
+ * work. A benchmark, not a test: it asserts nothing.
  *
  * Usage: ustack-bench-handover [trips]   (default 20000 per measurement)
  */
@@ -120,20 +126,27 @@ int main(int argc, char **argv)
 		for (int c = CPU_SETSIZE - 1; c >= 0 && cpu < 0; c--)
 			if (CPU_ISSET(c, &mine))
 				cpu = c; /* the last CPU this process may use */
-	const unsigned hops[] = {2, 10};
-	uint64_t med[2][2];
+	const unsigned hops[] = {2, 10, 16};
+	enum { BHO_RINGS = sizeof(hops) / sizeof(hops[0]) };
+	uint64_t med[BHO_RINGS][2];
 	printf("token around a ring of processes through pipes, median of %u trips\n", trips);
 	printf("%-28s %12s %12s\n", "", "one CPU us", "free us");
 	/* alternate placements and sizes in one run: runs here differ by 10-50 % */
 	for (unsigned pl = 0; pl < 2; pl++)
-		for (unsigned h = 0; h < 2; h++)
+		for (unsigned h = 0; h < BHO_RINGS; h++)
 			med[h][pl] = bho_ring(hops[h], trips, pl == 0 ? cpu : -1);
-	const char *what[] = {" 2 hand-overs (kernel)", "10 hand-overs (ustack)"};
-	for (unsigned h = 0; h < 2; h++)
+	const char *what[] = {" 2 hand-overs (kernel)", "10 hand-overs (ustack, shm)",
+			      "16 hand-overs (ustack, zmq)"};
+	for (unsigned h = 0; h < BHO_RINGS; h++)
 		printf("%-28s %12.1f %12.1f\n", what[h], med[h][0] / 1e3, med[h][1] / 1e3);
-	printf("%-28s %11.2fx %11.2fx\n", "ratio 10 / 2",
-	       med[0][0] ? (double)med[1][0] / (double)med[0][0] : 0.0,
-	       med[0][1] ? (double)med[1][1] / (double)med[0][1] : 0.0);
-	printf("(a UDP round trip: 10 through ustack and its kernel peer, 2 for the kernel alone)\n");
+	for (unsigned h = 1; h < BHO_RINGS; h++) {
+		char label[32];
+		snprintf(label, sizeof(label), "ratio %u / 2", hops[h]);
+		printf("%-28s %11.2fx %11.2fx\n", label,
+		       med[0][0] ? (double)med[h][0] / (double)med[0][0] : 0.0,
+		       med[0][1] ? (double)med[h][1] / (double)med[0][1] : 0.0);
+	}
+	printf("(a UDP round trip: 10 through ustack and its kernel peer over shared-memory links,\n"
+	       " 16 over ZeroMQ links, 2 for the kernel alone)\n");
 	return 0;
 }
