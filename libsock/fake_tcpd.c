@@ -259,8 +259,11 @@ static bool ft_pump_one(struct fake_tcpd *f, int a)
 			stream_ring_write_at(rx, rhead + done, buf, k);
 			done += k;
 		}
+		/* "acknowledged" at once, and before the peer can see the bytes, as loopback TCP
+		 * has processed the ACK by the time its send returns: a reader woken by them never
+		 * finds them still in the sender's queue (SIOCOUTQ) */
+		stream_ring_publish_tail(tx, tail + n);
 		stream_ring_publish_head(rx, rhead + n);
-		stream_ring_publish_tail(tx, tail + n); /* "acknowledged" at once */
 		/* Every publish wakes, as tcpd's does: waking only when the ring looked empty
 		 * before the copy lost a wake-up to a reader that emptied it meanwhile and then,
 		 * finding nothing, drained the eventfd (sock_stream_settle). */

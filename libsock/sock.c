@@ -74,6 +74,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "paths.h"
@@ -675,6 +676,32 @@ US_API int us_fcntl(int fd, int cmd, ...)
 	default:
 		return fcntl(fd, cmd, arg); /* F_GETFD/F_SETFD and the rest: the descriptor's */
 	}
+}
+
+US_API int us_ioctl(int fd, unsigned long request, void *arg)
+{
+	struct sock_ref ref;
+	if (sock_table_get(fd, &ref) < 0)
+		return ioctl(fd, request, arg);
+	if (request != FIONBIO && request != FIONREAD && request != TIOCOUTQ)
+		return sock_fail(-ENOTTY); /* nothing else of sock_ioctl's is served by the stack */
+	if (!arg)
+		return sock_fail(-EFAULT);
+	if (request == FIONBIO) {
+		bool nb = *(const int *)arg != 0;
+		SOCK_ENTRY_UPDATE(&ref, e_->nonblock = nb);
+		return 0;
+	}
+	if (ref.lost)
+		return sock_fail(-ECONNABORTED);
+	int val = 0;
+	bool outq = request == TIOCOUTQ;
+	int rc = ref.tp == SOCK_TP_TCP ? sock_stream_queued(&ref, outq, &val)
+				       : sock_data_queued(&ref, outq, &val);
+	if (rc < 0)
+		return sock_fail(rc);
+	*(int *)arg = val;
+	return 0;
 }
 
 US_API int us_listen(int fd, int backlog)

@@ -223,6 +223,39 @@ static uint64_t sock_tx_inflight_locked(unsigned slot)
 	return sock_lib.tx_charge[slot] + held;
 }
 
+/* Linux's udp_ioctl: SIOCOUTQ is the send buffer's charge in use (sk_wmem_alloc: ours counts
+ * the records udpd has not taken and the pool buffers it holds for the socket, as the
+ * send-buffer limit does); SIOCINQ the payload length of the next datagram (first_packet_length),
+ * 0 when none waits. A record that is not a datagram goes, as a receive would drop it. */
+int sock_data_queued(const struct sock_ref *ref, bool outq, int *val)
+{
+	uint64_t n = 0;
+	if (outq) {
+		pthread_mutex_lock(&sock_lib.tx_lock);
+		n = sock_tx_inflight_locked(ref->slot);
+		pthread_mutex_unlock(&sock_lib.tx_lock);
+	} else {
+		struct sock_entry *e = sock_ent(SOCK_TP_UDP, ref->slot);
+		struct ring *rx = sock_rx_ring(ref->slot);
+		struct ring_rec rec;
+		int rc;
+		pthread_mutex_lock(&e->rx_lock);
+		sock_tab_lock();
+		bool current = sock_table_current_locked(ref);
+		sock_tab_unlock();
+		while (current && (rc = ring_peek(rx, &rec)) == 0 &&
+		       (rec.type != REGION_REC_DGRAM || rec.len < sizeof(struct region_rx_dgram)))
+			ring_release(rx);
+		if (current && rc == 0)
+			n = rec.len - sizeof(struct region_rx_dgram);
+		pthread_mutex_unlock(&e->rx_lock);
+		if (!current)
+			return -EBADF;
+	}
+	*val = n > INT_MAX ? INT_MAX : (int)n;
+	return 0;
+}
+
 short sock_data_ready(const struct sock_ref *ref, short events)
 {
 	short rev = 0;

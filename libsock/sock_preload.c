@@ -5,8 +5,8 @@
  *
  * What goes to the stack: socket(AF_INET, SOCK_STREAM | SOCK_DGRAM, ...) (with SOCK_NONBLOCK /
  * SOCK_CLOEXEC), and everything the program does later on such a descriptor: the socket calls,
- * read/write/readv/writev, sendfile onto it, fcntl, ioctl(FIONBIO), poll/ppoll/select/pselect
- * and epoll (sock_preload_epoll.c) over any mix with ordinary descriptors, dup2/dup3 onto it,
+ * read/write/readv/writev, sendfile onto it, fcntl, ioctl (FIONBIO, FIONREAD, TIOCOUTQ),
+ * poll/ppoll/select/pselect and epoll (sock_preload_epoll.c) over any mix with ordinary descriptors, dup2/dup3 onto it,
  * close. Any other AF_INET type (SOCK_RAW, ...) gets the stack's errno for it
  * (ESOCKTNOSUPPORT), never a kernel socket that would bypass the stack unseen. Every other
  * family (AF_UNIX, AF_NETLINK, AF_INET6, ...) and every other descriptor is the kernel's,
@@ -33,7 +33,8 @@
  *     plain eventfds (closing one leaves the parent's socket alone), and a child that opens
  *     sockets of its own without exec() is not supported; a socket inherited over exec() is
  *     a plain eventfd to the new program;
- *   - ioctl on a stack socket knows FIONBIO only (ENOTTY otherwise).
+ *   - ioctl on a stack socket knows FIONBIO, FIONREAD and TIOCOUTQ only (us_ioctl; ENOTTY
+ *     otherwise).
  */
 /* The wrappers define read, recv, poll...: fortified inline versions of them must not exist. */
 #undef _FORTIFY_SOURCE
@@ -580,21 +581,7 @@ PRELOAD_EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_end(ap);
 	if (!preload_is_stack(fd))
 		return LIBC(ioctl)(fd, req, arg);
-	if (req != FIONBIO) {
-		errno = ENOTTY;
-		return -1;
-	}
-	if (!arg) {
-		errno = EFAULT;
-		return -1;
-	}
-	preload_depth++;
-	int fl = us_fcntl(fd, F_GETFL);
-	int rc = fl < 0 ? -1
-			: us_fcntl(fd, F_SETFL,
-				   *(const int *)arg ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
-	preload_depth--;
-	return rc;
+	PRELOAD_STACK(int, us_ioctl(fd, req, arg));
 }
 
 /* ---- waiting ---- */

@@ -333,6 +333,8 @@ ssize_t sock_data_send(int fd, const struct msghdr *msg, int flags);
 ssize_t sock_data_recv(int fd, struct msghdr *msg, int flags);
 /* Reset slot's RX ring to empty and clear its eventfd (a slot being reused). rx_lock held. */
 void sock_data_reset_slot(unsigned slot);
+/* SIOCINQ (outq false) or SIOCOUTQ (true) of a datagram socket into *val (us_ioctl). */
+int sock_data_queued(const struct sock_ref *ref, bool outq, int *val);
 /* POLLIN/POLLOUT/POLLERR/POLLHUP readiness of a datagram socket for us_poll (no waiting);
  * POLLNVAL if closed. */
 short sock_data_ready(const struct sock_ref *ref, short events);
@@ -384,6 +386,8 @@ void sock_stream_reap(void);
 
 ssize_t sock_stream_send(const struct sock_ref *ref, const struct msghdr *msg, int flags);
 ssize_t sock_stream_recv(const struct sock_ref *ref, struct msghdr *msg, int flags);
+/* SIOCINQ (outq false) or SIOCOUTQ (true) of a stream socket into *val (us_ioctl). */
+int sock_stream_queued(const struct sock_ref *ref, bool outq, int *val);
 /* Readiness for us_poll (no waiting): Linux tcp_poll's mask over the rings, the slot block
  * and our own shutdowns. POLLNVAL if closed. */
 short sock_stream_ready(const struct sock_ref *ref, short events);

@@ -44,6 +44,7 @@
  * when a recv (or accept) would not block, give or take a spurious wake-up.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -386,6 +387,42 @@ static void sock_stream_rx_notify(struct region_stream_ctl *c, uint64_t old_tail
 	uint64_t ev = atomic_load_explicit(&c->rx_event, memory_order_acquire);
 	if (stream_ring_event_crossed(ev, old_tail, new_tail))
 		sock_stream_doorbell();
+}
+
+/* Linux's tcp_ioctl: on a listener EINVAL; while the handshake runs 0; else SIOCINQ the bytes
+ * a read may take (tcp_inq: up to the FIN) and SIOCOUTQ those written and not yet acknowledged
+ * (write_seq - snd_una: what the TX ring holds, since tcpd frees it as ACKs come). The counts
+ * come from tcpd's side of the rings: bounded by a ring's size before they are believed. */
+int sock_stream_queued(const struct sock_ref *ref, bool outq, int *val)
+{
+	const struct region_stream_ctl *c = sock_stream_ctl(ref->slot);
+	uint32_t st = sock_stream_state(c);
+	if (st & REGION_SS_LISTENING)
+		return -EINVAL;
+	uint64_t n = 0;
+	if (st & REGION_SS_CONNECTING) {
+		n = 0;
+	} else if (outq) {
+		n = sock_stream_tx_used(ref->slot);
+		if (n > region_stream_tx(&SOCK_TCP->region, ref->slot)->size)
+			n = 0; /* a tail tcpd moved past our head: nothing is ours to report */
+	} else {
+		struct sock_entry *e = sock_ent(SOCK_TP_TCP, ref->slot);
+		struct stream_ring *rx = region_stream_rx(&SOCK_TCP->region, ref->slot);
+		pthread_mutex_lock(&e->rx_lock); /* the ring's consumer view is the readers' */
+		int64_t avail = stream_ring_readable(rx);
+		n = avail > 0 ? (uint64_t)avail : 0;
+		if (n && (st & REGION_SS_RD_EOF)) {
+			uint64_t eof = atomic_load_explicit(&c->eof_at, memory_order_acquire);
+			uint64_t tail = stream_ring_tail(rx);
+			uint64_t lim = (int64_t)(eof - tail) < 0 ? 0 : eof - tail;
+			if (n > lim)
+				n = lim;
+		}
+		pthread_mutex_unlock(&e->rx_lock);
+	}
+	*val = n > INT_MAX ? INT_MAX : (int)n;
+	return 0;
 }
 
 static bool sock_stream_cond_readable(unsigned slot, const void *arg)

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1064,15 +1065,27 @@ struct ops {
 	int (*poll)(struct pollfd *, nfds_t, int);
 	int (*close)(int);
 	int (*fcntl)(int, int, ...);
+	int (*ioctl)(int, unsigned long, ...);
 };
+
+/* us_ioctl takes its argument as a pointer: the kernel's ioctl(2) shape for the table */
+static int us_ioctl_va(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	va_start(ap, req);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	return us_ioctl(fd, req, arg);
+}
 
 static const struct ops kernel_ops = {
 	socket, bind, listen, accept4, connect, send, recv, shutdown, getsockopt, setsockopt,
-	getsockname, getpeername, poll, close, fcntl,
+	getsockname, getpeername, poll, close, fcntl, ioctl,
 };
 static const struct ops us_ops = {
 	us_socket, us_bind, us_listen, us_accept4, us_connect, us_send, us_recv, us_shutdown,
 	us_getsockopt, us_setsockopt, us_getsockname, us_getpeername, us_poll, us_close, us_fcntl,
+	us_ioctl_va,
 };
 
 struct transcript {
@@ -1127,6 +1140,18 @@ static void tr_wait(struct transcript *t, const char *what, int fd, short events
 	tr_put(t, "wait %s -> %s\n", what, came ? "yes" : "NO");
 }
 
+/* FIONREAD and TIOCOUTQ of fd, or their errnos, on one line. */
+static void tr_queues(struct transcript *t, const char *what, int fd)
+{
+	int in = -1, out = -1;
+	int ri = t->o->ioctl(fd, FIONREAD, &in);
+	int ei = errno;
+	int ro = t->o->ioctl(fd, TIOCOUTQ, &out);
+	int eo = errno;
+	tr_put(t, "queues %s -> in %s%d out %s%d\n", what, ri < 0 ? strerrorname_np(ei) : "",
+	       ri < 0 ? 0 : in, ro < 0 ? strerrorname_np(eo) : "", ro < 0 ? 0 : out);
+}
+
 static uint16_t tr_port(const struct ops *o, int fd, bool peer)
 {
 	struct sockaddr_in a;
@@ -1150,6 +1175,8 @@ static void scenario(struct transcript *t)
 	/* a fresh socket */
 	int s = o->socket(AF_INET, SOCK_STREAM, 0);
 	tr_mask(t, "fresh", s);
+	tr_queues(t, "fresh", s);
+	CALL("ioctl FIONREAD, no buffer", o->ioctl(s, FIONREAD, NULL));
 	CALL("send unconnected, MSG_NOSIGNAL", o->send(s, "x", 1, MSG_NOSIGNAL));
 	sig0 = sigpipes;
 	CALL("send unconnected", o->send(s, "x", 1, 0));
@@ -1182,6 +1209,7 @@ static void scenario(struct transcript *t)
 	len = sizeof(la);
 	o->getsockname(l, (struct sockaddr *)&la, &len);
 	tr_mask(t, "listener", l);
+	tr_queues(t, "listener", l);
 	CALL("send listener", o->send(l, "x", 1, MSG_NOSIGNAL));
 	CALL("recv listener", o->recv(l, buf, sizeof(buf), MSG_DONTWAIT));
 	CALL("connect listener", o->connect(l, (struct sockaddr *)&nowhere, sizeof(nowhere)));
@@ -1218,15 +1246,19 @@ static void scenario(struct transcript *t)
 	CALL("send hello", o->send(c, "hello", 5, 0));
 	tr_wait(t, "accepted readable", a, POLLIN);
 	tr_mask(t, "accepted with data", a);
+	tr_queues(t, "connected after its send", c);
+	tr_queues(t, "accepted with data", a);
 	CALL("recv MSG_PEEK", o->recv(a, buf, sizeof(buf), MSG_PEEK));
 	CALL("recv 2", o->recv(a, buf, 2, 0));
 	tr_put(t, "  = %.2s\n", buf);
+	tr_queues(t, "accepted after 2 read", a);
 	CALL("recv rest", o->recv(a, buf, sizeof(buf), 0));
 	tr_put(t, "  = %.3s\n", buf);
 	CALL("recv empty, MSG_DONTWAIT", o->recv(a, buf, sizeof(buf), MSG_DONTWAIT));
 	CALL("recv MSG_OOB", o->recv(a, buf, sizeof(buf), MSG_OOB));
 	CALL("recv MSG_ERRQUEUE", o->recv(a, buf, sizeof(buf), MSG_ERRQUEUE));
 	tr_mask(t, "accepted drained", a);
+	tr_queues(t, "accepted drained", a);
 	CALL("shutdown c SHUT_WR", o->shutdown(c, SHUT_WR));
 	tr_mask(t, "c after SHUT_WR", c);
 	CALL("send after SHUT_WR, MSG_NOSIGNAL", o->send(c, "x", 1, MSG_NOSIGNAL));
@@ -1282,6 +1314,7 @@ static void scenario(struct transcript *t)
 	o->close(a3);
 	tr_wait(t, "c3 reset", c3, POLLERR);
 	tr_mask(t, "c3 reset with data", c3);
+	tr_queues(t, "c3 reset with data", c3);
 	CALL("recv the data", o->recv(c3, buf, sizeof(buf), 0));
 	CALL("recv the error", o->recv(c3, buf, sizeof(buf), 0));
 	CALL("recv EOF", o->recv(c3, buf, sizeof(buf), 0));

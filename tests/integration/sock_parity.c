@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -74,15 +75,26 @@ struct api {
 	int (*shutdown)(int, int);
 	int (*listen)(int, int);
 	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+	int (*ioctl)(int, unsigned long, ...);
 };
+
+/* us_ioctl takes its argument as a pointer: the kernel's ioctl(2) shape for the table */
+static int us_ioctl_va(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	va_start(ap, req);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	return us_ioctl(fd, req, arg);
+}
 
 static const struct api kernel_api = {socket, bind, connect, close, sendto, send, recvfrom,
 				      recvmsg, getsockname, getpeername, setsockopt, getsockopt,
-				      poll, shutdown, listen, accept4};
+				      poll, shutdown, listen, accept4, ioctl};
 static const struct api ustack_api = {us_socket, us_bind, us_connect, us_close, us_sendto,
 				      us_send, us_recvfrom, us_recvmsg, us_getsockname,
 				      us_getpeername, us_setsockopt, us_getsockopt, us_poll, us_shutdown, us_listen,
-				      us_accept4};
+				      us_accept4, us_ioctl_va};
 
 static const struct api *A;
 static uint32_t self_addr, remote_addr, bcast_addr;
@@ -396,6 +408,24 @@ static void recv_msg_len(const char *what, int s, size_t data_len, size_t ctl_le
 static void recv_msg(const char *what, int s, size_t ctl_len, int flags)
 {
 	recv_msg_len(what, s, 256, ctl_len, flags);
+}
+
+/* FIONREAD or TIOCOUTQ of s: the count, or the errno. */
+static void queued(const char *what, int s, unsigned long req)
+{
+	int v = -1;
+	char rb[48];
+	errno = 0;
+	int r = A->ioctl(s, req, &v);
+	int e = errno;
+	out(what, "%s = %d", res(r, e, rb), r < 0 ? 0 : v);
+}
+
+/* Wait (up to 2 s) until s has something to read; prints nothing. */
+static void wait_readable(int s)
+{
+	struct pollfd p = {.fd = s, .events = POLLIN};
+	A->poll(&p, 1, 2000);
 }
 
 static void recv_from(const char *what, int s)
@@ -870,8 +900,19 @@ static void loopback(void)
 	CALL("bind LO:P+8", A->bind(r, SA(b), sizeof(b)));
 	name_of("getsockname", r, false);
 	int s = sock_new();
+	queued("FIONREAD, nothing queued", r, FIONREAD);
 	CALL("sendto LO:P+8", A->sendto(s, "hello lo", 8, 0, SA(b), sizeof(b)));
+	CALL("sendto LO:P+8 again", A->sendto(s, "hello lo, again", 15, 0, SA(b), sizeof(b)));
+	wait_readable(r);
+	queued("FIONREAD, two queued", r, FIONREAD);
 	recv_from("recvfrom", r);
+	wait_readable(r);
+	queued("FIONREAD, one queued", r, FIONREAD);
+	recv_from("recvfrom", r);
+	queued("FIONREAD, drained", r, FIONREAD);
+	CALL("FIONREAD, no buffer", A->ioctl(r, FIONREAD, NULL));
+	char ifr[64] = {0}; /* the kernel reads a struct ifreq for requests its protocol refuses */
+	CALL("SIOCATMARK (not a UDP request)", A->ioctl(r, SIOCATMARK, ifr));
 	name_of("sender's getsockname", s, false);
 	struct sockaddr_in me = sin_of(self_addr, port_base + 8);
 	CALL("sendto SELF:P+8 (bound to LO: nobody there)", A->sendto(s, "x", 1, 0, SA(me), sizeof(me)));
@@ -913,6 +954,7 @@ static void loopback(void)
 	out("server recvfrom", "%zd from=%s", n, n >= 0 ? sin_name(&from, nb) : "-");
 	CALL("server sendto the client", A->sendto(r, "pong", 4, 0, SA(from), fl));
 	recv_from("client recv", s);
+	queued("client TIOCOUTQ after the round trip", s, TIOCOUTQ);
 	A->close(s);
 	s = sock_new();
 	struct sockaddr_in ms = sin_of(self_addr, port_base + 9);

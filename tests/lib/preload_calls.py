@@ -3,6 +3,7 @@
 namespace of its own (nothing but a downed lo), so every IPv4 byte it moves went through the
 stack. It walks the calls the shim stands in for that curl and nc do not: select and poll
 with timeouts, read/write/readv/writev, sendmsg/recvmsg, timeouts through ioctl(FIONBIO),
+ioctl(FIONREAD) and ioctl(TIOCOUTQ),
 non-blocking connect, dup and dup2, AF_UNIX passing through, SOCK_RAW refused; epoll over a
 stack socket and a kernel one (timeouts, EPOLLOUT only once a connection is made,
 EPOLLONESHOT, EEXIST/ENOENT, a closed socket leaving the set); and an asyncio client, which
@@ -18,12 +19,18 @@ import fcntl
 import os
 import select
 import socket
+import struct
 import sys
 import tempfile
+import termios
 import time
 
 PEER, UPORT, TPORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 checks = 0
+
+
+def ioctl_int(fd, req):
+    return struct.unpack("i", fcntl.ioctl(fd, req, b"\0\0\0\0"))[0]
 
 
 def check(cond, what, count=True):
@@ -51,7 +58,9 @@ def udp():
     check(os.write(fd, b"through write()") == 15, "write() on a connected UDP socket")
     r, _, _ = select.select([s], [], [], 5)
     check(r == [s], "select: the echo is readable")
+    check(ioctl_int(fd, termios.FIONREAD) == 15, "FIONREAD: the next datagram's 15 bytes")
     check(os.read(fd, 100) == b"through write()", "read() returns the echo")
+    check(ioctl_int(fd, termios.FIONREAD) == 0, "FIONREAD: nothing queued")
 
     check(s.sendmsg([b"part1-", b"part2"]) == 11, "sendmsg of two iovecs")
     p = select.poll()
@@ -130,6 +139,10 @@ def tcp():
             check(chunk != b"", "no EOF before the echo came back", False)
             back += chunk
     check(bytes(back) == blob, "1 MiB echoed byte for byte")
+    # everything sent came back, so the peer has acknowledged it all: nothing left unacked,
+    # nothing unread (the echo sends nothing more)
+    check(ioctl_int(c.fileno(), termios.TIOCOUTQ) == 0, "TIOCOUTQ: nothing unacknowledged")
+    check(ioctl_int(c.fileno(), termios.FIONREAD) == 0, "FIONREAD: nothing unread")
     c.setblocking(True)
     # socket.sendfile: os.sendfile onto the stack socket (the shim reads the file and sends)
     part = os.urandom(100000)

@@ -114,6 +114,18 @@ US_API int us_getsockopt(int fd, int level, int optname, void *optval, socklen_t
  * (a socket has one descriptor). */
 US_API int us_fcntl(int fd, int cmd, ...);
 
+/* ioctl(2) on a stack socket, as Linux's sock_ioctl answers these (arg points to an int):
+ *   FIONBIO               sets or clears O_NONBLOCK;
+ *   FIONREAD (SIOCINQ)    UDP: the payload length of the next datagram, 0 if none; TCP: the
+ *                         bytes a read may take now (up to the peer's FIN), 0 while the
+ *                         connection is being set up, EINVAL on a listener;
+ *   TIOCOUTQ (SIOCOUTQ)   UDP: the send buffer's charge in use (datagrams udpd has not sent
+ *                         yet, counted as the send-buffer limit counts them); TCP: the bytes
+ *                         written and not yet acknowledged, 0 while the connection is being
+ *                         set up, EINVAL on a listener.
+ * Any other request on a stack socket: ENOTTY. On an ordinary descriptor: ioctl(2). */
+US_API int us_ioctl(int fd, unsigned long request, void *arg);
+
 /* poll(2) over any mix of stack sockets and ordinary descriptors. For a UDP socket POLLIN
  * means a datagram (or a pending error) is waiting, POLLOUT that less than half of its send
  * buffer is in use (a send would not wait), POLLERR that an error is pending. A TCP socket
