@@ -678,8 +678,14 @@ US_API int us_fcntl(int fd, int cmd, ...)
 	}
 }
 
-US_API int us_ioctl(int fd, unsigned long request, void *arg)
+US_API int us_ioctl(int fd, unsigned long request, ...)
 {
+	/* as glibc's ioctl: the optional argument is a pointer */
+	va_list ap;
+	va_start(ap, request);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+
 	struct sock_ref ref;
 	if (sock_table_get(fd, &ref) < 0)
 		return ioctl(fd, request, arg);

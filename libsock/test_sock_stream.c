@@ -1068,16 +1068,6 @@ struct ops {
 	int (*ioctl)(int, unsigned long, ...);
 };
 
-/* us_ioctl takes its argument as a pointer: the kernel's ioctl(2) shape for the table */
-static int us_ioctl_va(int fd, unsigned long req, ...)
-{
-	va_list ap;
-	va_start(ap, req);
-	void *arg = va_arg(ap, void *);
-	va_end(ap);
-	return us_ioctl(fd, req, arg);
-}
-
 static const struct ops kernel_ops = {
 	socket, bind, listen, accept4, connect, send, recv, shutdown, getsockopt, setsockopt,
 	getsockname, getpeername, poll, close, fcntl, ioctl,
@@ -1085,7 +1075,7 @@ static const struct ops kernel_ops = {
 static const struct ops us_ops = {
 	us_socket, us_bind, us_listen, us_accept4, us_connect, us_send, us_recv, us_shutdown,
 	us_getsockopt, us_setsockopt, us_getsockname, us_getpeername, us_poll, us_close, us_fcntl,
-	us_ioctl_va,
+	us_ioctl,
 };
 
 struct transcript {

@@ -78,23 +78,13 @@ struct api {
 	int (*ioctl)(int, unsigned long, ...);
 };
 
-/* us_ioctl takes its argument as a pointer: the kernel's ioctl(2) shape for the table */
-static int us_ioctl_va(int fd, unsigned long req, ...)
-{
-	va_list ap;
-	va_start(ap, req);
-	void *arg = va_arg(ap, void *);
-	va_end(ap);
-	return us_ioctl(fd, req, arg);
-}
-
 static const struct api kernel_api = {socket, bind, connect, close, sendto, send, recvfrom,
 				      recvmsg, getsockname, getpeername, setsockopt, getsockopt,
 				      poll, shutdown, listen, accept4, ioctl};
 static const struct api ustack_api = {us_socket, us_bind, us_connect, us_close, us_sendto,
 				      us_send, us_recvfrom, us_recvmsg, us_getsockname,
 				      us_getpeername, us_setsockopt, us_getsockopt, us_poll, us_shutdown, us_listen,
-				      us_accept4, us_ioctl_va};
+				      us_accept4, us_ioctl};
 
 static const struct api *A;
 static uint32_t self_addr, remote_addr, bcast_addr;

@@ -114,7 +114,8 @@ US_API int us_getsockopt(int fd, int level, int optname, void *optval, socklen_t
  * (a socket has one descriptor). */
 US_API int us_fcntl(int fd, int cmd, ...);
 
-/* ioctl(2) on a stack socket, as Linux's sock_ioctl answers these (arg points to an int):
+/* ioctl(2) on a stack socket, as Linux's sock_ioctl answers these (the argument points to an
+ * int):
  *   FIONBIO               sets or clears O_NONBLOCK;
  *   FIONREAD (SIOCINQ)    UDP: the payload length of the next datagram, 0 if none; TCP: the
  *                         bytes a read may take now (up to the peer's FIN), 0 while the
@@ -124,7 +125,7 @@ US_API int us_fcntl(int fd, int cmd, ...);
  *                         written and not yet acknowledged, 0 while the connection is being
  *                         set up, EINVAL on a listener.
  * Any other request on a stack socket: ENOTTY. On an ordinary descriptor: ioctl(2). */
-US_API int us_ioctl(int fd, unsigned long request, void *arg);
+US_API int us_ioctl(int fd, unsigned long request, ...);
 
 /* poll(2) over any mix of stack sockets and ordinary descriptors. For a UDP socket POLLIN
  * means a datagram (or a pending error) is waiting, POLLOUT that less than half of its send
