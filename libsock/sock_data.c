@@ -238,7 +238,7 @@ int sock_data_queued(const struct sock_ref *ref, bool outq, int *val)
 		struct sock_entry *e = sock_ent(SOCK_TP_UDP, ref->slot);
 		struct ring *rx = sock_rx_ring(ref->slot);
 		struct ring_rec rec;
-		int rc;
+		int rc = -EAGAIN;
 		pthread_mutex_lock(&e->rx_lock);
 		sock_tab_lock();
 		bool current = sock_table_current_locked(ref);

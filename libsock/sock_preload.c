@@ -6,11 +6,11 @@
  * What goes to the stack: socket(AF_INET, SOCK_STREAM | SOCK_DGRAM, ...) (with SOCK_NONBLOCK /
  * SOCK_CLOEXEC), and everything the program does later on such a descriptor: the socket calls,
  * read/write/readv/writev, sendfile onto it, fcntl, ioctl (FIONBIO, FIONREAD, TIOCOUTQ),
- * poll/ppoll/select/pselect and epoll (sock_preload_epoll.c) over any mix with ordinary descriptors, dup2/dup3 onto it,
- * close. Any other AF_INET type (SOCK_RAW, ...) gets the stack's errno for it
- * (ESOCKTNOSUPPORT), never a kernel socket that would bypass the stack unseen. Every other
- * family (AF_UNIX, AF_NETLINK, AF_INET6, ...) and every other descriptor is the kernel's,
- * untouched: the wrapper passes the call on.
+ * poll/ppoll/select/pselect and epoll (sock_preload_epoll.c) over any mix with ordinary
+ * descriptors, dup2/dup3 onto it, close. Any other AF_INET type (SOCK_RAW, ...) gets the
+ * stack's errno for it (ESOCKTNOSUPPORT), never a kernel socket that would bypass the stack
+ * unseen. Every other family (AF_UNIX, AF_NETLINK, AF_INET6, ...) and every other descriptor
+ * is the kernel's, untouched: the wrapper passes the call on.
  *
  * Recursion. libsock itself calls close, read, write, poll and fcntl (on its eventfds, and
  * close on the application's descriptor inside us_close), and those calls land here too, since
