@@ -1,8 +1,7 @@
-/* fuzz_tcp_check: the TCP table's invariants, checked by the TCP core's fuzz targets after
- * every call they make (fuzz_tcp_input.c from the wire's side, fuzz_tcp_user.c from the
- * applications'): the free list, the 4-tuple hash, the listeners' queues and their counts,
- * the deadline cache never late, and per connection snd_una <= snd_nxt <= snd_max and
- * read_seq <= rcv_nxt. */
+/* fuzz_tcp_check: what the TCP core's fuzz targets check after every call they make
+ * (fuzz_tcp_input.c from the wire's side, fuzz_tcp_user.c from the applications'): the
+ * table's invariants (tests/unit/tcp_table_audit.h, the unit tests' own), what the core asks
+ * the shell to send, and an input's end leaving nothing behind. */
 #ifndef USTACK_FUZZ_TCP_CHECK_H
 #define USTACK_FUZZ_TCP_CHECK_H
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "tcp_table_audit.h"
 
 uint32_t th_ip(unsigned a, unsigned b, unsigned c, unsigned d)
 {
@@ -48,82 +49,9 @@ void th_init(struct th *w, bool tso)
 
 void th_check_table(const struct tcp_table *t)
 {
-	unsigned free_n = 0, used = 0, steps = 0;
-	unsigned i = t->free_head;
-	uint64_t next = CLOCK_NEVER;
+	char why[160];
 
-	ck_assert_int_eq(tcp_table_check(t), 0);
-	/* every free slot is on the free list, exactly once */
-	while (i < TCP_CONNS_MAX && steps++ < TCP_CONNS_MAX) {
-		ck_assert_msg(!t->conn[i].in_use, "slot %u on the free list is in use", i);
-		free_n++;
-		if (t->conn[i].qnext == TCP_IDX_NONE)
-			ck_assert_uint_eq(t->free_tail, i);
-		i = t->conn[i].qnext;
-	}
-	for (i = 0; i < TCP_CONNS_MAX; i++) {
-		const struct tcp_conn *c = &t->conn[i];
-		uint64_t d;
-
-		if (!c->in_use)
-			continue;
-		used++;
-		d = tcp_conn_deadline(c);
-		ck_assert_msg(t->deadline[i] <= d, "slot %u: cached deadline late", i);
-		if (d < next)
-			next = d;
-		if (tcp_state_hashed(c->state))
-			ck_assert_msg(tcp_conn_find((struct tcp_table *)t, c->laddr, c->lport,
-						    c->raddr, c->rport) == c,
-				      "slot %u (state %u) not in the 4-tuple hash", i, c->state);
-		ck_assert_msg(!!(c->flags & TCP_F_BOUND) == (c->lport != 0), "slot %u BOUND", i);
-		ck_assert_msg(SEQ_LEQ(c->snd_una, c->snd_nxt) && SEQ_LEQ(c->snd_nxt, c->snd_max),
-			      "slot %u: una %u nxt %u max %u", i, c->snd_una, c->snd_nxt,
-			      c->snd_max);
-		if (c->owner == 0)
-			ck_assert_msg((c->flags & TCP_F_ORPHAN) || c->parent != TCP_IDX_NONE,
-				      "slot %u: nobody's and nobody will free it", i);
-	}
-	ck_assert_uint_eq(free_n + used, TCP_CONNS_MAX);
-	ck_assert_msg(t->next_deadline <= next, "next_deadline late");
-	/* the 4-tuple chains hold exactly the hashed connections: a freed or CLOSED slot left
-	 * in one cuts off whatever was behind it (and, reused, cross-links two chains) */
-	unsigned hashed = 0, chained = 0;
-	for (i = 0; i < TCP_CONNS_MAX; i++)
-		if (t->conn[i].in_use && tcp_state_hashed(t->conn[i].state))
-			hashed++;
-	for (unsigned b = 0; b < TCP_HASH_BUCKETS; b++) {
-		for (i = t->hash[b], steps = 0; i < TCP_CONNS_MAX; i = t->conn[i].hnext) {
-			ck_assert_msg(++steps <= hashed, "bucket %u: a cycle or a stale member", b);
-			ck_assert_msg(t->conn[i].in_use && tcp_state_hashed(t->conn[i].state),
-				      "bucket %u holds slot %u (in use %u, state %u)", b, i,
-				      t->conn[i].in_use, t->conn[i].state);
-			chained++;
-		}
-	}
-	ck_assert_uint_eq(chained, hashed);
-	for (i = 0; i < TCP_LISTENERS_MAX; i++) {
-		const struct tcp_listener *l = &t->lis[i];
-		unsigned n = 0, j = l->acc_head;
-
-		if (!l->in_use)
-			continue;
-		for (steps = 0; j < TCP_CONNS_MAX && steps < TCP_CONNS_MAX; steps++) {
-			ck_assert_uint_eq(t->conn[j].parent, i);
-			n++;
-			j = t->conn[j].qnext;
-		}
-		ck_assert_uint_eq(n, l->acc_n);
-		n = 0;
-		for (j = l->syn_head, steps = 0; j < TCP_CONNS_MAX && steps < TCP_CONNS_MAX;
-		     steps++) {
-			ck_assert_uint_eq(t->conn[j].parent, i);
-			ck_assert_uint_eq(t->conn[j].state, TCP_STATE_SYN_RECEIVED);
-			n++;
-			j = t->conn[j].qnext;
-		}
-		ck_assert_uint_eq(n, l->syn_n);
-	}
+	ck_assert_msg(tcp_table_audit(t, TCP_CONNS_MAX, true, why, sizeof(why)) == 0, "%s", why);
 }
 
 void th_fini(struct th *w)
