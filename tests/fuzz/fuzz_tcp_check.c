@@ -40,6 +40,13 @@ FTC_NO_COVERAGE void ftc_check_table(const char *who, const struct tcp_table *t,
 		ftc_fail(who, why, *hi_io, full);
 }
 
+void ftc_timers(const char *who, struct tcp_table *t, struct tcp_io *io, uint64_t now)
+{
+	tcp_timers(t, now, io);
+	if (io->n_tx < io->tx_max && io->n_ev < io->ev_max)
+		FTC_CHECK(tcp_next_deadline(t) > now, tcp_next_deadline(t), now);
+}
+
 FTC_NO_COVERAGE void ftc_wind_down(const char *who, struct tcp_table *t, struct tcp_io *io,
 				   uint64_t *now, unsigned *hi, unsigned passes,
 				   void (*timers)(void), void (*settle)(void))

@@ -36,6 +36,10 @@ struct tcp_conn *ftc_conn(struct tcp_table *t, uint32_t cid);
  * connection; with ports, neither port is 0. */
 void ftc_check_tx(const char *who, struct tcp_table *t, const struct tcp_io *io, bool ports);
 
+/* The timers due at now, as the shell's timerfd runs them; unless io filled up meanwhile (the
+ * rest waits for room), nothing may be left due. The caller settles afterwards. */
+void ftc_timers(const char *who, struct tcp_table *t, struct tcp_io *io, uint64_t now);
+
 /* As the shell after every call: check what io says to send (ftc_check_tx), give it to keep
  * (may be NULL), take the events, flush, send what a full io left owed (rounds of
  * tcp_output_deferred at now); then the table's invariants (ftc_check_table, not full). */

@@ -188,9 +188,7 @@ static void fti_settle(void)
 
 static void fti_timers(void)
 {
-	tcp_timers(fti.t, fti.now, &fti.io);
-	if (fti.io.n_tx < fti.io.tx_max && fti.io.n_ev < fti.io.ev_max)
-		FTI_CHECK(tcp_next_deadline(fti.t) > fti.now, tcp_next_deadline(fti.t), fti.now);
+	ftc_timers("fuzz_tcp_input", fti.t, &fti.io, fti.now);
 	fti_settle();
 }
 

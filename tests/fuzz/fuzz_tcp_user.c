@@ -191,9 +191,7 @@ static void ftu_settle(void)
 
 static void ftu_timers(void)
 {
-	tcp_timers(ftu.t, ftu.now, &ftu.io);
-	if (ftu.io.n_tx < ftu.io.tx_max && ftu.io.n_ev < ftu.io.ev_max)
-		FTU_CHECK(tcp_next_deadline(ftu.t) > ftu.now, tcp_next_deadline(ftu.t), ftu.now);
+	ftc_timers("fuzz_tcp_user", ftu.t, &ftu.io, ftu.now);
 	ftu_settle();
 }
 
