@@ -415,7 +415,12 @@ struct tcp_conn {
 	uint32_t undo_ssthresh;  /* ssthresh before it */
 	uint16_t undo_retrans;   /* its retransmissions not yet D-SACKed */
 	uint8_t undo_on;
-	uint8_t reserved5[5];
+	uint8_t reserved5[1];
+	/* TCP_INFO's tcpi_total_rto and tcpi_total_rto_recoveries (Linux 6.7): every
+	 * retransmission timeout, SYN and SYN-ACK included, and those that began a recovery (not
+	 * a second timeout of one). 16 bits and wrapping, as Linux's. */
+	uint16_t total_rto;
+	uint16_t total_rto_recoveries;
 };
 _Static_assert(sizeof(struct tcp_conn) == 776 + 8 + 32 * 16 + 32 + 16, "tcp_conn is shared state: its size is ABI");
 
@@ -858,6 +863,9 @@ struct tcp_info_lite {
 	uint32_t segs_in;
 	uint32_t notsent_bytes;
 	uint32_t snd_wnd;
+	uint32_t rcv_wnd;         /* the window in our last ACK, scaled (bytes; Linux rcv_wnd) */
+	uint16_t total_rto;
+	uint16_t total_rto_recoveries;
 };
 int tcp_info(const struct tcp_table *t, uint32_t owner, uint32_t cid, uint64_t now,
 	     struct tcp_info_lite *out);

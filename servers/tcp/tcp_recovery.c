@@ -329,6 +329,9 @@ void tcp_recovery_on_rto(struct tcp_table *t, struct tcp_conn *c, uint64_t now)
 	const struct tcp_cc_ops *ops = tcp_cc_get((enum tcp_cc_algo)c->cc.algo);
 
 	t->stats.tcp_timeouts++;
+	c->total_rto++;
+	if (c->rtx_count == 0) /* the first timeout since the last progress (Linux's rule) */
+		c->total_rto_recoveries++;
 	c->undo_on = 0;
 	tcp_tlp_cancel(c);
 	tcp_rack_unmark_lost(c);

@@ -89,7 +89,10 @@ static void tcp_syn_rtx(struct tcp_table *t, struct tcp_conn *c, uint64_t now,
 		tcp_timeout_abort(t, c, io);
 		return;
 	}
+	if (c->rtx_count == 0)
+		c->total_rto_recoveries++;
 	c->rtx_count++;
+	c->total_rto++;
 	tcp_rtt_cancel(&c->rtt); /* Karn */
 	tcp_rtt_backoff(&c->rtt);
 	if (tcp_send_syn(t, c, now, io) == 0) {

@@ -1087,4 +1087,7 @@ void tcp_info_of(const struct tcp_conn *c, uint64_t now, struct tcp_info_lite *o
 	out->segs_in = (uint32_t)c->segs_in;
 	out->notsent_bytes = SEQ_GT(c->write_seq, c->snd_nxt) ? c->write_seq - c->snd_nxt : 0;
 	out->snd_wnd = c->snd_wnd;
+	out->rcv_wnd = SEQ_GT(c->rcv_adv, c->rcv_wup) ? c->rcv_adv - c->rcv_wup : 0;
+	out->total_rto = c->total_rto;
+	out->total_rto_recoveries = c->total_rto_recoveries;
 }

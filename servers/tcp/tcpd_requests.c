@@ -44,6 +44,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -330,54 +331,76 @@ static uint8_t tcpd_linux_state(uint8_t s)
 	return s < TCP_STATE_COUNT ? map[s] : 7;
 }
 
+/* Linux's struct tcp_info as of 6.7, whose tail the C library's headers may not have yet
+ * (Debian 12's end at tcpi_snd_wnd): then come tcpi_rcv_wnd, tcpi_rehash, tcpi_total_rto and
+ * tcpi_total_rto_recoveries, written here at their offsets whatever the headers say, and
+ * tcpi_total_rto_time, which tcpd does not keep: the reply ends before it, and a caller learns
+ * what was filled from optlen, as with any kernel. */
+#define TCPD_TI_HEAD (offsetof(struct tcp_info, tcpi_snd_wnd) + 4u)
+#define TCPD_TI_RCV_WND TCPD_TI_HEAD
+#define TCPD_TI_TOTAL_RTO (TCPD_TI_HEAD + 8u)
+#define TCPD_TI_TOTAL_RTO_RECOVERIES (TCPD_TI_HEAD + 10u)
+#define TCPD_TI_LEN (TCPD_TI_HEAD + 12u)
+_Static_assert(TCPD_TI_HEAD == 232u && TCPD_TI_LEN == 244u, "Linux's offsets");
+_Static_assert(TCPD_TI_LEN <= XPORT_SCRATCH_MAX, "the reply fits the scratch");
+
 static int tcpd_tcp_info(struct tcpd *u, uint32_t owner, uint32_t cid, uint64_t now,
 			 uint8_t *out, size_t *len)
 {
 	struct tcp_info_lite l;
 	struct tcp_info ti;
+	struct tcp_info *const tip = &ti;
+	uint8_t tail[TCPD_TI_LEN - TCPD_TI_HEAD];
 	memset(&ti, 0, sizeof(ti));
+	memset(tail, 0, sizeof(tail));
 	if (tcp_listener_get(u->t, owner, cid)) {
-		ti.tcpi_state = 10;
+		tip->tcpi_state = 10;
 	} else {
 		int rc = tcp_info(u->t, owner, cid, now, &l);
 		if (rc < 0)
 			return rc;
-		ti.tcpi_state = tcpd_linux_state(l.state);
-		ti.tcpi_ca_state = l.ca_state;
-		ti.tcpi_retransmits = l.retransmits;
-		ti.tcpi_backoff = l.backoff;
-		ti.tcpi_options = l.options;
-		ti.tcpi_snd_wscale = l.snd_wscale & 0xf;
-		ti.tcpi_rcv_wscale = l.rcv_wscale & 0xf;
-		ti.tcpi_rto = l.rto_us;
-		ti.tcpi_snd_mss = l.snd_mss;
-		ti.tcpi_rcv_mss = l.rcv_mss;
-		ti.tcpi_unacked = l.unacked;
-		ti.tcpi_sacked = l.sacked;
-		ti.tcpi_lost = l.lost;
-		ti.tcpi_retrans = l.retrans;
-		ti.tcpi_last_data_sent = l.last_data_sent_ms;
-		ti.tcpi_last_data_recv = l.last_data_recv_ms;
-		ti.tcpi_pmtu = l.pmtu;
-		ti.tcpi_rtt = l.rtt_us;
-		ti.tcpi_rttvar = l.rttvar_us;
-		ti.tcpi_snd_ssthresh = l.snd_ssthresh;
-		ti.tcpi_snd_cwnd = l.snd_cwnd;
-		ti.tcpi_advmss = l.snd_mss;
-		ti.tcpi_reordering = 3;
-		ti.tcpi_rcv_space = l.rcv_space;
-		ti.tcpi_total_retrans = l.total_retrans;
-		ti.tcpi_min_rtt = l.min_rtt_us;
-		ti.tcpi_bytes_acked = l.bytes_acked;
-		ti.tcpi_bytes_received = l.bytes_received;
-		ti.tcpi_segs_out = l.segs_out;
-		ti.tcpi_segs_in = l.segs_in;
-		ti.tcpi_notsent_bytes = l.notsent_bytes;
-		ti.tcpi_snd_wnd = l.snd_wnd;
+		tip->tcpi_state = tcpd_linux_state(l.state);
+		tip->tcpi_ca_state = l.ca_state;
+		tip->tcpi_retransmits = l.retransmits;
+		tip->tcpi_backoff = l.backoff;
+		tip->tcpi_options = l.options;
+		tip->tcpi_snd_wscale = l.snd_wscale & 0xf;
+		tip->tcpi_rcv_wscale = l.rcv_wscale & 0xf;
+		tip->tcpi_rto = l.rto_us;
+		tip->tcpi_snd_mss = l.snd_mss;
+		tip->tcpi_rcv_mss = l.rcv_mss;
+		tip->tcpi_unacked = l.unacked;
+		tip->tcpi_sacked = l.sacked;
+		tip->tcpi_lost = l.lost;
+		tip->tcpi_retrans = l.retrans;
+		tip->tcpi_last_data_sent = l.last_data_sent_ms;
+		tip->tcpi_last_data_recv = l.last_data_recv_ms;
+		tip->tcpi_pmtu = l.pmtu;
+		tip->tcpi_rtt = l.rtt_us;
+		tip->tcpi_rttvar = l.rttvar_us;
+		tip->tcpi_snd_ssthresh = l.snd_ssthresh;
+		tip->tcpi_snd_cwnd = l.snd_cwnd;
+		tip->tcpi_advmss = l.snd_mss;
+		tip->tcpi_reordering = 3;
+		tip->tcpi_rcv_space = l.rcv_space;
+		tip->tcpi_total_retrans = l.total_retrans;
+		tip->tcpi_min_rtt = l.min_rtt_us;
+		tip->tcpi_bytes_acked = l.bytes_acked;
+		tip->tcpi_bytes_received = l.bytes_received;
+		tip->tcpi_segs_out = l.segs_out;
+		tip->tcpi_segs_in = l.segs_in;
+		tip->tcpi_notsent_bytes = l.notsent_bytes;
+		tip->tcpi_snd_wnd = l.snd_wnd;
+		memcpy(tail + (TCPD_TI_RCV_WND - TCPD_TI_HEAD), &l.rcv_wnd, 4);
+		memcpy(tail + (TCPD_TI_TOTAL_RTO - TCPD_TI_HEAD), &l.total_rto, 2);
+		memcpy(tail + (TCPD_TI_TOTAL_RTO_RECOVERIES - TCPD_TI_HEAD),
+		       &l.total_rto_recoveries, 2);
 	}
-	if (*len > sizeof(ti))
-		*len = sizeof(ti);
-	memcpy(out, &ti, *len);
+	if (*len > TCPD_TI_LEN)
+		*len = TCPD_TI_LEN;
+	size_t head = *len < TCPD_TI_HEAD ? *len : TCPD_TI_HEAD;
+	memcpy(out, &ti, head);
+	memcpy(out + head, tail, *len - head);
 	return 0;
 }
 

@@ -143,6 +143,15 @@ def tcp():
     # nothing unread (the echo sends nothing more)
     check(ioctl_int(c.fileno(), termios.TIOCOUTQ) == 0, "TIOCOUTQ: nothing unacknowledged")
     check(ioctl_int(c.fileno(), termios.FIONREAD) == 0, "FIONREAD: nothing unread")
+    # TCP_INFO in Linux 6.7's layout, filled up to tcpi_total_rto_recoveries (244 bytes):
+    # tcpi_rcv_wnd at 232, tcpi_total_rto and tcpi_total_rto_recoveries at 240 and 242
+    ti = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
+    check(len(ti) == 244, "TCP_INFO is 244 bytes (%d)" % len(ti))
+    check(ti[0] == 1, "TCP_INFO: tcpi_state ESTABLISHED (%d)" % ti[0])
+    check(struct.unpack_from("I", ti, 232)[0] > 0, "TCP_INFO: tcpi_rcv_wnd advertised")
+    rto, rto_recoveries = struct.unpack_from("HH", ti, 240)
+    check(rto_recoveries <= rto, "TCP_INFO: no more RTO recoveries (%d) than RTOs (%d)" %
+          (rto_recoveries, rto))
     c.setblocking(True)
     # socket.sendfile: os.sendfile onto the stack socket (the shim reads the file and sends)
     part = os.urandom(100000)

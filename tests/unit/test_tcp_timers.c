@@ -56,6 +56,42 @@ START_TEST(rto_backoff_schedule)
 	ck_assert_uint_eq(c->rtx_count, 0);
 	expect_no_tx(&w, w.now + 300 * TH_S);
 	ck_assert_uint_eq(c->state, TCP_STATE_ESTABLISHED);
+	/* TCP_INFO counts them as Linux 6.7 does: nine timeouts, one recovery */
+	struct tcp_info_lite info;
+	ck_assert_int_eq(tcp_info(w.t, TH_OWNER, cid, w.now, &info), 0);
+	ck_assert_uint_eq(info.total_rto, 9);
+	ck_assert_uint_eq(info.total_rto_recoveries, 1);
+	/* the next loss is a recovery of its own */
+	ck_assert_int_eq(tcp_send(w.t, TH_OWNER, cid, w.now, 100, 0, &w.io), 0);
+	expect_tx(&w, .seq = 1101, .len = 100);
+	th_at(&w, c->t_rtx);
+	expect_tx(&w, .seq = 1101, .len = 100);
+	ck_assert_int_eq(tcp_info(w.t, TH_OWNER, cid, w.now, &info), 0);
+	ck_assert_uint_eq(info.total_rto, 10);
+	ck_assert_uint_eq(info.total_rto_recoveries, 2);
+}
+END_TEST
+
+/* A SYN sent again by the timer is a timeout too, for TCP_INFO (Linux counts SYNs and
+ * SYN-ACKs in tcpi_total_rto). */
+START_TEST(syn_timeouts_counted)
+{
+	uint32_t cid;
+	struct tcp_info_lite info;
+
+	ck_assert_int_eq(tcp_socket_open(w.t, TH_OWNER, 0, NULL, &cid), 0);
+	ck_assert_int_eq(tcp_connect(w.t, TH_OWNER, cid, w.now, 0, TH_RADDR, TH_RPORT, 1500, &w.io),
+			 0);
+	expect_tx(&w, .flags = TCP_SYN);
+	ck_assert_int_eq(tcp_info(w.t, TH_OWNER, cid, w.now, &info), 0);
+	ck_assert_uint_eq(info.total_rto, 0);
+	for (unsigned i = 1; i <= 2; i++) {
+		th_at(&w, tcp_next_deadline(w.t));
+		expect_tx(&w, .flags = TCP_SYN);
+		ck_assert_int_eq(tcp_info(w.t, TH_OWNER, cid, w.now, &info), 0);
+		ck_assert_uint_eq(info.total_rto, i);
+		ck_assert_uint_eq(info.total_rto_recoveries, 1);
+	}
 }
 END_TEST
 
@@ -312,6 +348,7 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, rto_backoff_schedule);
+	tcase_add_test(tc, syn_timeouts_counted);
 	tcase_add_test(tc, retries2_then_etimedout);
 	tcase_add_test(tc, soft_error_reported_at_timeout);
 	tcase_add_test(tc, user_timeout_retransmissions);
