@@ -32,7 +32,7 @@ set +e
 rc=$?
 set -e
 log "campaign: exit $rc in $(($(date +%s) - t0)) s"
-grep -E '^(fault |per |  |udp:|dials:|pool:|refused)' "$OUT" | sed 's/^/  /'
+grep -E '^(fault |per |  |above|udp:|dials:|pool:|refused)' "$OUT" | sed 's/^/  /'
 last=$(tail -n 1 "$OUT")
 echo "  $last"
 ((rc == 0)) || fail "the campaign exited $rc"
@@ -57,6 +57,26 @@ by_stack=${BASH_REMATCH[1]} by_kernel=${BASH_REMATCH[2]}
 ((by_stack >= FAULTS && by_kernel >= FAULTS)) ||
 	fail "only $by_stack dials by the stack and $by_kernel by the kernel in $FAULTS faults"
 pass "both listeners kept accepting: $by_stack connections dialed by the stack, $by_kernel by the kernel, none lost"
+
+# what set the blackouts: both sides' senders count their timeouts (the kernel's since Linux
+# 6.7), and the causes add up
+rre='the stack.s ([0-9]+) of 4, the kernel.s ([0-9]+) of 4$'
+[[ $(grep '^campaign: TCP senders that count' "$OUT") =~ $rre ]] || fail "no line of the senders' timeout counts"
+((BASH_REMATCH[1] == 4)) || fail "only ${BASH_REMATCH[1]} of tcpd's 4 senders gave tcpi_total_rto"
+kernel_counts=${BASH_REMATCH[2]}
+IFS=. read -r kmaj kmin _ <<<"$(uname -r)"
+if ((kmaj > 6 || (kmaj == 6 && kmin >= 7))); then
+	((kernel_counts == 4)) || fail "only $kernel_counts of the kernel's 4 senders gave tcpi_total_rto"
+fi
+are='^above 50 ms: ([0-9]+) of ([0-9]+) faults; what set them: (.*)$'
+[[ $(grep '^above 50 ms: ' "$OUT") =~ $are ]] || fail "no line of what set the blackouts"
+above=${BASH_REMATCH[1]}
+sum=$(($(grep -oE '[0-9]+(,|$)' <<<"${BASH_REMATCH[3]}" | tr -d , | paste -sd+)))
+((BASH_REMATCH[2] == FAULTS && sum == above)) || fail "the causes add up to $sum, not $above"
+fre='whatever the stack did .*: ([0-9]+); a median within 50 ms allows ([0-9]+) above$'
+[[ $(grep '^above 50 ms whatever' "$OUT") =~ $fre ]] || fail "no line of the forced blackouts"
+((BASH_REMATCH[1] <= above && BASH_REMATCH[2] == FAULTS / 2)) || fail "forced ${BASH_REMATCH[1]} of $above"
+pass "what set the blackouts: $above above 50 ms, ${BASH_REMATCH[1]} of them by the fault or a retransmission timer under loss; tcpd and the kernel ($kernel_counts of 4) count their timeouts"
 
 # what the plan held (skipped with a seed of one's own)
 if [[ -z ${CAMPAIGN_SEED:-} ]]; then

@@ -184,6 +184,60 @@ START_TEST(quantile_nearest_rank)
 }
 END_TEST
 
+/* What set a blackout above the target, and whether any stack would have been above it. */
+START_TEST(blackout_causes_and_forced)
+{
+	struct cp_fault hang = {.kind = CP_KIND_HANG_SHORT, .duration_ms = 400};
+	struct cp_fault hang_long = {.kind = CP_KIND_HANG_LONG, .duration_ms = 5000};
+	struct cp_fault hole = {.kind = CP_KIND_LINK_DROP, .p = 1.0, .duration_ms = 700};
+	struct cp_fault drop = {.kind = CP_KIND_LINK_DROP, .p = 0.3, .duration_ms = 700};
+	struct cp_fault delay = {.kind = CP_KIND_LINK_DELAY, .delay_us = 45000};
+	struct cp_fault slow = {.kind = CP_KIND_SLOW, .slow_us = 12000};
+	struct cp_fault kill = {.kind = CP_KIND_KILL};
+	struct cp_fault corrupt = {.kind = CP_KIND_LINK_CORRUPT, .p = 0.1, .duration_ms = 500};
+
+	/* at or below the target: nothing to explain, whatever the fault */
+	ck_assert_int_eq(cp_blackout_cause(&hang, 50.0, CP_WORST_UDP, -1), CP_CAUSE_WITHIN);
+	ck_assert(!cp_blackout_forced(&hang, CP_CAUSE_WITHIN));
+	/* hangs and blackholes last what they last */
+	ck_assert_int_eq(cp_blackout_cause(&hang, 420, CP_WORST_TCP_FROM_KERNEL, 1),
+			 CP_CAUSE_LENGTH);
+	ck_assert(cp_blackout_forced(&hang, CP_CAUSE_LENGTH));
+	ck_assert(cp_blackout_forced(&hang_long, CP_CAUSE_LENGTH));
+	ck_assert_int_eq(cp_blackout_cause(&hole, 900, CP_WORST_UDP, -1), CP_CAUSE_LENGTH);
+	ck_assert(cp_blackout_forced(&hole, CP_CAUSE_LENGTH));
+	/* a loss burst: whose timer the worst flow waited for */
+	ck_assert_int_eq(cp_blackout_cause(&drop, 230, CP_WORST_TCP_FROM_KERNEL, 1),
+			 CP_CAUSE_PEER_RTO);
+	ck_assert(cp_blackout_forced(&drop, CP_CAUSE_PEER_RTO));
+	ck_assert_int_eq(cp_blackout_cause(&drop, 230, CP_WORST_TCP_FROM_STACK, 2),
+			 CP_CAUSE_STACK_RTO);
+	ck_assert(cp_blackout_forced(&drop, CP_CAUSE_STACK_RTO));
+	ck_assert(cp_blackout_forced(&corrupt, CP_CAUSE_STACK_RTO));
+	ck_assert(!cp_blackout_forced(&drop, CP_CAUSE_OTHER));
+	ck_assert_int_eq(cp_blackout_cause(&drop, 230, CP_WORST_TCP_FROM_KERNEL, 0),
+			 CP_CAUSE_OTHER);
+	ck_assert_int_eq(cp_blackout_cause(&drop, 230, CP_WORST_TCP_FROM_KERNEL, -1),
+			 CP_CAUSE_OTHER);
+	ck_assert_int_eq(cp_blackout_cause(&drop, 80, CP_WORST_UDP, -1), CP_CAUSE_UDP);
+	ck_assert(!cp_blackout_forced(&drop, CP_CAUSE_UDP));
+	/* per-batch delays: the plan holds them to 50 ms, so what passes that is the stack's */
+	ck_assert_int_eq(cp_blackout_cause(&delay, 61, CP_WORST_UDP, -1), CP_CAUSE_DELAY);
+	ck_assert(!cp_blackout_forced(&delay, CP_CAUSE_DELAY));
+	ck_assert_int_eq(cp_blackout_cause(&slow, 55, CP_WORST_TCP_FROM_STACK, 0),
+			 CP_CAUSE_DELAY);
+	ck_assert(!cp_blackout_forced(&slow, CP_CAUSE_DELAY));
+	/* a kill ends when the stack is back: nothing is the fault's own, not even the peer's
+	 * timer */
+	ck_assert_int_eq(cp_blackout_cause(&kill, 230, CP_WORST_TCP_FROM_KERNEL, 1),
+			 CP_CAUSE_PEER_RTO);
+	ck_assert(!cp_blackout_forced(&kill, CP_CAUSE_PEER_RTO));
+	ck_assert_int_eq(cp_blackout_cause(&kill, 70, CP_WORST_TCP_FROM_STACK, 0),
+			 CP_CAUSE_OTHER);
+	ck_assert(!cp_blackout_forced(&kill, CP_CAUSE_OTHER));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("campaign_plan");
@@ -194,6 +248,7 @@ int main(void)
 	tcase_add_test(tc, parse_names);
 	tcase_add_test(tc, stream_independent_of_chunking);
 	tcase_add_test(tc, quantile_nearest_rank);
+	tcase_add_test(tc, blackout_causes_and_forced);
 	suite_add_tcase(s, tc);
 	return tcheck_run(s);
 }

@@ -97,6 +97,35 @@ void cp_stream_fill(struct cp_stream *st, uint8_t *out, size_t n);
 /* The q-quantile (0..1) of n values, nearest rank; sorts v. 0 for n == 0. */
 double cp_quantile(double *v, size_t n, double q);
 
+/* What set a fault's blackout, when it was longer than the target (issue 9: 50 ms). */
+#define CP_BLACKOUT_TARGET_MS 50.0
+enum cp_cause {
+	CP_CAUSE_WITHIN,    /* not above the target */
+	CP_CAUSE_LENGTH,    /* the fault lasts that long by what it is: a hang, a blackhole */
+	CP_CAUSE_PEER_RTO,  /* the worst flow was the kernel's sending, and the kernel's
+			     * retransmission timer fired during the fault */
+	CP_CAUSE_STACK_RTO, /* the worst flow was the stack's sending, and tcpd's timer fired */
+	CP_CAUSE_DELAY,     /* a link delay or a slow-down: a wait per batch by what it is */
+	CP_CAUSE_UDP,       /* the worst flow was a UDP flow (its client's retries) */
+	CP_CAUSE_OTHER,
+	CP_CAUSE_COUNT
+};
+extern const char *const cp_cause_names[CP_CAUSE_COUNT];
+enum cp_worst { CP_WORST_TCP_FROM_KERNEL, CP_WORST_TCP_FROM_STACK, CP_WORST_UDP };
+/* sender_rtos: timeouts of the worst flow's sender between the injection and the recovery
+ * (TCP), -1 if not known. */
+enum cp_cause cp_blackout_cause(const struct cp_fault *f, double blackout_ms,
+				enum cp_worst worst, int sender_rtos);
+/* Whether a blackout above the target was forced on any stack by the fault and the peer:
+ * the fault's own length (a hang lasts its length or until the watchdog, a blackhole its
+ * length), or a sender's retransmission timer under a drop or corrupt burst, the peer's or
+ * tcpd's: RFC 6298 §5.5's backoff (a MUST) doubles the timer while the burst goes on losing
+ * retransmissions, and Linux as the sender under the same bursts waits as long (README,
+ * "What sets the blackout"). Not forced: a per-batch delay (at most 50 ms by the plan: what
+ * passes it is the stack's), a kill's wait for the peer's timer (a faster return spares it),
+ * a UDP flow, anything else. */
+bool cp_blackout_forced(const struct cp_fault *f, enum cp_cause cause);
+
 /* ---- shared state between the two processes. */
 
 enum cp_flow_state { CP_FLOW_IDLE, CP_FLOW_RUNNING, CP_FLOW_DONE, CP_FLOW_BROKEN };
@@ -123,6 +152,11 @@ struct cp_flow {
 	_Atomic int state;           /* enum cp_flow_state (receiving/client end) */
 	_Atomic int err;             /* errno that broke it */
 	_Atomic int stalled;         /* set by the controller: no progress within the bound */
+	/* TCP, the sender's: its socket's retransmission timeouts (TCP_INFO tcpi_total_rto, Linux
+	 * 6.7; 16 bits, wrapping) when it answered sample request rto_seq (cp_shared.rto_req). */
+	_Atomic uint64_t rto_seq;
+	_Atomic uint32_t rtos;
+	_Atomic int rtos_known;      /* 1: counted; -1: this side's TCP_INFO has no such field */
 };
 
 struct cp_shared {
@@ -132,6 +166,7 @@ struct cp_shared {
 	_Atomic int stop_send;      /* TCP senders: finish and shut down; UDP clients: stop */
 	_Atomic int quit;           /* everything: leave now */
 	_Atomic int peer_failed;    /* the kernel side could not set up (it printed why) */
+	_Atomic uint64_t rto_req;   /* TCP senders: sample your timeouts (see cp_flow.rtos) */
 	struct cp_flow flow[CP_FLOWS_MAX];
 };
 

@@ -223,3 +223,39 @@ double cp_quantile(double *v, size_t n, double q)
 		rank = n;
 	return v[rank - 1];
 }
+
+const char *const cp_cause_names[CP_CAUSE_COUNT] = {
+	[CP_CAUSE_WITHIN] = "within the target",
+	[CP_CAUSE_LENGTH] = "the fault's own length",
+	[CP_CAUSE_PEER_RTO] = "the Linux peer's retransmission timer",
+	[CP_CAUSE_STACK_RTO] = "tcpd's retransmission timer",
+	[CP_CAUSE_DELAY] = "a per-batch delay",
+	[CP_CAUSE_UDP] = "a UDP flow's retries",
+	[CP_CAUSE_OTHER] = "other",
+};
+
+enum cp_cause cp_blackout_cause(const struct cp_fault *f, double blackout_ms,
+				enum cp_worst worst, int sender_rtos)
+{
+	if (blackout_ms <= CP_BLACKOUT_TARGET_MS)
+		return CP_CAUSE_WITHIN;
+	if (f->kind == CP_KIND_HANG_SHORT || f->kind == CP_KIND_HANG_LONG ||
+	    (f->kind == CP_KIND_LINK_DROP && f->p >= 1.0))
+		return CP_CAUSE_LENGTH;
+	if (worst == CP_WORST_TCP_FROM_KERNEL && sender_rtos > 0)
+		return CP_CAUSE_PEER_RTO;
+	if (worst == CP_WORST_TCP_FROM_STACK && sender_rtos > 0)
+		return CP_CAUSE_STACK_RTO;
+	if (f->kind == CP_KIND_LINK_DELAY || f->kind == CP_KIND_SLOW)
+		return CP_CAUSE_DELAY;
+	if (worst == CP_WORST_UDP)
+		return CP_CAUSE_UDP;
+	return CP_CAUSE_OTHER;
+}
+
+bool cp_blackout_forced(const struct cp_fault *f, enum cp_cause cause)
+{
+	bool burst = f->kind == CP_KIND_LINK_DROP || f->kind == CP_KIND_LINK_CORRUPT;
+	return cause == CP_CAUSE_LENGTH ||
+	       (burst && (cause == CP_CAUSE_PEER_RTO || cause == CP_CAUSE_STACK_RTO));
+}

@@ -36,8 +36,10 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/tcp.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +165,29 @@ static int cp_wait(const struct cp_ops *ops, int fd, short events, int ms)
 	return r;
 }
 
+/* Linux 6.7's tcpi_total_rto: 8 bytes past tcpi_snd_wnd, whatever the headers at hand say
+ * (Debian 12's end at tcpi_snd_wnd). */
+#define CP_TI_TOTAL_RTO (offsetof(struct tcp_info, tcpi_snd_wnd) + 4u + 8u)
+
+/* Answer the controller's request for this sender's timeout count (struct cp_flow.rtos). */
+static void cp_sample_rtos(const struct cp_ops *ops, int fd, struct cp_flow *f, uint64_t req)
+{
+	if (atomic_load(&f->rtos_known) >= 0) {
+		uint8_t ti[512];
+		socklen_t len = sizeof(ti);
+		uint16_t v;
+		if (ops->getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) == 0 &&
+		    len >= CP_TI_TOTAL_RTO + sizeof(v)) {
+			memcpy(&v, ti + CP_TI_TOTAL_RTO, sizeof(v));
+			atomic_store(&f->rtos, v);
+			atomic_store(&f->rtos_known, 1);
+		} else if (atomic_load(&f->rtos_known) == 0) {
+			atomic_store(&f->rtos_known, -1); /* never had it: ask no more */
+		}
+	}
+	atomic_store(&f->rto_seq, req);
+}
+
 static void *cp_tcp_send(void *arg)
 {
 	struct cp_job *j = arg;
@@ -179,6 +204,9 @@ static void *cp_tcp_send(void *arg)
 	uint64_t next = cp_now_ns();
 	size_t off = 0, pending = 0;
 	while (!atomic_load(&sh->quit)) {
+		uint64_t req = atomic_load(&sh->rto_req);
+		if (req != atomic_load(&f->rto_seq))
+			cp_sample_rtos(ops, j->fd, f, req);
 		uint64_t now = cp_now_ns();
 		if (pending == 0) {
 			if (atomic_load(&sh->stop_send))
