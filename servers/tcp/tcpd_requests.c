@@ -44,9 +44,9 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stddef.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -349,48 +349,47 @@ static int tcpd_tcp_info(struct tcpd *u, uint32_t owner, uint32_t cid, uint64_t 
 {
 	struct tcp_info_lite l;
 	struct tcp_info ti;
-	struct tcp_info *const tip = &ti;
 	uint8_t tail[TCPD_TI_LEN - TCPD_TI_HEAD];
 	memset(&ti, 0, sizeof(ti));
 	memset(tail, 0, sizeof(tail));
 	if (tcp_listener_get(u->t, owner, cid)) {
-		tip->tcpi_state = 10;
+		ti.tcpi_state = 10;
 	} else {
 		int rc = tcp_info(u->t, owner, cid, now, &l);
 		if (rc < 0)
 			return rc;
-		tip->tcpi_state = tcpd_linux_state(l.state);
-		tip->tcpi_ca_state = l.ca_state;
-		tip->tcpi_retransmits = l.retransmits;
-		tip->tcpi_backoff = l.backoff;
-		tip->tcpi_options = l.options;
-		tip->tcpi_snd_wscale = l.snd_wscale & 0xf;
-		tip->tcpi_rcv_wscale = l.rcv_wscale & 0xf;
-		tip->tcpi_rto = l.rto_us;
-		tip->tcpi_snd_mss = l.snd_mss;
-		tip->tcpi_rcv_mss = l.rcv_mss;
-		tip->tcpi_unacked = l.unacked;
-		tip->tcpi_sacked = l.sacked;
-		tip->tcpi_lost = l.lost;
-		tip->tcpi_retrans = l.retrans;
-		tip->tcpi_last_data_sent = l.last_data_sent_ms;
-		tip->tcpi_last_data_recv = l.last_data_recv_ms;
-		tip->tcpi_pmtu = l.pmtu;
-		tip->tcpi_rtt = l.rtt_us;
-		tip->tcpi_rttvar = l.rttvar_us;
-		tip->tcpi_snd_ssthresh = l.snd_ssthresh;
-		tip->tcpi_snd_cwnd = l.snd_cwnd;
-		tip->tcpi_advmss = l.snd_mss;
-		tip->tcpi_reordering = 3;
-		tip->tcpi_rcv_space = l.rcv_space;
-		tip->tcpi_total_retrans = l.total_retrans;
-		tip->tcpi_min_rtt = l.min_rtt_us;
-		tip->tcpi_bytes_acked = l.bytes_acked;
-		tip->tcpi_bytes_received = l.bytes_received;
-		tip->tcpi_segs_out = l.segs_out;
-		tip->tcpi_segs_in = l.segs_in;
-		tip->tcpi_notsent_bytes = l.notsent_bytes;
-		tip->tcpi_snd_wnd = l.snd_wnd;
+		ti.tcpi_state = tcpd_linux_state(l.state);
+		ti.tcpi_ca_state = l.ca_state;
+		ti.tcpi_retransmits = l.retransmits;
+		ti.tcpi_backoff = l.backoff;
+		ti.tcpi_options = l.options;
+		ti.tcpi_snd_wscale = l.snd_wscale & 0xf;
+		ti.tcpi_rcv_wscale = l.rcv_wscale & 0xf;
+		ti.tcpi_rto = l.rto_us;
+		ti.tcpi_snd_mss = l.snd_mss;
+		ti.tcpi_rcv_mss = l.rcv_mss;
+		ti.tcpi_unacked = l.unacked;
+		ti.tcpi_sacked = l.sacked;
+		ti.tcpi_lost = l.lost;
+		ti.tcpi_retrans = l.retrans;
+		ti.tcpi_last_data_sent = l.last_data_sent_ms;
+		ti.tcpi_last_data_recv = l.last_data_recv_ms;
+		ti.tcpi_pmtu = l.pmtu;
+		ti.tcpi_rtt = l.rtt_us;
+		ti.tcpi_rttvar = l.rttvar_us;
+		ti.tcpi_snd_ssthresh = l.snd_ssthresh;
+		ti.tcpi_snd_cwnd = l.snd_cwnd;
+		ti.tcpi_advmss = l.snd_mss;
+		ti.tcpi_reordering = 3;
+		ti.tcpi_rcv_space = l.rcv_space;
+		ti.tcpi_total_retrans = l.total_retrans;
+		ti.tcpi_min_rtt = l.min_rtt_us;
+		ti.tcpi_bytes_acked = l.bytes_acked;
+		ti.tcpi_bytes_received = l.bytes_received;
+		ti.tcpi_segs_out = l.segs_out;
+		ti.tcpi_segs_in = l.segs_in;
+		ti.tcpi_notsent_bytes = l.notsent_bytes;
+		ti.tcpi_snd_wnd = l.snd_wnd;
 		memcpy(tail + (TCPD_TI_RCV_WND - TCPD_TI_HEAD), &l.rcv_wnd, 4);
 		memcpy(tail + (TCPD_TI_TOTAL_RTO - TCPD_TI_HEAD), &l.total_rto, 2);
 		memcpy(tail + (TCPD_TI_TOTAL_RTO_RECOVERIES - TCPD_TI_HEAD),
