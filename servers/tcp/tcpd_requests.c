@@ -349,9 +349,9 @@ static int tcpd_tcp_info(struct tcpd *u, uint32_t owner, uint32_t cid, uint64_t 
 {
 	struct tcp_info_lite l;
 	struct tcp_info ti;
-	uint8_t tail[TCPD_TI_LEN - TCPD_TI_HEAD];
+	uint8_t whole[TCPD_TI_LEN];
 	memset(&ti, 0, sizeof(ti));
-	memset(tail, 0, sizeof(tail));
+	memset(whole, 0, sizeof(whole));
 	if (tcp_listener_get(u->t, owner, cid)) {
 		ti.tcpi_state = 10;
 	} else {
@@ -390,16 +390,14 @@ static int tcpd_tcp_info(struct tcpd *u, uint32_t owner, uint32_t cid, uint64_t 
 		ti.tcpi_segs_in = l.segs_in;
 		ti.tcpi_notsent_bytes = l.notsent_bytes;
 		ti.tcpi_snd_wnd = l.snd_wnd;
-		memcpy(tail + (TCPD_TI_RCV_WND - TCPD_TI_HEAD), &l.rcv_wnd, 4);
-		memcpy(tail + (TCPD_TI_TOTAL_RTO - TCPD_TI_HEAD), &l.total_rto, 2);
-		memcpy(tail + (TCPD_TI_TOTAL_RTO_RECOVERIES - TCPD_TI_HEAD),
-		       &l.total_rto_recoveries, 2);
+		memcpy(whole + TCPD_TI_RCV_WND, &l.rcv_wnd, 4);
+		memcpy(whole + TCPD_TI_TOTAL_RTO, &l.total_rto, 2);
+		memcpy(whole + TCPD_TI_TOTAL_RTO_RECOVERIES, &l.total_rto_recoveries, 2);
 	}
+	memcpy(whole, &ti, TCPD_TI_HEAD);
 	if (*len > TCPD_TI_LEN)
 		*len = TCPD_TI_LEN;
-	size_t head = *len < TCPD_TI_HEAD ? *len : TCPD_TI_HEAD;
-	memcpy(out, &ti, head);
-	memcpy(out + head, tail, *len - head);
+	memcpy(out, whole, *len);
 	return 0;
 }
 

@@ -169,20 +169,24 @@ static int cp_wait(const struct cp_ops *ops, int fd, short events, int ms)
  * (Debian 12's end at tcpi_snd_wnd). */
 #define CP_TI_TOTAL_RTO (offsetof(struct tcp_info, tcpi_snd_wnd) + 4u + 8u)
 
-/* Answer the controller's request for this sender's timeout count (struct cp_flow.rtos). */
+/* Answer the controller's request for this sender's timeout count (struct cp_flow.rtos). A
+ * call that fails on a side that has the count leaves the request unanswered (tried again at
+ * the next pass): an old count must not pass for a fresh one. */
 static void cp_sample_rtos(const struct cp_ops *ops, int fd, struct cp_flow *f, uint64_t req)
 {
 	if (atomic_load(&f->rtos_known) >= 0) {
 		uint8_t ti[512];
 		socklen_t len = sizeof(ti);
 		uint16_t v;
-		if (ops->getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) == 0 &&
-		    len >= CP_TI_TOTAL_RTO + sizeof(v)) {
+		int rc = ops->getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len);
+		if (rc == 0 && len >= CP_TI_TOTAL_RTO + sizeof(v)) {
 			memcpy(&v, ti + CP_TI_TOTAL_RTO, sizeof(v));
 			atomic_store(&f->rtos, v);
 			atomic_store(&f->rtos_known, 1);
-		} else if (atomic_load(&f->rtos_known) == 0) {
-			atomic_store(&f->rtos_known, -1); /* never had it: ask no more */
+		} else if (rc == 0 && atomic_load(&f->rtos_known) == 0) {
+			atomic_store(&f->rtos_known, -1); /* a TCP_INFO without it: ask no more */
+		} else {
+			return;
 		}
 	}
 	atomic_store(&f->rto_seq, req);
